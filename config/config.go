@@ -1,0 +1,408 @@
+// Package config loads LeadRelay's settings once, from LEADRELAY_*
+// environment variables, applies defaults, validates them and reports every
+// problem at once. Everything else receives a Config; nothing else reads the
+// environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of LeadRelay. Each field's comment names its
+// environment variable, its default and its meaning. The zero value is not
+// usable; build one with Load.
+type Config struct {
+	// RedisURL (LEADRELAY_REDIS_URL, default empty) is redis://[user:pass@]host:port/db.
+	// Empty runs an in-process, non-durable miniredis (serve only).
+	RedisURL string
+	// RedisWaitReplicas (LEADRELAY_REDIS_WAIT_REPLICAS, default 0) makes intake
+	// wait until this many replicas hold a lead before acknowledging it.
+	RedisWaitReplicas int
+	// RedisWaitTimeout (LEADRELAY_REDIS_WAIT_TIMEOUT, default 1s) bounds that wait.
+	RedisWaitTimeout time.Duration
+
+	// CRMURL (LEADRELAY_CRM_URL, default empty) is the SalesMan base URL, e.g.
+	// https://crm.example.com. Empty runs the CRM simulator in-process (serve only).
+	CRMURL string
+	// CRMAPI (LEADRELAY_CRM_API, default v1) is the leads API version: v1 or v2.
+	CRMAPI string
+	// CRMJSON (LEADRELAY_CRM_JSON, default false) sends v2 requests as JSON
+	// with the credentials in headers.
+	CRMJSON bool
+	// CRMLogin (LEADRELAY_CRM_LOGIN) is the CRM user the relay logs in as.
+	CRMLogin string
+	// CRMAPIKey (LEADRELAY_CRM_APIKEY, or the file named by
+	// LEADRELAY_CRM_APIKEY_FILE) is the CRM account's API key. Secret.
+	CRMAPIKey string
+	// CRMTimeout (LEADRELAY_CRM_TIMEOUT, default 30s) bounds one CRM request.
+	CRMTimeout time.Duration
+	// CRMRateLimit (LEADRELAY_CRM_RATE_LIMIT, default 20) is the most CRM
+	// requests per second across all workers; 0 means no limit.
+	CRMRateLimit float64
+	// CRMMaxConcurrent (LEADRELAY_CRM_MAX_CONCURRENT, default 8) is the most CRM
+	// requests in flight across all workers; 0 means no limit.
+	CRMMaxConcurrent int
+
+	// HTTPAddr (LEADRELAY_HTTP_ADDR, default 127.0.0.1:8080) is where intake,
+	// the ops UI, health and metrics listen.
+	HTTPAddr string
+	// Sites (LEADRELAY_SITES, "site=key,site2=key2") are the sites allowed to
+	// send leads and their relay keys. Secret.
+	Sites map[string]string
+	// SiteOrigins (LEADRELAY_SITE_ORIGINS, "site=https://a.example|https://b.example,…")
+	// are the browser origins allowed per site (CORS). Empty: no CORS.
+	SiteOrigins map[string][]string
+	// SiteSecrets (LEADRELAY_SITE_SECRETS, "site=secret,…") turn on HMAC body
+	// signatures (X-LeadRelay-Signature) for those sites. Secret.
+	SiteSecrets map[string]string
+	// SiteRateLimit (LEADRELAY_SITE_RATE_LIMIT, default 10) is the lead
+	// requests per second one site may make; 0 means no limit.
+	SiteRateLimit float64
+	// GlobalRateLimit (LEADRELAY_GLOBAL_RATE_LIMIT, default 200) caps intake
+	// requests per second over all sites; 0 means no limit.
+	GlobalRateLimit float64
+
+	// UIUser and UIPassword (LEADRELAY_UI_USER, LEADRELAY_UI_PASSWORD) protect
+	// the ops UI with basic auth. Unset: the UI is served only on loopback.
+	UIUser, UIPassword string
+	// UIReadOnly (LEADRELAY_UI_READONLY, default false) hides the UI's actions.
+	UIReadOnly bool
+
+	// Queue (LEADRELAY_QUEUE, default leads) is the asynq queue of lead tasks.
+	Queue string
+	// Concurrency (LEADRELAY_CONCURRENCY, default 10) is deliveries in flight per worker process.
+	Concurrency int
+	// RetryInitial (LEADRELAY_RETRY_INITIAL, default 10s) is the first retry delay.
+	RetryInitial time.Duration
+	// RetryMultiplier (LEADRELAY_RETRY_MULTIPLIER, default 2) grows each delay.
+	RetryMultiplier float64
+	// RetryMaxDelay (LEADRELAY_RETRY_MAX_DELAY, default 1h) caps one delay.
+	RetryMaxDelay time.Duration
+	// MaxRetry (LEADRELAY_MAX_RETRY, default 80, about 3 days with the
+	// defaults above) is the failed attempts a lead may spend before it is dead.
+	MaxRetry int
+	// DedupTTL (LEADRELAY_DEDUP_TTL, default 24h) is how long a finished
+	// task's id is kept to collapse repeat submissions.
+	DedupTTL time.Duration
+	// DeliveredTTL (LEADRELAY_DELIVERED_TTL, default 720h) is how long the
+	// delivered marker of a lead is kept to stop a second CRM add.
+	DeliveredTTL time.Duration
+	// ReconcileUnknown (LEADRELAY_RECONCILE_UNKNOWN, default resend) is what
+	// to do when the CRM cannot tell whether an ambiguous add stored the lead:
+	// resend (never lose a lead) or dead (park it for a human).
+	ReconcileUnknown string
+	// BreakerThreshold (LEADRELAY_BREAKER_THRESHOLD, default 5) consecutive
+	// transient CRM failures open the circuit shared by all workers.
+	BreakerThreshold int
+	// BreakerCooldown (LEADRELAY_BREAKER_COOLDOWN, default 30s) is how long the
+	// circuit stays open before a probe.
+	BreakerCooldown time.Duration
+	// ShutdownTimeout (LEADRELAY_SHUTDOWN_TIMEOUT, default 30s) bounds a
+	// graceful stop.
+	ShutdownTimeout time.Duration
+
+	// LogLevel (LEADRELAY_LOG_LEVEL, default info) is debug, info, warn or error.
+	// Personal data is logged only at debug.
+	LogLevel string
+	// LogFormat (LEADRELAY_LOG_FORMAT, default json) is json or console.
+	LogFormat string
+}
+
+// EmbeddedRedis reports whether Redis is the in-process, non-durable miniredis.
+func (c Config) EmbeddedRedis() bool { return c.RedisURL == "" }
+
+// EmbeddedCRM reports whether the CRM is the in-process simulator.
+func (c Config) EmbeddedCRM() bool { return c.CRMURL == "" }
+
+// Load reads the configuration through getenv (os.Getenv in main, a map in
+// tests), applies defaults and validates. The error lists every problem.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		RedisURL:          p.str("LEADRELAY_REDIS_URL", ""),
+		RedisWaitReplicas: p.int("LEADRELAY_REDIS_WAIT_REPLICAS", 0),
+		RedisWaitTimeout:  p.dur("LEADRELAY_REDIS_WAIT_TIMEOUT", time.Second),
+		CRMURL:            p.str("LEADRELAY_CRM_URL", ""),
+		CRMAPI:            p.str("LEADRELAY_CRM_API", "v1"),
+		CRMJSON:           p.bool("LEADRELAY_CRM_JSON", false),
+		CRMLogin:          p.str("LEADRELAY_CRM_LOGIN", ""),
+		CRMAPIKey:         p.secret("LEADRELAY_CRM_APIKEY"),
+		CRMTimeout:        p.dur("LEADRELAY_CRM_TIMEOUT", 30*time.Second),
+		CRMRateLimit:      p.float("LEADRELAY_CRM_RATE_LIMIT", 20),
+		CRMMaxConcurrent:  p.int("LEADRELAY_CRM_MAX_CONCURRENT", 8),
+		HTTPAddr:          p.str("LEADRELAY_HTTP_ADDR", "127.0.0.1:8080"),
+		Sites:             p.pairs("LEADRELAY_SITES"),
+		SiteOrigins:       p.origins("LEADRELAY_SITE_ORIGINS"),
+		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS"),
+		SiteRateLimit:     p.float("LEADRELAY_SITE_RATE_LIMIT", 10),
+		GlobalRateLimit:   p.float("LEADRELAY_GLOBAL_RATE_LIMIT", 200),
+		UIUser:            p.str("LEADRELAY_UI_USER", ""),
+		UIPassword:        p.str("LEADRELAY_UI_PASSWORD", ""),
+		UIReadOnly:        p.bool("LEADRELAY_UI_READONLY", false),
+		Queue:             p.str("LEADRELAY_QUEUE", "leads"),
+		Concurrency:       p.int("LEADRELAY_CONCURRENCY", 10),
+		RetryInitial:      p.dur("LEADRELAY_RETRY_INITIAL", 10*time.Second),
+		RetryMultiplier:   p.float("LEADRELAY_RETRY_MULTIPLIER", 2),
+		RetryMaxDelay:     p.dur("LEADRELAY_RETRY_MAX_DELAY", time.Hour),
+		MaxRetry:          p.int("LEADRELAY_MAX_RETRY", 80),
+		DedupTTL:          p.dur("LEADRELAY_DEDUP_TTL", 24*time.Hour),
+		DeliveredTTL:      p.dur("LEADRELAY_DELIVERED_TTL", 30*24*time.Hour),
+		ReconcileUnknown:  p.str("LEADRELAY_RECONCILE_UNKNOWN", "resend"),
+		BreakerThreshold:  p.int("LEADRELAY_BREAKER_THRESHOLD", 5),
+		BreakerCooldown:   p.dur("LEADRELAY_BREAKER_COOLDOWN", 30*time.Second),
+		ShutdownTimeout:   p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", 30*time.Second),
+		LogLevel:          p.str("LEADRELAY_LOG_LEVEL", "info"),
+		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", "json"),
+	}
+	c.validate(&p)
+	if len(p.errs) > 0 {
+		return Config{}, errors.Join(p.errs...)
+	}
+	return c, nil
+}
+
+func (c *Config) validate(p *parser) {
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			p.fail("LEADRELAY_REDIS_URL", "must look like redis://host:6379/0")
+		}
+	}
+	if c.CRMURL != "" {
+		u, err := url.Parse(c.CRMURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("LEADRELAY_CRM_URL", "must be an http(s) URL such as https://crm.example.com")
+		} else if u.User != nil || u.RawQuery != "" {
+			p.fail("LEADRELAY_CRM_URL", "must not carry credentials or a query; use LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY")
+		}
+		if c.CRMLogin == "" {
+			p.fail("LEADRELAY_CRM_LOGIN", "is required with LEADRELAY_CRM_URL")
+		}
+		if c.CRMAPIKey == "" {
+			p.fail("LEADRELAY_CRM_APIKEY", "is required with LEADRELAY_CRM_URL (or set LEADRELAY_CRM_APIKEY_FILE)")
+		}
+	}
+	if c.CRMAPI != "v1" && c.CRMAPI != "v2" {
+		p.fail("LEADRELAY_CRM_API", "must be v1 or v2")
+	}
+	if c.CRMJSON && c.CRMAPI != "v2" {
+		p.fail("LEADRELAY_CRM_JSON", "needs LEADRELAY_CRM_API=v2")
+	}
+	for site, key := range c.Sites {
+		if len(key) < 16 {
+			p.fail("LEADRELAY_SITES", fmt.Sprintf("key of site %q is shorter than 16 characters", site))
+		}
+		if c.CRMAPIKey != "" && key == c.CRMAPIKey {
+			p.fail("LEADRELAY_SITES", fmt.Sprintf("site %q uses the CRM's API key; give every site its own key", site))
+		}
+	}
+	for site := range c.SiteOrigins {
+		if _, ok := c.Sites[site]; !ok {
+			p.fail("LEADRELAY_SITE_ORIGINS", fmt.Sprintf("names site %q, which is not in LEADRELAY_SITES", site))
+		}
+	}
+	for site := range c.SiteSecrets {
+		if _, ok := c.Sites[site]; !ok {
+			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("names site %q, which is not in LEADRELAY_SITES", site))
+		}
+	}
+	if (c.UIUser == "") != (c.UIPassword == "") {
+		p.fail("LEADRELAY_UI_USER", "and LEADRELAY_UI_PASSWORD must be set together")
+	}
+	if c.Queue == "" || strings.ContainsAny(c.Queue, " :{}") {
+		p.fail("LEADRELAY_QUEUE", "must be a plain name such as leads")
+	}
+	p.positive("LEADRELAY_CONCURRENCY", float64(c.Concurrency))
+	p.positive("LEADRELAY_MAX_RETRY", float64(c.MaxRetry))
+	p.positive("LEADRELAY_BREAKER_THRESHOLD", float64(c.BreakerThreshold))
+	p.positive("LEADRELAY_CRM_TIMEOUT", float64(c.CRMTimeout))
+	p.positive("LEADRELAY_RETRY_INITIAL", float64(c.RetryInitial))
+	p.positive("LEADRELAY_RETRY_MAX_DELAY", float64(c.RetryMaxDelay))
+	p.positive("LEADRELAY_DEDUP_TTL", float64(c.DedupTTL))
+	p.positive("LEADRELAY_DELIVERED_TTL", float64(c.DeliveredTTL))
+	p.positive("LEADRELAY_BREAKER_COOLDOWN", float64(c.BreakerCooldown))
+	p.positive("LEADRELAY_SHUTDOWN_TIMEOUT", float64(c.ShutdownTimeout))
+	p.positive("LEADRELAY_REDIS_WAIT_TIMEOUT", float64(c.RedisWaitTimeout))
+	if c.RetryMultiplier < 1 {
+		p.fail("LEADRELAY_RETRY_MULTIPLIER", "must be at least 1")
+	}
+	if c.RetryMaxDelay < c.RetryInitial {
+		p.fail("LEADRELAY_RETRY_MAX_DELAY", "must not be shorter than LEADRELAY_RETRY_INITIAL")
+	}
+	if c.DeliveredTTL < c.DedupTTL {
+		p.fail("LEADRELAY_DELIVERED_TTL", "must not be shorter than LEADRELAY_DEDUP_TTL")
+	}
+	for name, v := range map[string]float64{
+		"LEADRELAY_CRM_RATE_LIMIT": c.CRMRateLimit, "LEADRELAY_SITE_RATE_LIMIT": c.SiteRateLimit,
+		"LEADRELAY_GLOBAL_RATE_LIMIT": c.GlobalRateLimit, "LEADRELAY_CRM_MAX_CONCURRENT": float64(c.CRMMaxConcurrent),
+		"LEADRELAY_REDIS_WAIT_REPLICAS": float64(c.RedisWaitReplicas),
+	} {
+		if v < 0 {
+			p.fail(name, "must not be negative")
+		}
+	}
+	if c.ReconcileUnknown != "resend" && c.ReconcileUnknown != "dead" {
+		p.fail("LEADRELAY_RECONCILE_UNKNOWN", "must be resend or dead")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p.fail("LEADRELAY_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		p.fail("LEADRELAY_LOG_FORMAT", "must be json or console")
+	}
+	sort.Slice(p.errs, func(i, j int) bool { return p.errs[i].Error() < p.errs[j].Error() })
+}
+
+// parser reads typed values and collects every problem instead of stopping
+// at the first.
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) fail(name, problem string) {
+	p.errs = append(p.errs, fmt.Errorf("%s %s", name, problem))
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) int(name string, def int) int {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("must be a whole number, got %q", v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) float(name string, def float64) float64 {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("must be a number, got %q", v))
+		return def
+	}
+	return f
+}
+
+func (p *parser) bool(name string, def bool) bool {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("must be true or false, got %q", v))
+		return def
+	}
+	return b
+}
+
+func (p *parser) dur(name string, def time.Duration) time.Duration {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("must be a duration such as 30s or 1h, got %q", v))
+		return def
+	}
+	return d
+}
+
+func (p *parser) positive(name string, v float64) {
+	if v <= 0 {
+		p.fail(name, "must be greater than zero")
+	}
+}
+
+// secret reads NAME, or the file named by NAME_FILE; never both. The value
+// never appears in an error.
+func (p *parser) secret(name string) string {
+	v, file := p.getenv(name), p.str(name+"_FILE", "")
+	switch {
+	case v != "" && file != "":
+		p.fail(name, "and "+name+"_FILE are both set; set one")
+		return ""
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			p.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", errors.Unwrap(err)))
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	return strings.TrimSpace(v)
+}
+
+// pairs parses "a=1,b=2". Values may contain '='; the error never quotes a value.
+func (p *parser) pairs(name string) map[string]string {
+	out := map[string]string{}
+	v := p.str(name, "")
+	if v == "" {
+		return out
+	}
+	for i, item := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(item), "=")
+		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+		switch {
+		case !ok || k == "" || val == "":
+			p.fail(name, fmt.Sprintf("entry %d is not name=value", i+1))
+		case !validSite(k):
+			p.fail(name, fmt.Sprintf("site name %q may hold only letters, digits, '.', '-' and '_'", k))
+		case out[k] != "":
+			p.fail(name, fmt.Sprintf("names site %q twice", k))
+		default:
+			out[k] = val
+		}
+	}
+	return out
+}
+
+func (p *parser) origins(name string) map[string][]string {
+	out := map[string][]string{}
+	for site, list := range p.pairs(name) {
+		for _, o := range strings.Split(list, "|") {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				p.fail(name, fmt.Sprintf("origin %q of site %q must be like https://www.example.com", o, site))
+				continue
+			}
+			out[site] = append(out[site], u.Scheme+"://"+u.Host)
+		}
+	}
+	return out
+}
+
+func validSite(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

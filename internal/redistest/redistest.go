@@ -1,0 +1,175 @@
+// Package redistest starts real, private redis-server processes for tests,
+// and embedded miniredis instances for fast unit tests. Each test gets its own
+// server on a free loopback port, stopped by t.Cleanup, so packages can test
+// in parallel without sharing keys.
+//
+// Real-Redis tests skip with a clear message when redis-server is not on
+// PATH, except under CI (CI=true), where they fail: CI must never skip them.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a private redis-server process with append-only persistence in a
+// temporary directory, so a Restart keeps what was written.
+type Server struct {
+	// Addr is host:port of the server, on 127.0.0.1.
+	Addr string
+	t    testing.TB
+	bin  string
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Binary returns the redis-server executable tests use: $LEADRELAY_TEST_REDIS_SERVER,
+// else redis-server on PATH, else "".
+func Binary() string {
+	if b := os.Getenv("LEADRELAY_TEST_REDIS_SERVER"); b != "" {
+		return b
+	}
+	for _, p := range []string{"redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
+		if b, err := exec.LookPath(p); err == nil {
+			return b
+		}
+	}
+	return ""
+}
+
+// Start runs a fresh redis-server for the test, or skips the test when none
+// is installed (fails under CI).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redistest: redis-server is not installed; CI must run the real-Redis tests (apt-get install redis-server)")
+		}
+		t.Skip("redistest: redis-server not on PATH; install it (apt-get install redis-server) to run the real-Redis tests")
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), Addr: "127.0.0.1:" + strconv.Itoa(FreePort(t))}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command(s.bin,
+		"--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
+	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("redistest: start %s: %v", s.bin, err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redistest: redis-server on %s not ready after 10s: %v", s.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (SIGKILL: what survives is what the AOF holds) and
+// waits for it to exit. Safe to call twice.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.t.Errorf("redistest: redis-server %s did not exit", s.Addr)
+	}
+	s.cmd = nil
+}
+
+// Restart stops the server and starts it again on the same port and data
+// directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// URL returns the server as a redis:// URL for LEADRELAY_REDIS_URL.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// Client returns a go-redis client for the server, closed at cleanup.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Mini starts an embedded miniredis for fast unit tests. It is no proof of
+// behaviour against real Redis; tests that matter use Start.
+func Mini(t testing.TB) *miniredis.Miniredis {
+	t.Helper()
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		t.Fatalf("redistest: miniredis: %v", err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Info returns one field of INFO from the server, e.g. "aof_enabled".
+func (s *Server) Info(field string) string {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	txt, err := c.Info(context.Background()).Result()
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(strings.NewReader(txt))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == field {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Dir is the server's data directory.
+func (s *Server) Dir() string { return filepath.Clean(s.dir) }
+
+// String names the server for test logs.
+func (s *Server) String() string { return fmt.Sprintf("redis-server@%s", s.Addr) }

@@ -1,0 +1,81 @@
+package lead
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// TaskType is the asynq task type of a lead delivery.
+const TaskType = "lead:deliver"
+
+// DefaultQueue is the asynq queue leads travel on unless configured otherwise.
+const DefaultQueue = "leads"
+
+// Payload is what a lead task carries: the lead and the relay's metadata. It
+// never holds CRM credentials.
+type Payload struct {
+	// ID is the relay's lead id, derived from Site and IdempotencyKey, and the
+	// asynq task id: the same submission twice is one task.
+	ID string `json:"id"`
+	// Site is the name of the site that sent the lead.
+	Site string `json:"site"`
+	// IdempotencyKey is the site's key, or a hash of the lead when it sent none.
+	IdempotencyKey string `json:"idempotency_key"`
+	// ReceivedAt is when intake accepted the lead.
+	ReceivedAt time.Time `json:"received_at"`
+	// Lead is the submission itself.
+	Lead Lead `json:"lead"`
+}
+
+// ID derives the relay's lead id from a site and an idempotency key. It is
+// stable, so a repeat submission maps to the same id.
+func ID(site, idempotencyKey string) string {
+	sum := sha256.Sum256([]byte(site + "\x00" + idempotencyKey))
+	return "ld_" + hex.EncodeToString(sum[:12])
+}
+
+// NewPayload builds the payload of a lead. An empty idempotencyKey is replaced
+// by the hash of the lead's content.
+func NewPayload(site, idempotencyKey string, l Lead, receivedAt time.Time) Payload {
+	if idempotencyKey == "" {
+		idempotencyKey = "sha256:" + l.Hash()
+	}
+	return Payload{
+		ID:             ID(site, idempotencyKey),
+		Site:           site,
+		IdempotencyKey: idempotencyKey,
+		ReceivedAt:     receivedAt.UTC(),
+		Lead:           l,
+	}
+}
+
+// NewTask encodes p as an asynq task whose id is the lead id. Callers add
+// queue, retry and retention options when they enqueue.
+func NewTask(p Payload) (*asynq.Task, error) {
+	if p.ID == "" || p.Site == "" || p.IdempotencyKey == "" {
+		return nil, errors.New("lead: payload needs id, site and idempotency key")
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("lead: encode payload: %w", err)
+	}
+	return asynq.NewTask(TaskType, b, asynq.TaskID(p.ID)), nil
+}
+
+// ParsePayload decodes a task payload and checks that it is whole.
+func ParsePayload(b []byte) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Payload{}, fmt.Errorf("lead: decode payload: %w", err)
+	}
+	if p.ID == "" || p.Site == "" || p.IdempotencyKey == "" {
+		return Payload{}, errors.New("lead: payload lacks id, site or idempotency key")
+	}
+	return p, nil
+}
