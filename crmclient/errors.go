@@ -1,0 +1,304 @@
+package crmclient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is matched (errors.Is) by the error Info returns for an id the
+// CRM does not know.
+var ErrNotFound = errors.New("crmclient: lead not found")
+
+// ErrBodyTooLarge is wrapped by a DecodeError when an answer is larger than
+// the client is willing to read.
+var ErrBodyTooLarge = errors.New("response body too large")
+
+// ErrPagingIgnored is returned by Walk when the CRM answers a later page with
+// the same leads as the page before: the v1 list of current SalesMan releases
+// ignores offset and always returns the newest PageSize leads.
+var ErrPagingIgnored = errors.New("crmclient: the CRM ignored the list offset (v1 list returns only the newest 200 leads)")
+
+// APIError is the CRM's own error answer, {"result":"Error","error":{...}}
+// (or, for a failed v1 add, {"error":{"code":"1",...},"Error":"..."}).
+type APIError struct {
+	// Action is the API action: add, stat, info or list.
+	Action string
+	// Code is the CRM's error code: 400 wrong API key, 401 unknown user
+	// (v2 also: wrong key), 402 unknown method, 404 nothing found, 1 v1 add
+	// failed.
+	Code int
+	// Text is the CRM's message, in Russian.
+	Text string
+}
+
+// Error returns "crmclient: <action>: CRM error <code>: <text>".
+func (e *APIError) Error() string {
+	return fmt.Sprintf("crmclient: %s: CRM error %d: %s", e.Action, e.Code, e.Text)
+}
+
+// addFailed reports whether the CRM says it could not insert the lead: code 1
+// on v1, code 401 with "Ошибка добавления" on v2 (which reuses the code of
+// "unknown user").
+func (e *APIError) addFailed() bool {
+	return e.Code == 1 || e.Action == actionAdd && strings.HasPrefix(e.Text, "Ошибка добавления")
+}
+
+// StatusError reports an HTTP status other than 200. The CRM itself always
+// answers 200, so this comes from the web server or a proxy in front of it,
+// or from a PHP fatal error with display_errors off (500, empty body).
+type StatusError struct {
+	// Action is the API action: add, stat, info or list.
+	Action string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Snippet is the start of the body (about 200 bytes), for operators.
+	Snippet string
+	// RetryAfter is the parsed Retry-After header; zero when absent.
+	RetryAfter time.Duration
+	// Location is the Location header of a redirect, which the client does
+	// not follow.
+	Location string
+}
+
+// Error describes the status, the requested delay and the body's start.
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "crmclient: %s: HTTP %d %s", e.Action, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Location != "" {
+		fmt.Fprintf(&b, " (redirect to %s)", e.Location)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	if e.Snippet != "" {
+		fmt.Fprintf(&b, ": %q", e.Snippet)
+	}
+	return b.String()
+}
+
+// DecodeError reports an HTTP 200 answer that is not the expected JSON: a
+// PHP error page, a truncated or oversized body, a success without an id.
+// Such an answer is never taken as success.
+type DecodeError struct {
+	// Action is the API action: add, stat, info or list.
+	Action string
+	// StatusCode is the HTTP status (200).
+	StatusCode int
+	// ContentType is the Content-Type header of the answer.
+	ContentType string
+	// Snippet is the start of the body (about 200 bytes), for operators.
+	Snippet string
+	// Err says what was wrong; it may be ErrBodyTooLarge or a json error.
+	Err error
+
+	// missingInclude is set when the whole body, not just the snippet,
+	// holds the PHP fatal error of a missing include file.
+	missingInclude bool
+}
+
+// Error describes what was wrong with the answer and quotes its start.
+func (e *DecodeError) Error() string {
+	s := fmt.Sprintf("crmclient: %s: unexpected answer (HTTP %d, %s): %v", e.Action, e.StatusCode, e.ContentType, e.Err)
+	if e.Snippet != "" {
+		s += fmt.Sprintf(": %q", e.Snippet)
+	}
+	return s
+}
+
+// Unwrap returns Err.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// MissingInclude reports whether the answer is the PHP fatal error of a file
+// the CRM fails to include, which is how v1 add and info fail on current
+// SalesMan releases.
+func (e *DecodeError) MissingInclude() bool {
+	return e.missingInclude || looksLikeMissingInclude(e.Snippet)
+}
+
+// TransportError reports that no HTTP answer was received: dial, DNS, TLS,
+// reset, timeout, cancelled context, or a body cut off while reading.
+type TransportError struct {
+	// Action is the API action: add, stat, info or list.
+	Action string
+	// Sent is true when the request was fully written, so the CRM may have
+	// acted on it.
+	Sent bool
+	// Err is the cause. When the caller's context is done it is ctx.Err(),
+	// so errors.Is(err, context.Canceled) works.
+	Err error
+}
+
+// Error says whether the request was sent and why it failed.
+func (e *TransportError) Error() string {
+	sent := "not sent"
+	if e.Sent {
+		sent = "sent"
+	}
+	return fmt.Sprintf("crmclient: %s: transport error (request %s): %v", e.Action, sent, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Class says what a caller should do about an error.
+type Class int
+
+// The classes Classify returns.
+const (
+	// ClassNone: no error.
+	ClassNone Class = iota
+	// ClassTransient: nothing happened at the CRM, or it was a read; retry
+	// later.
+	ClassTransient
+	// ClassAmbiguous: an add may or may not have stored the lead (the
+	// request was sent and no clear answer came back). The CRM does not
+	// de-duplicate, so a blind retry may create a second lead.
+	ClassAmbiguous
+	// ClassPermanent: retrying the same request will fail the same way.
+	ClassPermanent
+	// ClassConfig: the client's configuration is wrong (URL, login, key,
+	// API version); every request will fail until an operator fixes it.
+	// ConfigHint says what to fix.
+	ClassConfig
+)
+
+// String returns the class name in lower case, e.g. "transient".
+func (c Class) String() string {
+	switch c {
+	case ClassNone:
+		return "none"
+	case ClassTransient:
+		return "transient"
+	case ClassAmbiguous:
+		return "ambiguous"
+	case ClassPermanent:
+		return "permanent"
+	case ClassConfig:
+		return "config"
+	default:
+		return fmt.Sprintf("Class(%d)", int(c))
+	}
+}
+
+// Classify decides what err means for a caller that may retry. It looks
+// through wrapping (errors.As/errors.Is). Errors this package does not
+// produce, such as invalid arguments, are ClassPermanent.
+func Classify(err error) Class {
+	if err == nil {
+		return ClassNone
+	}
+	var (
+		ae *APIError
+		se *StatusError
+		de *DecodeError
+		te *TransportError
+	)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ClassPermanent
+	case errors.As(err, &ae):
+		if ae.addFailed() {
+			return ClassPermanent
+		}
+		switch ae.Code {
+		case 400, 401, 402:
+			return ClassConfig
+		}
+		return ClassPermanent
+	case errors.As(err, &se):
+		switch c := se.StatusCode; {
+		case c == http.StatusTooManyRequests, c == http.StatusRequestTimeout, c >= 500:
+			return ClassTransient
+		case c >= 300 && c < 500:
+			return ClassConfig
+		case se.Action == actionAdd:
+			return ClassAmbiguous
+		default:
+			return ClassTransient
+		}
+	case errors.As(err, &de):
+		if de.MissingInclude() {
+			return ClassConfig
+		}
+		if de.Action == actionAdd {
+			return ClassAmbiguous
+		}
+		return ClassTransient
+	case errors.As(err, &te):
+		if te.Action == actionAdd && te.Sent {
+			return ClassAmbiguous
+		}
+		return ClassTransient
+	}
+	return ClassPermanent
+}
+
+// RetryAfter returns the delay the server asked for with Retry-After, if err
+// carries one.
+func RetryAfter(err error) (time.Duration, bool) {
+	var se *StatusError
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		return se.RetryAfter, true
+	}
+	return 0, false
+}
+
+// ConfigHint returns, for an error of ClassConfig, what an operator should
+// fix, naming the LEADRELAY_CRM_* setting. It returns "" for other errors.
+func ConfigHint(err error) string {
+	if Classify(err) != ClassConfig {
+		return ""
+	}
+	var (
+		ae *APIError
+		se *StatusError
+		de *DecodeError
+	)
+	switch {
+	case errors.As(err, &ae):
+		switch ae.Code {
+		case 400:
+			return "the CRM rejected the API key (code 400): check LEADRELAY_CRM_APIKEY"
+		case 401:
+			return "the CRM does not know the login (code 401; on v2 also a wrong API key): check LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY"
+		case 402:
+			return "the CRM does not know the method (code 402): check LEADRELAY_CRM_URL and LEADRELAY_CRM_API (v1 or v2)"
+		}
+	case errors.As(err, &se):
+		switch c := se.StatusCode; {
+		case c == http.StatusNotFound:
+			return "the CRM answered HTTP 404: wrong LEADRELAY_CRM_URL (it is the CRM root, without /developer/...) or wrong LEADRELAY_CRM_API"
+		case c == http.StatusUnauthorized || c == http.StatusForbidden:
+			return fmt.Sprintf("the web server in front of the CRM refused access (HTTP %d): check LEADRELAY_CRM_URL and the server's access rules (IP allow-list, basic auth)", c)
+		case c == http.StatusMethodNotAllowed:
+			return "the server does not accept POST at this address (HTTP 405): check LEADRELAY_CRM_URL"
+		case c >= 300 && c < 400:
+			if se.Location != "" {
+				return fmt.Sprintf("the CRM address redirects (HTTP %d) to %s: set LEADRELAY_CRM_URL to the final address", c, se.Location)
+			}
+			return fmt.Sprintf("the CRM address redirects (HTTP %d): set LEADRELAY_CRM_URL to the final address", c)
+		default:
+			return fmt.Sprintf("the server answered HTTP %d: check LEADRELAY_CRM_URL", c)
+		}
+	case errors.As(err, &de):
+		return "the CRM's v1 add/info is broken on this SalesMan version (missing include); set LEADRELAY_CRM_API=v2"
+	}
+	return "check LEADRELAY_CRM_URL, LEADRELAY_CRM_LOGIN, LEADRELAY_CRM_APIKEY and LEADRELAY_CRM_API"
+}
+
+// looksLikeMissingInclude reports whether s holds PHP's fatal error for a
+// file that require/include could not open.
+func looksLikeMissingInclude(s string) bool {
+	if !strings.Contains(s, "Fatal error") {
+		return false
+	}
+	for _, k := range []string{"require", "include", "Failed opening", "No such file"} {
+		if strings.Contains(s, k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,60 @@
+package crmclient_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"leadrelay/crmclient"
+)
+
+// A stand-in CRM: v2 add answers like SalesMan does.
+func fakeCRM() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if r.Header.Get("apikey") != "secret" {
+			fmt.Fprint(w, `{"result":"Error","error":{"code":401,"text":"Неизвестный пользователь"}}`)
+			return
+		}
+		fmt.Fprint(w, `{"result":"Success","id":940}`)
+	}))
+}
+
+func ExampleClient_Add() {
+	srv := fakeCRM()
+	defer srv.Close()
+
+	c, err := crmclient.New(srv.URL, "robot@example.com", "secret",
+		crmclient.WithAPIVersion(crmclient.V2), crmclient.WithJSON(true))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	id, err := c.Add(context.Background(), crmclient.Lead{
+		Title: "Ann", Email: "ann@example.com",
+		UIDs: map[string]string{"leadrelay": "lr-1"},
+	})
+	fmt.Println(id, err)
+	// Output: 940 <nil>
+}
+
+func ExampleClassify() {
+	srv := fakeCRM()
+	defer srv.Close()
+
+	c, err := crmclient.New(srv.URL, "robot@example.com", "wrong",
+		crmclient.WithAPIVersion(crmclient.V2), crmclient.WithJSON(true))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = c.Add(context.Background(), crmclient.Lead{Title: "Ann"})
+	fmt.Println(err)
+	fmt.Println(crmclient.Classify(err))
+	fmt.Println(crmclient.ConfigHint(err))
+	// Output:
+	// crmclient: add: CRM error 401: Неизвестный пользователь
+	// config
+	// the CRM does not know the login (code 401; on v2 also a wrong API key): check LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY
+}

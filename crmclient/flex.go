@@ -1,0 +1,154 @@
+package crmclient
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// flexInt decodes an integer the CRM sends as a JSON number, a string ("5",
+// ""), null or a boolean (PHP's false for "nothing").
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return fmt.Errorf("empty value for an integer")
+	case string(b) == "null", string(b) == "false":
+		*n = 0
+		return nil
+	case string(b) == "true":
+		*n = 1
+		return nil
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		return n.parse(strings.TrimSpace(s))
+	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
+		return n.parse(string(b))
+	default:
+		return fmt.Errorf("cannot read %.20q as an integer", b)
+	}
+}
+
+func (n *flexInt) parse(s string) error {
+	if s == "" {
+		*n = 0
+		return nil
+	}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = flexInt(i)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return fmt.Errorf("cannot read %.20q as an integer", s)
+	}
+	*n = flexInt(f)
+	return nil
+}
+
+// flexString decodes a text the CRM sends as a JSON string, a number, null
+// or a boolean.
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return fmt.Errorf("empty value for a string")
+	case string(b) == "null", string(b) == "false":
+		*s = ""
+		return nil
+	case string(b) == "true":
+		*s = "1"
+		return nil
+	case b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = flexString(v)
+		return nil
+	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
+		*s = flexString(b)
+		return nil
+	default:
+		return fmt.Errorf("cannot read %.20q as a string", b)
+	}
+}
+
+// flexUIDs decodes the uids of a lead. The CRM source lists them as rows,
+// [{"name":"k","value":"v",...}]; a plain object {"k":"v"} and PHP's [] for
+// "none" are accepted too.
+type flexUIDs map[string]string
+
+func (u *flexUIDs) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return fmt.Errorf("empty value for uids")
+	}
+	switch b[0] {
+	case 'n', 'f': // null, false
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*u = nil
+		return nil
+	case '{':
+		var m map[string]flexString
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("uids: %w", err)
+		}
+		*u = nil
+		for k, v := range m {
+			u.set(k, string(v))
+		}
+		return nil
+	case '[':
+		var rows []map[string]json.RawMessage
+		if err := json.Unmarshal(b, &rows); err != nil {
+			return fmt.Errorf("uids: %w", err)
+		}
+		*u = nil
+		for _, row := range rows {
+			if name, ok := row["name"]; ok {
+				var k, v flexString
+				if err := json.Unmarshal(name, &k); err != nil {
+					return fmt.Errorf("uids name: %w", err)
+				}
+				if raw, ok := row["value"]; ok {
+					if err := json.Unmarshal(raw, &v); err != nil {
+						return fmt.Errorf("uids value: %w", err)
+					}
+				}
+				u.set(string(k), string(v))
+				continue
+			}
+			for k, raw := range row {
+				var v flexString
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return fmt.Errorf("uids value: %w", err)
+				}
+				u.set(k, string(v))
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("cannot read %.20q as uids", b)
+	}
+}
+
+func (u *flexUIDs) set(k, v string) {
+	if *u == nil {
+		*u = make(flexUIDs)
+	}
+	(*u)[k] = v
+}

@@ -1,0 +1,251 @@
+package crmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hangUp hijacks the connection and closes it after the request was read:
+// the CRM may have acted, but no answer comes back.
+func hangUp(w http.ResponseWriter, _ *http.Request, _ []byte) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	conn.Close()
+}
+
+func TestTransportClosedAfterRequest(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		action string
+		want   Class
+	}{
+		{actionAdd, ClassAmbiguous},
+		{actionList, ClassTransient},
+		{actionInfo, ClassTransient},
+	} {
+		t.Run(tt.action, func(t *testing.T) {
+			t.Parallel()
+			srv := newStub(t, hangUp)
+			c := newTestClient(t, srv.URL, WithAPIVersion(V2))
+			_, err := call(context.Background(), c, tt.action)
+			var te *TransportError
+			if !errors.As(err, &te) {
+				t.Fatalf("want *TransportError, got %T %v", err, err)
+			}
+			if !te.Sent {
+				t.Errorf("Sent = false, want true: %v", err)
+			}
+			wantEqual(t, Classify(err), tt.want)
+			wantEqual(t, te.Action, tt.action)
+			if n := len(srv.requests()); n != 1 {
+				t.Errorf("server saw %d requests, want 1", n)
+			}
+		})
+	}
+}
+
+func TestTransportRefused(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close() // nothing listens there any more
+	c := newTestClient(t, base)
+	for _, action := range []string{actionAdd, actionStat} {
+		_, err := call(context.Background(), c, action)
+		var te *TransportError
+		if !errors.As(err, &te) {
+			t.Fatalf("%s: want *TransportError, got %T %v", action, err, err)
+		}
+		if te.Sent {
+			t.Errorf("%s: Sent = true for a refused connection", action)
+		}
+		wantEqual(t, Classify(err), ClassTransient)
+		var ue *url.Error
+		if !errors.As(err, &ue) {
+			t.Errorf("%s: want the *url.Error in the chain: %v", action, err)
+		}
+		if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), url.QueryEscape(testKey)) {
+			t.Errorf("error holds the key: %v", err)
+		}
+	}
+}
+
+// block waits for the client to give up.
+func block(w http.ResponseWriter, r *http.Request, _ []byte) {
+	<-r.Context().Done()
+}
+
+func TestContextCanceled(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{}, 1)
+	srv := newStub(t, func(w http.ResponseWriter, r *http.Request, b []byte) {
+		arrived <- struct{}{}
+		block(w, r, b)
+	})
+	c := newTestClient(t, srv.URL, WithAPIVersion(V2))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	_, err := c.Add(ctx, Lead{Title: "x"})
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ctx.Err()) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	var te *TransportError
+	if !errors.As(err, &te) || !te.Sent {
+		t.Errorf("want a sent TransportError, got %#v", err)
+	}
+	wantEqual(t, Classify(err), ClassAmbiguous)
+
+	// Already cancelled: nothing is sent.
+	_, err = c.List(ctx, ListOptions{})
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &te) || te.Sent {
+		t.Errorf("got %#v, want unsent TransportError wrapping context.Canceled", err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	srv := newStub(t, block)
+	c := newTestClient(t, srv.URL, WithTimeout(50*time.Millisecond))
+	_, err := c.Stat(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	wantEqual(t, Classify(err), ClassTransient)
+}
+
+// TestNoKeyInErrors makes the server echo the request into every kind of
+// error and checks that no error text holds the key in any encoding.
+func TestNoKeyInErrors(t *testing.T) {
+	t.Parallel()
+	forms := []string{testKey, url.QueryEscape(testKey), url.QueryEscape(url.QueryEscape(testKey)), url.PathEscape(testKey)}
+	echo := func(status int, format string) func(http.ResponseWriter, *http.Request, []byte) {
+		return func(w http.ResponseWriter, r *http.Request, body []byte) {
+			w.WriteHeader(status)
+			form, _ := url.ParseQuery(string(body))
+			key, _ := url.QueryUnescape(form.Get("apikey"))
+			fmt.Fprintf(w, format, key+" "+string(body))
+		}
+	}
+	tests := []struct {
+		name string
+		h    func(http.ResponseWriter, *http.Request, []byte)
+	}{
+		{"status", echo(502, "bad gateway: %s")},
+		{"decode", echo(200, "<b>Fatal error</b>: %s")},
+		{"api", echo(200, `{"result":"Error","error":{"code":"400","text":%q}}`)},
+		{"redirect", func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			w.Header().Set("Location", "https://crm/?apikey="+url.QueryEscape(testKey))
+			w.WriteHeader(302)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newStub(t, tt.h)
+			c := newTestClient(t, srv.URL)
+			_, err := c.Add(context.Background(), Lead{Title: "x"})
+			if err == nil {
+				t.Fatal("want error")
+			}
+			for _, text := range []string{err.Error(), ConfigHint(err), fmt.Sprintf("%+v", err)} {
+				for _, f := range forms {
+					if strings.Contains(text, f) {
+						t.Errorf("error text holds the key as %q: %s", f, text)
+					}
+				}
+			}
+			for _, r := range srv.requests() {
+				if strings.Contains(r.rawQuery+r.path, "apikey") {
+					t.Errorf("key in URL: %s?%s", r.path, r.rawQuery)
+				}
+			}
+		})
+	}
+}
+
+func TestSanitizeURLError(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, "https://crm")
+	inner := errors.New("dial tcp: refused for " + testKey)
+	err := c.sanitize(&url.Error{Op: "Post", URL: "https://crm/x?apikey=" + url.QueryEscape(testKey), Err: inner})
+	if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), url.QueryEscape(testKey)) {
+		t.Errorf("sanitize kept the key: %v", err)
+	}
+	if !errors.Is(err, inner) {
+		t.Error("sanitize broke the error chain")
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("action") == "list" {
+			w.WriteHeader(500)
+			fmt.Fprint(w, strings.Repeat("x", 10000)) // an error body must be drained too
+			return
+		}
+		w.Write(golden(t, "v2_add_ok.json"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, WithAPIVersion(V2))
+	for i := range 6 {
+		if i%2 == 0 {
+			_, _ = c.List(context.Background(), ListOptions{})
+		} else if _, err := c.Add(context.Background(), Lead{Title: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantEqual(t, conns.Load(), int32(1))
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	srv := newStub(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		fmt.Fprintf(w, `{"result":"Success","id":%d}`, n.Add(1))
+	})
+	c := newTestClient(t, srv.URL, WithAPIVersion(V2), WithJSON(true))
+	var wg sync.WaitGroup
+	ids := make(chan int64, 50)
+	for range 50 {
+		wg.Go(func() {
+			id, err := c.Add(context.Background(), Lead{Title: "x"})
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- id
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[int64]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Errorf("id %d twice", id)
+		}
+		seen[id] = true
+	}
+	wantEqual(t, len(seen), 50)
+}

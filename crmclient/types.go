@@ -1,0 +1,335 @@
+package crmclient
+
+import (
+	"fmt"
+	"time"
+)
+
+// Lead is what Add sends: one enquiry from a web site. Empty fields are not
+// sent. There is deliberately no id: the CRM would update that lead instead
+// of inserting one.
+type Lead struct {
+	Title       string // visitor's name
+	Email       string
+	Phone       string
+	Company     string
+	Description string // the enquiry text
+	IP          string // visitor's IP address
+	Country     string
+	City        string
+	Path        string // client source (channel) name; sent as path (v1) or clientpath (v2)
+	Partner     string // partner's site, registered in the CRM
+	User        string // login of the responsible employee (v2 ignores it)
+	UTMSource   string
+	UTMMedium   string
+	UTMCampaign string
+	UTMTerm     string
+	UTMContent  string
+	// UIDs are external ids stored with the lead and returned by Info and
+	// List (v2 only; v1 ignores them and they are not sent). The CRM neither
+	// indexes nor de-duplicates them.
+	UIDs map[string]string
+}
+
+// Status is a lead's processing state.
+type Status int
+
+// The lead states the CRM knows.
+const (
+	StatusOpen      Status = 0 // Открыт
+	StatusInWork    Status = 1 // В работе
+	StatusProcessed Status = 2 // Обработан
+	StatusClosed    Status = 3 // Закрыт
+)
+
+// String returns the English name: "open", "in work", "processed", "closed".
+func (s Status) String() string {
+	switch s {
+	case StatusOpen:
+		return "open"
+	case StatusInWork:
+		return "in work"
+	case StatusProcessed:
+		return "processed"
+	case StatusClosed:
+		return "closed"
+	default:
+		return fmt.Sprintf("Status(%d)", int(s))
+	}
+}
+
+// Rezult is the outcome of processing a lead (the CRM's spelling). The zero
+// value means no outcome yet.
+type Rezult int
+
+// The lead outcomes the CRM knows.
+const (
+	RezultNone      Rezult = 0 // not processed
+	RezultSpam      Rezult = 1 // Спам
+	RezultDuplicate Rezult = 2 // Дубль
+	RezultOther     Rezult = 3 // Другое
+	RezultNotTarget Rezult = 4 // Не целевой
+)
+
+// String returns the English name: "none", "spam", "duplicate", "other",
+// "not target".
+func (r Rezult) String() string {
+	switch r {
+	case RezultNone:
+		return "none"
+	case RezultSpam:
+		return "spam"
+	case RezultDuplicate:
+		return "duplicate"
+	case RezultOther:
+		return "other"
+	case RezultNotTarget:
+		return "not target"
+	default:
+		return fmt.Sprintf("Rezult(%d)", int(r))
+	}
+}
+
+// Datum is a date as the CRM sends it: the CRM server's wall clock.
+type Datum struct {
+	// Raw is the value as sent, e.g. "2025-03-01 14:05:00",
+	// "0000-00-00 00:00:00" or "".
+	Raw string
+	// Time is Raw parsed in the client's location (WithLocation); zero
+	// when Raw is empty or not a date.
+	Time time.Time
+}
+
+// String returns Raw.
+func (d Datum) String() string { return d.Raw }
+
+// parseDatum parses the layouts the CRM uses.
+func parseDatum(raw string, loc *time.Location) Datum {
+	d := Datum{Raw: raw}
+	for _, layout := range []string{time.DateTime, time.DateOnly} {
+		if t, err := time.ParseInLocation(layout, raw, loc); err == nil {
+			d.Time = t
+			break
+		}
+	}
+	return d
+}
+
+// LeadInfo is one lead as Info returns it. Fields the CRM leaves out are
+// zero.
+type LeadInfo struct {
+	ID          int64
+	Datum       Datum // created
+	DatumDo     Datum // processed
+	Status      Status
+	Rezult      Rezult
+	Title       string
+	Email       string
+	Phone       string
+	Site        string
+	Company     string
+	Description string
+	IP          string
+	City        string
+	Country     string
+	IDUser      int64 // responsible user's id
+	ClientPath  int64 // source channel id
+	PID         int64 // contact id, 0 until processed
+	CLID        int64 // client id, 0 until processed
+	DID         int64 // deal id, 0 until processed
+	Partner     string
+	UTMSource   string
+	UTMMedium   string
+	UTMCampaign string
+	UTMTerm     string
+	UTMContent  string
+	UTMReferrer string
+	UIDs        map[string]string // v2; nil when none
+
+	StatusName     string
+	RezultName     string
+	ClientPathName string
+	UserName       string
+	Client         string
+	Person         string
+	Deal           string
+}
+
+// ListItem is one lead as List returns it.
+type ListItem struct {
+	ID             int64
+	Datum          Datum // created
+	DatumDo        Datum // processed
+	Email          string
+	Phone          string
+	Site           string
+	Company        string
+	City           string
+	Country        string
+	Content        string // the lead's text (description)
+	CLID           int64  // client id, 0 until processed
+	Client         string
+	PID            int64 // contact id, 0 until processed
+	Person         string
+	DID            int64 // deal id, 0 until processed
+	Deal           string
+	User           string // v1: responsible user's full name; v2: always "0"
+	UserName       string // v1: always "Не определен"
+	Status         Status
+	StatusName     string
+	Rezult         Rezult
+	RezultName     string
+	ClientPath     int64 // source channel id
+	ClientPathName string
+	UIDs           map[string]string // v2; nil when none
+}
+
+// UserStat is one active user's lead counts from Stat.
+type UserStat struct {
+	Login     string // v1 sends it as "title", v2 as "login"
+	Open      int    // leads in work created in the period
+	Processed int    // leads processed or closed in the period
+}
+
+// wire forms: every scalar may come as a JSON string, number or null.
+
+type wireLeadInfo struct {
+	ID             flexInt    `json:"id"`
+	Datum          flexString `json:"datum"`
+	DatumDo        flexString `json:"datum_do"`
+	Status         flexInt    `json:"status"`
+	Rezult         flexInt    `json:"rezult"`
+	Title          flexString `json:"title"`
+	Email          flexString `json:"email"`
+	Phone          flexString `json:"phone"`
+	Site           flexString `json:"site"`
+	Company        flexString `json:"company"`
+	Description    flexString `json:"description"`
+	IP             flexString `json:"ip"`
+	City           flexString `json:"city"`
+	Country        flexString `json:"country"`
+	IDUser         flexInt    `json:"iduser"`
+	ClientPath     flexInt    `json:"clientpath"`
+	PID            flexInt    `json:"pid"`
+	CLID           flexInt    `json:"clid"`
+	DID            flexInt    `json:"did"`
+	Partner        flexString `json:"partner"`
+	UTMSource      flexString `json:"utm_source"`
+	UTMMedium      flexString `json:"utm_medium"`
+	UTMCampaign    flexString `json:"utm_campaign"`
+	UTMTerm        flexString `json:"utm_term"`
+	UTMContent     flexString `json:"utm_content"`
+	UTMReferrer    flexString `json:"utm_referrer"`
+	UIDs           flexUIDs   `json:"uids"`
+	StatusName     flexString `json:"statusName"`
+	RezultName     flexString `json:"rezultName"`
+	ClientPathName flexString `json:"clientpathName"`
+	UserName       flexString `json:"userName"`
+	Client         flexString `json:"client"`
+	Person         flexString `json:"person"`
+	Deal           flexString `json:"deal"`
+}
+
+func (w *wireLeadInfo) lead(loc *time.Location) LeadInfo {
+	return LeadInfo{
+		ID:             int64(w.ID),
+		Datum:          parseDatum(string(w.Datum), loc),
+		DatumDo:        parseDatum(string(w.DatumDo), loc),
+		Status:         Status(w.Status),
+		Rezult:         Rezult(w.Rezult),
+		Title:          string(w.Title),
+		Email:          string(w.Email),
+		Phone:          string(w.Phone),
+		Site:           string(w.Site),
+		Company:        string(w.Company),
+		Description:    string(w.Description),
+		IP:             string(w.IP),
+		City:           string(w.City),
+		Country:        string(w.Country),
+		IDUser:         int64(w.IDUser),
+		ClientPath:     int64(w.ClientPath),
+		PID:            int64(w.PID),
+		CLID:           int64(w.CLID),
+		DID:            int64(w.DID),
+		Partner:        string(w.Partner),
+		UTMSource:      string(w.UTMSource),
+		UTMMedium:      string(w.UTMMedium),
+		UTMCampaign:    string(w.UTMCampaign),
+		UTMTerm:        string(w.UTMTerm),
+		UTMContent:     string(w.UTMContent),
+		UTMReferrer:    string(w.UTMReferrer),
+		UIDs:           map[string]string(w.UIDs),
+		StatusName:     string(w.StatusName),
+		RezultName:     string(w.RezultName),
+		ClientPathName: string(w.ClientPathName),
+		UserName:       string(w.UserName),
+		Client:         string(w.Client),
+		Person:         string(w.Person),
+		Deal:           string(w.Deal),
+	}
+}
+
+type wireListItem struct {
+	ID             flexInt    `json:"id"`
+	Datum          flexString `json:"datum"`
+	DatumDo        flexString `json:"datum_do"`
+	Email          flexString `json:"email"`
+	Phone          flexString `json:"phone"`
+	Site           flexString `json:"site"`
+	Company        flexString `json:"company"`
+	City           flexString `json:"city"`
+	Country        flexString `json:"country"`
+	Content        flexString `json:"content"`
+	CLID           flexInt    `json:"clid"`
+	Client         flexString `json:"client"`
+	PID            flexInt    `json:"pid"`
+	Person         flexString `json:"person"`
+	DID            flexInt    `json:"did"`
+	Deal           flexString `json:"deal"`
+	User           flexString `json:"user"`
+	UserName       flexString `json:"userName"`
+	Status         flexInt    `json:"status"`
+	StatusName     flexString `json:"statusName"`
+	Rezult         flexInt    `json:"rezult"`
+	RezultName     flexString `json:"rezultName"`
+	ClientPath     flexInt    `json:"clientpath"`
+	ClientPathName flexString `json:"clientpathName"`
+	UIDs           flexUIDs   `json:"uids"`
+}
+
+func (w *wireListItem) item(loc *time.Location) ListItem {
+	return ListItem{
+		ID:             int64(w.ID),
+		Datum:          parseDatum(string(w.Datum), loc),
+		DatumDo:        parseDatum(string(w.DatumDo), loc),
+		Email:          string(w.Email),
+		Phone:          string(w.Phone),
+		Site:           string(w.Site),
+		Company:        string(w.Company),
+		City:           string(w.City),
+		Country:        string(w.Country),
+		Content:        string(w.Content),
+		CLID:           int64(w.CLID),
+		Client:         string(w.Client),
+		PID:            int64(w.PID),
+		Person:         string(w.Person),
+		DID:            int64(w.DID),
+		Deal:           string(w.Deal),
+		User:           string(w.User),
+		UserName:       string(w.UserName),
+		Status:         Status(w.Status),
+		StatusName:     string(w.StatusName),
+		Rezult:         Rezult(w.Rezult),
+		RezultName:     string(w.RezultName),
+		ClientPath:     int64(w.ClientPath),
+		ClientPathName: string(w.ClientPathName),
+		UIDs:           map[string]string(w.UIDs),
+	}
+}
+
+type wireUserStat struct {
+	Title     flexString `json:"title"`
+	Login     flexString `json:"login"`
+	Open      flexInt    `json:"open"`
+	Processed flexInt    `json:"processed"`
+}

@@ -1,0 +1,56 @@
+// Package crmsim simulates the SalesMan CRM leads API, v1 (developer/v1/leads)
+// and v2 (developer/v2/lead), with the wire quirks of the real CRM: every
+// answer is HTTP 200 with the error in the body, v1 returns numbers as strings
+// and labels its JSON text/html, v1 decodes login/apikey/user twice, v2 reads
+// JSON only for a Content-Type of exactly application/json (login/apikey then
+// also as headers), a wrong key is 400 in v1 and 401 in v2, an empty list is
+// error 404, an unknown id in v2 info answers a stub without data.id, and an
+// add carrying an id rewrites that lead instead of inserting.
+//
+// A *Sim is an http.Handler. Tests mount it on httptest.NewServer; the
+// `leadrelay crmsim` subcommand (Run) serves it with a Server, which can also
+// refuse connections during an injected outage. Faults (errors, latency,
+// outages, ambiguous adds, PHP fatals, the shipped-broken v1, auth failures,
+// rejects, rate limits) are set with SetFaults or POST /_sim/faults and drawn
+// from a seeded random source, so a test run is repeatable.
+//
+//	sim, err := crmsim.New(crmsim.Config{APIKey: "secret"})
+//	if err != nil { ... }
+//	defer sim.Close()
+//	ts := httptest.NewServer(sim)
+//	// POST ts.URL+crmsim.PathV2: action=add&login=admin@example.com&apikey=secret&title=...
+//	// then count what arrived with sim.Leads() or GET /_sim/leads.
+//
+// The admin endpoints under /_sim/ need no key: bind the standalone server
+// to loopback (the default 127.0.0.1:9090).
+//
+// # Where the simulator differs from the real CRM on purpose
+//
+//   - v1 add, info and list work as the vendor page documents (list honours
+//     offset, order, first, dateStart, dateEnd); the CRM as shipped today is
+//     the V1Shipped fault. v2 list and stat keep the shipped date bugs
+//     (dateStart alone matches nothing, dateEnd alone compares strings).
+//   - v1 add answers the documented {"result":{"text":"Success","id":N}}
+//     without the "mailresult" the running source adds; no e-mail is sent.
+//   - v1 info of an unknown id answers the same stub as v2 (id as sent, as a
+//     string); the real v1 answer for that case is not known.
+//   - v2 wrong key answers 401 like the running CRM (its source says 400).
+//   - A RejectMarker add fails with code 1 in both versions; the real v2
+//     reports a failed insert with code 401 ("Ошибка добавления заявки").
+//   - The responsible user comes from earlier leads with the same e-mail
+//     (case-insensitive) or phone (same digits), not from client and contact
+//     cards; there are no clients, contacts, deals or partners, so clid, pid,
+//     did and partner are always 0 and their names null.
+//   - Sources (clientpath) are created on first use by name; v2 stores the
+//     chosen source's name as utm_source.
+//   - datum is the same for v1 and v2 (the running CRM showed v2 three hours
+//     later); both use Config.Clock in Config.Location.
+//   - The API key compares exactly; MySQL would compare it case-insensitively.
+//     Logins are case-insensitive, as in MySQL.
+//   - Every active user counts in stat; the CRM counts only the lead
+//     module's operators.
+//   - v1 still fails the answer (PHP fatal, HTTP 200) when any parameter
+//     holds ', after the action ran, as the CRM's unescaped API log does.
+//   - An unknown order column answers a PHP fatal page, standing in for the
+//     CRM's SQL error.
+package crmsim

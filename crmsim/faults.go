@@ -1,0 +1,234 @@
+package crmsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("250ms"); a JSON number is read as nanoseconds.
+type Duration time.Duration
+
+// MarshalJSON writes d as "1.5s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads "1.5s" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("duration must be a string like \"250ms\" or nanoseconds, got %s", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// Outage modes.
+const (
+	OutageHTTP503 = "503"    // answer 503 with an empty body
+	OutageRefuse  = "refuse" // refuse connections (Server) or drop them unanswered (handler)
+)
+
+// Outage takes the CRM down. It lasts until Until, or for For from the
+// moment it is set; with neither it lasts until the faults are replaced.
+type Outage struct {
+	Mode  string    `json:"mode,omitempty"` // "503" (default) or "refuse"
+	Until time.Time `json:"until,omitzero"`
+	For   Duration  `json:"for,omitempty"`
+}
+
+// Faults are injected failures. The zero value injects nothing. Rates are
+// fractions in [0, 1] of API requests (admin endpoints are never faulted),
+// drawn from the Sim's seeded random source. Checks run in this order:
+// Outage, Latency, RateLimit429, ErrorRate, FatalRate, AuthFail, then the
+// action (V1Shipped, RejectMarker, AmbiguousRate).
+type Faults struct {
+	// ErrorRate answers this fraction with HTTP ErrorStatus and an empty body; nothing is stored.
+	ErrorRate float64 `json:"error_rate,omitempty"`
+	// ErrorStatus is 500 or 503; 0 = 500.
+	ErrorStatus int `json:"error_status,omitempty"`
+	// Latency is added before every API answer.
+	Latency Duration `json:"latency,omitempty"`
+	// Outage, when set and not over, takes the API down.
+	Outage *Outage `json:"outage,omitempty"`
+	// AmbiguousRate stores this fraction of successful adds and then closes
+	// the connection without an answer.
+	AmbiguousRate float64 `json:"ambiguous_rate,omitempty"`
+	// FatalRate answers this fraction with HTTP 200 and a PHP fatal-error
+	// HTML body; nothing is stored.
+	FatalRate float64 `json:"fatal_rate,omitempty"`
+	// V1Shipped makes v1 behave as shipped today: add and info answer a PHP
+	// fatal (require_once failed) and store nothing; list ignores every
+	// parameter and returns the newest 200.
+	V1Shipped bool `json:"v1_shipped,omitempty"`
+	// AuthFail answers every API request as a wrong key (v1 400, v2 401).
+	AuthFail bool `json:"auth_fail,omitempty"`
+	// RejectMarker, when not empty, fails every add whose title,
+	// description or email contains it with the add error (code 1).
+	RejectMarker string `json:"reject_marker,omitempty"`
+	// RateLimit429 answers this fraction with HTTP 429 and Retry-After: 1.
+	RateLimit429 float64 `json:"rate_limit_429,omitempty"`
+}
+
+// Validate reports the first invalid field.
+func (f Faults) Validate() error {
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"error_rate", f.ErrorRate}, {"ambiguous_rate", f.AmbiguousRate}, {"fatal_rate", f.FatalRate}, {"rate_limit_429", f.RateLimit429}} {
+		if !(r.v >= 0 && r.v <= 1) {
+			return fmt.Errorf("faults: %s must be between 0 and 1, got %v", r.name, r.v)
+		}
+	}
+	if f.ErrorStatus != 0 && f.ErrorStatus != 500 && f.ErrorStatus != 503 {
+		return fmt.Errorf("faults: error_status must be 500 or 503, got %d", f.ErrorStatus)
+	}
+	if f.Latency < 0 {
+		return fmt.Errorf("faults: latency must not be negative, got %s", time.Duration(f.Latency))
+	}
+	if o := f.Outage; o != nil {
+		if o.Mode != "" && o.Mode != OutageHTTP503 && o.Mode != OutageRefuse {
+			return fmt.Errorf("faults: outage.mode must be %q or %q, got %q", OutageHTTP503, OutageRefuse, o.Mode)
+		}
+		if o.For < 0 {
+			return fmt.Errorf("faults: outage.for must not be negative")
+		}
+	}
+	return nil
+}
+
+// normalize clamps rates, fills defaults and turns Outage.For into Until.
+func (f Faults) normalize(now time.Time) Faults {
+	clamp := func(v float64) float64 {
+		if !(v > 0) {
+			return 0
+		}
+		return min(v, 1)
+	}
+	f.ErrorRate, f.AmbiguousRate = clamp(f.ErrorRate), clamp(f.AmbiguousRate)
+	f.FatalRate, f.RateLimit429 = clamp(f.FatalRate), clamp(f.RateLimit429)
+	if f.ErrorStatus != 503 {
+		f.ErrorStatus = 500
+	}
+	if f.Latency < 0 {
+		f.Latency = 0
+	}
+	if f.Outage != nil {
+		o := *f.Outage
+		if o.Mode != OutageRefuse {
+			o.Mode = OutageHTTP503
+		}
+		if o.Until.IsZero() && o.For > 0 {
+			o.Until = now.Add(time.Duration(o.For))
+		}
+		f.Outage = &o
+	}
+	return f
+}
+
+// OutageActive reports whether an outage is in force at now, and its mode.
+func (f Faults) OutageActive(now time.Time) (string, bool) {
+	if f.Outage == nil {
+		return "", false
+	}
+	if !f.Outage.Until.IsZero() && !now.Before(f.Outage.Until) {
+		return "", false
+	}
+	return f.Outage.Mode, true
+}
+
+// SetFaults replaces the active faults. Rates are clamped to [0, 1]; an
+// Outage with For (and no Until) starts now. Use Faults.Validate to reject
+// bad input instead.
+func (s *Sim) SetFaults(f Faults) {
+	f = f.normalize(time.Now())
+	s.mu.Lock()
+	s.faults = f
+	watchers := s.watchers
+	s.mu.Unlock()
+	for _, c := range watchers {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	if ce := s.log.Check(zap.InfoLevel, "crmsim faults set"); ce != nil {
+		b, _ := json.Marshal(f)
+		ce.Write(zap.String("faults", s.redact(string(b))))
+	}
+}
+
+// Faults returns the active faults.
+func (s *Sim) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults
+	if f.Outage != nil {
+		o := *f.Outage
+		f.Outage = &o
+	}
+	return f
+}
+
+// watchFaults returns a channel signalled (coalesced) after each SetFaults.
+func (s *Sim) watchFaults() chan struct{} {
+	c := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.watchers = append(s.watchers, c)
+	s.mu.Unlock()
+	return c
+}
+
+func (s *Sim) unwatchFaults(c chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchers = slices.DeleteFunc(s.watchers, func(x chan struct{}) bool { return x == c })
+}
+
+// draws are the random decisions for one request, taken together under the
+// lock so a seed gives the same faults for the same request sequence.
+type draws struct {
+	rateLimit, serverError, fatal, ambiguous bool
+}
+
+func (s *Sim) draw(f Faults, isAdd bool) draws {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hit := func(rate float64) bool { return rate > 0 && (rate >= 1 || s.rng.Float64() < rate) }
+	d := draws{
+		rateLimit:   hit(f.RateLimit429),
+		serverError: hit(f.ErrorRate),
+		fatal:       hit(f.FatalRate),
+	}
+	if isAdd {
+		d.ambiguous = hit(f.AmbiguousRate)
+	}
+	return d
+}
+
+// PHP fatal bodies. The CRM prints them with HTTP 200 (display_errors on).
+const (
+	fatalBody = "<br />\n<b>Fatal error</b>:  Uncaught Error: Call to a member function getRow() on null in " +
+		"<b>/var/www/salesman/inc/class/Leads.php</b> on line <b>417</b><br />\n"
+	v1ShippedFatal = "<br />\n<b>Fatal error</b>:  require_once(): Failed opening required " +
+		"'/var/www/salesman/inc/class/Leads.php' (include_path='.:/usr/share/php') in " +
+		"<b>/var/www/salesman/developer/v1/leads.php</b> on line <b>12</b><br />\n"
+	quoteFatal = "<br />\n<b>Fatal error</b>:  Uncaught mysqli_sql_exception: You have an error in your SQL syntax; " +
+		"check the manual that corresponds to your MariaDB server version for the right syntax to use near '' " +
+		"at line 1 in <b>/var/www/salesman/developer/v1/logger.php</b> on line <b>31</b><br />\n"
+)

@@ -1,0 +1,147 @@
+package crmsim
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// DefaultAddr is where `leadrelay crmsim` listens unless --addr says otherwise.
+const DefaultAddr = "127.0.0.1:9090"
+
+// demoKey is the API key used when --apikey is not given.
+const demoKey = "demo-key"
+
+// Run is the `leadrelay crmsim` subcommand: it serves a Sim on --addr until
+// ctx is done. args are the arguments after the subcommand name. It prints
+// "crmsim listening on http://ADDR (api=…, login=…)" to stdout (never the
+// key) and logs to stderr.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("crmsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		addr       = fs.String("addr", DefaultAddr, "listen address (keep it on loopback: the /_sim/ admin endpoints need no key)")
+		api        = fs.String("api", APIBoth, "API versions to serve: v1, v2 or both")
+		login      = fs.String("login", "", "login of the coordinator user (default admin@example.com); sales1@example.com and sales2@example.com also exist")
+		apikey     = fs.String("apikey", "", "account API key (default \""+demoKey+"\", with a warning)")
+		data       = fs.String("data", "", "JSON file that keeps the leads across restarts")
+		seed       = fs.Int64("seed", 1, "seed of the random source that draws faults")
+		errRate    = fs.Float64("error-rate", 0, "fraction of API requests answered with --error-status")
+		errStatus  = fs.Int("error-status", 500, "HTTP status for --error-rate: 500 or 503")
+		latency    = fs.Duration("latency", 0, "latency added to every API answer")
+		ambRate    = fs.Float64("ambiguous-rate", 0, "fraction of adds stored and then dropped without an answer")
+		fatalRate  = fs.Float64("fatal-rate", 0, "fraction of API requests answered with a PHP fatal error page")
+		v1Shipped  = fs.Bool("v1-shipped", false, "v1 behaves as shipped: add and info fail with a PHP fatal, list ignores parameters")
+		authFail   = fs.Bool("auth-fail", false, "answer every API request as a wrong key")
+		reject     = fs.String("reject-marker", "", "fail adds whose title, description or email contains this text (error code 1)")
+		rl429      = fs.Float64("rate-limit-rate", 0, "fraction of API requests answered 429 with Retry-After: 1")
+		outageFor  = fs.Duration("outage", 0, "start with an outage of this length")
+		outageMode = fs.String("outage-mode", OutageHTTP503, "outage mode: 503 or refuse")
+		logLevel   = fs.String("log-level", "info", "log level: debug logs every request")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("crmsim: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("crmsim: unexpected argument %q", fs.Arg(0))
+	}
+	if *api != APIv1 && *api != APIv2 && *api != APIBoth {
+		return fmt.Errorf("crmsim: --api must be v1, v2 or both, got %q", *api)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"error-rate", *errRate}, {"ambiguous-rate", *ambRate}, {"fatal-rate", *fatalRate}, {"rate-limit-rate", *rl429}} {
+		if !(r.v >= 0 && r.v <= 1) {
+			return fmt.Errorf("crmsim: --%s must be between 0 and 1, got %v", r.name, r.v)
+		}
+	}
+	if *errStatus != 500 && *errStatus != 503 {
+		return fmt.Errorf("crmsim: --error-status must be 500 or 503, got %d", *errStatus)
+	}
+	if *latency < 0 {
+		return fmt.Errorf("crmsim: --latency must not be negative, got %s", *latency)
+	}
+	if *outageFor < 0 {
+		return fmt.Errorf("crmsim: --outage must not be negative, got %s", *outageFor)
+	}
+	if *outageMode != OutageHTTP503 && *outageMode != OutageRefuse {
+		return fmt.Errorf("crmsim: --outage-mode must be 503 or refuse, got %q", *outageMode)
+	}
+	var level zapcore.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("crmsim: --log-level: %w", err)
+	}
+	if strings.TrimSpace(*addr) == "" {
+		return errors.New("crmsim: --addr must not be empty")
+	}
+
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	log := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), level))
+	defer func() { _ = log.Sync() }()
+
+	key := *apikey
+	if key == "" {
+		key = demoKey
+		log.Warn("crmsim: --apikey not set, using the demo key \"" + demoKey + "\"")
+	}
+	users := DefaultUsers()
+	if *login != "" {
+		users = replaceCoordinator(users, *login)
+	}
+	faults := Faults{
+		ErrorRate: *errRate, ErrorStatus: *errStatus, Latency: Duration(*latency),
+		AmbiguousRate: *ambRate, FatalRate: *fatalRate, V1Shipped: *v1Shipped,
+		AuthFail: *authFail, RejectMarker: *reject, RateLimit429: *rl429,
+	}
+	if *outageFor > 0 {
+		faults.Outage = &Outage{Mode: *outageMode, For: Duration(*outageFor)}
+	}
+	sim, err := New(Config{API: *api, APIKey: key, Users: users, DataFile: *data, Seed: *seed, Faults: faults, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := NewServer(sim)
+	if err := srv.Start(runCtx, *addr); err != nil {
+		return fmt.Errorf("crmsim: --addr %s: %w", *addr, err)
+	}
+	coord := users[0].Login
+	fmt.Fprintf(stdout, "crmsim listening on http://%s (api=%s, login=%s)\n", srv.Addr(), *api, coord)
+	<-ctx.Done()
+	err = srv.Close()
+	srv.Wait()
+	if ferr := sim.Close(); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// replaceCoordinator makes login the coordinator's login (unless it is
+// already one of the users, which then becomes the coordinator).
+func replaceCoordinator(users []User, login string) []User {
+	for i := range users {
+		if strings.EqualFold(users[i].Login, login) {
+			for j := range users {
+				users[j].Coordinator = j == i
+			}
+			users[0], users[i] = users[i], users[0]
+			return users
+		}
+	}
+	users[0].Login = login
+	return users
+}

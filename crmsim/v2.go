@@ -1,0 +1,210 @@
+package crmsim
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"time"
+)
+
+// serveV2 answers a v2 request (developer/v2/lead), numbers mostly as numbers.
+func (s *Sim) serveV2(rq *request, f Faults, d draws) reply {
+	if _, errRep := s.authenticate(rq); errRep != nil {
+		return *errRep
+	}
+	switch rq.action {
+	case "add":
+		in := rq.input()
+		in.clientPath = rq.get("clientpath") // v2 ignores path and user
+		in.uids = rq.uids
+		id := s.add(in, f, rq)
+		if id == 0 {
+			// The real v2 reports a failed insert with code 401; the
+			// simulator uses code 1 like v1 so a reject reads as one.
+			return apiError(APIv2, 1, textAddFailedV2+textRejected)
+		}
+		if d.ambiguous {
+			s.countFault("ambiguous")
+			return reply{abort: true}
+		}
+		return reply{json: v2AddResult{Result: "Success", ID: id}}
+	case "info":
+		id := phpInt(rq.get("id"))
+		s.mu.Lock()
+		l, ok := s.st.get(id)
+		var data any = infoStub()
+		if ok {
+			data = s.v2Info(l)
+		}
+		s.mu.Unlock()
+		return reply{json: map[string]any{"data": data, "id": id}}
+	case "stat":
+		inOpen, inDone := s.v2StatWindow(rq.get("dateStart"), rq.get("dateEnd"))
+		s.mu.Lock()
+		rows := s.stat(inOpen, inDone)
+		s.mu.Unlock()
+		if rows == nil {
+			rows = []UserStat{}
+		}
+		return reply{json: map[string]any{"data": rows}}
+	default: // list
+		q := rq.listQuery()
+		q.v2Dates = true
+		leads, err := s.listLeads(q)
+		var col errUnknownColumn
+		if errors.As(err, &col) {
+			return reply{html: sqlFatal(col)}
+		}
+		if len(leads) == 0 {
+			return apiError(APIv2, 404, textNotFound)
+		}
+		s.mu.Lock()
+		items := make([]v2ListItem, len(leads))
+		for i := range leads {
+			items[i] = s.v2ListItem(&leads[i])
+		}
+		s.mu.Unlock()
+		return reply{json: map[string]any{"data": items}}
+	}
+}
+
+// v2StatWindow mirrors v2 stat's date handling: both dates = inclusive
+// range; only dateStart = that day (two-digit year format, so nothing in
+// practice); only dateEnd = string comparison (broken likewise); neither =
+// this month.
+func (s *Sim) v2StatWindow(start, end string) (func(time.Time) bool, func(time.Time) bool) {
+	start, end = strings.TrimSpace(start), strings.TrimSpace(end)
+	var in func(time.Time) bool
+	switch {
+	case start != "" && end != "":
+		lo, hi := start+" 00:00:00", end+" 23:59:59"
+		in = func(t time.Time) bool { d := t.Format(datumLayout); return d >= lo && d <= hi }
+	case start != "":
+		in = func(t time.Time) bool { return t.Format("06-01-02") == start }
+	case end != "":
+		in = func(t time.Time) bool { return t.Format("06-01-02") < end }
+	default:
+		m := s.clock().In(s.loc).Format("2006-01")
+		in = func(t time.Time) bool { return t.Format("2006-01") == m }
+	}
+	return in, in
+}
+
+type v2AddResult struct {
+	Result string `json:"result"`
+	ID     int64  `json:"id"`
+}
+
+// v2Info is the lead as v2 info shows it.
+type v2Info struct {
+	ID             int64     `json:"id"`
+	Datum          string    `json:"datum"`
+	DatumDo        *string   `json:"datum_do"`
+	Status         int       `json:"status"`
+	Rezult         int       `json:"rezult"`
+	Title          string    `json:"title"`
+	Email          string    `json:"email"`
+	Phone          string    `json:"phone"`
+	Site           string    `json:"site"`
+	Company        string    `json:"company"`
+	Description    string    `json:"description"`
+	IP             string    `json:"ip"`
+	City           string    `json:"city"`
+	Country        string    `json:"country"`
+	IDUser         int       `json:"iduser"`
+	ClientPath     int       `json:"clientpath"`
+	Pid            int       `json:"pid"`
+	Clid           int       `json:"clid"`
+	Did            int       `json:"did"`
+	Partner        int       `json:"partner"`
+	UTMSource      string    `json:"utm_source"`
+	UTMMedium      string    `json:"utm_medium"`
+	UTMCampaign    string    `json:"utm_campaign"`
+	UTMTerm        string    `json:"utm_term"`
+	UTMContent     string    `json:"utm_content"`
+	UTMReferrer    string    `json:"utm_referrer"`
+	UIDs           []uidPair `json:"uids,omitempty"`
+	StatusName     string    `json:"statusName"`
+	RezultName     *string   `json:"rezultName"`
+	ClientPathName string    `json:"clientpathName"`
+	UserName       *string   `json:"userName"`
+	Client         *string   `json:"client"`
+	Person         *string   `json:"person"`
+	Deal           *string   `json:"deal"`
+}
+
+// v2Info builds the info data; callers hold s.mu.
+func (s *Sim) v2Info(l *StoredLead) v2Info {
+	return v2Info{
+		ID: l.ID, Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
+		Status: l.Status, Rezult: l.Rezult,
+		Title: l.Title, Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company,
+		Description: l.Description, IP: l.IP, City: l.City, Country: l.Country,
+		IDUser: l.IDUser, ClientPath: l.ClientPathID,
+		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
+		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent, UTMReferrer: l.UTMReferrer,
+		UIDs:       uidList(l.UIDs),
+		StatusName: strtrName(statusNames, l.Status), RezultName: rezultName(l.Rezult),
+		ClientPathName: s.st.pathName(l.ClientPathID), UserName: nullIfEmpty(s.userName(l.IDUser)),
+	}
+}
+
+// v2ListItem is a v2 list row. As shipped, user is always 0 and rezult and
+// clientpath stay strings.
+type v2ListItem struct {
+	ID             int64     `json:"id"`
+	Datum          string    `json:"datum"`
+	DatumDo        *string   `json:"datum_do"`
+	Email          string    `json:"email"`
+	Phone          string    `json:"phone"`
+	Site           string    `json:"site"`
+	Company        string    `json:"company"`
+	City           string    `json:"city"`
+	Country        string    `json:"country"`
+	Content        string    `json:"content"`
+	Clid           int       `json:"clid"`
+	Client         *string   `json:"client"`
+	Pid            int       `json:"pid"`
+	Person         *string   `json:"person"`
+	Did            int       `json:"did"`
+	Deal           *string   `json:"deal"`
+	User           int       `json:"user"`
+	UserName       string    `json:"userName"`
+	Status         int       `json:"status"`
+	StatusName     string    `json:"statusName"`
+	Rezult         string    `json:"rezult"`
+	RezultName     string    `json:"rezultName"`
+	ClientPath     string    `json:"clientpath"`
+	ClientPathName *string   `json:"clientpathName"`
+	UIDs           []uidPair `json:"uids"`
+}
+
+// v2ListItem builds a row; callers hold s.mu.
+func (s *Sim) v2ListItem(l *StoredLead) v2ListItem {
+	return v2ListItem{
+		ID: l.ID, Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
+		Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company, City: l.City, Country: l.Country,
+		Content: l.Description,
+		Status:  l.Status, StatusName: strtrName(statusNames, l.Status),
+		Rezult: itoa(l.Rezult), RezultName: strtrName(rezultNames, l.Rezult),
+		ClientPath: itoa(l.ClientPathID), ClientPathName: nullIfEmpty(s.st.pathName(l.ClientPathID)),
+		UIDs: uidList(l.UIDs),
+	}
+}
+
+// uidPair is one uid as the CRM's UIDs class lists it.
+type uidPair struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// uidList renders uids the way the running CRM answers them: a list of
+// name/value pairs (sorted here, for stable answers), not an object.
+func uidList(m map[string]string) []uidPair {
+	out := make([]uidPair, 0, len(m))
+	for k, v := range m {
+		out = append(out, uidPair{Name: k, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
