@@ -1,0 +1,43 @@
+package worker
+
+import (
+	"context"
+
+	"leadrelay/crmclient"
+	"leadrelay/lead"
+)
+
+// CRM is what the worker needs of the CRM; *crmclient.Client implements it.
+type CRM interface {
+	// Add creates a lead; it is not idempotent.
+	Add(ctx context.Context, l crmclient.Lead) (int64, error)
+	// List returns one page of leads, newest first by default.
+	List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error)
+	// Version is the API version, which decides how a lead is stamped and
+	// reconciled.
+	Version() crmclient.APIVersion
+}
+
+var _ CRM = (*crmclient.Client)(nil)
+
+// UIDKey is the name of the uids entry (v2) that stamps a CRM lead with the
+// relay's lead id, so a reconcile can find it by scanning the list. The lead
+// id, not the site's idempotency key, is stamped: it is short, stable,
+// derived from site and key, and holds nothing a site chose.
+const UIDKey = "leadrelay_key"
+
+// crmLead converts the relay's lead into what the CRM's add takes.
+func crmLead(p lead.Payload, v crmclient.APIVersion) crmclient.Lead {
+	l := p.Lead
+	out := crmclient.Lead{
+		Title: l.Title, Email: l.Email, Phone: l.Phone, Company: l.Company,
+		Description: l.Description, IP: l.IP, Country: l.Country, City: l.City,
+		Path: l.Path, Partner: l.Partner, User: l.User,
+		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
+		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent,
+	}
+	if v == crmclient.V2 {
+		out.UIDs = map[string]string{UIDKey: p.ID}
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"leadrelay/crmclient"
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+)
+
+// fakeCRM is a CRM in memory that fails on demand and counts adds.
+type fakeCRM struct {
+	version crmclient.APIVersion
+
+	mu     sync.Mutex
+	leads  []crmclient.ListItem // oldest first
+	nextID int64
+	adds   int
+	lists  int
+	// fail, when set, decides each add: store it or not, and what to
+	// answer. n counts adds from 1.
+	fail func(n int, l crmclient.Lead) (store bool, err error)
+	// listErr, when set, is returned by List.
+	listErr error
+}
+
+func newFakeCRM(v crmclient.APIVersion) *fakeCRM { return &fakeCRM{version: v, nextID: 100} }
+
+func (f *fakeCRM) Version() crmclient.APIVersion { return f.version }
+
+func (f *fakeCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.adds++
+	store, err := true, error(nil)
+	if f.fail != nil {
+		store, err = f.fail(f.adds, l)
+	}
+	var id int64
+	if store {
+		f.nextID++
+		id = f.nextID
+		it := crmclient.ListItem{ID: id, Email: l.Email, Phone: l.Phone, Company: l.Company, Content: l.Description,
+			Datum: crmclient.Datum{Time: time.Now()}}
+		if f.version == crmclient.V2 {
+			it.UIDs = l.UIDs
+		}
+		f.leads = append(f.leads, it)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return id, ctx.Err()
+}
+
+func (f *fakeCRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	page := o.Page
+	if f.version == crmclient.V1 {
+		page = 0 // v1 ignores every parameter
+	}
+	var out []crmclient.ListItem
+	for i := len(f.leads) - 1 - page*crmclient.PageSize; i >= 0 && len(out) < crmclient.PageSize; i-- {
+		out = append(out, f.leads[i])
+	}
+	return out, nil
+}
+
+func (f *fakeCRM) counts() (adds, stored int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.adds, len(f.leads)
+}
+
+func (f *fakeCRM) setFail(fn func(n int, l crmclient.Lead) (bool, error)) {
+	f.mu.Lock()
+	f.fail = fn
+	f.mu.Unlock()
+}
+
+// storedPerCompany counts CRM leads per Company (each test lead has its own).
+func (f *fakeCRM) storedPerCompany() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := map[string]int{}
+	for _, l := range f.leads {
+		m[l.Company]++
+	}
+	return m
+}
+
+// testClock is a settable clock.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// env is a handler on a private real Redis with a fake CRM.
+type env struct {
+	t     testing.TB
+	rdb   *redis.Client
+	crm   *fakeCRM
+	h     *Handler
+	clock *testClock
+	o     Options
+}
+
+func newEnv(t testing.TB, v crmclient.APIVersion, tune func(*Options)) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	e := &env{t: t, rdb: srv.Client(), crm: newFakeCRM(v), clock: newTestClock()}
+	e.o = Options{CRMTimeout: 2 * time.Second, Clock: e.clock.Now, BreakerThreshold: 1000}
+	if tune != nil {
+		tune(&e.o)
+	}
+	var log *zap.Logger
+	if tb, ok := t.(*testing.T); ok {
+		log = zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))
+	}
+	e.h = NewHandler(e.crm, e.rdb, e.o, log)
+	return e
+}
+
+var leadSeq atomic.Int64
+
+// task builds a lead task with a unique company marker.
+func newLeadTask(t testing.TB) (*asynq.Task, lead.Payload) {
+	t.Helper()
+	n := leadSeq.Add(1)
+	l := lead.Lead{Title: "Ann", Email: "ann@example.com", Company: fmt.Sprintf("co-%d", n), Description: "call me"}
+	p := lead.NewPayload("shop", fmt.Sprintf("key-%d-%d", n, time.Now().UnixNano()), l, time.Now())
+	task, err := lead.NewTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task, p
+}
+
+func (e *env) marker(id string) *Marker {
+	e.t.Helper()
+	s, err := e.rdb.Get(context.Background(), deliveredKey(id)).Result()
+	if err == redis.Nil {
+		return nil
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := parseMarker(s)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}

@@ -1,0 +1,481 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/crmclient"
+	"leadrelay/lead"
+)
+
+var ctx = context.Background()
+
+func TestHandlerDelivers(t *testing.T) {
+	t.Parallel()
+	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
+		t.Run(string(v), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, v, nil)
+			task, p := newLeadTask(t)
+			if err := e.h.ProcessTask(ctx, task); err != nil {
+				t.Fatalf("ProcessTask = %v", err)
+			}
+			m := e.marker(p.ID)
+			if m == nil || m.CRMID != 101 || m.LeadID != p.ID || !m.At.Equal(e.clock.Now()) {
+				t.Fatalf("marker = %+v", m)
+			}
+			ttl := e.rdb.PTTL(ctx, deliveredKey(p.ID)).Val()
+			if ttl < 29*24*time.Hour {
+				t.Errorf("marker TTL = %v, want about 30 days", ttl)
+			}
+			if n := e.rdb.Exists(ctx, lockKey(p.ID), attemptKey(p.ID)).Val(); n != 0 {
+				t.Errorf("lock/attempt keys left behind: %d", n)
+			}
+			e.crm.mu.Lock()
+			uids := e.crm.leads[0].UIDs
+			e.crm.mu.Unlock()
+			if v == crmclient.V2 && uids[UIDKey] != p.ID {
+				t.Errorf("v2 uids = %v, want %s=%s", uids, UIDKey, p.ID)
+			}
+			claimed := e.rdb.ZScore(ctx, claimedKey, "101").Err() == nil
+			if claimed != (v == crmclient.V1) {
+				t.Errorf("CRM id claimed = %v on %s", claimed, v)
+			}
+			// A re-run after success (crash before ack, lease expiry,
+			// manual re-run) must not post twice.
+			for range 3 {
+				if err := e.h.ProcessTask(ctx, task); err != nil {
+					t.Fatalf("re-run = %v", err)
+				}
+			}
+			if adds, _ := e.crm.counts(); adds != 1 {
+				t.Errorf("adds = %d, want 1", adds)
+			}
+			if s := e.h.Stats(); s.Delivered != 1 || s.Duplicates != 3 {
+				t.Errorf("stats = %+v", s)
+			}
+		})
+	}
+}
+
+func TestHandlerMarkerSkipsCRM(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	task, p := newLeadTask(t)
+	e.rdb.Set(ctx, deliveredKey(p.ID), `{"crm_id":7,"at":"2026-01-01T00:00:00Z","lead_id":"`+p.ID+`"}`, time.Hour)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if adds, _ := e.crm.counts(); adds != 0 {
+		t.Errorf("adds = %d, want 0", adds)
+	}
+}
+
+func TestHandlerErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V1, nil)
+	tests := []struct {
+		name      string
+		err       error
+		stored    bool
+		skip      bool // wraps asynq.SkipRetry
+		failure   bool // IsFailure
+		state     string
+		errSubstr string
+	}{
+		{"permanent", &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}, false, true, true, stateFailed, "Ошибка добавления лида"},
+		{"config", &crmclient.APIError{Action: "add", Code: 400, Text: "Не верный API key"}, false, false, false, stateFailed, "LEADRELAY_CRM_APIKEY"},
+		{"transient", &crmclient.StatusError{Action: "add", StatusCode: 503}, false, false, true, stateFailed, "503"},
+		{"rate limited", &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: time.Minute}, false, false, false, stateFailed, "429"},
+		{"ambiguous", &crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, true, false, true, stateAmbiguous, "transport"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Not parallel: the cases share one fake CRM.
+			task, p := newLeadTask(t)
+			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, tc.err })
+			err := e.h.ProcessTask(ctx, task)
+			if err == nil {
+				t.Fatal("ProcessTask = nil")
+			}
+			if got := errors.Is(err, asynq.SkipRetry); got != tc.skip {
+				t.Errorf("SkipRetry = %v, want %v (%v)", got, tc.skip, err)
+			}
+			if got := IsFailure(err); got != tc.failure {
+				t.Errorf("IsFailure = %v, want %v (%v)", got, tc.failure, err)
+			}
+			if !strings.Contains(err.Error(), tc.errSubstr) {
+				t.Errorf("error %q lacks %q", err, tc.errSubstr)
+			}
+			if st := e.rdb.HGet(ctx, attemptKey(p.ID), "state").Val(); st != tc.state {
+				t.Errorf("attempt state = %q, want %q", st, tc.state)
+			}
+			if e.marker(p.ID) != nil {
+				t.Error("marker written after a failure")
+			}
+			if e.rdb.Exists(ctx, lockKey(p.ID)).Val() != 0 {
+				t.Error("lock not released")
+			}
+		})
+	}
+	if e.h.ConfigProblem() == "" || e.h.Ready(ctx) == nil {
+		t.Error("ConfigProblem()/Ready() silent after a config failure")
+	}
+	e.crm.setFail(nil)
+	task, _ := newLeadTask(t)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if e.h.ConfigProblem() != "" || e.h.Ready(ctx) != nil {
+		t.Error("ConfigProblem()/Ready() not cleared by a success")
+	}
+}
+
+func TestHandlerBrokenPayload(t *testing.T) {
+	t.Parallel()
+	h := NewHandler(newFakeCRM(crmclient.V1), nil, Options{}, nil)
+	err := h.ProcessTask(ctx, asynq.NewTask(lead.TaskType, []byte(`{"id":`)))
+	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "broken payload") {
+		t.Fatalf("ProcessTask = %v, want SkipRetry with reason", err)
+	}
+}
+
+// TestHandlerSingleFlight runs one lead on many goroutines at once against a
+// slow CRM: one add, the rest postponed or skipped.
+func TestHandlerSingleFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, func(o *Options) { o.LockTTL = 300 * time.Millisecond })
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+		time.Sleep(500 * time.Millisecond) // outlasts LockTTL: renewal must hold it
+		return true, nil
+	})
+	task, p := newLeadTask(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			if i > 0 {
+				time.Sleep(time.Duration(i) * 80 * time.Millisecond)
+			}
+			errs[i] = e.h.ProcessTask(ctx, task)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var de *DelayError
+		if err != nil && !errors.As(err, &de) {
+			t.Errorf("run %d: %v", i, err)
+		}
+	}
+	if adds, _ := e.crm.counts(); adds != 1 {
+		t.Errorf("adds = %d, want 1", adds)
+	}
+	if e.marker(p.ID) == nil {
+		t.Error("no marker")
+	}
+}
+
+func TestHandlerLockBusy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	task, p := newLeadTask(t)
+	e.rdb.Set(ctx, lockKey(p.ID), "someone-else", 10*time.Second)
+	err := e.h.ProcessTask(ctx, task)
+	var de *DelayError
+	if !errors.As(err, &de) || IsFailure(err) || de.Delay <= 0 || de.Delay > 10*time.Second {
+		t.Fatalf("ProcessTask = %v, want a DelayError of at most 10s", err)
+	}
+	if adds, _ := e.crm.counts(); adds != 0 {
+		t.Errorf("adds = %d", adds)
+	}
+	if e.rdb.Get(ctx, lockKey(p.ID)).Val() != "someone-else" {
+		t.Error("someone else's lock was touched")
+	}
+}
+
+// TestHandlerUnrecordedMarkerReconciles: the CRM stored the lead but the
+// marker cannot be written (Redis refuses). The attempt stays "sending", so
+// the next run reconciles instead of adding again.
+func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	var broken atomic.Bool
+	e.rdb.AddHook(failFinish{&broken})
+	task, p := newLeadTask(t)
+	broken.Store(true)
+	err := e.h.ProcessTask(ctx, task)
+	var ue *unrecordedError
+	if !errors.As(err, &ue) || ue.crmID != 101 || classify(err) != OutcomeAmbiguous || !IsFailure(err) {
+		t.Fatalf("first run = %v, want an unrecorded delivery of CRM id 101", err)
+	}
+	broken.Store(false)
+	if st := e.rdb.HGet(ctx, attemptKey(p.ID), "state").Val(); st != stateSending {
+		t.Fatalf("attempt state = %q, want %q", st, stateSending)
+	}
+	// Let the lock left behind expire, as it would.
+	e.rdb.Del(ctx, lockKey(p.ID))
+	// Too early: the first request might still be in flight.
+	err = e.h.ProcessTask(ctx, task)
+	var de *DelayError
+	if !errors.As(err, &de) || IsFailure(err) {
+		t.Fatalf("early run = %v, want a DelayError", err)
+	}
+	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("reconcile run = %v", err)
+	}
+	m := e.marker(p.ID)
+	if m == nil || m.Via != "reconcile" || m.CRMID != 101 {
+		t.Fatalf("marker = %+v, want the reconciled CRM id 101", m)
+	}
+	if adds, stored := e.crm.counts(); adds != 1 || stored != 1 {
+		t.Errorf("adds = %d stored = %d, want 1 and 1", adds, stored)
+	}
+	if s := e.h.Stats(); s.ReconcileFound != 1 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+// failFinish makes Redis refuse the finish script while on is set.
+type failFinish struct{ on *atomic.Bool }
+
+func (failFinish) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f failFinish) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.on.Load() {
+			for _, a := range cmd.Args() {
+				if s, ok := a.(string); ok && (s == finishScript.Hash() || strings.Contains(s, "ZREMRANGEBYSCORE")) {
+					err := errors.New("injected: redis refuses the marker")
+					cmd.SetErr(err)
+					return err
+				}
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (failFinish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	ambiguous := &crmclient.TransportError{Action: "add", Sent: true, Err: context.DeadlineExceeded}
+	tests := []struct {
+		name    string
+		v       crmclient.APIVersion
+		stored  bool // the ambiguous add stored the lead
+		prep    func(e *env, p lead.Payload)
+		policy  string
+		want    string // found | resent | dead
+		adds    int
+		results func(s Stats) bool
+	}{
+		{name: "v2 found", v: crmclient.V2, stored: true, want: "found", adds: 1},
+		{name: "v2 not stored", v: crmclient.V2, stored: false, want: "resent", adds: 2},
+		{name: "v1 found", v: crmclient.V1, stored: true, want: "found", adds: 1},
+		{name: "v1 not stored", v: crmclient.V1, stored: false, want: "resent", adds: 2},
+		{name: "v1 identical lead claimed by another", v: crmclient.V1, stored: false, want: "resent", adds: 3,
+			prep: func(e *env, p lead.Payload) {
+				// A genuine identical lead, delivered normally: its CRM id
+				// is claimed, so the reconcile must not take it.
+				q := lead.NewPayload("shop", "twin-"+p.ID, p.Lead, time.Now())
+				twin, _ := lead.NewTask(q)
+				e.crm.setFail(nil)
+				if err := e.h.ProcessTask(ctx, twin); err != nil {
+					e.t.Fatal(err)
+				}
+			}},
+		{name: "v1 unknown resends", v: crmclient.V1, stored: false, policy: ReconcileResend, want: "resent", adds: 2 + crmclient.PageSize,
+			prep: func(e *env, _ lead.Payload) { fillOthers(e, crmclient.PageSize) }},
+		{name: "v1 unknown dead", v: crmclient.V1, stored: true, policy: ReconcileDead, want: "dead", adds: 1 + crmclient.PageSize,
+			prep: func(e *env, _ lead.Payload) { fillOthers(e, crmclient.PageSize) }},
+		{name: "v2 found beyond the first page", v: crmclient.V2, stored: true, want: "found", adds: 1 + 450,
+			prep: func(e *env, _ lead.Payload) { fillOthers(e, 450) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, tc.v, func(o *Options) { o.ReconcileUnknown = tc.policy })
+			task, p := newLeadTask(t)
+			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, ambiguous })
+			if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeAmbiguous {
+				t.Fatalf("first run = %v", err)
+			}
+			if tc.prep != nil {
+				tc.prep(e, p)
+			}
+			e.crm.setFail(nil)
+			e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
+			err := e.h.ProcessTask(ctx, task)
+			m := e.marker(p.ID)
+			switch tc.want {
+			case "found":
+				if err != nil || m == nil || m.Via != "reconcile" {
+					t.Fatalf("run = %v, marker %+v; want found by reconcile", err, m)
+				}
+			case "resent":
+				if err != nil || m == nil || m.Via != "" {
+					t.Fatalf("run = %v, marker %+v; want a fresh add", err, m)
+				}
+			case "dead":
+				if !errors.Is(err, asynq.SkipRetry) || m != nil {
+					t.Fatalf("run = %v, marker %+v; want dead", err, m)
+				}
+			}
+			if adds, _ := e.crm.counts(); adds != tc.adds {
+				t.Errorf("adds = %d, want %d", adds, tc.adds)
+			}
+			if per := e.crm.storedPerCompany()[p.Lead.Company]; tc.want != "dead" && tc.name != "v1 identical lead claimed by another" && per != 1 {
+				t.Errorf("CRM holds the lead %d times, want 1", per)
+			}
+		})
+	}
+}
+
+// fillOthers stores n unrelated, newer leads in the fake CRM.
+func fillOthers(e *env, n int) {
+	e.crm.setFail(nil)
+	for i := range n {
+		if _, err := e.crm.Add(ctx, crmclient.Lead{Title: "x", Company: fmt.Sprintf("other-%d", i)}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, func(o *Options) {
+		o.BreakerThreshold = 3
+		o.BreakerCooldown = time.Minute
+	})
+	down := &crmclient.StatusError{Action: "add", StatusCode: 503}
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, down })
+	for i := range 3 {
+		task, _ := newLeadTask(t)
+		if err := e.h.ProcessTask(ctx, task); !IsFailure(err) {
+			t.Fatalf("failure %d = %v, want a counted failure", i, err)
+		}
+	}
+	// Open: no CRM call, no attempt spent, for the whole fleet (a second
+	// handler on the same Redis sees it too).
+	other := NewHandler(e.crm, e.rdb, e.o, nil)
+	for _, h := range []*Handler{e.h, other} {
+		task, _ := newLeadTask(t)
+		err := h.ProcessTask(ctx, task)
+		var de *DelayError
+		if !errors.As(err, &de) || IsFailure(err) || de.Delay != time.Minute {
+			t.Fatalf("while open = %v, want DelayError of 1m", err)
+		}
+	}
+	if adds, _ := e.crm.counts(); adds != 3 {
+		t.Fatalf("adds = %d, want 3 (none while open)", adds)
+	}
+	// Half-open: one probe; it fails and reopens the circuit.
+	e.clock.Advance(time.Minute)
+	task, _ := newLeadTask(t)
+	if err := e.h.ProcessTask(ctx, task); !IsFailure(err) {
+		t.Fatalf("probe = %v, want a counted failure", err)
+	}
+	task, _ = newLeadTask(t)
+	if err := e.h.ProcessTask(ctx, task); IsFailure(err) {
+		t.Fatalf("after failed probe = %v, want postponed", err)
+	}
+	// Recovery: the next probe succeeds and closes the circuit.
+	e.clock.Advance(time.Minute)
+	e.crm.setFail(nil)
+	for range 3 {
+		task, _ := newLeadTask(t)
+		if err := e.h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("after recovery = %v", err)
+		}
+	}
+	if e.rdb.Exists(ctx, breakerKey).Val() != 0 {
+		t.Error("breaker state left after recovery")
+	}
+}
+
+// TestBreakerProbeExclusive: while a half-open probe is out, others wait.
+func TestBreakerProbeExclusive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, func(o *Options) { o.BreakerCooldown = time.Second; o.BreakerThreshold = 1 })
+	if _, err := e.h.breakerFailed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tk, _ := e.h.breakerAllow(ctx); tk.wait <= 0 {
+		t.Fatalf("open breaker allowed a call: %+v", tk)
+	}
+	e.clock.Advance(time.Second)
+	first, _ := e.h.breakerAllow(ctx)
+	second, _ := e.h.breakerAllow(ctx)
+	if !first.probe || first.wait != 0 || second.probe || second.wait <= 0 {
+		t.Fatalf("probe tickets = %+v, %+v; want exactly one probe", first, second)
+	}
+}
+
+// refuse is a Limiter that always refuses.
+type refuse struct{}
+
+func (refuse) Acquire(context.Context) (func(), error) {
+	return nil, &DelayError{Delay: 3 * time.Second, Reason: "CRM rate limit"}
+}
+
+// deadBox is a DeadLetters store in memory.
+type deadBox struct {
+	mu      sync.Mutex
+	reasons map[string]string
+}
+
+func (d *deadBox) Put(_ context.Context, p lead.Payload, reason string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reasons[p.ID] = reason
+	return nil
+}
+
+func TestHandlerSeams(t *testing.T) {
+	t.Parallel()
+	t.Run("limiter refusal spends nothing", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = refuse{} })
+		task, p := newLeadTask(t)
+		err := e.h.ProcessTask(ctx, task)
+		var de *DelayError
+		if !errors.As(err, &de) || de.Delay != 3*time.Second || IsFailure(err) {
+			t.Fatalf("ProcessTask = %v, want the limiter's DelayError", err)
+		}
+		if adds, _ := e.crm.counts(); adds != 0 {
+			t.Errorf("adds = %d", adds)
+		}
+		if e.rdb.Exists(ctx, attemptKey(p.ID), lockKey(p.ID)).Val() != 0 {
+			t.Error("a refused delivery left an attempt record or a lock")
+		}
+	})
+	t.Run("dead letters are kept", func(t *testing.T) {
+		t.Parallel()
+		box := &deadBox{reasons: map[string]string{}}
+		e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
+		e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+			return false, &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}
+		})
+		task, p := newLeadTask(t)
+		if err := e.h.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("ProcessTask = %v", err)
+		}
+		box.mu.Lock()
+		defer box.mu.Unlock()
+		if !strings.Contains(box.reasons[p.ID], "Ошибка добавления") {
+			t.Errorf("dead store = %v", box.reasons)
+		}
+	})
+}

@@ -1,0 +1,128 @@
+package worker
+
+import (
+	"time"
+
+	"leadrelay/config"
+	"leadrelay/lead"
+)
+
+// Reconcile policies for a lead whose fate at the CRM cannot be found out.
+const (
+	// ReconcileResend sends the lead again: never lose a lead, at the risk
+	// of a duplicate.
+	ReconcileResend = "resend"
+	// ReconcileDead dead-letters the lead for a human to decide.
+	ReconcileDead = "dead"
+)
+
+// Options tunes a Handler and a Worker. Zero fields take the defaults of
+// config.Load (see withDefaults), so the zero Options is usable in tests.
+type Options struct {
+	// Queue is the asynq queue the worker serves (default lead.DefaultQueue).
+	Queue string
+	// Concurrency is the number of tasks processed at once per Worker (default 10).
+	Concurrency int
+	// RetryInitial is the first retry delay (default 10s).
+	RetryInitial time.Duration
+	// RetryMultiplier grows the delay per attempt (default 2).
+	RetryMultiplier float64
+	// RetryMaxDelay caps every retry delay, Retry-After included (default 1h).
+	RetryMaxDelay time.Duration
+	// MaxRetry is the number of counted retries before a lead is
+	// dead-lettered; the producer sets it per task, the worker uses it for
+	// logs (default 80, about three days with the defaults above).
+	MaxRetry int
+	// DeliveredTTL is how long the delivered marker is kept (default 30 days).
+	DeliveredTTL time.Duration
+	// ShutdownTimeout is how long Run waits for in-flight deliveries on
+	// shutdown before handing them back to the queue (default 30s).
+	ShutdownTimeout time.Duration
+	// BreakerThreshold is the number of consecutive transient CRM failures,
+	// across all workers, that opens the circuit (default 5).
+	BreakerThreshold int
+	// BreakerCooldown is how long the circuit stays open before a probe
+	// (default 30s).
+	BreakerCooldown time.Duration
+	// CRMTimeout bounds one CRM call (default 30s). A reconcile waits at
+	// least this long after the last send, so that request cannot still be
+	// in flight.
+	CRMTimeout time.Duration
+	// ReconcileUnknown is ReconcileResend (default) or ReconcileDead: what
+	// to do when a reconcile cannot tell whether the CRM stored the lead.
+	ReconcileUnknown string
+	// LockTTL is the expiry of the per-lead delivery lock; the holder renews
+	// it every LockTTL/3 (default 15s).
+	LockTTL time.Duration
+	// PollInterval, when set, is how often asynq looks for new and due
+	// retry tasks (asynq's defaults: 1s and 5s). Tests shorten it.
+	PollInterval time.Duration
+	// Limiter, when set, admits every CRM request (rate limit, concurrency
+	// cap). Nil means no limit.
+	Limiter Limiter
+	// DeadLetters, when set, keeps every dead lead beyond asynq's archive.
+	// Nil means asynq's archive only.
+	DeadLetters DeadLetters
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+}
+
+// OptionsFrom takes the worker's settings from the loaded configuration.
+func OptionsFrom(c config.Config) Options {
+	return Options{
+		Queue:            c.Queue,
+		Concurrency:      c.Concurrency,
+		RetryInitial:     c.RetryInitial,
+		RetryMultiplier:  c.RetryMultiplier,
+		RetryMaxDelay:    c.RetryMaxDelay,
+		MaxRetry:         c.MaxRetry,
+		DeliveredTTL:     c.DeliveredTTL,
+		ShutdownTimeout:  c.ShutdownTimeout,
+		BreakerThreshold: c.BreakerThreshold,
+		BreakerCooldown:  c.BreakerCooldown,
+		CRMTimeout:       c.CRMTimeout,
+		ReconcileUnknown: c.ReconcileUnknown,
+		Clock:            time.Now,
+	}
+}
+
+// withDefaults fills zero fields with the defaults of config.Load.
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Queue == "" {
+		o.Queue = lead.DefaultQueue
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 10
+	}
+	def(&o.RetryInitial, 10*time.Second)
+	if o.RetryMultiplier < 1 {
+		o.RetryMultiplier = 2
+	}
+	def(&o.RetryMaxDelay, time.Hour)
+	if o.RetryMaxDelay < o.RetryInitial {
+		o.RetryMaxDelay = o.RetryInitial
+	}
+	if o.MaxRetry <= 0 {
+		o.MaxRetry = 80
+	}
+	def(&o.DeliveredTTL, 30*24*time.Hour)
+	def(&o.ShutdownTimeout, 30*time.Second)
+	if o.BreakerThreshold <= 0 {
+		o.BreakerThreshold = 5
+	}
+	def(&o.BreakerCooldown, 30*time.Second)
+	def(&o.CRMTimeout, 30*time.Second)
+	if o.ReconcileUnknown != ReconcileDead {
+		o.ReconcileUnknown = ReconcileResend
+	}
+	def(&o.LockTTL, 15*time.Second)
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}

@@ -1,0 +1,159 @@
+package worker
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/crmclient"
+	"leadrelay/lead"
+)
+
+// reconcileResult is what a look-up at the CRM found.
+type reconcileResult int
+
+const (
+	reconcileNotFound reconcileResult = iota // the CRM certainly lacks the lead: send it
+	reconcileFound                           // the CRM has it: record it as delivered
+	reconcileUnknown                         // cannot tell: Options.ReconcileUnknown decides
+)
+
+func (r reconcileResult) String() string {
+	switch r {
+	case reconcileFound:
+		return "found"
+	case reconcileNotFound:
+		return "not_found"
+	}
+	return "unknown"
+}
+
+// Reconcile bounds.
+const (
+	// dateMargin widens date filters: the CRM's dates are its server's
+	// local time, off by hours between v1 and v2.
+	dateMargin = 24 * time.Hour
+	// maxReconcilePages bounds a v2 scan (200 leads a page).
+	maxReconcilePages = 50
+	// reconcileSettle is added to CRMTimeout before a reconcile, so the
+	// earlier request cannot still be in flight.
+	reconcileSettle = time.Second
+)
+
+// reconcile finds out whether an earlier, uncertain add stored the lead.
+// On v1 a found CRM id is claimed in leadrelay:crm:claimed, so two genuine
+// identical leads never map to one CRM lead.
+func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a attempt) (int64, reconcileResult, error) {
+	first := a.firstAt
+	if first.IsZero() {
+		first = p.ReceivedAt
+	}
+	if h.crm.Version() == crmclient.V2 {
+		return h.reconcileV2(ctx, p, first)
+	}
+	return h.reconcileV1(ctx, p, first)
+}
+
+// reconcileV2 scans the list for the uids stamp. Both dates are set: one
+// alone is broken on the real CRM.
+func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
+	o := crmclient.ListOptions{
+		DateStart: first.Add(-dateMargin),
+		DateEnd:   h.o.Clock().Add(dateMargin),
+	}
+	var prevFirst int64 = -1
+	for page := 0; page < maxReconcilePages; page++ {
+		o.Page = page
+		items, err := h.list(ctx, o)
+		if err != nil {
+			return 0, reconcileUnknown, err
+		}
+		if len(items) > 0 && items[0].ID == prevFirst {
+			return 0, reconcileUnknown, nil // the CRM ignored the offset
+		}
+		for _, it := range items {
+			if it.UIDs[UIDKey] == p.ID {
+				return it.ID, reconcileFound, nil
+			}
+		}
+		if len(items) < crmclient.PageSize {
+			return 0, reconcileNotFound, nil
+		}
+		if len(items) > 0 {
+			prevFirst = items[0].ID
+		}
+	}
+	return 0, reconcileUnknown, nil
+}
+
+// reconcileV1 matches the newest leads (v1 list ignores every parameter and
+// returns the newest page) on email, phone, company and content, created
+// since the first attempt (with a day's margin), skipping CRM ids another
+// delivery claimed.
+func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
+	items, err := h.list(ctx, crmclient.ListOptions{})
+	if err != nil {
+		return 0, reconcileUnknown, err
+	}
+	cutoff := first.Add(-dateMargin)
+	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
+	reachedCutoff := len(items) < crmclient.PageSize
+	for _, it := range items {
+		if !it.Datum.Time.IsZero() && it.Datum.Time.Before(cutoff) {
+			reachedCutoff = true
+			break
+		}
+		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != want {
+			continue
+		}
+		won, err := h.rdb.ZAddNX(ctx, claimedKey, zmember(h.o.Clock(), it.ID)).Result()
+		if err != nil {
+			return 0, reconcileUnknown, storeErr("claim CRM id", err)
+		}
+		if won == 1 {
+			return it.ID, reconcileFound, nil
+		}
+	}
+	if reachedCutoff {
+		return 0, reconcileNotFound, nil
+	}
+	return 0, reconcileUnknown, nil
+}
+
+func (h *Handler) list(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
+	defer cancel()
+	return h.crm.List(ctx, o)
+}
+
+var tagRe = regexp.MustCompile(`<[^>]*>`)
+
+// crmText applies what the CRM does to stored text (tags and the
+// characters " ' \ ` « » < > removed; v2 form mode's ” and &acute;), so
+// what was sent compares equal to what the CRM lists.
+func crmText(s string) string {
+	s = tagRe.ReplaceAllString(s, "")
+	s = strings.NewReplacer("&acute;", "", "”", "").Replace(s)
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case '"', '\'', '\\', '`', '«', '»', '<', '>':
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func fingerprint(email, phone, company, content string) string {
+	return strings.ToLower(crmText(email)) + "\x00" + crmText(phone) + "\x00" + crmText(company) + "\x00" + crmText(content)
+}
+
+// zmember builds a claimed-set entry scored by time, so old claims can be
+// trimmed.
+func zmember(now time.Time, crmID int64) redis.Z {
+	return redis.Z{Score: float64(now.UnixMilli()), Member: strconv.FormatInt(crmID, 10)}
+}

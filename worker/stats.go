@@ -1,0 +1,43 @@
+package worker
+
+import "sync/atomic"
+
+// Stats counts what a Handler did since it was built.
+type Stats struct {
+	// Delivered counts leads recorded as delivered (added or reconciled).
+	Delivered int64
+	// Duplicates counts tasks skipped because the lead was delivered.
+	Duplicates int64
+	// ReconcileFound, ReconcileNotFound and ReconcileUnknown count the
+	// outcomes of look-ups after an uncertain add; ReconcileErrors counts
+	// look-ups that failed.
+	ReconcileFound, ReconcileNotFound, ReconcileUnknown, ReconcileErrors int64
+}
+
+type counters struct {
+	delivered, duplicates                  atomic.Int64
+	found, notFound, unknown, reconcileErr atomic.Int64
+}
+
+func (c *counters) reconcile(r reconcileResult, err error) {
+	switch {
+	case err != nil:
+		c.reconcileErr.Add(1)
+	case r == reconcileFound:
+		c.found.Add(1)
+	case r == reconcileNotFound:
+		c.notFound.Add(1)
+	default:
+		c.unknown.Add(1)
+	}
+}
+
+// Stats returns the handler's counters.
+func (h *Handler) Stats() Stats {
+	c := &h.stats
+	return Stats{
+		Delivered: c.delivered.Load(), Duplicates: c.duplicates.Load(),
+		ReconcileFound: c.found.Load(), ReconcileNotFound: c.notFound.Load(),
+		ReconcileUnknown: c.unknown.Load(), ReconcileErrors: c.reconcileErr.Load(),
+	}
+}
