@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"leadrelay/config"
+	"leadrelay/crmsim"
+	"leadrelay/internal/app"
+)
+
+const usage = `leadrelay: relays web-site leads into the SalesMan CRM, exactly once.
+
+Usage: leadrelay <command> [flags]
+
+Commands:
+  serve     intake + worker + ops UI in one process; with no LEADRELAY_REDIS_URL
+            and no LEADRELAY_CRM_URL it embeds Redis and a CRM simulator (demo mode)
+  intake    only the HTTP intake and the ops UI (needs LEADRELAY_REDIS_URL)
+  worker    only delivery to the CRM; start as many as you like against one Redis
+  crmsim    run the SalesMan CRM simulator (see: leadrelay crmsim -h)
+  version   print the version
+
+Settings come from LEADRELAY_* environment variables; see README.md.
+`
+
+// usageError marks a command line that is wrong; main exits 2 for it.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// run is the whole program behind main, callable from tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runRoles(ctx, cmd, rest, getenv, stdout, stderr, app.Roles{Intake: true, Worker: true, Embedded: true})
+	case "intake":
+		return runRoles(ctx, cmd, rest, getenv, stdout, stderr, app.Roles{Intake: true})
+	case "worker":
+		return runRoles(ctx, cmd, rest, getenv, stdout, stderr, app.Roles{Worker: true})
+	case "crmsim":
+		return crmsim.Run(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "leadrelay", app.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func runRoles(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer, roles app.Roles) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen address (overrides LEADRELAY_HTTP_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("%s takes no arguments, got %q", name, fs.Args())}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if *addr != "" {
+		cfg.HTTPAddr = *addr
+	}
+	log := app.NewLogger(cfg, stderr)
+	defer func() { _ = log.Sync() }()
+	return app.Run(ctx, cfg, roles, stdout, log)
+}

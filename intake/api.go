@@ -1,0 +1,225 @@
+package intake
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"leadrelay/lead"
+	"leadrelay/producer"
+)
+
+// MaxIdempotencyKey is the longest Idempotency-Key header intake accepts.
+const MaxIdempotencyKey = 200
+
+type acceptedBody struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+type statusBody struct {
+	ID            string    `json:"id"`
+	Status        string    `json:"status"`
+	CRMID         int64     `json:"crm_id,omitempty"`
+	Attempts      int       `json:"attempts,omitempty"`
+	LastError     string    `json:"last_error,omitempty"`
+	ReceivedAt    time.Time `json:"received_at,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at,omitzero"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
+}
+
+// leads serves POST /v1/leads.
+func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "POST")
+		return
+	}
+	site, ok := h.bearer(w, r)
+	if !ok {
+		return
+	}
+	key, problem := idempotencyKey(r.Header)
+	if problem != "" {
+		note(r, "", "", "bad_request")
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: problem})
+		return
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		note(r, "", "", "unsupported_media_type")
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		h.bodyError(w, r, err)
+		return
+	}
+	l, err := decodeJSON(body)
+	if err != nil {
+		h.invalid(w, r, err)
+		return
+	}
+	rc, err := h.pub.Publish(r.Context(), site, l, key)
+	if err != nil {
+		h.publishError(w, r, err)
+		return
+	}
+	if !rc.Duplicate {
+		note(r, "", rc.ID, "accepted")
+		w.Header().Set("Location", "/v1/leads/"+rc.ID)
+		writeJSON(w, http.StatusAccepted, acceptedBody{ID: rc.ID, Status: producer.StateQueued})
+		return
+	}
+	note(r, "", rc.ID, "duplicate")
+	state := producer.StateQueued
+	if st, err := h.pub.Status(r.Context(), site, rc.ID); err == nil {
+		state = st.State
+	}
+	writeJSON(w, http.StatusOK, acceptedBody{ID: rc.ID, Status: state, Duplicate: true})
+}
+
+// leadStatus serves GET /v1/leads/{id}.
+func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	site, ok := h.bearer(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	st, err := h.pub.Status(r.Context(), site, id)
+	switch {
+	case errors.Is(err, producer.ErrNotFound):
+		note(r, "", "", "not_found")
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such lead"})
+	case errors.Is(err, producer.ErrUnavailable):
+		h.unavailable(w, r, err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "lead store unavailable, try again later"})
+	case err != nil:
+		h.internal(w, r, err)
+	default:
+		note(r, "", st.ID, "found")
+		writeJSON(w, http.StatusOK, statusBody{
+			ID: st.ID, Status: st.State, CRMID: st.CRMID, Attempts: st.Attempts, LastError: st.LastError,
+			ReceivedAt: st.ReceivedAt, UpdatedAt: st.UpdatedAt, NextAttemptAt: st.NextAttemptAt, DeliveredAt: st.DeliveredAt,
+		})
+	}
+}
+
+// bearer authenticates the site by its key, or answers 401.
+func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+		note(r, "", "", "unauthorized")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing site key: send Authorization: Bearer <site key>"})
+		return "", false
+	}
+	site, ok := h.keys.site(strings.TrimSpace(key))
+	if !ok {
+		note(r, "", "", "unauthorized")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unknown site key"})
+		return "", false
+	}
+	note(r, site, "", "")
+	return site, true
+}
+
+// idempotencyKey returns the Idempotency-Key header, or a problem with it.
+func idempotencyKey(hd http.Header) (string, string) {
+	vs := hd.Values("Idempotency-Key")
+	switch {
+	case len(vs) == 0:
+		return "", ""
+	case len(vs) > 1:
+		return "", "send one Idempotency-Key header, not several"
+	case len(vs[0]) > MaxIdempotencyKey:
+		return "", "Idempotency-Key is longer than 200 characters"
+	}
+	for i := 0; i < len(vs[0]); i++ {
+		if c := vs[0][i]; c < 0x20 || c > 0x7e {
+			return "", "Idempotency-Key may hold only printable ASCII"
+		}
+	}
+	return vs[0], ""
+}
+
+func isJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *handler) bodyError(w http.ResponseWriter, r *http.Request, err error) {
+	if isTooLarge(err) {
+		note(r, "", "", "too_large")
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "body is larger than 64 KiB"})
+		return
+	}
+	note(r, "", "", "bad_request")
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: "could not read the body"})
+}
+
+// invalid answers 400 naming every bad field.
+func (h *handler) invalid(w http.ResponseWriter, r *http.Request, err error) {
+	note(r, "", "", "invalid")
+	var de *DecodeError
+	var ve *lead.ValidationError
+	switch {
+	case errors.As(err, &de):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: de.Problem, Fields: de.Fields})
+	case errors.As(err, &ve):
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid lead", Fields: capFields(ve.Fields)})
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid request"})
+	}
+}
+
+func (h *handler) publishError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *lead.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		h.invalid(w, r, err)
+	case errors.Is(err, producer.ErrUnavailable):
+		h.unavailable(w, r, err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "lead store unavailable, the lead was not accepted; try again later"})
+	default:
+		h.internal(w, r, err)
+	}
+}
+
+// unavailable logs a Redis outage and sets Retry-After; the caller writes
+// the answer in its surface's shape.
+func (h *handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	note(r, "", "", "unavailable")
+	h.log.Warn("lead store unavailable", zap.Error(err))
+	w.Header().Set("Retry-After", h.retryAfter)
+}
+
+func (h *handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	note(r, "", "", "error")
+	h.log.Error("intake failed", zap.Error(err))
+	writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	note(r, "", "", "method_not_allowed")
+	w.Header().Set("Allow", allow)
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed; use " + allow})
+}

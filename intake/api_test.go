@@ -1,0 +1,265 @@
+package intake
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redistest"
+)
+
+func TestPostLead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	body := `{"title":"Ann","email":"ann@example.com","utm_source":"google"}`
+
+	rec := e.do(t, jsonPost(body, shopKey))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	first := decodeBody(t, rec)
+	id, _ := first["id"].(string)
+	if !strings.HasPrefix(id, "ld_") || first["status"] != "queued" || first["duplicate"] != nil {
+		t.Errorf("answer = %v", first)
+	}
+	if got := rec.Header().Get("Location"); got != "/v1/leads/"+id {
+		t.Errorf("Location = %q", got)
+	}
+
+	rec = e.do(t, jsonPost(body, shopKey))
+	again := decodeBody(t, rec)
+	if rec.Code != http.StatusOK || again["id"] != id || again["duplicate"] != true || again["status"] != "queued" {
+		t.Errorf("repeat: %d %v", rec.Code, again)
+	}
+
+	req := jsonPost(body, shopKey)
+	req.Header.Set("Idempotency-Key", "order-42")
+	if rec := e.do(t, req); rec.Code != http.StatusAccepted {
+		t.Errorf("with Idempotency-Key: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.do(t, jsonPost(body, blogKey)); rec.Code != http.StatusAccepted {
+		t.Errorf("same lead from another site: %d %s", rec.Code, rec.Body)
+	}
+	if got := e.queueSize(t); got != 3 {
+		t.Errorf("tasks = %d, want 3", got)
+	}
+
+	t.Run("status", func(t *testing.T) {
+		get := func(path, key string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			return e.do(t, req)
+		}
+		rec := get("/v1/leads/"+id, shopKey)
+		st := decodeBody(t, rec)
+		if rec.Code != http.StatusOK || st["id"] != id || st["status"] != "queued" || st["received_at"] == nil {
+			t.Errorf("status: %d %v", rec.Code, st)
+		}
+		for _, absent := range []string{"crm_id", "attempts", "last_error", "delivered_at"} {
+			if _, ok := st[absent]; ok {
+				t.Errorf("empty %s not omitted: %v", absent, st)
+			}
+		}
+		tests := []struct {
+			name, path, key string
+			want            int
+		}{
+			{"another site's lead", "/v1/leads/" + id, blogKey, http.StatusNotFound},
+			{"unknown id", "/v1/leads/ld_000000000000000000000000", shopKey, http.StatusNotFound},
+			{"garbage id", "/v1/leads/..%2F..%2Fetc", shopKey, http.StatusNotFound},
+			{"wrong key", "/v1/leads/" + id, "nope-nope-nope-nope", http.StatusUnauthorized},
+		}
+		for _, tc := range tests {
+			if rec := get(tc.path, tc.key); rec.Code != tc.want {
+				t.Errorf("%s: %d %s, want %d", tc.name, rec.Code, rec.Body, tc.want)
+			}
+		}
+	})
+}
+
+func TestPostLeadErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	big := strings.Repeat("a", 10<<20)
+	tests := []struct {
+		name    string
+		req     func() *http.Request
+		status  int
+		inBody  []string
+		headers map[string]string
+	}{
+		{"no key", func() *http.Request { return jsonPost(`{"title":"Ann"}`, "") },
+			401, []string{`"error"`}, map[string]string{"WWW-Authenticate": `Bearer realm="leadrelay"`}},
+		{"wrong key", func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey+"x") },
+			401, []string{"unknown site key"}, map[string]string{"WWW-Authenticate": `Bearer realm="leadrelay", error="invalid_token"`}},
+		{"basic auth", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, "")
+			r.SetBasicAuth("shop", shopKey)
+			return r
+		}, 401, nil, nil},
+		{"10 MB body", func() *http.Request { return jsonPost(big, shopKey) }, 413, []string{"64 KiB"}, nil},
+		{"10 MB chunked body", func() *http.Request {
+			r := jsonPost("", shopKey)
+			r.Body, r.ContentLength = nopCloser{hidden{strings.NewReader(big)}}, -1
+			return r
+		}, 413, []string{"64 KiB"}, nil},
+		{"text/plain", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, shopKey)
+			r.Header.Set("Content-Type", "text/plain")
+			return r
+		}, 415, nil, nil},
+		{"no content type", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, shopKey)
+			r.Header.Del("Content-Type")
+			return r
+		}, 415, nil, nil},
+		{"latin1 charset", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, shopKey)
+			r.Header.Set("Content-Type", "application/json; charset=latin1")
+			return r
+		}, 415, nil, nil},
+		{"utf-8 charset", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, shopKey)
+			r.Header.Set("Content-Type", "application/json; charset=UTF-8")
+			return r
+		}, 202, nil, nil},
+		{"unknown fields", func() *http.Request { return jsonPost(`{"title":"Ann","name":"x","id":"5"}`, shopKey) },
+			400, []string{`"field":"name","problem":"unknown field"`, `"field":"id"`}, nil},
+		{"number for title", func() *http.Request { return jsonPost(`{"title":5,"email":"ann@example.com"}`, shopKey) },
+			400, []string{`"field":"title","problem":"must be a string, not a number"`}, nil},
+		{"duplicate key", func() *http.Request { return jsonPost(`{"title":"Ann","title":"Bob"}`, shopKey) },
+			400, []string{`"field":"title","problem":"appears more than once"`}, nil},
+		{"nested object", func() *http.Request { return jsonPost(`{"title":{"first":"Ann"}}`, shopKey) },
+			400, []string{`"field":"title","problem":"must be a string, not an object"`}, nil},
+		{"array", func() *http.Request { return jsonPost(`{"phone":["1","2"],"title":"Ann"}`, shopKey) },
+			400, []string{`"field":"phone"`}, nil},
+		{"invalid UTF-8", func() *http.Request { return jsonPost("{\"title\":\"A\xffnn\"}", shopKey) },
+			400, []string{`"field":"title","problem":"not valid UTF-8"`}, nil},
+		{"empty body", func() *http.Request { return jsonPost("", shopKey) }, 400, []string{"empty body"}, nil},
+		{"trailing garbage", func() *http.Request { return jsonPost(`{"title":"Ann"} x`, shopKey) }, 400, []string{"after the JSON object"}, nil},
+		{"second object", func() *http.Request { return jsonPost(`{"title":"Ann"}{}`, shopKey) }, 400, []string{"after the JSON object"}, nil},
+		{"not an object", func() *http.Request { return jsonPost(`["Ann"]`, shopKey) }, 400, []string{"JSON object"}, nil},
+		{"truncated", func() *http.Request { return jsonPost(`{"title":"Ann"`, shopKey) }, 400, []string{"malformed JSON"}, nil},
+		{"every bad field", func() *http.Request { return jsonPost(`{"email":"nope","ip":"`+strings.Repeat("1", 50)+`"}`, shopKey) },
+			400, []string{`"error":"invalid lead"`, `"field":"ip"`, `"field":"email"`}, nil},
+		{"long Idempotency-Key", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, shopKey)
+			r.Header.Set("Idempotency-Key", strings.Repeat("k", 201))
+			return r
+		}, 400, []string{"Idempotency-Key"}, nil},
+		{"non-ASCII Idempotency-Key", func() *http.Request {
+			r := jsonPost(`{"title":"Ann"}`, shopKey)
+			r.Header.Set("Idempotency-Key", "ключ")
+			return r
+		}, 400, []string{"printable ASCII"}, nil},
+		{"GET on collection", func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v1/leads", nil) },
+			405, nil, map[string]string{"Allow": "POST"}},
+		{"DELETE a lead", func() *http.Request { return httptest.NewRequest(http.MethodDelete, "/v1/leads/ld_1", nil) },
+			405, nil, map[string]string{"Allow": "GET, HEAD"}},
+		{"unknown path", func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v2/leads", nil) }, 404, nil, nil},
+	}
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec := e.do(t, tc.req())
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			m := decodeBody(t, rec)
+			if tc.status >= 400 && m["error"] == nil {
+				t.Errorf("no error in %v", m)
+			}
+			for _, s := range tc.inBody {
+				if !strings.Contains(rec.Body.String(), s) {
+					t.Errorf("answer %s lacks %s", rec.Body, s)
+				}
+			}
+			for k, v := range tc.headers {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if got := e.queueSize(t); got != 1 { // only the utf-8 charset case is valid
+			t.Errorf("tasks = %d, want 1", got)
+		}
+	})
+}
+
+type nopCloser struct{ hidden }
+
+func (nopCloser) Close() error { return nil }
+
+// TestRedisDown: with Redis gone, both surfaces answer 503 with Retry-After
+// and nothing is acknowledged.
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	e := newEnv(t, rdb)
+	if rec := e.do(t, jsonPost(`{"title":"Ann"}`, shopKey)); rec.Code != http.StatusAccepted {
+		t.Fatalf("before the outage: %d %s", rec.Code, rec.Body)
+	}
+	s.Stop()
+	tests := []struct {
+		name string
+		req  *http.Request
+		ct   string
+	}{
+		{"json api", jsonPost(`{"title":"Bob"}`, shopKey), "application/json; charset=utf-8"},
+		{"status", func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000000", nil)
+			r.Header.Set("Authorization", "Bearer "+shopKey)
+			return r
+		}(), "application/json; charset=utf-8"},
+		{"drop-in", httptest.NewRequest(http.MethodGet, "/developer/v1/leads?login=shop&apikey="+shopKey+"&action=add&title=Bob", nil), "text/html; charset=utf-8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := e.do(t, tc.req)
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "5" || rec.Header().Get("Content-Type") != tc.ct {
+				t.Errorf("%d Retry-After %q Content-Type %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Content-Type"), rec.Body)
+			}
+			if m := decodeBody(t, rec); m["error"] == nil {
+				t.Errorf("no error in %v", m)
+			}
+		})
+	}
+}
+
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	rec := e.do(t, jsonPost(`{"title":"Ann","email":"ann@example.com"}`, shopKey))
+	id := decodeBody(t, rec)["id"]
+	e.do(t, jsonPost(`{"title":"Ann"}`, "bad-key-bad-key-bad"))
+	var got []string
+	for _, entry := range e.logs.FilterMessage("intake request").All() {
+		c := entry.ContextMap()
+		got = append(got, fmt.Sprintf("%v %v %v %v", c["status"], c["site"], c["lead_id"] == id, c["outcome"]))
+	}
+	want := "202 shop true accepted|401  false unauthorized"
+	if strings.Join(got, "|") != want {
+		t.Errorf("log lines = %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+func TestNewHTTPServer(t *testing.T) {
+	t.Parallel()
+	s := NewHTTPServer(":0", http.NotFoundHandler())
+	if s.ReadHeaderTimeout != ReadHeaderTimeout || s.ReadTimeout != ReadTimeout || s.WriteTimeout != WriteTimeout ||
+		s.IdleTimeout != IdleTimeout || s.MaxHeaderBytes != 16<<10 || s.Handler == nil {
+		t.Errorf("server = %+v", s)
+	}
+}

@@ -1,0 +1,116 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"leadrelay/lead"
+	"leadrelay/producer"
+)
+
+// Publisher is what intake needs from the producer; *producer.Publisher
+// implements it.
+type Publisher interface {
+	// Publish validates and enqueues a lead; see producer.Publisher.Publish.
+	Publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (producer.Receipt, error)
+	// Status reports a lead's state; see producer.Publisher.Status.
+	Status(ctx context.Context, site, id string) (producer.Status, error)
+}
+
+// DefaultRetryAfter is the Retry-After intake sends with a 503.
+const DefaultRetryAfter = 5 * time.Second
+
+// Options configures the intake handler. The zero value knows no site and so
+// answers every lead with 401.
+type Options struct {
+	// Sites maps each site's name to its key. Sites with an empty name or
+	// key are ignored.
+	Sites map[string]string
+	// RetryAfter is sent with 503 answers. Zero means DefaultRetryAfter.
+	RetryAfter time.Duration
+}
+
+type handler struct {
+	pub        Publisher
+	log        *zap.Logger
+	keys       keyring
+	retryAfter string
+}
+
+// New returns the intake handler: the JSON API, the SalesMan drop-in
+// endpoint, request logging and panic recovery. A nil log discards logs.
+func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = DefaultRetryAfter
+	}
+	h := &handler{
+		pub:        pub,
+		log:        log,
+		keys:       newKeyring(o.Sites, log),
+		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/leads", h.leads)
+	mux.HandleFunc("/v1/leads/{id}", h.leadStatus)
+	mux.HandleFunc("/developer/v1/leads", h.dropIn)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		note(r, "", "", "not_found")
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
+	})
+	return chain(mux, recoverPanics(log), logRequests(log))
+}
+
+// readBody reads the whole body, at most lead.MaxPayloadBytes of it, before
+// anything is enqueued.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > lead.MaxPayloadBytes {
+		return nil, &http.MaxBytesError{Limit: lead.MaxPayloadBytes}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lead.MaxPayloadBytes))
+	return b, err
+}
+
+func isTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+type errorBody struct {
+	Error  string            `json:"error"`
+	Fields []lead.FieldError `json:"fields,omitempty"`
+}
+
+// writeJSON answers with v as JSON; API answers are never cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// maxReported bounds the problems listed in one answer: a 64 KiB body can
+// hold thousands of unknown fields.
+const maxReported = 32
+
+func capFields(fs []lead.FieldError) []lead.FieldError {
+	if len(fs) <= maxReported {
+		return fs
+	}
+	more := len(fs) - maxReported
+	return append(fs[:maxReported:maxReported], lead.FieldError{Field: "", Problem: "and " + strconv.Itoa(more) + " more problems"})
+}

@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"leadrelay/config"
+	"leadrelay/intake"
+	"leadrelay/producer"
+	"leadrelay/worker"
+)
+
+// Roles picks what one process runs. serve runs all of them; intake and
+// worker processes scale separately against one Redis.
+type Roles struct {
+	// Intake accepts leads from sites over HTTP and serves the ops UI.
+	Intake bool
+	// Worker delivers queued leads to the CRM.
+	Worker bool
+	// Embedded allows the in-process Redis and CRM simulator when their URLs
+	// are unset (serve only).
+	Embedded bool
+}
+
+// demoSite is the site created in embedded mode when LEADRELAY_SITES is empty.
+const demoSite = "demo"
+
+// Run runs the chosen roles until ctx is done, then shuts down gracefully:
+// intake stops accepting and finishes in-flight requests, the worker
+// finishes or hands back in-flight deliveries. What it listens on is printed
+// to stdout.
+func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, log *zap.Logger) error {
+	rds, err := OpenRedis(ctx, cfg, roles.Embedded, log)
+	if err != nil {
+		return err
+	}
+	defer rds.Close()
+
+	health := &healthHandler{checks: map[string]Check{
+		"redis": func(ctx context.Context) error {
+			if err := rds.Client.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis unreachable: %w", err)
+			}
+			return nil
+		},
+	}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", health.live)
+	mux.HandleFunc("GET /readyz", health.ready)
+
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+
+	var crm *CRM
+	if roles.Worker {
+		crm, err = OpenCRM(ctx, cfg, roles.Embedded, log)
+		if err != nil {
+			return err
+		}
+		defer crm.Close()
+		wopts := worker.OptionsFrom(cfg)
+		h := worker.NewHandler(crm.Client, rds.Client, wopts, log)
+		w := worker.New(rds.Client, h, wopts, log)
+		health.checks["crm"] = h.Ready
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil {
+				errc <- fmt.Errorf("worker: %w", err)
+			}
+		}()
+	}
+
+	sites := cfg.Sites
+	if roles.Intake {
+		if len(sites) == 0 {
+			if !rds.Embedded {
+				return errors.New("LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (site=key,…)")
+			}
+			sites = map[string]string{demoSite: randomKey()}
+		}
+		pub := producer.New(rds.Client, producer.Options{
+			Queue:        cfg.Queue,
+			MaxRetry:     cfg.MaxRetry,
+			DedupTTL:     cfg.DedupTTL,
+			WaitReplicas: cfg.RedisWaitReplicas,
+			WaitTimeout:  cfg.RedisWaitTimeout,
+			OwnerTTL:     cfg.DeliveredTTL,
+		}, log)
+		defer pub.Close()
+		mux.Handle("/", intake.New(intake.Options{Sites: sites}, pub, log))
+		mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIUser, cfg.UIPassword, cfg.UIReadOnly))
+		if cfg.UIUser == "" {
+			log.Warn("ops UI has no credentials: it answers loopback clients only (set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD)")
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := intake.NewHTTPServer(cfg.HTTPAddr, mux)
+	base := "http://" + ln.Addr().String()
+	printBanner(stdout, base, roles, rds.Embedded, crm, sites)
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("shutting down")
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", zap.Error(err))
+	}
+	wg.Wait()
+	return runErr
+}
+
+func printBanner(w io.Writer, base string, roles Roles, embeddedRedis bool, crm *CRM, sites map[string]string) {
+	fmt.Fprintf(w, "LeadRelay %s listening on %s\n", Version, base)
+	if embeddedRedis {
+		fmt.Fprintln(w, "WARNING: embedded in-memory Redis: queued leads are lost when this process stops (set LEADRELAY_REDIS_URL)")
+	}
+	if crm != nil && crm.Sim != nil {
+		fmt.Fprintf(w, "CRM: embedded SalesMan simulator at %s (leads: %s/_sim/leads)\n", crm.URL, crm.URL)
+	}
+	fmt.Fprintf(w, "health: %s/healthz  %s/readyz\n", base, base)
+	if !roles.Intake {
+		return
+	}
+	fmt.Fprintf(w, "ops UI: %s%s/\n", base, uiPath)
+	fmt.Fprintf(w, "intake: POST %s/v1/leads  and SalesMan drop-in %s/developer/v1/leads\n", base, base)
+	if key, ok := sites[demoSite]; ok && embeddedRedis {
+		fmt.Fprintf(w, "demo site %q, key %s\n", demoSite, key)
+		fmt.Fprintf(w, "try:\n  curl -s -X POST %s/v1/leads -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"title\":\"Ann Lee\",\"email\":\"ann@example.com\",\"description\":\"Call me\"}'\n", base, key)
+		return
+	}
+	names := make([]string, 0, len(sites))
+	for n := range sites {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "sites: %s\n", strings.Join(names, ", "))
+}

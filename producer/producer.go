@@ -1,0 +1,208 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"leadrelay/lead"
+)
+
+// ErrUnavailable is wrapped by every error that means the lead store (Redis)
+// could not take or answer the request. The caller should try again later
+// (intake answers 503); the lead was not acknowledged.
+var ErrUnavailable = errors.New("producer: lead store unavailable")
+
+// ErrNotFound is returned by Status for an id that is unknown, expired, or
+// belongs to another site. The three are indistinguishable on purpose.
+var ErrNotFound = errors.New("producer: lead not found")
+
+// Defaults used for the zero values of Options.
+const (
+	DefaultMaxRetry    = 80
+	DefaultDedupTTL    = 24 * time.Hour
+	DefaultWaitTimeout = time.Second
+	DefaultOwnerTTL    = 30 * 24 * time.Hour
+)
+
+// Options tunes a Publisher. The zero value enqueues on lead.DefaultQueue
+// with the defaults above and waits for no replica.
+type Options struct {
+	// Queue is the asynq queue of lead tasks. Empty means lead.DefaultQueue.
+	Queue string
+	// MaxRetry is the failed attempts a lead may spend before it is dead.
+	// Zero means DefaultMaxRetry: a lead is never dead-lettered on its first
+	// failure by accident.
+	MaxRetry int
+	// DedupTTL is how long a delivered task is kept, and so how long a repeat
+	// submission is recognised as a duplicate. Zero means DefaultDedupTTL.
+	DedupTTL time.Duration
+	// WaitReplicas, when positive, makes Publish wait until that many Redis
+	// replicas hold the lead before it returns. It needs a client with a
+	// Conn method (*redis.Client, including failover clients).
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Zero means DefaultWaitTimeout.
+	WaitTimeout time.Duration
+	// OwnerTTL is how long the producer remembers which site owns a lead, for
+	// Status after the task has expired. Keep it at least the worker's
+	// DeliveredTTL. Zero means DefaultOwnerTTL.
+	OwnerTTL time.Duration
+	// Clock stamps ReceivedAt. Nil means time.Now.
+	Clock func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Queue == "" {
+		o.Queue = lead.DefaultQueue
+	}
+	if o.MaxRetry == 0 {
+		o.MaxRetry = DefaultMaxRetry
+	}
+	if o.DedupTTL <= 0 {
+		o.DedupTTL = DefaultDedupTTL
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = DefaultWaitTimeout
+	}
+	if o.OwnerTTL <= 0 {
+		o.OwnerTTL = DefaultOwnerTTL
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
+// Receipt acknowledges a published lead.
+type Receipt struct {
+	// ID is the relay's lead id, the same for every repeat of a submission.
+	ID string
+	// Duplicate is true when the lead was already known: nothing new was
+	// enqueued.
+	Duplicate bool
+}
+
+// Publisher enqueues leads and reports their state. It is safe for
+// concurrent use. Build one with New.
+type Publisher struct {
+	rdb    redis.UniversalClient
+	client *asynq.Client
+	insp   *asynq.Inspector
+	o      Options
+	log    *zap.Logger
+	closed atomic.Bool
+}
+
+// New returns a Publisher on rdb. rdb stays the caller's: Close does not close
+// it. A nil log discards logs.
+func New(rdb redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Publisher{
+		rdb:    rdb,
+		client: asynq.NewClientFromRedisClient(rdb),
+		insp:   asynq.NewInspectorFromRedisClient(rdb),
+		o:      o.withDefaults(),
+		log:    log,
+	}
+}
+
+// Publish normalizes and validates l and enqueues it for site. An empty
+// idempotencyKey is replaced by a hash of the lead's content, so a form posted
+// twice is one lead.
+//
+// It returns a *lead.ValidationError for a bad lead, an error wrapping
+// ErrUnavailable when Redis did not take it (or, with WaitReplicas, when too
+// few replicas confirmed it: the task may exist then, and a retry is a
+// harmless duplicate), and otherwise a Receipt. A nil error means Redis holds
+// the lead.
+func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (Receipt, error) {
+	if p.closed.Load() {
+		return Receipt{}, fmt.Errorf("%w: publisher closed", ErrUnavailable)
+	}
+	if site == "" {
+		return Receipt{}, errors.New("producer: publish needs a site")
+	}
+	l.Normalize()
+	if err := l.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	pl := lead.NewPayload(site, idempotencyKey, l, p.o.Clock())
+	task, err := lead.NewTask(pl)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("producer: %w", err)
+	}
+	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
+	_, err = p.client.EnqueueContext(ctx, task,
+		asynq.Queue(p.o.Queue), asynq.MaxRetry(p.o.MaxRetry), asynq.Retention(p.o.DedupTTL))
+	dup := errors.Is(err, asynq.ErrTaskIDConflict)
+	if err != nil && !dup {
+		log.Warn("enqueue failed", zap.Error(err))
+		return Receipt{}, fmt.Errorf("%w: enqueue lead %s: %w", ErrUnavailable, pl.ID, err)
+	}
+	if err := p.confirm(ctx, pl.ID, site); err != nil {
+		log.Warn("lead enqueued but not confirmed", zap.Error(err))
+		return Receipt{}, err
+	}
+	log.Info("lead published", zap.Bool("duplicate", dup))
+	if ce := log.Check(zap.DebugLevel, "lead content"); ce != nil {
+		ce.Write(zap.Any("lead", l), zap.String("idempotency_key", pl.IdempotencyKey))
+	}
+	return Receipt{ID: pl.ID, Duplicate: dup}, nil
+}
+
+func ownerKey(id string) string { return "leadrelay:owner:" + id }
+
+// confirm records the lead's owner and, with WaitReplicas, waits for the
+// replicas. WAIT counts the writes of its own connection, so the owner record
+// is written on a dedicated connection just before it: replication is one
+// ordered stream, so replicas that hold the record hold the earlier task too.
+func (p *Publisher) confirm(ctx context.Context, id, site string) error {
+	if p.o.WaitReplicas <= 0 {
+		if err := p.rdb.Set(ctx, ownerKey(id), site, p.o.OwnerTTL).Err(); err != nil {
+			return fmt.Errorf("%w: record owner of lead %s: %w", ErrUnavailable, id, err)
+		}
+		return nil
+	}
+	cc, ok := p.rdb.(interface{ Conn() *redis.Conn })
+	if !ok {
+		return fmt.Errorf("%w: replica wait needs a single-primary client (*redis.Client), got %T", ErrUnavailable, p.rdb)
+	}
+	conn := cc.Conn()
+	defer conn.Close()
+	if err := conn.Set(ctx, ownerKey(id), site, p.o.OwnerTTL).Err(); err != nil {
+		return fmt.Errorf("%w: record owner of lead %s: %w", ErrUnavailable, id, err)
+	}
+	n, err := conn.Wait(ctx, p.o.WaitReplicas, p.o.WaitTimeout).Result()
+	if err != nil {
+		return fmt.Errorf("%w: wait for replicas of lead %s: %w", ErrUnavailable, id, err)
+	}
+	if n < int64(p.o.WaitReplicas) {
+		return fmt.Errorf("%w: lead %s reached %d of %d replicas within %s",
+			ErrUnavailable, id, n, p.o.WaitReplicas, p.o.WaitTimeout)
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers, as an error wrapping ErrUnavailable.
+func (p *Publisher) Ping(ctx context.Context) error {
+	if err := p.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close makes later Publish calls fail with ErrUnavailable, so a shutting
+// down server answers 503 rather than acknowledging a lead. It does not close
+// the Redis client, which the caller owns. Safe to call more than once.
+func (p *Publisher) Close() error {
+	p.closed.Store(true)
+	return nil
+}

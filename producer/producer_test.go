@@ -1,0 +1,243 @@
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+)
+
+func newPublisher(t *testing.T, rdb redis.UniversalClient, o Options) (*Publisher, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	p := New(rdb, o, zap.New(core))
+	t.Cleanup(func() { _ = p.Close() })
+	return p, logs
+}
+
+func queueSize(t *testing.T, rdb redis.UniversalClient, queue string) int {
+	t.Helper()
+	qi, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo(queue)
+	if err != nil {
+		t.Fatalf("GetQueueInfo(%s): %v", queue, err)
+	}
+	return qi.Size
+}
+
+func TestPublishDeduplicates(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	ann := lead.Lead{Title: "Ann", Email: "ann@example.com"}
+	type pub struct {
+		site, key string
+		l         lead.Lead
+	}
+	tests := []struct {
+		name     string
+		first    pub
+		second   pub
+		sameID   bool
+		wantDup  bool
+		wantSize int
+	}{
+		{"same key twice", pub{"shop", "order-1", ann}, pub{"shop", "order-1", ann}, true, true, 1},
+		{"same key, other content", pub{"shop", "order-1", ann}, pub{"shop", "order-1", lead.Lead{Title: "Bob"}}, true, true, 1},
+		{"no key, same content", pub{"shop", "", ann}, pub{"shop", "", lead.Lead{Title: " Ann ", Email: "ann@example.com"}}, true, true, 1},
+		{"no key, other content", pub{"shop", "", ann}, pub{"shop", "", lead.Lead{Title: "Bob"}}, false, false, 2},
+		{"two sites, same key", pub{"shop", "order-1", ann}, pub{"blog", "order-1", ann}, false, false, 2},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			queue := fmt.Sprintf("dedup%d", i)
+			p, _ := newPublisher(t, rdb, Options{Queue: queue})
+			ctx := context.Background()
+			r1, err := p.Publish(ctx, tc.first.site, tc.first.l, tc.first.key)
+			if err != nil || r1.Duplicate || r1.ID == "" {
+				t.Fatalf("first Publish = %+v, %v", r1, err)
+			}
+			r2, err := p.Publish(ctx, tc.second.site, tc.second.l, tc.second.key)
+			if err != nil {
+				t.Fatalf("second Publish: %v", err)
+			}
+			if (r1.ID == r2.ID) != tc.sameID || r2.Duplicate != tc.wantDup {
+				t.Errorf("receipts %+v then %+v; want same id %v, duplicate %v", r1, r2, tc.sameID, tc.wantDup)
+			}
+			if got := queueSize(t, rdb, queue); got != tc.wantSize {
+				t.Errorf("tasks in queue = %d, want %d", got, tc.wantSize)
+			}
+		})
+	}
+}
+
+func TestPublishTaskOptions(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	p, _ := newPublisher(t, rdb, Options{Queue: "opts", MaxRetry: 7, DedupTTL: 2 * time.Hour})
+	r, err := p.Publish(context.Background(), "shop", lead.Lead{Phone: "+79001234567"}, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("opts", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.MaxRetry != 7 || info.Retention != 2*time.Hour || info.Type != lead.TaskType || info.State != asynq.TaskStatePending {
+		t.Errorf("task = max retry %d, retention %s, type %s, state %s", info.MaxRetry, info.Retention, info.Type, info.State)
+	}
+	pl, err := lead.ParsePayload(info.Payload)
+	if err != nil || pl.Site != "shop" || pl.Lead.Phone != "+79001234567" || pl.ReceivedAt.IsZero() {
+		t.Errorf("payload = %+v, %v", pl, err)
+	}
+}
+
+func TestPublishInvalid(t *testing.T) {
+	t.Parallel()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	p, _ := newPublisher(t, rdb, Options{})
+	_, err := p.Publish(context.Background(), "shop", lead.Lead{Email: "not-an-address", City: "\xff"}, "")
+	var ve *lead.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 2 {
+		t.Fatalf("Publish = %v, want *lead.ValidationError naming city and email", err)
+	}
+	if keys := m.Keys(); len(keys) != 0 {
+		t.Errorf("invalid lead wrote keys %v", keys)
+	}
+}
+
+func TestRedisDown(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	p, _ := newPublisher(t, rdb, Options{})
+	ctx := context.Background()
+	r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"publish", func() error { _, err := p.Publish(ctx, "shop", lead.Lead{Title: "Bob"}, ""); return err }},
+		{"status", func() error { _, err := p.Status(ctx, "shop", r.ID); return err }},
+		{"ping", func() error { return p.Ping(ctx) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("error = %v, want ErrUnavailable", err)
+			}
+		})
+	}
+}
+
+func TestWaitReplicas(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	p, _ := newPublisher(t, rdb, Options{Queue: "wait", WaitReplicas: 1, WaitTimeout: 20 * time.Millisecond})
+	_, err := p.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, "k")
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "0 of 1 replicas") {
+		t.Fatalf("Publish without replicas = %v, want ErrUnavailable", err)
+	}
+	// The task stays; the site's retry is a duplicate.
+	if got := queueSize(t, rdb, "wait"); got != 1 {
+		t.Errorf("tasks = %d, want 1", got)
+	}
+	p0, _ := newPublisher(t, rdb, Options{Queue: "wait"})
+	if r, err := p0.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, "k"); err != nil || !r.Duplicate {
+		t.Errorf("retry = %+v, %v; want duplicate", r, err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	t.Parallel()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	p, _ := newPublisher(t, rdb, Options{})
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, ""); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Publish after Close = %v, want ErrUnavailable", err)
+	}
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Errorf("Close closed the caller's client: %v", err)
+	}
+}
+
+func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
+	t.Parallel()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	p, logs := newPublisher(t, rdb, Options{})
+	l := lead.Lead{Title: "Secret Name", Email: "secret@example.com", Phone: "+79990001122"}
+	r, err := p.Publish(context.Background(), "shop", l, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawInfo bool
+	for _, e := range logs.All() {
+		line, _ := json.Marshal(e.ContextMap())
+		if e.Level > zapcore.DebugLevel {
+			for _, pd := range []string{l.Title, l.Email, l.Phone} {
+				if strings.Contains(e.Message+string(line), pd) {
+					t.Errorf("%s log line holds personal data: %s %s", e.Level, e.Message, line)
+				}
+			}
+		}
+		if e.Level == zapcore.InfoLevel {
+			c := e.ContextMap()
+			sawInfo = c["lead_id"] == r.ID && c["site"] == "shop" && c["duplicate"] == false
+		}
+	}
+	if !sawInfo {
+		t.Errorf("no info line with lead_id, site, duplicate: %v", logs.All())
+	}
+}
+
+func TestFlexRecord(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		id   int64
+		at   string
+		ok   bool
+		site string
+	}{
+		{`{"crm_id":940,"at":"2026-01-02T03:04:05Z"}`, 940, "2026-01-02T03:04:05Z", true, ""},
+		{`{"crm_id":"941","at":1767323045,"extra":[1],"site":"shop"}`, 941, "2026-01-02T03:04:05Z", true, "shop"},
+		{`{"crm_id":null}`, 0, "", true, ""},
+		{`{"crm_id":"x","at":"yesterday"}`, 0, "", true, ""},
+		{`not json`, 0, "", false, ""},
+		{``, 0, "", false, ""},
+	}
+	for _, tc := range tests {
+		r, ok := parseRecord([]byte(tc.in))
+		at := ""
+		if !time.Time(r.At).IsZero() {
+			at = time.Time(r.At).UTC().Format(time.RFC3339)
+		}
+		if ok != tc.ok || int64(r.CRMID) != tc.id || at != tc.at || r.Site != tc.site {
+			t.Errorf("parseRecord(%s) = %+v (at %s), %v", tc.in, r, at, ok)
+		}
+	}
+}
