@@ -10,6 +10,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/crmsim"
 	"leadrelay/internal/app"
+	"leadrelay/internal/ctl"
 )
 
 const usage = `leadrelay: relays web-site leads into the SalesMan CRM, exactly once.
@@ -22,6 +23,7 @@ Commands:
   intake    only the HTTP intake and the ops UI (needs LEADRELAY_REDIS_URL)
   worker    only delivery to the CRM; start as many as you like against one Redis
   crmsim    run the SalesMan CRM simulator (see: leadrelay crmsim -h)
+  ctl       operator commands: queues, dead letters, lead status, CRM reads (see: leadrelay ctl help)
   version   print the version
 
 Settings come from LEADRELAY_* environment variables; see README.md.
@@ -32,12 +34,14 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// exitCode maps an error to the exit status scripts rely on: 2 for a wrong
+// command line, ctl's codes (3 = not found) for ctl, 1 otherwise.
 func exitCode(err error) int {
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return 2
 	}
-	return 1
+	return ctl.ExitCode(err)
 }
 
 // run is the whole program behind main, callable from tests.
@@ -56,6 +60,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRoles(ctx, cmd, rest, getenv, stdout, stderr, app.Roles{Worker: true})
 	case "crmsim":
 		return crmsim.Run(ctx, rest, stdout, stderr)
+	case "ctl":
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		return ctl.Run(ctx, rest, cfg, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "leadrelay", app.Version)
 		return nil

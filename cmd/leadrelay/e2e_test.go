@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"leadrelay/crmsim"
+	"leadrelay/internal/redistest"
+)
+
+// TestEndToEnd: intake -> real Redis -> 2 workers -> simulator. 500 unique
+// leads, 20 repeats and 10 invalid ones: each valid lead reaches the CRM
+// exactly once, repeats collapse, invalid ones get 400 and are never queued.
+func TestEndToEnd(t *testing.T) {
+	for _, api := range []string{"v1", "v2"} {
+		t.Run(api, func(t *testing.T) {
+			t.Parallel()
+			rds := redistest.Start(t)
+			sim, crmURL := startSim(t)
+			env := baseEnv(rds.URL(), crmURL, api)
+			in := startApp(t, env, "intake")
+			startApp(t, env, "worker")
+			startApp(t, env, "worker")
+
+			const n = 500
+			ids := make([]string, n)
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 8)
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func(i int) {
+					defer wg.Done()
+					defer func() { <-sem }()
+					code, body := postJSON(t, in.URL, testSiteKey, fmt.Sprintf("key-%d", i),
+						map[string]any{"title": fmt.Sprintf("Lead %d", i), "email": marker(api, i), "utm_source": "e2e"})
+					if code != http.StatusAccepted || body["status"] != "queued" {
+						t.Errorf("lead %d: %d %v", i, code, body)
+					}
+					ids[i], _ = body["id"].(string)
+				}(i)
+			}
+			wg.Wait()
+			for i := 0; i < 20; i++ { // repeats: same key, same answer, no new task
+				code, body := postJSON(t, in.URL, testSiteKey, fmt.Sprintf("key-%d", i),
+					map[string]any{"title": fmt.Sprintf("Lead %d", i), "email": marker(api, i)})
+				if code != http.StatusOK || body["duplicate"] != true || body["id"] != ids[i] {
+					t.Errorf("repeat %d: %d %v (want 200, duplicate, id %s)", i, code, body, ids[i])
+				}
+			}
+			invalid := []map[string]any{
+				{}, {"company": "no contact"}, {"email": "not-an-email"}, {"title": strings.Repeat("x", 300)},
+				{"title": 5}, {"title": "x", "unknown": "y"}, {"title": "x", "id": 5}, {"title": []string{"a"}},
+				{"title": "x", "email": "a@b", "phone": strings.Repeat("1", 100)}, {"title": "x", "ip": strings.Repeat("1", 60)},
+			}
+			for i, l := range invalid {
+				code, body := postJSON(t, in.URL, testSiteKey, fmt.Sprintf("bad-%d", i), l)
+				if code != http.StatusBadRequest || body["error"] == nil {
+					t.Errorf("invalid lead %d %v: %d %v, want 400 naming the problem", i, l, code, body)
+				}
+			}
+
+			waitUntil(t, 60*time.Second, func() string { return fmt.Sprintf("%d of %d leads in the CRM", len(sim.Leads()), n) },
+				func() bool { return len(countByEmail(sim)) >= n })
+			time.Sleep(300 * time.Millisecond) // a stray second add would land now
+			counts := countByEmail(sim)
+			for i := 0; i < n; i++ {
+				if c := counts[marker(api, i)]; c != 1 {
+					t.Errorf("lead %d is %d times in the CRM", i, c)
+				}
+			}
+			if len(sim.Leads()) != n {
+				t.Errorf("CRM holds %d leads, want %d", len(sim.Leads()), n)
+			}
+			qi, err := asynq.NewInspectorFromRedisClient(rds.Client()).GetQueueInfo("leads")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if qi.Size+qi.Completed < n || qi.Archived != 0 {
+				t.Errorf("queue: %+v", qi)
+			}
+			st := leadStatus(t, in.URL, ids[7])
+			if st["status"] != "delivered" || st["crm_id"] == nil {
+				t.Errorf("status of a delivered lead = %v", st)
+			}
+			if api == "v2" {
+				var stamped int
+				for _, l := range sim.Leads() {
+					if l.UIDs["leadrelay_key"] != "" {
+						stamped++
+					}
+				}
+				if stamped != n {
+					t.Errorf("%d of %d v2 leads carry the leadrelay_key uid", stamped, n)
+				}
+			}
+		})
+	}
+}
+
+// TestOutageRecovers: the CRM answers 503 for a while, then recovers; every
+// lead arrives once and none is dead-lettered.
+func TestOutageRecovers(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	sim.SetFaults(crmsim.Faults{Outage: &crmsim.Outage{Mode: crmsim.OutageHTTP503, For: crmsim.Duration(3 * time.Second)}})
+	env := baseEnv(rds.URL(), crmURL, "v2")
+	env["LEADRELAY_MAX_RETRY"] = "3" // less than the outage would burn without the breaker
+	in := startApp(t, env, "serve")
+	const n = 50
+	for i := 0; i < n; i++ {
+		if code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": marker("outage", i)}); code != http.StatusAccepted {
+			t.Fatalf("lead %d: %d %v", i, code, body)
+		}
+	}
+	waitUntil(t, 60*time.Second, func() string { return fmt.Sprintf("%d of %d delivered", len(sim.Leads()), n) },
+		func() bool { return len(sim.Leads()) >= n })
+	time.Sleep(300 * time.Millisecond)
+	if got := len(sim.Leads()); got != n {
+		t.Errorf("CRM holds %d leads, want %d", got, n)
+	}
+	qi, err := asynq.NewInspectorFromRedisClient(rds.Client()).GetQueueInfo("leads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qi.Archived != 0 {
+		t.Errorf("%d leads dead-lettered by an outage", qi.Archived)
+	}
+}
+
+// TestNoSecondPost: a worker stopped mid-delivery hands the task back, and a
+// task re-run after success does not post twice.
+func TestNoSecondPost(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	sim.SetFaults(crmsim.Faults{Latency: crmsim.Duration(1500 * time.Millisecond)})
+	env := baseEnv(rds.URL(), crmURL, "v1")
+	env["LEADRELAY_SHUTDOWN_TIMEOUT"] = "200ms" // shorter than the CRM call: the task is handed back mid-call
+	in := startApp(t, env, "intake")
+	w1 := startApp(t, env, "worker")
+	code, body := postJSON(t, in.URL, testSiteKey, "once", map[string]any{"email": "once@example.com"})
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	id := body["id"].(string)
+	// Stop the worker while its CRM call is in flight.
+	waitUntil(t, 10*time.Second, func() string { return "the delivery never started" }, func() bool {
+		return sim.Stats().Requests["v1.add"] > 0
+	})
+	w1.stop(t)
+	sim.SetFaults(crmsim.Faults{})
+	startApp(t, env, "worker")
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
+		return leadStatus(t, in.URL, id)["status"] == "delivered"
+	})
+	// Re-run the completed task by hand, as an operator could after the
+	// dedup window: the delivered marker must stop a second add.
+	insp := asynq.NewInspectorFromRedisClient(rds.Client())
+	info, err := insp.GetTaskInfo("leads", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.DeleteTask("leads", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewClientFromRedisClient(rds.Client()).Enqueue(asynq.NewTask(info.Type, info.Payload, asynq.TaskID(id)), asynq.Queue("leads"), asynq.Retention(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, func() string { return "re-run task not processed" }, func() bool {
+		ti, err := insp.GetTaskInfo("leads", id)
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	})
+	if got := countByEmail(sim)["once@example.com"]; got != 1 {
+		t.Fatalf("lead is %d times in the CRM, want 1", got)
+	}
+}
+
+// TestDeadLetterAndRerun: a lead the CRM rejects lands in the archive with
+// the CRM's reason; re-running it after the cause is fixed delivers it.
+func TestDeadLetterAndRerun(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	sim.SetFaults(crmsim.Faults{RejectMarker: "#bad"})
+	in := startApp(t, baseEnv(rds.URL(), crmURL, "v1"), "serve")
+	code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"title": "Rejected #bad", "email": "dead@example.com"})
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	id := body["id"].(string)
+	insp := asynq.NewInspectorFromRedisClient(rds.Client())
+	var info *asynq.TaskInfo
+	waitUntil(t, 20*time.Second, func() string { return fmt.Sprint(info) }, func() bool {
+		var err error
+		info, err = insp.GetTaskInfo("leads", id)
+		return err == nil && info.State == asynq.TaskStateArchived
+	})
+	if !strings.Contains(info.LastErr, "Ошибка добавления лида") {
+		t.Errorf("archived task's reason = %q, want the CRM's error", info.LastErr)
+	}
+	st := leadStatus(t, in.URL, id)
+	if st["status"] != "dead" || !strings.Contains(fmt.Sprint(st["last_error"]), "Ошибка") {
+		t.Errorf("status = %v", st)
+	}
+	sim.SetFaults(crmsim.Faults{}) // the cause is fixed
+	if err := insp.RunTask("leads", id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
+		return leadStatus(t, in.URL, id)["status"] == "delivered"
+	})
+	if got := countByEmail(sim)["dead@example.com"]; got != 1 {
+		t.Errorf("re-run lead is %d times in the CRM", got)
+	}
+}
+
+// TestDropInSeedExample: the vendor page's exact add request, as GET and as
+// POST, answers in the CRM's shape and reaches the CRM.
+func TestDropInSeedExample(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	env := baseEnv(rds.URL(), crmURL, "v1")
+	env["LEADRELAY_SITES"] = "vladislav.isaler=" + testSiteKey
+	in := startApp(t, env, "serve")
+	// The seed's query, with the site's name and key in login and apikey.
+	seed := "login=vladislav.isaler&apikey=" + testSiteKey + "&action=add&title=%D0%90%D0%BD%D0%B4%D1%80%D0%B5%D0%B5%D0%B2+%D0%B2%D0%BB%D0%B0%D0%B4%D0%B8%D1%81%D0%BB%D0%B0%D0%B2&email=vladislav%40god.ry&phone=%2B79001234567&company=SalesMan&description=The+best+crm+practice&ip=127.0.0.1&country=Ruusia&city=Perm&path=Test+Path&partner="
+	get := func() (*http.Response, error) { return http.Get(in.URL + "/developer/v1/leads?" + seed) }
+	post := func() (*http.Response, error) {
+		q, _ := url.ParseQuery(seed)
+		q.Set("phone", "+79001234568") // a second, different lead
+		return http.PostForm(in.URL+"/developer/v1/leads", q)
+	}
+	for name, send := range map[string]func() (*http.Response, error){"GET": get, "POST": post} {
+		resp, err := send()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), `{"result":{"text":"Success","id":"ld_`) {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, b)
+		}
+	}
+	waitUntil(t, 20*time.Second, func() string { return fmt.Sprint(len(sim.Leads())) }, func() bool { return len(sim.Leads()) == 2 })
+	l := sim.Leads()[0]
+	if l.Title != "Андреев владислав" || l.Email != "vladislav@god.ry" || l.City != "Perm" || l.Company != "SalesMan" || l.Description != "The best crm practice" {
+		t.Errorf("lead in CRM = %+v", l)
+	}
+	// Wrong key and other actions answer in the CRM's shapes.
+	for q, want := range map[string]string{
+		"login=vladislav.isaler&apikey=wrong-key-wrong-key&action=add&title=x": `"code":"400"`,
+		"login=vladislav.isaler&apikey=" + testSiteKey + "&action=list":        `"code":"402"`,
+	} {
+		resp, err := http.Get(in.URL + "/developer/v1/leads?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s: %s, want %s", q, b, want)
+		}
+	}
+}
+
+// TestEmbeddedMode: serve with no Redis and no CRM configured starts and
+// delivers a lead, and says it is not durable.
+func TestEmbeddedMode(t *testing.T) {
+	t.Parallel()
+	in := startApp(t, map[string]string{"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_LOG_LEVEL": "warn"}, "serve")
+	out := in.stdout.String()
+	key := regexpFind(out, `demo site "demo", key ([0-9a-f]+)`)
+	simURL := regexpFind(out, `simulator at (http://[0-9.:]+)`)
+	if key == "" || simURL == "" || !contains(out, "WARNING: embedded in-memory Redis") || !contains(out, "curl -s -X POST") {
+		t.Fatalf("banner lacks key, simulator, warning or curl:\n%s", out)
+	}
+	code, body := postJSON(t, in.URL, key, "", map[string]any{"title": "Ann Lee", "email": "ann@example.com"})
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	id := body["id"].(string)
+	waitUntil(t, 20*time.Second, func() string { return "not delivered" }, func() bool {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, in.URL+"/v1/leads/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		_, st := doJSON(t, req)
+		return st["status"] == "delivered"
+	})
+	resp, err := http.Get(simURL + "/_sim/leads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "ann@example.com") {
+		t.Errorf("simulator does not hold the lead: %s", b)
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"leadrelay/crmsim"
+)
+
+const (
+	testCRMKey  = "e2e-crm-key-0123456789"
+	testSiteKey = "e2e-site-key-0123456789"
+)
+
+// syncBuffer is an io.Writer safe for the concurrent writes of a running app.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is one leadrelay command running in-process through run().
+type instance struct {
+	URL    string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+var listenRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+
+// startApp runs `leadrelay args…` with env as its whole environment, waits
+// until it listens, and stops it at cleanup.
+func startApp(t *testing.T, env map[string]string, args ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	getenv := func(k string) string { return env[k] }
+	go func() { in.done <- run(ctx, args, getenv, in.stdout, in.stderr) }()
+	deadline := time.After(20 * time.Second)
+	for in.URL == "" {
+		if m := listenRE.FindStringSubmatch(in.stdout.String()); m != nil {
+			in.URL = m[1]
+			break
+		}
+		select {
+		case err := <-in.done:
+			cancel()
+			t.Fatalf("leadrelay %v exited before listening: %v\n%s", args, err, in.stderr)
+		case <-deadline:
+			cancel()
+			t.Fatalf("leadrelay %v did not listen within 20s\n%s", args, in.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Cleanup(func() { in.stop(t) })
+	return in
+}
+
+// stop shuts the instance down gracefully and waits (bounded) for it.
+func (in *instance) stop(t *testing.T) {
+	if in.cancel == nil {
+		return
+	}
+	in.cancel()
+	in.cancel = nil
+	select {
+	case err := <-in.done:
+		if err != nil {
+			t.Errorf("leadrelay exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Errorf("leadrelay did not stop within 20s")
+	}
+}
+
+// startSim runs the CRM simulator in-process on a loopback port.
+func startSim(t *testing.T) (*crmsim.Sim, string) {
+	t.Helper()
+	sim, err := crmsim.New(crmsim.Config{APIKey: testCRMKey, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := crmsim.NewServer(sim)
+	if err := srv.Start(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return sim, srv.URL()
+}
+
+// baseEnv is the environment of a relay against redisURL and the simulator
+// at crmURL, with retries short enough for tests.
+func baseEnv(redisURL, crmURL, api string) map[string]string {
+	return map[string]string{
+		"LEADRELAY_REDIS_URL":         redisURL,
+		"LEADRELAY_CRM_URL":           crmURL,
+		"LEADRELAY_CRM_API":           api,
+		"LEADRELAY_CRM_LOGIN":         "admin@example.com",
+		"LEADRELAY_CRM_APIKEY":        testCRMKey,
+		"LEADRELAY_CRM_TIMEOUT":       "2s",
+		"LEADRELAY_SITES":             "shop=" + testSiteKey,
+		"LEADRELAY_HTTP_ADDR":         "127.0.0.1:0",
+		"LEADRELAY_RETRY_INITIAL":     "100ms",
+		"LEADRELAY_RETRY_MAX_DELAY":   "1s",
+		"LEADRELAY_BREAKER_COOLDOWN":  "500ms",
+		"LEADRELAY_CRM_RATE_LIMIT":    "0",
+		"LEADRELAY_SITE_RATE_LIMIT":   "0",
+		"LEADRELAY_GLOBAL_RATE_LIMIT": "0",
+		"LEADRELAY_SHUTDOWN_TIMEOUT":  "3s",
+		"LEADRELAY_LOG_LEVEL":         "warn",
+	}
+}
+
+// postJSON sends a lead to the JSON API and returns the status and body.
+func postJSON(t *testing.T, base, key, idemKey string, lead map[string]any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(lead)
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/leads", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	return doJSON(t, req)
+}
+
+func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%s %s: %d, body not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, body)
+	}
+	return resp.StatusCode, m
+}
+
+// leadStatus asks intake where a lead is.
+func leadStatus(t *testing.T, base, id string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/leads/"+url.PathEscape(id), nil)
+	req.Header.Set("Authorization", "Bearer "+testSiteKey)
+	_, m := doJSON(t, req)
+	return m
+}
+
+// waitUntil polls cond (bounded) and fails the test with msg when it never holds.
+func waitUntil(t *testing.T, d time.Duration, msg func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s: %s", d, msg())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// countByEmail counts the simulator's leads per e-mail.
+func countByEmail(sim *crmsim.Sim) map[string]int {
+	out := map[string]int{}
+	for _, l := range sim.Leads() {
+		out[l.Email]++
+	}
+	return out
+}
+
+func marker(prefix string, i int) string { return fmt.Sprintf("%s-%04d@example.com", prefix, i) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func regexpFind(s, re string) string {
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}

@@ -1,0 +1,18 @@
+// Package deadletter is LeadRelay's own store of dead leads in Redis.
+//
+// asynq keeps at most 10,000 archived tasks per queue for at most 90 days
+// and silently deletes the oldest beyond that. A dead lead is still a lead,
+// so the worker also puts every dead lead here, where nothing trims it: the
+// CLI and the ops UI list, show, requeue and purge them from this store.
+//
+//	store := deadletter.New(rdb, deadletter.Options{MaxRetry: cfg.MaxRetry, Retention: cfg.DedupTTL})
+//	err := store.Put(ctx, deadletter.Record{LeadID: id, Site: site, Queue: queue, Reason: "CRM rejected the lead", Payload: task.Payload()})
+//	res, err := store.Requeue(ctx, []string{id}, nil)
+//
+// Keys (prefix leadrelay:dead:): lead:{id} is a hash holding the record,
+// index, site:{site} and queue:{queue} are sorted sets of lead ids scored by
+// the time the lead died. Each change to them is one MULTI/EXEC or script,
+// so the indexes never disagree with the records. The keys do not share a
+// cluster hash slot: the store needs a single Redis (with replicas or
+// Sentinel), not Redis Cluster.
+package deadletter

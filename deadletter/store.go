@@ -1,0 +1,424 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/lead"
+)
+
+// MaxErrors is how many entries of a lead's error history the store keeps;
+// older ones are dropped.
+const MaxErrors = 20
+
+// ErrNotFound is returned (wrapped) by Get when the store holds no record
+// for the lead id.
+var ErrNotFound = errors.New("deadletter: lead not found")
+
+const (
+	keyPrefix  = "leadrelay:dead:"
+	recPrefix  = keyPrefix + "lead:"
+	sitePrefix = keyPrefix + "site:"
+	qPrefix    = keyPrefix + "queue:"
+	indexKey   = keyPrefix + "index"
+)
+
+func recKey(id string) string      { return recPrefix + id }
+func siteKey(site string) string   { return sitePrefix + site }
+func queueKey(queue string) string { return qPrefix + queue }
+
+// Record is one dead lead. The zero value is not a valid record: Put needs
+// at least LeadID.
+type Record struct {
+	// LeadID is the relay's lead id, which is also the asynq task id.
+	LeadID string `json:"lead_id"`
+	// Site is the site that sent the lead.
+	Site string `json:"site"`
+	// Queue is the asynq queue the lead travelled on; empty means
+	// lead.DefaultQueue.
+	Queue string `json:"queue"`
+	// Reason says why the lead died, the latest reason when it died more
+	// than once.
+	Reason string `json:"reason"`
+	// Attempts counts the delivery attempts of the latest life.
+	Attempts int `json:"attempts"`
+	// DeadAt is when the lead died (the latest time); zero means now.
+	DeadAt time.Time `json:"dead_at"`
+	// ReceivedAt is when intake accepted the lead; the first non-zero value
+	// is kept.
+	ReceivedAt time.Time `json:"received_at"`
+	// Payload is the asynq task payload (lead.Payload as JSON): the lead and
+	// its metadata, never CRM credentials. Requeue rebuilds the task from it.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// Errors is the error history, oldest first, at most MaxErrors entries.
+	Errors []AttemptError `json:"errors,omitempty"`
+}
+
+// AttemptError is one failed delivery attempt in a lead's history.
+type AttemptError struct {
+	// At is when the attempt failed.
+	At time.Time `json:"at"`
+	// Attempt is the attempt's number, from 1.
+	Attempt int `json:"attempt"`
+	// Class is the failure's class as the worker saw it, e.g. "permanent".
+	Class string `json:"class,omitempty"`
+	// Text is the error message (never containing the CRM key).
+	Text string `json:"text"`
+}
+
+// Options tune how Requeue hands leads back to asynq. The zero value uses
+// asynq's defaults.
+type Options struct {
+	// MaxRetry is the retry budget of a task Requeue enqueues afresh
+	// (LEADRELAY_MAX_RETRY); zero keeps asynq's default (25).
+	MaxRetry int
+	// Retention is how long asynq keeps such a task once delivered
+	// (LEADRELAY_DEDUP_TTL); zero keeps none.
+	Retention time.Duration
+	// Clock gives the time for a Record without DeadAt; nil = time.Now.
+	Clock func() time.Time
+}
+
+// Store is the dead-letter store. It is safe for concurrent use. Build it
+// with New.
+type Store struct {
+	rdb  redis.UniversalClient
+	o    Options
+	insp *asynq.Inspector
+	cli  *asynq.Client
+}
+
+// New returns a store on rdb. An optional Options (only the first is used)
+// sets how Requeue enqueues; without it asynq's defaults apply. The store
+// shares rdb and never closes it.
+func New(rdb redis.UniversalClient, opts ...Options) *Store {
+	s := &Store{rdb: rdb}
+	if len(opts) > 0 {
+		s.o = opts[0]
+	}
+	if s.o.Clock == nil {
+		s.o.Clock = time.Now
+	}
+	s.insp = asynq.NewInspectorFromRedisClient(rdb)
+	s.cli = asynq.NewClientFromRedisClient(rdb)
+	return s
+}
+
+// row is a record as stored: the fields the delete script needs apart.
+const (
+	fieldSite  = "site"
+	fieldQueue = "queue"
+	fieldRec   = "rec"
+)
+
+// Put stores a dead lead. It is idempotent per lead id: a lead that dies
+// again keeps one record with the latest DeadAt, Reason, Attempts and
+// Queue, the first ReceivedAt, and r.Errors appended to its history (entries
+// already held are not added twice; the last MaxErrors are kept).
+func (s *Store) Put(ctx context.Context, r Record) error {
+	if r.LeadID == "" {
+		return errors.New("deadletter: put: record has no lead id")
+	}
+	if len(r.Payload) > 0 && !json.Valid(r.Payload) {
+		return fmt.Errorf("deadletter: put %s: payload is not JSON", r.LeadID)
+	}
+	if r.Queue == "" {
+		r.Queue = lead.DefaultQueue
+	}
+	if r.DeadAt.IsZero() {
+		r.DeadAt = s.o.Clock()
+	}
+	r.DeadAt = r.DeadAt.UTC()
+	key := recKey(r.LeadID)
+	for range 20 {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			old, err := getRecord(ctx, tx, r.LeadID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			rec := merge(old, r)
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("deadletter: encode record %s: %w", r.LeadID, err)
+			}
+			score := float64(rec.DeadAt.UnixMilli())
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				if old != nil {
+					if old.Site != rec.Site {
+						p.ZRem(ctx, siteKey(old.Site), rec.LeadID)
+					}
+					if old.Queue != rec.Queue {
+						p.ZRem(ctx, queueKey(old.Queue), rec.LeadID)
+					}
+				}
+				p.HSet(ctx, key, fieldSite, rec.Site, fieldQueue, rec.Queue, fieldRec, b)
+				z := redis.Z{Score: score, Member: rec.LeadID}
+				p.ZAdd(ctx, indexKey, z)
+				p.ZAdd(ctx, siteKey(rec.Site), z)
+				p.ZAdd(ctx, queueKey(rec.Queue), z)
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue // a concurrent Put of the same lead won; merge with it
+		}
+		if err != nil {
+			return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("deadletter: put %s: too much contention", r.LeadID)
+}
+
+// merge folds a new death into the stored record (nil when none).
+func merge(old *Record, r Record) Record {
+	if old == nil {
+		r.Errors = bound(dedupe(nil, r.Errors))
+		return r
+	}
+	out := r
+	if out.ReceivedAt.IsZero() || (!old.ReceivedAt.IsZero() && old.ReceivedAt.Before(out.ReceivedAt)) {
+		out.ReceivedAt = old.ReceivedAt
+	}
+	if out.DeadAt.Before(old.DeadAt) {
+		out.DeadAt = old.DeadAt
+	}
+	if len(out.Payload) == 0 {
+		out.Payload = old.Payload
+	}
+	if out.Site == "" {
+		out.Site = old.Site
+	}
+	out.Errors = bound(dedupe(old.Errors, r.Errors))
+	return out
+}
+
+func dedupe(have, add []AttemptError) []AttemptError {
+	out := append([]AttemptError(nil), have...)
+	for _, e := range add {
+		dup := false
+		for _, h := range have {
+			if h.Attempt == e.Attempt && h.Text == e.Text && h.At.Equal(e.At) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func bound(errs []AttemptError) []AttemptError {
+	if len(errs) > MaxErrors {
+		errs = append([]AttemptError(nil), errs[len(errs)-MaxErrors:]...)
+	}
+	return errs
+}
+
+func getRecord(ctx context.Context, c redis.Cmdable, id string) (*Record, error) {
+	b, err := c.HGet(ctx, recKey(id), fieldRec).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode(id, b)
+}
+
+func decode(id string, b []byte) (*Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("deadletter: decode record %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// Get returns the record of lead id, or an error wrapping ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	r, err := getRecord(ctx, s.rdb, id)
+	if err != nil {
+		return Record{}, fmt.Errorf("deadletter: get %s: %w", id, err)
+	}
+	return *r, nil
+}
+
+// Filter selects dead leads. The zero value selects all of them.
+type Filter struct {
+	// Site keeps only that site's leads; empty means every site.
+	Site string
+	// Since keeps leads that died at or after it; zero means any time.
+	Since time.Time
+	// Limit is the most records returned; zero means no limit.
+	Limit int
+	// Offset skips that many of the newest matches first (paging).
+	Offset int
+}
+
+func (f Filter) key() string {
+	if f.Site != "" {
+		return siteKey(f.Site)
+	}
+	return indexKey
+}
+
+func (f Filter) rangeBy() *redis.ZRangeBy {
+	z := &redis.ZRangeBy{Min: "-inf", Max: "+inf"}
+	if !f.Since.IsZero() {
+		z.Min = strconv.FormatInt(f.Since.UnixMilli(), 10)
+	}
+	if f.Limit > 0 || f.Offset > 0 {
+		z.Offset, z.Count = int64(max(f.Offset, 0)), int64(f.Limit)
+		if f.Limit <= 0 {
+			z.Count = -1
+		}
+	}
+	return z
+}
+
+// IDs returns the ids of the dead leads f selects, newest first, and how
+// many match f before Limit and Offset.
+func (s *Store) IDs(ctx context.Context, f Filter) ([]string, int, error) {
+	z := f.rangeBy()
+	var ids *redis.StringSliceCmd
+	var total *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ids = p.ZRevRangeByScore(ctx, f.key(), z)
+		total = p.ZCount(ctx, f.key(), z.Min, z.Max)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("deadletter: list: %w", err)
+	}
+	return ids.Val(), int(total.Val()), nil
+}
+
+// List returns the dead leads f selects, newest first, and how many match f
+// before Limit and Offset.
+func (s *Store) List(ctx context.Context, f Filter) ([]Record, int, error) {
+	ids, total, err := s.IDs(ctx, f)
+	if err != nil || len(ids) == 0 {
+		return nil, total, err
+	}
+	recs, err := s.getMany(ctx, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	return recs, total, nil
+}
+
+// getMany reads records in one round trip per chunk, skipping ids deleted
+// meanwhile.
+func (s *Store) getMany(ctx context.Context, ids []string) ([]Record, error) {
+	out := make([]Record, 0, len(ids))
+	for chunk := range chunks(ids, 500) {
+		cmds := make([]*redis.StringCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				cmds[i] = p.HGet(ctx, recKey(id), fieldRec)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("deadletter: list: %w", err)
+		}
+		for i, c := range cmds {
+			b, err := c.Bytes()
+			if err != nil {
+				continue
+			}
+			r, err := decode(chunk[i], b)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+func chunks(ids []string, n int) func(func([]string) bool) {
+	return func(yield func([]string) bool) {
+		for len(ids) > 0 {
+			k := min(n, len(ids))
+			if !yield(ids[:k]) {
+				return
+			}
+			ids = ids[k:]
+		}
+	}
+}
+
+// deleteScript removes records and their index entries atomically.
+// KEYS[1] = index. ARGV = record prefix, site prefix, queue prefix, ids….
+var deleteScript = redis.NewScript(`
+local n = 0
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local k = ARGV[1] .. id
+  local v = redis.call('HMGET', k, 'site', 'queue')
+  if v[1] then
+    redis.call('ZREM', ARGV[2] .. v[1], id)
+    redis.call('ZREM', ARGV[3] .. (v[2] or ''), id)
+    redis.call('DEL', k)
+    n = n + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return n
+`)
+
+// Delete removes the records of ids and reports how many there were.
+// Unknown ids are ignored.
+func (s *Store) Delete(ctx context.Context, ids ...string) (int, error) {
+	n := 0
+	for chunk := range chunks(ids, 500) {
+		args := make([]any, 0, len(chunk)+3)
+		args = append(args, recPrefix, sitePrefix, qPrefix)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		k, err := deleteScript.Run(ctx, s.rdb, []string{indexKey}, args...).Int()
+		if err != nil {
+			return n, fmt.Errorf("deadletter: delete: %w", err)
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// Forget drops the record of a lead that was delivered after all. The
+// worker calls it after a delivery; it costs one round trip and is a no-op
+// for a lead that never died.
+func (s *Store) Forget(ctx context.Context, id string) error {
+	_, err := s.Delete(ctx, id)
+	return err
+}
+
+// Count returns how many dead leads the store holds.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	n, err := s.rdb.ZCard(ctx, indexKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("deadletter: count: %w", err)
+	}
+	return int(n), nil
+}
+
+// CountQueue returns how many dead leads of one asynq queue the store holds.
+func (s *Store) CountQueue(ctx context.Context, queue string) (int, error) {
+	n, err := s.rdb.ZCard(ctx, queueKey(queue)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("deadletter: count: %w", err)
+	}
+	return int(n), nil
+}

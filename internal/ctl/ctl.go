@@ -1,0 +1,382 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"leadrelay/config"
+	"leadrelay/deadletter"
+	"leadrelay/internal/app"
+)
+
+// Usage is the help text of `leadrelay ctl`.
+const Usage = `Usage: leadrelay ctl [--json] <command> [flags]
+
+Commands:
+  queues                                  queue sizes, dead leads, processed and failed today
+  dead list [--site S] [--since D] [--limit N] [--offset N]
+                                          dead leads, newest first
+  dead show ID                            one dead lead: the lead, its metadata, its error history
+  dead requeue ID… | --all [--site S] [--since D] [--progress N]
+                                          hand dead leads back to the queue
+  dead purge [--site S] [--since D] [--yes]
+                                          delete dead leads for good (asks unless --yes)
+  lead status ID                          queued, retrying, delivered (with CRM id) or dead (with reason)
+  crm stat [--since YYYY-MM-DD --until YYYY-MM-DD]
+  crm info ID
+  crm list [--since YYYY-MM-DD --until YYYY-MM-DD] [--page N | --all]
+  health [--url URL] [--timeout D]        exit 0 when URL answers 200 (default: LEADRELAY_HTTP_ADDR/healthz)
+
+D is a duration back from now (90m, 24h, 7d), a date (2026-03-01) or an RFC 3339 time.
+--json prints JSON for scripts. Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found.
+`
+
+// UsageError is a command line ctl cannot run: an unknown command, a bad
+// flag or argument. ExitCode maps it to 2.
+type UsageError struct {
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error returns Msg.
+func (e *UsageError) Error() string { return e.Msg }
+
+// NotFoundError is a lead (or CRM lead) that does not exist. ExitCode maps
+// it to 3.
+type NotFoundError struct {
+	// What is the kind of thing looked for, e.g. "dead lead".
+	What string
+	// ID is the id looked for.
+	ID string
+}
+
+// Error returns "<what> <id> not found".
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %s not found", e.What, e.ID) }
+
+// ErrAborted is returned when the operator does not confirm a purge.
+// ExitCode maps it to 1: nothing was done.
+var ErrAborted = errors.New("aborted: nothing deleted")
+
+// Exit codes of ctl, as ExitCode returns them.
+const (
+	ExitOK       = 0
+	ExitFailure  = 1
+	ExitUsage    = 2
+	ExitNotFound = 3
+)
+
+// ExitCode maps an error from Run to the process exit code: 0 for nil, 2
+// for a *UsageError, 3 for a *NotFoundError, 1 for anything else (Redis or
+// CRM unreachable, a refused action, an unconfirmed purge).
+func ExitCode(err error) int {
+	var ue *UsageError
+	var nf *NotFoundError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.As(err, &nf):
+		return ExitNotFound
+	}
+	return ExitFailure
+}
+
+// Options are what Run takes from its surroundings besides args and config.
+// The zero value reads nothing from stdin (a purge without --yes aborts),
+// logs nothing and uses the real clock.
+type Options struct {
+	// Stdin answers the purge confirmation.
+	Stdin io.Reader
+	// Log receives connection warnings; nil discards them.
+	Log *zap.Logger
+	// Now is the clock for ages and --since; nil = time.Now.
+	Now func() time.Time
+}
+
+// Run runs `leadrelay ctl args…` with the confirmation read from os.Stdin.
+// See RunWith.
+func Run(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer) error {
+	return RunWith(ctx, args, cfg, stdout, stderr, Options{Stdin: os.Stdin})
+}
+
+// RunWith runs `leadrelay ctl args…`: results go to stdout, prompts and
+// progress to stderr. The error's type gives the exit code (ExitCode). It
+// never prints the CRM key.
+func RunWith(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, o Options) error {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &cli{ctx: ctx, cfg: cfg, o: o, out: stdout, errw: stderr}
+	defer c.close()
+	err := c.run(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s\n\n%s", ue.Msg, Usage)
+	}
+	return err
+}
+
+// cli is one invocation: its config, its writers and lazily opened
+// connections.
+type cli struct {
+	ctx       context.Context
+	cfg       config.Config
+	o         Options
+	out, errw io.Writer
+	json      bool
+
+	rds  *app.Redis
+	crm  *app.CRM
+	insp *asynq.Inspector
+	dead *deadletter.Store
+}
+
+func (c *cli) close() {
+	if c.crm != nil {
+		c.crm.Close()
+	}
+	if c.rds != nil {
+		_ = c.rds.Close()
+	}
+}
+
+func (c *cli) run(args []string) error {
+	fs := c.flags("ctl")
+	rest, err := parseLeading(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return &UsageError{"ctl: no command given"}
+	}
+	cmd, rest := rest[0], rest[1:]
+	sub := func() (string, []string, error) {
+		if len(rest) == 0 {
+			return "", nil, &UsageError{fmt.Sprintf("ctl %s: no subcommand given", cmd)}
+		}
+		return rest[0], rest[1:], nil
+	}
+	switch cmd {
+	case "queues":
+		return c.queues(rest)
+	case "lead":
+		s, a, err := sub()
+		if err != nil {
+			return err
+		}
+		if s == "status" {
+			return c.leadStatus(a)
+		}
+		return &UsageError{fmt.Sprintf("ctl lead: unknown subcommand %q", s)}
+	case "dead":
+		s, a, err := sub()
+		if err != nil {
+			return err
+		}
+		switch s {
+		case "list":
+			return c.deadList(a)
+		case "show":
+			return c.deadShow(a)
+		case "requeue":
+			return c.deadRequeue(a)
+		case "purge":
+			return c.deadPurge(a)
+		}
+		return &UsageError{fmt.Sprintf("ctl dead: unknown subcommand %q", s)}
+	case "crm":
+		s, a, err := sub()
+		if err != nil {
+			return err
+		}
+		switch s {
+		case "stat":
+			return c.crmStat(a)
+		case "info":
+			return c.crmInfo(a)
+		case "list":
+			return c.crmList(a)
+		}
+		return &UsageError{fmt.Sprintf("ctl crm: unknown subcommand %q", s)}
+	case "health":
+		return c.health(rest)
+	case "help":
+		fmt.Fprint(c.out, Usage)
+		return nil
+	}
+	return &UsageError{fmt.Sprintf("ctl: unknown command %q", cmd)}
+}
+
+// flags returns a flag set that knows --json.
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.errw)
+	fs.BoolVar(&c.json, "json", c.json, "print JSON")
+	return fs
+}
+
+// parseLeading parses flags up to the first argument (the command).
+func parseLeading(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, usage(err)
+	}
+	return fs.Args(), nil
+}
+
+// parse parses flags anywhere among the arguments and returns the
+// arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usage(err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func usage(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &UsageError{err.Error()}
+}
+
+// wantArgs checks the count of positional arguments.
+func wantArgs(name string, args []string, n int) error {
+	if len(args) != n {
+		return &UsageError{fmt.Sprintf("ctl %s: want %d argument(s), got %d", name, n, len(args))}
+	}
+	return nil
+}
+
+// redis opens Redis (LEADRELAY_REDIS_URL, never embedded) and checks that
+// it answers.
+func (c *cli) redis() error {
+	if c.rds != nil {
+		return nil
+	}
+	rds, err := app.OpenRedis(c.ctx, c.cfg, false, c.o.Log)
+	if err != nil {
+		return err
+	}
+	c.rds = rds
+	pctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	if err := rds.Client.Ping(pctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	c.insp = asynq.NewInspectorFromRedisClient(rds.Client)
+	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.MaxRetry, Retention: c.cfg.DedupTTL})
+	return nil
+}
+
+// emit prints v as indented JSON.
+func (c *cli) emit(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table returns a tabwriter on stdout; call Flush.
+func (c *cli) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+}
+
+// parseSince reads a point in time: a duration back from now (90m, 24h,
+// 7d), a date (YYYY-MM-DD, UTC) or RFC 3339.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, &UsageError{fmt.Sprintf("--since %q: want a duration (24h, 7d), a date (2026-03-01) or an RFC 3339 time", s)}
+}
+
+// parseDate reads YYYY-MM-DD for the CRM's date filters.
+func parseDate(flagName, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, &UsageError{fmt.Sprintf("--%s %q: want YYYY-MM-DD", flagName, s)}
+	}
+	return t, nil
+}
+
+// age renders a duration the way operators read it: 42s, 5m3s, 3h12m, 4d2h.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// clip shortens s to n runes for a table cell, on one line.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// stamp formats a time for tables; "-" for zero.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func secs(n int) time.Duration { return time.Duration(n) * time.Second }

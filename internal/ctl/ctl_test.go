@@ -1,0 +1,598 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/config"
+	"leadrelay/crmclient"
+	"leadrelay/crmsim"
+	"leadrelay/deadletter"
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+)
+
+const (
+	crmLogin = "admin@example.com"
+	crmKey   = "ctl-test-secret-key-0123456789"
+)
+
+var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// env is a real Redis, a CRM simulator and a config pointing at both.
+type env struct {
+	rdb   *redis.Client
+	cfg   config.Config
+	store *deadletter.Store
+	crm   *crmclient.Client
+	cli   *asynq.Client
+	insp  *asynq.Inspector
+}
+
+func newEnv(t *testing.T, extra map[string]string) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	sim, err := crmsim.New(crmsim.Config{APIKey: crmKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sim)
+	t.Cleanup(hs.Close)
+	vars := map[string]string{
+		"LEADRELAY_REDIS_URL":  srv.URL(),
+		"LEADRELAY_CRM_URL":    hs.URL,
+		"LEADRELAY_CRM_LOGIN":  crmLogin,
+		"LEADRELAY_CRM_APIKEY": crmKey,
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm, err := crmclient.New(hs.URL, crmLogin, crmKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := srv.Client()
+	return &env{rdb: rdb, cfg: cfg, store: deadletter.New(rdb), crm: crm,
+		cli: asynq.NewClientFromRedisClient(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// run runs ctl with stdin and checks that the CRM key never shows.
+func (e *env) run(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := RunWith(context.Background(), args, e.cfg, &out, &errb,
+		Options{Stdin: strings.NewReader(stdin), Now: func() time.Time { return now }})
+	if strings.Contains(out.String()+errb.String(), crmKey) || (err != nil && strings.Contains(err.Error(), crmKey)) {
+		t.Fatalf("ctl %v printed the CRM key", args)
+	}
+	return out.String(), errb.String(), err
+}
+
+// payload returns a lead's payload.
+func payload(site, key string) lead.Payload {
+	return lead.NewPayload(site, key, lead.Lead{Title: "Ann " + key, Email: key + "@example.com"}, now.Add(-2*time.Hour))
+}
+
+// putDead stores a dead lead dying at now-ago.
+func (e *env) putDead(t *testing.T, site, key string, ago time.Duration) string {
+	t.Helper()
+	p := payload(site, key)
+	task, err := lead.NewTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := now.Add(-ago)
+	if err := e.store.Put(context.Background(), deadletter.Record{
+		LeadID: p.ID, Site: site, Queue: lead.DefaultQueue, Reason: "CRM rejected " + key, Attempts: 3,
+		DeadAt: at, ReceivedAt: p.ReceivedAt, Payload: task.Payload(),
+		Errors: []deadletter.AttemptError{{At: at, Attempt: 3, Class: "permanent", Text: "CRM error 1: " + key}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}
+
+// enqueue puts a lead task on the queue with extra options.
+func (e *env) enqueue(t *testing.T, p lead.Payload, opts ...asynq.Option) {
+	t.Helper()
+	task, err := lead.NewTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cli.Enqueue(task, append([]asynq.Option{asynq.Queue(lead.DefaultQueue)}, opts...)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func decodeJSON[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+	return v
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	down, err := config.Load(func(k string) string {
+		if k == "LEADRELAY_REDIS_URL" {
+			return "redis://127.0.0.1:" + strconv.Itoa(redistest.FreePort(t)) + "/0"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  *config.Config // nil = e.cfg
+		args []string
+		code int
+	}{
+		{"no command", nil, nil, ExitUsage},
+		{"unknown command", nil, []string{"frobnicate"}, ExitUsage},
+		{"dead without subcommand", nil, []string{"dead"}, ExitUsage},
+		{"unknown dead subcommand", nil, []string{"dead", "bury"}, ExitUsage},
+		{"bad flag", nil, []string{"dead", "list", "--bogus"}, ExitUsage},
+		{"bad since", nil, []string{"dead", "list", "--since", "yesterday"}, ExitUsage},
+		{"show without id", nil, []string{"dead", "show"}, ExitUsage},
+		{"requeue nothing", nil, []string{"dead", "requeue"}, ExitUsage},
+		{"requeue ids and all", nil, []string{"dead", "requeue", "ld_x", "--all"}, ExitUsage},
+		{"crm info not a number", nil, []string{"crm", "info", "abc"}, ExitUsage},
+		{"crm list page and all", nil, []string{"crm", "list", "--page", "1", "--all"}, ExitUsage},
+		{"crm list since alone", nil, []string{"crm", "list", "--since", "2026-03-01"}, ExitUsage},
+		{"help", nil, []string{"help"}, ExitOK},
+		{"-h", nil, []string{"dead", "list", "-h"}, ExitOK},
+		{"dead show unknown", nil, []string{"dead", "show", "ld_none"}, ExitNotFound},
+		{"lead status unknown", nil, []string{"lead", "status", "ld_none"}, ExitNotFound},
+		{"requeue unknown", nil, []string{"dead", "requeue", "ld_none"}, ExitNotFound},
+		{"crm info unknown", nil, []string{"crm", "info", "999999"}, ExitNotFound},
+		{"redis down", &down, []string{"queues"}, ExitFailure},
+		{"redis down json", &down, []string{"--json", "dead", "list"}, ExitFailure},
+		{"no crm configured", &down, []string{"crm", "stat"}, ExitFailure},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := *e
+			if tc.cfg != nil {
+				env.cfg = *tc.cfg
+			}
+			_, stderr, err := env.run(t, "", tc.args...)
+			if got := ExitCode(err); got != tc.code {
+				t.Errorf("ctl %v: exit %d (%v), want %d", tc.args, got, err, tc.code)
+			}
+			if tc.code == ExitUsage && !strings.Contains(stderr, "Usage: leadrelay ctl") {
+				t.Errorf("usage error without usage text on stderr: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestQueues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.enqueue(t, payload("shop", "p1"))
+	e.enqueue(t, payload("shop", "p2"))
+	e.enqueue(t, payload("shop", "s1"), asynq.ProcessIn(time.Hour))
+	a := payload("shop", "a1")
+	e.enqueue(t, a)
+	if err := e.insp.ArchiveTask(lead.DefaultQueue, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.putDead(t, "shop", "a1", time.Minute)
+	e.putDead(t, "shop", "trimmed", time.Minute)
+
+	out, _, err := e.run(t, "", "queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "QUEUE") || !strings.Contains(lines[0], "DEAD") {
+		t.Fatalf("table:\n%s", out)
+	}
+	if f := strings.Fields(lines[1]); f[0] != "leads" || f[1] != "2" || f[3] != "1" || f[5] != "1" || f[6] != "2" {
+		t.Errorf("row %q: want leads, pending 2, scheduled 1, archived 1, dead 2", lines[1])
+	}
+
+	out, _, err = e.run(t, "", "queues", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := decodeJSON[[]queueRow](t, out)
+	if len(rows) != 1 || rows[0] != (queueRow{Queue: "leads", Pending: 2, Scheduled: 1, Archived: 1, Dead: 2, OldestSec: rows[0].OldestSec}) {
+		t.Errorf("json rows = %+v", rows)
+	}
+}
+
+func TestDeadListAndShow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	old := e.putDead(t, "shop", "old", 3*24*time.Hour)
+	mid := e.putDead(t, "blog", "mid", 2*time.Hour)
+	recent := e.putDead(t, "shop", "recent", 5*time.Minute)
+
+	tests := []struct {
+		name  string
+		args  []string
+		want  []string // lead ids in order
+		total int
+	}{
+		{"all", nil, []string{recent, mid, old}, 3},
+		{"site", []string{"--site", "shop"}, []string{recent, old}, 2},
+		{"since duration", []string{"--since", "1d"}, []string{recent, mid}, 2},
+		{"since date", []string{"--since", "2026-03-10"}, []string{recent, mid}, 2},
+		{"limit", []string{"--limit", "1"}, []string{recent}, 3},
+		{"offset", []string{"--limit", "1", "--offset", "1"}, []string{mid}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := e.run(t, "", append([]string{"dead", "list"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if lines[0] != strings.Join(strings.Fields("LEAD ID  SITE  REASON  ATTEMPTS  AGE"), "") &&
+				!strings.HasPrefix(lines[0], "LEAD ID") {
+				t.Fatalf("header %q", lines[0])
+			}
+			var got []string
+			for _, l := range lines[1 : len(lines)-1] {
+				got = append(got, strings.Fields(l)[0])
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("table ids %v, want %v\n%s", got, tc.want, out)
+			}
+			if footer := lines[len(lines)-1]; footer != fmt.Sprintf("%d of %d dead leads", len(tc.want), tc.total) {
+				t.Errorf("footer %q", footer)
+			}
+			if strings.Contains(out, "@example.com") || strings.Contains(out, "Ann ") {
+				t.Errorf("dead list shows personal data:\n%s", out)
+			}
+
+			out, _, err = e.run(t, "", append([]string{"dead", "list", "--json"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := decodeJSON[struct {
+				Total int        `json:"total"`
+				Items []deadItem `json:"items"`
+			}](t, out)
+			got = got[:0]
+			for _, it := range v.Items {
+				got = append(got, it.LeadID)
+			}
+			if v.Total != tc.total || strings.Join(got, ",") != strings.Join(tc.want, ",") || strings.Contains(out, "@example.com") {
+				t.Errorf("json: %s", out)
+			}
+		})
+	}
+	out, _, err := e.run(t, "", "dead", "list")
+	if err != nil || !strings.Contains(out, "3d0h") || !strings.Contains(out, "CRM rejected recent") {
+		t.Errorf("ages/reasons missing (%v):\n%s", err, out)
+	}
+
+	out, _, err = e.run(t, "", "dead", "show", recent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{recent, "shop", "CRM rejected recent", "recent@example.com", "Ann recent", "Error history", "CRM error 1: recent", "permanent", "5m0s ago"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dead show lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = e.run(t, "", "--json", "dead", "show", recent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := decodeJSON[deadletter.Record](t, out)
+	p, err := lead.ParsePayload(rec.Payload)
+	if rec.LeadID != recent || err != nil || p.Lead.Email != "recent@example.com" || len(rec.Errors) != 1 {
+		t.Errorf("dead show --json = %+v (%v)", rec, err)
+	}
+}
+
+func TestDeadRequeue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	var shop []string
+	for i := range 25 {
+		shop = append(shop, e.putDead(t, "shop", fmt.Sprint("s", i), time.Duration(i+1)*time.Minute))
+	}
+	blog := e.putDead(t, "blog", "b", time.Minute)
+
+	out, stderr, err := e.run(t, "", "dead", "requeue", "--all", "--site", "shop", "--progress", "10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "requeue: 10/25\nrequeue: 20/25\nrequeue: 25/25\n"; stderr != want {
+		t.Errorf("progress on stderr = %q, want %q", stderr, want)
+	}
+	if !strings.HasPrefix(out, "requeued 25 (0 archived tasks run again, 25 enqueued afresh); skipped 0, not found 0, failed 0") {
+		t.Errorf("summary: %q", out)
+	}
+	info, err := e.insp.GetQueueInfo(lead.DefaultQueue)
+	if err != nil || info.Pending != 25 {
+		t.Fatalf("queue after requeue: %+v %v", info, err)
+	}
+	if n, _ := e.store.Count(context.Background()); n != 1 {
+		t.Errorf("store holds %d, want only the blog lead", n)
+	}
+
+	// Requeueing a lead whose task is pending skips it; unknown ids are exit 3.
+	e.putDead(t, "shop", "s0", time.Minute)
+	out, _, err = e.run(t, "", "--json", "dead", "requeue", shop[0], blog, "ld_unknown")
+	if ExitCode(err) != ExitNotFound {
+		t.Errorf("exit %d (%v), want 3", ExitCode(err), err)
+	}
+	res := decodeJSON[deadletter.RequeueResult](t, out)
+	if len(res.Enqueued) != 1 || res.Enqueued[0] != blog || len(res.Skipped) != 1 || res.Skipped[0].State != "pending" ||
+		len(res.NotFound) != 1 {
+		t.Errorf("json result: %s", out)
+	}
+}
+
+func TestDeadPurge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	a := payload("shop", "a")
+	e.enqueue(t, a)
+	if err := e.insp.ArchiveTask(lead.DefaultQueue, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.putDead(t, "shop", "a", time.Minute)
+	e.putDead(t, "shop", "b", time.Minute)
+	e.putDead(t, "blog", "c", time.Minute)
+
+	tests := []struct {
+		name      string
+		stdin     string
+		args      []string
+		wantErr   error
+		wantCount int // left in the store
+	}{
+		{"answer no", "no\n", []string{"--site", "shop"}, ErrAborted, 3},
+		{"no answer", "", nil, ErrAborted, 3},
+		{"answer yes", "yes\n", []string{"--site", "shop"}, nil, 1},
+		{"--yes", "", []string{"--yes"}, nil, 0},
+		{"nothing left", "", nil, nil, 0},
+	}
+	for _, tc := range tests { // in order: each step sees the one before
+		out, stderr, err := e.run(t, tc.stdin, append([]string{"dead", "purge"}, tc.args...)...)
+		if !errors.Is(err, tc.wantErr) || (err != nil && ExitCode(err) != ExitFailure) {
+			t.Errorf("%s: err %v, want %v", tc.name, err, tc.wantErr)
+		}
+		if n, _ := e.store.Count(ctx); n != tc.wantCount {
+			t.Errorf("%s: store holds %d, want %d", tc.name, n, tc.wantCount)
+		}
+		asked := strings.Contains(stderr, "Type yes to continue")
+		if wantAsk := tc.name != "--yes" && tc.name != "nothing left"; asked != wantAsk {
+			t.Errorf("%s: asked = %v (stderr %q)", tc.name, asked, stderr)
+		}
+		if tc.name == "answer yes" && out != "purged 2 dead leads (1 archived tasks)\n" {
+			t.Errorf("%s: out %q", tc.name, out)
+		}
+	}
+	if _, err := e.insp.GetTaskInfo(lead.DefaultQueue, a.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Errorf("archived task survived purge: %v", err)
+	}
+}
+
+func TestLeadStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+
+	queued := payload("shop", "queued")
+	e.enqueue(t, queued)
+	archived := payload("shop", "archived")
+	e.enqueue(t, archived)
+	if err := e.insp.ArchiveTask(lead.DefaultQueue, archived.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.putDead(t, "shop", "archived", time.Minute)
+	trimmed := e.putDead(t, "shop", "trimmed", time.Minute)
+	expired := payload("shop", "expired")
+	if err := e.rdb.Set(ctx, "leadrelay:delivered:"+expired.ID, `{"crm_id":77,"at":"2026-03-10T11:00:00Z"}`, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A real asynq server makes the completed (with result) and retry states.
+	done, retry := payload("shop", "done"), payload("shop", "retry")
+	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{
+		Concurrency: 2, Queues: map[string]int{"other": 1},
+		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return time.Hour },
+		Logger:         quiet{}, LogLevel: asynq.FatalLevel,
+	})
+	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		p, _ := lead.ParsePayload(task.Payload())
+		if p.ID == retry.ID {
+			return errors.New("CRM unreachable")
+		}
+		_, err := task.ResultWriter().Write([]byte(`{"crm_id":42,"delivered_at":"2026-03-10T11:30:00Z"}`))
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Queue = "other"
+	for _, p := range []lead.Payload{done, retry} {
+		task, _ := lead.NewTask(p)
+		if _, err := e.cli.Enqueue(task, asynq.Queue("other"), asynq.Retention(time.Hour), asynq.MaxRetry(5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := e.insp.GetQueueInfo("other")
+		if err == nil && info.Completed == 1 && info.Retry == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not settle: %+v %v", info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Shutdown()
+
+	tests := []struct {
+		name, queue, id string
+		state           string
+		crmID           int64
+		text            []string // in the human output
+	}{
+		{"queued", "leads", queued.ID, StateQueued, 0, []string{"queued", "queued@example.com"}},
+		{"dead archived", "leads", archived.ID, StateDead, 0, []string{"dead: CRM rejected archived", "asynq task"}},
+		{"dead trimmed", "leads", trimmed, StateDead, 0, []string{"dead: CRM rejected trimmed", "dead-letter store"}},
+		{"delivered marker", "leads", expired.ID, StateDelivered, 77, []string{"delivered (CRM id 77)", "delivered marker"}},
+		{"delivered result", "other", done.ID, StateDelivered, 42, []string{"delivered (CRM id 42)"}},
+		{"retrying", "other", retry.ID, StateRetrying, 0, []string{"retrying", "CRM unreachable", "Next attempt"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := *e
+			env.cfg.Queue = tc.queue
+			out, _, err := env.run(t, "", "lead", "status", tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.text {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			out, _, err = env.run(t, "", "lead", "status", "--json", tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := decodeJSON[leadStatus](t, out)
+			if st.ID != tc.id || st.State != tc.state || st.CRMID != tc.crmID {
+				t.Errorf("json = %s", out)
+			}
+		})
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Debug(...any) {}
+func (quiet) Info(...any)  {}
+func (quiet) Warn(...any)  {}
+func (quiet) Error(...any) {}
+func (quiet) Fatal(...any) {}
+
+func TestCRM(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	var ids []int64
+	for i := range 3 {
+		id, err := e.crm.Add(ctx, crmclient.Lead{Title: fmt.Sprint("Ann ", i), Email: fmt.Sprintf("ann%d@example.com", i), Company: "ACME"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	tests := []struct {
+		name string
+		args []string
+		text []string
+	}{
+		{"stat", []string{"crm", "stat"}, []string{"LOGIN", "OPEN", "PROCESSED", crmLogin}},
+		{"info", []string{"crm", "info", fmt.Sprint(ids[1])}, []string{"ann1@example.com", "Ann 1", "ACME", "open"}},
+		{"list", []string{"crm", "list"}, []string{"ID", "CREATED", "ann0@example.com", "ann2@example.com", "3 leads"}},
+		{"list all", []string{"crm", "list", "--all"}, []string{"3 leads"}},
+		{"list page 1", []string{"crm", "list", "--page", "1"}, []string{"0 leads"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := e.run(t, "", tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.text {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			out, _, err = e.run(t, "", append([]string{"--json"}, tc.args...)...)
+			if err != nil || !json.Valid([]byte(out)) {
+				t.Errorf("--json: %v\n%s", err, out)
+			}
+		})
+	}
+	out, _, _ := e.run(t, "", "--json", "crm", "list")
+	if items := decodeJSON[[]crmclient.ListItem](t, out); len(items) != 3 {
+		t.Errorf("json list has %d items", len(items))
+	}
+	out, _, _ = e.run(t, "", "--json", "crm", "info", fmt.Sprint(ids[0]))
+	if info := decodeJSON[crmclient.LeadInfo](t, out); info.ID != ids[0] || info.Email != "ann0@example.com" {
+		t.Errorf("json info = %+v", info)
+	}
+
+	wrong := *e
+	wrong.cfg.CRMAPIKey = "wrong-key-wrong-key"
+	_, _, err := wrong.run(t, "", "crm", "stat")
+	if ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), "LEADRELAY_CRM_APIKEY") || strings.Contains(err.Error(), "wrong-key") {
+		t.Errorf("wrong key: exit %d, %v", ExitCode(err), err)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	cfg, err := config.Load(func(k string) string {
+		if k == "LEADRELAY_HTTP_ADDR" {
+			return strings.TrimPrefix(hs.URL, "http://")
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://127.0.0.1:" + strconv.Itoa(redistest.FreePort(t)) + "/healthz"
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"default url", nil, ExitOK},
+		{"ok", []string{"--url", hs.URL + "/healthz"}, ExitOK},
+		{"503", []string{"--url", hs.URL + "/readyz"}, ExitFailure},
+		{"refused", []string{"--url", closed}, ExitFailure},
+		{"bad url", []string{"--url", "::"}, ExitUsage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errb bytes.Buffer
+			err := RunWith(context.Background(), append([]string{"health"}, tc.args...), cfg, &out, &errb, Options{})
+			if ExitCode(err) != tc.code {
+				t.Errorf("exit %d (%v), want %d", ExitCode(err), err, tc.code)
+			}
+		})
+	}
+}
