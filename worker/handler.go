@@ -234,6 +234,7 @@ func (h *Handler) failed(ctx context.Context, p lead.Payload, log *zap.Logger, e
 	out := classify(err)
 	log = log.With(zap.String("class", out.String()))
 	log = log.With(crmFields(err)...)
+	h.honourRetryAfter(ctx, err, log)
 	if out == OutcomeRetry || out == OutcomeAmbiguous {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		opened, berr := h.breakerFailed(bctx)

@@ -3,8 +3,8 @@ package worker
 import "context"
 
 // Limiter protects the CRM: a request rate and a cap on requests in flight,
-// shared by all workers (issue 4, item 5: a Redis-based implementation
-// belongs here). Options.Limiter nil means no limit.
+// shared by all workers; NewRedisLimiter is the Redis-based one.
+// Options.Limiter nil means no limit.
 type Limiter interface {
 	// Acquire admits one CRM request. A refusal should be a *DelayError
 	// saying when to come back, so no attempt is spent. release frees the

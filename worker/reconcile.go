@@ -124,7 +124,14 @@ func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, first time.Ti
 	return 0, reconcileUnknown, nil
 }
 
+// list fetches one page through the Limiter: a reconcile is a CRM request
+// like any other.
 func (h *Handler) list(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
 	defer cancel()
 	return h.crm.List(ctx, o)
