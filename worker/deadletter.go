@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 
+	"github.com/hibiken/asynq"
+
 	"go.uber.org/zap"
 
 	"leadrelay/lead"
@@ -15,6 +17,28 @@ import (
 type DeadLetters interface {
 	// Put records a dead lead with the reason it cannot be delivered.
 	Put(ctx context.Context, p lead.Payload, reason string) error
+	// Forget drops a lead's record once it is delivered after all (an
+	// operator re-ran it from the UI). Unknown ids are a no-op.
+	Forget(ctx context.Context, leadID string) error
+}
+
+// forgetDead drops a delivered lead from the DeadLetters store, if
+// configured. A failure leaves a stale record that ctl shows as delivered.
+func (h *Handler) forgetDead(ctx context.Context, p lead.Payload, log *zap.Logger) {
+	if h.o.DeadLetters == nil {
+		return
+	}
+	if err := h.o.DeadLetters.Forget(ctx, p.ID); err != nil {
+		log.Warn("delivered lead not removed from the dead-letter store", zap.Error(err))
+	}
+}
+
+// lastAttempt reports whether a counted failure now ends the lead's retries,
+// so asynq archives it.
+func lastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
 }
 
 // keepDead hands a dead lead to the DeadLetters store, if configured.

@@ -205,6 +205,7 @@ func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, 
 		m = *old
 	}
 	h.stats.delivered.Add(1)
+	h.forgetDead(base, p, log)
 	h.writeResult(t, result{CRMID: m.CRMID, DeliveredAt: m.At}, log)
 	log.Info("delivered", zap.Int64("crm_id", m.CRMID), zap.String("via", m.Via))
 	return nil
@@ -271,6 +272,10 @@ func (h *Handler) failed(ctx context.Context, p lead.Payload, log *zap.Logger, e
 		}
 		d, _ := crmclient.RetryAfter(err)
 		return &DelayError{Delay: d, Reason: "CRM asks to slow down", Err: err}
+	}
+	if lastAttempt(ctx) {
+		h.keepDead(ctx, p, "retries exhausted: "+err.Error(), log)
+		return err
 	}
 	log.Debug("delivery failed; will retry", zap.Error(err))
 	return err

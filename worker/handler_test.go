@@ -443,6 +443,13 @@ func (d *deadBox) Put(_ context.Context, p lead.Payload, reason string) error {
 	return nil
 }
 
+func (d *deadBox) Forget(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.reasons, id)
+	return nil
+}
+
 func TestHandlerSeams(t *testing.T) {
 	t.Parallel()
 	t.Run("limiter refusal spends nothing", func(t *testing.T) {
@@ -473,9 +480,20 @@ func TestHandlerSeams(t *testing.T) {
 			t.Fatalf("ProcessTask = %v", err)
 		}
 		box.mu.Lock()
+		reason := box.reasons[p.ID]
+		box.mu.Unlock()
+		if !strings.Contains(reason, "Ошибка добавления") {
+			t.Errorf("dead store = %v", reason)
+		}
+		// An operator fixes the cause and re-runs it: delivered, forgotten.
+		e.crm.setFail(nil)
+		if err := e.h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("re-run: %v", err)
+		}
+		box.mu.Lock()
 		defer box.mu.Unlock()
-		if !strings.Contains(box.reasons[p.ID], "Ошибка добавления") {
-			t.Errorf("dead store = %v", box.reasons)
+		if _, ok := box.reasons[p.ID]; ok {
+			t.Errorf("delivered lead still in the dead store: %v", box.reasons)
 		}
 	})
 }

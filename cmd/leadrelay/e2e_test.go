@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"leadrelay/crmsim"
+	"leadrelay/deadletter"
 	"leadrelay/internal/redistest"
 )
 
@@ -213,7 +214,12 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	if st["status"] != "dead" || !strings.Contains(fmt.Sprint(st["last_error"]), "Ошибка") {
 		t.Errorf("status = %v", st)
 	}
-	sim.SetFaults(crmsim.Faults{}) // the cause is fixed
+	store := deadletter.New(rds.Client())
+	rec, err := store.Get(context.Background(), id)
+	if err != nil || !strings.Contains(rec.Reason, "Ошибка добавления лида") || rec.Site != "shop" {
+		t.Fatalf("dead-letter store: %+v, %v", rec, err)
+	}
+	sim.SetFaults(crmsim.Faults{}) // the cause is fixed; the operator re-runs it from the UI
 	if err := insp.RunTask("leads", id); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +229,33 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	if got := countByEmail(sim)["dead@example.com"]; got != 1 {
 		t.Errorf("re-run lead is %d times in the CRM", got)
 	}
+	if n, err := store.Count(context.Background()); err != nil || n != 0 {
+		t.Errorf("delivered lead still in the dead-letter store: %d, %v", n, err)
+	}
+}
+
+// TestRetriesExhausted: a lead whose CRM failures outlast its retry budget
+// (with the circuit breaker out of the way) is dead with its last error, in
+// asynq's archive and in the dead-letter store.
+func TestRetriesExhausted(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	sim.SetFaults(crmsim.Faults{ErrorRate: 1, ErrorStatus: 500})
+	env := baseEnv(rds.URL(), crmURL, "v2")
+	env["LEADRELAY_MAX_RETRY"] = "2"
+	env["LEADRELAY_BREAKER_THRESHOLD"] = "100"
+	in := startApp(t, env, "serve")
+	_, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": "exhausted@example.com"})
+	id, _ := body["id"].(string)
+	store := deadletter.New(rds.Client())
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
+		rec, err := store.Get(context.Background(), id)
+		return err == nil && strings.Contains(rec.Reason, "retries exhausted")
+	})
+	waitUntil(t, 10*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
+		return leadStatus(t, in.URL, id)["status"] == "dead"
+	})
 }
 
 // TestDropInSeedExample: the vendor page's exact add request, as GET and as

@@ -10,10 +10,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"leadrelay/config"
+	"leadrelay/deadletter"
 	"leadrelay/intake"
 	"leadrelay/producer"
 	"leadrelay/worker"
@@ -70,6 +72,8 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		}
 		defer crm.Close()
 		wopts := worker.OptionsFrom(cfg)
+		wopts.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
+		wopts.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue}
 		h := worker.NewHandler(crm.Client, rds.Client, wopts, log)
 		w := worker.New(rds.Client, h, wopts, log)
 		health.checks["crm"] = h.Ready
@@ -164,4 +168,9 @@ func printBanner(w io.Writer, base string, roles Roles, embeddedRedis bool, crm 
 	}
 	sort.Strings(names)
 	fmt.Fprintf(w, "sites: %s\n", strings.Join(names, ", "))
+}
+
+// deadStore is the dead-letter store with the task options a requeue needs.
+func deadStore(rds *Redis, cfg config.Config) *deadletter.Store {
+	return deadletter.New(rds.Client, deadletter.Options{MaxRetry: cfg.MaxRetry, Retention: cfg.DedupTTL})
 }

@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"leadrelay/deadletter"
+	"leadrelay/lead"
+)
+
+// deadLetters adapts the deadletter store to the worker's DeadLetters
+// interface: the worker knows the lead and the reason, the asynq context
+// knows the queue and the attempt.
+type deadLetters struct {
+	store *deadletter.Store
+	queue string
+}
+
+// Put records a dead lead with its reason and the attempt that ended it.
+func (d deadLetters) Put(ctx context.Context, p lead.Payload, reason string) error {
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	attempt := 1
+	if n, ok := asynq.GetRetryCount(ctx); ok {
+		attempt = n + 1
+	}
+	queue := d.queue
+	if q, ok := asynq.GetQueueName(ctx); ok {
+		queue = q
+	}
+	now := time.Now().UTC()
+	return d.store.Put(ctx, deadletter.Record{
+		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: reason, Attempts: attempt,
+		DeadAt: now, ReceivedAt: p.ReceivedAt, Payload: payload,
+		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Text: reason}},
+	})
+}
+
+// Forget drops a lead that was delivered after all.
+func (d deadLetters) Forget(ctx context.Context, leadID string) error {
+	return d.store.Forget(ctx, leadID)
+}
