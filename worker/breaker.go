@@ -57,6 +57,7 @@ func (h *Handler) breakerAllow(ctx context.Context) (breakerTicket, error) {
 	if err != nil || len(r) != 3 {
 		return breakerTicket{}, err
 	}
+	h.o.Observer.CRMCircuitOpen(r[0] > 0)
 	return breakerTicket{wait: time.Duration(r[0]) * time.Millisecond, probe: r[1] == 1, exists: r[2] == 1}, nil
 }
 
@@ -66,6 +67,9 @@ func (h *Handler) breakerFailed(ctx context.Context) (bool, error) {
 	n, err := breakerFailScript.Run(ctx, h.rdb, []string{breakerKey},
 		h.o.Clock().UnixMilli(), h.o.BreakerThreshold, h.o.BreakerCooldown.Milliseconds(),
 		(10 * (h.o.BreakerCooldown + h.o.CRMTimeout)).Milliseconds()).Int()
+	if n == 1 {
+		h.o.Observer.CRMCircuitOpen(true)
+	}
 	return n == 1, err
 }
 
@@ -75,5 +79,9 @@ func (h *Handler) breakerSucceeded(ctx context.Context, t breakerTicket) error {
 	if !t.exists {
 		return nil
 	}
-	return h.rdb.Del(ctx, breakerKey).Err()
+	if err := h.rdb.Del(ctx, breakerKey).Err(); err != nil {
+		return err
+	}
+	h.o.Observer.CRMCircuitOpen(false)
+	return nil
 }

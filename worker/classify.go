@@ -139,10 +139,13 @@ func classify(err error) Outcome {
 	case errors.As(err, &se):
 		return OutcomeRetry
 	case errors.As(err, &re):
+		// A look-up that could not finish says nothing about the lead: try
+		// again later without spending an attempt, so a flaky CRM cannot
+		// talk a lead into the dead-letter queue.
 		if classify(re.err) == OutcomePause {
 			return OutcomePause
 		}
-		return OutcomeRetry
+		return OutcomeBackpressure
 	case errors.As(err, &st) && st.StatusCode == http.StatusTooManyRequests:
 		return OutcomeBackpressure
 	case errors.As(err, &st) && st.Action == "add" &&

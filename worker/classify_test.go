@@ -54,8 +54,8 @@ func TestClassify(t *testing.T) {
 		{"delay for config", &DelayError{Reason: "config", Err: cfg}, OutcomePause, false},
 		{"redis", storeErr("check delivered", errors.New("connection refused")), OutcomeRetry, true},
 		{"unrecorded", &unrecordedError{crmID: 5, err: errors.New("redis down")}, OutcomeAmbiguous, true},
-		{"reconcile transient", &reconcileError{&crmclient.StatusError{Action: "list", StatusCode: 503}}, OutcomeRetry, true},
-		{"reconcile permanent never kills", &reconcileError{&crmclient.APIError{Action: "list", Code: 7}}, OutcomeRetry, true},
+		{"reconcile transient", &reconcileError{&crmclient.StatusError{Action: "list", StatusCode: 503}}, OutcomeBackpressure, true},
+		{"reconcile permanent never kills", &reconcileError{&crmclient.APIError{Action: "list", Code: 7}}, OutcomeBackpressure, true},
 		{"reconcile config", &reconcileError{&crmclient.APIError{Action: "list", Code: 401}}, OutcomePause, true},
 	}
 	for _, tc := range tests {

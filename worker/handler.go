@@ -48,7 +48,11 @@ func NewHandler(crm CRM, rdb redis.UniversalClient, o Options, log *zap.Logger) 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{crm: crm, rdb: rdb, o: o.withDefaults(), log: log}
+	o = o.withDefaults()
+	if _, nop := o.Observer.(nopObserver); !nop {
+		crm = observedCRM{CRM: crm, obs: o.Observer}
+	}
+	return &Handler{crm: crm, rdb: rdb, o: o, log: log}
 }
 
 var _ asynq.Handler = (*Handler)(nil)
@@ -205,6 +209,7 @@ func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, 
 		m = *old
 	}
 	h.stats.delivered.Add(1)
+	h.observeDelivered(p, m)
 	h.forgetDead(base, p, log)
 	h.writeResult(t, result{CRMID: m.CRMID, DeliveredAt: m.At}, log)
 	log.Info("delivered", zap.Int64("crm_id", m.CRMID), zap.String("via", m.Via))
@@ -214,6 +219,7 @@ func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, 
 // duplicate acknowledges a task whose lead is delivered already.
 func (h *Handler) duplicate(t *asynq.Task, m *Marker, log *zap.Logger) {
 	h.stats.duplicates.Add(1)
+	h.o.Observer.Delivery(DeliveryDuplicateSkipped)
 	log.Info("duplicate skipped", zap.Int64("crm_id", m.CRMID))
 	h.writeResult(t, result{CRMID: m.CRMID, DeliveredAt: m.At, Duplicate: true}, log)
 }
@@ -287,6 +293,7 @@ func (h *Handler) configProblem(hint string, log *zap.Logger, err error) {
 	now := h.o.Clock()
 	h.configMu.Lock()
 	h.configHint = hint
+	h.o.Observer.CRMConfigProblem(true)
 	due := now.Sub(h.configLogged) >= configLogEvery
 	if due {
 		h.configLogged = now
@@ -301,6 +308,7 @@ func (h *Handler) configProblem(hint string, log *zap.Logger, err error) {
 func (h *Handler) clearConfigProblem() {
 	h.configMu.Lock()
 	h.configHint = ""
+	h.o.Observer.CRMConfigProblem(false)
 	h.configMu.Unlock()
 }
 

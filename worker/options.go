@@ -65,6 +65,9 @@ type Options struct {
 	DeadLetters DeadLetters
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Observer, when set, is told about CRM calls, delivery outcomes and
+	// the circuit and configuration state, for metrics. Nil observes nothing.
+	Observer Observer
 }
 
 // OptionsFrom takes the worker's settings from the loaded configuration.
@@ -123,6 +126,9 @@ func (o Options) withDefaults() Options {
 	def(&o.LockTTL, 15*time.Second)
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	return o
 }

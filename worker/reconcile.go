@@ -37,7 +37,7 @@ const (
 	// dateMargin widens date filters: the CRM's dates are its server's
 	// local time, off by hours between v1 and v2.
 	dateMargin = 24 * time.Hour
-	// maxReconcilePages bounds a v2 scan (200 leads a page).
+	// maxReconcilePages bounds a scan (200 leads a page).
 	maxReconcilePages = 50
 	// reconcileSettle is added to CRMTimeout before a reconcile, so the
 	// earlier request cannot still be in flight.
@@ -58,17 +58,44 @@ func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a attempt) (int
 	return h.reconcileV1(ctx, p, first)
 }
 
-// reconcileV2 scans the list for the uids stamp. Both dates are set: one
-// alone is broken on the real CRM.
+// reconcileV2 looks for the lead's uids stamp.
 func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
-	o := crmclient.ListOptions{
-		DateStart: first.Add(-dateMargin),
-		DateEnd:   h.o.Clock().Add(dateMargin),
-	}
+	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
+		return it.UIDs[UIDKey] == p.ID, nil
+	})
+}
+
+// reconcileV1 matches on email, phone, company and content (v1 has no
+// uids), skipping CRM ids another delivery claimed and claiming the match,
+// so two genuine identical leads never map to one CRM lead.
+func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
+	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
+	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
+		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != want {
+			return false, nil
+		}
+		won, err := h.rdb.ZAddNX(ctx, claimedKey, zmember(h.o.Clock(), it.ID)).Result()
+		if err != nil {
+			return false, storeErr("claim CRM id", err)
+		}
+		return won == 1, nil
+	})
+}
+
+// scan walks the CRM's leads newest first, created since the first attempt
+// (both dates set: one alone is broken on the real CRM; a day's margin for
+// the CRM's local time), until match finds the lead, the leads get older
+// than the first attempt, or the pages end. New leads arriving meanwhile
+// only push older ones to later pages, so none is skipped. A CRM that
+// ignores paging (v1 as shipped answers the newest 200 whatever is asked)
+// or more than maxReconcilePages pages make the answer unknown.
+func (h *Handler) scan(ctx context.Context, first time.Time, match func(crmclient.ListItem) (bool, error)) (int64, reconcileResult, error) {
+	cutoff := first.Add(-dateMargin)
+	o := crmclient.ListOptions{First: "new", DateStart: cutoff, DateEnd: h.o.Clock().Add(dateMargin)}
 	var prevFirst int64 = -1
 	for page := 0; page < maxReconcilePages; page++ {
 		o.Page = page
-		items, err := h.list(ctx, o)
+		items, err := h.listPage(ctx, o)
 		if err != nil {
 			return 0, reconcileUnknown, err
 		}
@@ -76,52 +103,44 @@ func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, first time.Ti
 			return 0, reconcileUnknown, nil // the CRM ignored the offset
 		}
 		for _, it := range items {
-			if it.UIDs[UIDKey] == p.ID {
+			if !it.Datum.Time.IsZero() && it.Datum.Time.Before(cutoff) {
+				return 0, reconcileNotFound, nil
+			}
+			ok, err := match(it)
+			if err != nil {
+				return 0, reconcileUnknown, err
+			}
+			if ok {
 				return it.ID, reconcileFound, nil
 			}
 		}
 		if len(items) < crmclient.PageSize {
 			return 0, reconcileNotFound, nil
 		}
-		if len(items) > 0 {
-			prevFirst = items[0].ID
-		}
+		prevFirst = items[0].ID
 	}
 	return 0, reconcileUnknown, nil
 }
 
-// reconcileV1 matches the newest leads (v1 list ignores every parameter and
-// returns the newest page) on email, phone, company and content, created
-// since the first attempt (with a day's margin), skipping CRM ids another
-// delivery claimed.
-func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
-	items, err := h.list(ctx, crmclient.ListOptions{})
-	if err != nil {
-		return 0, reconcileUnknown, err
-	}
-	cutoff := first.Add(-dateMargin)
-	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
-	reachedCutoff := len(items) < crmclient.PageSize
-	for _, it := range items {
-		if !it.Datum.Time.IsZero() && it.Datum.Time.Before(cutoff) {
-			reachedCutoff = true
-			break
+// listPage fetches one page, trying a transient failure twice more after a
+// short pause: a scan of many pages through a flaky CRM would otherwise
+// rarely finish.
+func (h *Handler) listPage(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	var err error
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(time.Duration(try*try) * 100 * time.Millisecond):
+			}
 		}
-		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != want {
-			continue
-		}
-		won, err := h.rdb.ZAddNX(ctx, claimedKey, zmember(h.o.Clock(), it.ID)).Result()
-		if err != nil {
-			return 0, reconcileUnknown, storeErr("claim CRM id", err)
-		}
-		if won == 1 {
-			return it.ID, reconcileFound, nil
+		var items []crmclient.ListItem
+		if items, err = h.list(ctx, o); err == nil || crmclient.Classify(err) != crmclient.ClassTransient {
+			return items, err
 		}
 	}
-	if reachedCutoff {
-		return 0, reconcileNotFound, nil
-	}
-	return 0, reconcileUnknown, nil
+	return nil, err
 }
 
 // list fetches one page through the Limiter: a reconcile is a CRM request

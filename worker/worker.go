@@ -77,6 +77,7 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	}
 	fields = append(fields, crmFields(err)...)
 	fields = append(fields, zap.Error(err))
+	observeFailure(w.o.Observer, err, retried, maxRetry)
 	var de *DelayError
 	switch {
 	case out == OutcomeDead || IsFailure(err) && retried >= maxRetry:

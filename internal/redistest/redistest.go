@@ -74,7 +74,13 @@ func (s *Server) start() {
 		"--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
-	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	// The server's own log goes to its data directory, not the test output.
+	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.t.Fatalf("redistest: %v", err)
+	}
+	defer logf.Close()
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("redistest: start %s: %v", s.bin, err)
 	}

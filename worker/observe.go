@@ -1,0 +1,147 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"leadrelay/crmclient"
+	"leadrelay/lead"
+)
+
+// Delivery outcomes reported to Observer.Delivery: one per processed task.
+const (
+	// DeliveryDelivered: this attempt added the lead to the CRM.
+	DeliveryDelivered = "delivered"
+	// DeliveryReconciled: a look-up after an ambiguous attempt found the
+	// lead in the CRM; it is recorded as delivered without a second add.
+	DeliveryReconciled = "reconciled"
+	// DeliveryDuplicateSkipped: the lead was delivered already.
+	DeliveryDuplicateSkipped = "duplicate_skipped"
+	// DeliveryRetried: a failure that spends an attempt; asynq retries.
+	DeliveryRetried = "retried"
+	// DeliveryDead: the lead is dead-lettered.
+	DeliveryDead = "dead"
+	// DeliveryPaused: a CRM configuration problem postponed the lead
+	// without spending an attempt.
+	DeliveryPaused = "paused"
+	// DeliveryBackpressure: an open circuit, a rate limit or a busy lock
+	// postponed the lead without spending an attempt.
+	DeliveryBackpressure = "backpressure"
+)
+
+// CRM actions reported to Observer.CRMRequest.
+const (
+	actionAdd  = "add"
+	actionList = "list"
+)
+
+// Observer is told what the worker does, for metrics. Every method must be
+// cheap and safe for concurrent use; Options.Observer nil observes nothing.
+// The metrics package implements it.
+type Observer interface {
+	// CRMRequest reports one CRM call: its action ("add", "list"), the
+	// class of its error ("ok" or a crmclient.Class name) and its duration.
+	CRMRequest(action, class string, d time.Duration)
+	// Delivery reports how the processing of one task ended, one of the
+	// Delivery* constants.
+	Delivery(outcome string)
+	// DeliveryLatency reports, for a lead now recorded in the CRM, the time
+	// since intake received it.
+	DeliveryLatency(d time.Duration)
+	// CRMCircuitOpen reports the shared circuit breaker's state as this
+	// process last saw it.
+	CRMCircuitOpen(open bool)
+	// CRMConfigProblem reports whether deliveries are paused by a CRM
+	// configuration problem.
+	CRMConfigProblem(problem bool)
+}
+
+// nopObserver is the Observer of Options.Observer nil.
+type nopObserver struct{}
+
+func (nopObserver) CRMRequest(string, string, time.Duration) {}
+func (nopObserver) Delivery(string)                          {}
+func (nopObserver) DeliveryLatency(time.Duration)            {}
+func (nopObserver) CRMCircuitOpen(bool)                      {}
+func (nopObserver) CRMConfigProblem(bool)                    {}
+
+// observedCRM times every CRM call for the Observer. It is the only place
+// that reports CRM requests.
+type observedCRM struct {
+	CRM
+	obs Observer
+}
+
+func (c observedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
+	start := time.Now()
+	id, err := c.CRM.Add(ctx, l)
+	c.obs.CRMRequest(actionAdd, crmClass(err), time.Since(start))
+	return id, err
+}
+
+func (c observedCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	start := time.Now()
+	items, err := c.CRM.List(ctx, o)
+	c.obs.CRMRequest(actionList, crmClass(err), time.Since(start))
+	return items, err
+}
+
+// crmClass is the class label of a CRM call's error.
+func crmClass(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return crmclient.Classify(err).String()
+}
+
+// observeFailure reports how a failed task ends, as Worker.handleError
+// (asynq's error handler) sees it.
+func observeFailure(obs Observer, err error, retried, maxRetry int) {
+	switch out := classify(err); {
+	case out == OutcomeDead || IsFailure(err) && retried >= maxRetry:
+		obs.Delivery(DeliveryDead)
+	case out == OutcomePause:
+		obs.Delivery(DeliveryPaused)
+	case !IsFailure(err):
+		obs.Delivery(DeliveryBackpressure)
+	default:
+		obs.Delivery(DeliveryRetried)
+	}
+}
+
+// CircuitState reads the shared circuit breaker: whether it is open (or
+// half-open with a probe in flight) and, if so, for how long at least. It
+// also reports the state to the Observer, so the gauge is fresh whenever
+// readiness is probed.
+func (h *Handler) CircuitState(ctx context.Context) (open bool, wait time.Duration, err error) {
+	vals, err := h.rdb.HMGet(ctx, breakerKey, "open_until", "probe_until").Result()
+	if err != nil {
+		return false, 0, storeErr("read circuit breaker", err)
+	}
+	now := h.o.Clock().UnixMilli()
+	for _, v := range vals {
+		s, _ := v.(string)
+		if until, _ := strconv.ParseInt(s, 10, 64); until > now {
+			if d := time.Duration(until-now) * time.Millisecond; d > wait {
+				wait = d
+			}
+		}
+	}
+	open = wait > 0
+	h.o.Observer.CRMCircuitOpen(open)
+	return open, wait, nil
+}
+
+// observeDelivered reports a lead recorded as delivered and its latency
+// since intake received it.
+func (h *Handler) observeDelivered(p lead.Payload, m Marker) {
+	outcome := DeliveryDelivered
+	if m.Via == "reconcile" {
+		outcome = DeliveryReconciled
+	}
+	h.o.Observer.Delivery(outcome)
+	if !p.ReceivedAt.IsZero() {
+		h.o.Observer.DeliveryLatency(h.o.Clock().Sub(p.ReceivedAt))
+	}
+}
