@@ -108,8 +108,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// TestOutageRecovers: the CRM answers 503 for a while, then recovers; every
-// lead arrives once and none is dead-lettered.
+// TestOutageRecovers: the CRM answers 503 for longer than the whole retry
+// budget (3 retries of 100ms..400ms against a 3s outage), then recovers;
+// every lead arrives once and none is dead-lettered, because the shared
+// circuit breaker postpones deliveries without spending attempts.
 func TestOutageRecovers(t *testing.T) {
 	t.Parallel()
 	rds := redistest.Start(t)
@@ -136,6 +138,48 @@ func TestOutageRecovers(t *testing.T) {
 	}
 	if qi.Archived != 0 {
 		t.Errorf("%d leads dead-lettered by an outage", qi.Archived)
+	}
+}
+
+// TestWrongKeyThenFixed: a CRM configuration problem (wrong key) outlasting
+// the retry budget pauses delivery; nothing is dead-lettered, and once the
+// key works again every lead is delivered once.
+func TestWrongKeyThenFixed(t *testing.T) {
+	t.Parallel()
+	for _, api := range []string{"v1", "v2"} {
+		t.Run(api, func(t *testing.T) {
+			t.Parallel()
+			rds := redistest.Start(t)
+			sim, crmURL := startSim(t)
+			sim.SetFaults(crmsim.Faults{AuthFail: true})
+			env := baseEnv(rds.URL(), crmURL, api)
+			env["LEADRELAY_MAX_RETRY"] = "2"
+			in := startApp(t, env, "serve")
+			const n = 20
+			for i := 0; i < n; i++ {
+				if code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": marker("key"+api, i)}); code != http.StatusAccepted {
+					t.Fatalf("lead %d: %d %v", i, code, body)
+				}
+			}
+			waitUntil(t, 20*time.Second, func() string { return "no add was tried" }, func() bool {
+				return sim.Stats().Requests[api+".add"] >= 3
+			})
+			time.Sleep(2 * time.Second) // longer than the whole retry budget
+			insp := asynq.NewInspectorFromRedisClient(rds.Client())
+			if qi, err := insp.GetQueueInfo("leads"); err != nil || qi.Archived != 0 {
+				t.Fatalf("dead-lettered during a config problem: %+v %v", qi, err)
+			}
+			sim.SetFaults(crmsim.Faults{})
+			waitUntil(t, 60*time.Second, func() string { return fmt.Sprintf("%d of %d delivered", len(sim.Leads()), n) },
+				func() bool { return len(sim.Leads()) >= n })
+			time.Sleep(300 * time.Millisecond)
+			if got := len(sim.Leads()); got != n {
+				t.Errorf("CRM holds %d leads, want %d", got, n)
+			}
+			if qi, err := insp.GetQueueInfo("leads"); err != nil || qi.Archived != 0 {
+				t.Errorf("dead letters: %+v %v", qi, err)
+			}
+		})
 	}
 }
 
