@@ -1,0 +1,372 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/deadletter"
+	"leadrelay/internal/redistest"
+)
+
+const (
+	crmKey       = "chaos-crm-key-0123456789"
+	siteKey      = "chaos-site-key-0123456789"
+	rejectMarker = "#reject-me"
+)
+
+// suite is one chaos run's knobs.
+type suite struct {
+	api        string // v1 or v2
+	leads      int
+	failEvery  int // every failEvery-th lead is built to be rejected by the CRM
+	outage     time.Duration
+	outageMode string
+}
+
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos suite skipped in -short mode")
+	}
+	for _, s := range []suite{
+		{api: "v1", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "503"},
+		{api: "v2", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "refuse"},
+	} {
+		t.Run(s.api, func(t *testing.T) { s.run(t) })
+	}
+}
+
+func (s suite) run(t *testing.T) {
+	ctx := context.Background()
+	rds := redistest.Start(t)
+	simPort := redistest.FreePort(t)
+	sim := startProc(t, "crmsim", nil, "crmsim",
+		"--addr", "127.0.0.1:"+strconv.Itoa(simPort), "--api", "both", "--login", "admin@example.com",
+		"--apikey", crmKey, "--seed", "42", "--reject-marker", rejectMarker)
+	baseFaults := map[string]any{"error_rate": 0.2, "error_status": 503, "ambiguous_rate": 0.05, "reject_marker": rejectMarker}
+	setFaults(t, sim.URL(), baseFaults)
+
+	env := []string{
+		"LEADRELAY_REDIS_URL=" + rds.URL(),
+		"LEADRELAY_CRM_URL=" + sim.URL(),
+		"LEADRELAY_CRM_API=" + s.api,
+		"LEADRELAY_CRM_LOGIN=admin@example.com",
+		"LEADRELAY_CRM_APIKEY=" + crmKey,
+		"LEADRELAY_SITES=shop=" + siteKey,
+		"LEADRELAY_HTTP_ADDR=127.0.0.1:0",
+		"LEADRELAY_RETRY_INITIAL=200ms",
+		"LEADRELAY_RETRY_MAX_DELAY=3s",
+		"LEADRELAY_MAX_RETRY=25",
+		"LEADRELAY_CRM_TIMEOUT=2s",
+		"LEADRELAY_BREAKER_THRESHOLD=20",
+		"LEADRELAY_BREAKER_COOLDOWN=2s",
+		"LEADRELAY_CRM_RATE_LIMIT=0",
+		"LEADRELAY_CRM_MAX_CONCURRENT=0",
+		"LEADRELAY_SITE_RATE_LIMIT=0",
+		"LEADRELAY_GLOBAL_RATE_LIMIT=0",
+		"LEADRELAY_CONCURRENCY=20",
+		"LEADRELAY_SHUTDOWN_TIMEOUT=3s",
+		"LEADRELAY_LOG_LEVEL=info",
+	}
+	intake := startProc(t, "intake", env, "intake")
+	workers := make([]*proc, 3)
+	for i := range workers {
+		workers[i] = startProc(t, fmt.Sprintf("worker%d", i+1), env, "worker")
+	}
+
+	// Publish in the background while the faults happen.
+	pub := &publisher{base: intake.URL, api: s.api, failEvery: s.failEvery}
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); pub.run(ctx, s.leads) }()
+
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	killWorker := func() {
+		w := workers[rng.Intn(len(workers))]
+		t.Logf("kill -9 %s", w.name)
+		w.kill()
+		time.Sleep(500 * time.Millisecond)
+		w.start()
+	}
+	time.Sleep(3 * time.Second)
+	killWorker()
+	t.Logf("CRM outage (%s) for %s", s.outageMode, s.outage)
+	outage := map[string]any{"outage": map[string]any{"mode": s.outageMode, "for": s.outage.String()}}
+	for k, v := range baseFaults {
+		outage[k] = v
+	}
+	if err := trySetFaults(sim.URL(), outage); err != nil && s.outageMode != "refuse" {
+		// In refuse mode the simulator may drop this very connection.
+		t.Fatal(err)
+	}
+	time.Sleep(s.outage / 2)
+	killWorker()
+	time.Sleep(s.outage/2 + time.Second)
+	// The simulator ends the outage by itself; put the base faults back.
+	if !waitFor(ctx, 20*time.Second, 200*time.Millisecond, func() bool { return trySetFaults(sim.URL(), baseFaults) == nil }) {
+		t.Fatal("simulator did not come back after the outage")
+	}
+	t.Log("redis restart (kill -9, AOF replay)")
+	rds.Restart()
+	killWorker()
+
+	select {
+	case <-pubDone:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("publishing did not finish within 3 minutes")
+	}
+	// Stop injecting errors so the tail drains quickly; ambiguity stays.
+	setFaults(t, sim.URL(), map[string]any{"ambiguous_rate": 0.05, "reject_marker": rejectMarker})
+
+	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
+	defer rc.Close()
+	insp := asynq.NewInspectorFromRedisClient(rc)
+	drained := waitFor(ctx, 3*time.Minute, time.Second, func() bool {
+		qi, err := insp.GetQueueInfo("leads")
+		return err == nil && qi.Pending+qi.Active+qi.Scheduled+qi.Retry == 0
+	})
+	if !drained {
+		qi, err := insp.GetQueueInfo("leads")
+		t.Fatalf("queue did not drain within 3 minutes: %+v %v", qi, err)
+	}
+
+	// Count what reached the CRM, by the marker each lead carries in its e-mail.
+	stored := simLeads(t, sim.URL())
+	perMarker := map[string]int{}
+	for _, l := range stored {
+		perMarker[l.Email]++
+	}
+	dead, _, err := deadletter.New(rc).List(ctx, deadletter.Filter{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadByEmail := map[string]deadletter.Record{}
+	for _, d := range dead {
+		var p struct {
+			Lead struct{ Email string } `json:"lead"`
+		}
+		_ = json.Unmarshal(d.Payload, &p)
+		deadByEmail[p.Lead.Email] = d
+	}
+
+	acked := pub.ackedLeads()
+	var lost, duplicated, wrongDead, deadOK int
+	for _, l := range acked {
+		n := perMarker[l.email]
+		switch {
+		case l.mustFail:
+			if n != 0 {
+				t.Errorf("lead %s built to fail reached the CRM %d times", l.email, n)
+			}
+			d, ok := deadByEmail[l.email]
+			if !ok {
+				lost++
+				t.Errorf("lead %s built to fail is not in the dead-letter store", l.email)
+			} else if d.Reason == "" {
+				t.Errorf("dead lead %s has no reason", l.email)
+			} else {
+				deadOK++
+			}
+		case n == 0:
+			lost++
+			if lost <= 10 {
+				t.Errorf("LOST: acknowledged lead %s (%s) is not in the CRM", l.email, l.via)
+			}
+		case n > 1:
+			duplicated++
+			if duplicated <= 10 {
+				t.Errorf("DUPLICATE: lead %s is %d times in the CRM", l.email, n)
+			}
+		}
+		if _, ok := deadByEmail[l.email]; ok && !l.mustFail {
+			wrongDead++
+			t.Errorf("lead %s was dead-lettered but should have been delivered: %s", l.email, deadByEmail[l.email].Reason)
+		}
+	}
+	var reconciled, notFound, unknown int
+	for _, w := range workers {
+		reconciled += w.countLog(`"msg":"reconciled"`, `"reconcile":"found"`)
+		notFound += w.countLog(`"msg":"reconciled"`, `"reconcile":"not_found"`)
+		unknown += w.countLog(`"msg":"reconciled"`, `"reconcile":"unknown"`)
+	}
+	delivered := 0
+	for _, n := range perMarker {
+		if n > 0 {
+			delivered++
+		}
+	}
+	summary := fmt.Sprintf("chaos: published=%d delivered=%d lost=%d duplicated=%d dead=%d reconciled=%d (api=%s reconcile_not_found=%d reconcile_unknown=%d rejected_by_intake=%d crm_faults=%s)",
+		len(acked), delivered, lost, duplicated, deadOK, reconciled, s.api, notFound, unknown, pub.rejected.Load(), simFaults(sim.URL()))
+	t.Log(summary)
+	fmt.Println(summary)
+	if len(acked) < s.leads {
+		t.Errorf("only %d of %d leads were acknowledged by intake", len(acked), s.leads)
+	}
+	if lost != 0 || duplicated != 0 || wrongDead != 0 {
+		t.Fatalf("exactly-once broken: %s", summary)
+	}
+}
+
+// publisher plays the sites: it sends leads through both intake surfaces and,
+// like a careful site, sends again with the same key when intake is
+// unavailable.
+type publisher struct {
+	base      func() string
+	api       string
+	failEvery int
+	rejected  atomic.Int64
+
+	mu    sync.Mutex
+	acked []ackedLead
+}
+
+type ackedLead struct {
+	email, via string
+	mustFail   bool
+}
+
+func (p *publisher) ackedLeads() []ackedLead {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]ackedLead(nil), p.acked...)
+}
+
+func (p *publisher) run(ctx context.Context, n int) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				p.publish(ctx, client, i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
+	email := fmt.Sprintf("chaos-%s-%05d@example.com", p.api, i)
+	desc := fmt.Sprintf("chaos lead %d", i)
+	mustFail := p.failEvery > 0 && i%p.failEvery == p.failEvery-1
+	if mustFail {
+		desc += " " + rejectMarker
+	}
+	via := "json"
+	if i%2 == 1 {
+		via = "dropin"
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		var req *http.Request
+		if via == "json" {
+			body, _ := json.Marshal(map[string]string{"title": fmt.Sprintf("Chaos %d", i), "email": email, "description": desc, "phone": fmt.Sprintf("+7900%07d", i)})
+			req, _ = http.NewRequestWithContext(ctx, http.MethodPost, p.base()+"/v1/leads", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+siteKey)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", email)
+		} else {
+			form := url.Values{"login": {"shop"}, "apikey": {siteKey}, "action": {"add"},
+				"title": {fmt.Sprintf("Chaos %d", i)}, "email": {email}, "description": {desc}, "phone": {fmt.Sprintf("+7900%07d", i)}}
+			req, _ = http.NewRequestWithContext(ctx, http.MethodPost, p.base()+"/developer/v1/leads", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ok := resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK
+			if via == "dropin" {
+				ok = resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"Success"`))
+			}
+			if ok {
+				p.mu.Lock()
+				p.acked = append(p.acked, ackedLead{email: email, via: via, mustFail: mustFail})
+				p.mu.Unlock()
+				return
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				p.rejected.Add(1)
+				return
+			}
+		}
+		time.Sleep(time.Duration(50+attempt*50) * time.Millisecond)
+	}
+}
+
+type simLead struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
+}
+
+func simLeads(t *testing.T, base string) []simLead {
+	t.Helper()
+	resp, err := http.Get(base + "/_sim/leads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []simLead
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("decode /_sim/leads: %v", err)
+	}
+	return out
+}
+
+// simFaults returns the simulator's count of injected faults by kind.
+func simFaults(base string) string {
+	resp, err := http.Get(base + "/_sim/stats")
+	if err != nil {
+		return "?"
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Faults map[string]int64 `json:"faults"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return "?"
+	}
+	b, _ := json.Marshal(st.Faults)
+	return string(b)
+}
+
+func setFaults(t *testing.T, base string, f map[string]any) {
+	t.Helper()
+	if err := trySetFaults(base, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func trySetFaults(base string, f map[string]any) error {
+	b, _ := json.Marshal(f)
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Post(base+"/_sim/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("set faults: %d %s", resp.StatusCode, body)
+	}
+	return nil
+}
