@@ -41,7 +41,7 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	site, ok := h.bearer(w, r)
-	if !ok {
+	if !ok || !h.admitSite(w, r, site, answerJSON) {
 		return
 	}
 	key, problem := idempotencyKey(r.Header)
@@ -60,13 +60,21 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 		h.bodyError(w, r, err)
 		return
 	}
+	if !h.signed(w, r, site, body, answerJSON) {
+		return
+	}
 	l, err := decodeJSON(body)
 	if err != nil {
 		h.invalid(w, r, err)
 		return
 	}
+	forget, ok := h.firstUse(w, r, site, answerJSON)
+	if !ok {
+		return
+	}
 	rc, err := h.pub.Publish(r.Context(), site, l, key)
 	if err != nil {
+		forget()
 		h.publishError(w, r, err)
 		return
 	}
@@ -91,7 +99,7 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	site, ok := h.bearer(w, r)
-	if !ok {
+	if !ok || !h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, nil, answerJSON) {
 		return
 	}
 	id := r.PathValue("id")
@@ -114,10 +122,14 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// bearer authenticates the site by its key, or answers 401.
+// bearer authenticates the site by its key, or answers 401, or 429 when the
+// client has failed too often.
 func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+		if h.throttledAuthFailure(w, r, answerJSON) {
+			return "", false
+		}
 		note(r, "", "", "unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing site key: send Authorization: Bearer <site key>"})
@@ -125,6 +137,9 @@ func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) 
 	}
 	site, ok := h.keys.site(strings.TrimSpace(key))
 	if !ok {
+		if h.throttledAuthFailure(w, r, answerJSON) {
+			return "", false
+		}
 		note(r, "", "", "unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unknown site key"})

@@ -22,6 +22,7 @@ type formRequest struct {
 	logins, apikeys []string
 	action          string
 	fields          map[string]string // lead fields, by wire name
+	hints           map[string]string // spam hint fields, by name
 	ignored         []string          // names of fields that are not forwarded
 	droppedID       bool
 }
@@ -57,7 +58,7 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 			}
 		}
 	}
-	rq := formRequest{fields: map[string]string{}, action: params[paramAction]}
+	rq := formRequest{fields: map[string]string{}, hints: map[string]string{}, action: params[paramAction]}
 	rq.logins = decodeAgain(params[paramLogin])
 	rq.apikeys = decodeAgain(params[paramAPIKey])
 	var l lead.Lead
@@ -72,6 +73,8 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 				v = decodeAgain(v)[0]
 			}
 			rq.fields[name] = v
+		case contains(dropInHintFields, name):
+			rq.hints[name] = v
 		default:
 			rq.ignored = append(rq.ignored, shownName(name))
 		}
@@ -80,7 +83,8 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 	return rq, nil
 }
 
-// lead builds the lead, normalized, and validates it.
+// lead builds the lead, normalized, and validates it. Non-empty spam hint
+// fields become the description's last line, each cut to MaxSpamHint.
 func (rq formRequest) lead() (lead.Lead, error) {
 	var l lead.Lead
 	for name, v := range rq.fields {
@@ -89,6 +93,18 @@ func (rq formRequest) lead() (lead.Lead, error) {
 		}
 	}
 	l.Normalize()
+	var hints []string
+	for _, name := range dropInHintFields {
+		v := cutRunes(cleanHint(rq.hints[name]), MaxSpamHint)
+		switch {
+		case v == "":
+		case name == spamHintField:
+			hints = append(hints, v)
+		default:
+			hints = append(hints, name+"="+v)
+		}
+	}
+	l.Description = withSpamHint(l.Description, strings.Join(hints, "; "))
 	if err := l.Validate(); err != nil {
 		return lead.Lead{}, err
 	}

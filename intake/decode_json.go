@@ -33,7 +33,8 @@ func (e *DecodeError) Error() string {
 }
 
 // decodeJSON reads a lead from a JSON object of string fields with the lead's
-// wire names, strictly: unknown, repeated, non-string and nested fields,
+// wire names and an optional spam_hint, which ends up as the description's
+// last line (see withSpamHint). It reads strictly: unknown, repeated, non-string and nested fields,
 // invalid UTF-8, and anything after the object are refused. The lead comes
 // back normalized and valid; otherwise the error is a *DecodeError, or the
 // *lead.ValidationError when only validation failed, naming every bad field.
@@ -50,6 +51,7 @@ func decodeJSON(body []byte) (lead.Lead, error) {
 		return lead.Lead{}, &DecodeError{Problem: "body must be a JSON object"}
 	}
 	var l lead.Lead
+	var hint string
 	var bad []lead.FieldError
 	seen := map[string]bool{}
 	for dec.More() {
@@ -75,6 +77,9 @@ func decodeJSON(body []byte) (lead.Lead, error) {
 		}
 		seen[name] = true
 		p := l.Field(name)
+		if name == spamHintField {
+			p = &hint
+		}
 		if p == nil {
 			bad = append(bad, lead.FieldError{Field: shown, Problem: "unknown field"})
 			continue
@@ -90,6 +95,10 @@ func decodeJSON(body []byte) (lead.Lead, error) {
 		return lead.Lead{}, &DecodeError{Problem: "unexpected data after the JSON object"}
 	}
 	l.Normalize()
+	if hint = cleanHint(hint); utf8.RuneCountInString(hint) > MaxSpamHint {
+		bad = append(bad, lead.FieldError{Field: spamHintField, Problem: fmt.Sprintf("too long: %d characters, at most %d", utf8.RuneCountInString(hint), MaxSpamHint)})
+	}
+	l.Description = withSpamHint(l.Description, hint)
 	verr := l.Validate()
 	if len(bad) == 0 {
 		if verr != nil {

@@ -30,6 +30,8 @@ func TestDecodeJSON(t *testing.T) {
 		{"decode and validation problems together", `{"email":"bad","foo":"1"}`, lead.Lead{}, []string{"foo", "email"}},
 		{"invalid UTF-8 in a name", "{\"ti\xfftle\":\"a\"}", lead.Lead{}, []string{"ti\uFFFDtle", "title"}},
 		{"boolean", `{"title":true}`, lead.Lead{}, []string{"title"}},
+		{"spam hint", `{"title":"Ann","description":"Hi","spam_hint":"bot\nfilled"}`, lead.Lead{Title: "Ann", Description: "Hi\n[spam hint: bot filled]"}, nil},
+		{"spam hint too long", `{"title":"Ann","spam_hint":"` + strings.Repeat("x", 256) + `"}`, lead.Lead{}, []string{"spam_hint"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,6 +155,11 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"title":"Андреев владислав","email":"vladislav@god.ry","phone":"+79001234567","company":"SalesMan","description":"The best crm practice","ip":"127.0.0.1","country":"Ruusia","city":"Perm","path":"Test Path","partner":""}`,
 		`{"title":5}`, `{"title":"a","title":"b"}`, `{"title":{"a":[1]}}`, `[]`, `{"title":"x"} x`, "{\"title\":\"\xff\"}",
 		`{"description":"line\r\nline\u2028\u0000"}`, `{"email":null,"phone":"1"}`, ``, `{`,
+		// Real requests: README's example, a browser form's fetch() with its
+		// honeypot, a WordPress form posting through a plugin.
+		`{"title":"Ann Lee","email":"ann@example.com","phone":"+79001234567","description":"Call me","utm_source":"google"}`,
+		`{"title":"Ivan","phone":"+7 (900) 123-45-67","description":"Перезвоните после 18:00","path":"/contacts","spam_hint":"","utm_source":"yandex","utm_medium":"cpc","utm_campaign":"brand","utm_term":"crm","utm_content":"ad1"}`,
+		`{"title":"Bot","email":"seo@spam.example","description":"<a href=\"http://spam.example\">cheap</a>","spam_hint":"http://spam.example","ip":"2001:db8::1"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -168,6 +175,18 @@ func FuzzDecodeForm(f *testing.F) {
 	f.Add("POST", "action=add", "multipart/form-data; boundary=B",
 		[]byte("--B\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nAnn\r\n--B--\r\n"))
 	f.Add("GET", "login=a%252B&apikey=%zz&title=%FF%2&id=1&title[]=x&email=a%40b.c", "", []byte(nil))
+	// Real requests: README's PHP example (http_build_query), an old form
+	// with a honeypot and a captcha, a browser's multipart form.
+	f.Add("POST", "", "application/x-www-form-urlencoded",
+		[]byte("login=shop&apikey=shop-key-0123456789abcdef&action=add&title=Ann+Lee&email=ann%40example.com&phone=%2B79001234567&description=Call+me&ip=203.0.113.5"))
+	f.Add("POST", "login=shop&apikey=shop-key-0123456789abcdef", "application/x-www-form-urlencoded; charset=UTF-8",
+		[]byte("action=add&title=%D0%98%D0%B2%D0%B0%D0%BD&phone=8-900-123-45-67&website=http%3A%2F%2Fspam.example&hp=&g-recaptcha-response=03AGdBq2&_token=abc&submit=%D0%9E%D1%82%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D1%82%D1%8C"))
+	f.Add("POST", "", "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW",
+		[]byte("------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"login\"\r\n\r\nshop\r\n"+
+			"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\nadd\r\n"+
+			"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nAnn\r\n"+
+			"------WebKitFormBoundary7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"honeypot\"\r\n\r\nfilled\r\n"+
+			"------WebKitFormBoundary7MA4YWxkTrZu0gW--\r\n"))
 	f.Fuzz(func(t *testing.T, method, query, ct string, body []byte) {
 		rq, err := parseForm(method, query, ct, body)
 		if err != nil {
@@ -179,6 +198,11 @@ func FuzzDecodeForm(f *testing.F) {
 		}
 		if _, ok := rq.fields["id"]; ok {
 			t.Fatal("id forwarded")
+		}
+		for _, name := range dropInHintFields {
+			if contains(rq.ignored, name) {
+				t.Fatalf("spam hint %s ignored", name)
+			}
 		}
 		if len(rq.logins) == 0 || len(rq.apikeys) == 0 {
 			t.Fatal("no login or apikey candidate")

@@ -10,10 +10,21 @@
 //     only), so a site already integrated with SalesMan changes only its
 //     crm_url: login is the site's name, apikey its key.
 //
+// After authentication each request passes the site's origin allow-list
+// (CORS), the Redis-shared rate limits and, for sites with a secret, the
+// HMAC signature check; failed authentications are rate-limited per client
+// address. Spam hints are carried to the CRM, never used to drop a lead.
+//
 // Serve the handler through NewHTTPServer, which sets the timeouts that keep
 // slow clients from holding connections:
 //
-//	h := intake.New(intake.Options{Sites: cfg.Sites}, pub, log)
+//	h := intake.New(intake.Options{
+//		Sites:   cfg.Sites,
+//		Origins: cfg.SiteOrigins,
+//		Secrets: cfg.SiteSecrets,
+//		Limiter: intake.NewRedisLimiter(rdb, cfg.SiteRateLimit, cfg.GlobalRateLimit),
+//		Replays: intake.NewRedisReplays(rdb),
+//	}, pub, log)
 //	srv := intake.NewHTTPServer(cfg.HTTPAddr, h)
 //	err := srv.ListenAndServe()
 package intake

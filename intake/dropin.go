@@ -27,8 +27,14 @@ const (
 // Answers keep the CRM's shapes and its label Content-Type text/html, and,
 // like the CRM, HTTP 200 for auth and lead errors: sites written for the CRM
 // are mostly old PHP that reads only the body, so the body must say what
-// happened. The exceptions are failures the CRM would not produce at all:
-// 503 (Redis down, with Retry-After), 413 and 400 (unreadable request), 405.
+// happened. The exceptions are failures the CRM would not produce at all,
+// answered in the add-failure shape with their own status: 503 (Redis down,
+// with Retry-After), 413 and 400 (unreadable request), 405, 429 (rate limit,
+// with Retry-After), 403 (Origin not on the site's list), 401 (signature
+// missing or wrong) and 409 (signature replayed).
+//
+// A site with a secret must POST and sign the raw body; its query may hold
+// only login, apikey and action (signedDropIn).
 //
 //	success         {"result":{"text":"Success","id":"ld_…"}}
 //	wrong key       {"result":"Error","error":{"code":"400","text":"Не верный API key"}}
@@ -71,14 +77,23 @@ func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 	}
 	site, ok := h.siteOf(rq.apikeys)
 	if !ok {
+		if h.throttledAuthFailure(w, r, answerCRM) {
+			return
+		}
 		note(r, "", "", "unauthorized")
 		writeCRM(w, http.StatusOK, crmError("400", textWrongKey))
 		return
 	}
 	note(r, site, "", "")
 	if !contains(rq.logins, site) {
+		if h.throttledAuthFailure(w, r, answerCRM) {
+			return
+		}
 		note(r, "", "", "unauthorized")
 		writeCRM(w, http.StatusOK, crmError("401", textUnknownUser))
+		return
+	}
+	if !h.admitSite(w, r, site, answerCRM) || !h.signedDropIn(w, r, site, body) {
 		return
 	}
 	if rq.action != "add" {
@@ -91,8 +106,14 @@ func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := rq.lead()
 	if err == nil {
+		forget, ok := h.firstUse(w, r, site, answerCRM)
+		if !ok {
+			return
+		}
 		var rc producer.Receipt
-		if rc, err = h.pub.Publish(r.Context(), site, l, ""); err == nil {
+		if rc, err = h.pub.Publish(r.Context(), site, l, ""); err != nil {
+			forget()
+		} else {
 			outcome := "accepted"
 			if rc.Duplicate {
 				outcome = "duplicate"

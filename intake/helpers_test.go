@@ -39,6 +39,12 @@ type env struct {
 // newEnv builds intake over a real producer on rdb (miniredis when nil).
 func newEnv(t *testing.T, rdb *redis.Client) *env {
 	t.Helper()
+	return newEnvWith(t, rdb, nil)
+}
+
+// newEnvWith is newEnv with Options adjusted by opts, which may read e.rdb.
+func newEnvWith(t *testing.T, rdb *redis.Client, opts func(e *env, o *Options)) *env {
+	t.Helper()
 	if rdb == nil {
 		m := redistest.Mini(t)
 		rdb = redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -48,7 +54,12 @@ func newEnv(t *testing.T, rdb *redis.Client) *env {
 	log := zap.New(core)
 	pub := producer.New(rdb, producer.Options{Queue: "leads"}, log)
 	sites := map[string]string{"shop": shopKey, "blog": blogKey, seedLogin: seedKey, "plus": plusKey}
-	e := &env{h: New(Options{Sites: sites}, pub, log), rdb: rdb, logs: logs}
+	e := &env{rdb: rdb, logs: logs}
+	o := Options{Sites: sites}
+	if opts != nil {
+		opts(e, &o)
+	}
+	e.h = New(o, pub, log)
 	t.Cleanup(func() { e.checkLogs(t) })
 	return e
 }

@@ -34,19 +34,45 @@ type Options struct {
 	// Sites maps each site's name to its key. Sites with an empty name or
 	// key are ignored.
 	Sites map[string]string
+	// Origins maps a site to the browser origins (scheme://host[:port])
+	// allowed to send its leads (CORS). A request with an Origin header for
+	// a site with a list must come from an origin on it, or gets 403. Sites
+	// without a list take requests from any origin, but browsers only read
+	// the answers of origins that some site lists. Nil: no CORS.
+	Origins map[string][]string
+	// Secrets maps a site to its HMAC secret. Requests of those sites must
+	// be signed (see HeaderSignature). Nil: no site signs.
+	Secrets map[string]string
+	// Limiter applies rate limits after authentication, and to failed
+	// authentications per client address. Nil: no limits. The application
+	// passes NewRedisLimiter.
+	Limiter Limiter
+	// Replays remembers signatures so that a signed request is accepted
+	// once. Nil: only the timestamp window limits replays. The application
+	// passes NewRedisReplays.
+	Replays Replays
 	// RetryAfter is sent with 503 answers. Zero means DefaultRetryAfter.
 	RetryAfter time.Duration
+	// Observer, when set, is told every request's site and outcome and
+	// every enqueue's duration, for metrics. Nil observes nothing.
+	Observer Observer
 }
 
 type handler struct {
 	pub        Publisher
 	log        *zap.Logger
 	keys       keyring
+	cors       corsPolicy
+	secrets    map[string]string
+	limiter    Limiter
+	replays    Replays
+	now        func() time.Time
 	retryAfter string
 }
 
 // New returns the intake handler: the JSON API, the SalesMan drop-in
-// endpoint, request logging and panic recovery. A nil log discards logs.
+// endpoint, CORS, request logging and panic recovery, with the protections
+// Options turn on. A nil log discards logs.
 func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	if log == nil {
 		log = zap.NewNop()
@@ -55,10 +81,20 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		o.RetryAfter = DefaultRetryAfter
 	}
 	h := &handler{
-		pub:        pub,
+		pub:        observed(pub, o.Observer),
 		log:        log,
 		keys:       newKeyring(o.Sites, log),
+		cors:       newCORS(o.Origins, o.Sites),
+		secrets:    map[string]string{},
+		limiter:    o.Limiter,
+		replays:    o.Replays,
+		now:        time.Now,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+	}
+	for site, secret := range o.Secrets {
+		if _, ok := o.Sites[site]; ok && secret != "" {
+			h.secrets[site] = secret
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/leads", h.leads)
@@ -68,7 +104,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		note(r, "", "", "not_found")
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
 	})
-	return chain(mux, recoverPanics(log), logRequests(log))
+	return chain(mux, h.cors.middleware, recoverPanics(log), observeRequests(o.Observer), logRequests(log))
 }
 
 // readBody reads the whole body, at most lead.MaxPayloadBytes of it, before

@@ -8,10 +8,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// middleware wraps a handler. The chain is the place for the protections of
-// issue 5 still to come: a per-site rate limit and the HMAC signature check
-// need the site, so they will run as a hook after authentication; CORS
-// answers preflights for the allow-listed origins before routing.
+// middleware wraps a handler. CORS runs here, before routing, to answer
+// preflights; the origin allow-list, rate limits and signature checks need
+// the site, so each surface runs them after authentication (admitSite,
+// signed, firstUse).
 type middleware func(http.Handler) http.Handler
 
 // chain applies mws so that the last one is the outermost.

@@ -8,7 +8,9 @@
 // calls CRM.Add and records the marker. Every error goes through one
 // classification (classify) that decides between retry, retry without
 // spending an attempt (*DelayError, see IsFailure), and dead letter
-// (asynq.SkipRetry). A Worker wraps the asynq.Server.
+// (asynq.SkipRetry). A Worker wraps the asynq.Server. Options.Observer,
+// when set, is told every CRM call, how each task ended and the circuit and
+// configuration state (the metrics package implements it).
 //
 //	o := worker.OptionsFrom(cfg)
 //	h := worker.NewHandler(crm, rdb, o, log)

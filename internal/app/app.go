@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +60,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", health.live)
 	mux.HandleFunc("GET /readyz", health.ready)
+	met, metricsHandler := newMetrics(rds.Client)
+	// Metrics name the sites and their volumes: operators only, like the UI.
+	mux.Handle("GET /metrics", guard(metricsHandler, cfg.UIUser, cfg.UIPassword))
 
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
@@ -74,9 +79,11 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		wopts := worker.OptionsFrom(cfg)
 		wopts.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
 		wopts.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue}
+		wopts.Observer = met
 		h := worker.NewHandler(crm.Client, rds.Client, wopts, log)
 		w := worker.New(rds.Client, h, wopts, log)
 		health.checks["crm"] = h.Ready
+		health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -103,8 +110,19 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			OwnerTTL:     cfg.DeliveredTTL,
 		}, log)
 		defer pub.Close()
-		mux.Handle("/", intake.New(intake.Options{Sites: sites}, pub, log))
+		met.KnownSites(slices.Collect(maps.Keys(sites))...)
+		mux.Handle("/", intake.New(intake.Options{
+			Sites:    sites,
+			Origins:  cfg.SiteOrigins,
+			Secrets:  cfg.SiteSecrets,
+			Limiter:  intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
+			Replays:  intake.NewRedisReplays(rds.Client),
+			Observer: met,
+		}, pub, log))
 		mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIUser, cfg.UIPassword, cfg.UIReadOnly))
+		ops := guard(deadHandler(deadStore(rds, cfg), cfg.UIReadOnly), cfg.UIUser, cfg.UIPassword)
+		mux.Handle(deadPath, ops)
+		mux.Handle(deadPath+"/", ops)
 		if cfg.UIUser == "" {
 			log.Warn("ops UI has no credentials: it answers loopback clients only (set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD)")
 		}
@@ -152,10 +170,11 @@ func printBanner(w io.Writer, base string, roles Roles, embeddedRedis bool, crm 
 		fmt.Fprintf(w, "CRM: embedded SalesMan simulator at %s (leads: %s/_sim/leads)\n", crm.URL, crm.URL)
 	}
 	fmt.Fprintf(w, "health: %s/healthz  %s/readyz\n", base, base)
+	fmt.Fprintf(w, "metrics: %s/metrics\n", base)
 	if !roles.Intake {
 		return
 	}
-	fmt.Fprintf(w, "ops UI: %s%s/\n", base, uiPath)
+	fmt.Fprintf(w, "ops UI: %s%s/  (dead leads, never trimmed: %s%s)\n", base, uiPath, base, deadPath)
 	fmt.Fprintf(w, "intake: POST %s/v1/leads  and SalesMan drop-in %s/developer/v1/leads\n", base, base)
 	if key, ok := sites[demoSite]; ok && embeddedRedis {
 		fmt.Fprintf(w, "demo site %q, key %s\n", demoSite, key)

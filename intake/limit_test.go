@@ -1,0 +1,207 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redistest"
+)
+
+var limiterEpoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// newLimiter is a RedisLimiter on miniredis whose clock the test moves.
+func newLimiter(t *testing.T, site, global float64, opts ...RedisLimiterOption) (Limiter, *time.Time) {
+	t.Helper()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	now := limiterEpoch
+	l := NewRedisLimiter(rdb, site, global, append([]RedisLimiterOption{WithRateClock(func() time.Time { return now })}, opts...)...)
+	return l, &now
+}
+
+func TestRedisLimiter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	allow := func(t *testing.T, l Limiter, site, ip string) Decision {
+		t.Helper()
+		d, err := l.Allow(ctx, site, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if l := NewRedisLimiter(nil, 0, 0); l != nil {
+		t.Errorf("all limits off: %v, want nil", l)
+	}
+
+	t.Run("site and global", func(t *testing.T) {
+		t.Parallel()
+		l, now := newLimiter(t, 2, 3)
+		for i := 0; i < 2; i++ {
+			if d := allow(t, l, "shop", "192.0.2.1"); !d.Allowed {
+				t.Fatalf("request %d refused: %+v", i, d)
+			}
+		}
+		d := allow(t, l, "shop", "192.0.2.2")
+		if d.Allowed || d.Limit != LimitSite || d.RetryAfter != 500*time.Millisecond {
+			t.Fatalf("third shop request: %+v, want site refusal for 500ms", d)
+		}
+		if d := allow(t, l, "blog", "192.0.2.1"); !d.Allowed {
+			t.Fatalf("blog refused: %+v", d) // global 3 of 3
+		}
+		if d := allow(t, l, "blog", "192.0.2.1"); d.Allowed || d.Limit != LimitGlobal {
+			t.Fatalf("over the global cap: %+v", d)
+		}
+		// Refusals consumed nothing: a steady-state interval later one
+		// request of each fits again.
+		*now = now.Add(500 * time.Millisecond)
+		if d := allow(t, l, "shop", "192.0.2.1"); !d.Allowed {
+			t.Fatalf("after 500ms: %+v", d)
+		}
+	})
+
+	t.Run("failed authentications per client", func(t *testing.T) {
+		t.Parallel()
+		l, now := newLimiter(t, 100, 100)
+		for i := 0; i < DefaultFailedAuthRate; i++ {
+			if d := allow(t, l, "", "2001:db8::1"); !d.Allowed {
+				t.Fatalf("failure %d refused: %+v", i, d)
+			}
+		}
+		// The same /64 shares the bucket, and a right key does not help.
+		for _, site := range []string{"", "shop"} {
+			if d := allow(t, l, site, "2001:db8::2"); d.Allowed || d.Limit != LimitClient || d.RetryAfter <= 0 {
+				t.Fatalf("site %q after the budget: %+v", site, d)
+			}
+		}
+		if d := allow(t, l, "shop", "2001:db8:0:1::1"); !d.Allowed {
+			t.Fatalf("another /64 refused: %+v", d)
+		}
+		if d := allow(t, l, "", "::ffff:192.0.2.9"); !d.Allowed {
+			t.Fatalf("another client refused: %+v", d)
+		}
+		*now = now.Add(time.Second / DefaultFailedAuthRate)
+		if d := allow(t, l, "shop", "2001:db8::1"); !d.Allowed {
+			t.Fatalf("after a refill: %+v", d)
+		}
+	})
+
+	t.Run("failed auth limit off with the global limit", func(t *testing.T) {
+		t.Parallel()
+		l, _ := newLimiter(t, 1, 0)
+		for i := 0; i < 3*DefaultFailedAuthRate; i++ {
+			if d := allow(t, l, "", "192.0.2.1"); !d.Allowed {
+				t.Fatalf("failure %d refused: %+v", i, d)
+			}
+		}
+	})
+
+	t.Run("Redis TIME", func(t *testing.T) {
+		t.Parallel()
+		m := redistest.Mini(t)
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		l := NewRedisLimiter(rdb, 1, 0)
+		if d := allow(t, l, "shop", "192.0.2.1"); !d.Allowed {
+			t.Fatalf("first: %+v", d)
+		}
+		if d := allow(t, l, "shop", "192.0.2.1"); d.Allowed {
+			t.Fatalf("second within the second: %+v", d)
+		}
+	})
+}
+
+// TestRateLimitAnswers: both surfaces answer 429 with Retry-After; unknown
+// keys get 401 without spending a site's budget, until the client has
+// failed too often.
+func TestRateLimitAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, nil, func(e *env, o *Options) {
+		now := limiterEpoch
+		o.Limiter = NewRedisLimiter(e.rdb, 2, 100, WithRateClock(func() time.Time { return now }))
+	})
+	from := func(r *http.Request, ip string) *http.Request {
+		r.RemoteAddr = ip + ":4242"
+		return r
+	}
+	for i := 0; i < 50; i++ { // another client guessing keys spends nothing of shop's
+		if rec := e.do(t, from(jsonPost(`{"title":"Ann"}`, "guess-guess-guess-"+string(rune('a'+i%26))), "198.51.100.7")); rec.Code != 401 && rec.Code != 429 {
+			t.Fatalf("guess %d: %d", i, rec.Code)
+		}
+	}
+	if rec := e.do(t, from(jsonPost(`{"title":"Ann"}`, shopKey), "198.51.100.7")); rec.Code != 429 {
+		t.Errorf("right key from the guessing client: %d, want 429", rec.Code)
+	}
+	if rec := e.do(t, jsonPost(`{"title":"Ann"}`, shopKey)); rec.Code != 202 {
+		t.Fatalf("first: %d %s", rec.Code, rec.Body)
+	}
+	shop := "login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob"
+	if rec := e.do(t, dropGet(shop)); !successRE.MatchString(rec.Body.String()) {
+		t.Fatalf("second (drop-in): %d %s", rec.Code, rec.Body)
+	}
+	rec := e.do(t, jsonPost(`{"title":"Eve"}`, shopKey))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "1" || decodeBody(t, rec)["error"] == nil {
+		t.Errorf("third: %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	rec = e.do(t, dropGet(shop))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "1" || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
+		!strings.Contains(rec.Body.String(), `"Error":"Ошибка добавления лида. too many requests`) {
+		t.Errorf("drop-in over the limit: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	if rec := e.do(t, jsonPost(`{"title":"Eve"}`, blogKey)); rec.Code != 202 {
+		t.Errorf("another site: %d %s", rec.Code, rec.Body)
+	}
+	if got := e.queueSize(t); got != 3 {
+		t.Errorf("tasks = %d, want 3", got)
+	}
+}
+
+type brokenLimiter struct{}
+
+func (brokenLimiter) Allow(context.Context, string, string) (Decision, error) {
+	return Decision{}, errors.New("redis: connection refused")
+}
+
+// TestLimiterFailsOpen: a limiter that cannot decide lets leads in.
+func TestLimiterFailsOpen(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, nil, func(_ *env, o *Options) { o.Limiter = brokenLimiter{} })
+	if rec := e.do(t, jsonPost(`{"title":"Ann"}`, shopKey)); rec.Code != http.StatusAccepted {
+		t.Errorf("%d %s", rec.Code, rec.Body)
+	}
+	if rec := e.do(t, jsonPost(`{"title":"Ann"}`, "wrong-wrong-wrong-wrong")); rec.Code != http.StatusUnauthorized {
+		t.Errorf("wrong key: %d", rec.Code)
+	}
+	if n := e.logs.FilterMessage("intake rate limiter failed; request admitted").Len(); n != 2 {
+		t.Errorf("%d warnings, want 2", n)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"192.0.2.1:80": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "pipe": "pipe",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = addr
+		if got := clientIP(r); got != want {
+			t.Errorf("clientIP(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	for ip, want := range map[string]string{
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "::ffff:192.0.2.1": "192.0.2.1", "192.0.2.1": "192.0.2.1", "x": "x",
+	} {
+		if got := clientKey(ip); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package metrics
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Label values used when a reported value is outside the bounded set.
+const (
+	// UnknownSite is the site label of requests from no known site.
+	UnknownSite = "unknown"
+	// Other is the label of an outcome, action or class outside the known
+	// set (or past MaxOutcomes).
+	Other = "other"
+	// NoOutcome is the outcome label of a request nobody noted an outcome for.
+	NoOutcome = "none"
+)
+
+// MaxOutcomes bounds the distinct intake outcome labels. Outcomes are names
+// chosen in code, so the bound is only reached by a bug; later ones count
+// as Other.
+const MaxOutcomes = 32
+
+// DeliveryOutcomes are the values of leadrelay_deliveries_total's outcome
+// label; each starts at zero. They match the worker.Delivery* constants.
+var DeliveryOutcomes = []string{
+	"delivered", "reconciled", "duplicate_skipped", "retried", "dead", "paused", "backpressure",
+}
+
+// crmActions and crmClasses bound the labels of CRM request latency; the
+// classes are "ok" and the crmclient.Class names.
+var (
+	crmActions = set("add", "list", "info", "stat")
+	crmClasses = set("ok", "transient", "ambiguous", "permanent", "config")
+)
+
+// Metrics records LeadRelay's metrics. Build it with New. All methods are
+// safe for concurrent use and do nothing on a nil *Metrics.
+type Metrics struct {
+	intakeRequests  *prometheus.CounterVec
+	enqueue         prometheus.Histogram
+	deliveries      *prometheus.CounterVec
+	crmRequests     *prometheus.HistogramVec
+	circuitOpen     prometheus.Gauge
+	configProblem   prometheus.Gauge
+	deliveryLatency prometheus.Histogram
+
+	sites      atomic.Pointer[map[string]bool] // known site names
+	deliveryOK map[string]bool
+
+	outcomesMu sync.RWMutex
+	outcomes   map[string]bool // intake outcomes seen, at most MaxOutcomes
+}
+
+// New builds the metrics and registers them with reg; a nil reg registers
+// nothing (the metrics still count, for tests). It panics when reg already
+// holds metrics of the same names, like prometheus.MustRegister. No site is
+// known until KnownSites names them.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		intakeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadrelay_intake_requests_total",
+			Help: `Intake requests answered, by site ("unknown" when not authenticated as a known site) and outcome.`,
+		}, []string{"site", "outcome"}),
+		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "leadrelay_enqueue_duration_seconds",
+			Help:    "Time intake took to enqueue a lead in Redis (failed attempts included).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15), // 0.5 ms .. 8 s
+		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadrelay_deliveries_total",
+			Help: "Processed lead tasks by outcome: delivered, reconciled (found in the CRM after an ambiguous attempt), duplicate_skipped, retried, dead, paused (CRM configuration problem), backpressure (open circuit, rate limit, busy lock).",
+		}, []string{"outcome"}),
+		crmRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "leadrelay_crm_request_duration_seconds",
+			Help:    `CRM request latency by action and class ("ok" or the error class: transient, ambiguous, permanent, config).`,
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60},
+		}, []string{"action", "class"}),
+		circuitOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadrelay_crm_circuit_open",
+			Help: "1 while the shared CRM circuit breaker is open (deliveries postponed without spending attempts), as this process last saw it.",
+		}),
+		configProblem: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadrelay_crm_config_problem",
+			Help: "1 while deliveries are paused by a CRM configuration problem (see /readyz for the fix).",
+		}),
+		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "leadrelay_lead_delivery_latency_seconds",
+			Help:    "Time from intake receiving a lead to the lead being recorded in the CRM.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600},
+		}),
+		deliveryOK: set(DeliveryOutcomes...),
+		outcomes:   map[string]bool{},
+	}
+	for _, o := range DeliveryOutcomes {
+		m.deliveries.WithLabelValues(o)
+	}
+	if reg != nil {
+		reg.MustRegister(m.intakeRequests, m.enqueue, m.deliveries, m.crmRequests,
+			m.circuitOpen, m.configProblem, m.deliveryLatency)
+	}
+	return m
+}
+
+// KnownSites names the sites whose requests are counted under their own
+// name; it replaces the previous set. Call it with site names, never keys.
+func (m *Metrics) KnownSites(names ...string) {
+	if m == nil {
+		return
+	}
+	s := set(names...)
+	m.sites.Store(&s)
+}
+
+// IntakeRequest counts one answered intake request (intake.Observer).
+func (m *Metrics) IntakeRequest(site, outcome string) {
+	if m == nil {
+		return
+	}
+	m.intakeRequests.WithLabelValues(m.siteLabel(site), m.outcomeLabel(outcome)).Inc()
+}
+
+// Enqueued records how long one enqueue took (intake.Observer).
+func (m *Metrics) Enqueued(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.enqueue.Observe(d.Seconds())
+}
+
+// CRMRequest records one CRM call's latency (worker.Observer).
+func (m *Metrics) CRMRequest(action, class string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.crmRequests.WithLabelValues(bounded(crmActions, action), bounded(crmClasses, class)).Observe(d.Seconds())
+}
+
+// Delivery counts how one lead task's processing ended (worker.Observer).
+func (m *Metrics) Delivery(outcome string) {
+	if m == nil {
+		return
+	}
+	m.deliveries.WithLabelValues(bounded(m.deliveryOK, outcome)).Inc()
+}
+
+// DeliveryLatency records the time from intake to the CRM for one lead
+// (worker.Observer).
+func (m *Metrics) DeliveryLatency(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.deliveryLatency.Observe(max(d, 0).Seconds())
+}
+
+// CRMCircuitOpen sets the circuit-breaker gauge (worker.Observer).
+func (m *Metrics) CRMCircuitOpen(open bool) {
+	if m == nil {
+		return
+	}
+	m.circuitOpen.Set(b2f(open))
+}
+
+// CRMConfigProblem sets the configuration-problem gauge (worker.Observer).
+func (m *Metrics) CRMConfigProblem(problem bool) {
+	if m == nil {
+		return
+	}
+	m.configProblem.Set(b2f(problem))
+}
+
+func (m *Metrics) siteLabel(site string) string {
+	if s := m.sites.Load(); s != nil && (*s)[site] {
+		return site
+	}
+	return UnknownSite
+}
+
+// outcomeLabel admits outcome names that look like code-chosen names, up
+// to MaxOutcomes of them.
+func (m *Metrics) outcomeLabel(outcome string) string {
+	if outcome == "" {
+		return NoOutcome
+	}
+	m.outcomesMu.RLock()
+	seen := m.outcomes[outcome]
+	m.outcomesMu.RUnlock()
+	if seen {
+		return outcome
+	}
+	if !isName(outcome) {
+		return Other
+	}
+	m.outcomesMu.Lock()
+	defer m.outcomesMu.Unlock()
+	if !m.outcomes[outcome] && len(m.outcomes) >= MaxOutcomes {
+		return Other
+	}
+	m.outcomes[outcome] = true
+	return outcome
+}
+
+// isName reports whether s is a short snake_case name.
+func isName(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func bounded(known map[string]bool, v string) string {
+	if known[v] {
+		return v
+	}
+	return Other
+}
+
+func set(vs ...string) map[string]bool {
+	s := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		s[v] = true
+	}
+	return s
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
