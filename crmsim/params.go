@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"leadrelay/internal/phpurl"
 )
 
 const maxBody = 1 << 20
@@ -66,9 +68,9 @@ func parseForm(r *http.Request) (map[string]string, map[string]string) {
 func parseV1(r *http.Request) *request {
 	params, _ := parseForm(r)
 	rq := &request{api: APIv1, params: params}
-	rq.login = phpURLDecode(params["login"])
-	rq.apikey = phpURLDecode(params["apikey"])
-	rq.user = phpURLDecode(params["user"])
+	rq.login = phpurl.Decode(params["login"])
+	rq.apikey = phpurl.Decode(params["apikey"])
+	rq.user = phpurl.Decode(params["user"])
 	rq.action = params["action"]
 	for _, v := range params {
 		if strings.Contains(v, "'") {
@@ -162,43 +164,6 @@ func phpString(v any) string {
 		b, _ := json.Marshal(x)
 		return string(b)
 	}
-}
-
-// phpURLDecode is PHP's urldecode(): '+' is a space, %xx is decoded, and a
-// malformed % sequence is kept as is.
-func phpURLDecode(s string) string {
-	if !strings.ContainsAny(s, "+%") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '+':
-			b.WriteByte(' ')
-		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 // phpInt is PHP's (int) cast of a string: leading digits, else 0.

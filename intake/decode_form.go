@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"leadrelay/internal/phpurl"
 	"leadrelay/lead"
 )
 
@@ -146,46 +147,11 @@ func phpParseQuery(s string) map[string]string {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		if k = phpURLDecode(k); k != "" {
-			out[k] = phpURLDecode(v)
+		if k = phpurl.Decode(k); k != "" {
+			out[k] = phpurl.Decode(v)
 		}
 	}
 	return out
-}
-
-func phpURLDecode(s string) string {
-	if !strings.ContainsAny(s, "+%") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '+':
-			b.WriteByte(' ')
-		case c == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]):
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func ishex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }
 
 // decodeAgain returns v decoded a second time, like the CRM's urldecode(),
