@@ -42,7 +42,7 @@ type Status struct {
 	DeliveredAt   time.Time
 }
 
-// deliveredKey is the worker's marker, see docs/contracts.md.
+// deliveredKey is the worker's marker, see docs/redis-keys.md.
 func deliveredKey(id string) string { return "leadrelay:delivered:" + id }
 
 // Status returns the state of lead id as site sees it. It returns ErrNotFound

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis keys of the worker, per docs/contracts.md.
+// Redis keys of the worker (docs/redis-keys.md lists them all).
 const (
 	keyPrefix  = "leadrelay:"
 	claimedKey = keyPrefix + "crm:claimed"
