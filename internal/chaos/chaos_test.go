@@ -222,6 +222,12 @@ func (s suite) run(t *testing.T) {
 	if len(acked) < s.leads {
 		t.Errorf("only %d of %d leads were acknowledged by intake", len(acked), s.leads)
 	}
+	if len(dead) != deadOK {
+		t.Errorf("the dead-letter store holds %d leads, want only the %d built to fail", len(dead), deadOK)
+	}
+	if qi, err := insp.GetQueueInfo("leads"); err != nil || qi.Archived != deadOK {
+		t.Errorf("asynq's archive: %+v %v, want %d dead", qi, err, deadOK)
+	}
 	if lost != 0 || duplicated != 0 || wrongDead != 0 {
 		t.Fatalf("exactly-once broken: %s", summary)
 	}
