@@ -19,6 +19,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/deadletter"
 	"leadrelay/intake"
+	"leadrelay/metrics"
 	"leadrelay/producer"
 	"leadrelay/worker"
 )
@@ -48,6 +49,19 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		return err
 	}
 	defer rds.Close()
+	sites := cfg.Sites
+	if roles.Intake && len(sites) == 0 {
+		if !rds.Embedded {
+			return errors.New("LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (site=key,…)")
+		}
+		sites = map[string]string{demoSite: randomKey()}
+	}
+	// Listen before starting anything that would need stopping.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
 
 	health := &healthHandler{checks: map[string]Check{
 		"redis": func(ctx context.Context) error {
@@ -64,43 +78,19 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	// Metrics name the sites and their volumes: operators only, like the UI.
 	mux.Handle("GET /metrics", guard(metricsHandler, cfg.UIUser, cfg.UIPassword))
 
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-
 	var crm *CRM
+	var w *worker.Worker
 	if roles.Worker {
-		crm, err = OpenCRM(ctx, cfg, roles.Embedded, log)
-		if err != nil {
+		if crm, err = OpenCRM(ctx, cfg, roles.Embedded, log); err != nil {
 			return err
 		}
 		defer crm.Close()
-		wopts := worker.OptionsFrom(cfg)
-		wopts.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
-		wopts.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue}
-		wopts.Observer = met
-		h := worker.NewHandler(crm.Client, rds.Client, wopts, log)
-		w := worker.New(rds.Client, h, wopts, log)
+		var h *worker.Handler
+		h, w = newWorker(rds, crm, cfg, met, log)
 		health.checks["crm"] = h.Ready
 		health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(ctx); err != nil {
-				errc <- fmt.Errorf("worker: %w", err)
-			}
-		}()
 	}
-
-	sites := cfg.Sites
 	if roles.Intake {
-		if len(sites) == 0 {
-			if !rds.Embedded {
-				return errors.New("LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (site=key,…)")
-			}
-			sites = map[string]string{demoSite: randomKey()}
-		}
 		pub := producer.New(rds.Client, producer.Options{
 			Queue:        cfg.Queue,
 			MaxRetry:     cfg.MaxRetry,
@@ -111,32 +101,23 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		}, log)
 		defer pub.Close()
 		met.KnownSites(slices.Collect(maps.Keys(sites))...)
-		mux.Handle("/", intake.New(intake.Options{
-			Sites:    sites,
-			Origins:  cfg.SiteOrigins,
-			Secrets:  cfg.SiteSecrets,
-			Limiter:  intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
-			Replays:  intake.NewRedisReplays(rds.Client),
-			Observer: met,
-		}, pub, log))
-		mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIUser, cfg.UIPassword, cfg.UIReadOnly))
-		ops := guard(deadHandler(deadStore(rds, cfg), cfg.UIReadOnly), cfg.UIUser, cfg.UIPassword)
-		mux.Handle(deadPath, ops)
-		mux.Handle(deadPath+"/", ops)
-		if cfg.UIUser == "" {
-			log.Warn("ops UI has no credentials: it answers loopback clients only (set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD)")
-		}
+		mountIntake(mux, rds, cfg, sites, pub, met, log)
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	if w != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil {
+				errc <- fmt.Errorf("worker: %w", err)
+			}
+		}()
 	}
 	srv := intake.NewHTTPServer(cfg.HTTPAddr, mux)
-	base := "http://" + ln.Addr().String()
-	printBanner(stdout, base, roles, rds.Embedded, crm, sites)
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
-
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -144,6 +125,8 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	printBanner(stdout, "http://"+ln.Addr().String(), roles, rds.Embedded, crm, sites)
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
 
 	var runErr error
 	select {
@@ -159,6 +142,37 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	}
 	wg.Wait()
 	return runErr
+}
+
+// newWorker builds the delivery handler and the asynq server around it, with
+// the fleet-wide CRM limiter and the dead-letter store.
+func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, log *zap.Logger) (*worker.Handler, *worker.Worker) {
+	o := worker.OptionsFrom(cfg)
+	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
+	o.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue}
+	o.Observer = met
+	h := worker.NewHandler(crm.Client, rds.Client, o, log)
+	return h, worker.New(rds.Client, h, o, log)
+}
+
+// mountIntake serves the site-facing routes at / and the operator routes
+// (UI, dead letters) behind the operator guard.
+func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
+	mux.Handle("/", intake.New(intake.Options{
+		Sites:    sites,
+		Origins:  cfg.SiteOrigins,
+		Secrets:  cfg.SiteSecrets,
+		Limiter:  intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
+		Replays:  intake.NewRedisReplays(rds.Client),
+		Observer: met,
+	}, pub, log))
+	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIUser, cfg.UIPassword, cfg.UIReadOnly))
+	ops := guard(deadHandler(deadStore(rds, cfg), cfg.UIReadOnly), cfg.UIUser, cfg.UIPassword)
+	mux.Handle(deadPath, ops)
+	mux.Handle(deadPath+"/", ops)
+	if cfg.UIUser == "" {
+		log.Warn("ops UI has no credentials: it answers loopback clients only (set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD)")
+	}
 }
 
 func printBanner(w io.Writer, base string, roles Roles, embeddedRedis bool, crm *CRM, sites map[string]string) {
