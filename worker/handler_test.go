@@ -64,6 +64,9 @@ func TestHandlerDelivers(t *testing.T) {
 			if s := e.h.Stats(); s.Delivered != 1 || s.Duplicates != 3 {
 				t.Errorf("stats = %+v", s)
 			}
+			if n, _ := e.rdb.Get(ctx, DeliveredCountKey(e.clock.Now())).Int(); n != 1 {
+				t.Errorf("delivered today = %d, want 1 (re-runs do not count)", n)
+			}
 		})
 	}
 }

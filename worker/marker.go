@@ -19,6 +19,12 @@ const (
 
 func deliveredKey(id string) string { return keyPrefix + "delivered:" + id }
 
+// DeliveredCountKey is the Redis counter of leads delivered on day's UTC
+// date (kept 8 days), which `leadrelay ctl queues` reports.
+func DeliveredCountKey(day time.Time) string {
+	return keyPrefix + "stats:delivered:" + day.UTC().Format("2006-01-02")
+}
+
 // claimedRetention is how long a CRM id stays in the claimed set (v1
 // reconcile). A reconcile looks back to a lead's first attempt, which lies
 // within the retry budget (about 3 days by default).
@@ -56,12 +62,15 @@ func parseMarker(s string) (*Marker, error) {
 // finishScript records a delivery: the marker (unless one exists, which it
 // returns), the claimed CRM id (v1), and drops the attempt record and our
 // lock, all at once.
-// KEYS: delivered, attempt, lock, claimed. ARGV: marker, ttl ms, token,
-// crm id ("" = no claim), now ms, claim cutoff ms.
+// It also counts the delivery in the day's counter (DeliveredCountKey).
+// KEYS: delivered, attempt, lock, claimed, day counter. ARGV: marker, ttl
+// ms, token, crm id ("" = no claim), now ms, claim cutoff ms.
 var finishScript = redis.NewScript(`
 local old = redis.call('GET', KEYS[1])
 if not old then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('INCR', KEYS[5])
+  redis.call('EXPIRE', KEYS[5], 691200)
 end
 redis.call('DEL', KEYS[2])
 if ARGV[4] ~= '' then
@@ -85,7 +94,7 @@ func (h *Handler) finish(ctx context.Context, m Marker, token string, claim bool
 	}
 	now := h.o.Clock()
 	res, err := finishScript.Run(ctx, h.rdb,
-		[]string{deliveredKey(m.LeadID), attemptKey(m.LeadID), lockKey(m.LeadID), claimedKey},
+		[]string{deliveredKey(m.LeadID), attemptKey(m.LeadID), lockKey(m.LeadID), claimedKey, DeliveredCountKey(now)},
 		b, h.o.DeliveredTTL.Milliseconds(), token, crm,
 		now.UnixMilli(), now.Add(-claimedRetention).UnixMilli()).Result()
 	if errors.Is(err, redis.Nil) {

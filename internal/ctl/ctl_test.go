@@ -22,6 +22,7 @@ import (
 	"leadrelay/deadletter"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
+	"leadrelay/worker"
 )
 
 const (
@@ -200,6 +201,10 @@ func TestQueues(t *testing.T) {
 	}
 	e.putDead(t, "shop", "a1", time.Minute)
 	e.putDead(t, "shop", "trimmed", time.Minute)
+	// Seven leads delivered today, as the worker counts them.
+	if err := e.rdb.Set(context.Background(), worker.DeliveredCountKey(now), 7, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 
 	out, _, err := e.run(t, "", "queues")
 	if err != nil {
@@ -209,8 +214,8 @@ func TestQueues(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "QUEUE") || !strings.Contains(lines[0], "DEAD") {
 		t.Fatalf("table:\n%s", out)
 	}
-	if f := strings.Fields(lines[1]); f[0] != "leads" || f[1] != "2" || f[3] != "1" || f[5] != "1" || f[6] != "2" {
-		t.Errorf("row %q: want leads, pending 2, scheduled 1, archived 1, dead 2", lines[1])
+	if f := strings.Fields(lines[1]); f[0] != "leads" || f[1] != "2" || f[3] != "1" || f[5] != "1" || f[6] != "2" || f[8] != "7" {
+		t.Errorf("row %q: want leads, pending 2, scheduled 1, archived 1, dead 2, delivered today 7", lines[1])
 	}
 
 	out, _, err = e.run(t, "", "queues", "--json")
@@ -218,7 +223,7 @@ func TestQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := decodeJSON[[]queueRow](t, out)
-	if len(rows) != 1 || rows[0] != (queueRow{Queue: "leads", Pending: 2, Scheduled: 1, Archived: 1, Dead: 2, OldestSec: rows[0].OldestSec}) {
+	if len(rows) != 1 || rows[0] != (queueRow{Queue: "leads", Pending: 2, Scheduled: 1, Archived: 1, Dead: 2, Delivered: 7, OldestSec: rows[0].OldestSec}) {
 		t.Errorf("json rows = %+v", rows)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"slices"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/worker"
 )
 
 // queueRow is one line of `ctl queues`.
@@ -18,13 +21,15 @@ type queueRow struct {
 	// Archived are dead tasks asynq still holds (at most 10,000, 90 days).
 	Archived int `json:"archived"`
 	// Dead are dead leads in LeadRelay's own store, which nothing trims.
-	Dead      int  `json:"dead"`
-	Completed int  `json:"completed"`
-	Processed int  `json:"processed_today"`
-	Failed    int  `json:"failed_today"`
-	Succeeded int  `json:"succeeded_today"`
-	OldestSec int  `json:"oldest_pending_seconds"`
-	Paused    bool `json:"paused"`
+	Dead      int `json:"dead"`
+	Completed int `json:"completed"`
+	Processed int `json:"processed_today"`
+	Failed    int `json:"failed_today"`
+	// Delivered counts leads the workers recorded in the CRM today (UTC),
+	// over every queue they serve; shown on the configured queue's row.
+	Delivered int64 `json:"delivered_today"`
+	OldestSec int   `json:"oldest_pending_seconds"`
+	Paused    bool  `json:"paused"`
 }
 
 func (c *cli) queues(args []string) error {
@@ -58,11 +63,17 @@ func (c *cli) queues(args []string) error {
 		default:
 			r.Pending, r.Active, r.Scheduled, r.Retrying = info.Pending, info.Active, info.Scheduled, info.Retry
 			r.Archived, r.Completed, r.Processed, r.Failed = info.Archived, info.Completed, info.Processed, info.Failed
-			r.Succeeded = max(info.Processed-info.Failed, 0)
 			r.OldestSec, r.Paused = int(info.Latency.Seconds()), info.Paused
 		}
 		if r.Dead, err = c.dead.CountQueue(c.ctx, q); err != nil {
 			return err
+		}
+		if q == c.cfg.Queue {
+			n, err := c.rds.Client.Get(c.ctx, worker.DeliveredCountKey(c.o.Now())).Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return fmt.Errorf("delivered today: %w", err)
+			}
+			r.Delivered = n
 		}
 		rows = append(rows, r)
 	}
@@ -70,7 +81,7 @@ func (c *cli) queues(args []string) error {
 		return c.emit(rows)
 	}
 	tw := c.table()
-	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRYING\tARCHIVED\tDEAD\tCOMPLETED\tPROCESSED TODAY\tFAILED TODAY\tOLDEST PENDING")
+	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRYING\tARCHIVED\tDEAD\tCOMPLETED\tDELIVERED TODAY\tPROCESSED TODAY\tFAILED TODAY\tOLDEST PENDING")
 	for _, r := range rows {
 		name := r.Queue
 		if r.Paused {
@@ -80,8 +91,8 @@ func (c *cli) queues(args []string) error {
 		if r.Pending > 0 {
 			oldest = age(secs(r.OldestSec))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, r.Pending, r.Active, r.Scheduled,
-			r.Retrying, r.Archived, r.Dead, r.Completed, r.Processed, r.Failed, oldest)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, r.Pending, r.Active, r.Scheduled,
+			r.Retrying, r.Archived, r.Dead, r.Completed, r.Delivered, r.Processed, r.Failed, oldest)
 	}
 	return tw.Flush()
 }
