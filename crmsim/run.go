@@ -43,7 +43,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rl429      = fs.Float64("rate-limit-rate", 0, "fraction of API requests answered 429 with Retry-After: 1")
 		outageFor  = fs.Duration("outage", 0, "start with an outage of this length")
 		outageMode = fs.String("outage-mode", OutageHTTP503, "outage mode: 503 or refuse")
-		logLevel   = fs.String("log-level", "info", "log level: debug logs every request")
+		logLevel   = fs.String("log-level", "debug", "log level: debug (the default) logs every request, key redacted; info logs only warnings and the start")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
