@@ -111,7 +111,8 @@ type Config struct {
 	// LogLevel (LEADRELAY_LOG_LEVEL, default info) is debug, info, warn or error.
 	// Personal data is logged only at debug.
 	LogLevel string
-	// LogFormat (LEADRELAY_LOG_FORMAT, default json) is json or console.
+	// LogFormat (LEADRELAY_LOG_FORMAT) is json or console; the default is
+	// json, or console in the embedded demo mode (no LEADRELAY_REDIS_URL).
 	LogFormat string
 }
 
@@ -159,7 +160,13 @@ func Load(getenv func(string) string) (Config, error) {
 		BreakerCooldown:   p.dur("LEADRELAY_BREAKER_COOLDOWN", 30*time.Second),
 		ShutdownTimeout:   p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", 30*time.Second),
 		LogLevel:          p.str("LEADRELAY_LOG_LEVEL", "info"),
-		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", "json"),
+		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", ""),
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+		if c.RedisURL == "" {
+			c.LogFormat = "console" // the demo mode is for people at a terminal
+		}
 	}
 	c.validate(&p)
 	if len(p.errs) > 0 {

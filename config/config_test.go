@@ -21,6 +21,12 @@ func TestLoadDefaults(t *testing.T) {
 	if !c.EmbeddedRedis() || !c.EmbeddedCRM() {
 		t.Error("empty env must mean embedded Redis and CRM")
 	}
+	if c.LogFormat != "console" {
+		t.Errorf("embedded LogFormat = %q, want console", c.LogFormat)
+	}
+	if c, _ := Load(env(map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0"})); c.LogFormat != "json" {
+		t.Errorf("production LogFormat = %q, want json", c.LogFormat)
+	}
 	if c.CRMAPI != "v1" || c.Queue != "leads" || c.RetryInitial != 10*time.Second || c.RetryMaxDelay != time.Hour ||
 		c.DedupTTL != 24*time.Hour || c.DeliveredTTL != 720*time.Hour || c.HTTPAddr != "127.0.0.1:8080" {
 		t.Errorf("defaults = %+v", c)
