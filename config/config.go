@@ -377,7 +377,7 @@ func (p *parser) pairs(name string) map[string]string {
 		case !ok || k == "" || val == "":
 			p.fail(name, fmt.Sprintf("entry %d is not name=value", i+1))
 		case !validSite(k):
-			p.fail(name, fmt.Sprintf("site name %q may hold only letters, digits, '.', '-' and '_'", k))
+			p.fail(name, fmt.Sprintf("site name %q may hold only letters, digits, '.', '-', '_' and '@'", k))
 		case out[k] != "":
 			p.fail(name, fmt.Sprintf("names site %q twice", k))
 		default:
@@ -407,7 +407,7 @@ func validSite(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == '@') {
 			return false
 		}
 	}

@@ -309,10 +309,11 @@ func TestDropInSeedExample(t *testing.T) {
 	rds := redistest.Start(t)
 	sim, crmURL := startSim(t)
 	env := baseEnv(rds.URL(), crmURL, "v1")
-	env["LEADRELAY_SITES"] = "vladislav.isaler=" + testSiteKey
+	// The site keeps the seed's login: only the key and the URL change.
+	env["LEADRELAY_SITES"] = "vladislav@isaler.ru=" + testSiteKey
 	in := startApp(t, env, "serve")
 	// The seed's query, with the site's name and key in login and apikey.
-	seed := "login=vladislav.isaler&apikey=" + testSiteKey + "&action=add&title=%D0%90%D0%BD%D0%B4%D1%80%D0%B5%D0%B5%D0%B2+%D0%B2%D0%BB%D0%B0%D0%B4%D0%B8%D1%81%D0%BB%D0%B0%D0%B2&email=vladislav%40god.ry&phone=%2B79001234567&company=SalesMan&description=The+best+crm+practice&ip=127.0.0.1&country=Ruusia&city=Perm&path=Test+Path&partner="
+	seed := "login=vladislav%40isaler.ru&apikey=" + testSiteKey + "&action=add&title=%D0%90%D0%BD%D0%B4%D1%80%D0%B5%D0%B5%D0%B2+%D0%B2%D0%BB%D0%B0%D0%B4%D0%B8%D1%81%D0%BB%D0%B0%D0%B2&email=vladislav%40god.ry&phone=%2B79001234567&company=SalesMan&description=The+best+crm+practice&ip=127.0.0.1&country=Ruusia&city=Perm&path=Test+Path&partner="
 	get := func() (*http.Response, error) { return http.Get(in.URL + "/developer/v1/leads?" + seed) }
 	post := func() (*http.Response, error) {
 		q, _ := url.ParseQuery(seed)
@@ -337,8 +338,8 @@ func TestDropInSeedExample(t *testing.T) {
 	}
 	// Wrong key and other actions answer in the CRM's shapes.
 	for q, want := range map[string]string{
-		"login=vladislav.isaler&apikey=wrong-key-wrong-key&action=add&title=x": `"code":"400"`,
-		"login=vladislav.isaler&apikey=" + testSiteKey + "&action=list":        `"code":"402"`,
+		"login=vladislav%40isaler.ru&apikey=wrong-key-wrong-key&action=add&title=x": `"code":"400"`,
+		"login=vladislav%40isaler.ru&apikey=" + testSiteKey + "&action=list":        `"code":"402"`,
 	} {
 		resp, err := http.Get(in.URL + "/developer/v1/leads?" + q)
 		if err != nil {
