@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -68,6 +69,11 @@ type Config struct {
 	// GlobalRateLimit (LEADRELAY_GLOBAL_RATE_LIMIT, default 200) caps intake
 	// requests per second over all sites; 0 means no limit.
 	GlobalRateLimit float64
+
+	// TrustedProxies (LEADRELAY_TRUSTED_PROXIES, "10.0.0.0/8,192.0.2.7")
+	// are the reverse proxies whose X-Forwarded-For names the client, for
+	// per-client limits. Empty: forwarded headers are ignored.
+	TrustedProxies []netip.Prefix
 
 	// UIUser and UIPassword (LEADRELAY_UI_USER, LEADRELAY_UI_PASSWORD) protect
 	// the ops UI with basic auth. Unset: the UI is served only on loopback.
@@ -144,6 +150,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS"),
 		SiteRateLimit:     p.float("LEADRELAY_SITE_RATE_LIMIT", 10),
 		GlobalRateLimit:   p.float("LEADRELAY_GLOBAL_RATE_LIMIT", 200),
+		TrustedProxies:    p.prefixes("LEADRELAY_TRUSTED_PROXIES"),
 		UIUser:            p.str("LEADRELAY_UI_USER", ""),
 		UIPassword:        p.str("LEADRELAY_UI_PASSWORD", ""),
 		UIReadOnly:        p.bool("LEADRELAY_UI_READONLY", false),
@@ -397,6 +404,26 @@ func (p *parser) origins(name string) map[string][]string {
 				continue
 			}
 			out[site] = append(out[site], u.Scheme+"://"+u.Host)
+		}
+	}
+	return out
+}
+
+// prefixes parses "10.0.0.0/8,192.0.2.7": CIDR prefixes or single addresses.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	v := p.str(name, "")
+	if v == "" {
+		return nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if pfx, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, pfx.Masked())
+		} else if a, err := netip.ParseAddr(item); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		} else {
+			p.fail(name, fmt.Sprintf("entry %q is not an address or CIDR prefix such as 10.0.0.0/8", item))
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,7 @@ func TestLoadValues(t *testing.T) {
 		"LEADRELAY_SITE_ORIGINS":    "shop=https://shop.example|http://localhost:3000",
 		"LEADRELAY_RETRY_INITIAL":   "1s",
 		"LEADRELAY_CONCURRENCY":     "3",
+		"LEADRELAY_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7, ::1",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +63,9 @@ func TestLoadValues(t *testing.T) {
 	}
 	if got := strings.Join(c.SiteOrigins["shop"], " "); got != "https://shop.example http://localhost:3000" {
 		t.Errorf("origins = %q", got)
+	}
+	if fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.0.2.7/32 ::1/128]" {
+		t.Errorf("TrustedProxies = %v", c.TrustedProxies)
 	}
 	if c.RetryInitial != time.Second || c.Concurrency != 3 || c.CRMAPI != "v2" {
 		t.Errorf("parsed = %+v", c)
@@ -95,6 +100,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing key file", map[string]string{"LEADRELAY_CRM_APIKEY_FILE": "/nonexistent/key"}, []string{"LEADRELAY_CRM_APIKEY_FILE cannot be read"}},
 		{"origins for unknown site", map[string]string{"LEADRELAY_SITE_ORIGINS": "x=https://a.example"}, []string{"not in LEADRELAY_SITES"}},
 		{"reconcile", map[string]string{"LEADRELAY_RECONCILE_UNKNOWN": "maybe"}, []string{"resend or dead"}},
+		{"proxies", map[string]string{"LEADRELAY_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, []string{`entry "nginx" is not an address`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

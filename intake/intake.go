@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -53,6 +54,10 @@ type Options struct {
 	Replays Replays
 	// RetryAfter is sent with 503 answers. Zero means DefaultRetryAfter.
 	RetryAfter time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client. Empty: the connection's address is the client, and
+	// forwarded headers are ignored (any client can write them).
+	TrustedProxies []netip.Prefix
 	// Observer, when set, is told every request's site and outcome and
 	// every enqueue's duration, for metrics. Nil observes nothing.
 	Observer Observer
@@ -65,6 +70,7 @@ type handler struct {
 	cors       corsPolicy
 	secrets    map[string]string
 	limiter    Limiter
+	proxies    []netip.Prefix
 	replays    Replays
 	now        func() time.Time
 	retryAfter string
@@ -87,6 +93,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		cors:       newCORS(o.Origins, o.Sites),
 		secrets:    map[string]string{},
 		limiter:    o.Limiter,
+		proxies:    o.TrustedProxies,
 		replays:    o.Replays,
 		now:        time.Now,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -206,15 +207,45 @@ func clientKey(ip string) string {
 	return a.String()
 }
 
-// clientIP is the address the request came from. Behind a reverse proxy
-// that is the proxy: forwarded headers are not trusted, since any client
-// can write them.
-func clientIP(r *http.Request) string {
+// clientIP is the address the request came from. Behind a trusted reverse
+// proxy it is the right-most X-Forwarded-For entry that is not itself a
+// trusted proxy: entries to its left were written by the client and prove
+// nothing. Without trusted proxies forwarded headers are ignored.
+func (h *handler) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !trusted(h.proxies, host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		a, err := netip.ParseAddr(hop)
+		if err != nil {
+			break // a garbled entry: stop at the last address we trust
+		}
+		if !trusted(h.proxies, a.String()) {
+			return a.Unmap().String()
+		}
+		host = a.String()
 	}
 	return host
+}
+
+func trusted(proxies []netip.Prefix, ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // limited asks the limiter about a request of site ("" for a failed
@@ -224,7 +255,7 @@ func (h *handler) limited(w http.ResponseWriter, r *http.Request, site string, a
 	if h.limiter == nil {
 		return false
 	}
-	d, err := h.limiter.Allow(r.Context(), site, clientIP(r))
+	d, err := h.limiter.Allow(r.Context(), site, h.clientIP(r))
 	if err != nil {
 		// Fail open: the limiter lives in the Redis that the publish needs,
 		// so when Redis is down the publish answers 503 anyway, and a limiter

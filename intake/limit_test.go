@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -188,14 +189,36 @@ func TestLimiterFailsOpen(t *testing.T) {
 
 func TestClientIP(t *testing.T) {
 	t.Parallel()
-	for addr, want := range map[string]string{
-		"192.0.2.1:80": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "pipe": "pipe",
-	} {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.RemoteAddr = addr
-		if got := clientIP(r); got != want {
-			t.Errorf("clientIP(%q) = %q, want %q", addr, got, want)
-		}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name, remote, xff string
+		proxies           []netip.Prefix
+		want              string
+	}{
+		{"direct v4", "192.0.2.1:80", "", nil, "192.0.2.1"},
+		{"direct v6", "[2001:db8::1]:443", "", nil, "2001:db8::1"},
+		{"no port", "pipe", "", nil, "pipe"},
+		{"forwarded header ignored without trusted proxies", "192.0.2.1:80", "198.51.100.7", nil, "192.0.2.1"},
+		{"forwarded header ignored from an untrusted peer", "192.0.2.1:80", "198.51.100.7", proxies, "192.0.2.1"},
+		{"trusted proxy names the client", "10.1.2.3:5000", "198.51.100.7", proxies, "198.51.100.7"},
+		{"client-written entries to the left prove nothing", "10.1.2.3:5000", "6.6.6.6, 198.51.100.7", proxies, "198.51.100.7"},
+		{"chain of trusted proxies", "10.1.2.3:5000", "198.51.100.7, 10.9.9.9", proxies, "198.51.100.7"},
+		{"several headers", "[::1]:5000", "", proxies, "::1"},
+		{"garbled entry stops the walk", "10.1.2.3:5000", "198.51.100.7, junk, 10.9.9.9", proxies, "10.9.9.9"},
+		{"mapped v4", "10.1.2.3:5000", "::ffff:198.51.100.7", proxies, "198.51.100.7"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			h := &handler{proxies: tc.proxies}
+			if got := h.clientIP(r); got != tc.want {
+				t.Errorf("clientIP(%s, XFF %q) = %q, want %q", tc.remote, tc.xff, got, tc.want)
+			}
+		})
 	}
 	for ip, want := range map[string]string{
 		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "::ffff:192.0.2.1": "192.0.2.1", "192.0.2.1": "192.0.2.1", "x": "x",

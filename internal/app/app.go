@@ -159,12 +159,13 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, lo
 // (UI, dead letters) behind the operator guard.
 func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
-		Sites:    sites,
-		Origins:  cfg.SiteOrigins,
-		Secrets:  cfg.SiteSecrets,
-		Limiter:  intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
-		Replays:  intake.NewRedisReplays(rds.Client),
-		Observer: met,
+		Sites:          sites,
+		Origins:        cfg.SiteOrigins,
+		Secrets:        cfg.SiteSecrets,
+		Limiter:        intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
+		TrustedProxies: cfg.TrustedProxies,
+		Replays:        intake.NewRedisReplays(rds.Client),
+		Observer:       met,
 	}, pub, log))
 	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIUser, cfg.UIPassword, cfg.UIReadOnly))
 	ops := guard(deadHandler(deadStore(rds, cfg), cfg.UIReadOnly), cfg.UIUser, cfg.UIPassword)
