@@ -27,6 +27,7 @@ type attempt struct {
 	firstAt time.Time // first add sent
 	sentAt  time.Time // last add sent
 	sends   int
+	dead    bool // the lead died once; a delivery must drop its dead-letter record
 }
 
 func parseAttempt(state, first, sent, sends string) attempt {

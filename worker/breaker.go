@@ -13,20 +13,27 @@ import (
 // probe_until (unix ms). No key means closed with no failures.
 const breakerKey = keyPrefix + "breaker"
 
-// breakerAllowScript answers {wait ms, probe, exists}: wait > 0 means the
-// circuit is open (or a half-open probe is in flight); probe = 1 means this
-// caller is the half-open probe. ARGV: now ms, probe ttl ms.
-var breakerAllowScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0} end
-local now = tonumber(ARGV[1])
-local openUntil = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-if openUntil == 0 then return {0, 0, 1} end
-if now < openUntil then return {openUntil - now, 0, 1} end
-local probeUntil = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
-if now < probeUntil then return {probeUntil - now, 0, 1} end
-redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]))
-return {0, 1, 1}
-`)
+// breakerAllowLua decides whether a CRM call may go ahead, answering
+// {wait ms, probe, exists}: wait > 0 means the circuit is open (or a
+// half-open probe is in flight); probe = 1 means this caller is the
+// half-open probe. beginScript runs it too, so the common path asks the
+// breaker in the same round trip that takes the lead's lock.
+const breakerAllowLua = `
+local function breaker_allow(key, now, probeTTL)
+  if redis.call('EXISTS', key) == 0 then return {0, 0, 0} end
+  local openUntil = tonumber(redis.call('HGET', key, 'open_until') or '0')
+  if openUntil == 0 then return {0, 0, 1} end
+  if now < openUntil then return {openUntil - now, 0, 1} end
+  local probeUntil = tonumber(redis.call('HGET', key, 'probe_until') or '0')
+  if now < probeUntil then return {probeUntil - now, 0, 1} end
+  redis.call('HSET', key, 'probe_until', now + probeTTL)
+  return {0, 1, 1}
+end
+`
+
+// breakerAllowScript runs breakerAllowLua alone. ARGV: now ms, probe ttl ms.
+var breakerAllowScript = redis.NewScript(breakerAllowLua +
+	`return breaker_allow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))`)
 
 // breakerFailScript counts a transient failure and opens the circuit at
 // the threshold; a failure while open or half-open reopens it. It returns
@@ -57,8 +64,13 @@ func (h *Handler) breakerAllow(ctx context.Context) (breakerTicket, error) {
 	if err != nil || len(r) != 3 {
 		return breakerTicket{}, err
 	}
-	h.o.Observer.CRMCircuitOpen(r[0] > 0)
-	return breakerTicket{wait: time.Duration(r[0]) * time.Millisecond, probe: r[1] == 1, exists: r[2] == 1}, nil
+	return h.ticket(r[0], r[1], r[2]), nil
+}
+
+// ticket turns breaker_allow's answer into a ticket and tells the observer.
+func (h *Handler) ticket(waitMS, probe, exists int64) breakerTicket {
+	h.o.Observer.CRMCircuitOpen(waitMS > 0)
+	return breakerTicket{wait: time.Duration(waitMS) * time.Millisecond, probe: probe == 1, exists: exists == 1}
 }
 
 // breakerFailed records a transient CRM failure; it reports whether the

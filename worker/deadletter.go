@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hibiken/asynq"
 
 	"go.uber.org/zap"
@@ -48,5 +50,15 @@ func (h *Handler) keepDead(ctx context.Context, p lead.Payload, reason string, l
 	}
 	if err := h.o.DeadLetters.Put(ctx, p, reason); err != nil {
 		log.Error("dead lead not kept in the dead-letter store; asynq's archive still holds it", zap.Error(err))
+	}
+	// Flag the attempt record, which begin reads anyway, so only a delivery
+	// of a once-dead lead pays for forgetting it.
+	_, err := h.rdb.TxPipelined(context.WithoutCancel(ctx), func(pl redis.Pipeliner) error {
+		pl.HSet(ctx, attemptKey(p.ID), "dead", "1")
+		pl.PExpire(ctx, attemptKey(p.ID), h.o.DeliveredTTL)
+		return nil
+	})
+	if err != nil {
+		log.Warn("dead flag not recorded; a later delivery may leave a stale dead-letter record", zap.Error(err))
 	}
 }

@@ -96,11 +96,7 @@ func (h *Handler) deliver(ctx context.Context, t *asynq.Task, p lead.Payload, lo
 		}
 	}
 
-	ticket, err := h.breakerAllow(ctx)
-	if err != nil {
-		done("")
-		return storeErr("circuit breaker", err)
-	}
+	ticket := g.ticket
 	if ticket.wait > 0 {
 		done("")
 		return &DelayError{Delay: ticket.wait, Reason: "CRM circuit open"}
@@ -122,7 +118,7 @@ func (h *Handler) deliver(ctx context.Context, t *asynq.Task, p lead.Payload, lo
 		switch {
 		case res == reconcileFound:
 			lk.stop()
-			return h.delivered(ctx, t, p, log, Marker{CRMID: id, LeadID: p.ID, Via: "reconcile"}, token)
+			return h.delivered(ctx, t, p, log, Marker{CRMID: id, LeadID: p.ID, Via: "reconcile"}, token, g.attempt.dead)
 		case res == reconcileUnknown && h.o.ReconcileUnknown == ReconcileDead:
 			done("")
 			h.keepDead(ctx, p, "reconcile could not tell whether the CRM stored the lead", log)
@@ -166,7 +162,7 @@ func (h *Handler) deliver(ctx context.Context, t *asynq.Task, p lead.Payload, lo
 	}
 	bcancel()
 	h.clearConfigProblem()
-	return h.delivered(ctx, t, p, log, Marker{CRMID: id, LeadID: p.ID}, token)
+	return h.delivered(ctx, t, p, log, Marker{CRMID: id, LeadID: p.ID}, token, g.attempt.dead)
 }
 
 // add sends the lead with the per-call timeout.
@@ -179,7 +175,9 @@ func (h *Handler) add(ctx context.Context, p lead.Payload) (int64, error) {
 // delivered records the marker (retrying a few times: the CRM has the lead
 // now, and losing that fact risks a second add), writes the task result and
 // logs the delivery.
-func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, log *zap.Logger, m Marker, token string) error {
+// wasDead says the lead died before (an operator re-ran it): its
+// dead-letter record goes.
+func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, log *zap.Logger, m Marker, token string, wasDead bool) error {
 	m.At = h.o.Clock().UTC()
 	claim := h.crm.Version() != crmclient.V2
 	var (
@@ -210,7 +208,9 @@ func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, 
 	}
 	h.stats.delivered.Add(1)
 	h.observeDelivered(p, m)
-	h.forgetDead(base, p, log)
+	if wasDead {
+		h.forgetDead(base, p, log)
+	}
 	h.writeResult(t, result{CRMID: m.CRMID, DeliveredAt: m.At}, log)
 	log.Info("delivered", zap.Int64("crm_id", m.CRMID), zap.String("via", m.Via))
 	return nil

@@ -15,18 +15,22 @@ import (
 
 func lockKey(id string) string { return keyPrefix + "lock:" + id }
 
-// beginScript is the common path's only Redis round trip before the CRM
-// call: if the lead is delivered, return the marker; else take the lock
-// (SET NX PX) and return the attempt record.
-// KEYS: delivered, lock, attempt. ARGV: token, ttl ms.
-var beginScript = redis.NewScript(`
+// beginScript is a delivery's first Redis round trip, and a delivered
+// lead's only one: if the lead is delivered, return the marker; else take the lock
+// (SET NX PX) and return the attempt record and the circuit breaker's
+// answer (breakerAllowLua).
+// KEYS: delivered, lock, attempt, breaker. ARGV: token, ttl ms, now ms,
+// probe ttl ms.
+var beginScript = redis.NewScript(breakerAllowLua + `
 local m = redis.call('GET', KEYS[1])
 if m then return {'delivered', m} end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {'busy', tostring(redis.call('PTTL', KEYS[2]))}
 end
-local a = redis.call('HMGET', KEYS[3], 'state', 'first_at', 'sent_at', 'sends')
-return {'locked', a[1] or '', a[2] or '', a[3] or '', a[4] or ''}
+local a = redis.call('HMGET', KEYS[3], 'state', 'first_at', 'sent_at', 'sends', 'dead')
+local b = breaker_allow(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]))
+return {'locked', a[1] or '', a[2] or '', a[3] or '', a[4] or '', a[5] or '',
+  tostring(b[1]), tostring(b[2]), tostring(b[3])}
 `)
 
 // renewScript extends the lock if we still hold it.
@@ -53,13 +57,14 @@ type gate struct {
 	marker  *Marker       // the lead is delivered
 	busy    time.Duration // another worker holds the lock for this long
 	attempt attempt       // when locked: the lead's attempt record
+	ticket  breakerTicket // when locked: the circuit breaker's answer
 }
 
 // begin checks the delivered marker and takes the lead's lock in one round
 // trip. Exactly one of marker, busy>0 or a held lock results.
 func (h *Handler) begin(ctx context.Context, id, token string) (gate, error) {
-	res, err := beginScript.Run(ctx, h.rdb, []string{deliveredKey(id), lockKey(id), attemptKey(id)},
-		token, h.o.LockTTL.Milliseconds()).StringSlice()
+	res, err := beginScript.Run(ctx, h.rdb, []string{deliveredKey(id), lockKey(id), attemptKey(id), breakerKey},
+		token, h.o.LockTTL.Milliseconds(), h.o.Clock().UnixMilli(), h.o.CRMTimeout.Milliseconds()).StringSlice()
 	if err != nil {
 		return gate{}, err
 	}
@@ -70,8 +75,11 @@ func (h *Handler) begin(ctx context.Context, id, token string) (gate, error) {
 	case len(res) == 2 && res[0] == "busy":
 		ms, _ := strconv.ParseInt(res[1], 10, 64)
 		return gate{busy: max(time.Duration(ms)*time.Millisecond, time.Millisecond)}, nil
-	case len(res) == 5 && res[0] == "locked":
-		return gate{attempt: parseAttempt(res[1], res[2], res[3], res[4])}, nil
+	case len(res) == 9 && res[0] == "locked":
+		n := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
+		a := parseAttempt(res[1], res[2], res[3], res[4])
+		a.dead = res[5] == "1"
+		return gate{attempt: a, ticket: h.ticket(n(res[6]), n(res[7]), n(res[8]))}, nil
 	}
 	return gate{}, fmt.Errorf("begin: unexpected answer %q", res)
 }
