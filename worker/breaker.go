@@ -16,8 +16,8 @@ const breakerKey = keyPrefix + "breaker"
 // breakerAllowLua decides whether a CRM call may go ahead, answering
 // {wait ms, probe, exists}: wait > 0 means the circuit is open (or a
 // half-open probe is in flight); probe = 1 means this caller is the
-// half-open probe. beginScript runs it too, so the common path asks the
-// breaker in the same round trip that takes the lead's lock.
+// half-open probe. beginScript runs it in the same round trip that takes
+// the lead's lock.
 const breakerAllowLua = `
 local function breaker_allow(key, now, probeTTL)
   if redis.call('EXISTS', key) == 0 then return {0, 0, 0} end
@@ -30,10 +30,6 @@ local function breaker_allow(key, now, probeTTL)
   return {0, 1, 1}
 end
 `
-
-// breakerAllowScript runs breakerAllowLua alone. ARGV: now ms, probe ttl ms.
-var breakerAllowScript = redis.NewScript(breakerAllowLua +
-	`return breaker_allow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))`)
 
 // breakerFailScript counts a transient failure and opens the circuit at
 // the threshold; a failure while open or half-open reopens it. It returns
@@ -55,16 +51,6 @@ type breakerTicket struct {
 	wait   time.Duration // > 0: do not call the CRM
 	probe  bool          // this call is the half-open probe
 	exists bool          // the breaker has state to reset on success
-}
-
-// breakerAllow asks whether a CRM call may go ahead.
-func (h *Handler) breakerAllow(ctx context.Context) (breakerTicket, error) {
-	r, err := breakerAllowScript.Run(ctx, h.rdb, []string{breakerKey},
-		h.o.Clock().UnixMilli(), h.o.CRMTimeout.Milliseconds()).Int64Slice()
-	if err != nil || len(r) != 3 {
-		return breakerTicket{}, err
-	}
-	return h.ticket(r[0], r[1], r[2]), nil
 }
 
 // ticket turns breaker_allow's answer into a ticket and tells the observer.
