@@ -13,9 +13,10 @@ import (
 )
 
 // DeadLetters keeps dead leads where asynq's archive cannot trim them
-// (it drops the oldest beyond 10,000 tasks or 90 days). Issue 4, item 6: a
-// Redis store under leadrelay:dead:* belongs here. Options.DeadLetters nil
-// leaves asynq's archive as the only dead-letter queue.
+// (it drops the oldest beyond 10,000 tasks or 90 days); the deadletter
+// package's store, adapted in internal/app, is the one the binary uses.
+// Options.DeadLetters nil leaves asynq's archive as the only dead-letter
+// queue.
 type DeadLetters interface {
 	// Put records a dead lead with the reason it cannot be delivered.
 	Put(ctx context.Context, p lead.Payload, reason string) error
