@@ -32,6 +32,9 @@ type fakeCRM struct {
 	fail func(n int, l crmclient.Lead) (store bool, err error)
 	// listErr, when set, is returned by List.
 	listErr error
+	// beforeList, when set, runs under the lock before List answers (for
+	// leads that arrive mid-scan).
+	beforeList func(f *fakeCRM, o crmclient.ListOptions)
 }
 
 func newFakeCRM(v crmclient.APIVersion) *fakeCRM { return &fakeCRM{version: v, nextID: 100} }
@@ -48,19 +51,24 @@ func (f *fakeCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 	}
 	var id int64
 	if store {
-		f.nextID++
-		id = f.nextID
-		it := crmclient.ListItem{ID: id, Email: l.Email, Phone: l.Phone, Company: l.Company, Content: l.Description,
-			Datum: crmclient.Datum{Time: time.Now()}}
-		if f.version == crmclient.V2 {
-			it.UIDs = l.UIDs
-		}
-		f.leads = append(f.leads, it)
+		id = f.storeLocked(l)
 	}
 	if err != nil {
 		return 0, err
 	}
 	return id, ctx.Err()
+}
+
+// storeLocked stores l as a new CRM lead; f.mu is held.
+func (f *fakeCRM) storeLocked(l crmclient.Lead) int64 {
+	f.nextID++
+	it := crmclient.ListItem{ID: f.nextID, Email: l.Email, Phone: l.Phone, Company: l.Company, Content: l.Description,
+		Datum: crmclient.Datum{Time: time.Now()}}
+	if f.version == crmclient.V2 {
+		it.UIDs = l.UIDs
+	}
+	f.leads = append(f.leads, it)
+	return f.nextID
 }
 
 func (f *fakeCRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
@@ -69,6 +77,9 @@ func (f *fakeCRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.
 	f.lists++
 	if f.listErr != nil {
 		return nil, f.listErr
+	}
+	if f.beforeList != nil {
+		f.beforeList(f, o)
 	}
 	page := o.Page
 	if f.version == crmclient.V1 {

@@ -305,6 +305,20 @@ func TestReconcile(t *testing.T) {
 			prep: func(e *env, _ lead.Payload) { fillOthers(e, crmclient.PageSize) }},
 		{name: "v2 found beyond the first page", v: crmclient.V2, stored: true, want: "found", adds: 1 + 450,
 			prep: func(e *env, _ lead.Payload) { fillOthers(e, 450) }},
+		// Exactly a page of new leads arriving between two pages makes page
+		// 1 start with page 0's first lead, as if the CRM ignored the
+		// offset; the scan must not give up on a CRM that pages.
+		{name: "v2 a page of new leads mid-scan", v: crmclient.V2, stored: true, want: "found", adds: 1 + 450,
+			prep: func(e *env, _ lead.Payload) {
+				fillOthers(e, 450)
+				e.crm.beforeList = func(f *fakeCRM, o crmclient.ListOptions) {
+					if o.Page == 1 && f.lists == 2 {
+						for i := range crmclient.PageSize {
+							f.storeLocked(crmclient.Lead{Title: "y", Company: fmt.Sprintf("mid-%d", i)})
+						}
+					}
+				}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -100,7 +100,16 @@ func (h *Handler) scan(ctx context.Context, first time.Time, match func(crmclien
 			return 0, reconcileUnknown, err
 		}
 		if len(items) > 0 && items[0].ID == prevFirst {
-			return 0, reconcileUnknown, nil // the CRM ignored the offset
+			// Either the CRM ignores the offset, or exactly a page of new
+			// leads arrived since the last page. Ask a page far beyond
+			// the end to tell which: only a CRM that ignores it answers.
+			ignored, err := h.offsetIgnored(ctx, o)
+			if err != nil {
+				return 0, reconcileUnknown, err
+			}
+			if ignored {
+				return 0, reconcileUnknown, nil
+			}
 		}
 		for _, it := range items {
 			if !it.Datum.Time.IsZero() && it.Datum.Time.Before(cutoff) {
@@ -120,6 +129,18 @@ func (h *Handler) scan(ctx context.Context, first time.Time, match func(crmclien
 		prevFirst = items[0].ID
 	}
 	return 0, reconcileUnknown, nil
+}
+
+// probePage is a page number far beyond any CRM's leads within a scan's
+// date range.
+const probePage = 1 << 20
+
+// offsetIgnored reports whether the CRM answers leads for a page that
+// cannot exist, i.e. ignores the offset (v1 as shipped).
+func (h *Handler) offsetIgnored(ctx context.Context, o crmclient.ListOptions) (bool, error) {
+	o.Page = probePage
+	items, err := h.listPage(ctx, o)
+	return len(items) > 0, err
 }
 
 // listPage fetches one page, trying a transient failure twice more after a

@@ -184,12 +184,12 @@ func (s suite) run(t *testing.T) {
 		case n == 0:
 			lost++
 			if lost <= 10 {
-				t.Errorf("LOST: acknowledged lead %s (%s) is not in the CRM", l.email, l.via)
+				t.Errorf("LOST: acknowledged lead %s (%s, %s) is not in the CRM%s", l.email, l.via, l.id, history(workers, l.id))
 			}
 		case n > 1:
 			duplicated++
 			if duplicated <= 10 {
-				t.Errorf("DUPLICATE: lead %s is %d times in the CRM", l.email, n)
+				t.Errorf("DUPLICATE: lead %s (%s) is %d times in the CRM%s", l.email, l.id, n, history(workers, l.id))
 			}
 		}
 		if _, ok := deadByEmail[l.email]; ok && !l.mustFail {
@@ -248,6 +248,7 @@ type publisher struct {
 
 type ackedLead struct {
 	email, via string
+	id         string // LeadRelay's id, for finding the lead in worker logs
 	mustFail   bool
 }
 
@@ -313,7 +314,7 @@ func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
 			}
 			if ok {
 				p.mu.Lock()
-				p.acked = append(p.acked, ackedLead{email: email, via: via, mustFail: mustFail})
+				p.acked = append(p.acked, ackedLead{email: email, via: via, id: relayID(b), mustFail: mustFail})
 				p.mu.Unlock()
 				return
 			}
@@ -324,6 +325,35 @@ func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
 		}
 		time.Sleep(time.Duration(50+attempt*50) * time.Millisecond)
 	}
+}
+
+// relayID reads the lead id from an intake answer of either surface.
+func relayID(body []byte) string {
+	var a struct {
+		ID     string `json:"id"`
+		Result struct {
+			ID string `json:"id"`
+		} `json:"result"`
+	}
+	_ = json.Unmarshal(body, &a)
+	if a.ID != "" {
+		return a.ID
+	}
+	return a.Result.ID
+}
+
+// history is what the workers logged about one lead, for a failure message.
+func history(workers []*proc, id string) string {
+	if id == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, w := range workers {
+		for _, line := range w.grepLog(id, 20) {
+			fmt.Fprintf(&b, "\n    %s: %s", w.name, line)
+		}
+	}
+	return b.String()
 }
 
 type simLead struct {

@@ -165,6 +165,21 @@ func (p *proc) countLog(subs ...string) int {
 	return n
 }
 
+// grepLog returns up to max log lines of the process that contain sub.
+func (p *proc) grepLog(sub string, max int) []string {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, sub) && len(out) < max {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	if len(b) > 4000 {
