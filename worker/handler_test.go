@@ -208,44 +208,56 @@ func TestHandlerLockBusy(t *testing.T) {
 
 // TestHandlerUnrecordedMarkerReconciles: the CRM stored the lead but the
 // marker cannot be written (Redis refuses). The attempt stays "sending", so
-// the next run reconciles instead of adding again.
+// the next run reconciles instead of adding again; and when the marker of
+// that reconcile cannot be written either, the run after it finds the lead
+// again (on v1 its own claim on the CRM id must not hide it).
 func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, crmclient.V2, nil)
-	var broken atomic.Bool
-	e.rdb.AddHook(failFinish{&broken})
-	task, p := newLeadTask(t)
-	broken.Store(true)
-	err := e.h.ProcessTask(ctx, task)
-	var ue *unrecordedError
-	if !errors.As(err, &ue) || ue.crmID != 101 || classify(err) != OutcomeAmbiguous || !IsFailure(err) {
-		t.Fatalf("first run = %v, want an unrecorded delivery of CRM id 101", err)
-	}
-	broken.Store(false)
-	if st := e.rdb.HGet(ctx, attemptKey(p.ID), "state").Val(); st != stateSending {
-		t.Fatalf("attempt state = %q, want %q", st, stateSending)
-	}
-	// Let the lock left behind expire, as it would.
-	e.rdb.Del(ctx, lockKey(p.ID))
-	// Too early: the first request might still be in flight.
-	err = e.h.ProcessTask(ctx, task)
-	var de *DelayError
-	if !errors.As(err, &de) || IsFailure(err) {
-		t.Fatalf("early run = %v, want a DelayError", err)
-	}
-	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
-	if err := e.h.ProcessTask(ctx, task); err != nil {
-		t.Fatalf("reconcile run = %v", err)
-	}
-	m := e.marker(p.ID)
-	if m == nil || m.Via != "reconcile" || m.CRMID != 101 {
-		t.Fatalf("marker = %+v, want the reconciled CRM id 101", m)
-	}
-	if adds, stored := e.crm.counts(); adds != 1 || stored != 1 {
-		t.Errorf("adds = %d stored = %d, want 1 and 1", adds, stored)
-	}
-	if s := e.h.Stats(); s.ReconcileFound != 1 {
-		t.Errorf("stats = %+v", s)
+	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
+		t.Run(string(v), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, v, nil)
+			var broken atomic.Bool
+			e.rdb.AddHook(failFinish{&broken})
+			task, p := newLeadTask(t)
+			broken.Store(true)
+			err := e.h.ProcessTask(ctx, task)
+			var ue *unrecordedError
+			if !errors.As(err, &ue) || ue.crmID != 101 || classify(err) != OutcomeAmbiguous || !IsFailure(err) {
+				t.Fatalf("first run = %v, want an unrecorded delivery of CRM id 101", err)
+			}
+			if st := e.rdb.HGet(ctx, attemptKey(p.ID), "state").Val(); st != stateSending {
+				t.Fatalf("attempt state = %q, want %q", st, stateSending)
+			}
+			// Let the lock left behind expire, as it would.
+			e.rdb.Del(ctx, lockKey(p.ID))
+			// Too early: the first request might still be in flight.
+			err = e.h.ProcessTask(ctx, task)
+			var de *DelayError
+			if !errors.As(err, &de) || IsFailure(err) {
+				t.Fatalf("early run = %v, want a DelayError", err)
+			}
+			e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
+			// The reconcile finds the lead, but its marker is refused too.
+			if err := e.h.ProcessTask(ctx, task); !errors.As(err, &ue) || ue.crmID != 101 {
+				t.Fatalf("unrecorded reconcile run = %v, want an unrecorded delivery of CRM id 101", err)
+			}
+			broken.Store(false)
+			e.rdb.Del(ctx, lockKey(p.ID))
+			if err := e.h.ProcessTask(ctx, task); err != nil {
+				t.Fatalf("reconcile run = %v", err)
+			}
+			m := e.marker(p.ID)
+			if m == nil || m.Via != "reconcile" || m.CRMID != 101 {
+				t.Fatalf("marker = %+v, want the reconciled CRM id 101", m)
+			}
+			if adds, stored := e.crm.counts(); adds != 1 || stored != 1 {
+				t.Errorf("adds = %d stored = %d, want 1 and 1", adds, stored)
+			}
+			if s := e.h.Stats(); s.ReconcileFound != 2 {
+				t.Errorf("stats = %+v, want 2 found", s)
+			}
+		})
 	}
 }
 

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,13 +73,28 @@ func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, first time.Ti
 		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != want {
 			return false, nil
 		}
-		won, err := h.rdb.ZAddNX(ctx, claimedKey, zmember(h.o.Clock(), it.ID)).Result()
+		won, err := claimScript.Run(ctx, h.rdb, []string{claimedKey, attemptKey(p.ID)},
+			h.o.Clock().UnixMilli(), it.ID).Int()
 		if err != nil {
 			return false, storeErr("claim CRM id", err)
 		}
 		return won == 1, nil
 	})
 }
+
+// claimScript claims a CRM id for one lead: it wins when the id is free, or
+// when this lead claimed it in an earlier reconcile whose delivered marker
+// was never written (the claim is noted on the lead's attempt record, which
+// only a recorded delivery removes).
+// KEYS: claimed set, attempt. ARGV: now ms, CRM id.
+var claimScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], 'claimed') == ARGV[2] then return 1 end
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'claimed', ARGV[2]) end
+  return 1
+end
+return 0
+`)
 
 // scan walks the CRM's leads newest first, created since the first attempt
 // (both dates set: one alone is broken on the real CRM; a day's margin for
@@ -197,10 +211,4 @@ func crmText(s string) string {
 
 func fingerprint(email, phone, company, content string) string {
 	return strings.ToLower(crmText(email)) + "\x00" + crmText(phone) + "\x00" + crmText(company) + "\x00" + crmText(content)
-}
-
-// zmember builds a claimed-set entry scored by time, so old claims can be
-// trimmed.
-func zmember(now time.Time, crmID int64) redis.Z {
-	return redis.Z{Score: float64(now.UnixMilli()), Member: strconv.FormatInt(crmID, 10)}
 }
