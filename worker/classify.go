@@ -149,9 +149,13 @@ func classify(err error) Outcome {
 	case errors.As(err, &st) && st.StatusCode == http.StatusTooManyRequests:
 		return OutcomeBackpressure
 	case errors.As(err, &st) && st.Action == "add" &&
-		(st.StatusCode == http.StatusBadGateway || st.StatusCode == http.StatusGatewayTimeout):
+		(st.StatusCode == http.StatusInternalServerError ||
+			st.StatusCode == http.StatusBadGateway || st.StatusCode == http.StatusGatewayTimeout):
 		// A proxy that gave up waiting does not know whether the CRM
-		// behind it committed the add.
+		// behind it committed the add; a 500 is what a PHP fatal answers
+		// with display_errors off, and the fatal may come after the
+		// insert (the 200 fatal page is ambiguous for the same reason).
+		// 503 stays transient: the request never reached PHP.
 		return OutcomeAmbiguous
 	}
 	switch crmclient.Classify(err) {

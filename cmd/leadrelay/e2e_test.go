@@ -285,7 +285,7 @@ func TestRetriesExhausted(t *testing.T) {
 	t.Parallel()
 	rds := redistest.Start(t)
 	sim, crmURL := startSim(t)
-	sim.SetFaults(crmsim.Faults{ErrorRate: 1, ErrorStatus: 500})
+	sim.SetFaults(crmsim.Faults{ErrorRate: 1, ErrorStatus: 503})
 	env := baseEnv(rds.URL(), crmURL, "v2")
 	env["LEADRELAY_MAX_RETRY"] = "2"
 	env["LEADRELAY_BREAKER_THRESHOLD"] = "100"
