@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
 	"leadrelay/lead"
@@ -124,6 +125,8 @@ func (h *Handler) scan(ctx context.Context, first time.Time, match func(crmclien
 			if ignored {
 				return 0, reconcileUnknown, nil
 			}
+			h.log.Info("reconcile: a full page of new leads arrived between two list pages; the CRM pages, the scan goes on",
+				zap.Int("page", page))
 		}
 		for _, it := range items {
 			if !it.Datum.Time.IsZero() && it.Datum.Time.Before(cutoff) {
