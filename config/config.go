@@ -104,6 +104,13 @@ type Config struct {
 	// to do when the CRM cannot tell whether an ambiguous add stored the lead:
 	// resend (never lose a lead) or dead (park it for a human).
 	ReconcileUnknown string
+	// ReconcileAfter (LEADRELAY_RECONCILE_AFTER, default 2m, at least
+	// LEADRELAY_CRM_TIMEOUT) is the least time between an add whose outcome
+	// is unknown and the look-up that settles it. A PHP CRM behind nginx
+	// may keep working on a request after LeadRelay gave up on it
+	// (php-fpm's request_terminate_timeout is off by default), so it is
+	// longer than the CRM timeout.
+	ReconcileAfter time.Duration
 	// BreakerThreshold (LEADRELAY_BREAKER_THRESHOLD, default 5) consecutive
 	// transient CRM failures open the circuit shared by all workers.
 	BreakerThreshold int
@@ -163,6 +170,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DedupTTL:          p.dur("LEADRELAY_DEDUP_TTL", 24*time.Hour),
 		DeliveredTTL:      p.dur("LEADRELAY_DELIVERED_TTL", 30*24*time.Hour),
 		ReconcileUnknown:  p.str("LEADRELAY_RECONCILE_UNKNOWN", "resend"),
+		ReconcileAfter:    p.dur("LEADRELAY_RECONCILE_AFTER", 2*time.Minute),
 		BreakerThreshold:  p.int("LEADRELAY_BREAKER_THRESHOLD", 5),
 		BreakerCooldown:   p.dur("LEADRELAY_BREAKER_COOLDOWN", 30*time.Second),
 		ShutdownTimeout:   p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", 30*time.Second),
@@ -245,6 +253,9 @@ func (c *Config) validate(p *parser) {
 	p.positive("LEADRELAY_REDIS_WAIT_TIMEOUT", float64(c.RedisWaitTimeout))
 	if c.RetryMultiplier < 1 {
 		p.fail("LEADRELAY_RETRY_MULTIPLIER", "must be at least 1")
+	}
+	if c.ReconcileAfter < c.CRMTimeout {
+		p.fail("LEADRELAY_RECONCILE_AFTER", "must not be shorter than LEADRELAY_CRM_TIMEOUT: the first request could still be in flight")
 	}
 	if c.RetryMaxDelay < c.RetryInitial {
 		p.fail("LEADRELAY_RETRY_MAX_DELAY", "must not be shorter than LEADRELAY_RETRY_INITIAL")

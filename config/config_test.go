@@ -100,6 +100,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing key file", map[string]string{"LEADRELAY_CRM_APIKEY_FILE": "/nonexistent/key"}, []string{"LEADRELAY_CRM_APIKEY_FILE cannot be read"}},
 		{"origins for unknown site", map[string]string{"LEADRELAY_SITE_ORIGINS": "x=https://a.example"}, []string{"not in LEADRELAY_SITES"}},
 		{"reconcile", map[string]string{"LEADRELAY_RECONCILE_UNKNOWN": "maybe"}, []string{"resend or dead"}},
+		{"reconcile too early", map[string]string{"LEADRELAY_RECONCILE_AFTER": "5s", "LEADRELAY_CRM_TIMEOUT": "10s"}, []string{"LEADRELAY_RECONCILE_AFTER must not be shorter"}},
 		{"proxies", map[string]string{"LEADRELAY_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, []string{`entry "nginx" is not an address`}},
 	}
 	for _, tc := range tests {

@@ -103,7 +103,7 @@ func (h *Handler) deliver(ctx context.Context, t *asynq.Task, p lead.Payload, lo
 	}
 
 	if g.attempt.uncertain() {
-		if wait := g.attempt.sentAt.Add(h.o.CRMTimeout + reconcileSettle).Sub(h.o.Clock()); wait > 0 {
+		if wait := g.attempt.sentAt.Add(h.o.ReconcileAfter).Sub(h.o.Clock()); wait > 0 {
 			done("")
 			return &DelayError{Delay: wait, Reason: "waiting for the earlier request to settle before reconciling"}
 		}

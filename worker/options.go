@@ -51,6 +51,11 @@ type Options struct {
 	// ReconcileUnknown is ReconcileResend (default) or ReconcileDead: what
 	// to do when a reconcile cannot tell whether the CRM stored the lead.
 	ReconcileUnknown string
+	// ReconcileAfter is the least time between an add whose outcome is
+	// unknown and the look-up that settles it (default and minimum:
+	// CRMTimeout + 1s). Set it above the longest time the CRM's server may
+	// keep working on a request after LeadRelay gave up on it.
+	ReconcileAfter time.Duration
 	// LockTTL is the expiry of the per-lead delivery lock; the holder renews
 	// it every LockTTL/3 (default 15s).
 	LockTTL time.Duration
@@ -85,6 +90,7 @@ func OptionsFrom(c config.Config) Options {
 		BreakerCooldown:  c.BreakerCooldown,
 		CRMTimeout:       c.CRMTimeout,
 		ReconcileUnknown: c.ReconcileUnknown,
+		ReconcileAfter:   c.ReconcileAfter,
 		Clock:            time.Now,
 	}
 }
@@ -123,6 +129,7 @@ func (o Options) withDefaults() Options {
 	if o.ReconcileUnknown != ReconcileDead {
 		o.ReconcileUnknown = ReconcileResend
 	}
+	o.ReconcileAfter = max(o.ReconcileAfter, o.CRMTimeout+reconcileSettle)
 	def(&o.LockTTL, 15*time.Second)
 	if o.Clock == nil {
 		o.Clock = time.Now

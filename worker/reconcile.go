@@ -39,8 +39,8 @@ const (
 	dateMargin = 24 * time.Hour
 	// maxReconcilePages bounds a scan (200 leads a page).
 	maxReconcilePages = 50
-	// reconcileSettle is added to CRMTimeout before a reconcile, so the
-	// earlier request cannot still be in flight.
+	// reconcileSettle is added to CRMTimeout for the least ReconcileAfter,
+	// so the earlier request cannot still be in flight on our side.
 	reconcileSettle = time.Second
 )
 

@@ -17,8 +17,8 @@ const jitter = 0.2
 // RetryDelay returns the asynq.RetryDelayFunc of the worker: exponential
 // backoff from o.RetryInitial by o.RetryMultiplier with ±20% jitter, at
 // least the CRM's Retry-After and a *DelayError's Delay, after an ambiguous
-// add at least o.CRMTimeout (plus a second) so the reconcile cannot race the
-// earlier request, and never more than o.RetryMaxDelay. n is the number of
+// add at least o.ReconcileAfter so the reconcile cannot race the earlier
+// request, and never more than o.RetryMaxDelay. n is the number of
 // counted retries so far.
 func RetryDelay(o Options) asynq.RetryDelayFunc {
 	o = o.withDefaults()
@@ -28,7 +28,7 @@ func RetryDelay(o Options) asynq.RetryDelayFunc {
 			d = ra
 		}
 		if classify(err) == OutcomeAmbiguous {
-			d = max(d, o.CRMTimeout+reconcileSettle)
+			d = max(d, o.ReconcileAfter)
 		}
 		var de *DelayError
 		if errors.As(err, &de) && de.Delay > d {

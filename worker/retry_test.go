@@ -93,3 +93,37 @@ func TestRetryBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileAfter: after an ambiguous add, neither the retry schedule
+// nor the handler looks the lead up before ReconcileAfter has passed.
+func TestReconcileAfter(t *testing.T) {
+	t.Parallel()
+	ambiguous := &crmclient.TransportError{Action: "add", Sent: true}
+	if d := RetryDelay(Options{ReconcileAfter: 2 * time.Minute})(0, ambiguous, nil); d != 2*time.Minute {
+		t.Errorf("RetryDelay after an ambiguous add = %v, want 2m", d)
+	}
+	e := newEnv(t, crmclient.V2, func(o *Options) { o.ReconcileAfter = 2 * time.Minute })
+	task, p := newLeadTask(t)
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, ambiguous })
+	if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeAmbiguous {
+		t.Fatalf("first run = %v", err)
+	}
+	e.crm.setFail(nil)
+	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
+	if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeBackpressure {
+		t.Fatalf("run before ReconcileAfter = %v, want postponed", err)
+	}
+	if e.crm.lists != 0 {
+		t.Fatalf("the CRM was asked %d times before ReconcileAfter", e.crm.lists)
+	}
+	e.clock.Advance(2*time.Minute - e.o.CRMTimeout - reconcileSettle)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("run after ReconcileAfter = %v", err)
+	}
+	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" {
+		t.Fatalf("marker = %+v, want found by reconcile", m)
+	}
+	if adds, _ := e.crm.counts(); adds != 1 {
+		t.Errorf("adds = %d, want 1", adds)
+	}
+}

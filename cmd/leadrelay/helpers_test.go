@@ -121,6 +121,7 @@ func baseEnv(redisURL, crmURL, api string) map[string]string {
 		"LEADRELAY_CRM_LOGIN":         "admin@example.com",
 		"LEADRELAY_CRM_APIKEY":        testCRMKey,
 		"LEADRELAY_CRM_TIMEOUT":       "2s",
+		"LEADRELAY_RECONCILE_AFTER":   "3s",
 		"LEADRELAY_SITES":             "shop=" + testSiteKey,
 		"LEADRELAY_HTTP_ADDR":         "127.0.0.1:0",
 		"LEADRELAY_RETRY_INITIAL":     "100ms",
