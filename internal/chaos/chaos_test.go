@@ -198,11 +198,12 @@ func (s suite) run(t *testing.T) {
 			t.Errorf("lead %s was dead-lettered but should have been delivered: %s", l.email, deadByEmail[l.email].Reason)
 		}
 	}
-	var reconciled, notFound, unknown int
+	var reconciled, notFound, unknown, shifted int
 	for _, w := range workers {
 		reconciled += w.countLog(`"msg":"reconciled"`, `"reconcile":"found"`)
 		notFound += w.countLog(`"msg":"reconciled"`, `"reconcile":"not_found"`)
 		unknown += w.countLog(`"msg":"reconciled"`, `"reconcile":"unknown"`)
+		shifted += w.countLog(`a full page of new leads arrived`)
 	}
 	delivered := 0
 	for _, n := range perMarker {
@@ -210,8 +211,8 @@ func (s suite) run(t *testing.T) {
 			delivered++
 		}
 	}
-	summary := fmt.Sprintf("chaos: published=%d delivered=%d lost=%d duplicated=%d dead=%d reconciled=%d (api=%s reconcile_not_found=%d reconcile_unknown=%d rejected_by_intake=%d crm_faults=%s)",
-		len(acked), delivered, lost, duplicated, deadOK, reconciled, s.api, notFound, unknown, pub.rejected.Load(), simFaults(sim.URL()))
+	summary := fmt.Sprintf("chaos: published=%d delivered=%d lost=%d duplicated=%d dead=%d reconciled=%d (api=%s reconcile_not_found=%d reconcile_unknown=%d page_shifts=%d rejected_by_intake=%d crm_faults=%s)",
+		len(acked), delivered, lost, duplicated, deadOK, reconciled, s.api, notFound, unknown, shifted, pub.rejected.Load(), simFaults(sim.URL()))
 	t.Log(summary)
 	// go test hides a passing package's output; CI prints this file.
 	if path := os.Getenv("LEADRELAY_CHAOS_SUMMARY"); path != "" {
