@@ -78,10 +78,7 @@ func (c *cli) crmStat(args []string) error {
 		return crmError(err)
 	}
 	if c.json {
-		if stats == nil {
-			stats = []crmclient.UserStat{}
-		}
-		return c.emit(stats)
+		return emitList(c, stats)
 	}
 	tw := c.table()
 	fmt.Fprintln(tw, "LOGIN\tOPEN\tPROCESSED")
@@ -205,10 +202,7 @@ func (c *cli) crmList(args []string) error {
 		return crmError(err)
 	}
 	if c.json {
-		if items == nil {
-			items = []crmclient.ListItem{}
-		}
-		return c.emit(items)
+		return emitList(c, items)
 	}
 	tw := c.table()
 	fmt.Fprintln(tw, "ID\tCREATED\tSTATUS\tRESULT\tEMAIL\tPHONE\tCOMPANY\tSITE")

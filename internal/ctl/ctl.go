@@ -305,6 +305,14 @@ func (c *cli) emit(v any) error {
 	return enc.Encode(v)
 }
 
+// emitList prints items as a JSON array: [] when there are none, never null.
+func emitList[T any](c *cli, items []T) error {
+	if items == nil {
+		items = []T{}
+	}
+	return c.emit(items)
+}
+
 // table returns a tabwriter on stdout; call Flush.
 func (c *cli) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
