@@ -10,6 +10,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -61,44 +62,74 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redistest: redis-server not on PATH; install it (apt-get install redis-server) to run the real-Redis tests")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Addr: "127.0.0.1:" + strconv.Itoa(FreePort(t))}
-	s.start()
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	t.Cleanup(s.Stop)
-	return s
+	// A port that was free a moment ago may be taken by the time the server
+	// binds it (parallel tests open many sockets): then redis-server exits
+	// at once, and another port is tried.
+	for try := 1; ; try++ {
+		s.Addr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errExited) || try == 5 {
+			t.Fatalf("redistest: %v", err)
+		}
+		t.Logf("redistest: %v; trying another port", err)
+	}
 }
 
-func (s *Server) start() {
-	s.t.Helper()
+// errExited: redis-server exited before it answered.
+var errExited = errors.New("exited before it was ready")
+
+// start runs the server on s.Addr and waits until it answers PING.
+func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command(s.bin,
 		"--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
 	// The server's own log goes to its data directory, not the test output.
-	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logPath := filepath.Join(s.dir, "redis.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		s.t.Fatalf("redistest: %v", err)
+		return err
 	}
 	defer logf.Close()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("redistest: start %s: %v", s.bin, err)
+		s.cmd = nil
+		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
 	s.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr})
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
-			return
+			return nil
+		}
+		select {
+		case <-s.done:
+			s.cmd = nil
+			return fmt.Errorf("redis-server on %s %w: %s", s.Addr, errExited, lastLines(logPath, 5))
+		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redistest: redis-server on %s not ready after 10s: %v", s.Addr, err)
+			return fmt.Errorf("redis-server on %s not ready after 10s: %v; its log: %s", s.Addr, err, lastLines(logPath, 5))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lastLines returns the last n lines of a file, for error messages.
+func lastLines(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
 }
 
 // Stop kills the server (SIGKILL: what survives is what the AOF holds) and
@@ -121,7 +152,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart: %v", err)
+	}
 }
 
 // URL returns the server as a redis:// URL for LEADRELAY_REDIS_URL.

@@ -2,6 +2,8 @@ package redistest
 
 import (
 	"context"
+	"errors"
+	"net"
 	"testing"
 	"time"
 )
@@ -36,4 +38,22 @@ func waitRewrite(t *testing.T, s *Server) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("AOF rewrite did not finish")
+}
+
+// TestStartOnTakenPort: a server whose port is taken exits at once, and
+// start says so (Start then tries another port) instead of waiting 10s.
+func TestStartOnTakenPort(t *testing.T) {
+	if Binary() == "" {
+		t.Skip("redis-server not on PATH")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := &Server{t: t, bin: Binary(), dir: t.TempDir(), Addr: l.Addr().String()}
+	t.Cleanup(s.Stop)
+	if err := s.start(); !errors.Is(err, errExited) {
+		t.Fatalf("start on a taken port = %v, want errExited", err)
+	}
 }
