@@ -276,7 +276,7 @@ func (c *Client) do(ctx context.Context, action string, p params) (answer, error
 		return answer{}, &StatusError{
 			Action:     action,
 			StatusCode: resp.StatusCode,
-			Snippet:    c.redact(snippet(b)),
+			Snippet:    c.snippet(b),
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
 			Location:   c.redact(resp.Header.Get("Location")),
 		}
@@ -291,7 +291,7 @@ func (c *Client) do(ctx context.Context, action string, p params) (answer, error
 			Action:      action,
 			StatusCode:  resp.StatusCode,
 			ContentType: ct,
-			Snippet:     c.redact(snippet(b)),
+			Snippet:     c.snippet(b),
 			Err:         fmt.Errorf("%w (over %d bytes)", ErrBodyTooLarge, c.maxBody),
 		}
 	}
@@ -346,7 +346,7 @@ func (c *Client) decodeError(action string, a answer, err error) *DecodeError {
 		Action:         action,
 		StatusCode:     http.StatusOK,
 		ContentType:    a.contentType,
-		Snippet:        c.redact(snippet(a.body)),
+		Snippet:        c.snippet(a.body),
 		Err:            c.sanitize(err),
 		missingInclude: looksLikeMissingInclude(string(a.body[:min(len(a.body), 4<<10)])),
 	}

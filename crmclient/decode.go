@@ -255,6 +255,13 @@ func decodeList(body []byte, loc *time.Location) ([]ListItem, *APIError, error) 
 	return out, nil, nil
 }
 
+// snippet is the start of body with the API key removed, for an error.
+// It redacts the whole body before it cuts: cut first, a key straddling
+// the cut would leave its prefix behind, which no redaction then finds.
+func (c *Client) snippet(body []byte) string {
+	return snippet([]byte(c.redact(string(body))))
+}
+
 // snippet returns at most snippetLen bytes from the start of body, as valid
 // UTF-8, for error messages.
 func snippet(body []byte) string {
