@@ -134,3 +134,31 @@ func TestFieldCoversAllNames(t *testing.T) {
 		t.Error("Field(id) must be nil: id is never a lead field")
 	}
 }
+
+// TestTaskSizeHTMLText is part of finding H3: json.Marshal escapes <, > and
+// & as six bytes each, so a 35 KB form of '<' became a 215 KB task.
+func TestTaskSizeHTMLText(t *testing.T) {
+	t.Parallel()
+	for _, c := range []string{"<", ">", "&", "a"} {
+		t.Run(c, func(t *testing.T) {
+			t.Parallel()
+			l := Lead{Title: strings.Repeat(c, 255), Company: strings.Repeat(c, 255), Description: strings.Repeat(c, 32000)}
+			in := len(l.Title) + len(l.Company) + len(l.Description)
+			task, err := NewTask(NewPayload("shop", "k1", l, time.Unix(0, 0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := task.Payload()
+			if len(b) > in+512 {
+				t.Errorf("payload of %d bytes of %q is %d bytes", in, c, len(b))
+			}
+			if b[len(b)-1] != '}' {
+				t.Errorf("payload ends with %q, want the closing brace", b[len(b)-1])
+			}
+			got, err := ParsePayload(b)
+			if err != nil || got.Lead != l {
+				t.Errorf("round trip failed: %v", err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package lead
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -61,11 +62,24 @@ func NewTask(p Payload) (*asynq.Task, error) {
 	if p.ID == "" || p.Site == "" || p.IdempotencyKey == "" {
 		return nil, errors.New("lead: payload needs id, site and idempotency key")
 	}
-	b, err := json.Marshal(p)
+	b, err := encodePayload(p)
 	if err != nil {
 		return nil, fmt.Errorf("lead: encode payload: %w", err)
 	}
 	return asynq.NewTask(TaskType, b, asynq.TaskID(p.ID)), nil
+}
+
+// encodePayload is json.Marshal without HTML escaping: json.Marshal writes
+// each <, > and & as a six-byte \u escape, so a form full of them would
+// take six times its size in Redis. Nothing renders a payload as HTML.
+func encodePayload(p Payload) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil // Encode ends with a newline
 }
 
 // ParsePayload decodes a task payload and checks that it is whole.
