@@ -99,7 +99,10 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	site, ok := h.bearer(w, r)
-	if !ok || !h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, nil, answerJSON) {
+	if !ok || !h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, readMessage(r.Method, r.URL.EscapedPath()), answerJSON) {
+		return
+	}
+	if _, ok := h.firstUse(w, r, site, answerJSON); !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -116,7 +119,7 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 	default:
 		note(r, "", st.ID, "found")
 		writeJSON(w, http.StatusOK, statusBody{
-			ID: st.ID, Status: st.State, CRMID: st.CRMID, Attempts: st.Attempts, LastError: st.LastError,
+			ID: st.ID, Status: st.State, CRMID: st.CRMID, Attempts: st.Attempts, LastError: siteReason(st.State, st.LastError),
 			ReceivedAt: st.ReceivedAt, UpdatedAt: st.UpdatedAt, NextAttemptAt: st.NextAttemptAt, DeliveredAt: st.DeliveredAt,
 		})
 	}

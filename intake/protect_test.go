@@ -120,6 +120,17 @@ func TestSignatures(t *testing.T) {
 		r.Header.Set(HeaderSignature, Sign(shopSecret, now, []byte(dropBody)))
 		return r
 	}
+	const (
+		idA = "/v1/leads/ld_000000000000000000000000"
+		idB = "/v1/leads/ld_111111111111111111111111"
+	)
+	signedRead := func(path string, ts int64, sig string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("Authorization", "Bearer "+shopKey)
+		r.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		r.Header.Set(HeaderSignature, sig)
+		return r
+	}
 	tests := []struct {
 		name   string
 		req    *http.Request
@@ -151,13 +162,13 @@ func TestSignatures(t *testing.T) {
 			r.Header.Add(HeaderSignature, good)
 			return r
 		}(), 401, "one"},
-		{"status signed", func() *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000000", nil)
-			r.Header.Set("Authorization", "Bearer "+shopKey)
-			r.Header.Set(HeaderTimestamp, strconv.FormatInt(now, 10))
-			r.Header.Set(HeaderSignature, Sign(shopSecret, now, nil))
-			return r
-		}(), 404, ""},
+		{"status signed", signedRead(idA, now, SignRead(shopSecret, now, http.MethodGet, idA)), 404, ""},
+		// Low finding: a status signature covered only the timestamp, so one
+		// pair read any id, any number of times.
+		{"status signature of another id", signedRead(idB, now, SignRead(shopSecret, now, http.MethodGet, idA)), 401, "does not match"},
+		{"status replayed", signedRead(idA, now, SignRead(shopSecret, now, http.MethodGet, idA)), 409, "used before"},
+		{"status signed over the empty body", signedRead(idB, now, Sign(shopSecret, now, nil)), 401, "does not match"},
+		{"status signed for HEAD, sent as GET", signedRead(idB, now, SignRead(shopSecret, now, http.MethodHead, idB)), 401, "does not match"},
 		{"status unsigned", func() *http.Request {
 			r := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000000", nil)
 			r.Header.Set("Authorization", "Bearer "+shopKey)

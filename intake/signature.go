@@ -37,6 +37,17 @@ func Sign(secret string, ts int64, body []byte) string {
 	return signaturePrefix + hex.EncodeToString(mac(secret, strconv.FormatInt(ts, 10), body))
 }
 
+// SignRead returns the X-LeadRelay-Signature value for a status read (a
+// request without a body) signed at ts: the MAC covers the method and the
+// path, "GET /v1/leads/ld_…", in place of the body, so that a signature
+// read one lead only, and only once.
+func SignRead(secret string, ts int64, method, path string) string {
+	return Sign(secret, ts, readMessage(method, path))
+}
+
+// readMessage is what a status read's signature covers.
+func readMessage(method, path string) []byte { return []byte(method + " " + path) }
+
 func mac(secret, ts string, body []byte) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(ts))
