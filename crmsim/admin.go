@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -15,10 +16,19 @@ type Stats struct {
 	// "v2.list", ... ("v1." + action as sent; "v1." alone when missing).
 	Requests map[string]int64 `json:"requests"`
 	// Faults counts injected faults by kind: outage, latency, rate_limit,
-	// error, fatal, auth_fail, v1_shipped, reject, ambiguous.
+	// error, fatal, auth_fail, v1_shipped, reject, ambiguous, stamp_kill,
+	// late_commit, php_queue (a request waited for a PHP worker),
+	// webhook_wait and webhook_stall (a webhook call waited, or gave up).
 	Faults map[string]int64 `json:"faults"`
 	// Leads is the number of stored leads.
 	Leads int `json:"leads"`
+	// MissingUIDs is the number of stored leads whose uids are not written
+	// (StampGap in progress, or killed by StampKillRate).
+	MissingUIDs int `json:"missing_uids"`
+	// PHPBusy and PHPQueued are the PHP workers at work and the requests
+	// waiting for one (Faults.PHPWorkers; webhook calls included).
+	PHPBusy   int `json:"php_busy"`
+	PHPQueued int `json:"php_queued"`
 }
 
 type statsCounters struct {
@@ -52,12 +62,22 @@ func (s *Sim) countFault(kind string) {
 
 // Stats returns a copy of the counters.
 func (s *Sim) Stats() Stats {
+	busy, queued := s.pool.counts()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	missing := 0
+	for i := range s.st.leads {
+		if len(s.st.leads[i].MissingUIDs) > 0 {
+			missing++
+		}
+	}
 	return Stats{
-		Requests: maps.Clone(s.stats.requests),
-		Faults:   maps.Clone(s.stats.faults),
-		Leads:    len(s.st.leads),
+		Requests:    maps.Clone(s.stats.requests),
+		Faults:      maps.Clone(s.stats.faults),
+		Leads:       len(s.st.leads),
+		MissingUIDs: missing,
+		PHPBusy:     busy,
+		PHPQueued:   queued,
 	}
 }
 
@@ -65,6 +85,7 @@ func (s *Sim) Stats() Stats {
 // server to loopback.
 //
 //	GET  /_sim/leads                every stored lead (JSON array)
+//	GET  /_sim/leads?missing_uids=1 only leads whose uids are not written
 //	POST /_sim/reset                drop all leads, ids restart at 1
 //	GET  /_sim/faults               active faults
 //	POST /_sim/faults               replace the faults (JSON body)
@@ -72,7 +93,11 @@ func (s *Sim) Stats() Stats {
 //	GET  /_sim/stats                Stats
 func (s *Sim) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_sim/leads", func(w http.ResponseWriter, r *http.Request) {
-		writeAdmin(w, http.StatusOK, s.Leads())
+		leads := s.Leads()
+		if r.URL.Query().Get("missing_uids") == "1" {
+			leads = slices.DeleteFunc(leads, func(l StoredLead) bool { return len(l.MissingUIDs) == 0 })
+		}
+		writeAdmin(w, http.StatusOK, leads)
 	})
 	mux.HandleFunc("POST /_sim/reset", func(w http.ResponseWriter, r *http.Request) {
 		s.Reset()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -34,8 +35,12 @@ const (
 type reply struct {
 	json  any
 	html  string
+	fatal bool // html is a PHP fatal: Faults.FatalStyle may turn it into an empty 500
 	abort bool
 }
+
+// phpFatal is the reply of a PHP fatal error with that page.
+func phpFatal(page string) reply { return reply{html: page, fatal: true} }
 
 // respWriter records the status for the request log.
 type respWriter struct {
@@ -91,6 +96,17 @@ func (s *Sim) handleAPI(api string) http.HandlerFunc {
 			return
 		}
 
+		if f.PHPWorkers > 0 {
+			ok, waited := s.pool.acquire(r.Context(), 0)
+			if !ok {
+				return // the client left while queued for a worker
+			}
+			defer s.pool.release()
+			if waited {
+				s.countFault("php_queue")
+			}
+		}
+
 		if api == APIv1 {
 			rq = parseV1(r)
 		} else {
@@ -117,11 +133,11 @@ func (s *Sim) handleAPI(api string) http.HandlerFunc {
 			return
 		case d.fatal:
 			s.countFault("fatal")
-			s.write(w, api, reply{html: fatalBody})
+			s.write(w, api, f, phpFatal(fatalBody))
 			return
 		case f.AuthFail:
 			s.countFault("auth_fail")
-			s.write(w, api, s.authError(api))
+			s.write(w, api, f, s.authError(api))
 			return
 		}
 
@@ -135,7 +151,15 @@ func (s *Sim) handleAPI(api string) http.HandlerFunc {
 			w.abort()
 			return
 		}
-		s.write(w, api, rep)
+		s.write(w, api, f, rep)
+	}
+}
+
+// work takes d of the CRM's time whatever the client does: PHP goes on
+// running a script whose client has gone away.
+func work(d time.Duration) {
+	if d > 0 {
+		time.Sleep(d)
 	}
 }
 
@@ -151,8 +175,13 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // write sends rep with HTTP 200, labelled like the CRM labels that version
-// (a PHP fatal keeps the label the script had already set).
-func (s *Sim) write(w http.ResponseWriter, api string, rep reply) {
+// (a PHP fatal keeps the label the script had already set), or a fatal as
+// an empty HTTP 500 when f's FatalStyle says display_errors is off.
+func (s *Sim) write(w http.ResponseWriter, api string, f Faults, rep reply) {
+	if rep.fatal && f.emptyFatal(api) {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	ct := ctV1
 	if api == APIv2 {
 		ct = ctV2
@@ -244,15 +273,59 @@ func (rq *request) input() leadInput {
 }
 
 // add stores the lead unless rejected; it returns the id, or 0 when the
-// RejectMarker fault refused it.
-func (s *Sim) add(in leadInput, f Faults, rq *request) int64 {
+// RejectMarker fault refused it, and the store generation for stamp.
+func (s *Sim) add(in leadInput, f Faults, rq *request) (int64, uint64) {
 	if rejected(f, rq) {
 		s.countFault("reject")
-		return 0
+		return 0, 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addLead(in)
+	return s.addLead(in), s.st.gen
+}
+
+// stamp writes the uids an add left for later (leadInput.deferUIDs), unless
+// the leads were reset since (gen).
+func (s *Sim) stamp(id int64, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.st.get(id)
+	if s.st.gen != gen || !ok || len(l.MissingUIDs) == 0 {
+		return
+	}
+	if l.UIDs == nil {
+		l.UIDs = make(map[string]string, len(l.MissingUIDs))
+	}
+	maps.Copy(l.UIDs, l.MissingUIDs)
+	l.MissingUIDs = nil
+	s.changed()
+}
+
+// webhookCall is v2 add's blocking call to the CRM's own webhooks. With a
+// PHP pool it needs a free worker and waits up to WebhookStall for one,
+// which is what makes the real CRM collapse under too many adds.
+func (s *Sim) webhookCall(f Faults) {
+	if f.PHPWorkers <= 0 {
+		return
+	}
+	ok, waited := s.pool.acquire(context.Background(), orDefault(f.WebhookStall, defaultWebhookStall))
+	if !ok {
+		s.countFault("webhook_stall")
+		return
+	}
+	if waited {
+		s.countFault("webhook_wait")
+	}
+	work(orDefault(f.WebhookTime, defaultWebhookTime))
+	s.pool.release()
+}
+
+// lateCommit makes a drawn add work past the client's timeout before it stores.
+func (s *Sim) lateCommit(f Faults, d draws) {
+	if d.lateCommit {
+		s.countFault("late_commit")
+		work(orDefault(f.LateCommitDelay, defaultLateCommitDelay))
+	}
 }
 
 // listQuery reads list parameters.

@@ -11,7 +11,8 @@
 // `leadrelay crmsim` subcommand (Run) serves it with a Server, which can also
 // refuse connections during an injected outage. Faults (errors, latency,
 // outages, ambiguous adds, PHP fatals, the shipped-broken v1, auth failures,
-// rejects, rate limits) are set with SetFaults or POST /_sim/faults and drawn
+// rejects, rate limits, and the running CRM's own behaviours listed below)
+// are set with SetFaults, POST /_sim/faults or the crmsim flags, and drawn
 // from a seeded random source, so a test run is repeatable.
 //
 //	sim, err := crmsim.New(crmsim.Config{APIKey: "secret"})
@@ -23,6 +24,29 @@
 //
 // The admin endpoints under /_sim/ need no key: bind the standalone server
 // to loopback (the default 127.0.0.1:9090).
+//
+// # Behaving like the running CRM
+//
+// These faults reproduce what the real CRM (2025.4 on PHP's built-in
+// server and MariaDB) was seen doing; each is off by default.
+//
+//   - FatalStyle: PHP fatals as HTTP 500 with an empty body (display_errors
+//     off, FatalEmpty500), or as the running CRM mixes them (FatalCRM: v1
+//     empty 500, v2 the HTML page, since v2's lead.php turns display_errors
+//     back on). With V1Shipped and FatalCRM, v1 add and info answer an empty
+//     500 on every call and store nothing, while v1 stat and list work.
+//   - V1ListIgnoresParams: v1 list always answers the newest 200, while v1
+//     add works.
+//   - StampGap, StampKillRate: v2 add stores the lead row first and writes
+//     its uids after the gap; a killed add leaves the lead without them for
+//     good. GET /_sim/leads?missing_uids=1 and Stats.MissingUIDs show such
+//     leads.
+//   - LateCommitRate, LateCommitDelay: an add that stores its lead after the
+//     client has timed out.
+//   - PHPWorkers (with WebhookStall, WebhookTime): a fixed pool of PHP
+//     workers. Requests beyond it wait; a v2 add's call to the CRM's own
+//     webhooks needs a worker too and waits up to 5 s while all are busy,
+//     so more concurrent adds than workers collapse the throughput.
 //
 // # Where the simulator differs from the real CRM on purpose
 //
@@ -53,4 +77,17 @@
 //     holds ', after the action ran, as the CRM's unescaped API log does.
 //   - An unknown order column answers a PHP fatal page, standing in for the
 //     CRM's SQL error.
+//   - PHP fatals are the HTML page with HTTP 200 unless FatalStyle says
+//     otherwise; the running CRM answers v1 fatals with an empty HTTP 500.
+//   - v2 add is atomic (uids stored with the row) unless StampGap,
+//     StampKillRate or PHPWorkers is set. A killed add is dropped right after
+//     its insert; on the CRM it dies somewhere in the webhook call. v1 add
+//     makes no webhook call.
+//   - The CRM's request time is Latency, a fixed sleep, not CPU time shared
+//     by concurrent requests: without a PHP pool, concurrency costs nothing.
+//   - In the PHP pool, a request whose client leaves while it waits for a
+//     worker is dropped; the PHP server would still run it later. A webhook
+//     call that gave up leaves the queue; on the CRM it still runs later.
+//   - StampKillRate only drops the connection; it does not stop the other
+//     requests in flight as a kill -9 of the PHP server does.
 package crmsim

@@ -83,6 +83,78 @@ type Faults struct {
 	RejectMarker string `json:"reject_marker,omitempty"`
 	// RateLimit429 answers this fraction with HTTP 429 and Retry-After: 1.
 	RateLimit429 float64 `json:"rate_limit_429,omitempty"`
+
+	// FatalStyle is how PHP fatals (FatalRate, V1Shipped, v1's quote in
+	// the API log, an unknown order column) come back: FatalHTML (""),
+	// FatalEmpty500 or FatalCRM.
+	FatalStyle string `json:"fatal_style,omitempty"`
+	// V1ListIgnoresParams makes v1 list ignore every parameter and return
+	// the newest 200, as shipped, while v1 add keeps working.
+	V1ListIgnoresParams bool `json:"v1_list_ignores_params,omitempty"`
+
+	// StampGap makes v2 add non-atomic like the running CRM: the lead row
+	// is stored (and listed) at once, its uids only after this gap (the
+	// CRM's blocking call to its own webhooks, up to 5 s). The gap runs
+	// even when the client has gone away.
+	StampGap Duration `json:"stamp_gap,omitempty"`
+	// StampKillRate kills this fraction of v2 adds that carry uids inside
+	// that gap: the lead stays stored without its uids, forever, and the
+	// connection is dropped unanswered.
+	StampKillRate float64 `json:"stamp_kill_rate,omitempty"`
+
+	// LateCommitRate makes this fraction of adds (v1 and v2) work for
+	// LateCommitDelay before storing the lead, whether or not the client
+	// is still waiting: with a client timeout below that delay the client
+	// sees a timeout, and the lead is stored afterwards.
+	LateCommitRate float64 `json:"late_commit_rate,omitempty"`
+	// LateCommitDelay is that work time; 0 = 35s (beyond LeadRelay's
+	// default 30s CRM timeout).
+	LateCommitDelay Duration `json:"late_commit_delay,omitempty"`
+
+	// PHPWorkers, when above 0, serves the API with that many PHP workers
+	// like the CRM's PHP server: a request beyond the pool waits for a free
+	// worker and holds it until answered (Latency included). A v2 add's
+	// call to the CRM's own webhooks needs a worker too: while every
+	// worker is busy it waits up to WebhookStall, so more concurrent adds
+	// than workers collapse the throughput instead of queueing. 0 = no pool.
+	PHPWorkers int `json:"php_workers,omitempty"`
+	// WebhookStall bounds that wait (the CRM's 5 s curl timeout); 0 = 5s.
+	WebhookStall Duration `json:"webhook_stall,omitempty"`
+	// WebhookTime is how long the webhook call holds a worker once it got
+	// one; 0 = 2ms.
+	WebhookTime Duration `json:"webhook_time,omitempty"`
+}
+
+// Fatal styles for Faults.FatalStyle.
+const (
+	// FatalHTML answers HTTP 200 with PHP's HTML error page (display_errors on).
+	FatalHTML = "html"
+	// FatalEmpty500 answers HTTP 500 with an empty body (display_errors off).
+	FatalEmpty500 = "empty500"
+	// FatalCRM is the running CRM: display_errors is off (the CRM's
+	// .htaccess), so v1 fatals are HTTP 500 with an empty body, but v2's
+	// lead.php turns it back on, so v2 fatals are the HTML page.
+	FatalCRM = "crm"
+)
+
+// Defaults of the duration faults whose zero value means "the default".
+const (
+	defaultLateCommitDelay = 35 * time.Second
+	defaultWebhookStall    = 5 * time.Second
+	defaultWebhookTime     = 2 * time.Millisecond
+)
+
+func orDefault(d Duration, def time.Duration) time.Duration {
+	if d > 0 {
+		return time.Duration(d)
+	}
+	return def
+}
+
+// emptyFatal reports whether a PHP fatal in api answers HTTP 500 with an
+// empty body rather than the HTML page.
+func (f Faults) emptyFatal(api string) bool {
+	return f.FatalStyle == FatalEmpty500 || f.FatalStyle == FatalCRM && api == APIv1
 }
 
 // Validate reports the first invalid field.
@@ -90,7 +162,8 @@ func (f Faults) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"error_rate", f.ErrorRate}, {"ambiguous_rate", f.AmbiguousRate}, {"fatal_rate", f.FatalRate}, {"rate_limit_429", f.RateLimit429}} {
+	}{{"error_rate", f.ErrorRate}, {"ambiguous_rate", f.AmbiguousRate}, {"fatal_rate", f.FatalRate}, {"rate_limit_429", f.RateLimit429},
+		{"stamp_kill_rate", f.StampKillRate}, {"late_commit_rate", f.LateCommitRate}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			return fmt.Errorf("faults: %s must be between 0 and 1, got %v", r.name, r.v)
 		}
@@ -98,8 +171,22 @@ func (f Faults) Validate() error {
 	if f.ErrorStatus != 0 && f.ErrorStatus != 500 && f.ErrorStatus != 503 {
 		return fmt.Errorf("faults: error_status must be 500 or 503, got %d", f.ErrorStatus)
 	}
-	if f.Latency < 0 {
-		return fmt.Errorf("faults: latency must not be negative, got %s", time.Duration(f.Latency))
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"latency", f.Latency}, {"stamp_gap", f.StampGap}, {"late_commit_delay", f.LateCommitDelay},
+		{"webhook_stall", f.WebhookStall}, {"webhook_time", f.WebhookTime}} {
+		if d.v < 0 {
+			return fmt.Errorf("faults: %s must not be negative, got %s", d.name, time.Duration(d.v))
+		}
+	}
+	switch f.FatalStyle {
+	case "", FatalHTML, FatalEmpty500, FatalCRM:
+	default:
+		return fmt.Errorf("faults: fatal_style must be %q, %q or %q, got %q", FatalHTML, FatalEmpty500, FatalCRM, f.FatalStyle)
+	}
+	if f.PHPWorkers < 0 {
+		return fmt.Errorf("faults: php_workers must not be negative, got %d", f.PHPWorkers)
 	}
 	if o := f.Outage; o != nil {
 		if o.Mode != "" && o.Mode != OutageHTTP503 && o.Mode != OutageRefuse {
@@ -125,9 +212,9 @@ func (f Faults) normalize(now time.Time) Faults {
 	if f.ErrorStatus != 503 {
 		f.ErrorStatus = 500
 	}
-	if f.Latency < 0 {
-		f.Latency = 0
-	}
+	f.StampKillRate, f.LateCommitRate = clamp(f.StampKillRate), clamp(f.LateCommitRate)
+	f.Latency, f.StampGap = max(f.Latency, 0), max(f.StampGap, 0)
+	f.PHPWorkers = max(f.PHPWorkers, 0)
 	if f.Outage != nil {
 		o := *f.Outage
 		if o.Mode != OutageRefuse {
@@ -161,6 +248,7 @@ func (s *Sim) SetFaults(f Faults) {
 	s.faults = f
 	watchers := s.watchers
 	s.mu.Unlock()
+	s.pool.setLimit(f.PHPWorkers)
 	for _, c := range watchers {
 		select {
 		case c <- struct{}{}:
@@ -204,6 +292,7 @@ func (s *Sim) unwatchFaults(c chan struct{}) {
 // lock so a seed gives the same faults for the same request sequence.
 type draws struct {
 	rateLimit, serverError, fatal, ambiguous bool
+	stampKill, lateCommit                    bool
 }
 
 func (s *Sim) draw(f Faults, isAdd bool) draws {
@@ -217,11 +306,14 @@ func (s *Sim) draw(f Faults, isAdd bool) draws {
 	}
 	if isAdd {
 		d.ambiguous = hit(f.AmbiguousRate)
+		d.stampKill = hit(f.StampKillRate)
+		d.lateCommit = hit(f.LateCommitRate)
 	}
 	return d
 }
 
-// PHP fatal bodies. The CRM prints them with HTTP 200 (display_errors on).
+// PHP fatal bodies. The CRM prints them with HTTP 200 when display_errors
+// is on; see Faults.FatalStyle.
 const (
 	fatalBody = "<br />\n<b>Fatal error</b>:  Uncaught Error: Call to a member function getRow() on null in " +
 		"<b>/var/www/salesman/inc/class/Leads.php</b> on line <b>417</b><br />\n"

@@ -43,6 +43,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rl429      = fs.Float64("rate-limit-rate", 0, "fraction of API requests answered 429 with Retry-After: 1")
 		outageFor  = fs.Duration("outage", 0, "start with an outage of this length")
 		outageMode = fs.String("outage-mode", OutageHTTP503, "outage mode: 503 or refuse")
+		fatalStyle = fs.String("fatal-style", FatalHTML, "how PHP fatals answer: html (HTTP 200, error page), empty500 (HTTP 500, empty body: display_errors off), crm (the running CRM: v1 empty500, v2 html); with --v1-shipped --fatal-style crm, v1 add and info answer 500 empty on every call")
+		v1ListIgn  = fs.Bool("v1-list-ignores-params", false, "v1 list ignores every parameter (the newest 200), as shipped, while v1 add works")
+		stampGap   = fs.Duration("stamp-gap", 0, "v2 add stores the lead at once and its uids only after this gap (the CRM's webhook self-call, up to 5s)")
+		stampKill  = fs.Float64("stamp-kill-rate", 0, "fraction of v2 adds killed in that gap: the lead stays stored without its uids, the connection is dropped")
+		lateRate   = fs.Float64("late-commit-rate", 0, "fraction of adds that work --late-commit-delay before storing the lead, whether the client still waits or not")
+		lateDelay  = fs.Duration("late-commit-delay", defaultLateCommitDelay, "work time of a --late-commit-rate add; set it above the client's timeout")
+		phpWorkers = fs.Int("php-workers", 0, "serve with this many PHP workers like the real CRM (requests beyond wait; a v2 add's webhook self-call waits up to --webhook-stall while all are busy, so overload collapses); 0 = unlimited")
+		whStall    = fs.Duration("webhook-stall", defaultWebhookStall, "with --php-workers: longest wait of a v2 add's webhook self-call for a free worker")
+		whTime     = fs.Duration("webhook-time", defaultWebhookTime, "with --php-workers: time a webhook self-call holds a worker")
 		logLevel   = fs.String("log-level", "debug", "log level: debug (the default) logs every request, key redacted; info logs only warnings and the start")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -103,9 +112,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrorRate: *errRate, ErrorStatus: *errStatus, Latency: Duration(*latency),
 		AmbiguousRate: *ambRate, FatalRate: *fatalRate, V1Shipped: *v1Shipped,
 		AuthFail: *authFail, RejectMarker: *reject, RateLimit429: *rl429,
+		FatalStyle: *fatalStyle, V1ListIgnoresParams: *v1ListIgn,
+		StampGap: Duration(*stampGap), StampKillRate: *stampKill,
+		LateCommitRate: *lateRate, LateCommitDelay: Duration(*lateDelay),
+		PHPWorkers: *phpWorkers, WebhookStall: Duration(*whStall), WebhookTime: Duration(*whTime),
 	}
 	if *outageFor > 0 {
 		faults.Outage = &Outage{Mode: *outageMode, For: Duration(*outageFor)}
+	}
+	if err := faults.Validate(); err != nil { // the flags added with these faults are checked here
+		return fmt.Errorf("crmsim: flags: %w", err)
 	}
 	sim, err := New(Config{API: *api, APIKey: key, Users: users, DataFile: *data, Seed: *seed, Faults: faults, Logger: log})
 	if err != nil {

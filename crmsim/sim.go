@@ -91,6 +91,7 @@ type Sim struct {
 	log      *zap.Logger
 	mux      *http.ServeMux
 	persist  *persister
+	pool     phpPool
 	mu       sync.Mutex // guards everything below
 	st       store
 	faults   Faults
@@ -155,6 +156,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("crmsim: %w", err)
 	}
 	s.faults = cfg.Faults.normalize(time.Now())
+	s.pool.setLimit(s.faults.PHPWorkers)
 	s.st.init()
 	s.stats.init()
 	if cfg.DataFile != "" {

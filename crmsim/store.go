@@ -58,13 +58,14 @@ type StoredLead struct {
 	IDUser       int               `json:"iduser"`     // responsible user
 	UserLogin    string            `json:"user_login"` // responsible user's login
 	UIDs         map[string]string `json:"uids,omitempty"`
-	Updates      int               `json:"updates,omitempty"` // times rewritten by an add carrying this id
+	// MissingUIDs are uids the add carried that are not written yet: during
+	// the StampGap, or forever when StampKillRate killed the add.
+	MissingUIDs map[string]string `json:"missing_uids,omitempty"`
+	Updates     int               `json:"updates,omitempty"` // times rewritten by an add carrying this id
 }
 
 func (l StoredLead) clone() StoredLead {
-	if l.UIDs != nil {
-		l.UIDs = maps.Clone(l.UIDs)
-	}
+	l.UIDs, l.MissingUIDs = maps.Clone(l.UIDs), maps.Clone(l.MissingUIDs)
 	return l
 }
 
@@ -79,9 +80,12 @@ type store struct {
 	// datumSorted is true while leads in id order are also in datum order
 	// (the usual case), so list by datum or id needs no sort.
 	datumSorted bool
+	// gen counts resets, so a late stamp never lands on a new lead of the same id.
+	gen uint64
 }
 
 func (st *store) init() {
+	st.gen++
 	st.leads = nil
 	st.byEmail = map[string]int{}
 	st.byPhone = map[string]int{}
@@ -411,6 +415,7 @@ type leadInput struct {
 	utmSource, utmMedium, utmCampaign, utmTerm        string
 	utmContent, utmReferrer                           string
 	uids                                              map[string]string
+	deferUIDs                                         bool // store uids as MissingUIDs, for stamp to write later
 }
 
 // addLead stores in as a new lead, or, when in.id > 0, rewrites that lead
@@ -434,9 +439,14 @@ func (s *Sim) addLead(in leadInput) int64 {
 		l.UTMSource = l.ClientPath
 	}
 	if len(in.uids) > 0 {
-		l.UIDs = make(map[string]string, len(in.uids))
+		uids := make(map[string]string, len(in.uids))
 		for k, v := range in.uids {
-			l.UIDs[untag(k)] = untag(v)
+			uids[untag(k)] = untag(v)
+		}
+		if in.deferUIDs {
+			l.MissingUIDs = uids
+		} else {
+			l.UIDs = uids
 		}
 	}
 	l.IDUser = s.st.owner(l.Email, l.Phone)

@@ -15,7 +15,7 @@ func (s *Sim) serveV1(rq *request, f Faults, d draws) reply {
 	// the action and before it answers: a ' anywhere fails the answer, not
 	// the action.
 	if rq.hasQuote && !rep.abort {
-		return reply{html: quoteFatal}
+		return phpFatal(quoteFatal)
 	}
 	return rep
 }
@@ -28,12 +28,13 @@ func (s *Sim) serveV1Action(rq *request, f Faults, d draws) reply {
 	case "add":
 		if f.V1Shipped {
 			s.countFault("v1_shipped")
-			return reply{html: v1ShippedFatal}
+			return phpFatal(v1ShippedFatal)
 		}
 		in := rq.input()
 		in.clientPath = rq.get("path")
 		in.userLogin = rq.user
-		id := s.add(in, f, rq)
+		s.lateCommit(f, d)
+		id, _ := s.add(in, f, rq)
 		if id == 0 {
 			text := textAddFailedV1 + textRejected
 			return reply{json: v1AddError{Error: errDetail{Code: "1", Text: text}, ErrorText: text}}
@@ -46,7 +47,7 @@ func (s *Sim) serveV1Action(rq *request, f Faults, d draws) reply {
 	case "info":
 		if f.V1Shipped {
 			s.countFault("v1_shipped")
-			return reply{html: v1ShippedFatal}
+			return phpFatal(v1ShippedFatal)
 		}
 		raw := rq.get("id")
 		s.mu.Lock()
@@ -70,11 +71,11 @@ func (s *Sim) serveV1Action(rq *request, f Faults, d draws) reply {
 		return reply{json: map[string]any{"data": out}}
 	default: // list
 		q := rq.listQuery()
-		q.ignoreAll = f.V1Shipped
+		q.ignoreAll = f.V1Shipped || f.V1ListIgnoresParams
 		leads, err := s.listLeads(q)
 		var col errUnknownColumn
 		if errors.As(err, &col) {
-			return reply{html: sqlFatal(col)}
+			return phpFatal(sqlFatal(col))
 		}
 		if len(leads) == 0 {
 			return apiError(APIv1, 404, textNotFound)

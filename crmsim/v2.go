@@ -17,11 +17,24 @@ func (s *Sim) serveV2(rq *request, f Faults, d draws) reply {
 		in := rq.input()
 		in.clientPath = rq.get("clientpath") // v2 ignores path and user
 		in.uids = rq.uids
-		id := s.add(in, f, rq)
+		// The CRM inserts the row, calls its webhooks, and only then writes
+		// the uids: with a gap, a kill or a PHP pool, they come later.
+		in.deferUIDs = len(in.uids) > 0 && (f.StampGap > 0 || d.stampKill || f.PHPWorkers > 0)
+		s.lateCommit(f, d)
+		id, gen := s.add(in, f, rq)
 		if id == 0 {
 			// The real v2 reports a failed insert with code 401; the
 			// simulator uses code 1 like v1 so a reject reads as one.
 			return apiError(APIv2, 1, textAddFailedV2+textRejected)
+		}
+		if d.stampKill {
+			s.countFault("stamp_kill")
+			return reply{abort: true}
+		}
+		work(time.Duration(f.StampGap))
+		s.webhookCall(f)
+		if in.deferUIDs {
+			s.stamp(id, gen)
 		}
 		if d.ambiguous {
 			s.countFault("ambiguous")
@@ -53,7 +66,7 @@ func (s *Sim) serveV2(rq *request, f Faults, d draws) reply {
 		leads, err := s.listLeads(q)
 		var col errUnknownColumn
 		if errors.As(err, &col) {
-			return reply{html: sqlFatal(col)}
+			return phpFatal(sqlFatal(col))
 		}
 		if len(leads) == 0 {
 			return apiError(APIv2, 404, textNotFound)
