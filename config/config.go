@@ -138,7 +138,23 @@ func (c Config) EmbeddedCRM() bool { return c.CRMURL == "" }
 // Load reads the configuration through getenv (os.Getenv in main, a map in
 // tests), applies defaults and validates. The error lists every problem.
 func Load(getenv func(string) string) (Config, error) {
-	p := parser{getenv: getenv}
+	c, problems := LoadLenient(getenv)
+	if len(problems) > 0 {
+		return Config{}, problems.Err()
+	}
+	return c, nil
+}
+
+// LoadLenient is Load for commands that need only some settings (ctl): it
+// returns the configuration with defaults in place of bad values, and every
+// problem, which the caller filters with Problems.For.
+func LoadLenient(getenv func(string) string) (Config, Problems) {
+	c, p := load(getenv)
+	return c, p.errs
+}
+
+func load(getenv func(string) string) (Config, *parser) {
+	p := &parser{getenv: getenv}
 	c := Config{
 		RedisURL:          p.str("LEADRELAY_REDIS_URL", ""),
 		RedisWaitReplicas: p.int("LEADRELAY_REDIS_WAIT_REPLICAS", 0),
@@ -159,7 +175,7 @@ func Load(getenv func(string) string) (Config, error) {
 		GlobalRateLimit:   p.float("LEADRELAY_GLOBAL_RATE_LIMIT", 200),
 		TrustedProxies:    p.prefixes("LEADRELAY_TRUSTED_PROXIES"),
 		UIUser:            p.str("LEADRELAY_UI_USER", ""),
-		UIPassword:        p.str("LEADRELAY_UI_PASSWORD", ""),
+		UIPassword:        p.secretStr("LEADRELAY_UI_PASSWORD"),
 		UIReadOnly:        p.bool("LEADRELAY_UI_READONLY", false),
 		Queue:             p.str("LEADRELAY_QUEUE", "leads"),
 		Concurrency:       p.int("LEADRELAY_CONCURRENCY", 10),
@@ -183,23 +199,20 @@ func Load(getenv func(string) string) (Config, error) {
 			c.LogFormat = "console" // the demo mode is for people at a terminal
 		}
 	}
-	c.validate(&p)
-	if len(p.errs) > 0 {
-		return Config{}, errors.Join(p.errs...)
-	}
-	return c, nil
+	c.validate(p)
+	return c, p
 }
 
 func (c *Config) validate(p *parser) {
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			p.fail("LEADRELAY_REDIS_URL", "must look like redis://host:6379/0")
+			p.fail("LEADRELAY_REDIS_URL", "must look like redis://host:6379/0"+p.gotURL("LEADRELAY_REDIS_URL"))
 		}
 	}
 	if c.CRMURL != "" {
 		u, err := url.Parse(c.CRMURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.fail("LEADRELAY_CRM_URL", "must be an http(s) URL such as https://crm.example.com")
+			p.fail("LEADRELAY_CRM_URL", "must be an http(s) URL such as https://crm.example.com"+p.gotURL("LEADRELAY_CRM_URL"))
 		} else if u.User != nil || u.RawQuery != "" {
 			p.fail("LEADRELAY_CRM_URL", "must not carry credentials or a query; use LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY")
 		}
@@ -211,10 +224,10 @@ func (c *Config) validate(p *parser) {
 		}
 	}
 	if c.CRMAPI != "v1" && c.CRMAPI != "v2" {
-		p.fail("LEADRELAY_CRM_API", "must be v1 or v2")
+		p.fail("LEADRELAY_CRM_API", "must be v1 or v2"+p.got("LEADRELAY_CRM_API"))
 	}
 	if c.CRMJSON && c.CRMAPI != "v2" {
-		p.fail("LEADRELAY_CRM_JSON", "needs LEADRELAY_CRM_API=v2")
+		p.fail("LEADRELAY_CRM_JSON", "needs LEADRELAY_CRM_API=v2, got "+strconv.Quote(c.CRMAPI))
 	}
 	for site, key := range c.Sites {
 		if len(key) < 16 {
@@ -238,7 +251,7 @@ func (c *Config) validate(p *parser) {
 		p.fail("LEADRELAY_UI_USER", "and LEADRELAY_UI_PASSWORD must be set together")
 	}
 	if c.Queue == "" || strings.ContainsAny(c.Queue, " :{}") {
-		p.fail("LEADRELAY_QUEUE", "must be a plain name such as leads")
+		p.fail("LEADRELAY_QUEUE", "must be a plain name such as leads"+p.got("LEADRELAY_QUEUE"))
 	}
 	p.positive("LEADRELAY_CONCURRENCY", float64(c.Concurrency))
 	p.positive("LEADRELAY_MAX_RETRY", float64(c.MaxRetry))
@@ -252,16 +265,16 @@ func (c *Config) validate(p *parser) {
 	p.positive("LEADRELAY_SHUTDOWN_TIMEOUT", float64(c.ShutdownTimeout))
 	p.positive("LEADRELAY_REDIS_WAIT_TIMEOUT", float64(c.RedisWaitTimeout))
 	if c.RetryMultiplier < 1 {
-		p.fail("LEADRELAY_RETRY_MULTIPLIER", "must be at least 1")
+		p.fail("LEADRELAY_RETRY_MULTIPLIER", "must be at least 1"+p.got("LEADRELAY_RETRY_MULTIPLIER"))
 	}
 	if c.ReconcileAfter < c.CRMTimeout {
-		p.fail("LEADRELAY_RECONCILE_AFTER", "must not be shorter than LEADRELAY_CRM_TIMEOUT: the first request could still be in flight")
+		p.fail("LEADRELAY_RECONCILE_AFTER", fmt.Sprintf("must not be shorter than LEADRELAY_CRM_TIMEOUT (%s < %s): the first request could still be in flight", c.ReconcileAfter, c.CRMTimeout))
 	}
 	if c.RetryMaxDelay < c.RetryInitial {
-		p.fail("LEADRELAY_RETRY_MAX_DELAY", "must not be shorter than LEADRELAY_RETRY_INITIAL")
+		p.fail("LEADRELAY_RETRY_MAX_DELAY", fmt.Sprintf("must not be shorter than LEADRELAY_RETRY_INITIAL (%s < %s)", c.RetryMaxDelay, c.RetryInitial))
 	}
 	if c.DeliveredTTL < c.DedupTTL {
-		p.fail("LEADRELAY_DELIVERED_TTL", "must not be shorter than LEADRELAY_DEDUP_TTL")
+		p.fail("LEADRELAY_DELIVERED_TTL", fmt.Sprintf("must not be shorter than LEADRELAY_DEDUP_TTL (%s < %s)", c.DeliveredTTL, c.DedupTTL))
 	}
 	for name, v := range map[string]float64{
 		"LEADRELAY_CRM_RATE_LIMIT": c.CRMRateLimit, "LEADRELAY_SITE_RATE_LIMIT": c.SiteRateLimit,
@@ -269,19 +282,19 @@ func (c *Config) validate(p *parser) {
 		"LEADRELAY_REDIS_WAIT_REPLICAS": float64(c.RedisWaitReplicas),
 	} {
 		if v < 0 {
-			p.fail(name, "must not be negative")
+			p.fail(name, "must not be negative"+p.got(name))
 		}
 	}
 	if c.ReconcileUnknown != "resend" && c.ReconcileUnknown != "dead" {
-		p.fail("LEADRELAY_RECONCILE_UNKNOWN", "must be resend or dead")
+		p.fail("LEADRELAY_RECONCILE_UNKNOWN", "must be resend or dead"+p.got("LEADRELAY_RECONCILE_UNKNOWN"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		p.fail("LEADRELAY_LOG_LEVEL", "must be debug, info, warn or error")
+		p.fail("LEADRELAY_LOG_LEVEL", "must be debug, info, warn or error"+p.got("LEADRELAY_LOG_LEVEL"))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
-		p.fail("LEADRELAY_LOG_FORMAT", "must be json or console")
+		p.fail("LEADRELAY_LOG_FORMAT", "must be json or console"+p.got("LEADRELAY_LOG_FORMAT"))
 	}
 	sort.Slice(p.errs, func(i, j int) bool { return p.errs[i].Error() < p.errs[j].Error() })
 }
@@ -290,22 +303,53 @@ func (c *Config) validate(p *parser) {
 // at the first.
 type parser struct {
 	getenv func(string) string
-	errs   []error
+	errs   Problems
+	// vars are the variables read, in order, with their defaults (Vars).
+	vars []Var
 }
 
 func (p *parser) fail(name, problem string) {
-	p.errs = append(p.errs, fmt.Errorf("%s %s", name, problem))
+	p.errs = append(p.errs, &Problem{Var: name, Text: problem})
+}
+
+// known records that name is a setting, with its default as text.
+func (p *parser) known(name, def string, secret bool) {
+	p.vars = append(p.vars, Var{Name: name, Default: def, Secret: secret})
+}
+
+// raw is the trimmed value of name, unrecorded.
+func (p *parser) raw(name string) string { return strings.TrimSpace(p.getenv(name)) }
+
+// got quotes the value of a non-secret setting for an error: `, got "x"`.
+func (p *parser) got(name string) string {
+	if v := p.raw(name); v != "" {
+		return ", got " + strconv.Quote(v)
+	}
+	return ""
+}
+
+// gotURL quotes a URL setting with its password hidden.
+func (p *parser) gotURL(name string) string {
+	v := p.raw(name)
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		v = u.Redacted()
+	} else if err != nil || strings.Contains(v, "@") {
+		return ", got a value that is not a URL"
+	}
+	return ", got " + strconv.Quote(v)
 }
 
 func (p *parser) str(name, def string) string {
-	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+	p.known(name, def, false)
+	if v := p.raw(name); v != "" {
 		return v
 	}
 	return def
 }
 
 func (p *parser) int(name string, def int) int {
-	v := p.str(name, "")
+	p.known(name, strconv.Itoa(def), false)
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -318,7 +362,8 @@ func (p *parser) int(name string, def int) int {
 }
 
 func (p *parser) float(name string, def float64) float64 {
-	v := p.str(name, "")
+	p.known(name, strconv.FormatFloat(def, 'g', -1, 64), false)
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -331,7 +376,8 @@ func (p *parser) float(name string, def float64) float64 {
 }
 
 func (p *parser) bool(name string, def bool) bool {
-	v := p.str(name, "")
+	p.known(name, strconv.FormatBool(def), false)
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -344,7 +390,8 @@ func (p *parser) bool(name string, def bool) bool {
 }
 
 func (p *parser) dur(name string, def time.Duration) time.Duration {
-	v := p.str(name, "")
+	p.known(name, shortDuration(def), false)
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -358,14 +405,22 @@ func (p *parser) dur(name string, def time.Duration) time.Duration {
 
 func (p *parser) positive(name string, v float64) {
 	if v <= 0 {
-		p.fail(name, "must be greater than zero")
+		p.fail(name, "must be greater than zero"+p.got(name))
 	}
+}
+
+// secretStr reads a secret that has no _FILE variant.
+func (p *parser) secretStr(name string) string {
+	p.known(name, "", true)
+	return p.raw(name)
 }
 
 // secret reads NAME, or the file named by NAME_FILE; never both. The value
 // never appears in an error.
 func (p *parser) secret(name string) string {
-	v, file := p.getenv(name), p.str(name+"_FILE", "")
+	p.known(name, "", true)
+	p.known(name+"_FILE", "", false)
+	v, file := p.getenv(name), p.raw(name+"_FILE")
 	switch {
 	case v != "" && file != "":
 		p.fail(name, "and "+name+"_FILE are both set; set one")
@@ -383,8 +438,13 @@ func (p *parser) secret(name string) string {
 
 // pairs parses "a=1,b=2". Values may contain '='; the error never quotes a value.
 func (p *parser) pairs(name string) map[string]string {
+	p.known(name, "", true)
+	return p.pairsOf(name)
+}
+
+func (p *parser) pairsOf(name string) map[string]string {
 	out := map[string]string{}
-	v := p.str(name, "")
+	v := p.raw(name)
 	if v == "" {
 		return out
 	}
@@ -407,7 +467,8 @@ func (p *parser) pairs(name string) map[string]string {
 
 func (p *parser) origins(name string) map[string][]string {
 	out := map[string][]string{}
-	for site, list := range p.pairs(name) {
+	p.known(name, "", false)
+	for site, list := range p.pairsOf(name) {
 		for _, o := range strings.Split(list, "|") {
 			u, err := url.Parse(o)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -422,8 +483,9 @@ func (p *parser) origins(name string) map[string][]string {
 
 // prefixes parses "10.0.0.0/8,192.0.2.7": CIDR prefixes or single addresses.
 func (p *parser) prefixes(name string) []netip.Prefix {
+	p.known(name, "", false)
 	var out []netip.Prefix
-	v := p.str(name, "")
+	v := p.raw(name)
 	if v == "" {
 		return nil
 	}
