@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/redis/go-redis/v9"
 
 	"leadrelay/config"
 	"leadrelay/crmsim"
@@ -26,7 +29,8 @@ Commands:
   ctl       operator commands: queues, dead letters, lead status, CRM reads (see: leadrelay ctl help)
   version   print the version
 
-Settings come from LEADRELAY_* environment variables; see README.md.
+Settings come from LEADRELAY_* environment variables; each command's --help
+lists the ones it reads (README.md#configuration says what they mean).
 `
 
 // usageError marks a command line that is wrong; main exits 2 for it.
@@ -46,6 +50,7 @@ func exitCode(err error) int {
 
 // run is the whole program behind main, callable from tests.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	redis.SetLogger(redisLogger{})
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &usageError{"no command given"}
@@ -61,11 +66,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "crmsim":
 		return crmsim.Run(ctx, rest, stdout, stderr)
 	case "ctl":
-		cfg, err := config.Load(getenv)
-		if err != nil {
-			return fmt.Errorf("configuration:\n%w", err)
-		}
-		return ctl.Run(ctx, rest, cfg, stdout, stderr)
+		// ctl checks only the settings each of its commands uses: a bad
+		// worker-only setting must not stop an operator from reading queues.
+		cfg, problems := config.LoadLenient(getenv)
+		return ctl.RunWith(ctx, rest, cfg, stdout, stderr, ctl.Options{Stdin: os.Stdin, ConfigProblems: problems})
 	case "version", "--version":
 		fmt.Fprintln(stdout, "leadrelay", app.Version)
 		return nil
@@ -81,7 +85,17 @@ func runRoles(ctx context.Context, name string, args []string, getenv func(strin
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address (overrides LEADRELAY_HTTP_ADDR)")
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: leadrelay %s [--addr ADDR]\n\n%s\n\nFlags:\n", name, roleHelp[name])
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+		printVars(stdout, roleVars(name))
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return &usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
@@ -96,5 +110,6 @@ func runRoles(ctx context.Context, name string, args []string, getenv func(strin
 	}
 	log := app.NewLogger(cfg, stderr)
 	defer func() { _ = log.Sync() }()
+	redisLog.Store(log.Named("go-redis"))
 	return app.Run(ctx, cfg, roles, stdout, log)
 }

@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	printBanner(stdout, "http://"+ln.Addr().String(), roles, rds.Embedded, crm, sites)
+	printBanner(stdout, "http://"+ln.Addr().String(), roles, rds, crm, sites)
 	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
 
 	var runErr error
@@ -176,8 +176,10 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 	}
 }
 
-func printBanner(w io.Writer, base string, roles Roles, embeddedRedis bool, crm *CRM, sites map[string]string) {
+func printBanner(w io.Writer, base string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
+	embeddedRedis := rds.Embedded
 	fmt.Fprintf(w, "LeadRelay %s listening on %s\n", Version, base)
+	printExports(w, rds, crm)
 	if embeddedRedis {
 		fmt.Fprintln(w, "WARNING: embedded in-memory Redis: queued leads are lost when this process stops (set LEADRELAY_REDIS_URL)")
 	}

@@ -26,7 +26,11 @@ type CRM struct {
 	// Sim is the in-process simulator, or nil for a real CRM.
 	Sim *crmsim.Sim
 	// URL is the CRM's base URL (never with credentials).
-	URL    string
+	URL string
+	// SimLogin and SimKey are the embedded simulator's login and its random
+	// API key, printed in the demo banner so that ctl crm works against
+	// serve; empty for a real CRM, whose key is never printed.
+	SimLogin, SimKey string
 	server *crmsim.Server
 }
 
@@ -50,6 +54,7 @@ func OpenCRM(ctx context.Context, cfg config.Config, allowEmbedded bool, log *za
 			return nil, fmt.Errorf("embedded CRM simulator: %w", err)
 		}
 		c.URL = c.server.URL()
+		c.SimLogin, c.SimKey = login, key
 		log.Warn("EMBEDDED CRM: leads go to an in-process SalesMan simulator, not a real CRM; set LEADRELAY_CRM_URL for production",
 			zap.String("crm_url", c.URL))
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"leadrelay/config"
 	"leadrelay/crmclient"
 	"leadrelay/internal/app"
 )
@@ -17,6 +18,9 @@ import (
 // openCRM builds the CRM client (LEADRELAY_CRM_URL, never the simulator).
 func (c *cli) openCRM() (*crmclient.Client, error) {
 	if c.crm == nil {
+		if err := c.o.ConfigProblems.For(config.CRMVars...); err != nil {
+			return nil, fmt.Errorf("configuration:\n%w", err)
+		}
 		crm, err := app.OpenCRM(c.ctx, c.cfg, false, c.o.Log)
 		if err != nil {
 			return nil, err

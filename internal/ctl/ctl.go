@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -104,6 +106,10 @@ type Options struct {
 	Log *zap.Logger
 	// Now is the clock for ages and --since; nil = time.Now.
 	Now func() time.Time
+	// ConfigProblems are the configuration's problems (config.LoadLenient).
+	// A command fails on those of the settings it uses only, so a bad
+	// worker-only setting does not stop `ctl queues`. Nil: none.
+	ConfigProblems config.Problems
 }
 
 // Run runs `leadrelay ctl args…` with the confirmation read from os.Stdin.
@@ -220,18 +226,40 @@ func (c *cli) run(args []string) error {
 	case "health":
 		return c.health(rest)
 	case "help":
-		fmt.Fprint(c.out, Usage)
+		c.usage()
 		return nil
 	}
 	return &UsageError{fmt.Sprintf("ctl: unknown command %q", cmd)}
 }
 
-// flags returns a flag set that knows --json.
+// flags returns a flag set that knows --json; -h and --help print its
+// flags (for "ctl" itself, the whole usage) to stdout.
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.errw)
 	fs.BoolVar(&c.json, "json", c.json, "print JSON")
+	fs.Usage = func() {
+		if name == "ctl" {
+			c.usage()
+			return
+		}
+		fmt.Fprintf(c.out, "Usage: leadrelay ctl %s [flags]\n\nFlags:\n", name)
+		fs.SetOutput(c.out)
+		fs.PrintDefaults()
+		fs.SetOutput(c.errw)
+	}
 	return fs
+}
+
+// usage prints Usage and the settings ctl reads.
+func (c *cli) usage() {
+	fmt.Fprint(c.out, Usage)
+	fmt.Fprintln(c.out, "\nEnvironment (the same settings as the relay's; README.md#configuration):")
+	for _, v := range config.Vars() {
+		if slices.Contains(config.RedisVars, v.Name) || slices.Contains(config.CRMVars, v.Name) || v.Name == "LEADRELAY_HTTP_ADDR" {
+			fmt.Fprintf(c.out, "  %s\n", v.Name)
+		}
+	}
 }
 
 // parseLeading parses flags up to the first argument (the command).
@@ -283,6 +311,9 @@ func (c *cli) redis() error {
 	if c.rds != nil {
 		return nil
 	}
+	if err := c.o.ConfigProblems.For(config.RedisVars...); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
 	rds, err := app.OpenRedis(c.ctx, c.cfg, false, c.o.Log)
 	if err != nil {
 		return err
@@ -291,7 +322,7 @@ func (c *cli) redis() error {
 	pctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
 	if err := rds.Client.Ping(pctx).Err(); err != nil {
-		return fmt.Errorf("redis unreachable: %w", err)
+		return fmt.Errorf("redis at %s is unreachable (is it running? LEADRELAY_REDIS_URL names it): %w", redisAddr(c.cfg.RedisURL), err)
 	}
 	c.insp = asynq.NewInspectorFromRedisClient(rds.Client)
 	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.MaxRetry, Retention: c.cfg.DedupTTL})
@@ -388,3 +419,11 @@ func stamp(t time.Time) string {
 }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// redisAddr is the host:port of a Redis URL, never its password.
+func redisAddr(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "LEADRELAY_REDIS_URL"
+}

@@ -48,6 +48,9 @@ func (c *cli) queues(args []string) error {
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
 	}
+	// asynq knows a queue once a task was put on it: a fresh relay's
+	// queue is shown empty, not as an error.
+	known := slices.Clone(names)
 	if !slices.Contains(names, c.cfg.Queue) {
 		names = append(names, c.cfg.Queue)
 	}
@@ -55,7 +58,11 @@ func (c *cli) queues(args []string) error {
 	rows := make([]queueRow, 0, len(names))
 	for _, q := range names {
 		r := queueRow{Queue: q}
-		info, err := c.insp.GetQueueInfo(q)
+		var info *asynq.QueueInfo
+		err := asynq.ErrQueueNotFound
+		if slices.Contains(known, q) {
+			info, err = c.insp.GetQueueInfo(q)
+		}
 		switch {
 		case errors.Is(err, asynq.ErrQueueNotFound):
 		case err != nil:
