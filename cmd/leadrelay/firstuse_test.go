@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"leadrelay/internal/redistest"
 )
@@ -68,22 +72,7 @@ func TestServeBannerFitsCtl(t *testing.T) {
 	t.Parallel()
 	in := startApp(t, map[string]string{"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_LOG_LEVEL": "warn"}, "serve")
 	banner := in.stdout.String()
-	env := map[string]string{}
-	for _, line := range strings.Split(banner, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
-		if !ok {
-			continue
-		}
-		for _, kv := range strings.Fields(rest) {
-			k, v, _ := strings.Cut(kv, "=")
-			env[k] = v
-		}
-	}
-	for _, k := range []string{"LEADRELAY_REDIS_URL", "LEADRELAY_CRM_URL", "LEADRELAY_CRM_LOGIN", "LEADRELAY_CRM_APIKEY"} {
-		if env[k] == "" {
-			t.Fatalf("banner exports no %s:\n%s", k, banner)
-		}
-	}
+	env := bannerExports(t, banner)
 	tests := []struct {
 		name    string
 		extra   map[string]string
@@ -129,4 +118,72 @@ func TestRedisDownOneLine(t *testing.T) {
 	if stderr != "" {
 		t.Errorf("stderr = %q, want nothing besides the error", stderr)
 	}
+}
+
+// bannerExports reads the banner's export lines into an environment and
+// checks that they name Redis and the simulator.
+func bannerExports(t *testing.T, banner string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, line := range strings.Split(banner, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	}
+	for _, k := range []string{"LEADRELAY_REDIS_URL", "LEADRELAY_CRM_URL", "LEADRELAY_CRM_LOGIN", "LEADRELAY_CRM_APIKEY"} {
+		if env[k] == "" {
+			t.Fatalf("banner exports no %s:\n%s", k, banner)
+		}
+	}
+	return env
+}
+
+// TestTryADeadLead follows the README's "Try a dead lead" walkthrough
+// against the demo serve: the reject marker kills a lead, ctl lists it, and
+// after the fault is cleared a requeue delivers it once.
+func TestTryADeadLead(t *testing.T) {
+	t.Parallel()
+	in := startApp(t, map[string]string{"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_LOG_LEVEL": "warn"}, "serve")
+	banner := in.stdout.String()
+	env := bannerExports(t, banner)
+	key := regexpFind(banner, `demo site "demo", key ([0-9a-f]+)`)
+	sim := regexpFind(banner, `simulator at (http://[0-9.:]+)`)
+	faults := func(body string) {
+		resp, err := http.Post(sim+"/_sim/faults", "", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /_sim/faults %s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	status := func(id string) map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, in.URL+"/v1/leads/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		_, st := doJSON(t, req)
+		return st
+	}
+	faults(`{"reject_marker":"#reject"}`) // the README's line
+	code, body := postJSON(t, in.URL, key, "", map[string]any{"title": "Bob #reject", "email": "bob@example.com"})
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	id := body["id"].(string)
+	waitUntil(t, 20*time.Second, func() string { return fmt.Sprint(status(id)) }, func() bool { return status(id)["status"] == "dead" })
+	out, stderr, err := runOnce(t, env, "ctl", "dead", "list")
+	if err != nil || !strings.Contains(out, id) {
+		t.Fatalf("ctl dead list: %v %s\n%s", err, stderr, out)
+	}
+	faults(`{}`)
+	if _, stderr, err := runOnce(t, env, "ctl", "dead", "requeue", id); err != nil {
+		t.Fatalf("ctl dead requeue: %v %s", err, stderr)
+	}
+	waitUntil(t, 20*time.Second, func() string { return fmt.Sprint(status(id)) }, func() bool { return status(id)["status"] == "delivered" })
 }
