@@ -26,6 +26,7 @@ type formRequest struct {
 	hints           map[string]string // spam hint fields, by name
 	ignored         []string          // names of fields that are not forwarded
 	droppedID       bool
+	clientPath      string // v2's name of the source; the v2 drop-in makes it the path
 }
 
 // Parameters a request may carry besides the lead's. Everything else (old
@@ -59,6 +60,12 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 			}
 		}
 	}
+	return requestOf(params), nil
+}
+
+// requestOf sorts a request's parameters into credentials, lead fields,
+// spam hints and ignored names.
+func requestOf(params map[string]string) formRequest {
 	rq := formRequest{fields: map[string]string{}, hints: map[string]string{}, action: params[paramAction]}
 	rq.logins = decodeAgain(params[paramLogin])
 	rq.apikeys = decodeAgain(params[paramAPIKey])
@@ -68,6 +75,9 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 		case name == paramLogin || name == paramAPIKey || name == paramAction:
 		case name == paramID:
 			rq.droppedID = true
+		case name == v2ClientPath:
+			rq.clientPath = v
+			rq.ignored = append(rq.ignored, name)
 		case l.Field(name) != nil:
 			if name == "user" {
 				// The CRM decodes user twice too.
@@ -81,7 +91,7 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 		}
 	}
 	sort.Strings(rq.ignored)
-	return rq, nil
+	return rq
 }
 
 // lead builds the lead, normalized, and validates it. Non-empty spam hint

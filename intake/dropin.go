@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -24,14 +26,14 @@ const (
 // dropIn serves GET|POST /developer/v1/leads like SalesMan's v1 leads API,
 // action=add only: login is the site's name, apikey its key.
 //
-// Answers keep the CRM's shapes and its label Content-Type text/html, and,
-// like the CRM, HTTP 200 for auth and lead errors: sites written for the CRM
-// are mostly old PHP that reads only the body, so the body must say what
-// happened. The exceptions are failures the CRM would not produce at all,
-// answered in the add-failure shape with their own status: 503 (Redis down,
-// with Retry-After), 413 and 400 (unreadable request), 405, 429 (rate limit,
-// with Retry-After), 403 (Origin not on the site's list), 401 (signature
-// missing or wrong) and 409 (signature replayed).
+// Answers keep the CRM's shapes, its label Content-Type text/html and, like
+// the CRM, HTTP 200 for every answer: sites written for the CRM are mostly
+// old PHP that reads only the body, so the body must say what happened.
+// Failures the CRM would not produce at all (Redis down, a request over
+// 64 KiB, a rate limit, an Origin not on the site's list, a missing, wrong
+// or replayed signature, a method other than GET and POST, a JSON body) come
+// in the add-failure shape; the status the JSON API would have given is in
+// HeaderStatus, and Retry-After is kept on 429 and 503.
 //
 // A site with a secret must POST and sign the raw body; its query may hold
 // only login, apikey and action (signedDropIn).
@@ -49,10 +51,80 @@ const (
 // No Idempotency-Key comes from these sites, so the producer's content hash
 // applies: the same form sent twice is one lead.
 func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
+	h.serveDropIn(w, r, dropInV1)
+}
+
+// HeaderStatus carries, on drop-in answers (always HTTP 200, as the CRM
+// answers), the status the JSON API would have given: 413, 429, 503…
+const HeaderStatus = "X-LeadRelay-Status"
+
+// dialect is one SalesMan API version as the drop-in speaks it.
+type dialect struct {
+	// parse reads the request's parameters.
+	parse func(r *http.Request, body []byte) (formRequest, error)
+	// write answers v with the version's Content-Type.
+	write func(w http.ResponseWriter, status int, v any)
+	// fail is the add-failure body for a problem.
+	fail func(problem string) any
+	// crmErr is the CRM's error body for code and text.
+	crmErr func(code int, text string) any
+	// success is the success body for the relay's lead id.
+	success func(id string) any
+	// wrongKey is the code and text the version answers a wrong key with.
+	wrongKeyCode int
+	wrongKeyText string
+}
+
+// answer writes a problem in the dialect's add-failure shape.
+func (d dialect) answer(w http.ResponseWriter, status int, problem string) {
+	d.write(w, status, d.fail(problem))
+}
+
+var dropInV1 = dialect{
+	parse: func(r *http.Request, body []byte) (formRequest, error) {
+		if isJSONBody(r, body) {
+			return formRequest{}, &DecodeError{Problem: jsonBodyProblem}
+		}
+		return parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+	},
+	write:        writeCRM,
+	fail:         func(problem string) any { return addFailure(problem) },
+	crmErr:       func(code int, text string) any { return crmError(strconv.Itoa(code), text) },
+	success:      func(id string) any { return crmSuccess{Result: crmAdded{Text: "Success", ID: id}} },
+	wrongKeyCode: 400,
+	wrongKeyText: textWrongKey,
+}
+
+// jsonBodyProblem is the answer to a JSON body where the API reads forms:
+// the CRM would ignore the body and answer "wrong API key", which sends the
+// site's developer looking for the wrong fault.
+const jsonBodyProblem = "the body is JSON, but this endpoint reads form fields " +
+	"(application/x-www-form-urlencoded or multipart/form-data), as SalesMan's v1 API does; " +
+	"send JSON to POST /v1/leads or /developer/v2/lead with Content-Type: application/json"
+
+// isJSONBody reports whether a POST carries JSON: by its Content-Type, or
+// by a body that opens like a JSON object with no form type given.
+func isJSONBody(r *http.Request, body []byte) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return true
+	case mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data":
+		return false
+	}
+	t := bytes.TrimSpace(body)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+// serveDropIn is the drop-in flow shared by v1 and v2.
+func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		note(r, "", "", "method_not_allowed")
 		w.Header().Set("Allow", "GET, POST")
-		writeCRM(w, http.StatusMethodNotAllowed, addFailure("method not allowed; use GET or POST"))
+		d.answer(w, http.StatusMethodNotAllowed, "method not allowed; use GET or POST")
 		return
 	}
 	var body []byte
@@ -61,44 +133,44 @@ func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 		if body, err = readBody(w, r); err != nil {
 			if isTooLarge(err) {
 				note(r, "", "", "too_large")
-				writeCRM(w, http.StatusRequestEntityTooLarge, addFailure("request larger than 64 KiB"))
+				d.answer(w, http.StatusRequestEntityTooLarge, "request larger than 64 KiB")
 				return
 			}
 			note(r, "", "", "bad_request")
-			writeCRM(w, http.StatusBadRequest, addFailure("could not read the request"))
+			d.answer(w, http.StatusBadRequest, "could not read the request")
 			return
 		}
 	}
-	rq, err := parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+	rq, err := d.parse(r, body)
 	if err != nil {
 		note(r, "", "", "bad_request")
-		writeCRM(w, http.StatusBadRequest, addFailure(err.Error()))
+		d.answer(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	site, ok := h.siteOf(rq.apikeys)
 	if !ok {
-		if h.throttledAuthFailure(w, r, answerCRM) {
+		if h.throttledAuthFailure(w, r, d.answer) {
 			return
 		}
 		note(r, "", "", "unauthorized")
-		writeCRM(w, http.StatusOK, crmError("400", textWrongKey))
+		d.write(w, http.StatusOK, d.crmErr(d.wrongKeyCode, d.wrongKeyText))
 		return
 	}
 	note(r, site, "", "")
 	if !contains(rq.logins, site) {
-		if h.throttledAuthFailure(w, r, answerCRM) {
+		if h.throttledAuthFailure(w, r, d.answer) {
 			return
 		}
 		note(r, "", "", "unauthorized")
-		writeCRM(w, http.StatusOK, crmError("401", textUnknownUser))
+		d.write(w, http.StatusOK, d.crmErr(401, textUnknownUser))
 		return
 	}
-	if !h.admitSite(w, r, site, answerCRM) || !h.signedDropIn(w, r, site, body) {
+	if !h.admitSite(w, r, site, d.answer) || !h.signedDropIn(w, r, site, body) {
 		return
 	}
 	if rq.action != "add" {
 		note(r, "", "", "unknown_action")
-		writeCRM(w, http.StatusOK, crmError("402", textUnknownMethod))
+		d.write(w, http.StatusOK, d.crmErr(402, textUnknownMethod))
 		return
 	}
 	if ce := h.log.Check(zap.DebugLevel, "drop-in fields not forwarded"); ce != nil && (len(rq.ignored) > 0 || rq.droppedID) {
@@ -106,7 +178,7 @@ func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := rq.lead()
 	if err == nil {
-		forget, ok := h.firstUse(w, r, site, answerCRM)
+		forget, ok := h.firstUse(w, r, site, d.answer)
 		if !ok {
 			return
 		}
@@ -119,7 +191,7 @@ func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 				outcome = "duplicate"
 			}
 			note(r, "", rc.ID, outcome)
-			writeCRM(w, http.StatusOK, crmSuccess{Result: crmAdded{Text: "Success", ID: rc.ID}})
+			d.write(w, http.StatusOK, d.success(rc.ID))
 			return
 		}
 	}
@@ -127,14 +199,14 @@ func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &ve):
 		note(r, "", "", "invalid")
-		writeCRM(w, http.StatusOK, addFailure(problems(ve.Fields)))
+		d.answer(w, http.StatusOK, problems(ve.Fields))
 	case errors.Is(err, producer.ErrUnavailable):
 		h.unavailable(w, r, err)
-		writeCRM(w, http.StatusServiceUnavailable, addFailure("service temporarily unavailable, try again later"))
+		d.answer(w, http.StatusServiceUnavailable, "service temporarily unavailable, try again later")
 	default:
 		note(r, "", "", "error")
 		h.log.Error("intake failed", zap.Error(err))
-		writeCRM(w, http.StatusInternalServerError, addFailure("internal error"))
+		d.answer(w, http.StatusInternalServerError, "internal error")
 	}
 }
 
@@ -201,15 +273,24 @@ func problems(fs []lead.FieldError) string {
 	return strings.Join(parts, "; ")
 }
 
-// writeCRM answers like the CRM's v1: JSON labelled text/html. HTML-escaping
-// stays on (a browser may render this label); JSON readers see no difference.
+// writeCRM answers like the CRM's v1: JSON labelled text/html, HTTP 200
+// whatever happened (status goes to HeaderStatus when it is not 200).
+// HTML-escaping stays on (a browser may render this label); JSON readers
+// see no difference.
 func writeCRM(w http.ResponseWriter, status int, v any) {
+	writeCRMAs(w, status, "text/html; charset=utf-8", v)
+}
+
+func writeCRMAs(w http.ResponseWriter, status int, contentType string, v any) {
 	var buf bytes.Buffer
 	_ = json.NewEncoder(&buf).Encode(v)
 	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Type", contentType)
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
+	if status != http.StatusOK {
+		hd.Set(HeaderStatus, strconv.Itoa(status))
+	}
+	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }

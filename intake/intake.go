@@ -107,6 +107,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	mux.HandleFunc("/v1/leads", h.leads)
 	mux.HandleFunc("/v1/leads/{id}", h.leadStatus)
 	mux.HandleFunc("/developer/v1/leads", h.dropIn)
+	mux.HandleFunc("/developer/v2/lead", h.dropInV2)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		note(r, "", "", "not_found")
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})

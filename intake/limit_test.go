@@ -154,7 +154,7 @@ func TestRateLimitAnswers(t *testing.T) {
 		t.Errorf("third: %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
 	rec = e.do(t, dropGet(shop))
-	if rec.Code != 429 || rec.Header().Get("Retry-After") != "1" || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
+	if apiStatus(rec) != 429 || rec.Header().Get("Retry-After") != "1" || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
 		!strings.Contains(rec.Body.String(), `"Error":"Ошибка добавления лида. too many requests`) {
 		t.Errorf("drop-in over the limit: %d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}

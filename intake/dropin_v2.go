@@ -1,0 +1,116 @@
+package intake
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+)
+
+// dropInV2 serves GET|POST /developer/v2/lead like SalesMan's v2 lead API,
+// action=add only, for sites integrated with v2: login is the site's name,
+// apikey its key. Everything else is as on the v1 drop-in (dropIn): HTTP
+// 200 for every answer, the API's status in HeaderStatus, Retry-After kept.
+//
+// Parameters come from the query and a form body, or, as the CRM takes
+// them, from a JSON object with Content-Type application/json (login and
+// apikey may then be headers). clientpath, v2's name of the source, becomes
+// the lead's path; uids are not forwarded (the relay stamps its own).
+//
+//	success         {"result":"Success","id":"ld_…"}
+//	wrong key       {"result":"Error","error":{"code":401,"text":"Неизвестный пользователь"}}
+//	action not add  {"result":"Error","error":{"code":402,"text":"Не известный метод"}}
+//	invalid lead    {"result":"Error","error":{"code":1,"text":"Ошибка добавления лида. …"}}
+func (h *handler) dropInV2(w http.ResponseWriter, r *http.Request) {
+	h.serveDropIn(w, r, dropInV2)
+}
+
+var dropInV2 = dialect{
+	parse: parseV2,
+	write: func(w http.ResponseWriter, status int, v any) {
+		writeCRMAs(w, status, "application/json; charset=utf-8", v)
+	},
+	fail: func(problem string) any {
+		return v2Error{Result: "Error", Error: v2Detail{Code: 1, Text: textAddFailed + problem}}
+	},
+	crmErr: func(code int, text string) any {
+		return v2Error{Result: "Error", Error: v2Detail{Code: code, Text: text}}
+	},
+	success:      func(id string) any { return v2Success{Result: "Success", ID: id} },
+	wrongKeyCode: 401, // the running v2 answers a wrong key like an unknown user
+	wrongKeyText: textUnknownUser,
+}
+
+// v2's answers, fields in the CRM's order; v2 codes are numbers.
+type (
+	v2Success struct {
+		Result string `json:"result"`
+		ID     string `json:"id"` // the relay's lead id
+	}
+	v2Error struct {
+		Result string   `json:"result"`
+		Error  v2Detail `json:"error"`
+	}
+	v2Detail struct {
+		Code int    `json:"code"`
+		Text string `json:"text"`
+	}
+)
+
+// v2ClientPath is v2's name for the lead's source (v1's path).
+const v2ClientPath = "clientpath"
+
+// parseV2 reads a v2 request: a JSON object, or the query and form as v1.
+func parseV2(r *http.Request, body []byte) (formRequest, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if r.Method != http.MethodPost || mt != "application/json" {
+		rq, err := parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+		if err == nil {
+			clientPath(&rq)
+		}
+		return rq, err
+	}
+	var obj map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return formRequest{}, &DecodeError{Problem: "the body is not a JSON object"}
+	}
+	params := map[string]string{}
+	for k, raw := range obj {
+		var s string
+		var n json.Number
+		switch {
+		case json.Unmarshal(raw, &s) == nil:
+			params[k] = s
+		case json.Unmarshal(raw, &n) == nil:
+			params[k] = n.String()
+		default:
+			params[k] = "" // objects (uids), arrays, booleans: not lead text
+		}
+	}
+	for _, name := range []string{paramLogin, paramAPIKey} {
+		if params[name] == "" {
+			params[name] = r.Header.Get(name)
+		}
+	}
+	if params[paramAction] == "" {
+		params[paramAction] = r.URL.Query().Get(paramAction)
+	}
+	rq := requestOf(params)
+	clientPath(&rq)
+	return rq, nil
+}
+
+// clientPath makes v2's clientpath the lead's path unless path is given.
+func clientPath(rq *formRequest) {
+	if rq.clientPath == "" || rq.fields["path"] != "" {
+		return
+	}
+	rq.fields["path"] = rq.clientPath
+	for i, name := range rq.ignored {
+		if name == v2ClientPath {
+			rq.ignored = append(rq.ignored[:i], rq.ignored[i+1:]...)
+			break
+		}
+	}
+}
