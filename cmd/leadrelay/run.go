@@ -13,6 +13,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/crmsim"
 	"leadrelay/internal/app"
+	"leadrelay/internal/bench"
 	"leadrelay/internal/ctl"
 )
 
@@ -27,6 +28,7 @@ Commands:
   worker    only delivery to the CRM; start as many as you like against one Redis
   crmsim    run the SalesMan CRM simulator (see: leadrelay crmsim -h)
   ctl       operator commands: queues, dead letters, lead status, CRM reads (see: leadrelay ctl help)
+  bench     measure LeadRelay against raw asynq on a private redis-server (see: leadrelay bench -h)
   version   print the version
 
 Settings come from LEADRELAY_* environment variables; each command's --help
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// worker-only setting must not stop an operator from reading queues.
 		cfg, problems := config.LoadLenient(getenv)
 		return ctl.RunWith(ctx, rest, cfg, stdout, stderr, ctl.Options{Stdin: os.Stdin, ConfigProblems: problems})
+	case "bench":
+		return bench.Main(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "leadrelay", app.Version)
 		return nil

@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Main is `leadrelay bench [flags]`: it runs the bench, prints the table
+// to stdout and progress to stderr, and writes BENCHMARKS.md and the plot
+// when asked.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "a few leads per figure: seconds, not minutes (proves the bench works; figures too noisy to quote)")
+	aof := fs.Bool("aof", false, "run redis-server with appendonly everysec, as deploy/redis.conf does")
+	redisBin := fs.String("redis-server", "redis-server", "redis-server executable the bench starts on a free loopback port")
+	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(allSections, ","))
+	md := fs.String("md", "", "append the table to this Markdown file (e.g. BENCHMARKS.md)")
+	png := fs.String("plot", "", "write the throughput plot to this PNG file (e.g. docs/bench.png)")
+	label := fs.String("label", "", "name of the run in the Markdown file (e.g. a commit)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: leadrelay bench [flags]\n\nMeasures LeadRelay against raw asynq references in one run, on a redis-server\nand a CRM simulator it starts itself. Flags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench takes no arguments, got %q", fs.Args())
+	}
+	o := Options{Quick: *quick, AOF: *aof, RedisServer: *redisBin, Markdown: *md, Plot: *png, Label: *label, Progress: stderr}
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			s = strings.TrimSpace(s)
+			known := false
+			for _, a := range allSections {
+				known = known || a == s
+			}
+			if !known {
+				return fmt.Errorf("bench: unknown section %q (have %s)", s, strings.Join(allSections, ", "))
+			}
+			o.Only = append(o.Only, s)
+		}
+	}
+	rep, err := Run(ctx, o)
+	if rep != nil {
+		_ = rep.WriteTable(stdout)
+	}
+	return err
+}

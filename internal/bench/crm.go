@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"leadrelay/crmsim"
+)
+
+// Credentials of the simulated CRM.
+const (
+	crmLogin  = "admin@example.com"
+	crmAPIKey = "BenchCRMKey0123456789abcdef"
+)
+
+// crm is the SalesMan simulator on a loopback port, behind a counter that
+// notes when each request arrived.
+type crm struct {
+	url string
+	srv *http.Server
+	counter
+}
+
+// startCRM serves a fresh simulator with the given faults.
+func startCRM(faults crmsim.Faults) (*crm, error) {
+	sim, err := crmsim.New(crmsim.Config{API: crmsim.APIv2, APIKey: crmAPIKey, Faults: faults, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c := &crm{url: "http://" + ln.Addr().String()}
+	c.expect(0, false)
+	c.srv = &http.Server{Handler: c.wrap(sim), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = c.srv.Serve(ln) }()
+	return c, nil
+}
+
+func (c *crm) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.srv.Shutdown(ctx)
+}
+
+func (c *crm) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var email string
+		if c.tracking() && r.Body != nil {
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			if q, err := url.ParseQuery(string(b)); err == nil {
+				email = q.Get("email")
+			}
+		}
+		next.ServeHTTP(w, r)
+		c.hit(email)
+	})
+}
+
+// counter counts events (CRM requests, handler runs), notes the first and
+// the last, and, while tracking, when each lead (by e-mail) arrived.
+type counter struct {
+	mu    sync.Mutex
+	n     int
+	first time.Time
+	last  time.Time
+	want  int
+	done  chan struct{}
+	seen  map[string]time.Time
+	track bool
+}
+
+// expect resets the count and returns a channel closed when n events arrived.
+func (c *counter) expect(n int, track bool) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n, c.want, c.track = 0, n, track
+	c.first, c.last = time.Time{}, time.Time{}
+	c.seen = map[string]time.Time{}
+	c.done = make(chan struct{})
+	if n <= 0 {
+		close(c.done)
+	}
+	return c.done
+}
+
+func (c *counter) tracking() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.track
+}
+
+func (c *counter) hit(email string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if c.n == 1 {
+		c.first = now
+	}
+	c.last = now
+	if c.track && email != "" {
+		c.seen[email] = now
+	}
+	if c.n == c.want {
+		close(c.done)
+	}
+}
+
+// count is the events so far.
+func (c *counter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// rate is the steady events per second with inflight events at once: the
+// first inflight events are what the first arrival closes (they all
+// started together), so they are left out of the count.
+func (c *counter) rate(inflight int) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.last.Sub(c.first).Seconds()
+	if c.n <= inflight || d <= 0 {
+		return 0
+	}
+	return float64(c.n-inflight) / d
+}
+
+// arrivals is when each tracked lead arrived, by e-mail.
+func (c *counter) arrivals() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.seen))
+	for k, v := range c.seen {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,28 @@
+// Package bench is `leadrelay bench`: it measures LeadRelay against raw
+// asynq references in one run, on a redis-server it starts itself (a free
+// loopback port, a temporary data directory) and the in-process SalesMan
+// simulator, so every figure comes with a ratio to a reference measured on
+// the same machine a moment apart.
+//
+// Sections, in order:
+//
+//	intake    accepted leads/s and ack latency at C = 1, 8, 32 keep-alive clients:
+//	          raw asynq Client.Enqueue, asynq behind a bare net/http handler,
+//	          LeadRelay's intake (JSON API and SalesMan drop-in) as app.Run wires it
+//	delivery  delivered leads/s at processes×concurrency 1×10, 1×40, 2×10:
+//	          raw asynq no-op server, raw asynq server making the same
+//	          crmclient.Add, LeadRelay's worker as app.Run wires it
+//	latency   delivery with 50 ms of CRM latency against the bound C/L
+//	memory    Redis bytes per queued and per finished lead (INFO used_memory
+//	          deltas with every client of the measured side closed)
+//	light     ack → CRM latency p50/p99 at one lead every 50 ms, and the
+//	          asynq poll interval sweep with the idle Redis load it costs
+//	rss       the bench process's resident memory
+//
+// Worker "processes" are asynq servers inside the bench process, each with
+// its own Redis connection pool, so 2×10 measures two servers competing for
+// one queue, not two operating-system processes.
+//
+// Quick mode runs every section with a few leads (a few seconds); the
+// package's test runs it to prove the bench works, asserting no timing.
+package bench

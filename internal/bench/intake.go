@@ -1,0 +1,252 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/app"
+	"leadrelay/lead"
+)
+
+// Intake variants.
+const (
+	intakeRaw    = "raw asynq Enqueue"
+	intakeBare   = "asynq behind bare net/http"
+	intakeJSON   = "LeadRelay intake JSON"
+	intakeDropIn = "LeadRelay intake drop-in"
+)
+
+// intakeLevels are the client concurrencies measured.
+var intakeLevels = []int{1, 8, 32}
+
+// loadResult is one load point.
+type loadResult struct {
+	ok, failed int
+	perSec     float64
+	lat        []time.Duration
+}
+
+// runLoad calls do from c goroutines for d and counts what succeeded.
+func runLoad(ctx context.Context, c int, d time.Duration, do func(ctx context.Context, i int) error) loadResult {
+	var seq atomic.Int64
+	var mu sync.Mutex
+	var res loadResult
+	start := time.Now()
+	end := start.Add(d)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			ok, failed := 0, 0
+			for time.Now().Before(end) && ctx.Err() == nil {
+				i := int(seq.Add(1))
+				t0 := time.Now()
+				if err := do(ctx, i); err != nil {
+					failed++
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+				ok++
+			}
+			mu.Lock()
+			res.ok += ok
+			res.failed += failed
+			res.lat = append(res.lat, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.perSec = float64(res.ok) / time.Since(start).Seconds()
+	slices.Sort(res.lat)
+	return res
+}
+
+// httpClient keeps c connections alive to one host.
+func httpClient(c int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: c, MaxIdleConnsPerHost: c, IdleConnTimeout: time.Minute,
+	}}
+}
+
+// postJSON sends lead i as the JSON API does and wants 202.
+func postJSON(ctx context.Context, hc *http.Client, base, run string, i int) error {
+	body, _ := json.Marshal(benchLead(run, i))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/leads", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchSiteKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", run+"-"+strconv.Itoa(i))
+	return expectStatus(hc.Do(req))(http.StatusAccepted, "")
+}
+
+// postDropIn sends lead i as an old PHP site does and wants Success.
+func postDropIn(ctx context.Context, hc *http.Client, base, run string, i int) error {
+	l := benchLead(run, i)
+	f := url.Values{"login": {benchSite}, "apikey": {benchSiteKey}, "action": {"add"},
+		"title": {l.Title}, "email": {l.Email}, "phone": {l.Phone}, "company": {l.Company},
+		"description": {l.Description}, "utm_source": {l.UTMSource}, "utm_medium": {l.UTMMedium},
+		"utm_campaign": {l.UTMCampaign}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/developer/v1/leads", strings.NewReader(f.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return expectStatus(hc.Do(req))(http.StatusOK, `"Success"`)
+}
+
+// expectStatus reads and closes the answer and checks its status (and that
+// the body holds want, when set).
+func expectStatus(resp *http.Response, err error) func(int, string) error {
+	return func(status int, want string) error {
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if resp.StatusCode != status || want != "" && !bytes.Contains(b, []byte(want)) {
+			return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
+		}
+		return nil
+	}
+}
+
+// bareIntake is the reference intake: net/http, a lenient json.Unmarshal,
+// a key check, the same payload and task options as LeadRelay, one
+// Enqueue. No validation, limits, logs or metrics.
+type bareIntake struct {
+	url    string
+	srv    *http.Server
+	client *asynq.Client
+	rdb    *redis.Client
+}
+
+func startBareIntake(redisAddr string) (*bareIntake, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &bareIntake{url: "http://" + ln.Addr().String(), rdb: redis.NewClient(&redis.Options{Addr: redisAddr})}
+	b.client = asynq.NewClientFromRedisClient(b.rdb)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/leads", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+benchSiteKey {
+			http.Error(w, `{"error":"unknown site key"}`, http.StatusUnauthorized)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lead.MaxPayloadBytes))
+		if err != nil {
+			http.Error(w, `{"error":"bad body"}`, http.StatusBadRequest)
+			return
+		}
+		var l lead.Lead
+		if err := json.Unmarshal(body, &l); err != nil {
+			http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
+			return
+		}
+		p := lead.NewPayload(benchSite, r.Header.Get("Idempotency-Key"), l, time.Now())
+		t, err := lead.NewTask(p)
+		if err == nil {
+			_, err = b.client.EnqueueContext(r.Context(), t, taskOptions()...)
+		}
+		if err != nil {
+			http.Error(w, `{"error":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"id":"` + p.ID + `","status":"queued"}` + "\n"))
+	})
+	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = b.srv.Serve(ln) }()
+	return b, nil
+}
+
+func (b *bareIntake) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = b.srv.Shutdown(ctx)
+	_ = b.client.Close()
+	_ = b.rdb.Close()
+}
+
+// intake measures accepted leads/s and ack latency of every variant at
+// every level. Redis is emptied before each point so queues start equal.
+func (b *bench) intake(ctx context.Context) error {
+	addr := b.addr
+	bare, err := startBareIntake(addr)
+	if err != nil {
+		return err
+	}
+	defer bare.close()
+	lr, err := startRelay(ctx, b.env(nil, nil), app.Roles{Intake: true})
+	if err != nil {
+		return err
+	}
+	defer lr.stop()
+	rawRdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rawRdb.Close()
+	raw := asynq.NewClientFromRedisClient(rawRdb)
+	defer raw.Close()
+
+	for _, c := range intakeLevels {
+		hc := httpClient(c)
+		variants := []struct {
+			name string
+			do   func(ctx context.Context, i int) error
+		}{
+			{intakeRaw, func(ctx context.Context, i int) error {
+				t, err := lead.NewTask(lead.NewPayload(benchSite, "raw-"+strconv.Itoa(i), benchLead("raw", i), time.Now()))
+				if err != nil {
+					return err
+				}
+				_, err = raw.EnqueueContext(ctx, t, taskOptions()...)
+				return err
+			}},
+			{intakeBare, func(ctx context.Context, i int) error { return postJSON(ctx, hc, bare.url, "bare", i) }},
+			{intakeJSON, func(ctx context.Context, i int) error { return postJSON(ctx, hc, lr.url, "json", i) }},
+			{intakeDropIn, func(ctx context.Context, i int) error { return postDropIn(ctx, hc, lr.url, "dropin", i) }},
+		}
+		for _, v := range variants {
+			if err := b.flush(ctx); err != nil {
+				return err
+			}
+			res := runLoad(ctx, c, b.sz.intakeFor, v.do)
+			if res.ok == 0 {
+				return fmt.Errorf("%s at C=%d: nothing accepted (%d failed)", v.name, c, res.failed)
+			}
+			b.logf("intake  %-28s C=%-2d %8.0f/s  p50 %6s  p99 %6s  failed %d", v.name, c, res.perSec,
+				pct(res.lat, 0.50).Round(10*time.Microsecond), pct(res.lat, 0.99).Round(10*time.Microsecond), res.failed)
+			b.rep.addIntake(v.name, c, res)
+		}
+		hc.CloseIdleConnections()
+	}
+	return nil
+}
+
+// pct is the q-quantile of sorted durations.
+func pct(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*q+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}

@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/config"
+	"leadrelay/crmsim"
+	"leadrelay/internal/app"
+	"leadrelay/worker"
+)
+
+// crmLatency is the CRM's answer time in the latency section.
+const crmLatency = 50 * time.Millisecond
+
+// latencyConcs are the worker concurrencies measured at crmLatency.
+var latencyConcs = []int{10, 40}
+
+// latency measures delivery against a CRM that takes crmLatency per call:
+// the bound is C/L.
+func (b *bench) latency(ctx context.Context) error {
+	c, err := startCRM(crmsim.Faults{Latency: crmsim.Duration(crmLatency)})
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	for _, conc := range latencyConcs {
+		n := b.sz.latencyLeads * conc / 10
+		res, err := b.deliverOnce(ctx, c, deliveryRelay, shape{1, conc}, n, nil)
+		if err != nil {
+			return fmt.Errorf("C=%d: %w", conc, err)
+		}
+		bound := float64(conc) / crmLatency.Seconds()
+		b.logf("latency LeadRelay 1×%d at %s CRM latency %6.0f/s  bound C/L %4.0f/s", conc, crmLatency, res.perSec, bound)
+		b.rep.addLatency(conc, res.perSec, bound)
+	}
+	return nil
+}
+
+// lightInterval is the gap between leads under light load.
+const lightInterval = 50 * time.Millisecond
+
+// pollSweep are the poll intervals tried under light load.
+var pollSweep = []time.Duration{200 * time.Millisecond, 100 * time.Millisecond, 50 * time.Millisecond, 20 * time.Millisecond}
+
+// light measures ack → CRM latency at one lead every lightInterval, for
+// LeadRelay and the raw reference at their defaults, then for LeadRelay
+// at each poll interval of pollSweep, with the Redis commands per second
+// each costs while idle.
+func (b *bench) light(ctx context.Context) error {
+	c, err := startCRM(crmsim.Faults{})
+	if err != nil {
+		return err
+	}
+	defer c.close()
+
+	// LeadRelay as configured, intake and worker.
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	lr, err := startRelay(ctx, b.env(c, nil), app.Roles{Intake: true, Worker: true})
+	if err != nil {
+		return err
+	}
+	idle, err := b.idleLoad(ctx)
+	if err == nil {
+		var lat []time.Duration
+		if lat, err = b.lightRun(ctx, c, lr.url, "lr", b.sz.lightLeads); err == nil {
+			b.logf("light   LeadRelay (default poll)      p50 %6s p99 %6s  idle %5.1f Redis commands/s", pct(lat, .5), pct(lat, .99), idle)
+			b.rep.addLight(lightDefault, lat, idle)
+		}
+	}
+	lr.stop()
+	if err != nil {
+		return err
+	}
+
+	// The reference: bare intake, raw server with the CRM call.
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	bare, err := startBareIntake(b.addr)
+	if err != nil {
+		return err
+	}
+	stopRaw, err := b.startRaw(c, false, 10, nil, 0)
+	if err != nil {
+		bare.close()
+		return err
+	}
+	idle, err = b.idleLoad(ctx)
+	if err == nil {
+		var lat []time.Duration
+		if lat, err = b.lightRun(ctx, c, bare.url, "raw", b.sz.lightLeads); err == nil {
+			b.logf("light   raw asynq (default poll)      p50 %6s p99 %6s  idle %5.1f Redis commands/s", pct(lat, .5), pct(lat, .99), idle)
+			b.rep.addLight(lightRaw, lat, idle)
+		}
+	}
+	stopRaw()
+	bare.close()
+	if err != nil {
+		return err
+	}
+
+	// The sweep: LeadRelay's intake, and its worker built here with the
+	// poll interval set (worker.Options.PollInterval).
+	intakeOnly, err := startRelay(ctx, b.env(c, nil), app.Roles{Intake: true})
+	if err != nil {
+		return err
+	}
+	defer intakeOnly.stop()
+	for _, poll := range pollSweep {
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+		stop, err := b.startPolledWorker(ctx, c, poll)
+		if err != nil {
+			return err
+		}
+		idle, err := b.idleLoad(ctx)
+		var lat []time.Duration
+		if err == nil {
+			lat, err = b.lightRun(ctx, c, intakeOnly.url, "poll"+strconv.Itoa(int(poll.Milliseconds())), b.sz.sweepLeads)
+		}
+		stop()
+		if err != nil {
+			return err
+		}
+		b.logf("light   LeadRelay poll %-14s p50 %6s p99 %6s  idle %5.1f Redis commands/s", poll, pct(lat, .5), pct(lat, .99), idle)
+		b.rep.addLight("LeadRelay, worker poll "+poll.String(), lat, idle)
+	}
+	return nil
+}
+
+// startPolledWorker runs LeadRelay's worker as internal/app wires it (CRM
+// client, fleet limiter), without dead-letter store and metrics, with
+// Options.PollInterval set to poll.
+func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duration) (func(), error) {
+	env := b.env(c, nil)
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, err
+	}
+	log := app.NewLogger(cfg, io.Discard)
+	crmC, err := app.OpenCRM(ctx, cfg, false, log)
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: b.addr})
+	o := worker.OptionsFrom(cfg)
+	o.PollInterval = poll
+	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
+	h := worker.NewHandler(crmC.Client, rdb, o, log)
+	w := worker.New(rdb, h, o, log)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		crmC.Close()
+		_ = rdb.Close()
+	}, nil
+}
+
+// idleLoad is the Redis commands per second while nothing is queued,
+// measured after the servers settled.
+func (b *bench) idleLoad(ctx context.Context) (float64, error) {
+	select {
+	case <-time.After(300 * time.Millisecond):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	c0, err := commandsProcessed(ctx, b.rdb)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	select {
+	case <-time.After(b.sz.idleFor):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	c1, err := commandsProcessed(ctx, b.rdb)
+	if err != nil {
+		return 0, err
+	}
+	return max(c1-c0-1, 0) / time.Since(t0).Seconds(), nil
+}
+
+// lightRun posts m leads, one every lightInterval, and returns each one's
+// time from its acknowledgement to its arrival in the CRM, sorted. A lead
+// can reach the CRM before its ack reaches the client: that counts as 0.
+func (b *bench) lightRun(ctx context.Context, c *crm, base, run string, m int) ([]time.Duration, error) {
+	hc := httpClient(1)
+	defer hc.CloseIdleConnections()
+	done := c.expect(m, true)
+	acks := make(map[string]time.Time, m)
+	tick := time.NewTicker(lightInterval)
+	defer tick.Stop()
+	for i := range m {
+		if err := postJSON(ctx, hc, base, run, i); err != nil {
+			return nil, fmt.Errorf("lead %d: %w", i, err)
+		}
+		acks[benchLead(run, i).Email] = time.Now()
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("only %d of %d light-load leads reached the CRM within 30s", c.count(), m)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	arr := c.arrivals()
+	lat := make([]time.Duration, 0, m)
+	for email, ack := range acks {
+		at, ok := arr[email]
+		if !ok {
+			return nil, fmt.Errorf("lead %s never reached the CRM", email)
+		}
+		lat = append(lat, max(at.Sub(ack), 0))
+	}
+	slices.Sort(lat)
+	return lat, nil
+}

@@ -1,0 +1,369 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what one run measured. Rows turns it into the table.
+type Report struct {
+	// Started and Finished bound the run.
+	Started, Finished time.Time
+	// Quick says the run used quick sizes.
+	Quick bool
+	// AOF says the bench's Redis ran with appendonly.
+	AOF bool
+	// Label names the run (e.g. a commit).
+	Label string
+	// RedisVersion is the server's version.
+	RedisVersion string
+
+	// Intake holds one point per variant and client concurrency.
+	Intake []IntakePoint
+	// Delivery holds one point per variant and shape.
+	Delivery []DeliveryPoint
+	// Latency holds the deliveries against a slow CRM.
+	Latency []LatencyPoint
+	// Light holds the light-load latencies.
+	Light []LightPoint
+	// Pool holds the PHP-pool sweeps.
+	Pool []PoolPoint
+	// RSS is the bench process's memory after each section.
+	RSS []RSSPoint
+}
+
+// IntakePoint is one intake measurement.
+type IntakePoint struct {
+	Variant  string
+	C        int
+	PerSec   float64
+	P50, P99 time.Duration
+	Failed   int
+}
+
+// DeliveryPoint is one delivery measurement.
+type DeliveryPoint struct {
+	Variant            string
+	Procs, Conc        int
+	PerSec             float64
+	QueuedB, FinishedB float64
+}
+
+// LatencyPoint is LeadRelay against a CRM with latency.
+type LatencyPoint struct {
+	Conc          int
+	PerSec, Bound float64
+}
+
+// LightPoint is one light-load latency measurement.
+type LightPoint struct {
+	Name     string
+	P50, P99 time.Duration
+	// IdleCmds is Redis commands per second while the queue is empty.
+	IdleCmds float64
+}
+
+// PoolPoint is throughput against a CRM with a fixed PHP pool.
+type PoolPoint struct {
+	Pool int
+	// Conc is the fixed LEADRELAY_CRM_MAX_CONCURRENT, or 0 for the defaults.
+	Conc   int
+	PerSec float64
+}
+
+// RSSPoint is the process's resident memory after a section.
+type RSSPoint struct {
+	After    string
+	RSS, HWM float64 // bytes
+}
+
+// Light-load names of the default runs.
+const (
+	lightDefault = "LeadRelay, default poll"
+	lightRaw     = "raw asynq, default poll"
+)
+
+func (r *Report) addIntake(v string, c int, res loadResult) {
+	r.Intake = append(r.Intake, IntakePoint{Variant: v, C: c, PerSec: res.perSec, P50: pct(res.lat, .5), P99: pct(res.lat, .99), Failed: res.failed})
+}
+
+func (r *Report) addDelivery(v string, s shape, res deliveryResult) {
+	r.Delivery = append(r.Delivery, DeliveryPoint{Variant: v, Procs: s.procs, Conc: s.conc, PerSec: res.perSec, QueuedB: res.queuedB, FinishedB: res.finishedB})
+}
+
+func (r *Report) addLatency(conc int, perSec, bound float64) {
+	r.Latency = append(r.Latency, LatencyPoint{Conc: conc, PerSec: perSec, Bound: bound})
+}
+
+func (r *Report) addLight(name string, lat []time.Duration, idle float64) {
+	r.Light = append(r.Light, LightPoint{Name: name, P50: pct(lat, .5), P99: pct(lat, .99), IdleCmds: idle})
+}
+
+// rss notes the process's resident memory (Linux; elsewhere nothing).
+func (r *Report) rss(after string) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	p := RSSPoint{After: after}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			p.RSS = kb * 1024
+		case "VmHWM":
+			p.HWM = kb * 1024
+		}
+	}
+	r.RSS = append(r.RSS, p)
+}
+
+// Row is one line of the table.
+type Row struct {
+	Figure, Value, Reference, Ratio, Target string
+}
+
+func (r *Report) intakeAt(v string, c int) (IntakePoint, bool) {
+	for _, p := range r.Intake {
+		if p.Variant == v && p.C == c {
+			return p, true
+		}
+	}
+	return IntakePoint{}, false
+}
+
+func (r *Report) deliveryAt(v string, procs, conc int) (DeliveryPoint, bool) {
+	for _, p := range r.Delivery {
+		if p.Variant == v && p.Procs == procs && p.Conc == conc {
+			return p, true
+		}
+	}
+	return DeliveryPoint{}, false
+}
+
+func (r *Report) light(name string) (LightPoint, bool) {
+	for _, p := range r.Light {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return LightPoint{}, false
+}
+
+// Rows is the table: each figure with its reference from the same run,
+// the ratio LeadRelay / reference and the issue's target where it has one.
+func (r *Report) Rows() []Row {
+	var rows []Row
+	for _, v := range []struct{ name, label string }{{intakeJSON, "JSON"}, {intakeDropIn, "drop-in"}} {
+		for _, c := range intakeLevels {
+			p, ok1 := r.intakeAt(v.name, c)
+			ref, ok2 := r.intakeAt(intakeBare, c)
+			if !ok1 || !ok2 {
+				continue
+			}
+			target := ""
+			if c == 32 && v.name == intakeJSON {
+				target = "≥ 0.85"
+			}
+			rows = append(rows, ratioRow(fmt.Sprintf("accepted leads/s, %s, C=%d", v.label, c), p.PerSec, "bare net/http + asynq", ref.PerSec, "%.0f", target, true))
+		}
+	}
+	if p, ok := r.intakeAt(intakeJSON, 32); ok {
+		if ref, ok := r.intakeAt(intakeRaw, 32); ok {
+			rows = append(rows, ratioRow("accepted leads/s, JSON, C=32", p.PerSec, "raw Client.Enqueue, 32 goroutines", ref.PerSec, "%.0f", "", true))
+		}
+		if ref, ok := r.intakeAt(intakeBare, 32); ok {
+			rows = append(rows, Row{Figure: "ack latency p50 / p99, JSON, C=32", Value: ms2(p.P50, p.P99),
+				Reference: "bare net/http + asynq: " + ms2(ref.P50, ref.P99)})
+		}
+	}
+	for _, s := range deliveryShapes {
+		p, ok1 := r.deliveryAt(deliveryRelay, s.procs, s.conc)
+		ref, ok2 := r.deliveryAt(deliveryRaw, s.procs, s.conc)
+		if ok1 && ok2 {
+			target := ""
+			if s == (shape{1, 10}) {
+				target = "≥ 0.85"
+			}
+			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", zero-latency CRM", p.PerSec, "raw server + same crmclient.Add", ref.PerSec, "%.0f", target, true))
+		}
+		if noop, ok := r.deliveryAt(deliveryNoop, s.procs, s.conc); ok && ok1 {
+			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", vs no-op", p.PerSec, "raw asynq no-op server", noop.PerSec, "%.0f", "", true))
+		}
+	}
+	for _, p := range r.Latency {
+		rows = append(rows, ratioRow(fmt.Sprintf("delivered leads/s, 1×%d, %s CRM latency", p.Conc, crmLatency), p.PerSec, "bound C/L", p.Bound, "%.0f", "", true))
+	}
+	var lq, lf, rq, rf float64
+	var n, m int
+	for _, p := range r.Delivery {
+		switch p.Variant {
+		case deliveryRelay:
+			lq, lf, n = lq+p.QueuedB, lf+p.FinishedB, n+1
+		case deliveryRaw:
+			rq, rf, m = rq+p.QueuedB, rf+p.FinishedB, m+1
+		}
+	}
+	if n > 0 && m > 0 {
+		rows = append(rows,
+			ratioRow("Redis bytes per queued lead", lq/float64(n), "raw asynq task, same payload", rq/float64(m), "%.0f", "≤ 1.05", false),
+			ratioRow("Redis bytes per finished lead (kept 24 h)", lf/float64(n), "raw asynq task, same payload", rf/float64(m), "%.0f", "≤ 1.15", false))
+	}
+	if p, ok := r.light(lightDefault); ok {
+		ref := ""
+		if raw, ok := r.light(lightRaw); ok {
+			ref = "raw asynq: " + ms2(raw.P50, raw.P99)
+		}
+		rows = append(rows, Row{Figure: "ack → CRM p50 / p99, 1 lead / 50 ms, " + lightDefault, Value: ms2(p.P50, p.P99),
+			Reference: ref, Target: latencyTarget(p)})
+	}
+	for _, p := range r.Light {
+		if p.Name == lightDefault || p.Name == lightRaw {
+			continue
+		}
+		rows = append(rows, Row{Figure: "ack → CRM p50 / p99, 1 lead / 50 ms, " + p.Name, Value: ms2(p.P50, p.P99), Target: latencyTarget(p)})
+	}
+	if p, ok := r.light(lightDefault); ok {
+		if raw, ok := r.light(lightRaw); ok {
+			rows = append(rows, ratioRow("idle Redis commands/s, "+lightDefault, p.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
+		}
+		for _, q := range r.Light {
+			if q.Name != lightDefault && q.Name != lightRaw {
+				rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightDefault, p.IdleCmds, "%.1f", "", false))
+			}
+		}
+	}
+	rows = append(rows, r.poolRows()...)
+	for _, p := range r.RSS {
+		rows = append(rows, Row{Figure: "bench process RSS after " + p.After + " (peak)", Value: fmt.Sprintf("%.0f MiB (%.0f MiB)", p.RSS/(1<<20), p.HWM/(1<<20))})
+	}
+	return rows
+}
+
+func latencyTarget(p LightPoint) string {
+	ok := p.P50 <= 50*time.Millisecond && p.P99 <= 250*time.Millisecond
+	return "≤ 50 / 250 ms " + mark(ok)
+}
+
+// ratioRow builds a row with the ratio value/ref; higher says whether a
+// bigger ratio is better (for the target mark).
+func ratioRow(fig string, v float64, refName string, ref float64, format, target string, higher bool) Row {
+	row := Row{Figure: fig, Value: fmt.Sprintf(format, v), Reference: refName + ": " + fmt.Sprintf(format, ref)}
+	if ref > 0 {
+		ratio := v / ref
+		row.Ratio = fmt.Sprintf("%.2f", ratio)
+		if target != "" {
+			lim, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimLeft(target, "≥≤ ")), 64)
+			ok := ratio >= lim
+			if !higher {
+				ok = ratio <= lim
+			}
+			target += " " + mark(ok)
+		}
+	}
+	row.Target = target
+	return row
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms2(a, b time.Duration) string {
+	return fmt.Sprintf("%s / %s ms", msf(a), msf(b))
+}
+
+func msf(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// env describes the machine and the run for the table's heading.
+func (r *Report) env() string {
+	mode := "full"
+	if r.Quick {
+		mode = "quick (figures too noisy to quote)"
+	}
+	aof := "off"
+	if r.AOF {
+		aof = "appendonly everysec"
+	}
+	return fmt.Sprintf("%s run, %s, %d CPUs (GOMAXPROCS %d), %s, redis %s (AOF %s), %s",
+		mode, r.Started.UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		runtime.Version(), r.RedisVersion, aof, r.Finished.Sub(r.Started).Round(time.Second))
+}
+
+// WriteTable prints the table for a terminal.
+func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintln(w, "LeadRelay bench:", r.env())
+	if r.Label != "" {
+		fmt.Fprintln(w, "label:", r.Label)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tLeadRelay\treference\tratio\ttarget")
+	for _, row := range r.Rows() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Figure, row.Value, row.Reference, row.Ratio, row.Target)
+	}
+	return tw.Flush()
+}
+
+// Markdown is the run as a BENCHMARKS.md section.
+func (r *Report) Markdown() string {
+	var sb strings.Builder
+	title := r.Started.UTC().Format("2006-01-02 15:04 UTC")
+	if r.Label != "" {
+		title += " — " + r.Label
+	}
+	fmt.Fprintf(&sb, "## %s\n\n%s\n\n", title, r.env())
+	sb.WriteString("| figure | LeadRelay | reference | ratio | target |\n|---|---|---|---|---|\n")
+	for _, row := range r.Rows() {
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s |\n", row.Figure, row.Value, row.Reference, row.Ratio, row.Target)
+	}
+	return sb.String()
+}
+
+// benchmarksHeader starts a new BENCHMARKS.md.
+const benchmarksHeader = `# Benchmarks
+
+Rows written by ` + "`leadrelay bench`" + ` (see README, "Benchmarks"): every figure is measured with its
+reference in the same run, on the same machine, a moment apart; the ratio is LeadRelay / reference.
+Newest run first.
+
+`
+
+// AppendMarkdown adds the run to path, newest first, creating the file
+// with its header when missing.
+func (r *Report) AppendMarkdown(path string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	rest := strings.TrimPrefix(string(old), benchmarksHeader)
+	return os.WriteFile(path, []byte(benchmarksHeader+r.Markdown()+"\n"+rest), 0o644)
+}
