@@ -33,8 +33,11 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	// extra are more redis-server arguments (replicaof, cluster mode); later
+	// arguments win over the defaults.
+	extra []string
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
 // Binary returns the redis-server executable tests use: $LEADRELAY_TEST_REDIS_SERVER,
@@ -55,20 +58,33 @@ func Binary() string {
 // is installed (fails under CI).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redistest: redis-server is not installed; CI must run the real-Redis tests (apt-get install redis-server)")
-		}
-		t.Skip("redistest: redis-server not on PATH; install it (apt-get install redis-server) to run the real-Redis tests")
+	return startServer(t, nil, FreePort)
+}
+
+// need skips the test, or fails it under CI, when a Redis program is missing.
+func need(t testing.TB, bin, program, pkg string) {
+	t.Helper()
+	if bin != "" {
+		return
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("redistest: %s is not installed; CI must run the real-Redis tests (apt-get install %s)", program, pkg)
+	}
+	t.Skipf("redistest: %s not on PATH; install it (apt-get install %s) to run the real-Redis tests", program, pkg)
+}
+
+// startServer runs a redis-server with extra arguments on a port from port.
+func startServer(t testing.TB, extra []string, port func(testing.TB) int) *Server {
+	t.Helper()
+	bin := Binary()
+	need(t, bin, "redis-server", "redis-server")
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), extra: extra}
 	t.Cleanup(s.Stop)
 	// A port that was free a moment ago may be taken by the time the server
 	// binds it (parallel tests open many sockets): then redis-server exits
 	// at once, and another port is tried.
 	for try := 1; ; try++ {
-		s.Addr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
+		s.Addr = "127.0.0.1:" + strconv.Itoa(port(t))
 		err := s.start()
 		if err == nil {
 			return s
@@ -86,44 +102,56 @@ var errExited = errors.New("exited before it was ready")
 // start runs the server on s.Addr and waits until it answers PING.
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command(s.bin,
+	args := append([]string{
 		"--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
-	// The server's own log goes to its data directory, not the test output.
-	logPath := filepath.Join(s.dir, "redis.log")
+		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no"}, s.extra...)
+	var err error
+	s.cmd, s.done, err = launch(s.bin, args, s.Addr, s.Log())
+	return err
+}
+
+// launch starts bin with args, its output appended to logPath, and waits
+// (at most 10s) until it answers PING on addr. It returns errExited when the
+// process died first (its port was taken, typically).
+func launch(bin string, args []string, addr, logPath string) (*exec.Cmd, chan struct{}, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer logf.Close()
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		s.cmd = nil
-		return fmt.Errorf("start %s: %w", s.bin, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	name := filepath.Base(bin)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond})
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
-			return nil
+			return cmd, done, nil
 		}
 		select {
-		case <-s.done:
-			s.cmd = nil
-			return fmt.Errorf("redis-server on %s %w: %s", s.Addr, errExited, lastLines(logPath, 5))
+		case <-done:
+			return nil, nil, fmt.Errorf("%s on %s %w: %s", name, addr, errExited, lastLines(logPath, 5))
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server on %s not ready after 10s: %v; its log: %s", s.Addr, err, lastLines(logPath, 5))
+			_ = cmd.Process.Kill()
+			<-done
+			return nil, nil, fmt.Errorf("%s on %s not ready after 10s: %v; its log: %s", name, addr, err, lastLines(logPath, 5))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Log is the path of the server's log file.
+func (s *Server) Log() string { return filepath.Join(s.dir, "redis.log") }
 
 // lastLines returns the last n lines of a file, for error messages.
 func lastLines(path string, n int) string {
