@@ -20,9 +20,16 @@ import (
 // environment variable, its default and its meaning. The zero value is not
 // usable; build one with Load.
 type Config struct {
-	// RedisURL (LEADRELAY_REDIS_URL, default empty) is redis://[user:pass@]host:port/db.
-	// Empty runs an in-process, non-durable miniredis (serve only).
+	// RedisURL (LEADRELAY_REDIS_URL, default empty) is redis://[user:pass@]host:port/db,
+	// redis-sentinel://[user:pass@]h1:26379,h2:26379/db?master=NAME or
+	// redis-cluster://[user:pass@]h1:7000,h2:7001 (rediss… for TLS). Empty
+	// (and no LEADRELAY_REDIS_CLUSTER) runs an in-process, non-durable
+	// miniredis (serve only). Secret: it may hold a password.
 	RedisURL string
+	// Redis is RedisURL, or LEADRELAY_REDIS_CLUSTER (h1:7000,h2:7001, a
+	// cluster without credentials), parsed; with
+	// LEADRELAY_REDIS_SENTINEL_PASSWORD for sentinels that require one.
+	Redis Redis
 	// RedisWaitReplicas (LEADRELAY_REDIS_WAIT_REPLICAS, default 0) makes intake
 	// wait until this many replicas hold a lead before acknowledging it.
 	RedisWaitReplicas int
@@ -130,7 +137,7 @@ type Config struct {
 }
 
 // EmbeddedRedis reports whether Redis is the in-process, non-durable miniredis.
-func (c Config) EmbeddedRedis() bool { return c.RedisURL == "" }
+func (c Config) EmbeddedRedis() bool { return c.Redis.Mode == RedisEmbedded }
 
 // EmbeddedCRM reports whether the CRM is the in-process simulator.
 func (c Config) EmbeddedCRM() bool { return c.CRMURL == "" }
@@ -193,9 +200,10 @@ func load(getenv func(string) string) (Config, *parser) {
 		LogLevel:          p.str("LEADRELAY_LOG_LEVEL", "info"),
 		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", ""),
 	}
+	c.Redis = p.parseRedis(c.RedisURL, p.str("LEADRELAY_REDIS_CLUSTER", ""), p.secret("LEADRELAY_REDIS_SENTINEL_PASSWORD"))
 	if c.LogFormat == "" {
 		c.LogFormat = "json"
-		if c.RedisURL == "" {
+		if c.EmbeddedRedis() {
 			c.LogFormat = "console" // the demo mode is for people at a terminal
 		}
 	}
@@ -204,11 +212,6 @@ func load(getenv func(string) string) (Config, *parser) {
 }
 
 func (c *Config) validate(p *parser) {
-	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			p.fail("LEADRELAY_REDIS_URL", "must look like redis://host:6379/0"+p.gotURL("LEADRELAY_REDIS_URL"))
-		}
-	}
 	if c.CRMURL != "" {
 		u, err := url.Parse(c.CRMURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

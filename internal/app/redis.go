@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -46,22 +47,53 @@ func OpenRedis(ctx context.Context, cfg config.Config, allowEmbedded bool, log *
 			mini:     m,
 		}, nil
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("LEADRELAY_REDIS_URL: %w", err)
-	}
-	connOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("LEADRELAY_REDIS_URL: %w", err)
-	}
-	c := redis.NewClient(opt)
+	c, connOpt := redisClients(cfg.Redis)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		// Not fatal: Redis may come up after us. Intake answers 503 until it does.
-		log.Error("redis is not reachable yet", zap.String("addr", opt.Addr), zap.Error(err))
+		log.Error("redis is not reachable yet", zap.Stringer("redis", cfg.Redis), zap.Error(err))
 	}
 	return &Redis{Client: c, ConnOpt: connOpt}, nil
+}
+
+// redisClients builds, from one parsed target, the go-redis client for
+// LeadRelay's own keys and the asynq connection option asynqmon opens its
+// own client from, so both follow the same primary or cluster. A failover
+// client asks the sentinels for the primary and follows it after a
+// failover; a cluster client routes each key to its slot's node.
+func redisClients(r config.Redis) (redis.UniversalClient, asynq.RedisConnOpt) {
+	var tlsConf *tls.Config
+	if r.TLS {
+		// No ServerName: crypto/tls checks each connection against the host
+		// it dialed, which is what several hosts need.
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	switch r.Mode {
+	case config.RedisSentinel:
+		c := redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: r.MasterName, SentinelAddrs: r.Addrs, SentinelPassword: r.SentinelPassword,
+			Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
+		})
+		return c, asynq.RedisFailoverClientOpt{
+			MasterName: r.MasterName, SentinelAddrs: r.Addrs, SentinelPassword: r.SentinelPassword,
+			Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
+		}
+	case config.RedisCluster:
+		c := redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf,
+		})
+		return c, asynq.RedisClusterClientOpt{
+			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf,
+		}
+	default:
+		c := redis.NewClient(&redis.Options{
+			Addr: r.Addrs[0], Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
+		})
+		return c, asynq.RedisClientOpt{
+			Addr: r.Addrs[0], Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
+		}
+	}
 }
 
 // Close closes the client and stops an embedded server.
