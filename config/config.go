@@ -288,6 +288,9 @@ func (c *Config) validate(p *parser) {
 			p.fail(name, "must not be negative"+p.got(name))
 		}
 	}
+	if c.RedisWaitReplicas > 0 && c.Redis.Mode == RedisCluster {
+		p.fail("LEADRELAY_REDIS_WAIT_REPLICAS", "is not supported with a Redis Cluster yet: WAIT confirms the writes of one node, and a lead's task and records live on different nodes")
+	}
 	if c.ReconcileUnknown != "resend" && c.ReconcileUnknown != "dead" {
 		p.fail("LEADRELAY_RECONCILE_UNKNOWN", "must be resend or dead"+p.got("LEADRELAY_RECONCILE_UNKNOWN"))
 	}

@@ -64,6 +64,7 @@ func TestLoadRedisErrors(t *testing.T) {
 		{"unknown query", map[string]string{"LEADRELAY_REDIS_URL": "redis://r/0?master=m"}, `query parameter "master"`},
 		{"several hosts", map[string]string{"LEADRELAY_REDIS_URL": "redis://r1,r2"}, "names several hosts"},
 		{"bad cluster address", map[string]string{"LEADRELAY_REDIS_CLUSTER": "c1:70000"}, `address "c1:70000"`},
+		{"wait in a cluster", map[string]string{"LEADRELAY_REDIS_CLUSTER": "c1:7000", "LEADRELAY_REDIS_WAIT_REPLICAS": "1"}, "not supported with a Redis Cluster"},
 		{"sentinel password without sentinel", map[string]string{"LEADRELAY_REDIS_URL": "redis://r", "LEADRELAY_REDIS_SENTINEL_PASSWORD": "x"}, "LEADRELAY_REDIS_SENTINEL_PASSWORD needs"},
 		{"unescaped password", map[string]string{"LEADRELAY_REDIS_URL": "redis://u:" + secret + "@r:6379/0"}, "unescaped special characters"},
 	}

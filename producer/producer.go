@@ -164,6 +164,10 @@ func ownerKey(id string) string { return "leadrelay:owner:" + id }
 // replicas. WAIT counts the writes of its own connection, so the owner record
 // is written on a dedicated connection just before it: replication is one
 // ordered stream, so replicas that hold the record hold the earlier task too.
+// That holds only if the task is on the server this connection reached: after
+// a Sentinel failover between the enqueue and here, the task may have died
+// with the old primary while the new one takes the record. So the connection
+// first checks that the task is there; if not, the lead is not acknowledged.
 func (p *Publisher) confirm(ctx context.Context, id, site string) error {
 	if p.o.WaitReplicas <= 0 {
 		if err := p.rdb.Set(ctx, ownerKey(id), site, p.o.OwnerTTL).Err(); err != nil {
@@ -173,10 +177,14 @@ func (p *Publisher) confirm(ctx context.Context, id, site string) error {
 	}
 	cc, ok := p.rdb.(interface{ Conn() *redis.Conn })
 	if !ok {
-		return fmt.Errorf("%w: replica wait needs a single-primary client (*redis.Client), got %T", ErrUnavailable, p.rdb)
+		return fmt.Errorf("%w: replica wait needs a single-primary client (*redis.Client, plain or Sentinel failover), got %T", ErrUnavailable, p.rdb)
 	}
 	conn := cc.Conn()
 	defer conn.Close()
+	taskKey := "asynq:{" + p.o.Queue + "}:t:" + id // asynq's base.TaskKey: the task id is the lead id
+	if n, err := conn.Exists(ctx, taskKey).Result(); err != nil || n != 1 {
+		return fmt.Errorf("%w: lead %s is not on the current primary (failover?): %v", ErrUnavailable, id, err)
+	}
 	if err := conn.Set(ctx, ownerKey(id), site, p.o.OwnerTTL).Err(); err != nil {
 		return fmt.Errorf("%w: record owner of lead %s: %w", ErrUnavailable, id, err)
 	}

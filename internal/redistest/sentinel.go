@@ -70,10 +70,7 @@ func StartSentinel(t testing.TB, replicas, sentinels int) *SentinelGroup {
 	g := &SentinelGroup{t: t, Primary: Start(t)}
 	_, pport, _ := net.SplitHostPort(g.Primary.Addr)
 	for i := 0; i < replicas; i++ {
-		g.Replicas = append(g.Replicas, startServer(t, []string{"--replicaof", "127.0.0.1", pport}, FreePort))
-	}
-	for _, r := range g.Replicas {
-		r.waitInfo(30*time.Second, "master_link_status", "up")
+		g.Replicas = append(g.Replicas, StartReplica(t, g.Primary))
 	}
 	for i := 0; i < sentinels; i++ {
 		g.Sentinels = append(g.Sentinels, startSentinel(t, sb, pport))
@@ -94,6 +91,20 @@ func StartSentinel(t testing.TB, replicas, sentinels int) *SentinelGroup {
 		}
 	}
 	return g
+}
+
+// StartReplica starts a redis-server replicating primary and waits (at most
+// 30s) until its link is up.
+func StartReplica(t testing.TB, primary *Server) *Server {
+	t.Helper()
+	_, pport, _ := net.SplitHostPort(primary.Addr)
+	// The default waits 5s for more replicas before a full sync.
+	if err := primary.Client().ConfigSet(context.Background(), "repl-diskless-sync-delay", "0").Err(); err != nil {
+		t.Fatalf("redistest: %s: %v", primary, err)
+	}
+	r := startServer(t, []string{"--replicaof", "127.0.0.1", pport}, FreePort)
+	r.waitInfo(30*time.Second, "master_link_status", "up")
+	return r
 }
 
 func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
