@@ -73,6 +73,11 @@ type Config struct {
 	// SiteRateLimit (LEADRELAY_SITE_RATE_LIMIT, default 10) is the lead
 	// requests per second one site may make; 0 means no limit.
 	SiteRateLimit float64
+	// SiteLeadRateLimit (LEADRELAY_SITE_LEAD_RATE_LIMIT, default 100) is the
+	// leads per second one site may hand in through POST /v1/leads/batch
+	// (a batch counts once against SiteRateLimit), with a burst of one full
+	// batch; 0 means no limit.
+	SiteLeadRateLimit float64
 	// GlobalRateLimit (LEADRELAY_GLOBAL_RATE_LIMIT, default 200) caps intake
 	// requests per second over all sites; 0 means no limit.
 	GlobalRateLimit float64
@@ -179,6 +184,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		SiteOrigins:       p.origins("LEADRELAY_SITE_ORIGINS"),
 		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS"),
 		SiteRateLimit:     p.float("LEADRELAY_SITE_RATE_LIMIT", 10),
+		SiteLeadRateLimit: p.float("LEADRELAY_SITE_LEAD_RATE_LIMIT", 100),
 		GlobalRateLimit:   p.float("LEADRELAY_GLOBAL_RATE_LIMIT", 200),
 		TrustedProxies:    p.prefixes("LEADRELAY_TRUSTED_PROXIES"),
 		UIUser:            p.str("LEADRELAY_UI_USER", ""),
@@ -282,7 +288,7 @@ func (c *Config) validate(p *parser) {
 	for name, v := range map[string]float64{
 		"LEADRELAY_CRM_RATE_LIMIT": c.CRMRateLimit, "LEADRELAY_SITE_RATE_LIMIT": c.SiteRateLimit,
 		"LEADRELAY_GLOBAL_RATE_LIMIT": c.GlobalRateLimit, "LEADRELAY_CRM_MAX_CONCURRENT": float64(c.CRMMaxConcurrent),
-		"LEADRELAY_REDIS_WAIT_REPLICAS": float64(c.RedisWaitReplicas),
+		"LEADRELAY_REDIS_WAIT_REPLICAS": float64(c.RedisWaitReplicas), "LEADRELAY_SITE_LEAD_RATE_LIMIT": c.SiteLeadRateLimit,
 	} {
 		if v < 0 {
 			p.fail(name, "must not be negative"+p.got(name))

@@ -214,6 +214,9 @@ func (h *handler) publishError(w http.ResponseWriter, r *http.Request, err error
 	switch {
 	case errors.As(err, &ve):
 		h.invalid(w, r, err)
+	case errors.Is(err, producer.ErrKeyReused):
+		note(r, "", "", "key_reused")
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "Idempotency-Key already used for a different lead; use a new key for a new lead"})
 	case errors.Is(err, producer.ErrUnavailable):
 		h.unavailable(w, r, err)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "lead store unavailable, the lead was not accepted; try again later"})

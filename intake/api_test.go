@@ -218,6 +218,7 @@ func TestRedisDown(t *testing.T) {
 		ct   string
 	}{
 		{"json api", jsonPost(`{"title":"Bob"}`, shopKey), "application/json; charset=utf-8"},
+		{"batch", batchPost(`{"leads":[{"lead":{"title":"Bob"}}]}`, shopKey), "application/json; charset=utf-8"},
 		{"status", func() *http.Request {
 			r := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000000", nil)
 			r.Header.Set("Authorization", "Bearer "+shopKey)

@@ -58,6 +58,10 @@ type Options struct {
 	// client. Empty: the connection's address is the client, and
 	// forwarded headers are ignored (any client can write them).
 	TrustedProxies []netip.Prefix
+	// LeadBudget limits the leads a site hands in through POST
+	// /v1/leads/batch, which counts once against Limiter. Nil: no budget.
+	// The application passes NewRedisLeadBudget.
+	LeadBudget LeadBudget
 	// Observer, when set, is told every request's site and outcome and
 	// every enqueue's duration, for metrics. Nil observes nothing.
 	Observer Observer
@@ -70,6 +74,7 @@ type handler struct {
 	cors       corsPolicy
 	secrets    map[string]string
 	limiter    Limiter
+	budget     LeadBudget
 	proxies    []netip.Prefix
 	replays    Replays
 	now        func() time.Time
@@ -93,6 +98,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		cors:       newCORS(o.Origins, o.Sites),
 		secrets:    map[string]string{},
 		limiter:    o.Limiter,
+		budget:     o.LeadBudget,
 		proxies:    o.TrustedProxies,
 		replays:    o.Replays,
 		now:        time.Now,
@@ -106,6 +112,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/leads", h.leads)
 	mux.HandleFunc("/v1/leads/{id}", h.leadStatus)
+	mux.HandleFunc("/v1/leads/batch", h.leadsBatch)
 	mux.HandleFunc("/developer/v1/leads", h.dropIn)
 	mux.HandleFunc("/developer/v2/lead", h.dropInV2)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

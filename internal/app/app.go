@@ -163,6 +163,7 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 		Origins:        cfg.SiteOrigins,
 		Secrets:        cfg.SiteSecrets,
 		Limiter:        intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
+		LeadBudget:     intake.NewRedisLeadBudget(rds.Client, cfg.SiteLeadRateLimit),
 		TrustedProxies: cfg.TrustedProxies,
 		Replays:        intake.NewRedisReplays(rds.Client),
 		Observer:       met,

@@ -1,0 +1,245 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"leadrelay/lead"
+	"leadrelay/producer"
+)
+
+// Batch limits.
+const (
+	// MaxBatchLeads is the most leads one POST /v1/leads/batch may carry.
+	MaxBatchLeads = 100
+	// MaxBatchBytes caps a batch body. One lead may still be at most
+	// lead.MaxPayloadBytes.
+	MaxBatchBytes = 1 << 20
+)
+
+// LeadBudget limits how many leads a site may hand in through batches: a
+// batch counts once against the request limits (Limiter) and n times
+// against this. RedisLeadBudget implements it.
+type LeadBudget interface {
+	// AllowN admits n leads of site, or refuses them all. An error means
+	// the budget could not decide; intake then admits the batch.
+	AllowN(ctx context.Context, site string, n int) (Decision, error)
+}
+
+// batchRequest is the body of POST /v1/leads/batch.
+type batchRequest struct {
+	Leads []batchItem `json:"leads"`
+}
+
+// batchItem is one lead of a batch with its own idempotency key.
+type batchItem struct {
+	IdempotencyKey string          `json:"idempotency_key"`
+	Lead           json.RawMessage `json:"lead"`
+}
+
+// batchResult is one lead's outcome, in the batch's order. Status is the
+// HTTP status the lead would have got alone: 202 accepted, 200 duplicate,
+// 400 invalid, 422 key reused with another lead, 503 not stored (send it
+// again).
+type batchResult struct {
+	Index          int               `json:"index"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Status         int               `json:"status"`
+	ID             string            `json:"id,omitempty"`
+	State          string            `json:"state,omitempty"`
+	Duplicate      bool              `json:"duplicate,omitempty"`
+	Error          string            `json:"error,omitempty"`
+	Fields         []lead.FieldError `json:"fields,omitempty"`
+}
+
+// batchAnswer is the answer to a batch that was read: every lead's result
+// and the counts.
+type batchAnswer struct {
+	// Error is set when the batch as a whole failed (503: nothing stored).
+	Error      string        `json:"error,omitempty"`
+	Results    []batchResult `json:"results"`
+	Accepted   int           `json:"accepted"`
+	Duplicates int           `json:"duplicates"`
+	Refused    int           `json:"refused"`
+}
+
+// leadsBatch serves POST /v1/leads/batch: up to MaxBatchLeads leads, each
+// with its own idempotency key and its own result. Each lead is stored on
+// its own (a Redis failure midway leaves the earlier ones stored and says
+// so per lead); the batch counts as one request against the rate limits
+// and as its number of leads against the LeadBudget. The answer is 200 with
+// the results whenever the batch could be read, 503 when no lead could be
+// stored.
+func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "POST")
+		return
+	}
+	site, ok := h.bearer(w, r)
+	if !ok || !h.admitSite(w, r, site, answerJSON) {
+		return
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		note(r, "", "", "unsupported_media_type")
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+		return
+	}
+	if r.ContentLength > MaxBatchBytes {
+		h.batchTooLarge(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBatchBytes))
+	if err != nil {
+		if isTooLarge(err) {
+			h.batchTooLarge(w, r)
+			return
+		}
+		h.bodyError(w, r, err)
+		return
+	}
+	if !h.signed(w, r, site, body, answerJSON) {
+		return
+	}
+	items, problem := decodeBatch(body)
+	if problem != "" {
+		note(r, "", "", "invalid")
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: problem})
+		return
+	}
+	if h.budget != nil {
+		d, err := h.budget.AllowN(r.Context(), site, len(items))
+		switch {
+		case err != nil:
+			h.log.Warn("intake lead budget failed; batch admitted", zap.Error(err))
+		case !d.Allowed:
+			note(r, "", "", "rate_limited")
+			secs := max(int64((d.RetryAfter.Seconds())+0.999), 1)
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			writeJSON(w, http.StatusTooManyRequests, errorBody{Error: fmt.Sprintf(
+				"too many leads (%d in this batch over the site's lead budget); retry after %ds", len(items), secs)})
+			return
+		}
+	}
+	forget, ok := h.firstUse(w, r, site, answerJSON)
+	if !ok {
+		return
+	}
+	ans := batchAnswer{Results: make([]batchResult, len(items))}
+	var unavailable error
+	for i, it := range items {
+		res := h.publishOne(r.Context(), site, i, it)
+		ans.Results[i] = res
+		switch {
+		case res.Status == http.StatusAccepted:
+			ans.Accepted++
+		case res.Duplicate:
+			ans.Duplicates++
+		default:
+			ans.Refused++
+		}
+		if res.Status == http.StatusServiceUnavailable && unavailable == nil {
+			unavailable = errors.New(res.Error)
+		}
+	}
+	if unavailable != nil {
+		h.unavailable(w, r, unavailable)
+		if ans.Accepted+ans.Duplicates == 0 {
+			forget()
+			ans.Error = "lead store unavailable, no lead of this batch was accepted; send the batch again"
+			writeJSON(w, http.StatusServiceUnavailable, ans)
+			return
+		}
+	}
+	note(r, "", "", "batch")
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (h *handler) batchTooLarge(w http.ResponseWriter, r *http.Request) {
+	note(r, "", "", "too_large")
+	writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: fmt.Sprintf("batch body is larger than %d KiB; send at most %d leads per batch", MaxBatchBytes>>10, MaxBatchLeads)})
+}
+
+// decodeBatch reads the envelope; a problem with it refuses the whole
+// batch, problems of single leads do not.
+func decodeBatch(body []byte) ([]batchItem, string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var req batchRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, `body must be {"leads":[{"idempotency_key":"…","lead":{…}}, …]}: ` + err.Error()
+	}
+	if dec.More() {
+		return nil, "body holds something after the batch object"
+	}
+	switch {
+	case len(req.Leads) == 0:
+		return nil, `"leads" is empty or missing: send 1 to 100 leads`
+	case len(req.Leads) > MaxBatchLeads:
+		return nil, fmt.Sprintf(`"leads" holds %d leads; send at most %d per batch`, len(req.Leads), MaxBatchLeads)
+	}
+	return req.Leads, ""
+}
+
+// publishOne stores one lead of a batch and says what became of it.
+func (h *handler) publishOne(ctx context.Context, site string, i int, it batchItem) batchResult {
+	res := batchResult{Index: i, IdempotencyKey: it.IdempotencyKey}
+	if problem := checkKey(it.IdempotencyKey); problem != "" {
+		res.Status, res.Error = http.StatusBadRequest, problem
+		return res
+	}
+	if len(it.Lead) > lead.MaxPayloadBytes {
+		res.Status, res.Error = http.StatusRequestEntityTooLarge, "lead is larger than 64 KiB"
+		return res
+	}
+	l, err := decodeJSON(it.Lead)
+	if err == nil {
+		var rc producer.Receipt
+		if rc, err = h.pub.Publish(ctx, site, l, it.IdempotencyKey); err == nil {
+			res.ID = rc.ID
+			if !rc.Duplicate {
+				res.Status, res.State = http.StatusAccepted, producer.StateQueued
+				return res
+			}
+			res.Status, res.Duplicate, res.State = http.StatusOK, true, producer.StateQueued
+			if st, err := h.pub.Status(ctx, site, rc.ID); err == nil {
+				res.State = st.State
+			}
+			return res
+		}
+	}
+	var de *DecodeError
+	var ve *lead.ValidationError
+	switch {
+	case errors.As(err, &de):
+		res.Status, res.Error, res.Fields = http.StatusBadRequest, de.Problem, de.Fields
+	case errors.As(err, &ve):
+		res.Status, res.Error, res.Fields = http.StatusBadRequest, "invalid lead", capFields(ve.Fields)
+	case errors.Is(err, producer.ErrKeyReused):
+		res.Status, res.Error = http.StatusUnprocessableEntity, "idempotency key already used for a different lead; use a new key for a new lead"
+	case errors.Is(err, producer.ErrUnavailable):
+		res.Status, res.Error = http.StatusServiceUnavailable, "lead store unavailable, this lead was not accepted; send it again"
+	default:
+		h.log.Error("intake batch: publish failed", zap.Error(err))
+		res.Status, res.Error = http.StatusInternalServerError, "internal error"
+	}
+	return res
+}
+
+// checkKey checks a batch lead's idempotency key like the header's.
+func checkKey(k string) string {
+	if k == "" {
+		return ""
+	}
+	h := http.Header{}
+	h.Set("Idempotency-Key", k)
+	_, problem := idempotencyKey(h)
+	return problem
+}
