@@ -102,7 +102,8 @@ func StartReplica(t testing.TB, primary *Server) *Server {
 	if err := primary.Client().ConfigSet(context.Background(), "repl-diskless-sync-delay", "0").Err(); err != nil {
 		t.Fatalf("redistest: %s: %v", primary, err)
 	}
-	r := startServer(t, []string{"--replicaof", "127.0.0.1", pport}, FreePort)
+	// Promoted in a failover, it must not keep its own replicas waiting either.
+	r := startServer(t, []string{"--replicaof", "127.0.0.1", pport, "--repl-diskless-sync-delay", "0"}, FreePort)
 	r.waitInfo(30*time.Second, "master_link_status", "up")
 	return r
 }
@@ -232,6 +233,20 @@ func (g *SentinelGroup) WaitFailover(old string, d time.Duration) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// RestartReplicaOf starts a stopped server again on its port and data
+// directory as a replica of primary (host:port), as a failed primary comes
+// back after a failover, and waits (at most 30s) until it is in sync.
+func (s *Server) RestartReplicaOf(primary string) {
+	s.t.Helper()
+	host, port, _ := net.SplitHostPort(primary)
+	s.Stop()
+	s.extra = append(s.extra, "--replicaof", host, port)
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart as a replica: %v", err)
+	}
+	s.waitInfo(30*time.Second, "master_link_status", "up")
 }
 
 // waitInfo waits (at most d) until INFO field has value want, or fails the

@@ -1,0 +1,547 @@
+// Package hatest is the harness of LeadRelay's high-availability tests
+// (internal/hatest/...): it builds the leadrelay binary (of this tree or of
+// an earlier commit), runs intake and worker processes against a Redis
+// topology from internal/redistest, plays the sites at a steady rate, and
+// counts what reached the CRM simulator: lost and duplicated leads.
+//
+//	bin := hatest.Binary(t)
+//	sim, crmURL := hatest.StartSim(t, 0)
+//	env := hatest.Env(rds.URL(), crmURL)
+//	in := hatest.Start(t, bin, "intake", env, "intake")
+//	hatest.Start(t, bin, "worker1", env, "worker")
+//	pub := &hatest.Publisher{URL: in.URL, Rate: 100}
+//	pub.Run(ctx, 2000, nil)
+//	res := hatest.WaitDelivered(t, sim, pub.Acked(), time.Minute)
+//
+// Every process is stopped by t.Cleanup, every wait is bounded, and no test
+// asserts a duration: durations are reported in the summary line, which
+// Summary also appends to $LEADRELAY_HA_SUMMARY for CI to print.
+package hatest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"leadrelay/crmsim"
+)
+
+// Keys of the test site and the simulated CRM account.
+const (
+	CRMKey  = "ha-crm-key-0123456789"
+	SiteKey = "ha-site-key-0123456789"
+)
+
+// Short skips t under -short: these suites run real processes for a minute.
+func Short(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("high-availability suite skipped in -short mode")
+	}
+}
+
+// Summary logs line and appends it to the file named by
+// $LEADRELAY_HA_SUMMARY: go test hides a passing package's output.
+func Summary(t testing.TB, line string) {
+	t.Helper()
+	t.Log(line)
+	if path := os.Getenv("LEADRELAY_HA_SUMMARY"); path != "" {
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds cmd/leadrelay of this tree once per test process.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "leadrelay-ha-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "leadrelay")
+		buildErr = goBuild("", binPath)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// goBuild builds leadrelay/cmd/leadrelay of the module in dir ("" = this one).
+func goBuild(dir, out string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "leadrelay/cmd/leadrelay")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build in %q: %v\n%s", dir, err, b)
+	}
+	return nil
+}
+
+// Proc is one leadrelay process; its stdout and stderr go to a log file.
+type Proc struct {
+	// Name names the process in logs and failures.
+	Name string
+	bin  string
+	args []string
+	env  []string
+	log  string
+	t    testing.TB
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	url  string
+}
+
+var listening = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+
+// Start runs bin with args and env (plus PATH) and waits, at most 30s, until
+// it prints the address it listens on. It is killed at cleanup.
+func Start(t testing.TB, bin, name string, env []string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, bin: bin, args: args, env: env, log: filepath.Join(t.TempDir(), name+".log"), t: t}
+	t.Cleanup(p.Kill)
+	p.Restart()
+	return p
+}
+
+// Restart starts the process again (after Kill or Terminate) with the same
+// settings, and waits until it listens.
+func (p *Proc) Restart() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.env...)
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("%s: %v", p.Name, err)
+	}
+	done, urls := make(chan struct{}), make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil && len(urls) == 0 {
+				urls <- m[1]
+			}
+			p.appendLog(sc.Text())
+		}
+	}()
+	go func() { <-copied; _ = cmd.Wait(); close(done) }()
+	select {
+	case u := <-urls:
+		p.mu.Lock()
+		p.cmd, p.done, p.url = cmd, done, u
+		p.mu.Unlock()
+	case <-done:
+		p.t.Fatalf("%s exited before listening; log:\n%s", p.Name, p.Tail())
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		p.t.Fatalf("%s did not listen within 30s; log:\n%s", p.Name, p.Tail())
+	}
+}
+
+func (p *Proc) appendLog(line string) {
+	if f, err := os.OpenFile(p.log, os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		fmt.Fprintln(f, line)
+		f.Close()
+	}
+}
+
+// URL is the process's HTTP base URL.
+func (p *Proc) URL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.url
+}
+
+// Kill sends SIGKILL and waits (at most 10s) until the process is gone.
+// Safe to call on a stopped process.
+func (p *Proc) Kill() { p.stop(syscall.SIGKILL, 10*time.Second) }
+
+// Terminate sends SIGTERM and waits, at most d, for a graceful exit, and
+// returns how long the exit took. Past d it kills the process and fails.
+func (p *Proc) Terminate(d time.Duration) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	if !p.stop(syscall.SIGTERM, d) {
+		p.t.Errorf("%s did not exit within %s of SIGTERM; log:\n%s", p.Name, d, p.Tail())
+		p.Kill()
+	}
+	return time.Since(start)
+}
+
+func (p *Proc) stop(sig syscall.Signal, d time.Duration) bool {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return true
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+		p.mu.Lock()
+		p.cmd = nil
+		p.mu.Unlock()
+		return true
+	case <-time.After(d):
+		if sig == syscall.SIGKILL {
+			p.t.Errorf("%s did not exit after SIGKILL", p.Name)
+		}
+		return false
+	}
+}
+
+// Lines returns the log lines that contain every one of subs.
+func (p *Proc) Lines(subs ...string) []string {
+	b, _ := os.ReadFile(p.log)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		ok := line != ""
+		for _, s := range subs {
+			ok = ok && strings.Contains(line, s)
+		}
+		if ok {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Tail is the end of the process's log, for failure messages.
+func (p *Proc) Tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// StartSim runs the CRM simulator in-process on a loopback port, answering
+// every API call after latency.
+func StartSim(t testing.TB, latency time.Duration) (*crmsim.Sim, string) {
+	t.Helper()
+	sim, err := crmsim.New(crmsim.Config{APIKey: CRMKey, Seed: 1, Faults: crmsim.Faults{Latency: crmsim.Duration(latency)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := crmsim.NewServer(sim)
+	if err := srv.Start(context.Background(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return sim, srv.URL()
+}
+
+// Env is the environment of a relay on redisURL delivering to the simulator
+// at crmURL (v2), with limits off and retries short enough for tests; extra
+// entries ("NAME=value") override.
+func Env(redisURL, crmURL string, extra ...string) []string {
+	env := []string{
+		"LEADRELAY_REDIS_URL=" + redisURL,
+		"LEADRELAY_CRM_URL=" + crmURL,
+		"LEADRELAY_CRM_API=v2",
+		"LEADRELAY_CRM_LOGIN=admin@example.com",
+		"LEADRELAY_CRM_APIKEY=" + CRMKey,
+		"LEADRELAY_SITES=shop=" + SiteKey,
+		"LEADRELAY_HTTP_ADDR=127.0.0.1:0",
+		"LEADRELAY_CRM_TIMEOUT=2s",
+		"LEADRELAY_RECONCILE_AFTER=3s",
+		"LEADRELAY_RETRY_INITIAL=200ms",
+		"LEADRELAY_RETRY_MAX_DELAY=2s",
+		"LEADRELAY_BREAKER_COOLDOWN=1s",
+		"LEADRELAY_CRM_RATE_LIMIT=0",
+		"LEADRELAY_CRM_MAX_CONCURRENT=0",
+		"LEADRELAY_SITE_RATE_LIMIT=0",
+		"LEADRELAY_GLOBAL_RATE_LIMIT=0",
+		"LEADRELAY_SHUTDOWN_TIMEOUT=3s",
+		"LEADRELAY_LOG_LEVEL=info",
+	}
+	return append(env, extra...)
+}
+
+// Acked is a lead intake acknowledged.
+type Acked struct {
+	// Email marks the lead in the CRM.
+	Email string
+	// ID is LeadRelay's lead id.
+	ID string
+	// At is when intake acknowledged it.
+	At time.Time
+}
+
+// Publisher plays the sites: it posts leads to the JSON API at a steady rate
+// and, like a careful site, sends a lead again with the same key when intake
+// answers 503 or cannot be reached, until it is acknowledged (bounded).
+type Publisher struct {
+	// URL gives intake's base URL (it may change across restarts).
+	URL func() string
+	// Rate is leads started per second.
+	Rate float64
+	// Prefix makes the leads' e-mails unique to the run; "" = "ha".
+	Prefix string
+
+	mu        sync.Mutex
+	acked     []Acked
+	failed    []string
+	first503  time.Time
+	last503   time.Time
+	n503      int
+	nRefused  int
+	otherCode map[int]int
+}
+
+// Run publishes n leads, starting one every 1/Rate seconds, and returns when
+// each is acknowledged or given up (after 90s of retries). hook, if not nil,
+// runs in its own goroutine when lead i is started.
+func (p *Publisher) Run(ctx context.Context, n int, hook func(i int)) {
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / p.Rate))
+	defer tick.Stop()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := 0; i < n; i++ {
+		if hook != nil {
+			go hook(i)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); p.publish(ctx, client, i) }()
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+	}
+	wg.Wait()
+}
+
+// Email is the marker e-mail of lead i.
+func (p *Publisher) Email(i int) string {
+	prefix := p.Prefix
+	if prefix == "" {
+		prefix = "ha"
+	}
+	return fmt.Sprintf("%s-%05d@example.com", prefix, i)
+}
+
+func (p *Publisher) publish(ctx context.Context, client *http.Client, i int) {
+	email := p.Email(i)
+	body, _ := json.Marshal(map[string]string{"title": fmt.Sprintf("HA %d", i), "email": email, "description": "ha lead"})
+	deadline := time.Now().Add(90 * time.Second)
+	for attempt := 0; time.Now().Before(deadline) && ctx.Err() == nil; attempt++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL()+"/v1/leads", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+SiteKey)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", email)
+		resp, err := client.Do(req)
+		if err != nil {
+			p.mu.Lock()
+			p.nRefused++
+			p.mu.Unlock()
+		} else {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			now := time.Now()
+			switch resp.StatusCode {
+			case http.StatusAccepted, http.StatusOK:
+				var a struct{ ID string }
+				_ = json.Unmarshal(b, &a)
+				p.mu.Lock()
+				p.acked = append(p.acked, Acked{Email: email, ID: a.ID, At: now})
+				p.mu.Unlock()
+				return
+			case http.StatusServiceUnavailable:
+				p.mu.Lock()
+				if p.first503.IsZero() {
+					p.first503 = now
+				}
+				p.last503 = now
+				p.n503++
+				p.mu.Unlock()
+			default:
+				p.mu.Lock()
+				if p.otherCode == nil {
+					p.otherCode = map[int]int{}
+				}
+				p.otherCode[resp.StatusCode]++
+				p.mu.Unlock()
+				return
+			}
+		}
+		time.Sleep(min(time.Duration(50*(attempt+1))*time.Millisecond, time.Second))
+	}
+	p.mu.Lock()
+	p.failed = append(p.failed, email)
+	p.mu.Unlock()
+}
+
+// Acked returns the leads acknowledged so far.
+func (p *Publisher) Acked() []Acked {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Acked(nil), p.acked...)
+}
+
+// Unavailable reports the 503 answers: how many, and the span from the first
+// to the last; refused counts requests that reached no intake.
+func (p *Publisher) Unavailable() (n int, span time.Duration, refused int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n503, p.last503.Sub(p.first503), p.nRefused
+}
+
+// Problems describes leads never acknowledged and answers other than 2xx or 503.
+func (p *Publisher) Problems() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.failed) == 0 && len(p.otherCode) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d leads never acknowledged (first: %v), other answers %v", len(p.failed), p.failed[:min(3, len(p.failed))], p.otherCode)
+}
+
+// Result is what reached the CRM of the acknowledged leads.
+type Result struct {
+	// Acked is the count of acknowledged leads.
+	Acked int
+	// Delivered is how many of them are in the CRM.
+	Delivered int
+	// Lost are acknowledged leads not in the CRM.
+	Lost []Acked
+	// Duplicated are acknowledged leads in the CRM more than once.
+	Duplicated []Acked
+	// Extra counts CRM leads no acknowledged lead accounts for.
+	Extra int
+	// MaxWait is the longest a delivered lead waited from its
+	// acknowledgement to its first arrival in the CRM.
+	MaxWait time.Duration
+}
+
+// String is the result as summary fields.
+func (r Result) String() string {
+	return fmt.Sprintf("acked=%d delivered=%d lost=%d duplicated=%d max_wait=%s",
+		r.Acked, r.Delivered, len(r.Lost), len(r.Duplicated), r.MaxWait.Round(time.Millisecond))
+}
+
+// Tally counts the acknowledged leads in the CRM by their e-mail.
+func Tally(sim *crmsim.Sim, acked []Acked) Result {
+	count, first := map[string]int{}, map[string]time.Time{}
+	for _, l := range sim.Leads() {
+		if count[l.Email]++; count[l.Email] == 1 || l.Datum.Before(first[l.Email]) {
+			first[l.Email] = l.Datum
+		}
+	}
+	r := Result{Acked: len(acked)}
+	for _, a := range acked {
+		switch n := count[a.Email]; {
+		case n == 0:
+			r.Lost = append(r.Lost, a)
+		case n > 1:
+			r.Duplicated = append(r.Duplicated, a)
+			r.Delivered++
+		default:
+			r.Delivered++
+		}
+		if t, ok := first[a.Email]; ok {
+			r.MaxWait = max(r.MaxWait, t.Sub(a.At))
+		}
+		delete(count, a.Email)
+	}
+	for _, n := range count {
+		r.Extra += n
+	}
+	return r
+}
+
+// WaitDelivered waits, at most d, until every acknowledged lead is in the
+// CRM, then a little longer for a stray second add, and tallies.
+func WaitDelivered(t testing.TB, sim *crmsim.Sim, acked []Acked, d time.Duration) Result {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		r := Tally(sim, acked)
+		if len(r.Lost) == 0 || time.Now().After(deadline) {
+			time.Sleep(500 * time.Millisecond)
+			return Tally(sim, acked)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Gaps samples how many leads the CRM holds, every 20ms until stop is
+// closed, and returns the longest time the count did not grow while leads
+// were still to come (want not yet reached).
+func Gaps(sim *crmsim.Sim, want int, stop <-chan struct{}) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() {
+		var longest time.Duration
+		last, lastN := time.Now(), 0
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- longest
+				return
+			case now := <-tick.C:
+				n := len(sim.Leads())
+				if n != lastN || lastN == 0 || n >= want {
+					last, lastN = now, n
+					continue
+				}
+				longest = max(longest, now.Sub(last))
+			}
+		}
+	}()
+	return out
+}
+
+// Explain lists up to 5 leads with what the workers logged about them.
+func Explain(leads []Acked, procs ...*Proc) string {
+	var b strings.Builder
+	for _, l := range leads[:min(5, len(leads))] {
+		fmt.Fprintf(&b, "\n  %s (%s, acked %s)", l.Email, l.ID, l.At.Format("15:04:05.000"))
+		for _, p := range procs {
+			for _, line := range p.Lines(l.ID) {
+				fmt.Fprintf(&b, "\n    %s: %s", p.Name, line)
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,107 @@
+// Package sentinel tests LeadRelay on a Redis Sentinel group: a failover
+// under load loses no acknowledged lead and duplicates none.
+package sentinel
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"leadrelay/internal/hatest"
+	"leadrelay/internal/redistest"
+)
+
+// TestFailoverUnderLoad: a primary, a replica and 3 sentinels; intake
+// (LEADRELAY_REDIS_WAIT_REPLICAS=1) and two workers as processes; 2,000
+// leads at a steady rate; kill -9 of the primary halfway. The sentinels
+// promote the replica, the old primary comes back as its replica (with one
+// replica, WAIT has nothing to count until then), and every acknowledged lead
+// reaches the CRM exactly once, without restarting any LeadRelay process.
+func TestFailoverUnderLoad(t *testing.T) {
+	hatest.Short(t)
+	tests := []struct {
+		name  string
+		leads int
+		rate  float64
+	}{
+		{"2000 leads at 100/s, kill -9 at 1000", 2000, 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := hatest.Binary(t)
+			g := redistest.StartSentinel(t, 1, 3)
+			sim, crmURL := hatest.StartSim(t, 0)
+			env := hatest.Env(g.URL(), crmURL,
+				"LEADRELAY_REDIS_WAIT_REPLICAS=1", "LEADRELAY_REDIS_WAIT_TIMEOUT=500ms", "LEADRELAY_CONCURRENCY=10")
+			in := hatest.Start(t, bin, "intake", env, "intake")
+			workers := []*hatest.Proc{
+				hatest.Start(t, bin, "worker1", env, "worker"),
+				hatest.Start(t, bin, "worker2", env, "worker"),
+			}
+
+			stop := make(chan struct{})
+			stall := hatest.Gaps(sim, tc.leads, stop)
+			pub := &hatest.Publisher{URL: in.URL, Rate: tc.rate}
+			halfway, published := make(chan struct{}), make(chan time.Duration, 1)
+			start := time.Now()
+			go func() {
+				pub.Run(context.Background(), tc.leads, func(i int) {
+					if i == tc.leads/2 {
+						close(halfway)
+					}
+				})
+				published <- time.Since(start)
+			}()
+			<-halfway // Run always gets there: it gives up on a lead after 90s
+			killedAt := time.Now()
+			old := g.Primary
+			old.Stop() // SIGKILL
+			newPrimary := g.WaitFailover(old.Addr, 60*time.Second)
+			failedOverAt := time.Now()
+			// The host comes back (systemd would restart it) as a replica of
+			// the new primary: with one replica, WAIT has none to count until then.
+			old.RestartReplicaOf(newPrimary)
+			rejoinedAt := time.Now()
+			var publishTime time.Duration
+			select {
+			case publishTime = <-published:
+			case <-time.After(3 * time.Minute):
+				t.Fatal("publishing did not finish within 3 minutes")
+			}
+			res := hatest.WaitDelivered(t, sim, pub.Acked(), 2*time.Minute)
+			close(stop)
+			n503, span503, refused := pub.Unavailable()
+			var workerErrors int
+			for _, w := range workers {
+				workerErrors += len(w.Lines(`"level":"error"`))
+			}
+			summary := fmt.Sprintf("ha sentinel failover: %s crm_stall=%s 503s=%d 503_span=%s refused=%d failover=%s rejoin=%s publish=%s worker_error_lines=%d",
+				res, (<-stall).Round(time.Millisecond), n503, span503.Round(time.Millisecond), refused,
+				failedOverAt.Sub(killedAt).Round(time.Millisecond), rejoinedAt.Sub(failedOverAt).Round(time.Millisecond),
+				publishTime.Round(time.Millisecond), workerErrors)
+			hatest.Summary(t, summary)
+			if p := pub.Problems(); p != "" {
+				t.Errorf("publishing: %s", p)
+			}
+			if len(res.Lost) > 0 {
+				t.Errorf("LOST %d acknowledged leads:%s", len(res.Lost), hatest.Explain(res.Lost, workers...))
+			}
+			if len(res.Duplicated) > 0 {
+				t.Errorf("DUPLICATED %d leads in the CRM:%s", len(res.Duplicated), hatest.Explain(res.Duplicated, workers...))
+			}
+			if res.Acked != tc.leads {
+				t.Errorf("%d of %d leads acknowledged", res.Acked, tc.leads)
+			}
+			for _, w := range workers {
+				if lines := w.Lines(`"level":"error"`); len(lines) > 0 {
+					t.Logf("%s logged errors (first 5):\n%s", w.Name, strings.Join(lines[:min(5, len(lines))], "\n"))
+				}
+			}
+			if t.Failed() {
+				t.Logf("intake log tail:\n%s", in.Tail())
+			}
+		})
+	}
+}
