@@ -16,10 +16,10 @@ func TestDecodeJSON(t *testing.T) {
 		want   lead.Lead
 		fields []string // bad fields, in order; nil = accepted
 	}{
-		{"all fields", `{"title":"Ann","email":"ann@example.com","phone":"+1","company":"C","description":"a\nb",` +
+		{"all fields", `{"title":"Ann","email":"ann@example.com","phone":"+1 555","company":"C","description":"a\nb",` +
 			`"ip":"::1","country":"RU","city":"Perm","path":"P","partner":"x.ru","user":"u","utm_source":"s",` +
 			`"utm_medium":"m","utm_campaign":"c","utm_term":"t","utm_content":"n"}`,
-			lead.Lead{Title: "Ann", Email: "ann@example.com", Phone: "+1", Company: "C", Description: "a\nb", IP: "::1",
+			lead.Lead{Title: "Ann", Email: "ann@example.com", Phone: "+1 555", Company: "C", Description: "a\nb", IP: "::1",
 				Country: "RU", City: "Perm", Path: "P", Partner: "x.ru", User: "u", UTMSource: "s", UTMMedium: "m",
 				UTMCampaign: "c", UTMTerm: "t", UTMContent: "n"}, nil},
 		{"null is empty", `{"title":"Ann","email":null}`, lead.Lead{Title: "Ann"}, nil},

@@ -25,6 +25,9 @@ func TestValidate(t *testing.T) {
 		{"invalid utf8", Lead{Title: "a\xffb", City: "\xc3"}, []string{"title", "city"}},
 		{"too long", Lead{Title: strings.Repeat("я", 256), Phone: strings.Repeat("1", 65)}, []string{"title", "phone"}},
 		{"all problems at once", Lead{Email: "bad", IP: strings.Repeat("1", 46)}, []string{"ip", "email"}},
+		{"phone without digits", Lead{Title: "Ann", Phone: "call me"}, []string{"phone"}},
+		{"phone with two digits", Lead{Phone: "ext 12"}, []string{"phone"}},
+		{"national phone format", Lead{Phone: "8 (900) 123-45-67 доб. 2"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

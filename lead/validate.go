@@ -63,6 +63,9 @@ func (l *Lead) Validate() error {
 	if l.Email != "" && utf8.ValidString(l.Email) && !validEmail(l.Email) {
 		add("email", "not an e-mail address")
 	}
+	if l.Phone != "" && digits(l.Phone) < minPhoneDigits {
+		add("phone", "not a phone number: it holds %d digits, at least %d needed", digits(l.Phone), minPhoneDigits)
+	}
 	if len(errs) > 0 {
 		return &ValidationError{Fields: errs}
 	}
@@ -76,4 +79,18 @@ func validEmail(s string) bool {
 	}
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " <>,;")
+}
+
+// minPhoneDigits is the fewest digits a phone number has; it refuses text
+// such as "call me" and leaves every national format alone.
+const minPhoneDigits = 3
+
+func digits(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
 }
