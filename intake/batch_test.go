@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"leadrelay/lead"
 	"leadrelay/producer"
@@ -143,8 +144,13 @@ func TestBatchRefused(t *testing.T) {
 func TestBatchLimits(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, nil, func(e *env, o *Options) {
-		o.Limiter = NewRedisLimiter(e.rdb, 2, 0) // two requests, burst 2
-		o.LeadBudget = NewRedisLeadBudget(e.rdb, 1)
+		// A stopped clock: what is refused does not depend on how long
+		// the batch takes to store.
+		clock := func() time.Time { return time.Unix(1_800_000_000, 0) }
+		o.Limiter = NewRedisLimiter(e.rdb, 2, 0, WithRateClock(clock)) // two requests, burst 2
+		b := NewRedisLeadBudget(e.rdb, 1).(*RedisLeadBudget)
+		b.clock = clock
+		o.LeadBudget = b
 	})
 	leads := func(n, from int) string {
 		items := make([]string, n)

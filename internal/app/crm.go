@@ -31,7 +31,7 @@ type CRM struct {
 	// API key, printed in the demo banner so that ctl crm works against
 	// serve; empty for a real CRM, whose key is never printed.
 	SimLogin, SimKey string
-	server *crmsim.Server
+	server           *crmsim.Server
 }
 
 // OpenCRM builds the CRM client from the config. With no LEADRELAY_CRM_URL

@@ -39,6 +39,9 @@ Commands:
   crm stat [--since YYYY-MM-DD --until YYYY-MM-DD]
   crm info ID
   crm list [--since YYYY-MM-DD --until YYYY-MM-DD] [--page N | --all]
+  import --site S [--no-progress] FILE.csv|FILE.jsonl
+                                          queue leads from a file (columns: lead fields, idempotency_key);
+                                          prints accepted, duplicate and refused leads with line numbers
   health [--url URL] [--timeout D]        exit 0 when URL answers 200 (default: LEADRELAY_HTTP_ADDR/healthz)
 
 D is a duration back from now (90m, 24h, 7d), a date (2026-03-01) or an RFC 3339 time.
@@ -225,6 +228,8 @@ func (c *cli) run(args []string) error {
 		return &UsageError{fmt.Sprintf("ctl crm: unknown subcommand %q", s)}
 	case "health":
 		return c.health(rest)
+	case "import":
+		return c.importLeads(rest)
 	case "help":
 		c.usage()
 		return nil
