@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -58,9 +59,29 @@ type Config struct {
 	// requests in flight across all workers; 0 means no limit.
 	CRMMaxConcurrent int
 
-	// HTTPAddr (LEADRELAY_HTTP_ADDR, default 127.0.0.1:8080) is where intake,
-	// the ops UI, health and metrics listen.
+	// HTTPAddr (LEADRELAY_HTTP_ADDR, default 127.0.0.1:8080) is the
+	// site-facing listener: intake and health, nothing for operators.
 	HTTPAddr string
+	// OpsAddr (LEADRELAY_OPS_ADDR, default 127.0.0.1:8081, or port 0 when
+	// LEADRELAY_HTTP_ADDR's port is 0) is the operators' listener: the UI,
+	// /ops/*, /metrics. Never the site-facing one.
+	OpsAddr string
+	// OpsHosts (LEADRELAY_OPS_HOSTS, "ops.example.com,relay") are the host
+	// names the ops listener answers besides localhost and IP addresses:
+	// any other Host is refused, against DNS rebinding.
+	OpsHosts []string
+	// OpsNoAuth (LEADRELAY_OPS_NO_AUTH, default false) opens the ops
+	// listener without credentials outside the embedded demo, with a
+	// warning at start. Otherwise it needs LEADRELAY_UI_USER/PASSWORD and
+	// answers 401 without them.
+	OpsNoAuth bool
+	// MaxConnections (LEADRELAY_MAX_CONNECTIONS, default 1024) caps the open
+	// connections of each listener; more wait in the kernel's backlog.
+	// 0 means no cap.
+	MaxConnections int
+	// opsAddrSet records that LEADRELAY_OPS_ADDR was given, so that an
+	// --addr override can re-derive its default.
+	opsAddrSet bool
 	// Sites (LEADRELAY_SITES, "site=key,site2=key2") are the sites allowed to
 	// send leads and their relay keys. Secret.
 	Sites map[string]string
@@ -87,8 +108,11 @@ type Config struct {
 	// per-client limits. Empty: forwarded headers are ignored.
 	TrustedProxies []netip.Prefix
 
-	// UIUser and UIPassword (LEADRELAY_UI_USER, LEADRELAY_UI_PASSWORD) protect
-	// the ops UI with basic auth. Unset: the UI is served only on loopback.
+	// UIUser and UIPassword (LEADRELAY_UI_USER, LEADRELAY_UI_PASSWORD) are
+	// the basic-auth credentials of the ops listener. Outside the embedded
+	// demo the password has at least 12 characters and is no placeholder.
+	// Unset: the ops listener answers 401, unless LEADRELAY_OPS_NO_AUTH,
+	// or in the demo, where it is open (on loopback by default).
 	UIUser, UIPassword string
 	// UIReadOnly (LEADRELAY_UI_READONLY, default false) hides the UI's actions.
 	UIReadOnly bool
@@ -139,6 +163,33 @@ type Config struct {
 	// LogFormat (LEADRELAY_LOG_FORMAT) is json or console; the default is
 	// json, or console in the embedded demo mode (no LEADRELAY_REDIS_URL).
 	LogFormat string
+
+	// Warnings are findings about the settings that do not stop a start,
+	// such as a key file readable by everyone; Run logs each.
+	Warnings []string
+}
+
+// OpsAddrDefault is LEADRELAY_OPS_ADDR's default.
+const OpsAddrDefault = "127.0.0.1:8081"
+
+// SetHTTPAddr overrides LEADRELAY_HTTP_ADDR (the --addr flag) and
+// re-derives LEADRELAY_OPS_ADDR's default from it when that is not set.
+func (c *Config) SetHTTPAddr(addr string) {
+	c.HTTPAddr = addr
+	if !c.opsAddrSet {
+		c.OpsAddr = defaultOpsAddr(addr)
+	}
+}
+
+// defaultOpsAddr is OpsAddrDefault, or a free loopback port when the site
+// listener takes a free port: tests and extra workers on one host then
+// never collide on the ops port.
+func defaultOpsAddr(httpAddr string) string {
+	if _, port, err := net.SplitHostPort(httpAddr); err == nil && port == "0" {
+		host, _, _ := net.SplitHostPort(OpsAddrDefault)
+		return net.JoinHostPort(host, "0")
+	}
+	return OpsAddrDefault
 }
 
 // EmbeddedRedis reports whether Redis is the in-process, non-durable miniredis.
@@ -180,6 +231,10 @@ func load(getenv func(string) string) (Config, *parser) {
 		CRMRateLimit:      p.float("LEADRELAY_CRM_RATE_LIMIT", 20),
 		CRMMaxConcurrent:  p.int("LEADRELAY_CRM_MAX_CONCURRENT", 8),
 		HTTPAddr:          p.str("LEADRELAY_HTTP_ADDR", "127.0.0.1:8080"),
+		OpsAddr:           p.str("LEADRELAY_OPS_ADDR", ""),
+		OpsHosts:          p.list("LEADRELAY_OPS_HOSTS"),
+		OpsNoAuth:         p.bool("LEADRELAY_OPS_NO_AUTH", false),
+		MaxConnections:    p.int("LEADRELAY_MAX_CONNECTIONS", 1024),
 		Sites:             p.pairs("LEADRELAY_SITES"),
 		SiteOrigins:       p.origins("LEADRELAY_SITE_ORIGINS"),
 		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS"),
@@ -207,6 +262,11 @@ func load(getenv func(string) string) (Config, *parser) {
 		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", ""),
 	}
 	c.Redis = p.parseRedis(c.RedisURL, p.str("LEADRELAY_REDIS_CLUSTER", ""), p.secret("LEADRELAY_REDIS_SENTINEL_PASSWORD"))
+	if c.OpsAddr == "" {
+		c.OpsAddr = defaultOpsAddr(c.HTTPAddr)
+	} else {
+		c.opsAddrSet = true
+	}
 	if c.LogFormat == "" {
 		c.LogFormat = "json"
 		if c.EmbeddedRedis() {
@@ -214,6 +274,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		}
 	}
 	c.validate(p)
+	c.Warnings = p.warnings
 	return c, p
 }
 
@@ -238,14 +299,21 @@ func (c *Config) validate(p *parser) {
 	if c.CRMJSON && c.CRMAPI != "v2" {
 		p.fail("LEADRELAY_CRM_JSON", "needs LEADRELAY_CRM_API=v2, got "+strconv.Quote(c.CRMAPI))
 	}
-	for site, key := range c.Sites {
+	keyOwner := map[string]string{}
+	for _, site := range sortedKeys(c.Sites) {
+		key := c.Sites[site]
 		if len(key) < 16 {
 			p.fail("LEADRELAY_SITES", fmt.Sprintf("key of site %q is shorter than 16 characters", site))
 		}
 		if c.CRMAPIKey != "" && key == c.CRMAPIKey {
 			p.fail("LEADRELAY_SITES", fmt.Sprintf("site %q uses the CRM's API key; give every site its own key", site))
 		}
+		if other, dup := keyOwner[key]; dup {
+			p.fail("LEADRELAY_SITES", fmt.Sprintf("sites %q and %q share one key; give every site its own key", other, site))
+		}
+		keyOwner[key] = site
 	}
+	c.validateSecrets(p)
 	for site := range c.SiteOrigins {
 		if _, ok := c.Sites[site]; !ok {
 			p.fail("LEADRELAY_SITE_ORIGINS", fmt.Sprintf("names site %q, which is not in LEADRELAY_SITES", site))
@@ -258,6 +326,20 @@ func (c *Config) validate(p *parser) {
 	}
 	if (c.UIUser == "") != (c.UIPassword == "") {
 		p.fail("LEADRELAY_UI_USER", "and LEADRELAY_UI_PASSWORD must be set together")
+	}
+	if c.OpsNoAuth && c.UIUser != "" {
+		p.fail("LEADRELAY_OPS_NO_AUTH", "and LEADRELAY_UI_USER are both set; set one")
+	}
+	if c.OpsAddr == c.HTTPAddr && !strings.HasSuffix(c.OpsAddr, ":0") {
+		p.fail("LEADRELAY_OPS_ADDR", "must differ from LEADRELAY_HTTP_ADDR: operator routes never share the site-facing listener")
+	}
+	for _, h := range c.OpsHosts {
+		if strings.ContainsAny(h, "/:@ ") {
+			p.fail("LEADRELAY_OPS_HOSTS", fmt.Sprintf("entry %q must be a bare host name such as ops.example.com", h))
+		}
+	}
+	if c.MaxConnections < 0 {
+		p.fail("LEADRELAY_MAX_CONNECTIONS", "must not be negative")
 	}
 	if c.Queue == "" || strings.ContainsAny(c.Queue, " :{}") {
 		p.fail("LEADRELAY_QUEUE", "must be a plain name such as leads"+p.got("LEADRELAY_QUEUE"))
@@ -311,6 +393,51 @@ func (c *Config) validate(p *parser) {
 	sort.Slice(p.errs, func(i, j int) bool { return p.errs[i].Error() < p.errs[j].Error() })
 }
 
+// MinUIPasswordLen is the shortest LEADRELAY_UI_PASSWORD outside the demo.
+const MinUIPasswordLen = 12
+
+// placeholder reports whether a secret is a sample value from the docs or
+// the compose file (change-me…), which must never guard a real deployment.
+func placeholder(v string) bool {
+	l := strings.ToLower(v)
+	return strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || strings.Contains(l, "change_me")
+}
+
+// validateSecrets refuses, outside the embedded demo, placeholder secrets
+// and a weak UI password, naming the variable and never the value.
+func (c *Config) validateSecrets(p *parser) {
+	if c.EmbeddedRedis() {
+		return // the demo's data are throw-away and its listeners loopback
+	}
+	if placeholder(c.CRMAPIKey) {
+		p.fail("LEADRELAY_CRM_APIKEY", "is a placeholder (change-me…); set the CRM account's real key")
+	}
+	if placeholder(c.UIPassword) {
+		p.fail("LEADRELAY_UI_PASSWORD", "is a placeholder (change-me…); choose a password of your own")
+	} else if c.UIPassword != "" && len(c.UIPassword) < MinUIPasswordLen {
+		p.fail("LEADRELAY_UI_PASSWORD", fmt.Sprintf("is shorter than %d characters", MinUIPasswordLen))
+	}
+	for _, site := range sortedKeys(c.Sites) {
+		if placeholder(c.Sites[site]) {
+			p.fail("LEADRELAY_SITES", fmt.Sprintf("key of site %q is a placeholder (change-me…); generate one, e.g. openssl rand -hex 24", site))
+		}
+	}
+	for _, site := range sortedKeys(c.SiteSecrets) {
+		if placeholder(c.SiteSecrets[site]) {
+			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q is a placeholder (change-me…)", site))
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // parser reads typed values and collects every problem instead of stopping
 // at the first.
 type parser struct {
@@ -318,6 +445,8 @@ type parser struct {
 	errs   Problems
 	// vars are the variables read, in order, with their defaults (Vars).
 	vars []Var
+	// warnings are findings that do not stop a start (Config.Warnings).
+	warnings []string
 }
 
 func (p *parser) fail(name, problem string) {
@@ -443,6 +572,9 @@ func (p *parser) secret(name string) string {
 			p.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", errors.Unwrap(err)))
 			return ""
 		}
+		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s_FILE %s is readable by every user of the host; chmod o-r it", name, file))
+		}
 		return strings.TrimSpace(string(b))
 	}
 	return strings.TrimSpace(v)
@@ -472,6 +604,17 @@ func (p *parser) pairsOf(name string) map[string]string {
 			p.fail(name, fmt.Sprintf("names site %q twice", k))
 		default:
 			out[k] = val
+		}
+	}
+	return out
+}
+
+// list parses "a,b,c", dropping empty entries.
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(p.str(name, ""), ",") {
+		if item = strings.ToLower(strings.TrimSpace(item)); item != "" {
+			out = append(out, item)
 		}
 	}
 	return out

@@ -102,6 +102,26 @@ func TestLoadErrors(t *testing.T) {
 		{"reconcile", map[string]string{"LEADRELAY_RECONCILE_UNKNOWN": "maybe"}, []string{"resend or dead"}},
 		{"reconcile too early", map[string]string{"LEADRELAY_RECONCILE_AFTER": "5s", "LEADRELAY_CRM_TIMEOUT": "10s"}, []string{"LEADRELAY_RECONCILE_AFTER must not be shorter"}},
 		{"proxies", map[string]string{"LEADRELAY_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, []string{`entry "nginx" is not an address`}},
+		// Finding H2: the compose file's sample secrets started a production
+		// relay, and M3: a one-character UI password was accepted.
+		{"placeholder ui password", map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "change-me-ui-password"},
+			[]string{"LEADRELAY_UI_PASSWORD is a placeholder"}},
+		{"weak ui password", map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "x"},
+			[]string{"LEADRELAY_UI_PASSWORD is shorter than 12"}},
+		{"placeholder site key", map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0", "LEADRELAY_SITES": "demo=change-me-demo-site-key"},
+			[]string{`LEADRELAY_SITES key of site "demo" is a placeholder`}},
+		{"placeholder crm key", map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0", "LEADRELAY_CRM_URL": "http://crm", "LEADRELAY_CRM_LOGIN": "a", "LEADRELAY_CRM_APIKEY": "CHANGE-ME-crm-key"},
+			[]string{"LEADRELAY_CRM_APIKEY is a placeholder"}},
+		{"placeholder site secret", map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0", "LEADRELAY_SITES": "shop=0123456789abcdef0123", "LEADRELAY_SITE_SECRETS": "shop=changeme"},
+			[]string{`LEADRELAY_SITE_SECRETS secret of site "shop" is a placeholder`}},
+		// Low finding: two sites sharing a key were only logged.
+		{"two sites one key", map[string]string{"LEADRELAY_SITES": "blog=0123456789abcdef0123,shop=0123456789abcdef0123"},
+			[]string{`sites "blog" and "shop" share one key`}},
+		{"ops on the site listener", map[string]string{"LEADRELAY_HTTP_ADDR": "0.0.0.0:8080", "LEADRELAY_OPS_ADDR": "0.0.0.0:8080"},
+			[]string{"LEADRELAY_OPS_ADDR must differ"}},
+		{"no auth and a user", map[string]string{"LEADRELAY_OPS_NO_AUTH": "true", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "a-long-password"},
+			[]string{"LEADRELAY_OPS_NO_AUTH and LEADRELAY_UI_USER are both set"}},
+		{"ops host with a port", map[string]string{"LEADRELAY_OPS_HOSTS": "ops.example.com:8081"}, []string{"LEADRELAY_OPS_HOSTS entry"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,10 +135,83 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			for _, secret := range []string{"0123456789abcdef0123", "tinykey"} {
+			for _, secret := range []string{"0123456789abcdef0123", "tinykey", "change-me-ui-password", "change-me-demo-site-key", "CHANGE-ME-crm-key"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error leaks a secret: %q", err)
 				}
+			}
+		})
+	}
+}
+
+// TestSecretsInTheDemo: the embedded demo keeps working with any UI
+// password; its data are throw-away and its listeners loopback.
+func TestSecretsInTheDemo(t *testing.T) {
+	t.Parallel()
+	if _, err := Load(env(map[string]string{"LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "x"})); err != nil {
+		t.Errorf("demo with a short UI password: %v", err)
+	}
+}
+
+// TestOpsAddr: the ops listener defaults to loopback, and to a free port
+// when the site listener takes one (so several processes on one host
+// never collide), also after an --addr override.
+func TestOpsAddr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		override string
+		want     string
+	}{
+		{"default", nil, "", "127.0.0.1:8081"},
+		{"free site port", map[string]string{"LEADRELAY_HTTP_ADDR": "127.0.0.1:0"}, "", "127.0.0.1:0"},
+		{"set", map[string]string{"LEADRELAY_OPS_ADDR": "127.0.0.1:9999"}, "", "127.0.0.1:9999"},
+		{"--addr with a free port", nil, "127.0.0.1:0", "127.0.0.1:0"},
+		{"--addr keeps a set ops address", map[string]string{"LEADRELAY_OPS_ADDR": "127.0.0.1:9999"}, "127.0.0.1:0", "127.0.0.1:9999"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.override != "" {
+				c.SetHTTPAddr(tc.override)
+			}
+			if c.OpsAddr != tc.want {
+				t.Errorf("OpsAddr = %q, want %q", c.OpsAddr, tc.want)
+			}
+		})
+	}
+}
+
+// TestWorldReadableKeyFile is a low finding: a key file every user of the
+// host may read was accepted silently. It still loads, with a warning.
+func TestWorldReadableKeyFile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		warn bool
+	}{{"private", 0o600, false}, {"group", 0o640, false}, {"everyone", 0o644, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := filepath.Join(t.TempDir(), "key")
+			if err := os.WriteFile(f, []byte("a-real-crm-key-0123"), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(f, tc.mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			c, err := Load(env(map[string]string{"LEADRELAY_CRM_APIKEY_FILE": f}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(c.Warnings, "\n")
+			if tc.warn != strings.Contains(got, "LEADRELAY_CRM_APIKEY_FILE "+f+" is readable by every user") {
+				t.Errorf("warnings = %q, want a warning: %v", got, tc.warn)
 			}
 		})
 	}
