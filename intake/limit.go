@@ -211,12 +211,18 @@ func clientKey(ip string) string {
 // proxy it is the right-most X-Forwarded-For entry that is not itself a
 // trusted proxy: entries to its left were written by the client and prove
 // nothing. Without trusted proxies forwarded headers are ignored.
-func (h *handler) clientIP(r *http.Request) string {
+func (h *handler) clientIP(r *http.Request) string { return ClientAddr(r, h.proxies) }
+
+// ClientAddr is the address r came from: the connection's, or behind one of
+// the trusted reverse proxies the right-most X-Forwarded-For entry that is
+// not itself a trusted proxy. The ops listener uses it for its failed-login
+// budget and audit lines.
+func ClientAddr(r *http.Request, proxies []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if !trusted(h.proxies, host) {
+	if !trusted(proxies, host) {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -226,7 +232,7 @@ func (h *handler) clientIP(r *http.Request) string {
 		if err != nil {
 			break // a garbled entry: stop at the last address we trust
 		}
-		if !trusted(h.proxies, a.String()) {
+		if !trusted(proxies, a.String()) {
 			return a.Unmap().String()
 		}
 		host = a.String()

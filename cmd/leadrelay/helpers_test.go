@@ -20,6 +20,8 @@ import (
 const (
 	testCRMKey  = "e2e-crm-key-0123456789"
 	testSiteKey = "e2e-site-key-0123456789"
+	testOpsUser = "ops"
+	testOpsPass = "e2e-ops-password"
 )
 
 // syncBuffer is an io.Writer safe for the concurrent writes of a running app.
@@ -42,14 +44,20 @@ func (s *syncBuffer) String() string {
 
 // instance is one leadrelay command running in-process through run().
 type instance struct {
-	URL    string
+	URL string
+	// OpsURL is the ops listener's, with the test's credentials in it
+	// (http.Get sends them as basic auth).
+	OpsURL string
 	stdout *syncBuffer
 	stderr *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
-var listenRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+var (
+	listenRE = regexp.MustCompile(`LeadRelay \S+ listening on (http://[0-9.:]+)`)
+	opsRE    = regexp.MustCompile(`ops \(operators only\) listening on http://([0-9.:]+)`)
+)
 
 // startApp runs `leadrelay args…` with env as its whole environment, waits
 // until it listens, and stops it at cleanup.
@@ -61,8 +69,9 @@ func startApp(t *testing.T, env map[string]string, args ...string) *instance {
 	go func() { in.done <- run(ctx, args, getenv, in.stdout, in.stderr) }()
 	deadline := time.After(20 * time.Second)
 	for in.URL == "" {
-		if m := listenRE.FindStringSubmatch(in.stdout.String()); m != nil {
+		if m, o := listenRE.FindStringSubmatch(in.stdout.String()), opsRE.FindStringSubmatch(in.stdout.String()); m != nil && o != nil {
 			in.URL = m[1]
+			in.OpsURL = "http://" + testOpsUser + ":" + testOpsPass + "@" + o[1]
 			break
 		}
 		select {
@@ -124,6 +133,8 @@ func baseEnv(redisURL, crmURL, api string) map[string]string {
 		"LEADRELAY_RECONCILE_AFTER":   "3s",
 		"LEADRELAY_SITES":             "shop=" + testSiteKey,
 		"LEADRELAY_HTTP_ADDR":         "127.0.0.1:0",
+		"LEADRELAY_UI_USER":           testOpsUser,
+		"LEADRELAY_UI_PASSWORD":       testOpsPass,
 		"LEADRELAY_RETRY_INITIAL":     "100ms",
 		"LEADRELAY_RETRY_MAX_DELAY":   "1s",
 		"LEADRELAY_BREAKER_COOLDOWN":  "500ms",

@@ -40,7 +40,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 
 	var m map[string]float64
 	waitUntil(t, 30*time.Second, func() string { return fmt.Sprintf("delivered metric never reached %d: %v", n, m) }, func() bool {
-		m = scrape(t, in.URL)
+		m = scrape(t, in.OpsURL)
 		return m[`leadrelay_deliveries_total{outcome="delivered"}`] == n &&
 			m[`leadrelay_lead_delivery_latency_seconds_count`] == n &&
 			m[`asynq_tasks_enqueued_total{queue="leads",state="completed"}`] == n
@@ -85,7 +85,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 			t.Errorf("/readyz body lacks %q: %s", want, body)
 		}
 	}
-	m = scrape(t, in.URL)
+	m = scrape(t, in.OpsURL)
 	if m[`leadrelay_crm_config_problem`] != 1 || m[`leadrelay_deliveries_total{outcome="paused"}`] < 1 ||
 		m[`leadrelay_crm_request_duration_seconds_count{action="add",class="config"}`] < 1 {
 		t.Errorf("metrics during the config problem: config_problem %v, paused %v, add/config %v",
@@ -101,7 +101,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 		code, body = get(t, in.URL+"/readyz")
 		return code == http.StatusOK
 	})
-	m = scrape(t, in.URL)
+	m = scrape(t, in.OpsURL)
 	if m[`leadrelay_crm_config_problem`] != 0 || m[`leadrelay_deliveries_total{outcome="delivered"}`] != n+1 ||
 		m[`leadrelay_deliveries_total{outcome="dead"}`] != 0 {
 		t.Errorf("after the fix: config_problem %v, delivered %v, dead %v", m[`leadrelay_crm_config_problem`],
@@ -171,14 +171,14 @@ func TestCRMKeyNeverLeaks(t *testing.T) {
 	for _, s := range scanTasks(t, rds) {
 		seen("a task in Redis", s)
 	}
-	_, metricsText := get(t, in.URL+"/metrics")
+	_, metricsText := get(t, in.OpsURL+"/metrics")
 	seen("/metrics", metricsText)
 	_, ready := get(t, in.URL+"/readyz")
 	seen("/readyz", ready)
 	_, health := get(t, in.URL+"/healthz")
 	seen("/healthz", health)
 	for _, state := range []string{"completed", "retry"} { // the ops UI shows task payloads
-		code, ui := get(t, in.URL+"/ui/api/queues/leads/"+state+"_tasks")
+		code, ui := get(t, in.OpsURL+"/ui/api/queues/leads/"+state+"_tasks")
 		if code != http.StatusOK || !strings.Contains(ui, "tasks") {
 			t.Errorf("ops UI %s tasks: %d %.200s", state, code, ui)
 		}

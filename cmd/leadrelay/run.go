@@ -110,7 +110,7 @@ func runRoles(ctx context.Context, name string, args []string, getenv func(strin
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	if *addr != "" {
-		cfg.HTTPAddr = *addr
+		cfg.SetHTTPAddr(*addr)
 	}
 	log := app.NewLogger(cfg, stderr)
 	defer func() { _ = log.Sync() }()

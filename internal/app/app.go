@@ -56,12 +56,20 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		}
 		sites = map[string]string{demoSite: randomKey()}
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	// Listen before starting anything that would need stopping.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	defer ln.Close()
+	opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+	if err != nil {
+		return fmt.Errorf("LEADRELAY_OPS_ADDR %s: %w", cfg.OpsAddr, err)
+	}
+	defer opsLn.Close()
 
 	health := &healthHandler{checks: map[string]Check{
 		"redis": func(ctx context.Context) error {
@@ -71,12 +79,17 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			return nil
 		},
 	}}
+	// Two listeners: the site-facing one (intake, health) and the ops one
+	// (UI, dead letters, metrics), which sites and the internet never reach.
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", health.live)
 	mux.HandleFunc("GET /readyz", health.ready)
+	opsMux := http.NewServeMux()
+	opsMux.HandleFunc("GET /healthz", health.live)
+	opsMux.HandleFunc("GET /readyz", health.ready)
 	met, metricsHandler := newMetrics(rds.Client)
-	// Metrics name the sites and their volumes: operators only, like the UI.
-	mux.Handle("GET /metrics", guard(metricsHandler, cfg.UIUser, cfg.UIPassword))
+	// Metrics name the sites and their volumes: operators only.
+	opsMux.Handle("GET /metrics", metricsHandler)
 
 	var crm *CRM
 	var w *worker.Worker
@@ -102,6 +115,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		defer pub.Close()
 		met.KnownSites(slices.Collect(maps.Keys(sites))...)
 		mountIntake(mux, rds, cfg, sites, pub, met, log)
+		mountOps(opsMux, rds, cfg)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -118,15 +132,23 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		}()
 	}
 	srv := intake.NewHTTPServer(cfg.HTTPAddr, mux)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
-	printBanner(stdout, "http://"+ln.Addr().String(), roles, rds, crm, sites)
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
+	opsSrv := intake.NewHTTPServer(cfg.OpsAddr, OpsGuard(opsMux, opsGuardOptions(cfg, rds.Embedded, log), log))
+	for _, s := range []struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+	}{{"http", srv, ln}, {"ops http", opsSrv, opsLn}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.srv.Serve(intake.LimitListener(s.ln, cfg.MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		}()
+	}
+	printBanner(stdout, "http://"+ln.Addr().String(), "http://"+opsLn.Addr().String(), roles, rds, crm, sites)
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("ops_addr", opsLn.Addr().String()),
+		zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
 
 	var runErr error
 	select {
@@ -139,6 +161,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", zap.Error(err))
+	}
+	if err := opsSrv.Shutdown(sctx); err != nil {
+		log.Warn("ops http shutdown", zap.Error(err))
 	}
 	wg.Wait()
 	return runErr
@@ -155,8 +180,7 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, lo
 	return h, worker.New(rds.Client, h, o, log)
 }
 
-// mountIntake serves the site-facing routes at / and the operator routes
-// (UI, dead letters) behind the operator guard.
+// mountIntake serves the site-facing routes at /.
 func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
 		Sites:          sites,
@@ -168,18 +192,39 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 		Replays:        intake.NewRedisReplays(rds.Client),
 		Observer:       met,
 	}, pub, log))
-	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIUser, cfg.UIPassword, cfg.UIReadOnly))
-	ops := guard(deadHandler(deadStore(rds, cfg), cfg.UIReadOnly), cfg.UIUser, cfg.UIPassword)
-	mux.Handle(deadPath, ops)
-	mux.Handle(deadPath+"/", ops)
-	if cfg.UIUser == "" {
-		log.Warn("ops UI has no credentials: it answers loopback clients only (set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD)")
-	}
 }
 
-func printBanner(w io.Writer, base string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
+// mountOps serves the UI and the dead-letter routes on the ops listener.
+func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config) {
+	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIReadOnly))
+	dead := deadHandler(deadStore(rds, cfg), cfg.UIReadOnly)
+	mux.Handle(deadPath, dead)
+	mux.Handle(deadPath+"/", dead)
+}
+
+// opsGuardOptions is the ops listener's guard as configured. Outside the
+// embedded demo it needs credentials unless the operator opted out, which
+// is warned about; without either it answers 401 to everything.
+func opsGuardOptions(cfg config.Config, embedded bool, log *zap.Logger) OpsGuardOptions {
+	o := OpsGuardOptions{User: cfg.UIUser, Password: cfg.UIPassword, Hosts: cfg.OpsHosts, TrustedProxies: cfg.TrustedProxies}
+	switch {
+	case cfg.UIUser != "":
+	case cfg.OpsNoAuth:
+		o.Open = true
+		log.Warn("LEADRELAY_OPS_NO_AUTH: the ops listener (UI, dead leads with their personal data, metrics) answers anyone who reaches it without credentials",
+			zap.String("ops_addr", cfg.OpsAddr))
+	case embedded:
+		o.Open = true // the demo: throw-away data, loopback by default
+	default:
+		log.Warn("the ops listener has no credentials and answers 401: set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD (or LEADRELAY_OPS_NO_AUTH=true)")
+	}
+	return o
+}
+
+func printBanner(w io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
 	embeddedRedis := rds.Embedded
 	fmt.Fprintf(w, "LeadRelay %s listening on %s\n", Version, base)
+	fmt.Fprintf(w, "ops (operators only) listening on %s\n", ops)
 	printExports(w, rds, crm)
 	if embeddedRedis {
 		fmt.Fprintln(w, "WARNING: embedded in-memory Redis: queued leads are lost when this process stops (set LEADRELAY_REDIS_URL)")
@@ -188,11 +233,11 @@ func printBanner(w io.Writer, base string, roles Roles, rds *Redis, crm *CRM, si
 		fmt.Fprintf(w, "CRM: embedded SalesMan simulator at %s (leads: %s/_sim/leads)\n", crm.URL, crm.URL)
 	}
 	fmt.Fprintf(w, "health: %s/healthz  %s/readyz\n", base, base)
-	fmt.Fprintf(w, "metrics: %s/metrics\n", base)
+	fmt.Fprintf(w, "metrics: %s/metrics\n", ops)
 	if !roles.Intake {
 		return
 	}
-	fmt.Fprintf(w, "ops UI: %s%s/  (dead leads, never trimmed: %s%s)\n", base, uiPath, base, deadPath)
+	fmt.Fprintf(w, "ops UI: %s%s/  (dead leads, never trimmed: %s%s)\n", ops, uiPath, ops, deadPath)
 	fmt.Fprintf(w, "intake: POST %s/v1/leads  and SalesMan drop-in %s/developer/v1/leads\n", base, base)
 	if key, ok := sites[demoSite]; ok && embeddedRedis {
 		fmt.Fprintf(w, "demo site %q, key %s\n", demoSite, key)

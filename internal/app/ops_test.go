@@ -35,21 +35,21 @@ func TestDeadHandler(t *testing.T) {
 		{"show", "GET", deadPath + "/" + p.ID, false, "127.0.0.1:1", "", "", 200, `"lead_id":"` + p.ID},
 		{"unknown", "GET", deadPath + "/ld_nope", false, "127.0.0.1:1", "", "", 404, "no dead lead"},
 		{"read-only refuses requeue", "POST", deadPath + "/" + p.ID + "/requeue", true, "127.0.0.1:1", "", "", 403, "read-only"},
-		{"not from loopback without credentials", "GET", deadPath, false, "203.0.113.9:1", "", "", 403, "loopback"},
+		{"loopback without credentials", "GET", deadPath, false, "127.0.0.1:1", "-", "", 401, "unauthorized"},
 		{"wrong password", "GET", deadPath, false, "203.0.113.9:1", "ops", "nope", 401, "unauthorized"},
-		{"right password", "GET", deadPath, false, "203.0.113.9:1", "ops", "secret", 200, `"total":1`},
+		{"right password", "GET", deadPath, false, "203.0.113.9:1", "ops", "secret-secret", 200, `"total":1`},
 		{"requeue", "POST", deadPath + "/" + p.ID + "/requeue", false, "127.0.0.1:1", "", "", 200, `"enqueued":["` + p.ID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			user, pass := "", ""
+			o := OpsGuardOptions{Open: true, Hosts: []string{"example.com"}} // httptest's Host
 			if tc.user != "" {
-				user, pass = "ops", "secret"
+				o = OpsGuardOptions{User: "ops", Password: "secret-secret", Hosts: []string{"example.com"}}
 			}
-			h := guard(deadHandler(store, tc.readOnly), user, pass)
+			h := OpsGuard(deadHandler(store, tc.readOnly), o, nil)
 			req := httptest.NewRequest(tc.method, tc.path, nil)
 			req.RemoteAddr = tc.remote
-			if tc.user != "" {
+			if tc.user != "" && tc.user != "-" {
 				req.SetBasicAuth(tc.user, tc.pass)
 			}
 			rec := httptest.NewRecorder()

@@ -1,0 +1,142 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"leadrelay/config"
+	"leadrelay/internal/redistest"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var (
+	siteRE = regexp.MustCompile(`LeadRelay \S+ listening on (http://\S+)`)
+	opsRE  = regexp.MustCompile(`ops \(operators only\) listening on (http://\S+)`)
+)
+
+// runIntake runs an intake process against a real Redis with env added to
+// a minimal production environment, and returns its two base URLs.
+func runIntake(t *testing.T, env map[string]string) (site, ops string) {
+	t.Helper()
+	rds := redistest.Start(t)
+	full := map[string]string{
+		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=site-key-0123456789abcdef",
+		"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s",
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return full[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Roles{Intake: true}, out, zap.NewNop()) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not stop within 20s")
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, o := siteRE.FindStringSubmatch(out.String()), opsRE.FindStringSubmatch(out.String())
+		if s != nil && o != nil {
+			return s[1], o[1]
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("Run ended before listening: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening lines within 20s:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func status(t *testing.T, method, url, user, pass string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestListenerSplit is finding H1: the UI, /ops/dead and /metrics shared
+// the site-facing listener, guarded only by "the client is loopback", so a
+// TLS proxy on the same host opened them to everyone. Now the site
+// listener does not serve them at all, and the ops listener asks every
+// client, loopback included, for credentials.
+func TestListenerSplit(t *testing.T) {
+	t.Parallel()
+	site, ops := runIntake(t, map[string]string{"LEADRELAY_UI_USER": opsUser, "LEADRELAY_UI_PASSWORD": opsPass})
+	_, closedOps := runIntake(t, nil) // no credentials, no opt-out
+	tests := []struct {
+		name, method, url, user string
+		want                    int
+	}{
+		{"site: UI", "GET", site + "/ui/", "", 404},
+		{"site: UI with credentials", "GET", site + "/ui/", opsUser, 404},
+		{"site: dead letters", "GET", site + "/ops/dead", "", 404},
+		{"site: requeue", "POST", site + "/ops/dead/ld_0123456789abcdef01234567/requeue", "", 404},
+		{"site: metrics", "GET", site + "/metrics", "", 404},
+		{"site: health", "GET", site + "/healthz", "", 200},
+		{"site: ready", "GET", site + "/readyz", "", 200},
+		{"ops: UI from loopback without credentials", "GET", ops + "/ui/", "", 401},
+		{"ops: metrics without credentials", "GET", ops + "/metrics", "", 401},
+		{"ops: dead letters without credentials", "GET", ops + "/ops/dead", "", 401},
+		{"ops: UI", "GET", ops + "/ui/", opsUser, 200},
+		{"ops: metrics", "GET", ops + "/metrics", opsUser, 200},
+		{"ops: dead letters", "GET", ops + "/ops/dead", opsUser, 200},
+		{"ops: intake is not here", "POST", ops + "/v1/leads", opsUser, 404},
+		{"ops without credentials configured", "GET", closedOps + "/ops/dead", "", 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := status(t, tc.method, tc.url, tc.user, opsPass); got != tc.want {
+				t.Errorf("%s %s = %d, want %d", tc.method, tc.url, got, tc.want)
+			}
+		})
+	}
+}
