@@ -117,7 +117,7 @@ func (s *Sim) handleAPI(api string) http.HandlerFunc {
 
 		if f.Latency > 0 {
 			s.countFault("latency")
-			if !sleepCtx(r.Context(), time.Duration(f.Latency)) {
+			if !s.sleepLatency(r.Context(), f) {
 				return
 			}
 		}
@@ -161,6 +161,27 @@ func work(d time.Duration) {
 	if d > 0 {
 		time.Sleep(d)
 	}
+}
+
+// sleepLatency sleeps the request's Latency, false if the client left
+// first. With CPUs the request counts as at work meanwhile, and its Latency
+// is stretched by the share of the CPUs it gets when it starts.
+func (s *Sim) sleepLatency(ctx context.Context, f Faults) bool {
+	var n int64
+	if f.CPUs > 0 {
+		n = s.working.Add(1)
+		defer s.working.Add(-1)
+	}
+	return sleepCtx(ctx, f.latencyAt(n))
+}
+
+// latencyAt is Latency with n requests at work, itself included.
+func (f Faults) latencyAt(n int64) time.Duration {
+	d := time.Duration(f.Latency)
+	if f.CPUs > 0 && n > int64(f.CPUs) {
+		d = d * time.Duration(n) / time.Duration(f.CPUs)
+	}
+	return d
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -117,7 +117,14 @@ type Faults struct {
 	// call to the CRM's own webhooks needs a worker too: while every
 	// worker is busy it waits up to WebhookStall, so more concurrent adds
 	// than workers collapse the throughput instead of queueing. 0 = no pool.
+	// PHP's built-in server started with PHP_CLI_SERVER_WORKERS=N serves
+	// with N+1 processes (its master serves too): use N+1 to stand in for it.
 	PHPWorkers int `json:"php_workers,omitempty"`
+	// CPUs, when above 0, makes Latency CPU time shared by the API requests
+	// at work: with n of them at work when a request starts, its Latency
+	// takes Latency×n/CPUs (n > CPUs), so latency grows with concurrency
+	// as on the real CRM's two cores. 0 = Latency is a fixed sleep.
+	CPUs int `json:"cpus,omitempty"`
 	// WebhookStall bounds that wait (the CRM's 5 s curl timeout); 0 = 5s.
 	WebhookStall Duration `json:"webhook_stall,omitempty"`
 	// WebhookTime is how long the webhook call holds a worker once it got
@@ -188,6 +195,9 @@ func (f Faults) Validate() error {
 	if f.PHPWorkers < 0 {
 		return fmt.Errorf("faults: php_workers must not be negative, got %d", f.PHPWorkers)
 	}
+	if f.CPUs < 0 {
+		return fmt.Errorf("faults: cpus must not be negative, got %d", f.CPUs)
+	}
 	if o := f.Outage; o != nil {
 		if o.Mode != "" && o.Mode != OutageHTTP503 && o.Mode != OutageRefuse {
 			return fmt.Errorf("faults: outage.mode must be %q or %q, got %q", OutageHTTP503, OutageRefuse, o.Mode)
@@ -214,7 +224,7 @@ func (f Faults) normalize(now time.Time) Faults {
 	}
 	f.StampKillRate, f.LateCommitRate = clamp(f.StampKillRate), clamp(f.LateCommitRate)
 	f.Latency, f.StampGap = max(f.Latency, 0), max(f.StampGap, 0)
-	f.PHPWorkers = max(f.PHPWorkers, 0)
+	f.PHPWorkers, f.CPUs = max(f.PHPWorkers, 0), max(f.CPUs, 0)
 	if f.Outage != nil {
 		o := *f.Outage
 		if o.Mode != OutageRefuse {

@@ -409,7 +409,7 @@ func TestFaultsValidateNew(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []Faults{
 		{StampGap: -1}, {StampKillRate: 1.5}, {LateCommitRate: -0.1}, {LateCommitDelay: -1},
-		{PHPWorkers: -1}, {WebhookStall: -1}, {WebhookTime: -1}, {FatalStyle: "loud"},
+		{PHPWorkers: -1}, {CPUs: -1}, {WebhookStall: -1}, {WebhookTime: -1}, {FatalStyle: "loud"},
 	} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v validated", bad)
@@ -422,5 +422,30 @@ func TestFaultsValidateNew(t *testing.T) {
 	}
 	if f.PHPWorkers != 8 || f.StampGap != Duration(5*time.Second) || f.FatalStyle != FatalCRM || !f.V1ListIgnoresParams {
 		t.Fatalf("decoded %+v", f)
+	}
+}
+
+func TestLatencyShared(t *testing.T) {
+	t.Parallel()
+	const ms = time.Millisecond
+	tests := []struct {
+		name string
+		f    Faults
+		n    int64
+		want time.Duration
+	}{
+		{"no CPUs: fixed", Faults{Latency: Duration(20 * ms)}, 16, 20 * ms},
+		{"fewer at work than CPUs", Faults{Latency: Duration(20 * ms), CPUs: 2}, 1, 20 * ms},
+		{"as many as CPUs", Faults{Latency: Duration(20 * ms), CPUs: 2}, 2, 20 * ms},
+		{"twice the CPUs", Faults{Latency: Duration(20 * ms), CPUs: 2}, 4, 40 * ms},
+		{"eight on two", Faults{Latency: Duration(20 * ms), CPUs: 2}, 8, 80 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.f.latencyAt(tt.n); got != tt.want {
+				t.Fatalf("latencyAt(%d) = %s, want %s", tt.n, got, tt.want)
+			}
+		})
 	}
 }

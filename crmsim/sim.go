@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -92,6 +93,7 @@ type Sim struct {
 	mux      *http.ServeMux
 	persist  *persister
 	pool     phpPool
+	working  atomic.Int64 // requests in their Latency, for Faults.CPUs
 	mu       sync.Mutex // guards everything below
 	st       store
 	faults   Faults
