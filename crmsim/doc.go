@@ -47,6 +47,13 @@
 //     workers. Requests beyond it wait; a v2 add's call to the CRM's own
 //     webhooks needs a worker too and waits up to 5 s while all are busy,
 //     so more concurrent adds than workers collapse the throughput.
+//   - CPUs: Latency as CPU time shared by the requests at work, so latency
+//     grows with concurrency before the pool is full.
+//
+// The CRM that ../shared/realcrm/setup.sh stands up (PHP_WORKERS=8, which
+// is 9 serving processes) on a two-core machine is roughly:
+//
+//	leadrelay crmsim --php-workers 9 --cpus 2 --latency 20ms --fatal-style crm --v1-shipped
 //
 // # Where the simulator differs from the real CRM on purpose
 //
@@ -90,4 +97,12 @@
 //     call that gave up leaves the queue; on the CRM it still runs later.
 //   - StampKillRate only drops the connection; it does not stop the other
 //     requests in flight as a kill -9 of the PHP server does.
+//   - The PHP pool collapses harder than the real server just past its
+//     size: with as many concurrent adds as PHPWorkers every webhook call
+//     waits out WebhookStall (about PHPWorkers adds per 5 s). The real CRM
+//     with 9 serving processes still made 41 adds/s at 9 concurrent adds,
+//     stalled about a third of them at 10 (5.6 adds/s) and fell to about
+//     3 adds/s at 16.
+//   - CPUs stretches a request's Latency by the load when it starts; it is
+//     not re-shared as others come and go.
 package crmsim
