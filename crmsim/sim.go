@@ -94,7 +94,7 @@ type Sim struct {
 	persist  *persister
 	pool     phpPool
 	working  atomic.Int64 // requests in their Latency, for Faults.CPUs
-	mu       sync.Mutex // guards everything below
+	mu       sync.Mutex   // guards everything below
 	st       store
 	faults   Faults
 	rng      *rand.Rand
