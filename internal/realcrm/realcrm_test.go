@@ -1,0 +1,287 @@
+package realcrm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/deadletter"
+	"leadrelay/internal/redistest"
+)
+
+const (
+	siteKey = "realcrm-site-key-0123456789"
+	leads   = 100
+)
+
+// TestRealCRMKillPHPMidBurst is issue 8's real-CRM case: v2, the slow
+// prepend, kill -9 of the PHP server while a burst of leads is delivered.
+// Every lead must end in the CRM exactly once.
+func TestRealCRMKillPHPMidBurst(t *testing.T) {
+	s := loadSettings(t)
+	ctx := context.Background()
+	srv := php{s: s}
+	checkCRM(t, s)
+
+	// Put the PHP server back as it normally runs when the test is over.
+	t.Cleanup(func() {
+		srv.kill(t)
+		srv.start(t, false)
+	})
+	srv.kill(t)
+	srv.start(t, true)
+	checkCRM(t, s)
+
+	rds := redistest.Start(t)
+	env := []string{
+		"LEADRELAY_REDIS_URL=" + rds.URL(),
+		"LEADRELAY_CRM_URL=" + s.url,
+		"LEADRELAY_CRM_API=v2",
+		"LEADRELAY_CRM_LOGIN=" + s.login,
+		"LEADRELAY_CRM_APIKEY=" + s.apikey,
+		"LEADRELAY_SITES=realcrm=" + siteKey,
+		"LEADRELAY_HTTP_ADDR=127.0.0.1:0",
+		"LEADRELAY_SITE_RATE_LIMIT=0",
+		"LEADRELAY_GLOBAL_RATE_LIMIT=0",
+		"LEADRELAY_LOG_LEVEL=info",
+		"LEADRELAY_LOG_FORMAT=json",
+	}
+	intake := startProc(t, "intake", env, "intake")
+	workers := []*proc{startProc(t, "worker1", env, "worker"), startProc(t, "worker2", env, "worker")}
+
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	marker := func(i int) string { return fmt.Sprintf("lrk%s-%03d", run, i) }
+	t.Logf("run %s: publishing %d leads", run, leads)
+	acked := publish(t, intake.url, leads, marker)
+	if acked != leads {
+		t.Fatalf("intake acknowledged %d of %d leads", acked, leads)
+	}
+
+	// Mid-burst, mid-add: kill when adds are between their insert and their
+	// uid stamp (the webhook call), which is when a lead is left without its
+	// stamp; if that is not seen, kill anyway once a fifth has arrived.
+	count := func() int {
+		return len(sql(t, s, fmt.Sprintf("SELECT id FROM %sleads WHERE description LIKE '%%lrk%s-%%'", s.prefix, run)))
+	}
+	unstamped := func() int {
+		return len(sql(t, s, fmt.Sprintf("SELECT l.id FROM %[1]sleads l LEFT JOIN %[1]suids u ON u.lid = l.id AND u.name = 'leadrelay_key' "+
+			"WHERE l.description LIKE '%%lrk%[2]s-%%' AND u.id IS NULL", s.prefix, run)))
+	}
+	if !waitFor(3*time.Minute, 200*time.Millisecond, func() bool { return unstamped() >= 4 }) {
+		t.Logf("no four adds seen between insert and stamp within 3 minutes; killing with a fifth delivered")
+		if !waitFor(3*time.Minute, time.Second, func() bool { return count() >= leads/5 }) {
+			t.Fatalf("fewer than %d leads reached the CRM within 6 minutes", leads/5)
+		}
+	}
+	srv.kill(t)
+	t.Logf("kill -9 of the PHP server: %d leads in the CRM, %d of them without their stamp", count(), unstamped())
+	time.Sleep(time.Second)
+	srv.start(t, true)
+
+	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
+	t.Cleanup(func() { rc.Close() })
+	insp := asynq.NewInspectorFromRedisClient(rc)
+	last := time.Now()
+	drained := waitFor(s.drain, 2*time.Second, func() bool {
+		qi, err := insp.GetQueueInfo("leads")
+		if err == nil && time.Since(last) > 30*time.Second {
+			last = time.Now()
+			t.Logf("queue: pending=%d active=%d scheduled=%d retry=%d archived=%d; in the CRM: %d",
+				qi.Pending, qi.Active, qi.Scheduled, qi.Retry, qi.Archived, count())
+		}
+		return err == nil && qi.Pending+qi.Active+qi.Scheduled+qi.Retry == 0
+	})
+	if !drained {
+		qi, err := insp.GetQueueInfo("leads")
+		t.Errorf("the queue did not drain within %s: %+v %v", s.drain, qi, err)
+	}
+
+	// Count per marker what reached the CRM, and which rows lack their stamp.
+	rows := sql(t, s, fmt.Sprintf(
+		"SELECT l.id, l.description, COUNT(u.id) FROM %[1]sleads l LEFT JOIN %[1]suids u ON u.lid = l.id AND u.name = 'leadrelay_key' "+
+			"WHERE l.description LIKE '%%lrk%[2]s-%%' GROUP BY l.id, l.description", s.prefix, run))
+	re := regexp.MustCompile(`lrk` + run + `-(\d{3})`)
+	per := make([]int, leads)
+	stampless := 0
+	for _, r := range rows {
+		m := re.FindStringSubmatch(r[1])
+		if m == nil {
+			t.Errorf("CRM row %s: no marker in %q", r[0], r[1])
+			continue
+		}
+		i, _ := strconv.Atoi(m[1])
+		if i < leads {
+			per[i]++
+		}
+		if r[2] == "0" {
+			stampless++
+		}
+	}
+	var duplicated, missing int
+	var dupList, missList []string
+	for i, n := range per {
+		switch {
+		case n == 0:
+			missing++
+			missList = append(missList, marker(i))
+		case n > 1:
+			duplicated += n - 1
+			dupList = append(dupList, fmt.Sprintf("%s×%d", marker(i), n))
+		}
+	}
+	dead := deadCount(t, ctx, rc, insp)
+	var found, notFound, unknown int
+	for _, w := range workers {
+		found += w.countLog(`"msg":"reconciled"`, `"reconcile":"found"`)
+		notFound += w.countLog(`"msg":"reconciled"`, `"reconcile":"not_found"`)
+		unknown += w.countLog(`"msg":"reconciled"`, `"reconcile":"unknown"`)
+	}
+	summary := fmt.Sprintf("realcrm: published=%d in_crm=%d duplicated=%d missing=%d dead=%d", acked, len(rows), duplicated, missing, dead)
+	t.Log(summary)
+	t.Logf("realcrm: run=%s rows_without_stamp=%d reconcile found=%d not_found=%d unknown=%d", run, stampless, found, notFound, unknown)
+	fmt.Println(summary) // also seen without -v
+	keepLogs(t, s, intake, workers[0], workers[1])
+	if duplicated != 0 || missing != 0 || dead != 0 {
+		t.Errorf("exactly-once broken against the real CRM: %s\n  duplicated: %v\n  missing: %v", summary, dupList, missList)
+	}
+}
+
+// checkCRM fails the test unless v2 stat answers.
+func checkCRM(t *testing.T, s settings) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.PostForm(strings.TrimRight(s.url, "/")+"/developer/v2/lead",
+		url.Values{"login": {s.login}, "apikey": {s.apikey}, "action": {"stat"}})
+	if err != nil {
+		t.Fatalf("realcrm: the CRM does not answer: %v", redact(err.Error(), s.apikey))
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(b, []byte(`{"data":`)) {
+		t.Fatalf("realcrm: v2 stat answered HTTP %d %q", resp.StatusCode, redact(string(b), s.apikey))
+	}
+}
+
+func redact(v, key string) string { return strings.ReplaceAll(v, key, "[REDACTED]") }
+
+// publish sends n leads to intake's JSON API, 8 at a time, each with its
+// marker in the description, and returns how many were acknowledged.
+func publish(t *testing.T, base string, n int, marker func(int) string) int {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	var mu sync.Mutex
+	acked := 0
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if publishOne(c, base, i, marker(i)) {
+					mu.Lock()
+					acked++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return acked
+}
+
+func publishOne(c *http.Client, base string, i int, marker string) bool {
+	body, _ := json.Marshal(map[string]string{
+		"title": fmt.Sprintf("Realcrm %d", i), "email": marker + "@realcrm.test",
+		"phone": fmt.Sprintf("+7901%07d", i), "description": "burst lead " + marker,
+	})
+	for attempt := range 20 {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/leads", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+siteKey)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", marker)
+		resp, err := c.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+				return true
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+				return false
+			}
+		}
+		time.Sleep(time.Duration(100*(attempt+1)) * time.Millisecond)
+	}
+	return false
+}
+
+// deadCount is the number of dead leads: in the dead-letter store, or
+// archived by asynq (which may archive without the store knowing).
+func deadCount(t *testing.T, ctx context.Context, rc *redis.Client, insp *asynq.Inspector) int {
+	t.Helper()
+	recs, _, err := deadletter.New(rc).List(ctx, deadletter.Filter{Limit: 10 * leads})
+	if err != nil {
+		t.Errorf("dead-letter store: %v", err)
+	}
+	archived := 0
+	if qi, err := insp.GetQueueInfo("leads"); err == nil {
+		archived = qi.Archived
+	}
+	return max(len(recs), archived)
+}
+
+// waitFor polls cond every interval until it holds or d has passed.
+func waitFor(d, interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
+}
+
+// keepLogs copies the processes' logs into LEADRELAY_REAL_CRM_LOGS, if set.
+func keepLogs(t *testing.T, s settings, procs ...*proc) {
+	t.Helper()
+	if s.logs == "" {
+		return
+	}
+	if err := os.MkdirAll(s.logs, 0o755); err != nil {
+		t.Errorf("realcrm: logs: %v", err)
+		return
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(p.log)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(s.logs, p.name+".log"), b, 0o644)
+		}
+		if err != nil {
+			t.Errorf("realcrm: keep %s log: %v", p.name, err)
+		}
+	}
+	t.Logf("realcrm: logs in %s", s.logs)
+}
