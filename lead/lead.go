@@ -89,6 +89,9 @@ func (l *Lead) Normalize() {
 }
 
 func clean(s string, multiline bool) string {
+	if plain(s) {
+		return s // the common case, and every field the second time round
+	}
 	if !utf8.ValidString(s) {
 		return strings.TrimSpace(s)
 	}
@@ -107,6 +110,23 @@ func clean(s string, multiline bool) string {
 		return r
 	}, s)
 	return strings.TrimSpace(s)
+}
+
+// plain reports whether s is printable ASCII without surrounding space:
+// what clean would return unchanged.
+func plain(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Hash returns a stable digest of the lead's content. The producer uses it as
