@@ -136,7 +136,6 @@ func stdlibSyntaxError(err error) error {
 	return &DecodeError{Problem: "malformed JSON: " + err.Error()}
 }
 
-
 // sameDecoding reports how two decodings differ, or "". Syntax errors need
 // not have the same text; field problems must be the same.
 func sameDecoding(l1 lead.Lead, err1 error, l2 lead.Lead, err2 error) string {
