@@ -183,6 +183,19 @@ func (p *Proc) appendLog(line string) {
 	}
 }
 
+var opsBanner = regexp.MustCompile(`ops UI: (http://[0-9.:]+)/ui/`)
+
+// OpsURL is the base URL of the process's operator routes (UI, dead
+// letters), as its banner names it; URL when the banner names none.
+func (p *Proc) OpsURL() string {
+	for _, line := range p.Lines("ops UI: ") {
+		if m := opsBanner.FindStringSubmatch(line); m != nil {
+			return m[1]
+		}
+	}
+	return p.URL()
+}
+
 // URL is the process's HTTP base URL.
 func (p *Proc) URL() string {
 	p.mu.Lock()
@@ -360,30 +373,42 @@ func (p *Publisher) Email(i int) string {
 	return fmt.Sprintf("%s-%05d@example.com", prefix, i)
 }
 
+// PostLead posts one lead marked by email to intake's JSON API, with email
+// as its Idempotency-Key, and returns the status and the lead id.
+func PostLead(ctx context.Context, client *http.Client, base, email, description string) (int, string, error) {
+	body, _ := json.Marshal(map[string]string{"title": "HA " + email, "email": email, "description": description})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/leads", bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+SiteKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", email)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var a struct{ ID string }
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&a)
+	return resp.StatusCode, a.ID, nil
+}
+
 func (p *Publisher) publish(ctx context.Context, client *http.Client, i int) {
 	email := p.Email(i)
-	body, _ := json.Marshal(map[string]string{"title": fmt.Sprintf("HA %d", i), "email": email, "description": "ha lead"})
 	deadline := time.Now().Add(90 * time.Second)
 	for attempt := 0; time.Now().Before(deadline) && ctx.Err() == nil; attempt++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.URL()+"/v1/leads", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+SiteKey)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", email)
-		resp, err := client.Do(req)
+		code, id, err := PostLead(ctx, client, p.URL(), email, "ha lead")
 		if err != nil {
 			p.mu.Lock()
 			p.nRefused++
 			p.mu.Unlock()
 		} else {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			now := time.Now()
-			switch resp.StatusCode {
+			switch code {
 			case http.StatusAccepted, http.StatusOK:
-				var a struct{ ID string }
-				_ = json.Unmarshal(b, &a)
 				p.mu.Lock()
-				p.acked = append(p.acked, Acked{Email: email, ID: a.ID, At: now})
+				p.acked = append(p.acked, Acked{Email: email, ID: id, At: now})
 				p.mu.Unlock()
 				return
 			case http.StatusServiceUnavailable:
@@ -399,7 +424,7 @@ func (p *Publisher) publish(ctx context.Context, client *http.Client, i int) {
 				if p.otherCode == nil {
 					p.otherCode = map[int]int{}
 				}
-				p.otherCode[resp.StatusCode]++
+				p.otherCode[code]++
 				p.mu.Unlock()
 				return
 			}

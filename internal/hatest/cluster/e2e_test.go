@@ -1,0 +1,164 @@
+// Package cluster runs LeadRelay's end-to-end path on a 3-primary Redis
+// Cluster: intake, workers, dead letters, requeue, ctl, the status API and
+// asynqmon's API.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"leadrelay/crmsim"
+	"leadrelay/internal/hatest"
+	"leadrelay/internal/redistest"
+)
+
+const rejectMarker = "#reject-me"
+
+func TestEndToEndOnCluster(t *testing.T) {
+	hatest.Short(t)
+	if os.Getenv("LEADRELAY_TEST_CLUSTER") == "" {
+		t.Skip("LeadRelay's scripts are not cluster-safe until internal/rdb lands (CROSSSLOT); set LEADRELAY_TEST_CLUSTER=1 to run it anyway")
+	}
+	bin := hatest.Binary(t)
+	cl := redistest.StartCluster(t, 3)
+	sim, crmURL := hatest.StartSim(t, 0)
+	sim.SetFaults(crmsim.Faults{RejectMarker: rejectMarker})
+	env := hatest.Env(cl.URL(), crmURL, "LEADRELAY_MAX_RETRY=3")
+	in := hatest.Start(t, bin, "intake", env, "intake")
+	workers := []*hatest.Proc{
+		hatest.Start(t, bin, "worker1", env, "worker"),
+		hatest.Start(t, bin, "worker2", env, "worker"),
+	}
+	ctx := context.Background()
+	client := &http.Client{Timeout: 5 * time.Second}
+	ops := in.OpsURL()
+
+	const n, dead = 300, 3
+	pub := &hatest.Publisher{URL: in.URL, Rate: 200, Prefix: "cluster"}
+	pub.Run(ctx, n, nil)
+	var deadIDs []string
+	for i := 0; i < dead; i++ {
+		code, id, err := hatest.PostLead(ctx, client, in.URL(), fmt.Sprintf("cluster-dead-%d@example.com", i), "never "+rejectMarker)
+		if err != nil || code != http.StatusAccepted {
+			t.Fatalf("post a lead the CRM rejects: %d %v", code, err)
+		}
+		deadIDs = append(deadIDs, id)
+	}
+	res := hatest.WaitDelivered(t, sim, pub.Acked(), time.Minute)
+	check := func(name string, ok bool, format string, args ...any) {
+		t.Helper()
+		if !ok {
+			t.Errorf("%s: "+format, append([]any{name}, args...)...)
+		}
+	}
+	check("delivery", len(res.Lost) == 0 && len(res.Duplicated) == 0 && res.Acked == n,
+		"%s%s", res, hatest.Explain(append(res.Lost, res.Duplicated...), workers...))
+
+	t.Run("status API", func(t *testing.T) {
+		a := pub.Acked()[0]
+		var st map[string]any
+		code := getJSON(t, client, in.URL()+"/v1/leads/"+a.ID, hatest.SiteKey, &st)
+		if code != http.StatusOK || st["status"] != "delivered" || st["crm_id"] == nil {
+			t.Errorf("status of a delivered lead: %d %v", code, st)
+		}
+	})
+	t.Run("dead letters", func(t *testing.T) {
+		var list struct {
+			Total int `json:"total"`
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for getJSON(t, client, ops+"/ops/dead", "", &list) == http.StatusOK && list.Total < dead && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if list.Total != dead {
+			t.Fatalf("dead-letter store holds %d leads, want %d", list.Total, dead)
+		}
+		var rec map[string]any
+		if code := getJSON(t, client, ops+"/ops/dead/"+deadIDs[0], "", &rec); code != http.StatusOK || rec["reason"] == "" {
+			t.Errorf("GET /ops/dead/{id}: %d %v", code, rec)
+		}
+	})
+	t.Run("requeue", func(t *testing.T) {
+		sim.SetFaults(crmsim.Faults{}) // the CRM takes them now
+		req, _ := http.NewRequest(http.MethodPost, ops+"/ops/dead/"+deadIDs[0]+"/requeue", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("requeue: %d %s", resp.StatusCode, b)
+		}
+		requeued := []hatest.Acked{{Email: "cluster-dead-0@example.com", ID: deadIDs[0], At: time.Now()}}
+		if r := hatest.WaitDelivered(t, sim, requeued, 30*time.Second); r.Delivered != 1 || len(r.Duplicated) != 0 {
+			t.Errorf("requeued lead: %s%s", r, hatest.Explain(requeued, workers...))
+		}
+	})
+	t.Run("ctl", func(t *testing.T) {
+		tests := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--json", "queues"}, `"leads"`},
+			{[]string{"--json", "lead", "status", pub.Acked()[1].ID}, `"delivered"`},
+			{[]string{"--json", "dead", "list"}, deadIDs[1]},
+		}
+		for _, tc := range tests {
+			t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, append([]string{"ctl"}, tc.args...)...)
+				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+				out, err := cmd.CombinedOutput()
+				if err != nil || !strings.Contains(string(out), tc.want) {
+					t.Errorf("leadrelay ctl %v: %v\n%s", tc.args, err, out)
+				}
+			})
+		}
+	})
+	t.Run("asynqmon API", func(t *testing.T) {
+		var queues struct {
+			Queues []struct {
+				Queue string `json:"queue"`
+			} `json:"queues"`
+		}
+		code := getJSON(t, client, ops+"/ui/api/queues", "", &queues)
+		if code != http.StatusOK || len(queues.Queues) == 0 || queues.Queues[0].Queue != "leads" {
+			t.Errorf("GET /ui/api/queues: %d %+v", code, queues)
+		}
+		var archived map[string]any
+		if code := getJSON(t, client, ops+"/ui/api/queues/leads/archived_tasks", "", &archived); code != http.StatusOK {
+			t.Errorf("GET archived tasks: %d %v", code, archived)
+		}
+	})
+	hatest.Summary(t, fmt.Sprintf("ha cluster e2e: primaries=3 %s dead=%d requeued=1 passed=%v", res, dead, !t.Failed()))
+}
+
+// getJSON GETs url (with a bearer key when key is set) and decodes the
+// answer into v.
+func getJSON(t *testing.T, client *http.Client, url, key string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Errorf("GET %s: %d, not JSON: %.200s", url, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
