@@ -570,3 +570,69 @@ func Explain(leads []Acked, procs ...*Proc) string {
 	}
 	return b.String()
 }
+
+// PreviousCommit is the commit whose binary a mixed-version test runs next
+// to this tree's: $LEADRELAY_PREV_COMMIT, else the parent of the first
+// commit that touched internal/rdb (the store that changed the keys). It
+// skips the test, saying why, when there is no such commit or no git history.
+func PreviousCommit(t testing.TB) string {
+	t.Helper()
+	if c := os.Getenv("LEADRELAY_PREV_COMMIT"); c != "" {
+		return gitOut(t, "rev-parse", "--verify", c+"^{commit}")
+	}
+	first := strings.Fields(gitOut(t, "log", "--reverse", "--format=%H", "--", "internal/rdb"))
+	if len(first) == 0 {
+		t.Skip("no commit touches internal/rdb yet, so no earlier version with other keys to mix with; set LEADRELAY_PREV_COMMIT to pick one")
+	}
+	return gitOut(t, "rev-parse", "--verify", first[0]+"^")
+}
+
+// gitOut runs git in the repository of this tree and returns its trimmed
+// output; it skips the test when git or the repository is missing.
+func gitOut(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", args...).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Skipf("no git history to build an earlier version from (git %s: %v %s)", strings.Join(args, " "), err, stderr)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// BinaryAt builds cmd/leadrelay as it was at commit: git archive into a
+// temporary directory, then go build there.
+func BinaryAt(t testing.TB, commit string) string {
+	t.Helper()
+	dir, top := t.TempDir(), gitOut(t, "rev-parse", "--show-toplevel")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	archive := exec.CommandContext(ctx, "git", "archive", "--format=tar", commit)
+	archive.Dir = top // git archive refuses an untracked working directory
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", dir)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untar.Stdin = pipe
+	var errs bytes.Buffer
+	archive.Stderr, untar.Stderr = &errs, &errs
+	if err := untar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.Run(); err != nil {
+		t.Fatalf("git archive %s: %v %s", commit, err, errs.String())
+	}
+	if err := untar.Wait(); err != nil {
+		t.Fatalf("untar %s: %v %s", commit, err, errs.String())
+	}
+	out := filepath.Join(dir, "leadrelay-"+commit[:min(12, len(commit))])
+	if err := goBuild(dir, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
