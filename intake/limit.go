@@ -45,7 +45,8 @@ const (
 )
 
 // DefaultFailedAuthRate is the failed authentications per second a client
-// address may make before all its requests get 429; it slows key guessing.
+// address may make before its failed ones get 429 instead of 401; its
+// requests with a right key are never refused for it.
 const DefaultFailedAuthRate = 20
 
 // Keys of the intake limiter, shared by every intake process. Each holds a
@@ -57,10 +58,12 @@ const (
 
 // allowScript decides one request atomically; a refusal consumes nothing.
 // A failed authentication (ARGV[2] = 0) takes a token from the client's
-// bucket. An authenticated request is refused while that bucket is empty
-// too: otherwise a guesser could ignore the 429s and still learn the
-// moment a key is right. It then takes a token from the site's and the
-// global bucket, both or neither.
+// bucket. An authenticated request never looks at that bucket: many
+// clients share an address (a NAT, a proxy not listed as trusted), and one
+// of them sending bad keys must not lock the others out. Keys of at least
+// 16 random characters are not found by guessing at any rate; the bucket
+// keeps a guesser from costing more than a 429. An authenticated request
+// takes a token from the site's and the global bucket, both or neither.
 // Answers {code, wait µs}: 0 allowed, 1 client, 2 site, 3 global.
 // KEYS: client, site, global. ARGV: now µs (-1: Redis TIME), authenticated,
 // then emission interval µs (0: off) and burst for client, site, global.
@@ -82,12 +85,14 @@ end
 local civ, cb = tonumber(ARGV[3]), tonumber(ARGV[4])
 local siv, sb = tonumber(ARGV[5]), tonumber(ARGV[6])
 local giv, gb = tonumber(ARGV[7]), tonumber(ARGV[8])
-if civ > 0 then
-  local tat, wait = gcra(KEYS[1], civ, cb)
-  if wait > 0 then return {1, wait} end
-  if ARGV[2] == '0' then store(KEYS[1], tat) end
+if ARGV[2] == '0' then
+  if civ > 0 then
+    local tat, wait = gcra(KEYS[1], civ, cb)
+    if wait > 0 then return {1, wait} end
+    store(KEYS[1], tat)
+  end
+  return {0, 0}
 end
-if ARGV[2] == '0' then return {0, 0} end
 local stat, gtat = 0, 0
 if siv > 0 then
   local wait
@@ -143,8 +148,8 @@ func WithRateClock(now func() time.Time) RedisLimiterOption {
 // NewRedisLimiter returns a limiter on rdb that lets each site make
 // siteRate requests a second and all sites together globalRate, with bursts
 // of one second's worth. A client address that fails authentication more
-// than DefaultFailedAuthRate times a second gets 429 for everything; that
-// limit is off when globalRate is 0. Zero turns a limit off; with every
+// than DefaultFailedAuthRate times a second gets 429 for its failures (a
+// right key still gets in); that limit is off when globalRate is 0. Zero turns a limit off; with every
 // limit off NewRedisLimiter returns nil, which Options.Limiter takes as no
 // limit.
 func NewRedisLimiter(rdb redis.UniversalClient, siteRate, globalRate float64, opts ...RedisLimiterOption) Limiter {

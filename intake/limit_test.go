@@ -3,10 +3,12 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,11 +80,13 @@ func TestRedisLimiter(t *testing.T) {
 				t.Fatalf("failure %d refused: %+v", i, d)
 			}
 		}
-		// The same /64 shares the bucket, and a right key does not help.
-		for _, site := range []string{"", "shop"} {
-			if d := allow(t, l, site, "2001:db8::2"); d.Allowed || d.Limit != LimitClient || d.RetryAfter <= 0 {
-				t.Fatalf("site %q after the budget: %+v", site, d)
-			}
+		// The same /64 shares the bucket; a right key is not refused for it
+		// (finding M4).
+		if d := allow(t, l, "", "2001:db8::2"); d.Allowed || d.Limit != LimitClient || d.RetryAfter <= 0 {
+			t.Fatalf("failure after the budget: %+v", d)
+		}
+		if d := allow(t, l, "shop", "2001:db8::2"); !d.Allowed {
+			t.Fatalf("right key after the budget: %+v", d)
 		}
 		if d := allow(t, l, "shop", "2001:db8:0:1::1"); !d.Allowed {
 			t.Fatalf("another /64 refused: %+v", d)
@@ -123,7 +127,8 @@ func TestRedisLimiter(t *testing.T) {
 
 // TestRateLimitAnswers: both surfaces answer 429 with Retry-After; unknown
 // keys get 401 without spending a site's budget, until the client has
-// failed too often.
+// failed too often, and then 429; a right key from that address still
+// gets in.
 func TestRateLimitAnswers(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, nil, func(e *env, o *Options) {
@@ -139,11 +144,8 @@ func TestRateLimitAnswers(t *testing.T) {
 			t.Fatalf("guess %d: %d", i, rec.Code)
 		}
 	}
-	if rec := e.do(t, from(jsonPost(`{"title":"Ann"}`, shopKey), "198.51.100.7")); rec.Code != 429 {
-		t.Errorf("right key from the guessing client: %d, want 429", rec.Code)
-	}
-	if rec := e.do(t, jsonPost(`{"title":"Ann"}`, shopKey)); rec.Code != 202 {
-		t.Fatalf("first: %d %s", rec.Code, rec.Body)
+	if rec := e.do(t, from(jsonPost(`{"title":"Ann"}`, shopKey), "198.51.100.7")); rec.Code != 202 {
+		t.Fatalf("first, a right key from the guessing client's address: %d, want 202", rec.Code)
 	}
 	shop := "login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob"
 	if rec := e.do(t, dropGet(shop)); !successRE.MatchString(rec.Body.String()) {
@@ -226,5 +228,47 @@ func TestClientIP(t *testing.T) {
 		if got := clientKey(ip); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
 		}
+	}
+}
+
+// TestBadKeysDoNotLockOutValidKeys is finding M4: twenty bad keys a second
+// from one address (a shared NAT, or a proxy not listed in
+// LEADRELAY_TRUSTED_PROXIES) made every site's valid requests from that
+// address answer 429. Now the bad keys get 401 and then 429, and the valid
+// keys, JSON and drop-in, get in every second.
+func TestBadKeysDoNotLockOutValidKeys(t *testing.T) {
+	t.Parallel()
+	now := limiterEpoch
+	e := newEnvWith(t, nil, func(e *env, o *Options) {
+		o.Limiter = NewRedisLimiter(e.rdb, 100, 200, WithRateClock(func() time.Time { return now }))
+	})
+	const nat = "203.0.113.50"
+	from := func(r *http.Request) *http.Request { r.RemoteAddr = nat + ":4242"; return r }
+	for sec := 0; sec < 5; sec++ {
+		var bad []int
+		for i := range 2 * DefaultFailedAuthRate { // twice the budget, every second
+			rec := e.do(t, from(jsonPost(`{"title":"Ann"}`, fmt.Sprintf("guess-%02d-%04d-guess-guess", sec, i))))
+			bad = append(bad, rec.Code)
+		}
+		if bad[0] != 401 || bad[len(bad)-1] != 429 {
+			t.Fatalf("second %d: bad keys got %v, want 401 then 429", sec, bad)
+		}
+		tests := []struct {
+			name string
+			req  *http.Request
+		}{
+			{"JSON", jsonPost(fmt.Sprintf(`{"title":"Lead %d"}`, sec), shopKey)},
+			{"JSON, another site", jsonPost(fmt.Sprintf(`{"title":"Lead %d"}`, sec), blogKey)},
+			{"drop-in", dropGet("login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Drop" + strconv.Itoa(sec))},
+		}
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s second %d", tc.name, sec), func(t *testing.T) {
+				rec := e.do(t, from(tc.req))
+				if rec.Code == http.StatusTooManyRequests || (rec.Code != 202 && !successRE.MatchString(rec.Body.String())) {
+					t.Errorf("valid key: %d %s", rec.Code, rec.Body)
+				}
+			})
+		}
+		now = now.Add(time.Second)
 	}
 }
