@@ -115,9 +115,11 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	mux.HandleFunc("/v1/leads/batch", h.leadsBatch)
 	mux.HandleFunc("/developer/v1/leads", h.dropIn)
 	mux.HandleFunc("/developer/v2/lead", h.dropInV2)
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	mux.HandleFunc("GET /{$}", serveRoot)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		note(r, "", "", "not_found")
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: the API is described at /openapi.json"})
 	})
 	return chain(mux, h.cors.middleware, recoverPanics(log), observeRequests(o.Observer), logRequests(log))
 }
