@@ -48,6 +48,7 @@ type Client struct {
 	maxBody int64            // success bodies larger than this fail
 	now     func() time.Time // for Retry-After dates
 	secrets []string         // forms of apiKey to scrub from error text
+	maxIdle int              // idle connections kept (own transport only)
 }
 
 // New returns a client for the CRM at baseURL (the CRM root, e.g.
@@ -62,6 +63,7 @@ func New(baseURL, login, apiKey string, opts ...Option) (*Client, error) {
 		userAgent: DefaultUserAgent,
 		loc:       time.UTC,
 		maxBody:   maxBody,
+		maxIdle:   DefaultMaxIdleConns,
 		now:       time.Now,
 	}
 	c.secrets = secretForms(apiKey)
@@ -113,7 +115,8 @@ func New(baseURL, login, apiKey string, opts ...Option) (*Client, error) {
 
 	if c.hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 16
+		t.MaxIdleConnsPerHost = c.maxIdle
+		t.MaxIdleConns = max(t.MaxIdleConns, c.maxIdle)
 		c.hc = &http.Client{Transport: t}
 	} else {
 		hc := *c.hc

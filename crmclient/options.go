@@ -26,6 +26,10 @@ const DefaultTimeout = 30 * time.Second
 // DefaultUserAgent is sent when WithUserAgent is not given.
 const DefaultUserAgent = "leadrelay-crmclient/1"
 
+// DefaultMaxIdleConns is how many idle connections to the CRM a client
+// keeps when WithMaxIdleConns is not given.
+const DefaultMaxIdleConns = 16
+
 // Option configures a Client in New. An Option returns an error for input it
 // cannot use, and New reports it.
 type Option func(*Client) error
@@ -56,6 +60,22 @@ func WithHTTPClient(hc *http.Client) Option {
 			return errors.New("nil *http.Client")
 		}
 		c.hc = hc
+		return nil
+	}
+}
+
+// WithMaxIdleConns keeps up to n idle keep-alive connections to the CRM
+// (default DefaultMaxIdleConns). Give it at least the number of requests
+// the caller makes at once (the worker's concurrency): with fewer, every
+// request beyond n opens a new connection, and a PHP CRM pays a TCP (and
+// TLS) handshake for each. A client built WithHTTPClient keeps what that
+// client's transport keeps.
+func WithMaxIdleConns(n int) Option {
+	return func(c *Client) error {
+		if n <= 0 {
+			return fmt.Errorf("idle connections must be positive, got %d", n)
+		}
+		c.maxIdle = n
 		return nil
 	}
 }

@@ -229,6 +229,7 @@ func TestNew(t *testing.T) {
 		{name: "nil http client", base: "https://crm", login: "a", key: "k", opts: []Option{WithHTTPClient(nil)}, wantErr: "nil *http.Client"},
 		{name: "empty user agent", base: "https://crm", login: "a", key: "k", opts: []Option{WithUserAgent("")}, wantErr: "user agent"},
 		{name: "user agent newline", base: "https://crm", login: "a", key: "k", opts: []Option{WithUserAgent("a\nb")}, wantErr: "user agent"},
+		{name: "zero idle connections", base: "https://crm", login: "a", key: "k", opts: []Option{WithMaxIdleConns(0)}, wantErr: "idle connections must be positive"},
 		{name: "nil location", base: "https://crm", login: "a", key: "k", opts: []Option{WithLocation(nil)}, wantErr: "Location"},
 		{name: "json on v1", base: "https://crm", login: "a", key: "k", opts: []Option{WithJSON(true)}, wantErr: "WithJSON needs"},
 		{name: "json key newline", base: "https://crm", login: "a", key: "k\r\nx", opts: []Option{WithAPIVersion(V2), WithJSON(true)}, wantErr: "control characters"},

@@ -62,6 +62,9 @@ func OpenCRM(ctx context.Context, cfg config.Config, allowEmbedded bool, log *za
 		crmclient.WithAPIVersion(crmclient.APIVersion(cfg.CRMAPI)),
 		crmclient.WithTimeout(cfg.CRMTimeout),
 		crmclient.WithUserAgent("LeadRelay/" + Version),
+		// One idle connection per delivery in flight, or each one beyond
+		// the pool opens a new connection to the CRM.
+		crmclient.WithMaxIdleConns(max(cfg.Concurrency, crmclient.DefaultMaxIdleConns)),
 	}
 	if cfg.CRMJSON {
 		opts = append(opts, crmclient.WithJSON(true))
