@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -47,7 +48,7 @@ func OpenRedis(ctx context.Context, cfg config.Config, allowEmbedded bool, log *
 			mini:     m,
 		}, nil
 	}
-	c, connOpt := redisClients(cfg.Redis)
+	c, connOpt := redisClients(cfg.Redis, redisPoolSize(cfg))
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
@@ -62,7 +63,7 @@ func OpenRedis(ctx context.Context, cfg config.Config, allowEmbedded bool, log *
 // own client from, so both follow the same primary or cluster. A failover
 // client asks the sentinels for the primary and follows it after a
 // failover; a cluster client routes each key to its slot's node.
-func redisClients(r config.Redis) (redis.UniversalClient, asynq.RedisConnOpt) {
+func redisClients(r config.Redis, poolSize int) (redis.UniversalClient, asynq.RedisConnOpt) {
 	var tlsConf *tls.Config
 	if r.TLS {
 		// No ServerName: crypto/tls checks each connection against the host
@@ -73,7 +74,7 @@ func redisClients(r config.Redis) (redis.UniversalClient, asynq.RedisConnOpt) {
 	case config.RedisSentinel:
 		c := redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: r.MasterName, SentinelAddrs: r.Addrs, SentinelPassword: r.SentinelPassword,
-			Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
+			Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf, PoolSize: poolSize,
 		})
 		return c, asynq.RedisFailoverClientOpt{
 			MasterName: r.MasterName, SentinelAddrs: r.Addrs, SentinelPassword: r.SentinelPassword,
@@ -81,19 +82,28 @@ func redisClients(r config.Redis) (redis.UniversalClient, asynq.RedisConnOpt) {
 		}
 	case config.RedisCluster:
 		c := redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf,
+			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf, PoolSize: poolSize,
 		})
 		return c, asynq.RedisClusterClientOpt{
 			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf,
 		}
 	default:
 		c := redis.NewClient(&redis.Options{
-			Addr: r.Addrs[0], Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
+			Addr: r.Addrs[0], Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf, PoolSize: poolSize,
 		})
 		return c, asynq.RedisClientOpt{
 			Addr: r.Addrs[0], Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
 		}
 	}
+}
+
+// redisPoolSize is the most connections the shared client opens (lazily:
+// an unused cap costs nothing). go-redis's default, 10 per CPU, made 32
+// intake clients or 40 deliveries wait for a connection. A delivery holds
+// at most two at once (its bookkeeping and its lock renewal), and asynq's
+// own loops need about a dozen; intake needs one per request in flight.
+func redisPoolSize(cfg config.Config) int {
+	return max(10*runtime.GOMAXPROCS(0), 2*cfg.Concurrency+16, 64)
 }
 
 // Close closes the client and stops an embedded server.

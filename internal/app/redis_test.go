@@ -41,7 +41,7 @@ func TestRedisClients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, opt := redisClients(cfg.Redis)
+			c, opt := redisClients(cfg.Redis, 0)
 			t.Cleanup(func() { c.Close() })
 			if reflect.TypeOf(c) != reflect.TypeOf(tc.wantClient) {
 				t.Errorf("client is %T, want %T", c, tc.wantClient)
