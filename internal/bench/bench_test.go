@@ -42,7 +42,7 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("delivery %s %d×%d: %.0f/s, %.0f B queued, %.0f B finished", p.Variant, p.Procs, p.Conc, p.PerSec, p.QueuedB, p.FinishedB)
 		}
 	}
-	if len(rep.Latency) != len(latencyConcs) || len(rep.Light) != 2+len(pollSweep) {
+	if len(rep.Latency) != len(latencyConcs) || len(rep.Light) != 3+len(pollSweep) {
 		t.Errorf("latency points %d, light points %d", len(rep.Latency), len(rep.Light))
 	}
 

@@ -244,8 +244,13 @@ func (r *Report) Rows() []Row {
 		if raw, ok := r.light(lightRaw); ok {
 			rows = append(rows, ratioRow("idle Redis commands/s, "+lightDefault, p.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
 		}
+		raw, _ := r.light(lightRaw)
 		for _, q := range r.Light {
-			if q.Name != lightDefault && q.Name != lightRaw {
+			switch {
+			case q.Name == lightDefault || q.Name == lightRaw:
+			case strings.HasPrefix(q.Name, "raw"):
+				rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
+			default:
 				rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightDefault, p.IdleCmds, "%.1f", "", false))
 			}
 		}
