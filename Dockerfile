@@ -1,13 +1,19 @@
-# Builds the single leadrelay binary into a small image.
+# Builds the single leadrelay binary into a small image that runs as the
+# distroless nonroot user (uid 65532).
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /leadrelay ./cmd/leadrelay
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /leadrelay ./cmd/leadrelay \
+ && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /leadrelay /leadrelay
+# /data belongs to nonroot, so a named volume mounted there (the simulator's
+# leads file) is created writable for it: Docker copies the image
+# directory's owner into an empty volume.
+COPY --from=build --chown=65532:65532 /out/data /data
 USER nonroot
 ENTRYPOINT ["/leadrelay"]
 CMD ["serve"]

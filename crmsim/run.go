@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"go.uber.org/zap"
@@ -29,7 +30,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		addr       = fs.String("addr", DefaultAddr, "listen address (keep it on loopback: the /_sim/ admin endpoints need no key)")
 		api        = fs.String("api", APIBoth, "API versions to serve: v1, v2 or both")
 		login      = fs.String("login", "", "login of the coordinator user (default admin@example.com); sales1@example.com and sales2@example.com also exist")
-		apikey     = fs.String("apikey", "", "account API key (default \""+demoKey+"\", with a warning)")
+		apikey     = fs.String("apikey", "", "account API key (default \""+demoKey+"\", with a warning); visible to every user in the process list, prefer --apikey-file")
+		apikeyFile = fs.String("apikey-file", "", "file holding the account API key (a Docker secret such as /run/secrets/crm_apikey)")
 		data       = fs.String("data", "", "JSON file that keeps the leads across restarts")
 		seed       = fs.Int64("seed", 1, "seed of the random source that draws faults")
 		errRate    = fs.Float64("error-rate", 0, "fraction of API requests answered with --error-status")
@@ -91,6 +93,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("crmsim: --log-level: %w", err)
 	}
+	var err error
 	if strings.TrimSpace(*addr) == "" {
 		return errors.New("crmsim: --addr must not be empty")
 	}
@@ -101,6 +104,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer func() { _ = log.Sync() }()
 
 	key := *apikey
+	if *apikeyFile != "" {
+		if key != "" {
+			return errors.New("crmsim: --apikey and --apikey-file are both set; set one")
+		}
+		if key, err = readKeyFile(*apikeyFile, log); err != nil {
+			return err
+		}
+	}
 	if key == "" {
 		key = demoKey
 		log.Warn("crmsim: --apikey not set, using the demo key \"" + demoKey + "\"")
@@ -161,4 +172,21 @@ func replaceCoordinator(users []User, login string) []User {
 	}
 	users[0].Login = login
 	return users
+}
+
+// readKeyFile reads the API key from path, warning when every user of the
+// host may read the file.
+func readKeyFile(path string, log *zap.Logger) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("crmsim: --apikey-file: %w", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("crmsim: --apikey-file %s is empty", path)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		log.Warn("crmsim: --apikey-file is readable by every user of the host; chmod o-r it", zap.String("file", path))
+	}
+	return key, nil
 }

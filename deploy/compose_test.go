@@ -1,0 +1,226 @@
+// Package deploy holds the deployment files (redis.conf, and beside it the
+// repository's docker-compose.yml and Dockerfile); its tests check them
+// for the mistakes a review found, since no Docker engine runs here.
+package deploy
+
+import (
+	"bufio"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"leadrelay/config"
+)
+
+// service is what the test reads of one compose service.
+type service struct {
+	env     map[string]string
+	ports   []string
+	secrets []string
+	merges  bool // <<: *relay
+}
+
+// readCompose is a small reader for the shapes docker-compose.yml uses:
+// two-space indentation, services with environment maps, port and secret
+// lists, and one x-relay anchor of shared environment.
+func readCompose(t *testing.T) (shared map[string]string, services map[string]*service, text string) {
+	t.Helper()
+	b, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = string(b)
+	shared, services = map[string]string{}, map[string]*service{}
+	var top, svc, block string
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		key, val, _ := strings.Cut(trimmed, ":")
+		val = strings.TrimSpace(val)
+		switch {
+		case indent == 0:
+			top, svc, block = key, "", ""
+		case top == "x-relay" && indent == 2:
+			shared[key] = val
+		case top == "services" && indent == 2:
+			svc, block = key, ""
+			services[svc] = &service{env: map[string]string{}}
+		case top == "services" && indent == 4:
+			block = key
+		case top == "services" && indent == 6 && block == "environment":
+			if key == "<<" {
+				services[svc].merges = true
+			} else {
+				services[svc].env[key] = val
+			}
+		case top == "services" && indent == 6 && block == "ports":
+			services[svc].ports = append(services[svc].ports, strings.Trim(strings.TrimPrefix(trimmed, "- "), `"`))
+		case top == "services" && indent == 6 && block == "secrets":
+			services[svc].secrets = append(services[svc].secrets, strings.TrimPrefix(trimmed, "- "))
+		}
+	}
+	return shared, services, text
+}
+
+// defaultRE matches ${VAR:-default} and ${VAR-default}, a value used when
+// the operator sets nothing.
+var defaultRE = regexp.MustCompile(`\$\{(\w+):?-([^}]*)\}`)
+
+// TestComposeNoWorkingDefaults is finding H2: docker-compose shipped
+// working credentials (ops/change-me-ui-password, demo=change-me-demo-site-key)
+// on ports bound to every interface, and handed the CRM key to every
+// container in the environment.
+func TestComposeNoWorkingDefaults(t *testing.T) {
+	t.Parallel()
+	shared, services, text := readCompose(t)
+	if strings.Contains(strings.ToLower(text), "change-me") {
+		t.Error("docker-compose.yml still holds a change-me placeholder")
+	}
+	for _, want := range []string{"intake", "worker", "crmsim", "redis"} {
+		if services[want] == nil {
+			t.Fatalf("service %q not found; the reader or the file changed", want)
+		}
+	}
+	secretVars := []string{"LEADRELAY_SITES", "LEADRELAY_UI_USER", "LEADRELAY_UI_PASSWORD", "LEADRELAY_CRM_APIKEY", "LEADRELAY_SITE_SECRETS", "LEADRELAY_REDIS_URL_PASSWORD"}
+	envOf := func(s *service) map[string]string {
+		out := map[string]string{}
+		if s.merges {
+			for k, v := range shared {
+				out[k] = v
+			}
+		}
+		for k, v := range s.env {
+			out[k] = v
+		}
+		return out
+	}
+	for name, s := range services {
+		env := envOf(s)
+		t.Run(name, func(t *testing.T) {
+			for _, v := range secretVars {
+				val, ok := env[v]
+				if !ok {
+					continue
+				}
+				if m := defaultRE.FindStringSubmatch(val); m != nil {
+					t.Errorf("%s = %s: a credential with a default; use ${%s:?…}", v, val, v)
+				}
+				if !strings.HasPrefix(val, "${"+v+":?") {
+					t.Errorf("%s = %s: must come from the operator (${%s:?…})", v, val, v)
+				}
+			}
+			if _, ok := env["LEADRELAY_CRM_APIKEY"]; ok {
+				t.Error("the CRM key is in the environment; give it as the crm_apikey secret")
+			}
+			holdsKey := env["LEADRELAY_CRM_APIKEY_FILE"] != "" || strings.Contains(strings.Join(s.secrets, " "), "crm_apikey")
+			if wantKey := name == "worker" || name == "crmsim"; holdsKey != wantKey {
+				t.Errorf("holds the CRM key: %v, want %v (only workers and the simulator need it)", holdsKey, wantKey)
+			}
+			if name == "worker" && env["LEADRELAY_CRM_APIKEY_FILE"] != "/run/secrets/crm_apikey" {
+				t.Errorf("worker reads the key from %q", env["LEADRELAY_CRM_APIKEY_FILE"])
+			}
+			for _, p := range s.ports {
+				if !strings.HasPrefix(p, "127.0.0.1:") && !strings.HasPrefix(p, "${LEADRELAY_BIND:-127.0.0.1}:") {
+					t.Errorf("port %q is published on every interface; bind 127.0.0.1", p)
+				}
+				if strings.HasSuffix(p, ":9090") {
+					t.Errorf("the simulator's port %q is published: its admin endpoints need no key", p)
+				}
+			}
+		})
+	}
+}
+
+// TestComposeEnvironmentLoads: the intake and worker environments, filled
+// in as the file's header says, pass LeadRelay's own checks; filled with the
+// old placeholders they stop the start, naming the variables.
+func TestComposeEnvironmentLoads(t *testing.T) {
+	t.Parallel()
+	shared, services, _ := readCompose(t)
+	keyFile := t.TempDir() + "/crm_apikey"
+	if err := os.WriteFile(keyFile, []byte("a-real-crm-key-0123456789"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	good := map[string]string{
+		"LEADRELAY_SITES": "shop=0123456789abcdef0123456789abcdef", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "a-good-long-password",
+	}
+	old := map[string]string{
+		"LEADRELAY_SITES": "demo=change-me-demo-site-key", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "change-me-ui-password",
+	}
+	expand := func(v string, operator map[string]string) string {
+		v = regexp.MustCompile(`\$\{(\w+):\?[^}]*\}`).ReplaceAllStringFunc(v, func(m string) string {
+			return operator[regexp.MustCompile(`\w+`).FindString(m[2:])]
+		})
+		return defaultRE.ReplaceAllString(v, "$2")
+	}
+	tests := []struct {
+		name, service string
+		operator      map[string]string
+		wantErr       []string
+	}{
+		{"intake", "intake", good, nil},
+		{"worker", "worker", good, nil},
+		{"intake with the old placeholders", "intake", old, []string{"LEADRELAY_UI_PASSWORD is a placeholder", `key of site "demo" is a placeholder`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			for k, v := range shared {
+				env[k] = expand(v, tc.operator)
+			}
+			for k, v := range services[tc.service].env {
+				env[k] = expand(v, tc.operator)
+			}
+			if env["LEADRELAY_CRM_APIKEY_FILE"] != "" {
+				env["LEADRELAY_CRM_APIKEY_FILE"] = keyFile
+			}
+			_, err := config.Load(func(k string) string { return env[k] })
+			if len(tc.wantErr) == 0 && err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			for _, w := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Load error %v, want %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestDockerfileDataVolume: the simulator's data volume at /data must be
+// writable for the image's nonroot user, and the build context must not
+// carry secrets into the image.
+func TestDockerfileDataVolume(t *testing.T) {
+	t.Parallel()
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, text, want string
+	}{
+		{"nonroot user", string(df), "USER nonroot"},
+		{"/data owned by nonroot", string(df), "--chown=65532:65532 /out/data /data"},
+		{"no .git in the context", string(ignore), "\n.git\n"},
+		{"no secrets in the context", string(ignore), "\nsecrets/\n"},
+		{"no .env in the context", string(ignore), "\n.env\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tc.text, tc.want) {
+				t.Errorf("missing %q", tc.want)
+			}
+		})
+	}
+}
