@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
@@ -49,7 +51,7 @@ func BenchmarkWorkerProcesses(b *testing.B) {
 					b.Fatal(err)
 				}
 				n := perProc * procs
-				before := redisStats(b, rds)
+				before, cmds0 := redisStats(b, rds), commandStats(b, rdb)
 				preload(b, producer.New(rdb, producer.Options{}, nil), n)
 				queued := redisStats(b, rds)
 				b.StartTimer()
@@ -68,6 +70,7 @@ func BenchmarkWorkerProcesses(b *testing.B) {
 				cpu1 := hostCPU(b)
 				b.StopTimer()
 				after := redisStats(b, rds)
+				b.Logf("procs=%d Redis commands per lead, in and out: %s", procs, perLead(cmds0, commandStats(b, rdb), n))
 				// What stays after asynq drops the completed tasks (LEADRELAY_DEDUP_TTL,
 				// 24h): the delivered markers and owner records (LEADRELAY_DELIVERED_TTL, 30 days).
 				if _, err := insp.DeleteAllCompletedTasks(lead.DefaultQueue); err != nil {
@@ -126,6 +129,45 @@ func preload(b *testing.B, pub *producer.Publisher, n int) {
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
+}
+
+// commandStats returns INFO commandstats as calls per command.
+func commandStats(b *testing.B, rdb *redis.Client) map[string]float64 {
+	txt, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(txt, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		out[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseFloat(calls, 64)
+	}
+	return out
+}
+
+// perLead formats the commands called between two commandStats per lead,
+// most frequent first.
+func perLead(before, after map[string]float64, n int) string {
+	type kv struct {
+		name string
+		v    float64
+	}
+	var list []kv
+	for k, v := range after {
+		if d := (v - before[k]) / float64(n); d >= 0.05 {
+			list = append(list, kv{k, d})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v })
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = fmt.Sprintf("%s=%.2f", e.name, e.v)
+	}
+	return strings.Join(parts, " ")
 }
 
 // cpuTimes are the host's CPU counters (/proc/stat), in ticks.
