@@ -122,7 +122,7 @@ func (c *cli) crmInfo(args []string) error {
 	tw := c.table()
 	kv := func(k, v string) {
 		if v != "" && v != "0" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, clip(v, 200))
+			fmt.Fprintf(tw, "%s\t%s\n", clip(k, 64), clip(v, 200))
 		}
 	}
 	kv("ID", fmt.Sprint(info.ID))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
@@ -405,14 +406,31 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
-// clip shortens s to n runes for a table cell, on one line.
+// clip shortens s to n runes for a table cell, on one line, with no
+// control characters: cells show CRM and lead data, and an escape sequence
+// in them would drive the operator's terminal.
 func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(sanitize(s)), " ")
 	r := []rune(s)
 	if len(r) <= n {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// sanitize drops control characters (C0, DEL, C1: ESC starts terminal
+// escape sequences, U+009B is CSI) and bidirectional overrides, which can
+// make text read differently from what it is. Whitespace becomes a space.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r):
+			return ' '
+		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // stamp formats a time for tables; "-" for zero.
