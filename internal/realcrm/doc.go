@@ -13,6 +13,10 @@
 //
 //	realcrm: published=100 in_crm=N duplicated=D missing=M dead=K
 //
+// A second test sends the same requests to the real CRM and to the
+// simulator in its real-CRM modes (crmsim.FatalCRM, V1Shipped) and compares
+// the answers' status and shape, so the simulator stays true to the CRM.
+//
 // Settings (all from the environment; the CRM must be on loopback):
 //
 //	LEADRELAY_REAL_CRM_URL        the CRM's base URL, e.g. http://127.0.0.1:8711
