@@ -31,7 +31,7 @@ func TestRollingRestart(t *testing.T) {
 		latency  time.Duration
 		shutdown time.Duration
 	}{
-		{"3 workers, 1500 leads at 50/s, CRM 20ms", 1500, 50, 20 * time.Millisecond, 3 * time.Second},
+		{"3 workers, 1000 leads at 50/s, CRM 20ms", 1000, 50, 20 * time.Millisecond, 3 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,16 +22,20 @@ import (
 func TestFailoverUnderLoad(t *testing.T) {
 	hatest.Short(t)
 	tests := []struct {
-		name  string
-		leads int
-		rate  float64
+		name     string
+		leads    int
+		rate     float64
+		replicas int
 	}{
-		{"2000 leads at 100/s, kill -9 at 1000", 2000, 100},
+		{"1 replica, 2000 leads at 100/s, kill -9 at 1000", 2000, 100, 1},
+		// With two, the one left replicates the new primary at once, so WAIT
+		// has a replica to count without waiting for the old primary.
+		{"2 replicas, 1000 leads at 100/s, kill -9 at 500", 1000, 100, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := hatest.Binary(t)
-			g := redistest.StartSentinel(t, 1, 3)
+			g := redistest.StartSentinel(t, tc.replicas, 3)
 			sim, crmURL := hatest.StartSim(t, 0)
 			env := hatest.Env(g.URL(), crmURL,
 				"LEADRELAY_REDIS_WAIT_REPLICAS=1", "LEADRELAY_REDIS_WAIT_TIMEOUT=500ms", "LEADRELAY_CONCURRENCY=10")
@@ -62,7 +66,9 @@ func TestFailoverUnderLoad(t *testing.T) {
 			failedOverAt := time.Now()
 			// The host comes back (systemd would restart it) as a replica of
 			// the new primary: with one replica, WAIT has none to count until then.
-			old.RestartReplicaOf(newPrimary)
+			if tc.replicas == 1 {
+				old.RestartReplicaOf(newPrimary)
+			}
 			rejoinedAt := time.Now()
 			var publishTime time.Duration
 			select {
@@ -73,14 +79,30 @@ func TestFailoverUnderLoad(t *testing.T) {
 			res := hatest.WaitDelivered(t, sim, pub.Acked(), 2*time.Minute)
 			close(stop)
 			n503, span503, refused := pub.Unavailable()
-			var workerErrors int
+			// Leads acknowledged while no replica could hold them: none may be.
+			var ackedAlone int
+			var lastBefore, firstAfter time.Time // the acknowledgements around the kill
+			for _, a := range pub.Acked() {
+				if a.At.Before(killedAt) && a.At.After(lastBefore) {
+					lastBefore = a.At
+				}
+				if a.At.After(killedAt) && (firstAfter.IsZero() || a.At.Before(firstAfter)) {
+					firstAfter = a.At
+				}
+				if tc.replicas == 1 && a.At.After(killedAt.Add(100*time.Millisecond)) && a.At.Before(rejoinedAt.Add(-100*time.Millisecond)) {
+					ackedAlone++
+				}
+			}
+			var workerErrors, renewFailed, lockLost int
 			for _, w := range workers {
 				workerErrors += len(w.Lines(`"level":"error"`))
+				renewFailed += len(w.Lines("lock renewal failed"))
+				lockLost += len(w.Lines("lock lost during delivery"))
 			}
-			summary := fmt.Sprintf("ha sentinel failover: %s crm_stall=%s 503s=%d 503_span=%s refused=%d failover=%s rejoin=%s publish=%s worker_error_lines=%d",
-				res, (<-stall).Round(time.Millisecond), n503, span503.Round(time.Millisecond), refused,
+			summary := fmt.Sprintf("ha sentinel failover: replicas=%d %s no_ack_window=%s crm_stall=%s 503s=%d 503_span=%s refused=%d failover=%s rejoin=%s publish=%s worker_error_lines=%d lock_renewals_failed=%d locks_lost=%d acked_in_outage=%d",
+				tc.replicas, res, firstAfter.Sub(lastBefore).Round(time.Millisecond), (<-stall).Round(time.Millisecond), n503, span503.Round(time.Millisecond), refused,
 				failedOverAt.Sub(killedAt).Round(time.Millisecond), rejoinedAt.Sub(failedOverAt).Round(time.Millisecond),
-				publishTime.Round(time.Millisecond), workerErrors)
+				publishTime.Round(time.Millisecond), workerErrors, renewFailed, lockLost, ackedAlone)
 			hatest.Summary(t, summary)
 			if p := pub.Problems(); p != "" {
 				t.Errorf("publishing: %s", p)
