@@ -153,6 +153,10 @@ type Config struct {
 	// BreakerCooldown (LEADRELAY_BREAKER_COOLDOWN, default 30s) is how long the
 	// circuit stays open before a probe.
 	BreakerCooldown time.Duration
+	// DeadRetention (LEADRELAY_DEAD_RETENTION, default 0: keep) is how long
+	// a dead lead, which holds personal data, is kept in the dead-letter
+	// store and asynq's archive; workers delete older ones every hour.
+	DeadRetention time.Duration
 	// ShutdownTimeout (LEADRELAY_SHUTDOWN_TIMEOUT, default 30s) bounds a
 	// graceful stop.
 	ShutdownTimeout time.Duration
@@ -258,6 +262,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		BreakerThreshold:  p.int("LEADRELAY_BREAKER_THRESHOLD", 5),
 		BreakerCooldown:   p.dur("LEADRELAY_BREAKER_COOLDOWN", 30*time.Second),
 		ShutdownTimeout:   p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", 30*time.Second),
+		DeadRetention:     p.dur("LEADRELAY_DEAD_RETENTION", 0),
 		LogLevel:          p.str("LEADRELAY_LOG_LEVEL", "info"),
 		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", ""),
 	}
@@ -337,6 +342,9 @@ func (c *Config) validate(p *parser) {
 		if strings.ContainsAny(h, "/:@ ") {
 			p.fail("LEADRELAY_OPS_HOSTS", fmt.Sprintf("entry %q must be a bare host name such as ops.example.com", h))
 		}
+	}
+	if c.DeadRetention < 0 {
+		p.fail("LEADRELAY_DEAD_RETENTION", "must not be negative (0 keeps dead leads)")
 	}
 	if c.MaxConnections < 0 {
 		p.fail("LEADRELAY_MAX_CONNECTIONS", "must not be negative")

@@ -259,6 +259,9 @@ type Filter struct {
 	Site string
 	// Since keeps leads that died at or after it; zero means any time.
 	Since time.Time
+	// Before keeps leads that died before it; zero means any time. The
+	// retention of personal data (LEADRELAY_DEAD_RETENTION) uses it.
+	Before time.Time
 	// Limit is the most records returned; zero means no limit.
 	Limit int
 	// Offset skips that many of the newest matches first (paging).
@@ -276,6 +279,9 @@ func (f Filter) rangeBy() *redis.ZRangeBy {
 	z := &redis.ZRangeBy{Min: "-inf", Max: "+inf"}
 	if !f.Since.IsZero() {
 		z.Min = strconv.FormatInt(f.Since.UnixMilli(), 10)
+	}
+	if !f.Before.IsZero() {
+		z.Max = "(" + strconv.FormatInt(f.Before.UnixMilli(), 10)
 	}
 	if f.Limit > 0 || f.Offset > 0 {
 		z.Offset, z.Count = int64(max(f.Offset, 0)), int64(f.Limit)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"leadrelay/config"
@@ -130,6 +131,13 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 				errc <- fmt.Errorf("worker: %w", err)
 			}
 		}()
+		if cfg.DeadRetention > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keepDeadFor(ctx, cfg.DeadRetention, deadStore(rds, cfg), asynq.NewInspectorFromRedisClient(rds.Client), cfg.Queue, log)
+			}()
+		}
 	}
 	srv := intake.NewHTTPServer(cfg.HTTPAddr, mux)
 	opsSrv := intake.NewHTTPServer(cfg.OpsAddr, OpsGuard(opsMux, opsGuardOptions(cfg, rds.Embedded, log), log))
