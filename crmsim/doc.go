@@ -50,10 +50,12 @@
 //   - CPUs: Latency as CPU time shared by the requests at work, so latency
 //     grows with concurrency before the pool is full.
 //
-// The CRM that ../shared/realcrm/setup.sh stands up (PHP_WORKERS=8, which
-// is 9 serving processes) on a two-core machine is roughly:
+// The CRM that ../shared/realcrm/setup.sh stands up (PHP_WORKERS=8: 9
+// serving processes, as PHP's master serves too) on a two-core machine is
+// roughly the following; measured, it still served 9 concurrent adds and
+// collapsed from 10 on, which a pool of 10 reproduces:
 //
-//	leadrelay crmsim --php-workers 9 --cpus 2 --latency 20ms --fatal-style crm --v1-shipped
+//	leadrelay crmsim --php-workers 10 --cpus 2 --latency 20ms --fatal-style crm --v1-shipped
 //
 // # Where the simulator differs from the real CRM on purpose
 //
@@ -100,9 +102,9 @@
 //   - The PHP pool collapses harder than the real server just past its
 //     size: with as many concurrent adds as PHPWorkers every webhook call
 //     waits out WebhookStall (about PHPWorkers adds per 5 s). The real CRM
-//     with 9 serving processes still made 41 adds/s at 9 concurrent adds,
-//     stalled about a third of them at 10 (5.6 adds/s) and fell to about
-//     3 adds/s at 16.
+//     with 9 serving processes still made 33-41 adds/s at 9 concurrent
+//     adds, stalled a third of them at 10 (5.6-12.8 adds/s) and fell to
+//     2-3 adds/s at 16.
 //   - CPUs stretches a request's Latency by the load when it starts; it is
 //     not re-shared as others come and go.
 package crmsim

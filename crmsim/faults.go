@@ -118,7 +118,8 @@ type Faults struct {
 	// worker is busy it waits up to WebhookStall, so more concurrent adds
 	// than workers collapse the throughput instead of queueing. 0 = no pool.
 	// PHP's built-in server started with PHP_CLI_SERVER_WORKERS=N serves
-	// with N+1 processes (its master serves too): use N+1 to stand in for it.
+	// with N+1 processes (its master serves too) and was measured to
+	// collapse from N+2 concurrent adds on: use N+2 to stand in for it.
 	PHPWorkers int `json:"php_workers,omitempty"`
 	// CPUs, when above 0, makes Latency CPU time shared by the API requests
 	// at work: with n of them at work when a request starts, its Latency

@@ -51,7 +51,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stampKill  = fs.Float64("stamp-kill-rate", 0, "fraction of v2 adds killed in that gap: the lead stays stored without its uids, the connection is dropped")
 		lateRate   = fs.Float64("late-commit-rate", 0, "fraction of adds that work --late-commit-delay before storing the lead, whether the client still waits or not")
 		lateDelay  = fs.Duration("late-commit-delay", defaultLateCommitDelay, "work time of a --late-commit-rate add; set it above the client's timeout")
-		phpWorkers = fs.Int("php-workers", 0, "serve with this many PHP workers like the real CRM (requests beyond wait; a v2 add's webhook self-call waits up to --webhook-stall while all are busy, so overload collapses); 0 = unlimited. PHP's built-in server with PHP_CLI_SERVER_WORKERS=N serves N+1 at once")
+		phpWorkers = fs.Int("php-workers", 0, "serve with this many PHP workers like the real CRM (requests beyond wait; a v2 add's webhook self-call waits up to --webhook-stall while all are busy, so overload collapses); 0 = unlimited. PHP's built-in server with PHP_CLI_SERVER_WORKERS=N behaves like N+2")
 		whStall    = fs.Duration("webhook-stall", defaultWebhookStall, "with --php-workers: longest wait of a v2 add's webhook self-call for a free worker")
 		cpus       = fs.Int("cpus", 0, "--latency is CPU time shared by the requests at work on this many CPUs, so it grows with concurrency (the real CRM: 2); 0 = a fixed sleep")
 		whTime     = fs.Duration("webhook-time", defaultWebhookTime, "with --php-workers: time a webhook self-call holds a worker")
