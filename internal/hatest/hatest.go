@@ -183,13 +183,22 @@ func (p *Proc) appendLog(line string) {
 	}
 }
 
-var opsBanner = regexp.MustCompile(`ops UI: (http://[0-9.:]+)/ui/`)
+var (
+	opsBanner     = regexp.MustCompile(`ops UI: (http://[0-9.:]+)/ui/`)
+	metricsBanner = regexp.MustCompile(`metrics: (http://[0-9.:]+)/metrics`)
+)
 
 // OpsURL is the base URL of the process's operator routes (UI, dead
 // letters), as its banner names it; URL when the banner names none.
-func (p *Proc) OpsURL() string {
-	for _, line := range p.Lines("ops UI: ") {
-		if m := opsBanner.FindStringSubmatch(line); m != nil {
+func (p *Proc) OpsURL() string { return p.banner("ops UI: ", opsBanner) }
+
+// MetricsURL is the base URL of the process's /metrics, as its banner names
+// it; URL when the banner names none.
+func (p *Proc) MetricsURL() string { return p.banner("metrics: ", metricsBanner) }
+
+func (p *Proc) banner(label string, re *regexp.Regexp) string {
+	for _, line := range p.Lines(label) {
+		if m := re.FindStringSubmatch(line); m != nil {
 			return m[1]
 		}
 	}

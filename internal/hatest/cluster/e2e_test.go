@@ -140,6 +140,17 @@ func TestEndToEndOnCluster(t *testing.T) {
 			t.Errorf("GET archived tasks: %d %v", code, archived)
 		}
 	})
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := client.Get(in.MetricsURL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `asynq_queue_size{queue="leads"}`) {
+			t.Errorf("GET /metrics: %d, asynq's queue gauges missing:\n%.500s", resp.StatusCode, b)
+		}
+	})
 	hatest.Summary(t, fmt.Sprintf("ha cluster e2e: primaries=3 %s dead=%d requeued=1 passed=%v", res, dead, !t.Failed()))
 }
 
