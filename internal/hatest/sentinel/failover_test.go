@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"leadrelay/crmsim"
 	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 )
@@ -18,7 +19,8 @@ import (
 // leads at a steady rate; kill -9 of the primary halfway. The sentinels
 // promote the replica, the old primary comes back as its replica (with one
 // replica, WAIT has nothing to count until then), and every acknowledged lead
-// reaches the CRM exactly once, without restarting any LeadRelay process.
+// reaches the CRM exactly once, without restarting any LeadRelay process,
+// deliveries in flight over the failover (some CRM adds take 7s) included.
 func TestFailoverUnderLoad(t *testing.T) {
 	hatest.Short(t)
 	tests := []struct {
@@ -37,8 +39,12 @@ func TestFailoverUnderLoad(t *testing.T) {
 			bin := hatest.Binary(t)
 			g := redistest.StartSentinel(t, tc.replicas, 3)
 			sim, crmURL := hatest.StartSim(t, 0)
+			// One add in 100 takes 7s: longer than a lock renewal period (5s),
+			// so some deliveries renew their lock across the failover.
+			sim.SetFaults(crmsim.Faults{LateCommitRate: 0.01, LateCommitDelay: crmsim.Duration(7 * time.Second)})
 			env := hatest.Env(g.URL(), crmURL,
-				"LEADRELAY_REDIS_WAIT_REPLICAS=1", "LEADRELAY_REDIS_WAIT_TIMEOUT=500ms", "LEADRELAY_CONCURRENCY=10")
+				"LEADRELAY_REDIS_WAIT_REPLICAS=1", "LEADRELAY_REDIS_WAIT_TIMEOUT=500ms", "LEADRELAY_CONCURRENCY=10",
+				"LEADRELAY_CRM_TIMEOUT=10s", "LEADRELAY_RECONCILE_AFTER=11s")
 			in := hatest.Start(t, bin, "intake", env, "intake")
 			workers := []*hatest.Proc{
 				hatest.Start(t, bin, "worker1", env, "worker"),
