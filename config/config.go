@@ -153,6 +153,19 @@ type Config struct {
 	// BreakerCooldown (LEADRELAY_BREAKER_COOLDOWN, default 30s) is how long the
 	// circuit stays open before a probe.
 	BreakerCooldown time.Duration
+	// SiteMaxQueued (LEADRELAY_SITE_MAX_QUEUED, default 10000) is the most
+	// undelivered leads one site may have waiting; past it the site's new
+	// leads get 429. 0 means no cap.
+	SiteMaxQueued int64
+	// MaxQueued (LEADRELAY_MAX_QUEUED, default 100000) is the most
+	// undelivered leads of all sites together; past it new leads get 503.
+	// 0 means no cap.
+	MaxQueued int64
+	// RedisMemoryGuard (LEADRELAY_REDIS_MEMORY_GUARD, default 0.8) is the
+	// share of Redis's maxmemory past which intake refuses new leads (503),
+	// so that the leads already in can still be delivered and marked.
+	// 0 turns the guard off; it needs maxmemory set in Redis.
+	RedisMemoryGuard float64
 	// DeadRetention (LEADRELAY_DEAD_RETENTION, default 0: keep) is how long
 	// a dead lead, which holds personal data, is kept in the dead-letter
 	// store and asynq's archive; workers delete older ones every hour.
@@ -263,6 +276,9 @@ func load(getenv func(string) string) (Config, *parser) {
 		BreakerCooldown:   p.dur("LEADRELAY_BREAKER_COOLDOWN", 30*time.Second),
 		ShutdownTimeout:   p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", 30*time.Second),
 		DeadRetention:     p.dur("LEADRELAY_DEAD_RETENTION", 0),
+		SiteMaxQueued:     int64(p.int("LEADRELAY_SITE_MAX_QUEUED", 10000)),
+		MaxQueued:         int64(p.int("LEADRELAY_MAX_QUEUED", 100000)),
+		RedisMemoryGuard:  p.float("LEADRELAY_REDIS_MEMORY_GUARD", 0.8),
 		LogLevel:          p.str("LEADRELAY_LOG_LEVEL", "info"),
 		LogFormat:         p.str("LEADRELAY_LOG_FORMAT", ""),
 	}
@@ -342,6 +358,15 @@ func (c *Config) validate(p *parser) {
 		if strings.ContainsAny(h, "/:@ ") {
 			p.fail("LEADRELAY_OPS_HOSTS", fmt.Sprintf("entry %q must be a bare host name such as ops.example.com", h))
 		}
+	}
+	if c.SiteMaxQueued < 0 || c.MaxQueued < 0 {
+		p.fail("LEADRELAY_SITE_MAX_QUEUED", "and LEADRELAY_MAX_QUEUED must not be negative (0 is no cap)")
+	}
+	if c.MaxQueued > 0 && c.SiteMaxQueued > c.MaxQueued {
+		p.fail("LEADRELAY_SITE_MAX_QUEUED", "must not exceed LEADRELAY_MAX_QUEUED")
+	}
+	if c.RedisMemoryGuard < 0 || c.RedisMemoryGuard > 1 {
+		p.fail("LEADRELAY_REDIS_MEMORY_GUARD", "must be a share between 0 (off) and 1, such as 0.8"+p.got("LEADRELAY_REDIS_MEMORY_GUARD"))
 	}
 	if c.DeadRetention < 0 {
 		p.fail("LEADRELAY_DEAD_RETENTION", "must not be negative (0 keeps dead leads)")

@@ -121,6 +121,9 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"LEADRELAY_OPS_ADDR must differ"}},
 		{"no auth and a user", map[string]string{"LEADRELAY_OPS_NO_AUTH": "true", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "a-long-password"},
 			[]string{"LEADRELAY_OPS_NO_AUTH and LEADRELAY_UI_USER are both set"}},
+		{"memory guard over 1", map[string]string{"LEADRELAY_REDIS_MEMORY_GUARD": "80"}, []string{"LEADRELAY_REDIS_MEMORY_GUARD must be a share"}},
+		{"site cap over the global cap", map[string]string{"LEADRELAY_SITE_MAX_QUEUED": "500", "LEADRELAY_MAX_QUEUED": "100"}, []string{"LEADRELAY_SITE_MAX_QUEUED must not exceed"}},
+		{"negative cap", map[string]string{"LEADRELAY_MAX_QUEUED": "-1"}, []string{"must not be negative"}},
 		{"ops host with a port", map[string]string{"LEADRELAY_OPS_HOSTS": "ops.example.com:8081"}, []string{"LEADRELAY_OPS_HOSTS entry"}},
 	}
 	for _, tc := range tests {

@@ -68,6 +68,9 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 		h.invalid(w, r, err)
 		return
 	}
+	if !h.roomFor(w, r, site, 1, answerJSON) {
+		return
+	}
 	forget, ok := h.firstUse(w, r, site, answerJSON)
 	if !ok {
 		return

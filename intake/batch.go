@@ -128,6 +128,9 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !h.roomFor(w, r, site, len(items), answerJSON) {
+		return
+	}
 	forget, ok := h.firstUse(w, r, site, answerJSON)
 	if !ok {
 		return

@@ -178,6 +178,9 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 	}
 	l, err := rq.lead()
 	if err == nil {
+		if !h.roomFor(w, r, site, 1, d.answer) {
+			return
+		}
 		forget, ok := h.firstUse(w, r, site, d.answer)
 		if !ok {
 			return

@@ -65,6 +65,9 @@ type Options struct {
 	// Observer, when set, is told every request's site and outcome and
 	// every enqueue's duration, for metrics. Nil observes nothing.
 	Observer Observer
+	// Capacity bounds the backlog of undelivered leads and guards Redis's
+	// memory. The zero value bounds nothing.
+	Capacity Capacity
 }
 
 type handler struct {
@@ -75,6 +78,8 @@ type handler struct {
 	secrets    map[string]string
 	limiter    Limiter
 	budget     LeadBudget
+	capacity   Capacity
+	capLog     everyMinute
 	proxies    []netip.Prefix
 	replays    Replays
 	now        func() time.Time
@@ -99,6 +104,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		secrets:    map[string]string{},
 		limiter:    o.Limiter,
 		budget:     o.LeadBudget,
+		capacity:   o.Capacity,
 		proxies:    o.TrustedProxies,
 		replays:    o.Replays,
 		now:        time.Now,

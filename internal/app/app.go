@@ -199,7 +199,29 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 		TrustedProxies: cfg.TrustedProxies,
 		Replays:        intake.NewRedisReplays(rds.Client),
 		Observer:       met,
+		Capacity:       capacity(rds, cfg, log),
 	}, pub, log))
+}
+
+// capacity is intake's bound on the backlog and its Redis memory guard.
+// The embedded miniredis has no memory figures: the demo runs without the
+// guard.
+func capacity(rds *Redis, cfg config.Config, log *zap.Logger) intake.Capacity {
+	c := intake.Capacity{SiteMax: cfg.SiteMaxQueued, TotalMax: cfg.MaxQueued}
+	if rds.Embedded || cfg.RedisMemoryGuard == 0 {
+		return c
+	}
+	probe := intake.NewRedisMemory(rds.Client, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	switch _, limit, err := probe.Memory(ctx); {
+	case err != nil:
+		log.Warn("Redis memory unknown at start; the memory guard reads it again with each lead", zap.Error(err))
+	case limit == 0:
+		log.Warn("Redis has no maxmemory: LEADRELAY_REDIS_MEMORY_GUARD cannot work, and a backlog can fill the host; set maxmemory (see deploy/redis.conf)")
+	}
+	c.Memory, c.MemoryShare = probe, cfg.RedisMemoryGuard
+	return c
 }
 
 // mountOps serves the UI and the dead-letter routes on the ops listener.

@@ -1,0 +1,205 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Backlog counts the leads that wait for delivery (queued, retrying or
+// being delivered). The lead store (internal/rdb) implements it with a set
+// of undelivered lead ids per site.
+type Backlog interface {
+	// Backlog returns the undelivered leads of site and of all sites.
+	Backlog(ctx context.Context, site string) (sitePending, totalPending int64, err error)
+}
+
+// BacklogFunc adapts a function to Backlog.
+type BacklogFunc func(ctx context.Context, site string) (sitePending, totalPending int64, err error)
+
+// Backlog implements Backlog.
+func (f BacklogFunc) Backlog(ctx context.Context, site string) (int64, int64, error) {
+	return f(ctx, site)
+}
+
+// MemoryProbe reports Redis's memory: what it uses and its maxmemory
+// (0: no limit). *RedisMemory implements it.
+type MemoryProbe interface {
+	Memory(ctx context.Context) (used, limit int64, err error)
+}
+
+// Capacity bounds what intake lets wait for delivery, so that one site, or
+// all of them during a long CRM outage, cannot fill Redis: Redis runs
+// noeviction, so a full Redis refuses every write, the workers' delivered
+// markers included. The zero value bounds nothing.
+type Capacity struct {
+	// Backlog counts undelivered leads. Nil: the caps below are off.
+	Backlog Backlog
+	// SiteMax is the most undelivered leads one site may have
+	// (LEADRELAY_SITE_MAX_QUEUED); past it the site gets 429. 0: no cap.
+	SiteMax int64
+	// TotalMax is the most undelivered leads of all sites
+	// (LEADRELAY_MAX_QUEUED); past it every site gets 503. 0: no cap.
+	TotalMax int64
+	// Memory reports Redis's memory. Nil: no memory guard.
+	Memory MemoryProbe
+	// MemoryShare is the share of Redis's maxmemory past which new leads
+	// get 503 (LEADRELAY_REDIS_MEMORY_GUARD), leaving the rest for the
+	// delivered markers and bookkeeping of the leads already in. 0: off.
+	MemoryShare float64
+	// RetryAfter is sent with the refusals. Zero means DefaultBacklogRetryAfter.
+	RetryAfter time.Duration
+}
+
+// DefaultBacklogRetryAfter is the Retry-After of a refusal for a full
+// backlog: it drains at the CRM's pace, so coming back at once is useless.
+const DefaultBacklogRetryAfter = 60 * time.Second
+
+// roomFor checks, before anything of the request is stored, that site may
+// add n leads. When it may not, it answers 429 (the site's cap) or 503 (the
+// global cap or the memory guard) with Retry-After in the surface's shape,
+// and returns false: nothing was stored, the site sends again later. When
+// the counts cannot be read it admits: the publish needs the same Redis
+// and answers 503 itself if Redis is down.
+//
+// Concurrent requests read the counts before any of them is stored, so
+// the backlog can pass a cap by the requests in flight, never more.
+func (h *handler) roomFor(w http.ResponseWriter, r *http.Request, site string, n int, answer answerFunc) bool {
+	c := h.capacity
+	status, problem := 0, ""
+	if c.Memory != nil && c.MemoryShare > 0 {
+		used, limit, err := c.Memory.Memory(r.Context())
+		switch {
+		case err != nil:
+			h.log.Warn("intake memory guard failed; request admitted", zap.Error(err))
+		case limit > 0 && float64(used) >= c.MemoryShare*float64(limit):
+			status, problem = http.StatusServiceUnavailable, "the relay's storage is nearly full; no lead was stored"
+			h.capLog.log(h.log, zap.ErrorLevel, "Redis memory guard: refusing new leads; raise maxmemory or let the backlog drain",
+				zap.Int64("used_memory", used), zap.Int64("maxmemory", limit), zap.Float64("guard_share", c.MemoryShare))
+		}
+	}
+	if status == 0 && c.Backlog != nil && (c.SiteMax > 0 || c.TotalMax > 0) {
+		siteN, total, err := c.Backlog.Backlog(r.Context(), site)
+		switch {
+		case err != nil:
+			h.log.Warn("intake backlog count failed; request admitted", zap.Error(err))
+		case c.SiteMax > 0 && siteN+int64(n) > c.SiteMax:
+			status = http.StatusTooManyRequests
+			problem = fmt.Sprintf("this site has %d undelivered leads, the most it may have waiting is %d; no lead was stored", siteN, c.SiteMax)
+			h.capLog.log(h.log, zap.WarnLevel, "site backlog cap: refusing new leads", zap.String("site", site), zap.Int64("pending", siteN), zap.Int64("cap", c.SiteMax))
+		case c.TotalMax > 0 && total+int64(n) > c.TotalMax:
+			status, problem = http.StatusServiceUnavailable, "the relay's backlog is full; no lead was stored"
+			h.capLog.log(h.log, zap.ErrorLevel, "global backlog cap: refusing new leads", zap.Int64("pending", total), zap.Int64("cap", c.TotalMax))
+		}
+	}
+	if status == 0 {
+		return true
+	}
+	retry := c.RetryAfter
+	if retry <= 0 {
+		retry = DefaultBacklogRetryAfter
+	}
+	secs := strconv.Itoa(int((retry + time.Second - 1) / time.Second))
+	note(r, "", "", "backlog_full")
+	w.Header().Set("Retry-After", secs)
+	answer(w, status, problem+"; retry after "+secs+"s")
+	return false
+}
+
+// everyMinute writes a log line at most once a minute per message: a
+// refusal repeats with every request of a flood, and each request has its
+// own line already (outcome backlog_full).
+type everyMinute struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (e *everyMinute) log(l *zap.Logger, lvl zapcore.Level, msg string, fields ...zap.Field) {
+	e.mu.Lock()
+	now := time.Now()
+	if e.last == nil {
+		e.last = map[string]time.Time{}
+	}
+	quiet := now.Sub(e.last[msg]) < time.Minute
+	if !quiet {
+		e.last[msg] = now
+	}
+	e.mu.Unlock()
+	if !quiet {
+		l.Log(lvl, msg, fields...)
+	}
+}
+
+// RedisMemory is a MemoryProbe reading INFO memory, at most once per
+// Every, so that a flood of requests costs Redis one INFO a second.
+type RedisMemory struct {
+	rdb   redis.UniversalClient
+	every time.Duration
+	now   func() time.Time
+
+	mu          sync.Mutex
+	at          time.Time
+	used, limit int64
+}
+
+// NewRedisMemory returns a probe of rdb's memory that reads it at most
+// every interval (zero: every second).
+func NewRedisMemory(rdb redis.UniversalClient, every time.Duration) *RedisMemory {
+	if every <= 0 {
+		every = time.Second
+	}
+	return &RedisMemory{rdb: rdb, every: every, now: time.Now}
+}
+
+// Memory implements MemoryProbe.
+func (m *RedisMemory) Memory(ctx context.Context) (int64, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.at.IsZero() && m.now().Sub(m.at) < m.every {
+		return m.used, m.limit, nil
+	}
+	info, err := m.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis INFO memory: %w", err)
+	}
+	used, limit, err := parseMemoryInfo(info)
+	if err != nil {
+		return 0, 0, err
+	}
+	m.at, m.used, m.limit = m.now(), used, limit
+	return used, limit, nil
+}
+
+// parseMemoryInfo reads used_memory and maxmemory from INFO memory.
+func parseMemoryInfo(info string) (used, limit int64, err error) {
+	found := 0
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "used_memory":
+			used, err = strconv.ParseInt(v, 10, 64)
+			found++
+		case "maxmemory":
+			limit, err = strconv.ParseInt(v, 10, 64)
+			found++
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("redis INFO memory: %s: %w", k, err)
+		}
+	}
+	if found < 2 {
+		return 0, 0, fmt.Errorf("redis INFO memory: used_memory or maxmemory missing")
+	}
+	return used, limit, nil
+}

@@ -1,0 +1,102 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+	"leadrelay/producer"
+)
+
+// pendingPublisher counts the leads it stored and, as a Backlog, reports
+// them all as undelivered: the CRM is down, nothing drains. The lead store
+// (internal/rdb) keeps these counts in production.
+type pendingPublisher struct {
+	Publisher
+	mu sync.Mutex
+	n  int64
+}
+
+func (p *pendingPublisher) Publish(ctx context.Context, site string, l lead.Lead, key string) (producer.Receipt, error) {
+	rc, err := p.Publisher.Publish(ctx, site, l, key)
+	if err == nil && !rc.Duplicate {
+		p.mu.Lock()
+		p.n++
+		p.mu.Unlock()
+	}
+	return rc, err
+}
+
+func (p *pendingPublisher) Backlog(context.Context, string) (int64, int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n, p.n, nil
+}
+
+// TestBacklogFlood is finding H3 end to end against a real redis-server:
+// a hostile site floods intake, every request a new lead, while nothing is
+// delivered. Intake takes exactly the site's cap, refuses the rest with
+// 429, and Redis grows by no more than the cap times one lead's bound. The
+// figures it logs are the README's ("Protecting the intake").
+func TestBacklogFlood(t *testing.T) {
+	t.Parallel()
+	const siteMax, extra = 200, 50
+	// The largest body intake takes: 32,000 two-byte characters, 64 KB.
+	largest := strings.Repeat("ж", 32000)
+	tests := []struct {
+		name, description string
+	}{
+		{"largest leads", largest},
+		{"typical leads", "Please call me back about the offer on your web site, mornings are best."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rds := redistest.Start(t)
+			rdb := rds.Client()
+			pub := &pendingPublisher{Publisher: producer.New(rdb, producer.Options{Queue: "leads", DedupTTL: 24 * time.Hour, OwnerTTL: 720 * time.Hour}, nil)}
+			h := New(Options{Sites: map[string]string{"shop": shopKey}, Capacity: Capacity{Backlog: pub, SiteMax: siteMax}}, pub, nil)
+			before := usedMemory(t, rds)
+			codes, bodyBytes := map[int]int{}, 0
+			for i := range siteMax + extra {
+				body := fmt.Sprintf(`{"title":"Ann Lee %d","email":"ann%d@example.com","phone":"+7900123%04d","description":%q}`, i, i, i, tc.description)
+				bodyBytes = len(body)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, jsonPost(body, shopKey))
+				codes[rec.Code]++
+			}
+			after := usedMemory(t, rds)
+			if codes[http.StatusAccepted] != siteMax || codes[http.StatusTooManyRequests] != extra {
+				t.Fatalf("answers %v, want %d accepted and %d refused", codes, siteMax, extra)
+			}
+			if n, _, _ := pub.Backlog(context.Background(), "shop"); n != siteMax {
+				t.Fatalf("stored %d leads, want the cap %d", n, siteMax)
+			}
+			perLead := (after - before) / siteMax
+			// One lead's bound: its body plus the task's and the relay's keys.
+			bound := int64(bodyBytes) + 8<<10
+			t.Logf("%s: %d-byte bodies, a cap of %d: Redis used_memory grew %d bytes, %d per lead; a site at the default cap (10000) holds about %d MB",
+				tc.name, bodyBytes, siteMax, after-before, perLead, perLead*10000/1_000_000)
+			if perLead > bound {
+				t.Errorf("Redis grew %d bytes per lead, more than the bound %d", perLead, bound)
+			}
+		})
+	}
+}
+
+func usedMemory(t *testing.T, rds *redistest.Server) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(rds.Info("used_memory"), 10, 64)
+	if err != nil {
+		t.Fatalf("used_memory: %v", err)
+	}
+	return n
+}

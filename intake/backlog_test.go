@@ -1,0 +1,144 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"leadrelay/internal/redistest"
+)
+
+// fakeBacklog reports fixed counts, or err.
+type fakeBacklog struct {
+	site, total int64
+	err         error
+}
+
+func (f fakeBacklog) Backlog(context.Context, string) (int64, int64, error) {
+	return f.site, f.total, f.err
+}
+
+// fakeMemory reports fixed memory figures, or err.
+type fakeMemory struct {
+	used, limit int64
+	err         error
+}
+
+func (f fakeMemory) Memory(context.Context) (int64, int64, error) { return f.used, f.limit, f.err }
+
+// TestCapacity is finding H3: intake admitted leads without bound while the
+// CRM drained far fewer, so one public browser key could fill Redis and
+// take intake and the workers' delivered markers down for every site. Past
+// a cap a lead is refused with Retry-After before anything is stored.
+func TestCapacity(t *testing.T) {
+	t.Parallel()
+	const siteMax, totalMax = 10, 100
+	batch := func(n int) *http.Request {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"lead":{"title":"Lead %d"}}`, i)
+		}
+		return batchPost(`{"leads":[`+strings.Join(items, ",")+`]}`, shopKey)
+	}
+	drop := func() *http.Request {
+		return dropGet("login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob")
+	}
+	tests := []struct {
+		name    string
+		backlog Backlog
+		memory  MemoryProbe
+		req     func() *http.Request
+		status  int
+		inBody  string
+		stored  int
+	}{
+		{"room", fakeBacklog{site: 3, total: 50}, nil, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
+		{"site at its cap", fakeBacklog{site: siteMax, total: 50}, nil, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 429, "10 undelivered leads", 0},
+		{"all sites at the cap", fakeBacklog{site: 0, total: totalMax}, nil, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 503, "backlog is full", 0},
+		{"batch past the site's cap", fakeBacklog{site: siteMax - 3, total: 50}, nil, func() *http.Request { return batch(5) }, 429, "undelivered", 0},
+		{"batch that fits", fakeBacklog{site: siteMax - 5, total: 50}, nil, func() *http.Request { return batch(5) }, 200, `"accepted":5`, 5},
+		{"drop-in past the cap", fakeBacklog{site: siteMax, total: 50}, nil, drop, 429, "Ошибка добавления лида. this site has 10", 0},
+		{"memory past the guard", fakeBacklog{}, fakeMemory{used: 81, limit: 100}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 503, "nearly full", 0},
+		{"memory under the guard", fakeBacklog{}, fakeMemory{used: 79, limit: 100}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
+		{"no maxmemory", fakeBacklog{}, fakeMemory{used: 1 << 40, limit: 0}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
+		{"counts unreadable", fakeBacklog{err: errors.New("redis: down")}, fakeMemory{err: errors.New("redis: down")}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvWith(t, nil, func(e *env, o *Options) {
+				o.Capacity = Capacity{Backlog: tc.backlog, SiteMax: siteMax, TotalMax: totalMax, Memory: tc.memory, MemoryShare: 0.8}
+			})
+			rec := e.do(t, tc.req())
+			status := rec.Code
+			if status == http.StatusOK && strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+				status = apiStatus(rec)
+			}
+			if status != tc.status || !strings.Contains(rec.Body.String(), tc.inBody) {
+				t.Errorf("%d %s, want %d with %q", rec.Code, rec.Body, tc.status, tc.inBody)
+			}
+			if (tc.status == 429 || tc.status == 503) && rec.Header().Get("Retry-After") != "60" {
+				t.Errorf("Retry-After = %q, want 60", rec.Header().Get("Retry-After"))
+			}
+			if got := e.queueSize(t); got != tc.stored {
+				t.Errorf("%d leads stored, want %d", got, tc.stored)
+			}
+		})
+	}
+}
+
+func TestParseMemoryInfo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		info        string
+		used, limit int64
+		bad         bool
+	}{
+		{"both", "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\nmaxmemory:4194304\r\n", 1 << 20, 4 << 20, false},
+		{"no limit", "used_memory:10\nmaxmemory:0\n", 10, 0, false},
+		{"missing", "used_memory:10\n", 0, 0, true},
+		{"garbled", "used_memory:ten\nmaxmemory:0\n", 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			used, limit, err := parseMemoryInfo(tc.info)
+			if (err != nil) != tc.bad || used != tc.used || limit != tc.limit {
+				t.Errorf("parseMemoryInfo = %d, %d, %v", used, limit, err)
+			}
+		})
+	}
+}
+
+// TestRedisMemoryReadsOncePerInterval: a flood of requests costs Redis one
+// INFO per interval.
+func TestRedisMemoryReadsOncePerInterval(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	m := NewRedisMemory(rdb, time.Second)
+	var mu sync.Mutex
+	now := time.Unix(1_900_000_000, 0)
+	m.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	used1, _, err := m.Memory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Grow Redis: within the interval the cached figure stands.
+	rdb.Set(context.Background(), "filler", strings.Repeat("x", 1<<20), 0)
+	if used, _, _ := m.Memory(context.Background()); used != used1 {
+		t.Errorf("read again within the interval: %d, then %d", used1, used)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if used, _, _ := m.Memory(context.Background()); used == used1 {
+		t.Errorf("not read again after the interval: still %d", used)
+	}
+}
