@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +44,12 @@ var (
 // a minimal production environment, and returns its two base URLs.
 func runIntake(t *testing.T, env map[string]string) (site, ops string) {
 	t.Helper()
-	rds := redistest.Start(t)
+	return runIntakeOn(t, redistest.Start(t), env)
+}
+
+// runIntakeOn is runIntake against rds.
+func runIntakeOn(t *testing.T, rds *redistest.Server, env map[string]string) (site, ops string) {
+	t.Helper()
 	full := map[string]string{
 		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=site-key-0123456789abcdef",
 		"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s",
@@ -138,5 +145,62 @@ func TestListenerSplit(t *testing.T) {
 				t.Errorf("%s %s = %d, want %d", tc.method, tc.url, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMemoryGuard is the memory part of finding H3 against a real
+// redis-server: once used_memory reaches the guard's share of maxmemory,
+// intake refuses new leads with 503 and Retry-After, and the room left
+// takes the writes of the leads already in (a delivered marker).
+func TestMemoryGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rds := redistest.Start(t)
+	c := rds.Client()
+	site, _ := runIntakeOn(t, rds, map[string]string{"LEADRELAY_REDIS_MEMORY_GUARD": "0.5", "LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0"})
+	post := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(`{"title":"Ann","email":"ann@example.com"}`))
+		req.Header.Set("Authorization", "Bearer site-key-0123456789abcdef")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	used, err := strconv.ParseInt(rds.Info("used_memory"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		maxmemory int64
+		want      int
+	}{
+		{"room", used * 4, http.StatusAccepted},
+		{"past half of maxmemory", used + used/2, http.StatusServiceUnavailable},
+	}
+	for _, tc := range tests {
+		if err := c.ConfigSet(ctx, "maxmemory", strconv.FormatInt(tc.maxmemory, 10)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var code int
+		var retry string
+		// The probe reads INFO at most once a second: ask until it has.
+		deadline := time.Now().Add(10 * time.Second)
+		for code, retry = post(); code != tc.want && time.Now().Before(deadline); code, retry = post() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if code != tc.want {
+			t.Fatalf("%s: %d, want %d", tc.name, code, tc.want)
+		}
+		if code == http.StatusServiceUnavailable && retry != "60" {
+			t.Errorf("%s: Retry-After %q, want 60", tc.name, retry)
+		}
+	}
+	if err := c.Set(ctx, "leadrelay:delivered:ld_0123456789abcdef01234567", "x", time.Hour).Err(); err != nil {
+		t.Errorf("a delivered marker could not be written under the guard: %v", err)
 	}
 }
