@@ -43,6 +43,7 @@ type Metrics struct {
 	intakeRequests  *prometheus.CounterVec
 	enqueue         prometheus.Histogram
 	deliveries      *prometheus.CounterVec
+	siteDeliveries  *prometheus.CounterVec
 	crmRequests     *prometheus.HistogramVec
 	circuitOpen     prometheus.Gauge
 	configProblem   prometheus.Gauge
@@ -53,6 +54,7 @@ type Metrics struct {
 
 	outcomesMu sync.RWMutex
 	outcomes   map[string]bool // intake outcomes seen, at most MaxOutcomes
+	dsites     map[string]bool // delivery site labels, at most MaxDeliverySites
 }
 
 // New builds the metrics and registers them with reg; a nil reg registers
@@ -92,14 +94,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from intake receiving a lead to the lead being recorded in the CRM.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600},
 		}),
-		deliveryOK: set(DeliveryOutcomes...),
-		outcomes:   map[string]bool{},
+		deliveryOK:     set(DeliveryOutcomes...),
+		outcomes:       map[string]bool{},
+		dsites:         map[string]bool{},
+		siteDeliveries: newSiteDeliveries(),
 	}
 	for _, o := range DeliveryOutcomes {
 		m.deliveries.WithLabelValues(o)
 	}
 	if reg != nil {
-		reg.MustRegister(m.intakeRequests, m.enqueue, m.deliveries, m.crmRequests,
+		reg.MustRegister(m.intakeRequests, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
 			m.circuitOpen, m.configProblem, m.deliveryLatency)
 	}
 	return m

@@ -1,0 +1,61 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxDeliverySites bounds the distinct site labels of
+// leadrelay_site_deliveries_total. Sites come from configuration, so the
+// bound is only reached by a misconfiguration; later sites count as Other.
+const MaxDeliverySites = 256
+
+// siteDeliveries is leadrelay_site_deliveries_total{site,outcome}.
+func newSiteDeliveries() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leadrelay_site_deliveries_total",
+		Help: "Processed lead tasks by site and outcome (the outcomes of leadrelay_deliveries_total).",
+	}, []string{"site", "outcome"})
+}
+
+// SiteDelivery counts how one lead task of site ended, like Delivery, in
+// leadrelay_site_deliveries_total. The worker calls it with the site from
+// the lead's task; a site name that is not a plain name counts as Other.
+func (m *Metrics) SiteDelivery(site, outcome string) {
+	if m == nil {
+		return
+	}
+	m.siteDeliveries.WithLabelValues(m.deliverySite(site), bounded(m.deliveryOK, outcome)).Inc()
+}
+
+// deliverySite admits site names (letters, digits, . - _ @, as config
+// allows) up to MaxDeliverySites of them. A worker needs no LEADRELAY_SITES,
+// so the names are learnt as leads arrive.
+func (m *Metrics) deliverySite(site string) string {
+	if site == "" {
+		return UnknownSite
+	}
+	if !siteName(site) {
+		return Other
+	}
+	m.outcomesMu.Lock()
+	defer m.outcomesMu.Unlock()
+	if !m.dsites[site] {
+		if len(m.dsites) >= MaxDeliverySites {
+			return Other
+		}
+		m.dsites[site] = true
+	}
+	return site
+}
+
+func siteName(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == '@') {
+			return false
+		}
+	}
+	return true
+}
