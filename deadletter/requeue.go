@@ -54,7 +54,8 @@ type Failure struct {
 // Per-lead problems land in the result; the error is for a store that
 // cannot be read or a done ctx, with the result so far.
 func (s *Store) Requeue(ctx context.Context, ids []string, progress func(done, total int)) (RequeueResult, error) {
-	var res RequeueResult
+	// Empty lists, never null, in JSON answers.
+	res := RequeueResult{Rerun: []string{}, Enqueued: []string{}, Skipped: []Skip{}, NotFound: []string{}, Failed: []Failure{}}
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return res, err

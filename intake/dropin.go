@@ -286,7 +286,9 @@ func writeCRM(w http.ResponseWriter, status int, v any) {
 
 func writeCRMAs(w http.ResponseWriter, status int, contentType string, v any) {
 	var buf bytes.Buffer
-	_ = json.NewEncoder(&buf).Encode(v)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(strings.HasPrefix(contentType, "text/html")) // only where a browser may render it
+	_ = enc.Encode(v)
 	hd := w.Header()
 	hd.Set("Content-Type", contentType)
 	hd.Set("Cache-Control", "no-store")

@@ -151,9 +151,12 @@ type errorBody struct {
 }
 
 // writeJSON answers with v as JSON; API answers are never cached.
+// Text is not HTML-escaped: <, > and & stay themselves.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
-	_ = json.NewEncoder(&buf).Encode(v)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

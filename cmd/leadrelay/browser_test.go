@@ -179,7 +179,6 @@ func TestBrowserForm(t *testing.T) {
 	}
 }
 
-
 // simCount is how many leads the simulator holds with this e-mail.
 func simCount(t *testing.T, sim, email string) int {
 	t.Helper()

@@ -2,7 +2,9 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,6 +31,9 @@ func deadHandler(store *deadletter.Store, readOnly bool) http.Handler {
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "dead-letter store unavailable"})
 			return
+		}
+		if recs == nil {
+			recs = []deadletter.Record{} // [] for none, never null
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"total": total, "leads": recs})
 	})
@@ -62,8 +67,17 @@ func deadHandler(store *deadletter.Store, readOnly bool) http.Handler {
 	return mux
 }
 
+// deadParams are the query parameters of GET /ops/dead; paging is limit
+// (default 100, at most 1000) and offset.
+var deadParams = []string{"site", "since", "limit", "offset"}
+
 func deadFilter(r *http.Request) (deadletter.Filter, error) {
 	q := r.URL.Query()
+	for name := range q {
+		if !slices.Contains(deadParams, name) {
+			return deadletter.Filter{}, fmt.Errorf("unknown parameter %s: GET /ops/dead takes site, since (a duration such as 24h), limit (at most 1000) and offset", name)
+		}
+	}
 	f := deadletter.Filter{Site: q.Get("site"), Limit: 100}
 	if v := q.Get("since"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -32,6 +32,9 @@ func TestDeadHandler(t *testing.T) {
 	}{
 		{"list", "GET", deadPath + "?site=shop&since=1h", false, "127.0.0.1:1", "", "", 200, `"reason":"CRM said no"`},
 		{"bad since", "GET", deadPath + "?since=yesterday", false, "127.0.0.1:1", "", "", 400, "since must be"},
+		{"no such site: empty list, not null", "GET", deadPath + "?site=nosuch", false, "127.0.0.1:1", "", "", 200, `"leads":[]`},
+		{"unknown paging parameter", "GET", deadPath + "?page=2", false, "127.0.0.1:1", "", "", 400, `unknown parameter page`},
+		{"requeue unknown: empty lists", "POST", deadPath + "/ld_none/requeue", false, "127.0.0.1:1", "", "", 404, `"enqueued":[]`},
 		{"show", "GET", deadPath + "/" + p.ID, false, "127.0.0.1:1", "", "", 200, `"lead_id":"` + p.ID},
 		{"unknown", "GET", deadPath + "/ld_nope", false, "127.0.0.1:1", "", "", 404, "no dead lead"},
 		{"read-only refuses requeue", "POST", deadPath + "/" + p.ID + "/requeue", true, "127.0.0.1:1", "", "", 403, "read-only"},

@@ -28,7 +28,7 @@ import (
 const Usage = `Usage: leadrelay ctl [--json] <command> [flags]
 
 Commands:
-  queues                                  queue sizes, dead leads, processed and failed today
+  queues [--site S]                       queue sizes, dead leads, delivered today, oldest pending; --site: one site's leads
   dead list [--site S] [--since D] [--limit N] [--offset N]
                                           dead leads, newest first
   dead show ID                            one dead lead: the lead, its metadata, its error history
@@ -37,6 +37,7 @@ Commands:
   dead purge [--site S] [--since D] [--yes]
                                           delete dead leads for good (asks unless --yes)
   lead status ID                          queued, retrying, delivered (with CRM id) or dead (with reason)
+  lead find --email E | --phone P         the relay's recent leads (what asynq retains, and dead ones) by e-mail or phone
   crm stat [--since YYYY-MM-DD --until YYYY-MM-DD]
   crm info ID
   crm list [--since YYYY-MM-DD --until YYYY-MM-DD] [--page N | --all]
@@ -193,8 +194,11 @@ func (c *cli) run(args []string) error {
 		if err != nil {
 			return err
 		}
-		if s == "status" {
+		switch s {
+		case "status":
 			return c.leadStatus(a)
+		case "find":
+			return c.leadFind(a)
 		}
 		return &UsageError{fmt.Sprintf("ctl lead: unknown subcommand %q", s)}
 	case "dead":
@@ -339,6 +343,7 @@ func (c *cli) redis() error {
 func (c *cli) emit(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

@@ -67,7 +67,7 @@ func (c *cli) deadList(args []string) error {
 	if c.json {
 		return c.emit(struct {
 			Total int        `json:"total"`
-			Items []deadItem `json:"items"`
+			Leads []deadItem `json:"leads"` // the HTTP API's name (GET /ops/dead)
 		}{total, items})
 	}
 	tw := c.table()

@@ -8,6 +8,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"leadrelay/deadletter"
+	"leadrelay/lead"
 	"leadrelay/worker"
 )
 
@@ -34,6 +36,7 @@ type queueRow struct {
 
 func (c *cli) queues(args []string) error {
 	fs := c.flags("queues")
+	site := fs.String("site", "", "count only this site's leads (reads every task of the queue)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -43,6 +46,9 @@ func (c *cli) queues(args []string) error {
 	}
 	if err := c.redis(); err != nil {
 		return err
+	}
+	if *site != "" {
+		return c.siteQueues(*site)
 	}
 	names, err := c.insp.Queues()
 	if err != nil {
@@ -85,10 +91,11 @@ func (c *cli) queues(args []string) error {
 		rows = append(rows, r)
 	}
 	if c.json {
-		return c.emit(rows)
+		return emitList(c, rows)
 	}
 	tw := c.table()
-	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRYING\tARCHIVED\tDEAD\tCOMPLETED\tDELIVERED TODAY\tPROCESSED TODAY\tFAILED TODAY\tOLDEST PENDING")
+	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tWAITING\tDEAD\tDELIVERED TODAY\tOLDEST PENDING")
+	archived := 0
 	for _, r := range rows {
 		name := r.Queue
 		if r.Paused {
@@ -98,8 +105,82 @@ func (c *cli) queues(args []string) error {
 		if r.Pending > 0 {
 			oldest = age(secs(r.OldestSec))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, r.Pending, r.Active, r.Scheduled,
-			r.Retrying, r.Archived, r.Dead, r.Completed, r.Delivered, r.Processed, r.Failed, oldest)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", name, r.Pending, r.Active, r.Scheduled+r.Retrying, r.Dead, r.Delivered, oldest)
+		archived += r.Archived
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprint(c.out, queuesLegend(archived))
+	return nil
+}
+
+// queuesLegend explains the columns that are easy to misread: WAITING and
+// DEAD, and how DEAD differs from asynq's archive.
+func queuesLegend(archived int) string {
+	return fmt.Sprintf(`
+WAITING: leads whose next attempt is scheduled (a retry, or postponed by an open circuit or the rate limit).
+DEAD:    leads given up, in LeadRelay's dead-letter store, which nothing trims: ctl dead list, ctl dead requeue.
+         asynq's archive (the UI's Archived tab) holds %d of them too, but trims itself (90 days, 10,000 tasks).
+More columns (processed and failed today, completed): ctl --json queues.
+`, archived)
+}
+
+// siteRow is `ctl queues --site`: one site's leads in each state.
+type siteRow struct {
+	Site     string `json:"site"`
+	Queue    string `json:"queue"`
+	Pending  int    `json:"pending"`
+	Active   int    `json:"active"`
+	Waiting  int    `json:"waiting"`
+	Dead     int    `json:"dead"`
+	Archived int    `json:"archived"`
+	// Completed counts the site's delivered leads asynq still retains
+	// (LEADRELAY_DEDUP_TTL).
+	Completed int `json:"completed"`
+	// Truncated is true when the queue held more tasks than one scan reads.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+func (c *cli) siteQueues(site string) error {
+	r := siteRow{Site: site, Queue: c.cfg.Queue}
+	truncated, err := c.scanTasks(c.cfg.Queue, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
+		if p.Site != site {
+			return true
+		}
+		switch state {
+		case "pending":
+			r.Pending++
+		case "active":
+			r.Active++
+		case "scheduled", "retry":
+			r.Waiting++
+		case "archived":
+			r.Archived++
+		case "completed":
+			r.Completed++
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	r.Truncated = truncated
+	if _, r.Dead, err = c.dead.IDs(c.ctx, deadletter.Filter{Site: site, Limit: 1}); err != nil {
+		return err
+	}
+	if c.json {
+		return c.emit(r)
+	}
+	tw := c.table()
+	fmt.Fprintln(tw, "SITE\tQUEUE\tPENDING\tACTIVE\tWAITING\tDEAD\tDELIVERED (RETAINED)")
+	fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", r.Site, r.Queue, r.Pending, r.Active, r.Waiting, r.Dead, r.Completed)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if truncated {
+		fmt.Fprintf(c.out, "(counted the first %d tasks of the queue only)\n", maxScan)
+	}
+	fmt.Fprint(c.out, queuesLegend(r.Archived))
+	return nil
 }
