@@ -130,6 +130,9 @@ func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult) e
 		res.Skipped = append(res.Skipped, Skip{ID: id, State: info.State.String()})
 		return nil
 	}
+	if err := s.keepHistory(ctx, rec); err != nil {
+		return fmt.Errorf("deadletter: requeue %s: queued, but its history is lost: %w", id, err)
+	}
 	if _, err := s.Delete(ctx, id); err != nil {
 		// The lead is queued; a stale record is harmless (a later requeue
 		// skips it as live) and the worker overwrites it if it dies again.

@@ -143,7 +143,14 @@ func (s *Store) Put(ctx context.Context, r Record) error {
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
-			rec := merge(old, r)
+			var hist *history
+			if old == nil {
+				// A requeued lead dies again: its count starts where it was.
+				if hist, err = getHistory(ctx, tx, r.LeadID); err != nil {
+					return err
+				}
+			}
+			rec := merge(old, withHistory(hist, r))
 			b, err := json.Marshal(rec)
 			if err != nil {
 				return fmt.Errorf("deadletter: encode record %s: %w", r.LeadID, err)
@@ -159,6 +166,9 @@ func (s *Store) Put(ctx context.Context, r Record) error {
 					}
 				}
 				p.HSet(ctx, key, fieldSite, rec.Site, fieldQueue, rec.Queue, fieldRec, b)
+				if hist != nil {
+					p.Del(ctx, historyKey(rec.LeadID))
+				}
 				z := redis.Z{Score: score, Member: rec.LeadID}
 				p.ZAdd(ctx, indexKey, z)
 				p.ZAdd(ctx, siteKey(rec.Site), z)
@@ -166,7 +176,7 @@ func (s *Store) Put(ctx context.Context, r Record) error {
 				return nil
 			})
 			return err
-		}, key)
+		}, key, historyKey(r.LeadID))
 		if errors.Is(err, redis.TxFailedErr) {
 			continue // a concurrent Put of the same lead won; merge with it
 		}
@@ -407,8 +417,13 @@ func (s *Store) Delete(ctx context.Context, ids ...string) (int, error) {
 // worker calls it after a delivery; it costs one round trip and is a no-op
 // for a lead that never died.
 func (s *Store) Forget(ctx context.Context, id string) error {
-	_, err := s.Delete(ctx, id)
-	return err
+	if _, err := s.Delete(ctx, id); err != nil {
+		return err
+	}
+	if err := s.rdb.Del(ctx, historyKey(id)).Err(); err != nil {
+		return fmt.Errorf("deadletter: forget history of %s: %w", id, err)
+	}
+	return nil
 }
 
 // Count returns how many dead leads the store holds.

@@ -1,0 +1,70 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// HistoryTTL is how long a requeued lead's attempts and errors are kept
+// for the lead's next death. A lead that dies again within it shows every
+// attempt since it arrived; one delivered meanwhile needs none.
+const HistoryTTL = 30 * 24 * time.Hour
+
+func historyKey(id string) string { return keyPrefix + "history:" + id }
+
+// history is what a requeue leaves behind of a record: its attempts and
+// error history, which asynq forgets (a requeued task counts from 1).
+type history struct {
+	Attempts int            `json:"attempts"`
+	Errors   []AttemptError `json:"errors"`
+}
+
+// keepHistory stores rec's attempts and errors before a requeue removes it.
+func (s *Store) keepHistory(ctx context.Context, rec Record) error {
+	b, err := json.Marshal(history{Attempts: rec.Attempts, Errors: rec.Errors})
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.Set(ctx, historyKey(rec.LeadID), b, HistoryTTL).Err(); err != nil {
+		return fmt.Errorf("deadletter: keep history of %s: %w", rec.LeadID, err)
+	}
+	return nil
+}
+
+func getHistory(ctx context.Context, c redis.Cmdable, id string) (*history, error) {
+	b, err := c.Get(ctx, historyKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h history
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, nil // unreadable history is not worth losing a death over
+	}
+	return &h, nil
+}
+
+// withHistory folds a requeued lead's earlier life into a new death: its
+// attempts add up and its errors come first, the new ones numbered after
+// them.
+func withHistory(h *history, r Record) Record {
+	if h == nil {
+		return r
+	}
+	errs := make([]AttemptError, 0, len(h.Errors)+len(r.Errors))
+	errs = append(errs, h.Errors...)
+	for _, e := range r.Errors {
+		e.Attempt += h.Attempts
+		errs = append(errs, e)
+	}
+	r.Attempts += h.Attempts
+	r.Errors = errs
+	return r
+}
