@@ -114,6 +114,11 @@ type Config struct {
 	// Unset: the ops listener answers 401, unless LEADRELAY_OPS_NO_AUTH,
 	// or in the demo, where it is open (on loopback by default).
 	UIUser, UIPassword string
+	// NotifyURL (LEADRELAY_NOTIFY_URL, default empty: none) is an incoming
+	// webhook (Slack, Mattermost) told when a lead dies or the CRM has a
+	// configuration problem. Secret: it holds the hook's token.
+	NotifyURL string
+
 	// UIReadOnly (LEADRELAY_UI_READONLY, default false) hides the UI's actions.
 	UIReadOnly bool
 
@@ -262,6 +267,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		UIUser:            p.str("LEADRELAY_UI_USER", ""),
 		UIPassword:        p.secretStr("LEADRELAY_UI_PASSWORD"),
 		UIReadOnly:        p.bool("LEADRELAY_UI_READONLY", false),
+		NotifyURL:         p.secretStr("LEADRELAY_NOTIFY_URL"),
 		Queue:             p.str("LEADRELAY_QUEUE", "leads"),
 		Concurrency:       p.int("LEADRELAY_CONCURRENCY", 10),
 		RetryInitial:      p.dur("LEADRELAY_RETRY_INITIAL", 10*time.Second),
@@ -312,6 +318,11 @@ func (c *Config) validate(p *parser) {
 		}
 		if c.CRMAPIKey == "" {
 			p.fail("LEADRELAY_CRM_APIKEY", "is required with LEADRELAY_CRM_URL (or set LEADRELAY_CRM_APIKEY_FILE)")
+		}
+	}
+	if c.NotifyURL != "" {
+		if u, err := url.Parse(c.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("LEADRELAY_NOTIFY_URL", "must be an http(s) URL such as https://hooks.slack.com/services/… (not quoted: it holds a token)")
 		}
 	}
 	if c.CRMAPI != "v1" && c.CRMAPI != "v2" {

@@ -21,6 +21,7 @@ import (
 	"leadrelay/deadletter"
 	"leadrelay/intake"
 	"leadrelay/metrics"
+	"leadrelay/notify"
 	"leadrelay/producer"
 	"leadrelay/worker"
 )
@@ -99,8 +100,12 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			return err
 		}
 		defer crm.Close()
+		notifier, err := openNotifier(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
 		var h *worker.Handler
-		h, w = newWorker(rds, crm, cfg, met, log)
+		h, w = newWorker(rds, crm, cfg, met, notifier, log)
 		health.checks["crm"] = h.Ready
 		health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
 	}
@@ -179,11 +184,11 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
-func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, log *zap.Logger) (*worker.Handler, *worker.Worker) {
+func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker) {
 	o := worker.OptionsFrom(cfg)
 	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
-	o.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue}
-	o.Observer = met
+	o.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue, notify: n}
+	o.Observer = &notifyingObserver{Observer: met, n: n}
 	h := worker.NewHandler(crm.Client, rds.Client, o, log)
 	return h, worker.New(rds.Client, h, o, log)
 }

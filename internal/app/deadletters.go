@@ -9,14 +9,16 @@ import (
 
 	"leadrelay/deadletter"
 	"leadrelay/lead"
+	"leadrelay/notify"
 )
 
 // deadLetters adapts the deadletter store to the worker's DeadLetters
 // interface: the worker knows the lead and the reason, the asynq context
 // knows the queue and the attempt.
 type deadLetters struct {
-	store *deadletter.Store
-	queue string
+	store  *deadletter.Store
+	queue  string
+	notify notify.Notifier // told of every lead stored as dead; nil: nobody
 }
 
 // Put records a dead lead with its reason and the attempt that ended it.
@@ -34,11 +36,17 @@ func (d deadLetters) Put(ctx context.Context, p lead.Payload, reason string) err
 		queue = q
 	}
 	now := time.Now().UTC()
-	return d.store.Put(ctx, deadletter.Record{
+	if err := d.store.Put(ctx, deadletter.Record{
 		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: reason, Attempts: attempt,
 		DeadAt: now, ReceivedAt: p.ReceivedAt, Payload: payload,
 		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Text: reason}},
-	})
+	}); err != nil {
+		return err
+	}
+	if d.notify != nil {
+		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: reason})
+	}
+	return nil
 }
 
 // Forget drops a lead that was delivered after all.

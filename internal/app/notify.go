@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"leadrelay/config"
+	"leadrelay/notify"
+	"leadrelay/worker"
+)
+
+// openNotifier starts the dead-lead and config-problem webhook
+// (LEADRELAY_NOTIFY_URL) until ctx is done; without a URL it tells nobody.
+func openNotifier(ctx context.Context, cfg config.Config, log *zap.Logger) (notify.Notifier, error) {
+	if cfg.NotifyURL == "" {
+		return notify.Nop{}, nil
+	}
+	wh, err := notify.NewWebhook(cfg.NotifyURL, notify.Options{Log: log.Named("notify"), Redact: []string{cfg.CRMAPIKey}})
+	if err != nil {
+		return nil, err
+	}
+	go wh.Run(ctx)
+	return wh, nil
+}
+
+// notifyingObserver tells the notifier when this process sees a CRM
+// configuration problem start or end, besides what the Observer records.
+type notifyingObserver struct {
+	worker.Observer
+	n       notify.Notifier
+	problem atomic.Bool
+}
+
+// CRMConfigProblem records the state and notifies on a change.
+func (o *notifyingObserver) CRMConfigProblem(problem bool) {
+	o.Observer.CRMConfigProblem(problem)
+	if o.problem.Swap(problem) == problem {
+		return
+	}
+	if problem {
+		o.n.Notify(notify.Event{Kind: notify.ConfigProblem, Reason: "the CRM refuses the relay's requests (see /readyz for the reason and the fix)"})
+		return
+	}
+	o.n.Notify(notify.Event{Kind: notify.ConfigResolved})
+}

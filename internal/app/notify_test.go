@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/deadletter"
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+	"leadrelay/metrics"
+	"leadrelay/notify"
+)
+
+// recorder is a Notifier that keeps what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	events []notify.Event
+}
+
+func (r *recorder) Notify(e notify.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// TestNotifications: a lead stored as dead is notified with its site, id
+// and reason; a configuration problem is notified when it starts and ends,
+// not on every report.
+func TestNotifications(t *testing.T) {
+	t.Parallel()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	rec := &recorder{}
+	d := deadLetters{store: deadletter.New(rdb), queue: "leads", notify: rec}
+	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	if err := d.Put(context.Background(), p, "the CRM rejected the lead"); err != nil {
+		t.Fatal(err)
+	}
+	obs := &notifyingObserver{Observer: metrics.New(nil), n: rec}
+	for _, problem := range []bool{false, true, true, true, false, false} {
+		obs.CRMConfigProblem(problem)
+	}
+	got := rec.kinds()
+	want := []string{notify.LeadDead, notify.ConfigProblem, notify.ConfigResolved}
+	if len(got) != len(want) {
+		t.Fatalf("notified %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("notified %v, want %v", got, want)
+		}
+	}
+	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != "the CRM rejected the lead" {
+		t.Errorf("dead-lead event = %+v", e)
+	}
+}

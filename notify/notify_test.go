@@ -1,0 +1,137 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const crmKey = "crm-secret-key-0123456789"
+
+// hook is a test webhook that answers the statuses given, in order, then
+// 200, and records what it got.
+type hook struct {
+	mu       sync.Mutex
+	statuses []int
+	bodies   []message
+}
+
+func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var m message
+	_ = json.Unmarshal(b, &m)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bodies = append(h.bodies, m)
+	if len(h.statuses) > 0 {
+		s := h.statuses[0]
+		h.statuses = h.statuses[1:]
+		if s == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		w.WriteHeader(s)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func TestSend(t *testing.T) {
+	t.Parallel()
+	dead := Event{Kind: LeadDead, Site: "shop", LeadID: "ld_1", Reason: "the CRM rejected the lead (code 1: key " + crmKey + ")"}
+	tests := []struct {
+		name     string
+		statuses []int
+		ev       Event
+		wantErr  string
+		requests int
+	}{
+		{"first time", nil, dead, "", 1},
+		{"retried after 503 and 502", []int{503, 502}, dead, "", 3},
+		{"429 with Retry-After", []int{429}, Event{Kind: ConfigProblem, Reason: "wrong API key"}, "", 2},
+		{"gives up after the attempts", []int{500, 500, 500}, dead, "HTTP 500", 3},
+		{"a wrong URL is not retried", []int{404}, dead, "check the webhook URL", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := &hook{statuses: tc.statuses}
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+			wh, err := NewWebhook(srv.URL+"/hooks/token-abc", Options{Attempts: 3, InitialBackoff: time.Millisecond,
+				MaxBackoff: 2 * time.Millisecond, Redact: []string{crmKey}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = wh.Send(context.Background(), tc.ev)
+			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "token-abc") {
+				t.Errorf("error names the webhook's token: %v", err)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if len(h.bodies) != tc.requests {
+				t.Fatalf("%d requests, want %d", len(h.bodies), tc.requests)
+			}
+			m := h.bodies[0]
+			if m.Text == "" || m.Username != "LeadRelay" || m.Kind != tc.ev.Kind || strings.Contains(m.Text, crmKey) {
+				t.Errorf("body = %+v", m)
+			}
+			if tc.ev.Kind == LeadDead && (!strings.Contains(m.Text, "ld_1") || !strings.Contains(m.Text, "ctl dead requeue ld_1") || !strings.Contains(m.Text, "[redacted]")) {
+				t.Errorf("dead-lead text = %q", m.Text)
+			}
+		})
+	}
+}
+
+// TestRunDelivers: Notify never blocks; Run delivers what was queued and
+// a full queue drops and counts.
+func TestRunDelivers(t *testing.T) {
+	t.Parallel()
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	wh, err := NewWebhook(srv.URL, Options{Queue: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		wh.Notify(Event{Kind: ConfigResolved})
+	}
+	if wh.Dropped() != 1 {
+		t.Errorf("dropped %d, want 1", wh.Dropped())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); wh.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.Lock()
+		n := len(h.bodies)
+		h.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 queued events delivered", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNewWebhookChecksURL(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"", "hooks.slack.com/x", "ftp://x", "http://"} {
+		if _, err := NewWebhook(u, Options{}); err == nil {
+			t.Errorf("NewWebhook(%q) accepted", u)
+		}
+	}
+}
