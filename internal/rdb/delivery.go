@@ -1,0 +1,449 @@
+package rdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Delivery states of a lead's attempt record (AttemptKey). The delivered
+// state is the marker itself (DeliveredKey); no record means admitted and
+// never sent.
+const (
+	// StateSending is written ahead of every add: a worker that dies, or a
+	// marker that cannot be written, leaves the lead uncertain.
+	StateSending = "sending"
+	// StateUncertain: an add got an answer that does not say whether the
+	// CRM stored the lead; SettleAt says when a look-up may run.
+	StateUncertain = "uncertain"
+	// StateFailed: the last add certainly stored nothing.
+	StateFailed = "failed"
+)
+
+// Attempt is a lead's attempt record.
+type Attempt struct {
+	// State is StateSending, StateUncertain, StateFailed or "" (never sent).
+	State string
+	// FirstAt is when the first add was sent; SentAt when the last was.
+	FirstAt, SentAt time.Time
+	// SettleAt, for StateUncertain, is the earliest time a look-up may
+	// run: the earlier request cannot commit after it. Zero means SentAt
+	// plus the worker's reconcile wait.
+	SettleAt time.Time
+	// Sends counts adds sent.
+	Sends int
+	// Dead says the lead was dead-lettered once; a delivery must drop its
+	// dead-letter record.
+	Dead bool
+	// Watermark is the highest CRM id the v1 journal knew when the first
+	// add was sent (0 unknown): the lead, if stored, has a higher id.
+	Watermark int64
+}
+
+// Uncertain reports whether an earlier add may have stored the lead.
+func (a Attempt) Uncertain() bool { return a.State == StateSending || a.State == StateUncertain }
+
+func parseAttempt(f []string) Attempt {
+	n, _ := strconv.Atoi(f[4])
+	w, _ := strconv.ParseInt(f[6], 10, 64)
+	return Attempt{State: f[0], FirstAt: fromMS(f[1]), SentAt: fromMS(f[2]), SettleAt: fromMS(f[3]),
+		Sends: n, Dead: f[5] == "1", Watermark: w}
+}
+
+// beginScript is a delivery's first step, and a delivered lead's only one:
+// return the marker if there is one; else take the lock; else, unless an
+// earlier add is uncertain, write the attempt record ahead of the add.
+// KEYS: delivered, lock, attempt. ARGV: token, lock ttl ms, now ms,
+// record ttl ms, watermark.
+var beginScript = redis.NewScript(`
+local m = redis.call('GET', KEYS[1])
+if m then return {'delivered', m} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'busy', tostring(redis.call('PTTL', KEYS[2]))}
+end
+local a = redis.call('HMGET', KEYS[3], 'state', 'first_at', 'sent_at', 'settle_at', 'sends', 'dead', 'w')
+local st = a[1] or ''
+if st == 'sending' or st == 'uncertain' then
+  return {'uncertain', st, a[2] or '', a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or ''}
+end
+redis.call('HSETNX', KEYS[3], 'first_at', ARGV[3])
+redis.call('HSETNX', KEYS[3], 'w', ARGV[5])
+redis.call('HSET', KEYS[3], 'state', 'sending', 'sent_at', ARGV[3], 'prev', st)
+local n = redis.call('HINCRBY', KEYS[3], 'sends', 1)
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+local r = redis.call('HMGET', KEYS[3], 'first_at', 'w')
+return {'send', 'sending', r[1], ARGV[3], '', tostring(n), a[6] or '', r[2]}
+`)
+
+// BeginArgs are the inputs of Begin.
+type BeginArgs struct {
+	// ID is the lead id; Token identifies this worker's lock.
+	ID, Token string
+	// Now is the time of the attempt.
+	Now time.Time
+	// LockTTL is the lock's expiry; RecordTTL the attempt record's.
+	LockTTL, RecordTTL time.Duration
+	// Watermark is the v1 journal's highest CRM id as this worker knows it.
+	Watermark int64
+	// CountSend counts the send in the v1 journal's refresh counter.
+	CountSend bool
+}
+
+// Begun is what Begin found. Exactly one of Marker, Busy > 0 or a held
+// lock (Locked) results.
+type Begun struct {
+	// Marker is the lead's delivered marker, if it has one.
+	Marker *Marker
+	// Busy > 0: another worker holds the lock for this long.
+	Busy time.Duration
+	// Locked: this worker holds the lock.
+	Locked bool
+	// Send: the attempt record now says StateSending; the caller may add
+	// (or must Release with Unsend). False with Locked: Attempt is
+	// uncertain and must be reconciled first.
+	Send bool
+	// Attempt is the attempt record (after the write-ahead when Send).
+	Attempt Attempt
+	// Circuit is the fleet's CRM circuit as it stands.
+	Circuit Circuit
+	// JournalSends counts sends since the v1 journal's last refresh
+	// (with CountSend).
+	JournalSends int64
+}
+
+// Begin checks the marker, takes the lock and writes the attempt record
+// ahead of the add, and reads the CRM circuit: one round trip.
+func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
+	var (
+		legacy      *redis.StringCmd
+		begin, circ *evalCall
+		sends       *redis.IntCmd
+	)
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if !s.cluster {
+			legacy = p.Get(ctx, LegacyDeliveredKey(a.ID))
+		}
+		begin = queue(ctx, p, beginScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID)},
+			a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark)
+		circ = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
+		if a.CountSend {
+			sends = p.HIncrBy(ctx, JournalMetaKey, "sends", 1)
+		}
+		return nil
+	})
+	if err := pipeErr(cmds, s.c, begin, circ); err != nil {
+		return Begun{}, err
+	}
+	res, err := asStrings(begin.cmd.Val())
+	if err != nil {
+		return Begun{}, err
+	}
+	var b Begun
+	if b.Circuit, err = parseCircuit(circ.cmd.Val()); err != nil {
+		return Begun{}, err
+	}
+	if sends != nil {
+		b.JournalSends = sends.Val()
+	}
+	switch {
+	case len(res) == 2 && res[0] == "delivered":
+		b.Marker, err = ParseMarker(res[1])
+		return b, err
+	case len(res) == 2 && res[0] == "busy":
+		n, _ := strconv.ParseInt(res[1], 10, 64)
+		b.Busy = max(time.Duration(n)*time.Millisecond, time.Millisecond)
+		return b, nil
+	case len(res) == 8 && (res[0] == "send" || res[0] == "uncertain"):
+		b.Locked, b.Send = true, res[0] == "send"
+		b.Attempt = parseAttempt(res[1:])
+	default:
+		return Begun{}, fmt.Errorf("rdb: begin: unexpected answer %q", res)
+	}
+	if legacy != nil {
+		if raw, lerr := legacy.Result(); lerr == nil {
+			// Delivered by the previous version: hand the lock back.
+			m, perr := ParseMarker(raw)
+			if perr != nil {
+				return Begun{}, perr
+			}
+			mode := ReleaseKeep
+			if b.Send {
+				mode = ReleaseUnsend
+			}
+			if rerr := s.Release(ctx, a.ID, a.Token, Release{Mode: mode}); rerr != nil {
+				return Begun{}, rerr
+			}
+			return Begun{Marker: m, Circuit: b.Circuit}, nil
+		}
+	}
+	return b, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// evalCall is a script queued in a pipeline, kept so that a NOSCRIPT
+// answer (a Redis that restarted or failed over has an empty script
+// cache, and a pipeline cannot fall back to EVAL) can be run again on its
+// own, without repeating the pipeline's other commands.
+type evalCall struct {
+	s    *redis.Script
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+func queue(ctx context.Context, p redis.Pipeliner, s *redis.Script, keys []string, args ...any) *evalCall {
+	return &evalCall{s: s, keys: keys, args: args, cmd: s.EvalSha(ctx, p, keys, args...)}
+}
+
+// pipeErr reruns the scripts the server did not know, then returns the
+// first error of a pipeline's commands, redis.Nil aside.
+func pipeErr(cmds []redis.Cmder, rc redis.Scripter, calls ...*evalCall) error {
+	for _, c := range calls {
+		if c != nil && isNoScript(c.cmd.Err()) {
+			c.cmd = c.s.Run(context.Background(), rc, c.keys, c.args...)
+		}
+	}
+	for _, c := range calls {
+		if c != nil {
+			if err := nilErr(c.cmd.Err()); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range cmds {
+		if _, script := c.(*redis.Cmd); script {
+			continue // checked above, as rerun
+		}
+		if err := nilErr(c.Err()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markSendingScript writes the attempt record ahead of an add sent after a
+// look-up found nothing, unless the lead was delivered meanwhile (then it
+// returns the marker). KEYS: delivered, attempt. ARGV: now ms, ttl ms,
+// watermark.
+var markSendingScript = redis.NewScript(`
+local m = redis.call('GET', KEYS[1])
+if m then return m end
+redis.call('HSETNX', KEYS[2], 'first_at', ARGV[1])
+redis.call('HSETNX', KEYS[2], 'w', ARGV[3])
+redis.call('HSET', KEYS[2], 'state', 'sending', 'sent_at', ARGV[1], 'prev', 'failed')
+redis.call('HINCRBY', KEYS[2], 'sends', 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return false
+`)
+
+// MarkSending writes the attempt record ahead of a resend. A non-nil
+// marker means the lead is delivered and must not be sent.
+func (s *Store) MarkSending(ctx context.Context, id string, now time.Time, ttl time.Duration, watermark int64) (*Marker, error) {
+	v, err := markSendingScript.Run(ctx, s.c, []string{DeliveredKey(id), AttemptKey(id)}, ms(now), ttl.Milliseconds(), watermark).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseMarker(v)
+}
+
+// Release modes.
+const (
+	// ReleaseKeep leaves the attempt record as it is.
+	ReleaseKeep = iota
+	// ReleaseUnsend undoes Begin's write-ahead: no add was sent.
+	ReleaseUnsend
+	// ReleaseSet records State (and SettleAt) for the add just sent.
+	ReleaseSet
+)
+
+// Release is how a delivery that did not finish leaves its record.
+type Release struct {
+	// Mode is ReleaseKeep, ReleaseUnsend or ReleaseSet.
+	Mode int
+	// State and SettleAt, with ReleaseSet.
+	State    string
+	SettleAt time.Time
+}
+
+// releaseScript records how an attempt ended and drops our lock.
+// KEYS: lock, attempt. ARGV: token, mode, state, settle ms.
+var releaseScript = redis.NewScript(`
+if ARGV[2] == '1' and redis.call('HGET', KEYS[2], 'state') == 'sending' then
+  local n = redis.call('HINCRBY', KEYS[2], 'sends', -1)
+  if n <= 0 and redis.call('HGET', KEYS[2], 'dead') ~= '1' then
+    redis.call('DEL', KEYS[2])
+  else
+    redis.call('HSET', KEYS[2], 'state', redis.call('HGET', KEYS[2], 'prev') or '')
+  end
+elseif ARGV[2] == '2' and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'state', ARGV[3], 'settle_at', ARGV[4])
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`)
+
+// Release records how an unfinished delivery ended and drops the lock if
+// this worker still holds it.
+func (s *Store) Release(ctx context.Context, id, token string, r Release) error {
+	return releaseScript.Run(ctx, s.c, []string{LockKey(id), AttemptKey(id)}, token, r.Mode, r.State, ms(r.SettleAt)).Err()
+}
+
+// renewScript extends the lock if we still hold it.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// Renew extends this worker's lock; false means it was lost.
+func (s *Store) Renew(ctx context.Context, id, token string, ttl time.Duration) (bool, error) {
+	n, err := renewScript.Run(ctx, s.c, []string{LockKey(id)}, token, ttl.Milliseconds()).Int()
+	return n == 1, err
+}
+
+// finishScript records a delivery: the marker (unless one exists, which it
+// returns), drops the attempt record and our lock, and keeps the admission
+// record as long as the marker. KEYS: delivered, attempt, lock, lead.
+// ARGV: marker, ttl ms, token.
+var finishScript = redis.NewScript(`
+local old = redis.call('GET', KEYS[1])
+if not old then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
+return old
+`)
+
+// claimScript claims a CRM id for a lead, answering the lead that holds it
+// (this one when it won, or held it already). KEYS: claim. ARGV: lead id,
+// ttl ms.
+var claimScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+`)
+
+// FinishArgs are the inputs of Finish.
+type FinishArgs struct {
+	// Marker is the delivery to record.
+	Marker Marker
+	// Token is this worker's lock.
+	Token string
+	// TTL is how long the marker (and the admission record) live.
+	TTL time.Duration
+	// ClaimTTL is how long the CRM id stays claimed.
+	ClaimTTL time.Duration
+	// Day is the UTC date (YYYY-MM-DD) counting the delivery.
+	Day string
+}
+
+// Finished is what Finish found.
+type Finished struct {
+	// Old is the marker that was there already (then none was written).
+	Old *Marker
+	// ClaimedBy is the lead that holds the CRM id, when not this one.
+	ClaimedBy string
+}
+
+// Finish records a delivery in one round trip: the marker, the CRM id's
+// claim, the day's counter and the backlog.
+func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
+	m := a.Marker
+	b, err := json.Marshal(m)
+	if err != nil {
+		return Finished{}, err
+	}
+	var fin, claim *evalCall
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID), LeadKey(m.LeadID)},
+			b, a.TTL.Milliseconds(), a.Token)
+		if m.CRMID > 0 {
+			claim = queue(ctx, p, claimScript, []string{ClaimKey(strconv.FormatInt(m.CRMID, 10))}, m.LeadID, a.ClaimTTL.Milliseconds())
+		}
+		day := DeliveredCountKey(a.Day)
+		p.Incr(ctx, day)
+		p.Expire(ctx, day, 8*24*time.Hour)
+		if m.Site != "" {
+			p.ZRem(ctx, SitePendingKey(m.Site), m.LeadID)
+		}
+		p.ZRem(ctx, PendingKey, m.LeadID)
+		if !s.cluster {
+			p.SetNX(ctx, LegacyDeliveredKey(m.LeadID), b, a.TTL)
+		}
+		return nil
+	})
+	if err := pipeErr(cmds, s.c, fin, claim); err != nil {
+		return Finished{}, err
+	}
+	var f Finished
+	if old, ok := fin.cmd.Val().(string); ok {
+		if f.Old, err = ParseMarker(old); err != nil {
+			return Finished{}, err
+		}
+	}
+	if claim != nil {
+		if holder, _ := claim.cmd.Val().(string); holder != "" && holder != m.LeadID {
+			f.ClaimedBy = holder
+		}
+	}
+	return f, nil
+}
+
+// Claim claims CRM id crmID for lead id, for a reconcile that matched it
+// by content: true when the id is free or held by this lead already.
+func (s *Store) Claim(ctx context.Context, crmID int64, id string, ttl time.Duration) (bool, error) {
+	holder, err := claimScript.Run(ctx, s.c, []string{ClaimKey(strconv.FormatInt(crmID, 10))}, id, ttl.Milliseconds()).Text()
+	return holder == id, err
+}
+
+// dropMarkerScript deletes a marker if it still holds exactly ARGV[1].
+var dropMarkerScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// DropMarker deletes a delivered marker that records other content than
+// the task at hand (an idempotency key reused after its admission record
+// expired): that task is a different lead and must be delivered.
+func (s *Store) DropMarker(ctx context.Context, id string, m *Marker) error {
+	if err := dropMarkerScript.Run(ctx, s.c, []string{DeliveredKey(id)}, m.raw).Err(); err != nil {
+		return err
+	}
+	if s.cluster {
+		return nil
+	}
+	return dropMarkerScript.Run(ctx, s.c, []string{LegacyDeliveredKey(id)}, m.raw).Err()
+}
+
+// MarkDead records that a lead was dead-lettered (its record keeps its
+// state, so a requeued uncertain lead is reconciled first) and takes it
+// out of the backlog.
+func (s *Store) MarkDead(ctx context.Context, id, site, state string, ttl time.Duration) error {
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, AttemptKey(id), "dead", "1")
+		if state != "" {
+			p.HSet(ctx, AttemptKey(id), "state", state)
+		}
+		p.PExpire(ctx, AttemptKey(id), ttl)
+		if site != "" {
+			p.ZRem(ctx, SitePendingKey(site), id)
+		}
+		p.ZRem(ctx, PendingKey, id)
+		return nil
+	})
+	return err
+}

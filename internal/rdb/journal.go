@@ -1,0 +1,127 @@
+package rdb
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// JournalItem is one CRM lead as the v1 journal keeps it.
+type JournalItem struct {
+	// CRMID is the CRM's id of the lead.
+	CRMID int64
+	// At is the lead's creation time as the CRM lists it.
+	At time.Time
+	// Fingerprint identifies its content (the worker's fingerprint).
+	Fingerprint string
+}
+
+// Journal is the range of CRM ids the journal holds without a gap: every
+// CRM lead with From ≤ id ≤ Max is in it. Zero when empty.
+type Journal struct {
+	From, Max int64
+}
+
+// Covers reports whether every CRM lead with an id above after is in the
+// journal.
+func (j Journal) Covers(after int64) bool { return j.Max > 0 && after > 0 && j.From <= after+1 }
+
+// journalMergeScript adds a page of the CRM's newest leads to the journal
+// and updates the gapless range: a page that reaches down to the journal's
+// top extends it; one that starts above it leaves a gap, so the range
+// restarts at the page. Only the newest ARGV[1] items are kept.
+// KEYS: items, meta. ARGV: keep, then id, at ms, fingerprint per item.
+var journalMergeScript = redis.NewScript(`
+local keep = tonumber(ARGV[1])
+local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '0')
+local top = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
+local pmin, pmax = nil, 0
+for i = 2, #ARGV, 3 do
+  local id = tonumber(ARGV[i])
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1] .. '|' .. ARGV[i+2])
+  if pmin == nil or id < pmin then pmin = id end
+  if id > pmax then pmax = id end
+end
+if pmin ~= nil then
+  if top == 0 or pmin > top + 1 then
+    from, top = pmin, pmax
+  else
+    if pmax > top then top = pmax end
+    if pmin < from and pmax + 1 >= from then from = pmin end
+  end
+end
+local n = redis.call('HLEN', KEYS[1])
+if n > keep then
+  local ids = redis.call('HKEYS', KEYS[1])
+  local nums = {}
+  for i, v in ipairs(ids) do nums[i] = tonumber(v) end
+  table.sort(nums)
+  for i = 1, n - keep do
+    redis.call('HDEL', KEYS[1], tostring(nums[i]))
+    if nums[i] >= from then from = nums[i] + 1 end
+  end
+end
+redis.call('HSET', KEYS[2], 'from', from, 'max', top, 'sends', 0)
+return {from, top}
+`)
+
+// JournalKeep is how many CRM leads the journal holds (ten list pages).
+const JournalKeep = 2000
+
+// JournalMerge adds the items of one list answer to the journal.
+func (s *Store) JournalMerge(ctx context.Context, items []JournalItem) (Journal, error) {
+	args := make([]any, 0, 1+3*len(items))
+	args = append(args, JournalKeep)
+	for _, it := range items {
+		args = append(args, it.CRMID, ms(it.At), it.Fingerprint)
+	}
+	r, err := journalMergeScript.Run(ctx, s.c, []string{JournalItemsKey, JournalMetaKey}, args...).Int64Slice()
+	if err != nil || len(r) != 2 {
+		return Journal{}, err
+	}
+	return Journal{From: r[0], Max: r[1]}, nil
+}
+
+// JournalRead returns the journal's items with an id above after, and its
+// range.
+func (s *Store) JournalRead(ctx context.Context, after int64) ([]JournalItem, Journal, error) {
+	var items *redis.MapStringStringCmd
+	var meta *redis.SliceCmd
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		items = p.HGetAll(ctx, JournalItemsKey)
+		meta = p.HMGet(ctx, JournalMetaKey, "from", "max")
+		return nil
+	})
+	if err := pipeErr(cmds, s.c); err != nil {
+		return nil, Journal{}, err
+	}
+	var j Journal
+	if v := meta.Val(); len(v) == 2 {
+		j.From, _ = strconv.ParseInt(str(v[0]), 10, 64)
+		j.Max, _ = strconv.ParseInt(str(v[1]), 10, 64)
+	}
+	var out []JournalItem
+	for k, v := range items.Val() {
+		id, err := strconv.ParseInt(k, 10, 64)
+		if err != nil || id <= after {
+			continue
+		}
+		at, fp, _ := strings.Cut(v, "|")
+		out = append(out, JournalItem{CRMID: id, At: fromMS(at), Fingerprint: fp})
+	}
+	return out, j, nil
+}
+
+// JournalTop returns the journal's highest CRM id (0 when empty).
+func (s *Store) JournalTop(ctx context.Context) (int64, error) {
+	v, err := s.c.HGet(ctx, JournalMetaKey, "max").Int64()
+	return v, nilErr(err)
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}

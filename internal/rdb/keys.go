@@ -1,0 +1,77 @@
+package rdb
+
+// Every Redis key LeadRelay writes for a lead's delivery is built here and
+// nowhere else (docs/redis-keys.md lists them with their slots).
+//
+// Keys of one lead share the hash tag {lead id}, so one script may touch
+// them all on a Redis Cluster. Fleet-wide keys (circuit, claims, journal,
+// counters, backlog sets) carry tags of their own and are touched by their
+// own commands, pipelined with a lead's script where a round trip matters.
+
+// Prefix starts every key of LeadRelay's own.
+const Prefix = "leadrelay:"
+
+// LeadKey is the admission record of a lead (hash: site, sum, at), written
+// by intake before the task is enqueued: which site owns the lead and the
+// digest of its content, so an idempotency key reused with another body is
+// refused for as long as the delivered marker lives.
+func LeadKey(id string) string { return Prefix + "{" + id + "}:lead" }
+
+// DeliveredKey is the delivered marker (JSON Marker): the CRM holds the lead.
+func DeliveredKey(id string) string { return Prefix + "{" + id + "}:delivered" }
+
+// LockKey is the single-flight lock of a lead's delivery (a token).
+func LockKey(id string) string { return Prefix + "{" + id + "}:lock" }
+
+// AttemptKey is the delivery record of a lead (hash; see Attempt).
+func AttemptKey(id string) string { return Prefix + "{" + id + "}:attempt" }
+
+// LegacyDeliveredKey is the delivered marker as the previous version wrote
+// it (no hash tag). It is read and written alongside DeliveredKey on a
+// single primary for one version, so old and new workers can drain one
+// queue; on a Cluster, which the old version never supported, it is unused.
+func LegacyDeliveredKey(id string) string { return Prefix + "delivered:" + id }
+
+// LegacyOwnerKey is the previous version's record of a lead's site, read
+// (never written) for one version so status reads of older leads work.
+func LegacyOwnerKey(id string) string { return Prefix + "owner:" + id }
+
+// Fleet-wide keys.
+const (
+	// BreakerKey is the CRM circuit and the CRM's health as the fleet knows
+	// it (hash: failures, open_until, probe_until, problem, problem_at).
+	BreakerKey = Prefix + "{crm}:breaker"
+	// JournalItemsKey and JournalMetaKey keep the CRM's newest leads as
+	// LeadRelay last listed them (v1 reconcile): items is a hash of CRM
+	// id → "datum ms|fingerprint", meta a hash of from, max (the CRM ids
+	// between which the journal is gapless) and adds (adds since the last
+	// refresh).
+	JournalItemsKey = Prefix + "{crm:journal}:items"
+	JournalMetaKey  = Prefix + "{crm:journal}:meta"
+	// PendingKey is the sorted set of every undelivered lead id by
+	// admission time (the global backlog).
+	PendingKey = Prefix + "{backlog}:pending"
+)
+
+// ClaimKey records which lead a CRM lead id belongs to (a lead id), so a
+// reconcile never takes one CRM lead for two relay leads.
+func ClaimKey(crmID string) string { return Prefix + "crm:claim:" + crmID }
+
+// SitePendingKey is the sorted set of a site's undelivered lead ids by
+// admission time (the per-site backlog).
+func SitePendingKey(site string) string { return Prefix + "site:{" + site + "}:pending" }
+
+// DeliveredCountKey is the counter of leads delivered on a UTC day
+// (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.
+func DeliveredCountKey(day string) string { return Prefix + "stats:delivered:" + day }
+
+// Keys of the fleet-wide CRM limiter, touched together by its one script,
+// so they share the tag {crm:limit}.
+const (
+	// CRMRateKey holds the rate limit's state.
+	CRMRateKey = Prefix + "{crm:limit}:rate"
+	// CRMInflightKey is the concurrency semaphore (sorted set of leases).
+	CRMInflightKey = Prefix + "{crm:limit}:inflight"
+	// CRMPauseKey holds the time until which the CRM asked not to be called.
+	CRMPauseKey = Prefix + "{crm:limit}:pause"
+)
