@@ -143,7 +143,9 @@ func (e *TransportError) Error() string {
 // Unwrap returns Err.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Class says what a caller should do about an error.
+// Class says what a caller should do about an error. Classify is the one
+// table that maps every failure of a CRM call to a class; callers map
+// classes to what they do, nothing else.
 type Class int
 
 // The classes Classify returns.
@@ -153,9 +155,10 @@ const (
 	// ClassTransient: nothing happened at the CRM, or it was a read; retry
 	// later.
 	ClassTransient
-	// ClassAmbiguous: an add may or may not have stored the lead (the
-	// request was sent and no clear answer came back). The CRM does not
-	// de-duplicate, so a blind retry may create a second lead.
+	// ClassAmbiguous: an add may or may not have stored the lead, and the
+	// CRM's server may still be working on it (a timeout or a connection
+	// lost after the request was sent, a gateway timeout). Look the lead up
+	// only once that request cannot commit any more.
 	ClassAmbiguous
 	// ClassPermanent: retrying the same request will fail the same way.
 	ClassPermanent
@@ -163,7 +166,20 @@ const (
 	// API version); every request will fail until an operator fixes it.
 	// ConfigHint says what to fix.
 	ClassConfig
+	// ClassAnswered: an add got a complete answer that does not say whether
+	// the lead was stored (HTTP 500 or 502, or a 200 PHP error page): the
+	// CRM's request is over, so nothing can still commit and the lead can
+	// be looked up at once. The CRM does not de-duplicate, so a blind retry
+	// may create a second lead.
+	ClassAnswered
+	// ClassRateLimited: the CRM or a proxy asked to slow down (HTTP 429);
+	// retry after RetryAfter without counting a failure.
+	ClassRateLimited
 )
+
+// Uncertain reports whether the class leaves open whether an add stored
+// the lead.
+func (c Class) Uncertain() bool { return c == ClassAmbiguous || c == ClassAnswered }
 
 // String returns the class name in lower case, e.g. "transient".
 func (c Class) String() string {
@@ -178,6 +194,10 @@ func (c Class) String() string {
 		return "permanent"
 	case ClassConfig:
 		return "config"
+	case ClassAnswered:
+		return "answered"
+	case ClassRateLimited:
+		return "rate_limited"
 	default:
 		return fmt.Sprintf("Class(%d)", int(c))
 	}
@@ -209,22 +229,13 @@ func Classify(err error) Class {
 		}
 		return ClassPermanent
 	case errors.As(err, &se):
-		switch c := se.StatusCode; {
-		case c == http.StatusTooManyRequests, c == http.StatusRequestTimeout, c >= 500:
-			return ClassTransient
-		case c >= 300 && c < 500:
-			return ClassConfig
-		case se.Action == actionAdd:
-			return ClassAmbiguous
-		default:
-			return ClassTransient
-		}
+		return classifyStatus(se)
 	case errors.As(err, &de):
-		if de.MissingInclude() {
+		switch {
+		case de.MissingInclude():
 			return ClassConfig
-		}
-		if de.Action == actionAdd {
-			return ClassAmbiguous
+		case de.Action == actionAdd:
+			return ClassAnswered // a PHP error page: the request is over
 		}
 		return ClassTransient
 	case errors.As(err, &te):
@@ -234,6 +245,33 @@ func Classify(err error) Class {
 		return ClassTransient
 	}
 	return ClassPermanent
+}
+
+// classifyStatus classifies an HTTP status other than 200.
+func classifyStatus(se *StatusError) Class {
+	add := se.Action == actionAdd
+	switch c := se.StatusCode; {
+	case c == http.StatusTooManyRequests:
+		return ClassRateLimited
+	case c == http.StatusRequestTimeout:
+		return ClassTransient // the server gave up waiting for our request
+	case add && (c == http.StatusInternalServerError || c == http.StatusBadGateway):
+		// A PHP fatal with display_errors off answers 500 with an empty
+		// body, and the fatal may come after the insert; a proxy answers
+		// 502 when PHP died mid-request. Either way the request is over.
+		return ClassAnswered
+	case add && c == http.StatusGatewayTimeout:
+		// The proxy stopped waiting; PHP behind it may still commit.
+		return ClassAmbiguous
+	case c >= 500:
+		return ClassTransient // 503 and the like: the request never reached PHP
+	case c >= 300 && c < 500:
+		return ClassConfig
+	case add:
+		return ClassAnswered
+	default:
+		return ClassTransient
+	}
 }
 
 // RetryAfter returns the delay the server asked for with Retry-After, if err

@@ -128,12 +128,12 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 		want   crmclient.Class
 		stored bool
 	}{
-		{"http 500", crmsim.Faults{ErrorRate: 1}, crmclient.ClassTransient, false},
+		{"http 500", crmsim.Faults{ErrorRate: 1}, crmclient.ClassAnswered, false},
 		{"http 503", crmsim.Faults{ErrorRate: 1, ErrorStatus: 503}, crmclient.ClassTransient, false},
 		{"outage 503", crmsim.Faults{Outage: &crmsim.Outage{Mode: crmsim.OutageHTTP503, For: crmsim.Duration(time.Minute)}}, crmclient.ClassTransient, false},
-		{"429", crmsim.Faults{RateLimit429: 1}, crmclient.ClassTransient, false},
+		{"429", crmsim.Faults{RateLimit429: 1}, crmclient.ClassRateLimited, false},
 		{"ambiguous", crmsim.Faults{AmbiguousRate: 1}, crmclient.ClassAmbiguous, true},
-		{"php fatal on add", crmsim.Faults{FatalRate: 1}, crmclient.ClassAmbiguous, false},
+		{"php fatal on add", crmsim.Faults{FatalRate: 1}, crmclient.ClassAnswered, false},
 		{"wrong key", crmsim.Faults{AuthFail: true}, crmclient.ClassConfig, false},
 		{"rejected lead", crmsim.Faults{RejectMarker: "#fail"}, crmclient.ClassPermanent, false},
 	}

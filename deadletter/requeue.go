@@ -47,7 +47,7 @@ type Failure struct {
 
 // Requeue hands dead leads back to the queue: an archived task still held by
 // asynq runs again; a task asynq trimmed is enqueued afresh from the stored
-// payload (with Options.MaxRetry and Retention). A lead handed back leaves
+// payload (with Options.MaxRetry and Retention, through lead.TaskOptions). A lead handed back leaves
 // the store; the worker puts it back if it dies again. progress, if not
 // nil, is called after each id with the count done and the total.
 //
@@ -99,14 +99,11 @@ func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult) e
 			fail(err)
 			return nil
 		}
-		opts := []asynq.Option{asynq.Queue(queue)}
-		if s.o.MaxRetry > 0 {
-			opts = append(opts, asynq.MaxRetry(s.o.MaxRetry))
+		budget := s.o.MaxRetry
+		if budget <= 0 {
+			budget = defaultBudget
 		}
-		if s.o.Retention > 0 {
-			opts = append(opts, asynq.Retention(s.o.Retention))
-		}
-		_, err = s.cli.EnqueueContext(ctx, task, opts...)
+		_, err = s.cli.EnqueueContext(ctx, task, lead.TaskOptions(queue, budget, s.o.Retention)...)
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			// Someone enqueued it between our look and now: it is live.
 			res.Skipped = append(res.Skipped, Skip{ID: id, State: "enqueued meanwhile"})
@@ -187,3 +184,7 @@ func (s *Store) Purge(ctx context.Context, f Filter) (PurgeResult, error) {
 	}
 	return res, nil
 }
+
+// defaultBudget is the retry budget of a requeued lead when Options gives
+// none: asynq's own default.
+const defaultBudget = 25

@@ -77,7 +77,7 @@ type AttemptError struct {
 // asynq's defaults.
 type Options struct {
 	// MaxRetry is the retry budget of a task Requeue enqueues afresh
-	// (LEADRELAY_MAX_RETRY); zero keeps asynq's default (25).
+	// (LEADRELAY_MAX_RETRY); zero means defaultBudget (asynq's own default, 25).
 	MaxRetry int
 	// Retention is how long asynq keeps such a task once delivered
 	// (LEADRELAY_DEDUP_TTL); zero keeps none.

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -218,14 +219,25 @@ func (h *handler) publishError(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &ve):
 		h.invalid(w, r, err)
 	case errors.Is(err, producer.ErrKeyReused):
+		// As the IETF Idempotency-Key draft and Stripe answer a key reused
+		// for another request: 422, naming the key; nothing was stored.
 		note(r, "", "", "key_reused")
-		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "Idempotency-Key already used for a different lead; use a new key for a new lead"})
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: keyReusedText(r.Header.Get("Idempotency-Key"))})
 	case errors.Is(err, producer.ErrUnavailable):
 		h.unavailable(w, r, err)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "lead store unavailable, the lead was not accepted; try again later"})
 	default:
 		h.internal(w, r, err)
 	}
+}
+
+// keyReusedText is the answer to an idempotency key reused with another
+// lead.
+func keyReusedText(key string) string {
+	if key == "" {
+		return "this lead's idempotency key was already used for a different lead; send a new key for a new lead"
+	}
+	return fmt.Sprintf("Idempotency-Key %q was already used for a different lead; send a new key for a new lead", key)
 }
 
 // unavailable logs a Redis outage and sets Retry-After; the caller writes

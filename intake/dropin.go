@@ -203,6 +203,9 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 	case errors.As(err, &ve):
 		note(r, "", "", "invalid")
 		d.answer(w, http.StatusOK, problems(ve.Fields))
+	case errors.Is(err, producer.ErrKeyReused):
+		note(r, "", "", "key_reused")
+		d.answer(w, http.StatusOK, keyReusedText(""))
 	case errors.Is(err, producer.ErrUnavailable):
 		h.unavailable(w, r, err)
 		d.answer(w, http.StatusServiceUnavailable, "service temporarily unavailable, try again later")

@@ -32,6 +32,10 @@ type Payload struct {
 	ReceivedAt time.Time `json:"received_at"`
 	// Lead is the submission itself.
 	Lead Lead `json:"lead"`
+	// Sum is the digest of Lead (Lead.Hash): a task whose content differs
+	// from what was delivered under the same id is a different lead.
+	// Empty in payloads of the previous version.
+	Sum string `json:"sum,omitempty"`
 }
 
 // ID derives the relay's lead id from a site and an idempotency key. It is
@@ -44,10 +48,12 @@ func ID(site, idempotencyKey string) string {
 // NewPayload builds the payload of a lead. An empty idempotencyKey is replaced
 // by the hash of the lead's content.
 func NewPayload(site, idempotencyKey string, l Lead, receivedAt time.Time) Payload {
+	sum := l.Hash()
 	if idempotencyKey == "" {
-		idempotencyKey = "sha256:" + l.Hash()
+		idempotencyKey = "sha256:" + sum
 	}
 	return Payload{
+		Sum:            sum,
 		ID:             ID(site, idempotencyKey),
 		Site:           site,
 		IdempotencyKey: idempotencyKey,
@@ -80,6 +86,19 @@ func encodePayload(p Payload) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil // Encode ends with a newline
+}
+
+// TaskOptions are the asynq options every lead task is enqueued with, by
+// the producer and by a requeue alike: its queue, one run more than its
+// retry budget (the worker spends counted failures up to budget and keeps
+// the last run for backpressure, so asynq never archives a lead behind
+// its back), and how long asynq keeps it once delivered.
+func TaskOptions(queue string, budget int, retention time.Duration) []asynq.Option {
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(budget + 1)}
+	if retention > 0 {
+		opts = append(opts, asynq.Retention(retention))
+	}
+	return opts
 }
 
 // ParsePayload decodes a task payload and checks that it is whole.

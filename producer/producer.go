@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -49,9 +50,11 @@ type Options struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Zero means DefaultWaitTimeout.
 	WaitTimeout time.Duration
-	// OwnerTTL is how long the producer remembers which site owns a lead, for
-	// Status after the task has expired. Keep it at least the worker's
-	// DeliveredTTL. Zero means DefaultOwnerTTL.
+	// OwnerTTL is how long the producer remembers a lead's site and content
+	// digest, for Status after the task has expired and to refuse its
+	// idempotency key for another lead. Keep it at least the worker's
+	// DeliveredTTL (the worker extends it to that on delivery). Zero means
+	// DefaultOwnerTTL.
 	OwnerTTL time.Duration
 	// Clock stamps ReceivedAt. Nil means time.Now.
 	Clock func() time.Time
@@ -92,6 +95,7 @@ type Receipt struct {
 // concurrent use. Build one with New.
 type Publisher struct {
 	rdb    redis.UniversalClient
+	store  *rdb.Store
 	client *asynq.Client
 	insp   *asynq.Inspector
 	o      Options
@@ -99,16 +103,17 @@ type Publisher struct {
 	closed atomic.Bool
 }
 
-// New returns a Publisher on rdb. rdb stays the caller's: Close does not close
+// New returns a Publisher on rc. rc stays the caller's: Close does not close
 // it. A nil log discards logs.
-func New(rdb redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
+func New(rc redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	return &Publisher{
-		rdb:    rdb,
-		client: asynq.NewClientFromRedisClient(rdb),
-		insp:   asynq.NewInspectorFromRedisClient(rdb),
+		rdb:    rc,
+		store:  rdb.New(rc),
+		client: asynq.NewClientFromRedisClient(rc),
+		insp:   asynq.NewInspectorFromRedisClient(rc),
 		o:      o.withDefaults(),
 		log:    log,
 	}
@@ -140,16 +145,33 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		return Receipt{}, fmt.Errorf("producer: %w", err)
 	}
 	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
-	_, err = p.client.EnqueueContext(ctx, task,
-		asynq.Queue(p.o.Queue), asynq.MaxRetry(p.o.MaxRetry), asynq.Retention(p.o.DedupTTL))
+	adm, err := p.store.Admit(ctx, pl.ID, site, pl.Sum, pl.ReceivedAt, p.o.OwnerTTL)
+	switch {
+	case err != nil:
+		log.Warn("admission failed", zap.Error(err))
+		return Receipt{}, fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)
+	case adm == rdb.Conflict:
+		log.Info("idempotency key reused with a different lead: refused")
+		return Receipt{ID: pl.ID}, fmt.Errorf("%w: key %q already names another lead of site %s", ErrKeyReused, idempotencyKey, site)
+	}
+	_, err = p.client.EnqueueContext(ctx, task, lead.TaskOptions(p.o.Queue, p.o.MaxRetry, p.o.DedupTTL)...)
 	dup := errors.Is(err, asynq.ErrTaskIDConflict)
 	if err != nil && !dup {
 		log.Warn("enqueue failed", zap.Error(err))
 		return Receipt{}, fmt.Errorf("%w: enqueue lead %s: %w", ErrUnavailable, pl.ID, err)
 	}
-	if err := p.confirm(ctx, pl.ID, site); err != nil {
+	// A known lead whose task asynq has forgotten was enqueued again: the
+	// worker finds its marker and skips it, or delivers it if an earlier
+	// enqueue never happened. Either way, to the site it is a repeat.
+	dup = dup || adm == rdb.Known
+	if !dup {
+		if err := p.store.AddPending(ctx, site, pl.ID, pl.ReceivedAt); err != nil {
+			log.Warn("lead enqueued but not counted in the backlog", zap.Error(err))
+		}
+	}
+	if err := p.confirm(ctx, pl.ID); err != nil {
 		log.Warn("lead enqueued but not confirmed", zap.Error(err))
-		return Receipt{}, err
+		return Receipt{}, fmt.Errorf("lead %s: %w", pl.ID, err)
 	}
 	log.Info("lead published", zap.Bool("duplicate", dup))
 	if ce := log.Check(zap.DebugLevel, "lead content"); ce != nil {
@@ -158,21 +180,17 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 	return Receipt{ID: pl.ID, Duplicate: dup}, nil
 }
 
-func ownerKey(id string) string { return "leadrelay:owner:" + id }
-
-// confirm records the lead's owner and, with WaitReplicas, waits for the
-// replicas. WAIT counts the writes of its own connection, so the owner record
-// is written on a dedicated connection just before it: replication is one
-// ordered stream, so replicas that hold the record hold the earlier task too.
-// That holds only if the task is on the server this connection reached: after
-// a Sentinel failover between the enqueue and here, the task may have died
-// with the old primary while the new one takes the record. So the connection
-// first checks that the task is there; if not, the lead is not acknowledged.
-func (p *Publisher) confirm(ctx context.Context, id, site string) error {
+// confirm, with WaitReplicas, waits until that many replicas hold the
+// lead. WAIT counts the replication offset of its own connection's last
+// write, so a harmless write goes first on a dedicated connection:
+// replication is one ordered stream, so replicas that hold it hold the
+// earlier admission and task too. That holds only if the task is on the
+// server this connection reached: after a Sentinel failover between the
+// enqueue and here, the task may have died with the old primary. So the
+// connection first checks that the task is there; if not, the lead is not
+// acknowledged.
+func (p *Publisher) confirm(ctx context.Context, id string) error {
 	if p.o.WaitReplicas <= 0 {
-		if err := p.rdb.Set(ctx, ownerKey(id), site, p.o.OwnerTTL).Err(); err != nil {
-			return fmt.Errorf("%w: record owner of lead %s: %w", ErrUnavailable, id, err)
-		}
 		return nil
 	}
 	cc, ok := p.rdb.(interface{ Conn() *redis.Conn })
@@ -185,16 +203,16 @@ func (p *Publisher) confirm(ctx context.Context, id, site string) error {
 	if n, err := conn.Exists(ctx, taskKey).Result(); err != nil || n != 1 {
 		return fmt.Errorf("%w: lead %s is not on the current primary (failover?): %v", ErrUnavailable, id, err)
 	}
-	if err := conn.Set(ctx, ownerKey(id), site, p.o.OwnerTTL).Err(); err != nil {
-		return fmt.Errorf("%w: record owner of lead %s: %w", ErrUnavailable, id, err)
+	if err := conn.Incr(ctx, rdb.Prefix+"wait:seq").Err(); err != nil {
+		return fmt.Errorf("%w: mark for replica wait: %w", ErrUnavailable, err)
 	}
 	n, err := conn.Wait(ctx, p.o.WaitReplicas, p.o.WaitTimeout).Result()
 	if err != nil {
-		return fmt.Errorf("%w: wait for replicas of lead %s: %w", ErrUnavailable, id, err)
+		return fmt.Errorf("%w: wait for replicas: %w", ErrUnavailable, err)
 	}
 	if n < int64(p.o.WaitReplicas) {
-		return fmt.Errorf("%w: lead %s reached %d of %d replicas within %s",
-			ErrUnavailable, id, n, p.o.WaitReplicas, p.o.WaitTimeout)
+		return fmt.Errorf("%w: reached %d of %d replicas within %s",
+			ErrUnavailable, n, p.o.WaitReplicas, p.o.WaitTimeout)
 	}
 	return nil
 }

@@ -1,17 +1,13 @@
 package producer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"leadrelay/lead"
 )
@@ -41,9 +37,6 @@ type Status struct {
 	NextAttemptAt time.Time
 	DeliveredAt   time.Time
 }
-
-// deliveredKey is the worker's marker, see docs/redis-keys.md.
-func deliveredKey(id string) string { return "leadrelay:delivered:" + id }
 
 // Status returns the state of lead id as site sees it. It returns ErrNotFound
 // when the id is unknown, has expired, or belongs to another site, and an
@@ -78,20 +71,11 @@ func (p *Publisher) Status(ctx context.Context, site, id string) (Status, error)
 		st.State = StateDead
 		st.Attempts++
 	case asynq.TaskStateCompleted:
-		st.State, st.DeliveredAt = StateDelivered, info.CompletedAt
+		// The lead is in the CRM: an earlier failure is history, not news.
+		st.State, st.DeliveredAt, st.LastError = StateDelivered, info.CompletedAt, ""
 		st.Attempts++
-		rec, ok := parseRecord(info.Result)
-		if !ok || rec.CRMID == 0 {
-			// The worker writes the marker before the result; read it when the result is missing.
-			if m, err := p.marker(ctx, id); err == nil {
-				rec, ok = m, true
-			}
-		}
-		if ok {
-			st.CRMID = int64(rec.CRMID)
-			if st.DeliveredAt.IsZero() {
-				st.DeliveredAt = time.Time(rec.At)
-			}
+		if _, m, err := p.store.Lead(ctx, id); err == nil && m != nil {
+			st.CRMID, st.DeliveredAt = m.CRMID, m.At
 		}
 	default:
 		st.State = StateQueued
@@ -101,89 +85,17 @@ func (p *Publisher) Status(ctx context.Context, site, id string) (Status, error)
 }
 
 // fromMarker answers for a lead whose task has expired: delivered if the
-// worker's marker says so and the lead is provably the site's.
+// delivered marker says so and the lead is provably the site's.
 func (p *Publisher) fromMarker(ctx context.Context, site, id string) (Status, error) {
-	var owner *redis.StringCmd
-	var mark *redis.StringCmd
-	_, err := p.rdb.Pipelined(ctx, func(pp redis.Pipeliner) error {
-		owner = pp.Get(ctx, ownerKey(id))
-		mark = pp.Get(ctx, deliveredKey(id))
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	rec, m, err := p.store.Lead(ctx, id)
+	if err != nil {
 		return Status{}, fmt.Errorf("%w: status of lead %s: %w", ErrUnavailable, id, err)
 	}
-	raw, err := mark.Bytes()
-	if err != nil {
+	if m == nil || (rec.Site != site && m.Site != site) {
 		return Status{}, ErrNotFound
 	}
-	rec, ok := parseRecord(raw)
-	if !ok {
-		return Status{}, ErrNotFound
-	}
-	if o, _ := owner.Result(); o != site && rec.Site != site {
-		return Status{}, ErrNotFound
-	}
-	at := time.Time(rec.At)
-	return Status{ID: id, Site: site, State: StateDelivered, CRMID: int64(rec.CRMID), UpdatedAt: at, DeliveredAt: at}, nil
-}
-
-func (p *Publisher) marker(ctx context.Context, id string) (record, error) {
-	raw, err := p.rdb.Get(ctx, deliveredKey(id)).Bytes()
-	if err != nil {
-		return record{}, err
-	}
-	if rec, ok := parseRecord(raw); ok {
-		return rec, nil
-	}
-	return record{}, errors.New("producer: unreadable delivered marker")
-}
-
-// record is the worker's account of a delivery, in the task result and in
-// the delivered marker: {"crm_id":123,"at":"RFC3339"}. Site is optional.
-type record struct {
-	CRMID flexInt  `json:"crm_id"`
-	At    flexTime `json:"at"`
-	Site  string   `json:"site"`
-}
-
-// parseRecord reads a record leniently: unknown fields, numbers as strings
-// and a missing time are all fine; only non-JSON fails.
-func parseRecord(b []byte) (record, bool) {
-	var r record
-	if len(bytes.TrimSpace(b)) == 0 || json.Unmarshal(b, &r) != nil {
-		return record{}, false
-	}
-	return r, true
-}
-
-// flexInt accepts 5, "5" and null.
-type flexInt int64
-
-func (f *flexInt) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "" || s == "null" {
-		return nil
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return nil // lenient: an unreadable id is an unknown id
-	}
-	*f = flexInt(n)
-	return nil
-}
-
-// flexTime accepts RFC 3339 strings and Unix seconds.
-type flexTime time.Time
-
-func (f *flexTime) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		*f = flexTime(t)
-	} else if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
-		*f = flexTime(time.Unix(n, 0).UTC())
-	}
-	return nil
+	return Status{ID: id, Site: site, State: StateDelivered, CRMID: m.CRMID, ReceivedAt: rec.At,
+		UpdatedAt: m.At, DeliveredAt: m.At}, nil
 }
 
 // validID reports whether id has the shape of lead.ID: "ld_" and 24 hex digits.

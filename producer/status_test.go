@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/internal/redistest"
+	keys "leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -35,7 +36,9 @@ func fakeWorker(t *testing.T, rdb redis.UniversalClient, queue string) {
 		}
 		switch p.Lead.Title {
 		case "ok":
-			_, err := task.ResultWriter().Write([]byte(`{"crm_id":"940","at":"2026-01-02T03:04:05Z","mailresult":""}`))
+			// What the worker records: the delivered marker, through the store.
+			_, err := keys.New(rdb).Finish(ctx, keys.FinishArgs{Marker: keys.Marker{CRMID: 940, LeadID: p.ID, Site: p.Site,
+				At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-01-02"})
 			return err
 		case "dead":
 			return fmt.Errorf("crm refused the lead: %w", asynq.SkipRetry)
@@ -132,9 +135,9 @@ func TestStatusFromMarker(t *testing.T) {
 	if _, err := p.Status(ctx, "shop", r.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Status without marker = %v, want ErrNotFound", err)
 	}
-	rdb.Set(ctx, deliveredKey(r.ID), `{"crm_id":123,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
+	rdb.Set(ctx, keys.DeliveredKey(r.ID), `{"crm_id":123,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
 	orphan := lead.ID("blog", "k9")
-	rdb.Set(ctx, deliveredKey(orphan), `{"crm_id":5,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
+	rdb.Set(ctx, keys.DeliveredKey(orphan), `{"crm_id":5,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
 	tests := []struct {
 		name, site, id string
 		wantErr        error

@@ -13,6 +13,12 @@ type CRM interface {
 	Add(ctx context.Context, l crmclient.Lead) (int64, error)
 	// List returns one page of leads, newest first by default.
 	List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error)
+	// Stat returns the CRM's per-user counts; the preflight uses it to
+	// check URL, login and key.
+	Stat(ctx context.Context) ([]crmclient.UserStat, error)
+	// Info returns one lead; the v1 preflight uses it, since current
+	// SalesMan releases break v1 info and add while stat works.
+	Info(ctx context.Context, id int64) (crmclient.LeadInfo, error)
 	// Version is the API version, which decides how a lead is stamped and
 	// reconciled.
 	Version() crmclient.APIVersion

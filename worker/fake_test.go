@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -30,8 +31,12 @@ type fakeCRM struct {
 	// fail, when set, decides each add: store it or not, and what to
 	// answer. n counts adds from 1.
 	fail func(n int, l crmclient.Lead) (store bool, err error)
-	// listErr, when set, is returned by List.
-	listErr error
+	// listErr, when set, is returned by List; statErr by Stat, infoErr by
+	// Info.
+	listErr, statErr, infoErr error
+	// noStamp stores v2 leads without their uids, as the real CRM does when
+	// its add dies between the insert and the stamp.
+	noStamp bool
 	// beforeList, when set, runs under the lock before List answers (for
 	// leads that arrive mid-scan).
 	beforeList func(f *fakeCRM, o crmclient.ListOptions)
@@ -64,7 +69,7 @@ func (f *fakeCRM) storeLocked(l crmclient.Lead) int64 {
 	f.nextID++
 	it := crmclient.ListItem{ID: f.nextID, Email: l.Email, Phone: l.Phone, Company: l.Company, Content: l.Description,
 		Datum: crmclient.Datum{Time: time.Now()}}
-	if f.version == crmclient.V2 {
+	if f.version == crmclient.V2 && !f.noStamp {
 		it.UIDs = l.UIDs
 	}
 	f.leads = append(f.leads, it)
@@ -90,6 +95,23 @@ func (f *fakeCRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.
 		out = append(out, f.leads[i])
 	}
 	return out, nil
+}
+
+// Stat answers like a working CRM, or statErr.
+func (f *fakeCRM) Stat(context.Context) ([]crmclient.UserStat, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return nil, f.statErr
+}
+
+// Info answers not found, or infoErr.
+func (f *fakeCRM) Info(context.Context, int64) (crmclient.LeadInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.infoErr != nil {
+		return crmclient.LeadInfo{}, f.infoErr
+	}
+	return crmclient.LeadInfo{}, crmclient.ErrNotFound
 }
 
 func (f *fakeCRM) counts() (adds, stored int) {
@@ -167,16 +189,19 @@ func newLeadTask(t testing.TB) (*asynq.Task, lead.Payload) {
 	return task, p
 }
 
-func (e *env) marker(id string) *Marker {
+func (e *env) marker(id string) *rdb.Marker {
 	e.t.Helper()
-	s, err := e.rdb.Get(context.Background(), deliveredKey(id)).Result()
-	if err == redis.Nil {
-		return nil
-	}
+	_, m, err := rdb.New(e.rdb).Lead(context.Background(), id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m, err := parseMarker(s)
+	return m
+}
+
+// attempt reads a lead's attempt record.
+func (e *env) attempt(id string) map[string]string {
+	e.t.Helper()
+	m, err := e.rdb.HGetAll(context.Background(), rdb.AttemptKey(id)).Result()
 	if err != nil {
 		e.t.Fatal(err)
 	}

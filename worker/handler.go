@@ -2,10 +2,10 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"crypto/rand"
+	"encoding/hex"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -24,27 +25,27 @@ const bookkeepingTimeout = 5 * time.Second
 // markerWrites is how often a delivered marker is tried before giving up.
 const markerWrites = 4
 
-// configLogEvery limits the configuration-problem error log per process.
-const configLogEvery = time.Minute
+// claimedRetention is how long a CRM id stays claimed by its lead. A
+// reconcile looks back to a lead's first attempt, which lies within the
+// retry budget (about 3 days by default).
+const claimedRetention = 7 * 24 * time.Hour
 
 // Handler delivers lead tasks to the CRM. It implements asynq.Handler and is
 // safe for concurrent use. Build it with NewHandler.
 type Handler struct {
-	crm CRM
-	rdb redis.UniversalClient
-	o   Options
-	log *zap.Logger
+	crm   CRM
+	store *rdb.Store
+	o     Options
+	log   *zap.Logger
 
-	stats counters
-
-	configMu     sync.Mutex
-	configHint   string    // last configuration problem, "" after a success
-	configLogged time.Time // when it was last logged
+	stats   counters
+	health  health
+	journal journal
 }
 
 // NewHandler returns a Handler that adds leads through crm and keeps its
 // state in rdb. Zero fields of o take their defaults.
-func NewHandler(crm CRM, rdb redis.UniversalClient, o Options, log *zap.Logger) *Handler {
+func NewHandler(crm CRM, rc redis.UniversalClient, o Options, log *zap.Logger) *Handler {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -52,117 +53,238 @@ func NewHandler(crm CRM, rdb redis.UniversalClient, o Options, log *zap.Logger) 
 	if _, nop := o.Observer.(nopObserver); !nop {
 		crm = observedCRM{CRM: crm, obs: o.Observer}
 	}
-	return &Handler{crm: crm, rdb: rdb, o: o, log: log}
+	return &Handler{crm: crm, store: rdb.New(rc), o: o, log: log}
 }
 
 var _ asynq.Handler = (*Handler)(nil)
 
-// ProcessTask delivers one lead.TaskType task. It returns nil when the CRM
-// has the lead (now or before), an error wrapping asynq.SkipRetry when the
-// lead can never be delivered, a *DelayError to retry without spending an
-// attempt, or another error to retry with backoff.
+// ProcessTask runs one delivery of a lead.TaskType task. It returns nil
+// when the CRM has the lead (now or before), an error wrapping
+// asynq.SkipRetry when the lead is dead, a *DelayError to run again
+// without spending an attempt, or another error to retry with backoff.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := lead.ParsePayload(t.Payload())
 	if err != nil {
 		h.log.Error("broken lead payload", zap.Error(err))
-		return fmt.Errorf("dead: broken payload: %w: %w", err, asynq.SkipRetry)
+		return &deadLetter{reason: "the task payload is broken", err: err}
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
-	log := h.log.With(zap.String("lead_id", p.ID), zap.String("site", p.Site), zap.Int("attempt", retried+1))
-	return h.deliver(ctx, t, p, log)
+	r := run{p: p, token: newToken(),
+		log: h.log.With(zap.String("lead_id", p.ID), zap.String("site", p.Site), zap.Int("attempt", retried+1))}
+	err = h.deliver(ctx, &r)
+	if err == nil {
+		return nil
+	}
+	return h.settle(ctx, r, err)
 }
 
-func (h *Handler) deliver(ctx context.Context, t *asynq.Task, p lead.Payload, log *zap.Logger) error {
-	token := newToken()
-	g, err := h.begin(ctx, p.ID, token)
+// deliver is one run: begin, then look up an uncertain earlier add or
+// send, then record. Every error it returns goes to settle.
+func (h *Handler) deliver(ctx context.Context, r *run) error {
+	p := r.p
+	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: p.ID, Token: r.token, Now: h.o.Clock(),
+		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL,
+		Watermark: h.journal.top.Load(), CountSend: h.v1()})
+	if err != nil {
+		return storeErr("begin delivery", err)
+	}
+	h.health.saw(b.Circuit, h.o.Clock(), h.o.Observer)
 	switch {
-	case err != nil:
-		return storeErr("check delivered", err)
-	case g.marker != nil:
-		h.duplicate(t, g.marker, log)
+	case b.Marker != nil && b.Marker.Matches(p.Sum):
+		h.duplicate(b.Marker, r.log)
 		return nil
-	case g.busy > 0:
-		return &DelayError{Delay: g.busy, Reason: "another worker is delivering this lead"}
+	case b.Marker != nil:
+		// The id was delivered with other content: the idempotency key was
+		// reused after its admission record expired. A different lead.
+		r.log.Warn("delivered marker records other content; delivering this lead as a new one",
+			zap.Int64("old_crm_id", b.Marker.CRMID))
+		if err := h.store.DropMarker(ctx, p.ID, b.Marker); err != nil {
+			return storeErr("drop stale marker", err)
+		}
+		return &DelayError{Delay: time.Millisecond, Reason: "stale delivered marker dropped"}
+	case b.Busy > 0:
+		return &DelayError{Delay: b.Busy, Reason: "another worker is delivering this lead"}
+	}
+	if b.JournalSends >= journalRefreshEvery {
+		h.refreshJournalAsync()
 	}
 
-	// We hold the lock; every path below releases it.
-	lk := h.keepLock(ctx, p.ID, token, log)
-	done := func(state string) {
+	// We hold the lock: every path below releases it or finishes.
+	lk := h.keepLock(ctx, p.ID, r.token, r.log)
+	defer lk.stop()
+	r.state = b.Attempt.State
+	unsend := rdb.Release{Mode: rdb.ReleaseKeep}
+	if b.Send {
+		unsend.Mode = rdb.ReleaseUnsend
+		r.state = rdb.StateFailed
+	}
+	release := func(rel rdb.Release) {
 		lk.stop()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		defer cancel()
-		if err := h.release(bctx, p.ID, token, state); err != nil {
-			log.Warn("lock release failed; it expires by itself", zap.Error(err))
+		if err := h.store.Release(bctx, p.ID, r.token, rel); err != nil {
+			r.log.Warn("lock release failed; it expires by itself", zap.Error(err))
 		}
 	}
 
-	ticket := g.ticket
-	if ticket.wait > 0 {
-		done("")
-		return &DelayError{Delay: ticket.wait, Reason: "CRM circuit open"}
-	}
-
-	if g.attempt.uncertain() {
-		if wait := g.attempt.sentAt.Add(h.o.ReconcileAfter).Sub(h.o.Clock()); wait > 0 {
-			done("")
-			return &DelayError{Delay: wait, Reason: "waiting for the earlier request to settle before reconciling"}
-		}
-		id, res, err := h.reconcile(ctx, p, g.attempt)
-		h.stats.reconcile(res, err)
-		if err != nil {
-			done("")
-			return h.failed(ctx, p, log, &reconcileError{err}, ticket)
-		}
-		log.Info("reconciled", zap.String("reconcile", res.String()), zap.Int64("crm_id", id),
-			zap.Int("sends", g.attempt.sends), zap.String("crm_api", string(h.crm.Version())))
-		switch {
-		case res == reconcileFound:
-			lk.stop()
-			return h.delivered(ctx, t, p, log, Marker{CRMID: id, LeadID: p.ID, Via: "reconcile"}, token, g.attempt.dead)
-		case res == reconcileUnknown && h.o.ReconcileUnknown == ReconcileDead:
-			done("")
-			h.keepDead(ctx, p, "reconcile could not tell whether the CRM stored the lead", log)
-			return fmt.Errorf("dead: reconcile could not tell whether the CRM stored the lead (LEADRELAY_RECONCILE_UNKNOWN=dead): %w", asynq.SkipRetry)
-		}
-		// Not found, or unknown with the resend policy: send again.
-	}
-
-	release, err := h.acquire(ctx)
+	probe, err := h.admit(ctx, b.Circuit)
 	if err != nil {
-		done("")
-		return h.failed(ctx, p, log, err, ticket)
-	}
-	release = sync.OnceFunc(release)
-	defer release()
-	if m, err := h.markSending(ctx, p.ID, h.o.Clock()); err != nil {
-		done("")
-		return storeErr("record attempt", err)
-	} else if m != nil {
-		done("")
-		h.duplicate(t, m, log)
-		return nil
+		release(unsend)
+		return err
 	}
 
-	log.Debug("sending lead", zap.String("title", p.Lead.Title), zap.String("email", p.Lead.Email),
-		zap.String("phone", p.Lead.Phone), zap.String("company", p.Lead.Company))
+	if !b.Send {
+		// An earlier add may have stored the lead: find out first.
+		r.state = b.Attempt.State
+		settleAt := b.Attempt.SettleAt
+		if settleAt.IsZero() {
+			settleAt = b.Attempt.SentAt.Add(h.o.ReconcileAfter)
+		}
+		if wait := settleAt.Sub(h.o.Clock()); wait > 0 {
+			release(unsend)
+			return &DelayError{Delay: wait, Reason: "waiting until the earlier request cannot commit before looking it up"}
+		}
+		done, err := h.settleUncertain(ctx, r, b.Attempt, lk, release)
+		if done || err != nil {
+			return err
+		}
+		unsend.Mode, r.state = rdb.ReleaseUnsend, rdb.StateFailed
+	}
+
+	limRelease, err := h.acquire(ctx)
+	if err != nil {
+		release(unsend)
+		return err
+	}
+	limRelease = sync.OnceFunc(limRelease)
+	defer limRelease()
+
+	if ce := r.log.Check(zap.DebugLevel, "sending lead"); ce != nil {
+		ce.Write(zap.String("title", p.Lead.Title), zap.String("email", p.Lead.Email),
+			zap.String("phone", p.Lead.Phone), zap.String("company", p.Lead.Company))
+	}
 	id, err := h.add(ctx, p)
-	release()
-	lk.stop()
-	if err != nil {
-		state := stateFailed
-		if classify(err) == OutcomeAmbiguous {
-			state = stateAmbiguous
+	limRelease()
+	if err == nil {
+		h.health.worked(ctx, h, probe || b.Circuit.Exists)
+		return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum}, b.Attempt.Dead, lk)
+	}
+	class := crmclient.Classify(err)
+	rel := rdb.Release{Mode: rdb.ReleaseSet, State: rdb.StateFailed}
+	if class.Uncertain() {
+		rel.State, r.state = rdb.StateUncertain, rdb.StateUncertain
+		rel.SettleAt = h.o.Clock().Add(h.o.ReconcileAfter)
+		if class == crmclient.ClassAnswered {
+			rel.SettleAt = h.o.Clock() // the request is over: look it up at once
 		}
-		done(state)
-		return h.failed(ctx, p, log, err, ticket)
 	}
-	bctx, bcancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-	if err := h.breakerSucceeded(bctx, ticket); err != nil {
-		log.Warn("circuit breaker reset failed", zap.Error(err))
+	release(rel)
+	h.crmFailed(ctx, r, err, probe)
+	if class == crmclient.ClassAnswered {
+		return h.lookUpNow(ctx, r, err)
 	}
-	bcancel()
-	h.clearConfigProblem()
-	return h.delivered(ctx, t, p, log, Marker{CRMID: id, LeadID: p.ID}, token, g.attempt.dead)
+	return err
+}
+
+// lookUpNow follows an add that got a complete but unclear answer (HTTP
+// 500 or 502, an error page): the CRM's request is over, so the lead is
+// looked up in the same run instead of waiting. A look-up that finds it
+// records the delivery; one that cannot tell leaves the lead uncertain for
+// the next run.
+func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
+	if h.v1() {
+		if problem := h.health.preflightAfterError(ctx, h, addErr); problem != "" {
+			return &DelayError{Delay: h.o.BreakerCooldown, Reason: "CRM configuration problem: " + problem, Problem: problem, Err: addErr}
+		}
+	}
+	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: r.p.ID, Token: r.token, Now: h.o.Clock(),
+		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL})
+	if err != nil || !b.Locked || b.Send {
+		if b.Locked {
+			_ = h.store.Release(context.WithoutCancel(ctx), r.p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
+		}
+		return addErr // someone else has it, or it is no longer uncertain
+	}
+	lk := h.keepLock(ctx, r.p.ID, r.token, r.log)
+	defer lk.stop()
+	release := func(rel rdb.Release) {
+		lk.stop()
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+		defer cancel()
+		_ = h.store.Release(bctx, r.p.ID, r.token, rel)
+	}
+	id, res, lerr := h.reconcile(ctx, r.p, b.Attempt)
+	h.stats.reconcile(res, lerr)
+	switch {
+	case lerr != nil:
+		release(rdb.Release{Mode: rdb.ReleaseKeep})
+		return addErr
+	case res == reconcileFound:
+		r.log.Info("reconciled at once", zap.String("reconcile", res.String()), zap.Int64("crm_id", id))
+		return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: r.p.ID, Site: r.p.Site, Sum: r.p.Sum, Via: "reconcile"}, b.Attempt.Dead, lk)
+	case res == reconcileNotFound:
+		// Certainly not stored: the next run sends without a look-up.
+		r.state = rdb.StateFailed
+		release(rdb.Release{Mode: rdb.ReleaseSet, State: rdb.StateFailed})
+		return addErr
+	}
+	release(rdb.Release{Mode: rdb.ReleaseKeep})
+	return addErr
+}
+
+// settleUncertain looks up a lead whose earlier add is uncertain. done
+// means the run is over (recorded as delivered, or the returned error);
+// otherwise the attempt record says "sending" again and the caller sends.
+func (h *Handler) settleUncertain(ctx context.Context, r *run, a rdb.Attempt, lk *lease, release func(rdb.Release)) (bool, error) {
+	p := r.p
+	id, res, err := h.reconcile(ctx, p, a)
+	h.stats.reconcile(res, err)
+	if err != nil {
+		release(rdb.Release{Mode: rdb.ReleaseKeep})
+		return true, &lookupError{err}
+	}
+	r.log.Info("reconciled", zap.String("reconcile", res.String()), zap.Int64("crm_id", id),
+		zap.Int("sends", a.Sends), zap.String("crm_api", string(h.crm.Version())))
+	switch {
+	case res == reconcileFound:
+		return true, h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum, Via: "reconcile"}, a.Dead, lk)
+	case res == reconcileUnknown && h.o.ReconcileUnknown == ReconcileDead:
+		release(rdb.Release{Mode: rdb.ReleaseKeep})
+		return true, &deadError{reason: "LeadRelay could not tell whether the CRM stored the lead (LEADRELAY_RECONCILE_UNKNOWN=dead)"}
+	}
+	// Not found, or unknown with the resend policy: send again.
+	m, err := h.store.MarkSending(ctx, p.ID, h.o.Clock(), h.o.DeliveredTTL, h.journal.top.Load())
+	switch {
+	case err != nil:
+		release(rdb.Release{Mode: rdb.ReleaseKeep})
+		return true, storeErr("record attempt", err)
+	case m != nil:
+		release(rdb.Release{Mode: rdb.ReleaseKeep})
+		h.duplicate(m, r.log)
+		return true, nil
+	}
+	return false, nil
+}
+
+// admit asks the fleet's circuit whether the CRM may be called; probe
+// says this call is the half-open probe.
+func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err error) {
+	switch {
+	case c.Wait > 0 && c.Problem != "":
+		return false, &DelayError{Delay: c.Wait, Reason: "CRM configuration problem: " + c.Problem, Problem: c.Problem}
+	case c.Wait > 0:
+		return false, &DelayError{Delay: c.Wait, Reason: "CRM circuit open"}
+	case !c.ProbeDue:
+		return false, nil
+	}
+	ok, err := h.store.ClaimProbe(ctx, h.o.Clock(), h.o.CRMTimeout)
+	if err != nil {
+		return false, storeErr("claim circuit probe", err)
+	}
+	if !ok {
+		return false, &DelayError{Delay: h.o.CRMTimeout, Reason: "CRM circuit half-open: another worker is probing"}
+	}
+	return true, nil
 }
 
 // add sends the lead with the per-call timeout.
@@ -173,15 +295,15 @@ func (h *Handler) add(ctx context.Context, p lead.Payload) (int64, error) {
 }
 
 // delivered records the marker (retrying a few times: the CRM has the lead
-// now, and losing that fact risks a second add), writes the task result and
-// logs the delivery.
+// now, and losing that fact risks a second add) and logs the delivery.
 // wasDead says the lead died before (an operator re-ran it): its
 // dead-letter record goes.
-func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, log *zap.Logger, m Marker, token string, wasDead bool) error {
-	m.At = h.o.Clock().UTC()
-	claim := h.crm.Version() != crmclient.V2
+func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead bool, lk *lease) error {
+	lk.stop()
+	now := h.o.Clock()
+	m.At = now.UTC()
 	var (
-		old *Marker
+		f   rdb.Finished
 		err error
 	)
 	base := context.WithoutCancel(ctx)
@@ -190,156 +312,136 @@ func (h *Handler) delivered(ctx context.Context, t *asynq.Task, p lead.Payload, 
 			time.Sleep(time.Duration(50<<i) * time.Millisecond)
 		}
 		bctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
-		old, err = h.finish(bctx, m, token, claim)
+		f, err = h.store.Finish(bctx, rdb.FinishArgs{Marker: m, Token: r.token, TTL: h.o.DeliveredTTL,
+			ClaimTTL: claimedRetention, Day: now.UTC().Format("2006-01-02")})
 		cancel()
 		if err == nil {
 			break
 		}
 	}
 	if err != nil {
-		log.Error("delivered to the CRM but the delivered marker could not be recorded; the next attempt reconciles",
+		r.log.Error("delivered to the CRM but the delivered marker could not be recorded; the next run reconciles",
 			zap.Int64("crm_id", m.CRMID), zap.Error(err))
-		return &unrecordedError{crmID: m.CRMID, err: err}
+		return &DelayError{Delay: backpressureDelay, Reason: "delivered, but the delivered marker could not be recorded",
+			Err: storeErr("record delivery", err)}
 	}
-	if old != nil && old.CRMID != m.CRMID {
-		// Two adds landed: say so loudly, keep the first marker.
-		log.Error("lead delivered twice", zap.Int64("crm_id", m.CRMID), zap.Int64("first_crm_id", old.CRMID))
-		m = *old
+	if f.Old != nil && f.Old.CRMID != m.CRMID {
+		r.log.Error("lead delivered twice", zap.Int64("crm_id", m.CRMID), zap.Int64("first_crm_id", f.Old.CRMID))
+		m = *f.Old
+	}
+	if f.ClaimedBy != "" {
+		r.log.Error("CRM id already claimed by another lead's look-up", zap.Int64("crm_id", m.CRMID),
+			zap.String("claimed_by", f.ClaimedBy))
 	}
 	h.stats.delivered.Add(1)
-	h.observeDelivered(p, m)
-	if wasDead {
-		h.forgetDead(base, p, log)
+	h.observeDelivered(r.p, m)
+	if wasDead && h.o.DeadLetters != nil {
+		if err := h.o.DeadLetters.Forget(base, r.p.ID); err != nil {
+			r.log.Warn("delivered lead not removed from the dead-letter store", zap.Error(err))
+		}
 	}
-	h.writeResult(t, result{CRMID: m.CRMID, DeliveredAt: m.At}, log)
-	log.Info("delivered", zap.Int64("crm_id", m.CRMID), zap.String("via", m.Via))
+	r.log.Info("delivered", zap.Int64("crm_id", m.CRMID), zap.String("via", viaName(m.Via)))
 	return nil
+}
+
+func viaName(v string) string {
+	if v == "" {
+		return "add"
+	}
+	return v
 }
 
 // duplicate acknowledges a task whose lead is delivered already.
-func (h *Handler) duplicate(t *asynq.Task, m *Marker, log *zap.Logger) {
+func (h *Handler) duplicate(m *rdb.Marker, log *zap.Logger) {
 	h.stats.duplicates.Add(1)
 	h.o.Observer.Delivery(DeliveryDuplicateSkipped)
 	log.Info("duplicate skipped", zap.Int64("crm_id", m.CRMID))
-	h.writeResult(t, result{CRMID: m.CRMID, DeliveredAt: m.At, Duplicate: true}, log)
 }
 
-func (h *Handler) writeResult(t *asynq.Task, r result, log *zap.Logger) {
-	w := t.ResultWriter()
-	if w == nil {
-		return
-	}
-	b, _ := json.Marshal(r)
-	if _, err := w.Write(b); err != nil {
-		log.Warn("task result not written", zap.Error(err))
-	}
-}
-
-// failed turns a delivery error into what asynq should do, as classify
-// decides, and feeds the circuit breaker.
-func (h *Handler) failed(ctx context.Context, p lead.Payload, log *zap.Logger, err error, ticket breakerTicket) error {
-	out := classify(err)
-	log = log.With(zap.String("class", out.String()))
-	log = log.With(crmFields(err)...)
-	h.honourRetryAfter(ctx, err, log)
-	if out == OutcomeRetry || out == OutcomeAmbiguous {
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-		opened, berr := h.breakerFailed(bctx)
-		cancel()
-		switch {
-		case berr != nil:
-			log.Warn("circuit breaker update failed", zap.Error(berr))
-		case opened:
-			log.Warn("CRM circuit opened: deliveries pause without spending attempts",
+// crmFailed feeds a failed CRM call to the fleet's circuit: transient and
+// uncertain failures count towards opening it, a configuration problem
+// opens it for everyone, any other answer shows the CRM is reachable.
+func (h *Handler) crmFailed(ctx context.Context, r *run, err error, probe bool) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	switch crmclient.Classify(err) {
+	case crmclient.ClassTransient, crmclient.ClassAmbiguous, crmclient.ClassAnswered:
+		st, berr := h.store.CircuitFailed(bctx, h.circuitArgs())
+		if berr != nil {
+			r.log.Warn("circuit breaker update failed", zap.Error(berr))
+			break
+		}
+		h.o.Observer.CRMCircuitOpen(st != rdb.CircuitClosed)
+		if st == rdb.CircuitOpened {
+			r.log.Warn("CRM circuit opened: deliveries pause without spending attempts",
 				zap.Duration("cooldown", h.o.BreakerCooldown), zap.Error(err))
 		}
-	} else if ticket.probe && out != OutcomePause {
-		// The CRM answered: it is reachable.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-		_ = h.breakerSucceeded(bctx, ticket)
-		cancel()
-	}
-	switch out {
-	case OutcomeDead:
-		// Worker.handleError logs the dead letter at error level, once.
-		log.Debug("lead is dead", zap.Error(err))
-		h.keepDead(ctx, p, err.Error(), log)
-		return fmt.Errorf("dead: %w: %w", err, asynq.SkipRetry)
-	case OutcomePause:
-		hint := crmclient.ConfigHint(err)
-		if hint == "" {
-			hint = "check the LEADRELAY_CRM_* settings"
+	case crmclient.ClassConfig:
+		h.health.problem(bctx, h, configHint(err), err)
+	case crmclient.ClassRateLimited:
+		h.honourRetryAfter(bctx, err, r.log)
+	default:
+		if probe {
+			h.health.worked(bctx, h, true)
 		}
-		h.configProblem(hint, log, err)
-		return &DelayError{Delay: h.o.BreakerCooldown, Reason: "CRM configuration problem: " + hint, Err: err}
-	case OutcomeBackpressure:
-		if de := (*DelayError)(nil); errors.As(err, &de) {
-			return err // a Limiter's own answer
+	}
+}
+
+func (h *Handler) circuitArgs() rdb.CircuitArgs {
+	return rdb.CircuitArgs{Now: h.o.Clock(), Threshold: h.o.BreakerThreshold, Cooldown: h.o.BreakerCooldown,
+		TTL: 10 * (h.o.BreakerCooldown + h.o.CRMTimeout)}
+}
+
+func (h *Handler) v1() bool { return h.crm.Version() != crmclient.V2 }
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lease keeps a held lock alive until stopped: the CRM call may outlast
+// LockTTL, and a lock that expired mid-call would let a second worker in.
+type lease struct {
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	done     chan struct{}
+	lost     atomic.Bool
+}
+
+func (h *Handler) keepLock(ctx context.Context, id, token string, log *zap.Logger) *lease {
+	l := &lease{stopCh: make(chan struct{}), done: make(chan struct{})}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(h.o.LockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stopCh:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(ctx, h.o.LockTTL/3)
+				ok, err := h.store.Renew(rctx, id, token, h.o.LockTTL)
+				cancel()
+				switch {
+				case err != nil:
+					log.Warn("lock renewal failed", zap.Error(err))
+				case !ok:
+					// Another worker may take over, but it waits
+					// ReconcileAfter after our send before it looks up.
+					l.lost.Store(true)
+					log.Warn("lock lost during delivery")
+					return
+				}
+			}
 		}
-		d, _ := crmclient.RetryAfter(err)
-		return &DelayError{Delay: d, Reason: "CRM asks to slow down", Err: err}
-	}
-	if lastAttempt(ctx) {
-		h.keepDead(ctx, p, "retries exhausted: "+err.Error(), log)
-		return err
-	}
-	log.Debug("delivery failed; will retry", zap.Error(err))
-	return err
+	}()
+	return l
 }
 
-// configProblem remembers a configuration problem and logs it at most once
-// per configLogEvery per process.
-func (h *Handler) configProblem(hint string, log *zap.Logger, err error) {
-	now := h.o.Clock()
-	h.configMu.Lock()
-	h.configHint = hint
-	h.o.Observer.CRMConfigProblem(true)
-	due := now.Sub(h.configLogged) >= configLogEvery
-	if due {
-		h.configLogged = now
-	}
-	h.configMu.Unlock()
-	if due {
-		log.Error("CRM configuration problem: deliveries paused, no attempts spent, nothing dead-lettered",
-			zap.String("fix", hint), zap.Error(err))
-	}
-}
-
-func (h *Handler) clearConfigProblem() {
-	h.configMu.Lock()
-	h.configHint = ""
-	h.o.Observer.CRMConfigProblem(false)
-	h.configMu.Unlock()
-}
-
-// ConfigProblem returns what an operator must fix when the last CRM answer
-// showed a configuration problem, or "" (for readiness checks).
-func (h *Handler) ConfigProblem() string {
-	h.configMu.Lock()
-	defer h.configMu.Unlock()
-	return h.configHint
-}
-
-// crmFields returns the log fields describing a CRM error: crm_code.
-func crmFields(err error) []zap.Field {
-	var (
-		ae *crmclient.APIError
-		se *crmclient.StatusError
-	)
-	switch {
-	case errors.As(err, &ae):
-		return []zap.Field{zap.Int("crm_code", ae.Code)}
-	case errors.As(err, &se):
-		return []zap.Field{zap.Int("crm_code", se.StatusCode)}
-	}
-	return nil
-}
-
-// Ready is a readiness check: an error naming the fix while the last CRM
-// answer showed a configuration problem (deliveries are paused), else nil.
-func (h *Handler) Ready(context.Context) error {
-	if hint := h.ConfigProblem(); hint != "" {
-		return errors.New("CRM configuration problem, deliveries paused: " + hint)
-	}
-	return nil
+// stop ends the renewal and waits for it; safe to call twice.
+func (l *lease) stop() {
+	l.stopOnce.Do(func() { close(l.stopCh) })
+	<-l.done
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -34,11 +35,11 @@ func TestHandlerDelivers(t *testing.T) {
 			if m == nil || m.CRMID != 101 || m.LeadID != p.ID || !m.At.Equal(e.clock.Now()) {
 				t.Fatalf("marker = %+v", m)
 			}
-			ttl := e.rdb.PTTL(ctx, deliveredKey(p.ID)).Val()
+			ttl := e.rdb.PTTL(ctx, rdb.DeliveredKey(p.ID)).Val()
 			if ttl < 29*24*time.Hour {
 				t.Errorf("marker TTL = %v, want about 30 days", ttl)
 			}
-			if n := e.rdb.Exists(ctx, lockKey(p.ID), attemptKey(p.ID)).Val(); n != 0 {
+			if n := e.rdb.Exists(ctx, rdb.LockKey(p.ID), rdb.AttemptKey(p.ID)).Val(); n != 0 {
 				t.Errorf("lock/attempt keys left behind: %d", n)
 			}
 			e.crm.mu.Lock()
@@ -47,9 +48,8 @@ func TestHandlerDelivers(t *testing.T) {
 			if v == crmclient.V2 && uids[UIDKey] != p.ID {
 				t.Errorf("v2 uids = %v, want %s=%s", uids, UIDKey, p.ID)
 			}
-			claimed := e.rdb.ZScore(ctx, claimedKey, "101").Err() == nil
-			if claimed != (v == crmclient.V1) {
-				t.Errorf("CRM id claimed = %v on %s", claimed, v)
+			if holder := e.rdb.Get(ctx, rdb.ClaimKey("101")).Val(); holder != p.ID {
+				t.Errorf("CRM id 101 claimed by %q, want %s", holder, p.ID)
 			}
 			// A re-run after success (crash before ack, lease expiry,
 			// manual re-run) must not post twice.
@@ -64,7 +64,7 @@ func TestHandlerDelivers(t *testing.T) {
 			if s := e.h.Stats(); s.Delivered != 1 || s.Duplicates != 3 {
 				t.Errorf("stats = %+v", s)
 			}
-			if n, _ := e.rdb.Get(ctx, DeliveredCountKey(e.clock.Now())).Int(); n != 1 {
+			if n, _ := rdb.New(e.rdb).DeliveredOn(ctx, e.clock.Now()); n != 1 {
 				t.Errorf("delivered today = %d, want 1 (re-runs do not count)", n)
 			}
 		})
@@ -75,7 +75,7 @@ func TestHandlerMarkerSkipsCRM(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, nil)
 	task, p := newLeadTask(t)
-	e.rdb.Set(ctx, deliveredKey(p.ID), `{"crm_id":7,"at":"2026-01-01T00:00:00Z","lead_id":"`+p.ID+`"}`, time.Hour)
+	e.rdb.Set(ctx, rdb.DeliveredKey(p.ID), `{"crm_id":7,"at":"2026-01-01T00:00:00Z","lead_id":"`+p.ID+`"}`, time.Hour)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +96,12 @@ func TestHandlerErrors(t *testing.T) {
 		state     string
 		errSubstr string
 	}{
-		{"permanent", &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}, false, true, true, stateFailed, "Ошибка добавления лида"},
-		{"config", &crmclient.APIError{Action: "add", Code: 400, Text: "Не верный API key"}, false, false, false, stateFailed, "LEADRELAY_CRM_APIKEY"},
-		{"transient", &crmclient.StatusError{Action: "add", StatusCode: 503}, false, false, true, stateFailed, "503"},
-		{"rate limited", &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: time.Minute}, false, false, false, stateFailed, "429"},
-		{"ambiguous", &crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, true, false, true, stateAmbiguous, "transport"},
+		{"permanent", &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}, false, true, true, rdb.StateFailed, "the CRM rejected the lead (code 1: Ошибка добавления лида)"},
+		{"transient", &crmclient.StatusError{Action: "add", StatusCode: 503}, false, false, true, rdb.StateFailed, "503"},
+		{"rate limited", &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: time.Minute}, false, false, false, rdb.StateFailed, "429"},
+		{"ambiguous", &crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, true, false, true, rdb.StateUncertain, "transport"},
+		// Last: a configuration problem opens the circuit for everyone.
+		{"config", &crmclient.APIError{Action: "add", Code: 400, Text: "Не верный API key"}, false, false, false, rdb.StateFailed, "LEADRELAY_CRM_APIKEY"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,26 +121,29 @@ func TestHandlerErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.errSubstr) {
 				t.Errorf("error %q lacks %q", err, tc.errSubstr)
 			}
-			if st := e.rdb.HGet(ctx, attemptKey(p.ID), "state").Val(); st != tc.state {
+			if st := e.attempt(p.ID)["state"]; st != tc.state {
 				t.Errorf("attempt state = %q, want %q", st, tc.state)
 			}
 			if e.marker(p.ID) != nil {
 				t.Error("marker written after a failure")
 			}
-			if e.rdb.Exists(ctx, lockKey(p.ID)).Val() != 0 {
+			if e.rdb.Exists(ctx, rdb.LockKey(p.ID)).Val() != 0 {
 				t.Error("lock not released")
 			}
 		})
 	}
-	if e.h.ConfigProblem() == "" || e.h.Ready(ctx) == nil {
+	if e.h.ConfigProblem(ctx) == "" || e.h.Ready(ctx) == nil {
 		t.Error("ConfigProblem()/Ready() silent after a config failure")
 	}
+	// The probe after the cooldown succeeds and clears the problem.
+	e.clock.Advance(e.h.o.BreakerCooldown)
 	e.crm.setFail(nil)
 	task, _ := newLeadTask(t)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	if e.h.ConfigProblem() != "" || e.h.Ready(ctx) != nil {
+	e.clock.Advance(2 * healthCacheFor)
+	if e.h.ConfigProblem(ctx) != "" || e.h.Ready(ctx) != nil {
 		t.Error("ConfigProblem()/Ready() not cleared by a success")
 	}
 }
@@ -148,7 +152,7 @@ func TestHandlerBrokenPayload(t *testing.T) {
 	t.Parallel()
 	h := NewHandler(newFakeCRM(crmclient.V1), nil, Options{}, nil)
 	err := h.ProcessTask(ctx, asynq.NewTask(lead.TaskType, []byte(`{"id":`)))
-	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "broken payload") {
+	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "payload is broken") {
 		t.Fatalf("ProcessTask = %v, want SkipRetry with reason", err)
 	}
 }
@@ -192,7 +196,7 @@ func TestHandlerLockBusy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, nil)
 	task, p := newLeadTask(t)
-	e.rdb.Set(ctx, lockKey(p.ID), "someone-else", 10*time.Second)
+	e.rdb.Set(ctx, rdb.LockKey(p.ID), "someone-else", 10*time.Second)
 	err := e.h.ProcessTask(ctx, task)
 	var de *DelayError
 	if !errors.As(err, &de) || IsFailure(err) || de.Delay <= 0 || de.Delay > 10*time.Second {
@@ -201,7 +205,7 @@ func TestHandlerLockBusy(t *testing.T) {
 	if adds, _ := e.crm.counts(); adds != 0 {
 		t.Errorf("adds = %d", adds)
 	}
-	if e.rdb.Get(ctx, lockKey(p.ID)).Val() != "someone-else" {
+	if e.rdb.Get(ctx, rdb.LockKey(p.ID)).Val() != "someone-else" {
 		t.Error("someone else's lock was touched")
 	}
 }
@@ -222,28 +226,27 @@ func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 			task, p := newLeadTask(t)
 			broken.Store(true)
 			err := e.h.ProcessTask(ctx, task)
-			var ue *unrecordedError
-			if !errors.As(err, &ue) || ue.crmID != 101 || classify(err) != OutcomeAmbiguous || !IsFailure(err) {
-				t.Fatalf("first run = %v, want an unrecorded delivery of CRM id 101", err)
+			var de *DelayError
+			if !errors.As(err, &de) || IsFailure(err) || !strings.Contains(err.Error(), "marker could not be recorded") {
+				t.Fatalf("first run = %v, want a postponed, unrecorded delivery", err)
 			}
-			if st := e.rdb.HGet(ctx, attemptKey(p.ID), "state").Val(); st != stateSending {
-				t.Fatalf("attempt state = %q, want %q", st, stateSending)
+			if st := e.attempt(p.ID)["state"]; st != rdb.StateSending {
+				t.Fatalf("attempt state = %q, want %q", st, rdb.StateSending)
 			}
 			// Let the lock left behind expire, as it would.
-			e.rdb.Del(ctx, lockKey(p.ID))
+			e.rdb.Del(ctx, rdb.LockKey(p.ID))
 			// Too early: the first request might still be in flight.
 			err = e.h.ProcessTask(ctx, task)
-			var de *DelayError
 			if !errors.As(err, &de) || IsFailure(err) {
 				t.Fatalf("early run = %v, want a DelayError", err)
 			}
 			e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
 			// The reconcile finds the lead, but its marker is refused too.
-			if err := e.h.ProcessTask(ctx, task); !errors.As(err, &ue) || ue.crmID != 101 {
-				t.Fatalf("unrecorded reconcile run = %v, want an unrecorded delivery of CRM id 101", err)
+			if err := e.h.ProcessTask(ctx, task); !errors.As(err, &de) || !strings.Contains(err.Error(), "marker could not be recorded") {
+				t.Fatalf("unrecorded reconcile run = %v, want an unrecorded delivery", err)
 			}
 			broken.Store(false)
-			e.rdb.Del(ctx, lockKey(p.ID))
+			e.rdb.Del(ctx, rdb.LockKey(p.ID))
 			if err := e.h.ProcessTask(ctx, task); err != nil {
 				t.Fatalf("reconcile run = %v", err)
 			}
@@ -261,26 +264,27 @@ func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 	}
 }
 
-// failFinish makes Redis refuse the finish script while on is set.
+// failFinish makes Redis refuse the delivery-recording pipeline (the one
+// that counts the day's deliveries) while on is set.
 type failFinish struct{ on *atomic.Bool }
 
-func (failFinish) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (f failFinish) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
+func (failFinish) DialHook(next redis.DialHook) redis.DialHook       { return next }
+func (failFinish) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f failFinish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
 		if f.on.Load() {
-			for _, a := range cmd.Args() {
-				if s, ok := a.(string); ok && (s == finishScript.Hash() || strings.Contains(s, "ZREMRANGEBYSCORE")) {
+			for _, c := range cmds {
+				if c.Name() == "incr" {
 					err := errors.New("injected: redis refuses the marker")
-					cmd.SetErr(err)
+					for _, c := range cmds {
+						c.SetErr(err)
+					}
 					return err
 				}
 			}
 		}
-		return next(ctx, cmd)
+		return next(ctx, cmds)
 	}
-}
-func (failFinish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }
 
 func TestReconcile(t *testing.T) {
@@ -338,7 +342,7 @@ func TestReconcile(t *testing.T) {
 			e := newEnv(t, tc.v, func(o *Options) { o.ReconcileUnknown = tc.policy })
 			task, p := newLeadTask(t)
 			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, ambiguous })
-			if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeAmbiguous {
+			if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
 				t.Fatalf("first run = %v", err)
 			}
 			if tc.prep != nil {
@@ -429,7 +433,7 @@ func TestBreaker(t *testing.T) {
 			t.Fatalf("after recovery = %v", err)
 		}
 	}
-	if e.rdb.Exists(ctx, breakerKey).Val() != 0 {
+	if e.rdb.Exists(ctx, rdb.BreakerKey).Val() != 0 {
 		t.Error("breaker state left after recovery")
 	}
 }
@@ -438,17 +442,21 @@ func TestBreaker(t *testing.T) {
 func TestBreakerProbeExclusive(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.BreakerCooldown = time.Second; o.BreakerThreshold = 1 })
-	if _, err := e.h.breakerFailed(ctx); err != nil {
+	s := e.h.store
+	if st, err := s.CircuitFailed(ctx, e.h.circuitArgs()); err != nil || st != rdb.CircuitOpened {
 		t.Fatal(err)
 	}
-	if tk, _ := e.h.breakerAllow(ctx); tk.wait <= 0 {
-		t.Fatalf("open breaker allowed a call: %+v", tk)
+	if c, _ := s.Circuit(ctx, e.clock.Now()); c.Wait <= 0 {
+		t.Fatalf("open breaker allowed a call: %+v", c)
 	}
 	e.clock.Advance(time.Second)
-	first, _ := e.h.breakerAllow(ctx)
-	second, _ := e.h.breakerAllow(ctx)
-	if !first.probe || first.wait != 0 || second.probe || second.wait <= 0 {
-		t.Fatalf("probe tickets = %+v, %+v; want exactly one probe", first, second)
+	if c, _ := s.Circuit(ctx, e.clock.Now()); c.Wait != 0 || !c.ProbeDue {
+		t.Fatalf("after the cooldown: %+v, want a probe due", c)
+	}
+	first, _ := s.ClaimProbe(ctx, e.clock.Now(), time.Minute)
+	second, _ := s.ClaimProbe(ctx, e.clock.Now(), time.Minute)
+	if c, _ := s.Circuit(ctx, e.clock.Now()); !first || second || c.Wait <= 0 {
+		t.Fatalf("probes = %v, %v (circuit %+v); want exactly one probe", first, second, c)
 	}
 }
 
@@ -465,11 +473,18 @@ type deadBox struct {
 	reasons map[string]string
 }
 
-func (d *deadBox) Put(_ context.Context, p lead.Payload, reason string) error {
+func (d *deadBox) Put(_ context.Context, p lead.Payload, death Death) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.reasons[p.ID] = reason
+	d.reasons[p.ID] = death.Reason
 	return nil
+}
+
+func (d *deadBox) reason(id string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.reasons[id]
+	return r, ok
 }
 
 func (d *deadBox) Forget(_ context.Context, id string) error {
@@ -493,7 +508,7 @@ func TestHandlerSeams(t *testing.T) {
 		if adds, _ := e.crm.counts(); adds != 0 {
 			t.Errorf("adds = %d", adds)
 		}
-		if e.rdb.Exists(ctx, attemptKey(p.ID), lockKey(p.ID)).Val() != 0 {
+		if e.rdb.Exists(ctx, rdb.AttemptKey(p.ID), rdb.LockKey(p.ID)).Val() != 0 {
 			t.Error("a refused delivery left an attempt record or a lock")
 		}
 	})
@@ -511,7 +526,7 @@ func TestHandlerSeams(t *testing.T) {
 		box.mu.Lock()
 		reason := box.reasons[p.ID]
 		box.mu.Unlock()
-		if !strings.Contains(reason, "Ошибка добавления") {
+		if reason != "the CRM rejected the lead (code 1: Ошибка добавления лида)" {
 			t.Errorf("dead store = %v", reason)
 		}
 		// An operator fixes the cause and re-runs it: delivered, forgotten.

@@ -12,20 +12,20 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 )
 
-// Keys of the CRM limiter, shared by every worker process. Times inside are
-// microseconds on the limiter's clock (Redis TIME unless injected).
-const (
-	// crmRateKey holds the rate limit's GCRA state: the theoretical arrival
-	// time of the next request.
-	crmRateKey = keyPrefix + "crm:rate"
-	// crmInflightKey is the concurrency semaphore: a ZSET of holder token →
-	// lease expiry, so a killed worker's slot frees itself.
-	crmInflightKey = keyPrefix + "crm:inflight"
-	// crmPauseKey holds the time until which the CRM asked, with
-	// Retry-After, not to be called.
-	crmPauseKey = keyPrefix + "crm:pause"
+// The CRM limiter's keys, shared by every worker process, are
+// rdb.CRMRateKey (GCRA state: the theoretical arrival time of the next
+// request), rdb.CRMInflightKey (the concurrency semaphore: holder token →
+// lease expiry, so a killed worker's slot frees itself) and rdb.CRMPauseKey
+// (the time until which the CRM asked, with Retry-After, not to be
+// called). Times inside are microseconds on the limiter's clock (Redis
+// TIME unless injected).
+var (
+	crmRateKey     = rdb.CRMRateKey
+	crmInflightKey = rdb.CRMInflightKey
+	crmPauseKey    = rdb.CRMPauseKey
 )
 
 // Limiter tuning.

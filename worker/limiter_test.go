@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crmclient"
+	keys "leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -26,8 +27,8 @@ func refusal(t *testing.T, err error) *DelayError {
 		t.Errorf("Acquire = %v, want a *DelayError", err)
 		return &DelayError{}
 	}
-	if IsFailure(err) || classify(err) != OutcomeBackpressure {
-		t.Errorf("refusal %v: IsFailure = %v, class = %v; want no failure, backpressure", err, IsFailure(err), classify(err))
+	if IsFailure(err) || outcomeOf(err) != OutcomeBackpressure {
+		t.Errorf("refusal %v: IsFailure = %v, class = %v; want no failure, backpressure", err, IsFailure(err), outcomeOf(err))
 	}
 	return de
 }
@@ -279,7 +280,7 @@ func TestReconcileGoesThroughLimiter(t *testing.T) {
 		return true, &crmclient.TransportError{Action: "add", Sent: true, Err: context.DeadlineExceeded}
 	})
 	task, p := newLeadTask(t)
-	if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeAmbiguous {
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
 		t.Fatalf("first run = %v, want ambiguous", err)
 	}
 	e.crm.setFail(nil)
@@ -361,7 +362,7 @@ func TestLimiterEndToEnd(t *testing.T) {
 	for {
 		n := 0
 		for _, p := range ps {
-			n += int(rdb.Exists(ctx, deliveredKey(p.ID)).Val())
+			n += int(rdb.Exists(ctx, keys.DeliveredKey(p.ID)).Val())
 		}
 		if n == leads {
 			break

@@ -2,10 +2,10 @@ package worker
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -97,45 +97,22 @@ func crmClass(err error) string {
 
 // observeFailure reports how a failed task ends, as Worker.handleError
 // (asynq's error handler) sees it.
-func observeFailure(obs Observer, err error, retried, maxRetry int) {
-	switch out := classify(err); {
-	case out == OutcomeDead || IsFailure(err) && retried >= maxRetry:
+func observeFailure(obs Observer, err error) {
+	switch out := outcomeOf(err); out {
+	case OutcomeDead:
 		obs.Delivery(DeliveryDead)
-	case out == OutcomePause:
+	case OutcomePause:
 		obs.Delivery(DeliveryPaused)
-	case !IsFailure(err):
+	case OutcomeBackpressure:
 		obs.Delivery(DeliveryBackpressure)
 	default:
 		obs.Delivery(DeliveryRetried)
 	}
 }
 
-// CircuitState reads the shared circuit breaker: whether it is open (or
-// half-open with a probe in flight) and, if so, for how long at least. It
-// also reports the state to the Observer, so the gauge is fresh whenever
-// readiness is probed.
-func (h *Handler) CircuitState(ctx context.Context) (open bool, wait time.Duration, err error) {
-	vals, err := h.rdb.HMGet(ctx, breakerKey, "open_until", "probe_until").Result()
-	if err != nil {
-		return false, 0, storeErr("read circuit breaker", err)
-	}
-	now := h.o.Clock().UnixMilli()
-	for _, v := range vals {
-		s, _ := v.(string)
-		if until, _ := strconv.ParseInt(s, 10, 64); until > now {
-			if d := time.Duration(until-now) * time.Millisecond; d > wait {
-				wait = d
-			}
-		}
-	}
-	open = wait > 0
-	h.o.Observer.CRMCircuitOpen(open)
-	return open, wait, nil
-}
-
 // observeDelivered reports a lead recorded as delivered and its latency
 // since intake received it.
-func (h *Handler) observeDelivered(p lead.Payload, m Marker) {
+func (h *Handler) observeDelivered(p lead.Payload, m rdb.Marker) {
 	outcome := DeliveryDelivered
 	if m.Via == "reconcile" {
 		outcome = DeliveryReconciled

@@ -85,13 +85,13 @@ func TestObserver(t *testing.T) {
 		t.Errorf("latencies = %v, want [3s] (received -> in CRM)", lat)
 	}
 
-	// A configuration problem sets the gauge; it is no breaker failure.
+	// A configuration problem sets the gauge and pauses the fleet.
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.APIError{Action: "add", Code: 401, Text: "Не верный логин"}
 	})
 	task, _ = newLeadTask(t)
 	err := e.h.ProcessTask(ctx, task)
-	observeFailure(rec, err, 0, 5)
+	observeFailure(rec, err)
 	if got, want := rec.take(), []string{"crm add config", DeliveryPaused}; !slices.Equal(got, want) {
 		t.Errorf("config events = %q, want %q", got, want)
 	}
@@ -99,13 +99,14 @@ func TestObserver(t *testing.T) {
 		t.Error("config problem gauge not set")
 	}
 
-	// A transient failure opens the circuit (threshold 1).
+	// After the cooldown, the probe fails transiently: the circuit reopens.
+	e.clock.Advance(time.Minute)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
 	})
 	task, _ = newLeadTask(t)
 	err = e.h.ProcessTask(ctx, task)
-	observeFailure(rec, err, 0, 5)
+	observeFailure(rec, err)
 	if got, want := rec.take(), []string{"crm add transient", DeliveryRetried}; !slices.Equal(got, want) {
 		t.Errorf("transient events = %q, want %q", got, want)
 	}
@@ -137,22 +138,21 @@ func TestObserver(t *testing.T) {
 func TestObserveFailure(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		err             error
-		retried, maxTry int
-		want            string
+		err  error
+		want string
 	}{
-		{&crmclient.StatusError{Action: "add", StatusCode: 503}, 0, 5, DeliveryRetried},
-		{&crmclient.StatusError{Action: "add", StatusCode: 503}, 5, 5, DeliveryDead},
-		{&crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, 1, 5, DeliveryRetried},
-		{fmt.Errorf("dead: %w", asynq.SkipRetry), 0, 5, DeliveryDead},
-		{&DelayError{Delay: time.Second, Reason: "CRM circuit open"}, 5, 5, DeliveryBackpressure},
-		{&DelayError{Reason: "config", Err: &crmclient.APIError{Action: "add", Code: 400}}, 0, 5, DeliveryPaused},
+		{&crmclient.StatusError{Action: "add", StatusCode: 503}, DeliveryRetried},
+		{&deadLetter{reason: "retries exhausted: the CRM answered HTTP 503", err: &crmclient.StatusError{Action: "add", StatusCode: 503}}, DeliveryDead},
+		{&crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, DeliveryRetried},
+		{fmt.Errorf("dead: %w", asynq.SkipRetry), DeliveryDead},
+		{&DelayError{Delay: time.Second, Reason: "CRM circuit open"}, DeliveryBackpressure},
+		{&DelayError{Reason: "config", Err: &crmclient.APIError{Action: "add", Code: 400}}, DeliveryPaused},
 	}
 	for _, tc := range tests {
 		rec := &recorder{}
-		observeFailure(rec, tc.err, tc.retried, tc.maxTry)
+		observeFailure(rec, tc.err)
 		if got := rec.take(); !slices.Equal(got, []string{tc.want}) {
-			t.Errorf("observeFailure(%v, %d/%d) = %q, want %s", tc.err, tc.retried, tc.maxTry, got, tc.want)
+			t.Errorf("observeFailure(%v) = %q, want %s", tc.err, got, tc.want)
 		}
 	}
 }

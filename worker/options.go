@@ -30,8 +30,10 @@ type Options struct {
 	// RetryMaxDelay caps every retry delay, Retry-After included (default 1h).
 	RetryMaxDelay time.Duration
 	// MaxRetry is the number of counted retries before a lead is
-	// dead-lettered; the producer sets it per task, the worker uses it for
-	// logs (default 80, about three days with the defaults above).
+	// dead-lettered (default 80, about three days with the defaults
+	// above). The producer enqueues each task with it (lead.TaskOptions);
+	// the worker reads a task's own budget from asynq and uses this only
+	// for a task that carries none.
 	MaxRetry int
 	// DeliveredTTL is how long the delivered marker is kept (default 30 days).
 	DeliveredTTL time.Duration
@@ -59,9 +61,13 @@ type Options struct {
 	// LockTTL is the expiry of the per-lead delivery lock; the holder renews
 	// it every LockTTL/3 (default 15s).
 	LockTTL time.Duration
-	// PollInterval, when set, is how often asynq looks for new and due
-	// retry tasks (asynq's defaults: 1s and 5s). Tests shorten it.
+	// PollInterval is how often an idle worker looks for new tasks
+	// (default: asynq's, 1s). Tests shorten it.
 	PollInterval time.Duration
+	// DelayedPollInterval is how often due retries and postponed leads are
+	// moved back to the queue (default 1s; asynq's own is 5s, which would
+	// add up to 5s to every postponement).
+	DelayedPollInterval time.Duration
 	// Limiter, when set, admits every CRM request (rate limit, concurrency
 	// cap). Nil means no limit.
 	Limiter Limiter
@@ -131,6 +137,10 @@ func (o Options) withDefaults() Options {
 	}
 	o.ReconcileAfter = max(o.ReconcileAfter, o.CRMTimeout+reconcileSettle)
 	def(&o.LockTTL, 15*time.Second)
+	if o.PollInterval > 0 && o.DelayedPollInterval <= 0 {
+		o.DelayedPollInterval = o.PollInterval
+	}
+	def(&o.DelayedPollInterval, time.Second)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}

@@ -2,14 +2,17 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -45,57 +48,84 @@ const (
 )
 
 // reconcile finds out whether an earlier, uncertain add stored the lead.
-// On v1 a found CRM id is claimed in leadrelay:crm:claimed, so two genuine
-// identical leads never map to one CRM lead.
-func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a attempt) (int64, reconcileResult, error) {
-	first := a.firstAt
+// A CRM lead matched by content is claimed for this lead (rdb ClaimKey),
+// so two genuine identical leads never map to one CRM lead.
+func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a rdb.Attempt) (int64, reconcileResult, error) {
+	first := a.FirstAt
 	if first.IsZero() {
 		first = p.ReceivedAt
 	}
-	if h.crm.Version() == crmclient.V2 {
+	if !h.v1() {
 		return h.reconcileV2(ctx, p, first)
 	}
-	return h.reconcileV1(ctx, p, first)
+	return h.reconcileV1(ctx, p, a, first)
 }
 
-// reconcileV2 looks for the lead's uids stamp.
+// reconcileV2 looks for the lead's uids stamp. v2's add is not atomic: it
+// stores the lead, calls the CRM's webhooks, and only then writes the
+// stamp, so a request that died in between leaves the lead without one.
+// Unstamped leads are therefore matched on their content as on v1.
 func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
+	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
 	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
-		return it.UIDs[UIDKey] == p.ID, nil
+		if key, stamped := it.UIDs[UIDKey]; stamped {
+			return key == p.ID, nil
+		}
+		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != want {
+			return false, nil
+		}
+		return h.claim(ctx, it.ID, p.ID)
 	})
 }
 
 // reconcileV1 matches on email, phone, company and content (v1 has no
-// uids), skipping CRM ids another delivery claimed and claiming the match,
-// so two genuine identical leads never map to one CRM lead.
-func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
-	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
+// uids). It looks in the journal of the CRM's newest leads first: the
+// shipped v1 list ignores every parameter and shows only the newest 200,
+// so a lead may scroll off before a scan could find it, but not off the
+// journal, which the fleet refreshes every journalRefreshEvery sends. Where
+// the journal has a gap since the lead's first send, it scans pages.
+func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, a rdb.Attempt, first time.Time) (int64, reconcileResult, error) {
+	fp := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
+	if j, err := h.refreshJournal(ctx); err != nil {
+		return 0, reconcileUnknown, err
+	} else if j.Covers(a.Watermark) {
+		items, j, err := h.store.JournalRead(ctx, a.Watermark)
+		if err != nil {
+			return 0, reconcileUnknown, storeErr("read CRM journal", err)
+		}
+		if j.Covers(a.Watermark) {
+			h.stats.journal.Add(1)
+			sort.Slice(items, func(i, k int) bool { return items[i].CRMID < items[k].CRMID })
+			want := fingerprintHash(fp)
+			for _, it := range items {
+				if it.Fingerprint != want {
+					continue
+				}
+				if ok, err := h.claim(ctx, it.CRMID, p.ID); err != nil || ok {
+					return it.CRMID, reconcileFound, err
+				}
+			}
+			return 0, reconcileNotFound, nil
+		}
+	}
 	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
-		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != want {
+		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != fp {
 			return false, nil
 		}
-		won, err := claimScript.Run(ctx, h.rdb, []string{claimedKey, attemptKey(p.ID)},
-			h.o.Clock().UnixMilli(), it.ID).Int()
-		if err != nil {
-			return false, storeErr("claim CRM id", err)
-		}
-		return won == 1, nil
+		return h.claim(ctx, it.ID, p.ID)
 	})
 }
 
-// claimScript claims a CRM id for one lead: it wins when the id is free, or
-// when this lead claimed it in an earlier reconcile whose delivered marker
-// was never written (the claim is noted on the lead's attempt record, which
-// only a recorded delivery removes).
-// KEYS: claimed set, attempt. ARGV: now ms, CRM id.
-var claimScript = redis.NewScript(`
-if redis.call('HGET', KEYS[2], 'claimed') == ARGV[2] then return 1 end
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'claimed', ARGV[2]) end
-  return 1
-end
-return 0
-`)
+// claim claims a CRM id matched by content for lead id: true when it is
+// free, or this lead's already (an earlier look-up whose delivery was not
+// recorded).
+func (h *Handler) claim(ctx context.Context, crmID int64, id string) (bool, error) {
+	ok, err := h.store.Claim(ctx, crmID, id, claimedRetention)
+	if err != nil {
+		return false, storeErr("claim CRM id", err)
+	}
+	return ok, nil
+}
 
 // scan walks the CRM's leads newest first, created since the first attempt
 // (both dates set: one alone is broken on the real CRM; a day's margin for
@@ -214,4 +244,11 @@ func crmText(s string) string {
 
 func fingerprint(email, phone, company, content string) string {
 	return strings.ToLower(crmText(email)) + "\x00" + crmText(phone) + "\x00" + crmText(company) + "\x00" + crmText(content)
+}
+
+// fingerprintHash is the short digest of a fingerprint that the journal
+// keeps.
+func fingerprintHash(fp string) string {
+	sum := sha256.Sum256([]byte(fp))
+	return hex.EncodeToString(sum[:8])
 }

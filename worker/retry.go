@@ -14,29 +14,34 @@ import (
 // ±20% of the schedule, so leads failed together do not retry together.
 const jitter = 0.2
 
-// RetryDelay returns the asynq.RetryDelayFunc of the worker: exponential
-// backoff from o.RetryInitial by o.RetryMultiplier with ±20% jitter, at
-// least the CRM's Retry-After and a *DelayError's Delay, after an ambiguous
-// add at least o.ReconcileAfter so the reconcile cannot race the earlier
-// request, and never more than o.RetryMaxDelay. n is the number of
-// counted retries so far.
+// RetryDelay returns the asynq.RetryDelayFunc of the worker. A
+// *DelayError (backpressure, a pause, a busy lock) waits its own Delay and
+// nothing more: a refusal that asks for 200ms must not wait the backoff's
+// 10s (the limiter jitters its own delays). A counted failure waits the exponential backoff from
+// o.RetryInitial by o.RetryMultiplier with ±20% jitter, at least the CRM's
+// Retry-After, and after an add whose request may still be in flight at
+// least o.ReconcileAfter, so the look-up cannot race it. Nothing waits
+// more than o.RetryMaxDelay. n is the number of counted retries so far.
 func RetryDelay(o Options) asynq.RetryDelayFunc {
 	o = o.withDefaults()
 	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var de *DelayError
+		if errors.As(err, &de) {
+			return min(max(de.Delay, minDelay), o.RetryMaxDelay)
+		}
 		d := backoffDelay(o, n, jitter)
 		if ra, ok := crmclient.RetryAfter(err); ok && ra > d {
 			d = ra
 		}
-		if classify(err) == OutcomeAmbiguous {
+		if crmclient.Classify(err) == crmclient.ClassAmbiguous {
 			d = max(d, o.ReconcileAfter)
-		}
-		var de *DelayError
-		if errors.As(err, &de) && de.Delay > d {
-			d = de.Delay
 		}
 		return min(d, o.RetryMaxDelay)
 	}
 }
+
+// minDelay is the least wait RetryDelay gives a *DelayError.
+const minDelay = 10 * time.Millisecond
 
 // backoffDelay is the n-th delay (n from 0) of the schedule. It builds a
 // fresh ExponentialBackOff per call, so no state is shared between

@@ -31,7 +31,9 @@ func TestRetryDelay(t *testing.T) {
 		{"retry-after capped", 0, &crmclient.StatusError{Action: "add", StatusCode: 503, RetryAfter: 5 * time.Hour}, time.Hour, time.Hour},
 		{"delay error above backoff", 0, &DelayError{Delay: 90 * time.Second}, 90 * time.Second, 90 * time.Second},
 		{"wrapped delay error", 0, fmt.Errorf("x: %w", &DelayError{Delay: 90 * time.Second}), 90 * time.Second, 90 * time.Second},
-		{"delay error below backoff", 1, &DelayError{Delay: time.Millisecond}, 16 * time.Second, 24 * time.Second},
+		// Issue 8 case 8: a refusal waits what it asks, not the backoff.
+		{"delay error below backoff", 1, &DelayError{Delay: 200 * time.Millisecond}, 200 * time.Millisecond, 200 * time.Millisecond},
+		{"delay error tiny", 1, &DelayError{Delay: time.Millisecond}, minDelay, minDelay},
 		{"ambiguous waits out the CRM timeout", 0, &crmclient.TransportError{Action: "add", Sent: true}, 31 * time.Second, 31 * time.Second},
 		{"ambiguous later follows backoff", 5, &crmclient.TransportError{Action: "add", Sent: true}, 256 * time.Second, 384 * time.Second},
 		{"delay error capped", 0, &DelayError{Delay: 48 * time.Hour}, time.Hour, time.Hour},
@@ -105,12 +107,12 @@ func TestReconcileAfter(t *testing.T) {
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.ReconcileAfter = 2 * time.Minute })
 	task, p := newLeadTask(t)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, ambiguous })
-	if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeAmbiguous {
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
 		t.Fatalf("first run = %v", err)
 	}
 	e.crm.setFail(nil)
 	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
-	if err := e.h.ProcessTask(ctx, task); classify(err) != OutcomeBackpressure {
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeBackpressure {
 		t.Fatalf("run before ReconcileAfter = %v, want postponed", err)
 	}
 	if e.crm.lists != 0 {

@@ -12,11 +12,15 @@ type Stats struct {
 	// outcomes of look-ups after an uncertain add; ReconcileErrors counts
 	// look-ups that failed.
 	ReconcileFound, ReconcileNotFound, ReconcileUnknown, ReconcileErrors int64
+	// ReconcileJournal counts v1 look-ups answered from the CRM journal
+	// rather than by scanning list pages.
+	ReconcileJournal int64
 }
 
 type counters struct {
 	delivered, duplicates                  atomic.Int64
 	found, notFound, unknown, reconcileErr atomic.Int64
+	journal                                atomic.Int64
 }
 
 func (c *counters) reconcile(r reconcileResult, err error) {
@@ -39,5 +43,6 @@ func (h *Handler) Stats() Stats {
 		Delivered: c.delivered.Load(), Duplicates: c.duplicates.Load(),
 		ReconcileFound: c.found.Load(), ReconcileNotFound: c.notFound.Load(),
 		ReconcileUnknown: c.unknown.Load(), ReconcileErrors: c.reconcileErr.Load(),
+		ReconcileJournal: c.journal.Load(),
 	}
 }

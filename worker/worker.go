@@ -2,7 +2,8 @@ package worker
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -12,14 +13,12 @@ import (
 	"leadrelay/lead"
 )
 
-// A zap SugaredLogger has the methods of asynq.Logger.
-var _ asynq.Logger = (*zap.SugaredLogger)(nil)
-
 // Worker is an asynq server that delivers lead tasks with a Handler. Run as
 // many as you like against one Redis. Build it with New.
 type Worker struct {
 	srv *asynq.Server
 	mux *asynq.ServeMux
+	h   *Handler
 	o   Options
 	log *zap.Logger
 }
@@ -30,21 +29,19 @@ func New(rdb redis.UniversalClient, h *Handler, o Options, log *zap.Logger) *Wor
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	w := &Worker{o: o, log: log, mux: asynq.NewServeMux()}
+	w := &Worker{o: o, log: log, h: h, mux: asynq.NewServeMux()}
 	w.mux.Handle(lead.TaskType, h)
 	cfg := asynq.Config{
-		Concurrency:     o.Concurrency,
-		Queues:          map[string]int{o.Queue: 1},
-		RetryDelayFunc:  RetryDelay(o),
-		IsFailure:       IsFailure,
-		ShutdownTimeout: o.ShutdownTimeout,
-		Logger:          log.Named("asynq").Sugar(),
-		LogLevel:        asynq.WarnLevel,
-		ErrorHandler:    asynq.ErrorHandlerFunc(w.handleError),
-	}
-	if o.PollInterval > 0 {
-		cfg.TaskCheckInterval = o.PollInterval
-		cfg.DelayedTaskCheckInterval = o.PollInterval
+		Concurrency:              o.Concurrency,
+		Queues:                   map[string]int{o.Queue: 1},
+		RetryDelayFunc:           RetryDelay(o),
+		IsFailure:                IsFailure,
+		ShutdownTimeout:          o.ShutdownTimeout,
+		Logger:                   asynqLogger{log.Named("asynq")},
+		LogLevel:                 asynq.InfoLevel,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
+		TaskCheckInterval:        o.PollInterval,
+		DelayedTaskCheckInterval: o.DelayedPollInterval,
 	}
 	w.srv = asynq.NewServerFromRedisClient(rdb, cfg)
 	return w
@@ -52,8 +49,10 @@ func New(rdb redis.UniversalClient, h *Handler, o Options, log *zap.Logger) *Wor
 
 // Run processes tasks until ctx is done, then shuts down gracefully: it
 // stops taking tasks and gives in-flight deliveries ShutdownTimeout to
-// finish before handing them back to the queue.
+// finish before handing them back to the queue. Before the first task it
+// runs the handler's preflight (Handler.Start).
 func (w *Worker) Run(ctx context.Context) error {
+	w.h.Start(ctx)
 	if err := w.srv.Start(w.mux); err != nil {
 		return err
 	}
@@ -65,26 +64,45 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// handleError logs every failed delivery with its class, at a level that
-// fits: dead letters are errors, backpressure is debug noise.
+// handleError logs every failed run with its outcome, at a level that
+// fits: dead letters are errors, retries warnings, backpressure debug.
 func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
-	out := classify(err)
+	out := outcomeOf(err)
 	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	fields := []zap.Field{zap.Int("attempt", retried+1), zap.Int("max_retry", maxRetry), zap.String("class", out.String())}
+	fields := []zap.Field{zap.Int("attempt", retried+1), zap.String("class", out.String())}
 	if p, perr := lead.ParsePayload(t.Payload()); perr == nil {
 		fields = append(fields, zap.String("lead_id", p.ID), zap.String("site", p.Site))
 	}
 	fields = append(fields, crmFields(err)...)
-	fields = append(fields, zap.Error(err))
-	observeFailure(w.o.Observer, err, retried, maxRetry)
-	var de *DelayError
-	switch {
-	case out == OutcomeDead || IsFailure(err) && retried >= maxRetry:
-		w.log.Error("lead task failed for good: archived as a dead letter", fields...)
-	case errors.As(err, &de):
-		w.log.Debug("lead task postponed", fields...)
+	fields = append(fields, zap.String("reason", reasonOf(err)), zap.Error(err))
+	observeFailure(w.o.Observer, err)
+	switch out {
+	case OutcomeDead:
+		w.log.Error("lead is dead: kept in the dead-letter store", fields...)
+	case OutcomeBackpressure, OutcomePause:
+		w.log.Debug("lead postponed", fields...)
 	default:
-		w.log.Warn("lead task failed; retrying", fields...)
+		w.log.Warn("lead delivery failed; retrying", fields...)
 	}
 }
+
+// asynqLogger routes asynq's own log lines through zap, at levels that
+// match LeadRelay's meaning: asynq's "Retry exhausted" warning for every
+// archived task repeats the dead-letter error handleError already logged,
+// so it is debug.
+type asynqLogger struct{ l *zap.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any) {
+	msg := fmt.Sprint(args...)
+	if strings.HasPrefix(msg, "Retry exhausted") {
+		a.l.Debug(msg)
+		return
+	}
+	a.l.Warn(msg)
+}
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Fatal(fmt.Sprint(args...)) }
+
+var _ asynq.Logger = asynqLogger{}

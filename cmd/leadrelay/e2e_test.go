@@ -54,10 +54,17 @@ func TestEndToEnd(t *testing.T) {
 			wg.Wait()
 			for i := 0; i < 20; i++ { // repeats: same key, same answer, no new task
 				code, body := postJSON(t, in.URL, testSiteKey, fmt.Sprintf("key-%d", i),
-					map[string]any{"title": fmt.Sprintf("Lead %d", i), "email": marker(api, i)})
+					map[string]any{"title": fmt.Sprintf("Lead %d", i), "email": marker(api, i), "utm_source": "e2e"})
 				if code != http.StatusOK || body["duplicate"] != true || body["id"] != ids[i] {
 					t.Errorf("repeat %d: %d %v (want 200, duplicate, id %s)", i, code, body, ids[i])
 				}
+			}
+			// A key reused for another lead is refused, naming the key
+			// (issue 8 case 3): the second lead is not silently dropped.
+			code, body := postJSON(t, in.URL, testSiteKey, "key-0",
+				map[string]any{"title": "Someone else", "email": "other@example.com"})
+			if msg, _ := body["error"].(string); code != http.StatusUnprocessableEntity || !strings.Contains(msg, `"key-0"`) {
+				t.Errorf("reused key: %d %v, want 422 naming the key", code, body)
 			}
 			invalid := []map[string]any{
 				{}, {"company": "no contact"}, {"email": "not-an-email"}, {"title": strings.Repeat("x", 300)},

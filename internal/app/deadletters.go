@@ -10,6 +10,7 @@ import (
 	"leadrelay/deadletter"
 	"leadrelay/lead"
 	"leadrelay/notify"
+	"leadrelay/worker"
 )
 
 // deadLetters adapts the deadletter store to the worker's DeadLetters
@@ -21,30 +22,28 @@ type deadLetters struct {
 	notify notify.Notifier // told of every lead stored as dead; nil: nobody
 }
 
-// Put records a dead lead with its reason and the attempt that ended it.
-func (d deadLetters) Put(ctx context.Context, p lead.Payload, reason string) error {
+// Put records a dead lead with its reason and the attempt that ended it;
+// the error history keeps the raw error for operators.
+func (d deadLetters) Put(ctx context.Context, p lead.Payload, death worker.Death) error {
 	payload, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	attempt := 1
-	if n, ok := asynq.GetRetryCount(ctx); ok {
-		attempt = n + 1
-	}
+	attempt := max(death.Attempt, 1)
 	queue := d.queue
 	if q, ok := asynq.GetQueueName(ctx); ok {
 		queue = q
 	}
 	now := time.Now().UTC()
 	if err := d.store.Put(ctx, deadletter.Record{
-		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: reason, Attempts: attempt,
+		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: death.Reason, Attempts: attempt,
 		DeadAt: now, ReceivedAt: p.ReceivedAt, Payload: payload,
-		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Text: reason}},
+		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Class: death.Class, Text: death.Detail}},
 	}); err != nil {
 		return err
 	}
 	if d.notify != nil {
-		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: reason})
+		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: death.Reason})
 	}
 	return nil
 }

@@ -20,9 +20,9 @@ import (
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
 	"leadrelay/deadletter"
+	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
-	"leadrelay/worker"
 )
 
 const (
@@ -202,7 +202,7 @@ func TestQueues(t *testing.T) {
 	e.putDead(t, "shop", "a1", time.Minute)
 	e.putDead(t, "shop", "trimmed", time.Minute)
 	// Seven leads delivered today, as the worker counts them.
-	if err := e.rdb.Set(context.Background(), worker.DeliveredCountKey(now), 7, 0).Err(); err != nil {
+	if err := e.rdb.Set(context.Background(), rdb.DeliveredCountKey(now.UTC().Format("2006-01-02")), 7, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -6,11 +6,10 @@ import (
 	"slices"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
-	"leadrelay/worker"
 )
 
 // queueRow is one line of `ctl queues`.
@@ -82,8 +81,8 @@ func (c *cli) queues(args []string) error {
 			return err
 		}
 		if q == c.cfg.Queue {
-			n, err := c.rds.Client.Get(c.ctx, worker.DeliveredCountKey(c.o.Now())).Int64()
-			if err != nil && !errors.Is(err, redis.Nil) {
+			n, err := rdb.New(c.rds.Client).DeliveredOn(c.ctx, c.o.Now())
+			if err != nil {
 				return fmt.Errorf("delivered today: %w", err)
 			}
 			r.Delivered = n

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -39,8 +39,8 @@ type leadStatus struct {
 	Lead          *lead.Lead `json:"lead,omitempty"`
 }
 
-// delivery is the worker's record of a delivery, in the task result and in
-// the delivered marker leadrelay:delivered:{id}.
+// delivery is the worker's record of a delivery, in the task result of
+// the previous version and in the delivered marker (internal/rdb).
 type delivery struct {
 	CRMID       int64     `json:"crm_id"`
 	At          time.Time `json:"at"`
@@ -53,8 +53,6 @@ func (d delivery) when() time.Time {
 	}
 	return d.DeliveredAt
 }
-
-func deliveredKey(id string) string { return "leadrelay:delivered:" + id }
 
 func (c *cli) leadStatus(args []string) error {
 	fs := c.flags("lead status")
@@ -119,18 +117,14 @@ func (c *cli) leadStatus(args []string) error {
 func (c *cli) status(id string) (leadStatus, error) {
 	st := leadStatus{ID: id}
 	marker := func() (*delivery, error) {
-		b, err := c.rds.Client.Get(c.ctx, deliveredKey(id)).Bytes()
-		if errors.Is(err, redis.Nil) {
+		_, m, err := rdb.New(c.rds.Client).Lead(c.ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("delivered marker of %s: %w", id, err)
+		}
+		if m == nil {
 			return nil, nil
 		}
-		if err != nil {
-			return nil, fmt.Errorf("delivered marker: %w", err)
-		}
-		var d delivery
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("delivered marker of %s is unreadable: %w", id, err)
-		}
-		return &d, nil
+		return &delivery{CRMID: m.CRMID, At: m.At}, nil
 	}
 	stored := func() (*deadletter.Record, error) {
 		r, err := c.dead.Get(c.ctx, id)

@@ -1,0 +1,341 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+)
+
+// The tests in this file are the edges of the exactly-once promise that
+// issue 8 lists, each as it was measured; every one failed before the
+// delivery engine was made one explicit state machine.
+
+var (
+	lostConn = &crmclient.TransportError{Action: "add", Sent: true, Err: context.DeadlineExceeded}
+	http500  = &crmclient.StatusError{Action: "add", StatusCode: 500}
+)
+
+// Case 1: the real v2 add stores the lead, then calls webhooks, then
+// writes the uids stamp; a request killed in between leaves a stamp-less
+// lead, which the look-up must still find (by content) instead of sending
+// it again.
+func TestEdgeV2StamplessAdd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	task, p := newLeadTask(t)
+	e.crm.mu.Lock()
+	e.crm.noStamp = true
+	e.crm.mu.Unlock()
+	e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) { return true, lostConn })
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+		t.Fatalf("first run = %v, want uncertain", err)
+	}
+	// A genuine lead of other content, stamped by another relay lead, and
+	// an unstamped one of other content: neither may be taken.
+	fillOthers(e, 3)
+	e.crm.setFail(nil)
+	e.clock.Advance(e.h.o.ReconcileAfter)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("second run = %v", err)
+	}
+	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+		t.Fatalf("CRM holds the lead %d times, want 1", n)
+	}
+	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" || m.CRMID != 101 {
+		t.Fatalf("marker = %+v, want CRM lead 101 found by reconcile", m)
+	}
+}
+
+// Case 2: a v1 CRM whose list ignores every parameter (as shipped) shows
+// only the newest 200. A lead whose add was uncertain has scrolled off by
+// the time the look-up may run; the journal of the CRM's newest page,
+// refreshed every journalRefreshEvery sends, still holds it.
+func TestEdgeV1ListIgnoresParameters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V1, nil)
+	fillOthers(e, 1) // an existing CRM: the journal gets a watermark
+	sctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	e.h.Start(sctx)
+	task, p := newLeadTask(t)
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+		t.Fatalf("first run = %v, want uncertain", err)
+	}
+	e.crm.setFail(nil)
+	// 300 more leads go through LeadRelay meanwhile: the lead scrolls off
+	// the CRM's newest 200.
+	for range 300 {
+		other, _ := newLeadTask(t)
+		if err := e.h.ProcessTask(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		waitJournal(t, e.h)
+	}
+	e.clock.Advance(e.h.o.ReconcileAfter)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("look-up run = %v", err)
+	}
+	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+		t.Fatalf("CRM holds the lead %d times, want 1 (stats %+v)", n, e.h.Stats())
+	}
+	if s := e.h.Stats(); s.ReconcileFound != 1 || s.ReconcileJournal != 1 {
+		t.Errorf("stats = %+v, want one look-up answered from the journal", s)
+	}
+}
+
+// waitJournal waits (bounded) for a background journal refresh to end.
+func waitJournal(t *testing.T, h *Handler) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.journal.refreshing.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("journal refresh did not end within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Case 3: an idempotency key reused, after the lead's admission record
+// expired, for a lead of other content: the worker must deliver it, not
+// skip it as a duplicate of the first.
+func TestEdgeMarkerOfOtherContent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	first := lead.NewPayload("shop", "order-7", lead.Lead{Title: "Ann", Company: "first-co"}, time.Now())
+	second := lead.NewPayload("shop", "order-7", lead.Lead{Title: "Bob", Company: "second-co"}, time.Now())
+	if first.ID != second.ID || first.Sum == second.Sum {
+		t.Fatal("test leads must share an id and differ in content")
+	}
+	for _, p := range []lead.Payload{first, second} {
+		task, _ := lead.NewTask(p)
+		err := e.h.ProcessTask(ctx, task)
+		var de *DelayError
+		if errors.As(err, &de) { // the stale marker was dropped: run again
+			err = e.h.ProcessTask(ctx, task)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", p.Lead.Company, err)
+		}
+	}
+	per := e.crm.storedPerCompany()
+	if per["first-co"] != 1 || per["second-co"] != 1 {
+		t.Fatalf("CRM leads = %v, want each lead once", per)
+	}
+	if m := e.marker(second.ID); m == nil || m.Sum != second.Sum {
+		t.Fatalf("marker = %+v, want the second lead's", m)
+	}
+	// A true repeat of the second is a duplicate.
+	task, _ := lead.NewTask(second)
+	if err := e.h.ProcessTask(ctx, task); err != nil || e.h.Stats().Duplicates != 1 {
+		t.Fatalf("repeat = %v, stats %+v", err, e.h.Stats())
+	}
+}
+
+// Case 4: asynq archives a task whenever Retried >= MaxRetry, whatever
+// IsFailure says. Backpressure on a lead's last counted attempt must not
+// archive it behind LeadRelay's back: the run is not its last (tasks carry
+// one spare run), and where a task has no spare run, it is dead-lettered
+// with its reason.
+func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		opts     []asynq.Option
+		refusals int64
+		want     string // delivered | dead
+	}{
+		{"budget of one retry, refused on the last", lead.TaskOptions(lead.DefaultQueue, 1, time.Hour), 3, "delivered"},
+		{"no spare run (an older task)", []asynq.Option{asynq.Queue(lead.DefaultQueue), asynq.MaxRetry(0)}, 1, "dead"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t)
+			rc := srv.Client()
+			crm := newFakeCRM(crmclient.V2)
+			crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+				if n == 1 {
+					return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
+				}
+				return true, nil
+			})
+			box := &deadBox{reasons: map[string]string{}}
+			lim := &refuseAfterFirst{left: tc.refusals}
+			if tc.want == "dead" {
+				lim.first.Store(true) // refuse from the first run
+			}
+			o := Options{Concurrency: 1, RetryInitial: 10 * time.Millisecond, RetryMaxDelay: 20 * time.Millisecond,
+				BreakerThreshold: 1000, PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
+				Limiter: lim, DeadLetters: box}
+			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+			h := NewHandler(crm, rc, o, log)
+			w := New(rc, h, o, log)
+			wctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(wctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			task, p := newLeadTask(t)
+			if _, err := asynq.NewClientFromRedisClient(rc).Enqueue(task, tc.opts...); err != nil {
+				t.Fatal(err)
+			}
+			insp := asynq.NewInspectorFromRedisClient(rc)
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				info, err := insp.GetTaskInfo(lead.DefaultQueue, p.ID)
+				if err == nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived) {
+					reason, inBox := box.reason(p.ID)
+					switch tc.want {
+					case "delivered":
+						if info.State != asynq.TaskStateCompleted || inBox {
+							t.Fatalf("task %s, dead store %q; want delivered", info.State, reason)
+						}
+					case "dead":
+						if info.State != asynq.TaskStateArchived || !strings.Contains(reason, "postponed on its last run") {
+							t.Fatalf("task %s, dead store %q (%v); want archived with its reason", info.State, reason, inBox)
+						}
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("task not settled after 20s: %+v %v", info, err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// refuseAfterFirst admits the first CRM request, then refuses left times.
+type refuseAfterFirst struct {
+	first atomic.Bool // set: the first request was admitted
+	left  int64
+	n     atomic.Int64
+}
+
+func (r *refuseAfterFirst) Acquire(context.Context) (func(), error) {
+	if r.first.CompareAndSwap(false, true) {
+		return func() {}, nil
+	}
+	if r.n.Add(1) <= r.left {
+		return nil, &DelayError{Delay: 10 * time.Millisecond, Reason: "CRM rate limit"}
+	}
+	return func() {}, nil
+}
+
+// Case 5: a current SalesMan answers every v1 add (and info) with HTTP 500
+// and an empty body, while stat works. That is a configuration problem:
+// deliveries pause without spending attempts, readiness says "set
+// LEADRELAY_CRM_API=v2", nothing is resent or dead-lettered.
+func TestEdgeV1BrokenAnswers500(t *testing.T) {
+	t.Parallel()
+	for _, viaStart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preflight at start %v", viaStart), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, crmclient.V1, nil)
+			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, http500 })
+			e.crm.mu.Lock()
+			e.crm.infoErr = &crmclient.StatusError{Action: "info", StatusCode: 500}
+			e.crm.mu.Unlock()
+			if viaStart {
+				sctx, stop := context.WithCancel(ctx)
+				t.Cleanup(stop)
+				e.h.Start(sctx)
+			}
+			for range 3 {
+				task, _ := newLeadTask(t)
+				err := e.h.ProcessTask(ctx, task)
+				if IsFailure(err) || outcomeOf(err) != OutcomePause {
+					t.Fatalf("run = %v, want a pause that spends no attempt", err)
+				}
+			}
+			if err := e.h.Ready(ctx); err == nil || !strings.Contains(err.Error(), "LEADRELAY_CRM_API=v2") {
+				t.Fatalf("Ready = %v, want the v2 hint", err)
+			}
+			if adds, _ := e.crm.counts(); adds > 1 {
+				t.Errorf("adds = %d: a paused fleet kept calling the CRM", adds)
+			}
+		})
+	}
+}
+
+// Case 6: a configuration problem seen by one worker is a fleet fact:
+// another worker's readiness reports it within healthCacheFor (a second),
+// without having hit it.
+func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	other := NewHandler(newFakeCRM(crmclient.V2), e.rdb, e.o, nil)
+	if err := other.Ready(ctx); err != nil {
+		t.Fatalf("other worker not ready before: %v", err)
+	}
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+		return false, &crmclient.APIError{Action: "add", Code: 401, Text: "Неизвестный пользователь"}
+	})
+	task, _ := newLeadTask(t)
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomePause {
+		t.Fatalf("run = %v, want a pause", err)
+	}
+	e.clock.Advance(healthCacheFor)
+	if err := other.Ready(ctx); err == nil || !strings.Contains(err.Error(), "LEADRELAY_CRM_LOGIN") {
+		t.Fatalf("other worker's Ready = %v, want the problem", err)
+	}
+	// The other worker's deliveries pause too, without calling its CRM.
+	otherTask, _ := newLeadTask(t)
+	if err := other.ProcessTask(ctx, otherTask); outcomeOf(err) != OutcomePause && outcomeOf(err) != OutcomeBackpressure {
+		t.Fatalf("other worker's run = %v, want postponed", err)
+	}
+}
+
+// Case 7: HTTP 500 (and 502, and a 200 error page) is a complete answer:
+// the CRM's request is over, so the lead is looked up at once, in the same
+// run, instead of after LEADRELAY_RECONCILE_AFTER.
+func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, stored := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stored %v", stored), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, crmclient.V2, nil)
+			e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+				if n == 1 {
+					return stored, http500
+				}
+				return true, nil
+			})
+			task, p := newLeadTask(t)
+			err := e.h.ProcessTask(ctx, task)
+			if stored {
+				if err != nil || e.marker(p.ID) == nil {
+					t.Fatalf("run = %v, want delivered in the same run", err)
+				}
+			} else {
+				if outcomeOf(err) != OutcomeUncertain {
+					t.Fatalf("run = %v, want a counted retry", err)
+				}
+				if st := e.attempt(p.ID)["state"]; st != rdb.StateFailed {
+					t.Fatalf("attempt state = %q, want failed (looked up: not stored)", st)
+				}
+				// No clock advance: the next run sends at once.
+				if err := e.h.ProcessTask(ctx, task); err != nil {
+					t.Fatalf("second run = %v", err)
+				}
+			}
+			if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+				t.Fatalf("CRM holds the lead %d times, want 1", n)
+			}
+		})
+	}
+}

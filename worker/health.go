@@ -1,0 +1,208 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
+)
+
+// CRM health is a fleet fact: a configuration problem seen by one worker
+// opens the shared circuit with the problem recorded (rdb.Circuit), so
+// every worker pauses and every readiness check reports it within
+// healthCacheFor.
+
+// configLogEvery limits the configuration-problem error log per process.
+const configLogEvery = time.Minute
+
+// healthCacheFor is how long Ready trusts the circuit it read last.
+const healthCacheFor = time.Second
+
+// preflightEvery is how often a worker checks the CRM's configuration
+// while it runs; preflightAfterErrorEvery bounds the check a v1 HTTP 500
+// triggers.
+const (
+	preflightEvery           = 5 * time.Minute
+	preflightAfterErrorEvery = 30 * time.Second
+)
+
+// health is a process's view of the fleet's CRM health.
+type health struct {
+	mu         sync.Mutex
+	circuit    rdb.Circuit
+	readAt     time.Time
+	loggedAt   time.Time
+	preflghtAt time.Time
+}
+
+// saw records the circuit as a delivery read it.
+func (hl *health) saw(c rdb.Circuit, now time.Time, obs Observer) {
+	hl.mu.Lock()
+	hl.circuit, hl.readAt = c, now
+	hl.mu.Unlock()
+	obs.CRMCircuitOpen(c.Wait > 0)
+	obs.CRMConfigProblem(c.Problem != "")
+}
+
+// problem opens the fleet's circuit for a configuration problem and logs
+// it at most once a minute per process.
+func (hl *health) problem(ctx context.Context, h *Handler, hint string, err error) {
+	if serr := h.store.CircuitProblem(ctx, h.circuitArgs(), hint); serr != nil {
+		h.log.Warn("CRM configuration problem not shared with the fleet", zap.Error(serr))
+	}
+	h.o.Observer.CRMConfigProblem(true)
+	hl.mu.Lock()
+	hl.circuit.Problem = hint
+	due := time.Since(hl.loggedAt) >= configLogEvery
+	if due {
+		hl.loggedAt = time.Now()
+	}
+	hl.mu.Unlock()
+	if due {
+		fields := []zap.Field{zap.String("fix", hint)}
+		if err != nil {
+			fields = append(fields, zap.Error(err))
+		}
+		h.log.Error("CRM configuration problem: deliveries paused, no attempts spent, nothing dead-lettered", fields...)
+	}
+}
+
+// worked closes the fleet's circuit after a CRM answer that shows it works
+// (only when there was state to clear).
+func (hl *health) worked(ctx context.Context, h *Handler, hadState bool) {
+	if !hadState {
+		return
+	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	if err := h.store.CircuitReset(bctx); err != nil {
+		h.log.Warn("circuit breaker reset failed", zap.Error(err))
+		return
+	}
+	hl.mu.Lock()
+	hl.circuit = rdb.Circuit{}
+	hl.mu.Unlock()
+	h.o.Observer.CRMCircuitOpen(false)
+	h.o.Observer.CRMConfigProblem(false)
+}
+
+// preflightAfterError runs the preflight after a v1 add answered HTTP 500
+// or an error page, at most every preflightAfterErrorEvery: on a current
+// SalesMan every v1 add does, and only the preflight tells that from a
+// passing fault. It returns the problem found, or "".
+func (hl *health) preflightAfterError(ctx context.Context, h *Handler, addErr error) string {
+	var se *crmclient.StatusError
+	var de *crmclient.DecodeError
+	if !errors.As(addErr, &se) && !errors.As(addErr, &de) {
+		return ""
+	}
+	hl.mu.Lock()
+	due := time.Since(hl.preflghtAt) >= preflightAfterErrorEvery
+	if due {
+		hl.preflghtAt = time.Now()
+	}
+	known := hl.circuit.Problem
+	hl.mu.Unlock()
+	if !due {
+		return known
+	}
+	problem, _ := h.Preflight(ctx)
+	return problem
+}
+
+// configHint says what an operator must fix for a configuration error.
+func configHint(err error) string {
+	if hint := crmclient.ConfigHint(err); hint != "" {
+		return hint
+	}
+	return "check the LEADRELAY_CRM_* settings"
+}
+
+// v1Broken is the problem a preflight reports for a v1 CRM whose stat
+// works while info (and so add) fails.
+const v1Broken = "the CRM's v1 add/info is broken on this SalesMan version (it answers HTTP 500 or a PHP error while stat works); set LEADRELAY_CRM_API=v2"
+
+// Preflight checks the CRM's configuration: stat must answer (URL, login,
+// key), and on v1 info must too, since current SalesMan releases ship a v1
+// whose add and info always fail while stat works. A problem found is
+// shared with the fleet (deliveries pause) and returned; a CRM that works
+// clears a recorded problem; a CRM that cannot be reached changes nothing
+// and returns the error.
+func (h *Handler) Preflight(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
+	_, err := h.crm.Stat(cctx)
+	cancel()
+	problem := ""
+	switch {
+	case crmclient.Classify(err) == crmclient.ClassConfig:
+		problem = configHint(err)
+	case err != nil:
+		return "", err
+	case h.v1():
+		cctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
+		_, ierr := h.crm.Info(cctx, 1)
+		cancel()
+		var se *crmclient.StatusError
+		var de *crmclient.DecodeError
+		switch {
+		case crmclient.Classify(ierr) == crmclient.ClassConfig:
+			problem = configHint(ierr)
+		case errors.As(ierr, &se) && se.StatusCode == 500, errors.As(ierr, &de):
+			problem = v1Broken
+		case ierr != nil && !errors.Is(ierr, crmclient.ErrNotFound):
+			return "", ierr
+		}
+	}
+	if problem != "" {
+		h.health.problem(ctx, h, problem, err)
+		return problem, nil
+	}
+	c, cerr := h.store.Circuit(ctx, h.o.Clock())
+	if cerr == nil && c.Problem != "" {
+		h.health.worked(ctx, h, true)
+		h.log.Info("CRM configuration problem resolved", zap.String("was", c.Problem))
+	}
+	return "", nil
+}
+
+// ConfigProblem returns what an operator must fix while any worker of the
+// fleet saw a CRM configuration problem (deliveries are paused), or "".
+func (h *Handler) ConfigProblem(ctx context.Context) string {
+	h.health.mu.Lock()
+	now := h.o.Clock()
+	c, fresh := h.health.circuit, !h.health.readAt.IsZero() && now.Sub(h.health.readAt) < healthCacheFor
+	h.health.mu.Unlock()
+	if !fresh {
+		var err error
+		if c, err = h.store.Circuit(ctx, now); err != nil {
+			return ""
+		}
+		h.health.saw(c, now, h.o.Observer)
+	}
+	return c.Problem
+}
+
+// Ready is a readiness check: an error naming the fix while the fleet has
+// a CRM configuration problem (deliveries are paused), else nil.
+func (h *Handler) Ready(ctx context.Context) error {
+	if hint := h.ConfigProblem(ctx); hint != "" {
+		return errors.New("CRM configuration problem, deliveries paused: " + hint)
+	}
+	return nil
+}
+
+// CircuitState reads the fleet's circuit: whether it is open (or half-open
+// with a probe in flight) and, if so, for how long at least.
+func (h *Handler) CircuitState(ctx context.Context) (open bool, wait time.Duration, err error) {
+	c, err := h.store.Circuit(ctx, h.o.Clock())
+	if err != nil {
+		return false, 0, storeErr("read circuit breaker", err)
+	}
+	h.health.saw(c, h.o.Clock(), h.o.Observer)
+	return c.Wait > 0, c.Wait, nil
+}

@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
+)
+
+// journalRefreshEvery is how many sends, fleet-wide, may pass between two
+// refreshes of the v1 journal: half a list page, so no lead LeadRelay sent
+// can scroll off the CRM's newest 200 unseen.
+const journalRefreshEvery = 100
+
+// journal is a process's part in keeping the v1 journal (rdb.Journal).
+type journal struct {
+	// top is the highest CRM id this process knows the journal holds; a
+	// send records it as its watermark.
+	top        atomic.Int64
+	refreshing atomic.Bool
+}
+
+// refreshJournal lists the CRM's newest page and merges it into the
+// journal.
+func (h *Handler) refreshJournal(ctx context.Context) (rdb.Journal, error) {
+	items, err := h.listPage(ctx, crmclient.ListOptions{First: "new"})
+	if err != nil {
+		return rdb.Journal{}, err
+	}
+	ji := make([]rdb.JournalItem, 0, len(items))
+	for _, it := range items {
+		ji = append(ji, rdb.JournalItem{CRMID: it.ID, At: it.Datum.Time,
+			Fingerprint: fingerprintHash(fingerprint(it.Email, it.Phone, it.Company, it.Content))})
+	}
+	j, err := h.store.JournalMerge(ctx, ji)
+	if err != nil {
+		return rdb.Journal{}, storeErr("merge CRM journal", err)
+	}
+	for {
+		old := h.journal.top.Load()
+		if j.Max <= old || h.journal.top.CompareAndSwap(old, j.Max) {
+			break
+		}
+	}
+	return j, nil
+}
+
+// refreshJournalAsync refreshes the journal in the background, once at a
+// time per process.
+func (h *Handler) refreshJournalAsync() {
+	if !h.journal.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer h.journal.refreshing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*h.o.CRMTimeout)
+		defer cancel()
+		if _, err := h.refreshJournal(ctx); err != nil {
+			h.log.Warn("CRM journal refresh failed", zap.Error(err))
+		}
+	}()
+}
+
+// Start prepares the handler before the first delivery and keeps checking
+// the CRM while ctx lives: a preflight of the CRM's configuration now and
+// every preflightEvery, and on v1 a first journal page, so the first
+// sends have a watermark.
+func (h *Handler) Start(ctx context.Context) {
+	check := func() {
+		if h.v1() {
+			if _, err := h.refreshJournal(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("CRM journal refresh failed", zap.Error(err))
+			}
+		}
+		if _, err := h.Preflight(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("CRM preflight could not reach the CRM", zap.Error(err))
+		}
+	}
+	if top, err := h.store.JournalTop(ctx); err == nil {
+		h.journal.top.Store(top)
+	}
+	check()
+	go func() {
+		t := time.NewTicker(preflightEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				check()
+			}
+		}
+	}()
+}
