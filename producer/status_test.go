@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"leadrelay/internal/redistest"
 	keys "leadrelay/internal/rdb"
+	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
 

@@ -268,7 +268,7 @@ func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 // that counts the day's deliveries) while on is set.
 type failFinish struct{ on *atomic.Bool }
 
-func (failFinish) DialHook(next redis.DialHook) redis.DialHook       { return next }
+func (failFinish) DialHook(next redis.DialHook) redis.DialHook          { return next }
 func (failFinish) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (f failFinish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
