@@ -40,7 +40,7 @@ func TestWaitReplicasConfirms(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err = p.confirm(ctx, r.ID, "shop")
+			err = p.confirm(ctx, r.ID)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("confirm = %v", err)
