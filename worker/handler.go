@@ -215,12 +215,15 @@ func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
 	}
 	id, res, lerr := h.reconcile(ctx, r.p, b.Attempt)
 	h.stats.reconcile(res, lerr)
+	if lerr == nil {
+		r.log.Info("reconciled at once", zap.String("reconcile", res.String()), zap.Int64("crm_id", id),
+			zap.String("crm_api", string(h.crm.Version())))
+	}
 	switch {
 	case lerr != nil:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
 		return addErr
 	case res == reconcileFound:
-		r.log.Info("reconciled at once", zap.String("reconcile", res.String()), zap.Int64("crm_id", id))
 		return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: r.p.ID, Site: r.p.Site, Sum: r.p.Sum, Via: "reconcile"}, b.Attempt.Dead, lk)
 	case res == reconcileNotFound:
 		// Certainly not stored: the next run sends without a look-up.

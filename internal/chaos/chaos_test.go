@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,11 +33,14 @@ const (
 
 // suite is one chaos run's knobs.
 type suite struct {
+	name       string
 	api        string // v1 or v2
 	leads      int
 	failEvery  int // every failEvery-th lead is built to be rejected by the CRM
 	outage     time.Duration
 	outageMode string
+	// faults are simulator faults of this run beside the common ones.
+	faults map[string]any
 }
 
 func TestChaos(t *testing.T) {
@@ -44,10 +48,18 @@ func TestChaos(t *testing.T) {
 		t.Skip("chaos suite skipped in -short mode")
 	}
 	for _, s := range []suite{
-		{api: "v1", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "503"},
-		{api: "v2", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "refuse"},
+		{name: "v1", api: "v1", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "503"},
+		// The shipped v1 list ignores every parameter: only the newest
+		// 200 are ever visible.
+		{name: "v1-list-ignores-params", api: "v1", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "503",
+			faults: map[string]any{"v1_list_ignores_params": true}},
+		{name: "v2", api: "v2", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "refuse"},
+		// The real v2 add stores the lead, then calls webhooks, then
+		// stamps it; some adds die in between and stay unstamped.
+		{name: "v2-stampless", api: "v2", leads: 5000, failEvery: 250, outage: 30 * time.Second, outageMode: "refuse",
+			faults: map[string]any{"stamp_gap": "300ms", "stamp_kill_rate": 0.03}},
 	} {
-		t.Run(s.api, func(t *testing.T) { s.run(t) })
+		t.Run(s.name, func(t *testing.T) { s.run(t) })
 	}
 }
 
@@ -59,6 +71,9 @@ func (s suite) run(t *testing.T) {
 		"--addr", "127.0.0.1:"+strconv.Itoa(simPort), "--api", "both", "--login", "admin@example.com",
 		"--apikey", crmKey, "--seed", "42", "--reject-marker", rejectMarker)
 	baseFaults := map[string]any{"error_rate": 0.2, "error_status": 503, "ambiguous_rate": 0.05, "reject_marker": rejectMarker}
+	for k, v := range s.faults {
+		baseFaults[k] = v
+	}
 	setFaults(t, sim.URL(), baseFaults)
 
 	env := []string{
@@ -124,14 +139,20 @@ func (s suite) run(t *testing.T) {
 	t.Log("redis restart (kill -9, AOF replay)")
 	rds.Restart()
 	killWorker()
+	lastFault := time.Now()
 
 	select {
 	case <-pubDone:
 	case <-time.After(3 * time.Minute):
 		t.Fatal("publishing did not finish within 3 minutes")
 	}
-	// Stop injecting errors so the tail drains quickly; ambiguity stays.
-	setFaults(t, sim.URL(), map[string]any{"ambiguous_rate": 0.05, "reject_marker": rejectMarker})
+	// Stop injecting errors so the tail drains quickly; ambiguity and the
+	// run's own faults stay.
+	tail := map[string]any{"ambiguous_rate": 0.05, "reject_marker": rejectMarker}
+	for k, v := range s.faults {
+		tail[k] = v
+	}
+	setFaults(t, sim.URL(), tail)
 
 	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
 	defer rc.Close()
@@ -148,8 +169,16 @@ func (s suite) run(t *testing.T) {
 	// Count what reached the CRM, by the marker each lead carries in its e-mail.
 	stored := simLeads(t, sim.URL())
 	perMarker := map[string]int{}
+	firstIn := map[string]time.Time{}
+	var lastIn time.Time
 	for _, l := range stored {
 		perMarker[l.Email]++
+		if f, ok := firstIn[l.Email]; !ok || l.Datum.Before(f) {
+			firstIn[l.Email] = l.Datum
+		}
+		if l.Datum.After(lastIn) {
+			lastIn = l.Datum
+		}
 	}
 	dead, _, err := deadletter.New(rc).List(ctx, deadletter.Filter{Limit: 100000})
 	if err != nil {
@@ -166,8 +195,12 @@ func (s suite) run(t *testing.T) {
 
 	acked := pub.ackedLeads()
 	var lost, duplicated, wrongDead, deadOK int
+	var latencies []time.Duration
 	for _, l := range acked {
 		n := perMarker[l.email]
+		if n > 0 {
+			latencies = append(latencies, max(firstIn[l.email].Sub(l.at), 0))
+		}
 		switch {
 		case l.mustFail:
 			if n != 0 {
@@ -200,9 +233,11 @@ func (s suite) run(t *testing.T) {
 	}
 	var reconciled, notFound, unknown, shifted int
 	for _, w := range workers {
-		reconciled += w.countLog(`"msg":"reconciled"`, `"reconcile":"found"`)
-		notFound += w.countLog(`"msg":"reconciled"`, `"reconcile":"not_found"`)
-		unknown += w.countLog(`"msg":"reconciled"`, `"reconcile":"unknown"`)
+		for _, msg := range []string{`"msg":"reconciled"`, `"msg":"reconciled at once"`} {
+			reconciled += w.countLog(msg, `"reconcile":"found"`)
+			notFound += w.countLog(msg, `"reconcile":"not_found"`)
+			unknown += w.countLog(msg, `"reconcile":"unknown"`)
+		}
 		shifted += w.countLog(`a full page of new leads arrived`)
 	}
 	delivered := 0
@@ -211,8 +246,11 @@ func (s suite) run(t *testing.T) {
 			delivered++
 		}
 	}
-	summary := fmt.Sprintf("chaos: published=%d delivered=%d lost=%d duplicated=%d dead=%d reconciled=%d (api=%s reconcile_not_found=%d reconcile_unknown=%d page_shifts=%d rejected_by_intake=%d crm_faults=%s)",
-		len(acked), delivered, lost, duplicated, deadOK, reconciled, s.api, notFound, unknown, shifted, pub.rejected.Load(), simFaults(sim.URL()))
+	p50, p99 := percentile(latencies, 0.50), percentile(latencies, 0.99)
+	settled := max(lastIn.Sub(lastFault), 0)
+	summary := fmt.Sprintf("chaos: published=%d delivered=%d lost=%d duplicated=%d dead=%d reconciled=%d (run=%s ack_to_crm_p50=%s ack_to_crm_p99=%s last_in_crm_after_last_fault=%s reconcile_not_found=%d reconcile_unknown=%d page_shifts=%d rejected_by_intake=%d crm_faults=%s)",
+		len(acked), delivered, lost, duplicated, deadOK, reconciled, s.name, p50.Round(time.Millisecond), p99.Round(time.Millisecond),
+		settled.Round(time.Second), notFound, unknown, shifted, pub.rejected.Load(), simFaults(sim.URL()))
 	t.Log(summary)
 	// go test hides a passing package's output; CI prints this file.
 	if path := os.Getenv("LEADRELAY_CHAOS_SUMMARY"); path != "" {
@@ -250,6 +288,7 @@ type publisher struct {
 
 type ackedLead struct {
 	email, via string
+	at         time.Time // when intake acknowledged it
 	id         string // LeadRelay's id, for finding the lead in worker logs
 	mustFail   bool
 }
@@ -316,7 +355,7 @@ func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
 			}
 			if ok {
 				p.mu.Lock()
-				p.acked = append(p.acked, ackedLead{email: email, via: via, id: relayID(b), mustFail: mustFail})
+				p.acked = append(p.acked, ackedLead{email: email, via: via, id: relayID(b), mustFail: mustFail, at: time.Now()})
 				p.mu.Unlock()
 				return
 			}
@@ -359,8 +398,19 @@ func history(workers []*proc, id string) string {
 }
 
 type simLead struct {
-	ID    int64  `json:"id"`
-	Email string `json:"email"`
+	ID    int64     `json:"id"`
+	Email string    `json:"email"`
+	Datum time.Time `json:"datum"`
+}
+
+// percentile returns the q-quantile of ds (0 when empty).
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, k int) bool { return s[i] < s[k] })
+	return s[min(int(q*float64(len(s))), len(s)-1)]
 }
 
 func simLeads(t *testing.T, base string) []simLead {
