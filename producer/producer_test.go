@@ -221,3 +221,30 @@ func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
 		t.Errorf("no info line with lead_id, site, duplicate: %v", logs.All())
 	}
 }
+
+// TestPublishKeyReusedAfterTaskExpired: the 422 for a key reused with
+// another lead holds after asynq forgot the task (its retention), for as
+// long as the lead is remembered; before, the second lead was answered
+// "duplicate" and never delivered (issue 8 case 3).
+func TestPublishKeyReusedAfterTaskExpired(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	p, _ := newPublisher(t, rdb, Options{Queue: "expired"})
+	ctx := context.Background()
+	r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "order-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asynq.NewInspectorFromRedisClient(rdb).DeleteTask("expired", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Publish(ctx, "shop", lead.Lead{Title: "Bob"}, "order-9"); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("reused key after the task expired: %v, want ErrKeyReused", err)
+	}
+	// The same lead again is a repeat, and enqueued again harmlessly: the
+	// worker finds its marker, or delivers it if it never got there.
+	r2, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "order-9")
+	if err != nil || !r2.Duplicate || r2.ID != r.ID {
+		t.Fatalf("repeat = %+v, %v", r2, err)
+	}
+}

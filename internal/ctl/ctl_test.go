@@ -188,6 +188,26 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestQueuesFresh: on a Redis where no lead was ever queued, ctl queues
+// prints the configured queue with zeros, not an error (issue 8).
+func TestQueuesFresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	out, _, err := e.run(t, "", "queues")
+	if err != nil {
+		t.Fatalf("ctl queues on a fresh Redis: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "leads") || strings.Contains(out, "NOT_FOUND") {
+		t.Fatalf("table:\n%s", out)
+	}
+	for _, f := range strings.Fields(lines[1])[1:] {
+		if f != "0" && f != "-" && f != "no" && f != "0s" {
+			t.Errorf("fresh queue shows %q in:\n%s", f, out)
+		}
+	}
+}
+
 func TestQueues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
