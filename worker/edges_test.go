@@ -67,9 +67,9 @@ func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V1, nil)
 	fillOthers(e, 1) // an existing CRM: the journal gets a watermark
-	sctx, stop := context.WithCancel(ctx)
-	t.Cleanup(stop)
-	e.h.Start(sctx)
+	if _, err := e.h.refreshJournal(ctx); err != nil { // what Start does first
+		t.Fatal(err)
+	}
 	task, p := newLeadTask(t)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
 	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
@@ -251,9 +251,9 @@ func TestEdgeV1BrokenAnswers500(t *testing.T) {
 			e.crm.infoErr = &crmclient.StatusError{Action: "info", StatusCode: 500}
 			e.crm.mu.Unlock()
 			if viaStart {
-				sctx, stop := context.WithCancel(ctx)
-				t.Cleanup(stop)
-				e.h.Start(sctx)
+				if problem, err := e.h.Preflight(ctx); err != nil || !strings.Contains(problem, "LEADRELAY_CRM_API=v2") {
+					t.Fatalf("Preflight = %q, %v; want the v2 hint", problem, err)
+				}
 			}
 			for range 3 {
 				task, _ := newLeadTask(t)

@@ -65,10 +65,12 @@ func (h *Handler) refreshJournalAsync() {
 	}()
 }
 
-// Start prepares the handler before the first delivery and keeps checking
-// the CRM while ctx lives: a preflight of the CRM's configuration now and
-// every preflightEvery, and on v1 a first journal page, so the first
-// sends have a watermark.
+// Start keeps checking the CRM while ctx lives, in the background: a
+// preflight of the CRM's configuration now and every preflightEvery, and
+// on v1 a refresh of the journal, so even the first sends have a
+// watermark. It returns at once (a slow CRM must not delay a worker's
+// start); until the first check ends, sends use the journal's top as the
+// fleet last recorded it.
 func (h *Handler) Start(ctx context.Context) {
 	check := func() {
 		if h.v1() {
@@ -83,8 +85,8 @@ func (h *Handler) Start(ctx context.Context) {
 	if top, err := h.store.JournalTop(ctx); err == nil {
 		h.journal.top.Store(top)
 	}
-	check()
 	go func() {
+		check()
 		t := time.NewTicker(preflightEvery)
 		defer t.Stop()
 		for {
