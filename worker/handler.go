@@ -105,6 +105,7 @@ func (h *Handler) deliver(ctx context.Context, r *run) error {
 	case b.Busy > 0:
 		return &DelayError{Delay: b.Busy, Reason: "another worker is delivering this lead"}
 	}
+	h.journal.saw(b.JournalTop)
 	if b.JournalSends >= journalRefreshEvery {
 		h.refreshJournalAsync()
 	}

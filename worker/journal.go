@@ -12,9 +12,10 @@ import (
 )
 
 // journalRefreshEvery is how many sends, fleet-wide, may pass between two
-// refreshes of the v1 journal: half a list page, so no lead LeadRelay sent
-// can scroll off the CRM's newest 200 unseen.
-const journalRefreshEvery = 100
+// refreshes of the v1 journal: a quarter of a list page, so no lead
+// LeadRelay sent can scroll off the CRM's newest 200 unseen while a
+// refresh is on its way.
+const journalRefreshEvery = 50
 
 // journal is a process's part in keeping the v1 journal (rdb.Journal).
 type journal struct {
@@ -36,17 +37,22 @@ func (h *Handler) refreshJournal(ctx context.Context) (rdb.Journal, error) {
 		ji = append(ji, rdb.JournalItem{CRMID: it.ID, At: it.Datum.Time,
 			Fingerprint: fingerprintHash(fingerprint(it.Email, it.Phone, it.Company, it.Content))})
 	}
-	j, err := h.store.JournalMerge(ctx, ji)
+	j, err := h.store.JournalMerge(ctx, ji, len(items) < crmclient.PageSize)
 	if err != nil {
 		return rdb.Journal{}, storeErr("merge CRM journal", err)
 	}
+	h.journal.saw(j.Max)
+	return j, nil
+}
+
+// saw raises this process's view of the journal's top CRM id.
+func (jl *journal) saw(top int64) {
 	for {
-		old := h.journal.top.Load()
-		if j.Max <= old || h.journal.top.CompareAndSwap(old, j.Max) {
-			break
+		old := jl.top.Load()
+		if top <= old || jl.top.CompareAndSwap(old, top) {
+			return
 		}
 	}
-	return j, nil
 }
 
 // refreshJournalAsync refreshes the journal in the background, once at a

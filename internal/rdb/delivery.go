@@ -89,7 +89,8 @@ type BeginArgs struct {
 	Now time.Time
 	// LockTTL is the lock's expiry; RecordTTL the attempt record's.
 	LockTTL, RecordTTL time.Duration
-	// Watermark is the v1 journal's highest CRM id as this worker knows it.
+	// Watermark is the v1 journal's highest CRM id as this worker last
+	// saw it (Begun.JournalTop of its previous run, or a refresh).
 	Watermark int64
 	// CountSend counts the send in the v1 journal's refresh counter.
 	CountSend bool
@@ -112,9 +113,10 @@ type Begun struct {
 	Attempt Attempt
 	// Circuit is the fleet's CRM circuit as it stands.
 	Circuit Circuit
-	// JournalSends counts sends since the v1 journal's last refresh
-	// (with CountSend).
-	JournalSends int64
+	// JournalSends counts sends since the v1 journal's last refresh, and
+	// JournalTop is the journal's highest CRM id as the fleet recorded it
+	// (with CountSend): the watermark of this worker's next send.
+	JournalSends, JournalTop int64
 }
 
 // Begin checks the marker, takes the lock and writes the attempt record
@@ -124,6 +126,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 		legacy      *redis.StringCmd
 		begin, circ *evalCall
 		sends       *redis.IntCmd
+		top         *redis.StringCmd
 	)
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if !s.cluster {
@@ -134,6 +137,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 		circ = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
 		if a.CountSend {
 			sends = p.HIncrBy(ctx, JournalMetaKey, "sends", 1)
+			top = p.HGet(ctx, JournalMetaKey, "max")
 		}
 		return nil
 	})
@@ -150,6 +154,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	}
 	if sends != nil {
 		b.JournalSends = sends.Val()
+		b.JournalTop, _ = strconv.ParseInt(top.Val(), 10, 64)
 	}
 	switch {
 	case len(res) == 2 && res[0] == "delivered":

@@ -26,22 +26,25 @@ type Journal struct {
 }
 
 // Covers reports whether every CRM lead with an id above after is in the
-// journal.
-func (j Journal) Covers(after int64) bool { return j.Max > 0 && after > 0 && j.From <= after+1 }
+// journal (after 0: the journal was empty, every lead counts).
+func (j Journal) Covers(after int64) bool { return j.Max > 0 && after >= 0 && j.From <= after+1 }
 
 // journalMergeScript adds a page of the CRM's newest leads to the journal
 // and updates the gapless range: a page that reaches down to the journal's
 // top extends it; one that starts above it leaves a gap, so the range
-// restarts at the page. Only the newest ARGV[1] items are kept.
-// KEYS: items, meta. ARGV: keep, then id, at ms, fingerprint per item.
+// restarts at the page. A complete page (the CRM's whole list) covers
+// every id from 1. Only the newest ARGV[1] items are kept, and the range
+// starts no lower than the oldest kept.
+// KEYS: items (sorted set by CRM id of "id|at ms|fingerprint"), meta.
+// ARGV: keep, complete (1/0), then id, member per item.
 var journalMergeScript = redis.NewScript(`
 local keep = tonumber(ARGV[1])
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '0')
 local top = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
 local pmin, pmax = nil, 0
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 2 do
   local id = tonumber(ARGV[i])
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1] .. '|' .. ARGV[i+2])
+  redis.call('ZADD', KEYS[1], id, ARGV[i+1])
   if pmin == nil or id < pmin then pmin = id end
   if id > pmax then pmax = id end
 end
@@ -53,30 +56,29 @@ if pmin ~= nil then
     if pmin < from and pmax + 1 >= from then from = pmin end
   end
 end
-local n = redis.call('HLEN', KEYS[1])
+if ARGV[2] == '1' then from = 1 end
+local n = redis.call('ZCARD', KEYS[1])
 if n > keep then
-  local ids = redis.call('HKEYS', KEYS[1])
-  local nums = {}
-  for i, v in ipairs(ids) do nums[i] = tonumber(v) end
-  table.sort(nums)
-  for i = 1, n - keep do
-    redis.call('HDEL', KEYS[1], tostring(nums[i]))
-    if nums[i] >= from then from = nums[i] + 1 end
-  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1)
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[2] and tonumber(oldest[2]) > from then from = tonumber(oldest[2]) end
 end
 redis.call('HSET', KEYS[2], 'from', from, 'max', top, 'sends', 0)
 return {from, top}
 `)
 
-// JournalKeep is how many CRM leads the journal holds (ten list pages).
-const JournalKeep = 2000
+// JournalKeep is how many CRM leads the journal holds: a v1 CRM that takes
+// more leads than this within LEADRELAY_RECONCILE_AFTER leaves the look-up
+// to paging (about 100 bytes a lead in Redis).
+const JournalKeep = 20000
 
-// JournalMerge adds the items of one list answer to the journal.
-func (s *Store) JournalMerge(ctx context.Context, items []JournalItem) (Journal, error) {
-	args := make([]any, 0, 1+3*len(items))
-	args = append(args, JournalKeep)
+// JournalMerge adds the items of one list answer to the journal; complete
+// says the answer is the CRM's whole list (shorter than a page).
+func (s *Store) JournalMerge(ctx context.Context, items []JournalItem, complete bool) (Journal, error) {
+	args := make([]any, 0, 2+2*len(items))
+	args = append(args, JournalKeep, complete)
 	for _, it := range items {
-		args = append(args, it.CRMID, ms(it.At), it.Fingerprint)
+		args = append(args, it.CRMID, strconv.FormatInt(it.CRMID, 10)+"|"+strconv.FormatInt(ms(it.At), 10)+"|"+it.Fingerprint)
 	}
 	r, err := journalMergeScript.Run(ctx, s.c, []string{JournalItemsKey, JournalMetaKey}, args...).Int64Slice()
 	if err != nil || len(r) != 2 {
@@ -88,10 +90,10 @@ func (s *Store) JournalMerge(ctx context.Context, items []JournalItem) (Journal,
 // JournalRead returns the journal's items with an id above after, and its
 // range.
 func (s *Store) JournalRead(ctx context.Context, after int64) ([]JournalItem, Journal, error) {
-	var items *redis.MapStringStringCmd
+	var items *redis.StringSliceCmd
 	var meta *redis.SliceCmd
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		items = p.HGetAll(ctx, JournalItemsKey)
+		items = p.ZRangeByScore(ctx, JournalItemsKey, &redis.ZRangeBy{Min: "(" + strconv.FormatInt(after, 10), Max: "+inf"})
 		meta = p.HMGet(ctx, JournalMetaKey, "from", "max")
 		return nil
 	})
@@ -103,14 +105,17 @@ func (s *Store) JournalRead(ctx context.Context, after int64) ([]JournalItem, Jo
 		j.From, _ = strconv.ParseInt(str(v[0]), 10, 64)
 		j.Max, _ = strconv.ParseInt(str(v[1]), 10, 64)
 	}
-	var out []JournalItem
-	for k, v := range items.Val() {
-		id, err := strconv.ParseInt(k, 10, 64)
-		if err != nil || id <= after {
+	out := make([]JournalItem, 0, len(items.Val()))
+	for _, m := range items.Val() {
+		f := strings.SplitN(m, "|", 3)
+		if len(f) != 3 {
 			continue
 		}
-		at, fp, _ := strings.Cut(v, "|")
-		out = append(out, JournalItem{CRMID: id, At: fromMS(at), Fingerprint: fp})
+		id, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, JournalItem{CRMID: id, At: fromMS(f[1]), Fingerprint: f[2]})
 	}
 	return out, j, nil
 }

@@ -42,10 +42,10 @@ const (
 	// it (hash: failures, open_until, probe_until, problem, problem_at).
 	BreakerKey = Prefix + "{crm}:breaker"
 	// JournalItemsKey and JournalMetaKey keep the CRM's newest leads as
-	// LeadRelay last listed them (v1 reconcile): items is a hash of CRM
-	// id → "datum ms|fingerprint", meta a hash of from, max (the CRM ids
-	// between which the journal is gapless) and adds (adds since the last
-	// refresh).
+	// LeadRelay last listed them (v1 reconcile): items is a sorted set by
+	// CRM id of "id|datum ms|fingerprint", meta a hash of from, max (the
+	// CRM ids between which the journal is gapless) and sends (sends since
+	// the last refresh).
 	JournalItemsKey = Prefix + "{crm:journal}:items"
 	JournalMetaKey  = Prefix + "{crm:journal}:meta"
 	// PendingKey is the sorted set of every undelivered lead id by
