@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,24 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // deliver is one run: begin, then look up an uncertain earlier add or
 // send, then record. Every error it returns goes to settle.
 func (h *Handler) deliver(ctx context.Context, r *run) error {
+	for try := 0; ; try++ {
+		err := h.deliverOnce(ctx, r)
+		if !errors.Is(err, errJournalDue) {
+			return err
+		}
+		if try == 2 {
+			return &DelayError{Delay: journalWait, Reason: "waiting for the CRM journal to be refreshed"}
+		}
+		if err := h.refreshJournalNow(ctx); err != nil {
+			return &lookupError{err}
+		}
+	}
+}
+
+// errJournalDue: a v1 send must wait until the journal is refreshed.
+var errJournalDue = errors.New("worker: the CRM journal is due for a refresh")
+
+func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	p := r.p
 	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: p.ID, Token: r.token, Now: h.o.Clock(),
 		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL,
@@ -106,6 +125,16 @@ func (h *Handler) deliver(ctx context.Context, r *run) error {
 		return &DelayError{Delay: b.Busy, Reason: "another worker is delivering this lead"}
 	}
 	h.journal.saw(b.JournalTop)
+	if b.Send && h.v1() && (!b.JournalReady || b.JournalSends > journalHold) {
+		// A send now could push a lead off the CRM's newest page before
+		// the journal saw it: refresh first.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+		defer cancel()
+		if err := h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend}); err != nil {
+			return storeErr("release for a journal refresh", err)
+		}
+		return errJournalDue
+	}
 	if b.JournalSends >= journalRefreshEvery {
 		h.refreshJournalAsync()
 	}

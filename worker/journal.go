@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,17 +18,35 @@ import (
 // refresh is on its way.
 const journalRefreshEvery = 50
 
+// journalHold is how many sends, fleet-wide, may pass since the list call
+// of the latest refresh before a v1 send waits for a new one: three
+// quarters of a page, so even a burst of sends cannot push a lead off the
+// CRM's newest 200 before the journal sees it. journalWait is how long a
+// run that keeps meeting it is postponed.
+const (
+	journalHold = 150
+	journalWait = 200 * time.Millisecond
+)
+
 // journal is a process's part in keeping the v1 journal (rdb.Journal).
 type journal struct {
 	// top is the highest CRM id this process knows the journal holds; a
 	// send records it as its watermark.
 	top        atomic.Int64
 	refreshing atomic.Bool
+	syncs      atomic.Int64 // synchronous refreshes done
+	// now serializes this process's synchronous refreshes: runs that meet
+	// journalHold together wait for one list call.
+	now sync.Mutex
 }
 
 // refreshJournal lists the CRM's newest page and merges it into the
 // journal.
 func (h *Handler) refreshJournal(ctx context.Context) (rdb.Journal, error) {
+	seq, err := h.store.JournalSeq(ctx)
+	if err != nil {
+		return rdb.Journal{}, storeErr("read CRM journal", err)
+	}
 	items, err := h.listPage(ctx, crmclient.ListOptions{First: "new"})
 	if err != nil {
 		return rdb.Journal{}, err
@@ -37,7 +56,7 @@ func (h *Handler) refreshJournal(ctx context.Context) (rdb.Journal, error) {
 		ji = append(ji, rdb.JournalItem{CRMID: it.ID, At: it.Datum.Time,
 			Fingerprint: fingerprintHash(fingerprint(it.Email, it.Phone, it.Company, it.Content))})
 	}
-	j, err := h.store.JournalMerge(ctx, ji, len(items) < crmclient.PageSize)
+	j, err := h.store.JournalMerge(ctx, ji, len(items) < crmclient.PageSize, seq)
 	if err != nil {
 		return rdb.Journal{}, storeErr("merge CRM journal", err)
 	}
@@ -53,6 +72,20 @@ func (jl *journal) saw(top int64) {
 			return
 		}
 	}
+}
+
+// refreshJournalNow refreshes the journal for a run that must not send
+// before it; runs of this process that need it at once share one refresh.
+func (h *Handler) refreshJournalNow(ctx context.Context) error {
+	seen := h.journal.syncs.Load()
+	h.journal.now.Lock()
+	defer h.journal.now.Unlock()
+	if h.journal.syncs.Load() != seen {
+		return nil // another run refreshed it meanwhile
+	}
+	_, err := h.refreshJournal(ctx)
+	h.journal.syncs.Add(1)
+	return err
 }
 
 // refreshJournalAsync refreshes the journal in the background, once at a

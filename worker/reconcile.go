@@ -107,6 +107,9 @@ func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, a rdb.Attempt
 			}
 			return 0, reconcileNotFound, nil
 		}
+	} else {
+		h.log.Info("reconcile: the CRM journal has a gap since the lead's first send; scanning list pages",
+			zap.String("lead_id", p.ID), zap.Int64("watermark", a.Watermark), zap.Int64("journal_from", j.From), zap.Int64("journal_max", j.Max))
 	}
 	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
 		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != fp {

@@ -289,7 +289,7 @@ type publisher struct {
 type ackedLead struct {
 	email, via string
 	at         time.Time // when intake acknowledged it
-	id         string // LeadRelay's id, for finding the lead in worker logs
+	id         string    // LeadRelay's id, for finding the lead in worker logs
 	mustFail   bool
 }
 

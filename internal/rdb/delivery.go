@@ -113,10 +113,13 @@ type Begun struct {
 	Attempt Attempt
 	// Circuit is the fleet's CRM circuit as it stands.
 	Circuit Circuit
-	// JournalSends counts sends since the v1 journal's last refresh, and
+	// JournalSends counts sends since the list call of the v1 journal's
+	// latest refresh, and
 	// JournalTop is the journal's highest CRM id as the fleet recorded it
 	// (with CountSend): the watermark of this worker's next send.
 	JournalSends, JournalTop int64
+	// JournalReady: the journal has been merged at least once.
+	JournalReady bool
 }
 
 // Begin checks the marker, takes the lock and writes the attempt record
@@ -126,7 +129,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 		legacy      *redis.StringCmd
 		begin, circ *evalCall
 		sends       *redis.IntCmd
-		top         *redis.StringCmd
+		journal     *redis.SliceCmd
 	)
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if !s.cluster {
@@ -136,8 +139,8 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 			a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark)
 		circ = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
 		if a.CountSend {
-			sends = p.HIncrBy(ctx, JournalMetaKey, "sends", 1)
-			top = p.HGet(ctx, JournalMetaKey, "max")
+			sends = p.HIncrBy(ctx, JournalMetaKey, "seq", 1)
+			journal = p.HMGet(ctx, JournalMetaKey, "from", "max", "seen")
 		}
 		return nil
 	})
@@ -153,8 +156,12 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 		return Begun{}, err
 	}
 	if sends != nil {
-		b.JournalSends = sends.Val()
-		b.JournalTop, _ = strconv.ParseInt(top.Val(), 10, 64)
+		if v := journal.Val(); len(v) == 3 {
+			b.JournalReady = str(v[0]) != ""
+			b.JournalTop, _ = strconv.ParseInt(str(v[1]), 10, 64)
+			seen, _ := strconv.ParseInt(str(v[2]), 10, 64)
+			b.JournalSends = sends.Val() - seen
+		}
 	}
 	switch {
 	case len(res) == 2 && res[0] == "delivered":

@@ -35,14 +35,17 @@ func (j Journal) Covers(after int64) bool { return j.Max > 0 && after >= 0 && j.
 // restarts at the page. A complete page (the CRM's whole list) covers
 // every id from 1. Only the newest ARGV[1] items are kept, and the range
 // starts no lower than the oldest kept.
+// The meta hash's seq counts every send and seen is the seq the latest
+// merged page was listed at, so seq - seen is what the journal may lack.
 // KEYS: items (sorted set by CRM id of "id|at ms|fingerprint"), meta.
-// ARGV: keep, complete (1/0), then id, member per item.
+// ARGV: keep, complete (1/0), seq before the list call, then id, member
+// per item.
 var journalMergeScript = redis.NewScript(`
 local keep = tonumber(ARGV[1])
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '0')
 local top = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
 local pmin, pmax = nil, 0
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local id = tonumber(ARGV[i])
   redis.call('ZADD', KEYS[1], id, ARGV[i+1])
   if pmin == nil or id < pmin then pmin = id end
@@ -63,7 +66,8 @@ if n > keep then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   if oldest[2] and tonumber(oldest[2]) > from then from = tonumber(oldest[2]) end
 end
-redis.call('HSET', KEYS[2], 'from', from, 'max', top, 'sends', 0)
+local seen = math.max(tonumber(redis.call('HGET', KEYS[2], 'seen') or '0'), tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], 'from', from, 'max', top, 'seen', seen)
 return {from, top}
 `)
 
@@ -73,10 +77,11 @@ return {from, top}
 const JournalKeep = 20000
 
 // JournalMerge adds the items of one list answer to the journal; complete
-// says the answer is the CRM's whole list (shorter than a page).
-func (s *Store) JournalMerge(ctx context.Context, items []JournalItem, complete bool) (Journal, error) {
-	args := make([]any, 0, 2+2*len(items))
-	args = append(args, JournalKeep, complete)
+// says the answer is the CRM's whole list (shorter than a page), seq is
+// JournalSeq as read just before the list call.
+func (s *Store) JournalMerge(ctx context.Context, items []JournalItem, complete bool, seq int64) (Journal, error) {
+	args := make([]any, 0, 3+2*len(items))
+	args = append(args, JournalKeep, complete, seq)
 	for _, it := range items {
 		args = append(args, it.CRMID, strconv.FormatInt(it.CRMID, 10)+"|"+strconv.FormatInt(ms(it.At), 10)+"|"+it.Fingerprint)
 	}
@@ -118,6 +123,12 @@ func (s *Store) JournalRead(ctx context.Context, after int64) ([]JournalItem, Jo
 		out = append(out, JournalItem{CRMID: id, At: fromMS(f[1]), Fingerprint: f[2]})
 	}
 	return out, j, nil
+}
+
+// JournalSeq returns the count of v1 sends so far, to pass to JournalMerge.
+func (s *Store) JournalSeq(ctx context.Context) (int64, error) {
+	v, err := s.c.HGet(ctx, JournalMetaKey, "seq").Int64()
+	return v, nilErr(err)
 }
 
 // JournalTop returns the journal's highest CRM id (0 when empty).

@@ -44,8 +44,8 @@ const (
 	// JournalItemsKey and JournalMetaKey keep the CRM's newest leads as
 	// LeadRelay last listed them (v1 reconcile): items is a sorted set by
 	// CRM id of "id|datum ms|fingerprint", meta a hash of from, max (the
-	// CRM ids between which the journal is gapless) and sends (sends since
-	// the last refresh).
+	// CRM ids between which the journal is gapless), seq (sends so far)
+	// and seen (seq when the latest merged page was listed).
 	JournalItemsKey = Prefix + "{crm:journal}:items"
 	JournalMetaKey  = Prefix + "{crm:journal}:meta"
 	// PendingKey is the sorted set of every undelivered lead id by
