@@ -227,6 +227,7 @@ func startRelay(ctx context.Context, env map[string]string, roles app.Roles) (*r
 		return nil, err
 	}
 	cfg.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cfg.OpsAddr = "127.0.0.1:0" // several relays run at once: no fixed ops port
 	log := app.NewLogger(cfg, io.Discard)
 	rctx, cancel := context.WithCancel(ctx)
 	r := &relay{url: "http://" + cfg.HTTPAddr, cancel: cancel, done: make(chan error, 1)}
