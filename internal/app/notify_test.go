@@ -13,6 +13,7 @@ import (
 	"leadrelay/lead"
 	"leadrelay/metrics"
 	"leadrelay/notify"
+	"leadrelay/worker"
 )
 
 // recorder is a Notifier that keeps what it is told.
@@ -48,7 +49,7 @@ func TestNotifications(t *testing.T) {
 	rec := &recorder{}
 	d := deadLetters{store: deadletter.New(rdb), queue: "leads", notify: rec}
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	if err := d.Put(context.Background(), p, "the CRM rejected the lead"); err != nil {
+	if err := d.Put(context.Background(), p, worker.Death{Reason: "the CRM rejected the lead", Detail: "crmclient: add: CRM error 1", Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	obs := &notifyingObserver{Observer: metrics.New(nil), n: rec}
