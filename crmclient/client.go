@@ -49,6 +49,8 @@ type Client struct {
 	now     func() time.Time // for Retry-After dates
 	secrets []string         // forms of apiKey to scrub from error text
 	maxIdle int              // idle connections kept (own transport only)
+
+	fix Sanitize // what Add changes before sending (WithSanitize)
 }
 
 // New returns a client for the CRM at baseURL (the CRM root, e.g.
@@ -56,6 +58,7 @@ type Client struct {
 // key. It fails on a malformed URL, an empty login or key, or a bad option.
 func New(baseURL, login, apiKey string, opts ...Option) (*Client, error) {
 	c := &Client{
+		fix:       DefaultSanitize,
 		login:     login,
 		apiKey:    apiKey,
 		version:   V1,

@@ -13,7 +13,10 @@ import (
 // not de-duplicate, so after an error of ClassAmbiguous the lead may exist.
 // On v1 the character ' is removed from the lead's text (the CRM strips it
 // anyway, and v1 fails on it while logging the request); v1 ignores UIDs.
+// The lead goes out as Sent(l): on v2 its ip as the description's last line,
+// emoji replaced (WithSanitize).
 func (c *Client) Add(ctx context.Context, l Lead) (int64, error) {
+	l = c.Sent(l)
 	var p params
 	text := func(s string) string {
 		if c.version == V1 {

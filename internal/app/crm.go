@@ -65,6 +65,7 @@ func OpenCRM(ctx context.Context, cfg config.Config, allowEmbedded bool, log *za
 		// One idle connection per delivery in flight, or each one beyond
 		// the pool opens a new connection to the CRM.
 		crmclient.WithMaxIdleConns(max(cfg.Concurrency, crmclient.DefaultMaxIdleConns)),
+		crmclient.WithSanitize(crmSanitize(cfg)),
 	}
 	if cfg.CRMJSON {
 		opts = append(opts, crmclient.WithJSON(true))
@@ -91,4 +92,13 @@ func randomKey() string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return hex.EncodeToString(b)
+}
+
+// crmSanitize is what the client changes before sending, from the config.
+func crmSanitize(cfg config.Config) crmclient.Sanitize {
+	s := crmclient.Sanitize{IPInDescription: cfg.CRMIPInDescription}
+	if cfg.CRMReplaceEmoji {
+		s.StandIn = crmclient.DefaultStandIn
+	}
+	return s
 }
