@@ -347,3 +347,38 @@ func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileStopsAtWatermark: a v2 look-up pages newest first only down
+// to the highest CRM id recorded before the lead's first send; a CRM full
+// of older leads costs a page or two, not all of them.
+func TestReconcileStopsAtWatermark(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	for range 450 { // older leads, delivered through the relay
+		other, _ := newLeadTask(t)
+		if err := e.h.ProcessTask(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	task, p := newLeadTask(t)
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+		t.Fatalf("first run = %v, want uncertain", err)
+	}
+	e.crm.setFail(nil)
+	e.crm.mu.Lock()
+	e.crm.lists = 0
+	e.crm.mu.Unlock()
+	e.clock.Advance(e.h.o.ReconcileAfter)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("look-up run = %v", err)
+	}
+	e.crm.mu.Lock()
+	lists := e.crm.lists
+	e.crm.mu.Unlock()
+	// The watermark is the top this worker saw at its previous run, so
+	// one page more may be read; without it, all three pages are.
+	if lists > 2 || e.h.Stats().ReconcileNotFound != 1 || e.crm.storedPerCompany()[p.Lead.Company] != 1 {
+		t.Fatalf("lists = %d, stats %+v; want at most two of three pages, not found, then sent once", lists, e.h.Stats())
+	}
+}

@@ -103,7 +103,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	p := r.p
 	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: p.ID, Token: r.token, Now: h.o.Clock(),
 		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL,
-		Watermark: h.journal.top.Load(), CountSend: h.v1()})
+		Watermark: h.journal.top.Load(), CountSend: h.v1(), ReadTop: !h.v1()})
 	if err != nil {
 		return storeErr("begin delivery", err)
 	}
@@ -124,7 +124,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	case b.Busy > 0:
 		return &DelayError{Delay: b.Busy, Reason: "another worker is delivering this lead"}
 	}
-	h.journal.saw(b.JournalTop)
+	h.journal.saw(max(b.JournalTop, b.CRMTop))
 	if b.Send && h.v1() && (!b.JournalReady || b.JournalSends > journalHold) {
 		// A send now could push a lead off the CRM's newest page before
 		// the journal saw it: refresh first.

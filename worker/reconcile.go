@@ -56,7 +56,7 @@ func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a rdb.Attempt) 
 		first = p.ReceivedAt
 	}
 	if !h.v1() {
-		return h.reconcileV2(ctx, p, first)
+		return h.reconcileV2(ctx, p, a, first)
 	}
 	return h.reconcileV1(ctx, p, a, first)
 }
@@ -65,9 +65,9 @@ func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a rdb.Attempt) 
 // stores the lead, calls the CRM's webhooks, and only then writes the
 // stamp, so a request that died in between leaves the lead without one.
 // Unstamped leads are therefore matched on their content as on v1.
-func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, first time.Time) (int64, reconcileResult, error) {
+func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, a rdb.Attempt, first time.Time) (int64, reconcileResult, error) {
 	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
-	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
+	return h.scan(ctx, first, a.Watermark, func(it crmclient.ListItem) (bool, error) {
 		if key, stamped := it.UIDs[UIDKey]; stamped {
 			return key == p.ID, nil
 		}
@@ -111,7 +111,7 @@ func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, a rdb.Attempt
 		h.log.Info("reconcile: the CRM journal has a gap since the lead's first send; scanning list pages",
 			zap.String("lead_id", p.ID), zap.Int64("watermark", a.Watermark), zap.Int64("journal_from", j.From), zap.Int64("journal_max", j.Max))
 	}
-	return h.scan(ctx, first, func(it crmclient.ListItem) (bool, error) {
+	return h.scan(ctx, first, a.Watermark, func(it crmclient.ListItem) (bool, error) {
 		if fingerprint(it.Email, it.Phone, it.Company, it.Content) != fp {
 			return false, nil
 		}
@@ -136,8 +136,11 @@ func (h *Handler) claim(ctx context.Context, crmID int64, id string) (bool, erro
 // than the first attempt, or the pages end. New leads arriving meanwhile
 // only push older ones to later pages, so none is skipped. A CRM that
 // ignores paging (v1 as shipped answers the newest 200 whatever is asked)
-// or more than maxReconcilePages pages make the answer unknown.
-func (h *Handler) scan(ctx context.Context, first time.Time, match func(crmclient.ListItem) (bool, error)) (int64, reconcileResult, error) {
+// or more than maxReconcilePages pages make the answer unknown. floor,
+// when known (> 0), is the highest CRM id recorded before the first send:
+// a page holding only ids up to it ends the scan, since every lead from
+// there on is older than the lead looked for.
+func (h *Handler) scan(ctx context.Context, first time.Time, floor int64, match func(crmclient.ListItem) (bool, error)) (int64, reconcileResult, error) {
 	cutoff := first.Add(-dateMargin)
 	o := crmclient.ListOptions{First: "new", DateStart: cutoff, DateEnd: h.o.Clock().Add(dateMargin)}
 	var prevFirst int64 = -1
@@ -173,12 +176,22 @@ func (h *Handler) scan(ctx context.Context, first time.Time, match func(crmclien
 				return it.ID, reconcileFound, nil
 			}
 		}
-		if len(items) < crmclient.PageSize {
+		if len(items) < crmclient.PageSize || floor > 0 && allUpTo(items, floor) {
 			return 0, reconcileNotFound, nil
 		}
 		prevFirst = items[0].ID
 	}
 	return 0, reconcileUnknown, nil
+}
+
+// allUpTo reports whether every item's CRM id is at most floor.
+func allUpTo(items []crmclient.ListItem, floor int64) bool {
+	for _, it := range items {
+		if it.ID > floor {
+			return false
+		}
+	}
+	return true
 }
 
 // probePage is a page number far beyond any CRM's leads within a scan's

@@ -94,6 +94,9 @@ type BeginArgs struct {
 	Watermark int64
 	// CountSend counts the send in the v1 journal's refresh counter.
 	CountSend bool
+	// ReadTop reads the highest CRM id any delivery recorded (v2's
+	// watermark; v1 uses the journal's).
+	ReadTop bool
 }
 
 // Begun is what Begin found. Exactly one of Marker, Busy > 0 or a held
@@ -120,6 +123,8 @@ type Begun struct {
 	JournalSends, JournalTop int64
 	// JournalReady: the journal has been merged at least once.
 	JournalReady bool
+	// CRMTop is the highest CRM id any delivery recorded (with ReadTop).
+	CRMTop int64
 }
 
 // Begin checks the marker, takes the lock and writes the attempt record
@@ -130,6 +135,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 		begin, circ *evalCall
 		sends       *redis.IntCmd
 		journal     *redis.SliceCmd
+		top         *redis.StringCmd
 	)
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if !s.cluster {
@@ -141,6 +147,9 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 		if a.CountSend {
 			sends = p.HIncrBy(ctx, JournalMetaKey, "seq", 1)
 			journal = p.HMGet(ctx, JournalMetaKey, "from", "max", "seen")
+		}
+		if a.ReadTop {
+			top = p.HGet(ctx, JournalMetaKey, "crm_top")
 		}
 		return nil
 	})
@@ -162,6 +171,9 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 			seen, _ := strconv.ParseInt(str(v[2]), 10, 64)
 			b.JournalSends = sends.Val() - seen
 		}
+	}
+	if top != nil {
+		b.CRMTop, _ = strconv.ParseInt(top.Val(), 10, 64)
 	}
 	switch {
 	case len(res) == 2 && res[0] == "delivered":
@@ -339,6 +351,15 @@ redis.call('PEXPIRE', KEYS[4], ARGV[2])
 return old
 `)
 
+// raiseScript raises a hash field to ARGV[2] if it is lower.
+// KEYS: hash. ARGV: field, value.
+var raiseScript = redis.NewScript(`
+if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 1
+`)
+
 // claimScript claims a CRM id for a lead, answering the lead that holds it
 // (this one when it won, or held it already). KEYS: claim. ARGV: lead id,
 // ttl ms.
@@ -379,12 +400,13 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	if err != nil {
 		return Finished{}, err
 	}
-	var fin, claim *evalCall
+	var fin, claim, top *evalCall
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID), LeadKey(m.LeadID)},
 			b, a.TTL.Milliseconds(), a.Token)
 		if m.CRMID > 0 {
 			claim = queue(ctx, p, claimScript, []string{ClaimKey(strconv.FormatInt(m.CRMID, 10))}, m.LeadID, a.ClaimTTL.Milliseconds())
+			top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
 		}
 		day := DeliveredCountKey(a.Day)
 		p.Incr(ctx, day)
@@ -398,7 +420,7 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		}
 		return nil
 	})
-	if err := pipeErr(cmds, s.c, fin, claim); err != nil {
+	if err := pipeErr(cmds, s.c, fin, claim, top); err != nil {
 		return Finished{}, err
 	}
 	var f Finished
