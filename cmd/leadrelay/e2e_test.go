@@ -396,3 +396,37 @@ func TestEmbeddedMode(t *testing.T) {
 		t.Errorf("simulator does not hold the lead: %s", b)
 	}
 }
+
+// TestSiteBacklogCap: with the real store behind it, a site past
+// LEADRELAY_SITE_MAX_QUEUED undelivered leads is refused with 429 and
+// Retry-After, nothing of the refused lead stored; once the leads are
+// delivered, the site is admitted again (issue 9 H3).
+func TestSiteBacklogCap(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	env := baseEnv(rds.URL(), crmURL, "v2")
+	env["LEADRELAY_SITE_MAX_QUEUED"] = "5"
+	in := startApp(t, env, "intake") // no workers: leads stay undelivered
+	for i := 0; i < 5; i++ {
+		if code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": marker("cap", i)}); code != http.StatusAccepted {
+			t.Fatalf("lead %d: %d %v", i, code, body)
+		}
+	}
+	code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": marker("cap", 5)})
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("lead past the cap: %d %v, want 429", code, body)
+	}
+	qi, err := asynq.NewInspectorFromRedisClient(rds.Client()).GetQueueInfo("leads")
+	if err != nil || qi.Size != 5 {
+		t.Fatalf("queue: %+v %v, want the 5 admitted leads only", qi, err)
+	}
+	w := startApp(t, env, "worker")
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprintf("%d delivered", len(sim.Leads())) },
+		func() bool { return len(sim.Leads()) == 5 })
+	w.stop(t)
+	waitUntil(t, 10*time.Second, func() string { return "still refused after delivery" }, func() bool {
+		code, _ := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": marker("cap", 5)})
+		return code == http.StatusAccepted
+	})
+}

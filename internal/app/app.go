@@ -20,6 +20,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/deadletter"
 	"leadrelay/intake"
+	"leadrelay/internal/rdb"
 	"leadrelay/metrics"
 	"leadrelay/notify"
 	"leadrelay/producer"
@@ -213,6 +214,13 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 // guard.
 func capacity(rds *Redis, cfg config.Config, log *zap.Logger) intake.Capacity {
 	c := intake.Capacity{SiteMax: cfg.SiteMaxQueued, TotalMax: cfg.MaxQueued}
+	// The backlog is the store's per-site and global sets of undelivered
+	// leads; an entry older than a marker's life is a lead whose enqueue
+	// failed and was never sent again, and is dropped.
+	store := rdb.New(rds.Client)
+	c.Backlog = intake.BacklogFunc(func(ctx context.Context, site string) (int64, int64, error) {
+		return store.Backlog(ctx, site, time.Now().Add(-cfg.DeliveredTTL))
+	})
 	if rds.Embedded || cfg.RedisMemoryGuard == 0 {
 		return c
 	}
