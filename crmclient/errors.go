@@ -1,6 +1,7 @@
 package crmclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -242,6 +243,10 @@ func Classify(err error) Class {
 		if te.Action == actionAdd && te.Sent {
 			return ClassAmbiguous
 		}
+		return ClassTransient
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// Not from a request of this package (those are TransportErrors
+		// that say whether they were sent): nothing was sent.
 		return ClassTransient
 	}
 	return ClassPermanent

@@ -21,6 +21,8 @@ func TestClassify(t *testing.T) {
 	}{
 		{"nil", nil, ClassNone, ""},
 		{"unknown error", errors.New("boom"), ClassPermanent, ""},
+		{"bare deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTransient, ""},
+		{"bare cancel", context.Canceled, ClassTransient, ""},
 		{"not found", fmt.Errorf("x: %w", ErrNotFound), ClassPermanent, ""},
 		{"api 400", &APIError{Action: "add", Code: 400}, ClassConfig, "LEADRELAY_CRM_APIKEY"},
 		{"api 401 wrapped", wrap(&APIError{Action: "list", Code: 401}), ClassConfig, "LEADRELAY_CRM_LOGIN"},
