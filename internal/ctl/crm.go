@@ -205,6 +205,9 @@ func (c *cli) crmList(args []string) error {
 	if err != nil {
 		return crmError(err)
 	}
+	if !from.IsZero() {
+		items = c.checkDateFilter(items, from, to)
+	}
 	if c.json {
 		return emitList(c, items)
 	}
@@ -269,4 +272,35 @@ func loopback(addr string) string {
 		return "[::1]" + strings.TrimPrefix(addr, "[::]")
 	}
 	return addr
+}
+
+// checkDateFilter catches a CRM that ignored --since/--until (SalesMan's
+// v1 list ignores every parameter and sends its newest 200 leads): leads
+// created well outside the range (a day's margin for the CRM's time zone)
+// mean the filter was not applied. It then says so on stderr and keeps
+// only the leads within the range, rather than print another month's leads
+// as if they matched.
+func (c *cli) checkDateFilter(items []crmclient.ListItem, from, to time.Time) []crmclient.ListItem {
+	end := to.AddDate(0, 0, 1) // --until is inclusive
+	outside := 0
+	for _, it := range items {
+		t := it.Datum.Time
+		if !t.IsZero() && (t.Before(from.AddDate(0, 0, -1)) || !t.Before(end.AddDate(0, 0, 1))) {
+			outside++
+		}
+	}
+	if outside == 0 {
+		return items
+	}
+	kept := make([]crmclient.ListItem, 0, len(items))
+	for _, it := range items {
+		if t := it.Datum.Time; !t.IsZero() && !t.Before(from) && t.Before(end) {
+			kept = append(kept, it)
+		}
+	}
+	fmt.Fprintf(c.errw, "warning: the CRM ignored --since/--until (SalesMan's v1 list ignores its parameters and returns "+
+		"its newest leads): %d of the %d leads it sent were created outside %s..%s; showing the %d within the range, "+
+		"which may not be all of them (LEADRELAY_CRM_API=v2 filters by date)\n",
+		outside, len(items), from.Format(time.DateOnly), to.Format(time.DateOnly), len(kept))
+	return kept
 }
