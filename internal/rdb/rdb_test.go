@@ -1,0 +1,189 @@
+package rdb
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"leadrelay/internal/redistest"
+)
+
+var ctx = context.Background()
+
+// TestJournalCoverage: the journal proves a lead was seen only where its
+// pages overlap; a page that starts above the journal's top leaves a gap,
+// and a short page is the CRM's whole list.
+func TestJournalCoverage(t *testing.T) {
+	t.Parallel()
+	page := func(lo, hi int64) []JournalItem {
+		var out []JournalItem
+		for id := hi; id >= lo; id-- {
+			out = append(out, JournalItem{CRMID: id, At: time.UnixMilli(id), Fingerprint: "f"})
+		}
+		return out
+	}
+	type merge struct {
+		lo, hi   int64
+		complete bool
+	}
+	tests := []struct {
+		name     string
+		merges   []merge
+		want     Journal
+		covers   int64 // a watermark the journal must cover
+		notCover int64 // and one it must not (0: none)
+	}{
+		{"one page", []merge{{301, 500, false}}, Journal{From: 301, Max: 500}, 300, 299},
+		{"overlapping pages", []merge{{301, 500, false}, {401, 600, false}}, Journal{From: 301, Max: 600}, 400, 299},
+		{"adjacent pages", []merge{{301, 500, false}, {501, 700, false}}, Journal{From: 301, Max: 700}, 300, 0},
+		{"a gap restarts the range", []merge{{301, 500, false}, {502, 701, false}}, Journal{From: 502, Max: 701}, 501, 400},
+		{"an older page merged late", []merge{{401, 600, false}, {301, 500, false}}, Journal{From: 301, Max: 600}, 300, 0},
+		{"an empty CRM, then its first leads", []merge{{0, -1, true}, {101, 150, true}}, Journal{From: 1, Max: 150}, 0, 0},
+		{"empty, then a full page: a gap", []merge{{0, -1, true}, {101, 300, false}}, Journal{From: 101, Max: 300}, 100, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := New(redistest.Start(t).Client())
+			var j Journal
+			var err error
+			for _, m := range tc.merges {
+				if j, err = s.JournalMerge(ctx, page(m.lo, m.hi), m.complete, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if j != tc.want {
+				t.Fatalf("journal = %+v, want %+v", j, tc.want)
+			}
+			if !j.Covers(tc.covers) {
+				t.Errorf("journal %+v does not cover leads above %d", j, tc.covers)
+			}
+			if tc.notCover > 0 && j.Covers(tc.notCover) {
+				t.Errorf("journal %+v claims to cover leads above %d", j, tc.notCover)
+			}
+			items, _, err := s.JournalRead(ctx, tc.want.Max-1)
+			if err != nil || len(items) != 1 || items[0].CRMID != tc.want.Max || items[0].Fingerprint != "f" {
+				t.Errorf("JournalRead above %d = %+v, %v", tc.want.Max-1, items, err)
+			}
+		})
+	}
+}
+
+// TestJournalUnseenSends: sends counted while a page is being listed stay
+// unseen after that page is merged.
+func TestJournalUnseenSends(t *testing.T) {
+	t.Parallel()
+	s := New(redistest.Start(t).Client())
+	begin := func(id string) Begun {
+		t.Helper()
+		b, err := s.Begin(ctx, BeginArgs{ID: id, Token: "t", Now: time.Now(), LockTTL: time.Minute, RecordTTL: time.Hour, CountSend: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	begin("ld_a")
+	begin("ld_b")
+	seq, err := s.JournalSeq(ctx) // a refresh starts: it lists the CRM now
+	if err != nil || seq != 2 {
+		t.Fatalf("seq = %d, %v", seq, err)
+	}
+	begin("ld_c") // sent while the list call is under way
+	if _, err := s.JournalMerge(ctx, nil, true, seq); err != nil {
+		t.Fatal(err)
+	}
+	if b := begin("ld_d"); b.JournalSends != 2 || !b.JournalReady {
+		t.Fatalf("after the merge: %+v, want 2 unseen sends (c and d)", b)
+	}
+}
+
+// TestAdmit: an id is new once; the same content again is known, other
+// content a conflict.
+func TestAdmit(t *testing.T) {
+	t.Parallel()
+	s := New(redistest.Start(t).Client())
+	tests := []struct {
+		sum  string
+		want Admission
+	}{{"s1", Admitted}, {"s1", Known}, {"s2", Conflict}, {"s1", Known}}
+	for i, tc := range tests {
+		got, err := s.Admit(ctx, "ld_x", "shop", tc.sum, time.Now(), time.Hour)
+		if err != nil || got != tc.want {
+			t.Errorf("admit %d (%s) = %v, %v; want %v", i, tc.sum, got, err, tc.want)
+		}
+	}
+	rec, m, err := s.Lead(ctx, "ld_x")
+	if err != nil || rec.Site != "shop" || rec.Sum != "s1" || m != nil {
+		t.Errorf("Lead = %+v, %v, %v", rec, m, err)
+	}
+}
+
+// TestClaim: a CRM id belongs to the first lead that claims it, and to it
+// again on a second try.
+func TestClaim(t *testing.T) {
+	t.Parallel()
+	s := New(redistest.Start(t).Client())
+	for _, tc := range []struct {
+		lead string
+		want bool
+	}{{"ld_a", true}, {"ld_b", false}, {"ld_a", true}} {
+		if got, err := s.Claim(ctx, 940, tc.lead, time.Hour); err != nil || got != tc.want {
+			t.Errorf("Claim(940, %s) = %v, %v; want %v", tc.lead, got, err, tc.want)
+		}
+	}
+}
+
+// TestDeliveryStates walks one lead through begin, release and finish,
+// and a Redis whose script cache was flushed (a restart or failover) in
+// between.
+func TestDeliveryStates(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	now := time.Now()
+	args := BeginArgs{ID: "ld_q", Token: "t1", Now: now, LockTTL: time.Minute, RecordTTL: time.Hour}
+	b, err := s.Begin(ctx, args)
+	if err != nil || !b.Locked || !b.Send || b.Attempt.State != StateSending || b.Attempt.Sends != 1 {
+		t.Fatalf("first begin = %+v, %v", b, err)
+	}
+	if b2, _ := s.Begin(ctx, BeginArgs{ID: "ld_q", Token: "t2", Now: now, LockTTL: time.Minute, RecordTTL: time.Hour}); b2.Busy <= 0 {
+		t.Fatalf("second begin while locked = %+v, want busy", b2)
+	}
+	// Nothing was sent after all (the circuit was open).
+	if err := s.Release(ctx, "ld_q", "t1", Release{Mode: ReleaseUnsend}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.Exists(ctx, AttemptKey("ld_q"), LockKey("ld_q")).Val(); n != 0 {
+		t.Fatalf("an unsent first attempt left %d keys", n)
+	}
+	// An add without a clear answer leaves the lead uncertain.
+	if _, err := s.Begin(ctx, args); err != nil {
+		t.Fatal(err)
+	}
+	settle := now.Add(time.Minute)
+	if err := s.Release(ctx, "ld_q", "t1", Release{Mode: ReleaseSet, State: StateUncertain, SettleAt: settle}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = s.Begin(ctx, args)
+	if err != nil || !b.Locked || b.Send || !b.Attempt.Uncertain() || b.Attempt.SettleAt.UnixMilli() != settle.UnixMilli() {
+		t.Fatalf("begin of an uncertain lead after a script flush = %+v, %v", b, err)
+	}
+	if err := rc.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Finish(ctx, FinishArgs{Marker: Marker{CRMID: 7, LeadID: "ld_q", Site: "shop", Sum: "s", At: now},
+		Token: "t1", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01"})
+	if err != nil || f.Old != nil || f.ClaimedBy != "" {
+		t.Fatalf("finish = %+v, %v", f, err)
+	}
+	if n, _ := s.DeliveredOn(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)); n != 1 {
+		t.Errorf("delivered that day = %d, want 1 (a script flush must not count twice)", n)
+	}
+	b, err = s.Begin(ctx, args)
+	if err != nil || b.Marker == nil || b.Marker.CRMID != 7 || !b.Marker.Matches("s") || b.Marker.Matches("other") {
+		t.Fatalf("begin of a delivered lead = %+v, %v", b, err)
+	}
+}
