@@ -1,6 +1,10 @@
 package worker
 
-import "context"
+import (
+	"context"
+	"errors"
+	"sync"
+)
 
 // Limiter protects the CRM: a request rate and a cap on requests in flight,
 // shared by all workers; NewRedisLimiter is the Redis-based one.
@@ -12,10 +16,80 @@ type Limiter interface {
 	Acquire(ctx context.Context) (release func(), err error)
 }
 
+// CRMOutcome is how a CRM request went, for a FeedbackLimiter.
+type CRMOutcome int
+
+// The outcomes a FeedbackLimiter learns from.
+const (
+	// CRMAnswered: the CRM answered, a success or a definite refusal; its
+	// latency says how loaded the CRM is.
+	CRMAnswered CRMOutcome = iota
+	// CRMOverloaded: a timeout, a dropped or refused connection, HTTP 5xx
+	// or 429: the CRM is struggling.
+	CRMOverloaded
+	// CRMAbandoned: the request ended for reasons of ours (shutdown, a
+	// cancelled task): no signal.
+	CRMAbandoned
+)
+
+// FeedbackLimiter is a Limiter that learns from every request it admitted:
+// the Redis limiter with WithAdaptiveConcurrency. Handler.acquireCRM uses
+// it when Options.Limiter has it.
+type FeedbackLimiter interface {
+	Limiter
+	// AcquireFeedback admits one CRM request like Acquire; done frees the
+	// slot and says how the request went. The time from admission to done
+	// is the request's latency, so call done right after the CRM call,
+	// exactly once.
+	AcquireFeedback(ctx context.Context) (done func(CRMOutcome), err error)
+}
+
 // acquire admits one CRM request through the configured Limiter, if any.
 func (h *Handler) acquire(ctx context.Context) (func(), error) {
 	if h.o.Limiter == nil {
 		return func() {}, nil
 	}
 	return h.o.Limiter.Acquire(ctx)
+}
+
+// acquireCRM admits one CRM request; done(err) frees the slot with the CRM
+// call's error (nil on success), which a FeedbackLimiter learns from. Call
+// done right after the CRM call; later calls do nothing, so a deferred
+// done(context.Canceled) is a safe backstop for the paths that never call.
+func (h *Handler) acquireCRM(ctx context.Context) (func(crmErr error), error) {
+	fl, ok := h.o.Limiter.(FeedbackLimiter)
+	if !ok {
+		release, err := h.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		release = sync.OnceFunc(release)
+		return func(error) { release() }, nil
+	}
+	done, err := fl.AcquireFeedback(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func(crmErr error) { once.Do(func() { done(crmOutcome(ctx, crmErr)) }) }, nil
+}
+
+// crmOutcome reads a CRM call's error as a load signal: what outcomeOf
+// retries (timeouts, connection failures, HTTP 5xx, uncertain outcomes) and
+// backpressure (HTTP 429) mean overload; a cancellation of ours means
+// nothing; any other answer came back from a CRM that coped.
+func crmOutcome(ctx context.Context, err error) CRMOutcome {
+	switch {
+	case err == nil:
+		return CRMAnswered
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded):
+		return CRMAbandoned
+	case errors.Is(err, context.DeadlineExceeded):
+		return CRMOverloaded // the CRM did not answer within LEADRELAY_CRM_TIMEOUT
+	}
+	switch outcomeOf(err) {
+	case OutcomeRetry, OutcomeUncertain, OutcomeBackpressure:
+		return CRMOverloaded
+	}
+	return CRMAnswered
 }

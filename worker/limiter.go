@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -20,20 +21,23 @@ import (
 // request), rdb.CRMInflightKey (the concurrency semaphore: holder token →
 // lease expiry, so a killed worker's slot frees itself) and rdb.CRMPauseKey
 // (the time until which the CRM asked, with Retry-After, not to be
-// called). Times inside are microseconds on the limiter's clock (Redis
-// TIME unless injected).
+// called), and rdb.CRMAdaptiveKey (the adaptive concurrency limit's state,
+// a hash: limit, base, drop; see slotReleaseScript). Times inside are
+// microseconds on the limiter's clock (Redis TIME unless injected).
 var (
 	crmRateKey     = rdb.CRMRateKey
 	crmInflightKey = rdb.CRMInflightKey
 	crmPauseKey    = rdb.CRMPauseKey
+	crmLimitKey    = rdb.CRMAdaptiveKey
 )
 
 // Limiter tuning.
 const (
 	// DefaultLimiterWait is how long Acquire waits in process for a token or
-	// a slot before it refuses. A short wait beats bouncing the task through
-	// asynq's retry set, which costs round trips and at least a poll interval.
-	DefaultLimiterWait = time.Second
+	// a slot before it refuses. Waiting beats bouncing the task through
+	// asynq's retry set, which costs round trips and at least a poll
+	// interval; a wait this long means the CRM is far behind.
+	DefaultLimiterWait = 5 * time.Second
 	// DefaultLimiterLease is the lease of a concurrency slot when
 	// NewRedisLimiter gets none: the default CRM timeout plus 5s.
 	DefaultLimiterLease = 35 * time.Second
@@ -41,17 +45,30 @@ const (
 	// slot is taken: 250ms to 1s, jittered so refused workers spread out.
 	slotDelayMin    = 250 * time.Millisecond
 	slotDelaySpread = 750 * time.Millisecond
-	// slotPollMin and slotPollSpread pace the in-process wait for a slot.
+	// slotPollMin and slotPollSpread pace the in-process wait for a slot
+	// freed by another process (a release in this one wakes a waiter at
+	// once). With adaptive concurrency the pace follows the CRM's latency,
+	// between slotPollFloor and slotPollMin.
 	slotPollMin    = 100 * time.Millisecond
 	slotPollSpread = 100 * time.Millisecond
+	slotPollFloor  = 5 * time.Millisecond
+	// adaptiveStart is the adaptive limit of a fleet that has no state yet.
+	adaptiveStart = 2
+	// adaptiveTTL forgets the adaptive state of a fleet idle this long.
+	adaptiveTTL = time.Hour
 )
 
 // acquireScript admits one CRM request, atomically: no Retry-After pause in
 // force, a free slot (after dropping expired leases), and a rate token.
-// A refusal consumes nothing. Answers {code, wait µs}: 0 admitted,
-// 1 rate limited, 2 every slot taken, 3 paused.
-// KEYS: rate, inflight, pause. ARGV: now µs (-1: Redis TIME), emission
-// interval µs (0: no rate limit), burst, slots (0: no cap), lease µs, token.
+// With adaptive concurrency the slots are the adaptive limit (rounded down,
+// at least 1), never more than the cap. A refusal consumes nothing.
+// Answers {code, wait µs, now µs, base µs}: code 0 admitted, 1 rate
+// limited, 2 every slot taken, 3 paused; now is the admission time the
+// release measures latency from; base the adaptive state's unloaded
+// latency (0 when unknown).
+// KEYS: rate, inflight, pause, limit. ARGV: now µs (-1: Redis TIME),
+// emission interval µs (0: no rate limit), burst, slots (0: no cap), lease
+// µs, token, adaptive (1 or 0), starting limit.
 var acquireScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 if now < 0 then
@@ -59,18 +76,25 @@ if now < 0 then
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
-if now < paused then return {3, paused - now} end
+if now < paused then return {3, paused - now, now, 0} end
 local slots = tonumber(ARGV[4])
+local base = 0
+if slots > 0 and ARGV[7] == '1' then
+  local st = redis.call('HMGET', KEYS[4], 'limit', 'base')
+  local lim = tonumber(st[1] or ARGV[8])
+  base = math.floor(tonumber(st[2] or '0'))
+  slots = math.min(slots, math.max(1, math.floor(lim)))
+end
 if slots > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
-  if redis.call('ZCARD', KEYS[2]) >= slots then return {2, 0} end
+  if redis.call('ZCARD', KEYS[2]) >= slots then return {2, 0, now, base} end
 end
 local iv = tonumber(ARGV[2])
 local tat = 0
 if iv > 0 then
   tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + iv
   local allowAt = tat - tonumber(ARGV[3]) * iv
-  if now < allowAt then return {1, allowAt - now} end
+  if now < allowAt then return {1, allowAt - now, now, base} end
   redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', math.ceil((tat - now) / 1000) + 1))
 end
 if slots > 0 then
@@ -78,7 +102,57 @@ if slots > 0 then
   redis.call('ZADD', KEYS[2], string.format('%.0f', now + lease), ARGV[6])
   redis.call('PEXPIRE', KEYS[2], string.format('%.0f', math.ceil(lease / 1000) + 1000))
 end
-return {0, 0}
+return {0, 0, now, base}
+`)
+
+// slotReleaseScript frees a slot and, with adaptive concurrency, feeds the
+// request's latency and outcome to the fleet's limit (see
+// WithAdaptiveConcurrency):
+//
+//   - overloaded, or latency above max(2×base, base+20ms): the limit is cut
+//     to 0.8× (at least 1), at most once per round trip (a request admitted
+//     before the last cut does not cut again);
+//   - latency within max(1.3×base, base+5ms), with at least half the limit
+//     in use: the limit grows by 1/limit (about one slot per round trip of
+//     the whole limit), up to the cap;
+//   - in between: the limit holds.
+//
+// base is the lowest latency seen, drifting up 0.2% a sample so that it
+// follows a CRM that got slower for good; overloaded and slow samples
+// leave it alone.
+// KEYS: inflight, limit. ARGV: token, admitted at µs, outcome (0 answered,
+// 1 overloaded, 2 no signal), now µs (-1: Redis TIME), cap, adaptive (1 or
+// 0), starting limit. Answers the limit ×1000 (or -1 without adaptation).
+var slotReleaseScript = redis.NewScript(`
+local now = tonumber(ARGV[4])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local inflight = redis.call('ZCARD', KEYS[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[6] ~= '1' or ARGV[3] == '2' then return -1 end
+local start = tonumber(ARGV[2])
+local rtt = math.max(now - start, 1)
+local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop')
+local limit = tonumber(st[1] or ARGV[7])
+local base = tonumber(st[2] or rtt)
+local drop = tonumber(st[3] or '0')
+local cap = tonumber(ARGV[5])
+if ARGV[3] == '1' or rtt > math.max(2 * base, base + 20000) then
+  if start >= drop then
+    limit = math.max(1, limit * 0.8)
+    drop = now
+  end
+else
+  base = math.min(rtt, base * 1.002)
+  if rtt <= math.max(1.3 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
+    limit = math.min(cap, limit + 1 / limit)
+  end
+end
+redis.call('HSET', KEYS[2], 'limit', string.format('%.6f', limit), 'base', string.format('%.0f', base), 'drop', string.format('%.0f', drop))
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+return math.floor(limit * 1000)
 `)
 
 // pauseScript holds every worker back until now+d, unless a longer pause
@@ -113,6 +187,16 @@ func WithLimiterWait(d time.Duration) LimiterOption {
 	return func(l *redisLimiter) { l.maxWait = max(d, 0) }
 }
 
+// WithAdaptiveConcurrency makes the concurrency cap a ceiling: the fleet
+// runs at a limit it learns from the CRM's latency and errors (see
+// slotReleaseScript), so it stays near the CRM's knee rather than driving a
+// small CRM into collapse. A fleet starts at 2 requests in flight and
+// grows while latency stays near the unloaded latency. Without a cap
+// (maxConcurrent 0) it does nothing.
+func WithAdaptiveConcurrency(on bool) LimiterOption {
+	return func(l *redisLimiter) { l.adaptive = on }
+}
+
 // redisLimiter is the Redis-based Limiter: a GCRA rate limit on crmRateKey
 // and a leased semaphore on crmInflightKey, checked and taken in one script.
 type redisLimiter struct {
@@ -123,6 +207,8 @@ type redisLimiter struct {
 	lease    time.Duration
 	maxWait  time.Duration
 	clock    func() time.Time // nil: Redis TIME
+	adaptive bool
+	wake     chan struct{} // a release here wakes a waiter here
 }
 
 // NewRedisLimiter returns a Limiter shared by every worker process on rdb:
@@ -144,7 +230,7 @@ type redisLimiter struct {
 //	o := worker.OptionsFrom(cfg)
 //	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
 func NewRedisLimiter(rdb redis.UniversalClient, ratePerSec float64, maxConcurrent int, lease time.Duration, opts ...LimiterOption) Limiter {
-	l := &redisLimiter{rdb: rdb, slots: max(maxConcurrent, 0), lease: lease, maxWait: DefaultLimiterWait}
+	l := &redisLimiter{rdb: rdb, slots: max(maxConcurrent, 0), lease: lease, maxWait: DefaultLimiterWait, wake: make(chan struct{}, 64)}
 	if ratePerSec > 0 && !math.IsInf(ratePerSec, 1) {
 		l.interval = max(int64(math.Round(1e6/ratePerSec)), 1)
 		l.burst = max(int64(math.Ceil(ratePerSec)), 1)
@@ -161,31 +247,48 @@ func NewRedisLimiter(rdb redis.UniversalClient, ratePerSec float64, maxConcurren
 	return l
 }
 
-var _ Limiter = (*redisLimiter)(nil)
+var _ FeedbackLimiter = (*redisLimiter)(nil)
 
 // Acquire admits one CRM request. It waits in process while the next token
 // or a free slot is due within the wait budget, then refuses with a
 // *DelayError suggesting when to come back. When ctx ends during the wait,
-// it refuses the same way: the task is postponed, not failed.
+// it refuses the same way: the task is postponed, not failed. Its release
+// counts the request as answered (see AcquireFeedback).
 func (l *redisLimiter) Acquire(ctx context.Context) (func(), error) {
+	done, err := l.AcquireFeedback(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() { done(CRMAnswered) }, nil
+}
+
+// AcquireFeedback is Acquire whose release reports how the request went;
+// the adaptive limit learns from it and from the time since admission.
+func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), error) {
 	token := newToken()
 	var waited time.Duration
 	for {
-		code, wait, err := l.try(ctx, token)
+		a, err := l.try(ctx, token)
 		if err != nil {
 			return nil, storeErr("CRM limiter", err)
 		}
 		var reason string
-		poll := wait
-		switch code {
+		wait, poll := a.wait, a.wait
+		switch a.code {
 		case 0:
-			return l.releaser(ctx, token), nil
+			return l.releaser(ctx, token, a.now), nil
 		case 1:
 			reason = "CRM rate limit"
 		case 2:
 			reason = "CRM concurrency cap"
 			wait = slotDelayMin + rand.N(slotDelaySpread)
 			poll = slotPollMin + rand.N(slotPollSpread)
+			if l.adaptive && a.base > 0 {
+				// A slot frees about every latency/limit: look again at
+				// about half the latency.
+				half := min(max(a.base/2, slotPollFloor), slotPollMin)
+				poll = half + rand.N(half)
+			}
 		default:
 			reason = "CRM asked to wait (Retry-After)"
 		}
@@ -193,43 +296,84 @@ func (l *redisLimiter) Acquire(ctx context.Context) (func(), error) {
 		if waited+poll > l.maxWait {
 			return nil, refusal
 		}
+		start := time.Now()
 		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, refusal
+		case <-l.wake:
+			t.Stop()
 		case <-t.C:
 		}
-		waited += poll
+		waited += time.Since(start)
 	}
 }
 
-// try runs acquireScript once: code as the script answers and the wait it
-// suggests.
-func (l *redisLimiter) try(ctx context.Context, token string) (int64, time.Duration, error) {
-	r, err := acquireScript.Run(ctx, l.rdb, []string{crmRateKey, crmInflightKey, crmPauseKey},
-		l.now(), l.interval, l.burst, l.slots, l.lease.Microseconds(), token).Int64Slice()
+// admission is acquireScript's answer.
+type admission struct {
+	code int64
+	wait time.Duration
+	now  int64         // µs
+	base time.Duration // the CRM's unloaded latency, 0 when unknown
+}
+
+// try runs acquireScript once.
+func (l *redisLimiter) try(ctx context.Context, token string) (admission, error) {
+	adaptive := "0"
+	if l.adaptive {
+		adaptive = "1"
+	}
+	r, err := acquireScript.Run(ctx, l.rdb, []string{crmRateKey, crmInflightKey, crmPauseKey, crmLimitKey},
+		l.now(), l.interval, l.burst, l.slots, l.lease.Microseconds(), token, adaptive, adaptiveStart).Int64Slice()
 	if err != nil {
-		return 0, 0, err
+		return admission{}, err
 	}
-	if len(r) != 2 {
-		return 0, 0, fmt.Errorf("CRM limiter: unexpected script answer %v", r)
+	if len(r) != 4 {
+		return admission{}, fmt.Errorf("CRM limiter: unexpected script answer %v", r)
 	}
-	return r[0], time.Duration(r[1]) * time.Microsecond, nil
+	return admission{code: r[0], wait: time.Duration(r[1]) * time.Microsecond, now: r[2],
+		base: time.Duration(r[3]) * time.Microsecond}, nil
 }
 
-// releaser returns the release of a slot taken with token. It runs even
-// after ctx is done, at most once; when it fails, the lease frees the slot.
-func (l *redisLimiter) releaser(ctx context.Context, token string) func() {
+// releaser returns the release of a slot taken with token at admitted (µs).
+// It runs even after ctx is done, at most once; when it fails, the lease
+// frees the slot. It wakes a waiter of this process.
+func (l *redisLimiter) releaser(ctx context.Context, token string, admitted int64) func(CRMOutcome) {
 	if l.slots == 0 {
-		return func() {}
+		return func(CRMOutcome) {}
 	}
 	base := context.WithoutCancel(ctx)
-	return sync.OnceFunc(func() {
-		rctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
-		defer cancel()
-		_ = l.rdb.ZRem(rctx, crmInflightKey, token).Err()
-	})
+	var once sync.Once
+	return func(out CRMOutcome) {
+		once.Do(func() {
+			rctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
+			defer cancel()
+			adaptive := "0"
+			if l.adaptive {
+				adaptive = "1"
+			}
+			_ = slotReleaseScript.Run(rctx, l.rdb, []string{crmInflightKey, crmLimitKey},
+				token, admitted, int(out), l.now(), l.slots, adaptive, adaptiveStart, adaptiveTTL.Milliseconds()).Err()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+		})
+	}
+}
+
+// Limit is the fleet's adaptive concurrency limit now (0 when it adapts
+// not, or has no state yet), for metrics and tests.
+func (l *redisLimiter) Limit(ctx context.Context) (float64, error) {
+	if !l.adaptive || l.slots == 0 {
+		return 0, nil
+	}
+	v, err := l.rdb.HGet(ctx, crmLimitKey, "limit").Float64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return v, err
 }
 
 // Pause refuses every Acquire, fleet-wide, for d (unless a longer pause is

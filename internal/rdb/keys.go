@@ -74,4 +74,6 @@ const (
 	CRMInflightKey = Prefix + "{crm:limit}:inflight"
 	// CRMPauseKey holds the time until which the CRM asked not to be called.
 	CRMPauseKey = Prefix + "{crm:limit}:pause"
+	// CRMAdaptiveKey holds the adaptive concurrency limit's state (a hash).
+	CRMAdaptiveKey = Prefix + "{crm:limit}:adaptive"
 )
