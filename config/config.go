@@ -60,12 +60,19 @@ type Config struct {
 	CRMReplaceEmoji bool
 	// CRMTimeout (LEADRELAY_CRM_TIMEOUT, default 30s) bounds one CRM request.
 	CRMTimeout time.Duration
-	// CRMRateLimit (LEADRELAY_CRM_RATE_LIMIT, default 20) is the most CRM
-	// requests per second across all workers; 0 means no limit.
+	// CRMRateLimit (LEADRELAY_CRM_RATE_LIMIT, default 0) is the most CRM
+	// requests per second across all workers; 0 means no limit (the
+	// adaptive concurrency limit already keeps the CRM within what it does).
 	CRMRateLimit float64
-	// CRMMaxConcurrent (LEADRELAY_CRM_MAX_CONCURRENT, default 8) is the most CRM
-	// requests in flight across all workers; 0 means no limit.
+	// CRMMaxConcurrent (LEADRELAY_CRM_MAX_CONCURRENT, default 32) is the most CRM
+	// requests in flight across all workers; 0 means no limit. With
+	// CRMAdaptive it is the ceiling of the adaptive limit.
 	CRMMaxConcurrent int
+	// CRMAdaptive (LEADRELAY_CRM_ADAPTIVE, default true) makes the fleet
+	// find the CRM's best concurrency from its latency and errors, starting
+	// at 2 and never above CRMMaxConcurrent, so a small CRM is not driven
+	// into collapse and a big one is not held back.
+	CRMAdaptive bool
 
 	// HTTPAddr (LEADRELAY_HTTP_ADDR, default 127.0.0.1:8080) is the
 	// site-facing listener: intake and health, nothing for operators.
@@ -260,8 +267,9 @@ func load(getenv func(string) string) (Config, *parser) {
 		CRMTimeout:         p.dur("LEADRELAY_CRM_TIMEOUT", 30*time.Second),
 		CRMIPInDescription: p.bool("LEADRELAY_CRM_IP_IN_DESCRIPTION", true),
 		CRMReplaceEmoji:    p.bool("LEADRELAY_CRM_REPLACE_EMOJI", true),
-		CRMRateLimit:       p.float("LEADRELAY_CRM_RATE_LIMIT", 20),
-		CRMMaxConcurrent:   p.int("LEADRELAY_CRM_MAX_CONCURRENT", 8),
+		CRMRateLimit:       p.float("LEADRELAY_CRM_RATE_LIMIT", 0),
+		CRMMaxConcurrent:   p.int("LEADRELAY_CRM_MAX_CONCURRENT", 32),
+		CRMAdaptive:        p.bool("LEADRELAY_CRM_ADAPTIVE", true),
 		HTTPAddr:           p.str("LEADRELAY_HTTP_ADDR", "127.0.0.1:8080"),
 		OpsAddr:            p.str("LEADRELAY_OPS_ADDR", ""),
 		OpsHosts:           p.list("LEADRELAY_OPS_HOSTS"),

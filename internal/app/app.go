@@ -187,7 +187,8 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 // the fleet-wide CRM limiter and the dead-letter store.
 func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker) {
 	o := worker.OptionsFrom(cfg)
-	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
+	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second,
+		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive))
 	o.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
 	h := worker.NewHandler(crm.Client, rds.Client, o, log)
