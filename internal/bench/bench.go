@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			err = b.pool(ctx)
 		}
 		if err != nil {
+			b.rep.Finished = time.Now()
 			return b.rep, fmt.Errorf("bench %s: %w", s, err)
 		}
 		b.rep.rss(s)
@@ -192,6 +193,7 @@ func (b *bench) env(c *crm, extra map[string]string) map[string]string {
 		"LEADRELAY_LOG_LEVEL":          "info",
 		"LEADRELAY_LOG_FORMAT":         "json",
 		"LEADRELAY_SHUTDOWN_TIMEOUT":   "5s",
+		"LEADRELAY_OPS_ADDR":           "127.0.0.1:0",
 	}
 	if c != nil {
 		e["LEADRELAY_CRM_URL"] = c.url

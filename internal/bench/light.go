@@ -173,7 +173,8 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 	rdb := redis.NewClient(&redis.Options{Addr: b.addr})
 	o := worker.OptionsFrom(cfg)
 	o.PollInterval = poll
-	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
+	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second,
+		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive))
 	h := worker.NewHandler(crmC.Client, rdb, o, log)
 	w := worker.New(rdb, h, o, log)
 	wctx, cancel := context.WithCancel(ctx)

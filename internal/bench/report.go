@@ -77,6 +77,8 @@ type PoolPoint struct {
 	// Conc is the fixed LEADRELAY_CRM_MAX_CONCURRENT, or 0 for the defaults.
 	Conc   int
 	PerSec float64
+	// Limit is where the adaptive limit stood at the end (defaults only).
+	Limit float64
 }
 
 // RSSPoint is the process's resident memory after a section.
