@@ -56,6 +56,11 @@ const (
 	adaptiveStart = 2
 	// adaptiveTTL forgets the adaptive state of a fleet idle this long.
 	adaptiveTTL = time.Hour
+	// adaptiveProbeAfter is how long the limit stays below a level that
+	// collapsed the CRM before it may try that level again: one collapse
+	// (about 5 s of stalled requests on SalesMan) per 5 minutes costs
+	// under 2% of the throughput.
+	adaptiveProbeAfter = 5 * time.Minute
 )
 
 // acquireScript admits one CRM request, atomically: no Retry-After pause in
@@ -112,9 +117,15 @@ return {0, 0, now, base}
 //   - overloaded, or latency above max(2×base, base+20ms): the limit is cut
 //     to 0.8× (at least 1), at most once per round trip (a request admitted
 //     before the last cut does not cut again);
+//   - a collapse (overloaded, or latency above max(4×base, base+100ms)),
+//     as a PHP CRM gives when every worker is busy, also marks the number
+//     of slots in force as bad (the first collapse of an incident: the
+//     cuts that follow do not move the mark, so an outage does not pin
+//     the fleet at 1): the limit stays below it for adaptiveProbeAfter,
+//     so the fleet does not walk back into the cliff every few seconds;
 //   - latency within max(1.3×base, base+5ms), with at least half the limit
 //     in use: the limit grows by 1/limit (about one slot per round trip of
-//     the whole limit), up to the cap;
+//     the whole limit), up to the cap and below a bad mark;
 //   - in between: the limit holds.
 //
 // base is the lowest latency seen, drifting up 0.2% a sample so that it
@@ -122,7 +133,8 @@ return {0, 0, now, base}
 // leave it alone.
 // KEYS: inflight, limit. ARGV: token, admitted at µs, outcome (0 answered,
 // 1 overloaded, 2 no signal), now µs (-1: Redis TIME), cap, adaptive (1 or
-// 0), starting limit. Answers the limit ×1000 (or -1 without adaptation).
+// 0), starting limit, state TTL ms, probe-after µs. Answers the limit
+// ×1000 (or -1 without adaptation).
 var slotReleaseScript = redis.NewScript(`
 local now = tonumber(ARGV[4])
 if now < 0 then
@@ -134,23 +146,34 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[6] ~= '1' or ARGV[3] == '2' then return -1 end
 local start = tonumber(ARGV[2])
 local rtt = math.max(now - start, 1)
-local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop')
+local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop', 'bad', 'bad_at')
 local limit = tonumber(st[1] or ARGV[7])
 local base = tonumber(st[2] or rtt)
 local drop = tonumber(st[3] or '0')
+local bad = tonumber(st[4] or '0')
+local badAt = tonumber(st[5] or '0')
 local cap = tonumber(ARGV[5])
-if ARGV[3] == '1' or rtt > math.max(2 * base, base + 20000) then
+if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
+local collapse = ARGV[3] == '1' or rtt > math.max(4 * base, base + 100000)
+if collapse or rtt > math.max(2 * base, base + 20000) then
   if start >= drop then
+    if collapse and bad == 0 then
+      bad = math.max(1, math.floor(limit))
+      badAt = now
+    end
     limit = math.max(1, limit * 0.8)
     drop = now
   end
 else
   base = math.min(rtt, base * 1.002)
   if rtt <= math.max(1.3 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
-    limit = math.min(cap, limit + 1 / limit)
+    local top = cap
+    if bad > 1 then top = math.min(cap, bad - 0.001) elseif bad == 1 then top = 1 end
+    limit = math.max(1, math.min(top, limit + 1 / limit))
   end
 end
-redis.call('HSET', KEYS[2], 'limit', string.format('%.6f', limit), 'base', string.format('%.0f', base), 'drop', string.format('%.0f', drop))
+redis.call('HSET', KEYS[2], 'limit', string.format('%.6f', limit), 'base', string.format('%.0f', base),
+  'drop', string.format('%.0f', drop), 'bad', string.format('%.0f', bad), 'bad_at', string.format('%.0f', badAt))
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 return math.floor(limit * 1000)
 `)
@@ -354,7 +377,8 @@ func (l *redisLimiter) releaser(ctx context.Context, token string, admitted int6
 				adaptive = "1"
 			}
 			_ = slotReleaseScript.Run(rctx, l.rdb, []string{crmInflightKey, crmLimitKey},
-				token, admitted, int(out), l.now(), l.slots, adaptive, adaptiveStart, adaptiveTTL.Milliseconds()).Err()
+				token, admitted, int(out), l.now(), l.slots, adaptive, adaptiveStart, adaptiveTTL.Milliseconds(),
+				adaptiveProbeAfter.Microseconds()).Err()
 			select {
 			case l.wake <- struct{}{}:
 			default:

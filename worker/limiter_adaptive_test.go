@@ -106,7 +106,7 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			t.Errorf("limit after overload = %.3f, want %.3f", got, want)
 		}
 	})
-	t.Run("never below one, and a collapse is left at once", func(t *testing.T) {
+	t.Run("an outage takes it to one, and recovery back up below the cliff", func(t *testing.T) {
 		t.Parallel()
 		ls, clock := adaptiveFleet(t, 2, 32)
 		for limitOf(t, ls[0]) < 16 {
@@ -116,10 +116,39 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			round(t, ls, clock, 5*time.Second, CRMOverloaded)
 		}
 		if got := limitOf(t, ls[0]); got != 1 {
-			t.Errorf("limit after a long collapse = %.3f, want 1", got)
+			t.Errorf("limit after a long outage = %.3f, want 1", got)
 		}
 		if n := round(t, ls, clock, 20*time.Millisecond, CRMAnswered); n != 1 {
 			t.Errorf("admitted %d at once at limit 1", n)
+		}
+		peak := 0
+		for range 200 {
+			peak = max(peak, round(t, ls, clock, 20*time.Millisecond, CRMAnswered))
+		}
+		if peak != 15 {
+			t.Errorf("peak admitted at once after the outage = %d, want 15 (below the 16 in force when it began)", peak)
+		}
+	})
+	t.Run("a collapse is remembered, and probed again later", func(t *testing.T) {
+		t.Parallel()
+		ls, clock := adaptiveFleet(t, 2, 32)
+		for limitOf(t, ls[0]) < 5 {
+			round(t, ls, clock, 20*time.Millisecond, CRMAnswered)
+		}
+		round(t, ls, clock, 5*time.Second, CRMAnswered) // 5 admitted, all stalled: a cliff at 5
+		peak := 0
+		for range 40 {
+			peak = max(peak, round(t, ls, clock, 20*time.Millisecond, CRMAnswered))
+		}
+		if peak != 4 {
+			t.Errorf("peak admitted at once after a collapse at 5 = %d, want 4", peak)
+		}
+		clock.Advance(adaptiveProbeAfter)
+		for range 40 {
+			peak = max(peak, round(t, ls, clock, 20*time.Millisecond, CRMAnswered))
+		}
+		if peak <= 5 {
+			t.Errorf("peak admitted at once %s after the collapse = %d, want it to probe past 5", adaptiveProbeAfter, peak)
 		}
 	})
 	t.Run("a lightly loaded fleet does not grow", func(t *testing.T) {
