@@ -73,7 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg, problems := config.LoadLenient(getenv)
 		return ctl.RunWith(ctx, rest, cfg, stdout, stderr, ctl.Options{Stdin: os.Stdin, ConfigProblems: problems})
 	case "bench":
-		return bench.Main(ctx, rest, stdout, stderr)
+		// Only the real CRM's address and credentials matter to the bench.
+		cfg, _ := config.LoadLenient(getenv)
+		return bench.Main(ctx, rest, bench.RealCRM{URL: cfg.CRMURL, Login: cfg.CRMLogin, APIKey: cfg.CRMAPIKey}, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "leadrelay", app.Version)
 		return nil

@@ -44,6 +44,9 @@ type Options struct {
 	Label string
 	// Progress receives a line per measurement; nil discards them.
 	Progress io.Writer
+	// RealCRM, when its URL is set, adds the real section: the CRM's best
+	// direct rate against LeadRelay's with default settings.
+	RealCRM RealCRM
 }
 
 // Sections of a run, in order.
@@ -53,9 +56,10 @@ const (
 	SectionLatency  = "latency"
 	SectionLight    = "light"
 	SectionPool     = "pool"
+	SectionReal     = "real"
 )
 
-var allSections = []string{SectionIntake, SectionDelivery, SectionLatency, SectionLight, SectionPool}
+var allSections = []string{SectionIntake, SectionDelivery, SectionLatency, SectionLight, SectionPool, SectionReal}
 
 // benchSite and benchSiteKey are the one site the bench sends leads as.
 const (
@@ -137,6 +141,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			err = b.light(ctx)
 		case SectionPool:
 			err = b.pool(ctx)
+		case SectionReal:
+			if b.o.RealCRM.URL == "" {
+				continue
+			}
+			err = b.real(ctx)
 		}
 		if err != nil {
 			b.rep.Finished = time.Now()

@@ -46,6 +46,12 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("latency points %d, light points %d", len(rep.Latency), len(rep.Light))
 	}
 
+	for _, w := range poolSizes {
+		if _, ok := rep.bestFixed(w); !ok {
+			t.Errorf("no fixed-cap point for PHP pool %d", w)
+		}
+	}
+
 	var table strings.Builder
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func TestQuickRun(t *testing.T) {
 		"accepted leads/s, JSON, C=32", "accepted leads/s, drop-in, C=1", "ack latency p50 / p99",
 		"delivered leads/s, 1×10, zero-latency CRM", "delivered leads/s, 2×10, vs no-op",
 		"delivered leads/s, 1×40, 50ms CRM latency", "Redis bytes per queued lead",
-		"Redis bytes per finished lead", "ack → CRM p50 / p99", "idle Redis commands/s", "RSS",
+		"Redis bytes per finished lead", "ack → CRM p50 / p99", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS",
 	} {
 		if !strings.Contains(table.String(), fig) {
 			t.Errorf("table lacks %q:\n%s", fig, table.String())

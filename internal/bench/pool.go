@@ -85,6 +85,12 @@ func (b *bench) poolRun(ctx context.Context, c *crm, extra map[string]string, ad
 	if b.o.Quick {
 		warm, window, leads = 300*time.Millisecond, 700*time.Millisecond, 200
 	}
+	return b.windowRun(ctx, c, extra, warm, window, leads)
+}
+
+// windowRun queues leads, runs LeadRelay's fleet (poolShape) with the extra
+// settings, and returns the CRM requests per second in window after warm.
+func (b *bench) windowRun(ctx context.Context, c *crm, extra map[string]string, warm, window time.Duration, leads int) (float64, error) {
 	if err := b.flush(ctx); err != nil {
 		return 0, err
 	}

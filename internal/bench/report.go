@@ -36,6 +36,9 @@ type Report struct {
 	Light []LightPoint
 	// Pool holds the PHP-pool sweeps.
 	Pool []PoolPoint
+	// Real holds the real CRM's direct rates (Conc = parallel requests) and
+	// LeadRelay's with defaults (Conc 0).
+	Real []PoolPoint
 	// RSS is the bench process's memory after each section.
 	RSS []RSSPoint
 }
@@ -258,6 +261,7 @@ func (r *Report) Rows() []Row {
 		}
 	}
 	rows = append(rows, r.poolRows()...)
+	rows = append(rows, r.realRows()...)
 	for _, p := range r.RSS {
 		rows = append(rows, Row{Figure: "bench process RSS after " + p.After + " (peak)", Value: fmt.Sprintf("%.0f MiB (%.0f MiB)", p.RSS/(1<<20), p.HWM/(1<<20))})
 	}
