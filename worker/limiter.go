@@ -22,7 +22,8 @@ import (
 // lease expiry, so a killed worker's slot frees itself) and rdb.CRMPauseKey
 // (the time until which the CRM asked, with Retry-After, not to be
 // called), and rdb.CRMAdaptiveKey (the adaptive concurrency limit's state,
-// a hash: limit, base, drop; see slotReleaseScript). Times inside are
+// a hash: limit, base and base_at, drop, bad and bad_at; see
+// slotReleaseScript). Times inside are
 // microseconds on the limiter's clock (Redis TIME unless injected).
 var (
 	crmRateKey     = rdb.CRMRateKey
@@ -114,23 +115,24 @@ return {0, 0, now, base}
 // request's latency and outcome to the fleet's limit (see
 // WithAdaptiveConcurrency):
 //
-//   - overloaded, or latency above max(2×base, base+20ms): the limit is cut
+//   - overloaded, or latency above max(2.5×base, base+20ms): the limit is cut
 //     to 0.8× (at least 1), at most once per round trip (a request admitted
 //     before the last cut does not cut again);
-//   - a collapse (overloaded, or latency above max(4×base, base+100ms)),
+//   - a collapse (overloaded, or latency above max(5×base, base+100ms)),
 //     as a PHP CRM gives when every worker is busy, also marks the number
 //     of slots in force as bad (the first collapse of an incident: the
 //     cuts that follow do not move the mark, so an outage does not pin
 //     the fleet at 1): the limit stays below it for adaptiveProbeAfter,
 //     so the fleet does not walk back into the cliff every few seconds;
-//   - latency within max(1.3×base, base+5ms), with at least half the limit
+//   - latency within max(1.6×base, base+5ms), with at least half the limit
 //     in use: the limit grows by 1/limit (about one slot per round trip of
 //     the whole limit), up to the cap and below a bad mark;
 //   - in between: the limit holds.
 //
-// base is the lowest latency seen, drifting up 0.2% a sample so that it
-// follows a CRM that got slower for good; overloaded and slow samples
-// leave it alone.
+// base is the lowest latency seen, drifting up 0.2% a second (not a
+// sample: under steady load the unloaded latency is never seen, and a
+// per-sample drift let base follow the queueing up into the cliff), so
+// that it follows a CRM that got slower for good within minutes.
 // KEYS: inflight, limit. ARGV: token, admitted at µs, outcome (0 answered,
 // 1 overloaded, 2 no signal), now µs (-1: Redis TIME), cap, adaptive (1 or
 // 0), starting limit, state TTL ms, probe-after µs. Answers the limit
@@ -146,16 +148,18 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[6] ~= '1' or ARGV[3] == '2' then return -1 end
 local start = tonumber(ARGV[2])
 local rtt = math.max(now - start, 1)
-local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop', 'bad', 'bad_at')
+local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop', 'bad', 'bad_at', 'base_at')
 local limit = tonumber(st[1] or ARGV[7])
 local base = tonumber(st[2] or rtt)
 local drop = tonumber(st[3] or '0')
 local bad = tonumber(st[4] or '0')
 local badAt = tonumber(st[5] or '0')
+local baseAt = tonumber(st[6] or now)
 local cap = tonumber(ARGV[5])
+base = math.min(rtt, base * (1 + 0.002 * math.max(now - baseAt, 0) / 1000000))
 if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
-local collapse = ARGV[3] == '1' or rtt > math.max(4 * base, base + 100000)
-if collapse or rtt > math.max(2 * base, base + 20000) then
+local collapse = ARGV[3] == '1' or rtt > math.max(5 * base, base + 100000)
+if collapse or rtt > math.max(2.5 * base, base + 20000) then
   if start >= drop then
     if collapse and bad == 0 then
       bad = math.max(1, math.floor(limit))
@@ -165,15 +169,15 @@ if collapse or rtt > math.max(2 * base, base + 20000) then
     drop = now
   end
 else
-  base = math.min(rtt, base * 1.002)
-  if rtt <= math.max(1.3 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
+  if rtt <= math.max(1.6 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
     local top = cap
     if bad > 1 then top = math.min(cap, bad - 0.001) elseif bad == 1 then top = 1 end
     limit = math.max(1, math.min(top, limit + 1 / limit))
   end
 end
 redis.call('HSET', KEYS[2], 'limit', string.format('%.6f', limit), 'base', string.format('%.0f', base),
-  'drop', string.format('%.0f', drop), 'bad', string.format('%.0f', bad), 'bad_at', string.format('%.0f', badAt))
+  'drop', string.format('%.0f', drop), 'bad', string.format('%.0f', bad), 'bad_at', string.format('%.0f', badAt),
+  'base_at', string.format('%.0f', now))
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 return math.floor(limit * 1000)
 `)

@@ -93,9 +93,9 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			round(t, ls, clock, 20*time.Millisecond, CRMAnswered)
 		}
 		before := limitOf(t, ls[0])
-		round(t, ls, clock, 30*time.Millisecond, CRMAnswered) // 1.5× the base: hold
+		round(t, ls, clock, 40*time.Millisecond, CRMAnswered) // 2× the base: hold
 		if got := limitOf(t, ls[0]); got != before {
-			t.Errorf("limit after 1.5× latency = %.3f, want it held at %.3f", got, before)
+			t.Errorf("limit after 2× latency = %.3f, want it held at %.3f", got, before)
 		}
 		round(t, ls, clock, 10*time.Second, CRMAbandoned)
 		if got := limitOf(t, ls[0]); got != before {
@@ -149,6 +149,39 @@ func TestAdaptiveConcurrency(t *testing.T) {
 		}
 		if peak <= 5 {
 			t.Errorf("peak admitted at once %s after the collapse = %d, want it to probe past 5", adaptiveProbeAfter, peak)
+		}
+	})
+	t.Run("a CPU-bound PHP pool: settles where latency rises, never at the cliff", func(t *testing.T) {
+		t.Parallel()
+		// Like crmsim's PHP pool with 2 CPUs: 20 ms an add up to 2 at once,
+		// stretched by the load above, and every add stalls 5 s at 8.
+		ls, clock := adaptiveFleet(t, 2, 32)
+		peak := 0
+		for range 1500 { // a minute of the fleet's clock at full load
+			var held []func(CRMOutcome)
+			for i := 0; ; i++ {
+				done, err := ls[i%2].AcquireFeedback(ctx)
+				if err != nil {
+					break
+				}
+				held = append(held, done)
+			}
+			k := len(held)
+			peak = max(peak, k)
+			rtt := 20 * time.Millisecond * time.Duration(max(k, 2)) / 2
+			if k >= 8 {
+				rtt = 5 * time.Second
+			}
+			clock.Advance(rtt)
+			for _, done := range held {
+				done(CRMAnswered)
+			}
+		}
+		if peak >= 8 {
+			t.Errorf("the fleet reached %d in flight: the pool's cliff", peak)
+		}
+		if got := limitOf(t, ls[0]); got < 2 {
+			t.Errorf("limit settled at %.2f, want at least the 2 the CPUs serve without queueing", got)
 		}
 	})
 	t.Run("a lightly loaded fleet does not grow", func(t *testing.T) {
