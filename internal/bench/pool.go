@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 
 	"leadrelay/crmsim"
+	"leadrelay/internal/rdb"
 )
 
 // poolSizes are the simulated CRM's PHP pools.
@@ -33,8 +34,8 @@ func poolFaults(workers int) crmsim.Faults {
 	return crmsim.Faults{PHPWorkers: workers, CPUs: 2, Latency: crmsim.Duration(20 * time.Millisecond)}
 }
 
-// limitKey is the worker's adaptive state (worker.crmLimitKey).
-const limitKey = "leadrelay:crm:limit"
+// limitKey is the worker's adaptive state.
+const limitKey = rdb.CRMAdaptiveKey
 
 // pool measures, for each PHP pool, throughput at each fixed concurrency
 // cap and with LeadRelay's default settings.
