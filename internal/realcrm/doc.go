@@ -3,8 +3,9 @@
 // skips unless LEADRELAY_REAL_CRM_URL is set.
 //
 // The test starts a private redis-server, builds the leadrelay binary and
-// runs one intake and two workers as processes against the CRM over API v2,
-// with the CRM's PHP server running a prepend that makes v2 add slow. It
+// runs one intake and two workers as processes against the CRM over API v2
+// (16 CRM requests in flight, more than the CRM's PHP workers), with the
+// CRM's PHP server running a prepend that makes v2 add slow. It
 // publishes a burst of 100 leads, kills the PHP server with SIGKILL mid-burst
 // (when adds are seen between their insert and their uid stamp) and starts
 // it again, waits for the queue to drain, and counts in MariaDB,

@@ -56,6 +56,11 @@ func TestRealCRMKillPHPMidBurst(t *testing.T) {
 		"LEADRELAY_CRM_APIKEY=" + s.apikey,
 		"LEADRELAY_SITES=realcrm=" + siteKey,
 		"LEADRELAY_HTTP_ADDR=127.0.0.1:0",
+		"LEADRELAY_OPS_ADDR=127.0.0.1:0",
+		// More adds in flight than the CRM has PHP workers (9 for
+		// PHP_WORKERS=8), as in the run that found the duplicates: their
+		// webhook calls stall, so the kill finds adds without their stamp.
+		"LEADRELAY_CRM_MAX_CONCURRENT=16",
 		"LEADRELAY_SITE_RATE_LIMIT=0",
 		"LEADRELAY_GLOBAL_RATE_LIMIT=0",
 		"LEADRELAY_LOG_LEVEL=info",
@@ -72,24 +77,25 @@ func TestRealCRMKillPHPMidBurst(t *testing.T) {
 		t.Fatalf("intake acknowledged %d of %d leads", acked, leads)
 	}
 
-	// Mid-burst, mid-add: kill when adds are between their insert and their
-	// uid stamp (the webhook call), which is when a lead is left without its
-	// stamp; if that is not seen, kill anyway once a fifth has arrived.
-	count := func() int {
-		return len(sql(t, s, fmt.Sprintf("SELECT id FROM %sleads WHERE description LIKE '%%lrk%s-%%'", s.prefix, run)))
-	}
-	unstamped := func() int {
-		return len(sql(t, s, fmt.Sprintf("SELECT l.id FROM %[1]sleads l LEFT JOIN %[1]suids u ON u.lid = l.id AND u.name = 'leadrelay_key' "+
-			"WHERE l.description LIKE '%%lrk%[2]s-%%' AND u.id IS NULL", s.prefix, run)))
-	}
-	if !waitFor(3*time.Minute, 200*time.Millisecond, func() bool { return unstamped() >= 4 }) {
-		t.Logf("no four adds seen between insert and stamp within 3 minutes; killing with a fifth delivered")
-		if !waitFor(3*time.Minute, time.Second, func() bool { return count() >= leads/5 }) {
-			t.Fatalf("fewer than %d leads reached the CRM within 6 minutes", leads/5)
+	// Mid-burst, mid-add: kill when adds are seen between their insert and
+	// their uid stamp (the webhook call), which is when a lead is left
+	// without its stamp, or at the latest when 40% have arrived.
+	counts := func() (in, unstamped int) {
+		r := sql(t, s, fmt.Sprintf("SELECT COUNT(*), COALESCE(SUM(u.id IS NULL), 0) FROM %[1]sleads l "+
+			"LEFT JOIN %[1]suids u ON u.lid = l.id AND u.name = 'leadrelay_key' WHERE l.description LIKE '%%lrk%[2]s-%%'", s.prefix, run))
+		if len(r) == 1 && len(r[0]) == 2 {
+			in, _ = strconv.Atoi(r[0][0])
+			unstamped, _ = strconv.Atoi(r[0][1])
 		}
+		return in, unstamped
+	}
+	count := func() int { n, _ := counts(); return n }
+	if !waitFor(5*time.Minute, 200*time.Millisecond, func() bool { n, u := counts(); return u >= 3 || n >= leads*2/5 }) {
+		t.Fatalf("neither adds between insert and stamp nor %d leads in the CRM within 5 minutes", leads*2/5)
 	}
 	srv.kill(t)
-	t.Logf("kill -9 of the PHP server: %d leads in the CRM, %d of them without their stamp", count(), unstamped())
+	in, unstamped := counts()
+	t.Logf("kill -9 of the PHP server: %d leads in the CRM, %d of them without their stamp", in, unstamped)
 	time.Sleep(time.Second)
 	srv.start(t, true)
 
