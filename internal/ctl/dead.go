@@ -74,7 +74,7 @@ func (c *cli) deadList(args []string) error {
 	fmt.Fprintln(tw, "LEAD ID\tSITE\tREASON\tATTEMPTS\tAGE")
 	now := c.o.Now()
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", it.LeadID, it.Site, clip(it.Reason, 70), it.Attempts, age(now.Sub(it.DeadAt)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", it.LeadID, it.Site, clip(deadletter.ShortReason(it.Reason), 70), it.Attempts, age(now.Sub(it.DeadAt)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -116,7 +116,10 @@ func (c *cli) deadShow(args []string) error {
 	kv("Lead ID", r.LeadID)
 	kv("Site", r.Site)
 	kv("Queue", r.Queue)
-	kv("Reason", r.Reason)
+	kv("Reason", deadletter.ShortReason(r.Reason))
+	if raw := r.Reason; raw != deadletter.ShortReason(raw) {
+		kv("Raw error", raw)
+	}
 	kv("Attempts", fmt.Sprint(r.Attempts))
 	kv("Dead at", fmt.Sprintf("%s (%s ago)", stamp(r.DeadAt), age(c.o.Now().Sub(r.DeadAt))))
 	kv("Received at", stamp(r.ReceivedAt))

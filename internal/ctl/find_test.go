@@ -1,12 +1,14 @@
 package ctl
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/deadletter"
 	"leadrelay/lead"
 )
 
@@ -79,5 +81,25 @@ func TestLeadFind(t *testing.T) {
 				t.Error("leads is null, want []")
 			}
 		})
+	}
+}
+
+// TestDeadReasonShort: lists show the short reason; dead show keeps the raw
+// error next to it for operators.
+func TestDeadReasonShort(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	p := payload("shop", "raw")
+	raw := "dead: crmclient: add: CRM error 1: Ошибка добавления лида. nope: skip retry for the task"
+	if err := e.store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: raw, Attempts: 1, DeadAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := e.run(t, "", "dead", "list")
+	if err != nil || !strings.Contains(out, "the CRM rejected the lead (code 1:") || strings.Contains(out, "skip retry") {
+		t.Errorf("dead list: %v\n%s", err, out)
+	}
+	out, _, err = e.run(t, "", "dead", "show", p.ID)
+	if err != nil || !strings.Contains(out, "the CRM rejected the lead (code 1:") || !strings.Contains(out, "Raw error") || !strings.Contains(out, "skip retry for the task") {
+		t.Errorf("dead show: %v\n%s", err, out)
 	}
 }
