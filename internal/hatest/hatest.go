@@ -39,10 +39,13 @@ import (
 	"leadrelay/crmsim"
 )
 
-// Keys of the test site and the simulated CRM account.
+// Keys of the test site and the simulated CRM account, and the operators'
+// credentials of the ops listener.
 const (
-	CRMKey  = "ha-crm-key-0123456789"
-	SiteKey = "ha-site-key-0123456789"
+	CRMKey      = "ha-crm-key-0123456789"
+	SiteKey     = "ha-site-key-0123456789"
+	OpsUser     = "ops"
+	OpsPassword = "ha-ops-password-0123"
 )
 
 // Short skips t under -short: these suites run real processes for a minute.
@@ -302,6 +305,8 @@ func Env(redisURL, crmURL string, extra ...string) []string {
 		"LEADRELAY_CRM_LOGIN=admin@example.com",
 		"LEADRELAY_CRM_APIKEY=" + CRMKey,
 		"LEADRELAY_SITES=shop=" + SiteKey,
+		"LEADRELAY_UI_USER=" + OpsUser,
+		"LEADRELAY_UI_PASSWORD=" + OpsPassword,
 		"LEADRELAY_HTTP_ADDR=127.0.0.1:0",
 		"LEADRELAY_CRM_TIMEOUT=2s",
 		"LEADRELAY_RECONCILE_AFTER=3s",
