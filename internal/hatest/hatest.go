@@ -594,7 +594,7 @@ func PreviousCommit(t testing.TB) string {
 	if c := os.Getenv("LEADRELAY_PREV_COMMIT"); c != "" {
 		return gitOut(t, "rev-parse", "--verify", c+"^{commit}")
 	}
-	first := strings.Fields(gitOut(t, "log", "--reverse", "--format=%H", "--", "internal/rdb"))
+	first := strings.Fields(gitOut(t, "log", "--reverse", "--format=%H", "--", ":(top)internal/rdb"))
 	if len(first) == 0 {
 		t.Skip("no commit touches internal/rdb yet, so no earlier version with other keys to mix with; set LEADRELAY_PREV_COMMIT to pick one")
 	}
