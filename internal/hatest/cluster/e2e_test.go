@@ -41,9 +41,6 @@ func skipUnsafe(t *testing.T, part string) {
 
 func TestEndToEndOnCluster(t *testing.T) {
 	hatest.Short(t)
-	if os.Getenv("LEADRELAY_TEST_CLUSTER") == "" {
-		t.Skip("LeadRelay's scripts are not cluster-safe until internal/rdb lands (CROSSSLOT); set LEADRELAY_TEST_CLUSTER=1 to run it anyway")
-	}
 	bin := hatest.Binary(t)
 	cl := redistest.StartCluster(t, 3)
 	sim, crmURL := hatest.StartSim(t, 0)

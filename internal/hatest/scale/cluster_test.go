@@ -3,7 +3,6 @@ package scale
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,9 +27,6 @@ func BenchmarkClusterNodes(b *testing.B) {
 	const n = 3000
 	for _, variant := range []string{"asynq-noop", "leadrelay"} {
 		b.Run(variant, func(b *testing.B) {
-			if variant == "leadrelay" && os.Getenv("LEADRELAY_TEST_CLUSTER") == "" {
-				b.Skip("LeadRelay's scripts are not cluster-safe until internal/rdb lands; set LEADRELAY_TEST_CLUSTER=1")
-			}
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				cl := redistest.StartCluster(b, 3)
