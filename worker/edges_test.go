@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -380,5 +381,40 @@ func TestReconcileStopsAtWatermark(t *testing.T) {
 	// one page more may be read; without it, all three pages are.
 	if lists > 2 || e.h.Stats().ReconcileNotFound != 1 || e.crm.storedPerCompany()[p.Lead.Company] != 1 {
 		t.Fatalf("lists = %d, stats %+v; want at most two of three pages, not found, then sent once", lists, e.h.Stats())
+	}
+}
+
+// feedbackBox is a FeedbackLimiter that records the outcomes it is told.
+type feedbackBox struct {
+	mu  sync.Mutex
+	got []CRMOutcome
+}
+
+func (f *feedbackBox) Acquire(context.Context) (func(), error) { return func() {}, nil }
+func (f *feedbackBox) AcquireFeedback(context.Context) (func(CRMOutcome), error) {
+	return func(o CRMOutcome) { f.mu.Lock(); f.got = append(f.got, o); f.mu.Unlock() }, nil
+}
+
+// TestHandlerFeedsTheLimiter: every add tells an adaptive limiter how the
+// CRM coped, once: a success is an answer, a 503 is overload.
+func TestHandlerFeedsTheLimiter(t *testing.T) {
+	t.Parallel()
+	box := &feedbackBox{}
+	e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = box })
+	e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+		if n == 1 {
+			return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
+		}
+		return true, nil
+	})
+	task, _ := newLeadTask(t)
+	_ = e.h.ProcessTask(ctx, task)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	box.mu.Lock()
+	defer box.mu.Unlock()
+	if len(box.got) != 2 || box.got[0] != CRMOverloaded || box.got[1] != CRMAnswered {
+		t.Fatalf("limiter told %v, want [overloaded answered]", box.got)
 	}
 }

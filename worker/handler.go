@@ -181,20 +181,19 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		unsend.Mode, r.state = rdb.ReleaseUnsend, rdb.StateFailed
 	}
 
-	limRelease, err := h.acquire(ctx)
+	crmDone, err := h.acquireCRM(ctx)
 	if err != nil {
 		release(unsend)
 		return err
 	}
-	limRelease = sync.OnceFunc(limRelease)
-	defer limRelease()
+	defer crmDone(context.Canceled) // a backstop; the call below reports first
 
 	if ce := r.log.Check(zap.DebugLevel, "sending lead"); ce != nil {
 		ce.Write(zap.String("title", p.Lead.Title), zap.String("email", p.Lead.Email),
 			zap.String("phone", p.Lead.Phone), zap.String("company", p.Lead.Company))
 	}
 	id, err := h.add(ctx, p)
-	limRelease()
+	crmDone(err)
 	if err == nil {
 		h.health.worked(ctx, h, probe || b.Circuit.Exists)
 		return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum}, b.Attempt.Dead, lk)

@@ -230,14 +230,15 @@ func (h *Handler) listPage(ctx context.Context, o crmclient.ListOptions) ([]crmc
 // list fetches one page through the Limiter: a reconcile is a CRM request
 // like any other.
 func (h *Handler) list(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
-	release, err := h.acquire(ctx)
+	done, err := h.acquireCRM(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	ctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
+	lctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
 	defer cancel()
-	return h.crm.List(ctx, o)
+	items, err := h.crm.List(lctx, o)
+	done(err)
+	return items, err
 }
 
 var tagRe = regexp.MustCompile(`<[^>]*>`)
