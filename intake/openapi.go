@@ -34,6 +34,6 @@ func serveRoot(w http.ResponseWriter, r *http.Request) {
 		OpenAPI: "/openapi.json",
 		API:     "POST /v1/leads, POST /v1/leads/batch, GET /v1/leads/{id}; drop-in: /developer/v1/leads, /developer/v2/lead",
 		Docs:    "README.md, section Sending leads",
-		OpsUI:   "/ui/ (operators only; on the ops listener when one is configured)",
+		OpsUI:   "/ui/ on the operators' listener (LEADRELAY_OPS_ADDR, default 127.0.0.1:8081), never on this one",
 	})
 }
