@@ -7,43 +7,18 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
-	"leadrelay/lead"
 	"leadrelay/producer"
 )
 
-// pendingPublisher counts the leads it stored and, as a Backlog, reports
-// them all as undelivered: the CRM is down, nothing drains. The lead store
-// (internal/rdb) keeps these counts in production.
-type pendingPublisher struct {
-	Publisher
-	mu sync.Mutex
-	n  int64
-}
-
-func (p *pendingPublisher) Publish(ctx context.Context, site string, l lead.Lead, key string) (producer.Receipt, error) {
-	rc, err := p.Publisher.Publish(ctx, site, l, key)
-	if err == nil && !rc.Duplicate {
-		p.mu.Lock()
-		p.n++
-		p.mu.Unlock()
-	}
-	return rc, err
-}
-
-func (p *pendingPublisher) Backlog(context.Context, string) (int64, int64, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n, p.n, nil
-}
-
-// TestBacklogFlood is finding H3 end to end against a real redis-server:
-// a hostile site floods intake, every request a new lead, while nothing is
-// delivered. Intake takes exactly the site's cap, refuses the rest with
+// TestBacklogFlood is finding H3 end to end against a real redis-server,
+// with the real producer and the lead store's backlog counts: a hostile
+// site floods intake, every request a new lead, while nothing is
+// delivered (no worker runs). Intake takes exactly the site's cap, refuses the rest with
 // 429, and Redis grows by no more than the cap times one lead's bound. The
 // figures it logs are the README's ("Protecting the intake").
 func TestBacklogFlood(t *testing.T) {
@@ -61,9 +36,13 @@ func TestBacklogFlood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rds := redistest.Start(t)
-			rdb := rds.Client()
-			pub := &pendingPublisher{Publisher: producer.New(rdb, producer.Options{Queue: "leads", DedupTTL: 24 * time.Hour, OwnerTTL: 720 * time.Hour}, nil)}
-			h := New(Options{Sites: map[string]string{"shop": shopKey}, Capacity: Capacity{Backlog: pub, SiteMax: siteMax}}, pub, nil)
+			rc := rds.Client()
+			pub := producer.New(rc, producer.Options{Queue: "leads", DedupTTL: 24 * time.Hour, OwnerTTL: 720 * time.Hour}, nil)
+			store := rdb.New(rc)
+			backlog := BacklogFunc(func(ctx context.Context, site string) (int64, int64, error) {
+				return store.Backlog(ctx, site, time.Time{})
+			})
+			h := New(Options{Sites: map[string]string{"shop": shopKey}, Capacity: Capacity{Backlog: backlog, SiteMax: siteMax}}, pub, nil)
 			before := usedMemory(t, rds)
 			codes, bodyBytes := map[int]int{}, 0
 			for i := range siteMax + extra {
@@ -77,7 +56,7 @@ func TestBacklogFlood(t *testing.T) {
 			if codes[http.StatusAccepted] != siteMax || codes[http.StatusTooManyRequests] != extra {
 				t.Fatalf("answers %v, want %d accepted and %d refused", codes, siteMax, extra)
 			}
-			if n, _, _ := pub.Backlog(context.Background(), "shop"); n != siteMax {
+			if n, _, _ := backlog.Backlog(context.Background(), "shop"); n != siteMax {
 				t.Fatalf("stored %d leads, want the cap %d", n, siteMax)
 			}
 			perLead := (after - before) / siteMax

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"leadrelay/config"
@@ -202,5 +204,56 @@ func TestMemoryGuard(t *testing.T) {
 	}
 	if err := c.Set(ctx, "leadrelay:delivered:ld_0123456789abcdef01234567", "x", time.Hour).Err(); err != nil {
 		t.Errorf("a delivered marker could not be written under the guard: %v", err)
+	}
+}
+
+// TestBacklogCaps is finding H3 through the whole intake process: the lead
+// store counts what the producer stored, nothing drains (no worker runs),
+// and the caps set in the environment refuse what does not fit, with
+// Retry-After and nothing stored.
+func TestBacklogCaps(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	site, _ := runIntakeOn(t, rds, map[string]string{
+		"LEADRELAY_SITES":           "shop=site-key-0123456789abcdef,blog=blog-key-0123456789abcdef",
+		"LEADRELAY_SITE_MAX_QUEUED": "3", "LEADRELAY_MAX_QUEUED": "5",
+		"LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0",
+	})
+	post := func(key string, i int) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(fmt.Sprintf(`{"title":"Ann %d","email":"ann%d@example.com"}`, i, i)))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	const shop, blog = "site-key-0123456789abcdef", "blog-key-0123456789abcdef"
+	steps := []struct {
+		name string
+		key  string
+		want int
+	}{
+		{"shop 1", shop, 202}, {"shop 2", shop, 202}, {"shop 3", shop, 202},
+		{"shop past its cap", shop, 429},
+		{"blog 1", blog, 202}, {"blog 2", blog, 202},
+		{"blog past the global cap", blog, 503},
+		{"shop still refused", shop, 429},
+	}
+	for i, s := range steps {
+		code, retry := post(s.key, i)
+		if code != s.want {
+			t.Errorf("%s: %d, want %d", s.name, code, s.want)
+		}
+		if code != 202 && retry != "60" {
+			t.Errorf("%s: Retry-After %q, want 60", s.name, retry)
+		}
+	}
+	qi, err := asynq.NewInspectorFromRedisClient(rds.Client()).GetQueueInfo("leads")
+	if err != nil || qi.Size != 5 {
+		t.Errorf("queued %v (%v), want the 5 accepted", qi, err)
 	}
 }
