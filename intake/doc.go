@@ -13,10 +13,15 @@
 // After authentication each request passes the site's origin allow-list
 // (CORS), the Redis-shared rate limits and, for sites with a secret, the
 // HMAC signature check; failed authentications are rate-limited per client
-// address. Spam hints are carried to the CRM, never used to drop a lead.
+// address (a right key is never refused for them). Before anything is
+// stored, Capacity bounds the backlog of undelivered leads per site and in
+// all, and guards Redis's memory. Spam hints are carried to the CRM, never
+// used to drop a lead. A site reads a lead's failures as short stable
+// reasons (siteReason), never the worker's text.
 //
 // Serve the handler through NewHTTPServer, which sets the timeouts that keep
-// slow clients from holding connections:
+// slow clients from holding connections, on a LimitListener that caps the
+// open connections:
 //
 //	h := intake.New(intake.Options{
 //		Sites:   cfg.Sites,
