@@ -45,16 +45,16 @@ type batchItem struct {
 	Lead           json.RawMessage `json:"lead"`
 }
 
-// batchResult is one lead's outcome, in the batch's order. Status is the
-// HTTP status the lead would have got alone: 202 accepted, 200 duplicate,
+// batchResult is one lead's outcome, in the batch's order. HTTPStatus is
+// the status the lead would have got alone: 202 accepted, 200 duplicate,
 // 400 invalid, 422 key reused with another lead, 503 not stored (send it
-// again).
+// again). State is the lead's status, named as in POST /v1/leads.
 type batchResult struct {
 	Index          int               `json:"index"`
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
-	Status         int               `json:"status"`
+	Status         int               `json:"http_status"`
 	ID             string            `json:"id,omitempty"`
-	State          string            `json:"state,omitempty"`
+	State          string            `json:"status,omitempty"`
 	Duplicate      bool              `json:"duplicate,omitempty"`
 	Error          string            `json:"error,omitempty"`
 	Fields         []lead.FieldError `json:"fields,omitempty"`

@@ -39,7 +39,8 @@ type batchAnswerT struct {
 	Results []struct {
 		Index          int    `json:"index"`
 		IdempotencyKey string `json:"idempotency_key"`
-		Status         int    `json:"status"`
+		Status         int    `json:"http_status"`
+		State          string `json:"status"`
 		ID             string `json:"id"`
 		Duplicate      bool   `json:"duplicate"`
 		Error          string `json:"error"`

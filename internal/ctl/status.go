@@ -24,7 +24,7 @@ const (
 // leadStatus is where one lead is. Source names what told us.
 type leadStatus struct {
 	ID            string     `json:"id"`
-	State         string     `json:"state"`
+	State         string     `json:"status"` // the HTTP API's name (GET /v1/leads/{id})
 	Source        string     `json:"source"`
 	TaskState     string     `json:"task_state,omitempty"`
 	Site          string     `json:"site,omitempty"`
