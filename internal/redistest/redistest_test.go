@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,9 +114,12 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	perNode := map[string]int64{}
+	var mu sync.Mutex // ForEachMaster calls in parallel
 	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
 		k, err := n.DBSize(ctx).Result()
+		mu.Lock()
 		perNode[n.Options().Addr] = k
+		mu.Unlock()
 		return err
 	})
 	if err != nil || len(perNode) != 3 {
