@@ -3,20 +3,22 @@
 // skips unless LEADRELAY_REAL_CRM_URL is set.
 //
 // The test starts a private redis-server, builds the leadrelay binary and
-// runs one intake and two workers as processes against the CRM over API v2
-// (16 CRM requests in flight, more than the CRM's PHP workers), with the
-// CRM's PHP server running a prepend that makes v2 add slow. It
-// publishes a burst of 100 leads, kills the PHP server with SIGKILL mid-burst
-// (when adds are seen between their insert and their uid stamp) and starts
-// it again, waits for the queue to drain, and counts in MariaDB,
-// by a marker unique to each lead, how many reached the CRM, how many twice
-// and how many not at all:
+// runs one intake and two workers as processes against the CRM over API v2,
+// once with the shipped settings and once with 16 CRM requests in flight
+// (more than the CRM's PHP workers), with the CRM's PHP server running a
+// prepend that makes v2 add slow. Each run publishes a burst of 100 leads,
+// kills the PHP server with SIGKILL mid-burst (when adds are seen between
+// their insert and their uid stamp, or once 40 have arrived) and starts it
+// again, waits for the queue to drain, and counts in MariaDB, by a marker
+// unique to each lead, how many reached the CRM, how many twice and how
+// many not at all, in one line per run:
 //
 //	realcrm: published=100 in_crm=N duplicated=D missing=M dead=K
 //
-// A second test sends the same requests to the real CRM and to the
-// simulator in its real-CRM modes (crmsim.FatalCRM, V1Shipped) and compares
-// the answers' status and shape, so the simulator stays true to the CRM.
+// -run 'TestRealCRMKillPHPMidBurst/16' picks one run. A second test sends
+// the same requests to the real CRM and to the simulator in its real-CRM
+// modes (crmsim.FatalCRM, V1Shipped) and compares the answers' status and
+// shape, so the simulator stays true to the CRM.
 //
 // Settings (all from the environment; the CRM must be on loopback):
 //

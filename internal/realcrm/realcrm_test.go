@@ -30,10 +30,29 @@ const (
 )
 
 // TestRealCRMKillPHPMidBurst is issue 8's real-CRM case: v2, the slow
-// prepend, kill -9 of the PHP server while a burst of leads is delivered.
-// Every lead must end in the CRM exactly once.
+// prepend, kill -9 of the PHP server while a burst of leads is delivered,
+// with the shipped settings and with more adds in flight than the CRM has
+// PHP workers. Every lead must end in the CRM exactly once.
 func TestRealCRMKillPHPMidBurst(t *testing.T) {
 	s := loadSettings(t)
+	tests := []struct {
+		name string
+		env  []string
+	}{
+		// The shipped settings: the adaptive limit keeps the CRM below its
+		// cliff, so the kill may find no add without its stamp.
+		{"defaults", nil},
+		// More adds in flight than the CRM has PHP workers (9 for
+		// PHP_WORKERS=8), as in the run that found the duplicates: their
+		// webhook calls stall, so the kill finds adds without their stamp.
+		{"16 in flight", []string{"LEADRELAY_CRM_ADAPTIVE=false", "LEADRELAY_CRM_MAX_CONCURRENT=16"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { killMidBurst(t, s, tt.env) })
+	}
+}
+
+func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	ctx := context.Background()
 	srv := php{s: s}
 	checkCRM(t, s)
@@ -57,15 +76,12 @@ func TestRealCRMKillPHPMidBurst(t *testing.T) {
 		"LEADRELAY_SITES=realcrm=" + siteKey,
 		"LEADRELAY_HTTP_ADDR=127.0.0.1:0",
 		"LEADRELAY_OPS_ADDR=127.0.0.1:0",
-		// More adds in flight than the CRM has PHP workers (9 for
-		// PHP_WORKERS=8), as in the run that found the duplicates: their
-		// webhook calls stall, so the kill finds adds without their stamp.
-		"LEADRELAY_CRM_MAX_CONCURRENT=16",
 		"LEADRELAY_SITE_RATE_LIMIT=0",
 		"LEADRELAY_GLOBAL_RATE_LIMIT=0",
 		"LEADRELAY_LOG_LEVEL=info",
 		"LEADRELAY_LOG_FORMAT=json",
 	}
+	env = append(env, extraEnv...)
 	intake := startProc(t, "intake", env, "intake")
 	workers := []*proc{startProc(t, "worker1", env, "worker"), startProc(t, "worker2", env, "worker")}
 
@@ -161,7 +177,7 @@ func TestRealCRMKillPHPMidBurst(t *testing.T) {
 	t.Log(summary)
 	t.Logf("realcrm: run=%s rows_without_stamp=%d reconcile found=%d not_found=%d unknown=%d", run, stampless, found, notFound, unknown)
 	fmt.Println(summary) // also seen without -v
-	keepLogs(t, s, intake, workers[0], workers[1])
+	keepLogs(t, s, run, intake, workers[0], workers[1])
 	if duplicated != 0 || missing != 0 || dead != 0 {
 		t.Errorf("exactly-once broken against the real CRM: %s\n  duplicated: %v\n  missing: %v", summary, dupList, missList)
 	}
@@ -271,23 +287,24 @@ func waitFor(d, interval time.Duration, cond func() bool) bool {
 }
 
 // keepLogs copies the processes' logs into LEADRELAY_REAL_CRM_LOGS, if set.
-func keepLogs(t *testing.T, s settings, procs ...*proc) {
+func keepLogs(t *testing.T, s settings, run string, procs ...*proc) {
 	t.Helper()
 	if s.logs == "" {
 		return
 	}
-	if err := os.MkdirAll(s.logs, 0o755); err != nil {
+	dir := filepath.Join(s.logs, run)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Errorf("realcrm: logs: %v", err)
 		return
 	}
 	for _, p := range procs {
 		b, err := os.ReadFile(p.log)
 		if err == nil {
-			err = os.WriteFile(filepath.Join(s.logs, p.name+".log"), b, 0o644)
+			err = os.WriteFile(filepath.Join(dir, p.name+".log"), b, 0o644)
 		}
 		if err != nil {
 			t.Errorf("realcrm: keep %s log: %v", p.name, err)
 		}
 	}
-	t.Logf("realcrm: logs in %s", s.logs)
+	t.Logf("realcrm: logs in %s", dir)
 }
