@@ -13,9 +13,10 @@
 // unique to each lead, how many reached the CRM, how many twice and how
 // many not at all, in one line per run:
 //
-//	realcrm: published=100 in_crm=N duplicated=D missing=M dead=K
+//	realcrm: published=100 in_crm=N duplicated=D missing=M dead=K queued=Q
 //
-// -run 'TestRealCRMKillPHPMidBurst/16' picks one run. A second test sends
+// (queued: leads still in LeadRelay's queue when the drain bound ran out;
+// they count as missing). -run 'TestRealCRMKillPHPMidBurst/16' picks one run. A second test sends
 // the same requests to the real CRM and to the simulator in its real-CRM
 // modes (crmsim.FatalCRM, V1Shipped) and compares the answers' status and
 // shape, so the simulator stays true to the CRM.
@@ -31,7 +32,7 @@
 //	LEADRELAY_REAL_CRM_PHP_START  script that starts the PHP server (/tmp/realcrm/start-php.sh)
 //	LEADRELAY_REAL_CRM_PREPEND    PHP file run before each request (harness/slow_prepend.php)
 //	LEADRELAY_REAL_CRM_PREFIX     table prefix (default app_)
-//	LEADRELAY_REAL_CRM_DRAIN      bound of the wait for the queue to drain (default 12m)
+//	LEADRELAY_REAL_CRM_DRAIN      bound of the wait for the queue to drain (default 20m)
 //	LEADRELAY_REAL_CRM_LOGS       directory to keep the intake and worker logs in (default: none)
 //
 // With the CRM from ../shared/realcrm/setup.sh:
@@ -41,7 +42,7 @@
 //	LEADRELAY_REAL_CRM_DB="$CRM_DB" LEADRELAY_REAL_CRM_PHP_PIDFILE=/tmp/realcrm/php.pid \
 //	LEADRELAY_REAL_CRM_PHP_START=/tmp/realcrm/start-php.sh \
 //	LEADRELAY_REAL_CRM_PREPEND=/work/shared/realcrm/harness/slow_prepend.php \
-//	go test -count=1 -v -timeout 30m ./internal/realcrm/
+//	go test -count=1 -v -timeout 60m ./internal/realcrm/
 //
 // At the end the PHP server is started again without the prepend.
 package realcrm

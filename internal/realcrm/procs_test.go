@@ -45,7 +45,7 @@ func loadSettings(t *testing.T) settings {
 		prepend:    os.Getenv("LEADRELAY_REAL_CRM_PREPEND"),
 		prefix:     os.Getenv("LEADRELAY_REAL_CRM_PREFIX"),
 		logs:       os.Getenv("LEADRELAY_REAL_CRM_LOGS"),
-		drain:      12 * time.Minute,
+		drain:      20 * time.Minute,
 	}
 	if s.url == "" {
 		t.Skip("realcrm: LEADRELAY_REAL_CRM_URL is not set; this test needs a real SalesMan CRM (see this package's doc)")

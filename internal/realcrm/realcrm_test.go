@@ -128,8 +128,12 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 		}
 		return err == nil && qi.Pending+qi.Active+qi.Scheduled+qi.Retry == 0
 	})
+	queued := 0
 	if !drained {
 		qi, err := insp.GetQueueInfo("leads")
+		if err == nil {
+			queued = qi.Pending + qi.Active + qi.Scheduled + qi.Retry
+		}
 		t.Errorf("the queue did not drain within %s: %+v %v", s.drain, qi, err)
 	}
 
@@ -173,7 +177,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 		notFound += w.countLog(`"msg":"reconciled"`, `"reconcile":"not_found"`)
 		unknown += w.countLog(`"msg":"reconciled"`, `"reconcile":"unknown"`)
 	}
-	summary := fmt.Sprintf("realcrm: published=%d in_crm=%d duplicated=%d missing=%d dead=%d", acked, len(rows), duplicated, missing, dead)
+	summary := fmt.Sprintf("realcrm: published=%d in_crm=%d duplicated=%d missing=%d dead=%d queued=%d", acked, len(rows), duplicated, missing, dead, queued)
 	t.Log(summary)
 	t.Logf("realcrm: run=%s rows_without_stamp=%d reconcile found=%d not_found=%d unknown=%d", run, stampless, found, notFound, unknown)
 	fmt.Println(summary) // also seen without -v
