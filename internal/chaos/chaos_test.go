@@ -157,13 +157,13 @@ func (s suite) run(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
 	defer rc.Close()
 	insp := asynq.NewInspectorFromRedisClient(rc)
-	drained := waitFor(ctx, 3*time.Minute, time.Second, func() bool {
+	drained := waitFor(ctx, 5*time.Minute, time.Second, func() bool {
 		qi, err := insp.GetQueueInfo("leads")
 		return err == nil && qi.Pending+qi.Active+qi.Scheduled+qi.Retry == 0
 	})
 	if !drained {
 		qi, err := insp.GetQueueInfo("leads")
-		t.Fatalf("queue did not drain within 3 minutes: %+v %v", qi, err)
+		t.Fatalf("queue did not drain within 5 minutes: %+v %v", qi, err)
 	}
 
 	// Count what reached the CRM, by the marker each lead carries in its e-mail.
