@@ -19,6 +19,9 @@ type CRM interface {
 	// Info returns one lead; the v1 preflight uses it, since current
 	// SalesMan releases break v1 info and add while stat works.
 	Info(ctx context.Context, id int64) (crmclient.LeadInfo, error)
+	// Sent returns a lead as the client sends it (after its sanitizing:
+	// emoji stand-ins, v2's ip line), which is what the CRM then lists.
+	Sent(l crmclient.Lead) crmclient.Lead
 	// Version is the API version, which decides how a lead is stamped and
 	// reconciled.
 	Version() crmclient.APIVersion

@@ -418,3 +418,32 @@ func TestHandlerFeedsTheLimiter(t *testing.T) {
 		t.Fatalf("limiter told %v, want [overloaded answered]", box.got)
 	}
 }
+
+// TestLookUpComparesWhatWasSent: the client changes a lead on its way (v2's
+// ip line in the description, emoji stand-ins), and the CRM lists what it
+// received; a look-up by content must compare that, or an unstamped lead
+// is sent twice.
+func TestLookUpComparesWhatWasSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, nil)
+	e.crm.mu.Lock()
+	e.crm.noStamp = true
+	e.crm.transform = func(l crmclient.Lead) crmclient.Lead {
+		l.Description += "\nIP: 192.0.2.7"
+		return l
+	}
+	e.crm.mu.Unlock()
+	task, p := newLeadTask(t)
+	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
+	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+		t.Fatalf("first run = %v, want uncertain", err)
+	}
+	e.crm.setFail(nil)
+	e.clock.Advance(e.h.o.ReconcileAfter)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 || e.h.Stats().ReconcileFound != 1 {
+		t.Fatalf("CRM holds the lead %d times (stats %+v), want 1, found by the look-up", n, e.h.Stats())
+	}
+}

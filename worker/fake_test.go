@@ -37,6 +37,9 @@ type fakeCRM struct {
 	// noStamp stores v2 leads without their uids, as the real CRM does when
 	// its add dies between the insert and the stamp.
 	noStamp bool
+	// transform, when set, is what the client changes on the way (as
+	// crmclient's sanitizing does): Add stores, and Sent answers, it.
+	transform func(crmclient.Lead) crmclient.Lead
 	// beforeList, when set, runs under the lock before List answers (for
 	// leads that arrive mid-scan).
 	beforeList func(f *fakeCRM, o crmclient.ListOptions)
@@ -56,6 +59,9 @@ func (f *fakeCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 	}
 	var id int64
 	if store {
+		if f.transform != nil {
+			l = f.transform(l)
+		}
 		id = f.storeLocked(l)
 	}
 	if err != nil {
@@ -98,6 +104,14 @@ func (f *fakeCRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.
 		out = append(out, f.leads[i])
 	}
 	return out, nil
+}
+
+// Sent is what the fake's client would send: l, or l through transform.
+func (f *fakeCRM) Sent(l crmclient.Lead) crmclient.Lead {
+	if f.transform != nil {
+		return f.transform(l)
+	}
+	return l
 }
 
 // Stat answers like a working CRM, or statErr.

@@ -110,7 +110,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	h.health.saw(b.Circuit, h.o.Clock(), h.o.Observer)
 	switch {
 	case b.Marker != nil && b.Marker.Matches(p.Sum):
-		h.duplicate(b.Marker, r.log)
+		h.duplicate(p.Site, b.Marker, r.log)
 		return nil
 	case b.Marker != nil:
 		// The id was delivered with other content: the idempotency key was
@@ -292,7 +292,7 @@ func (h *Handler) settleUncertain(ctx context.Context, r *run, a rdb.Attempt, lk
 		return true, storeErr("record attempt", err)
 	case m != nil:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
-		h.duplicate(m, r.log)
+		h.duplicate(p.Site, m, r.log)
 		return true, nil
 	}
 	return false, nil
@@ -384,9 +384,9 @@ func viaName(v string) string {
 }
 
 // duplicate acknowledges a task whose lead is delivered already.
-func (h *Handler) duplicate(m *rdb.Marker, log *zap.Logger) {
+func (h *Handler) duplicate(site string, m *rdb.Marker, log *zap.Logger) {
 	h.stats.duplicates.Add(1)
-	h.o.Observer.Delivery(DeliveryDuplicateSkipped)
+	observeDelivery(h.o.Observer, site, DeliveryDuplicateSkipped)
 	log.Info("duplicate skipped", zap.Int64("crm_id", m.CRMID))
 }
 

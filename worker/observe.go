@@ -95,18 +95,35 @@ func crmClass(err error) string {
 	return crmclient.Classify(err).String()
 }
 
-// observeFailure reports how a failed task ends, as Worker.handleError
-// (asynq's error handler) sees it.
-func observeFailure(obs Observer, err error) {
+// SiteObserver is an Observer that also counts outcomes per site; the
+// metrics package implements it. Delivery is told every outcome either
+// way.
+type SiteObserver interface {
+	// SiteDelivery reports how the processing of one task of site ended.
+	SiteDelivery(site, outcome string)
+}
+
+// observeDelivery reports one task's outcome, per site too where the
+// Observer counts that.
+func observeDelivery(obs Observer, site, outcome string) {
+	obs.Delivery(outcome)
+	if so, ok := obs.(SiteObserver); ok {
+		so.SiteDelivery(site, outcome)
+	}
+}
+
+// observeFailure reports how a failed task of site ends, as
+// Worker.handleError (asynq's error handler) sees it.
+func observeFailure(obs Observer, site string, err error) {
 	switch out := outcomeOf(err); out {
 	case OutcomeDead:
-		obs.Delivery(DeliveryDead)
+		observeDelivery(obs, site, DeliveryDead)
 	case OutcomePause:
-		obs.Delivery(DeliveryPaused)
+		observeDelivery(obs, site, DeliveryPaused)
 	case OutcomeBackpressure:
-		obs.Delivery(DeliveryBackpressure)
+		observeDelivery(obs, site, DeliveryBackpressure)
 	default:
-		obs.Delivery(DeliveryRetried)
+		observeDelivery(obs, site, DeliveryRetried)
 	}
 }
 
@@ -117,7 +134,7 @@ func (h *Handler) observeDelivered(p lead.Payload, m rdb.Marker) {
 	if m.Via == "reconcile" {
 		outcome = DeliveryReconciled
 	}
-	h.o.Observer.Delivery(outcome)
+	observeDelivery(h.o.Observer, p.Site, outcome)
 	if !p.ReceivedAt.IsZero() {
 		h.o.Observer.DeliveryLatency(h.o.Clock().Sub(p.ReceivedAt))
 	}

@@ -91,7 +91,7 @@ func TestObserver(t *testing.T) {
 	})
 	task, _ = newLeadTask(t)
 	err := e.h.ProcessTask(ctx, task)
-	observeFailure(rec, err)
+	observeFailure(rec, "shop", err)
 	if got, want := rec.take(), []string{"crm add config", DeliveryPaused}; !slices.Equal(got, want) {
 		t.Errorf("config events = %q, want %q", got, want)
 	}
@@ -106,7 +106,7 @@ func TestObserver(t *testing.T) {
 	})
 	task, _ = newLeadTask(t)
 	err = e.h.ProcessTask(ctx, task)
-	observeFailure(rec, err)
+	observeFailure(rec, "shop", err)
 	if got, want := rec.take(), []string{"crm add transient", DeliveryRetried}; !slices.Equal(got, want) {
 		t.Errorf("transient events = %q, want %q", got, want)
 	}
@@ -150,7 +150,7 @@ func TestObserveFailure(t *testing.T) {
 	}
 	for _, tc := range tests {
 		rec := &recorder{}
-		observeFailure(rec, tc.err)
+		observeFailure(rec, "shop", tc.err)
 		if got := rec.take(); !slices.Equal(got, []string{tc.want}) {
 			t.Errorf("observeFailure(%v) = %q, want %s", tc.err, got, tc.want)
 		}

@@ -66,7 +66,7 @@ func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a rdb.Attempt) 
 // stamp, so a request that died in between leaves the lead without one.
 // Unstamped leads are therefore matched on their content as on v1.
 func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, a rdb.Attempt, first time.Time) (int64, reconcileResult, error) {
-	want := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
+	want := h.sentFingerprint(p)
 	return h.scan(ctx, first, a.Watermark, func(it crmclient.ListItem) (bool, error) {
 		if key, stamped := it.UIDs[UIDKey]; stamped {
 			return key == p.ID, nil
@@ -85,7 +85,7 @@ func (h *Handler) reconcileV2(ctx context.Context, p lead.Payload, a rdb.Attempt
 // journal, which the fleet refreshes every journalRefreshEvery sends. Where
 // the journal has a gap since the lead's first send, it scans pages.
 func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, a rdb.Attempt, first time.Time) (int64, reconcileResult, error) {
-	fp := fingerprint(p.Lead.Email, p.Lead.Phone, p.Lead.Company, p.Lead.Description)
+	fp := h.sentFingerprint(p)
 	if j, err := h.refreshJournal(ctx); err != nil {
 		return 0, reconcileUnknown, err
 	} else if j.Covers(a.Watermark) {
@@ -117,6 +117,14 @@ func (h *Handler) reconcileV1(ctx context.Context, p lead.Payload, a rdb.Attempt
 		}
 		return h.claim(ctx, it.ID, p.ID)
 	})
+}
+
+// sentFingerprint is the fingerprint of the lead as the CRM received it:
+// the client may have changed it on the way (emoji stand-ins, v2's ip
+// line), and the CRM lists what it received.
+func (h *Handler) sentFingerprint(p lead.Payload) string {
+	l := h.crm.Sent(crmLead(p, h.crm.Version()))
+	return fingerprint(l.Email, l.Phone, l.Company, l.Description)
 }
 
 // claim claims a CRM id matched by content for lead id: true when it is

@@ -70,12 +70,14 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	out := outcomeOf(err)
 	retried, _ := asynq.GetRetryCount(ctx)
 	fields := []zap.Field{zap.Int("attempt", retried+1), zap.String("class", out.String())}
+	site := ""
 	if p, perr := lead.ParsePayload(t.Payload()); perr == nil {
+		site = p.Site
 		fields = append(fields, zap.String("lead_id", p.ID), zap.String("site", p.Site))
 	}
 	fields = append(fields, crmFields(err)...)
 	fields = append(fields, zap.String("reason", reasonOf(err)), zap.Error(err))
-	observeFailure(w.o.Observer, err)
+	observeFailure(w.o.Observer, site, err)
 	switch out {
 	case OutcomeDead:
 		w.log.Error("lead is dead: kept in the dead-letter store", fields...)
