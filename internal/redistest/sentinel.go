@@ -19,9 +19,15 @@ import (
 // MasterName is the name the sentinels of a SentinelGroup monitor.
 const MasterName = "mymaster"
 
+// DownAfter is how long the sentinels of a SentinelGroup wait for a primary
+// that does not answer before they fail it over. Production runs 5-30s; a
+// test wants a quick failover, but not a spurious one when the machine is
+// so busy that a healthy primary answers late (CI runs every package at once).
+const DownAfter = 3 * time.Second
+
 // SentinelGroup is a primary, its replicas and the redis-sentinel processes
 // that watch them, all private to one test. Failover is tuned for tests: a
-// primary is down after 1s without an answer.
+// primary is down after DownAfter without an answer.
 type SentinelGroup struct {
 	// Primary is the server that was primary when the group started; after a
 	// failover it is a replica (or dead). Ask CurrentPrimary for the live one.
@@ -123,7 +129,7 @@ func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
 			"daemonize no",
 			"loglevel notice",
 			"sentinel monitor " + MasterName + " 127.0.0.1 " + primaryPort + " 2",
-			"sentinel down-after-milliseconds " + MasterName + " 1000",
+			"sentinel down-after-milliseconds " + MasterName + " " + strconv.FormatInt(DownAfter.Milliseconds(), 10),
 			"sentinel failover-timeout " + MasterName + " 10000",
 			"sentinel parallel-syncs " + MasterName + " 1",
 		}, "\n") + "\n"
