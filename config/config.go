@@ -31,7 +31,10 @@ type Config struct {
 	// cluster without credentials), parsed; with
 	// LEADRELAY_REDIS_SENTINEL_PASSWORD for sentinels that require one.
 	Redis Redis
-	// RedisWaitReplicas (LEADRELAY_REDIS_WAIT_REPLICAS, default 0) makes intake
+	// RedisWaitReplicas (LEADRELAY_REDIS_WAIT_REPLICAS, default 0) makes
+	// workers wait for that many replicas to hold a lead's "sending"
+	// record before each CRM add (so a failover cannot forget an add was
+	// sent), and intake
 	// wait until this many replicas hold a lead before acknowledging it.
 	RedisWaitReplicas int
 	// RedisWaitTimeout (LEADRELAY_REDIS_WAIT_TIMEOUT, default 1s) bounds that wait.

@@ -447,3 +447,33 @@ func TestLookUpComparesWhatWasSent(t *testing.T) {
 		t.Fatalf("CRM holds the lead %d times (stats %+v), want 1, found by the look-up", n, e.h.Stats())
 	}
 }
+
+// TestAddWaitsForReplicas: with WaitReplicas, an add goes out only once a
+// replica holds the lead's "sending" record, so a failover cannot forget
+// that the add was sent (and let the next run add again without a look-up).
+// Without enough replicas the run is postponed and nothing is sent.
+func TestAddWaitsForReplicas(t *testing.T) {
+	t.Parallel()
+	primary := redistest.Start(t)
+	e := newEnvOn(t, primary, crmclient.V2, func(o *Options) { o.WaitReplicas = 1; o.WaitTimeout = 200 * time.Millisecond })
+	task, p := newLeadTask(t)
+	err := e.h.ProcessTask(ctx, task)
+	var de *DelayError
+	if !errors.As(err, &de) || IsFailure(err) {
+		t.Fatalf("run without a replica = %v, want postponed", err)
+	}
+	if adds, _ := e.crm.counts(); adds != 0 || e.attempt(p.ID)["state"] != "" {
+		t.Fatalf("adds = %d, attempt %v: sent without a replica, or left a record", adds, e.attempt(p.ID))
+	}
+	redistest.StartReplica(t, primary)
+	deadline := time.Now().Add(20 * time.Second)
+	for err = e.h.ProcessTask(ctx, task); err != nil; err = e.h.ProcessTask(ctx, task) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run with a replica = %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // the replica's first sync
+	}
+	if adds, _ := e.crm.counts(); adds != 1 {
+		t.Fatalf("adds = %d, want 1", adds)
+	}
+}

@@ -177,7 +177,12 @@ type env struct {
 
 func newEnv(t testing.TB, v crmclient.APIVersion, tune func(*Options)) *env {
 	t.Helper()
-	srv := redistest.Start(t)
+	return newEnvOn(t, redistest.Start(t), v, tune)
+}
+
+// newEnvOn is newEnv on a given redis-server.
+func newEnvOn(t testing.TB, srv *redistest.Server, v crmclient.APIVersion, tune func(*Options)) *env {
+	t.Helper()
 	e := &env{t: t, rdb: srv.Client(), crm: newFakeCRM(v), clock: newTestClock()}
 	e.o = Options{CRMTimeout: 2 * time.Second, Clock: e.clock.Now, BreakerThreshold: 1000}
 	if tune != nil {

@@ -138,6 +138,15 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	if b.JournalSends >= journalRefreshEvery {
 		h.refreshJournalAsync()
 	}
+	if b.Send && h.o.WaitReplicas > 0 {
+		if err := h.store.Sync(ctx, h.o.WaitReplicas, h.o.WaitTimeout); err != nil {
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+			defer cancel()
+			_ = h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
+			return &DelayError{Delay: backpressureDelay, Reason: "Redis replicas did not confirm the attempt record",
+				Err: storeErr("wait for replicas", err)}
+		}
+	}
 
 	// We hold the lock: every path below releases it or finishes.
 	lk := h.keepLock(ctx, p.ID, r.token, r.log)

@@ -68,6 +68,13 @@ type Options struct {
 	// moved back to the queue (default 1s; asynq's own is 5s, which would
 	// add up to 5s to every postponement).
 	DelayedPollInterval time.Duration
+	// WaitReplicas, when positive, makes every add wait until that many
+	// Redis replicas hold the lead's "sending" record, within WaitTimeout
+	// (default 1s): a failover that lost the record would let the next run
+	// add again instead of looking the lead up.
+	WaitReplicas int
+	// WaitTimeout bounds that wait.
+	WaitTimeout time.Duration
 	// Limiter, when set, admits every CRM request (rate limit, concurrency
 	// cap). Nil means no limit.
 	Limiter Limiter
@@ -97,6 +104,8 @@ func OptionsFrom(c config.Config) Options {
 		CRMTimeout:       c.CRMTimeout,
 		ReconcileUnknown: c.ReconcileUnknown,
 		ReconcileAfter:   c.ReconcileAfter,
+		WaitReplicas:     c.RedisWaitReplicas,
+		WaitTimeout:      c.RedisWaitTimeout,
 		Clock:            time.Now,
 	}
 }
@@ -137,6 +146,7 @@ func (o Options) withDefaults() Options {
 	}
 	o.ReconcileAfter = max(o.ReconcileAfter, o.CRMTimeout+reconcileSettle)
 	def(&o.LockTTL, 15*time.Second)
+	def(&o.WaitTimeout, time.Second)
 	if o.PollInterval > 0 && o.DelayedPollInterval <= 0 {
 		o.DelayedPollInterval = o.PollInterval
 	}
