@@ -118,7 +118,7 @@ func (g *opsGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := g.cop.Check(r); err != nil {
-		g.audit(r, "", http.StatusForbidden, leadIDRE.FindAllString(r.URL.Path, -1))
+		g.audit(r, "(refused before authentication)", http.StatusForbidden, leadIDRE.FindAllString(r.URL.Path, -1))
 		http.Error(w, "cross-origin request refused: take ops actions from the ops UI's own page, or without a browser", http.StatusForbidden)
 		return
 	}
