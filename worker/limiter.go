@@ -122,8 +122,10 @@ return {0, 0, now, base}
 //     as a PHP CRM gives when every worker is busy, also marks the number
 //     of slots in force as bad (the first collapse of an incident: the
 //     cuts that follow do not move the mark, so an outage does not pin
-//     the fleet at 1): the limit stays below it for adaptiveProbeAfter,
-//     so the fleet does not walk back into the cliff every few seconds;
+//     the fleet at 1; nor does a collapse at the starting limit, which a
+//     CRM still busy with someone else's burst gives): the limit stays
+//     below it for adaptiveProbeAfter, so the fleet does not walk back
+//     into the cliff every few seconds;
 //   - latency within max(1.6×base, base+5ms), with at least half the limit
 //     in use: the limit grows by 1/limit (about one slot per round trip of
 //     the whole limit), up to the cap and below a bad mark;
@@ -161,7 +163,7 @@ if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
 local collapse = ARGV[3] == '1' or rtt > math.max(5 * base, base + 100000)
 if collapse or rtt > math.max(2.5 * base, base + 20000) then
   if start >= drop then
-    if collapse and bad == 0 then
+    if collapse and bad == 0 and math.floor(limit) > tonumber(ARGV[7]) then
       bad = math.max(1, math.floor(limit))
       badAt = now
     end

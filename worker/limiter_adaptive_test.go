@@ -184,6 +184,19 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			t.Errorf("limit settled at %.2f, want at least the 2 the CPUs serve without queueing", got)
 		}
 	})
+	t.Run("a CRM congested at the start does not pin the fleet", func(t *testing.T) {
+		t.Parallel()
+		ls, clock := adaptiveFleet(t, 2, 32)
+		round(t, ls, clock, 20*time.Millisecond, CRMAnswered)
+		round(t, ls, clock, 5*time.Second, CRMAnswered) // someone else's burst is still being served
+		peak := 0
+		for range 100 {
+			peak = max(peak, round(t, ls, clock, 20*time.Millisecond, CRMAnswered))
+		}
+		if peak < 8 {
+			t.Errorf("peak admitted at once after a congested start = %d, want the limit to grow again", peak)
+		}
+	})
 	t.Run("a lightly loaded fleet does not grow", func(t *testing.T) {
 		t.Parallel()
 		ls, clock := adaptiveFleet(t, 1, 32)

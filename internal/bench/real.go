@@ -21,6 +21,9 @@ type RealCRM struct {
 	URL, Login, APIKey string
 }
 
+// realCooldown is the pause between the direct sweep and LeadRelay's run.
+const realCooldown = 10 * time.Second
+
 // realLevels are the parallel direct adds tried against the real CRM.
 var realLevels = []int{1, 2, 4, 8, 16}
 
@@ -62,6 +65,13 @@ func (b *bench) real(ctx context.Context) error {
 		rate, failed := directRate(ctx, cl, run+"-"+strconv.Itoa(p), p, warm, window)
 		b.logf("real    direct crmclient.Add, %2d parallel  %6.1f adds/s  (%d failed)", p, rate, failed)
 		b.rep.Real = append(b.rep.Real, PoolPoint{Conc: p, PerSec: rate})
+	}
+	// The widest direct run may have collapsed the CRM: its stalled
+	// requests finish within the webhook timeout (5 s), then it is idle.
+	select {
+	case <-time.After(realCooldown):
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	c, err := startCRMProxy(rc.URL)
 	if err != nil {
