@@ -44,12 +44,28 @@ func (b *bench) delivery(ctx context.Context) error {
 		return err
 	}
 	defer c.close()
+	variants := []string{deliveryNoop, deliveryRaw, deliveryRelay}
 	for _, s := range deliveryShapes {
-		for _, v := range []string{deliveryNoop, deliveryRaw, deliveryRelay} {
-			res, err := b.deliverOnce(ctx, c, v, s, b.sz.deliveryLeads, nil)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", v, s, err)
+		// Two rounds of half the leads, the second in reverse order, so a
+		// change in the shared machine's load falls on every variant alike.
+		sum := make([]deliveryResult, len(variants))
+		for r := range 2 {
+			for j := range variants {
+				vi := j
+				if r == 1 {
+					vi = len(variants) - 1 - j
+				}
+				res, err := b.deliverOnce(ctx, c, variants[vi], s, b.sz.deliveryLeads/2, nil)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", variants[vi], s, err)
+				}
+				sum[vi].perSec += res.perSec / 2
+				sum[vi].queuedB += res.queuedB / 2
+				sum[vi].finishedB += res.finishedB / 2
 			}
+		}
+		for vi, v := range variants {
+			res := sum[vi]
 			b.logf("deliver %-34s %s %8.0f/s  queued %5.0f B/lead  finished %5.0f B/lead", v, s, res.perSec, res.queuedB, res.finishedB)
 			b.rep.addDelivery(v, s, res)
 		}
