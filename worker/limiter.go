@@ -22,7 +22,7 @@ import (
 // lease expiry, so a killed worker's slot frees itself) and rdb.CRMPauseKey
 // (the time until which the CRM asked, with Retry-After, not to be
 // called), and rdb.CRMAdaptiveKey (the adaptive concurrency limit's state,
-// a hash: limit, base and base_at, drop, bad and bad_at; see
+// a hash: limit, avg, base and base_at, drop, bad and bad_at; see
 // slotReleaseScript). Times inside are
 // microseconds on the limiter's clock (Redis TIME unless injected).
 var (
@@ -115,7 +115,7 @@ return {0, 0, now, base}
 // request's latency and outcome to the fleet's limit (see
 // WithAdaptiveConcurrency):
 //
-//   - overloaded, or latency above max(2.5×base, base+20ms): the limit is cut
+//   - overloaded, or latency (avg, below) above max(2.5×base, base+20ms): the limit is cut
 //     to 0.8× (at least 1), at most once per round trip (a request admitted
 //     before the last cut does not cut again);
 //   - a collapse (overloaded, or latency above max(5×base, base+100ms)),
@@ -126,12 +126,15 @@ return {0, 0, now, base}
 //     CRM still busy with someone else's burst gives): the limit stays
 //     below it for adaptiveProbeAfter, so the fleet does not walk back
 //     into the cliff every few seconds;
-//   - latency within max(1.6×base, base+5ms), with at least half the limit
+//   - latency (avg) within max(1.6×base, base+5ms), with at least half the limit
 //     in use: the limit grows by 1/limit (about one slot per round trip of
 //     the whole limit), up to the cap and below a bad mark;
 //   - in between: the limit holds.
 //
-// base is the lowest latency seen, drifting up 0.2% a second (not a
+// avg is the latency smoothed over the last few samples (weight 1/4), so
+// one slow answer on a busy host neither cuts nor starves the limit; a
+// collapse is read from the sample itself. base is the lowest latency
+// seen, drifting up 0.2% a second (not a
 // sample: under steady load the unloaded latency is never seen, and a
 // per-sample drift let base follow the queueing up into the cliff), so
 // that it follows a CRM that got slower for good within minutes.
@@ -150,18 +153,20 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[6] ~= '1' or ARGV[3] == '2' then return -1 end
 local start = tonumber(ARGV[2])
 local rtt = math.max(now - start, 1)
-local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop', 'bad', 'bad_at', 'base_at')
+local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop', 'bad', 'bad_at', 'base_at', 'avg')
 local limit = tonumber(st[1] or ARGV[7])
 local base = tonumber(st[2] or rtt)
 local drop = tonumber(st[3] or '0')
 local bad = tonumber(st[4] or '0')
 local badAt = tonumber(st[5] or '0')
 local baseAt = tonumber(st[6] or now)
+local avg = tonumber(st[7] or rtt)
 local cap = tonumber(ARGV[5])
 base = math.min(rtt, base * (1 + 0.002 * math.max(now - baseAt, 0) / 1000000))
+avg = avg + (rtt - avg) * 0.25
 if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
 local collapse = ARGV[3] == '1' or rtt > math.max(5 * base, base + 100000)
-if collapse or rtt > math.max(2.5 * base, base + 20000) then
+if collapse or avg > math.max(2.5 * base, base + 20000) then
   if start >= drop then
     if collapse and bad == 0 and math.floor(limit) > tonumber(ARGV[7]) then
       bad = math.max(1, math.floor(limit))
@@ -171,7 +176,7 @@ if collapse or rtt > math.max(2.5 * base, base + 20000) then
     drop = now
   end
 else
-  if rtt <= math.max(1.6 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
+  if avg <= math.max(1.6 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
     local top = cap
     if bad > 1 then top = math.min(cap, bad - 0.001) elseif bad == 1 then top = 1 end
     limit = math.max(1, math.min(top, limit + 1 / limit))
@@ -179,7 +184,7 @@ else
 end
 redis.call('HSET', KEYS[2], 'limit', string.format('%.6f', limit), 'base', string.format('%.0f', base),
   'drop', string.format('%.0f', drop), 'bad', string.format('%.0f', bad), 'bad_at', string.format('%.0f', badAt),
-  'base_at', string.format('%.0f', now))
+  'base_at', string.format('%.0f', now), 'avg', string.format('%.0f', avg))
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 return math.floor(limit * 1000)
 `)

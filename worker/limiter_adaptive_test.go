@@ -92,8 +92,11 @@ func TestAdaptiveConcurrency(t *testing.T) {
 		for limitOf(t, ls[0]) < 6 {
 			round(t, ls, clock, 20*time.Millisecond, CRMAnswered)
 		}
+		for range 3 { // latency settles at 2× the base
+			round(t, ls, clock, 40*time.Millisecond, CRMAnswered)
+		}
 		before := limitOf(t, ls[0])
-		round(t, ls, clock, 40*time.Millisecond, CRMAnswered) // 2× the base: hold
+		round(t, ls, clock, 40*time.Millisecond, CRMAnswered) // still 2× the base: hold
 		if got := limitOf(t, ls[0]); got != before {
 			t.Errorf("limit after 2× latency = %.3f, want it held at %.3f", got, before)
 		}
