@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,11 +24,16 @@ const MaxErrors = 20
 var ErrNotFound = errors.New("deadletter: lead not found")
 
 const (
-	keyPrefix  = "leadrelay:dead:"
-	recPrefix  = keyPrefix + "lead:"
-	sitePrefix = keyPrefix + "site:"
-	qPrefix    = keyPrefix + "queue:"
-	indexKey   = keyPrefix + "index"
+	// keyPrefix carries one hash tag for the whole store: a record and its
+	// indexes change in one transaction, which a Redis Cluster allows only
+	// within one slot. Dead leads are few, so one slot carries them.
+	keyPrefix = "leadrelay:{dead}:"
+	// legacyPrefix is the previous version's, without the tag (Migrate).
+	legacyPrefix = "leadrelay:dead:"
+	recPrefix    = keyPrefix + "lead:"
+	sitePrefix   = keyPrefix + "site:"
+	qPrefix      = keyPrefix + "queue:"
+	indexKey     = keyPrefix + "index"
 )
 
 func recKey(id string) string      { return recPrefix + id }
@@ -442,4 +448,26 @@ func (s *Store) CountQueue(ctx context.Context, queue string) (int, error) {
 		return 0, fmt.Errorf("deadletter: count: %w", err)
 	}
 	return int(n), nil
+}
+
+// Migrate renames the dead-letter keys of the previous version
+// (leadrelay:dead:*, without a hash tag) to this version's, so an upgraded
+// single primary keeps its dead leads. It is idempotent and cheap once
+// done; on a Redis Cluster, which the previous version never supported,
+// there is nothing to move and it does nothing. It returns how many keys
+// moved.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		return 0, nil
+	}
+	moved := 0
+	iter := s.rdb.Scan(ctx, 0, legacyPrefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		old := iter.Val()
+		if err := s.rdb.Rename(ctx, old, keyPrefix+strings.TrimPrefix(old, legacyPrefix)).Err(); err != nil {
+			return moved, fmt.Errorf("deadletter: migrate %s: %w", old, err)
+		}
+		moved++
+	}
+	return moved, iter.Err()
 }

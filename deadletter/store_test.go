@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,5 +307,36 @@ func TestPurge(t *testing.T) {
 		if i == 2 && (err != nil || info.State != asynq.TaskStatePending) {
 			t.Errorf("pending task touched by purge: %v %v", info, err)
 		}
+	}
+}
+
+// TestMigrate: the previous version's untagged keys move to the tagged
+// ones, and the store finds the dead lead again.
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	ctx := context.Background()
+	if err := s.Put(ctx, Record{LeadID: "ld_old", Site: "shop", Reason: "rejected", DeadAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// Make it look as the previous version left it.
+	for _, k := range rc.Keys(ctx, keyPrefix+"*").Val() {
+		if err := rc.Rename(ctx, k, legacyPrefix+strings.TrimPrefix(k, keyPrefix)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Get(ctx, "ld_old"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("before the migration: %v, want not found", err)
+	}
+	moved, err := s.Migrate(ctx)
+	if err != nil || moved == 0 {
+		t.Fatalf("Migrate = %d, %v", moved, err)
+	}
+	if r, err := s.Get(ctx, "ld_old"); err != nil || r.Reason != "rejected" {
+		t.Fatalf("after the migration: %+v, %v", r, err)
+	}
+	if again, err := s.Migrate(ctx); err != nil || again != 0 {
+		t.Errorf("second Migrate = %d, %v; want nothing to move", again, err)
 	}
 }

@@ -52,7 +52,10 @@ const DefaultFailedAuthRate = 20
 // Keys of the intake limiter, shared by every intake process. Each holds a
 // GCRA theoretical arrival time in µs.
 const (
-	rateKeyPrefix = "leadrelay:intake:rate:"
+	// rateKeyPrefix carries one hash tag: the limiter's script checks a
+	// client's, a site's and the global bucket at once, which a Redis
+	// Cluster allows only within one slot.
+	rateKeyPrefix = "leadrelay:{intake:rate}:"
 	rateKeyGlobal = rateKeyPrefix + "global"
 )
 

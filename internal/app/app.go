@@ -189,7 +189,15 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 	o := worker.OptionsFrom(cfg)
 	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second,
 		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive))
-	o.DeadLetters = deadLetters{store: deadStore(rds, cfg), queue: cfg.Queue, notify: n}
+	dead := deadStore(rds, cfg)
+	mctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if moved, err := dead.Migrate(mctx); err != nil {
+		log.Warn("dead letters of the previous version not moved; they stay out of view until the next start", zap.Error(err))
+	} else if moved > 0 {
+		log.Info("dead letters of the previous version moved to the cluster-safe keys", zap.Int("keys", moved))
+	}
+	cancel()
+	o.DeadLetters = deadLetters{store: dead, queue: cfg.Queue, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
 	h := worker.NewHandler(crm.Client, rds.Client, o, log)
 	return h, worker.New(rds.Client, h, o, log)
