@@ -369,6 +369,9 @@ func TestDropInSeedExample(t *testing.T) {
 func TestEmbeddedMode(t *testing.T) {
 	t.Parallel()
 	in := startApp(t, map[string]string{"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_LOG_LEVEL": "warn"}, "serve")
+	// The banner follows the listening lines that startApp waits for.
+	waitUntil(t, 10*time.Second, func() string { return "banner incomplete:\n" + in.stdout.String() },
+		func() bool { return contains(in.stdout.String(), "curl -s -X POST") })
 	out := in.stdout.String()
 	key := regexpFind(out, `demo site "demo", key ([0-9a-f]+)`)
 	simURL := regexpFind(out, `simulator at (http://[0-9.:]+)`)

@@ -633,16 +633,18 @@ func BinaryAt(t testing.TB, commit string) string {
 		t.Fatal(err)
 	}
 	untar.Stdin = pipe
-	var errs bytes.Buffer
-	archive.Stderr, untar.Stderr = &errs, &errs
+	// One buffer each: each process's stderr is copied by a goroutine of
+	// its own, and a shared buffer is a data race.
+	var archiveErr, untarErr bytes.Buffer
+	archive.Stderr, untar.Stderr = &archiveErr, &untarErr
 	if err := untar.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := archive.Run(); err != nil {
-		t.Fatalf("git archive %s: %v %s", commit, err, errs.String())
+		t.Fatalf("git archive %s: %v %s", commit, err, archiveErr.String())
 	}
 	if err := untar.Wait(); err != nil {
-		t.Fatalf("untar %s: %v %s", commit, err, errs.String())
+		t.Fatalf("untar %s: %v %s", commit, err, untarErr.String())
 	}
 	out := filepath.Join(dir, "leadrelay-"+commit[:min(12, len(commit))])
 	if err := goBuild(dir, out); err != nil {
