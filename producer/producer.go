@@ -203,7 +203,7 @@ func (p *Publisher) confirm(ctx context.Context, id string) error {
 	if n, err := conn.Exists(ctx, taskKey).Result(); err != nil || n != 1 {
 		return fmt.Errorf("%w: lead %s is not on the current primary (failover?): %v", ErrUnavailable, id, err)
 	}
-	if err := conn.Incr(ctx, rdb.Prefix+"wait:seq").Err(); err != nil {
+	if err := conn.Incr(ctx, rdb.WaitSeqKey).Err(); err != nil {
 		return fmt.Errorf("%w: mark for replica wait: %w", ErrUnavailable, err)
 	}
 	n, err := conn.Wait(ctx, p.o.WaitReplicas, p.o.WaitTimeout).Result()

@@ -146,7 +146,7 @@ func (s *Store) Sync(ctx context.Context, n int, timeout time.Duration) error {
 	}
 	conn := cc.Conn()
 	defer conn.Close()
-	if err := conn.Incr(ctx, Prefix+"wait:seq").Err(); err != nil {
+	if err := conn.Incr(ctx, WaitSeqKey).Err(); err != nil {
 		return err
 	}
 	got, err := conn.Wait(ctx, n, timeout).Result()

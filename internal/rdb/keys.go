@@ -53,6 +53,10 @@ const (
 	PendingKey = Prefix + "{backlog}:pending"
 )
 
+// WaitSeqKey is a counter written just before a WAIT, so the WAIT has a
+// write of its own connection to count (see Store.Sync).
+const WaitSeqKey = Prefix + "wait:seq"
+
 // ClaimKey records which lead a CRM lead id belongs to (a lead id), so a
 // reconcile never takes one CRM lead for two relay leads.
 func ClaimKey(crmID string) string { return Prefix + "crm:claim:" + crmID }
