@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -273,7 +274,10 @@ func opsGuardOptions(cfg config.Config, embedded bool, log *zap.Logger) OpsGuard
 	return o
 }
 
-func printBanner(w io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
+func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
+	// Written in one piece, so a reader never sees half a banner.
+	w := new(bytes.Buffer)
+	defer func() { _, _ = out.Write(w.Bytes()) }()
 	embeddedRedis := rds.Embedded
 	fmt.Fprintf(w, "LeadRelay %s listening on %s\n", Version, base)
 	fmt.Fprintf(w, "ops (operators only) listening on %s\n", ops)
