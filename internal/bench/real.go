@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,7 @@ type RealCRM struct {
 	URL, Login, APIKey string
 }
 
-// realCooldown is the pause between the direct sweep and LeadRelay's run.
+// realCooldown is the pause after each direct sweep and after LeadRelay's run.
 const realCooldown = 10 * time.Second
 
 // realLevels are the parallel direct adds tried against the real CRM.
@@ -46,14 +47,33 @@ func startCRMProxy(target string) (*crm, error) {
 	return c, nil
 }
 
+// realSettle and realWindow are LeadRelay's warm-up and measured window
+// against the real CRM: the adaptive limit climbs one slot per epoch (a
+// second or more at the CRM's latency), may probe one collapse (its 5 s
+// stall) on the way, and is measured once it settled, as a fleet that runs
+// for hours runs.
+const (
+	realSettle = 30 * time.Second
+	realWindow = 20 * time.Second
+)
+
+// realLeads are queued for LeadRelay's run: more than the CRM's best
+// direct rate delivers in realSettle+realWindow.
+const realLeads = 8000
+
 // real measures the CRM's best direct rate (crmclient.Add from P
 // goroutines, the request LeadRelay sends, P swept) and LeadRelay with its
-// default settings, 2 worker processes × 10, against it.
+// default settings, 2 worker processes × 10, against it. The direct sweep
+// runs before and after LeadRelay's run, and each level's reference is the
+// mean of the two, so a host that got busier or quieter meanwhile (the
+// CRM's PHP is CPU-bound, on shared cores) skews neither side.
 func (b *bench) real(ctx context.Context) error {
 	rc := b.o.RealCRM
 	warm, window := 2*time.Second, 8*time.Second
+	settle, lrWindow, cooldown := realSettle, realWindow, realCooldown
 	if b.o.Quick {
 		warm, window = 300*time.Millisecond, time.Second
+		settle, lrWindow, cooldown = time.Second, time.Second, time.Second
 	}
 	cl, err := crmclient.New(rc.URL, rc.Login, rc.APIKey, crmclient.WithAPIVersion(crmclient.V2),
 		crmclient.WithTimeout(30*time.Second), crmclient.WithMaxIdleConns(32))
@@ -61,38 +81,50 @@ func (b *bench) real(ctx context.Context) error {
 		return err
 	}
 	run := strconv.FormatInt(time.Now().Unix(), 36)
-	for _, p := range realLevels {
-		rate, failed := directRate(ctx, cl, run+"-"+strconv.Itoa(p), p, warm, window)
-		b.logf("real    direct crmclient.Add, %2d parallel  %6.1f adds/s  (%d failed)", p, rate, failed)
-		b.rep.Real = append(b.rep.Real, PoolPoint{Conc: p, PerSec: rate})
+	// A sweep's widest level may collapse the CRM: its stalled requests
+	// finish within the webhook timeout (5 s), then it is idle. LeadRelay's
+	// run may probe a collapse too.
+	pause := func() error {
+		select {
+		case <-time.After(cooldown):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	// The widest direct run may have collapsed the CRM: its stalled
-	// requests finish within the webhook timeout (5 s), then it is idle.
-	select {
-	case <-time.After(realCooldown):
-	case <-ctx.Done():
-		return ctx.Err()
+	sweep := func(n int) error {
+		for _, p := range realLevels {
+			rate, failed := directRate(ctx, cl, fmt.Sprintf("%s-%d-%d", run, n, p), p, warm, window)
+			b.logf("real    direct crmclient.Add, sweep %d, %2d parallel  %6.1f adds/s  (%d failed)", n, p, rate, failed)
+			b.rep.Real = append(b.rep.Real, PoolPoint{Sweep: n, Conc: p, PerSec: rate})
+		}
+		return pause()
+	}
+	if err := sweep(1); err != nil {
+		return err
 	}
 	c, err := startCRMProxy(rc.URL)
 	if err != nil {
 		return err
 	}
-	defer c.close()
 	env := map[string]string{"LEADRELAY_CRM_MAX_CONCURRENT": "", "LEADRELAY_CRM_RATE_LIMIT": "", "LEADRELAY_CRM_ADAPTIVE": "",
 		"LEADRELAY_CRM_LOGIN": rc.Login, "LEADRELAY_CRM_APIKEY": rc.APIKey}
+	leads := realLeads
 	if b.o.Quick {
-		warm = time.Second
-	} else {
-		warm = 15 * time.Second
+		leads = 300
 	}
-	rate, err := b.windowRun(ctx, c, env, warm, window, 3000)
+	rate, err := b.windowRun(ctx, c, env, settle, lrWindow, leads)
+	c.close()
 	if err != nil {
 		return err
 	}
 	limit, _ := b.rdb.HGet(ctx, limitKey, "limit").Float64()
 	b.logf("real    LeadRelay defaults 2×10 (adaptive limit %.1f) %6.1f leads/s", limit, rate)
 	b.rep.Real = append(b.rep.Real, PoolPoint{PerSec: rate, Limit: limit})
-	return nil
+	if err := pause(); err != nil {
+		return err
+	}
+	return sweep(2)
 }
 
 // directRate adds leads from p goroutines and counts the successes after
@@ -128,29 +160,43 @@ func directRate(ctx context.Context, cl *crmclient.Client, run string, p int, wa
 }
 
 func (r *Report) realRows() []Row {
-	var best PoolPoint
+	// The reference at each level is the mean of the sweeps around
+	// LeadRelay's run; the best level's mean is the target's reference.
+	sum, runs := map[int]float64{}, map[int]int{}
+	sweeps := map[int][]string{}
 	var def *PoolPoint
-	var sweep string
 	for i, p := range r.Real {
 		if p.Conc == 0 {
 			def = &r.Real[i]
 			continue
 		}
-		if sweep != "" {
-			sweep += ", "
-		}
-		sweep += fmt.Sprintf("%d: %.0f", p.Conc, p.PerSec)
-		if p.PerSec > best.PerSec {
-			best = p
+		sum[p.Conc] += p.PerSec
+		runs[p.Conc]++
+		sweeps[p.Sweep] = append(sweeps[p.Sweep], fmt.Sprintf("%d: %.0f", p.Conc, p.PerSec))
+	}
+	var best PoolPoint
+	for _, k := range realLevels {
+		if runs[k] > 0 && sum[k]/float64(runs[k]) > best.PerSec {
+			best = PoolPoint{Conc: k, PerSec: sum[k] / float64(runs[k])}
 		}
 	}
 	if best.Conc == 0 {
 		return nil
 	}
-	rows := []Row{{Figure: "real SalesMan CRM, direct adds/s by parallel requests", Value: sweep}}
+	var rows []Row
+	for n := 1; n <= 2; n++ {
+		if len(sweeps[n]) > 0 {
+			when := "before"
+			if n == 2 {
+				when = "after"
+			}
+			rows = append(rows, Row{Figure: fmt.Sprintf("real SalesMan CRM, direct adds/s by parallel requests, %s LeadRelay's run", when),
+				Value: strings.Join(sweeps[n], ", ")})
+		}
+	}
 	if def != nil {
 		rows = append(rows, ratioRow(fmt.Sprintf("real SalesMan CRM, LeadRelay defaults 2×10 (adaptive, settled at %.1f)", def.Limit),
-			def.PerSec, fmt.Sprintf("best direct rate (%d parallel)", best.Conc), best.PerSec, "%.1f", "≥ 0.9", true))
+			def.PerSec, fmt.Sprintf("best direct rate, mean of the sweeps (%d parallel)", best.Conc), best.PerSec, "%.1f", "≥ 0.9", true))
 	}
 	return rows
 }

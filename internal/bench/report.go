@@ -82,6 +82,9 @@ type PoolPoint struct {
 	PerSec float64
 	// Limit is where the adaptive limit stood at the end (defaults only).
 	Limit float64
+	// Sweep numbers the real CRM's direct sweeps: 1 before LeadRelay's run,
+	// 2 after it (0 in the pool section).
+	Sweep int
 }
 
 // RSSPoint is the process's resident memory after a section.
