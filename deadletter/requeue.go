@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -126,6 +127,13 @@ func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult) e
 	default:
 		res.Skipped = append(res.Skipped, Skip{ID: id, State: info.State.String()})
 		return nil
+	}
+	if rec.Site != "" {
+		// Undelivered again: it counts in its site's backlog until the
+		// worker finishes it (or it dies again).
+		if err := rdb.New(s.rdb).Count(ctx, queue, rec.Site); err != nil {
+			return fmt.Errorf("deadletter: requeue %s: queued, but not counted in its site's backlog: %w", id, err)
+		}
 	}
 	if err := s.keepHistory(ctx, rec); err != nil {
 		return fmt.Errorf("deadletter: requeue %s: queued, but its history is lost: %w", id, err)

@@ -218,6 +218,7 @@ func (h *handler) publishError(w http.ResponseWriter, r *http.Request, err error
 	switch {
 	case errors.As(err, &ve):
 		h.invalid(w, r, err)
+	case h.backlogFull(w, r, err, answerJSON):
 	case errors.Is(err, producer.ErrKeyReused):
 		// As the IETF Idempotency-Key draft and Stripe answer a key reused
 		// for another request: 422, naming the key; nothing was stored.

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,11 +13,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"leadrelay/producer"
 )
 
 // Backlog counts the leads that wait for delivery (queued, retrying or
-// being delivered). The lead store (internal/rdb) implements it with a set
-// of undelivered lead ids per site.
+// being delivered). The lead store (internal/rdb) implements it with a
+// count per site and asynq's own queue sizes.
 type Backlog interface {
 	// Backlog returns the undelivered leads of site and of all sites.
 	Backlog(ctx context.Context, site string) (sitePending, totalPending int64, err error)
@@ -41,7 +44,9 @@ type MemoryProbe interface {
 // noeviction, so a full Redis refuses every write, the workers' delivered
 // markers included. The zero value bounds nothing.
 type Capacity struct {
-	// Backlog counts undelivered leads. Nil: the caps below are off.
+	// Backlog counts undelivered leads, for the check ahead of a batch.
+	// The caps themselves are the publisher's (producer.Options), which
+	// hold every lead to them; these copies size the batch check.
 	Backlog Backlog
 	// SiteMax is the most undelivered leads one site may have
 	// (LEADRELAY_SITE_MAX_QUEUED); past it the site gets 429. 0: no cap.
@@ -63,47 +68,68 @@ type Capacity struct {
 // backlog: it drains at the CRM's pace, so coming back at once is useless.
 const DefaultBacklogRetryAfter = 60 * time.Second
 
-// roomFor checks, before anything of the request is stored, that site may
-// add n leads. When it may not, it answers 429 (the site's cap) or 503 (the
-// global cap or the memory guard) with Retry-After in the surface's shape,
-// and returns false: nothing was stored, the site sends again later. When
-// the counts cannot be read it admits: the publish needs the same Redis
-// and answers 503 itself if Redis is down.
-//
-// Concurrent requests read the counts before any of them is stored, so
-// the backlog can pass a cap by the requests in flight, never more.
+// roomFor checks, before anything of the request is stored, that Redis
+// has room (the memory guard) and, for a batch of n > 1, that the backlog
+// has room for all n. Each lead is held to the backlog caps again,
+// atomically, when it is published (producer.BacklogFullError, answered
+// by backlogFull); a single lead is checked only there, so its check
+// costs no round trip of its own. When it may not, roomFor answers 429
+// (the site's cap) or 503 (the global cap or the memory guard) with
+// Retry-After in the surface's shape, and returns false: nothing was
+// stored, the site sends again later. When the counts cannot be read it
+// admits: the publish needs the same Redis and answers 503 itself if
+// Redis is down.
 func (h *handler) roomFor(w http.ResponseWriter, r *http.Request, site string, n int, answer answerFunc) bool {
 	c := h.capacity
-	status, problem := 0, ""
 	if c.Memory != nil && c.MemoryShare > 0 {
 		used, limit, err := c.Memory.Memory(r.Context())
 		switch {
 		case err != nil:
 			h.log.Warn("intake memory guard failed; request admitted", zap.Error(err))
 		case limit > 0 && float64(used) >= c.MemoryShare*float64(limit):
-			status, problem = http.StatusServiceUnavailable, "the relay's storage is nearly full; no lead was stored"
 			h.capLog.log(h.log, zap.ErrorLevel, "Redis memory guard: refusing new leads; raise maxmemory or let the backlog drain",
 				zap.Int64("used_memory", used), zap.Int64("maxmemory", limit), zap.Float64("guard_share", c.MemoryShare))
+			h.refuseFull(w, r, http.StatusServiceUnavailable, "the relay's storage is nearly full; no lead was stored", answer)
+			return false
 		}
 	}
-	if status == 0 && c.Backlog != nil && (c.SiteMax > 0 || c.TotalMax > 0) {
-		siteN, total, err := c.Backlog.Backlog(r.Context(), site)
-		switch {
-		case err != nil:
-			h.log.Warn("intake backlog count failed; request admitted", zap.Error(err))
-		case c.SiteMax > 0 && siteN+int64(n) > c.SiteMax:
-			status = http.StatusTooManyRequests
-			problem = fmt.Sprintf("this site has %d undelivered leads, the most it may have waiting is %d; no lead was stored", siteN, c.SiteMax)
-			h.capLog.log(h.log, zap.WarnLevel, "site backlog cap: refusing new leads", zap.String("site", site), zap.Int64("pending", siteN), zap.Int64("cap", c.SiteMax))
-		case c.TotalMax > 0 && total+int64(n) > c.TotalMax:
-			status, problem = http.StatusServiceUnavailable, "the relay's backlog is full; no lead was stored"
-			h.capLog.log(h.log, zap.ErrorLevel, "global backlog cap: refusing new leads", zap.Int64("pending", total), zap.Int64("cap", c.TotalMax))
-		}
-	}
-	if status == 0 {
+	if n <= 1 || c.Backlog == nil || (c.SiteMax <= 0 && c.TotalMax <= 0) {
 		return true
 	}
-	retry := c.RetryAfter
+	siteN, total, err := c.Backlog.Backlog(r.Context(), site)
+	switch {
+	case err != nil:
+		h.log.Warn("intake backlog count failed; request admitted", zap.Error(err))
+	case c.SiteMax > 0 && siteN+int64(n) > c.SiteMax:
+		return !h.backlogFull(w, r, &producer.BacklogFullError{Site: site, Pending: siteN, Cap: c.SiteMax}, answer)
+	case c.TotalMax > 0 && total+int64(n) > c.TotalMax:
+		return !h.backlogFull(w, r, &producer.BacklogFullError{Site: site, Global: true, Pending: total, Cap: c.TotalMax}, answer)
+	}
+	return true
+}
+
+// backlogFull answers a lead or batch refused for a full backlog, if err
+// is one, and reports whether it was.
+func (h *handler) backlogFull(w http.ResponseWriter, r *http.Request, err error, answer answerFunc) bool {
+	var bf *producer.BacklogFullError
+	if !errors.As(err, &bf) {
+		return false
+	}
+	if bf.Global {
+		h.capLog.log(h.log, zap.ErrorLevel, "global backlog cap: refusing new leads", zap.Int64("pending", bf.Pending), zap.Int64("cap", bf.Cap))
+		h.refuseFull(w, r, http.StatusServiceUnavailable, "the relay's backlog is full; no lead was stored", answer)
+		return true
+	}
+	h.capLog.log(h.log, zap.WarnLevel, "site backlog cap: refusing new leads", zap.String("site", bf.Site), zap.Int64("pending", bf.Pending), zap.Int64("cap", bf.Cap))
+	h.refuseFull(w, r, http.StatusTooManyRequests, fmt.Sprintf(
+		"this site has %d undelivered leads, the most it may have waiting is %d; no lead was stored", bf.Pending, bf.Cap), answer)
+	return true
+}
+
+// refuseFull answers a refusal for a full backlog or storage with
+// Retry-After.
+func (h *handler) refuseFull(w http.ResponseWriter, r *http.Request, status int, problem string, answer answerFunc) {
+	retry := h.capacity.RetryAfter
 	if retry <= 0 {
 		retry = DefaultBacklogRetryAfter
 	}
@@ -111,7 +137,6 @@ func (h *handler) roomFor(w http.ResponseWriter, r *http.Request, site string, n
 	note(r, "", "", "backlog_full")
 	w.Header().Set("Retry-After", secs)
 	answer(w, status, problem+"; retry after "+secs+"s")
-	return false
 }
 
 // everyMinute writes a log line at most once a minute per message: a

@@ -37,10 +37,10 @@ func TestBacklogFlood(t *testing.T) {
 			t.Parallel()
 			rds := redistest.Start(t)
 			rc := rds.Client()
-			pub := producer.New(rc, producer.Options{Queue: "leads", DedupTTL: 24 * time.Hour, OwnerTTL: 720 * time.Hour}, nil)
+			pub := producer.New(rc, producer.Options{Queue: "leads", DedupTTL: 24 * time.Hour, SiteMax: siteMax}, nil)
 			store := rdb.New(rc)
 			backlog := BacklogFunc(func(ctx context.Context, site string) (int64, int64, error) {
-				return store.Backlog(ctx, site, time.Time{})
+				return store.Backlog(ctx, "leads", site)
 			})
 			h := New(Options{Sites: map[string]string{"shop": shopKey}, Capacity: Capacity{Backlog: backlog, SiteMax: siteMax}}, pub, nil)
 			before := heldMemory(t, rds)

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
+	"leadrelay/lead"
 )
 
 // fakeBacklog reports fixed counts, or err.
@@ -35,10 +37,11 @@ func (f fakeMemory) Memory(context.Context) (int64, int64, error) { return f.use
 // TestCapacity is finding H3: intake admitted leads without bound while the
 // CRM drained far fewer, so one public browser key could fill Redis and
 // take intake and the workers' delivered markers down for every site. Past
-// a cap a lead is refused with Retry-After before anything is stored.
+// a cap a lead is refused with Retry-After before anything is stored. The
+// counts are real: leads published first, through the real store.
 func TestCapacity(t *testing.T) {
 	t.Parallel()
-	const siteMax, totalMax = 10, 100
+	const siteMax, totalMax = 10, 20
 	batch := func(n int) *http.Request {
 		items := make([]string, n)
 		for i := range items {
@@ -49,32 +52,48 @@ func TestCapacity(t *testing.T) {
 	drop := func() *http.Request {
 		return dropGet("login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob")
 	}
+	ann := func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }
 	tests := []struct {
-		name    string
-		backlog Backlog
-		memory  MemoryProbe
-		req     func() *http.Request
-		status  int
-		inBody  string
-		stored  int
+		name   string
+		pre    map[string]int // leads each site has waiting
+		broken bool           // the counts and the memory cannot be read
+		memory MemoryProbe
+		req    func() *http.Request
+		status int
+		inBody string
+		stored int
 	}{
-		{"room", fakeBacklog{site: 3, total: 50}, nil, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
-		{"site at its cap", fakeBacklog{site: siteMax, total: 50}, nil, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 429, "10 undelivered leads", 0},
-		{"all sites at the cap", fakeBacklog{site: 0, total: totalMax}, nil, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 503, "backlog is full", 0},
-		{"batch past the site's cap", fakeBacklog{site: siteMax - 3, total: 50}, nil, func() *http.Request { return batch(5) }, 429, "undelivered", 0},
-		{"batch that fits", fakeBacklog{site: siteMax - 5, total: 50}, nil, func() *http.Request { return batch(5) }, 200, `"accepted":5`, 5},
-		{"drop-in past the cap", fakeBacklog{site: siteMax, total: 50}, nil, drop, 429, "Ошибка добавления лида. this site has 10", 0},
-		{"memory past the guard", fakeBacklog{}, fakeMemory{used: 81, limit: 100}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 503, "nearly full", 0},
-		{"memory under the guard", fakeBacklog{}, fakeMemory{used: 79, limit: 100}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
-		{"no maxmemory", fakeBacklog{}, fakeMemory{used: 1 << 40, limit: 0}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
-		{"counts unreadable", fakeBacklog{err: errors.New("redis: down")}, fakeMemory{err: errors.New("redis: down")}, func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) }, 202, "", 1},
+		{"room", map[string]int{"shop": 3}, false, nil, ann, 202, "", 1},
+		{"site at its cap", map[string]int{"shop": siteMax}, false, nil, ann, 429, "10 undelivered leads", 0},
+		{"all sites at the cap", map[string]int{"shop": 2, "blog": siteMax, "plus": 8}, false, nil, ann, 503, "backlog is full", 0},
+		{"batch past the site's cap", map[string]int{"shop": siteMax - 3}, false, nil, func() *http.Request { return batch(5) }, 429, "undelivered", 0},
+		{"batch that fits", map[string]int{"shop": siteMax - 5}, false, nil, func() *http.Request { return batch(5) }, 200, `"accepted":5`, 5},
+		{"drop-in past the cap", map[string]int{"shop": siteMax}, false, nil, drop, 429, "Ошибка добавления лида. this site has 10", 0},
+		{"memory past the guard", nil, false, fakeMemory{used: 81, limit: 100}, ann, 503, "nearly full", 0},
+		{"memory under the guard", nil, false, fakeMemory{used: 79, limit: 100}, ann, 202, "", 1},
+		{"no maxmemory", nil, false, fakeMemory{used: 1 << 40, limit: 0}, ann, 202, "", 1},
+		{"counts unreadable", nil, true, fakeMemory{err: errors.New("redis: down")}, func() *http.Request { return batch(2) }, 200, `"accepted":2`, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnvWith(t, nil, func(e *env, o *Options) {
-				o.Capacity = Capacity{Backlog: tc.backlog, SiteMax: siteMax, TotalMax: totalMax, Memory: tc.memory, MemoryShare: 0.8}
+				var backlog Backlog = BacklogFunc(func(ctx context.Context, site string) (int64, int64, error) {
+					return rdb.New(e.rdb).Backlog(ctx, "leads", site)
+				})
+				if tc.broken {
+					backlog = fakeBacklog{err: errors.New("redis: down")}
+				}
+				o.Capacity = Capacity{Backlog: backlog, SiteMax: siteMax, TotalMax: totalMax, Memory: tc.memory, MemoryShare: 0.8}
 			})
+			for site, n := range tc.pre {
+				for i := range n {
+					if _, err := e.pub.Publish(context.Background(), site, lead.Lead{Title: fmt.Sprintf("waiting %d", i)}, ""); err != nil {
+						t.Fatalf("publish %s %d: %v", site, i, err)
+					}
+				}
+			}
+			before := e.queueSize(t)
 			rec := e.do(t, tc.req())
 			status := rec.Code
 			if status == http.StatusOK && strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
@@ -86,7 +105,7 @@ func TestCapacity(t *testing.T) {
 			if (tc.status == 429 || tc.status == 503) && rec.Header().Get("Retry-After") != "60" {
 				t.Errorf("Retry-After = %q, want 60", rec.Header().Get("Retry-After"))
 			}
-			if got := e.queueSize(t); got != tc.stored {
+			if got := e.queueSize(t) - before; got != tc.stored {
 				t.Errorf("%d leads stored, want %d", got, tc.stored)
 			}
 		})

@@ -220,11 +220,17 @@ func (h *handler) publishOne(ctx context.Context, site string, i int, it batchIt
 	}
 	var de *DecodeError
 	var ve *lead.ValidationError
+	var bf *producer.BacklogFullError
 	switch {
 	case errors.As(err, &de):
 		res.Status, res.Error, res.Fields = http.StatusBadRequest, de.Problem, de.Fields
 	case errors.As(err, &ve):
 		res.Status, res.Error, res.Fields = http.StatusBadRequest, "invalid lead", capFields(ve.Fields)
+	case errors.As(err, &bf):
+		res.Status, res.Error = http.StatusTooManyRequests, "the site's backlog is full, this lead was not stored; send it again later"
+		if bf.Global {
+			res.Status, res.Error = http.StatusServiceUnavailable, "the relay's backlog is full, this lead was not stored; send it again later"
+		}
 	case errors.Is(err, producer.ErrKeyReused):
 		res.Status, res.Error = http.StatusUnprocessableEntity, "idempotency key already used for a different lead; use a new key for a new lead"
 	case errors.Is(err, producer.ErrUnavailable):

@@ -203,6 +203,7 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 	case errors.As(err, &ve):
 		note(r, "", "", "invalid")
 		d.answer(w, http.StatusOK, problems(ve.Fields))
+	case h.backlogFull(w, r, err, d.answer):
 	case errors.Is(err, producer.ErrKeyReused):
 		note(r, "", "", "key_reused")
 		d.answer(w, http.StatusOK, keyReusedText(""))

@@ -32,6 +32,7 @@ var allKeys = []string{shopKey, blogKey, seedKey, plusKey}
 
 type env struct {
 	h    http.Handler
+	pub  *producer.Publisher
 	rdb  *redis.Client
 	logs *observer.ObservedLogs
 }
@@ -52,14 +53,16 @@ func newEnvWith(t *testing.T, rdb *redis.Client, opts func(e *env, o *Options)) 
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
-	pub := producer.New(rdb, producer.Options{Queue: "leads"}, log)
 	sites := map[string]string{"shop": shopKey, "blog": blogKey, seedLogin: seedKey, "plus": plusKey}
 	e := &env{rdb: rdb, logs: logs}
 	o := Options{Sites: sites}
 	if opts != nil {
 		opts(e, &o)
 	}
-	e.h = New(o, pub, log)
+	// As the app wires them: the publisher holds each lead to the caps
+	// that intake checks a batch against.
+	e.pub = producer.New(rdb, producer.Options{Queue: "leads", SiteMax: o.Capacity.SiteMax, TotalMax: o.Capacity.TotalMax}, log)
+	e.h = New(o, e.pub, log)
 	t.Cleanup(func() { e.checkLogs(t) })
 	return e
 }

@@ -29,7 +29,6 @@ const (
 	DefaultMaxRetry    = 80
 	DefaultDedupTTL    = 24 * time.Hour
 	DefaultWaitTimeout = time.Second
-	DefaultOwnerTTL    = 30 * 24 * time.Hour
 )
 
 // Options tunes a Publisher. The zero value enqueues on lead.DefaultQueue
@@ -50,12 +49,10 @@ type Options struct {
 	WaitReplicas int
 	// WaitTimeout bounds that wait. Zero means DefaultWaitTimeout.
 	WaitTimeout time.Duration
-	// OwnerTTL is how long the producer remembers a lead's site and content
-	// digest, for Status after the task has expired and to refuse its
-	// idempotency key for another lead. Keep it at least the worker's
-	// DeliveredTTL (the worker extends it to that on delivery). Zero means
-	// DefaultOwnerTTL.
-	OwnerTTL time.Duration
+	// SiteMax and TotalMax cap the undelivered leads of one site and of
+	// all sites (LEADRELAY_SITE_MAX_QUEUED, LEADRELAY_MAX_QUEUED): a lead
+	// past either gets a *BacklogFullError. Zero means no cap.
+	SiteMax, TotalMax int64
 	// Clock stamps ReceivedAt. Nil means time.Now.
 	Clock func() time.Time
 }
@@ -72,9 +69,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = DefaultWaitTimeout
-	}
-	if o.OwnerTTL <= 0 {
-		o.OwnerTTL = DefaultOwnerTTL
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
@@ -145,28 +139,46 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		return Receipt{}, fmt.Errorf("producer: %w", err)
 	}
 	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
-	adm, err := p.store.Admit(ctx, pl.ID, site, pl.Sum, pl.ReceivedAt, p.o.OwnerTTL)
-	switch {
-	case err != nil:
+	ad, err := p.store.Admit(ctx, rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax})
+	if err != nil {
 		log.Warn("admission failed", zap.Error(err))
 		return Receipt{}, fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)
-	case adm == rdb.Conflict:
-		log.Info("idempotency key reused with a different lead: refused")
-		return Receipt{ID: pl.ID}, fmt.Errorf("%w: key %q already names another lead of site %s", ErrKeyReused, idempotencyKey, site)
+	}
+	switch ad.Admission {
+	case rdb.Delivered:
+		if !ad.Marker.Matches(pl.Sum) {
+			return p.keyReused(log, pl, idempotencyKey)
+		}
+		log.Info("lead published", zap.Bool("duplicate", true))
+		return Receipt{ID: pl.ID, Duplicate: true}, nil
+	case rdb.SiteFull:
+		return Receipt{}, &BacklogFullError{Site: site, Pending: ad.SiteN, Cap: p.o.SiteMax}
+	case rdb.TotalFull:
+		return Receipt{}, &BacklogFullError{Site: site, Global: true, Pending: ad.Total, Cap: p.o.TotalMax}
 	}
 	_, err = p.client.EnqueueContext(ctx, task, lead.TaskOptions(p.o.Queue, p.o.MaxRetry, p.o.DedupTTL)...)
 	dup := errors.Is(err, asynq.ErrTaskIDConflict)
+	if err != nil {
+		// Not enqueued by this call: the lead's place in the backlog goes
+		// back (a known task was counted when it was enqueued).
+		if uerr := p.store.Unreserve(ctx, p.o.Queue, site); uerr != nil {
+			log.Warn("backlog place not given back", zap.Error(uerr))
+		}
+	}
 	if err != nil && !dup {
 		log.Warn("enqueue failed", zap.Error(err))
 		return Receipt{}, fmt.Errorf("%w: enqueue lead %s: %w", ErrUnavailable, pl.ID, err)
 	}
-	// A known lead whose task asynq has forgotten was enqueued again: the
-	// worker finds its marker and skips it, or delivers it if an earlier
-	// enqueue never happened. Either way, to the site it is a repeat.
-	dup = dup || adm == rdb.Known
-	if !dup {
-		if err := p.store.AddPending(ctx, site, pl.ID, pl.ReceivedAt); err != nil {
-			log.Warn("lead enqueued but not counted in the backlog", zap.Error(err))
+	if dup {
+		// The task is there (queued, retrying, retained or archived): a
+		// repeat, unless its content differs.
+		same, err := p.sameTask(ctx, pl)
+		if err != nil {
+			log.Warn("known lead not read", zap.Error(err))
+			return Receipt{}, fmt.Errorf("%w: read lead %s: %w", ErrUnavailable, pl.ID, err)
+		}
+		if !same {
+			return p.keyReused(log, pl, idempotencyKey)
 		}
 	}
 	if err := p.confirm(ctx, pl.ID); err != nil {
@@ -178,6 +190,31 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		ce.Write(zap.Any("lead", l), zap.String("idempotency_key", pl.IdempotencyKey))
 	}
 	return Receipt{ID: pl.ID, Duplicate: dup}, nil
+}
+
+// keyReused refuses a lead whose idempotency key names another lead.
+func (p *Publisher) keyReused(log *zap.Logger, pl lead.Payload, key string) (Receipt, error) {
+	log.Info("idempotency key reused with a different lead: refused")
+	return Receipt{ID: pl.ID}, fmt.Errorf("%w: key %q already names another lead of site %s", ErrKeyReused, key, pl.Site)
+}
+
+// sameTask reports whether the task asynq holds under pl's id carries the
+// same content. A task that vanished since the enqueue found it (it
+// expired, or was delivered and deleted) counts as the same: its marker
+// is checked by the worker of any later enqueue.
+func (p *Publisher) sameTask(ctx context.Context, pl lead.Payload) (bool, error) {
+	info, err := p.insp.GetTaskInfo(p.o.Queue, pl.ID)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	old, err := lead.ParsePayload(info.Payload)
+	if err != nil {
+		return false, fmt.Errorf("stored task: %w", err)
+	}
+	return old.Sum == pl.Sum, nil
 }
 
 // confirm, with WaitReplicas, waits until that many replicas hold the

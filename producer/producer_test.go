@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	keys "leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -223,28 +224,51 @@ func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
 }
 
 // TestPublishKeyReusedAfterTaskExpired: the 422 for a key reused with
-// another lead holds after asynq forgot the task (its retention), for as
-// long as the lead is remembered; before, the second lead was answered
-// "duplicate" and never delivered (issue 8 case 3).
+// another lead holds after asynq forgot the delivered task (its
+// retention), for as long as the delivered marker lives; before, the
+// second lead was answered "duplicate" and never delivered (issue 8 case
+// 3). A key whose task is gone without a delivery names no lead any more:
+// the new lead is accepted, never lost.
 func TestPublishKeyReusedAfterTaskExpired(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client()
 	p, _ := newPublisher(t, rdb, Options{Queue: "expired"})
 	ctx := context.Background()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "order-9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := asynq.NewInspectorFromRedisClient(rdb).DeleteTask("expired", r.ID); err != nil {
+	// The worker delivers it; asynq forgets the task.
+	sum := lead.Lead{Title: "Ann"}
+	sum.Normalize()
+	if _, err := keys.New(rdb).Finish(ctx, keys.FinishArgs{Queue: "expired", Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01",
+		Marker: keys.Marker{LeadID: r.ID, Site: "shop", Sum: sum.Hash(), CRMID: 4, At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.DeleteTask("expired", r.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Publish(ctx, "shop", lead.Lead{Title: "Bob"}, "order-9"); !errors.Is(err, ErrKeyReused) {
 		t.Fatalf("reused key after the task expired: %v, want ErrKeyReused", err)
 	}
-	// The same lead again is a repeat, and enqueued again harmlessly: the
-	// worker finds its marker, or delivers it if it never got there.
+	// The same lead again is a repeat: delivered, nothing enqueued.
 	r2, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "order-9")
 	if err != nil || !r2.Duplicate || r2.ID != r.ID {
 		t.Fatalf("repeat = %+v, %v", r2, err)
+	}
+	if _, err := insp.GetTaskInfo("expired", r.ID); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Errorf("a repeat of a delivered lead was enqueued again: %v", err)
+	}
+	// A task deleted undelivered leaves nothing to collide with.
+	r3, err := p.Publish(ctx, "shop", lead.Lead{Title: "Cy"}, "order-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.DeleteTask("expired", r3.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r4, err := p.Publish(ctx, "shop", lead.Lead{Title: "Dee"}, "order-10"); err != nil || r4.Duplicate {
+		t.Fatalf("a new lead under a key whose task vanished undelivered = %+v, %v; want accepted", r4, err)
 	}
 }

@@ -128,14 +128,14 @@ func TestStatusFromMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The task expires; only the owner record and the worker's marker remain.
+	// The task expires; only the worker's marker remains.
 	if err := asynq.NewInspectorFromRedisClient(rdb).DeleteTask("marker", r.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Status(ctx, "shop", r.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Status without marker = %v, want ErrNotFound", err)
 	}
-	rdb.Set(ctx, keys.DeliveredKey(r.ID), `{"crm_id":123,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
+	rdb.Set(ctx, keys.DeliveredKey(r.ID), `{"crm_id":123,"site":"shop","at":"2026-01-02T03:04:05Z"}`, time.Hour)
 	orphan := lead.ID("blog", "k9")
 	rdb.Set(ctx, keys.DeliveredKey(orphan), `{"crm_id":5,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
 	tests := []struct {
@@ -145,7 +145,7 @@ func TestStatusFromMarker(t *testing.T) {
 	}{
 		{"own lead", "shop", r.ID, nil, 123},
 		{"another site's", "blog", r.ID, ErrNotFound, 0},
-		{"no owner record", "blog", orphan, ErrNotFound, 0},
+		{"a marker naming no site", "blog", orphan, ErrNotFound, 0},
 		{"malformed id", "shop", "ld_../../x", ErrNotFound, 0},
 		{"unknown id", "shop", lead.ID("shop", "nope"), ErrNotFound, 0},
 	}

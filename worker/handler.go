@@ -354,7 +354,7 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 		}
 		bctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
 		f, err = h.store.Finish(bctx, rdb.FinishArgs{Marker: m, Token: r.token, TTL: h.o.DeliveredTTL,
-			ClaimTTL: claimedRetention, Day: now.UTC().Format("2006-01-02")})
+			ClaimTTL: claimedRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue})
 		cancel()
 		if err == nil {
 			break

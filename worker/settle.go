@@ -258,7 +258,7 @@ func (h *Handler) dead(ctx context.Context, r run, out Outcome, reason string, e
 			r.log.Error("dead lead not kept in the dead-letter store; asynq's archive still holds it", zap.Error(perr))
 		}
 	}
-	if merr := h.store.MarkDead(bctx, r.p.ID, r.p.Site, r.state, h.o.DeliveredTTL); merr != nil {
+	if merr := h.store.MarkDead(bctx, h.o.Queue, r.p.ID, r.p.Site, r.state, h.o.DeliveredTTL); merr != nil {
 		r.log.Warn("dead flag not recorded; a later delivery may leave a stale dead-letter record", zap.Error(merr))
 	}
 	return &deadLetter{reason: reason, err: err}

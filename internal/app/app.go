@@ -118,7 +118,8 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			DedupTTL:     cfg.DedupTTL,
 			WaitReplicas: cfg.RedisWaitReplicas,
 			WaitTimeout:  cfg.RedisWaitTimeout,
-			OwnerTTL:     cfg.DeliveredTTL,
+			SiteMax:      cfg.SiteMaxQueued,
+			TotalMax:     cfg.MaxQueued,
 		}, log)
 		defer pub.Close()
 		met.KnownSites(slices.Collect(maps.Keys(sites))...)
@@ -224,12 +225,12 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 // guard.
 func capacity(rds *Redis, cfg config.Config, log *zap.Logger) intake.Capacity {
 	c := intake.Capacity{SiteMax: cfg.SiteMaxQueued, TotalMax: cfg.MaxQueued}
-	// The backlog is the store's per-site and global sets of undelivered
-	// leads; an entry older than a marker's life is a lead whose enqueue
-	// failed and was never sent again, and is dropped.
+	// The backlog is the store's count per site and asynq's queue sizes;
+	// the publisher holds each lead to the caps, this reads them ahead of
+	// a batch.
 	store := rdb.New(rds.Client)
 	c.Backlog = intake.BacklogFunc(func(ctx context.Context, site string) (int64, int64, error) {
-		return store.Backlog(ctx, site, time.Now().Add(-cfg.DeliveredTTL))
+		return store.Backlog(ctx, cfg.Queue, site)
 	})
 	if rds.Embedded || cfg.RedisMemoryGuard == 0 {
 		return c

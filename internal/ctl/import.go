@@ -100,7 +100,7 @@ func (c *cli) importLeads(args []string) error {
 	}
 	pub := producer.New(c.rds.Client, producer.Options{
 		Queue: c.cfg.Queue, MaxRetry: c.cfg.MaxRetry, DedupTTL: c.cfg.DedupTTL,
-		WaitReplicas: c.cfg.RedisWaitReplicas, WaitTimeout: c.cfg.RedisWaitTimeout, OwnerTTL: c.cfg.DeliveredTTL,
+		WaitReplicas: c.cfg.RedisWaitReplicas, WaitTimeout: c.cfg.RedisWaitTimeout,
 	}, c.o.Log)
 	defer pub.Close()
 

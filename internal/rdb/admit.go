@@ -4,87 +4,171 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Admission is what Admit found for a lead id.
+// Admission is what Admit did with a lead.
 type Admission int
 
 // The answers of Admit.
 const (
-	// Admitted: the id is new; its record is written.
-	Admitted Admission = iota
-	// Known: the id is known with the same content: a repeat submission.
-	Known
-	// Conflict: the id is known with other content: the idempotency key
-	// was reused for a different lead.
-	Conflict
+	// Reserved: the lead fits the caps and is counted in its site's
+	// backlog; the caller enqueues it now, and gives the place back with
+	// Unreserve if the enqueue does not create a task.
+	Reserved Admission = iota
+	// Delivered: the lead has a delivered marker (Admitted.Marker);
+	// nothing was counted.
+	Delivered
+	// SiteFull: the site has SiteMax undelivered leads; nothing counted.
+	SiteFull
+	// TotalFull: the queue holds TotalMax undelivered leads; nothing
+	// counted.
+	TotalFull
 )
 
-// admitScript writes a lead's admission record unless one exists, and says
-// whether an existing one holds the same content digest.
-// KEYS: lead. ARGV: site, sum, at ms, ttl ms.
-var admitScript = redis.NewScript(`
-local old = redis.call('HGET', KEYS[1], 'sum')
-if old then
-  if old == ARGV[2] then return 1 end
-  return 2
-end
-redis.call('HSET', KEYS[1], 'site', ARGV[1], 'sum', ARGV[2], 'at', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 0
+// AdmitArgs are the inputs of Admit.
+type AdmitArgs struct {
+	// Queue is the asynq queue the lead goes to; ID and Site the lead's.
+	Queue, ID, Site string
+	// SiteMax and TotalMax cap the undelivered leads of the site and of
+	// the queue (0: no cap).
+	SiteMax, TotalMax int64
+}
+
+// Admitted is what Admit found.
+type Admitted struct {
+	// Admission says what happened.
+	Admission Admission
+	// Marker is the lead's delivered marker, with Delivered.
+	Marker *Marker
+	// SiteN and Total are the site's and the queue's undelivered leads,
+	// this one included when Reserved.
+	SiteN, Total int64
+}
+
+// reserveScript counts a lead in its site's backlog if the site's and the
+// queue's caps allow. The queue's backlog is asynq's own (pending, active,
+// scheduled and retry tasks), so it is exact. A queue with nothing
+// undelivered has every site at zero, which the script restores: counts
+// that drifted (an intake that died between reserving and enqueueing, a
+// task deleted by hand) heal each time the queue drains.
+// KEYS: backlog, asynq pending, active, scheduled, retry. ARGV: site,
+// site cap, total cap (0: none).
+// Answers {code, site count, total}: code 0 reserved, 2 site full, 3 total full.
+var reserveScript = redis.NewScript(`
+local total = redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
+if total == 0 then redis.call('DEL', KEYS[1]) end
+local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local siteMax, totalMax = tonumber(ARGV[2]), tonumber(ARGV[3])
+if siteMax > 0 and n + 1 > siteMax then return {2, n, total} end
+if totalMax > 0 and total + 1 > totalMax then return {3, n, total} end
+return {0, redis.call('HINCRBY', KEYS[1], ARGV[1], 1), total + 1}
 `)
 
-// Admit records that site submitted lead id with content digest sum, for
-// ttl (keep it at least the delivered marker's TTL: the worker extends it
-// to that on delivery). It runs before the task is enqueued.
-func (s *Store) Admit(ctx context.Context, id, site, sum string, at time.Time, ttl time.Duration) (Admission, error) {
-	n, err := admitScript.Run(ctx, s.c, []string{LeadKey(id)}, site, sum, ms(at), ttl.Milliseconds()).Int()
-	if err != nil {
-		return 0, err
-	}
-	switch n {
-	case 0, 1, 2:
-		return Admission(n), nil
-	}
-	return 0, fmt.Errorf("rdb: admit: unexpected answer %d", n)
-}
+// unreserveScript takes one lead out of a site's backlog count, never
+// below zero (a lead enqueued by the previous version, or requeued by
+// hand, was never counted). KEYS: backlog. ARGV: site.
+var unreserveScript = redis.NewScript(`
+local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if n <= 1 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HINCRBY', KEYS[1], ARGV[1], -1) end
+return n
+`)
 
-// AddPending puts an enqueued lead in its site's and the global backlog.
-func (s *Store) AddPending(ctx context.Context, site, id string, at time.Time) error {
-	z := redis.Z{Score: float64(ms(at)), Member: id}
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAddNX(ctx, SitePendingKey(site), z)
-		p.ZAddNX(ctx, PendingKey, z)
-		return nil
-	})
-	return err
-}
-
-// Backlog counts the undelivered leads of site and of all sites. Entries
-// admitted before stale (a lead whose enqueue failed and was never
-// retried) are dropped first; pass the zero time to keep all.
-func (s *Store) Backlog(ctx context.Context, site string, stale time.Time) (siteN, total int64, err error) {
-	var sc, tc *redis.IntCmd
-	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if !stale.IsZero() {
-			max := fmt.Sprintf("(%d", ms(stale))
-			p.ZRemRangeByScore(ctx, SitePendingKey(site), "-inf", max)
-			p.ZRemRangeByScore(ctx, PendingKey, "-inf", max)
+// Admit decides, in one round trip before a lead is enqueued, whether it
+// is delivered already (its marker) and whether it fits the backlog caps,
+// and counts it in its site's backlog when it does. The lead's record is
+// its task: no key of its own is written for a queued lead.
+func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
+	var mk, legacy *redis.StringCmd
+	var res *evalCall
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		mk = p.Get(ctx, DeliveredKey(a.ID))
+		if !s.cluster {
+			legacy = p.Get(ctx, LegacyDeliveredKey(a.ID))
 		}
-		sc = p.ZCard(ctx, SitePendingKey(site))
-		tc = p.ZCard(ctx, PendingKey)
+		res = queue(ctx, p, reserveScript, append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...),
+			a.Site, a.SiteMax, a.TotalMax)
 		return nil
 	})
-	if err != nil {
+	if err := pipeErr(cmds, s.c, res); err != nil {
+		return Admitted{}, err
+	}
+	v, ok := res.cmd.Val().([]any)
+	if !ok || len(v) != 3 {
+		return Admitted{}, fmt.Errorf("rdb: admit: unexpected answer %v", res.cmd.Val())
+	}
+	code, _ := v[0].(int64)
+	var ad Admitted
+	ad.Admission = Admission(code)
+	ad.SiteN, _ = v[1].(int64)
+	ad.Total, _ = v[2].(int64)
+	raw, err := mk.Result()
+	if errors.Is(err, redis.Nil) && legacy != nil {
+		raw, err = legacy.Result()
+	}
+	if err == nil {
+		if ad.Marker, err = ParseMarker(raw); err != nil {
+			return Admitted{}, err
+		}
+		if ad.Admission == Reserved {
+			if err := s.Unreserve(ctx, a.Queue, a.Site); err != nil {
+				return Admitted{}, err
+			}
+			ad.SiteN--
+			ad.Total--
+		}
+		ad.Admission = Delivered
+	}
+	switch ad.Admission {
+	case Reserved, Delivered, SiteFull, TotalFull:
+		return ad, nil
+	}
+	return Admitted{}, fmt.Errorf("rdb: admit: unexpected answer %d", code)
+}
+
+// Unreserve gives back the backlog place of a lead that Admit counted but
+// that was not enqueued (the enqueue failed, or found the task there),
+// and takes a delivered or dead-lettered lead out of its site's backlog.
+func (s *Store) Unreserve(ctx context.Context, queue, site string) error {
+	return unreserveScript.Run(ctx, s.c, []string{BacklogKey(queue)}, site).Err()
+}
+
+// Count counts a lead enqueued outside Admit (one handed back from the
+// dead-letter store) in its site's backlog, with no cap.
+func (s *Store) Count(ctx context.Context, queue, site string) error {
+	return s.c.HIncrBy(ctx, BacklogKey(queue), site, 1).Err()
+}
+
+// Backlog counts the undelivered leads of site and of the whole queue,
+// for a check ahead of a batch (each lead of it is still held to the caps
+// by Admit) and for operators.
+func (s *Store) Backlog(ctx context.Context, queue, site string) (siteN, total int64, err error) {
+	var sc *redis.StringCmd
+	var sizes []*redis.IntCmd
+	keys := asynqQueueKeys(queue)
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		sc = p.HGet(ctx, BacklogKey(queue), site)
+		sizes = append(sizes, p.LLen(ctx, keys[0]), p.LLen(ctx, keys[1]), p.ZCard(ctx, keys[2]), p.ZCard(ctx, keys[3]))
+		return nil
+	})
+	if err = nilErr(err); err != nil {
 		return 0, 0, err
 	}
-	return sc.Val(), tc.Val(), nil
+	for _, c := range sizes {
+		total += c.Val()
+	}
+	if total == 0 {
+		return 0, 0, nil // as reserveScript sees it: nothing undelivered
+	}
+	siteN, _ = strconv.ParseInt(sc.Val(), 10, 64)
+	return siteN, total, nil
 }
 
-// LeadRecord is a lead's admission record.
+// LeadRecord is a lead's admission record, as the previous version wrote
+// it (see LeadKey).
 type LeadRecord struct {
 	// Site is the site that sent the lead.
 	Site string
@@ -93,7 +177,6 @@ type LeadRecord struct {
 	// At is when intake admitted it.
 	At time.Time
 }
-
 // Lead returns what the store knows of a lead whose task asynq may have
 // forgotten: its admission record (zero if none) and its delivered marker
 // (nil if none).

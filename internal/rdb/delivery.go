@@ -339,15 +339,13 @@ func (s *Store) Renew(ctx context.Context, id, token string, ttl time.Duration) 
 }
 
 // finishScript records a delivery: the marker (unless one exists, which it
-// returns), drops the attempt record and our lock, and keeps the admission
-// record as long as the marker. KEYS: delivered, attempt, lock, lead.
-// ARGV: marker, ttl ms, token.
+// returns), drops the attempt record and our lock. KEYS: delivered,
+// attempt, lock. ARGV: marker, ttl ms, token.
 var finishScript = redis.NewScript(`
 local old = redis.call('GET', KEYS[1])
 if not old then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 redis.call('DEL', KEYS[2])
 if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
-redis.call('PEXPIRE', KEYS[4], ARGV[2])
 return old
 `)
 
@@ -374,6 +372,8 @@ return ARGV[1]
 type FinishArgs struct {
 	// Marker is the delivery to record.
 	Marker Marker
+	// Queue is the lead's asynq queue, whose backlog counts it.
+	Queue string
 	// Token is this worker's lock.
 	Token string
 	// TTL is how long the marker (and the admission record) live.
@@ -393,16 +393,18 @@ type Finished struct {
 }
 
 // Finish records a delivery in one round trip: the marker, the CRM id's
-// claim, the day's counter and the backlog.
+// claim, the day's counter and the site's backlog count. A lead is
+// finished once (a second run finds the marker in Begin), so the count
+// drops once.
 func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	m := a.Marker
 	b, err := json.Marshal(m)
 	if err != nil {
 		return Finished{}, err
 	}
-	var fin, claim, top *evalCall
+	var fin, claim, top, uncount *evalCall
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID), LeadKey(m.LeadID)},
+		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID)},
 			b, a.TTL.Milliseconds(), a.Token)
 		if m.CRMID > 0 {
 			claim = queue(ctx, p, claimScript, []string{ClaimKey(strconv.FormatInt(m.CRMID, 10))}, m.LeadID, a.ClaimTTL.Milliseconds())
@@ -412,15 +414,14 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		p.Incr(ctx, day)
 		p.Expire(ctx, day, 8*24*time.Hour)
 		if m.Site != "" {
-			p.ZRem(ctx, SitePendingKey(m.Site), m.LeadID)
+			uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
 		}
-		p.ZRem(ctx, PendingKey, m.LeadID)
 		if !s.cluster {
 			p.SetNX(ctx, LegacyDeliveredKey(m.LeadID), b, a.TTL)
 		}
 		return nil
 	})
-	if err := pipeErr(cmds, s.c, fin, claim, top); err != nil {
+	if err := pipeErr(cmds, s.c, fin, claim, top, uncount); err != nil {
 		return Finished{}, err
 	}
 	var f Finished
@@ -463,21 +464,21 @@ func (s *Store) DropMarker(ctx context.Context, id string, m *Marker) error {
 	return dropMarkerScript.Run(ctx, s.c, []string{LegacyDeliveredKey(id)}, m.raw).Err()
 }
 
-// MarkDead records that a lead was dead-lettered (its record keeps its
-// state, so a requeued uncertain lead is reconciled first) and takes it
-// out of the backlog.
-func (s *Store) MarkDead(ctx context.Context, id, site, state string, ttl time.Duration) error {
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+// MarkDead records that a lead of queue was dead-lettered (its record
+// keeps its state, so a requeued uncertain lead is reconciled first) and
+// takes it out of its site's backlog count.
+func (s *Store) MarkDead(ctx context.Context, queueName, id, site, state string, ttl time.Duration) error {
+	var uncount *evalCall
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, AttemptKey(id), "dead", "1")
 		if state != "" {
 			p.HSet(ctx, AttemptKey(id), "state", state)
 		}
 		p.PExpire(ctx, AttemptKey(id), ttl)
 		if site != "" {
-			p.ZRem(ctx, SitePendingKey(site), id)
+			uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(queueName)}, site)
 		}
-		p.ZRem(ctx, PendingKey, id)
 		return nil
 	})
-	return err
+	return pipeErr(cmds, s.c, uncount)
 }

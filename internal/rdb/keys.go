@@ -11,10 +11,10 @@ package rdb
 // Prefix starts every key of LeadRelay's own.
 const Prefix = "leadrelay:"
 
-// LeadKey is the admission record of a lead (hash: site, sum, at), written
-// by intake before the task is enqueued: which site owns the lead and the
-// digest of its content, so an idempotency key reused with another body is
-// refused for as long as the delivered marker lives.
+// LeadKey is the admission record of a lead (hash: site, sum, at) as the
+// previous version wrote it at intake. It is read, never written, for one
+// version: a queued lead needs no record beside its task (the task's
+// payload names its site and digest), and a delivered one has its marker.
 func LeadKey(id string) string { return Prefix + "{" + id + "}:lead" }
 
 // DeliveredKey is the delivered marker (JSON Marker): the CRM holds the lead.
@@ -48,10 +48,21 @@ const (
 	// and seen (seq when the latest merged page was listed).
 	JournalItemsKey = Prefix + "{crm:journal}:items"
 	JournalMetaKey  = Prefix + "{crm:journal}:meta"
-	// PendingKey is the sorted set of every undelivered lead id by
-	// admission time (the global backlog).
-	PendingKey = Prefix + "{backlog}:pending"
 )
+
+// BacklogKey counts the undelivered leads of each site of a queue (hash:
+// site → count). It carries the queue's hash tag, as asynq's own keys of
+// that queue do, so one script reads asynq's queue sizes (the global
+// backlog, exact) and changes a site's count on a Redis Cluster too.
+func BacklogKey(queue string) string { return Prefix + "{" + queue + "}:backlog" }
+
+// asynqQueueKeys are asynq's lists and sets of a queue's undelivered tasks
+// (pending, active, scheduled, retry), as asynq's internal/base names
+// them; TestAsynqQueueKeys holds them to asynq's own counts.
+func asynqQueueKeys(queue string) []string {
+	p := "asynq:{" + queue + "}:"
+	return []string{p + "pending", p + "active", p + "scheduled", p + "retry"}
+}
 
 // WaitSeqKey is a counter written just before a WAIT, so the WAIT has a
 // write of its own connection to count (see Store.Sync).
@@ -60,10 +71,6 @@ const WaitSeqKey = Prefix + "wait:seq"
 // ClaimKey records which lead a CRM lead id belongs to (a lead id), so a
 // reconcile never takes one CRM lead for two relay leads.
 func ClaimKey(crmID string) string { return Prefix + "crm:claim:" + crmID }
-
-// SitePendingKey is the sorted set of a site's undelivered lead ids by
-// admission time (the per-site backlog).
-func SitePendingKey(site string) string { return Prefix + "site:{" + site + "}:pending" }
 
 // DeliveredCountKey is the counter of leads delivered on a UTC day
 // (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.
