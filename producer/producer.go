@@ -149,7 +149,7 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		if !ad.Marker.Matches(pl.Sum) {
 			return p.keyReused(log, pl, idempotencyKey)
 		}
-		log.Info("lead published", zap.Bool("duplicate", true))
+		log.Debug("lead published", zap.Bool("duplicate", true))
 		return Receipt{ID: pl.ID, Duplicate: true}, nil
 	case rdb.SiteFull:
 		return Receipt{}, &BacklogFullError{Site: site, Pending: ad.SiteN, Cap: p.o.SiteMax}
@@ -185,7 +185,9 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		log.Warn("lead enqueued but not confirmed", zap.Error(err))
 		return Receipt{}, fmt.Errorf("lead %s: %w", pl.ID, err)
 	}
-	log.Info("lead published", zap.Bool("duplicate", dup))
+	// One line per lead at info is the caller's (intake's request line
+	// names the lead and its outcome); this one is for tracing.
+	log.Debug("lead published", zap.Bool("duplicate", dup))
 	if ce := log.Check(zap.DebugLevel, "lead content"); ce != nil {
 		ce.Write(zap.Any("lead", l), zap.String("idempotency_key", pl.IdempotencyKey))
 	}

@@ -203,7 +203,7 @@ func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sawInfo bool
+	var sawTrace bool
 	for _, e := range logs.All() {
 		line, _ := json.Marshal(e.ContextMap())
 		if e.Level > zapcore.DebugLevel {
@@ -214,12 +214,15 @@ func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
 			}
 		}
 		if e.Level == zapcore.InfoLevel {
+			t.Errorf("info line %q: intake's request line is the one info line per lead", e.Message)
+		}
+		if e.Level == zapcore.DebugLevel && e.Message == "lead published" {
 			c := e.ContextMap()
-			sawInfo = c["lead_id"] == r.ID && c["site"] == "shop" && c["duplicate"] == false
+			sawTrace = c["lead_id"] == r.ID && c["site"] == "shop" && c["duplicate"] == false
 		}
 	}
-	if !sawInfo {
-		t.Errorf("no info line with lead_id, site, duplicate: %v", logs.All())
+	if !sawTrace {
+		t.Errorf("no debug line with lead_id, site, duplicate: %v", logs.All())
 	}
 }
 

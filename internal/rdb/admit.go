@@ -45,20 +45,28 @@ type Admitted struct {
 	// Marker is the lead's delivered marker, with Delivered.
 	Marker *Marker
 	// SiteN and Total are the site's and the queue's undelivered leads,
-	// this one included when Reserved.
+	// this one included when Reserved (zero with Delivered).
 	SiteN, Total int64
 }
 
 // reserveScript counts a lead in its site's backlog if the site's and the
-// queue's caps allow. The queue's backlog is asynq's own (pending, active,
-// scheduled and retry tasks), so it is exact. A queue with nothing
-// undelivered has every site at zero, which the script restores: counts
-// that drifted (an intake that died between reserving and enqueueing, a
-// task deleted by hand) heal each time the queue drains.
-// KEYS: backlog, asynq pending, active, scheduled, retry. ARGV: site,
-// site cap, total cap (0: none).
-// Answers {code, site count, total}: code 0 reserved, 2 site full, 3 total full.
+// queue's caps allow, unless the lead is delivered. The queue's backlog is
+// asynq's own (pending, active, scheduled and retry tasks), so it is
+// exact. A queue with nothing undelivered has every site at zero, which
+// the script restores: counts that drifted (an intake that died between
+// reserving and enqueueing, a task deleted by hand) heal each time the
+// queue drains.
+// KEYS: backlog, asynq pending, active, scheduled, retry, and on a single
+// primary the lead's delivered marker (on a Cluster it lives in another
+// slot and is read beside the script). ARGV: site, site cap, total cap
+// (0: none).
+// Answers {code, site count, total[, marker]}: code 0 reserved, 1
+// delivered (nothing counted), 2 site full, 3 total full.
 var reserveScript = redis.NewScript(`
+if KEYS[6] then
+  local m = redis.call('GET', KEYS[6])
+  if m then return {1, 0, 0, m} end
+end
 local total = redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
 if total == 0 then redis.call('DEL', KEYS[1]) end
 local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -80,47 +88,58 @@ return n
 // Admit decides, in one round trip before a lead is enqueued, whether it
 // is delivered already (its marker) and whether it fits the backlog caps,
 // and counts it in its site's backlog when it does. The lead's record is
-// its task: no key of its own is written for a queued lead.
+// its task: no key of its own is written for a queued lead. (A marker of
+// the previous version is not read here: a repeat of a lead it delivered
+// is enqueued, and the worker finds that marker.)
 func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
-	var mk, legacy *redis.StringCmd
-	var res *evalCall
-	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		mk = p.Get(ctx, DeliveredKey(a.ID))
-		if !s.cluster {
-			legacy = p.Get(ctx, LegacyDeliveredKey(a.ID))
+	keys := append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...)
+	var v any
+	var mk *redis.StringCmd
+	if s.cluster {
+		var res *evalCall
+		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			mk = p.Get(ctx, DeliveredKey(a.ID))
+			res = queue(ctx, p, reserveScript, keys, a.Site, a.SiteMax, a.TotalMax)
+			return nil
+		})
+		if err := pipeErr(cmds, s.c, res); err != nil {
+			return Admitted{}, err
 		}
-		res = queue(ctx, p, reserveScript, append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...),
-			a.Site, a.SiteMax, a.TotalMax)
-		return nil
-	})
-	if err := pipeErr(cmds, s.c, res); err != nil {
-		return Admitted{}, err
+		v = res.cmd.Val()
+	} else {
+		var err error
+		if v, err = reserveScript.Run(ctx, s.c, append(keys, DeliveredKey(a.ID)), a.Site, a.SiteMax, a.TotalMax).Result(); err != nil {
+			return Admitted{}, err
+		}
 	}
-	v, ok := res.cmd.Val().([]any)
-	if !ok || len(v) != 3 {
-		return Admitted{}, fmt.Errorf("rdb: admit: unexpected answer %v", res.cmd.Val())
+	r, ok := v.([]any)
+	if !ok || len(r) < 3 {
+		return Admitted{}, fmt.Errorf("rdb: admit: unexpected answer %v", v)
 	}
-	code, _ := v[0].(int64)
+	code, _ := r[0].(int64)
 	var ad Admitted
 	ad.Admission = Admission(code)
-	ad.SiteN, _ = v[1].(int64)
-	ad.Total, _ = v[2].(int64)
-	raw, err := mk.Result()
-	if errors.Is(err, redis.Nil) && legacy != nil {
-		raw, err = legacy.Result()
+	ad.SiteN, _ = r[1].(int64)
+	ad.Total, _ = r[2].(int64)
+	raw, found := "", false
+	if len(r) == 4 {
+		raw, found = r[3].(string)
+	} else if mk != nil {
+		var err error
+		raw, err = mk.Result()
+		found = err == nil
 	}
-	if err == nil {
+	if found {
+		var err error
 		if ad.Marker, err = ParseMarker(raw); err != nil {
 			return Admitted{}, err
 		}
-		if ad.Admission == Reserved {
+		if ad.Admission == Reserved { // a Cluster: the script did not see the marker
 			if err := s.Unreserve(ctx, a.Queue, a.Site); err != nil {
 				return Admitted{}, err
 			}
-			ad.SiteN--
-			ad.Total--
 		}
-		ad.Admission = Delivered
+		ad.Admission, ad.SiteN, ad.Total = Delivered, 0, 0
 	}
 	switch ad.Admission {
 	case Reserved, Delivered, SiteFull, TotalFull:
