@@ -42,6 +42,7 @@ type Handler struct {
 	stats   counters
 	health  health
 	journal journal
+	current atomic.Bool // only workers of this version serve the queue (see watchFleet)
 }
 
 // NewHandler returns a Handler that adds leads through crm and keeps its
@@ -354,7 +355,8 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 		}
 		bctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
 		f, err = h.store.Finish(bctx, rdb.FinishArgs{Marker: m, Token: r.token, TTL: h.o.DeliveredTTL,
-			ClaimTTL: claimedRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue})
+			ClaimTTL: claimedRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue,
+			Legacy: !h.current.Load()})
 		cancel()
 		if err == nil {
 			break

@@ -124,6 +124,7 @@ func (h *Handler) Start(ctx context.Context) {
 	if top, err := h.store.JournalTop(ctx); err == nil {
 		h.journal.top.Store(top)
 	}
+	h.watchFleet(ctx)
 	go func() {
 		check()
 		t := time.NewTicker(preflightEvery)

@@ -131,7 +131,7 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 	}
 	if found {
 		var err error
-		if ad.Marker, err = ParseMarker(raw); err != nil {
+		if ad.Marker, err = parseMarkerOf(a.ID, raw); err != nil {
 			return Admitted{}, err
 		}
 		if ad.Admission == Reserved { // a Cluster: the script did not see the marker
@@ -196,6 +196,7 @@ type LeadRecord struct {
 	// At is when intake admitted it.
 	At time.Time
 }
+
 // Lead returns what the store knows of a lead whose task asynq may have
 // forgotten: its admission record (zero if none) and its delivered marker
 // (nil if none).
@@ -226,7 +227,7 @@ func (s *Store) Lead(ctx context.Context, id string) (LeadRecord, *Marker, error
 	if gerr != nil {
 		return lr, nil, nil
 	}
-	m, err := ParseMarker(raw)
+	m, err := parseMarkerOf(id, raw)
 	return lr, m, err
 }
 

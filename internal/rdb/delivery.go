@@ -177,7 +177,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	}
 	switch {
 	case len(res) == 2 && res[0] == "delivered":
-		b.Marker, err = ParseMarker(res[1])
+		b.Marker, err = parseMarkerOf(a.ID, res[1])
 		return b, err
 	case len(res) == 2 && res[0] == "busy":
 		n, _ := strconv.ParseInt(res[1], 10, 64)
@@ -192,7 +192,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	if legacy != nil {
 		if raw, lerr := legacy.Result(); lerr == nil {
 			// Delivered by the previous version: hand the lock back.
-			m, perr := ParseMarker(raw)
+			m, perr := parseMarkerOf(a.ID, raw)
 			if perr != nil {
 				return Begun{}, perr
 			}
@@ -279,7 +279,7 @@ func (s *Store) MarkSending(ctx context.Context, id string, now time.Time, ttl t
 	if err != nil {
 		return nil, err
 	}
-	return ParseMarker(v)
+	return parseMarkerOf(id, v)
 }
 
 // Release modes.
@@ -382,6 +382,9 @@ type FinishArgs struct {
 	ClaimTTL time.Duration
 	// Day is the UTC date (YYYY-MM-DD) counting the delivery.
 	Day string
+	// Legacy writes the previous version's marker too (on a single
+	// primary), for while a worker of that version serves the queue.
+	Legacy bool
 }
 
 // Finished is what Finish found.
@@ -398,14 +401,17 @@ type Finished struct {
 // drops once.
 func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	m := a.Marker
-	b, err := json.Marshal(m)
-	if err != nil {
-		return Finished{}, err
+	var legacy []byte
+	if a.Legacy && !s.cluster {
+		var err error
+		if legacy, err = json.Marshal(m); err != nil {
+			return Finished{}, err
+		}
 	}
 	var fin, claim, top, uncount *evalCall
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID)},
-			b, a.TTL.Milliseconds(), a.Token)
+			m.encode(), a.TTL.Milliseconds(), a.Token)
 		if m.CRMID > 0 {
 			claim = queue(ctx, p, claimScript, []string{ClaimKey(strconv.FormatInt(m.CRMID, 10))}, m.LeadID, a.ClaimTTL.Milliseconds())
 			top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
@@ -416,8 +422,8 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		if m.Site != "" {
 			uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
 		}
-		if !s.cluster {
-			p.SetNX(ctx, LegacyDeliveredKey(m.LeadID), b, a.TTL)
+		if legacy != nil {
+			p.SetNX(ctx, LegacyDeliveredKey(m.LeadID), legacy, a.TTL)
 		}
 		return nil
 	})
@@ -426,7 +432,8 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	}
 	var f Finished
 	if old, ok := fin.cmd.Val().(string); ok {
-		if f.Old, err = ParseMarker(old); err != nil {
+		var err error
+		if f.Old, err = parseMarkerOf(m.LeadID, old); err != nil {
 			return Finished{}, err
 		}
 	}
@@ -451,9 +458,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
+// dropLegacyScript deletes the previous version's marker (JSON) if it
+// records CRM id ARGV[1]. KEYS: legacy marker.
+var dropLegacyScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, m = pcall(cjson.decode, v)
+if ok and type(m) == 'table' and tonumber(m['crm_id']) == tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
 // DropMarker deletes a delivered marker that records other content than
-// the task at hand (an idempotency key reused after its admission record
-// expired): that task is a different lead and must be delivered.
+// the task at hand (an idempotency key reused after its task expired):
+// that task is a different lead and must be delivered. Each key is
+// deleted only if it still holds that delivery (a new delivery of the
+// other lead may have written it since).
 func (s *Store) DropMarker(ctx context.Context, id string, m *Marker) error {
 	if err := dropMarkerScript.Run(ctx, s.c, []string{DeliveredKey(id)}, m.raw).Err(); err != nil {
 		return err
@@ -461,7 +480,7 @@ func (s *Store) DropMarker(ctx context.Context, id string, m *Marker) error {
 	if s.cluster {
 		return nil
 	}
-	return dropMarkerScript.Run(ctx, s.c, []string{LegacyDeliveredKey(id)}, m.raw).Err()
+	return dropLegacyScript.Run(ctx, s.c, []string{LegacyDeliveredKey(id)}, m.CRMID).Err()
 }
 
 // MarkDead records that a lead of queue was dead-lettered (its record

@@ -260,3 +260,41 @@ func TestAsynqQueueKeys(t *testing.T) {
 		t.Errorf("Backlog total = %d, %v; asynq counts %d (want 6)", total, err, want)
 	}
 }
+
+// TestMarkerForms: a compact marker reads back as written (its lead id
+// from its key, its digest cut to 64 bits that still tell other content
+// from a repeat); JSON markers of earlier versions still read.
+func TestMarkerForms(t *testing.T) {
+	t.Parallel()
+	sum := "f329f923d26fa3ab0123456789abcdef0123456789abcdef0123456789abcdef"
+	at := time.UnixMilli(1764583200123).UTC()
+	tests := []struct {
+		name, raw string
+		want      Marker
+	}{
+		{"compact", Marker{CRMID: 940, At: at, Site: "shop|with|bars", Sum: sum, Via: "reconcile"}.encode(),
+			Marker{CRMID: 940, At: at, LeadID: "ld_x", Site: "shop|with|bars", Sum: sum[:16], Via: "reconcile"}},
+		{"compact, plain add", Marker{CRMID: 7, At: at, Site: "shop", Sum: sum}.encode(),
+			Marker{CRMID: 7, At: at, LeadID: "ld_x", Site: "shop", Sum: sum[:16]}},
+		{"JSON of the earlier version", `{"crm_id":5,"at":"2026-12-01T10:00:00.123Z","lead_id":"ld_x","site":"shop","sum":"` + sum + `"}`,
+			Marker{CRMID: 5, At: time.Date(2026, 12, 1, 10, 0, 0, 123e6, time.UTC), LeadID: "ld_x", Site: "shop", Sum: sum}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := parseMarkerOf("ld_x", tc.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.raw = ""
+			if *m != tc.want {
+				t.Errorf("parsed %+v, want %+v", *m, tc.want)
+			}
+			if !m.Matches(sum) || m.Matches("0"+sum[1:]) {
+				t.Errorf("Matches: a repeat must match, other content must not")
+			}
+		})
+	}
+	if len(Marker{CRMID: 123456789, At: at, Site: "shop", Sum: sum}.encode()) > 60 {
+		t.Errorf("compact marker longer than 60 bytes")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,17 +51,74 @@ type Marker struct {
 }
 
 // Matches reports whether the marker records content sum; a marker that
-// records no digest (previous version) matches anything.
-func (m *Marker) Matches(sum string) bool { return m.Sum == "" || sum == "" || m.Sum == sum }
+// records no digest (previous version) matches anything. A compact marker
+// keeps the digest's first markerSumLen hex digits.
+func (m *Marker) Matches(sum string) bool {
+	if m.Sum == "" || sum == "" {
+		return true
+	}
+	if len(m.Sum) < len(sum) {
+		return strings.HasPrefix(sum, m.Sum)
+	}
+	return m.Sum == sum
+}
 
-// ParseMarker decodes a marker as stored.
+// markerSumLen is how much of the content digest a compact marker keeps:
+// 64 bits tell a reused key's other content from a repeat.
+const markerSumLen = 16
+
+// markerVersion starts a compact marker: "2|crm id|at ms|sum|via|site".
+// Markers written before are JSON (and the previous version's marker,
+// LegacyDeliveredKey, stays JSON, which that version reads).
+const markerVersion = "2"
+
+// encode is the compact form of the marker: about a third of the JSON,
+// kept for every delivered lead for LEADRELAY_DELIVERED_TTL. The lead id
+// is the key's.
+func (m Marker) encode() string {
+	sum := m.Sum
+	if len(sum) > markerSumLen {
+		sum = sum[:markerSumLen]
+	}
+	via := ""
+	if m.Via != "" {
+		via = m.Via[:1]
+	}
+	return markerVersion + "|" + strconv.FormatInt(m.CRMID, 10) + "|" + strconv.FormatInt(ms(m.At), 10) + "|" +
+		sum + "|" + via + "|" + m.Site
+}
+
+// vias are the Via values by their first letter, for compact markers.
+var vias = map[string]string{"r": "reconcile"}
+
+// ParseMarker decodes a marker as stored, compact or JSON. A compact
+// marker does not name its lead: the caller that read it sets LeadID.
 func ParseMarker(s string) (*Marker, error) {
 	var m Marker
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	if rest, ok := strings.CutPrefix(s, markerVersion+"|"); ok {
+		f := strings.SplitN(rest, "|", 5)
+		if len(f) != 5 {
+			return nil, fmt.Errorf("rdb: decode delivered marker: %d fields", len(f)+1)
+		}
+		id, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("rdb: decode delivered marker: crm id: %w", err)
+		}
+		m = Marker{CRMID: id, At: fromMS(f[1]).UTC(), Sum: f[2], Via: vias[f[3]], Site: f[4]}
+	} else if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, fmt.Errorf("rdb: decode delivered marker: %w", err)
 	}
 	m.raw = s
 	return &m, nil
+}
+
+// parseMarkerOf is ParseMarker for a marker read under lead id's key.
+func parseMarkerOf(id, s string) (*Marker, error) {
+	m, err := ParseMarker(s)
+	if err == nil && m.LeadID == "" {
+		m.LeadID = id
+	}
+	return m, err
 }
 
 // ms and fromMS convert times for scripts: Unix milliseconds, 0 = zero.
