@@ -48,7 +48,7 @@ func TestHandlerDelivers(t *testing.T) {
 			if v == crmclient.V2 && uids[UIDKey] != p.ID {
 				t.Errorf("v2 uids = %v, want %s=%s", uids, UIDKey, p.ID)
 			}
-			if holder := e.rdb.Get(ctx, rdb.ClaimKey("101")).Val(); holder != p.ID {
+			if holder := e.rdb.HGet(ctx, rdb.ClaimsKey(101), "101").Val(); holder != p.ID {
 				t.Errorf("CRM id 101 claimed by %q, want %s", holder, p.ID)
 			}
 			// A re-run after success (crash before ack, lease expiry,

@@ -48,7 +48,7 @@ const (
 )
 
 // reconcile finds out whether an earlier, uncertain add stored the lead.
-// A CRM lead matched by content is claimed for this lead (rdb ClaimKey),
+// A CRM lead matched by content is claimed for this lead (rdb ClaimsKey),
 // so two genuine identical leads never map to one CRM lead.
 func (h *Handler) reconcile(ctx context.Context, p lead.Payload, a rdb.Attempt) (int64, reconcileResult, error) {
 	first := a.FirstAt

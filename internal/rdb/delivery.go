@@ -359,13 +359,16 @@ return 1
 `)
 
 // claimScript claims a CRM id for a lead, answering the lead that holds it
-// (this one when it won, or held it already). KEYS: claim. ARGV: lead id,
-// ttl ms.
+// (this one when it won, or held it already). A claim the version before
+// wrote (its own key) counts, on a single primary (on a Cluster that key
+// is in another slot; a claim the version before made lives 7 days).
+// KEYS: claims bucket[, legacy claim]. ARGV: CRM id, lead id, ttl ms.
 var claimScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
+local v = redis.call('HGET', KEYS[1], ARGV[1]) or (KEYS[2] and redis.call('GET', KEYS[2]))
 if v then return v end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return ARGV[2]
 `)
 
 // FinishArgs are the inputs of Finish.
@@ -413,7 +416,7 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID)},
 			m.encode(), a.TTL.Milliseconds(), a.Token)
 		if m.CRMID > 0 {
-			claim = queue(ctx, p, claimScript, []string{ClaimKey(strconv.FormatInt(m.CRMID, 10))}, m.LeadID, a.ClaimTTL.Milliseconds())
+			claim = queue(ctx, p, claimScript, s.claimKeys(m.CRMID), m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds())
 			top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
 		}
 		day := DeliveredCountKey(a.Day)
@@ -448,8 +451,16 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 // Claim claims CRM id crmID for lead id, for a reconcile that matched it
 // by content: true when the id is free or held by this lead already.
 func (s *Store) Claim(ctx context.Context, crmID int64, id string, ttl time.Duration) (bool, error) {
-	holder, err := claimScript.Run(ctx, s.c, []string{ClaimKey(strconv.FormatInt(crmID, 10))}, id, ttl.Milliseconds()).Text()
+	holder, err := claimScript.Run(ctx, s.c, s.claimKeys(crmID), crmID, id, ttl.Milliseconds()).Text()
 	return holder == id, err
+}
+
+// claimKeys are claimScript's keys for a CRM id.
+func (s *Store) claimKeys(crmID int64) []string {
+	if s.cluster {
+		return []string{ClaimsKey(crmID)}
+	}
+	return []string{ClaimsKey(crmID), LegacyClaimKey(crmID)}
 }
 
 // dropMarkerScript deletes a marker if it still holds exactly ARGV[1].

@@ -2,6 +2,8 @@ package rdb
 
 // Every Redis key LeadRelay writes for a lead's delivery is built here and
 // nowhere else (docs/redis-keys.md lists them with their slots).
+
+import "strconv"
 //
 // Keys of one lead share the hash tag {lead id}, so one script may touch
 // them all on a Redis Cluster. Fleet-wide keys (circuit, claims, journal,
@@ -68,9 +70,22 @@ func asynqQueueKeys(queue string) []string {
 // write of its own connection to count (see Store.Sync).
 const WaitSeqKey = Prefix + "wait:seq"
 
-// ClaimKey records which lead a CRM lead id belongs to (a lead id), so a
-// reconcile never takes one CRM lead for two relay leads.
-func ClaimKey(crmID string) string { return Prefix + "crm:claim:" + crmID }
+// ClaimsKey records which lead the CRM lead ids of one bucket belong to
+// (hash CRM id → lead id), so a reconcile never takes one CRM lead for two
+// relay leads. A bucket holds claimsPerBucket consecutive ids: small
+// hashes Redis packs into ~30 B per entry, where a key per id took ~150 B.
+// Each bucket has its own hash tag.
+func ClaimsKey(crmID int64) string {
+	return Prefix + "crm:claims:{" + strconv.FormatInt(crmID/claimsPerBucket, 10) + "}"
+}
+
+// claimsPerBucket keeps a claims bucket below Redis's default
+// hash-max-listpack-entries (128).
+const claimsPerBucket = 100
+
+// LegacyClaimKey is the claim as the version before wrote it (a string
+// per CRM id), read by a look-up for as long as it may live (7 days).
+func LegacyClaimKey(crmID int64) string { return Prefix + "crm:claim:" + strconv.FormatInt(crmID, 10) }
 
 // DeliveredCountKey is the counter of leads delivered on a UTC day
 // (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.

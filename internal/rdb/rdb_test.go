@@ -298,3 +298,14 @@ func TestMarkerForms(t *testing.T) {
 		t.Errorf("compact marker longer than 60 bytes")
 	}
 }
+
+// TestClaimOfTheVersionBefore: a CRM id that the version before claimed
+// under its own key stays that lead's.
+func TestClaimOfTheVersionBefore(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	rc.Set(ctx, LegacyClaimKey(941), "ld_old", time.Hour)
+	if got, err := New(rc).Claim(ctx, 941, "ld_new", time.Hour); err != nil || got {
+		t.Errorf("Claim of an id claimed by the version before = %v, %v; want false", got, err)
+	}
+}
