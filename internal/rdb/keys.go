@@ -4,6 +4,7 @@ package rdb
 // nowhere else (docs/redis-keys.md lists them with their slots).
 
 import "strconv"
+
 //
 // Keys of one lead share the hash tag {lead id}, so one script may touch
 // them all on a Redis Cluster. Fleet-wide keys (circuit, claims, journal,
