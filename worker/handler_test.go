@@ -264,24 +264,42 @@ func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 	}
 }
 
-// failFinish makes Redis refuse the delivery-recording pipeline (the one
-// that counts the day's deliveries) while on is set.
+// failFinish makes Redis refuse the delivery-recording command (the one
+// that counts the day's deliveries: a pipeline on a Cluster, one script
+// on a single primary) while on is set.
 type failFinish struct{ on *atomic.Bool }
 
-func (failFinish) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (failFinish) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f failFinish) refuse(cmds []redis.Cmder) error {
+	if !f.on.Load() {
+		return nil
+	}
+	for _, c := range cmds {
+		for _, a := range c.Args() {
+			if k, ok := a.(string); ok && strings.Contains(k, "stats:delivered:") {
+				err := errors.New("injected: redis refuses the marker")
+				for _, c := range cmds {
+					c.SetErr(err)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (failFinish) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f failFinish) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, c redis.Cmder) error {
+		if err := f.refuse([]redis.Cmder{c}); err != nil {
+			return err
+		}
+		return next(ctx, c)
+	}
+}
 func (f failFinish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if f.on.Load() {
-			for _, c := range cmds {
-				if c.Name() == "incr" {
-					err := errors.New("injected: redis refuses the marker")
-					for _, c := range cmds {
-						c.SetErr(err)
-					}
-					return err
-				}
-			}
+		if err := f.refuse(cmds); err != nil {
+			return err
 		}
 		return next(ctx, cmds)
 	}

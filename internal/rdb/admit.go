@@ -79,11 +79,17 @@ return {0, redis.call('HINCRBY', KEYS[1], ARGV[1], 1), total + 1}
 // unreserveScript takes one lead out of a site's backlog count, never
 // below zero (a lead enqueued by the previous version, or requeued by
 // hand, was never counted). KEYS: backlog. ARGV: site.
-var unreserveScript = redis.NewScript(`
-local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if n <= 1 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HINCRBY', KEYS[1], ARGV[1], -1) end
-return n
+var unreserveScript = redis.NewScript(unreserveLua + `
+return unreserve(KEYS[1], ARGV[1])
 `)
+
+const unreserveLua = `
+local function unreserve(backlog, site)
+  local n = tonumber(redis.call('HGET', backlog, site) or '0')
+  if n <= 1 then redis.call('HDEL', backlog, site) else redis.call('HINCRBY', backlog, site, -1) end
+  return n
+end
+`
 
 // Admit decides, in one round trip before a lead is enqueued, whether it
 // is delivered already (its marker) and whether it fits the backlog caps,

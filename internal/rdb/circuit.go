@@ -26,21 +26,28 @@ type Circuit struct {
 	ProblemAt time.Time
 }
 
-// circuitPeekScript reads the circuit without changing it.
-// KEYS: breaker. ARGV: now ms.
-var circuitPeekScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'0', '0', '0', '', ''} end
-local h = redis.call('HMGET', KEYS[1], 'open_until', 'probe_until', 'problem', 'problem_at')
-local now = tonumber(ARGV[1])
-local ou = tonumber(h[1] or '0')
-local pu = tonumber(h[2] or '0')
-local wait, due = 0, 0
-if ou > 0 then
-  if now < ou then wait = ou - now
-  elseif now < pu then wait = pu - now
-  else due = 1 end
+// circuitPeekLua reads the circuit without changing it: {wait ms, probe
+// due (1/0), exists (1/0), problem, problem at ms}.
+const circuitPeekLua = `
+local function peek(breaker, nowArg)
+  if redis.call('EXISTS', breaker) == 0 then return {'0', '0', '0', '', ''} end
+  local h = redis.call('HMGET', breaker, 'open_until', 'probe_until', 'problem', 'problem_at')
+  local now = tonumber(nowArg)
+  local ou = tonumber(h[1] or '0')
+  local pu = tonumber(h[2] or '0')
+  local wait, due = 0, 0
+  if ou > 0 then
+    if now < ou then wait = ou - now
+    elseif now < pu then wait = pu - now
+    else due = 1 end
+  end
+  return {tostring(wait), tostring(due), '1', h[3] or '', h[4] or ''}
 end
-return {tostring(wait), tostring(due), '1', h[3] or '', h[4] or ''}
+`
+
+// circuitPeekScript runs circuitPeekLua. KEYS: breaker. ARGV: now ms.
+var circuitPeekScript = redis.NewScript(circuitPeekLua + `
+return peek(KEYS[1], ARGV[1])
 `)
 
 func parseCircuit(v any) (Circuit, error) {

@@ -56,29 +56,66 @@ func parseAttempt(f []string) Attempt {
 		Sends: n, Dead: f[5] == "1", Watermark: w}
 }
 
-// beginScript is a delivery's first step, and a delivered lead's only one:
-// return the marker if there is one; else take the lock; else, unless an
-// earlier add is uncertain, write the attempt record ahead of the add.
-// KEYS: delivered, lock, attempt. ARGV: token, lock ttl ms, now ms,
-// record ttl ms, watermark.
-var beginScript = redis.NewScript(`
-local m = redis.call('GET', KEYS[1])
-if m then return {'delivered', m} end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'busy', tostring(redis.call('PTTL', KEYS[2]))}
+// beginLua is a delivery's first step, and a delivered lead's only one:
+// return the marker if there is one (this version's, or else the previous
+// version's when legacy names its key); else take the lock; else, unless
+// an earlier add is uncertain, write the attempt record ahead of the add.
+// Answers {'delivered', marker}, {'busy', lock pttl} or {'send' or
+// 'uncertain', state, first_at, sent_at, settle_at, sends, dead, w}.
+const beginLua = `
+local function begin(delivered, lock, attempt, legacy, token, lockTTL, now, recordTTL, w)
+  local m = redis.call('GET', delivered)
+  if not m and legacy then m = redis.call('GET', legacy) end
+  if m then return {'delivered', m} end
+  if not redis.call('SET', lock, token, 'NX', 'PX', lockTTL) then
+    return {'busy', tostring(redis.call('PTTL', lock))}
+  end
+  local a = redis.call('HMGET', attempt, 'state', 'first_at', 'sent_at', 'settle_at', 'sends', 'dead', 'w')
+  local st = a[1] or ''
+  if st == 'sending' or st == 'uncertain' then
+    return {'uncertain', st, a[2] or '', a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or ''}
+  end
+  redis.call('HSETNX', attempt, 'first_at', now)
+  redis.call('HSETNX', attempt, 'w', w)
+  redis.call('HSET', attempt, 'state', 'sending', 'sent_at', now, 'prev', st)
+  local n = redis.call('HINCRBY', attempt, 'sends', 1)
+  redis.call('PEXPIRE', attempt, recordTTL)
+  local r = redis.call('HMGET', attempt, 'first_at', 'w')
+  return {'send', 'sending', r[1], now, '', tostring(n), a[6] or '', r[2]}
 end
-local a = redis.call('HMGET', KEYS[3], 'state', 'first_at', 'sent_at', 'settle_at', 'sends', 'dead', 'w')
-local st = a[1] or ''
-if st == 'sending' or st == 'uncertain' then
-  return {'uncertain', st, a[2] or '', a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or ''}
+`
+
+// beginScript runs beginLua alone, for a Cluster, where the fleet's keys
+// live in other slots. KEYS: delivered, lock, attempt. ARGV: token, lock
+// ttl ms, now ms, record ttl ms, watermark.
+var beginScript = redis.NewScript(beginLua + `
+return begin(KEYS[1], KEYS[2], KEYS[3], nil, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+`)
+
+// beginAllScript is the whole of Begin on a single primary, where every
+// key is on one node: the lead's begin (with the previous version's
+// marker), the circuit, and the v1 journal's counters or v2's top id.
+// KEYS: delivered, lock, attempt, legacy marker, breaker, journal meta.
+// ARGV: token, lock ttl ms, now ms, record ttl ms, watermark, count send
+// (1/0), read top (1/0).
+// Answers begin's answer padded to 8, the circuit's 5 fields, then seq,
+// from, max, seen (with count send) and crm_top (with read top), '' when
+// not read.
+var beginAllScript = redis.NewScript(beginLua + circuitPeekLua + `
+local out = begin(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+for i = #out + 1, 8 do out[i] = '' end
+for _, v in ipairs(peek(KEYS[5], ARGV[3])) do out[#out + 1] = v end
+local j = {'', '', '', ''}
+if ARGV[6] == '1' then
+  j[1] = tostring(redis.call('HINCRBY', KEYS[6], 'seq', 1))
+  local f = redis.call('HMGET', KEYS[6], 'from', 'max', 'seen')
+  j[2], j[3], j[4] = f[1] or '', f[2] or '', f[3] or ''
 end
-redis.call('HSETNX', KEYS[3], 'first_at', ARGV[3])
-redis.call('HSETNX', KEYS[3], 'w', ARGV[5])
-redis.call('HSET', KEYS[3], 'state', 'sending', 'sent_at', ARGV[3], 'prev', st)
-local n = redis.call('HINCRBY', KEYS[3], 'sends', 1)
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
-local r = redis.call('HMGET', KEYS[3], 'first_at', 'w')
-return {'send', 'sending', r[1], ARGV[3], '', tostring(n), a[6] or '', r[2]}
+for _, v in ipairs(j) do out[#out + 1] = v end
+local top = ''
+if ARGV[7] == '1' then top = redis.call('HGET', KEYS[6], 'crm_top') or '' end
+out[#out + 1] = top
+return out
 `)
 
 // BeginArgs are the inputs of Begin.
@@ -128,53 +165,85 @@ type Begun struct {
 }
 
 // Begin checks the marker, takes the lock and writes the attempt record
-// ahead of the add, and reads the CRM circuit: one round trip.
+// ahead of the add, and reads the CRM circuit: one round trip (on a
+// single primary, one script).
 func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	var (
-		legacy      *redis.StringCmd
-		begin, circ *evalCall
-		sends       *redis.IntCmd
-		journal     *redis.SliceCmd
-		top         *redis.StringCmd
+		res  []string // begin's answer
+		circ any      // the circuit's
+		seq  string   // the v1 journal's: seq after this send, from, max, seen
+		jf   [3]string
+		top  string // crm_top
 	)
-	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if !s.cluster {
-			legacy = p.Get(ctx, LegacyDeliveredKey(a.ID))
+	if s.cluster {
+		var (
+			begin, c *evalCall
+			sends    *redis.IntCmd
+			journal  *redis.SliceCmd
+			topCmd   *redis.StringCmd
+		)
+		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			begin = queue(ctx, p, beginScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID)},
+				a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark)
+			c = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
+			if a.CountSend {
+				sends = p.HIncrBy(ctx, JournalMetaKey, "seq", 1)
+				journal = p.HMGet(ctx, JournalMetaKey, "from", "max", "seen")
+			}
+			if a.ReadTop {
+				topCmd = p.HGet(ctx, JournalMetaKey, "crm_top")
+			}
+			return nil
+		})
+		if err := pipeErr(cmds, s.c, begin, c); err != nil {
+			return Begun{}, err
 		}
-		begin = queue(ctx, p, beginScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID)},
-			a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark)
-		circ = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
-		if a.CountSend {
-			sends = p.HIncrBy(ctx, JournalMetaKey, "seq", 1)
-			journal = p.HMGet(ctx, JournalMetaKey, "from", "max", "seen")
+		var err error
+		if res, err = asStrings(begin.cmd.Val()); err != nil {
+			return Begun{}, err
 		}
-		if a.ReadTop {
-			top = p.HGet(ctx, JournalMetaKey, "crm_top")
+		circ = c.cmd.Val()
+		if sends != nil {
+			seq = strconv.FormatInt(sends.Val(), 10)
+			if v := journal.Val(); len(v) == 3 {
+				jf = [3]string{str(v[0]), str(v[1]), str(v[2])}
+			}
 		}
-		return nil
-	})
-	if err := pipeErr(cmds, s.c, begin, circ); err != nil {
-		return Begun{}, err
-	}
-	res, err := asStrings(begin.cmd.Val())
-	if err != nil {
-		return Begun{}, err
+		if topCmd != nil {
+			top = topCmd.Val()
+		}
+	} else {
+		v, err := beginAllScript.Run(ctx, s.c, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID),
+			LegacyDeliveredKey(a.ID), BreakerKey, JournalMetaKey},
+			a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark,
+			boolArg(a.CountSend), boolArg(a.ReadTop)).Result()
+		if err != nil {
+			return Begun{}, err
+		}
+		all, err := asStrings(v)
+		if err != nil || len(all) != 18 {
+			return Begun{}, fmt.Errorf("rdb: begin: unexpected answer %v", v)
+		}
+		res = all[:8]
+		if res[0] == "delivered" || res[0] == "busy" {
+			res = res[:2]
+		}
+		circ = toAny(all[8:13])
+		seq, jf, top = all[13], [3]string{all[14], all[15], all[16]}, all[17]
 	}
 	var b Begun
-	if b.Circuit, err = parseCircuit(circ.cmd.Val()); err != nil {
+	var err error
+	if b.Circuit, err = parseCircuit(circ); err != nil {
 		return Begun{}, err
 	}
-	if sends != nil {
-		if v := journal.Val(); len(v) == 3 {
-			b.JournalReady = str(v[0]) != ""
-			b.JournalTop, _ = strconv.ParseInt(str(v[1]), 10, 64)
-			seen, _ := strconv.ParseInt(str(v[2]), 10, 64)
-			b.JournalSends = sends.Val() - seen
-		}
+	if seq != "" {
+		n, _ := strconv.ParseInt(seq, 10, 64)
+		b.JournalReady = jf[0] != ""
+		b.JournalTop, _ = strconv.ParseInt(jf[1], 10, 64)
+		seen, _ := strconv.ParseInt(jf[2], 10, 64)
+		b.JournalSends = n - seen
 	}
-	if top != nil {
-		b.CRMTop, _ = strconv.ParseInt(top.Val(), 10, 64)
-	}
+	b.CRMTop, _ = strconv.ParseInt(top, 10, 64)
 	switch {
 	case len(res) == 2 && res[0] == "delivered":
 		b.Marker, err = parseMarkerOf(a.ID, res[1])
@@ -186,27 +255,24 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	case len(res) == 8 && (res[0] == "send" || res[0] == "uncertain"):
 		b.Locked, b.Send = true, res[0] == "send"
 		b.Attempt = parseAttempt(res[1:])
-	default:
-		return Begun{}, fmt.Errorf("rdb: begin: unexpected answer %q", res)
+		return b, nil
 	}
-	if legacy != nil {
-		if raw, lerr := legacy.Result(); lerr == nil {
-			// Delivered by the previous version: hand the lock back.
-			m, perr := parseMarkerOf(a.ID, raw)
-			if perr != nil {
-				return Begun{}, perr
-			}
-			mode := ReleaseKeep
-			if b.Send {
-				mode = ReleaseUnsend
-			}
-			if rerr := s.Release(ctx, a.ID, a.Token, Release{Mode: mode}); rerr != nil {
-				return Begun{}, rerr
-			}
-			return Begun{Marker: m, Circuit: b.Circuit}, nil
-		}
+	return Begun{}, fmt.Errorf("rdb: begin: unexpected answer %q", res)
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
 	}
-	return b, nil
+	return "0"
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
 }
 
 func isNoScript(err error) bool {
@@ -338,38 +404,87 @@ func (s *Store) Renew(ctx context.Context, id, token string, ttl time.Duration) 
 	return n == 1, err
 }
 
-// finishScript records a delivery: the marker (unless one exists, which it
-// returns), drops the attempt record and our lock. KEYS: delivered,
-// attempt, lock. ARGV: marker, ttl ms, token.
-var finishScript = redis.NewScript(`
-local old = redis.call('GET', KEYS[1])
-if not old then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-redis.call('DEL', KEYS[2])
-if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
-return old
-`)
-
-// raiseScript raises a hash field to ARGV[2] if it is lower.
-// KEYS: hash. ARGV: field, value.
-var raiseScript = redis.NewScript(`
-if tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+// finishLua records a delivery: the marker (unless one exists, which it
+// returns), drops the attempt record and our lock.
+const finishLua = `
+local function finish(delivered, attempt, lock, marker, ttl, token)
+  local old = redis.call('GET', delivered)
+  if not old then redis.call('SET', delivered, marker, 'PX', ttl) end
+  redis.call('DEL', attempt)
+  if redis.call('GET', lock) == token then redis.call('DEL', lock) end
+  return old
 end
-return 1
+`
+
+// finishScript runs finishLua alone, for a Cluster. KEYS: delivered,
+// attempt, lock. ARGV: marker, ttl ms, token.
+var finishScript = redis.NewScript(finishLua + `
+return finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 `)
 
-// claimScript claims a CRM id for a lead, answering the lead that holds it
-// (this one when it won, or held it already). A claim the version before
-// wrote (its own key) counts, on a single primary (on a Cluster that key
-// is in another slot; a claim the version before made lives 7 days).
-// KEYS: claims bucket[, legacy claim]. ARGV: CRM id, lead id, ttl ms.
-var claimScript = redis.NewScript(`
-local v = redis.call('HGET', KEYS[1], ARGV[1]) or (KEYS[2] and redis.call('GET', KEYS[2]))
-if v then return v end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return ARGV[2]
+// raiseLua raises a hash field to value if it is lower.
+const raiseLua = `
+local function raise(hash, field, value)
+  if tonumber(redis.call('HGET', hash, field) or '0') < tonumber(value) then
+    redis.call('HSET', hash, field, value)
+  end
+  return 1
+end
+`
+
+// raiseScript runs raiseLua. KEYS: hash. ARGV: field, value.
+var raiseScript = redis.NewScript(raiseLua + `
+return raise(KEYS[1], ARGV[1], ARGV[2])
 `)
+
+// claimLua claims a CRM id for a lead, answering the lead that holds it
+// (this one when it won, or held it already). A claim the version before
+// wrote (its own key, legacy) counts where that key can be read.
+const claimLua = `
+local function claim(bucket, legacy, crmID, lead, ttl)
+  local v = redis.call('HGET', bucket, crmID) or (legacy and redis.call('GET', legacy))
+  if v then return v end
+  redis.call('HSET', bucket, crmID, lead)
+  redis.call('PEXPIRE', bucket, ttl)
+  return lead
+end
+`
+
+// claimScript runs claimLua; on a single primary it reads the previous
+// version's claim too (on a Cluster that key is in another slot; a claim
+// it made lives 7 days). KEYS: claims bucket[, legacy claim]. ARGV: CRM
+// id, lead id, ttl ms.
+var claimScript = redis.NewScript(claimLua + `
+return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+`)
+
+// finishAllScript is the whole of Finish on a single primary: finishLua,
+// and only for a marker it wrote (so a retried Finish counts nothing
+// twice) the previous version's marker if asked, the site's backlog
+// count, the day's counter; then the CRM id's claim and the fleet's top
+// CRM id. KEYS: delivered, attempt, lock, claims bucket, legacy claim,
+// journal meta, day counter, backlog, legacy marker. ARGV: marker, ttl
+// ms, token, CRM id (0: none), lead id, claim ttl ms, site, legacy
+// marker ('' none), day counter ttl ms.
+// Answers {old marker or '', claim holder or ''}.
+var finishAllScript = redis.NewScript(finishLua + claimLua + raiseLua + unreserveLua + `
+local old = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+if not old then
+  if ARGV[8] ~= '' then redis.call('SET', KEYS[9], ARGV[8], 'NX', 'PX', ARGV[2]) end
+  if ARGV[7] ~= '' then unreserve(KEYS[8], ARGV[7]) end
+  redis.call('INCR', KEYS[7])
+  redis.call('PEXPIRE', KEYS[7], ARGV[9])
+end
+local holder = ''
+if tonumber(ARGV[4]) > 0 then
+  holder = claim(KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6])
+  raise(KEYS[6], 'crm_top', ARGV[4])
+end
+return {old or '', holder}
+`)
+
+// dayCounterTTL is how long a day's delivered counter lives.
+const dayCounterTTL = 8 * 24 * time.Hour
 
 // FinishArgs are the inputs of Finish.
 type FinishArgs struct {
@@ -404,46 +519,63 @@ type Finished struct {
 // drops once.
 func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	m := a.Marker
-	var legacy []byte
-	if a.Legacy && !s.cluster {
-		var err error
-		if legacy, err = json.Marshal(m); err != nil {
+	var old, holder string
+	if s.cluster {
+		var fin, claim, top, uncount *evalCall
+		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID)},
+				m.encode(), a.TTL.Milliseconds(), a.Token)
+			if m.CRMID > 0 {
+				claim = queue(ctx, p, claimScript, s.claimKeys(m.CRMID), m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds())
+				top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
+			}
+			day := DeliveredCountKey(a.Day)
+			p.Incr(ctx, day)
+			p.Expire(ctx, day, dayCounterTTL)
+			if m.Site != "" {
+				uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
+			}
+			return nil
+		})
+		if err := pipeErr(cmds, s.c, fin, claim, top, uncount); err != nil {
 			return Finished{}, err
 		}
-	}
-	var fin, claim, top, uncount *evalCall
-	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID)},
-			m.encode(), a.TTL.Milliseconds(), a.Token)
-		if m.CRMID > 0 {
-			claim = queue(ctx, p, claimScript, s.claimKeys(m.CRMID), m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds())
-			top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
+		old, _ = fin.cmd.Val().(string)
+		if claim != nil {
+			holder, _ = claim.cmd.Val().(string)
 		}
-		day := DeliveredCountKey(a.Day)
-		p.Incr(ctx, day)
-		p.Expire(ctx, day, 8*24*time.Hour)
-		if m.Site != "" {
-			uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
+	} else {
+		legacy := ""
+		if a.Legacy {
+			b, err := json.Marshal(m)
+			if err != nil {
+				return Finished{}, err
+			}
+			legacy = string(b)
 		}
-		if legacy != nil {
-			p.SetNX(ctx, LegacyDeliveredKey(m.LeadID), legacy, a.TTL)
+		v, err := finishAllScript.Run(ctx, s.c, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID),
+			ClaimsKey(m.CRMID), LegacyClaimKey(m.CRMID), JournalMetaKey, DeliveredCountKey(a.Day), BacklogKey(a.Queue),
+			LegacyDeliveredKey(m.LeadID)},
+			m.encode(), a.TTL.Milliseconds(), a.Token, m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds(), m.Site, legacy,
+			dayCounterTTL.Milliseconds()).Result()
+		if err != nil {
+			return Finished{}, err
 		}
-		return nil
-	})
-	if err := pipeErr(cmds, s.c, fin, claim, top, uncount); err != nil {
-		return Finished{}, err
+		r, err := asStrings(v)
+		if err != nil || len(r) != 2 {
+			return Finished{}, fmt.Errorf("rdb: finish: unexpected answer %v", v)
+		}
+		old, holder = r[0], r[1]
 	}
 	var f Finished
-	if old, ok := fin.cmd.Val().(string); ok {
+	if old != "" {
 		var err error
 		if f.Old, err = parseMarkerOf(m.LeadID, old); err != nil {
 			return Finished{}, err
 		}
 	}
-	if claim != nil {
-		if holder, _ := claim.cmd.Val().(string); holder != "" && holder != m.LeadID {
-			f.ClaimedBy = holder
-		}
+	if holder != "" && holder != m.LeadID {
+		f.ClaimedBy = holder
 	}
 	return f, nil
 }

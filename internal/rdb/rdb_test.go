@@ -309,3 +309,26 @@ func TestClaimOfTheVersionBefore(t *testing.T) {
 		t.Errorf("Claim of an id claimed by the version before = %v, %v; want false", got, err)
 	}
 }
+
+// TestFinishCountsOnce: a Finish retried after its answer was lost (the
+// script ran) takes the lead out of its site's backlog and counts the
+// day's delivery once, on a single primary.
+func TestFinishCountsOnce(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	rc.HSet(ctx, BacklogKey("leads"), "shop", 2)
+	rc.LPush(ctx, asynqQueueKeys("leads")[0], "other")
+	a := FinishArgs{Queue: "leads", Marker: Marker{LeadID: "ld_1", Site: "shop", CRMID: 9, At: time.Now()},
+		Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01"}
+	for i := range 2 {
+		if f, err := s.Finish(ctx, a); err != nil || (i == 1) != (f.Old != nil) {
+			t.Fatalf("Finish %d = %+v, %v", i, f, err)
+		}
+	}
+	n, _, err := s.Backlog(ctx, "leads", "shop")
+	day, _ := s.DeliveredOn(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || n != 1 || day != 1 {
+		t.Errorf("after two Finish calls: backlog %d (%v), delivered %d; want 1, 1", n, err, day)
+	}
+}
