@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
+	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 )
 
@@ -69,8 +70,9 @@ func TestChaos(t *testing.T) {
 func (s suite) run(t *testing.T) {
 	ctx := context.Background()
 	rds := redistest.Start(t)
+	bin := hatest.Binary(t)
 	simPort := redistest.FreePort(t)
-	sim := startProc(t, "crmsim", nil, "crmsim",
+	sim := hatest.Start(t, bin, "crmsim", nil, "crmsim",
 		"--addr", "127.0.0.1:"+strconv.Itoa(simPort), "--api", "both", "--login", "admin@example.com",
 		"--apikey", crmKey, "--seed", "42", "--reject-marker", rejectMarker)
 	baseFaults := map[string]any{"error_rate": 0.2, "error_status": 503, "ambiguous_rate": 0.05, "reject_marker": rejectMarker}
@@ -102,10 +104,10 @@ func (s suite) run(t *testing.T) {
 		"LEADRELAY_SHUTDOWN_TIMEOUT=3s",
 		"LEADRELAY_LOG_LEVEL=info",
 	}
-	intake := startProc(t, "intake", env, "intake")
-	workers := make([]*proc, 3)
+	intake := hatest.Start(t, bin, "intake", env, "intake")
+	workers := make([]*hatest.Proc, 3)
 	for i := range workers {
-		workers[i] = startProc(t, fmt.Sprintf("worker%d", i+1), env, "worker")
+		workers[i] = hatest.Start(t, bin, fmt.Sprintf("worker%d", i+1), env, "worker")
 	}
 
 	// Publish in the background while the faults happen.
@@ -116,10 +118,10 @@ func (s suite) run(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	killWorker := func() {
 		w := workers[rng.Intn(len(workers))]
-		t.Logf("kill -9 %s", w.name)
-		w.kill()
+		t.Logf("kill -9 %s", w.Name)
+		w.Kill()
 		time.Sleep(500 * time.Millisecond)
-		w.start()
+		w.Restart()
 	}
 	time.Sleep(3 * time.Second)
 	killWorker()
@@ -136,7 +138,7 @@ func (s suite) run(t *testing.T) {
 	killWorker()
 	time.Sleep(s.outage/2 + time.Second)
 	// The simulator ends the outage by itself; put the base faults back.
-	if !waitFor(ctx, 20*time.Second, 200*time.Millisecond, func() bool { return trySetFaults(sim.URL(), baseFaults) == nil }) {
+	if !hatest.WaitFor(20*time.Second, 200*time.Millisecond, func() bool { return trySetFaults(sim.URL(), baseFaults) == nil }) {
 		t.Fatal("simulator did not come back after the outage")
 	}
 	t.Log("redis restart (kill -9, AOF replay)")
@@ -160,7 +162,7 @@ func (s suite) run(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
 	defer rc.Close()
 	insp := asynq.NewInspectorFromRedisClient(rc)
-	drained := waitFor(ctx, 5*time.Minute, time.Second, func() bool {
+	drained := hatest.WaitFor(5*time.Minute, time.Second, func() bool {
 		qi, err := insp.GetQueueInfo("leads")
 		return err == nil && qi.Pending+qi.Active+qi.Scheduled+qi.Retry == 0
 	})
@@ -237,11 +239,11 @@ func (s suite) run(t *testing.T) {
 	var reconciled, notFound, unknown, shifted int
 	for _, w := range workers {
 		for _, msg := range []string{`"msg":"reconciled"`, `"msg":"reconciled at once"`} {
-			reconciled += w.countLog(msg, `"reconcile":"found"`)
-			notFound += w.countLog(msg, `"reconcile":"not_found"`)
-			unknown += w.countLog(msg, `"reconcile":"unknown"`)
+			reconciled += w.Count(msg, `"reconcile":"found"`)
+			notFound += w.Count(msg, `"reconcile":"not_found"`)
+			unknown += w.Count(msg, `"reconcile":"unknown"`)
 		}
-		shifted += w.countLog(`a full page of new leads arrived`)
+		shifted += w.Count(`a full page of new leads arrived`)
 	}
 	delivered := 0
 	for _, n := range perMarker {
@@ -387,14 +389,15 @@ func relayID(body []byte) string {
 }
 
 // history is what the workers logged about one lead, for a failure message.
-func history(workers []*proc, id string) string {
+func history(workers []*hatest.Proc, id string) string {
 	if id == "" {
 		return ""
 	}
 	var b strings.Builder
 	for _, w := range workers {
-		for _, line := range w.grepLog(id, 20) {
-			fmt.Fprintf(&b, "\n    %s: %s", w.name, line)
+		lines := w.Lines(id)
+		for _, line := range lines[:min(20, len(lines))] {
+			fmt.Fprintf(&b, "\n    %s: %s", w.Name, line)
 		}
 	}
 	return b.String()

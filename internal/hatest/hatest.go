@@ -2,7 +2,9 @@
 // (internal/hatest/...): it builds the leadrelay binary (of this tree or of
 // an earlier commit), runs intake and worker processes against a Redis
 // topology from internal/redistest, plays the sites at a steady rate, and
-// counts what reached the CRM simulator: lost and duplicated leads.
+// counts what reached the CRM simulator: lost and duplicated leads. The
+// chaos suite (internal/chaos) and the real-CRM suite (internal/realcrm)
+// run their processes through it too.
 //
 //	bin := hatest.Binary(t)
 //	sim, crmURL := hatest.StartSim(t, 0)
@@ -269,6 +271,9 @@ func (p *Proc) Lines(subs ...string) []string {
 	return out
 }
 
+// Count is how many log lines contain every one of subs.
+func (p *Proc) Count(subs ...string) int { return len(p.Lines(subs...)) }
+
 // Tail is the end of the process's log, for failure messages.
 func (p *Proc) Tail() string {
 	b, _ := os.ReadFile(p.log)
@@ -276,6 +281,21 @@ func (p *Proc) Tail() string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// WaitFor calls cond every interval until it holds or d has passed, and
+// reports whether it held.
+func WaitFor(d, interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
 }
 
 // StartSim runs the CRM simulator in-process on a loopback port, answering
