@@ -274,6 +274,10 @@ func (p *Proc) Lines(subs ...string) []string {
 // Count is how many log lines contain every one of subs.
 func (p *Proc) Count(subs ...string) int { return len(p.Lines(subs...)) }
 
+// LogPath is the file the process's output goes to, across restarts. It
+// is in the test's temporary directory: copy it to keep it.
+func (p *Proc) LogPath() string { return p.log }
+
 // Tail is the end of the process's log, for failure messages.
 func (p *Proc) Tail() string {
 	b, _ := os.ReadFile(p.log)

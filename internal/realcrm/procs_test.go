@@ -1,7 +1,6 @@
 package realcrm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +8,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -84,121 +81,6 @@ func loadSettings(t *testing.T) settings {
 		t.Fatalf("realcrm: the CRM must be on loopback (this test kills its PHP server), got host %q", u.Hostname())
 	}
 	return s
-}
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/leadrelay once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "leadrelay-realcrm-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "leadrelay")
-		out, err := exec.Command("go", "build", "-o", binPath, "leadrelay/cmd/leadrelay").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// proc is a running leadrelay process; its output goes to a log file.
-type proc struct {
-	name string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	url  string
-}
-
-var listenRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
-
-// startProc runs the binary and waits (bounded) until it prints its address.
-// It is killed at cleanup.
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(binary(t), args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stderr = logf
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("%s: start: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s did not exit after SIGKILL", name)
-		}
-	})
-	urlc := make(chan string, 1)
-	go func() {
-		defer logf.Close()
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			fmt.Fprintln(logf, sc.Text())
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urlc <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	select {
-	case p.url = <-urlc:
-	case <-p.done:
-		t.Fatalf("%s exited before listening; log:\n%s", name, tail(p.log))
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not listen within 30s; log:\n%s", name, tail(p.log))
-	}
-	return p
-}
-
-// countLog counts the log lines that contain every one of subs.
-func (p *proc) countLog(subs ...string) int {
-	b, _ := os.ReadFile(p.log)
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		ok := line != ""
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }
 
 // php controls the CRM's PHP server through its pid file and start script.

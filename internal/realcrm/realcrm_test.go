@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
+	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 )
 
@@ -82,13 +83,14 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 		"LEADRELAY_LOG_FORMAT=json",
 	}
 	env = append(env, extraEnv...)
-	intake := startProc(t, "intake", env, "intake")
-	workers := []*proc{startProc(t, "worker1", env, "worker"), startProc(t, "worker2", env, "worker")}
+	bin := hatest.Binary(t)
+	intake := hatest.Start(t, bin, "intake", env, "intake")
+	workers := []*hatest.Proc{hatest.Start(t, bin, "worker1", env, "worker"), hatest.Start(t, bin, "worker2", env, "worker")}
 
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	marker := func(i int) string { return fmt.Sprintf("lrk%s-%03d", run, i) }
 	t.Logf("run %s: publishing %d leads", run, leads)
-	acked := publish(t, intake.url, leads, marker)
+	acked := publish(t, intake.URL(), leads, marker)
 	if acked != leads {
 		t.Fatalf("intake acknowledged %d of %d leads", acked, leads)
 	}
@@ -106,7 +108,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 		return in, unstamped
 	}
 	count := func() int { n, _ := counts(); return n }
-	if !waitFor(5*time.Minute, 200*time.Millisecond, func() bool { n, u := counts(); return u >= 3 || n >= leads*2/5 }) {
+	if !hatest.WaitFor(5*time.Minute, 200*time.Millisecond, func() bool { n, u := counts(); return u >= 3 || n >= leads*2/5 }) {
 		t.Fatalf("neither adds between insert and stamp nor %d leads in the CRM within 5 minutes", leads*2/5)
 	}
 	srv.kill(t)
@@ -119,7 +121,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	t.Cleanup(func() { rc.Close() })
 	insp := asynq.NewInspectorFromRedisClient(rc)
 	last := time.Now()
-	drained := waitFor(s.drain, 2*time.Second, func() bool {
+	drained := hatest.WaitFor(s.drain, 2*time.Second, func() bool {
 		qi, err := insp.GetQueueInfo("leads")
 		if err == nil && time.Since(last) > 30*time.Second {
 			last = time.Now()
@@ -173,9 +175,9 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	dead := deadCount(t, ctx, rc, insp)
 	var found, notFound, unknown int
 	for _, w := range workers {
-		found += w.countLog(`"msg":"reconciled"`, `"reconcile":"found"`)
-		notFound += w.countLog(`"msg":"reconciled"`, `"reconcile":"not_found"`)
-		unknown += w.countLog(`"msg":"reconciled"`, `"reconcile":"unknown"`)
+		found += w.Count(`"msg":"reconciled"`, `"reconcile":"found"`)
+		notFound += w.Count(`"msg":"reconciled"`, `"reconcile":"not_found"`)
+		unknown += w.Count(`"msg":"reconciled"`, `"reconcile":"unknown"`)
 	}
 	summary := fmt.Sprintf("realcrm: published=%d in_crm=%d duplicated=%d missing=%d dead=%d queued=%d", acked, len(rows), duplicated, missing, dead, queued)
 	t.Log(summary)
@@ -276,22 +278,8 @@ func deadCount(t *testing.T, ctx context.Context, rc *redis.Client, insp *asynq.
 	return max(len(recs), archived)
 }
 
-// waitFor polls cond every interval until it holds or d has passed.
-func waitFor(d, interval time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(interval)
-	}
-}
-
 // keepLogs copies the processes' logs into LEADRELAY_REAL_CRM_LOGS, if set.
-func keepLogs(t *testing.T, s settings, run string, procs ...*proc) {
+func keepLogs(t *testing.T, s settings, run string, procs ...*hatest.Proc) {
 	t.Helper()
 	if s.logs == "" {
 		return
@@ -302,12 +290,12 @@ func keepLogs(t *testing.T, s settings, run string, procs ...*proc) {
 		return
 	}
 	for _, p := range procs {
-		b, err := os.ReadFile(p.log)
+		b, err := os.ReadFile(p.LogPath())
 		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, p.name+".log"), b, 0o644)
+			err = os.WriteFile(filepath.Join(dir, p.Name+".log"), b, 0o644)
 		}
 		if err != nil {
-			t.Errorf("realcrm: keep %s log: %v", p.name, err)
+			t.Errorf("realcrm: keep %s log: %v", p.Name, err)
 		}
 	}
 	t.Logf("realcrm: logs in %s", dir)
