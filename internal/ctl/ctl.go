@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -332,7 +331,7 @@ func (c *cli) redis() error {
 	pctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
 	if err := rds.Client.Ping(pctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s is unreachable (is it running? LEADRELAY_REDIS_URL names it): %w", redisAddr(c.cfg.RedisURL), err)
+		return unreachable(c.cfg, err)
 	}
 	c.insp = asynq.NewInspectorFromRedisClient(rds.Client)
 	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.MaxRetry, Retention: c.cfg.DedupTTL})
@@ -448,10 +447,11 @@ func stamp(t time.Time) string {
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
-// redisAddr is the host:port of a Redis URL, never its password.
-func redisAddr(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Host != "" {
-		return u.Host
+// unreachable says which Redis did not answer and which variable names it.
+func unreachable(cfg config.Config, err error) error {
+	from := "LEADRELAY_REDIS_URL"
+	if cfg.RedisURL == "" && cfg.Redis.Mode == config.RedisCluster {
+		from = "LEADRELAY_REDIS_CLUSTER"
 	}
-	return "LEADRELAY_REDIS_URL"
+	return fmt.Errorf("redis at %s is unreachable (is it running? %s names it): %w", cfg.Redis, from, err)
 }
