@@ -72,7 +72,7 @@ type Config struct {
 	// CRMAdaptive it is the ceiling of the adaptive limit.
 	CRMMaxConcurrent int
 	// CRMAdaptive (LEADRELAY_CRM_ADAPTIVE, default true) makes the fleet
-	// find the CRM's best concurrency from its latency and errors, starting
+	// find the CRM's best concurrency from its goodput and errors, starting
 	// at 2 and never above CRMMaxConcurrent, so a small CRM is not driven
 	// into collapse and a big one is not held back.
 	CRMAdaptive bool

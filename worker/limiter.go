@@ -22,8 +22,7 @@ import (
 // lease expiry, so a killed worker's slot frees itself) and rdb.CRMPauseKey
 // (the time until which the CRM asked, with Retry-After, not to be
 // called), and rdb.CRMAdaptiveKey (the adaptive concurrency limit's state,
-// a hash: limit, avg, base and base_at, drop, bad and bad_at; see
-// slotReleaseScript). Times inside are
+// a hash; see slotReleaseScript). Times inside are
 // microseconds on the limiter's clock (Redis TIME unless injected).
 var (
 	crmRateKey     = rdb.CRMRateKey
@@ -62,16 +61,20 @@ const (
 	// (about 5 s of stalled requests on SalesMan) per 5 minutes costs
 	// under 2% of the throughput.
 	adaptiveProbeAfter = 5 * time.Minute
+	// adaptiveKneeAfter is how long the limit stays below a level that
+	// brought no more goodput: a few seconds of measuring a level above
+	// the knee a minute costs little, and follows a CRM that got faster.
+	adaptiveKneeAfter = time.Minute
 )
 
 // acquireScript admits one CRM request, atomically: no Retry-After pause in
 // force, a free slot (after dropping expired leases), and a rate token.
 // With adaptive concurrency the slots are the adaptive limit (rounded down,
 // at least 1), never more than the cap. A refusal consumes nothing.
-// Answers {code, wait µs, now µs, base µs}: code 0 admitted, 1 rate
+// Answers {code, wait µs, now µs, latency µs}: code 0 admitted, 1 rate
 // limited, 2 every slot taken, 3 paused; now is the admission time the
-// release measures latency from; base the adaptive state's unloaded
-// latency (0 when unknown).
+// release measures latency from; latency the adaptive state's smoothed
+// latency (0 when unknown), which paces the wait for a slot.
 // KEYS: rate, inflight, pause, limit. ARGV: now µs (-1: Redis TIME),
 // emission interval µs (0: no rate limit), burst, slots (0: no cap), lease
 // µs, token, adaptive (1 or 0), starting limit.
@@ -84,23 +87,23 @@ end
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
 if now < paused then return {3, paused - now, now, 0} end
 local slots = tonumber(ARGV[4])
-local base = 0
+local lat = 0
 if slots > 0 and ARGV[7] == '1' then
-  local st = redis.call('HMGET', KEYS[4], 'limit', 'base')
+  local st = redis.call('HMGET', KEYS[4], 'limit', 'avg')
   local lim = tonumber(st[1] or ARGV[8])
-  base = math.floor(tonumber(st[2] or '0'))
+  lat = math.floor(tonumber(st[2] or '0'))
   slots = math.min(slots, math.max(1, math.floor(lim)))
 end
 if slots > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
-  if redis.call('ZCARD', KEYS[2]) >= slots then return {2, 0, now, base} end
+  if redis.call('ZCARD', KEYS[2]) >= slots then return {2, 0, now, lat} end
 end
 local iv = tonumber(ARGV[2])
 local tat = 0
 if iv > 0 then
   tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + iv
   local allowAt = tat - tonumber(ARGV[3]) * iv
-  if now < allowAt then return {1, allowAt - now, now, base} end
+  if now < allowAt then return {1, allowAt - now, now, lat} end
   redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', math.ceil((tat - now) / 1000) + 1))
 end
 if slots > 0 then
@@ -108,40 +111,56 @@ if slots > 0 then
   redis.call('ZADD', KEYS[2], string.format('%.0f', now + lease), ARGV[6])
   redis.call('PEXPIRE', KEYS[2], string.format('%.0f', math.ceil(lease / 1000) + 1000))
 end
-return {0, 0, now, base}
+return {0, 0, now, lat}
 `)
 
 // slotReleaseScript frees a slot and, with adaptive concurrency, feeds the
-// request's latency and outcome to the fleet's limit (see
-// WithAdaptiveConcurrency):
+// request to the fleet's limit: a hill climb on goodput, the CRM requests
+// the whole fleet completes per second (see WithAdaptiveConcurrency).
 //
-//   - overloaded, or latency (avg, below) above max(2.5×base, base+20ms): the limit is cut
-//     to 0.8× (at least 1), at most once per round trip (a request admitted
-//     before the last cut does not cut again);
-//   - a collapse (overloaded, or latency above max(5×base, base+100ms)),
-//     as a PHP CRM gives when every worker is busy, also marks the number
-//     of slots in force as bad (the first collapse of an incident: the
-//     cuts that follow do not move the mark, so an outage does not pin
-//     the fleet at 1; nor does a collapse at the starting limit, which a
-//     CRM still busy with someone else's burst gives): the limit stays
-//     below it for adaptiveProbeAfter, so the fleet does not walk back
-//     into the cliff every few seconds;
-//   - latency (avg) within max(1.6×base, base+5ms), with at least half the limit
-//     in use: the limit grows by 1/limit (about one slot per round trip of
-//     the whole limit), up to the cap and below a bad mark;
-//   - in between: the limit holds.
+// The limit is a whole number of slots. Each level is measured for an
+// epoch: it starts at the first completion of a request admitted at that
+// level (so the ramp from the level before is not counted), and ends after
+// at least 20 completions and max(1 s, 4× the smoothed latency), or after
+// 3 s whatever the count. An epoch whose releases mostly found free slots
+// measured the demand, not the CRM: it gives no verdict. Otherwise its
+// goodput is compared with peak, the best goodput and the level it was
+// measured at (peak_lvl):
 //
-// avg is the latency smoothed over the last few samples (weight 1/4), so
-// one slow answer on a busy host neither cuts nor starves the limit; a
-// collapse is read from the sample itself. base is the lowest latency
-// seen, drifting up 0.2% a second (not a
-// sample: under steady load the unloaded latency is never seen, and a
-// per-sample drift let base follow the queueing up into the cliff), so
-// that it follows a CRM that got slower for good within minutes.
+//   - at peak_lvl (or with no peak yet): the peak is re-measured (smoothed
+//     1/2) and the limit tries one more;
+//   - at least 5% above the peak: a new peak; one more;
+//   - below peak_lvl (after a cut): one more, up to the peak again;
+//   - under half the peak: a collapse, as a PHP CRM gives past its pool:
+//     back to peak_lvl, and the level is bad for the probe-after time;
+//   - under 0.8× the peak: past the knee: back to peak_lvl, and the level
+//     is a knee for the knee time;
+//   - in between: one more, unless three levels above the peak brought no
+//     gain (a plateau): then back to peak_lvl with a knee just above it, so
+//     a CRM whose goodput is flat keeps its latency low.
+//
+// Latency rising with the limit is no signal by itself: a CPU-bound CRM
+// serves more, more slowly, as it gets more processes. Two shortcuts do
+// not wait for the epoch: a request admitted above peak_lvl that took over
+// 8× the latency the peak's goodput implies (limit/peak, Little's law) is
+// a collapse; an overloaded outcome (a timeout, 5xx or 429) cuts the limit
+// to 0.8× (at least one less, at least 1) at most once per round trip
+// (a request admitted before the last cut does not cut again), forgets the
+// peak, and marks the level bad unless a mark is in force (so an outage
+// does not pin the fleet at 1) or it is the starting limit (which a CRM
+// still busy with someone else's burst gives). The limit never exceeds the
+// cap, nor reaches a bad or knee level.
+//
+// State (rdb.CRMAdaptiveKey): limit; avg (smoothed latency, weight 1/4,
+// which paces the waiters); drop (last cut); bad, bad_at; knee, knee_at;
+// epoch (when the level began), t0, n, full (the epoch's start, its
+// completions, those that found the slots in use); peak, peak_lvl, flat;
+// goodput (the last epoch's).
 // KEYS: inflight, limit. ARGV: token, admitted at µs, outcome (0 answered,
 // 1 overloaded, 2 no signal), now µs (-1: Redis TIME), cap, adaptive (1 or
-// 0), starting limit, state TTL ms, probe-after µs. Answers the limit
-// ×1000 (or -1 without adaptation).
+// 0), starting limit, state TTL ms, probe-after µs, knee-after µs.
+// Answers {limit (-1 without adaptation), verdict (0 none, 1 cut, 2
+// collapse, 3 epoch measured, 4 knee), the epoch's goodput ×1000}.
 var slotReleaseScript = redis.NewScript(`
 local now = tonumber(ARGV[4])
 if now < 0 then
@@ -150,43 +169,88 @@ if now < 0 then
 end
 local inflight = redis.call('ZCARD', KEYS[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
-if ARGV[6] ~= '1' or ARGV[3] == '2' then return -1 end
+if ARGV[6] ~= '1' or ARGV[3] == '2' then return {-1, 0, 0} end
 local start = tonumber(ARGV[2])
 local rtt = math.max(now - start, 1)
-local st = redis.call('HMGET', KEYS[2], 'limit', 'base', 'drop', 'bad', 'bad_at', 'base_at', 'avg')
-local limit = tonumber(st[1] or ARGV[7])
-local base = tonumber(st[2] or rtt)
-local drop = tonumber(st[3] or '0')
-local bad = tonumber(st[4] or '0')
-local badAt = tonumber(st[5] or '0')
-local baseAt = tonumber(st[6] or now)
-local avg = tonumber(st[7] or rtt)
 local cap = tonumber(ARGV[5])
-base = math.min(rtt, base * (1 + 0.002 * math.max(now - baseAt, 0) / 1000000))
+local first = tonumber(ARGV[7])
+local st = redis.call('HMGET', KEYS[2], 'limit', 'avg', 'drop', 'bad', 'bad_at', 'knee', 'knee_at',
+  'epoch', 't0', 'n', 'full', 'peak', 'peak_lvl', 'flat')
+local limit = math.max(1, math.min(cap, math.floor(tonumber(st[1] or first))))
+local avg = tonumber(st[2] or rtt)
+local drop = tonumber(st[3] or '0')
+local bad, badAt = tonumber(st[4] or '0'), tonumber(st[5] or '0')
+local knee, kneeAt = tonumber(st[6] or '0'), tonumber(st[7] or '0')
+local epoch, t0 = tonumber(st[8] or '0'), tonumber(st[9] or '0')
+local n, full = tonumber(st[10] or '0'), tonumber(st[11] or '0')
+local peak, peakLvl, flat = tonumber(st[12] or '0'), tonumber(st[13] or '0'), tonumber(st[14] or '0')
 avg = avg + (rtt - avg) * 0.25
 if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
-local collapse = ARGV[3] == '1' or rtt > math.max(5 * base, base + 100000)
-if collapse or avg > math.max(2.5 * base, base + 20000) then
+if knee > 0 and now - kneeAt > tonumber(ARGV[10]) then knee = 0 end
+local nextLimit, verdict, rate = limit, 0, 0
+if ARGV[3] == '1' then
   if start >= drop then
-    if collapse and bad == 0 and math.floor(limit) > tonumber(ARGV[7]) then
-      bad = math.max(1, math.floor(limit))
-      badAt = now
-    end
-    limit = math.max(1, limit * 0.8)
-    drop = now
+    if bad == 0 and limit > first then bad, badAt = limit, now end
+    nextLimit = math.max(1, math.floor(limit * 0.8))
+    drop, peak, peakLvl, flat, verdict = now, 0, 0, 0, 1
   end
-else
-  if avg <= math.max(1.6 * base, base + 5000) and inflight * 2 >= math.floor(limit) then
-    local top = cap
-    if bad > 1 then top = math.min(cap, bad - 0.001) elseif bad == 1 then top = 1 end
-    limit = math.max(1, math.min(top, limit + 1 / limit))
+elseif start >= epoch then
+  if peak > 0 and limit > peakLvl and rtt > 8000000 * limit / peak then
+    if bad == 0 or limit < bad then bad, badAt = limit, now end
+    nextLimit, verdict = peakLvl, 2
+  elseif t0 == 0 then
+    t0, n, full = now, 0, 0
+  else
+    n = n + 1
+    if inflight + 1 >= limit then full = full + 1 end
+    local elapsed = now - t0
+    if elapsed >= 3000000 or (n >= 20 and elapsed >= math.max(1000000, 4 * avg)) then
+      if full * 2 < n then
+        t0, n, full = now, 0, 0
+      else
+        rate = n * 1000000 / elapsed
+        verdict = 3
+        if peak == 0 or limit == peakLvl then
+          if peak == 0 then peak = rate else peak = peak + (rate - peak) * 0.5 end
+          peakLvl, flat, nextLimit = limit, 0, limit + 1
+        elseif rate >= peak * 1.05 then
+          peak, peakLvl, flat, nextLimit = rate, limit, 0, limit + 1
+        elseif limit < peakLvl then
+          nextLimit = limit + 1
+        elseif rate < peak * 0.5 then
+          if bad == 0 or limit < bad then bad, badAt = limit, now end
+          nextLimit, verdict = peakLvl, 2
+        elseif rate < peak * 0.8 then
+          knee, kneeAt, nextLimit, verdict = limit, now, peakLvl, 4
+        else
+          flat = flat + 1
+          if flat >= 3 then
+            knee, kneeAt, nextLimit, flat, verdict = peakLvl + 1, now, peakLvl, 0, 4
+          else
+            nextLimit = limit + 1
+          end
+        end
+      end
+    end
   end
 end
-redis.call('HSET', KEYS[2], 'limit', string.format('%.6f', limit), 'base', string.format('%.0f', base),
-  'drop', string.format('%.0f', drop), 'bad', string.format('%.0f', bad), 'bad_at', string.format('%.0f', badAt),
-  'base_at', string.format('%.0f', now), 'avg', string.format('%.0f', avg))
+if verdict > 0 then
+  local top = cap
+  if bad > 0 then top = math.min(top, bad - 1) end
+  if knee > 0 then top = math.min(top, knee - 1) end
+  nextLimit = math.max(1, math.min(top, nextLimit))
+  if nextLimit ~= limit or verdict ~= 3 then epoch = now end
+  t0, n, full = 0, 0, 0
+  if nextLimit == limit and verdict == 3 then t0 = now end
+  limit = nextLimit
+end
+redis.call('HSET', KEYS[2], 'limit', limit, 'avg', string.format('%.0f', avg), 'drop', string.format('%.0f', drop),
+  'bad', bad, 'bad_at', string.format('%.0f', badAt), 'knee', knee, 'knee_at', string.format('%.0f', kneeAt),
+  'epoch', string.format('%.0f', epoch), 't0', string.format('%.0f', t0), 'n', n, 'full', full,
+  'peak', string.format('%.3f', peak), 'peak_lvl', peakLvl, 'flat', flat)
+if verdict == 3 then redis.call('HSET', KEYS[2], 'goodput', string.format('%.3f', rate)) end
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
-return math.floor(limit * 1000)
+return {limit, verdict, math.floor(rate * 1000)}
 `)
 
 // pauseScript holds every worker back until now+d, unless a longer pause
@@ -222,13 +286,72 @@ func WithLimiterWait(d time.Duration) LimiterOption {
 }
 
 // WithAdaptiveConcurrency makes the concurrency cap a ceiling: the fleet
-// runs at a limit it learns from the CRM's latency and errors (see
-// slotReleaseScript), so it stays near the CRM's knee rather than driving a
-// small CRM into collapse. A fleet starts at 2 requests in flight and
-// grows while latency stays near the unloaded latency. Without a cap
-// (maxConcurrent 0) it does nothing.
+// runs at a limit it learns from the CRM's goodput (completions per second
+// across the fleet) and errors, so it stays near the CRM's knee rather
+// than driving a small CRM into collapse (see slotReleaseScript). A fleet
+// starts at 2 requests in flight and climbs one slot per measured epoch
+// (a second or more) while goodput grows; it goes back to the best level
+// when goodput falls or stops growing, and stays below a level that
+// collapsed the CRM for 5 minutes. Without a cap (maxConcurrent 0) it does
+// nothing.
 func WithAdaptiveConcurrency(on bool) LimiterOption {
 	return func(l *redisLimiter) { l.adaptive = on }
+}
+
+// WithLimitReport makes the limiter call report whenever a release of this
+// process moved or measured the fleet's adaptive limit (about once a second
+// under load, never otherwise), so operators see the limit and why it
+// moved: the application logs it and sets a metric. report must be cheap;
+// it runs on the delivery path.
+func WithLimitReport(report func(AdaptiveChange)) LimiterOption {
+	return func(l *redisLimiter) { l.report = report }
+}
+
+// AdaptiveVerdict says why the adaptive limit moved (or held).
+type AdaptiveVerdict int
+
+// The adaptive limit's verdicts (see slotReleaseScript).
+const (
+	// AdaptiveCut: the CRM was overloaded (a timeout, 5xx or 429): the
+	// limit was cut to 0.8×.
+	AdaptiveCut AdaptiveVerdict = 1
+	// AdaptiveCollapse: goodput fell under half the best, or a request
+	// stalled: the level is avoided for 5 minutes.
+	AdaptiveCollapse AdaptiveVerdict = 2
+	// AdaptiveMeasured: an epoch measured the level's goodput; the limit
+	// climbs one or holds.
+	AdaptiveMeasured AdaptiveVerdict = 3
+	// AdaptiveKnee: more slots brought no more goodput: back to the best
+	// level for a minute.
+	AdaptiveKnee AdaptiveVerdict = 4
+)
+
+// String is the verdict's name in logs.
+func (v AdaptiveVerdict) String() string {
+	switch v {
+	case AdaptiveCut:
+		return "cut"
+	case AdaptiveCollapse:
+		return "collapse"
+	case AdaptiveMeasured:
+		return "measured"
+	case AdaptiveKnee:
+		return "knee"
+	}
+	return fmt.Sprintf("AdaptiveVerdict(%d)", int(v))
+}
+
+// AdaptiveChange is one move of the fleet's adaptive limit, for
+// WithLimitReport.
+type AdaptiveChange struct {
+	// Limit is the fleet's limit after the move.
+	Limit int
+	// Verdict is why it moved.
+	Verdict AdaptiveVerdict
+	// Goodput is the measured epoch's CRM completions per second across the
+	// fleet (AdaptiveMeasured, AdaptiveKnee, and AdaptiveCollapse when an
+	// epoch saw it; 0 otherwise).
+	Goodput float64
 }
 
 // redisLimiter is the Redis-based Limiter: a GCRA rate limit on crmRateKey
@@ -242,7 +365,8 @@ type redisLimiter struct {
 	maxWait  time.Duration
 	clock    func() time.Time // nil: Redis TIME
 	adaptive bool
-	wake     chan struct{} // a release here wakes a waiter here
+	report   func(AdaptiveChange) // nil: none
+	wake     chan struct{}        // a release here wakes a waiter here
 }
 
 // NewRedisLimiter returns a Limiter shared by every worker process on rdb:
@@ -317,10 +441,10 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 			reason = "CRM concurrency cap"
 			wait = slotDelayMin + rand.N(slotDelaySpread)
 			poll = slotPollMin + rand.N(slotPollSpread)
-			if l.adaptive && a.base > 0 {
+			if l.adaptive && a.latency > 0 {
 				// A slot frees about every latency/limit: look again at
 				// about half the latency.
-				half := min(max(a.base/2, slotPollFloor), slotPollMin)
+				half := min(max(a.latency/2, slotPollFloor), slotPollMin)
 				poll = half + rand.N(half)
 			}
 		default:
@@ -346,10 +470,10 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 
 // admission is acquireScript's answer.
 type admission struct {
-	code int64
-	wait time.Duration
-	now  int64         // µs
-	base time.Duration // the CRM's unloaded latency, 0 when unknown
+	code    int64
+	wait    time.Duration
+	now     int64         // µs
+	latency time.Duration // the CRM's smoothed latency, 0 when unknown
 }
 
 // try runs acquireScript once.
@@ -367,7 +491,7 @@ func (l *redisLimiter) try(ctx context.Context, token string) (admission, error)
 		return admission{}, fmt.Errorf("CRM limiter: unexpected script answer %v", r)
 	}
 	return admission{code: r[0], wait: time.Duration(r[1]) * time.Microsecond, now: r[2],
-		base: time.Duration(r[3]) * time.Microsecond}, nil
+		latency: time.Duration(r[3]) * time.Microsecond}, nil
 }
 
 // releaser returns the release of a slot taken with token at admitted (µs).
@@ -387,9 +511,12 @@ func (l *redisLimiter) releaser(ctx context.Context, token string, admitted int6
 			if l.adaptive {
 				adaptive = "1"
 			}
-			_ = slotReleaseScript.Run(rctx, l.rdb, []string{crmInflightKey, crmLimitKey},
+			r, err := slotReleaseScript.Run(rctx, l.rdb, []string{crmInflightKey, crmLimitKey},
 				token, admitted, int(out), l.now(), l.slots, adaptive, adaptiveStart, adaptiveTTL.Milliseconds(),
-				adaptiveProbeAfter.Microseconds()).Err()
+				adaptiveProbeAfter.Microseconds(), adaptiveKneeAfter.Microseconds()).Int64Slice()
+			if err == nil && len(r) == 3 && r[1] > 0 && l.report != nil {
+				l.report(AdaptiveChange{Limit: int(r[0]), Verdict: AdaptiveVerdict(r[1]), Goodput: float64(r[2]) / 1000})
+			}
 			select {
 			case l.wake <- struct{}{}:
 			default:
