@@ -35,6 +35,9 @@ var DeliveryOutcomes = []string{
 var (
 	crmActions = set("add", "list", "info", "stat")
 	crmClasses = set("ok", "transient", "ambiguous", "permanent", "config")
+	// crmVerdicts are the adaptive limit's verdicts (worker.AdaptiveVerdict
+	// names).
+	crmVerdicts = set("measured", "knee", "collapse", "cut")
 )
 
 // Metrics records LeadRelay's metrics. Build it with New. All methods are
@@ -48,6 +51,9 @@ type Metrics struct {
 	circuitOpen     prometheus.Gauge
 	configProblem   prometheus.Gauge
 	deliveryLatency prometheus.Histogram
+	crmLimit        prometheus.Gauge
+	crmGoodput      prometheus.Gauge
+	crmLimitMoves   *prometheus.CounterVec
 
 	sites      atomic.Pointer[map[string]bool] // known site names
 	deliveryOK map[string]bool
@@ -94,6 +100,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from intake receiving a lead to the lead being recorded in the CRM.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600},
 		}),
+		crmLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadrelay_crm_concurrency_limit",
+			Help: "The fleet's adaptive CRM concurrency limit (requests in flight across all workers), as this process last saw it move; LEADRELAY_CRM_MAX_CONCURRENT is its ceiling.",
+		}),
+		crmGoodput: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadrelay_crm_goodput",
+			Help: "CRM requests the fleet completed per second in the adaptive limit's last measured epoch, as this process last saw it.",
+		}),
+		crmLimitMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadrelay_crm_limit_verdicts_total",
+			Help: "Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput), collapse (goodput halved or a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).",
+		}, []string{"verdict"}),
 		deliveryOK:     set(DeliveryOutcomes...),
 		outcomes:       map[string]bool{},
 		dsites:         map[string]bool{},
@@ -102,9 +120,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, o := range DeliveryOutcomes {
 		m.deliveries.WithLabelValues(o)
 	}
+	for v := range crmVerdicts {
+		m.crmLimitMoves.WithLabelValues(v)
+	}
 	if reg != nil {
 		reg.MustRegister(m.intakeRequests, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
-			m.circuitOpen, m.configProblem, m.deliveryLatency)
+			m.circuitOpen, m.configProblem, m.deliveryLatency, m.crmLimit, m.crmGoodput, m.crmLimitMoves)
 	}
 	return m
 }
@@ -174,6 +195,22 @@ func (m *Metrics) CRMConfigProblem(problem bool) {
 		return
 	}
 	m.configProblem.Set(b2f(problem))
+}
+
+// CRMConcurrencyLimit records a move of the fleet's adaptive CRM
+// concurrency limit: the limit after it, the verdict's name (one of
+// measured, knee, collapse, cut; others count as Other) and the measured
+// goodput in requests per second (0: none measured, the gauge keeps its
+// value). The application calls it from worker.WithLimitReport.
+func (m *Metrics) CRMConcurrencyLimit(limit int, verdict string, goodput float64) {
+	if m == nil {
+		return
+	}
+	m.crmLimit.Set(float64(limit))
+	if goodput > 0 {
+		m.crmGoodput.Set(goodput)
+	}
+	m.crmLimitMoves.WithLabelValues(bounded(crmVerdicts, verdict)).Inc()
 }
 
 func (m *Metrics) siteLabel(site string) string {

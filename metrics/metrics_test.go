@@ -184,3 +184,63 @@ func gatherText(t *testing.T, g prometheus.Gatherer) string {
 	}
 	return b.String()
 }
+
+// TestCRMConcurrencyLimit: the adaptive limit's moves show as gauges and a
+// counter of verdicts.
+func TestCRMConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	type move struct {
+		limit   int
+		verdict string
+		goodput float64
+	}
+	for _, tc := range []struct {
+		name        string
+		moves       []move
+		wantLimit   float64
+		wantGoodput float64
+		wantCounts  map[string]float64
+	}{
+		{"nothing yet", nil, 0, 0, map[string]float64{"measured": 0, "collapse": 0}},
+		{"climbing", []move{{3, "measured", 30}, {4, "measured", 40}}, 4, 40, map[string]float64{"measured": 2}},
+		{"a cut keeps the last goodput", []move{{8, "measured", 50}, {6, "cut", 0}}, 6, 50, map[string]float64{"measured": 1, "cut": 1}},
+		{"an unknown verdict counts as other", []move{{2, "sideways", 0}}, 2, 0, map[string]float64{metrics.Other: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := prometheus.NewPedanticRegistry()
+			m := metrics.New(reg)
+			for _, mv := range tc.moves {
+				m.CRMConcurrencyLimit(mv.limit, mv.verdict, mv.goodput)
+			}
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts := map[string]float64{}
+			var limit, goodput float64
+			for _, mf := range mfs {
+				switch mf.GetName() {
+				case "leadrelay_crm_concurrency_limit":
+					limit = mf.GetMetric()[0].GetGauge().GetValue()
+				case "leadrelay_crm_goodput":
+					goodput = mf.GetMetric()[0].GetGauge().GetValue()
+				case "leadrelay_crm_limit_verdicts_total":
+					for _, s := range mf.GetMetric() {
+						counts[s.GetLabel()[0].GetValue()] = s.GetCounter().GetValue()
+					}
+				}
+			}
+			if limit != tc.wantLimit || goodput != tc.wantGoodput {
+				t.Errorf("limit %g, goodput %g; want %g, %g", limit, goodput, tc.wantLimit, tc.wantGoodput)
+			}
+			for v, want := range tc.wantCounts {
+				if counts[v] != want {
+					t.Errorf("verdict %s counted %g, want %g (all: %v)", v, counts[v], want, counts)
+				}
+			}
+		})
+	}
+	var nilM *metrics.Metrics
+	nilM.CRMConcurrencyLimit(3, "measured", 1) // a nil *Metrics does nothing
+}

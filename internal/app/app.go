@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -185,12 +186,28 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	return runErr
 }
 
+// limitReport shows the fleet's adaptive CRM concurrency limit: every move
+// in the metrics, and a log line whenever it moved or a verdict other than
+// a plain measurement came (not once an epoch while it holds).
+func limitReport(met *metrics.Metrics, log *zap.Logger) func(worker.AdaptiveChange) {
+	var last atomic.Int64
+	return func(c worker.AdaptiveChange) {
+		met.CRMConcurrencyLimit(c.Limit, c.Verdict.String(), c.Goodput)
+		from := last.Swap(int64(c.Limit))
+		if from == int64(c.Limit) && c.Verdict == worker.AdaptiveMeasured {
+			return
+		}
+		log.Info("CRM concurrency limit", zap.Int("limit", c.Limit), zap.Int64("from", from),
+			zap.Stringer("verdict", c.Verdict), zap.Float64("goodput", c.Goodput))
+	}
+}
+
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
 func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker) {
 	o := worker.OptionsFrom(cfg)
 	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second,
-		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive))
+		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive), worker.WithLimitReport(limitReport(met, log)))
 	dead := deadStore(rds, cfg)
 	mctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	if moved, err := dead.Migrate(mctx); err != nil {
