@@ -110,7 +110,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		crmLimitMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadrelay_crm_limit_verdicts_total",
-			Help: "Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput), collapse (goodput halved or a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).",
+			Help: "Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput, or less), collapse (a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).",
 		}, []string{"verdict"}),
 		deliveryOK:     set(DeliveryOutcomes...),
 		outcomes:       map[string]bool{},

@@ -131,10 +131,10 @@ return {0, 0, now, lat}
 //     1/2) and the limit tries one more;
 //   - at least 5% above the peak: a new peak; one more;
 //   - below peak_lvl (after a cut): one more, up to the peak again;
-//   - under half the peak: a collapse, as a PHP CRM gives past its pool:
-//     back to peak_lvl, and the level is bad for the probe-after time;
 //   - under 0.8× the peak: past the knee: back to peak_lvl, and the level
-//     is a knee for the knee time;
+//     is a knee for the knee time (not bad: on a shared host the CRM's
+//     goodput halves when a neighbour takes the CPU, so a fall alone is
+//     not proof of a cliff);
 //   - in between: one more, unless three levels above the peak brought no
 //     gain (a plateau): then back to peak_lvl with a knee just above it, so
 //     a CRM whose goodput is flat keeps its latency low.
@@ -143,7 +143,9 @@ return {0, 0, now, lat}
 // serves more, more slowly, as it gets more processes. Two shortcuts do
 // not wait for the epoch: a request admitted above peak_lvl that took over
 // 8× the latency the peak's goodput implies (limit/peak, Little's law) is
-// a collapse; an overloaded outcome (a timeout, 5xx or 429) cuts the limit
+// a collapse, as a PHP CRM gives past its pool (its webhook call stalls
+// 5 s): back to peak_lvl, and the level is bad for the probe-after time;
+// an overloaded outcome (a timeout, 5xx or 429) cuts the limit
 // to 0.8× (at least one less, at least 1) at most once per round trip
 // (a request admitted before the last cut does not cut again), forgets the
 // peak, and marks the level bad unless a mark is in force (so an outage
@@ -217,9 +219,6 @@ elseif start >= epoch then
           peak, peakLvl, flat, nextLimit = rate, limit, 0, limit + 1
         elseif limit < peakLvl then
           nextLimit = limit + 1
-        elseif rate < peak * 0.5 then
-          if bad == 0 or limit < bad then bad, badAt = limit, now end
-          nextLimit, verdict = peakLvl, 2
         elseif rate < peak * 0.8 then
           knee, kneeAt, nextLimit, verdict = limit, now, peakLvl, 4
         else
@@ -315,8 +314,9 @@ const (
 	// AdaptiveCut: the CRM was overloaded (a timeout, 5xx or 429): the
 	// limit was cut to 0.8×.
 	AdaptiveCut AdaptiveVerdict = 1
-	// AdaptiveCollapse: goodput fell under half the best, or a request
-	// stalled: the level is avoided for 5 minutes.
+	// AdaptiveCollapse: a request admitted above the best level stalled
+	// (8× the latency the best goodput implies): the level is avoided for
+	// 5 minutes.
 	AdaptiveCollapse AdaptiveVerdict = 2
 	// AdaptiveMeasured: an epoch measured the level's goodput; the limit
 	// climbs one or holds.
@@ -349,8 +349,7 @@ type AdaptiveChange struct {
 	// Verdict is why it moved.
 	Verdict AdaptiveVerdict
 	// Goodput is the measured epoch's CRM completions per second across the
-	// fleet (AdaptiveMeasured, AdaptiveKnee, and AdaptiveCollapse when an
-	// epoch saw it; 0 otherwise).
+	// fleet (AdaptiveMeasured and AdaptiveKnee; 0 otherwise).
 	Goodput float64
 }
 

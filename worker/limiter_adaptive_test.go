@@ -333,6 +333,23 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			t.Errorf("%d knees after another %s, want %d: the plateau is measured again", got, adaptiveKneeAfter, knees+1)
 		}
 	})
+	t.Run("a busy neighbour halving the goodput is a knee, not a collapse", func(t *testing.T) {
+		t.Parallel()
+		ls, clock, log := adaptiveFleet(t, 2, 16)
+		slow := func(int) time.Duration { return 400 * time.Millisecond }       // the CPU shared with another process
+		closedLoop(t, ls, clock, flat, 8*time.Second, time.Second, CRMAnswered) // half way up
+		closedLoop(t, ls, clock, slow, 30*time.Second, time.Second, CRMAnswered)
+		if got := log.count(AdaptiveKnee); got < 1 {
+			t.Errorf("%d knees while goodput halved, want at least 1", got)
+		}
+		closedLoop(t, ls, clock, flat, adaptiveKneeAfter+time.Minute, time.Second, CRMAnswered)
+		if got := log.count(AdaptiveCollapse); got != 0 {
+			t.Errorf("%d collapses, want none: nothing stalled", got)
+		}
+		if got := limitOf(t, ls[0]); got != 16 {
+			t.Errorf("limit after the neighbour left = %v, want the cap 16", got)
+		}
+	})
 	t.Run("a CRM congested at the start does not pin the fleet", func(t *testing.T) {
 		t.Parallel()
 		ls, clock, _ := adaptiveFleet(t, 2, 32)
