@@ -207,6 +207,19 @@ func TestAdaptiveShapes(t *testing.T) {
 			cap:   32, run: 3 * time.Minute, minLimit: 4, maxLimit: 8, maxPeak: 8, collapse: 0,
 		},
 		{
+			// The same CRM as the bench saw it another time: about 10%
+			// more every time the slots double past 4, as the CRM's
+			// processes win CPU from the rest of the host.
+			name: "a gentle slope past the knee is climbed",
+			shape: phpCRM(func(n int) float64 {
+				if n < 4 {
+					return 11 * float64(n)
+				}
+				return 44 * (1 + 0.03*float64(min(n, 16)-4))
+			}, 33, 5*time.Second),
+			cap: 32, run: 3 * time.Minute, minLimit: 11, maxLimit: 32, maxPeak: 32, collapse: 0,
+		},
+		{
 			// crmsim's PHP pool of 4 with 2 CPUs and 20 ms an add, as the
 			// bench's pool section runs it.
 			name: "simulated PHP pool of 4",
