@@ -78,10 +78,12 @@ func (b *bench) pool(ctx context.Context) error {
 // rate, which for the defaults follows the adaptive limit's ramp.
 func (b *bench) poolRun(ctx context.Context, c *crm, extra map[string]string, adaptive bool) (float64, error) {
 	// A fixed cap is steady once the servers run; the defaults get long
-	// enough to find the knee, including one collapse and its 5 s stall.
+	// enough to find the knee, including one collapse and its 5 s stall:
+	// the adaptive limit climbs one slot per epoch (a second or more), so
+	// from the starting 2 to a pool of 8 and back takes about 15 s.
 	warm, window, leads := time.Second, 6*time.Second, 2500
 	if adaptive {
-		warm = 10 * time.Second
+		warm, leads = 30*time.Second, 6000
 	}
 	if b.o.Quick {
 		warm, window, leads = 300*time.Millisecond, 700*time.Millisecond, 200
