@@ -163,8 +163,9 @@ func (e *everyMinute) log(l *zap.Logger, lvl zapcore.Level, msg string, fields .
 	}
 }
 
-// RedisMemory is a MemoryProbe reading INFO memory, at most once per
-// Every, so that a flood of requests costs Redis one INFO a second.
+// RedisMemory is a MemoryProbe reading INFO memory (of every primary, on
+// a Cluster), at most once per Every, so that a flood of requests costs
+// Redis one INFO a second.
 type RedisMemory struct {
 	rdb   redis.UniversalClient
 	every time.Duration
@@ -191,16 +192,55 @@ func (m *RedisMemory) Memory(ctx context.Context) (int64, int64, error) {
 	if !m.at.IsZero() && m.now().Sub(m.at) < m.every {
 		return m.used, m.limit, nil
 	}
-	info, err := m.rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, 0, fmt.Errorf("redis INFO memory: %w", err)
-	}
-	used, limit, err := parseMemoryInfo(info)
+	used, limit, err := m.read(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
 	m.at, m.used, m.limit = m.now(), used, limit
 	return used, limit, nil
+}
+
+// read reads INFO memory. On a Redis Cluster it reads every primary and
+// answers for the fullest (the largest share of its maxmemory, or of
+// used memory when none has one): one full node refuses the writes of
+// every lead whose keys hash to it.
+func (m *RedisMemory) read(ctx context.Context) (int64, int64, error) {
+	cc, ok := m.rdb.(*redis.ClusterClient)
+	if !ok {
+		info, err := m.rdb.Info(ctx, "memory").Result()
+		if err != nil {
+			return 0, 0, fmt.Errorf("redis INFO memory: %w", err)
+		}
+		return parseMemoryInfo(info)
+	}
+	var mu sync.Mutex
+	var used, limit int64
+	fuller := func(u, l int64) bool {
+		switch {
+		case l > 0 && limit > 0:
+			return float64(u)/float64(l) > float64(used)/float64(limit)
+		case l > 0 || limit > 0:
+			return l > 0 // a node with a limit says more than one without
+		}
+		return u > used
+	}
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		info, err := node.Info(ctx, "memory").Result()
+		if err != nil {
+			return fmt.Errorf("redis INFO memory of %s: %w", node.Options().Addr, err)
+		}
+		u, l, err := parseMemoryInfo(info)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		if fuller(u, l) {
+			used, limit = u, l
+		}
+		mu.Unlock()
+		return nil
+	})
+	return used, limit, err
 }
 
 // parseMemoryInfo reads used_memory and maxmemory from INFO memory.

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
@@ -159,5 +162,41 @@ func TestRedisMemoryReadsOncePerInterval(t *testing.T) {
 	mu.Unlock()
 	if used, _, _ := m.Memory(context.Background()); used == used1 {
 		t.Errorf("not read again after the interval: still %d", used)
+	}
+}
+
+// TestRedisMemoryReadsEveryPrimary: on a Redis Cluster the guard answers
+// for the fullest primary. It read one node's INFO, so a full node that
+// refuses the writes of the leads hashing to it went unseen.
+func TestRedisMemoryReadsEveryPrimary(t *testing.T) {
+	t.Parallel()
+	cl := redistest.StartCluster(t, 3)
+	cc := cl.Client()
+	ctx := context.Background()
+	// Give each primary its own maxmemory; the last one is the fullest.
+	limits := []int64{1 << 30, 1 << 30, 64 << 20}
+	var fullest int64
+	i := 0
+	for _, addr := range cl.Addrs() {
+		node := redis.NewClient(&redis.Options{Addr: addr})
+		defer node.Close()
+		if role, _ := node.Do(ctx, "ROLE").Slice(); len(role) == 0 || role[0] != "master" {
+			continue
+		}
+		if err := node.ConfigSet(ctx, "maxmemory", strconv.FormatInt(limits[i%3], 10)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 2 {
+			fullest = limits[2]
+		}
+		i++
+	}
+	// A node picked at random is the fullest one time in three: ask ten
+	// fresh probes.
+	for range 10 {
+		_, limit, err := NewRedisMemory(cc, time.Second).Memory(ctx)
+		if err != nil || limit != fullest {
+			t.Fatalf("Memory = limit %d, %v; want the fullest primary's %d", limit, err, fullest)
+		}
 	}
 }
