@@ -24,19 +24,22 @@ func (h *Handler) watchFleet(ctx context.Context) {
 	host, _ := os.Hostname()
 	self := host + ":" + strconv.Itoa(os.Getpid()) // as asynq names this process's servers
 	insp := asynq.NewInspectorFromRedisClient(h.store.Client())
-	go func() {
-		h.lookAtFleet(ctx, insp, self)
-		t := time.NewTicker(fleetEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.lookAtFleet(ctx, insp, self)
-			}
+	go every(ctx, fleetEvery, func() { h.lookAtFleet(ctx, insp, self) })
+}
+
+// every runs f now, then every d, until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	f()
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
 		}
-	}()
+	}
 }
 
 // lookAtFleet registers this process as self and counts the asynq servers

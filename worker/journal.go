@@ -125,17 +125,5 @@ func (h *Handler) Start(ctx context.Context) {
 		h.journal.top.Store(top)
 	}
 	h.watchFleet(ctx)
-	go func() {
-		check()
-		t := time.NewTicker(preflightEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				check()
-			}
-		}
-	}()
+	go every(ctx, preflightEvery, check)
 }
