@@ -428,6 +428,11 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 	for {
 		a, err := l.try(ctx, token)
 		if err != nil {
+			if ctx.Err() != nil && waited > 0 {
+				// The wait ran out during a look at Redis: postponed, as
+				// when it runs out between looks.
+				return nil, &DelayError{Delay: slotDelayMin + rand.N(slotDelaySpread), Reason: "CRM limiter wait ended"}
+			}
 			return nil, storeErr("CRM limiter", err)
 		}
 		var reason string
