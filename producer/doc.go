@@ -15,8 +15,8 @@
 //	case err != nil: // *lead.ValidationError: 400
 //	}
 //
-// Besides asynq's keys, the producer writes one key per lead,
-// leadrelay:owner:{leadID} (the site's name), so that Status can tell which
-// site owns a lead after its task has expired and only the worker's
-// delivered marker remains.
+// Besides asynq's task, the producer writes nothing per lead: one script
+// (rdb.Store.Admit) checks the delivered marker and counts the lead in its
+// site's backlog, within the caps. Status reads the site from the task's
+// payload, or from the delivered marker once the task has expired.
 package producer

@@ -6,8 +6,10 @@
 // # The delivery state machine
 //
 // One lead's delivery state lives in internal/rdb (the only code that
-// writes it): an admission record, an attempt record whose state is one of
-// the rdb.State* constants, a lock, and the delivered marker. Each run of
+// writes it): the task itself while it is queued (intake writes no record
+// of its own, only a count in its site's backlog), an attempt record whose
+// state is one of the rdb.State* constants, a lock, and the delivered
+// marker. Each run of
 // a task (Handler.ProcessTask) moves it like this:
 //
 //	admitted ──Begin──▶ sending ──add ok──▶ delivered (marker; Finish)
