@@ -447,11 +447,11 @@ func stamp(t time.Time) string {
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
-// unreachable says which Redis did not answer and which variable names it.
+// unreachable says which Redis did not answer (its addresses, never a password) and which variable names it.
 func unreachable(cfg config.Config, err error) error {
 	from := "LEADRELAY_REDIS_URL"
 	if cfg.RedisURL == "" && cfg.Redis.Mode == config.RedisCluster {
 		from = "LEADRELAY_REDIS_CLUSTER"
 	}
-	return fmt.Errorf("redis at %s is unreachable (is it running? %s names it): %w", cfg.Redis, from, err)
+	return fmt.Errorf("redis at %s is unreachable (is it running? %s names it): %w", strings.Join(cfg.Redis.Addrs, ","), from, err)
 }

@@ -634,7 +634,7 @@ func TestHealth(t *testing.T) {
 // TestUnreachableNamesItsVariable: the error for a Redis that does not
 // answer names the target (never its password) and the variable that
 // set it; with only LEADRELAY_REDIS_CLUSTER set it named
-// LEADRELAY_REDIS_URL.
+// LEADRELAY_REDIS_URL, as the variable and as the address.
 func TestUnreachableNamesItsVariable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -644,9 +644,9 @@ func TestUnreachableNamesItsVariable(t *testing.T) {
 	}{
 		{"url", config.Config{RedisURL: "redis://:s3cret@10.0.0.5:6379/0",
 			Redis: config.Redis{Mode: config.RedisSingle, Addrs: []string{"10.0.0.5:6379"}, Password: "s3cret"}},
-			"single 10.0.0.5:6379 is unreachable (is it running? LEADRELAY_REDIS_URL names it)", "s3cret"},
+			"redis at 10.0.0.5:6379 is unreachable (is it running? LEADRELAY_REDIS_URL names it)", "s3cret"},
 		{"cluster variable", config.Config{Redis: config.Redis{Mode: config.RedisCluster, Addrs: []string{"h1:7000", "h2:7001"}}},
-			"cluster h1:7000,h2:7001 is unreachable (is it running? LEADRELAY_REDIS_CLUSTER names it)", "REDIS_URL"},
+			"redis at h1:7000,h2:7001 is unreachable (is it running? LEADRELAY_REDIS_CLUSTER names it)", "REDIS_URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
