@@ -238,7 +238,7 @@ func (p *Publisher) confirm(ctx context.Context, id string) error {
 	}
 	conn := cc.Conn()
 	defer conn.Close()
-	taskKey := "asynq:{" + p.o.Queue + "}:t:" + id // asynq's base.TaskKey: the task id is the lead id
+	taskKey := rdb.AsynqTaskKey(p.o.Queue, id)
 	if n, err := conn.Exists(ctx, taskKey).Result(); err != nil || n != 1 {
 		return fmt.Errorf("%w: lead %s is not on the current primary (failover?): %v", ErrUnavailable, id, err)
 	}

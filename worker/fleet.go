@@ -64,7 +64,7 @@ func (h *Handler) lookAtFleet(ctx context.Context, insp *asynq.Inspector, self s
 			old++
 		}
 	}
-	if was := h.current.Swap(old == 0); was != (old == 0) || old > 0 {
+	if was := h.current.Swap(old == 0); was != (old == 0) {
 		h.log.Info("workers of the previous version serve the queue", zap.Int("count", old),
 			zap.Bool("writing_previous_version_markers", old > 0))
 	}

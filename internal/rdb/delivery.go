@@ -99,8 +99,8 @@ return begin(KEYS[1], KEYS[2], KEYS[3], nil, ARGV[1], ARGV[2], ARGV[3], ARGV[4],
 // ARGV: token, lock ttl ms, now ms, record ttl ms, watermark, count send
 // (1/0), read top (1/0).
 // Answers begin's answer padded to 8, the circuit's 5 fields, then seq,
-// from, max, seen (with count send) and crm_top (with read top), '' when
-// not read.
+// from, max, seen (with count send) and crm_top (with read top), empty
+// when not read.
 var beginAllScript = redis.NewScript(beginLua + circuitPeekLua + `
 local out = begin(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 for i = #out + 1, 8 do out[i] = '' end
@@ -465,8 +465,8 @@ return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 // CRM id. KEYS: delivered, attempt, lock, claims bucket, legacy claim,
 // journal meta, day counter, backlog, legacy marker. ARGV: marker, ttl
 // ms, token, CRM id (0: none), lead id, claim ttl ms, site, legacy
-// marker ('' none), day counter ttl ms.
-// Answers {old marker or '', claim holder or ''}.
+// marker (empty: none), day counter ttl ms.
+// Answers {old marker, claim holder}, each empty when there is none.
 var finishAllScript = redis.NewScript(finishLua + claimLua + raiseLua + unreserveLua + `
 local old = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 if not old then
@@ -514,9 +514,10 @@ type Finished struct {
 }
 
 // Finish records a delivery in one round trip: the marker, the CRM id's
-// claim, the day's counter and the site's backlog count. A lead is
-// finished once (a second run finds the marker in Begin), so the count
-// drops once.
+// claim, the day's counter and the site's backlog count. On a single
+// primary the counts change only with the marker's write, so a Finish
+// retried after a lost answer counts once; on a Cluster they sit in other
+// slots and change with every call.
 func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	m := a.Marker
 	var old, holder string

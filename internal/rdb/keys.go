@@ -59,13 +59,19 @@ const (
 // backlog, exact) and changes a site's count on a Redis Cluster too.
 func BacklogKey(queue string) string { return Prefix + "{" + queue + "}:backlog" }
 
+// asynqPrefix starts asynq's keys of a queue, as asynq's internal/base
+// names them; TestAsynqQueueKeys holds them to asynq's own counts.
+func asynqPrefix(queue string) string { return "asynq:{" + queue + "}:" }
+
 // asynqQueueKeys are asynq's lists and sets of a queue's undelivered tasks
-// (pending, active, scheduled, retry), as asynq's internal/base names
-// them; TestAsynqQueueKeys holds them to asynq's own counts.
+// (pending, active, scheduled, retry).
 func asynqQueueKeys(queue string) []string {
-	p := "asynq:{" + queue + "}:"
+	p := asynqPrefix(queue)
 	return []string{p + "pending", p + "active", p + "scheduled", p + "retry"}
 }
+
+// AsynqTaskKey is asynq's hash of a task (a lead's task id is the lead id).
+func AsynqTaskKey(queue, id string) string { return asynqPrefix(queue) + "t:" + id }
 
 // WaitSeqKey is a counter written just before a WAIT, so the WAIT has a
 // write of its own connection to count (see Store.Sync).

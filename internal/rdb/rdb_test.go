@@ -259,6 +259,9 @@ func TestAsynqQueueKeys(t *testing.T) {
 	if err != nil || total != want || want != 6 {
 		t.Errorf("Backlog total = %d, %v; asynq counts %d (want 6)", total, err, want)
 	}
+	if n, err := rc.Exists(ctx, AsynqTaskKey("leads", "t0-0")).Result(); err != nil || n != 1 {
+		t.Errorf("AsynqTaskKey names no task: %d, %v", n, err)
+	}
 }
 
 // TestMarkerForms: a compact marker reads back as written (its lead id
