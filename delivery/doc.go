@@ -1,0 +1,68 @@
+// Package delivery is the domain of a lead's delivery, without I/O: the
+// states a lead's status reports, the states of its attempt record, why a
+// run failed (a Reason: a typed Code and its parameters, rendered for
+// sites, operators and chat from one table), what a failure means (an
+// Outcome) and what becomes of the lead (Decide). The worker, the status
+// query, the dead-letter store and notifications all speak it, so nothing
+// decides anything by matching an error's text.
+//
+// # A lead
+//
+//	intake ─▶ Queued ─▶ a run ─┬─ added, or found by a look-up ─▶ Delivered
+//	            ▲              └─ failed: (Outcome, Reason) ─▶ Decide
+//	            │                     ┌─ Retry (spends an attempt) ◀──┤
+//	            │                     ├─ Postpone (spends none) ◀─────┤
+//	            │                     ▼                               └─ DeadLetter ─▶ Dead
+//	            ├─ its time comes ◀─ Retrying                                           │
+//	            └─ an operator re-runs it ◀─────────────────────────────────────────────┘
+//
+// A lead waiting for a retry or a postponement is Retrying; its status
+// shows the Reason of its last failure to its site (Sites: short and
+// generic) and to operators (Operators: precise, naming the setting to
+// fix). A delivered lead shows none.
+//
+// # One run and its attempt record
+//
+// The attempt record (internal/rdb) is written ahead of every add, so a
+// worker that dies, or an add without a clear answer, leaves the lead
+// uncertain and the next run looks it up before it sends again:
+//
+//	Begin ──▶ AttemptSending ──add ok──▶ delivered marker
+//	  ▲          │  ├─ a clear failure ─────▶ AttemptFailed ──▶ Decide
+//	  │          │  └─ no clear answer ─────▶ AttemptUncertain ──▶ look-up
+//	  │          │                               ├─ found ─▶ delivered
+//	  │          │                               ├─ not found ─▶ AttemptSending
+//	  │          │                               └─ too early, or it cannot
+//	  │          │                                  tell ─▶ Postpone
+//	  └─ Release ┘ (circuit open, limiter, busy lock: nothing was sent)
+//
+// # What a failure means
+//
+// An Outcome says what a failed run means; Decide turns it, with the
+// attempts spent before the run and the retry budget, into a Verdict:
+//
+//	outcome        attempt < budget   attempt == budget   attempt > budget
+//	Transient      Retry              DeadLetter          DeadLetter
+//	Uncertain      Retry              DeadLetter          DeadLetter
+//	Final          DeadLetter         DeadLetter          DeadLetter
+//	Paused         Postpone           Postpone            DeadLetter
+//	Backpressure   Postpone           Postpone            DeadLetter
+//
+// A lead that dies of a Final outcome keeps its Reason; one whose attempts
+// are spent dies with RetriesExhausted, which names the last failure
+// (DeathReason).
+//
+// # The spare run
+//
+// asynq archives a task whose failed run finds its retry count at its
+// MaxRetry, whatever asynq.Config.IsFailure says of the error: a
+// postponement on the run after the last counted attempt would be archived
+// behind LeadRelay's back, with no dead-letter record and no reason. So
+// every task is enqueued with MaxRetry(budget+1) (lead.TaskOptions): the
+// counted attempts end at budget, and the spare run is there for
+// postponements only, which never spend it. The one way past it is
+// asynq's recoverer, which counts an expired lease (a worker killed or cut
+// off mid-run) as a failure; a postponement on that run (attempt >
+// budget) is dead-lettered by LeadRelay with its reason, as asynq would
+// archive it anyway.
+package delivery
