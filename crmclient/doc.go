@@ -13,7 +13,8 @@
 //	if err != nil {
 //		return err
 //	}
-//	id, err := c.Add(ctx, crmclient.Lead{Title: "Ann", Email: "ann@example.com",
+//	id, err := c.Add(ctx, crmclient.Lead{
+//		Lead: lead.Lead{Title: "Ann", Email: "ann@example.com"},
 //		UIDs: map[string]string{"leadrelay": leadID}})
 //	switch crmclient.Classify(err) {
 //	case crmclient.ClassNone: // stored as id

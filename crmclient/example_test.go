@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 
 	"leadrelay/crmclient"
+	"leadrelay/lead"
 )
 
 // A stand-in CRM: v2 add answers like SalesMan does.
@@ -32,7 +33,7 @@ func ExampleClient_Add() {
 		return
 	}
 	id, err := c.Add(context.Background(), crmclient.Lead{
-		Title: "Ann", Email: "ann@example.com",
+		Lead: lead.Lead{Title: "Ann", Email: "ann@example.com"},
 		UIDs: map[string]string{"leadrelay": "lr-1"},
 	})
 	fmt.Println(id, err)
@@ -49,7 +50,7 @@ func ExampleClassify() {
 		fmt.Println(err)
 		return
 	}
-	_, err = c.Add(context.Background(), crmclient.Lead{Title: "Ann"})
+	_, err = c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "Ann"}})
 	fmt.Println(err)
 	fmt.Println(crmclient.Classify(err))
 	fmt.Println(crmclient.ConfigHint(err))

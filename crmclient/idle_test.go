@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"leadrelay/lead"
 )
 
 // TestMaxIdleConnsReusesConnections: after n requests at once, a client
@@ -60,7 +62,7 @@ func TestMaxIdleConnsReusesConnections(t *testing.T) {
 					done.Add(1)
 					go func() {
 						defer done.Done()
-						if _, err := c.Add(context.Background(), Lead{Title: "Ann"}); err != nil {
+						if _, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "Ann"}}); err != nil {
 							t.Error(err)
 						}
 					}()

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"leadrelay/lead"
 )
 
 // Add creates a lead and returns its id. Add is not idempotent: the CRM does
@@ -24,26 +26,11 @@ func (c *Client) Add(ctx context.Context, l Lead) (int64, error) {
 		}
 		return s
 	}
-	p.setNonEmpty("title", text(l.Title))
-	p.setNonEmpty("email", text(l.Email))
-	p.setNonEmpty("phone", text(l.Phone))
-	p.setNonEmpty("company", text(l.Company))
-	p.setNonEmpty("description", text(l.Description))
-	p.setNonEmpty("ip", text(l.IP))
-	p.setNonEmpty("country", text(l.Country))
-	p.setNonEmpty("city", text(l.City))
-	if c.version == V2 {
-		p.setNonEmpty("clientpath", l.Path)
-	} else {
-		p.setNonEmpty("path", text(l.Path))
+	for _, f := range lead.Fields() {
+		if name := c.param(f); name != "" {
+			p.setNonEmpty(name, text(*f.Of(&l.Lead)))
+		}
 	}
-	p.setNonEmpty("partner", text(l.Partner))
-	p.setNonEmpty("user", text(l.User))
-	p.setNonEmpty("utm_source", text(l.UTMSource))
-	p.setNonEmpty("utm_medium", text(l.UTMMedium))
-	p.setNonEmpty("utm_campaign", text(l.UTMCampaign))
-	p.setNonEmpty("utm_term", text(l.UTMTerm))
-	p.setNonEmpty("utm_content", text(l.UTMContent))
 	if c.version == V2 && len(l.UIDs) > 0 {
 		p.uids = make(map[string]string, len(l.UIDs))
 		for k, v := range l.UIDs {
@@ -66,6 +53,15 @@ func (c *Client) Add(ctx context.Context, l Lead) (int64, error) {
 		return 0, c.decodeError(actionAdd, a, err)
 	}
 	return id, nil
+}
+
+// param is the name of f's parameter in this client's API version, "" when
+// the version has none.
+func (c *Client) param(f lead.Field) string {
+	if c.version == V2 {
+		return f.CRM.V2
+	}
+	return f.CRM.V1
 }
 
 // Stat returns, per active user, the leads in work created this month and

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"leadrelay/lead"
 )
 
 // TestKeyStraddlingSnippetCut is finding M1: the CRM echoes the API key in
@@ -41,7 +43,7 @@ func TestKeyStraddlingSnippetCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Add(context.Background(), Lead{Title: "x"})
+			_, err = c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}})
 			if err == nil {
 				t.Fatal("want an error")
 			}

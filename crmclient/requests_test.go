@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/lead"
 )
 
 // phpDecode decodes a form value the way v1 reads login, apikey and user:
@@ -26,12 +28,11 @@ func TestV1RequestDoubleEncodes(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, answerWith(200, nil, golden(t, "v1_add_ok.json")))
 	c := newTestClient(t, srv.URL+"/crm/") // a base path and a trailing slash
-	lead := Lead{
+	l := Lead{Lead: lead.Lead{
 		Title: "Andreev+Vlad", Email: "v@god.ry", Phone: "+79001234567", Company: "Sales'Man",
-		Description: "100% sure", Path: "Test Path", User: "boss+1@example.com",
-		UTMSource: "google", UIDs: map[string]string{"leadrelay": "x"},
-	}
-	if _, err := c.Add(context.Background(), lead); err != nil {
+		Description: "100% sure", Path: "Test Path", User: "boss+1@example.com", UTMSource: "google",
+	}, UIDs: map[string]string{"leadrelay": "x"}}
+	if _, err := c.Add(context.Background(), l); err != nil {
 		t.Fatal(err)
 	}
 	r := srv.requests()[0]
@@ -67,8 +68,8 @@ func TestV2FormRequest(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, answerWith(200, nil, golden(t, "v2_add_ok.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2), WithUserAgent("relay-test/1"))
-	lead := Lead{Title: "it's", Path: "Test Path", User: "a+b", UIDs: map[string]string{"leadrelay": "lr 1", "crm": "9"}}
-	if _, err := c.Add(context.Background(), lead); err != nil {
+	l := Lead{Lead: lead.Lead{Title: "it's", Path: "Test Path", User: "a+b"}, UIDs: map[string]string{"leadrelay": "lr 1", "crm": "9"}}
+	if _, err := c.Add(context.Background(), l); err != nil {
 		t.Fatal(err)
 	}
 	r := srv.requests()[0]
@@ -98,7 +99,7 @@ func TestV2JSONRequest(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, answerWith(200, map[string]string{"Content-Type": "application/json; charset=utf-8"}, golden(t, "v2_add_ok.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2), WithJSON(true))
-	id, err := c.Add(context.Background(), Lead{Title: `it's "quoted"`, Path: "7", UIDs: map[string]string{"leadrelay": "lr-1"}})
+	id, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: `it's "quoted"`, Path: "7"}, UIDs: map[string]string{"leadrelay": "lr-1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

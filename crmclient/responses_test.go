@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/lead"
 )
 
 // call runs action against c and returns its result.
 func call(ctx context.Context, c *Client, action string) (any, error) {
 	switch action {
 	case actionAdd:
-		return c.Add(ctx, Lead{Title: "Ann", Email: "ann@example.com"})
+		return c.Add(ctx, Lead{Lead: lead.Lead{Title: "Ann", Email: "ann@example.com"}})
 	case actionStat:
 		return c.Stat(ctx)
 	case actionInfo:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"leadrelay/lead"
 )
 
 // What the real CRM drops, and what the client does about it before
@@ -101,8 +103,8 @@ func WithIPLine(description, ip string) string {
 func (c *Client) Sent(l Lead) Lead {
 	s := c.fix
 	if s.StandIn != "" {
-		for _, p := range []*string{&l.Title, &l.Email, &l.Phone, &l.Company, &l.Description, &l.IP, &l.Country,
-			&l.City, &l.Path, &l.Partner, &l.User, &l.UTMSource, &l.UTMMedium, &l.UTMCampaign, &l.UTMTerm, &l.UTMContent} {
+		for _, f := range lead.Fields() {
+			p := f.Of(&l.Lead)
 			*p = ReplaceWide(*p, s.StandIn)
 		}
 	}

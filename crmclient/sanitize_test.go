@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"leadrelay/crmclient"
+	"leadrelay/lead"
 )
 
 func TestReplaceWide(t *testing.T) {
@@ -46,7 +47,7 @@ func TestWithIPLine(t *testing.T) {
 // can be switched off.
 func TestAddSanitizes(t *testing.T) {
 	t.Parallel()
-	l := crmclient.Lead{Title: "Ann 😀", Description: "Call me 📞", IP: "203.0.113.7"}
+	l := crmclient.Lead{Lead: lead.Lead{Title: "Ann 😀", Description: "Call me 📞", IP: "203.0.113.7"}}
 	tests := []struct {
 		name      string
 		opts      []crmclient.Option

@@ -12,6 +12,7 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
+	"leadrelay/lead"
 )
 
 const simKey = "sim+key%with/odd&chars"
@@ -51,16 +52,15 @@ func TestAgainstSimulator(t *testing.T) {
 			t.Parallel()
 			sim, c := newSim(t, v.opts...)
 			ctx := context.Background()
-			lead := crmclient.Lead{
+			sent := crmclient.Lead{Lead: lead.Lead{
 				Title: "Андреев Владислав", Email: "vladislav@god.ry", Phone: "+79001234567",
 				Company: "SalesMan", Description: "The best crm practice", IP: "127.0.0.1",
 				Country: "Russia", City: "Perm", Path: "Test Path", UTMSource: "google",
-				UIDs: map[string]string{"leadrelay_key": "ld_abc"},
-			}
+			}, UIDs: map[string]string{"leadrelay_key": "ld_abc"}}
 			if c.Version() == crmclient.V1 {
-				lead.UIDs = nil
+				sent.UIDs = nil
 			}
-			id, err := c.Add(ctx, lead)
+			id, err := c.Add(ctx, sent)
 			if err != nil || id != 1 {
 				t.Fatalf("Add = %d, %v", id, err)
 			}
@@ -68,7 +68,7 @@ func TestAgainstSimulator(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Info: %v", err)
 			}
-			if info.Email != lead.Email || info.Title != lead.Title || info.Phone != lead.Phone {
+			if info.Email != sent.Email || info.Title != sent.Title || info.Phone != sent.Phone {
 				t.Errorf("Info = %+v", info)
 			}
 			if c.Version() == crmclient.V2 && info.UIDs["leadrelay_key"] != "ld_abc" {
@@ -78,7 +78,7 @@ func TestAgainstSimulator(t *testing.T) {
 				t.Errorf("Info(999) = %v, want ErrNotFound", err)
 			}
 			for i := 0; i < 449; i++ {
-				if _, err := c.Add(ctx, crmclient.Lead{Title: fmt.Sprintf("lead %d", i)}); err != nil {
+				if _, err := c.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: fmt.Sprintf("lead %d", i)}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -99,7 +99,7 @@ func TestAgainstSimulator(t *testing.T) {
 			err = c.Walk(ctx, crmclient.ListOptions{First: "old", DateStart: today.AddDate(0, 0, -1), DateEnd: today.AddDate(0, 0, 1)},
 				func(it crmclient.ListItem) bool {
 					n++
-					if it.ID == 1 && it.Email == lead.Email && (c.Version() == crmclient.V1 || it.UIDs["leadrelay_key"] == "ld_abc") {
+					if it.ID == 1 && it.Email == sent.Email && (c.Version() == crmclient.V1 || it.UIDs["leadrelay_key"] == "ld_abc") {
 						found = true
 					}
 					return true
@@ -143,7 +143,7 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 				t.Parallel()
 				sim, c := newSim(t, v.opts...)
 				sim.SetFaults(tc.faults)
-				_, err := c.Add(context.Background(), crmclient.Lead{Title: "x #fail"})
+				_, err := c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x #fail"}})
 				if got := crmclient.Classify(err); got != tc.want {
 					t.Fatalf("Classify(%v) = %v, want %v", err, got, tc.want)
 				}
@@ -165,7 +165,7 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 		t.Parallel()
 		sim, c := newSim(t)
 		sim.SetFaults(crmsim.Faults{V1Shipped: true})
-		_, err := c.Add(context.Background(), crmclient.Lead{Title: "x"})
+		_, err := c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
 		if crmclient.Classify(err) != crmclient.ClassConfig || !strings.Contains(crmclient.ConfigHint(err), "LEADRELAY_CRM_API=v2") {
 			t.Fatalf("err = %v, class %v, hint %q", err, crmclient.Classify(err), crmclient.ConfigHint(err))
 		}
@@ -198,12 +198,12 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		_, err = c.Add(context.Background(), crmclient.Lead{Title: "x"})
+		_, err = c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
 		if crmclient.Classify(err) != crmclient.ClassTransient {
 			t.Fatalf("during outage: %v (%v)", err, crmclient.Classify(err))
 		}
 		for time.Now().Before(deadline) {
-			if _, err = c.Add(context.Background(), crmclient.Lead{Title: "x"}); err == nil {
+			if _, err = c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}}); err == nil {
 				return
 			}
 			time.Sleep(50 * time.Millisecond)

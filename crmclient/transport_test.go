@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"leadrelay/lead"
 )
 
 // hangUp hijacks the connection and closes it after the request was read:
@@ -100,7 +102,7 @@ func TestContextCanceled(t *testing.T) {
 		<-arrived
 		cancel()
 	}()
-	_, err := c.Add(ctx, Lead{Title: "x"})
+	_, err := c.Add(ctx, Lead{Lead: lead.Lead{Title: "x"}})
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, ctx.Err()) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -158,7 +160,7 @@ func TestNoKeyInErrors(t *testing.T) {
 			t.Parallel()
 			srv := newStub(t, tt.h)
 			c := newTestClient(t, srv.URL)
-			_, err := c.Add(context.Background(), Lead{Title: "x"})
+			_, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}})
 			if err == nil {
 				t.Fatal("want error")
 			}
@@ -213,7 +215,7 @@ func TestConnectionReuse(t *testing.T) {
 	for i := range 6 {
 		if i%2 == 0 {
 			_, _ = c.List(context.Background(), ListOptions{})
-		} else if _, err := c.Add(context.Background(), Lead{Title: "x"}); err != nil {
+		} else if _, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +233,7 @@ func TestConcurrentUse(t *testing.T) {
 	ids := make(chan int64, 50)
 	for range 50 {
 		wg.Go(func() {
-			id, err := c.Add(context.Background(), Lead{Title: "x"})
+			id, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}})
 			if err != nil {
 				t.Error(err)
 			}

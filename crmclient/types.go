@@ -3,28 +3,16 @@ package crmclient
 import (
 	"fmt"
 	"time"
+
+	"leadrelay/lead"
 )
 
-// Lead is what Add sends: one enquiry from a web site. Empty fields are not
-// sent. There is deliberately no id: the CRM would update that lead instead
-// of inserting one.
+// Lead is what Add sends: one enquiry from a web site, with the relay's
+// lead fields (the table in package lead names each field's parameter per
+// API version). Empty fields are not sent. There is deliberately no id: the
+// CRM would update that lead instead of inserting one.
 type Lead struct {
-	Title       string // visitor's name
-	Email       string
-	Phone       string
-	Company     string
-	Description string // the enquiry text
-	IP          string // visitor's IP address
-	Country     string
-	City        string
-	Path        string // client source (channel) name; sent as path (v1) or clientpath (v2)
-	Partner     string // partner's site, registered in the CRM
-	User        string // login of the responsible employee (v2 ignores it)
-	UTMSource   string
-	UTMMedium   string
-	UTMCampaign string
-	UTMTerm     string
-	UTMContent  string
+	lead.Lead
 	// UIDs are external ids stored with the lead and returned by Info and
 	// List (v2 only; v1 ignores them and they are not sent). The CRM neither
 	// indexes nor de-duplicates them.

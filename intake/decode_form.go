@@ -26,7 +26,7 @@ type formRequest struct {
 	hints           map[string]string // spam hint fields, by name
 	ignored         []string          // names of fields that are not forwarded
 	droppedID       bool
-	clientPath      string // v2's name of the source; the v2 drop-in makes it the path
+	v2Named         map[string]string // values sent under a field's v2 name (clientpath), by that name
 }
 
 // Parameters a request may carry besides the lead's. Everything else (old
@@ -75,8 +75,11 @@ func requestOf(params map[string]string) formRequest {
 		case name == paramLogin || name == paramAPIKey || name == paramAction:
 		case name == paramID:
 			rq.droppedID = true
-		case name == v2ClientPath:
-			rq.clientPath = v
+		case v2Names[name] != "":
+			if rq.v2Named == nil {
+				rq.v2Named = map[string]string{}
+			}
+			rq.v2Named[name] = v
 			rq.ignored = append(rq.ignored, name)
 		case l.Field(name) != nil:
 			if name == "user" {

@@ -57,7 +57,7 @@ func decodeJSON(body []byte) (lead.Lead, error) {
 	var l lead.Lead
 	var hint string
 	var bad []lead.FieldError
-	var seenKnown uint32          // bit i: FieldNames[i] seen; bit len(FieldNames): spam_hint
+	var seenKnown uint64          // bit i: field i of the table seen; bit len(table): spam_hint
 	var seenOther map[string]bool // other names, made when the first one comes
 	s.space()
 	if s.peek() == '}' {
@@ -129,20 +129,20 @@ func decodeJSON(body []byte) (lead.Lead, error) {
 // what is wrong with it to bad. problem is what is wrong with the value
 // ("" for a string or null; val is "" for null).
 func fieldOf(l *lead.Lead, hint *string, name string, nameValid bool, val, problem string,
-	seenKnown *uint32, seenOther *map[string]bool, bad []lead.FieldError) []lead.FieldError {
+	seenKnown *uint64, seenOther *map[string]bool, bad []lead.FieldError) []lead.FieldError {
 	if !nameValid {
 		return append(bad, lead.FieldError{Field: shownName(name), Problem: "field name is not valid UTF-8"})
 	}
-	p, bit := l.Field(name), -1
-	if name == spamHintField {
-		p, bit = hint, len(lead.FieldNames)
-	} else if p != nil {
-		for i, n := range lead.FieldNames {
-			if n == name {
-				bit = i
-				break
-			}
+	var p *string
+	bit, known := fieldBits[name]
+	if known {
+		if name == spamHintField {
+			p = hint
+		} else {
+			p = lead.Fields()[bit].Of(l)
 		}
+	} else {
+		bit = -1
 	}
 	if bit >= 0 {
 		if *seenKnown&(1<<bit) != 0 {
@@ -165,6 +165,17 @@ func fieldOf(l *lead.Lead, hint *string, name string, nameValid bool, val, probl
 	*p = val
 	return bad
 }
+
+// fieldBits numbers the names decodeJSON takes: the table's rows, then
+// the spam hint.
+var fieldBits = func() map[string]int {
+	m := map[string]int{}
+	for i, f := range lead.Fields() {
+		m[f.Name] = i
+	}
+	m[spamHintField] = len(m)
+	return m
+}()
 
 // maxDepth is the deepest nesting accepted, as in encoding/json.
 const maxDepth = 10000

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"slices"
+
+	"leadrelay/lead"
 )
 
 // dropInV2 serves GET|POST /developer/v2/lead like SalesMan's v2 lead API,
@@ -57,8 +60,17 @@ type (
 	}
 )
 
-// v2ClientPath is v2's name for the lead's source (v1's path).
-const v2ClientPath = "clientpath"
+// v2Names maps the v2 API's own names of lead fields (clientpath, v1's
+// path) to the fields' wire names.
+var v2Names = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range lead.Fields() {
+		if f.CRM.V2 != "" && f.CRM.V2 != f.Name {
+			m[f.CRM.V2] = f.Name
+		}
+	}
+	return m
+}()
 
 // parseV2 reads a v2 request: a JSON object, or the query and form as v1.
 func parseV2(r *http.Request, body []byte) (formRequest, error) {
@@ -66,7 +78,7 @@ func parseV2(r *http.Request, body []byte) (formRequest, error) {
 	if r.Method != http.MethodPost || mt != "application/json" {
 		rq, err := parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
 		if err == nil {
-			clientPath(&rq)
+			v2Named(&rq)
 		}
 		return rq, err
 	}
@@ -97,20 +109,19 @@ func parseV2(r *http.Request, body []byte) (formRequest, error) {
 		params[paramAction] = r.URL.Query().Get(paramAction)
 	}
 	rq := requestOf(params)
-	clientPath(&rq)
+	v2Named(&rq)
 	return rq, nil
 }
 
-// clientPath makes v2's clientpath the lead's path unless path is given.
-func clientPath(rq *formRequest) {
-	if rq.clientPath == "" || rq.fields["path"] != "" {
-		return
-	}
-	rq.fields["path"] = rq.clientPath
-	for i, name := range rq.ignored {
-		if name == v2ClientPath {
-			rq.ignored = append(rq.ignored[:i], rq.ignored[i+1:]...)
-			break
+// v2Named fills each field sent under its v2 name (clientpath) unless
+// its wire name (path) was given too.
+func v2Named(rq *formRequest) {
+	for param, v := range rq.v2Named {
+		field := v2Names[param]
+		if v == "" || rq.fields[field] != "" {
+			continue
 		}
+		rq.fields[field] = v
+		rq.ignored = slices.DeleteFunc(rq.ignored, func(n string) bool { return n == param })
 	}
 }

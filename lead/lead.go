@@ -9,8 +9,9 @@ import (
 )
 
 // Lead is one contact-form submission, with the field names of the SalesMan
-// leads API `add` action. The zero value is an empty lead, which Validate
-// rejects.
+// leads API `add` action. The field table (Fields) says what each field
+// is; the JSON names here must be its wire names (a test holds them to it).
+// The zero value is an empty lead, which Validate rejects.
 type Lead struct {
 	Title       string `json:"title,omitempty"`
 	Email       string `json:"email,omitempty"`
@@ -30,61 +31,13 @@ type Lead struct {
 	UTMContent  string `json:"utm_content,omitempty"`
 }
 
-// FieldNames lists the lead's wire names in the order of the SalesMan
-// documentation. Decoders use it to reject unknown fields by name.
-var FieldNames = []string{
-	"title", "email", "phone", "company", "description", "ip", "country", "city",
-	"path", "partner", "user", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-}
-
-// Field returns a pointer to the field with the given wire name, or nil when
-// the name is not a lead field. It lets decoders fill a Lead from a form
-// without a second list of names.
-func (l *Lead) Field(name string) *string {
-	switch name {
-	case "title":
-		return &l.Title
-	case "email":
-		return &l.Email
-	case "phone":
-		return &l.Phone
-	case "company":
-		return &l.Company
-	case "description":
-		return &l.Description
-	case "ip":
-		return &l.IP
-	case "country":
-		return &l.Country
-	case "city":
-		return &l.City
-	case "path":
-		return &l.Path
-	case "partner":
-		return &l.Partner
-	case "user":
-		return &l.User
-	case "utm_source":
-		return &l.UTMSource
-	case "utm_medium":
-		return &l.UTMMedium
-	case "utm_campaign":
-		return &l.UTMCampaign
-	case "utm_term":
-		return &l.UTMTerm
-	case "utm_content":
-		return &l.UTMContent
-	}
-	return nil
-}
-
 // Normalize trims surrounding space and removes control characters (except
-// newlines and tabs in the description) from every field. Invalid UTF-8 is
+// newlines and tabs in multi-line fields) from every field. Invalid UTF-8 is
 // left in place so that Validate can name the field.
 func (l *Lead) Normalize() {
-	for _, name := range FieldNames {
-		p := l.Field(name)
-		*p = clean(*p, name == "description")
+	for _, f := range fields {
+		p := f.Of(l)
+		*p = clean(*p, f.Multiline)
 	}
 }
 
@@ -134,11 +87,10 @@ func plain(s string) bool {
 // a row is one lead.
 func (l Lead) Hash() string {
 	h := sha256.New()
-	for _, name := range FieldNames {
-		p := l.Field(name)
-		h.Write([]byte(name))
+	for _, f := range fields {
+		h.Write([]byte(f.Name))
 		h.Write([]byte{0})
-		h.Write([]byte(*p))
+		h.Write([]byte(*f.Of(&l)))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))

@@ -2,6 +2,7 @@ package lead
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,16 +126,39 @@ func TestTaskRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFieldCoversAllNames(t *testing.T) {
+// TestFieldTable holds the table to the Lead struct: every struct field
+// is one row named by its JSON name, each row reaches its own field, and
+// every row is complete.
+func TestFieldTable(t *testing.T) {
 	t.Parallel()
-	var l Lead
-	for _, n := range FieldNames {
-		if l.Field(n) == nil {
-			t.Errorf("Field(%q) = nil", n)
+	typ := reflect.TypeFor[Lead]()
+	if typ.NumField() != len(Fields()) {
+		t.Fatalf("Lead has %d fields, the table %d rows", typ.NumField(), len(Fields()))
+	}
+	for i := range typ.NumField() {
+		sf := typ.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		f, ok := LookupField(name)
+		if !ok {
+			t.Errorf("struct field %s (json %q) has no row", sf.Name, name)
+			continue
+		}
+		var l Lead
+		reflect.ValueOf(&l).Elem().Field(i).SetString("x")
+		for _, g := range Fields() {
+			if got := *g.Of(&l); (got == "x") != (g.Name == name) {
+				t.Errorf("row %s reads %q after setting %s", g.Name, got, sf.Name)
+			}
+		}
+		if f.MaxLen <= 0 || f.CRM.V1 == "" || f.CRM.V2 == "" {
+			t.Errorf("row %s is incomplete: %+v", f.Name, f)
 		}
 	}
-	if l.Field("id") != nil {
-		t.Error("Field(id) must be nil: id is never a lead field")
+	if _, ok := LookupField("id"); ok {
+		t.Error(`LookupField("id") found a row: id is never a lead field`)
+	}
+	if len(contactFields) == 0 {
+		t.Error("no contact field: Validate could accept an empty lead")
 	}
 }
 

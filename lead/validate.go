@@ -10,15 +10,6 @@ import (
 // MaxPayloadBytes is the largest request body a lead may arrive in.
 const MaxPayloadBytes = 64 << 10
 
-// maxLen holds the longest value, in characters, each field may have. The
-// limits fit the CRM's columns with room to spare; description is bounded by
-// the payload limit.
-var maxLen = map[string]int{
-	"title": 255, "email": 254, "phone": 64, "company": 255, "description": 32000,
-	"ip": 45, "country": 100, "city": 100, "path": 255, "partner": 255, "user": 255,
-	"utm_source": 255, "utm_medium": 255, "utm_campaign": 255, "utm_term": 255, "utm_content": 255,
-}
-
 // FieldError names one field and what is wrong with it.
 type FieldError struct {
 	Field   string `json:"field"`
@@ -47,29 +38,60 @@ func (l *Lead) Validate() error {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
-	for _, name := range FieldNames {
-		v := *l.Field(name)
+	hasContact := false
+	for _, f := range fields {
+		v := *f.Of(l)
+		hasContact = hasContact || f.Contact && v != ""
 		if !utf8.ValidString(v) {
-			add(name, "not valid UTF-8")
+			add(f.Name, "not valid UTF-8")
 			continue
 		}
-		if n := utf8.RuneCountInString(v); n > maxLen[name] {
-			add(name, "too long: %d characters, at most %d", n, maxLen[name])
+		if n := utf8.RuneCountInString(v); n > f.MaxLen {
+			add(f.Name, "too long: %d characters, at most %d", n, f.MaxLen)
 		}
 	}
-	if l.Title == "" && l.Email == "" && l.Phone == "" {
-		add("title", "one of title, email or phone is required")
+	if !hasContact {
+		add(contactFields[0], "one of %s is required", orList(contactFields))
 	}
-	if l.Email != "" && utf8.ValidString(l.Email) && !validEmail(l.Email) {
-		add("email", "not an e-mail address")
-	}
-	if l.Phone != "" && digits(l.Phone) < minPhoneDigits {
-		add("phone", "not a phone number: it holds %d digits, at least %d needed", digits(l.Phone), minPhoneDigits)
+	for _, f := range fields {
+		v := *f.Of(l)
+		if v == "" || !utf8.ValidString(v) {
+			continue
+		}
+		switch f.Rule {
+		case Email:
+			if !validEmail(v) {
+				add(f.Name, "not an e-mail address")
+			}
+		case Phone:
+			if n := digits(v); n < minPhoneDigits {
+				add(f.Name, "not a phone number: it holds %d digits, at least %d needed", n, minPhoneDigits)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return &ValidationError{Fields: errs}
 	}
 	return nil
+}
+
+// contactFields are the names of the fields of which a lead needs one.
+var contactFields = func() []string {
+	var names []string
+	for _, f := range fields {
+		if f.Contact {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}()
+
+// orList joins names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func validEmail(s string) bool {

@@ -37,14 +37,7 @@ const UIDKey = "leadrelay_key"
 
 // crmLead converts the relay's lead into what the CRM's add takes.
 func crmLead(p lead.Payload, v crmclient.APIVersion) crmclient.Lead {
-	l := p.Lead
-	out := crmclient.Lead{
-		Title: l.Title, Email: l.Email, Phone: l.Phone, Company: l.Company,
-		Description: l.Description, IP: l.IP, Country: l.Country, City: l.City,
-		Path: l.Path, Partner: l.Partner, User: l.User,
-		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
-		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent,
-	}
+	out := crmclient.Lead{Lead: p.Lead}
 	if v == crmclient.V2 {
 		out.UIDs = map[string]string{UIDKey: p.ID}
 	}

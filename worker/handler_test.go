@@ -348,7 +348,7 @@ func TestReconcile(t *testing.T) {
 				e.crm.beforeList = func(f *fakeCRM, o crmclient.ListOptions) {
 					if o.Page == 1 && f.lists == 2 {
 						for i := range crmclient.PageSize {
-							f.storeLocked(crmclient.Lead{Title: "y", Company: fmt.Sprintf("mid-%d", i)})
+							f.storeLocked(crmclient.Lead{Lead: lead.Lead{Title: "y", Company: fmt.Sprintf("mid-%d", i)}})
 						}
 					}
 				}
@@ -398,7 +398,7 @@ func TestReconcile(t *testing.T) {
 func fillOthers(e *env, n int) {
 	e.crm.setFail(nil)
 	for i := range n {
-		if _, err := e.crm.Add(ctx, crmclient.Lead{Title: "x", Company: fmt.Sprintf("other-%d", i)}); err != nil {
+		if _, err := e.crm.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: "x", Company: fmt.Sprintf("other-%d", i)}}); err != nil {
 			e.t.Fatal(err)
 		}
 	}

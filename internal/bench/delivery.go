@@ -253,15 +253,7 @@ func (b *bench) startRaw(c *crm, noop bool, conc int, cnt *counter, poll time.Du
 
 // crmLeadOf is the CRM lead of a payload, stamped like the worker stamps it.
 func crmLeadOf(p lead.Payload) crmclient.Lead {
-	l := p.Lead
-	return crmclient.Lead{
-		Title: l.Title, Email: l.Email, Phone: l.Phone, Company: l.Company,
-		Description: l.Description, IP: l.IP, Country: l.Country, City: l.City,
-		Path: l.Path, Partner: l.Partner, User: l.User,
-		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
-		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent,
-		UIDs: map[string]string{"leadrelay_key": p.ID},
-	}
+	return crmclient.Lead{Lead: p.Lead, UIDs: map[string]string{"leadrelay_key": p.ID}}
 }
 
 // drained waits (bounded) until the queue has nothing pending, active or

@@ -12,6 +12,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
+	"leadrelay/lead"
 )
 
 // TestCRMListIgnoredDates: against a v1 CRM whose list ignores its
@@ -35,7 +36,7 @@ func TestCRMListIgnoredDates(t *testing.T) {
 		mu.Lock()
 		clock = day
 		mu.Unlock()
-		if _, err := crm.Add(context.Background(), crmclient.Lead{Title: "x", Email: strings.ToLower(day.Format("Jan02")) + "@example.com"}); err != nil {
+		if _, err := crm.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x", Email: strings.ToLower(day.Format("Jan02")) + "@example.com"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -539,7 +539,7 @@ func TestCRM(t *testing.T) {
 	e := newEnv(t, nil)
 	var ids []int64
 	for i := range 3 {
-		id, err := e.crm.Add(ctx, crmclient.Lead{Title: fmt.Sprint("Ann ", i), Email: fmt.Sprintf("ann%d@example.com", i), Company: "ACME"})
+		id, err := e.crm.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: fmt.Sprint("Ann ", i), Email: fmt.Sprintf("ann%d@example.com", i), Company: "ACME"}})
 		if err != nil {
 			t.Fatal(err)
 		}

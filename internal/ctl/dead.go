@@ -129,9 +129,9 @@ func (c *cli) deadShow(args []string) error {
 	}
 	fmt.Fprintln(c.out, "\nLead:")
 	tw = c.table()
-	for _, name := range lead.FieldNames {
-		if v := *p.Lead.Field(name); v != "" {
-			fmt.Fprintf(tw, "  %s\t%s\n", name, clip(v, 200))
+	for _, f := range lead.Fields() {
+		if v := *f.Of(&p.Lead); v != "" {
+			fmt.Fprintf(tw, "  %s\t%s\n", f.Name, clip(v, 200))
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -178,7 +178,7 @@ func readCSV(b []byte) ([]importRow, error) {
 	for i, h := range header {
 		header[i] = strings.ToLower(strings.TrimSpace(h))
 		if header[i] != keyColumn && probe.Field(header[i]) == nil {
-			return nil, fmt.Errorf("line 1: column %q is not a lead field (want %s or %s)", h, strings.Join(lead.FieldNames, ", "), keyColumn)
+			return nil, fmt.Errorf("line 1: column %q is not a lead field (want %s or %s)", h, fieldNames(), keyColumn)
 		}
 	}
 	var rows []importRow
@@ -208,6 +208,15 @@ func readCSV(b []byte) ([]importRow, error) {
 		}
 		rows = append(rows, row)
 	}
+}
+
+// fieldNames lists the lead's wire names for a message.
+func fieldNames() string {
+	var names []string
+	for _, f := range lead.Fields() {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // readJSONL reads one JSON object per line: the lead's fields and

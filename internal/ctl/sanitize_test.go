@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"leadrelay/crmclient"
+	"leadrelay/lead"
 )
 
 // TestClipStripsControls is a low finding: ctl crm info wrote terminal
@@ -41,8 +42,7 @@ func TestClipStripsControls(t *testing.T) {
 func TestCRMInfoNoEscapes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	id, err := e.crm.Add(context.Background(), crmclient.Lead{Title: "Evil\x1b]0;owned\x07", Email: "evil@example.com",
-		Description: "hi\x1b[2J\x1b[1;1H\u009b0m", Company: "ACME\u202E"})
+	id, err := e.crm.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "Evil\x1b]0;owned\x07", Email: "evil@example.com", Description: "hi\x1b[2J\x1b[1;1H\u009b0m", Company: "ACME\u202E"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,9 +103,9 @@ func (c *cli) leadStatus(args []string) error {
 		}
 	}
 	if st.Lead != nil {
-		for _, name := range lead.FieldNames {
-			if v := *st.Lead.Field(name); v != "" {
-				kv("  "+name, clip(v, 200))
+		for _, f := range lead.Fields() {
+			if v := *f.Of(st.Lead); v != "" {
+				kv("  "+f.Name, clip(v, 200))
 			}
 		}
 	}
