@@ -1,8 +1,6 @@
 package lead
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -80,18 +78,4 @@ func plain(s string) bool {
 		}
 	}
 	return true
-}
-
-// Hash returns a stable digest of the lead's content. The producer uses it as
-// the idempotency key when a site sends none, so that a form posted twice in
-// a row is one lead.
-func (l Lead) Hash() string {
-	h := sha256.New()
-	for _, f := range fields {
-		h.Write([]byte(f.Name))
-		h.Write([]byte{0})
-		h.Write([]byte(*f.Of(&l)))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

@@ -32,9 +32,9 @@ type Payload struct {
 	ReceivedAt time.Time `json:"received_at"`
 	// Lead is the submission itself.
 	Lead Lead `json:"lead"`
-	// Sum is the digest of Lead (Lead.Hash): a task whose content differs
-	// from what was delivered under the same id is a different lead.
-	// Empty in payloads of the previous version.
+	// Sum is the Digest of Lead, its version in its text: a task whose
+	// content differs from what was delivered under the same id is a
+	// different lead. Empty in payloads of the previous version.
 	Sum string `json:"sum,omitempty"`
 }
 
@@ -46,14 +46,14 @@ func ID(site, idempotencyKey string) string {
 }
 
 // NewPayload builds the payload of a lead. An empty idempotencyKey is replaced
-// by the hash of the lead's content.
+// by the key of the lead's content digest (Digest.Key).
 func NewPayload(site, idempotencyKey string, l Lead, receivedAt time.Time) Payload {
-	sum := l.Hash()
+	sum := l.Digest()
 	if idempotencyKey == "" {
-		idempotencyKey = "sha256:" + sum
+		idempotencyKey = sum.Key()
 	}
 	return Payload{
-		Sum:            sum,
+		Sum:            string(sum),
 		ID:             ID(site, idempotencyKey),
 		Site:           site,
 		IdempotencyKey: idempotencyKey,

@@ -246,7 +246,7 @@ func TestPublishKeyReusedAfterTaskExpired(t *testing.T) {
 	sum := lead.Lead{Title: "Ann"}
 	sum.Normalize()
 	if _, err := keys.New(rdb).Finish(ctx, keys.FinishArgs{Queue: "expired", Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01",
-		Marker: keys.Marker{LeadID: r.ID, Site: "shop", Sum: sum.Hash(), CRMID: 4, At: time.Now()}}); err != nil {
+		Marker: keys.Marker{LeadID: r.ID, Site: "shop", Sum: string(sum.Digest()), CRMID: 4, At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := insp.DeleteTask("expired", r.ID); err != nil {

@@ -1,0 +1,105 @@
+package lead
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+)
+
+// digestGolden holds digests, implicit keys and lead ids computed by
+// Lead.Hash before digests had versions (main at c9450cf). Leads already
+// in Redis carry these ids and sums, so v1 must reproduce them exactly.
+var digestGolden = []struct {
+	name string
+	lead Lead
+	sum  Digest
+	id   string // NewPayload("shop", "", lead, …).ID
+}{
+	{"empty", Lead{},
+		"4aff9627e7fb7348d158f525e247e381777f5126b2b0273c5a47b2486c90d6ab", "ld_f1fb59847dfb2043aa1d734f"},
+	{"title", Lead{Title: "Ann"},
+		"7483786b7c77d5e3b13784e6463a1c58725c702287cd0e018a132f3fd6a323fe", "ld_5e4af4717719dc05e3b337ad"},
+	{"phone", Lead{Phone: "+7 900 123-45-67"},
+		"104867b7d8761b93db545f40f978e16e02b63323a0c174ecd9a1275c009f7f59", "ld_273776a17e3db7b3a48b8a93"},
+	{"every field", Lead{Title: "Андреев Владислав", Email: "vladislav@god.ry", Phone: "+79001234567", Company: "SalesMan",
+		Description: "The best crm practice\nline two\ttab", IP: "127.0.0.1", Country: "Ruusia", City: "Perm", Path: "Test Path",
+		Partner: "p.example", User: "u@x", UTMSource: "google", UTMMedium: "cpc", UTMCampaign: "spring", UTMTerm: "crm", UTMContent: "ad1"},
+		"fd3edf7b4d1ad9aba17df8f3cbb468d53667d7543f97d6dfab5ad01afe4fc2c2", "ld_bd91c0d90ddf66839ac6c231"},
+	{"control byte", Lead{Email: "ann@example.com", Description: "a\x00b"},
+		"5457293293d00669eda3c91413c552418419d05ffe73c218857707b694e644ca", "ld_6d950db8fa4fb59dc907f452"},
+}
+
+func TestDigestV1Golden(t *testing.T) {
+	t.Parallel()
+	for _, tc := range digestGolden {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tc.lead.Digest(); got != tc.sum {
+				t.Errorf("Digest() = %s, want %s", got, tc.sum)
+			}
+			p := NewPayload("shop", "", tc.lead, time.Unix(0, 0))
+			if p.ID != tc.id || p.IdempotencyKey != "sha256:"+string(tc.sum) || p.Sum != string(tc.sum) {
+				t.Errorf("payload id %s key %s sum %s; want %s sha256:%s %s", p.ID, p.IdempotencyKey, p.Sum, tc.id, tc.sum, tc.sum)
+			}
+			if v := tc.sum.Version(); v != DigestV1 {
+				t.Errorf("Version() = %d, want 1", v)
+			}
+		})
+	}
+}
+
+// TestDigestNewFieldEmpty adds a row to a copy of the table, as a new
+// field would be added: a lead that leaves it empty keeps its v1 digest,
+// one that sets it gets another.
+func TestDigestNewFieldEmpty(t *testing.T) {
+	t.Parallel()
+	var site string
+	rows := append(Fields()[:len(Fields()):len(Fields())], Field{Name: "site", MaxLen: 255, CRM: same("site"),
+		value: func(*Lead) *string { return &site }})
+	sum := func(l Lead) Digest {
+		h := sha256.New()
+		writeDigestInput(h, rows, &l)
+		return Digest(hex.EncodeToString(h.Sum(nil)))
+	}
+	for _, tc := range digestGolden {
+		site = ""
+		if got := sum(tc.lead); got != tc.sum {
+			t.Errorf("%s: with an empty new field the digest is %s, want %s", tc.name, got, tc.sum)
+		}
+		site = "oldshop"
+		if got := sum(tc.lead); got == tc.sum {
+			t.Errorf("%s: setting the new field left the digest as it was", tc.name)
+		}
+	}
+}
+
+func TestDigestVersion(t *testing.T) {
+	t.Parallel()
+	v1 := digestGolden[1].sum
+	tests := []struct {
+		d    Digest
+		want DigestVersion
+		key  string
+	}{
+		{v1, DigestV1, "sha256:" + string(v1)},
+		{"v2:" + v1, 2, "v2:" + string(v1)},
+		{"v12:ab", 12, "v12:ab"},
+		{"", 0, ""},
+		{v1[:63], 0, string(v1[:63])},
+		{"v1:" + v1, 0, "v1:" + string(v1)}, // v1 never has a mark
+		{"v02:ab", 0, "v02:ab"},
+		{"v2:", 0, "v2:"},
+		{"v2:AB", 0, "v2:AB"},
+		{"x2:ab", 0, "x2:ab"},
+		{"sha256:" + v1, 0, "sha256:" + string(v1)},
+	}
+	for _, tc := range tests {
+		if got := tc.d.Version(); got != tc.want {
+			t.Errorf("Digest(%q).Version() = %d, want %d", tc.d, got, tc.want)
+		}
+		if got := tc.d.Key(); got != tc.key {
+			t.Errorf("Digest(%q).Key() = %q, want %q", tc.d, got, tc.key)
+		}
+	}
+}
