@@ -179,7 +179,7 @@ func (l *RedisLimiter) Allow(ctx context.Context, site, ip string) (Decision, er
 		authed = 1
 	}
 	r, err := allowScript.Run(ctx, l.rdb,
-		[]string{rateKeyPrefix + "client:" + clientKey(ip), rateKeyPrefix + "site:" + site, rateKeyGlobal},
+		[]string{rateKeyPrefix + "client:" + ClientKey(ip), rateKeyPrefix + "site:" + site, rateKeyGlobal},
 		now, authed, l.client.interval, l.client.burst, l.site.interval, l.site.burst, l.global.interval, l.global.burst,
 	).Int64Slice()
 	if err != nil {
@@ -200,9 +200,11 @@ func (l *RedisLimiter) Allow(ctx context.Context, site, ip string) (Decision, er
 	return d, nil
 }
 
-// clientKey is the bucket of a client address: the address itself, or for
-// IPv6 its /64, which one host usually holds whole.
-func clientKey(ip string) string {
+// ClientKey is the bucket of a client address that every per-client limit
+// shares (intake's failed-auth rate, the ops listener's failed logins, the
+// connection cap): an IPv4 address itself, an IPv6 address's /64, which one
+// host usually holds whole. Anything else is its own bucket.
+func ClientKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip

@@ -225,8 +225,8 @@ func TestClientIP(t *testing.T) {
 	for ip, want := range map[string]string{
 		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "::ffff:192.0.2.1": "192.0.2.1", "192.0.2.1": "192.0.2.1", "x": "x",
 	} {
-		if got := clientKey(ip); got != want {
-			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
+		if got := ClientKey(ip); got != want {
+			t.Errorf("ClientKey(%q) = %q, want %q", ip, got, want)
 		}
 	}
 }

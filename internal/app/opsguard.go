@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,23 +33,21 @@ type OpsGuardOptions struct {
 	// TrustedProxies name the client behind a reverse proxy (see
 	// intake.ClientAddr).
 	TrustedProxies []netip.Prefix
-	// FailedLogins is the failed logins a client may make in a burst before
-	// every request of it gets 429; they come back at one a
-	// FailedLoginRefill. Zero means DefaultFailedLogins.
+	// FailedLogins is the failed logins a client (intake.ClientKey), or a
+	// device that signed in before, may make in a burst before every
+	// request it makes gets 429; they come back at one a FailedLoginRefill.
+	// Zero means DefaultFailedLogins. See loginBudget.
 	FailedLogins int
+	// UserFailedLogins is the same burst per user name, for all clients
+	// without a device token together. Zero means DefaultUserFailedLogins.
+	UserFailedLogins int
 	// FailedLoginRefill is how long one spent failed login takes to come
 	// back; zero means DefaultFailedLoginRefill.
 	FailedLoginRefill time.Duration
-	// Now is the clock of the failed-login budget; nil means time.Now.
+	// Now is the clock of the failed-login budget and of device tokens;
+	// nil means time.Now.
 	Now func() time.Time
 }
-
-// Defaults of the failed-login budget: ten wrong passwords, then one more
-// every six seconds (ten a minute), per client address.
-const (
-	DefaultFailedLogins      = 10
-	DefaultFailedLoginRefill = 6 * time.Second
-)
 
 // maxAuditBody bounds what the audit line reads of a request body to find
 // the lead ids of a batch action.
@@ -65,8 +62,9 @@ const uiCSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 
 // OpsGuard admits operators to the ops listener's routes (UI, /ops/*,
 // /metrics), in this order: a Host the listener answers to (against DNS
 // rebinding), no cross-origin browser request for anything but a read
-// (http.CrossOriginProtection, against CSRF), the failed-login budget of
-// the client, then basic auth compared in constant time. Every answer gets
+// (http.CrossOriginProtection, against CSRF), the failed-login budget
+// (loginBudget: per client, per user name, per device that signed in
+// before), then basic auth compared in constant time. Every answer gets
 // anti-framing headers; every action (any method but GET, HEAD, OPTIONS)
 // gets one audit log line: who, from where, what, which leads, the status.
 func OpsGuard(h http.Handler, o OpsGuardOptions, log *zap.Logger) http.Handler {
@@ -76,6 +74,9 @@ func OpsGuard(h http.Handler, o OpsGuardOptions, log *zap.Logger) http.Handler {
 	if o.FailedLogins <= 0 {
 		o.FailedLogins = DefaultFailedLogins
 	}
+	if o.UserFailedLogins <= 0 {
+		o.UserFailedLogins = DefaultUserFailedLogins
+	}
 	if o.FailedLoginRefill <= 0 {
 		o.FailedLoginRefill = DefaultFailedLoginRefill
 	}
@@ -83,12 +84,13 @@ func OpsGuard(h http.Handler, o OpsGuardOptions, log *zap.Logger) http.Handler {
 		o.Now = time.Now
 	}
 	g := &opsGuard{
-		next:  h,
-		o:     o,
-		log:   log,
-		hosts: map[string]bool{"localhost": true},
-		cop:   http.NewCrossOriginProtection(),
-		fails: &loginBudget{burst: o.FailedLogins, refill: o.FailedLoginRefill, now: o.Now, tat: map[string]time.Time{}},
+		next:    h,
+		o:       o,
+		log:     log,
+		hosts:   map[string]bool{"localhost": true},
+		cop:     http.NewCrossOriginProtection(),
+		fails:   newLoginBudget(o),
+		devices: newDeviceTokens(o.Password, o.Now),
 	}
 	for _, host := range o.Hosts {
 		g.hosts[strings.ToLower(strings.TrimSuffix(host, "."))] = true
@@ -104,6 +106,7 @@ type opsGuard struct {
 	hosts              map[string]bool
 	cop                *http.CrossOriginProtection
 	fails              *loginBudget
+	devices            deviceTokens
 	wantUser, wantPass [sha256.Size]byte
 }
 
@@ -137,28 +140,31 @@ func (g *opsGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks basic auth, or admits anyone when the guard is open.
-// It answers 401 or 429 itself and returns false then.
+// It answers 401 or 429 itself and returns false then. The failed-login
+// budget (loginBudget) judges the request before the password is checked.
 func (g *opsGuard) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if g.o.User == "" && g.o.Open {
 		return "(no credentials required)", true
 	}
 	client := intake.ClientAddr(r, g.o.TrustedProxies)
-	if wait, blocked := g.fails.blocked(client); blocked {
-		// Even a right password is refused now: otherwise a guesser that
-		// ignores the 429s would still learn the moment it is right.
+	u, p, ok := r.BasicAuth()
+	j := judge{client: intake.ClientKey(client), user: u}
+	if g.o.User != "" {
+		j.device, _ = g.devices.check(r, u)
+	}
+	if wait, blocked := g.fails.blocked(j); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		http.Error(w, "too many failed logins from this address; try again later", http.StatusTooManyRequests)
-		g.log.Warn("ops login refused: failed-login budget spent", zap.String("client", client))
+		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
+		g.log.Warn("ops login refused: failed-login budget spent", zap.String("client", client), zap.Bool("device_token", j.device != ""))
 		return "", false
 	}
-	u, p, ok := r.BasicAuth()
 	gotU, gotP := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
 	userOK := subtle.ConstantTimeCompare(gotU[:], g.wantUser[:])
 	passOK := subtle.ConstantTimeCompare(gotP[:], g.wantPass[:])
 	if g.o.User == "" || !ok || userOK&passOK != 1 {
 		if ok { // a browser's first request carries no credentials: not a guess
-			g.fails.spend(client)
-			g.log.Warn("ops login failed", zap.String("client", client))
+			g.fails.spend(j)
+			g.log.Warn("ops login failed", zap.String("client", client), zap.Bool("device_token", j.device != ""))
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="leadrelay ops", charset="UTF-8"`)
 		msg := "unauthorized"
@@ -167,6 +173,9 @@ func (g *opsGuard) authenticate(w http.ResponseWriter, r *http.Request) (string,
 		}
 		http.Error(w, msg, http.StatusUnauthorized)
 		return "", false
+	}
+	if j.device == "" {
+		g.devices.set(w, r, u)
 	}
 	return u, true
 }
@@ -262,55 +271,4 @@ func (w *statusRecorder) code() int {
 		return http.StatusOK
 	}
 	return w.status
-}
-
-// loginBudget is a GCRA bucket of failed logins per client, in memory: an
-// ops listener has few clients, and each intake process guarding its own
-// is enough to make guessing slow. It keeps at most maxClients entries.
-type loginBudget struct {
-	mu     sync.Mutex
-	burst  int
-	refill time.Duration
-	now    func() time.Time
-	tat    map[string]time.Time // when the client's bucket is full again
-}
-
-const maxClients = 10000
-
-// blocked reports whether client has spent its budget, and for how long.
-func (b *loginBudget) blocked(client string) (time.Duration, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	tat, ok := b.tat[client]
-	if !ok {
-		return 0, false
-	}
-	// The bucket is empty when refilling it takes the whole burst.
-	if wait := tat.Sub(now) - time.Duration(b.burst-1)*b.refill; wait > 0 {
-		return wait, true
-	}
-	return 0, false
-}
-
-// spend takes one failed login from client's budget.
-func (b *loginBudget) spend(client string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	if len(b.tat) >= maxClients {
-		for k, t := range b.tat {
-			if !t.After(now) {
-				delete(b.tat, k)
-			}
-		}
-		if len(b.tat) >= maxClients {
-			clear(b.tat) // a flood of addresses: forget rather than grow
-		}
-	}
-	tat := b.tat[client]
-	if tat.Before(now) {
-		tat = now
-	}
-	b.tat[client] = tat.Add(b.refill)
 }
