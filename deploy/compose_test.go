@@ -4,68 +4,69 @@
 package deploy
 
 import (
-	"bufio"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v2"
 
 	"leadrelay/config"
 )
 
 // service is what the test reads of one compose service.
 type service struct {
-	env     map[string]string
-	ports   []string
-	secrets []string
-	merges  bool // <<: *relay
+	env      map[string]string
+	ports    []string
+	secrets  []string
+	networks []string
+	profiles []string
 }
 
-// readCompose is a small reader for the shapes docker-compose.yml uses:
-// two-space indentation, services with environment maps, port and secret
-// lists, and one x-relay anchor of shared environment.
+// composeFile is the part of docker-compose.yml the tests read. YAML's
+// merge key (<<: *relay) is resolved by the decoder, so each service's
+// environment holds the shared settings too.
+type composeFile struct {
+	Relay    map[string]string `yaml:"x-relay"`
+	Services map[string]struct {
+		Environment map[string]string `yaml:"environment"`
+		Ports       []string          `yaml:"ports"`
+		Secrets     []string          `yaml:"secrets"`
+		Networks    []string          `yaml:"networks"`
+		Profiles    []string          `yaml:"profiles"`
+	} `yaml:"services"`
+	Networks map[string]struct {
+		Internal bool `yaml:"internal"`
+	} `yaml:"networks"`
+}
+
+// readCompose parses docker-compose.yml: the shared x-relay environment,
+// each service, the raw text and the whole parsed file.
 func readCompose(t *testing.T) (shared map[string]string, services map[string]*service, text string) {
+	t.Helper()
+	f, text := parseCompose(t)
+	services = map[string]*service{}
+	for name, s := range f.Services {
+		env := s.Environment
+		if env == nil {
+			env = map[string]string{}
+		}
+		services[name] = &service{env: env, ports: s.Ports, secrets: s.Secrets, networks: s.Networks, profiles: s.Profiles}
+	}
+	return f.Relay, services, text
+}
+
+func parseCompose(t *testing.T) (composeFile, string) {
 	t.Helper()
 	b, err := os.ReadFile("../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	text = string(b)
-	shared, services = map[string]string{}, map[string]*service{}
-	var top, svc, block string
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		key, val, _ := strings.Cut(trimmed, ":")
-		val = strings.TrimSpace(val)
-		switch {
-		case indent == 0:
-			top, svc, block = key, "", ""
-		case top == "x-relay" && indent == 2:
-			shared[key] = val
-		case top == "services" && indent == 2:
-			svc, block = key, ""
-			services[svc] = &service{env: map[string]string{}}
-		case top == "services" && indent == 4:
-			block = key
-		case top == "services" && indent == 6 && block == "environment":
-			if key == "<<" {
-				services[svc].merges = true
-			} else {
-				services[svc].env[key] = val
-			}
-		case top == "services" && indent == 6 && block == "ports":
-			services[svc].ports = append(services[svc].ports, strings.Trim(strings.TrimPrefix(trimmed, "- "), `"`))
-		case top == "services" && indent == 6 && block == "secrets":
-			services[svc].secrets = append(services[svc].secrets, strings.TrimPrefix(trimmed, "- "))
-		}
+	var f composeFile
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	return shared, services, text
+	return f, string(b)
 }
 
 // defaultRE matches ${VAR:-default} and ${VAR-default}, a value used when
@@ -82,26 +83,19 @@ func TestComposeNoWorkingDefaults(t *testing.T) {
 	if strings.Contains(strings.ToLower(text), "change-me") {
 		t.Error("docker-compose.yml still holds a change-me placeholder")
 	}
-	for _, want := range []string{"intake", "worker", "crmsim", "redis"} {
+	for _, want := range []string{"intake", "worker", "crmsim", "redis", "ctl"} {
 		if services[want] == nil {
 			t.Fatalf("service %q not found; the reader or the file changed", want)
 		}
 	}
-	secretVars := []string{"LEADRELAY_SITES", "LEADRELAY_UI_USER", "LEADRELAY_UI_PASSWORD", "LEADRELAY_CRM_APIKEY", "LEADRELAY_SITE_SECRETS", "LEADRELAY_REDIS_URL_PASSWORD"}
-	envOf := func(s *service) map[string]string {
-		out := map[string]string{}
-		if s.merges {
-			for k, v := range shared {
-				out[k] = v
-			}
+	secretVars := []string{"LEADRELAY_SITES", "LEADRELAY_UI_USER", "LEADRELAY_UI_PASSWORD", "LEADRELAY_CRM_APIKEY", "LEADRELAY_SITE_SECRETS"}
+	for _, v := range secretVars {
+		if val, ok := shared[v]; ok && !strings.HasPrefix(val, "${"+v+":?") {
+			t.Errorf("x-relay %s = %s: must come from the operator (${%s:?…})", v, val, v)
 		}
-		for k, v := range s.env {
-			out[k] = v
-		}
-		return out
 	}
 	for name, s := range services {
-		env := envOf(s)
+		env := s.env
 		t.Run(name, func(t *testing.T) {
 			for _, v := range secretVars {
 				val, ok := env[v]
@@ -126,7 +120,8 @@ func TestComposeNoWorkingDefaults(t *testing.T) {
 				t.Errorf("worker reads the key from %q", env["LEADRELAY_CRM_APIKEY_FILE"])
 			}
 			for _, p := range s.ports {
-				if !strings.HasPrefix(p, "127.0.0.1:") && !strings.HasPrefix(p, "${LEADRELAY_BIND:-127.0.0.1}:") {
+				if !strings.HasPrefix(p, "127.0.0.1:") && !strings.HasPrefix(p, "${LEADRELAY_BIND:-127.0.0.1}:") &&
+					!strings.HasPrefix(p, "${LEADRELAY_OPS_BIND:-127.0.0.1}:") {
 					t.Errorf("port %q is published on every interface; bind 127.0.0.1", p)
 				}
 				if strings.HasSuffix(p, ":9090") {
@@ -147,11 +142,17 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("a-real-crm-key-0123456789"), 0o400); err != nil {
 		t.Fatal(err)
 	}
+	redisPasswords := map[string]string{
+		"REDIS_INTAKE_PASSWORD": "0123456789abcdef01", "REDIS_WORKER_PASSWORD": "0123456789abcdef02", "REDIS_OPS_PASSWORD": "0123456789abcdef03",
+	}
 	good := map[string]string{
 		"LEADRELAY_SITES": "shop=0123456789abcdef0123456789abcdef", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "a-good-long-password",
 	}
 	old := map[string]string{
 		"LEADRELAY_SITES": "demo=change-me-demo-site-key", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "change-me-ui-password",
+	}
+	for k, v := range redisPasswords {
+		good[k], old[k] = v, v
 	}
 	expand := func(v string, operator map[string]string) string {
 		v = regexp.MustCompile(`\$\{(\w+):\?[^}]*\}`).ReplaceAllStringFunc(v, func(m string) string {
@@ -166,6 +167,7 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 	}{
 		{"intake", "intake", good, nil},
 		{"worker", "worker", good, nil},
+		{"ctl", "ctl", good, nil},
 		{"intake with the old placeholders", "intake", old, []string{"LEADRELAY_UI_PASSWORD is a placeholder", `key of site "demo" is a placeholder`}},
 	}
 	for _, tc := range tests {
