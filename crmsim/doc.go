@@ -8,12 +8,13 @@
 // add carrying an id rewrites that lead instead of inserting.
 //
 // A *Sim is an http.Handler. Tests mount it on httptest.NewServer; the
-// `leadrelay crmsim` subcommand (Run) serves it with a Server, which can also
-// refuse connections during an injected outage. Faults (errors, latency,
-// outages, ambiguous adds, PHP fatals, the shipped-broken v1, auth failures,
-// rejects, rate limits, and the running CRM's own behaviours listed below)
-// are set with SetFaults, POST /_sim/faults or the crmsim flags, and drawn
-// from a seeded random source, so a test run is repeatable.
+// stand-alone command `go run ./tools/crmsim` (Run) serves it with a
+// Server, which can also refuse connections during an injected outage.
+// Faults (errors, latency, outages, ambiguous adds, PHP fatals, the
+// shipped-broken v1, auth failures, rejects, rate limits, and the running
+// CRM's own behaviours listed below) are set with SetFaults, POST
+// /_sim/faults or the crmsim flags, and drawn from a seeded random source,
+// so a test run is repeatable.
 //
 //	sim, err := crmsim.New(crmsim.Config{APIKey: "secret"})
 //	if err != nil { ... }
@@ -55,7 +56,7 @@
 // roughly the following; measured, it still served 9 concurrent adds and
 // collapsed from 10 on, which a pool of 10 reproduces:
 //
-//	leadrelay crmsim --php-workers 10 --cpus 2 --latency 20ms --fatal-style crm --v1-shipped
+//	go run ./tools/crmsim --php-workers 10 --cpus 2 --latency 20ms --fatal-style crm --v1-shipped
 //
 // # Where the simulator differs from the real CRM on purpose
 //

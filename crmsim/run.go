@@ -13,16 +13,16 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// DefaultAddr is where `leadrelay crmsim` listens unless --addr says otherwise.
+// DefaultAddr is where `go run ./tools/crmsim` listens unless --addr says otherwise.
 const DefaultAddr = "127.0.0.1:9090"
 
 // demoKey is the API key used when --apikey is not given.
 const demoKey = "demo-key"
 
-// Run is the `leadrelay crmsim` subcommand: it serves a Sim on --addr until
-// ctx is done. args are the arguments after the subcommand name. It prints
-// "crmsim listening on http://ADDR (api=…, login=…)" to stdout (never the
-// key) and logs to stderr.
+// Run is the stand-alone simulator, `go run ./tools/crmsim`: it serves a
+// Sim on --addr until ctx is done. args are the command's arguments. It
+// prints "crmsim listening on http://ADDR (api=…, login=…)" to stdout
+// (never the key) and logs to stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("crmsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)

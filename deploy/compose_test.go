@@ -226,3 +226,35 @@ func TestDockerfileDataVolume(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulatorOwnImage: the relay binary carries no simulator command, so
+// compose's crmsim service builds the Dockerfile's crmsim target from
+// tools/crmsim and passes only the simulator's flags.
+func TestSimulatorOwnImage(t *testing.T) {
+	t.Parallel()
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, compose := readCompose(t)
+	tests := []struct {
+		name, text, want string
+	}{
+		{"built from tools/crmsim", string(df), "-o /crmsim ./tools/crmsim"},
+		{"a crmsim stage", string(df), " AS crmsim\n"},
+		{"its entrypoint", string(df), `ENTRYPOINT ["/crmsim"]`},
+		{"compose builds that target", compose, "target: crmsim\n"},
+		{"compose passes flags only", compose, `command: ["--addr", "0.0.0.0:9090"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tc.text, tc.want) {
+				t.Errorf("missing %q", tc.want)
+			}
+		})
+	}
+	// The default target, the last stage, is the relay.
+	if last := string(df[strings.LastIndex(string(df), "\nFROM "):]); !strings.Contains(last, `ENTRYPOINT ["/leadrelay"]`) {
+		t.Errorf("the Dockerfile's last stage is not the relay:\n%s", last)
+	}
+}

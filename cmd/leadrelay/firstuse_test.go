@@ -30,7 +30,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"serve", "intake", "worker", "crmsim", "ctl", "version"}},
+		{[]string{"--help"}, []string{"serve", "intake", "worker", "ctl", "version"}},
 		{[]string{"help"}, []string{"serve", "ctl"}},
 		{[]string{"serve", "--help"}, []string{"Usage: leadrelay serve", "-addr", "LEADRELAY_REDIS_URL", "LEADRELAY_SITES", "LEADRELAY_CRM_APIKEY", "LEADRELAY_MAX_RETRY  ", "default 80"}},
 		{[]string{"serve", "-h"}, []string{"-addr", "LEADRELAY_HTTP_ADDR"}},

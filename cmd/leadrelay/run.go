@@ -11,9 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/config"
-	"leadrelay/crmsim"
 	"leadrelay/internal/app"
-	"leadrelay/internal/bench"
 	"leadrelay/internal/ctl"
 )
 
@@ -26,9 +24,7 @@ Commands:
             and no LEADRELAY_CRM_URL it embeds Redis and a CRM simulator (demo mode)
   intake    only the HTTP intake and the ops UI (needs LEADRELAY_REDIS_URL)
   worker    only delivery to the CRM; start as many as you like against one Redis
-  crmsim    run the SalesMan CRM simulator (see: leadrelay crmsim -h)
   ctl       operator commands: queues, dead letters, lead status, CRM reads (see: leadrelay ctl help)
-  bench     measure LeadRelay against raw asynq on a private redis-server (see: leadrelay bench -h)
   version   print the version
 
 Settings come from LEADRELAY_* environment variables; each command's --help
@@ -65,17 +61,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runRoles(ctx, cmd, rest, getenv, stdout, stderr, app.Roles{Intake: true})
 	case "worker":
 		return runRoles(ctx, cmd, rest, getenv, stdout, stderr, app.Roles{Worker: true})
-	case "crmsim":
-		return crmsim.Run(ctx, rest, stdout, stderr)
 	case "ctl":
 		// ctl checks only the settings each of its commands uses: a bad
 		// worker-only setting must not stop an operator from reading queues.
 		cfg, problems := config.LoadLenient(getenv)
 		return ctl.RunWith(ctx, rest, cfg, stdout, stderr, ctl.Options{Stdin: os.Stdin, ConfigProblems: problems})
-	case "bench":
-		// Only the real CRM's address and credentials matter to the bench.
-		cfg, _ := config.LoadLenient(getenv)
-		return bench.Main(ctx, rest, bench.RealCRM{URL: cfg.CRMURL, Login: cfg.CRMLogin, APIKey: cfg.CRMAPIKey}, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "leadrelay", app.Version)
 		return nil
@@ -83,8 +73,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
+	if tool, ok := movedOut[cmd]; ok {
+		return &usageError{fmt.Sprintf("%s is not part of the relay binary; from the source tree run: %s", cmd, tool)}
+	}
 	fmt.Fprint(stderr, usage)
 	return &usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// movedOut are the lab's former subcommands, now commands of their own so
+// the relay links only what runs in production; asking for one names it.
+var movedOut = map[string]string{
+	"bench":  "go run ./tools/bench",
+	"crmsim": "go run ./tools/crmsim",
 }
 
 func runRoles(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer, roles app.Roles) error {

@@ -72,7 +72,7 @@ func (s suite) run(t *testing.T) {
 	rds := redistest.Start(t)
 	bin := hatest.Binary(t)
 	simPort := redistest.FreePort(t)
-	sim := hatest.Start(t, bin, "crmsim", nil, "crmsim",
+	sim := hatest.Start(t, hatest.SimBinary(t), "crmsim", nil,
 		"--addr", "127.0.0.1:"+strconv.Itoa(simPort), "--api", "both", "--login", "admin@example.com",
 		"--apikey", crmKey, "--seed", "42", "--reject-marker", rejectMarker)
 	baseFaults := map[string]any{"error_rate": 0.2, "error_status": 503, "ambiguous_rate": 0.05, "reject_marker": rejectMarker}

@@ -71,38 +71,58 @@ func Summary(t testing.TB, line string) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// builds holds one build per package of this tree, made once per test
+// process.
+var builds sync.Map // package path -> *build
+
+// build is one package's binary, built at most once.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 // Binary builds cmd/leadrelay of this tree once per test process.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "leadrelay-ha-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "leadrelay")
-		buildErr = goBuild("", binPath)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return binaryOf(t, "leadrelay/cmd/leadrelay", "leadrelay")
 }
 
-// goBuild builds leadrelay/cmd/leadrelay of the module in dir ("" = this one).
-func goBuild(dir, out string) error {
+// SimBinary builds the stand-alone CRM simulator, tools/crmsim, of this
+// tree once per test process; it takes the flags of crmsim.Run.
+func SimBinary(t testing.TB) string {
+	t.Helper()
+	return binaryOf(t, "leadrelay/tools/crmsim", "crmsim")
+}
+
+// binaryOf builds pkg of this tree into a temporary file named name, once.
+func binaryOf(t testing.TB, pkg, name string) string {
+	t.Helper()
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "leadrelay-ha-bin")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		b.err = goBuild("", pkg, b.path)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// goBuild builds pkg of the module in dir ("" = this one).
+func goBuild(dir, pkg, out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "leadrelay/cmd/leadrelay")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build in %q: %v\n%s", dir, err, b)
+		return fmt.Errorf("go build %s in %q: %v\n%s", pkg, dir, err, b)
 	}
 	return nil
 }
@@ -671,7 +691,7 @@ func BinaryAt(t testing.TB, commit string) string {
 		t.Fatalf("untar %s: %v %s", commit, err, untarErr.String())
 	}
 	out := filepath.Join(dir, "leadrelay-"+commit[:min(12, len(commit))])
-	if err := goBuild(dir, out); err != nil {
+	if err := goBuild(dir, "leadrelay/cmd/leadrelay", out); err != nil {
 		t.Fatal(err)
 	}
 	return out

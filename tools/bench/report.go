@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"bufio"
@@ -365,7 +365,7 @@ func (r *Report) Markdown() string {
 // benchmarksHeader starts a new BENCHMARKS.md.
 const benchmarksHeader = `# Benchmarks
 
-Rows written by ` + "`leadrelay bench`" + ` (see README, "Benchmarks"): every figure is measured with its
+Rows written by ` + "`go run ./tools/bench`" + ` (see README, "Benchmarks"): every figure is measured with its
 reference in the same run, on the same machine, a moment apart; the ratio is LeadRelay / reference.
 Newest run first.
 

@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"strings"
 )
 
-// Main is `leadrelay bench [flags]`: it runs the bench, prints the table
-// to stdout and progress to stderr, and writes BENCHMARKS.md and the plot
-// when asked. crm, when its URL is set (LEADRELAY_CRM_URL and friends, read
-// by config in main), is a real CRM the real section measures.
+// Main is `go run ./tools/bench [flags]`: it runs the bench, prints the
+// table to stdout and progress to stderr, and writes BENCHMARKS.md and the
+// plot when asked. crm, when its URL is set (LEADRELAY_CRM_URL and friends,
+// read by config in main), is a real CRM the real section measures.
 func Main(ctx context.Context, args []string, crm RealCRM, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -26,7 +26,7 @@ func Main(ctx context.Context, args []string, crm RealCRM, stdout, stderr io.Wri
 	label := fs.String("label", "", "name of the run in the Markdown file (e.g. a commit)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (LeadRelay and references alike) to this file")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: leadrelay bench [flags]\n\nMeasures LeadRelay against raw asynq references in one run, on a redis-server\nand a CRM simulator it starts itself. Flags:\n")
+		fmt.Fprint(stderr, "Usage: go run ./tools/bench [flags]\n\nMeasures LeadRelay against raw asynq references in one run, on a redis-server\nand a CRM simulator it starts itself. Flags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,8 +1,8 @@
-// Package bench is `leadrelay bench`: it measures LeadRelay against raw
-// asynq references in one run, on a redis-server it starts itself (a free
-// loopback port, a temporary data directory) and the in-process SalesMan
-// simulator, so every figure comes with a ratio to a reference measured on
-// the same machine a moment apart.
+// Command bench measures LeadRelay against raw asynq references in one
+// run, on a redis-server it starts itself (a free loopback port, a
+// temporary data directory) and the in-process SalesMan simulator, so
+// every figure comes with a ratio to a reference measured on the same
+// machine a moment apart.
 //
 // Sections, in order:
 //
@@ -25,4 +25,11 @@
 //
 // Quick mode runs every section with a few leads (a few seconds); the
 // package's test runs it to prove the bench works, asserting no timing.
-package bench
+//
+// It is a command of its own, not a subcommand of the relay, so the relay
+// binary links none of the plot's gonum, x/image and PDF packages. From
+// the module root:
+//
+//	go run ./tools/bench -h
+//	go run ./tools/bench -quick
+package main
