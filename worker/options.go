@@ -64,7 +64,7 @@ type Options struct {
 	// PollInterval is how often an idle worker looks for new tasks
 	// (default 50ms; asynq's own 1s would add up to a second to every
 	// lead under light load). An idle worker costs Redis about 60
-	// commands a second for it (leadrelay bench, light section).
+	// commands a second for it (tools/bench, light section).
 	PollInterval time.Duration
 	// DelayedPollInterval is how often due retries and postponed leads are
 	// moved back to the queue (default 1s; asynq's own is 5s, which would
