@@ -1,6 +1,10 @@
-// Package deploy holds the deployment files (redis.conf, and beside it the
-// repository's docker-compose.yml and Dockerfile); its tests check them
-// for the mistakes a review found, since no Docker engine runs here.
+// Package deploy holds the deployment files: the systemd units
+// (systemd/), the Helm chart (helm/leadrelay), Redis's settings and users
+// (redis.conf, redis-acl.sh), the alert rules and the dashboard, and beside
+// it the repository's docker-compose.yml and Dockerfile. Its tests check
+// them with the tools that run them where those are here (systemd-analyze,
+// helm, redis-server) and by reading them where not (Docker), and check
+// that every LEADRELAY_* name in them is a setting LeadRelay reads.
 package deploy
 
 import (
