@@ -1,8 +1,9 @@
 // Package metrics provides LeadRelay's Prometheus metrics: intake requests
-// and enqueue latency, deliveries by outcome, CRM request latency, the CRM
-// circuit and configuration state, and the end-to-end latency of a lead
-// from intake to the CRM. A *Metrics is the intake.Observer and the
-// worker.Observer; a nil *Metrics records nothing.
+// and enqueue latency, deliveries by outcome and by site, CRM request
+// latency, the CRM circuit and configuration state, the adaptive CRM limit,
+// and the end-to-end latency of a lead from intake to the CRM. A *Metrics
+// is the intake.Observer and the worker.Observer; a nil *Metrics records
+// nothing.
 //
 //	reg := prometheus.NewRegistry()
 //	m := metrics.New(reg)

@@ -17,7 +17,7 @@ func Example() {
 	// intake and the worker report through their Observer interfaces.
 	m.IntakeRequest("shop", "accepted")
 	m.IntakeRequest("", "unauthorized") // no site: never the key it sent
-	m.Delivery("delivered")
+	m.Delivery("shop", "delivered")
 	m.DeliveryLatency(1500 * time.Millisecond)
 
 	mfs, _ := reg.Gather()

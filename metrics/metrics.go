@@ -164,12 +164,17 @@ func (m *Metrics) CRMRequest(action, class string, d time.Duration) {
 	m.crmRequests.WithLabelValues(bounded(crmActions, action), bounded(crmClasses, class)).Observe(d.Seconds())
 }
 
-// Delivery counts how one lead task's processing ended (worker.Observer).
-func (m *Metrics) Delivery(outcome string) {
+// Delivery counts how the processing of one lead task of site ended, in
+// leadrelay_deliveries_total and leadrelay_site_deliveries_total
+// (worker.Observer). The worker passes the site from the lead's task; a
+// site name that is not a plain name counts as Other.
+func (m *Metrics) Delivery(site, outcome string) {
 	if m == nil {
 		return
 	}
-	m.deliveries.WithLabelValues(bounded(m.deliveryOK, outcome)).Inc()
+	outcome = bounded(m.deliveryOK, outcome)
+	m.deliveries.WithLabelValues(outcome).Inc()
+	m.siteDeliveries.WithLabelValues(m.deliverySite(site), outcome).Inc()
 }
 
 // DeliveryLatency records the time from intake to the CRM for one lead

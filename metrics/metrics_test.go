@@ -27,8 +27,8 @@ func TestMetricsCount(t *testing.T) {
 	m.Enqueued(3 * time.Millisecond)
 	m.CRMRequest("add", "ok", 120*time.Millisecond)
 	m.CRMRequest("list", "transient", time.Second)
-	m.Delivery(worker.DeliveryDelivered)
-	m.Delivery(worker.DeliveryRetried)
+	m.Delivery("shop", worker.DeliveryDelivered)
+	m.Delivery("shop", worker.DeliveryRetried)
 	m.DeliveryLatency(2 * time.Second)
 	m.CRMCircuitOpen(true)
 	m.CRMConfigProblem(true)
@@ -47,6 +47,7 @@ leadrelay_intake_requests_total{outcome="unauthorized",site="unknown"} 1
 		"leadrelay_crm_request_duration_seconds":  2, // two series: add/ok, list/transient
 		"leadrelay_lead_delivery_latency_seconds": 1,
 		"leadrelay_deliveries_total":              len(metrics.DeliveryOutcomes),
+		"leadrelay_site_deliveries_total":         2, // shop/delivered, shop/retried
 		"leadrelay_crm_circuit_open":              1,
 		"leadrelay_crm_config_problem":            1,
 	} {
@@ -92,13 +93,13 @@ func TestNilMetrics(t *testing.T) {
 	io.Enqueued(time.Millisecond)
 	var wo worker.Observer = m
 	wo.CRMRequest("add", "ok", time.Millisecond)
-	wo.Delivery(worker.DeliveryDead)
+	wo.Delivery("shop", worker.DeliveryDead)
 	wo.DeliveryLatency(time.Second)
 	wo.CRMCircuitOpen(true)
 	wo.CRMConfigProblem(true)
 
 	// An unregistered Metrics counts too.
-	metrics.New(nil).Delivery(worker.DeliveryDelivered)
+	metrics.New(nil).Delivery("shop", worker.DeliveryDelivered)
 }
 
 // TestLabelsBounded: whatever callers report, every label takes one of a
@@ -114,7 +115,7 @@ func TestLabelsBounded(t *testing.T) {
 		m.IntakeRequest("shop", fmt.Sprintf("outcome_%d", i))
 		m.IntakeRequest(fmt.Sprintf("site%d", i), "accepted")
 		m.CRMRequest(fmt.Sprintf("action%d", i), fmt.Sprintf("class%d", i), time.Millisecond)
-		m.Delivery(fmt.Sprintf("outcome%d", i))
+		m.Delivery("shop", fmt.Sprintf("outcome%d", i))
 	}
 	m.IntakeRequest("shop", "Not A Name\n")
 

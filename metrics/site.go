@@ -9,22 +9,12 @@ import (
 // bound is only reached by a misconfiguration; later sites count as Other.
 const MaxDeliverySites = 256
 
-// siteDeliveries is leadrelay_site_deliveries_total{site,outcome}.
+// newSiteDeliveries builds leadrelay_site_deliveries_total{site,outcome}.
 func newSiteDeliveries() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "leadrelay_site_deliveries_total",
 		Help: "Processed lead tasks by site and outcome (the outcomes of leadrelay_deliveries_total).",
 	}, []string{"site", "outcome"})
-}
-
-// SiteDelivery counts how one lead task of site ended, like Delivery, in
-// leadrelay_site_deliveries_total. The worker calls it with the site from
-// the lead's task; a site name that is not a plain name counts as Other.
-func (m *Metrics) SiteDelivery(site, outcome string) {
-	if m == nil {
-		return
-	}
-	m.siteDeliveries.WithLabelValues(m.deliverySite(site), bounded(m.deliveryOK, outcome)).Inc()
 }
 
 // deliverySite admits site names (letters, digits, . - _ @, as config
@@ -36,6 +26,12 @@ func (m *Metrics) deliverySite(site string) string {
 	}
 	if !siteName(site) {
 		return Other
+	}
+	m.outcomesMu.RLock()
+	seen := m.dsites[site]
+	m.outcomesMu.RUnlock()
+	if seen { // every delivery asks: the common case takes no write lock
+		return site
 	}
 	m.outcomesMu.Lock()
 	defer m.outcomesMu.Unlock()

@@ -37,7 +37,7 @@ leadrelay_site_deliveries_total{outcome="retried",site="unknown"} 1
 			reg := prometheus.NewPedanticRegistry()
 			m := metrics.New(reg)
 			for _, c := range tc.calls {
-				m.SiteDelivery(c[0], c[1])
+				m.Delivery(c[0], c[1])
 			}
 			want := "# HELP leadrelay_site_deliveries_total Processed lead tasks by site and outcome (the outcomes of leadrelay_deliveries_total).\n# TYPE leadrelay_site_deliveries_total counter\n" + tc.want
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "leadrelay_site_deliveries_total"); err != nil {
@@ -50,7 +50,7 @@ leadrelay_site_deliveries_total{outcome="retried",site="unknown"} 1
 		reg := prometheus.NewPedanticRegistry()
 		m := metrics.New(reg)
 		for i := 0; i < metrics.MaxDeliverySites+10; i++ {
-			m.SiteDelivery(fmt.Sprintf("site%d", i), worker.DeliveryDelivered)
+			m.Delivery(fmt.Sprintf("site%d", i), worker.DeliveryDelivered)
 		}
 		if n, _ := testutil.GatherAndCount(reg, "leadrelay_site_deliveries_total"); n != metrics.MaxDeliverySites+1 {
 			t.Errorf("%d series, want %d and other", n, metrics.MaxDeliverySites)

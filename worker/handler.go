@@ -397,7 +397,7 @@ func viaName(v string) string {
 // duplicate acknowledges a task whose lead is delivered already.
 func (h *Handler) duplicate(site string, m *rdb.Marker, log *zap.Logger) {
 	h.stats.duplicates.Add(1)
-	observeDelivery(h.o.Observer, site, DeliveryDuplicateSkipped)
+	h.o.Observer.Delivery(site, DeliveryDuplicateSkipped)
 	log.Info("duplicate skipped", zap.Int64("crm_id", m.CRMID))
 }
 

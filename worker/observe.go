@@ -43,9 +43,10 @@ type Observer interface {
 	// CRMRequest reports one CRM call: its action ("add", "list"), the
 	// class of its error ("ok" or a crmclient.Class name) and its duration.
 	CRMRequest(action, class string, d time.Duration)
-	// Delivery reports how the processing of one task ended, one of the
-	// Delivery* constants.
-	Delivery(outcome string)
+	// Delivery reports how the processing of one task of site ended, one
+	// of the Delivery* constants. The site is a parameter, not an optional
+	// interface, so a wrapper of an Observer cannot drop it.
+	Delivery(site, outcome string)
 	// DeliveryLatency reports, for a lead now recorded in the CRM, the time
 	// since intake received it.
 	DeliveryLatency(d time.Duration)
@@ -61,7 +62,7 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) CRMRequest(string, string, time.Duration) {}
-func (nopObserver) Delivery(string)                          {}
+func (nopObserver) Delivery(string, string)                  {}
 func (nopObserver) DeliveryLatency(time.Duration)            {}
 func (nopObserver) CRMCircuitOpen(bool)                      {}
 func (nopObserver) CRMConfigProblem(bool)                    {}
@@ -95,35 +96,18 @@ func crmClass(err error) string {
 	return crmclient.Classify(err).String()
 }
 
-// SiteObserver is an Observer that also counts outcomes per site; the
-// metrics package implements it. Delivery is told every outcome either
-// way.
-type SiteObserver interface {
-	// SiteDelivery reports how the processing of one task of site ended.
-	SiteDelivery(site, outcome string)
-}
-
-// observeDelivery reports one task's outcome, per site too where the
-// Observer counts that.
-func observeDelivery(obs Observer, site, outcome string) {
-	obs.Delivery(outcome)
-	if so, ok := obs.(SiteObserver); ok {
-		so.SiteDelivery(site, outcome)
-	}
-}
-
 // observeFailure reports how a failed task of site ends, as
 // Worker.handleError (asynq's error handler) sees it.
 func observeFailure(obs Observer, site string, err error) {
 	switch out := outcomeOf(err); out {
 	case OutcomeDead:
-		observeDelivery(obs, site, DeliveryDead)
+		obs.Delivery(site, DeliveryDead)
 	case OutcomePause:
-		observeDelivery(obs, site, DeliveryPaused)
+		obs.Delivery(site, DeliveryPaused)
 	case OutcomeBackpressure:
-		observeDelivery(obs, site, DeliveryBackpressure)
+		obs.Delivery(site, DeliveryBackpressure)
 	default:
-		observeDelivery(obs, site, DeliveryRetried)
+		obs.Delivery(site, DeliveryRetried)
 	}
 }
 
@@ -134,7 +118,7 @@ func (h *Handler) observeDelivered(p lead.Payload, m rdb.Marker) {
 	if m.Via == "reconcile" {
 		outcome = DeliveryReconciled
 	}
-	observeDelivery(h.o.Observer, p.Site, outcome)
+	h.o.Observer.Delivery(p.Site, outcome)
 	if !p.ReceivedAt.IsZero() {
 		h.o.Observer.DeliveryLatency(h.o.Clock().Sub(p.ReceivedAt))
 	}

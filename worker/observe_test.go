@@ -17,6 +17,7 @@ import (
 type recorder struct {
 	mu            sync.Mutex
 	events        []string
+	sites         []string // of each Delivery
 	latencies     []time.Duration
 	circuit, conf bool
 }
@@ -29,7 +30,12 @@ func (r *recorder) add(s string) {
 func (r *recorder) CRMRequest(action, class string, _ time.Duration) {
 	r.add("crm " + action + " " + class)
 }
-func (r *recorder) Delivery(outcome string) { r.add(outcome) }
+func (r *recorder) Delivery(site, outcome string) {
+	r.add(outcome)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sites = append(r.sites, site)
+}
 func (r *recorder) DeliveryLatency(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -53,6 +59,12 @@ func (r *recorder) take() []string {
 	ev := r.events
 	r.events = nil
 	return ev
+}
+
+func (r *recorder) deliverySites() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sites)
 }
 
 func (r *recorder) state() (circuit, conf bool, latencies []time.Duration) {
@@ -80,6 +92,9 @@ func TestObserver(t *testing.T) {
 	}
 	if got, want := rec.take(), []string{"crm add ok", DeliveryDelivered, DeliveryDuplicateSkipped}; !slices.Equal(got, want) {
 		t.Errorf("delivery events = %q, want %q", got, want)
+	}
+	if got, want := rec.deliverySites(), []string{p.Site, p.Site}; !slices.Equal(got, want) {
+		t.Errorf("delivery sites = %q, want the lead's %q", got, want)
 	}
 	if _, _, lat := rec.state(); !slices.Equal(lat, []time.Duration{3 * time.Second}) {
 		t.Errorf("latencies = %v, want [3s] (received -> in CRM)", lat)
@@ -151,8 +166,8 @@ func TestObserveFailure(t *testing.T) {
 	for _, tc := range tests {
 		rec := &recorder{}
 		observeFailure(rec, "shop", tc.err)
-		if got := rec.take(); !slices.Equal(got, []string{tc.want}) {
-			t.Errorf("observeFailure(%v) = %q, want %s", tc.err, got, tc.want)
+		if got, sites := rec.take(), rec.deliverySites(); !slices.Equal(got, []string{tc.want}) || !slices.Equal(sites, []string{"shop"}) {
+			t.Errorf("observeFailure(%v) = %q of sites %q, want %s of shop", tc.err, got, sites, tc.want)
 		}
 	}
 }
