@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -54,6 +55,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		return err
 	}
 	defer rds.Close()
+	if err := opsOpenAllowed(cfg, rds.Embedded); err != nil {
+		return err
+	}
 	sites := cfg.Sites
 	if roles.Intake && len(sites) == 0 {
 		if !rds.Embedded {
@@ -275,7 +279,8 @@ func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config) {
 
 // opsGuardOptions is the ops listener's guard as configured. Outside the
 // embedded demo it needs credentials unless the operator opted out, which
-// is warned about; without either it answers 401 to everything.
+// is warned about; without either it answers 401 to everything. The demo
+// is open only where opsOpenAllowed lets it start.
 func opsGuardOptions(cfg config.Config, embedded bool, log *zap.Logger) OpsGuardOptions {
 	o := OpsGuardOptions{User: cfg.UIUser, Password: cfg.UIPassword, Hosts: cfg.OpsHosts, TrustedProxies: cfg.TrustedProxies}
 	switch {
@@ -285,11 +290,48 @@ func opsGuardOptions(cfg config.Config, embedded bool, log *zap.Logger) OpsGuard
 		log.Warn("LEADRELAY_OPS_NO_AUTH: the ops listener (UI, dead leads with their personal data, metrics) answers anyone who reaches it without credentials",
 			zap.String("ops_addr", cfg.OpsAddr))
 	case embedded:
-		o.Open = true // the demo: throw-away data, loopback by default
+		o.Open = true // the demo: throw-away data, on loopback
 	default:
 		log.Warn("the ops listener has no credentials and answers 401: set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD (or LEADRELAY_OPS_NO_AUTH=true)")
 	}
 	return o
+}
+
+// opsOpenAllowed refuses to start the embedded demo with an ops listener
+// that would answer without credentials anywhere but the demo proper: on
+// a loopback address with the embedded CRM simulator. With a real CRM the
+// dead leads are real people's, and off loopback anyone who reaches the
+// port reads them.
+func opsOpenAllowed(cfg config.Config, embedded bool) error {
+	if !embedded || cfg.UIUser != "" || cfg.OpsNoAuth {
+		return nil
+	}
+	var why []string
+	if !loopbackAddr(cfg.OpsAddr) {
+		why = append(why, fmt.Sprintf("LEADRELAY_OPS_ADDR %s is not a loopback address", cfg.OpsAddr))
+	}
+	if !cfg.EmbeddedCRM() {
+		why = append(why, "LEADRELAY_CRM_URL names a real CRM")
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the ops listener (UI, dead leads, metrics) would answer without credentials, and the demo allows that only on loopback with the embedded CRM simulator (%s): set LEADRELAY_UI_USER and LEADRELAY_UI_PASSWORD, or LEADRELAY_OPS_NO_AUTH=true to open it on purpose",
+		strings.Join(why, "; "))
+}
+
+// loopbackAddr reports whether addr's host is a loopback IP or localhost.
+// An empty host listens on every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
