@@ -49,47 +49,10 @@ type Admitted struct {
 	SiteN, Total int64
 }
 
-// reserveScript counts a lead in its site's backlog if the site's and the
-// queue's caps allow, unless the lead is delivered. The queue's backlog is
-// asynq's own (pending, active, scheduled and retry tasks), so it is
-// exact. A queue with nothing undelivered has every site at zero, which
-// the script restores: counts that drifted (an intake that died between
-// reserving and enqueueing, a task deleted by hand) heal each time the
-// queue drains.
-// KEYS: backlog, asynq pending, active, scheduled, retry, and on a single
-// primary the lead's delivered marker (on a Cluster it lives in another
-// slot and is read beside the script). ARGV: site, site cap, total cap
-// (0: none).
-// Answers {code, site count, total[, marker]}: code 0 reserved, 1
-// delivered (nothing counted), 2 site full, 3 total full.
-var reserveScript = redis.NewScript(`
-if KEYS[6] then
-  local m = redis.call('GET', KEYS[6])
-  if m then return {1, 0, 0, m} end
-end
-local total = redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
-if total == 0 then redis.call('DEL', KEYS[1]) end
-local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-local siteMax, totalMax = tonumber(ARGV[2]), tonumber(ARGV[3])
-if siteMax > 0 and n + 1 > siteMax then return {2, n, total} end
-if totalMax > 0 and total + 1 > totalMax then return {3, n, total} end
-return {0, redis.call('HINCRBY', KEYS[1], ARGV[1], 1), total + 1}
-`)
-
-// unreserveScript takes one lead out of a site's backlog count, never
-// below zero (a lead enqueued by the previous version, or requeued by
-// hand, was never counted). KEYS: backlog. ARGV: site.
-var unreserveScript = redis.NewScript(unreserveLua + `
-return unreserve(KEYS[1], ARGV[1])
-`)
-
-const unreserveLua = `
-local function unreserve(backlog, site)
-  local n = tonumber(redis.call('HGET', backlog, site) or '0')
-  if n <= 1 then redis.call('HDEL', backlog, site) else redis.call('HINCRBY', backlog, site, -1) end
-  return n
-end
-`
+var (
+	reserveScript   = load("reserve")
+	unreserveScript = load("unreserve")
+)
 
 // Admit decides, in one round trip before a lead is enqueued, whether it
 // is delivered already (its marker) and whether it fits the backlog caps,

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Circuit is the fleet's view of the CRM (BreakerKey): whether calls may go
@@ -26,29 +24,7 @@ type Circuit struct {
 	ProblemAt time.Time
 }
 
-// circuitPeekLua reads the circuit without changing it: {wait ms, probe
-// due (1/0), exists (1/0), problem, problem at ms}.
-const circuitPeekLua = `
-local function peek(breaker, nowArg)
-  if redis.call('EXISTS', breaker) == 0 then return {'0', '0', '0', '', ''} end
-  local h = redis.call('HMGET', breaker, 'open_until', 'probe_until', 'problem', 'problem_at')
-  local now = tonumber(nowArg)
-  local ou = tonumber(h[1] or '0')
-  local pu = tonumber(h[2] or '0')
-  local wait, due = 0, 0
-  if ou > 0 then
-    if now < ou then wait = ou - now
-    elseif now < pu then wait = pu - now
-    else due = 1 end
-  end
-  return {tostring(wait), tostring(due), '1', h[3] or '', h[4] or ''}
-end
-`
-
-// circuitPeekScript runs circuitPeekLua. KEYS: breaker. ARGV: now ms.
-var circuitPeekScript = redis.NewScript(circuitPeekLua + `
-return peek(KEYS[1], ARGV[1])
-`)
+var circuitPeekScript = load("circuit_peek")
 
 func parseCircuit(v any) (Circuit, error) {
 	f, err := asStrings(v)
@@ -69,17 +45,7 @@ func (s *Store) Circuit(ctx context.Context, now time.Time) (Circuit, error) {
 	return parseCircuit(v)
 }
 
-// claimProbeScript makes the caller the half-open probe if the cooldown is
-// over and no probe is in flight. KEYS: breaker. ARGV: now ms, probe ttl ms.
-var claimProbeScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local ou = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-local pu = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
-if ou == 0 then return 1 end
-if now < ou or now < pu then return 0 end
-redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]))
-return 1
-`)
+var claimProbeScript = load("circuit_probe")
 
 // ClaimProbe makes this caller the half-open probe; false means another
 // caller is probing or the circuit reopened.
@@ -88,22 +54,7 @@ func (s *Store) ClaimProbe(ctx context.Context, now time.Time, ttl time.Duration
 	return n == 1, err
 }
 
-// circuitFailScript counts a transient failure and opens the circuit at
-// the threshold; a failure while open or half-open reopens it. It answers
-// 1 when the circuit opened now, 2 when it reopened, 0 while it stays
-// closed. ARGV: now ms, threshold, cooldown ms, ttl ms.
-var circuitFailScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local f = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-local ou = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if ou > 0 or f >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'open_until', now + tonumber(ARGV[3]), 'probe_until', 0)
-  if ou == 0 then return 1 end
-  return 2
-end
-return 0
-`)
+var circuitFailScript = load("circuit_fail")
 
 // CircuitArgs tune the circuit's scripts.
 type CircuitArgs struct {
@@ -137,14 +88,7 @@ func (s *Store) CircuitFailed(ctx context.Context, a CircuitArgs) (CircuitState,
 	return CircuitState(n), err
 }
 
-// circuitProblemScript opens the circuit for a configuration problem,
-// recording what to fix. ARGV: now ms, cooldown ms, ttl ms, problem.
-var circuitProblemScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], 'open_until', now + tonumber(ARGV[2]), 'probe_until', 0, 'problem', ARGV[4], 'problem_at', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-`)
+var circuitProblemScript = load("circuit_problem")
 
 // CircuitProblem opens the circuit for every worker because the CRM's
 // configuration is wrong, recording problem for every readiness check.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,67 +55,12 @@ func parseAttempt(f []string) Attempt {
 		Sends: n, Dead: f[5] == "1", Watermark: w}
 }
 
-// beginLua is a delivery's first step, and a delivered lead's only one:
-// return the marker if there is one (this version's, or else the previous
-// version's when legacy names its key); else take the lock; else, unless
-// an earlier add is uncertain, write the attempt record ahead of the add.
-// Answers {'delivered', marker}, {'busy', lock pttl} or {'send' or
-// 'uncertain', state, first_at, sent_at, settle_at, sends, dead, w}.
-const beginLua = `
-local function begin(delivered, lock, attempt, legacy, token, lockTTL, now, recordTTL, w)
-  local m = redis.call('GET', delivered)
-  if not m and legacy then m = redis.call('GET', legacy) end
-  if m then return {'delivered', m} end
-  if not redis.call('SET', lock, token, 'NX', 'PX', lockTTL) then
-    return {'busy', tostring(redis.call('PTTL', lock))}
-  end
-  local a = redis.call('HMGET', attempt, 'state', 'first_at', 'sent_at', 'settle_at', 'sends', 'dead', 'w')
-  local st = a[1] or ''
-  if st == 'sending' or st == 'uncertain' then
-    return {'uncertain', st, a[2] or '', a[3] or '', a[4] or '', a[5] or '', a[6] or '', a[7] or ''}
-  end
-  redis.call('HSETNX', attempt, 'first_at', now)
-  redis.call('HSETNX', attempt, 'w', w)
-  redis.call('HSET', attempt, 'state', 'sending', 'sent_at', now, 'prev', st)
-  local n = redis.call('HINCRBY', attempt, 'sends', 1)
-  redis.call('PEXPIRE', attempt, recordTTL)
-  local r = redis.call('HMGET', attempt, 'first_at', 'w')
-  return {'send', 'sending', r[1], now, '', tostring(n), a[6] or '', r[2]}
-end
-`
-
-// beginScript runs beginLua alone, for a Cluster, where the fleet's keys
-// live in other slots. KEYS: delivered, lock, attempt. ARGV: token, lock
-// ttl ms, now ms, record ttl ms, watermark.
-var beginScript = redis.NewScript(beginLua + `
-return begin(KEYS[1], KEYS[2], KEYS[3], nil, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-`)
-
-// beginAllScript is the whole of Begin on a single primary, where every
-// key is on one node: the lead's begin (with the previous version's
-// marker), the circuit, and the v1 journal's counters or v2's top id.
-// KEYS: delivered, lock, attempt, legacy marker, breaker, journal meta.
-// ARGV: token, lock ttl ms, now ms, record ttl ms, watermark, count send
-// (1/0), read top (1/0).
-// Answers begin's answer padded to 8, the circuit's 5 fields, then seq,
-// from, max, seen (with count send) and crm_top (with read top), empty
-// when not read.
-var beginAllScript = redis.NewScript(beginLua + circuitPeekLua + `
-local out = begin(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-for i = #out + 1, 8 do out[i] = '' end
-for _, v in ipairs(peek(KEYS[5], ARGV[3])) do out[#out + 1] = v end
-local j = {'', '', '', ''}
-if ARGV[6] == '1' then
-  j[1] = tostring(redis.call('HINCRBY', KEYS[6], 'seq', 1))
-  local f = redis.call('HMGET', KEYS[6], 'from', 'max', 'seen')
-  j[2], j[3], j[4] = f[1] or '', f[2] or '', f[3] or ''
-end
-for _, v in ipairs(j) do out[#out + 1] = v end
-local top = ''
-if ARGV[7] == '1' then top = redis.call('HGET', KEYS[6], 'crm_top') or '' end
-out[#out + 1] = top
-return out
-`)
+// beginScript is Begin on a Cluster, beginAllScript on a single primary
+// (scripts/begin.lua, scripts/begin_all.lua).
+var (
+	beginScript    = load("begin")
+	beginAllScript = load("begin_all")
+)
 
 // BeginArgs are the inputs of Begin.
 type BeginArgs struct {
@@ -275,9 +219,9 @@ func toAny(ss []string) []any {
 	return out
 }
 
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
-}
+// isNoScript: the server has no such script (its cache is empty after a
+// restart or failover); go-redis itself tells it so.
+func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
 
 // evalCall is a script queued in a pipeline, kept so that a NOSCRIPT
 // answer (a Redis that restarted or failed over has an empty script
@@ -320,20 +264,7 @@ func pipeErr(cmds []redis.Cmder, rc redis.Scripter, calls ...*evalCall) error {
 	return nil
 }
 
-// markSendingScript writes the attempt record ahead of an add sent after a
-// look-up found nothing, unless the lead was delivered meanwhile (then it
-// returns the marker). KEYS: delivered, attempt. ARGV: now ms, ttl ms,
-// watermark.
-var markSendingScript = redis.NewScript(`
-local m = redis.call('GET', KEYS[1])
-if m then return m end
-redis.call('HSETNX', KEYS[2], 'first_at', ARGV[1])
-redis.call('HSETNX', KEYS[2], 'w', ARGV[3])
-redis.call('HSET', KEYS[2], 'state', 'sending', 'sent_at', ARGV[1], 'prev', 'failed')
-redis.call('HINCRBY', KEYS[2], 'sends', 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return false
-`)
+var markSendingScript = load("mark_sending")
 
 // MarkSending writes the attempt record ahead of a resend. A non-nil
 // marker means the lead is delivered and must not be sent.
@@ -367,22 +298,7 @@ type Release struct {
 	SettleAt time.Time
 }
 
-// releaseScript records how an attempt ended and drops our lock.
-// KEYS: lock, attempt. ARGV: token, mode, state, settle ms.
-var releaseScript = redis.NewScript(`
-if ARGV[2] == '1' and redis.call('HGET', KEYS[2], 'state') == 'sending' then
-  local n = redis.call('HINCRBY', KEYS[2], 'sends', -1)
-  if n <= 0 and redis.call('HGET', KEYS[2], 'dead') ~= '1' then
-    redis.call('DEL', KEYS[2])
-  else
-    redis.call('HSET', KEYS[2], 'state', redis.call('HGET', KEYS[2], 'prev') or '')
-  end
-elseif ARGV[2] == '2' and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[2], 'state', ARGV[3], 'settle_at', ARGV[4])
-end
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-`)
+var releaseScript = load("release")
 
 // Release records how an unfinished delivery ended and drops the lock if
 // this worker still holds it.
@@ -390,13 +306,7 @@ func (s *Store) Release(ctx context.Context, id, token string, r Release) error 
 	return releaseScript.Run(ctx, s.c, []string{LockKey(id), AttemptKey(id)}, token, r.Mode, r.State, ms(r.SettleAt)).Err()
 }
 
-// renewScript extends the lock if we still hold it.
-var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`)
+var renewScript = load("renew")
 
 // Renew extends this worker's lock; false means it was lost.
 func (s *Store) Renew(ctx context.Context, id, token string, ttl time.Duration) (bool, error) {
@@ -404,84 +314,15 @@ func (s *Store) Renew(ctx context.Context, id, token string, ttl time.Duration) 
 	return n == 1, err
 }
 
-// finishLua records a delivery: the marker (unless one exists, which it
-// returns), drops the attempt record and our lock.
-const finishLua = `
-local function finish(delivered, attempt, lock, marker, ttl, token)
-  local old = redis.call('GET', delivered)
-  if not old then redis.call('SET', delivered, marker, 'PX', ttl) end
-  redis.call('DEL', attempt)
-  if redis.call('GET', lock) == token then redis.call('DEL', lock) end
-  return old
-end
-`
-
-// finishScript runs finishLua alone, for a Cluster. KEYS: delivered,
-// attempt, lock. ARGV: marker, ttl ms, token.
-var finishScript = redis.NewScript(finishLua + `
-return finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
-`)
-
-// raiseLua raises a hash field to value if it is lower.
-const raiseLua = `
-local function raise(hash, field, value)
-  if tonumber(redis.call('HGET', hash, field) or '0') < tonumber(value) then
-    redis.call('HSET', hash, field, value)
-  end
-  return 1
-end
-`
-
-// raiseScript runs raiseLua. KEYS: hash. ARGV: field, value.
-var raiseScript = redis.NewScript(raiseLua + `
-return raise(KEYS[1], ARGV[1], ARGV[2])
-`)
-
-// claimLua claims a CRM id for a lead, answering the lead that holds it
-// (this one when it won, or held it already). A claim the version before
-// wrote (its own key, legacy) counts where that key can be read.
-const claimLua = `
-local function claim(bucket, legacy, crmID, lead, ttl)
-  local v = redis.call('HGET', bucket, crmID) or (legacy and redis.call('GET', legacy))
-  if v then return v end
-  redis.call('HSET', bucket, crmID, lead)
-  redis.call('PEXPIRE', bucket, ttl)
-  return lead
-end
-`
-
-// claimScript runs claimLua; on a single primary it reads the previous
-// version's claim too (on a Cluster that key is in another slot; a claim
-// it made lives 7 days). KEYS: claims bucket[, legacy claim]. ARGV: CRM
-// id, lead id, ttl ms.
-var claimScript = redis.NewScript(claimLua + `
-return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-`)
-
-// finishAllScript is the whole of Finish on a single primary: finishLua,
-// and only for a marker it wrote (so a retried Finish counts nothing
-// twice) the previous version's marker if asked, the site's backlog
-// count, the day's counter; then the CRM id's claim and the fleet's top
-// CRM id. KEYS: delivered, attempt, lock, claims bucket, legacy claim,
-// journal meta, day counter, backlog, legacy marker. ARGV: marker, ttl
-// ms, token, CRM id (0: none), lead id, claim ttl ms, site, legacy
-// marker (empty: none), day counter ttl ms.
-// Answers {old marker, claim holder}, each empty when there is none.
-var finishAllScript = redis.NewScript(finishLua + claimLua + raiseLua + unreserveLua + `
-local old = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
-if not old then
-  if ARGV[8] ~= '' then redis.call('SET', KEYS[9], ARGV[8], 'NX', 'PX', ARGV[2]) end
-  if ARGV[7] ~= '' then unreserve(KEYS[8], ARGV[7]) end
-  redis.call('INCR', KEYS[7])
-  redis.call('PEXPIRE', KEYS[7], ARGV[9])
-end
-local holder = ''
-if tonumber(ARGV[4]) > 0 then
-  holder = claim(KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6])
-  raise(KEYS[6], 'crm_top', ARGV[4])
-end
-return {old or '', holder}
-`)
+// Finish's scripts: finishScript on a Cluster (the lead's keys), with
+// claimScript, raiseScript and unreserveScript beside it; finishAllScript
+// on a single primary, all of them in one.
+var (
+	finishScript    = load("finish")
+	claimScript     = load("claim")
+	raiseScript     = load("raise")
+	finishAllScript = load("finish_all")
+)
 
 // dayCounterTTL is how long a day's delivered counter lives.
 const dayCounterTTL = 8 * 24 * time.Hour
@@ -596,21 +437,10 @@ func (s *Store) claimKeys(crmID int64) []string {
 	return []string{ClaimsKey(crmID), LegacyClaimKey(crmID)}
 }
 
-// dropMarkerScript deletes a marker if it still holds exactly ARGV[1].
-var dropMarkerScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
-// dropLegacyScript deletes the previous version's marker (JSON) if it
-// records CRM id ARGV[1]. KEYS: legacy marker.
-var dropLegacyScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local ok, m = pcall(cjson.decode, v)
-if ok and type(m) == 'table' and tonumber(m['crm_id']) == tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
+var (
+	dropMarkerScript = load("drop_marker")
+	dropLegacyScript = load("drop_legacy_marker")
+)
 
 // DropMarker deletes a delivered marker that records other content than
 // the task at hand (an idempotency key reused after its task expired):

@@ -4,41 +4,14 @@ import (
 	"context"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-// WorkersKey lists the worker processes of this version (hash "host:pid"
-// → expiry ms), so a worker can tell whether processes of the previous
-// version serve the same queue: asynq lists every server, and one it
-// lists that is not here is an older worker.
-const WorkersKey = Prefix + "{fleet}:workers"
+var registerWorkerScript = load("register_worker")
 
 // RegisterWorker records this worker process ("host:pid", as asynq names
-// its servers) for ttl, and drops entries that expired.
+// its servers) for ttl, and drops entries that expired: one round trip.
 func (s *Store) RegisterWorker(ctx context.Context, self string, now time.Time, ttl time.Duration) error {
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, WorkersKey, self, ms(now.Add(ttl)))
-		p.Expire(ctx, WorkersKey, 10*ttl)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	all, err := s.c.HGetAll(ctx, WorkersKey).Result()
-	if err != nil {
-		return err
-	}
-	var stale []string
-	for k, v := range all {
-		if exp, _ := strconv.ParseInt(v, 10, 64); exp < ms(now) {
-			stale = append(stale, k)
-		}
-	}
-	if len(stale) > 0 {
-		return s.c.HDel(ctx, WorkersKey, stale...).Err()
-	}
-	return nil
+	return registerWorkerScript.Run(ctx, s.c, []string{WorkersKey}, self, ms(now.Add(ttl)), (10 * ttl).Milliseconds(), ms(now)).Err()
 }
 
 // Workers returns the live worker processes of this version ("host:pid").

@@ -41,6 +41,11 @@ func LegacyOwnerKey(id string) string { return Prefix + "owner:" + id }
 
 // Fleet-wide keys.
 const (
+	// WorkersKey lists the worker processes of this version (hash
+	// "host:pid" → expiry ms), so a worker can tell whether processes of
+	// the previous version serve the same queue: asynq lists every server,
+	// and one it lists that is not here is an older worker.
+	WorkersKey = Prefix + "{fleet}:workers"
 	// BreakerKey is the CRM circuit and the CRM's health as the fleet knows
 	// it (hash: failures, open_until, probe_until, problem, problem_at).
 	BreakerKey = Prefix + "{crm}:breaker"

@@ -1,0 +1,6 @@
+-- circuit_peek: reads the CRM circuit without changing it.
+-- KEYS: 1 breaker
+-- ARGV: 1 now ms
+-- uses: circuit_peek
+-- Answers: peek's.
+return peek(KEYS[1], ARGV[1])

@@ -1,0 +1,25 @@
+-- finish_all: the whole of Finish on a single primary: finish, and only
+-- for a marker it wrote (so a retried Finish counts nothing twice) the
+-- previous version's marker if asked, the site's backlog count, the day's
+-- counter; then the CRM id's claim and the fleet's top CRM id.
+-- KEYS: 1 delivered marker, 2 attempt record, 3 lock, 4 claims bucket,
+--   5 legacy claim, 6 journal meta, 7 day counter, 8 backlog,
+--   9 legacy marker
+-- ARGV: 1 marker, 2 marker ttl ms, 3 token, 4 CRM id (0: none), 5 lead id,
+--   6 claim ttl ms, 7 site, 8 legacy marker (empty: none), 9 day counter
+--   ttl ms
+-- uses: finish, claim, raise, unreserve
+-- Answers: {old marker, claim holder}, each empty when there is none.
+local old = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+if not old then
+  if ARGV[8] ~= '' then redis.call('SET', KEYS[9], ARGV[8], 'NX', 'PX', ARGV[2]) end
+  if ARGV[7] ~= '' then unreserve(KEYS[8], ARGV[7]) end
+  redis.call('INCR', KEYS[7])
+  redis.call('PEXPIRE', KEYS[7], ARGV[9])
+end
+local holder = ''
+if tonumber(ARGV[4]) > 0 then
+  holder = claim(KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6])
+  raise(KEYS[6], 'crm_top', ARGV[4])
+end
+return {old or '', holder}

@@ -1,0 +1,40 @@
+-- journal_merge: adds a page of the CRM's newest leads to the v1 journal
+-- and updates the gapless range: a page that reaches down to the
+-- journal's top extends it; one that starts above it leaves a gap, so the
+-- range restarts at the page. A complete page (the CRM's whole list)
+-- covers every id from 1. Only the newest ARGV[1] items are kept, and the
+-- range starts no lower than the oldest kept.
+-- The meta hash's seq counts every send and seen is the seq the latest
+-- merged page was listed at, so seq - seen is what the journal may lack.
+-- KEYS: 1 items (sorted set by CRM id of "id|at ms|fingerprint"), 2 meta
+-- ARGV: 1 keep, 2 complete (1/0), 3 seq before the list call, then a CRM
+--   id and its member per item
+-- Answers: {from, max}.
+local keep = tonumber(ARGV[1])
+local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '0')
+local top = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
+local pmin, pmax = nil, 0
+for i = 4, #ARGV, 2 do
+  local id = tonumber(ARGV[i])
+  redis.call('ZADD', KEYS[1], id, ARGV[i+1])
+  if pmin == nil or id < pmin then pmin = id end
+  if id > pmax then pmax = id end
+end
+if pmin ~= nil then
+  if top == 0 or pmin > top + 1 then
+    from, top = pmin, pmax
+  else
+    if pmax > top then top = pmax end
+    if pmin < from and pmax + 1 >= from then from = pmin end
+  end
+end
+if ARGV[2] == '1' then from = 1 end
+local n = redis.call('ZCARD', KEYS[1])
+if n > keep then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1)
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[2] and tonumber(oldest[2]) > from then from = tonumber(oldest[2]) end
+end
+local seen = math.max(tonumber(redis.call('HGET', KEYS[2], 'seen') or '0'), tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], 'from', from, 'max', top, 'seen', seen)
+return {from, top}
