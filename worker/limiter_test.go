@@ -167,7 +167,7 @@ func TestRedisLimiterConcurrency(t *testing.T) {
 		if n := admitted.Load(); n != workers*each {
 			t.Errorf("admitted %d, want %d", n, workers*each)
 		}
-		if n := srv.Client().ZCard(ctx, crmInflightKey).Val(); n != 0 {
+		if n := srv.Client().ZCard(ctx, keys.CRMInflightKey).Val(); n != 0 {
 			t.Errorf("%d slots still taken after every release", n)
 		}
 	})
@@ -254,7 +254,7 @@ func TestRedisLimiterRetryAfter(t *testing.T) {
 	if _, err := other.Acquire(ctx); err != nil {
 		t.Errorf("Acquire after the Retry-After = %v", err)
 	}
-	if n := e.rdb.ZCard(ctx, crmInflightKey).Val(); n != 1 {
+	if n := e.rdb.ZCard(ctx, keys.CRMInflightKey).Val(); n != 1 {
 		t.Errorf("slots taken = %d, want 1 (only the unreleased one above)", n)
 	}
 }

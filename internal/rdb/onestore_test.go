@@ -20,7 +20,6 @@ var stillOutside = map[string]bool{
 	"intake/batch_limit.go": true,
 	"intake/limit.go":       true,
 	"intake/signature.go":   true,
-	"worker/limiter.go":     true,
 }
 
 // TestOneStore: no package but this one builds a key of LeadRelay's or

@@ -46,15 +46,16 @@ func TestScriptFiles(t *testing.T) {
 		})
 	}
 	libs, _ := fs.Glob(scriptFiles, "scripts/lib/*.lua")
-	def := regexp.MustCompile(`(?m)^local function \w+\(`)
+	def := regexp.MustCompile(`(?m)^local function (\w+)\(`)
 	for _, file := range libs {
 		name := strings.TrimSuffix(path.Base(file), ".lua")
 		body, _ := scriptFiles.ReadFile(file)
 		if !used[name] {
 			t.Errorf("%s is used by no script", file)
 		}
-		if n := len(def.FindAllIndex(body, -1)); n != 1 || !strings.HasPrefix(string(body), "-- ") {
-			t.Errorf("%s: want a comment header and one local function, got %d", file, n)
+		fns := def.FindAllSubmatch(body, -1)
+		if len(fns) != 1 || string(fns[0][1]) != name || !strings.HasPrefix(string(body), "-- "+name+"(") {
+			t.Errorf("%s: want a comment header and one local function %s", file, name)
 		}
 	}
 }

@@ -11,7 +11,7 @@
 -- when not read.
 local out = begin(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 for i = #out + 1, 8 do out[i] = '' end
-for _, v in ipairs(peek(KEYS[5], ARGV[3])) do out[#out + 1] = v end
+for _, v in ipairs(circuit_peek(KEYS[5], ARGV[3])) do out[#out + 1] = v end
 local j = {'', '', '', ''}
 if ARGV[6] == '1' then
   j[1] = tostring(redis.call('HINCRBY', KEYS[6], 'seq', 1))

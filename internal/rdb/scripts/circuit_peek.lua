@@ -2,5 +2,5 @@
 -- KEYS: 1 breaker
 -- ARGV: 1 now ms
 -- uses: circuit_peek
--- Answers: peek's.
-return peek(KEYS[1], ARGV[1])
+-- Answers: circuit_peek's.
+return circuit_peek(KEYS[1], ARGV[1])

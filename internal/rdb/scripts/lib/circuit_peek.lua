@@ -1,6 +1,6 @@
--- peek(breaker, now): the CRM circuit, unchanged. Answers {wait ms, probe
+-- circuit_peek(breaker, now): the CRM circuit, unchanged. Answers {wait ms, probe
 -- due (1/0), exists (1/0), problem, problem at ms}.
-local function peek(breaker, nowArg)
+local function circuit_peek(breaker, nowArg)
   if redis.call('EXISTS', breaker) == 0 then return {'0', '0', '0', '', ''} end
   local h = redis.call('HMGET', breaker, 'open_until', 'probe_until', 'problem', 'problem_at')
   local now = tonumber(nowArg)

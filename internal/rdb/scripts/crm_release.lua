@@ -1,0 +1,134 @@
+-- crm_release: frees a slot and, with adaptive concurrency, feeds the
+-- request to the fleet's limit: a hill climb on goodput, the CRM requests
+-- the whole fleet completes per second (worker.WithAdaptiveConcurrency).
+--
+-- The limit is a whole number of slots. Each level is measured for an
+-- epoch: it starts at the first completion of a request admitted at that
+-- level (so the ramp from the level before is not counted), and ends after
+-- at least 20 completions and max(1 s, 4× the smoothed latency), or after
+-- 3 s whatever the count. An epoch whose releases mostly found free slots
+-- measured the demand, not the CRM: it gives no verdict. Otherwise its
+-- goodput is compared with peak, the best goodput and the level it was
+-- measured at (peak_lvl):
+--
+--   - at peak_lvl (or with no peak yet): the peak is re-measured (smoothed
+--     1/2) and the limit tries one more;
+--   - at least 5% above the peak: a new peak; one more;
+--   - below peak_lvl (after a cut): one more, up to the peak again;
+--   - under 0.8× the peak: past the knee: back to peak_lvl, and the level
+--     is a knee for the knee time (not bad: on a shared host the CRM's
+--     goodput halves when a neighbour takes the CPU, so a fall alone is
+--     not proof of a cliff);
+--   - in between: one more, unless the limit reached twice peak_lvl (and
+--     at least 3 more) with no gain (a plateau): then back to peak_lvl
+--     with a knee just above it, so a CRM whose goodput is flat keeps its
+--     latency low, while a gentle slope (the real CRM with 32 PHP workers
+--     gives about 10% more at 16 than at 4) is still climbed.
+--
+-- Latency rising with the limit is no signal by itself: a CPU-bound CRM
+-- serves more, more slowly, as it gets more processes. Two shortcuts do
+-- not wait for the epoch: a request admitted above peak_lvl that took over
+-- 8× the latency the peak's goodput implies (limit/peak, Little's law) is
+-- a collapse, as a PHP CRM gives past its pool (its webhook call stalls
+-- 5 s): back to peak_lvl, and the level is bad for the probe-after time;
+-- an overloaded outcome (a timeout, 5xx or 429) cuts the limit
+-- to 0.8× (at least one less, at least 1) at most once per round trip
+-- (a request admitted before the last cut does not cut again), forgets the
+-- peak, and marks the level bad unless a mark is in force (so an outage
+-- does not pin the fleet at 1) or it is the starting limit (which a CRM
+-- still busy with someone else's burst gives). The limit never exceeds the
+-- cap, nor reaches a bad or knee level.
+--
+-- State (KEYS[2]): limit; avg (smoothed latency, weight 1/4,
+-- which paces the waiters); drop (last cut); bad, bad_at; knee, knee_at;
+-- epoch (when the level began), t0, n, full (the epoch's start, its
+-- completions, those that found the slots in use); peak, peak_lvl;
+-- goodput (the last epoch's).
+-- KEYS: 1 inflight, 2 adaptive state
+-- ARGV: 1 token, 2 admitted at µs, 3 outcome (0 answered, 1 overloaded,
+--   2 no signal), 4 now µs (-1: Redis TIME), 5 cap, 6 adaptive (1/0),
+--   7 starting limit, 8 state ttl ms, 9 probe-after µs, 10 knee-after µs
+-- uses: clock
+-- Answers: {limit (-1 without adaptation), verdict (0 none, 1 cut,
+-- 2 collapse, 3 epoch measured, 4 knee), the epoch's goodput ×1000}.
+local now = clock(ARGV[4])
+local inflight = redis.call('ZCARD', KEYS[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[6] ~= '1' or ARGV[3] == '2' then return {-1, 0, 0} end
+local start = tonumber(ARGV[2])
+local rtt = math.max(now - start, 1)
+local cap = tonumber(ARGV[5])
+local first = tonumber(ARGV[7])
+local st = redis.call('HMGET', KEYS[2], 'limit', 'avg', 'drop', 'bad', 'bad_at', 'knee', 'knee_at',
+  'epoch', 't0', 'n', 'full', 'peak', 'peak_lvl')
+local limit = math.max(1, math.min(cap, math.floor(tonumber(st[1] or first))))
+local avg = tonumber(st[2] or rtt)
+local drop = tonumber(st[3] or '0')
+local bad, badAt = tonumber(st[4] or '0'), tonumber(st[5] or '0')
+local knee, kneeAt = tonumber(st[6] or '0'), tonumber(st[7] or '0')
+local epoch, t0 = tonumber(st[8] or '0'), tonumber(st[9] or '0')
+local n, full = tonumber(st[10] or '0'), tonumber(st[11] or '0')
+local peak, peakLvl = tonumber(st[12] or '0'), tonumber(st[13] or '0')
+avg = avg + (rtt - avg) * 0.25
+if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
+if knee > 0 and now - kneeAt > tonumber(ARGV[10]) then knee = 0 end
+local nextLimit, verdict, rate = limit, 0, 0
+if ARGV[3] == '1' then
+  if start >= drop then
+    if bad == 0 and limit > first then bad, badAt = limit, now end
+    nextLimit = math.max(1, math.floor(limit * 0.8))
+    drop, peak, peakLvl, verdict = now, 0, 0, 1
+  end
+elseif start >= epoch then
+  if peak > 0 and limit > peakLvl and rtt > 8000000 * limit / peak then
+    if bad == 0 or limit < bad then bad, badAt = limit, now end
+    nextLimit, verdict = peakLvl, 2
+  elseif t0 == 0 then
+    t0, n, full = now, 0, 0
+  else
+    n = n + 1
+    if inflight + 1 >= limit then full = full + 1 end
+    local elapsed = now - t0
+    if elapsed >= 3000000 or (n >= 20 and elapsed >= math.max(1000000, 4 * avg)) then
+      if full * 2 < n then
+        t0, n, full = now, 0, 0
+      else
+        rate = n * 1000000 / elapsed
+        verdict = 3
+        if peak == 0 or limit == peakLvl then
+          if peak == 0 then peak = rate else peak = peak + (rate - peak) * 0.5 end
+          peakLvl, nextLimit = limit, limit + 1
+        elseif rate >= peak * 1.05 then
+          peak, peakLvl, nextLimit = rate, limit, limit + 1
+        elseif limit < peakLvl then
+          nextLimit = limit + 1
+        elseif rate < peak * 0.8 then
+          knee, kneeAt, nextLimit, verdict = limit, now, peakLvl, 4
+        else
+          if limit >= math.max(peakLvl + 3, 2 * peakLvl) then
+            knee, kneeAt, nextLimit, verdict = peakLvl + 1, now, peakLvl, 4
+          else
+            nextLimit = limit + 1
+          end
+        end
+      end
+    end
+  end
+end
+if verdict > 0 then
+  local top = cap
+  if bad > 0 then top = math.min(top, bad - 1) end
+  if knee > 0 then top = math.min(top, knee - 1) end
+  nextLimit = math.max(1, math.min(top, nextLimit))
+  if nextLimit ~= limit or verdict ~= 3 then epoch = now end
+  t0, n, full = 0, 0, 0
+  if nextLimit == limit and verdict == 3 then t0 = now end
+  limit = nextLimit
+end
+redis.call('HSET', KEYS[2], 'limit', limit, 'avg', string.format('%.0f', avg), 'drop', string.format('%.0f', drop),
+  'bad', bad, 'bad_at', string.format('%.0f', badAt), 'knee', knee, 'knee_at', string.format('%.0f', kneeAt),
+  'epoch', string.format('%.0f', epoch), 't0', string.format('%.0f', t0), 'n', n, 'full', full,
+  'peak', string.format('%.3f', peak), 'peak_lvl', peakLvl)
+if verdict == 3 then redis.call('HSET', KEYS[2], 'goodput', string.format('%.3f', rate)) end
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+return {limit, verdict, math.floor(rate * 1000)}
