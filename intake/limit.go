@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"leadrelay/internal/rdb"
 )
 
 // Limiter admits requests to intake. *RedisLimiter implements it; a nil
@@ -49,87 +51,12 @@ const (
 // requests with a right key are never refused for it.
 const DefaultFailedAuthRate = 20
 
-// Keys of the intake limiter, shared by every intake process. Each holds a
-// GCRA theoretical arrival time in µs.
-const (
-	// rateKeyPrefix carries one hash tag: the limiter's script checks a
-	// client's, a site's and the global bucket at once, which a Redis
-	// Cluster allows only within one slot.
-	rateKeyPrefix = "leadrelay:{intake:rate}:"
-	rateKeyGlobal = rateKeyPrefix + "global"
-)
-
-// allowScript decides one request atomically; a refusal consumes nothing.
-// A failed authentication (ARGV[2] = 0) takes a token from the client's
-// bucket. An authenticated request never looks at that bucket: many
-// clients share an address (a NAT, a proxy not listed as trusted), and one
-// of them sending bad keys must not lock the others out. Keys of at least
-// 16 random characters are not found by guessing at any rate; the bucket
-// keeps a guesser from costing more than a 429. An authenticated request
-// takes a token from the site's and the global bucket, both or neither.
-// Answers {code, wait µs}: 0 allowed, 1 client, 2 site, 3 global.
-// KEYS: client, site, global. ARGV: now µs (-1: Redis TIME), authenticated,
-// then emission interval µs (0: off) and burst for client, site, global.
-var allowScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-if now < 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function gcra(key, iv, burst)
-  local tat = math.max(tonumber(redis.call('GET', key) or '0'), now) + iv
-  local allowAt = tat - burst * iv
-  if now < allowAt then return tat, allowAt - now end
-  return tat, 0
-end
-local function store(key, tat)
-  redis.call('SET', key, string.format('%.0f', tat), 'PX', string.format('%.0f', math.ceil((tat - now) / 1000) + 1))
-end
-local civ, cb = tonumber(ARGV[3]), tonumber(ARGV[4])
-local siv, sb = tonumber(ARGV[5]), tonumber(ARGV[6])
-local giv, gb = tonumber(ARGV[7]), tonumber(ARGV[8])
-if ARGV[2] == '0' then
-  if civ > 0 then
-    local tat, wait = gcra(KEYS[1], civ, cb)
-    if wait > 0 then return {1, wait} end
-    store(KEYS[1], tat)
-  end
-  return {0, 0}
-end
-local stat, gtat = 0, 0
-if siv > 0 then
-  local wait
-  stat, wait = gcra(KEYS[2], siv, sb)
-  if wait > 0 then return {2, wait} end
-end
-if giv > 0 then
-  local wait
-  gtat, wait = gcra(KEYS[3], giv, gb)
-  if wait > 0 then return {3, wait} end
-end
-if siv > 0 then store(KEYS[2], stat) end
-if giv > 0 then store(KEYS[3], gtat) end
-return {0, 0}
-`)
-
-// gcraRate is a rate as the script takes it.
-type gcraRate struct{ interval, burst int64 }
-
-// newRate allows perSec requests a second with bursts of ceil(perSec);
-// zero, less or infinity is off.
-func newRate(perSec float64) gcraRate {
-	if !(perSec > 0) || math.IsInf(perSec, 1) {
-		return gcraRate{}
-	}
-	return gcraRate{interval: max(int64(math.Round(1e6/perSec)), 1), burst: max(int64(math.Ceil(perSec)), 1)}
-}
-
 // RedisLimiter is the Limiter every intake process shares through Redis:
 // a GCRA rate limit per site, one over all sites and one on failed
 // authentications per client address. Use NewRedisLimiter.
 type RedisLimiter struct {
-	rdb                  redis.UniversalClient
-	site, global, client gcraRate
+	store                *rdb.Store
+	site, global, client rdb.Rate
 	clock                func() time.Time // nil: Redis TIME
 }
 
@@ -139,7 +66,7 @@ type RedisLimiterOption func(*RedisLimiter)
 // WithFailedAuthRate sets the failed authentications per second a client
 // address may make (default DefaultFailedAuthRate; 0 turns the limit off).
 func WithFailedAuthRate(perSec float64) RedisLimiterOption {
-	return func(l *RedisLimiter) { l.client = newRate(perSec) }
+	return func(l *RedisLimiter) { l.client = rdb.PerSecond(perSec) }
 }
 
 // WithRateClock makes the limiter keep time with now instead of Redis TIME.
@@ -148,22 +75,22 @@ func WithRateClock(now func() time.Time) RedisLimiterOption {
 	return func(l *RedisLimiter) { l.clock = now }
 }
 
-// NewRedisLimiter returns a limiter on rdb that lets each site make
+// NewRedisLimiter returns a limiter on rc that lets each site make
 // siteRate requests a second and all sites together globalRate, with bursts
 // of one second's worth. A client address that fails authentication more
 // than DefaultFailedAuthRate times a second gets 429 for its failures (a
 // right key still gets in); that limit is off when globalRate is 0. Zero turns a limit off; with every
 // limit off NewRedisLimiter returns nil, which Options.Limiter takes as no
 // limit.
-func NewRedisLimiter(rdb redis.UniversalClient, siteRate, globalRate float64, opts ...RedisLimiterOption) Limiter {
-	l := &RedisLimiter{rdb: rdb, site: newRate(siteRate), global: newRate(globalRate)}
-	if l.global.interval > 0 {
-		l.client = newRate(DefaultFailedAuthRate)
+func NewRedisLimiter(rc redis.UniversalClient, siteRate, globalRate float64, opts ...RedisLimiterOption) Limiter {
+	l := &RedisLimiter{store: rdb.New(rc), site: rdb.PerSecond(siteRate), global: rdb.PerSecond(globalRate)}
+	if l.global != (rdb.Rate{}) {
+		l.client = rdb.PerSecond(DefaultFailedAuthRate)
 	}
 	for _, o := range opts {
 		o(l)
 	}
-	if l.site.interval == 0 && l.global.interval == 0 && l.client.interval == 0 {
+	if l.site == (rdb.Rate{}) && l.global == (rdb.Rate{}) && l.client == (rdb.Rate{}) {
 		return nil
 	}
 	return l
@@ -171,33 +98,23 @@ func NewRedisLimiter(rdb redis.UniversalClient, siteRate, globalRate float64, op
 
 // Allow implements Limiter with one script call.
 func (l *RedisLimiter) Allow(ctx context.Context, site, ip string) (Decision, error) {
-	now, authed := int64(-1), 0
+	var now time.Time
 	if l.clock != nil {
-		now = l.clock().UnixMicro()
+		now = l.clock()
 	}
-	if site != "" {
-		authed = 1
-	}
-	r, err := allowScript.Run(ctx, l.rdb,
-		[]string{rateKeyPrefix + "client:" + ClientKey(ip), rateKeyPrefix + "site:" + site, rateKeyGlobal},
-		now, authed, l.client.interval, l.client.burst, l.site.interval, l.site.burst, l.global.interval, l.global.burst,
-	).Int64Slice()
+	v, err := l.store.IntakeAllow(ctx, rdb.IntakeAllowArgs{Now: now, Site: site, Client: ClientKey(ip),
+		ClientRate: l.client, SiteRate: l.site, GlobalRate: l.global})
 	if err != nil {
 		return Decision{}, fmt.Errorf("intake rate limiter: %w", err)
 	}
-	if len(r) != 2 {
-		return Decision{}, fmt.Errorf("intake rate limiter: unexpected script answer %v", r)
-	}
-	d := Decision{Allowed: r[0] == 0, RetryAfter: time.Duration(r[1]) * time.Microsecond}
-	switch r[0] {
-	case 1:
-		d.Limit = LimitClient
-	case 2:
-		d.Limit = LimitSite
-	case 3:
-		d.Limit = LimitGlobal
-	}
-	return d, nil
+	return Decision{Allowed: v.Limit == rdb.IntakeAllowed, RetryAfter: v.Wait, Limit: limitNames[v.Limit]}, nil
+}
+
+// limitNames are the limits a refusal names.
+var limitNames = map[rdb.IntakeLimit]string{
+	rdb.IntakeClientLimited: LimitClient,
+	rdb.IntakeSiteLimited:   LimitSite,
+	rdb.IntakeGlobalLimited: LimitGlobal,
 }
 
 // ClientKey is the bucket of a client address that every per-client limit

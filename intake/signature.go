@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"leadrelay/internal/rdb"
 )
 
 // Headers of a signed request.
@@ -99,21 +101,20 @@ type Replays interface {
 // RedisReplays keeps signatures in Redis, shared by every intake process,
 // each under its own key with a TTL. Use NewRedisReplays.
 type RedisReplays struct {
-	rdb redis.UniversalClient
+	store *rdb.Store
 }
 
-// NewRedisReplays returns Replays kept in rdb.
-func NewRedisReplays(rdb redis.UniversalClient) *RedisReplays {
-	return &RedisReplays{rdb: rdb}
+// NewRedisReplays returns Replays kept in rc.
+func NewRedisReplays(rc redis.UniversalClient) *RedisReplays {
+	return &RedisReplays{store: rdb.New(rc)}
 }
 
-func replayKey(site, sig string) string {
-	return "leadrelay:intake:sig:" + site + ":" + strings.ToLower(strings.TrimPrefix(sig, signaturePrefix))
-}
+// sigMAC is the MAC of a signature header, as the store keeps it.
+func sigMAC(sig string) string { return strings.TrimPrefix(sig, signaturePrefix) }
 
 // First implements Replays with SET NX.
 func (s *RedisReplays) First(ctx context.Context, site, sig string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, replayKey(site, sig), 1, ttl).Result()
+	ok, err := s.store.SignatureFirst(ctx, site, sigMAC(sig), ttl)
 	if err != nil {
 		return false, fmt.Errorf("intake replay memory: %w", err)
 	}
@@ -122,7 +123,7 @@ func (s *RedisReplays) First(ctx context.Context, site, sig string, ttl time.Dur
 
 // Forget implements Replays.
 func (s *RedisReplays) Forget(ctx context.Context, site, sig string) error {
-	return s.rdb.Del(ctx, replayKey(site, sig)).Err()
+	return s.store.SignatureForget(ctx, site, sigMAC(sig))
 }
 
 // signed checks the signature of a request of site when the site has a

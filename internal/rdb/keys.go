@@ -3,7 +3,10 @@ package rdb
 // Every Redis key LeadRelay writes for a lead's delivery is built here and
 // nowhere else (docs/redis-keys.md lists them with their slots).
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 //
 // Keys of one lead share the hash tag {lead id}, so one script may touch
@@ -115,3 +118,28 @@ const (
 	// CRMAdaptiveKey holds the adaptive concurrency limit's state (a hash).
 	CRMAdaptiveKey = Prefix + "{crm:limit}:adaptive"
 )
+
+// Keys of intake's rate limits, each a GCRA theoretical arrival time in
+// µs. They share the tag {intake:rate}: one script checks a client's, a
+// site's and the global bucket at once.
+const (
+	intakeRatePrefix = Prefix + "{intake:rate}:"
+	// IntakeGlobalRateKey is the bucket of all sites together.
+	IntakeGlobalRateKey = intakeRatePrefix + "global"
+)
+
+// IntakeSiteRateKey is a site's request bucket.
+func IntakeSiteRateKey(site string) string { return intakeRatePrefix + "site:" + site }
+
+// IntakeClientRateKey is a client's bucket of failed authentications
+// (client: an address, or an IPv6 /64).
+func IntakeClientRateKey(client string) string { return intakeRatePrefix + "client:" + client }
+
+// IntakeBudgetKey is a site's lead budget through batches (a GCRA time).
+func IntakeBudgetKey(site string) string { return Prefix + "intake:leadbudget:" + site }
+
+// SignatureKey remembers a signed request's signature (sig: its MAC in
+// hex, either case) within the replay window.
+func SignatureKey(site, sig string) string {
+	return Prefix + "intake:sig:" + site + ":" + strings.ToLower(sig)
+}
