@@ -3,10 +3,10 @@ package producer
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
+	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -18,16 +18,16 @@ func TestWaitReplicasConfirms(t *testing.T) {
 	t.Parallel()
 	primary := redistest.Start(t)
 	redistest.StartReplica(t, primary)
-	rdb := primary.Client()
-	p, _ := newPublisher(t, rdb, Options{Queue: "confirm", WaitReplicas: 1, WaitTimeout: 5 * time.Second})
+	rc := primary.Client()
+	p, _ := newPublisher(t, rc, Options{Queue: "confirm", WaitReplicas: 1, WaitTimeout: 5 * time.Second})
 	ctx := context.Background()
 	tests := []struct {
 		name     string
 		loseTask bool
-		wantErr  string
+		wantErr  error
 	}{
-		{"replica holds the lead", false, ""},
-		{"task lost before the wait", true, "not on the current primary"},
+		{"replica holds the lead", false, nil},
+		{"task lost before the wait", true, rdb.ErrTaskNotOnPrimary},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,16 +36,16 @@ func TestWaitReplicasConfirms(t *testing.T) {
 				t.Fatalf("Publish = %v", err)
 			}
 			if tc.loseTask {
-				if err := rdb.Del(ctx, "asynq:{confirm}:t:"+r.ID).Err(); err != nil {
+				if err := rc.Del(ctx, rdb.AsynqTaskKey("confirm", r.ID)).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
 			err = p.confirm(ctx, r.ID)
 			switch {
-			case tc.wantErr == "" && err != nil:
+			case tc.wantErr == nil && err != nil:
 				t.Fatalf("confirm = %v", err)
-			case tc.wantErr != "" && (!errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("confirm = %v, want ErrUnavailable saying %q", err, tc.wantErr)
+			case tc.wantErr != nil && (!errors.Is(err, ErrUnavailable) || !errors.Is(err, tc.wantErr)):
+				t.Fatalf("confirm = %v, want ErrUnavailable and %v", err, tc.wantErr)
 			}
 		})
 	}

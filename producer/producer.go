@@ -220,38 +220,15 @@ func (p *Publisher) sameTask(ctx context.Context, pl lead.Payload) (bool, error)
 }
 
 // confirm, with WaitReplicas, waits until that many replicas hold the
-// lead. WAIT counts the replication offset of its own connection's last
-// write, so a harmless write goes first on a dedicated connection:
-// replication is one ordered stream, so replicas that hold it hold the
-// earlier admission and task too. That holds only if the task is on the
-// server this connection reached: after a Sentinel failover between the
-// enqueue and here, the task may have died with the old primary. So the
-// connection first checks that the task is there; if not, the lead is not
-// acknowledged.
+// lead: its admission and task (rdb.Store.SyncTask, which also makes sure
+// the task is on the primary the wait reached, so a failover between the
+// enqueue and here is not taken for a confirmation).
 func (p *Publisher) confirm(ctx context.Context, id string) error {
 	if p.o.WaitReplicas <= 0 {
 		return nil
 	}
-	cc, ok := p.rdb.(interface{ Conn() *redis.Conn })
-	if !ok {
-		return fmt.Errorf("%w: replica wait needs a single-primary client (*redis.Client, plain or Sentinel failover), got %T", ErrUnavailable, p.rdb)
-	}
-	conn := cc.Conn()
-	defer conn.Close()
-	taskKey := rdb.AsynqTaskKey(p.o.Queue, id)
-	if n, err := conn.Exists(ctx, taskKey).Result(); err != nil || n != 1 {
-		return fmt.Errorf("%w: lead %s is not on the current primary (failover?): %v", ErrUnavailable, id, err)
-	}
-	if err := conn.Incr(ctx, rdb.WaitSeqKey).Err(); err != nil {
-		return fmt.Errorf("%w: mark for replica wait: %w", ErrUnavailable, err)
-	}
-	n, err := conn.Wait(ctx, p.o.WaitReplicas, p.o.WaitTimeout).Result()
-	if err != nil {
-		return fmt.Errorf("%w: wait for replicas: %w", ErrUnavailable, err)
-	}
-	if n < int64(p.o.WaitReplicas) {
-		return fmt.Errorf("%w: reached %d of %d replicas within %s",
-			ErrUnavailable, n, p.o.WaitReplicas, p.o.WaitTimeout)
+	if err := p.store.SyncTask(ctx, p.o.Queue, id, p.o.WaitReplicas, p.o.WaitTimeout); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }

@@ -162,7 +162,8 @@ func TestWaitReplicas(t *testing.T) {
 	rdb := redistest.Start(t).Client()
 	p, _ := newPublisher(t, rdb, Options{Queue: "wait", WaitReplicas: 1, WaitTimeout: 20 * time.Millisecond})
 	_, err := p.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, "k")
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "0 of 1 replicas") {
+	var short *keys.ReplicasError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &short) || short.Got != 0 || short.Want != 1 {
 		t.Fatalf("Publish without replicas = %v, want ErrUnavailable", err)
 	}
 	// The task stays; the site's retry is a duplicate.

@@ -205,28 +205,3 @@ func (s *Store) DeliveredOn(ctx context.Context, day time.Time) (int64, error) {
 	n, err := s.c.Get(ctx, DeliveredCountKey(day.UTC().Format("2006-01-02"))).Int64()
 	return n, nilErr(err)
 }
-
-// Sync waits until n replicas hold every write made so far on this Redis
-// primary, within timeout. WAIT counts the writes of its own connection,
-// so a write goes first on a dedicated one: replication is one ordered
-// stream, so replicas that hold it hold every earlier write too. It needs
-// a single-primary client (plain or Sentinel failover).
-func (s *Store) Sync(ctx context.Context, n int, timeout time.Duration) error {
-	cc, ok := s.c.(interface{ Conn() *redis.Conn })
-	if !ok {
-		return fmt.Errorf("rdb: replica wait needs a single-primary client, got %T", s.c)
-	}
-	conn := cc.Conn()
-	defer conn.Close()
-	if err := conn.Incr(ctx, WaitSeqKey).Err(); err != nil {
-		return err
-	}
-	got, err := conn.Wait(ctx, n, timeout).Result()
-	if err != nil {
-		return err
-	}
-	if got < int64(n) {
-		return fmt.Errorf("rdb: %d of %d replicas within %s", got, n, timeout)
-	}
-	return nil
-}
