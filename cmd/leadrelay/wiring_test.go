@@ -39,9 +39,9 @@ var cannotMove = map[string]string{
 // TestMetricsWiring runs the relay binary as operators do (an intake and a
 // worker process, a real Redis, the simulator), makes deliveries, a dead
 // letter and refusals (400, 401, 429), and scrapes /metrics of every
-// process. It fails when a metric that README.md, deploy/grafana or
-// deploy/prometheus names is missing, or never moved from its initial
-// value (outside cannotMove). Unit tests call metrics.Metrics directly and
+// process. It fails when a metric that README.md, deploy/grafana,
+// deploy/prometheus or the Helm chart's values name is missing, or never
+// moved from its initial value (outside cannotMove). Unit tests call metrics.Metrics directly and
 // cannot see a wrapper in internal/app that drops a method.
 func TestMetricsWiring(t *testing.T) {
 	t.Parallel()
@@ -139,11 +139,12 @@ func TestMetricsWiring(t *testing.T) {
 var metricName = regexp.MustCompile(`\b(?:leadrelay|asynq)_[a-z0-9_]*[a-z0-9]`)
 
 // documentedMetrics is every metric name README.md, the Grafana
-// dashboards and the Prometheus rules use, with the files naming it.
+// dashboards, the Prometheus rules and the Helm chart's values (its
+// autoscaler) use, with the files naming it.
 func documentedMetrics(t *testing.T) map[string][]string {
 	t.Helper()
 	var files []string
-	for _, pattern := range []string{"../../README.md", "../../deploy/grafana/*.json", "../../deploy/prometheus/*.yml"} {
+	for _, pattern := range []string{"../../README.md", "../../deploy/grafana/*.json", "../../deploy/prometheus/*.yml", "../../deploy/helm/*/values.yaml"} {
 		matched, err := filepath.Glob(pattern)
 		if err != nil || len(matched) == 0 {
 			t.Fatalf("%s: no file (%v)", pattern, err)
