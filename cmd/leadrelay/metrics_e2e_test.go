@@ -18,8 +18,9 @@ import (
 // TestMetricsAndReadiness: serve against a real Redis and the simulator.
 // /metrics shows intake requests, deliveries, CRM latency, queue sizes and
 // the end-to-end latency; a wrong CRM key turns /readyz 503 with the fix in
-// the body and sets leadrelay_crm_config_problem, and once the key works
-// again the paused lead is delivered and /readyz is 200.
+// the ops listener's body (the site listener's says only "not ready") and
+// sets leadrelay_crm_config_problem, and once the key works again the
+// paused lead is delivered and /readyz is 200.
 func TestMetricsAndReadiness(t *testing.T) {
 	t.Parallel()
 	rds := redistest.Start(t)
@@ -65,7 +66,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 	if m[`leadrelay_lead_delivery_latency_seconds_sum`] <= 0 {
 		t.Errorf("end-to-end latency sum = %v, want > 0", m[`leadrelay_lead_delivery_latency_seconds_sum`])
 	}
-	code, body := get(t, in.URL+"/readyz")
+	code, body := get(t, in.OpsURL+"/readyz")
 	if code != http.StatusOK || !strings.Contains(body, `"name":"crm_circuit","ok":true,"info":"closed"`) {
 		t.Errorf("/readyz = %d %s, want 200 with the circuit closed", code, body)
 	}
@@ -77,13 +78,17 @@ func TestMetricsAndReadiness(t *testing.T) {
 		t.Fatalf("lead during auth failure: %d %v", code, body)
 	}
 	waitUntil(t, 20*time.Second, func() string { return "/readyz never reported the config problem: " + body }, func() bool {
-		code, body = get(t, in.URL+"/readyz")
+		code, body = get(t, in.OpsURL+"/readyz")
 		return code == http.StatusServiceUnavailable
 	})
 	for _, want := range []string{`"status":"not ready"`, `"name":"crm","ok":false`, "CRM configuration problem", "LEADRELAY_CRM_APIKEY"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/readyz body lacks %q: %s", want, body)
 		}
+	}
+	// The site listener's /readyz, which sites reach, says only that.
+	if code, body := get(t, in.URL+"/readyz"); code != http.StatusServiceUnavailable || strings.TrimSpace(body) != `{"status":"not ready"}` {
+		t.Errorf("site listener's /readyz = %d %s, want 503 and no reason", code, body)
 	}
 	m = scrape(t, in.OpsURL)
 	if m[`leadrelay_crm_config_problem`] != 1 || m[`leadrelay_deliveries_total{outcome="paused"}`] < 1 ||
@@ -98,7 +103,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 	waitUntil(t, 30*time.Second, func() string { return fmt.Sprintf("%d of %d leads in the CRM", len(sim.Leads()), n+1) },
 		func() bool { return len(sim.Leads()) == n+1 })
 	waitUntil(t, 10*time.Second, func() string { return "/readyz still " + body }, func() bool {
-		code, body = get(t, in.URL+"/readyz")
+		code, body = get(t, in.OpsURL+"/readyz")
 		return code == http.StatusOK
 	})
 	m = scrape(t, in.OpsURL)
@@ -133,7 +138,7 @@ func TestCRMKeyNeverLeaks(t *testing.T) {
 	_, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": "paused@example.com"})
 	answers = append(answers, fmt.Sprint(body))
 	waitUntil(t, 20*time.Second, func() string { return "/readyz never turned 503" }, func() bool {
-		code, body := get(t, in.URL+"/readyz")
+		code, body := get(t, in.OpsURL+"/readyz")
 		seen("/readyz", body)
 		return code == http.StatusServiceUnavailable
 	})
@@ -173,7 +178,7 @@ func TestCRMKeyNeverLeaks(t *testing.T) {
 	}
 	_, metricsText := get(t, in.OpsURL+"/metrics")
 	seen("/metrics", metricsText)
-	_, ready := get(t, in.URL+"/readyz")
+	_, ready := get(t, in.OpsURL+"/readyz")
 	seen("/readyz", ready)
 	_, health := get(t, in.URL+"/healthz")
 	seen("/healthz", health)

@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	// (UI, dead letters, metrics), which sites and the internet never reach.
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", health.live)
-	mux.HandleFunc("GET /readyz", health.ready)
+	mux.HandleFunc("GET /readyz", health.readyPublic)
 	opsMux := http.NewServeMux()
 	opsMux.HandleFunc("GET /healthz", health.live)
 	opsMux.HandleFunc("GET /readyz", health.ready)
@@ -348,7 +348,7 @@ func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *
 	if crm != nil && crm.Sim != nil {
 		fmt.Fprintf(w, "CRM: embedded SalesMan simulator at %s (leads: %s/_sim/leads)\n", crm.URL, crm.URL)
 	}
-	fmt.Fprintf(w, "health: %s/healthz  %s/readyz\n", base, base)
+	fmt.Fprintf(w, "health: %s/healthz  %s/readyz  (with the reasons: %s/readyz)\n", base, base, ops)
 	fmt.Fprintf(w, "metrics: %s/metrics\n", ops)
 	if !roles.Intake {
 		return

@@ -18,8 +18,10 @@ type Check func(ctx context.Context) error
 type Note func(ctx context.Context) string
 
 // healthHandler serves /healthz (the process is alive) and /readyz (every
-// check passes), the latter with each check's state in a JSON body. Notes
-// appear in the body with ok true and their text in info.
+// check passes). The ops listener's /readyz (ready) lists each check's
+// state in a JSON body, notes with ok true and their text in info; the
+// site listener's (readyPublic) says only ready or not ready, since the
+// reasons name addresses and settings.
 type healthHandler struct {
 	checks map[string]Check
 	notes  map[string]Note
@@ -66,6 +68,20 @@ func (h *healthHandler) ready(w http.ResponseWriter, r *http.Request) {
 		body.Checks = append(body.Checks, res)
 	}
 	writeJSON(w, code, body)
+}
+
+// readyPublic is /readyz for the site listener: 200 {"status":"ready"} or
+// 503 {"status":"not ready"}, and nothing of why.
+func (h *healthHandler) readyPublic(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	for _, check := range h.checks {
+		if check(ctx) != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -257,3 +257,52 @@ func TestBacklogCaps(t *testing.T) {
 		t.Errorf("queued %v (%v), want the 5 accepted", qi, err)
 	}
 }
+
+// TestPublicReadiness is finding 8 of issue 18: the site listener's
+// /readyz, which the internet reaches, named internals ("redis
+// unreachable: dial tcp 127.0.0.1:…: connection refused"; the CRM
+// settings to check). It failed on main: the site listener's body held
+// the Redis error. Now it says ready or not ready, and the reasons stay on
+// the ops listener, behind its credentials.
+func TestPublicReadiness(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	site, ops := runIntakeOn(t, rds, map[string]string{"LEADRELAY_UI_USER": opsUser, "LEADRELAY_UI_PASSWORD": opsPass})
+	read := func(url, user string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if user != "" {
+			req.SetBasicAuth(user, opsPass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := read(site+"/readyz", ""); code != http.StatusOK || strings.TrimSpace(body) != `{"status":"ready"}` {
+		t.Errorf("site /readyz with Redis up = %d %s, want 200 {\"status\":\"ready\"}", code, body)
+	}
+	rds.Stop()
+	tests := []struct {
+		name, url, user string
+		want            string // the whole body; "" to check only for the reason
+		reason          bool
+	}{
+		{"site listener", site + "/readyz", "", `{"status":"not ready"}`, false},
+		{"ops listener", ops + "/readyz", opsUser, "", true},
+	}
+	for _, tc := range tests {
+		code, body := read(tc.url, tc.user)
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("%s: /readyz with Redis down = %d, want 503", tc.name, code)
+		}
+		if tc.want != "" && strings.TrimSpace(body) != tc.want {
+			t.Errorf("%s: /readyz body %s, want %s", tc.name, body, tc.want)
+		}
+		if got := strings.Contains(body, "redis unreachable"); got != tc.reason {
+			t.Errorf("%s: reason shown %v, want %v: %s", tc.name, got, tc.reason, body)
+		}
+	}
+}

@@ -40,7 +40,7 @@ func (o *notifyingObserver) CRMConfigProblem(problem bool) {
 		return
 	}
 	if problem {
-		o.n.Notify(notify.Event{Kind: notify.ConfigProblem, Reason: "the CRM refuses the relay's requests (see /readyz for the reason and the fix)"})
+		o.n.Notify(notify.Event{Kind: notify.ConfigProblem, Reason: "the CRM refuses the relay's requests (see /readyz on the ops listener for the reason and the fix)"})
 		return
 	}
 	o.n.Notify(notify.Event{Kind: notify.ConfigResolved})
