@@ -16,6 +16,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.uber.org/zap v1.28.0
 	go.yaml.in/yaml/v2 v2.4.2
+	golang.org/x/net v0.43.0
 	golang.org/x/term v0.44.0
 	gonum.org/v1/plot v0.17.0
 )
