@@ -63,7 +63,8 @@ func (Nop) Notify(Event) {}
 // Options tune a Webhook. The zero value retries 5 times from 1 s up to
 // 1 min, queues 100 events and logs nothing.
 type Options struct {
-	// Client sends the requests; nil uses one with a 10 s timeout.
+	// Client sends the requests; nil uses one with a 10 s timeout. Its
+	// redirect policy is replaced: a webhook follows no redirect.
 	Client *http.Client
 	// Log receives delivery failures (never the URL: it holds a token).
 	Log *zap.Logger
@@ -101,6 +102,11 @@ func NewWebhook(rawURL string, o Options) (*Webhook, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	// A redirect would re-send the event, POST and all, wherever the
+	// answer points: to another path or host than the one configured.
+	client := *o.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &client
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
@@ -173,7 +179,8 @@ func Text(e Event) string {
 }
 
 // Send posts e now, retrying transient failures (network, 429, 5xx) with
-// backoff. It returns the last error; a 4xx other than 429 is not retried.
+// backoff. It returns the last error; a 4xx other than 429, and a redirect
+// (never followed), are not retried.
 func (w *Webhook) Send(ctx context.Context, e Event) error {
 	body, err := json.Marshal(message{Text: w.redact(Text(e)), Username: w.o.Name, Kind: e.Kind,
 		Site: e.Site, LeadID: e.LeadID})
@@ -211,6 +218,9 @@ func (w *Webhook) Send(ctx context.Context, e Event) error {
 type permanentError struct{ status int }
 
 func (e *permanentError) Error() string {
+	if e.status >= 300 && e.status < 400 {
+		return "webhook answered HTTP " + strconv.Itoa(e.status) + ", a redirect, which is not followed (set the final URL as the webhook URL)"
+	}
 	return "webhook answered HTTP " + strconv.Itoa(e.status) + " (check the webhook URL)"
 }
 

@@ -135,3 +135,55 @@ func TestNewWebhookChecksURL(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRedirects is finding 9 of issue 18: the webhook followed
+// redirects, so a 307 made it POST the notification again to another
+// path (or host). It failed on main: the POST reached /elsewhere and Send
+// reported success. Now a redirect is an answer like a 404: not followed,
+// not retried, reported with the advice to set the final URL.
+func TestNoRedirects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		client *http.Client
+	}{
+		{"307", http.StatusTemporaryRedirect, nil},
+		{"308", http.StatusPermanentRedirect, nil},
+		{"302", http.StatusFound, nil},
+		{"307, the caller's client", http.StatusTemporaryRedirect, &http.Client{Timeout: 5 * time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			hits := map[string]int{}
+			mux := http.NewServeMux()
+			mux.HandleFunc("/hooks/token-abc", func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				hits[r.URL.Path]++
+				mu.Unlock()
+				http.Redirect(w, r, "/elsewhere", tc.status)
+			})
+			mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				hits[r.URL.Path]++
+				mu.Unlock()
+			})
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			wh, err := NewWebhook(srv.URL+"/hooks/token-abc", Options{Client: tc.client, Attempts: 3, InitialBackoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = wh.Send(context.Background(), Event{Kind: ConfigResolved})
+			if err == nil || !strings.Contains(err.Error(), "redirect") || strings.Contains(err.Error(), "token-abc") {
+				t.Errorf("Send = %v, want an error about the redirect that names no token", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if hits["/hooks/token-abc"] != 1 || hits["/elsewhere"] != 0 {
+				t.Errorf("requests %v, want one to the hook and none elsewhere", hits)
+			}
+		})
+	}
+}
