@@ -1,6 +1,10 @@
 package lead
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Rule is the check a field's value gets beyond valid UTF-8 and its length.
 type Rule int
@@ -41,8 +45,9 @@ type Field struct {
 	Multiline bool
 	// CRM is the field's parameter in the CRM's add.
 	CRM CRMParam
-	// Aliases are other names real forms give the field, which the drop-in
-	// may map to it. Never a Name of another field.
+	// Aliases are other names real forms give the field, in lower case,
+	// which the drop-in maps to it (LookupAlias); the first listed wins
+	// when a form sends several. Never a Name or alias of another field.
 	Aliases []string
 	// digestV1 marks the fields digest v1 hashed even when empty, as every
 	// field was hashed before the digest had versions. A field added later
@@ -62,21 +67,27 @@ func same(name string) CRMParam { return CRMParam{V1: name, V2: name} }
 // is part of digest v1: never reorder the rows that have digestV1 set.
 var fields = [...]Field{
 	{Name: "title", MaxLen: 255, Contact: true, CRM: same("title"), digestV1: true,
-		value: func(l *Lead) *string { return &l.Title }},
+		Aliases: []string{"name", "fio", "fullname", "full_name", "first_name", "firstname", "client_name", "contact_name", "your-name"},
+		value:   func(l *Lead) *string { return &l.Title }},
 	{Name: "email", MaxLen: 254, Rule: Email, Contact: true, CRM: same("email"), digestV1: true,
-		value: func(l *Lead) *string { return &l.Email }},
+		Aliases: []string{"e-mail", "e_mail", "mail", "email_address", "your-email"},
+		value:   func(l *Lead) *string { return &l.Email }},
 	{Name: "phone", MaxLen: 64, Rule: Phone, Contact: true, CRM: same("phone"), digestV1: true,
-		value: func(l *Lead) *string { return &l.Phone }},
+		Aliases: []string{"tel", "telephone", "phone_number", "phonenumber", "mobile", "mobile_phone", "your-phone", "your-tel"},
+		value:   func(l *Lead) *string { return &l.Phone }},
 	{Name: "company", MaxLen: 255, CRM: same("company"), digestV1: true,
-		value: func(l *Lead) *string { return &l.Company }},
+		Aliases: []string{"organization", "organisation", "company_name", "firm", "org"},
+		value:   func(l *Lead) *string { return &l.Company }},
 	{Name: "description", MaxLen: 32000, Multiline: true, CRM: same("description"), digestV1: true,
-		value: func(l *Lead) *string { return &l.Description }},
+		Aliases: []string{"message", "comment", "comments", "text", "msg", "question", "note", "notes", "your-message"},
+		value:   func(l *Lead) *string { return &l.Description }},
 	{Name: "ip", MaxLen: 45, CRM: same("ip"), digestV1: true,
 		value: func(l *Lead) *string { return &l.IP }},
 	{Name: "country", MaxLen: 100, CRM: same("country"), digestV1: true,
 		value: func(l *Lead) *string { return &l.Country }},
 	{Name: "city", MaxLen: 100, CRM: same("city"), digestV1: true,
-		value: func(l *Lead) *string { return &l.City }},
+		Aliases: []string{"town", "your-city"},
+		value:   func(l *Lead) *string { return &l.City }},
 	// The client source (channel); v2 renamed its parameter.
 	{Name: "path", MaxLen: 255, CRM: CRMParam{V1: "path", V2: "clientpath"}, digestV1: true,
 		value: func(l *Lead) *string { return &l.Path }},
@@ -122,6 +133,20 @@ func LookupField(name string) (Field, bool) {
 		return Field{}, false
 	}
 	return fields[i], true
+}
+
+// LookupAlias returns the field a form's parameter name stands for: a wire
+// name or an alias, in any case ("Name", "TEL"), and the alias's place in
+// the field's Aliases (-1 for the wire name itself), which ranks the names
+// of one field when a form sends several. Only the drop-in reads aliases.
+func LookupAlias(name string) (f Field, rank int, ok bool) {
+	lower := strings.ToLower(name)
+	i, ok := byName[lower]
+	if !ok {
+		return Field{}, 0, false
+	}
+	f = fields[i]
+	return f, slices.Index(f.Aliases, lower), true
 }
 
 // Field returns a pointer to the field with the given wire name, or nil when
