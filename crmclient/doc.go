@@ -5,8 +5,9 @@
 // The CRM answers HTTP 200 even for errors, labels JSON as HTML, sends
 // numbers as strings, and on some releases answers v1 add with a PHP fatal
 // error. The client hides these quirks and reports every failure as a typed
-// error; Classify says whether to retry, and ConfigHint what an operator
-// should fix. The client never retries and never logs.
+// error; Diagnose says whether to retry (its Class) and why (a
+// delivery.Reason, whose texts name what an operator should fix). The
+// client never retries and never logs.
 //
 //	c, err := crmclient.New("https://crm.example.com", "robot@example.com", apiKey,
 //		crmclient.WithAPIVersion(crmclient.V2))
@@ -16,11 +17,12 @@
 //	id, err := c.Add(ctx, crmclient.Lead{
 //		Lead: lead.Lead{Title: "Ann", Email: "ann@example.com"},
 //		UIDs: map[string]string{"leadrelay": leadID}})
-//	switch crmclient.Classify(err) {
+//	d := crmclient.Diagnose(err)
+//	switch d.Class {
 //	case crmclient.ClassNone: // stored as id
 //	case crmclient.ClassTransient: // retry later
 //	case crmclient.ClassAmbiguous: // may be stored: look for the uid before resending
-//	case crmclient.ClassConfig: // stop: crmclient.ConfigHint(err)
+//	case crmclient.ClassConfig: // stop: d.Reason.Text(delivery.Operators) says what to fix
 //	default: // give up on this lead
 //	}
 package crmclient

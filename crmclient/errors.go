@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"leadrelay/delivery"
 )
 
 // ErrNotFound is matched (errors.Is) by the error Info returns for an id the
@@ -144,9 +146,9 @@ func (e *TransportError) Error() string {
 // Unwrap returns Err.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Class says what a caller should do about an error. Classify is the one
-// table that maps every failure of a CRM call to a class; callers map
-// classes to what they do, nothing else.
+// Class says what a caller should do about an error. Diagnose is the one
+// table that maps every failure of a CRM call to a class and a reason;
+// callers map them to what they do, nothing else.
 type Class int
 
 // The classes Classify returns.
@@ -165,7 +167,7 @@ const (
 	ClassPermanent
 	// ClassConfig: the client's configuration is wrong (URL, login, key,
 	// API version); every request will fail until an operator fixes it.
-	// ConfigHint says what to fix.
+	// Diagnose's reason says what to fix.
 	ClassConfig
 	// ClassAnswered: an add got a complete answer that does not say whether
 	// the lead was stored (HTTP 500 or 502, or a 200 PHP error page): the
@@ -204,12 +206,29 @@ func (c Class) String() string {
 	}
 }
 
-// Classify decides what err means for a caller that may retry. It looks
-// through wrapping (errors.As/errors.Is). Errors this package does not
-// produce, such as invalid arguments, are ClassPermanent.
-func Classify(err error) Class {
+// Diagnosis is what a failed CRM call means: what a caller should do
+// (Class) and why, as data (Reason; a configuration problem's code names,
+// through package delivery's table, the setting an operator must fix).
+type Diagnosis struct {
+	// Class says what to do about the error.
+	Class Class
+	// Reason says why, with the CRM's code, the HTTP status and the CRM's
+	// own text (for operators only) where there are some.
+	Reason delivery.Reason
+}
+
+// Classify decides what err means for a caller that may retry: it is
+// Diagnose(err).Class.
+func Classify(err error) Class { return Diagnose(err).Class }
+
+// Diagnose is the one table that maps every failure of a CRM call to a
+// class and a reason. It looks through wrapping (errors.As/errors.Is).
+// Errors this package does not produce, such as invalid arguments, are
+// ClassPermanent with delivery.Unexpected. nil is ClassNone with no
+// reason.
+func Diagnose(err error) Diagnosis {
 	if err == nil {
-		return ClassNone
+		return Diagnosis{}
 	}
 	var (
 		ae *APIError
@@ -219,64 +238,99 @@ func Classify(err error) Class {
 	)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return ClassPermanent
+		return Diagnosis{ClassPermanent, delivery.Reason{Code: delivery.CRMRefused, Detail: "lead not found"}}
 	case errors.As(err, &ae):
-		if ae.addFailed() {
-			return ClassPermanent
-		}
-		switch ae.Code {
-		case 400, 401, 402:
-			return ClassConfig
-		}
-		return ClassPermanent
+		return diagnoseAPI(ae)
 	case errors.As(err, &se):
-		return classifyStatus(se)
+		return diagnoseStatus(se)
 	case errors.As(err, &de):
 		switch {
 		case de.MissingInclude():
-			return ClassConfig
+			return Diagnosis{ClassConfig, delivery.Reason{Code: delivery.ConfigV1Broken}}
 		case de.Action == actionAdd:
-			return ClassAnswered // a PHP error page: the request is over
+			// A PHP error page: the request is over.
+			return Diagnosis{ClassAnswered, delivery.Reason{Code: delivery.CRMErrorPage, HTTPStatus: de.StatusCode}}
 		}
-		return ClassTransient
+		return Diagnosis{ClassTransient, delivery.Reason{Code: delivery.CRMUnexpected, HTTPStatus: de.StatusCode}}
 	case errors.As(err, &te):
 		if te.Action == actionAdd && te.Sent {
-			return ClassAmbiguous
+			return Diagnosis{ClassAmbiguous, delivery.Reason{Code: delivery.CRMTimeout}}
 		}
-		return ClassTransient
+		return Diagnosis{ClassTransient, delivery.Reason{Code: delivery.CRMUnreachable}}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		// Not from a request of this package (those are TransportErrors
 		// that say whether they were sent): nothing was sent.
-		return ClassTransient
+		return Diagnosis{ClassTransient, delivery.Reason{Code: delivery.CRMUnreachable}}
 	}
-	return ClassPermanent
+	return Diagnosis{ClassPermanent, delivery.Reason{Code: delivery.Unexpected, Detail: err.Error()}}
 }
 
-// classifyStatus classifies an HTTP status other than 200.
-func classifyStatus(se *StatusError) Class {
+// diagnoseAPI diagnoses the CRM's own error answer.
+func diagnoseAPI(ae *APIError) Diagnosis {
+	r := delivery.Reason{CRMCode: ae.Code, Detail: ae.Text}
+	switch {
+	case ae.addFailed():
+		r.Code = delivery.CRMRejected
+		return Diagnosis{ClassPermanent, r}
+	case ae.Code == 400:
+		r.Code = delivery.ConfigAPIKey
+	case ae.Code == 401:
+		r.Code = delivery.ConfigLogin
+	case ae.Code == 402:
+		r.Code = delivery.ConfigMethod
+	default:
+		r.Code = delivery.CRMRefused
+		return Diagnosis{ClassPermanent, r}
+	}
+	return Diagnosis{ClassConfig, r}
+}
+
+// diagnoseStatus diagnoses an HTTP status other than 200.
+func diagnoseStatus(se *StatusError) Diagnosis {
 	add := se.Action == actionAdd
-	switch c := se.StatusCode; {
+	c := se.StatusCode
+	r := func(code delivery.Code) delivery.Reason { return delivery.Reason{Code: code, HTTPStatus: c} }
+	switch {
 	case c == http.StatusTooManyRequests:
-		return ClassRateLimited
+		return Diagnosis{ClassRateLimited, r(delivery.CRMRateLimited)}
 	case c == http.StatusRequestTimeout:
-		return ClassTransient // the server gave up waiting for our request
+		// The server gave up waiting for our request.
+		return Diagnosis{ClassTransient, r(delivery.CRMUnreachable)}
 	case add && (c == http.StatusInternalServerError || c == http.StatusBadGateway):
 		// A PHP fatal with display_errors off answers 500 with an empty
 		// body, and the fatal may come after the insert; a proxy answers
 		// 502 when PHP died mid-request. Either way the request is over.
-		return ClassAnswered
+		return Diagnosis{ClassAnswered, r(delivery.CRMErrorPage)}
 	case add && c == http.StatusGatewayTimeout:
 		// The proxy stopped waiting; PHP behind it may still commit.
-		return ClassAmbiguous
+		return Diagnosis{ClassAmbiguous, r(delivery.CRMTimeout)}
 	case c >= 500:
-		return ClassTransient // 503 and the like: the request never reached PHP
+		// 503 and the like: the request never reached PHP.
+		return Diagnosis{ClassTransient, r(delivery.CRMUnreachable)}
 	case c >= 300 && c < 500:
-		return ClassConfig
+		return Diagnosis{ClassConfig, configStatus(se)}
 	case add:
-		return ClassAnswered
+		return Diagnosis{ClassAnswered, r(delivery.CRMErrorPage)}
 	default:
-		return ClassTransient
+		return Diagnosis{ClassTransient, r(delivery.CRMUnexpected)}
 	}
+}
+
+// configStatus is the configuration problem an HTTP status from 300 to
+// 499 shows.
+func configStatus(se *StatusError) delivery.Reason {
+	r := delivery.Reason{Code: delivery.ConfigHTTP, HTTPStatus: se.StatusCode}
+	switch c := se.StatusCode; {
+	case c == http.StatusNotFound:
+		r.Code = delivery.ConfigNotFound
+	case c == http.StatusUnauthorized || c == http.StatusForbidden:
+		r.Code = delivery.ConfigAccess
+	case c == http.StatusMethodNotAllowed:
+		r.Code = delivery.ConfigPost
+	case c >= 300 && c < 400:
+		r.Code, r.Detail = delivery.ConfigRedirect, se.Location
+	}
+	return r
 }
 
 // RetryAfter returns the delay the server asked for with Retry-After, if err
@@ -287,49 +341,6 @@ func RetryAfter(err error) (time.Duration, bool) {
 		return se.RetryAfter, true
 	}
 	return 0, false
-}
-
-// ConfigHint returns, for an error of ClassConfig, what an operator should
-// fix, naming the LEADRELAY_CRM_* setting. It returns "" for other errors.
-func ConfigHint(err error) string {
-	if Classify(err) != ClassConfig {
-		return ""
-	}
-	var (
-		ae *APIError
-		se *StatusError
-		de *DecodeError
-	)
-	switch {
-	case errors.As(err, &ae):
-		switch ae.Code {
-		case 400:
-			return "the CRM rejected the API key (code 400): check LEADRELAY_CRM_APIKEY"
-		case 401:
-			return "the CRM does not know the login (code 401; on v2 also a wrong API key): check LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY"
-		case 402:
-			return "the CRM does not know the method (code 402): check LEADRELAY_CRM_URL and LEADRELAY_CRM_API (v1 or v2)"
-		}
-	case errors.As(err, &se):
-		switch c := se.StatusCode; {
-		case c == http.StatusNotFound:
-			return "the CRM answered HTTP 404: wrong LEADRELAY_CRM_URL (it is the CRM root, without /developer/...) or wrong LEADRELAY_CRM_API"
-		case c == http.StatusUnauthorized || c == http.StatusForbidden:
-			return fmt.Sprintf("the web server in front of the CRM refused access (HTTP %d): check LEADRELAY_CRM_URL and the server's access rules (IP allow-list, basic auth)", c)
-		case c == http.StatusMethodNotAllowed:
-			return "the server does not accept POST at this address (HTTP 405): check LEADRELAY_CRM_URL"
-		case c >= 300 && c < 400:
-			if se.Location != "" {
-				return fmt.Sprintf("the CRM address redirects (HTTP %d) to %s: set LEADRELAY_CRM_URL to the final address", c, se.Location)
-			}
-			return fmt.Sprintf("the CRM address redirects (HTTP %d): set LEADRELAY_CRM_URL to the final address", c)
-		default:
-			return fmt.Sprintf("the server answered HTTP %d: check LEADRELAY_CRM_URL", c)
-		}
-	case errors.As(err, &de):
-		return "the CRM's v1 add/info is broken on this SalesMan version (missing include); set LEADRELAY_CRM_API=v2"
-	}
-	return "check LEADRELAY_CRM_URL, LEADRELAY_CRM_LOGIN, LEADRELAY_CRM_APIKEY and LEADRELAY_CRM_API"
 }
 
 // looksLikeMissingInclude reports whether s holds PHP's fatal error for a

@@ -8,7 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/delivery"
 )
+
+// classOutcome is what each class means to the worker: a reason's code
+// must mean the same.
+var classOutcome = map[Class]delivery.Outcome{
+	ClassNone: delivery.None, ClassTransient: delivery.Transient, ClassAmbiguous: delivery.Uncertain,
+	ClassAnswered: delivery.Uncertain, ClassPermanent: delivery.Final, ClassConfig: delivery.Paused,
+	ClassRateLimited: delivery.Backpressure,
+}
 
 func TestClassify(t *testing.T) {
 	t.Parallel()
@@ -17,40 +27,40 @@ func TestClassify(t *testing.T) {
 		name string
 		err  error
 		want Class
-		hint string
+		code delivery.Code
 	}{
 		{"nil", nil, ClassNone, ""},
-		{"unknown error", errors.New("boom"), ClassPermanent, ""},
-		{"bare deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTransient, ""},
-		{"bare cancel", context.Canceled, ClassTransient, ""},
-		{"not found", fmt.Errorf("x: %w", ErrNotFound), ClassPermanent, ""},
-		{"api 400", &APIError{Action: "add", Code: 400}, ClassConfig, "LEADRELAY_CRM_APIKEY"},
-		{"api 401 wrapped", wrap(&APIError{Action: "list", Code: 401}), ClassConfig, "LEADRELAY_CRM_LOGIN"},
-		{"api 402", &APIError{Action: "add", Code: 402}, ClassConfig, "LEADRELAY_CRM_API"},
-		{"api 1", &APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида. "}, ClassPermanent, ""},
-		{"api v2 add failed", &APIError{Action: "add", Code: 401, Text: "Ошибка добавления заявки. "}, ClassPermanent, ""},
-		{"api other", &APIError{Action: "info", Code: 500}, ClassPermanent, ""},
-		{"status 429", &StatusError{Action: "add", StatusCode: 429}, ClassRateLimited, ""},
-		{"status 408", &StatusError{Action: "add", StatusCode: 408}, ClassTransient, ""},
-		{"status 500 add", wrap(&StatusError{Action: "add", StatusCode: 500}), ClassAnswered, ""},
-		{"status 502 add", &StatusError{Action: "add", StatusCode: 502}, ClassAnswered, ""},
-		{"status 504 add", &StatusError{Action: "add", StatusCode: 504}, ClassAmbiguous, ""},
-		{"status 503 add", &StatusError{Action: "add", StatusCode: 503}, ClassTransient, ""},
-		{"status 500 info", &StatusError{Action: "info", StatusCode: 500}, ClassTransient, ""},
-		{"status 502", &StatusError{Action: "list", StatusCode: 502}, ClassTransient, ""},
-		{"status 404", &StatusError{Action: "add", StatusCode: 404}, ClassConfig, "LEADRELAY_CRM_URL"},
-		{"status 403", &StatusError{Action: "add", StatusCode: 403}, ClassConfig, "LEADRELAY_CRM_URL"},
-		{"status 400", &StatusError{Action: "add", StatusCode: 400}, ClassConfig, "LEADRELAY_CRM_URL"},
-		{"status 204 add", &StatusError{Action: "add", StatusCode: 204}, ClassAnswered, ""},
-		{"status 204 list", &StatusError{Action: "list", StatusCode: 204}, ClassTransient, ""},
-		{"decode add", &DecodeError{Action: "add", Snippet: "<b>Fatal error</b>: Call to undefined function"}, ClassAnswered, ""},
-		{"decode list", &DecodeError{Action: "list", Snippet: "garbage"}, ClassTransient, ""},
-		{"decode missing include", wrap(&DecodeError{Action: "add", Snippet: "<b>Fatal error</b>: require_once(): Failed opening required 'x.php'"}), ClassConfig, "LEADRELAY_CRM_API=v2"},
-		{"decode no such file", &DecodeError{Action: "info", Snippet: "Fatal error: include(): No such file or directory"}, ClassConfig, "missing include"},
-		{"decode include without fatal", &DecodeError{Action: "add", Snippet: "include"}, ClassAnswered, ""},
-		{"transport add sent", &TransportError{Action: "add", Sent: true, Err: errors.New("EOF")}, ClassAmbiguous, ""},
-		{"transport add not sent", &TransportError{Action: "add", Err: errors.New("refused")}, ClassTransient, ""},
-		{"transport list sent", &TransportError{Action: "list", Sent: true, Err: context.DeadlineExceeded}, ClassTransient, ""},
+		{"unknown error", errors.New("boom"), ClassPermanent, delivery.Unexpected},
+		{"bare deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTransient, delivery.CRMUnreachable},
+		{"bare cancel", context.Canceled, ClassTransient, delivery.CRMUnreachable},
+		{"not found", fmt.Errorf("x: %w", ErrNotFound), ClassPermanent, delivery.CRMRefused},
+		{"api 400", &APIError{Action: "add", Code: 400}, ClassConfig, delivery.ConfigAPIKey},
+		{"api 401 wrapped", wrap(&APIError{Action: "list", Code: 401}), ClassConfig, delivery.ConfigLogin},
+		{"api 402", &APIError{Action: "add", Code: 402}, ClassConfig, delivery.ConfigMethod},
+		{"api 1", &APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида. "}, ClassPermanent, delivery.CRMRejected},
+		{"api v2 add failed", &APIError{Action: "add", Code: 401, Text: "Ошибка добавления заявки. "}, ClassPermanent, delivery.CRMRejected},
+		{"api other", &APIError{Action: "info", Code: 500}, ClassPermanent, delivery.CRMRefused},
+		{"status 429", &StatusError{Action: "add", StatusCode: 429}, ClassRateLimited, delivery.CRMRateLimited},
+		{"status 408", &StatusError{Action: "add", StatusCode: 408}, ClassTransient, delivery.CRMUnreachable},
+		{"status 500 add", wrap(&StatusError{Action: "add", StatusCode: 500}), ClassAnswered, delivery.CRMErrorPage},
+		{"status 502 add", &StatusError{Action: "add", StatusCode: 502}, ClassAnswered, delivery.CRMErrorPage},
+		{"status 504 add", &StatusError{Action: "add", StatusCode: 504}, ClassAmbiguous, delivery.CRMTimeout},
+		{"status 503 add", &StatusError{Action: "add", StatusCode: 503}, ClassTransient, delivery.CRMUnreachable},
+		{"status 500 info", &StatusError{Action: "info", StatusCode: 500}, ClassTransient, delivery.CRMUnreachable},
+		{"status 502", &StatusError{Action: "list", StatusCode: 502}, ClassTransient, delivery.CRMUnreachable},
+		{"status 404", &StatusError{Action: "add", StatusCode: 404}, ClassConfig, delivery.ConfigNotFound},
+		{"status 403", &StatusError{Action: "add", StatusCode: 403}, ClassConfig, delivery.ConfigAccess},
+		{"status 400", &StatusError{Action: "add", StatusCode: 400}, ClassConfig, delivery.ConfigHTTP},
+		{"status 204 add", &StatusError{Action: "add", StatusCode: 204}, ClassAnswered, delivery.CRMErrorPage},
+		{"status 204 list", &StatusError{Action: "list", StatusCode: 204}, ClassTransient, delivery.CRMUnexpected},
+		{"decode add", &DecodeError{Action: "add", Snippet: "<b>Fatal error</b>: Call to undefined function"}, ClassAnswered, delivery.CRMErrorPage},
+		{"decode list", &DecodeError{Action: "list", Snippet: "garbage"}, ClassTransient, delivery.CRMUnexpected},
+		{"decode missing include", wrap(&DecodeError{Action: "add", Snippet: "<b>Fatal error</b>: require_once(): Failed opening required 'x.php'"}), ClassConfig, delivery.ConfigV1Broken},
+		{"decode no such file", &DecodeError{Action: "info", Snippet: "Fatal error: include(): No such file or directory"}, ClassConfig, delivery.ConfigV1Broken},
+		{"decode include without fatal", &DecodeError{Action: "add", Snippet: "include"}, ClassAnswered, delivery.CRMErrorPage},
+		{"transport add sent", &TransportError{Action: "add", Sent: true, Err: errors.New("EOF")}, ClassAmbiguous, delivery.CRMTimeout},
+		{"transport add not sent", &TransportError{Action: "add", Err: errors.New("refused")}, ClassTransient, delivery.CRMUnreachable},
+		{"transport list sent", &TransportError{Action: "list", Sent: true, Err: context.DeadlineExceeded}, ClassTransient, delivery.CRMUnreachable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,9 +68,12 @@ func TestClassify(t *testing.T) {
 			if got := Classify(tt.err); got != tt.want {
 				t.Errorf("Classify = %v, want %v", got, tt.want)
 			}
-			hint := ConfigHint(tt.err)
-			if (hint == "") != (tt.hint == "") || !strings.Contains(hint, tt.hint) {
-				t.Errorf("ConfigHint = %q, want it to contain %q", hint, tt.hint)
+			d := Diagnose(tt.err)
+			if d.Class != tt.want || d.Reason.Code != tt.code {
+				t.Errorf("Diagnose = %v %s, want %v %s", d.Class, d.Reason.Code, tt.want, tt.code)
+			}
+			if want := classOutcome[d.Class]; d.Reason.Outcome() != want {
+				t.Errorf("reason %s means %v, but class %v means %v", d.Reason.Code, d.Reason.Outcome(), d.Class, want)
 			}
 			if tt.err != nil && tt.err.Error() == "" {
 				t.Error("empty error text")

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -40,7 +41,7 @@ func ExampleClient_Add() {
 	// Output: 940 <nil>
 }
 
-func ExampleClassify() {
+func ExampleDiagnose() {
 	srv := fakeCRM()
 	defer srv.Close()
 
@@ -52,10 +53,13 @@ func ExampleClassify() {
 	}
 	_, err = c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "Ann"}})
 	fmt.Println(err)
-	fmt.Println(crmclient.Classify(err))
-	fmt.Println(crmclient.ConfigHint(err))
+	d := crmclient.Diagnose(err)
+	fmt.Println(d.Class)
+	fmt.Println(d.Reason.Code)
+	fmt.Println(d.Reason.Text(delivery.Operators))
 	// Output:
 	// crmclient: add: CRM error 401: Неизвестный пользователь
 	// config
-	// the CRM does not know the login (code 401; on v2 also a wrong API key): check LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY
+	// config_login
+	// the CRM does not know the login (or, on v2, the API key) (CRM code 401): check LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY: Неизвестный пользователь
 }

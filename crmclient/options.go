@@ -14,7 +14,7 @@ type APIVersion string
 // The supported API versions.
 const (
 	// V1 is developer/v1/leads. Its add and info fail on current self-hosted
-	// SalesMan releases (a missing include file); see ConfigHint.
+	// SalesMan releases (a missing include file); see Diagnose.
 	V1 APIVersion = "v1"
 	// V2 is developer/v2/lead. It accepts uids and, optionally, a JSON body.
 	V2 APIVersion = "v2"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -43,7 +44,8 @@ func TestResponses(t *testing.T) {
 		check     func(t *testing.T, got any) // on success
 		wantClass Class
 		wantErr   func(t *testing.T, err error)
-		wantHint  string // substring of ConfigHint
+		wantCode  delivery.Code // Diagnose's reason, for ClassConfig
+		wantHint  string        // substring of the operators' text
 	}{
 		{name: "v1 add ok", version: V1, action: "add", file: "v1_add_ok.json", wantClass: ClassNone,
 			check: func(t *testing.T, got any) { wantEqual(t, got.(int64), int64(940)) }},
@@ -58,17 +60,17 @@ func TestResponses(t *testing.T) {
 		{name: "v2 add failed", version: V2, action: "add", file: "v2_add_fail.json", wantClass: ClassPermanent,
 			wantErr: wantAPIError(401, "Ошибка добавления заявки")},
 		{name: "v1 400", version: V1, action: "add", file: "v1_err_400.json", wantClass: ClassConfig,
-			wantErr: wantAPIError(400, "Не верный API key"), wantHint: "LEADRELAY_CRM_APIKEY"},
+			wantErr: wantAPIError(400, "Не верный API key"), wantCode: delivery.ConfigAPIKey},
 		{name: "v1 401", version: V1, action: "stat", file: "v1_err_401.json", wantClass: ClassConfig,
-			wantErr: wantAPIError(401, "Неизвестный пользователь"), wantHint: "LEADRELAY_CRM_LOGIN"},
+			wantErr: wantAPIError(401, "Неизвестный пользователь"), wantCode: delivery.ConfigLogin},
 		{name: "v1 402", version: V1, action: "list", file: "v1_err_402.json", wantClass: ClassConfig,
-			wantErr: wantAPIError(402, "Не известный метод"), wantHint: "LEADRELAY_CRM_API"},
+			wantErr: wantAPIError(402, "Не известный метод"), wantCode: delivery.ConfigMethod},
 		{name: "v2 400", version: V2, action: "info", file: "v2_err_400.json", wantClass: ClassConfig,
-			wantErr: wantAPIError(400, "Не верный API key"), wantHint: "LEADRELAY_CRM_APIKEY"},
+			wantErr: wantAPIError(400, "Не верный API key"), wantCode: delivery.ConfigAPIKey},
 		{name: "v2 401", version: V2, action: "add", file: "v2_err_401.json", wantClass: ClassConfig,
-			wantErr: wantAPIError(401, "Неизвестный пользователь"), wantHint: "LEADRELAY_CRM_APIKEY"},
+			wantErr: wantAPIError(401, "Неизвестный пользователь"), wantCode: delivery.ConfigLogin},
 		{name: "v2 402", version: V2, action: "add", file: "v2_err_402.json", wantClass: ClassConfig,
-			wantErr: wantAPIError(402, "Не известный метод"), wantHint: "LEADRELAY_CRM_URL"},
+			wantErr: wantAPIError(402, "Не известный метод"), wantCode: delivery.ConfigMethod},
 		{name: "404 on non-list is permanent", version: V2, action: "info", body: `{"error":{"code":404,"text":"Не понимаю"}}`, wantClass: ClassPermanent,
 			wantErr: wantAPIError(404, "Не понимаю")},
 		{name: "v1 list empty", version: V1, action: "list", file: "v1_list_empty.json", wantClass: ClassNone,
@@ -118,9 +120,9 @@ func TestResponses(t *testing.T) {
 		{name: "html fatal on list", version: V1, action: "list", file: "php_fatal.html", wantClass: ClassTransient,
 			wantErr: wantDecodeError("Fatal error", "")},
 		{name: "missing include on add", version: V1, action: "add", file: "php_fatal_include.html", wantClass: ClassConfig,
-			wantErr: wantDecodeError("Failed opening required", ""), wantHint: "LEADRELAY_CRM_API=v2"},
+			wantErr: wantDecodeError("Failed opening required", ""), wantCode: delivery.ConfigV1Broken},
 		{name: "missing include on info", version: V1, action: "info", file: "php_fatal_include.html", wantClass: ClassConfig,
-			wantErr: wantDecodeError("Fatal error", ""), wantHint: "LEADRELAY_CRM_API=v2"},
+			wantErr: wantDecodeError("Fatal error", ""), wantCode: delivery.ConfigV1Broken},
 		{name: "truncated json on add", version: V1, action: "add", file: "truncated.json", wantClass: ClassAnswered,
 			wantErr: wantDecodeError(`{"data":[{"id":"7"`, "")},
 		{name: "truncated json on list", version: V1, action: "list", file: "truncated.json", wantClass: ClassTransient,
@@ -147,12 +149,13 @@ func TestResponses(t *testing.T) {
 		{name: "http 429", version: V2, action: "add", status: 429, wantClass: ClassRateLimited, wantErr: wantStatus(429, 0)},
 		{name: "http 408", version: V2, action: "add", status: 408, wantClass: ClassTransient, wantErr: wantStatus(408, 0)},
 		{name: "http 404 wrong url", version: V2, action: "add", status: 404, body: "<h1>Not Found</h1>", wantClass: ClassConfig,
-			wantErr: wantStatus(404, 0), wantHint: "LEADRELAY_CRM_URL"},
-		{name: "http 403", version: V1, action: "stat", status: 403, wantClass: ClassConfig, wantErr: wantStatus(403, 0), wantHint: "LEADRELAY_CRM_URL"},
-		{name: "http 405", version: V1, action: "add", status: 405, wantClass: ClassConfig, wantErr: wantStatus(405, 0), wantHint: "POST"},
+			wantErr: wantStatus(404, 0), wantCode: delivery.ConfigNotFound},
+		{name: "http 403", version: V1, action: "stat", status: 403, wantClass: ClassConfig, wantErr: wantStatus(403, 0), wantCode: delivery.ConfigAccess},
+		{name: "http 405", version: V1, action: "add", status: 405, wantClass: ClassConfig, wantErr: wantStatus(405, 0), wantCode: delivery.ConfigPost},
 		{name: "redirect not followed", version: V1, action: "add", status: 301,
 			header: map[string]string{"Location": "https://crm.example.com/developer/v1/leads"}, wantClass: ClassConfig,
-			wantErr: wantStatus(301, 0), wantHint: "https://crm.example.com"},
+			wantErr: wantStatus(301, 0), wantCode: delivery.ConfigRedirect,
+			wantHint: "https://crm.example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,12 +193,12 @@ func TestResponses(t *testing.T) {
 			if tt.check != nil && err == nil {
 				tt.check(t, got)
 			}
-			hint := ConfigHint(err)
-			if tt.wantClass == ClassConfig && !strings.Contains(hint, tt.wantHint) {
-				t.Errorf("ConfigHint = %q, want it to mention %q", hint, tt.wantHint)
+			d := Diagnose(err)
+			if tt.wantClass == ClassConfig && d.Reason.Code != tt.wantCode {
+				t.Errorf("reason %s, want %s", d.Reason.Code, tt.wantCode)
 			}
-			if tt.wantClass != ClassConfig && hint != "" {
-				t.Errorf("ConfigHint = %q for class %v, want empty", hint, tt.wantClass)
+			if op := d.Reason.Text(delivery.Operators); !strings.Contains(op, tt.wantHint) {
+				t.Errorf("operators' text %q, want it to mention %q", op, tt.wantHint)
 			}
 			if err != nil && strings.Contains(err.Error(), testKey) {
 				t.Errorf("error text holds the API key: %v", err)

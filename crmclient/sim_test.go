@@ -12,6 +12,7 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -166,8 +167,8 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 		sim, c := newSim(t)
 		sim.SetFaults(crmsim.Faults{V1Shipped: true})
 		_, err := c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
-		if crmclient.Classify(err) != crmclient.ClassConfig || !strings.Contains(crmclient.ConfigHint(err), "LEADRELAY_CRM_API=v2") {
-			t.Fatalf("err = %v, class %v, hint %q", err, crmclient.Classify(err), crmclient.ConfigHint(err))
+		if d := crmclient.Diagnose(err); d.Class != crmclient.ClassConfig || d.Reason.Code != delivery.ConfigV1Broken {
+			t.Fatalf("err = %v, diagnosis %+v", err, d)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -164,7 +165,7 @@ func TestNoKeyInErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("want error")
 			}
-			for _, text := range []string{err.Error(), ConfigHint(err), fmt.Sprintf("%+v", err)} {
+			for _, text := range []string{err.Error(), Diagnose(err).Reason.Text(delivery.Operators), fmt.Sprintf("%+v", err)} {
 				for _, f := range forms {
 					if strings.Contains(text, f) {
 						t.Errorf("error text holds the key as %q: %s", f, text)

@@ -24,6 +24,9 @@ const (
 	// CRMErrorPage: an add got a complete answer that does not say whether
 	// the lead was stored (HTTP 500 or 502, a PHP error page).
 	CRMErrorPage Code = "crm_error_page"
+	// CRMUnexpected: a read got an answer that is not what the API
+	// promises (not JSON, a PHP error page).
+	CRMUnexpected Code = "crm_unexpected"
 	// CRMRejected: the CRM said it could not insert the lead.
 	CRMRejected Code = "crm_rejected"
 	// CRMRefused: the CRM refused the request with an error of its own.

@@ -37,12 +37,13 @@ var table = map[Code]entry{
 		"the CRM did not answer in time; it may have stored the lead, which is looked up before any resend", "", ""},
 	CRMErrorPage: {Uncertain, siteUnexpected,
 		"the CRM answered with an error page; it may have stored the lead, which is looked up before any resend", "", ""},
+	CRMUnexpected:  {Transient, siteUnexpected, "the CRM's answer is not what its API promises", "", ""},
 	CRMRejected:    {Final, siteRejected, "the CRM rejected the lead", "", ""},
 	CRMRefused:     {Final, siteRejected, "the CRM refused the request", "", ""},
 	CRMRateLimited: {Backpressure, siteBusy, "the CRM asked to slow down", "", ""},
 
 	ConfigAPIKey: {Paused, sitePaused, "the CRM rejected the API key", "check {setting}", "LEADRELAY_CRM_APIKEY"},
-	ConfigLogin: {Paused, sitePaused, "the CRM does not know the login (on v2 also a wrong API key)",
+	ConfigLogin: {Paused, sitePaused, "the CRM does not know the login (or, on v2, the API key)",
 		"check {setting}", "LEADRELAY_CRM_LOGIN and LEADRELAY_CRM_APIKEY"},
 	ConfigMethod: {Paused, sitePaused, "the CRM does not know the method",
 		"check {setting}", "LEADRELAY_CRM_URL and LEADRELAY_CRM_API (v1 or v2)"},
@@ -101,8 +102,14 @@ func entryOf(c Code) entry {
 }
 
 // Outcome is what a run that failed for c means: every code has one, so
-// the worker decides from the code alone. An unknown code postpones.
-func (c Code) Outcome() Outcome { return entryOf(c).outcome }
+// the worker decides from the code alone. No code is None; an unknown
+// code postpones.
+func (c Code) Outcome() Outcome {
+	if c == "" {
+		return None
+	}
+	return entryOf(c).outcome
+}
 
 // Known reports whether c is a code of this version.
 func (c Code) Known() bool {

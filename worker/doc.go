@@ -3,21 +3,13 @@
 // the dead-letter store with its reason, although the CRM's add is not
 // idempotent and asynq runs a task at least once.
 //
-// # The delivery state machine
+// The states a lead and its attempt record go through, what a failure
+// means and the rule that ends a failed run are package delivery's (its
+// doc draws them); internal/rdb is the only code that writes them. This
+// package is the asynq server and the Handler: one run of a task, and how
+// it ends.
 //
-// One lead's delivery state lives in internal/rdb (the only code that
-// writes it): the task itself while it is queued (intake writes no record
-// of its own, only a count in its site's backlog), an attempt record whose
-// state is one of the rdb.State* constants, a lock, and the delivered
-// marker. Each run of
-// a task (Handler.ProcessTask) moves it like this:
-//
-//	admitted ──Begin──▶ sending ──add ok──▶ delivered (marker; Finish)
-//	   ▲                  │  ├─ transient / config / rejected ──▶ failed ──▶ retry | paused | dead
-//	   │                  │  └─ no clear answer ──▶ uncertain ──▶ look-up ──▶ delivered (found)
-//	   │                  │                              │                  └▶ sending (not found)
-//	   └── Release ◀──────┘ (circuit open, limiter,      └ too early / CRM down ──▶ postponed
-//	       (unsend)          busy lock: nothing sent)
+// # A run
 //
 // A run begins with one round trip (rdb.Store.Begin): a delivered marker
 // ends it as a duplicate, another worker's lock postpones it, and
@@ -33,25 +25,29 @@
 // first (journal.go), because the shipped v1 list shows only the newest
 // 200.
 //
-// Every failed run ends in settle (settle.go), the one place that decides
-// what asynq does: retry with backoff (spends an attempt), postpone
-// without spending one (*DelayError: backpressure, a configuration pause),
-// or dead-letter (DeadLetters.Put, then asynq.SkipRetry). Errors are
-// classified once, by crmclient.Classify; outcomeOf maps classes to
-// outcomes. Tasks carry one run more than their retry budget
-// (lead.TaskOptions), and settle keeps that run for postponements, so
-// asynq never archives a lead behind LeadRelay's back.
+// # How it ends
+//
+// Every error a run returns means one thing, decided once: judge
+// (judge.go) reads the worker's own errors, which carry a delivery.Reason,
+// and a CRM call's error, which crmclient.Diagnose diagnosed where the
+// call returned (judgedCRM). Every failed run ends in settle (settle.go),
+// which asks delivery.Decide and does what it says: retry with backoff
+// (the error itself; it spends an attempt), postpone (a *DelayError, which
+// IsFailure reports as no failure, so asynq spends no attempt), or
+// dead-letter (DeadLetters.Put, then asynq.SkipRetry). settle records the
+// reason, and counts the run when it spent an attempt, in the lead's
+// attempt record, where a status reads them.
 //
 // The CRM's health is a fleet fact (health.go): transient failures open a
 // circuit shared in Redis; a configuration problem seen by any worker, or
 // by the preflight a worker runs at start and every few minutes, opens it
-// with the problem recorded, so every worker pauses and every readiness
-// check names the fix.
+// with the problem's reason recorded, so every worker pauses and every
+// readiness check names the fix.
 //
-// Files, in the order a lead meets them: handler.go (a run), settle.go
-// (how it ends), reconcile.go and journal.go (look-ups), health.go (the
-// circuit and preflight), retry.go (delays), internal/rdb (state), and
-// crmclient/errors.go (classification).
+// Files, in the order a lead meets them: handler.go (a run), judge.go
+// (what an error means), settle.go (how it ends), reconcile.go and
+// journal.go (look-ups), health.go (the circuit and preflight), retry.go
+// (delays), internal/rdb (state), and crmclient/errors.go (diagnosis).
 //
 //	o := worker.OptionsFrom(cfg)
 //	h := worker.NewHandler(crm, rdb, o, log)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -41,7 +42,7 @@ func TestEdgeV2StamplessAdd(t *testing.T) {
 	e.crm.noStamp = true
 	e.crm.mu.Unlock()
 	e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) { return true, lostConn })
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want uncertain", err)
 	}
 	// A genuine lead of other content, stamped by another relay lead, and
@@ -79,7 +80,7 @@ func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 			quiet.Start(sctx)
 			task, p := newLeadTask(t)
 			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
-			if err := quiet.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+			if err := quiet.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 				t.Fatalf("first run = %v, want uncertain", err)
 			}
 			e.crm.setFail(nil)
@@ -155,10 +156,12 @@ func TestEdgeMarkerOfOtherContent(t *testing.T) {
 }
 
 // Case 4: asynq archives a task whenever Retried >= MaxRetry, whatever
-// IsFailure says. Backpressure on a lead's last counted attempt must not
-// archive it behind LeadRelay's back: the run is not its last (tasks carry
-// one spare run), and where a task has no spare run, it is dead-lettered
-// with its reason.
+// IsFailure says (TestSpareRun measures it). Backpressure on a lead's last
+// counted attempt must not archive it behind LeadRelay's back: the run is
+// not its last (tasks carry one spare run), and where the spare run is
+// spent (asynq's recoverer counts an expired lease as a failure, which
+// leaves Retried == MaxRetry; MaxRetry(0) starts there), it is
+// dead-lettered with its reason.
 func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -168,7 +171,7 @@ func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 		want     string // delivered | dead
 	}{
 		{"budget of one retry, refused on the last", lead.TaskOptions(lead.DefaultQueue, 1, time.Hour), 3, "delivered"},
-		{"no spare run (an older task)", []asynq.Option{asynq.Queue(lead.DefaultQueue), asynq.MaxRetry(0)}, 1, "dead"},
+		{"spare run spent", []asynq.Option{asynq.Queue(lead.DefaultQueue), asynq.MaxRetry(0)}, 1, "dead"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,7 +185,7 @@ func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 				}
 				return true, nil
 			})
-			box := &deadBox{reasons: map[string]string{}}
+			box := &deadBox{reasons: map[string]delivery.Reason{}}
 			lim := &refuseAfterFirst{left: tc.refusals}
 			if tc.want == "dead" {
 				lim.first.Store(true) // refuse from the first run
@@ -213,8 +216,8 @@ func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 							t.Fatalf("task %s, dead store %q; want delivered", info.State, reason)
 						}
 					case "dead":
-						if info.State != asynq.TaskStateArchived || !strings.Contains(reason, "postponed on its last run") {
-							t.Fatalf("task %s, dead store %q (%v); want archived with its reason", info.State, reason, inBox)
+						if info.State != asynq.TaskStateArchived || reason.Code != delivery.RetriesExhausted || reason.Last != delivery.RateLimit {
+							t.Fatalf("task %s, dead store %+v (%v); want archived with its reason", info.State, reason, inBox)
 						}
 					}
 					return
@@ -240,7 +243,7 @@ func (r *refuseAfterFirst) Acquire(context.Context) (func(), error) {
 		return func() {}, nil
 	}
 	if r.n.Add(1) <= r.left {
-		return nil, &DelayError{Delay: 10 * time.Millisecond, Reason: "CRM rate limit"}
+		return nil, &DelayError{Delay: 10 * time.Millisecond, Reason: delivery.Reason{Code: delivery.RateLimit}}
 	}
 	return func() {}, nil
 }
@@ -260,14 +263,14 @@ func TestEdgeV1BrokenAnswers500(t *testing.T) {
 			e.crm.infoErr = &crmclient.StatusError{Action: "info", StatusCode: 500}
 			e.crm.mu.Unlock()
 			if viaStart {
-				if problem, err := e.h.Preflight(ctx); err != nil || !strings.Contains(problem, "LEADRELAY_CRM_API=v2") {
-					t.Fatalf("Preflight = %q, %v; want the v2 hint", problem, err)
+				if problem, err := e.h.Preflight(ctx); err != nil || problem.Code != delivery.ConfigV1Broken {
+					t.Fatalf("Preflight = %+v, %v; want the v1 add broken", problem, err)
 				}
 			}
 			for range 3 {
 				task, _ := newLeadTask(t)
 				err := e.h.ProcessTask(ctx, task)
-				if IsFailure(err) || outcomeOf(err) != OutcomePause {
+				if IsFailure(err) || judge(err).out != delivery.Paused {
 					t.Fatalf("run = %v, want a pause that spends no attempt", err)
 				}
 			}
@@ -295,7 +298,7 @@ func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 		return false, &crmclient.APIError{Action: "add", Code: 401, Text: "Неизвестный пользователь"}
 	})
 	task, _ := newLeadTask(t)
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomePause {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Paused {
 		t.Fatalf("run = %v, want a pause", err)
 	}
 	e.clock.Advance(healthCacheFor)
@@ -304,7 +307,7 @@ func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 	}
 	// The other worker's deliveries pause too, without calling its CRM.
 	otherTask, _ := newLeadTask(t)
-	if err := other.ProcessTask(ctx, otherTask); outcomeOf(err) != OutcomePause && outcomeOf(err) != OutcomeBackpressure {
+	if err := other.ProcessTask(ctx, otherTask); judge(err).out != delivery.Paused && judge(err).out != delivery.Backpressure {
 		t.Fatalf("other worker's run = %v, want postponed", err)
 	}
 }
@@ -331,7 +334,7 @@ func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 					t.Fatalf("run = %v, want delivered in the same run", err)
 				}
 			} else {
-				if outcomeOf(err) != OutcomeUncertain {
+				if judge(err).out != delivery.Uncertain {
 					t.Fatalf("run = %v, want a counted retry", err)
 				}
 				if st := e.attempt(p.ID)["state"]; st != rdb.StateFailed {
@@ -363,7 +366,7 @@ func TestReconcileStopsAtWatermark(t *testing.T) {
 	}
 	task, p := newLeadTask(t)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want uncertain", err)
 	}
 	e.crm.setFail(nil)
@@ -435,7 +438,7 @@ func TestLookUpComparesWhatWasSent(t *testing.T) {
 	e.crm.mu.Unlock()
 	task, p := newLeadTask(t)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want uncertain", err)
 	}
 	e.crm.setFail(nil)

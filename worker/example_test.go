@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/worker"
 )
 
@@ -13,7 +14,7 @@ import (
 func ExampleRetryDelay() {
 	delay := worker.RetryDelay(worker.Options{RetryInitial: time.Second, RetryMaxDelay: time.Hour})
 	busy := &crmclient.StatusError{Action: "add", StatusCode: 503, RetryAfter: 2 * time.Minute}
-	open := &worker.DelayError{Delay: 30 * time.Second, Reason: "CRM circuit open"}
+	open := &worker.DelayError{Delay: 30 * time.Second, Reason: delivery.Reason{Code: delivery.CircuitOpen}}
 	fmt.Println(delay(0, busy, nil), worker.IsFailure(busy))
 	fmt.Println(delay(0, open, nil), worker.IsFailure(open))
 	// Output:

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
@@ -52,10 +53,7 @@ func NewHandler(crm CRM, rc redis.UniversalClient, o Options, log *zap.Logger) *
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	if _, nop := o.Observer.(nopObserver); !nop {
-		crm = observedCRM{CRM: crm, obs: o.Observer}
-	}
-	return &Handler{crm: crm, store: rdb.New(rc), o: o, log: log}
+	return &Handler{crm: judgedCRM{CRM: crm, obs: o.Observer}, store: rdb.New(rc), o: o, log: log}
 }
 
 var _ asynq.Handler = (*Handler)(nil)
@@ -68,7 +66,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := lead.ParsePayload(t.Payload())
 	if err != nil {
 		h.log.Error("broken lead payload", zap.Error(err))
-		return &deadLetter{reason: "the task payload is broken", err: err}
+		return &deadError{reason: delivery.Reason{Code: delivery.PayloadBroken}, err: err}
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	r := run{p: p, token: newToken(),
@@ -89,7 +87,7 @@ func (h *Handler) deliver(ctx context.Context, r *run) error {
 			return err
 		}
 		if try == 2 {
-			return &DelayError{Delay: journalWait, Reason: "waiting for the CRM journal to be refreshed"}
+			return &DelayError{Delay: journalWait, Reason: delivery.Reason{Code: delivery.JournalWait}}
 		}
 		if err := h.refreshJournalNow(ctx); err != nil {
 			return &lookupError{err}
@@ -121,9 +119,9 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		if err := h.store.DropMarker(ctx, p.ID, b.Marker); err != nil {
 			return storeErr("drop stale marker", err)
 		}
-		return &DelayError{Delay: time.Millisecond, Reason: "stale delivered marker dropped"}
+		return &DelayError{Delay: time.Millisecond, Reason: delivery.Reason{Code: delivery.StaleMarker}}
 	case b.Busy > 0:
-		return &DelayError{Delay: b.Busy, Reason: "another worker is delivering this lead"}
+		return &DelayError{Delay: b.Busy, Reason: delivery.Reason{Code: delivery.LockBusy}}
 	}
 	h.journal.saw(max(b.JournalTop, b.CRMTop))
 	if b.Send && h.v1() && (!b.JournalReady || b.JournalSends > journalHold) {
@@ -144,7 +142,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 			defer cancel()
 			_ = h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
-			return &DelayError{Delay: backpressureDelay, Reason: "Redis replicas did not confirm the attempt record",
+			return &DelayError{Delay: backpressureDelay, Reason: delivery.Reason{Code: delivery.Replicas},
 				Err: storeErr("wait for replicas", err)}
 		}
 	}
@@ -182,7 +180,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		}
 		if wait := settleAt.Sub(h.o.Clock()); wait > 0 {
 			release(unsend)
-			return &DelayError{Delay: wait, Reason: "waiting until the earlier request cannot commit before looking it up"}
+			return &DelayError{Delay: wait, Reason: delivery.Reason{Code: delivery.LookUpWait}}
 		}
 		done, err := h.settleUncertain(ctx, r, b.Attempt, lk, release)
 		if done || err != nil {
@@ -208,18 +206,18 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		h.health.worked(ctx, h, probe || b.Circuit.Exists)
 		return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum}, b.Attempt.Dead, lk)
 	}
-	class := crmclient.Classify(err)
+	f := judge(err)
 	rel := rdb.Release{Mode: rdb.ReleaseSet, State: rdb.StateFailed}
-	if class.Uncertain() {
+	if f.out == delivery.Uncertain {
 		rel.State, r.state = rdb.StateUncertain, rdb.StateUncertain
 		rel.SettleAt = h.o.Clock().Add(h.o.ReconcileAfter)
-		if class == crmclient.ClassAnswered {
+		if f.class == crmclient.ClassAnswered {
 			rel.SettleAt = h.o.Clock() // the request is over: look it up at once
 		}
 	}
 	release(rel)
-	h.crmFailed(ctx, r, err, probe)
-	if class == crmclient.ClassAnswered {
+	h.crmFailed(ctx, r, err, f, probe)
+	if f.class == crmclient.ClassAnswered {
 		return h.lookUpNow(ctx, r, err)
 	}
 	return err
@@ -232,8 +230,8 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 // the next run.
 func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
 	if h.v1() {
-		if problem := h.health.preflightAfterError(ctx, h, addErr); problem != "" {
-			return &DelayError{Delay: h.o.BreakerCooldown, Reason: "CRM configuration problem: " + problem, Problem: problem, Err: addErr}
+		if problem := h.health.preflightAfterError(ctx, h, addErr); !problem.IsZero() {
+			return &DelayError{Delay: h.o.BreakerCooldown, Reason: problem, Err: addErr}
 		}
 	}
 	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: r.p.ID, Token: r.token, Now: h.o.Clock(),
@@ -292,7 +290,7 @@ func (h *Handler) settleUncertain(ctx context.Context, r *run, a rdb.Attempt, lk
 		return true, h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum, Via: "reconcile"}, a.Dead, lk)
 	case res == reconcileUnknown && h.o.ReconcileUnknown == ReconcileDead:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
-		return true, &deadError{reason: "LeadRelay could not tell whether the CRM stored the lead (LEADRELAY_RECONCILE_UNKNOWN=dead)"}
+		return true, &deadError{reason: delivery.Reason{Code: delivery.LookUpUnknown}}
 	}
 	// Not found, or unknown with the resend policy: send again.
 	m, err := h.store.MarkSending(ctx, p.ID, h.o.Clock(), h.o.DeliveredTTL, h.journal.top.Load())
@@ -312,10 +310,10 @@ func (h *Handler) settleUncertain(ctx context.Context, r *run, a rdb.Attempt, lk
 // says this call is the half-open probe.
 func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err error) {
 	switch {
-	case c.Wait > 0 && c.Problem != "":
-		return false, &DelayError{Delay: c.Wait, Reason: "CRM configuration problem: " + c.Problem, Problem: c.Problem}
+	case c.Wait > 0 && !c.Problem.IsZero():
+		return false, &DelayError{Delay: c.Wait, Reason: c.Problem}
 	case c.Wait > 0:
-		return false, &DelayError{Delay: c.Wait, Reason: "CRM circuit open"}
+		return false, &DelayError{Delay: c.Wait, Reason: delivery.Reason{Code: delivery.CircuitOpen}}
 	case !c.ProbeDue:
 		return false, nil
 	}
@@ -324,7 +322,7 @@ func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err err
 		return false, storeErr("claim circuit probe", err)
 	}
 	if !ok {
-		return false, &DelayError{Delay: h.o.CRMTimeout, Reason: "CRM circuit half-open: another worker is probing"}
+		return false, &DelayError{Delay: h.o.CRMTimeout, Reason: delivery.Reason{Code: delivery.CircuitOpen}}
 	}
 	return true, nil
 }
@@ -365,7 +363,7 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 	if err != nil {
 		r.log.Error("delivered to the CRM but the delivered marker could not be recorded; the next run reconciles",
 			zap.Int64("crm_id", m.CRMID), zap.Error(err))
-		return &DelayError{Delay: backpressureDelay, Reason: "delivered, but the delivered marker could not be recorded",
+		return &DelayError{Delay: backpressureDelay, Reason: delivery.Reason{Code: delivery.MarkerNotRecorded},
 			Err: storeErr("record delivery", err)}
 	}
 	if f.Old != nil && f.Old.CRMID != m.CRMID {
@@ -404,10 +402,10 @@ func (h *Handler) duplicate(site string, m *rdb.Marker, log *zap.Logger) {
 // crmFailed feeds a failed CRM call to the fleet's circuit: transient and
 // uncertain failures count towards opening it, a configuration problem
 // opens it for everyone, any other answer shows the CRM is reachable.
-func (h *Handler) crmFailed(ctx context.Context, r *run, err error, probe bool) {
+func (h *Handler) crmFailed(ctx context.Context, r *run, err error, f failure, probe bool) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	switch crmclient.Classify(err) {
+	switch f.class {
 	case crmclient.ClassTransient, crmclient.ClassAmbiguous, crmclient.ClassAnswered:
 		st, berr := h.store.CircuitFailed(bctx, h.circuitArgs())
 		if berr != nil {
@@ -417,10 +415,10 @@ func (h *Handler) crmFailed(ctx context.Context, r *run, err error, probe bool) 
 		h.o.Observer.CRMCircuitOpen(st != rdb.CircuitClosed)
 		if st == rdb.CircuitOpened {
 			r.log.Warn("CRM circuit opened: deliveries pause without spending attempts",
-				zap.Duration("cooldown", h.o.BreakerCooldown), zap.Error(err))
+				append(logFields(f), zap.Duration("cooldown", h.o.BreakerCooldown), zap.Error(err))...)
 		}
 	case crmclient.ClassConfig:
-		h.health.problem(bctx, h, configHint(err), err)
+		h.health.problem(bctx, h, f.reason)
 	case crmclient.ClassRateLimited:
 		h.honourRetryAfter(bctx, err, r.log)
 	default:

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
@@ -88,20 +89,20 @@ func TestHandlerErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V1, nil)
 	tests := []struct {
-		name      string
-		err       error
-		stored    bool
-		skip      bool // wraps asynq.SkipRetry
-		failure   bool // IsFailure
-		state     string
-		errSubstr string
+		name    string
+		err     error
+		stored  bool
+		skip    bool // wraps asynq.SkipRetry
+		failure bool // IsFailure
+		state   string
+		code    delivery.Code
 	}{
-		{"permanent", &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}, false, true, true, rdb.StateFailed, "the CRM rejected the lead (code 1: Ошибка добавления лида)"},
-		{"transient", &crmclient.StatusError{Action: "add", StatusCode: 503}, false, false, true, rdb.StateFailed, "503"},
-		{"rate limited", &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: time.Minute}, false, false, false, rdb.StateFailed, "429"},
-		{"ambiguous", &crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, true, false, true, rdb.StateUncertain, "transport"},
+		{"permanent", &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}, false, true, true, rdb.StateFailed, delivery.CRMRejected},
+		{"transient", &crmclient.StatusError{Action: "add", StatusCode: 503}, false, false, true, rdb.StateFailed, delivery.CRMUnreachable},
+		{"rate limited", &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: time.Minute}, false, false, false, rdb.StateFailed, delivery.CRMRateLimited},
+		{"ambiguous", &crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, true, false, true, rdb.StateUncertain, delivery.CRMTimeout},
 		// Last: a configuration problem opens the circuit for everyone.
-		{"config", &crmclient.APIError{Action: "add", Code: 400, Text: "Не верный API key"}, false, false, false, rdb.StateFailed, "LEADRELAY_CRM_APIKEY"},
+		{"config", &crmclient.APIError{Action: "add", Code: 400, Text: "Не верный API key"}, false, false, false, rdb.StateFailed, delivery.ConfigAPIKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,8 +119,11 @@ func TestHandlerErrors(t *testing.T) {
 			if got := IsFailure(err); got != tc.failure {
 				t.Errorf("IsFailure = %v, want %v (%v)", got, tc.failure, err)
 			}
-			if !strings.Contains(err.Error(), tc.errSubstr) {
-				t.Errorf("error %q lacks %q", err, tc.errSubstr)
+			if got := judge(err).reason.Code; got != tc.code {
+				t.Errorf("reason %s, want %s (%v)", got, tc.code, err)
+			}
+			if got := delivery.ParseReason(e.attempt(p.ID)["reason"]); got.Code != tc.code {
+				t.Errorf("recorded reason %+v, want %s", got, tc.code)
 			}
 			if st := e.attempt(p.ID)["state"]; st != tc.state {
 				t.Errorf("attempt state = %q, want %q", st, tc.state)
@@ -132,7 +136,7 @@ func TestHandlerErrors(t *testing.T) {
 			}
 		})
 	}
-	if e.h.ConfigProblem(ctx) == "" || e.h.Ready(ctx) == nil {
+	if e.h.ConfigProblem(ctx).IsZero() || e.h.Ready(ctx) == nil {
 		t.Error("ConfigProblem()/Ready() silent after a config failure")
 	}
 	// The probe after the cooldown succeeds and clears the problem.
@@ -143,7 +147,7 @@ func TestHandlerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(2 * healthCacheFor)
-	if e.h.ConfigProblem(ctx) != "" || e.h.Ready(ctx) != nil {
+	if !e.h.ConfigProblem(ctx).IsZero() || e.h.Ready(ctx) != nil {
 		t.Error("ConfigProblem()/Ready() not cleared by a success")
 	}
 }
@@ -152,7 +156,7 @@ func TestHandlerBrokenPayload(t *testing.T) {
 	t.Parallel()
 	h := NewHandler(newFakeCRM(crmclient.V1), nil, Options{}, nil)
 	err := h.ProcessTask(ctx, asynq.NewTask(lead.TaskType, []byte(`{"id":`)))
-	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "payload is broken") {
+	if !errors.Is(err, asynq.SkipRetry) || judge(err).reason.Code != delivery.PayloadBroken {
 		t.Fatalf("ProcessTask = %v, want SkipRetry with reason", err)
 	}
 }
@@ -360,7 +364,7 @@ func TestReconcile(t *testing.T) {
 			e := newEnv(t, tc.v, func(o *Options) { o.ReconcileUnknown = tc.policy })
 			task, p := newLeadTask(t)
 			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, ambiguous })
-			if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+			if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 				t.Fatalf("first run = %v", err)
 			}
 			if tc.prep != nil {
@@ -482,13 +486,13 @@ func TestBreakerProbeExclusive(t *testing.T) {
 type refuse struct{}
 
 func (refuse) Acquire(context.Context) (func(), error) {
-	return nil, &DelayError{Delay: 3 * time.Second, Reason: "CRM rate limit"}
+	return nil, &DelayError{Delay: 3 * time.Second, Reason: delivery.Reason{Code: delivery.RateLimit}}
 }
 
 // deadBox is a DeadLetters store in memory.
 type deadBox struct {
 	mu      sync.Mutex
-	reasons map[string]string
+	reasons map[string]delivery.Reason
 }
 
 func (d *deadBox) Put(_ context.Context, p lead.Payload, death Death) error {
@@ -498,7 +502,7 @@ func (d *deadBox) Put(_ context.Context, p lead.Payload, death Death) error {
 	return nil
 }
 
-func (d *deadBox) reason(id string) (string, bool) {
+func (d *deadBox) reason(id string) (delivery.Reason, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r, ok := d.reasons[id]
@@ -532,7 +536,7 @@ func TestHandlerSeams(t *testing.T) {
 	})
 	t.Run("dead letters are kept", func(t *testing.T) {
 		t.Parallel()
-		box := &deadBox{reasons: map[string]string{}}
+		box := &deadBox{reasons: map[string]delivery.Reason{}}
 		e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
 		e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
 			return false, &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}
@@ -544,7 +548,7 @@ func TestHandlerSeams(t *testing.T) {
 		box.mu.Lock()
 		reason := box.reasons[p.ID]
 		box.mu.Unlock()
-		if reason != "the CRM rejected the lead (code 1: Ошибка добавления лида)" {
+		if want := (delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}); reason != want {
 			t.Errorf("dead store = %v", reason)
 		}
 		// An operator fixes the cause and re-runs it: delivered, forgotten.

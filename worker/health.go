@@ -3,12 +3,14 @@ package worker
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 )
 
@@ -46,29 +48,26 @@ func (hl *health) saw(c rdb.Circuit, now time.Time, obs Observer) {
 	hl.circuit, hl.readAt = c, now
 	hl.mu.Unlock()
 	obs.CRMCircuitOpen(c.Wait > 0)
-	obs.CRMConfigProblem(c.Problem != "")
+	obs.CRMConfigProblem(!c.Problem.IsZero())
 }
 
 // problem opens the fleet's circuit for a configuration problem and logs
 // it at most once a minute per process.
-func (hl *health) problem(ctx context.Context, h *Handler, hint string, err error) {
-	if serr := h.store.CircuitProblem(ctx, h.circuitArgs(), hint); serr != nil {
+func (hl *health) problem(ctx context.Context, h *Handler, problem delivery.Reason) {
+	if serr := h.store.CircuitProblem(ctx, h.circuitArgs(), problem); serr != nil {
 		h.log.Warn("CRM configuration problem not shared with the fleet", zap.Error(serr))
 	}
 	h.o.Observer.CRMConfigProblem(true)
 	hl.mu.Lock()
-	hl.circuit.Problem = hint
+	hl.circuit.Problem = problem
 	due := time.Since(hl.loggedAt) >= configLogEvery
 	if due {
 		hl.loggedAt = time.Now()
 	}
 	hl.mu.Unlock()
 	if due {
-		fields := []zap.Field{zap.String("fix", hint)}
-		if err != nil {
-			fields = append(fields, zap.Error(err))
-		}
-		h.log.Error("CRM configuration problem: deliveries paused, no attempts spent, nothing dead-lettered", fields...)
+		h.log.Error("CRM configuration problem: deliveries paused, no attempts spent, nothing dead-lettered",
+			zap.String("reason_code", string(problem.Code)), zap.String("fix", problem.Text(delivery.Operators)))
 	}
 }
 
@@ -94,12 +93,10 @@ func (hl *health) worked(ctx context.Context, h *Handler, hadState bool) {
 // preflightAfterError runs the preflight after a v1 add answered HTTP 500
 // or an error page, at most every preflightAfterErrorEvery: on a current
 // SalesMan every v1 add does, and only the preflight tells that from a
-// passing fault. It returns the problem found, or "".
-func (hl *health) preflightAfterError(ctx context.Context, h *Handler, addErr error) string {
-	var se *crmclient.StatusError
-	var de *crmclient.DecodeError
-	if !errors.As(addErr, &se) && !errors.As(addErr, &de) {
-		return ""
+// passing fault. It returns the problem found, or no reason.
+func (hl *health) preflightAfterError(ctx context.Context, h *Handler, addErr error) delivery.Reason {
+	if judge(addErr).reason.Code != delivery.CRMErrorPage {
+		return delivery.Reason{}
 	}
 	hl.mu.Lock()
 	due := time.Since(hl.preflghtAt) >= preflightAfterErrorEvery
@@ -115,17 +112,9 @@ func (hl *health) preflightAfterError(ctx context.Context, h *Handler, addErr er
 	return problem
 }
 
-// configHint says what an operator must fix for a configuration error.
-func configHint(err error) string {
-	if hint := crmclient.ConfigHint(err); hint != "" {
-		return hint
-	}
-	return "check the LEADRELAY_CRM_* settings"
-}
-
 // v1Broken is the problem a preflight reports for a v1 CRM whose stat
 // works while info (and so add) fails.
-const v1Broken = "the CRM's v1 add/info is broken on this SalesMan version (it answers HTTP 500 or a PHP error while stat works); set LEADRELAY_CRM_API=v2"
+var v1Broken = delivery.Reason{Code: delivery.ConfigV1Broken}
 
 // Preflight checks the CRM's configuration: stat must answer (URL, login,
 // key), and on v1 info must too, since current SalesMan releases ship a v1
@@ -133,46 +122,45 @@ const v1Broken = "the CRM's v1 add/info is broken on this SalesMan version (it a
 // shared with the fleet (deliveries pause) and returned; a CRM that works
 // clears a recorded problem; a CRM that cannot be reached changes nothing
 // and returns the error.
-func (h *Handler) Preflight(ctx context.Context) (string, error) {
+func (h *Handler) Preflight(ctx context.Context) (delivery.Reason, error) {
 	cctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
 	_, err := h.crm.Stat(cctx)
 	cancel()
-	problem := ""
-	switch {
-	case crmclient.Classify(err) == crmclient.ClassConfig:
-		problem = configHint(err)
+	var problem delivery.Reason
+	switch f := judge(err); {
+	case f.out == delivery.Paused:
+		problem = f.reason
 	case err != nil:
-		return "", err
+		return delivery.Reason{}, err
 	case h.v1():
 		cctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
 		_, ierr := h.crm.Info(cctx, 1)
 		cancel()
-		var se *crmclient.StatusError
-		var de *crmclient.DecodeError
-		switch {
-		case crmclient.Classify(ierr) == crmclient.ClassConfig:
-			problem = configHint(ierr)
-		case errors.As(ierr, &se) && se.StatusCode == 500, errors.As(ierr, &de):
+		switch f := judge(ierr); {
+		case f.out == delivery.Paused:
+			problem = f.reason
+		case f.reason.Code == delivery.CRMUnexpected, f.reason.HTTPStatus == http.StatusInternalServerError:
 			problem = v1Broken
 		case ierr != nil && !errors.Is(ierr, crmclient.ErrNotFound):
-			return "", ierr
+			return delivery.Reason{}, ierr
 		}
 	}
-	if problem != "" {
-		h.health.problem(ctx, h, problem, err)
+	if !problem.IsZero() {
+		h.health.problem(ctx, h, problem)
 		return problem, nil
 	}
 	c, cerr := h.store.Circuit(ctx, h.o.Clock())
-	if cerr == nil && c.Problem != "" {
+	if cerr == nil && !c.Problem.IsZero() {
 		h.health.worked(ctx, h, true)
-		h.log.Info("CRM configuration problem resolved", zap.String("was", c.Problem))
+		h.log.Info("CRM configuration problem resolved", zap.String("was", string(c.Problem.Code)))
 	}
-	return "", nil
+	return delivery.Reason{}, nil
 }
 
-// ConfigProblem returns what an operator must fix while any worker of the
-// fleet saw a CRM configuration problem (deliveries are paused), or "".
-func (h *Handler) ConfigProblem(ctx context.Context) string {
+// ConfigProblem returns the CRM configuration problem any worker of the
+// fleet saw (deliveries are paused), or no reason. Its operators' text
+// says what to fix.
+func (h *Handler) ConfigProblem(ctx context.Context) delivery.Reason {
 	h.health.mu.Lock()
 	now := h.o.Clock()
 	c, fresh := h.health.circuit, !h.health.readAt.IsZero() && now.Sub(h.health.readAt) < healthCacheFor
@@ -180,18 +168,20 @@ func (h *Handler) ConfigProblem(ctx context.Context) string {
 	if !fresh {
 		var err error
 		if c, err = h.store.Circuit(ctx, now); err != nil {
-			return ""
+			return delivery.Reason{}
 		}
 		h.health.saw(c, now, h.o.Observer)
 	}
 	return c.Problem
 }
 
-// Ready is a readiness check: an error naming the fix while the fleet has
-// a CRM configuration problem (deliveries are paused), else nil.
+// Ready is a readiness check: an error naming the problem's code and the
+// fix while the fleet has a CRM configuration problem (deliveries are
+// paused), else nil. It never quotes the CRM: readiness is served on the
+// sites' listener too.
 func (h *Handler) Ready(ctx context.Context) error {
-	if hint := h.ConfigProblem(ctx); hint != "" {
-		return errors.New("CRM configuration problem, deliveries paused: " + hint)
+	if problem := h.ConfigProblem(ctx); !problem.IsZero() {
+		return errors.New("CRM configuration problem, deliveries paused: " + problem.Text(delivery.Chat))
 	}
 	return nil
 }

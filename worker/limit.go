@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"leadrelay/delivery"
 )
 
 // Limiter protects the CRM: a request rate and a cap on requests in flight,
@@ -74,8 +76,8 @@ func (h *Handler) acquireCRM(ctx context.Context) (func(crmErr error), error) {
 	return func(crmErr error) { once.Do(func() { done(crmOutcome(ctx, crmErr)) }) }, nil
 }
 
-// crmOutcome reads a CRM call's error as a load signal: what outcomeOf
-// retries (timeouts, connection failures, HTTP 5xx, uncertain outcomes) and
+// crmOutcome reads a CRM call's error as a load signal: what judge finds
+// transient or uncertain (timeouts, connection failures, HTTP 5xx) and
 // backpressure (HTTP 429) mean overload; a cancellation of ours means
 // nothing; any other answer came back from a CRM that coped.
 func crmOutcome(ctx context.Context, err error) CRMOutcome {
@@ -87,8 +89,8 @@ func crmOutcome(ctx context.Context, err error) CRMOutcome {
 	case errors.Is(err, context.DeadlineExceeded):
 		return CRMOverloaded // the CRM did not answer within LEADRELAY_CRM_TIMEOUT
 	}
-	switch outcomeOf(err) {
-	case OutcomeRetry, OutcomeUncertain, OutcomeBackpressure:
+	switch judge(err).out {
+	case delivery.Transient, delivery.Uncertain, delivery.Backpressure:
 		return CRMOverloaded
 	}
 	return CRMAnswered

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 )
 
@@ -177,19 +178,19 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 			if ctx.Err() != nil && waited > 0 {
 				// The wait ran out during a look at Redis: postponed, as
 				// when it runs out between looks.
-				return nil, &DelayError{Delay: slotDelayMin + rand.N(slotDelaySpread), Reason: "CRM limiter wait ended"}
+				return nil, &DelayError{Delay: slotDelayMin + rand.N(slotDelaySpread), Reason: delivery.Reason{Code: delivery.ConcurrencyCap}}
 			}
 			return nil, storeErr("CRM limiter", err)
 		}
-		var reason string
+		var reason delivery.Code
 		wait, poll := a.Wait, a.Wait
 		switch a.Verdict {
 		case rdb.CRMAdmitted:
 			return l.releaser(ctx, token, a.At), nil
 		case rdb.CRMRateLimited:
-			reason = "CRM rate limit"
+			reason = delivery.RateLimit
 		case rdb.CRMSlotsTaken:
-			reason = "CRM concurrency cap"
+			reason = delivery.ConcurrencyCap
 			wait = slotDelayMin + rand.N(slotDelaySpread)
 			poll = slotPollMin + rand.N(slotPollSpread)
 			if l.adaptive && a.Latency > 0 {
@@ -199,9 +200,9 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 				poll = half + rand.N(half)
 			}
 		default:
-			reason = "CRM asked to wait (Retry-After)"
+			reason = delivery.CRMPause
 		}
-		refusal := &DelayError{Delay: max(wait, time.Millisecond), Reason: reason}
+		refusal := &DelayError{Delay: max(wait, time.Millisecond), Reason: delivery.Reason{Code: reason}}
 		if waited+poll > l.maxWait {
 			return nil, refusal
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	keys "leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -27,8 +28,8 @@ func refusal(t *testing.T, err error) *DelayError {
 		t.Errorf("Acquire = %v, want a *DelayError", err)
 		return &DelayError{}
 	}
-	if IsFailure(err) || outcomeOf(err) != OutcomeBackpressure {
-		t.Errorf("refusal %v: IsFailure = %v, class = %v; want no failure, backpressure", err, IsFailure(err), outcomeOf(err))
+	if IsFailure(err) || judge(err).out != delivery.Backpressure {
+		t.Errorf("refusal %v: IsFailure = %v, class = %v; want no failure, backpressure", err, IsFailure(err), judge(err).out)
 	}
 	return de
 }
@@ -264,7 +265,7 @@ type quota struct{ n atomic.Int64 }
 
 func (q *quota) Acquire(context.Context) (func(), error) {
 	if q.n.Add(-1) < 0 {
-		return nil, &DelayError{Delay: time.Second, Reason: "CRM rate limit"}
+		return nil, &DelayError{Delay: time.Second, Reason: delivery.Reason{Code: delivery.RateLimit}}
 	}
 	return func() {}, nil
 }
@@ -280,7 +281,7 @@ func TestReconcileGoesThroughLimiter(t *testing.T) {
 		return true, &crmclient.TransportError{Action: "add", Sent: true, Err: context.DeadlineExceeded}
 	})
 	task, p := newLeadTask(t)
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want ambiguous", err)
 	}
 	e.crm.setFail(nil)

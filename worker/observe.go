@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
@@ -67,25 +68,38 @@ func (nopObserver) DeliveryLatency(time.Duration)            {}
 func (nopObserver) CRMCircuitOpen(bool)                      {}
 func (nopObserver) CRMConfigProblem(bool)                    {}
 
-// observedCRM times every CRM call for the Observer. It is the only place
-// that reports CRM requests.
-type observedCRM struct {
+// judgedCRM diagnoses every failed CRM call once, where it returns
+// (crmError), and times every call for the Observer: the only place that
+// reports CRM requests.
+type judgedCRM struct {
 	CRM
 	obs Observer
 }
 
-func (c observedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
+func (c judgedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 	start := time.Now()
 	id, err := c.CRM.Add(ctx, l)
+	err = diagnosed(err)
 	c.obs.CRMRequest(actionAdd, crmClass(err), time.Since(start))
 	return id, err
 }
 
-func (c observedCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+func (c judgedCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
 	start := time.Now()
 	items, err := c.CRM.List(ctx, o)
+	err = diagnosed(err)
 	c.obs.CRMRequest(actionList, crmClass(err), time.Since(start))
 	return items, err
+}
+
+func (c judgedCRM) Stat(ctx context.Context) ([]crmclient.UserStat, error) {
+	st, err := c.CRM.Stat(ctx)
+	return st, diagnosed(err)
+}
+
+func (c judgedCRM) Info(ctx context.Context, id int64) (crmclient.LeadInfo, error) {
+	li, err := c.CRM.Info(ctx, id)
+	return li, diagnosed(err)
 }
 
 // crmClass is the class label of a CRM call's error.
@@ -93,18 +107,18 @@ func crmClass(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	return crmclient.Classify(err).String()
+	return judge(err).class.String()
 }
 
 // observeFailure reports how a failed task of site ends, as
 // Worker.handleError (asynq's error handler) sees it.
-func observeFailure(obs Observer, site string, err error) {
-	switch out := outcomeOf(err); out {
-	case OutcomeDead:
+func observeFailure(obs Observer, site string, f failure) {
+	switch f.out {
+	case delivery.Final:
 		obs.Delivery(site, DeliveryDead)
-	case OutcomePause:
+	case delivery.Paused:
 		obs.Delivery(site, DeliveryPaused)
-	case OutcomeBackpressure:
+	case delivery.Backpressure:
 		obs.Delivery(site, DeliveryBackpressure)
 	default:
 		obs.Delivery(site, DeliveryRetried)

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 )
 
 // recorder is an Observer that remembers what it was told.
@@ -106,7 +107,7 @@ func TestObserver(t *testing.T) {
 	})
 	task, _ = newLeadTask(t)
 	err := e.h.ProcessTask(ctx, task)
-	observeFailure(rec, "shop", err)
+	observeFailure(rec, "shop", judge(err))
 	if got, want := rec.take(), []string{"crm add config", DeliveryPaused}; !slices.Equal(got, want) {
 		t.Errorf("config events = %q, want %q", got, want)
 	}
@@ -121,7 +122,7 @@ func TestObserver(t *testing.T) {
 	})
 	task, _ = newLeadTask(t)
 	err = e.h.ProcessTask(ctx, task)
-	observeFailure(rec, "shop", err)
+	observeFailure(rec, "shop", judge(err))
 	if got, want := rec.take(), []string{"crm add transient", DeliveryRetried}; !slices.Equal(got, want) {
 		t.Errorf("transient events = %q, want %q", got, want)
 	}
@@ -157,15 +158,18 @@ func TestObserveFailure(t *testing.T) {
 		want string
 	}{
 		{&crmclient.StatusError{Action: "add", StatusCode: 503}, DeliveryRetried},
-		{&deadLetter{reason: "retries exhausted: the CRM answered HTTP 503", err: &crmclient.StatusError{Action: "add", StatusCode: 503}}, DeliveryDead},
+		{&deadError{reason: delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}.Exhausted(), err: &crmclient.StatusError{Action: "add", StatusCode: 503}}, DeliveryDead},
 		{&crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}, DeliveryRetried},
 		{fmt.Errorf("dead: %w", asynq.SkipRetry), DeliveryDead},
-		{&DelayError{Delay: time.Second, Reason: "CRM circuit open"}, DeliveryBackpressure},
-		{&DelayError{Reason: "config", Err: &crmclient.APIError{Action: "add", Code: 400}}, DeliveryPaused},
+		{&DelayError{Delay: time.Second, Reason: delivery.Reason{Code: delivery.CircuitOpen}}, DeliveryBackpressure},
+		{&DelayError{Reason: delivery.Reason{Code: delivery.ConfigAPIKey}, Err: &crmclient.APIError{Action: "add", Code: 400}}, DeliveryPaused},
+		{&DelayError{Err: &crmclient.APIError{Action: "add", Code: 400}}, DeliveryPaused},
+		{&DelayError{Delay: time.Second}, DeliveryBackpressure},
+		{asynq.ErrLeaseExpired, DeliveryRetried},
 	}
 	for _, tc := range tests {
 		rec := &recorder{}
-		observeFailure(rec, "shop", tc.err)
+		observeFailure(rec, "shop", judge(tc.err))
 		if got, sites := rec.take(), rec.deliverySites(); !slices.Equal(got, []string{tc.want}) || !slices.Equal(sites, []string{"shop"}) {
 			t.Errorf("observeFailure(%v) = %q of sites %q, want %s of shop", tc.err, got, sites, tc.want)
 		}

@@ -228,7 +228,7 @@ func (h *Handler) listPage(ctx context.Context, o crmclient.ListOptions) ([]crmc
 			}
 		}
 		var items []crmclient.ListItem
-		if items, err = h.list(ctx, o); err == nil || crmclient.Classify(err) != crmclient.ClassTransient {
+		if items, err = h.list(ctx, o); err == nil || judge(err).class != crmclient.ClassTransient {
 			return items, err
 		}
 	}

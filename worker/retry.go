@@ -33,7 +33,7 @@ func RetryDelay(o Options) asynq.RetryDelayFunc {
 		if ra, ok := crmclient.RetryAfter(err); ok && ra > d {
 			d = ra
 		}
-		if crmclient.Classify(err) == crmclient.ClassAmbiguous {
+		if judge(err).class == crmclient.ClassAmbiguous {
 			d = max(d, o.ReconcileAfter)
 		}
 		return min(d, o.RetryMaxDelay)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -107,12 +108,12 @@ func TestReconcileAfter(t *testing.T) {
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.ReconcileAfter = 2 * time.Minute })
 	task, p := newLeadTask(t)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, ambiguous })
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeUncertain {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v", err)
 	}
 	e.crm.setFail(nil)
 	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
-	if err := e.h.ProcessTask(ctx, task); outcomeOf(err) != OutcomeBackpressure {
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Backpressure {
 		t.Fatalf("run before ReconcileAfter = %v, want postponed", err)
 	}
 	if e.crm.lists != 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -67,21 +68,21 @@ func (w *Worker) Run(ctx context.Context) error {
 // handleError logs every failed run with its outcome, at a level that
 // fits: dead letters are errors, retries warnings, backpressure debug.
 func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
-	out := outcomeOf(err)
+	f := judge(err)
 	retried, _ := asynq.GetRetryCount(ctx)
-	fields := []zap.Field{zap.Int("attempt", retried+1), zap.String("class", out.String())}
+	fields := []zap.Field{zap.Int("attempt", retried+1)}
 	site := ""
 	if p, perr := lead.ParsePayload(t.Payload()); perr == nil {
 		site = p.Site
 		fields = append(fields, zap.String("lead_id", p.ID), zap.String("site", p.Site))
 	}
-	fields = append(fields, crmFields(err)...)
-	fields = append(fields, zap.String("reason", reasonOf(err)), zap.Error(err))
-	observeFailure(w.o.Observer, site, err)
-	switch out {
-	case OutcomeDead:
+	fields = append(fields, logFields(f)...)
+	fields = append(fields, zap.Error(err))
+	observeFailure(w.o.Observer, site, f)
+	switch f.out {
+	case delivery.Final:
 		w.log.Error("lead is dead: kept in the dead-letter store", fields...)
-	case OutcomeBackpressure, OutcomePause:
+	case delivery.Backpressure, delivery.Paused:
 		w.log.Debug("lead postponed", fields...)
 	default:
 		w.log.Warn("lead delivery failed; retrying", fields...)

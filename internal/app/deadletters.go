@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 	"leadrelay/notify"
 	"leadrelay/worker"
@@ -35,15 +36,16 @@ func (d deadLetters) Put(ctx context.Context, p lead.Payload, death worker.Death
 		queue = q
 	}
 	now := time.Now().UTC()
+	text := death.Reason.Text(delivery.Operators)
 	if err := d.store.Put(ctx, deadletter.Record{
-		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: death.Reason, Attempts: attempt,
+		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: text, Attempts: attempt,
 		DeadAt: now, ReceivedAt: p.ReceivedAt, Payload: payload,
-		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Class: death.Class, Text: death.Detail}},
+		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Class: death.Outcome.String(), Text: text}},
 	}); err != nil {
 		return err
 	}
 	if d.notify != nil {
-		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: death.Reason})
+		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: death.Reason.Text(delivery.Chat)})
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 	"leadrelay/metrics"
@@ -49,7 +51,8 @@ func TestNotifications(t *testing.T) {
 	rec := &recorder{}
 	d := deadLetters{store: deadletter.New(rdb), queue: "leads", notify: rec}
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	if err := d.Put(context.Background(), p, worker.Death{Reason: "the CRM rejected the lead", Detail: "crmclient: add: CRM error 1", Attempt: 1}); err != nil {
+	rejected := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
+	if err := d.Put(context.Background(), p, worker.Death{Reason: rejected, Outcome: delivery.Final, Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	obs := &notifyingObserver{Observer: metrics.New(nil), n: rec}
@@ -66,7 +69,9 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("notified %v, want %v", got, want)
 		}
 	}
-	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != "the CRM rejected the lead" {
+	// Chat reads the code, never the CRM's own text.
+	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != rejected.Text(delivery.Chat) ||
+		strings.Contains(e.Reason, "Ошибка") {
 		t.Errorf("dead-lead event = %+v", e)
 	}
 }

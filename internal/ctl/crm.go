@@ -12,6 +12,7 @@ import (
 
 	"leadrelay/config"
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/app"
 )
 
@@ -30,11 +31,13 @@ func (c *cli) openCRM() (*crmclient.Client, error) {
 	return c.crm.Client, nil
 }
 
-// crmError adds the operator hint to a CRM configuration problem. The
-// client's errors never hold the API key.
+// crmError adds what to fix to a CRM configuration problem. The client's
+// errors never hold the API key.
 func crmError(err error) error {
-	if h := crmclient.ConfigHint(err); h != "" {
-		return fmt.Errorf("%w (%s)", err, h)
+	if d := crmclient.Diagnose(err); d.Class == crmclient.ClassConfig {
+		fix := d.Reason
+		fix.Detail = "" // the error quotes the CRM already
+		return fmt.Errorf("%w (%s)", err, fix.Text(delivery.Operators))
 	}
 	return err
 }

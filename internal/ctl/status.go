@@ -39,15 +39,15 @@ type leadStatus struct {
 	Lead          *lead.Lead `json:"lead,omitempty"`
 }
 
-// delivery is the worker's record of a delivery, in the task result of
+// deliveryRecord is the worker's record of a delivery, in the task result of
 // the previous version and in the delivered marker (internal/rdb).
-type delivery struct {
+type deliveryRecord struct {
 	CRMID       int64     `json:"crm_id"`
 	At          time.Time `json:"at"`
 	DeliveredAt time.Time `json:"delivered_at"`
 }
 
-func (d delivery) when() time.Time {
+func (d deliveryRecord) when() time.Time {
 	if !d.At.IsZero() {
 		return d.At
 	}
@@ -116,7 +116,7 @@ func (c *cli) leadStatus(args []string) error {
 // then the dead-letter store.
 func (c *cli) status(id string) (leadStatus, error) {
 	st := leadStatus{ID: id}
-	marker := func() (*delivery, error) {
+	marker := func() (*deliveryRecord, error) {
 		_, m, err := rdb.New(c.rds.Client).Lead(c.ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("delivered marker of %s: %w", id, err)
@@ -124,7 +124,7 @@ func (c *cli) status(id string) (leadStatus, error) {
 		if m == nil {
 			return nil, nil
 		}
-		return &delivery{CRMID: m.CRMID, At: m.At}, nil
+		return &deliveryRecord{CRMID: m.CRMID, At: m.At}, nil
 	}
 	stored := func() (*deadletter.Record, error) {
 		r, err := c.dead.Get(c.ctx, id)
@@ -175,7 +175,7 @@ func (c *cli) status(id string) (leadStatus, error) {
 		}
 	case asynq.TaskStateCompleted:
 		st.State, st.DeliveredAt, st.Attempts = StateDelivered, info.CompletedAt, info.Retried+1
-		var d delivery
+		var d deliveryRecord
 		if json.Unmarshal(info.Result, &d) == nil && d.CRMID != 0 {
 			st.CRMID = d.CRMID
 		} else if m, err := marker(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"leadrelay/delivery"
 )
 
 // Circuit is the fleet's view of the CRM (BreakerKey): whether calls may go
@@ -18,8 +20,10 @@ type Circuit struct {
 	ProbeDue bool
 	// Exists: the circuit has state to reset after a working call.
 	Exists bool
-	// Problem is the configuration problem seen by any worker, "" if none.
-	Problem string
+	// Problem is the configuration problem seen by any worker, the zero
+	// Reason if none. The previous version's sentence reads as
+	// delivery.Legacy.
+	Problem delivery.Reason
 	// ProblemAt is when it was last seen.
 	ProblemAt time.Time
 }
@@ -33,7 +37,7 @@ func parseCircuit(v any) (Circuit, error) {
 	}
 	w, _ := strconv.ParseInt(f[0], 10, 64)
 	return Circuit{Wait: time.Duration(w) * time.Millisecond, ProbeDue: f[1] == "1", Exists: f[2] == "1",
-		Problem: f[3], ProblemAt: fromMS(f[4])}, nil
+		Problem: delivery.ParseReason(f[3]), ProblemAt: fromMS(f[4])}, nil
 }
 
 // Circuit reads the fleet's circuit (for readiness and gauges).
@@ -92,9 +96,9 @@ var circuitProblemScript = load("circuit_problem")
 
 // CircuitProblem opens the circuit for every worker because the CRM's
 // configuration is wrong, recording problem for every readiness check.
-func (s *Store) CircuitProblem(ctx context.Context, a CircuitArgs, problem string) error {
+func (s *Store) CircuitProblem(ctx context.Context, a CircuitArgs, problem delivery.Reason) error {
 	return circuitProblemScript.Run(ctx, s.c, []string{BreakerKey},
-		ms(a.Now), a.Cooldown.Milliseconds(), a.TTL.Milliseconds(), problem).Err()
+		ms(a.Now), a.Cooldown.Milliseconds(), a.TTL.Milliseconds(), problem.Encode()).Err()
 }
 
 // CircuitReset closes the circuit and clears any problem: the CRM works.

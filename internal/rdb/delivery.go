@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"leadrelay/delivery"
 )
 
 // Delivery states of a lead's attempt record (AttemptKey). The delivered
@@ -17,12 +19,12 @@ import (
 const (
 	// StateSending is written ahead of every add: a worker that dies, or a
 	// marker that cannot be written, leaves the lead uncertain.
-	StateSending = "sending"
+	StateSending = string(delivery.AttemptSending)
 	// StateUncertain: an add got an answer that does not say whether the
 	// CRM stored the lead; SettleAt says when a look-up may run.
-	StateUncertain = "uncertain"
+	StateUncertain = string(delivery.AttemptUncertain)
 	// StateFailed: the last add certainly stored nothing.
-	StateFailed = "failed"
+	StateFailed = string(delivery.AttemptFailed)
 )
 
 // Attempt is a lead's attempt record.
@@ -43,6 +45,13 @@ type Attempt struct {
 	// Watermark is the highest CRM id the v1 journal knew when the first
 	// add was sent (0 unknown): the lead, if stored, has a higher id.
 	Watermark int64
+	// Runs counts the runs that spent an attempt or ended the lead, across
+	// re-runs by operators; a delivered lead's record keeps only this,
+	// its delivering run counted (Failed, Finish). Read by ReadAttempt.
+	Runs int
+	// Reason is the last failed run's reason (Failed). Read by
+	// ReadAttempt.
+	Reason delivery.Reason
 }
 
 // Uncertain reports whether an earlier add may have stored the lead.
