@@ -9,10 +9,11 @@
 //	err := store.Put(ctx, deadletter.Record{LeadID: id, Site: site, Queue: queue, Reason: "CRM rejected the lead", Payload: task.Payload()})
 //	res, err := store.Requeue(ctx, []string{id}, nil)
 //
-// Keys (prefix leadrelay:{dead}:): lead:<id> is a hash holding the record,
-// index, site:<site> and queue:<queue> are sorted sets of lead ids scored by
-// the time the lead died. Each change to them is one MULTI/EXEC or script,
-// so the indexes never disagree with the records. The keys share the hash
+// Keys (prefix leadrelay:{dead}:, built and written by internal/rdb):
+// lead:<id> is a hash holding the record, index, site:<site> and
+// queue:<queue> are sorted sets of lead ids scored by the time the lead
+// died. Each change to them is one script, so the indexes never disagree
+// with the records. The keys share the hash
 // tag {dead}, so the store works on a Redis Cluster too (in one slot: dead
 // leads are few). Migrate moves the previous version's untagged keys.
 package deadletter

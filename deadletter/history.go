@@ -3,19 +3,14 @@ package deadletter
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // HistoryTTL is how long a requeued lead's attempts and errors are kept
 // for the lead's next death. A lead that dies again within it shows every
 // attempt since it arrived; one delivered meanwhile needs none.
 const HistoryTTL = 30 * 24 * time.Hour
-
-func historyKey(id string) string { return keyPrefix + "history:" + id }
 
 // history is what a requeue leaves behind of a record: its attempts and
 // error history, which asynq forgets (a requeued task counts from 1).
@@ -30,25 +25,26 @@ func (s *Store) keepHistory(ctx context.Context, rec Record) error {
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.Set(ctx, historyKey(rec.LeadID), b, HistoryTTL).Err(); err != nil {
+	if err := s.store.DeadKeepHistory(ctx, rec.LeadID, b, HistoryTTL); err != nil {
 		return fmt.Errorf("deadletter: keep history of %s: %w", rec.LeadID, err)
 	}
 	return nil
 }
 
-func getHistory(ctx context.Context, c redis.Cmdable, id string) (*history, error) {
-	b, err := c.Get(ctx, historyKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+// getHistory reads a requeued lead's history, decoded and as stored;
+// none (nil) when it has none or it is unreadable.
+func (s *Store) getHistory(ctx context.Context, id string) (*history, []byte, error) {
+	b, err := s.store.DeadHistory(ctx, id)
+	if err != nil || b == nil {
+		return nil, nil, err
 	}
 	var h history
 	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, nil // unreadable history is not worth losing a death over
+		// Unreadable history is not worth losing a death over; the
+		// record that replaces it drops it.
+		return nil, b, nil
 	}
-	return &h, nil
+	return &h, b, nil
 }
 
 // withHistory folds a requeued lead's earlier life into a new death: its

@@ -67,7 +67,7 @@ func TestHistoryAcrossRequeues(t *testing.T) {
 	if err := s.Forget(ctx, r.LeadID); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := rdb.Exists(ctx, historyKey(r.LeadID)).Result(); err != nil || n != 0 {
+	if n, err := rdb.Exists(ctx, "leadrelay:{dead}:history:"+r.LeadID).Result(); err != nil || n != 0 {
 		t.Errorf("history of a delivered lead kept: %d %v", n, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hibiken/asynq"
 
@@ -163,7 +164,7 @@ func (s *Store) Purge(ctx context.Context, f Filter) (PurgeResult, error) {
 	if err != nil {
 		return res, err
 	}
-	for chunk := range chunks(ids, 500) {
+	for chunk := range slices.Chunk(ids, 500) {
 		recs, err := s.getMany(ctx, chunk)
 		if err != nil {
 			return res, err

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -22,23 +21,6 @@ const MaxErrors = 20
 // ErrNotFound is returned (wrapped) by Get when the store holds no record
 // for the lead id.
 var ErrNotFound = errors.New("deadletter: lead not found")
-
-const (
-	// keyPrefix carries one hash tag for the whole store: a record and its
-	// indexes change in one transaction, which a Redis Cluster allows only
-	// within one slot. Dead leads are few, so one slot carries them.
-	keyPrefix = "leadrelay:{dead}:"
-	// legacyPrefix is the previous version's, without the tag (Migrate).
-	legacyPrefix = "leadrelay:dead:"
-	recPrefix    = keyPrefix + "lead:"
-	sitePrefix   = keyPrefix + "site:"
-	qPrefix      = keyPrefix + "queue:"
-	indexKey     = keyPrefix + "index"
-)
-
-func recKey(id string) string      { return recPrefix + id }
-func siteKey(site string) string   { return sitePrefix + site }
-func queueKey(queue string) string { return qPrefix + queue }
 
 // Record is one dead lead. The zero value is not a valid record: Put needs
 // at least LeadID.
@@ -95,34 +77,28 @@ type Options struct {
 // Store is the dead-letter store. It is safe for concurrent use. Build it
 // with New.
 type Store struct {
-	rdb  redis.UniversalClient
-	o    Options
-	insp *asynq.Inspector
-	cli  *asynq.Client
+	rdb   redis.UniversalClient
+	store *rdb.Store
+	o     Options
+	insp  *asynq.Inspector
+	cli   *asynq.Client
 }
 
-// New returns a store on rdb. An optional Options (only the first is used)
+// New returns a store on rc. An optional Options (only the first is used)
 // sets how Requeue enqueues; without it asynq's defaults apply. The store
-// shares rdb and never closes it.
-func New(rdb redis.UniversalClient, opts ...Options) *Store {
-	s := &Store{rdb: rdb}
+// shares rc and never closes it.
+func New(rc redis.UniversalClient, opts ...Options) *Store {
+	s := &Store{rdb: rc, store: rdb.New(rc)}
 	if len(opts) > 0 {
 		s.o = opts[0]
 	}
 	if s.o.Clock == nil {
 		s.o.Clock = time.Now
 	}
-	s.insp = asynq.NewInspectorFromRedisClient(rdb)
-	s.cli = asynq.NewClientFromRedisClient(rdb)
+	s.insp = asynq.NewInspectorFromRedisClient(rc)
+	s.cli = asynq.NewClientFromRedisClient(rc)
 	return s
 }
-
-// row is a record as stored: the fields the delete script needs apart.
-const (
-	fieldSite  = "site"
-	fieldQueue = "queue"
-	fieldRec   = "rec"
-)
 
 // Put stores a dead lead. It is idempotent per lead id: a lead that dies
 // again keeps one record with the latest DeadAt, Reason, Attempts and
@@ -142,54 +118,37 @@ func (s *Store) Put(ctx context.Context, r Record) error {
 		r.DeadAt = s.o.Clock()
 	}
 	r.DeadAt = r.DeadAt.UTC()
-	key := recKey(r.LeadID)
 	for range 20 {
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			old, err := getRecord(ctx, tx, r.LeadID)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			var hist *history
-			if old == nil {
-				// A requeued lead dies again: its count starts where it was.
-				if hist, err = getHistory(ctx, tx, r.LeadID); err != nil {
-					return err
-				}
-			}
-			rec := merge(old, withHistory(hist, r))
-			b, err := json.Marshal(rec)
-			if err != nil {
-				return fmt.Errorf("deadletter: encode record %s: %w", r.LeadID, err)
-			}
-			score := float64(rec.DeadAt.UnixMilli())
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				if old != nil {
-					if old.Site != rec.Site {
-						p.ZRem(ctx, siteKey(old.Site), rec.LeadID)
-					}
-					if old.Queue != rec.Queue {
-						p.ZRem(ctx, queueKey(old.Queue), rec.LeadID)
-					}
-				}
-				p.HSet(ctx, key, fieldSite, rec.Site, fieldQueue, rec.Queue, fieldRec, b)
-				if hist != nil {
-					p.Del(ctx, historyKey(rec.LeadID))
-				}
-				z := redis.Z{Score: score, Member: rec.LeadID}
-				p.ZAdd(ctx, indexKey, z)
-				p.ZAdd(ctx, siteKey(rec.Site), z)
-				p.ZAdd(ctx, queueKey(rec.Queue), z)
-				return nil
-			})
-			return err
-		}, key, historyKey(r.LeadID))
-		if errors.Is(err, redis.TxFailedErr) {
-			continue // a concurrent Put of the same lead won; merge with it
+		old, raw, err := s.getRecord(ctx, r.LeadID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
 		}
+		var hist *history
+		var histRaw []byte
+		if old == nil {
+			// A requeued lead dies again: its count starts where it was.
+			if hist, histRaw, err = s.getHistory(ctx, r.LeadID); err != nil {
+				return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
+			}
+		}
+		rec := merge(old, withHistory(hist, r))
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("deadletter: encode record %s: %w", r.LeadID, err)
+		}
+		row := rdb.DeadRow{ID: rec.LeadID, Site: rec.Site, Queue: rec.Queue, Record: b, DeadAt: rec.DeadAt,
+			Read: raw, History: histRaw}
+		if old != nil {
+			row.ReadSite, row.ReadQueue = old.Site, old.Queue
+		}
+		written, err := s.store.DeadPut(ctx, row)
 		if err != nil {
 			return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
 		}
-		return nil
+		if written {
+			return nil
+		}
+		// A concurrent Put of the same lead won; merge with it.
 	}
 	return fmt.Errorf("deadletter: put %s: too much contention", r.LeadID)
 }
@@ -241,15 +200,18 @@ func bound(errs []AttemptError) []AttemptError {
 	return errs
 }
 
-func getRecord(ctx context.Context, c redis.Cmdable, id string) (*Record, error) {
-	b, err := c.HGet(ctx, recKey(id), fieldRec).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+// getRecord reads lead id's record, decoded and as stored, or
+// ErrNotFound.
+func (s *Store) getRecord(ctx context.Context, id string) (*Record, []byte, error) {
+	b, err := s.store.DeadRecord(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return decode(id, b)
+	if b == nil {
+		return nil, nil, ErrNotFound
+	}
+	r, err := decode(id, b)
+	return r, b, err
 }
 
 func decode(id string, b []byte) (*Record, error) {
@@ -262,7 +224,7 @@ func decode(id string, b []byte) (*Record, error) {
 
 // Get returns the record of lead id, or an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Record, error) {
-	r, err := getRecord(ctx, s.rdb, id)
+	r, _, err := s.getRecord(ctx, id)
 	if err != nil {
 		return Record{}, fmt.Errorf("deadletter: get %s: %w", id, err)
 	}
@@ -284,45 +246,15 @@ type Filter struct {
 	Offset int
 }
 
-func (f Filter) key() string {
-	if f.Site != "" {
-		return siteKey(f.Site)
-	}
-	return indexKey
-}
-
-func (f Filter) rangeBy() *redis.ZRangeBy {
-	z := &redis.ZRangeBy{Min: "-inf", Max: "+inf"}
-	if !f.Since.IsZero() {
-		z.Min = strconv.FormatInt(f.Since.UnixMilli(), 10)
-	}
-	if !f.Before.IsZero() {
-		z.Max = "(" + strconv.FormatInt(f.Before.UnixMilli(), 10)
-	}
-	if f.Limit > 0 || f.Offset > 0 {
-		z.Offset, z.Count = int64(max(f.Offset, 0)), int64(f.Limit)
-		if f.Limit <= 0 {
-			z.Count = -1
-		}
-	}
-	return z
-}
-
 // IDs returns the ids of the dead leads f selects, newest first, and how
 // many match f before Limit and Offset.
 func (s *Store) IDs(ctx context.Context, f Filter) ([]string, int, error) {
-	z := f.rangeBy()
-	var ids *redis.StringSliceCmd
-	var total *redis.IntCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ids = p.ZRevRangeByScore(ctx, f.key(), z)
-		total = p.ZCount(ctx, f.key(), z.Min, z.Max)
-		return nil
-	})
+	ids, total, err := s.store.DeadIDs(ctx, rdb.DeadRange{Site: f.Site, Since: f.Since, Before: f.Before,
+		Offset: f.Offset, Limit: f.Limit})
 	if err != nil {
 		return nil, 0, fmt.Errorf("deadletter: list: %w", err)
 	}
-	return ids.Val(), int(total.Val()), nil
+	return ids, total, nil
 }
 
 // List returns the dead leads f selects, newest first, and how many match f
@@ -339,82 +271,32 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Record, int, error) {
 	return recs, total, nil
 }
 
-// getMany reads records in one round trip per chunk, skipping ids deleted
-// meanwhile.
+// getMany reads records, skipping ids deleted meanwhile.
 func (s *Store) getMany(ctx context.Context, ids []string) ([]Record, error) {
+	raws, err := s.store.DeadRecords(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: list: %w", err)
+	}
 	out := make([]Record, 0, len(ids))
-	for chunk := range chunks(ids, 500) {
-		cmds := make([]*redis.StringCmd, len(chunk))
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range chunk {
-				cmds[i] = p.HGet(ctx, recKey(id), fieldRec)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("deadletter: list: %w", err)
+	for i, b := range raws {
+		if b == nil {
+			continue
 		}
-		for i, c := range cmds {
-			b, err := c.Bytes()
-			if err != nil {
-				continue
-			}
-			r, err := decode(chunk[i], b)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, *r)
+		r, err := decode(ids[i], b)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, *r)
 	}
 	return out, nil
 }
 
-func chunks(ids []string, n int) func(func([]string) bool) {
-	return func(yield func([]string) bool) {
-		for len(ids) > 0 {
-			k := min(n, len(ids))
-			if !yield(ids[:k]) {
-				return
-			}
-			ids = ids[k:]
-		}
-	}
-}
-
-// deleteScript removes records and their index entries atomically.
-// KEYS[1] = index. ARGV = record prefix, site prefix, queue prefix, ids….
-var deleteScript = redis.NewScript(`
-local n = 0
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  local k = ARGV[1] .. id
-  local v = redis.call('HMGET', k, 'site', 'queue')
-  if v[1] then
-    redis.call('ZREM', ARGV[2] .. v[1], id)
-    redis.call('ZREM', ARGV[3] .. (v[2] or ''), id)
-    redis.call('DEL', k)
-    n = n + 1
-  end
-  redis.call('ZREM', KEYS[1], id)
-end
-return n
-`)
-
 // Delete removes the records of ids and reports how many there were.
 // Unknown ids are ignored.
 func (s *Store) Delete(ctx context.Context, ids ...string) (int, error) {
-	n := 0
-	for chunk := range chunks(ids, 500) {
-		args := make([]any, 0, len(chunk)+3)
-		args = append(args, recPrefix, sitePrefix, qPrefix)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		k, err := deleteScript.Run(ctx, s.rdb, []string{indexKey}, args...).Int()
-		if err != nil {
-			return n, fmt.Errorf("deadletter: delete: %w", err)
-		}
-		n += k
+	n, err := s.store.DeadDelete(ctx, ids...)
+	if err != nil {
+		return n, fmt.Errorf("deadletter: delete: %w", err)
 	}
 	return n, nil
 }
@@ -426,7 +308,7 @@ func (s *Store) Forget(ctx context.Context, id string) error {
 	if _, err := s.Delete(ctx, id); err != nil {
 		return err
 	}
-	if err := s.rdb.Del(ctx, historyKey(id)).Err(); err != nil {
+	if err := s.store.DeadDropHistory(ctx, id); err != nil {
 		return fmt.Errorf("deadletter: forget history of %s: %w", id, err)
 	}
 	return nil
@@ -434,20 +316,20 @@ func (s *Store) Forget(ctx context.Context, id string) error {
 
 // Count returns how many dead leads the store holds.
 func (s *Store) Count(ctx context.Context) (int, error) {
-	n, err := s.rdb.ZCard(ctx, indexKey).Result()
+	n, err := s.store.DeadCount(ctx, "")
 	if err != nil {
 		return 0, fmt.Errorf("deadletter: count: %w", err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // CountQueue returns how many dead leads of one asynq queue the store holds.
 func (s *Store) CountQueue(ctx context.Context, queue string) (int, error) {
-	n, err := s.rdb.ZCard(ctx, queueKey(queue)).Result()
+	n, err := s.store.DeadCount(ctx, queue)
 	if err != nil {
 		return 0, fmt.Errorf("deadletter: count: %w", err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // Migrate renames the dead-letter keys of the previous version
@@ -457,17 +339,9 @@ func (s *Store) CountQueue(ctx context.Context, queue string) (int, error) {
 // there is nothing to move and it does nothing. It returns how many keys
 // moved.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
-		return 0, nil
+	n, err := s.store.DeadMigrate(ctx)
+	if err != nil {
+		return n, fmt.Errorf("deadletter: %w", err)
 	}
-	moved := 0
-	iter := s.rdb.Scan(ctx, 0, legacyPrefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		old := iter.Val()
-		if err := s.rdb.Rename(ctx, old, keyPrefix+strings.TrimPrefix(old, legacyPrefix)).Err(); err != nil {
-			return moved, fmt.Errorf("deadletter: migrate %s: %w", old, err)
-		}
-		moved++
-	}
-	return moved, iter.Err()
+	return n, nil
 }

@@ -321,8 +321,9 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make it look as the previous version left it.
-	for _, k := range rc.Keys(ctx, keyPrefix+"*").Val() {
-		if err := rc.Rename(ctx, k, legacyPrefix+strings.TrimPrefix(k, keyPrefix)).Err(); err != nil {
+	const tagged, untagged = "leadrelay:{dead}:", "leadrelay:dead:"
+	for _, k := range rc.Keys(ctx, tagged+"*").Val() {
+		if err := rc.Rename(ctx, k, untagged+strings.TrimPrefix(k, tagged)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -143,3 +143,30 @@ func IntakeBudgetKey(site string) string { return Prefix + "intake:leadbudget:" 
 func SignatureKey(site, sig string) string {
 	return Prefix + "intake:sig:" + site + ":" + strings.ToLower(sig)
 }
+
+// Keys of the dead-letter store. They share the tag {dead}: a record and
+// its indexes change in one script, in one slot (dead leads are few).
+const (
+	deadPrefix       = Prefix + "{dead}:"
+	deadRecordPrefix = deadPrefix + "lead:"
+	deadSitePrefix   = deadPrefix + "site:"
+	deadQueuePrefix  = deadPrefix + "queue:"
+	// legacyDeadPrefix starts the previous version's untagged keys of the
+	// store, which DeadMigrate renames.
+	legacyDeadPrefix = Prefix + "dead:"
+	// DeadIndexKey indexes every dead lead by its death time.
+	DeadIndexKey = deadPrefix + "index"
+)
+
+// DeadRecordKey is a dead lead's record (hash: site, queue, rec).
+func DeadRecordKey(id string) string { return deadRecordPrefix + id }
+
+// DeadSiteKey indexes a site's dead leads by death time.
+func DeadSiteKey(site string) string { return deadSitePrefix + site }
+
+// DeadQueueKey indexes a queue's dead leads by death time.
+func DeadQueueKey(queue string) string { return deadQueuePrefix + queue }
+
+// DeadHistoryKey keeps a requeued lead's earlier attempts for its next
+// death.
+func DeadHistoryKey(id string) string { return deadPrefix + "history:" + id }

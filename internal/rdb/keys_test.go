@@ -44,6 +44,11 @@ func TestKeysDocumented(t *testing.T) {
 		"IntakeClientRateKey": IntakeClientRateKey("<address or /64>"),
 		"IntakeBudgetKey":     IntakeBudgetKey("<site>"),
 		"SignatureKey":        SignatureKey("<site>", "<mac hex>"),
+		"DeadRecordKey":       DeadRecordKey("<id>"),
+		"DeadIndexKey":        DeadIndexKey,
+		"DeadSiteKey":         DeadSiteKey("<site>"),
+		"DeadQueueKey":        DeadQueueKey("<queue>"),
+		"DeadHistoryKey":      DeadHistoryKey("<id>"),
 		"AsynqTaskKey":        "", // asynq's, not LeadRelay's
 	}
 	for _, name := range exportedKeys(t) {

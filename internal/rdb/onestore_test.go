@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,12 +13,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// stillOutside lists the files that build keys or run scripts of their
-// own until they move here. It only shrinks.
-var stillOutside = map[string]bool{
-	"deadletter/store.go": true,
-}
 
 // TestOneStore: no package but this one builds a key of LeadRelay's or
 // asynq's, or runs Lua of its own (tests aside), so every key and script
@@ -53,21 +48,8 @@ func TestOneStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range slices.Sorted(func(yield func(string) bool) {
-		for f := range found {
-			if !yield(f) {
-				return
-			}
-		}
-	}) {
-		if !stillOutside[f] {
-			t.Errorf("%s: %s; build keys and scripts in internal/rdb", f, strings.Join(found[f], "; "))
-		}
-	}
-	for f := range stillOutside {
-		if found[f] == nil {
-			t.Errorf("%s keeps no key or script now: drop it from stillOutside", f)
-		}
+	for _, f := range slices.Sorted(maps.Keys(found)) {
+		t.Errorf("%s: %s; build keys and scripts in internal/rdb", f, strings.Join(found[f], "; "))
 	}
 }
 
