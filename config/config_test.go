@@ -22,14 +22,14 @@ func TestLoadDefaults(t *testing.T) {
 	if !c.EmbeddedRedis() || !c.EmbeddedCRM() {
 		t.Error("empty env must mean embedded Redis and CRM")
 	}
-	if c.LogFormat != "console" {
-		t.Errorf("embedded LogFormat = %q, want console", c.LogFormat)
+	if c.Log.Format != "console" {
+		t.Errorf("embedded LogFormat = %q, want console", c.Log.Format)
 	}
-	if c, _ := Load(env(map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0"})); c.LogFormat != "json" {
-		t.Errorf("production LogFormat = %q, want json", c.LogFormat)
+	if c, _ := Load(env(map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0"})); c.Log.Format != "json" {
+		t.Errorf("production LogFormat = %q, want json", c.Log.Format)
 	}
-	if c.CRMAPI != "v1" || c.Queue != "leads" || c.RetryInitial != 10*time.Second || c.RetryMaxDelay != time.Hour ||
-		c.DedupTTL != 24*time.Hour || c.DeliveredTTL != 720*time.Hour || c.HTTPAddr != "127.0.0.1:8080" {
+	if c.CRM.API != "v1" || c.Queue.Name != "leads" || c.Worker.RetryInitial != 10*time.Second || c.Worker.RetryMaxDelay != time.Hour ||
+		c.Queue.DedupTTL != 24*time.Hour || c.Worker.DeliveredTTL != 720*time.Hour || c.Server.HTTPAddr != "127.0.0.1:8080" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -55,19 +55,19 @@ func TestLoadValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CRMAPIKey != "file-secret" {
-		t.Errorf("CRMAPIKey from file = %q", c.CRMAPIKey)
+	if c.CRM.APIKey != "file-secret" {
+		t.Errorf("CRMAPIKey from file = %q", c.CRM.APIKey)
 	}
-	if c.Sites["blog"] != "fedcba9876543210fedc" || len(c.Sites) != 2 {
-		t.Errorf("Sites = %v", c.Sites)
+	if c.Intake.Sites["blog"] != "fedcba9876543210fedc" || len(c.Intake.Sites) != 2 {
+		t.Errorf("Sites = %v", c.Intake.Sites)
 	}
-	if got := strings.Join(c.SiteOrigins["shop"], " "); got != "https://shop.example http://localhost:3000" {
+	if got := strings.Join(c.Intake.SiteOrigins["shop"], " "); got != "https://shop.example http://localhost:3000" {
 		t.Errorf("origins = %q", got)
 	}
-	if fmt.Sprint(c.TrustedProxies) != "[10.0.0.0/8 192.0.2.7/32 ::1/128]" {
-		t.Errorf("TrustedProxies = %v", c.TrustedProxies)
+	if fmt.Sprint(c.Server.TrustedProxies) != "[10.0.0.0/8 192.0.2.7/32 ::1/128]" {
+		t.Errorf("TrustedProxies = %v", c.Server.TrustedProxies)
 	}
-	if c.RetryInitial != time.Second || c.Concurrency != 3 || c.CRMAPI != "v2" {
+	if c.Worker.RetryInitial != time.Second || c.Worker.Concurrency != 3 || c.CRM.API != "v2" {
 		t.Errorf("parsed = %+v", c)
 	}
 }
@@ -183,8 +183,8 @@ func TestOpsAddr(t *testing.T) {
 			if tc.override != "" {
 				c.SetHTTPAddr(tc.override)
 			}
-			if c.OpsAddr != tc.want {
-				t.Errorf("OpsAddr = %q, want %q", c.OpsAddr, tc.want)
+			if c.Ops.Addr != tc.want {
+				t.Errorf("OpsAddr = %q, want %q", c.Ops.Addr, tc.want)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // RedisMode is the shape of the Redis deployment LeadRelay talks to.
@@ -26,10 +27,16 @@ const (
 )
 
 // Redis is where LeadRelay's Redis lives, parsed from LEADRELAY_REDIS_URL or
-// LEADRELAY_REDIS_CLUSTER. Every Redis client (LeadRelay's keys, asynq,
-// asynqmon) is built from it, so they all see the same topology. The zero
-// value is the embedded mode.
+// LEADRELAY_REDIS_CLUSTER, and how writes wait for its replicas. Every
+// Redis client (LeadRelay's keys, asynq, asynqmon) is built from it, so
+// they all see the same topology. The zero value is the embedded mode.
 type Redis struct {
+	// URL (LEADRELAY_REDIS_URL, default empty) is redis://[user:pass@]host:port/db,
+	// redis-sentinel://[user:pass@]h1:26379,h2:26379/db?master=NAME or
+	// redis-cluster://[user:pass@]h1:7000,h2:7001 (rediss… for TLS), as
+	// given. Empty (and no LEADRELAY_REDIS_CLUSTER) runs an in-process,
+	// non-durable miniredis (serve only). Secret: it may hold a password.
+	URL string
 	// Mode is the kind of deployment.
 	Mode RedisMode
 	// Addrs are host:port of the server (single), the sentinels (sentinel)
@@ -48,6 +55,15 @@ type Redis struct {
 	// TLS is set by the rediss schemes: connections use TLS, the server
 	// name checked against each address's host.
 	TLS bool
+	// WaitReplicas (LEADRELAY_REDIS_WAIT_REPLICAS, default 0) makes
+	// workers wait for that many replicas to hold a lead's "sending"
+	// record before each CRM add (so a failover cannot forget an add was
+	// sent), and intake wait until this many replicas hold a lead before
+	// acknowledging it.
+	WaitReplicas int
+	// WaitTimeout (LEADRELAY_REDIS_WAIT_TIMEOUT, default
+	// rdb.DefaultSyncTimeout: 1s) bounds that wait.
+	WaitTimeout time.Duration
 }
 
 // String is the target without credentials, for logs and banners.

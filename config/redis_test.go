@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadRedis(t *testing.T) {
@@ -34,8 +35,13 @@ func TestLoadRedis(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(c.Redis, tc.want) {
-				t.Errorf("Redis = %+v, want %+v", c.Redis, tc.want)
+			got := c.Redis
+			if got.URL != tc.env["LEADRELAY_REDIS_URL"] || got.WaitTimeout != time.Second {
+				t.Errorf("Redis.URL = %q, WaitTimeout = %s", got.URL, got.WaitTimeout)
+			}
+			got.URL, got.WaitTimeout = "", 0
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Redis = %+v, want %+v", got, tc.want)
 			}
 			if c.EmbeddedRedis() != (tc.want.Mode == RedisEmbedded) {
 				t.Errorf("EmbeddedRedis() = %v", c.EmbeddedRedis())

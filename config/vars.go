@@ -20,6 +20,9 @@ type Var struct {
 	Default string
 	// Secret values never appear in errors, logs or help.
 	Secret bool
+	// Section is the Config section the setting belongs to (SectionCRM…),
+	// so help texts can list a role's settings.
+	Section string
 }
 
 // Vars lists every setting Load reads, in Load's order. The defaults come

@@ -76,7 +76,7 @@ func TestProblemsFor(t *testing.T) {
 	if err := problems.For(RedisVars...); err != nil {
 		t.Errorf("Redis settings fine, got %v", err)
 	}
-	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.Queue != "leads" {
+	if c.Redis.URL != "redis://127.0.0.1:6379/0" || c.Queue.Name != "leads" {
 		t.Errorf("lenient config = %+v", c)
 	}
 	err := problems.For(CRMVars...)

@@ -24,12 +24,12 @@
 // open connections:
 //
 //	h := intake.New(intake.Options{
-//		Sites:   cfg.Sites,
-//		Origins: cfg.SiteOrigins,
-//		Secrets: cfg.SiteSecrets,
+//		Sites:   cfg.Intake.Sites,
+//		Origins: cfg.Intake.SiteOrigins,
+//		Secrets: cfg.Intake.SiteSecrets,
 //		Limiter: intake.NewRedisLimiter(rdb, cfg.SiteRateLimit, cfg.GlobalRateLimit),
 //		Replays: intake.NewRedisReplays(rdb),
 //	}, pub, log)
-//	srv := intake.NewHTTPServer(cfg.HTTPAddr, h)
+//	srv := intake.NewHTTPServer(cfg.Server.HTTPAddr, h)
 //	err := srv.ListenAndServe()
 package intake

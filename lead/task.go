@@ -15,8 +15,18 @@ import (
 // TaskType is the asynq task type of a lead delivery.
 const TaskType = "lead:deliver"
 
-// DefaultQueue is the asynq queue leads travel on unless configured otherwise.
-const DefaultQueue = "leads"
+// Defaults of a lead task, used unless configured otherwise
+// (LEADRELAY_QUEUE, LEADRELAY_MAX_RETRY, LEADRELAY_DEDUP_TTL).
+const (
+	// DefaultQueue is the asynq queue leads travel on.
+	DefaultQueue = "leads"
+	// DefaultMaxRetry is the failed attempts a lead may spend before it is
+	// dead: about three days with the worker's default retry delays.
+	DefaultMaxRetry = 80
+	// DefaultDedupTTL is how long a finished task is kept, and so how
+	// long a repeat submission is recognised as a duplicate.
+	DefaultDedupTTL = 24 * time.Hour
+)
 
 // Payload is what a lead task carries: the lead and the relay's metadata. It
 // never holds CRM credentials.

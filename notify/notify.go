@@ -3,7 +3,7 @@
 // and Mattermost accept ({"text": …}). Sending never blocks the caller: a
 // Webhook queues events and delivers them from Run, retrying with backoff.
 //
-//	wh, err := notify.NewWebhook(cfg.NotifyURL, notify.Options{Log: log, Redact: []string{cfg.CRMAPIKey}})
+//	wh, err := notify.NewWebhook(cfg.Notify.URL, notify.Options{Log: log, Redact: []string{cfg.CRM.APIKey}})
 //	go wh.Run(ctx)
 //	wh.Notify(notify.Event{Kind: notify.LeadDead, Site: "shop", LeadID: id, Reason: reason})
 package notify

@@ -24,30 +24,23 @@ var ErrUnavailable = errors.New("producer: lead store unavailable")
 // belongs to another site. The three are indistinguishable on purpose.
 var ErrNotFound = errors.New("producer: lead not found")
 
-// Defaults used for the zero values of Options.
-const (
-	DefaultMaxRetry    = 80
-	DefaultDedupTTL    = 24 * time.Hour
-	DefaultWaitTimeout = time.Second
-)
-
 // Options tunes a Publisher. The zero value enqueues on lead.DefaultQueue
-// with the defaults above and waits for no replica.
+// with lead's other task defaults and waits for no replica.
 type Options struct {
 	// Queue is the asynq queue of lead tasks. Empty means lead.DefaultQueue.
 	Queue string
 	// MaxRetry is the failed attempts a lead may spend before it is dead.
-	// Zero means DefaultMaxRetry: a lead is never dead-lettered on its first
-	// failure by accident.
+	// Zero means lead.DefaultMaxRetry: a lead is never dead-lettered on its
+	// first failure by accident.
 	MaxRetry int
 	// DedupTTL is how long a delivered task is kept, and so how long a repeat
-	// submission is recognised as a duplicate. Zero means DefaultDedupTTL.
+	// submission is recognised as a duplicate. Zero means lead.DefaultDedupTTL.
 	DedupTTL time.Duration
 	// WaitReplicas, when positive, makes Publish wait until that many Redis
 	// replicas hold the lead before it returns. It needs a client with a
 	// Conn method (*redis.Client, including failover clients).
 	WaitReplicas int
-	// WaitTimeout bounds that wait. Zero means DefaultWaitTimeout.
+	// WaitTimeout bounds that wait. Zero means rdb.DefaultSyncTimeout.
 	WaitTimeout time.Duration
 	// SiteMax and TotalMax cap the undelivered leads of one site and of
 	// all sites (LEADRELAY_SITE_MAX_QUEUED, LEADRELAY_MAX_QUEUED): a lead
@@ -62,13 +55,13 @@ func (o Options) withDefaults() Options {
 		o.Queue = lead.DefaultQueue
 	}
 	if o.MaxRetry == 0 {
-		o.MaxRetry = DefaultMaxRetry
+		o.MaxRetry = lead.DefaultMaxRetry
 	}
 	if o.DedupTTL <= 0 {
-		o.DedupTTL = DefaultDedupTTL
+		o.DedupTTL = lead.DefaultDedupTTL
 	}
 	if o.WaitTimeout <= 0 {
-		o.WaitTimeout = DefaultWaitTimeout
+		o.WaitTimeout = rdb.DefaultSyncTimeout
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

@@ -49,7 +49,7 @@
 // journal.go (look-ups), health.go (the circuit and preflight), retry.go
 // (delays), internal/rdb (state), and crmclient/errors.go (diagnosis).
 //
-//	o := worker.OptionsFrom(cfg)
+//	o := app.WorkerOptions(cfg) // or worker.Options{...}: zero fields take the defaults
 //	h := worker.NewHandler(crm, rdb, o, log)
 //	w := worker.New(rdb, h, o, log)
 //	err := w.Run(ctx) // until ctx is done, then graceful shutdown

@@ -132,11 +132,9 @@ type redisLimiter struct {
 // an ordinary, retried error. The Handler also pauses the limiter when the
 // CRM answers with Retry-After, so the whole fleet holds off.
 //
-// OptionsFrom cannot build it (it has no Redis client): the application
-// sets Options.Limiter, e.g.
+// The application sets Options.Limiter from the CRM settings, e.g.
 //
-//	o := worker.OptionsFrom(cfg)
-//	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second)
+//	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRM.RateLimit, cfg.CRM.MaxConcurrent, cfg.CRM.Timeout+5*time.Second)
 func NewRedisLimiter(rc redis.UniversalClient, ratePerSec float64, maxConcurrent int, lease time.Duration, opts ...LimiterOption) Limiter {
 	l := &redisLimiter{store: rdb.New(rc), rate: rdb.PerSecond(ratePerSec), slots: max(maxConcurrent, 0), lease: lease,
 		maxWait: DefaultLimiterWait, wake: make(chan struct{}, 64)}

@@ -3,7 +3,8 @@ package worker
 import (
 	"time"
 
-	"leadrelay/config"
+	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -16,37 +17,50 @@ const (
 	ReconcileDead = "dead"
 )
 
-// Options tunes a Handler and a Worker. Zero fields take the defaults of
-// config.Load (see withDefaults), so the zero Options is usable in tests.
+// The worker's defaults. config.Load uses them for the worker's settings,
+// so a setting left unset and a zero Options field mean the same.
+const (
+	DefaultConcurrency      = 10
+	DefaultRetryInitial     = 10 * time.Second
+	DefaultRetryMultiplier  = 2
+	DefaultRetryMaxDelay    = time.Hour
+	DefaultDeliveredTTL     = 30 * 24 * time.Hour
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = 30 * time.Second
+)
+
+// Options tunes a Handler and a Worker. Zero fields take the defaults
+// above (see withDefaults), so the zero Options is usable in tests.
 type Options struct {
 	// Queue is the asynq queue the worker serves (default lead.DefaultQueue).
 	Queue string
-	// Concurrency is the number of tasks processed at once per Worker (default 10).
+	// Concurrency is the number of tasks processed at once per Worker (default DefaultConcurrency).
 	Concurrency int
-	// RetryInitial is the first retry delay (default 10s).
+	// RetryInitial is the first retry delay (default DefaultRetryInitial).
 	RetryInitial time.Duration
-	// RetryMultiplier grows the delay per attempt (default 2).
+	// RetryMultiplier grows the delay per attempt (default DefaultRetryMultiplier).
 	RetryMultiplier float64
-	// RetryMaxDelay caps every retry delay, Retry-After included (default 1h).
+	// RetryMaxDelay caps every retry delay, Retry-After included (default DefaultRetryMaxDelay).
 	RetryMaxDelay time.Duration
 	// MaxRetry is the number of counted retries before a lead is
-	// dead-lettered (default 80, about three days with the defaults
-	// above). The producer enqueues each task with it (lead.TaskOptions);
+	// dead-lettered (default lead.DefaultMaxRetry, about three days with
+	// the defaults above). The producer enqueues each task with it (lead.TaskOptions);
 	// the worker reads a task's own budget from asynq and uses this only
 	// for a task that carries none.
 	MaxRetry int
-	// DeliveredTTL is how long the delivered marker is kept (default 30 days).
+	// DeliveredTTL is how long the delivered marker is kept (default DefaultDeliveredTTL).
 	DeliveredTTL time.Duration
 	// ShutdownTimeout is how long Run waits for in-flight deliveries on
-	// shutdown before handing them back to the queue (default 30s).
+	// shutdown before handing them back to the queue (default DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
 	// BreakerThreshold is the number of consecutive transient CRM failures,
-	// across all workers, that opens the circuit (default 5).
+	// across all workers, that opens the circuit (default DefaultBreakerThreshold).
 	BreakerThreshold int
 	// BreakerCooldown is how long the circuit stays open before a probe
-	// (default 30s).
+	// (default DefaultBreakerCooldown).
 	BreakerCooldown time.Duration
-	// CRMTimeout bounds one CRM call (default 30s). A reconcile waits at
+	// CRMTimeout bounds one CRM call (default crmclient.DefaultTimeout). A reconcile waits at
 	// least this long after the last send, so that request cannot still be
 	// in flight.
 	CRMTimeout time.Duration
@@ -90,29 +104,7 @@ type Options struct {
 	Observer Observer
 }
 
-// OptionsFrom takes the worker's settings from the loaded configuration.
-func OptionsFrom(c config.Config) Options {
-	return Options{
-		Queue:            c.Queue,
-		Concurrency:      c.Concurrency,
-		RetryInitial:     c.RetryInitial,
-		RetryMultiplier:  c.RetryMultiplier,
-		RetryMaxDelay:    c.RetryMaxDelay,
-		MaxRetry:         c.MaxRetry,
-		DeliveredTTL:     c.DeliveredTTL,
-		ShutdownTimeout:  c.ShutdownTimeout,
-		BreakerThreshold: c.BreakerThreshold,
-		BreakerCooldown:  c.BreakerCooldown,
-		CRMTimeout:       c.CRMTimeout,
-		ReconcileUnknown: c.ReconcileUnknown,
-		ReconcileAfter:   c.ReconcileAfter,
-		WaitReplicas:     c.RedisWaitReplicas,
-		WaitTimeout:      c.RedisWaitTimeout,
-		Clock:            time.Now,
-	}
-}
-
-// withDefaults fills zero fields with the defaults of config.Load.
+// withDefaults fills zero fields with the defaults.
 func (o Options) withDefaults() Options {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -123,32 +115,32 @@ func (o Options) withDefaults() Options {
 		o.Queue = lead.DefaultQueue
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 10
+		o.Concurrency = DefaultConcurrency
 	}
-	def(&o.RetryInitial, 10*time.Second)
+	def(&o.RetryInitial, DefaultRetryInitial)
 	if o.RetryMultiplier < 1 {
-		o.RetryMultiplier = 2
+		o.RetryMultiplier = DefaultRetryMultiplier
 	}
-	def(&o.RetryMaxDelay, time.Hour)
+	def(&o.RetryMaxDelay, DefaultRetryMaxDelay)
 	if o.RetryMaxDelay < o.RetryInitial {
 		o.RetryMaxDelay = o.RetryInitial
 	}
 	if o.MaxRetry <= 0 {
-		o.MaxRetry = 80
+		o.MaxRetry = lead.DefaultMaxRetry
 	}
-	def(&o.DeliveredTTL, 30*24*time.Hour)
-	def(&o.ShutdownTimeout, 30*time.Second)
+	def(&o.DeliveredTTL, DefaultDeliveredTTL)
+	def(&o.ShutdownTimeout, DefaultShutdownTimeout)
 	if o.BreakerThreshold <= 0 {
-		o.BreakerThreshold = 5
+		o.BreakerThreshold = DefaultBreakerThreshold
 	}
-	def(&o.BreakerCooldown, 30*time.Second)
-	def(&o.CRMTimeout, 30*time.Second)
+	def(&o.BreakerCooldown, DefaultBreakerCooldown)
+	def(&o.CRMTimeout, crmclient.DefaultTimeout)
 	if o.ReconcileUnknown != ReconcileDead {
 		o.ReconcileUnknown = ReconcileResend
 	}
 	o.ReconcileAfter = max(o.ReconcileAfter, o.CRMTimeout+reconcileSettle)
 	def(&o.LockTTL, 15*time.Second)
-	def(&o.WaitTimeout, time.Second)
+	def(&o.WaitTimeout, rdb.DefaultSyncTimeout)
 	if o.PollInterval > 0 && o.DelayedPollInterval <= 0 {
 		o.DelayedPollInterval = o.PollInterval
 	}

@@ -21,28 +21,20 @@ Redis. Needs LEADRELAY_REDIS_URL, LEADRELAY_CRM_URL, LEADRELAY_CRM_LOGIN and
 LEADRELAY_CRM_APIKEY.`,
 }
 
-// workerOnly and intakeOnly are the settings that matter to one role only;
-// every other setting is listed for both.
-var (
-	workerOnly = []string{"LEADRELAY_CRM_URL", "LEADRELAY_CRM_API", "LEADRELAY_CRM_JSON", "LEADRELAY_CRM_LOGIN",
-		"LEADRELAY_CRM_APIKEY", "LEADRELAY_CRM_APIKEY_FILE", "LEADRELAY_CRM_TIMEOUT", "LEADRELAY_CRM_RATE_LIMIT",
-		"LEADRELAY_CRM_IP_IN_DESCRIPTION", "LEADRELAY_CRM_REPLACE_EMOJI",
-		"LEADRELAY_CRM_MAX_CONCURRENT", "LEADRELAY_CRM_ADAPTIVE", "LEADRELAY_CONCURRENCY", "LEADRELAY_RETRY_INITIAL", "LEADRELAY_RETRY_MULTIPLIER",
-		"LEADRELAY_RETRY_MAX_DELAY", "LEADRELAY_RECONCILE_UNKNOWN", "LEADRELAY_RECONCILE_AFTER",
-		"LEADRELAY_BREAKER_THRESHOLD", "LEADRELAY_BREAKER_COOLDOWN", "LEADRELAY_NOTIFY_URL"}
-	intakeOnly = []string{"LEADRELAY_REDIS_WAIT_REPLICAS", "LEADRELAY_REDIS_WAIT_TIMEOUT", "LEADRELAY_SITES",
-		"LEADRELAY_SITE_ORIGINS", "LEADRELAY_SITE_SECRETS", "LEADRELAY_SITE_RATE_LIMIT", "LEADRELAY_SITE_LEAD_RATE_LIMIT", "LEADRELAY_GLOBAL_RATE_LIMIT",
-		"LEADRELAY_TRUSTED_PROXIES", "LEADRELAY_UI_USER", "LEADRELAY_UI_PASSWORD", "LEADRELAY_UI_READONLY"}
-)
+// roleSkips are the config sections a role does not read: an intake never
+// talks to the CRM, a worker serves no site.
+var roleSkips = map[string][]string{
+	"intake": {config.SectionCRM, config.SectionWorker, config.SectionNotify},
+	"worker": {config.SectionIntake},
+}
 
 // roleVars are the settings a role reads.
 func roleVars(role string) []config.Var {
 	var out []config.Var
 	for _, v := range config.Vars() {
-		if (role == "intake" && slices.Contains(workerOnly, v.Name)) || (role == "worker" && slices.Contains(intakeOnly, v.Name)) {
-			continue
+		if !slices.Contains(roleSkips[role], v.Section) {
+			out = append(out, v)
 		}
-		out = append(out, v)
 	}
 	return out
 }

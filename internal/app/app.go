@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	if err := opsOpenAllowed(cfg, rds.Embedded); err != nil {
 		return err
 	}
-	sites := cfg.Sites
+	sites := cfg.Intake.Sites
 	if roles.Intake && len(sites) == 0 {
 		if !rds.Embedded {
 			return errors.New("LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (site=key,…)")
@@ -69,14 +69,14 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		log.Warn(w)
 	}
 	// Listen before starting anything that would need stopping.
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", cfg.Server.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.Server.HTTPAddr, err)
 	}
 	defer ln.Close()
-	opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+	opsLn, err := net.Listen("tcp", cfg.Ops.Addr)
 	if err != nil {
-		return fmt.Errorf("LEADRELAY_OPS_ADDR %s: %w", cfg.OpsAddr, err)
+		return fmt.Errorf("LEADRELAY_OPS_ADDR %s: %w", cfg.Ops.Addr, err)
 	}
 	defer opsLn.Close()
 
@@ -117,15 +117,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
 	}
 	if roles.Intake {
-		pub := producer.New(rds.Client, producer.Options{
-			Queue:        cfg.Queue,
-			MaxRetry:     cfg.MaxRetry,
-			DedupTTL:     cfg.DedupTTL,
-			WaitReplicas: cfg.RedisWaitReplicas,
-			WaitTimeout:  cfg.RedisWaitTimeout,
-			SiteMax:      cfg.SiteMaxQueued,
-			TotalMax:     cfg.MaxQueued,
-		}, log)
+		pub := producer.New(rds.Client, producerOptions(cfg), log)
 		defer pub.Close()
 		met.KnownSites(slices.Collect(maps.Keys(sites))...)
 		mountIntake(mux, rds, cfg, sites, pub, met, log)
@@ -144,16 +136,16 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 				errc <- fmt.Errorf("worker: %w", err)
 			}
 		}()
-		if cfg.DeadRetention > 0 {
+		if cfg.Worker.DeadRetention > 0 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				keepDeadFor(ctx, cfg.DeadRetention, deadStore(rds, cfg), asynq.NewInspectorFromRedisClient(rds.Client), cfg.Queue, log)
+				keepDeadFor(ctx, cfg.Worker.DeadRetention, deadStore(rds, cfg), asynq.NewInspectorFromRedisClient(rds.Client), cfg.Queue.Name, log)
 			}()
 		}
 	}
-	srv := intake.NewHTTPServer(cfg.HTTPAddr, mux)
-	opsSrv := intake.NewHTTPServer(cfg.OpsAddr, OpsGuard(opsMux, opsGuardOptions(cfg, rds.Embedded, log), log))
+	srv := intake.NewHTTPServer(cfg.Server.HTTPAddr, mux)
+	opsSrv := intake.NewHTTPServer(cfg.Ops.Addr, OpsGuard(opsMux, opsGuardOptions(cfg, rds.Embedded, log), log))
 	for _, s := range []struct {
 		name string
 		srv  *http.Server
@@ -162,7 +154,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.srv.Serve(intake.LimitListener(s.ln, cfg.MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.srv.Serve(intake.LimitListener(s.ln, cfg.Server.MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("%s: %w", s.name, err)
 			}
 		}()
@@ -178,7 +170,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	}
 	log.Info("shutting down")
 	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", zap.Error(err))
@@ -209,9 +201,8 @@ func limitReport(met *metrics.Metrics, log *zap.Logger) func(worker.AdaptiveChan
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
 func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker) {
-	o := worker.OptionsFrom(cfg)
-	o.Limiter = worker.NewRedisLimiter(rds.Client, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second,
-		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive), worker.WithLimitReport(limitReport(met, log)))
+	o := WorkerOptions(cfg)
+	o.Limiter = CRMLimiter(rds.Client, cfg, worker.WithLimitReport(limitReport(met, log)))
 	dead := deadStore(rds, cfg)
 	mctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	if moved, err := dead.Migrate(mctx); err != nil {
@@ -220,7 +211,7 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 		log.Info("dead letters of the previous version moved to the cluster-safe keys", zap.Int("keys", moved))
 	}
 	cancel()
-	o.DeadLetters = deadLetters{store: dead, queue: cfg.Queue, notify: n}
+	o.DeadLetters = deadLetters{store: dead, queue: cfg.Queue.Name, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
 	h := worker.NewHandler(crm.Client, rds.Client, o, log)
 	return h, worker.New(rds.Client, h, o, log)
@@ -230,11 +221,11 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
 		Sites:          sites,
-		Origins:        cfg.SiteOrigins,
-		Secrets:        cfg.SiteSecrets,
-		Limiter:        intake.NewRedisLimiter(rds.Client, cfg.SiteRateLimit, cfg.GlobalRateLimit),
-		LeadBudget:     intake.NewRedisLeadBudget(rds.Client, cfg.SiteLeadRateLimit),
-		TrustedProxies: cfg.TrustedProxies,
+		Origins:        cfg.Intake.SiteOrigins,
+		Secrets:        cfg.Intake.SiteSecrets,
+		Limiter:        intake.NewRedisLimiter(rds.Client, cfg.Intake.SiteRateLimit, cfg.Intake.GlobalRateLimit),
+		LeadBudget:     intake.NewRedisLeadBudget(rds.Client, cfg.Intake.SiteLeadRateLimit),
+		TrustedProxies: cfg.Server.TrustedProxies,
 		Replays:        intake.NewRedisReplays(rds.Client),
 		Observer:       met,
 		Capacity:       capacity(rds, cfg, log),
@@ -245,15 +236,15 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 // The embedded miniredis has no memory figures: the demo runs without the
 // guard.
 func capacity(rds *Redis, cfg config.Config, log *zap.Logger) intake.Capacity {
-	c := intake.Capacity{SiteMax: cfg.SiteMaxQueued, TotalMax: cfg.MaxQueued}
+	c := intake.Capacity{SiteMax: cfg.Intake.SiteMaxQueued, TotalMax: cfg.Intake.MaxQueued}
 	// The backlog is the store's count per site and asynq's queue sizes;
 	// the publisher holds each lead to the caps, this reads them ahead of
 	// a batch.
 	store := rdb.New(rds.Client)
 	c.Backlog = intake.BacklogFunc(func(ctx context.Context, site string) (int64, int64, error) {
-		return store.Backlog(ctx, cfg.Queue, site)
+		return store.Backlog(ctx, cfg.Queue.Name, site)
 	})
-	if rds.Embedded || cfg.RedisMemoryGuard == 0 {
+	if rds.Embedded || cfg.Intake.MemoryGuard == 0 {
 		return c
 	}
 	probe := intake.NewRedisMemory(rds.Client, time.Second)
@@ -265,14 +256,14 @@ func capacity(rds *Redis, cfg config.Config, log *zap.Logger) intake.Capacity {
 	case limit == 0:
 		log.Warn("Redis has no maxmemory: LEADRELAY_REDIS_MEMORY_GUARD cannot work, and a backlog can fill the host; set maxmemory (see deploy/redis.conf)")
 	}
-	c.Memory, c.MemoryShare = probe, cfg.RedisMemoryGuard
+	c.Memory, c.MemoryShare = probe, cfg.Intake.MemoryGuard
 	return c
 }
 
 // mountOps serves the UI and the dead-letter routes on the ops listener.
 func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config) {
-	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.UIReadOnly))
-	dead := deadHandler(deadStore(rds, cfg), cfg.UIReadOnly)
+	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.Ops.ReadOnly))
+	dead := deadHandler(deadStore(rds, cfg), cfg.Ops.ReadOnly)
 	mux.Handle(deadPath, dead)
 	mux.Handle(deadPath+"/", dead)
 }
@@ -282,13 +273,13 @@ func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config) {
 // is warned about; without either it answers 401 to everything. The demo
 // is open only where opsOpenAllowed lets it start.
 func opsGuardOptions(cfg config.Config, embedded bool, log *zap.Logger) OpsGuardOptions {
-	o := OpsGuardOptions{User: cfg.UIUser, Password: cfg.UIPassword, Hosts: cfg.OpsHosts, TrustedProxies: cfg.TrustedProxies}
+	o := OpsGuardOptions{User: cfg.Ops.User, Password: cfg.Ops.Password, Hosts: cfg.Ops.Hosts, TrustedProxies: cfg.Server.TrustedProxies}
 	switch {
-	case cfg.UIUser != "":
-	case cfg.OpsNoAuth:
+	case cfg.Ops.User != "":
+	case cfg.Ops.NoAuth:
 		o.Open = true
 		log.Warn("LEADRELAY_OPS_NO_AUTH: the ops listener (UI, dead leads with their personal data, metrics) answers anyone who reaches it without credentials",
-			zap.String("ops_addr", cfg.OpsAddr))
+			zap.String("ops_addr", cfg.Ops.Addr))
 	case embedded:
 		o.Open = true // the demo: throw-away data, on loopback
 	default:
@@ -303,12 +294,12 @@ func opsGuardOptions(cfg config.Config, embedded bool, log *zap.Logger) OpsGuard
 // dead leads are real people's, and off loopback anyone who reaches the
 // port reads them.
 func opsOpenAllowed(cfg config.Config, embedded bool) error {
-	if !embedded || cfg.UIUser != "" || cfg.OpsNoAuth {
+	if !embedded || cfg.Ops.User != "" || cfg.Ops.NoAuth {
 		return nil
 	}
 	var why []string
-	if !loopbackAddr(cfg.OpsAddr) {
-		why = append(why, fmt.Sprintf("LEADRELAY_OPS_ADDR %s is not a loopback address", cfg.OpsAddr))
+	if !loopbackAddr(cfg.Ops.Addr) {
+		why = append(why, fmt.Sprintf("LEADRELAY_OPS_ADDR %s is not a loopback address", cfg.Ops.Addr))
 	}
 	if !cfg.EmbeddedCRM() {
 		why = append(why, "LEADRELAY_CRM_URL names a real CRM")
@@ -370,5 +361,5 @@ func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *
 
 // deadStore is the dead-letter store with the task options a requeue needs.
 func deadStore(rds *Redis, cfg config.Config) *deadletter.Store {
-	return deadletter.New(rds.Client, deadletter.Options{MaxRetry: cfg.MaxRetry, Retention: cfg.DedupTTL})
+	return deadletter.New(rds.Client, deadletter.Options{MaxRetry: cfg.Queue.MaxRetry, Retention: cfg.Queue.DedupTTL})
 }

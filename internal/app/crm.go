@@ -38,8 +38,8 @@ type CRM struct {
 // and allowEmbedded set it starts the simulator on a loopback port with a
 // fresh random key and points the client at it.
 func OpenCRM(ctx context.Context, cfg config.Config, allowEmbedded bool, log *zap.Logger) (*CRM, error) {
-	c := &CRM{URL: cfg.CRMURL}
-	login, key := cfg.CRMLogin, cfg.CRMAPIKey
+	c := &CRM{URL: cfg.CRM.URL}
+	login, key := cfg.CRM.Login, cfg.CRM.APIKey
 	if cfg.EmbeddedCRM() {
 		if !allowEmbedded {
 			return nil, fmt.Errorf("LEADRELAY_CRM_URL is required for this command (only serve can embed the CRM simulator)")
@@ -59,15 +59,15 @@ func OpenCRM(ctx context.Context, cfg config.Config, allowEmbedded bool, log *za
 			zap.String("crm_url", c.URL))
 	}
 	opts := []crmclient.Option{
-		crmclient.WithAPIVersion(crmclient.APIVersion(cfg.CRMAPI)),
-		crmclient.WithTimeout(cfg.CRMTimeout),
+		crmclient.WithAPIVersion(crmclient.APIVersion(cfg.CRM.API)),
+		crmclient.WithTimeout(cfg.CRM.Timeout),
 		crmclient.WithUserAgent("LeadRelay/" + Version),
 		// One idle connection per delivery in flight, or each one beyond
 		// the pool opens a new connection to the CRM.
-		crmclient.WithMaxIdleConns(max(cfg.Concurrency, crmclient.DefaultMaxIdleConns)),
+		crmclient.WithMaxIdleConns(max(cfg.Worker.Concurrency, crmclient.DefaultMaxIdleConns)),
 		crmclient.WithSanitize(crmSanitize(cfg)),
 	}
-	if cfg.CRMJSON {
+	if cfg.CRM.JSON {
 		opts = append(opts, crmclient.WithJSON(true))
 	}
 	client, err := crmclient.New(c.URL, login, key, opts...)
@@ -96,8 +96,8 @@ func randomKey() string {
 
 // crmSanitize is what the client changes before sending, from the config.
 func crmSanitize(cfg config.Config) crmclient.Sanitize {
-	s := crmclient.Sanitize{IPInDescription: cfg.CRMIPInDescription}
-	if cfg.CRMReplaceEmoji {
+	s := crmclient.Sanitize{IPInDescription: cfg.CRM.IPInDescription}
+	if cfg.CRM.ReplaceEmoji {
 		s.StandIn = crmclient.DefaultStandIn
 	}
 	return s

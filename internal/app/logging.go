@@ -17,11 +17,11 @@ import (
 // redirected to a file holds no escape codes.
 func NewLogger(cfg config.Config, w io.Writer) *zap.Logger {
 	var level zapcore.Level
-	_ = level.Set(cfg.LogLevel) // validated by config.Load
+	_ = level.Set(cfg.Log.Level) // validated by config.Load
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	var enc zapcore.Encoder
-	if cfg.LogFormat == "console" {
+	if cfg.Log.Format == "console" {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
 		if isTerminal(w) {
 			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder

@@ -14,10 +14,10 @@ import (
 // openNotifier starts the dead-lead and config-problem webhook
 // (LEADRELAY_NOTIFY_URL) until ctx is done; without a URL it tells nobody.
 func openNotifier(ctx context.Context, cfg config.Config, log *zap.Logger) (notify.Notifier, error) {
-	if cfg.NotifyURL == "" {
+	if cfg.Notify.URL == "" {
 		return notify.Nop{}, nil
 	}
-	wh, err := notify.NewWebhook(cfg.NotifyURL, notify.Options{Log: log.Named("notify"), Redact: []string{cfg.CRMAPIKey}})
+	wh, err := notify.NewWebhook(cfg.Notify.URL, notify.Options{Log: log.Named("notify"), Redact: []string{cfg.CRM.APIKey}})
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func redisClients(r config.Redis, poolSize int) (redis.UniversalClient, asynq.Re
 // at most two at once (its bookkeeping and its lock renewal), and asynq's
 // own loops need about a dozen; intake needs one per request in flight.
 func redisPoolSize(cfg config.Config) int {
-	return max(10*runtime.GOMAXPROCS(0), 2*cfg.Concurrency+16, 64)
+	return max(10*runtime.GOMAXPROCS(0), 2*cfg.Worker.Concurrency+16, 64)
 }
 
 // Close closes the client and stops an embedded server.

@@ -240,7 +240,7 @@ func (c *cli) health(args []string) error {
 	}
 	u := *url
 	if u == "" {
-		u = "http://" + loopback(c.cfg.HTTPAddr) + "/healthz"
+		u = "http://" + loopback(c.cfg.Server.HTTPAddr) + "/healthz"
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, *timeout)
 	defer cancel()

@@ -334,7 +334,7 @@ func (c *cli) redis() error {
 		return unreachable(c.cfg, err)
 	}
 	c.insp = asynq.NewInspectorFromRedisClient(rds.Client)
-	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.MaxRetry, Retention: c.cfg.DedupTTL})
+	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.Queue.MaxRetry, Retention: c.cfg.Queue.DedupTTL})
 	return nil
 }
 
@@ -450,7 +450,7 @@ func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 // unreachable says which Redis did not answer (its addresses, never a password) and which variable names it.
 func unreachable(cfg config.Config, err error) error {
 	from := "LEADRELAY_REDIS_URL"
-	if cfg.RedisURL == "" && cfg.Redis.Mode == config.RedisCluster {
+	if cfg.Redis.URL == "" && cfg.Redis.Mode == config.RedisCluster {
 		from = "LEADRELAY_REDIS_CLUSTER"
 	}
 	return fmt.Errorf("redis at %s is unreachable (is it running? %s names it): %w", strings.Join(cfg.Redis.Addrs, ","), from, err)

@@ -467,7 +467,7 @@ func TestLeadStatus(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	e.cfg.Queue = "other"
+	e.cfg.Queue.Name = "other"
 	for _, p := range []lead.Payload{done, retry} {
 		task, _ := lead.NewTask(p)
 		if _, err := e.cli.Enqueue(task, asynq.Queue("other"), asynq.Retention(time.Hour), asynq.MaxRetry(5)); err != nil {
@@ -503,7 +503,7 @@ func TestLeadStatus(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := *e
-			env.cfg.Queue = tc.queue
+			env.cfg.Queue.Name = tc.queue
 			out, _, err := env.run(t, "", "lead", "status", tc.id)
 			if err != nil {
 				t.Fatal(err)
@@ -583,7 +583,7 @@ func TestCRM(t *testing.T) {
 	}
 
 	wrong := *e
-	wrong.cfg.CRMAPIKey = "wrong-key-wrong-key"
+	wrong.cfg.CRM.APIKey = "wrong-key-wrong-key"
 	_, _, err := wrong.run(t, "", "crm", "stat")
 	if ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), "LEADRELAY_CRM_APIKEY") || strings.Contains(err.Error(), "wrong-key") {
 		t.Errorf("wrong key: exit %d, %v", ExitCode(err), err)
@@ -642,8 +642,8 @@ func TestUnreachableNamesItsVariable(t *testing.T) {
 		cfg       config.Config
 		want, not string
 	}{
-		{"url", config.Config{RedisURL: "redis://:s3cret@10.0.0.5:6379/0",
-			Redis: config.Redis{Mode: config.RedisSingle, Addrs: []string{"10.0.0.5:6379"}, Password: "s3cret"}},
+		{"url", config.Config{Redis: config.Redis{URL: "redis://:s3cret@10.0.0.5:6379/0",
+			Mode: config.RedisSingle, Addrs: []string{"10.0.0.5:6379"}, Password: "s3cret"}},
 			"redis at 10.0.0.5:6379 is unreachable (is it running? LEADRELAY_REDIS_URL names it)", "s3cret"},
 		{"cluster variable", config.Config{Redis: config.Redis{Mode: config.RedisCluster, Addrs: []string{"h1:7000", "h2:7001"}}},
 			"redis at h1:7000,h2:7001 is unreachable (is it running? LEADRELAY_REDIS_CLUSTER names it)", "REDIS_URL"},

@@ -66,7 +66,7 @@ func (c *cli) leadFind(args []string) error {
 		ans.Leads = append(ans.Leads, foundLead{ID: p.ID, Site: p.Site, TaskState: state, ReceivedAt: stamp(p.ReceivedAt),
 			Title: p.Lead.Title, Email: p.Lead.Email, Phone: p.Lead.Phone})
 	}
-	ans.Truncated, err = c.scanTasks(c.cfg.Queue, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
+	ans.Truncated, err = c.scanTasks(c.cfg.Queue.Name, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
 		add(state, p)
 		return true
 	})

@@ -70,8 +70,8 @@ func (c *cli) importLeads(args []string) error {
 	if *site == "" {
 		return &UsageError{"ctl import: --site is required"}
 	}
-	if len(c.cfg.Sites) > 0 {
-		if _, ok := c.cfg.Sites[*site]; !ok {
+	if len(c.cfg.Intake.Sites) > 0 {
+		if _, ok := c.cfg.Intake.Sites[*site]; !ok {
 			return &UsageError{fmt.Sprintf("ctl import: --site %q is not in LEADRELAY_SITES", *site)}
 		}
 	}
@@ -99,8 +99,8 @@ func (c *cli) importLeads(args []string) error {
 		return err
 	}
 	pub := producer.New(c.rds.Client, producer.Options{
-		Queue: c.cfg.Queue, MaxRetry: c.cfg.MaxRetry, DedupTTL: c.cfg.DedupTTL,
-		WaitReplicas: c.cfg.RedisWaitReplicas, WaitTimeout: c.cfg.RedisWaitTimeout,
+		Queue: c.cfg.Queue.Name, MaxRetry: c.cfg.Queue.MaxRetry, DedupTTL: c.cfg.Queue.DedupTTL,
+		WaitReplicas: c.cfg.Redis.WaitReplicas, WaitTimeout: c.cfg.Redis.WaitTimeout,
 	}, c.o.Log)
 	defer pub.Close()
 

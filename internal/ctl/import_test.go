@@ -98,7 +98,7 @@ func TestImportUsage(t *testing.T) {
 // queueLen is the number of lead tasks waiting on the queue.
 func (e *env) queueLen(t *testing.T) int {
 	t.Helper()
-	qi, err := e.insp.GetQueueInfo(e.cfg.Queue)
+	qi, err := e.insp.GetQueueInfo(e.cfg.Queue.Name)
 	if err != nil {
 		return 0 // no queue yet
 	}

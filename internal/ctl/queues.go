@@ -56,8 +56,8 @@ func (c *cli) queues(args []string) error {
 	// asynq knows a queue once a task was put on it: a fresh relay's
 	// queue is shown empty, not as an error.
 	known := slices.Clone(names)
-	if !slices.Contains(names, c.cfg.Queue) {
-		names = append(names, c.cfg.Queue)
+	if !slices.Contains(names, c.cfg.Queue.Name) {
+		names = append(names, c.cfg.Queue.Name)
 	}
 	slices.Sort(names)
 	rows := make([]queueRow, 0, len(names))
@@ -80,7 +80,7 @@ func (c *cli) queues(args []string) error {
 		if r.Dead, err = c.dead.CountQueue(c.ctx, q); err != nil {
 			return err
 		}
-		if q == c.cfg.Queue {
+		if q == c.cfg.Queue.Name {
 			n, err := rdb.New(c.rds.Client).DeliveredOn(c.ctx, c.o.Now())
 			if err != nil {
 				return fmt.Errorf("delivered today: %w", err)
@@ -142,8 +142,8 @@ type siteRow struct {
 }
 
 func (c *cli) siteQueues(site string) error {
-	r := siteRow{Site: site, Queue: c.cfg.Queue}
-	truncated, err := c.scanTasks(c.cfg.Queue, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
+	r := siteRow{Site: site, Queue: c.cfg.Queue.Name}
+	truncated, err := c.scanTasks(c.cfg.Queue.Name, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
 		if p.Site != site {
 			return true
 		}

@@ -134,7 +134,7 @@ func (c *cli) status(id string) (leadStatus, error) {
 		return &r, err
 	}
 
-	info, err := c.insp.GetTaskInfo(c.cfg.Queue, id)
+	info, err := c.insp.GetTaskInfo(c.cfg.Queue.Name, id)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 		if d, err := marker(); err != nil || d != nil {

@@ -25,6 +25,10 @@ func (e *ReplicasError) Error() string {
 	return fmt.Sprintf("rdb: %d of %d replicas within %s", e.Got, e.Want, e.Timeout)
 }
 
+// DefaultSyncTimeout is the bound of a replica wait unless configured
+// otherwise (LEADRELAY_REDIS_WAIT_TIMEOUT).
+const DefaultSyncTimeout = time.Second
+
 // Sync waits until n replicas hold every write made so far on this Redis
 // primary, within timeout; a shortfall is a *ReplicasError. WAIT counts
 // the writes of its own connection, so a write goes first on a dedicated

@@ -237,11 +237,11 @@ func startRelay(ctx context.Context, env map[string]string, roles app.Roles) (*r
 	if err != nil {
 		return nil, err
 	}
-	cfg.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cfg.OpsAddr = "127.0.0.1:0" // several relays run at once: no fixed ops port
+	cfg.Server.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cfg.Ops.Addr = "127.0.0.1:0" // several relays run at once: no fixed ops port
 	log := app.NewLogger(cfg, io.Discard)
 	rctx, cancel := context.WithCancel(ctx)
-	r := &relay{url: "http://" + cfg.HTTPAddr, cancel: cancel, done: make(chan error, 1)}
+	r := &relay{url: "http://" + cfg.Server.HTTPAddr, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- app.Run(rctx, cfg, roles, io.Discard, log) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

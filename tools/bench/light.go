@@ -171,10 +171,9 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 		return nil, err
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.addr})
-	o := worker.OptionsFrom(cfg)
+	o := app.WorkerOptions(cfg)
 	o.PollInterval = poll
-	o.Limiter = worker.NewRedisLimiter(rdb, cfg.CRMRateLimit, cfg.CRMMaxConcurrent, cfg.CRMTimeout+5*time.Second,
-		worker.WithAdaptiveConcurrency(cfg.CRMAdaptive))
+	o.Limiter = app.CRMLimiter(rdb, cfg)
 	h := worker.NewHandler(crmC.Client, rdb, o, log)
 	w := worker.New(rdb, h, o, log)
 	wctx, cancel := context.WithCancel(ctx)

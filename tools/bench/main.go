@@ -25,7 +25,7 @@ func main() {
 	redis.SetLogger(quietRedis{})
 	// Only the real CRM's address and credentials matter to the bench.
 	cfg, _ := config.LoadLenient(os.Getenv)
-	err := Main(ctx, os.Args[1:], RealCRM{URL: cfg.CRMURL, Login: cfg.CRMLogin, APIKey: cfg.CRMAPIKey}, os.Stdout, os.Stderr)
+	err := Main(ctx, os.Args[1:], RealCRM{URL: cfg.CRM.URL, Login: cfg.CRM.Login, APIKey: cfg.CRM.APIKey}, os.Stdout, os.Stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 	default:
