@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -267,4 +268,42 @@ func TestWithHTTPClientNotMutated(t *testing.T) {
 		t.Error("client does not use a redirect-refusing copy")
 	}
 	wantEqual(t, c.Version(), V1)
+}
+
+// TestAddSendsEveryField: Add sends each field of the lead's table under
+// the parameter the table names for the client's API version, as Sent
+// has it.
+func TestAddSendsEveryField(t *testing.T) {
+	t.Parallel()
+	for _, v := range []struct {
+		version APIVersion
+		answer  string
+		param   func(lead.Field) string
+	}{
+		{V1, "v1_add_ok.json", func(f lead.Field) string { return f.CRM.V1 }},
+		{V2, "v2_add_ok.json", func(f lead.Field) string { return f.CRM.V2 }},
+	} {
+		t.Run(string(v.version), func(t *testing.T) {
+			t.Parallel()
+			srv := newStub(t, answerWith(200, nil, golden(t, v.answer)))
+			c := newTestClient(t, srv.URL, WithAPIVersion(v.version))
+			var l Lead
+			for i, f := range lead.Fields() {
+				*f.Of(&l.Lead) = fmt.Sprintf("v%d", i)
+			}
+			if _, err := c.Add(context.Background(), l); err != nil {
+				t.Fatal(err)
+			}
+			form, err := url.ParseQuery(string(srv.requests()[0].body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := c.Sent(l) // v2 adds the ip line to the description
+			for _, f := range lead.Fields() {
+				if got, want := form.Get(v.param(f)), *f.Of(&sent.Lead); got != want {
+					t.Errorf("%s sent as %s=%q, want %q", f.Name, v.param(f), got, want)
+				}
+			}
+		})
+	}
 }
