@@ -5,7 +5,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/url"
-	"sort"
 	"strings"
 
 	"leadrelay/internal/phpurl"
@@ -22,23 +21,24 @@ type formRequest struct {
 	// and one that does not both authenticate.
 	logins, apikeys []string
 	action          string
-	fields          map[string]string // lead fields, by wire name
-	hints           map[string]string // spam hint fields, by name
-	ignored         []string          // names of fields that are not forwarded
-	droppedID       bool
-	v2Named         map[string]string // values sent under a field's v2 name (clientpath), by that name
+	// params are the other parameters, by name, as sent: bytes in the
+	// request's charset, which only the site's settings tell for sure.
+	params map[string]string
+	// declared is the charset label the request declares, "" for none.
+	declared string
+	// text is set when params are UTF-8 text already (a v2 JSON body).
+	text bool
 }
 
-// Parameters a request may carry besides the lead's. Everything else (old
-// sites send site, utm_referrer, clientpath, uids[…], submit, form_id,
-// captcha answers, g-recaptcha-response, _token, agree, redirect…) is
-// ignored and not forwarded. id is dropped on purpose: the CRM would turn
-// the add into an update of lead id.
+// The drop-in's own parameters. id is dropped on purpose: the CRM would
+// turn the add into an update of lead id. _charset_ is the field browsers
+// fill with the charset a form is sent in.
 const (
-	paramLogin  = "login"
-	paramAPIKey = "apikey"
-	paramAction = "action"
-	paramID     = "id"
+	paramLogin   = "login"
+	paramAPIKey  = "apikey"
+	paramAction  = "action"
+	paramID      = "id"
+	paramCharset = "_charset_"
 )
 
 // parseForm reads a drop-in request from its query and, for a POST form
@@ -60,56 +60,55 @@ func parseForm(method, rawQuery, contentType string, body []byte) (formRequest, 
 			}
 		}
 	}
-	return requestOf(params), nil
+	rq := requestOf(params)
+	if method == "POST" {
+		rq.declared = declaredCharset(contentType, params)
+	} else {
+		rq.declared = params[paramCharset]
+	}
+	return rq, nil
 }
 
-// requestOf sorts a request's parameters into credentials, lead fields,
-// spam hints and ignored names.
+// requestOf takes a request's credentials and action out of its
+// parameters.
 func requestOf(params map[string]string) formRequest {
-	rq := formRequest{fields: map[string]string{}, hints: map[string]string{}, action: params[paramAction]}
+	rq := formRequest{action: params[paramAction], params: params}
 	rq.logins = decodeAgain(params[paramLogin])
 	rq.apikeys = decodeAgain(params[paramAPIKey])
-	var l lead.Lead
-	for name, v := range params {
-		switch {
-		case name == paramLogin || name == paramAPIKey || name == paramAction:
-		case name == paramID:
-			rq.droppedID = true
-		case v2Names[name] != "":
-			if rq.v2Named == nil {
-				rq.v2Named = map[string]string{}
-			}
-			rq.v2Named[name] = v
-			rq.ignored = append(rq.ignored, name)
-		case l.Field(name) != nil:
-			if name == "user" {
-				// The CRM decodes user twice too.
-				v = decodeAgain(v)[0]
-			}
-			rq.fields[name] = v
-		case contains(dropInHintFields, name):
-			rq.hints[name] = v
-		default:
-			rq.ignored = append(rq.ignored, shownName(name))
-		}
-	}
-	sort.Strings(rq.ignored)
+	delete(params, paramLogin)
+	delete(params, paramAPIKey)
+	delete(params, paramAction)
 	return rq
 }
 
-// lead builds the lead, normalized, and validates it. Non-empty spam hint
-// fields become the description's last line, each cut to MaxSpamHint.
-func (rq formRequest) lead() (lead.Lead, error) {
+// content reads the request's parameters as text, with the site's charset
+// when the request declares none, and maps them to lead fields with the
+// site's names (v2: clientpath is path too).
+func (rq formRequest) content(f siteForm, v2 bool) (formContent, reading) {
+	params, rd := rq.params, reading{cs: utf8Charset, expected: utf8Charset}
+	if !rq.text {
+		params, rd = readText(rq.params, rq.declared, f.charset)
+	}
+	return mapFields(params, f.fields, v2), rd
+}
+
+// lead builds the lead, normalized, and validates it. Extra fields become
+// labelled lines after the description; non-empty spam hint fields its
+// last line, each cut to MaxSpamHint.
+func (fc formContent) lead() (lead.Lead, error) {
 	var l lead.Lead
-	for name, v := range rq.fields {
+	for name, v := range fc.fields {
 		if p := l.Field(name); p != nil {
 			*p = v
 		}
 	}
 	l.Normalize()
+	if extra := extraLines(fc.extra); extra != "" {
+		l.Description = strings.TrimSpace(l.Description + "\n" + extra)
+	}
 	var hints []string
 	for _, name := range dropInHintFields {
-		v := cutRunes(cleanHint(rq.hints[name]), MaxSpamHint)
+		v := cutRunes(cleanHint(fc.hints[name]), MaxSpamHint)
 		switch {
 		case v == "":
 		case name == spamHintField:

@@ -88,6 +88,7 @@ func TestParseForm(t *testing.T) {
 		action                        string
 		fields                        map[string]string
 		ignored                       string
+		extra                         string
 		droppedID                     bool
 	}{
 		{name: "seed query", method: "GET", query: seedQuery, logins: []string{seedLogin}, apikeys: []string{seedKey}, action: "add",
@@ -104,8 +105,16 @@ func TestParseForm(t *testing.T) {
 			fields: map[string]string{}},
 		{name: "JSON body ignored", method: "POST", ct: "application/json", body: `{"title":"x"}`, logins: []string{""}, apikeys: []string{""},
 			fields: map[string]string{}},
-		{name: "extras and id", method: "GET", query: "id=5&site=s&uids%5Ba%5D=1&&=x&title=T", logins: []string{""}, apikeys: []string{""},
-			fields: map[string]string{"title": "T"}, ignored: "site,uids[a]", droppedID: true},
+		{name: "extras and id", method: "GET", query: "id=5&site=s&uids%5Ba%5D=1&&=x&title=T&submit=Go&_token=t&empty=", logins: []string{""}, apikeys: []string{""},
+			fields: map[string]string{"title": "T"}, ignored: "_token,submit,uids[a]", extra: "site: s", droppedID: true},
+		{name: "aliases", method: "POST", ct: "application/x-www-form-urlencoded",
+			body: "Name=Ann&tel=%2B7+900&e-mail=a%40x.ru&message=Hi&comment=Also&fio=Ann+Lee&address=Lenina+1", logins: []string{""}, apikeys: []string{""},
+			fields: map[string]string{"title": "Ann", "phone": "+7 900", "email": "a@x.ru", "description": "Hi"},
+			extra:  "address: Lenina 1\ncomment: Also\nfio: Ann Lee"},
+		{name: "wire name wins over alias", method: "GET", query: "title=T&name=N", logins: []string{""}, apikeys: []string{""},
+			fields: map[string]string{"title": "T"}, extra: "name: N"},
+		{name: "an empty wire name leaves the field to an alias", method: "GET", query: "title=&name=N", logins: []string{""}, apikeys: []string{""},
+			fields: map[string]string{"title": "N"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,15 +126,19 @@ func TestParseForm(t *testing.T) {
 			if strings.Join(rq.logins, "|") != strings.Join(tc.logins, "|") || strings.Join(rq.apikeys, "|") != strings.Join(tc.apikeys, "|") {
 				t.Errorf("logins %q apikeys %q; want %q %q", rq.logins, rq.apikeys, tc.logins, tc.apikeys)
 			}
-			if rq.action != tc.action || strings.Join(rq.ignored, ",") != tc.ignored || rq.droppedID != tc.droppedID {
-				t.Errorf("action %q ignored %q droppedID %v", rq.action, rq.ignored, rq.droppedID)
+			fc, _ := rq.content(defaultSiteForm, false)
+			if rq.action != tc.action || strings.Join(fc.ignored, ",") != tc.ignored || fc.droppedID != tc.droppedID {
+				t.Errorf("action %q ignored %q droppedID %v", rq.action, fc.ignored, fc.droppedID)
 			}
-			if len(rq.fields) != len(tc.fields) {
-				t.Errorf("fields = %q, want %q", rq.fields, tc.fields)
+			if got := extraLines(fc.extra); got != tc.extra {
+				t.Errorf("extra lines %q, want %q", got, tc.extra)
+			}
+			if len(fc.fields) != len(tc.fields) {
+				t.Errorf("fields = %q, want %q", fc.fields, tc.fields)
 			}
 			for k, v := range tc.fields {
-				if rq.fields[k] != v {
-					t.Errorf("%s = %q, want %q", k, rq.fields[k], v)
+				if fc.fields[k] != v {
+					t.Errorf("%s = %q, want %q", k, fc.fields[k], v)
 				}
 			}
 		})
@@ -196,19 +209,22 @@ func FuzzDecodeForm(f *testing.F) {
 			}
 			return
 		}
-		if _, ok := rq.fields["id"]; ok {
-			t.Fatal("id forwarded")
-		}
-		for _, name := range dropInHintFields {
-			if contains(rq.ignored, name) {
-				t.Fatalf("spam hint %s ignored", name)
-			}
-		}
 		if len(rq.logins) == 0 || len(rq.apikeys) == 0 {
 			t.Fatal("no login or apikey candidate")
 		}
-		l, err := rq.lead()
-		checkDecoded(t, l, err)
+		for _, f := range []siteForm{defaultSiteForm, {charset: koi8rCharset, fields: map[string]string{"x": "company"}}} {
+			fc, _ := rq.content(f, false)
+			if _, ok := fc.fields["id"]; ok {
+				t.Fatal("id forwarded")
+			}
+			for _, name := range dropInHintFields {
+				if contains(fc.ignored, name) {
+					t.Fatalf("spam hint %s ignored", name)
+				}
+			}
+			l, err := fc.lead()
+			checkDecoded(t, l, err)
+		}
 	})
 }
 

@@ -62,8 +62,10 @@ const HeaderStatus = "X-LeadRelay-Status"
 type dialect struct {
 	// parse reads the request's parameters.
 	parse func(r *http.Request, body []byte) (formRequest, error)
-	// write answers v with the version's Content-Type.
-	write func(w http.ResponseWriter, status int, v any)
+	// contentType labels the version's answers (charset utf-8).
+	contentType string
+	// v2 is set for v2, which takes clientpath as the source's name.
+	v2 bool
 	// fail is the add-failure body for a problem.
 	fail func(problem string) any
 	// crmErr is the CRM's error body for code and text.
@@ -75,9 +77,20 @@ type dialect struct {
 	wrongKeyText string
 }
 
+// write answers v in the version's shape and label.
+func (d dialect) write(w http.ResponseWriter, status int, v any) {
+	writeCRMAs(w, status, d.contentType, v)
+}
+
 // answer writes a problem in the dialect's add-failure shape.
 func (d dialect) answer(w http.ResponseWriter, status int, problem string) {
 	d.write(w, status, d.fail(problem))
+}
+
+// answerIn writes a problem in the dialect's add-failure shape, in cs:
+// the charset the site's own pages are in, for a human to read there.
+func (d dialect) answerIn(w http.ResponseWriter, status int, cs charset, problem string) {
+	writeCRMIn(w, status, d.contentType, cs, d.fail(problem))
 }
 
 var dropInV1 = dialect{
@@ -87,7 +100,7 @@ var dropInV1 = dialect{
 		}
 		return parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
 	},
-	write:        writeCRM,
+	contentType:  "text/html; charset=utf-8",
 	fail:         func(problem string) any { return addFailure(problem) },
 	crmErr:       func(code int, text string) any { return crmError(strconv.Itoa(code), text) },
 	success:      func(id string) any { return crmSuccess{Result: crmAdded{Text: "Success", ID: id}} },
@@ -173,10 +186,31 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 		d.write(w, http.StatusOK, d.crmErr(402, textUnknownMethod))
 		return
 	}
-	if ce := h.log.Check(zap.DebugLevel, "drop-in fields not forwarded"); ce != nil && (len(rq.ignored) > 0 || rq.droppedID) {
-		ce.Write(zap.String("site", site), zap.Strings("ignored", rq.ignored), zap.Bool("dropped_id", rq.droppedID))
+	h.addFromForm(w, r, d, site, rq)
+}
+
+// addFromForm reads the lead of an authenticated drop-in add with the
+// site's settings and publishes it.
+//
+// Bytes that are not text in the charset the request declares (or the
+// site's) never cost the lead: it is kept, read as well as can be (see
+// readText), counted (Observer.Undecodable) and logged, and the answer is
+// the add-failure shape in the charset the text was read in, saying so,
+// for the site's developer to fix the form. That answer is HTTP 200, with
+// 202 (accepted) in HeaderStatus, like every drop-in answer: an HTTP error
+// status would not reach a script that never reads the answer, and one
+// that does reads the body.
+func (h *handler) addFromForm(w http.ResponseWriter, r *http.Request, d dialect, site string, rq formRequest) {
+	f := h.form(site)
+	fc, rd := rq.content(f, d.v2)
+	if ce := h.log.Check(zap.DebugLevel, "drop-in fields not forwarded"); ce != nil && (len(fc.ignored) > 0 || fc.droppedID) {
+		ce.Write(zap.String("site", site), zap.Strings("ignored", fc.ignored), zap.Bool("dropped_id", fc.droppedID))
 	}
-	l, err := rq.lead()
+	h.unmapped.saw(site, fc.extra)
+	if len(rd.invalid) > 0 {
+		h.undecodable(site, rd)
+	}
+	l, err := fc.lead()
 	if err == nil {
 		if !h.roomFor(w, r, site, 1, d.answer) {
 			return
@@ -194,10 +228,36 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 				outcome = "duplicate"
 			}
 			note(r, "", rc.ID, outcome)
+			if problem := rd.problem(rc.ID); problem != "" {
+				d.answerIn(w, http.StatusAccepted, rd.cs, problem)
+				return
+			}
 			d.write(w, http.StatusOK, d.success(rc.ID))
 			return
 		}
 	}
+	var ve *lead.ValidationError
+	if errors.As(err, &ve) && len(rd.invalid) > 0 {
+		note(r, "", "", "invalid")
+		d.answerIn(w, http.StatusOK, rd.cs, problems(append(rd.fieldErrors(), ve.Fields...)))
+		return
+	}
+	h.dropInFailed(w, r, d, err)
+}
+
+// undecodable counts and logs a request whose bytes were not all text:
+// names and charsets only, never values.
+func (h *handler) undecodable(site string, rd reading) {
+	if h.obs != nil {
+		h.obs.Undecodable(site)
+	}
+	h.log.Info("drop-in: text not valid in its charset; the lead is kept, read as shown",
+		zap.String("site", site), zap.String("charset", rd.expected.name), zap.String("read_as", rd.cs.name),
+		zap.Bool("guessed", rd.guessed), zap.Strings("fields", rd.invalid))
+}
+
+// dropInFailed answers a drop-in add that published nothing.
+func (h *handler) dropInFailed(w http.ResponseWriter, r *http.Request, d dialect, err error) {
 	var ve *lead.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -280,26 +340,32 @@ func problems(fs []lead.FieldError) string {
 	return strings.Join(parts, "; ")
 }
 
-// writeCRM answers like the CRM's v1: JSON labelled text/html, HTTP 200
-// whatever happened (status goes to HeaderStatus when it is not 200).
-// HTML-escaping stays on (a browser may render this label); JSON readers
-// see no difference.
+// writeCRM answers like the CRM's v1 (text/html, UTF-8).
 func writeCRM(w http.ResponseWriter, status int, v any) {
-	writeCRMAs(w, status, "text/html; charset=utf-8", v)
+	writeCRMAs(w, status, dropInV1.contentType, v)
 }
 
+// writeCRMAs answers like the CRM: JSON under the version's label, HTTP
+// 200 whatever happened (status goes to HeaderStatus when it is not 200).
+// HTML-escaping stays on under text/html (a browser may render this
+// label); JSON readers see no difference.
 func writeCRMAs(w http.ResponseWriter, status int, contentType string, v any) {
+	writeCRMIn(w, status, contentType, utf8Charset, v)
+}
+
+// writeCRMIn is writeCRMAs with the body in cs, labelled so.
+func writeCRMIn(w http.ResponseWriter, status int, contentType string, cs charset, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(strings.HasPrefix(contentType, "text/html")) // only where a browser may render it
 	_ = enc.Encode(v)
 	hd := w.Header()
-	hd.Set("Content-Type", contentType)
+	hd.Set("Content-Type", strings.Replace(contentType, "charset=utf-8", "charset="+cs.name, 1))
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if status != http.StatusOK {
 		hd.Set(HeaderStatus, strconv.Itoa(status))
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	_, _ = w.Write(cs.encodeJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))))
 }

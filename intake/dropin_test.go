@@ -22,9 +22,11 @@ const seedQuery = "login=vladislav%40isaler.ru&apikey=aMgiCQyj8bCToNc47BZZYrRICo
 	"&email=vladislav%40god.ry&phone=%2B79001234567&company=SalesMan&description=The+best+crm+practice" +
 	"&ip=127.0.0.1&country=Ruusia&city=Perm&path=Test+Path&partner="
 
+// seedLead is the seed's lead as enqueued: the description's last line
+// names the site (lead.DefaultAttribution).
 var seedLead = lead.Lead{
 	Title: "Андреев владислав", Email: "vladislav@god.ry", Phone: "+79001234567", Company: "SalesMan",
-	Description: "The best crm practice", IP: "127.0.0.1", Country: "Ruusia", City: "Perm", Path: "Test Path",
+	Description: "The best crm practice\nSite: " + seedLogin, IP: "127.0.0.1", Country: "Ruusia", City: "Perm", Path: "Test Path",
 }
 
 var successRE = regexp.MustCompile(`^\{"result":\{"text":"Success","id":"(ld_[0-9a-f]{24})"\}\}$`)
@@ -120,9 +122,9 @@ func TestDropInAnswers(t *testing.T) {
 		{"list", dropPost(shop + "&action=list"), 200, unknownMethod},
 		{"info", dropGet(shop + "&action=info&id=1"), 200, unknownMethod},
 		{"no action", dropGet(shop + "&title=Ann"), 200, unknownMethod},
-		{"invalid lead", dropGet(shop + "&action=add&email=not-mail&city=%FF"), 200,
-			`{"error":{"code":"1","text":"Ошибка добавления лида. city: not valid UTF-8; email: not an e-mail address"},` +
-				`"Error":"Ошибка добавления лида. city: not valid UTF-8; email: not an e-mail address"}`},
+		{"invalid lead", dropGet(shop + "&action=add&email=not-mail&phone=12"), 200,
+			`{"error":{"code":"1","text":"Ошибка добавления лида. email: not an e-mail address; phone: not a phone number: it holds 2 digits, at least 3 needed"},` +
+				`"Error":"Ошибка добавления лида. email: not an e-mail address; phone: not a phone number: it holds 2 digits, at least 3 needed"}`},
 		{"empty lead", dropPost(shop + "&action=add&partner="), 200,
 			`{"error":{"code":"1","text":"Ошибка добавления лида. title: one of title, email or phone is required"},` +
 				`"Error":"Ошибка добавления лида. title: one of title, email or phone is required"}`},
@@ -166,11 +168,12 @@ func TestDropInAnswers(t *testing.T) {
 }
 
 // TestDropInDropsID: an id never reaches the task (it would turn the CRM's
-// add into an update), and unknown fields are not forwarded.
+// add into an update), nor does a form's machinery (submit, tokens); an
+// unknown field is kept as a line of the description.
 func TestDropInDropsID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	rec := e.do(t, dropGet("login=shop&apikey="+url.QueryEscape(shopKey)+"&action=add&title=Eve&id=940&site=x"))
+	rec := e.do(t, dropGet("login=shop&apikey="+url.QueryEscape(shopKey)+"&action=add&title=Eve&id=940&site=x&submit=Send&_token=abc"))
 	m := successRE.FindStringSubmatch(rec.Body.String())
 	if m == nil {
 		t.Fatalf("answer = %s", rec.Body)
@@ -187,7 +190,7 @@ func TestDropInDropsID(t *testing.T) {
 	if err := json.Unmarshal(info.Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Site != "shop" || len(p.Lead) != 1 || p.Lead["title"] != "Eve" {
+	if p.Site != "shop" || len(p.Lead) != 2 || p.Lead["title"] != "Eve" || p.Lead["description"] != "site: x\nSite: shop" {
 		t.Errorf("payload carries a dropped field: %s", info.Payload)
 	}
 	var dropped bool

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
-	"slices"
 
 	"leadrelay/lead"
 )
@@ -29,10 +28,9 @@ func (h *handler) dropInV2(w http.ResponseWriter, r *http.Request) {
 }
 
 var dropInV2 = dialect{
-	parse: parseV2,
-	write: func(w http.ResponseWriter, status int, v any) {
-		writeCRMAs(w, status, "application/json; charset=utf-8", v)
-	},
+	parse:       parseV2,
+	contentType: "application/json; charset=utf-8",
+	v2:          true,
 	fail: func(problem string) any {
 		return v2Error{Result: "Error", Error: v2Detail{Code: 1, Text: textAddFailed + problem}}
 	},
@@ -76,11 +74,7 @@ var v2Names = func() map[string]string {
 func parseV2(r *http.Request, body []byte) (formRequest, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost || mt != "application/json" {
-		rq, err := parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
-		if err == nil {
-			v2Named(&rq)
-		}
-		return rq, err
+		return parseForm(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), body)
 	}
 	var obj map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -109,19 +103,6 @@ func parseV2(r *http.Request, body []byte) (formRequest, error) {
 		params[paramAction] = r.URL.Query().Get(paramAction)
 	}
 	rq := requestOf(params)
-	v2Named(&rq)
+	rq.text = true // JSON is UTF-8; the decoder made it valid
 	return rq, nil
-}
-
-// v2Named fills each field sent under its v2 name (clientpath) unless
-// its wire name (path) was given too.
-func v2Named(rq *formRequest) {
-	for param, v := range rq.v2Named {
-		field := v2Names[param]
-		if v == "" || rq.fields[field] != "" {
-			continue
-		}
-		rq.fields[field] = v
-		rq.ignored = slices.DeleteFunc(rq.ignored, func(n string) bool { return n == param })
-	}
 }

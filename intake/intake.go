@@ -68,6 +68,10 @@ type Options struct {
 	// Capacity bounds the backlog of undelivered leads and guards Redis's
 	// memory. The zero value bounds nothing.
 	Capacity Capacity
+	// SiteSettings holds, per site, how its drop-in forms are read and how
+	// its leads name it in the CRM. A site without an entry, or nil, gets
+	// the defaults (SiteSettings' zero value).
+	SiteSettings map[string]SiteSettings
 }
 
 type handler struct {
@@ -84,6 +88,9 @@ type handler struct {
 	replays    Replays
 	now        func() time.Time
 	retryAfter string
+	forms      map[string]siteForm // per-site settings; see form
+	unmapped   *unmappedLog
+	obs        Observer // nil observes nothing
 }
 
 // New returns the intake handler: the JSON API, the SalesMan drop-in
@@ -96,8 +103,9 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
+	forms := newSiteForms(o.SiteSettings, o.Sites, log)
 	h := &handler{
-		pub:        observed(pub, o.Observer),
+		pub:        attributed(observed(pub, o.Observer), forms),
 		log:        log,
 		keys:       newKeyring(o.Sites, log),
 		cors:       newCORS(o.Origins, o.Sites),
@@ -109,6 +117,9 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		replays:    o.Replays,
 		now:        time.Now,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
+		forms:      forms,
+		unmapped:   newUnmappedLog(log),
+		obs:        o.Observer,
 	}
 	for site, secret := range o.Secrets {
 		if _, ok := o.Sites[site]; ok && secret != "" {

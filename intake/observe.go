@@ -19,6 +19,10 @@ type Observer interface {
 	IntakeRequest(site, outcome string)
 	// Enqueued reports how long one Publish took, failed or not.
 	Enqueued(d time.Duration)
+	// Undecodable reports a drop-in request of site whose bytes were not
+	// all text in the charset it declared (or the site's): its lead was
+	// kept, read as well as could be, and the site's form needs fixing.
+	Undecodable(site string)
 }
 
 // observeRequests reports every request's site and outcome once the inner

@@ -112,6 +112,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"drop-in v1 wrong key", plain, req{"GET", "/developer/v1/leads?login=shop&apikey=wrong-wrong-wrong&action=add&title=Ann", "", "", nil}, false, false, 200},
 		{"drop-in v1 list", plain, req{"GET", "/developer/v1/leads?" + shop + "&action=list", "", "", nil}, false, false, 200},
 		{"drop-in v1 invalid", plain, req{"POST", "/developer/v1/leads", "application/x-www-form-urlencoded", shop + "&action=add&email=bad", nil}, false, false, 200},
+		{"drop-in v1 not UTF-8, kept", plain, req{"GET", "/developer/v1/leads?" + shop + "&action=add&title=%C8%E2%E0%ED", "", "", nil}, false, false, 200},
 		{"drop-in v1 JSON body", plain, req{"POST", "/developer/v1/leads", "application/json", `{"title":"Ann"}`, nil}, true, false, 200},
 		{"drop-in v1 rate limited", with(lim), req{"GET", "/developer/v1/leads?" + shop + "&action=add&title=Ann", "", "", nil}, false, true, 200},
 		{"drop-in v2 GET", plain, req{"GET", "/developer/v2/lead?" + shop + "&action=add&title=Ann", "", "", nil}, false, false, 200},

@@ -302,7 +302,7 @@ func TestSpamHint(t *testing.T) {
 	tests := []struct {
 		name        string
 		req         *http.Request
-		description string // what was enqueued; "" = refused
+		description string // what was enqueued, before the site line; "" = refused
 	}{
 		{"JSON", jsonPost(`{"title":"Ann","description":"Call me","spam_hint":"  filled\r\nhoneypot "}`, shopKey),
 			"Call me\n[spam hint: filled  honeypot]"},
@@ -340,8 +340,8 @@ func TestSpamHint(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, err := lead.ParsePayload(info.Payload)
-			if err != nil || p.Lead.Description != tc.description {
-				t.Errorf("description = %q, %v; want %q", p.Lead.Description, err, tc.description)
+			if want := tc.description + "\nSite: shop"; err != nil || p.Lead.Description != want {
+				t.Errorf("description = %q, %v; want %q", p.Lead.Description, err, want)
 			}
 		})
 	}

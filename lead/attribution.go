@@ -3,6 +3,7 @@ package lead
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Attribution is how a lead names its site in the CRM: which CRM field
@@ -55,8 +56,9 @@ func ParseAttribution(s string) (Attribution, error) {
 
 // Apply names site in l the way a says. A field the lead already fills
 // keeps its value (the site chose it), and the site goes to the
-// description line instead, so every lead names its site. Applying twice
-// changes nothing more.
+// description line instead, so every lead names its site. A description
+// too long to take the line loses its end (marked …) rather than the lead
+// being refused. Applying twice changes nothing more.
 func (a Attribution) Apply(l *Lead, site string) {
 	if site == "" {
 		return
@@ -74,17 +76,36 @@ func (a Attribution) Apply(l *Lead, site string) {
 	case p != nil && (*p == "" || *p == site):
 		*p = site
 	default:
-		l.Description = withLine(l.Description, SiteLinePrefix+site)
+		l.Description = withLine(l.Description, SiteLinePrefix+site, descriptionMaxLen)
 	}
 }
 
-// withLine returns text with line as its last line, unless it is there.
-func withLine(text, line string) string {
+// descriptionMaxLen is the description's MaxLen in the field table.
+var descriptionMaxLen = func() int {
+	f, _ := LookupField("description")
+	return f.MaxLen
+}()
+
+// withLine returns text with line as its last line, unless it is there,
+// in at most max characters: the text before the line is cut to fit.
+func withLine(text, line string, max int) string {
 	switch {
 	case text == "":
 		return line
 	case text == line || strings.HasSuffix(text, "\n"+line):
 		return text
+	}
+	room := max - utf8.RuneCountInString(line) - 1
+	if utf8.RuneCountInString(text) > room {
+		cut, n := 0, 0
+		for i := range text {
+			if n == room-1 {
+				cut = i
+				break
+			}
+			n++
+		}
+		text = strings.TrimRight(text[:cut], " \n\t") + "…"
 	}
 	return text + "\n" + line
 }

@@ -39,6 +39,23 @@ func TestAttributionApply(t *testing.T) {
 	}
 }
 
+// TestAttributionFits: the site line never makes a valid lead too long;
+// the description's end gives way.
+func TestAttributionFits(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{descriptionMaxLen - 14, descriptionMaxLen - 13, descriptionMaxLen} {
+		l := Lead{Title: "Ann", Description: strings.Repeat("я", n)}
+		AttributeDescription.Apply(&l, "oldshop")
+		l.Normalize()
+		if err := l.Validate(); err != nil {
+			t.Fatalf("%d characters: %v", n, err)
+		}
+		if !strings.HasSuffix(l.Description, "я\nSite: oldshop") && !strings.HasSuffix(l.Description, "я…\nSite: oldshop") {
+			t.Errorf("%d characters: the description ends %q", n, l.Description[len(l.Description)-40:])
+		}
+	}
+}
+
 func TestParseAttribution(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]Attribution{

@@ -44,6 +44,7 @@ var (
 // safe for concurrent use and do nothing on a nil *Metrics.
 type Metrics struct {
 	intakeRequests  *prometheus.CounterVec
+	undecodable     *prometheus.CounterVec
 	enqueue         prometheus.Histogram
 	deliveries      *prometheus.CounterVec
 	siteDeliveries  *prometheus.CounterVec
@@ -73,6 +74,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "leadrelay_intake_requests_total",
 			Help: `Intake requests answered, by site ("unknown" when not authenticated as a known site) and outcome.`,
 		}, []string{"site", "outcome"}),
+		undecodable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadrelay_intake_undecodable_total",
+			Help: "Drop-in requests, by site, whose bytes were not all text in the charset they declared (or the site's): the lead was kept, read as well as could be; set the site's charset or fix its form.",
+		}, []string{"site"}),
 		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "leadrelay_enqueue_duration_seconds",
 			Help:    "Time intake took to enqueue a lead in Redis (failed attempts included).",
@@ -124,7 +129,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.crmLimitMoves.WithLabelValues(v)
 	}
 	if reg != nil {
-		reg.MustRegister(m.intakeRequests, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
+		reg.MustRegister(m.intakeRequests, m.undecodable, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
 			m.circuitOpen, m.configProblem, m.deliveryLatency, m.crmLimit, m.crmGoodput, m.crmLimitMoves)
 	}
 	return m
@@ -146,6 +151,15 @@ func (m *Metrics) IntakeRequest(site, outcome string) {
 		return
 	}
 	m.intakeRequests.WithLabelValues(m.siteLabel(site), m.outcomeLabel(outcome)).Inc()
+}
+
+// Undecodable counts one drop-in request whose text was not valid in its
+// charset (intake.Observer).
+func (m *Metrics) Undecodable(site string) {
+	if m == nil {
+		return
+	}
+	m.undecodable.WithLabelValues(m.siteLabel(site)).Inc()
 }
 
 // Enqueued records how long one enqueue took (intake.Observer).

@@ -344,7 +344,7 @@ func TestDropInSeedExample(t *testing.T) {
 	}
 	waitUntil(t, 20*time.Second, func() string { return fmt.Sprint(len(sim.Leads())) }, func() bool { return len(sim.Leads()) == 2 })
 	l := sim.Leads()[0]
-	if l.Title != "Андреев владислав" || l.Email != "vladislav@god.ry" || l.City != "Perm" || l.Company != "SalesMan" || l.Description != "The best crm practice" {
+	if l.Title != "Андреев владислав" || l.Email != "vladislav@god.ry" || l.City != "Perm" || l.Company != "SalesMan" || l.Description != "The best crm practice\nSite: vladislav@isaler.ru" {
 		t.Errorf("lead in CRM = %+v", l)
 	}
 	// Wrong key and other actions answer in the CRM's shapes.

@@ -108,6 +108,16 @@ func TestMetricsWiring(t *testing.T) {
 		done = scrapeProc(t, worker)
 		return done[`leadrelay_deliveries_total{outcome="delivered"}`] >= good && done[`leadrelay_deliveries_total{outcome="dead"}`] >= 1
 	})
+	// A drop-in form in windows-1251 that says nothing of it: kept, and
+	// counted for the operator.
+	resp, err := http.Get(base + "/developer/v1/leads?login=shop&apikey=" + testSiteKey + "&action=add&title=%C8%E2%E0%ED&email=undecodable%40example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-LeadRelay-Status") != "202" {
+		t.Errorf("windows-1251 drop-in form: X-LeadRelay-Status %q, want 202 (kept)", resp.Header.Get("X-LeadRelay-Status"))
+	}
 	scrapes = append(scrapes, done, scrapeProc(t, intake))
 
 	for _, name := range slices.Sorted(maps.Keys(documented)) {
