@@ -114,6 +114,14 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"LEADRELAY_CRM_APIKEY is a placeholder"}},
 		{"placeholder site secret", map[string]string{"LEADRELAY_REDIS_URL": "redis://r:6379/0", "LEADRELAY_SITES": "shop=0123456789abcdef0123", "LEADRELAY_SITE_SECRETS": "shop=changeme"},
 			[]string{`LEADRELAY_SITE_SECRETS secret of site "shop" is a placeholder`}},
+		// Finding 7 of issue 18: intake started with a one-character secret,
+		// or a secret equal to the site's key, which every request carries.
+		{"short site secret", map[string]string{"LEADRELAY_SITES": "shop=0123456789abcdef0123", "LEADRELAY_SITE_SECRETS": "shop=short-secret-0123456789"},
+			[]string{`LEADRELAY_SITE_SECRETS secret of site "shop" is shorter than 32 bytes`}},
+		{"site secret is the key", map[string]string{"LEADRELAY_SITES": "shop=0123456789abcdef0123456789abcdef", "LEADRELAY_SITE_SECRETS": "shop=0123456789abcdef0123456789abcdef"},
+			[]string{`LEADRELAY_SITE_SECRETS secret of site "shop" equals the key of site "shop"`}},
+		{"site secret is another site's key", map[string]string{"LEADRELAY_SITES": "blog=0123456789abcdef0123456789abcdef,shop=fedcba9876543210fedcba98", "LEADRELAY_SITE_SECRETS": "shop=0123456789abcdef0123456789abcdef"},
+			[]string{`LEADRELAY_SITE_SECRETS secret of site "shop" equals the key of site "blog"`}},
 		// Low finding: two sites sharing a key were only logged.
 		{"two sites one key", map[string]string{"LEADRELAY_SITES": "blog=0123456789abcdef0123,shop=0123456789abcdef0123"},
 			[]string{`sites "blog" and "shop" share one key`}},
@@ -138,7 +146,7 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			for _, secret := range []string{"0123456789abcdef0123", "tinykey", "change-me-ui-password", "change-me-demo-site-key", "CHANGE-ME-crm-key"} {
+			for _, secret := range []string{"0123456789abcdef0123", "tinykey", "change-me-ui-password", "change-me-demo-site-key", "CHANGE-ME-crm-key", "short-secret-0123456789", "fedcba9876543210fedcba98"} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error leaks a secret: %q", err)
 				}

@@ -79,6 +79,7 @@ func (c *Config) validateIntake(p *parser) {
 			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("names site %q, which is not in LEADRELAY_SITES", site))
 		}
 	}
+	c.validateSiteSecrets(p)
 	if in.SiteMaxQueued < 0 || in.MaxQueued < 0 {
 		p.fail("LEADRELAY_SITE_MAX_QUEUED", "and LEADRELAY_MAX_QUEUED must not be negative (0 is no cap)")
 	}
@@ -161,6 +162,31 @@ func (c *Config) validateLog(p *parser) {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		p.fail("LEADRELAY_LOG_FORMAT", "must be json or console"+p.got("LEADRELAY_LOG_FORMAT"))
+	}
+}
+
+// MinSiteSecretLen is the shortest secret of LEADRELAY_SITE_SECRETS: 32
+// bytes, the size of the HMAC-SHA256 key it is.
+const MinSiteSecretLen = 32
+
+// validateSiteSecrets refuses a site secret shorter than MinSiteSecretLen
+// or equal to a key (a site's key is sent with every request, so the
+// secret would be no secret), naming the site, never the value.
+func (c *Config) validateSiteSecrets(p *parser) {
+	in := c.Intake
+	for _, site := range sortedKeys(in.SiteSecrets) {
+		secret := in.SiteSecrets[site]
+		if len(secret) < MinSiteSecretLen {
+			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q is shorter than %d bytes; generate one, e.g. openssl rand -hex 32", site, MinSiteSecretLen))
+		}
+		for _, other := range sortedKeys(in.Sites) {
+			if in.Sites[other] == secret {
+				p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q equals the key of site %q; a secret is never sent, a key is with every request", site, other))
+			}
+		}
+		if c.CRM.APIKey != "" && secret == c.CRM.APIKey {
+			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q is the CRM's API key; generate one of its own", site))
+		}
 	}
 }
 

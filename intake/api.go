@@ -78,7 +78,9 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, err := h.pub.Publish(r.Context(), site, l, key)
 	if err != nil {
-		forget()
+		if producer.NothingStored(err) {
+			forget()
+		}
 		h.publishError(w, r, err)
 		return
 	}
@@ -103,7 +105,7 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	site, ok := h.bearer(w, r)
-	if !ok || !h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, readMessage(r.Method, r.URL.EscapedPath()), answerJSON) {
+	if !ok || !h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, nil, answerJSON) {
 		return
 	}
 	if _, ok := h.firstUse(w, r, site, answerJSON); !ok {

@@ -58,6 +58,9 @@ type batchResult struct {
 	Duplicate      bool              `json:"duplicate,omitempty"`
 	Error          string            `json:"error,omitempty"`
 	Fields         []lead.FieldError `json:"fields,omitempty"`
+	// mayBeStored: the publish failed in a way that may have stored the
+	// lead (not producer.NothingStored).
+	mayBeStored bool
 }
 
 // batchAnswer is the answer to a batch that was read: every lead's result
@@ -137,9 +140,11 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := batchAnswer{Results: make([]batchResult, len(items))}
 	var unavailable error
+	mayBeStored := false
 	for i, it := range items {
 		res := h.publishOne(r.Context(), site, i, it)
 		ans.Results[i] = res
+		mayBeStored = mayBeStored || res.mayBeStored
 		switch {
 		case res.Status == http.StatusAccepted:
 			ans.Accepted++
@@ -155,7 +160,9 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 	if unavailable != nil {
 		h.unavailable(w, r, unavailable)
 		if ans.Accepted+ans.Duplicates == 0 {
-			forget()
+			if !mayBeStored {
+				forget()
+			}
 			ans.Error = "lead store unavailable, no lead of this batch was accepted; send the batch again"
 			writeJSON(w, http.StatusServiceUnavailable, ans)
 			return
@@ -205,7 +212,9 @@ func (h *handler) publishOne(ctx context.Context, site string, i int, it batchIt
 	l, err := decodeJSON(it.Lead)
 	if err == nil {
 		var rc producer.Receipt
-		if rc, err = h.pub.Publish(ctx, site, l, it.IdempotencyKey); err == nil {
+		if rc, err = h.pub.Publish(ctx, site, l, it.IdempotencyKey); err != nil {
+			res.mayBeStored = !producer.NothingStored(err)
+		} else {
 			res.ID = rc.ID
 			if !rc.Duplicate {
 				res.Status, res.State = http.StatusAccepted, producer.StateQueued

@@ -221,7 +221,9 @@ func (h *handler) addFromForm(w http.ResponseWriter, r *http.Request, d dialect,
 		}
 		var rc producer.Receipt
 		if rc, err = h.pub.Publish(r.Context(), site, l, ""); err != nil {
-			forget()
+			if producer.NothingStored(err) {
+				forget()
+			}
 		} else {
 			outcome := "accepted"
 			if rc.Duplicate {

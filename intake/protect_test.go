@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,7 +18,7 @@ import (
 	"leadrelay/producer"
 )
 
-const shopSecret = "shop-secret-for-hmac"
+const shopSecret = "shop-secret-for-hmac-0123456789abcdef"
 
 func TestCORS(t *testing.T) {
 	t.Parallel()
@@ -111,13 +112,13 @@ func TestSignatures(t *testing.T) {
 	})
 	now := time.Now().Unix()
 	body := `{"title":"Ann"}`
-	good := Sign(shopSecret, now, []byte(body))
+	good := Sign(shopSecret, now, http.MethodPost, "/v1/leads", "", []byte(body))
 	dropBody := "login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob"
 	signedDrop := func(query string) *http.Request {
 		r := dropPost(dropBody)
 		r.URL.RawQuery = query
 		r.Header.Set(HeaderTimestamp, strconv.FormatInt(now, 10))
-		r.Header.Set(HeaderSignature, Sign(shopSecret, now, []byte(dropBody)))
+		r.Header.Set(HeaderSignature, Sign(shopSecret, now, http.MethodPost, "/developer/v1/leads", "", []byte(dropBody)))
 		return r
 	}
 	const (
@@ -141,10 +142,10 @@ func TestSignatures(t *testing.T) {
 		{"signed", signedPost(body, now, good), 202, ""},
 		{"replayed", signedPost(body, now, good), 409, "used before"},
 		{"another site needs no signature", jsonPost(body, blogKey), 202, ""},
-		{"stale", signedPost(`{"title":"Bob"}`, now-360, Sign(shopSecret, now-360, []byte(`{"title":"Bob"}`))), 401, "5 minutes"},
-		{"from the future", signedPost(`{"title":"Bob"}`, now+360, Sign(shopSecret, now+360, []byte(`{"title":"Bob"}`))), 401, "5 minutes"}, // a minute past the window: the test may take seconds on a loaded machine
+		{"stale", signedPost(`{"title":"Bob"}`, now-360, Sign(shopSecret, now-360, http.MethodPost, "/v1/leads", "", []byte(`{"title":"Bob"}`))), 401, "5 minutes"},
+		{"from the future", signedPost(`{"title":"Bob"}`, now+360, Sign(shopSecret, now+360, http.MethodPost, "/v1/leads", "", []byte(`{"title":"Bob"}`))), 401, "5 minutes"}, // a minute past the window: the test may take seconds on a loaded machine
 		{"tampered body", signedPost(`{"title":"Bob"}`, now, good), 401, "does not match"},
-		{"other secret", signedPost(`{"title":"Bob"}`, now, Sign("guess", now, []byte(`{"title":"Bob"}`))), 401, "does not match"},
+		{"other secret", signedPost(`{"title":"Bob"}`, now, Sign("guess", now, http.MethodPost, "/v1/leads", "", []byte(`{"title":"Bob"}`))), 401, "does not match"},
 		{"no prefix", signedPost(body, now, strings.TrimPrefix(good, "sha256=")), 401, "sha256="},
 		{"short", signedPost(body, now, good[:20]), 401, "sha256="},
 		{"signed timestamp text differs", func() *http.Request {
@@ -162,13 +163,13 @@ func TestSignatures(t *testing.T) {
 			r.Header.Add(HeaderSignature, good)
 			return r
 		}(), 401, "one"},
-		{"status signed", signedRead(idA, now, SignRead(shopSecret, now, http.MethodGet, idA)), 404, ""},
+		{"status signed", signedRead(idA, now, Sign(shopSecret, now, http.MethodGet, idA, "", nil)), 404, ""},
 		// Low finding: a status signature covered only the timestamp, so one
 		// pair read any id, any number of times.
-		{"status signature of another id", signedRead(idB, now, SignRead(shopSecret, now, http.MethodGet, idA)), 401, "does not match"},
-		{"status replayed", signedRead(idA, now, SignRead(shopSecret, now, http.MethodGet, idA)), 409, "used before"},
-		{"status signed over the empty body", signedRead(idB, now, Sign(shopSecret, now, nil)), 401, "does not match"},
-		{"status signed for HEAD, sent as GET", signedRead(idB, now, SignRead(shopSecret, now, http.MethodHead, idB)), 401, "does not match"},
+		{"status signature of another id", signedRead(idB, now, Sign(shopSecret, now, http.MethodGet, idA, "", nil)), 401, "does not match"},
+		{"status replayed", signedRead(idA, now, Sign(shopSecret, now, http.MethodGet, idA, "", nil)), 409, "used before"},
+		{"status signed for POST", signedRead(idB, now, Sign(shopSecret, now, http.MethodPost, idB, "", nil)), 401, "does not match"},
+		{"status signed for HEAD, sent as GET", signedRead(idB, now, Sign(shopSecret, now, http.MethodHead, idB, "", nil)), 401, "does not match"},
 		{"status unsigned", func() *http.Request {
 			r := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000000", nil)
 			r.Header.Set("Authorization", "Bearer "+shopKey)
@@ -199,13 +200,13 @@ type flakyPublisher struct {
 
 func (p *flakyPublisher) Publish(ctx context.Context, site string, l lead.Lead, key string) (producer.Receipt, error) {
 	if p.down {
-		return producer.Receipt{}, producer.ErrUnavailable
+		return producer.Receipt{}, fmt.Errorf("%w: %w", producer.ErrUnavailable, producer.ErrNotStored)
 	}
 	return p.Publisher.Publish(ctx, site, l, key)
 }
 
 // TestSignatureRetryAfterFailure: a signed request the lead store refused
-// can be sent again exactly as signed.
+// before storing anything can be sent again exactly as signed.
 func TestSignatureRetryAfterFailure(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -215,7 +216,7 @@ func TestSignatureRetryAfterFailure(t *testing.T) {
 	body := `{"title":"Ann"}`
 	send := func() int {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, signedPost(body, now, Sign(shopSecret, now, []byte(body))))
+		h.ServeHTTP(rec, signedPost(body, now, Sign(shopSecret, now, http.MethodPost, "/v1/leads", "", []byte(body))))
 		return rec.Code
 	}
 	if got := send(); got != http.StatusServiceUnavailable {
@@ -233,7 +234,8 @@ func TestSignatureRetryAfterFailure(t *testing.T) {
 func TestVerifySignature(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_900_000_000, 0)
-	hd := func(ts, sig string) http.Header {
+	body := []byte("a=1")
+	req := func(ts, sig string) signedRequest {
 		h := http.Header{}
 		if ts != "" {
 			h.Set(HeaderTimestamp, ts)
@@ -241,24 +243,50 @@ func TestVerifySignature(t *testing.T) {
 		if sig != "" {
 			h.Set(HeaderSignature, sig)
 		}
-		return h
+		return signedRequest{method: http.MethodPost, path: "/developer/v1/leads", hd: h, body: body}
 	}
-	body := []byte("a=1")
+	sign := func(ts int64) string { return Sign("s", ts, http.MethodPost, "/developer/v1/leads", "", body) }
+	withKey := func(q signedRequest, keys ...string) signedRequest {
+		for _, k := range keys {
+			q.hd.Add("Idempotency-Key", k)
+		}
+		return q
+	}
 	for _, tc := range []struct {
-		name, ts, sig string
-		ok            bool
+		name string
+		q    signedRequest
+		ok   bool
 	}{
-		{"good", "1900000000", Sign("s", 1_900_000_000, body), true},
-		{"edge of the window", "1899999700", Sign("s", 1_899_999_700, body), true},
-		{"upper-case hex", "1900000000", "sha256=" + strings.ToUpper(strings.TrimPrefix(Sign("s", 1_900_000_000, body), "sha256=")), true},
-		{"no timestamp", "", Sign("s", 1_900_000_000, body), false},
-		{"no signature", "1900000000", "", false},
-		{"plus sign", "+1900000000", Sign("s", 1_900_000_000, body), false},
-		{"huge", "99999999999999999999", Sign("s", 1_900_000_000, body), false},
-		{"sha1", "1900000000", "sha1=" + strings.Repeat("0", 40), false},
+		{"good", req("1900000000", sign(1_900_000_000)), true},
+		{"edge of the window", req("1899999700", sign(1_899_999_700)), true},
+		{"upper-case hex", req("1900000000", "sha256="+strings.ToUpper(strings.TrimPrefix(sign(1_900_000_000), "sha256="))), true},
+		{"no timestamp", req("", sign(1_900_000_000)), false},
+		{"no signature", req("1900000000", ""), false},
+		{"plus sign", req("+1900000000", sign(1_900_000_000)), false},
+		{"huge", req("99999999999999999999", sign(1_900_000_000)), false},
+		{"sha1", req("1900000000", "sha1="+strings.Repeat("0", 40)), false},
+		{"a key it was not signed with", withKey(req("1900000000", sign(1_900_000_000)), "k1"), false},
+		{"the key it was signed with", withKey(req("1900000000", Sign("s", 1_900_000_000, http.MethodPost, "/developer/v1/leads", "k1", body)), "k1"), true},
+		{"two keys", withKey(req("1900000000", Sign("s", 1_900_000_000, http.MethodPost, "/developer/v1/leads", "k1", body)), "k1", "k1"), false},
+		{"the old scheme", req("1900000000", legacySig("s", 1_900_000_000, string(body))), false},
 	} {
-		if got := verifySignature("s", hd(tc.ts, tc.sig), body, now); (got == "") != tc.ok {
+		if got := verifySignature("s", tc.q, now); (got == "") != tc.ok {
 			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
+}
+
+// TestSignMatchesTheDocs: Sign computes the canonical string the README
+// documents (canonicalSig spells it out).
+func TestSignMatchesTheDocs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ method, path, key, body string }{
+		{"POST", "/v1/leads", "order-7", `{"title":"Ann"}`},
+		{"POST", "/developer/v1/leads", "", "login=shop&title=Ann"},
+		{"GET", "/v1/leads/ld_000000000000000000000000", "", ""},
+	} {
+		if got, want := Sign(shopSecret, 1_900_000_000, tc.method, tc.path, tc.key, []byte(tc.body)), canonicalSig(shopSecret, tc.method, tc.path, tc.key, 1_900_000_000, tc.body); got != want {
+			t.Errorf("Sign(%s %s) = %s, want %s", tc.method, tc.path, got, want)
 		}
 	}
 }
@@ -266,29 +294,35 @@ func TestVerifySignature(t *testing.T) {
 func FuzzVerifySignature(f *testing.F) {
 	now := time.Unix(1_900_000_000, 0)
 	body := `{"title":"Ann","email":"ann@example.com","utm_source":"google"}`
-	f.Add(shopSecret, "1900000000", Sign(shopSecret, 1_900_000_000, []byte(body)), []byte(body))
-	f.Add("s", "1900000000", "sha256=", []byte(seedQuery))
-	f.Add("", "", "", []byte(nil))
-	f.Add("s", "-0", "sha256=zz", []byte("x"))
-	f.Add("s", "1900000000\r\n", "SHA256="+strings.Repeat("a", 64), []byte("\xff"))
-	f.Fuzz(func(t *testing.T, secret, ts, sig string, body []byte) {
-		hd := http.Header{}
-		hd.Set(HeaderTimestamp, ts)
-		hd.Set(HeaderSignature, sig)
-		if verifySignature(secret, hd, body, now) == "" {
-			// Whatever passes is the MAC of the timestamp as sent, in the window.
+	f.Add(shopSecret, "1900000000", Sign(shopSecret, 1_900_000_000, "POST", "/v1/leads", "k", []byte(body)), "k", []byte(body))
+	f.Add("s", "1900000000", "sha256=", "", []byte(seedQuery))
+	f.Add("", "", "", "", []byte(nil))
+	f.Add("s", "-0", "sha256=zz", "\n", []byte("x"))
+	f.Add("s", "1900000000\r\n", "SHA256="+strings.Repeat("a", 64), "", []byte("\xff"))
+	f.Fuzz(func(t *testing.T, secret, ts, sig, key string, body []byte) {
+		q := signedRequest{method: http.MethodPost, path: "/v1/leads", hd: http.Header{}, body: body}
+		q.hd.Set(HeaderTimestamp, ts)
+		q.hd.Set(HeaderSignature, sig)
+		if key != "" {
+			q.hd.Set("Idempotency-Key", key)
+		}
+		if verifySignature(secret, q, now) == "" {
+			// Whatever passes is the MAC of the request with the timestamp as sent, in the window.
 			sec, err := strconv.ParseInt(ts, 10, 64)
 			d := now.Sub(time.Unix(sec, 0))
-			if err != nil || !strings.EqualFold(sig, "sha256="+hex.EncodeToString(mac(secret, ts, body))) || d > SignatureWindow || d < -SignatureWindow {
+			want := "sha256=" + hex.EncodeToString(mac(secret, q.method, q.path, q.hd.Get("Idempotency-Key"), ts, body))
+			if err != nil || !strings.EqualFold(sig, want) || d > SignatureWindow || d < -SignatureWindow {
 				t.Fatalf("accepted ts %q sig %q", ts, sig)
 			}
 		}
-		// What Sign makes passes whenever its timestamp is in the window.
-		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && sec >= 0 {
-			hd.Set(HeaderTimestamp, strconv.FormatInt(sec, 10))
-			hd.Set(HeaderSignature, Sign(secret, sec, body))
+		// What Sign makes passes whenever its timestamp is in the window
+		// (and its key is one a header can carry).
+		printable := !strings.ContainsFunc(q.hd.Get("Idempotency-Key"), func(r rune) bool { return r < 0x20 || r == 0x7f })
+		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && sec >= 0 && printable {
+			q.hd.Set(HeaderTimestamp, strconv.FormatInt(sec, 10))
+			q.hd.Set(HeaderSignature, Sign(secret, sec, q.method, q.path, q.hd.Get("Idempotency-Key"), body))
 			d := now.Sub(time.Unix(sec, 0))
-			if ok := verifySignature(secret, hd, body, now) == ""; ok != (d <= SignatureWindow && d >= -SignatureWindow) {
+			if ok := verifySignature(secret, q, now) == ""; ok != (d <= SignatureWindow && d >= -SignatureWindow) {
 				t.Fatalf("own signature at %d: accepted %v", sec, ok)
 			}
 		}

@@ -22,8 +22,10 @@ const (
 	// HeaderTimestamp carries the time of signing, in Unix seconds.
 	HeaderTimestamp = "X-LeadRelay-Timestamp"
 	// HeaderSignature carries "sha256=" and the hex HMAC-SHA256, keyed with
-	// the site's secret, of the timestamp, ".", and the raw body.
+	// the site's secret, of the request's canonical string (see Sign).
 	HeaderSignature = "X-LeadRelay-Signature"
+	// headerIdempotencyKey is the header whose value a signature covers.
+	headerIdempotencyKey = "Idempotency-Key"
 )
 
 // SignatureWindow is how far a signed request's timestamp may be from
@@ -33,24 +35,39 @@ const SignatureWindow = 5 * time.Minute
 
 const signaturePrefix = "sha256="
 
-// Sign returns the X-LeadRelay-Signature value for body signed at ts with
-// secret: what a sender computes.
-func Sign(secret string, ts int64, body []byte) string {
-	return signaturePrefix + hex.EncodeToString(mac(secret, strconv.FormatInt(ts, 10), body))
+// MinSecretLen is the shortest site secret: 32 bytes, the HMAC-SHA256 key
+// size (config refuses shorter ones).
+const MinSecretLen = 32
+
+// Sign returns the X-LeadRelay-Signature value of a request signed at ts
+// with secret: what a sender computes. The MAC covers the canonical string
+//
+//	METHOD "\n" path "\n" idempotency-key "\n" timestamp "\n" body
+//
+// with the method in upper case (POST), the path as sent, without the
+// query (/v1/leads), the Idempotency-Key header's value or "" without one,
+// the X-LeadRelay-Timestamp value, and the raw body ("" for a status read).
+// None of the first four can hold a newline, so the string has one reading:
+// a signature is good for that method, path and key only.
+func Sign(secret string, ts int64, method, path, key string, body []byte) string {
+	return signaturePrefix + hex.EncodeToString(mac(secret, method, path, key, strconv.FormatInt(ts, 10), body))
 }
 
-// SignRead returns the X-LeadRelay-Signature value for a status read (a
-// request without a body) signed at ts: the MAC covers the method and the
-// path, "GET /v1/leads/ld_…", in place of the body, so that a signature
-// read one lead only, and only once.
-func SignRead(secret string, ts int64, method, path string) string {
-	return Sign(secret, ts, readMessage(method, path))
+func mac(secret, method, path, key, ts string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	for _, part := range []string{method, path, key, ts} {
+		m.Write([]byte(part))
+		m.Write([]byte{'\n'})
+	}
+	m.Write(body)
+	return m.Sum(nil)
 }
 
-// readMessage is what a status read's signature covers.
-func readMessage(method, path string) []byte { return []byte(method + " " + path) }
-
-func mac(secret, ts string, body []byte) []byte {
+// legacyMAC is the MAC of the scheme before the canonical string: the
+// timestamp, ".", and the body (a status read's "METHOD path" in place of
+// it). Intake accepts it no more, since any Idempotency-Key or path could be
+// sent with it; it only recognizes it, to tell the sender what changed.
+func legacyMAC(secret, ts string, body []byte) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(ts))
 	m.Write([]byte{'.'})
@@ -58,11 +75,22 @@ func mac(secret, ts string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// verifySignature checks a signed request's headers against body at now,
-// and returns "" or what is wrong, fit to show the sender. The MAC covers
-// the timestamp exactly as sent.
-func verifySignature(secret string, hd http.Header, body []byte, now time.Time) string {
-	tss, sigs := hd.Values(HeaderTimestamp), hd.Values(HeaderSignature)
+// signedRequest is what a request's signature covers, besides its headers.
+type signedRequest struct {
+	method, path string
+	hd           http.Header
+	body         []byte
+}
+
+func signedPartsOf(r *http.Request, body []byte) signedRequest {
+	return signedRequest{method: r.Method, path: r.URL.EscapedPath(), hd: r.Header, body: body}
+}
+
+// verifySignature checks a signed request at now, and returns "" or what
+// is wrong, fit to show the sender. The MAC covers the timestamp exactly
+// as sent.
+func verifySignature(secret string, q signedRequest, now time.Time) string {
+	tss, sigs := q.hd.Values(HeaderTimestamp), q.hd.Values(HeaderSignature)
 	if len(tss) != 1 || len(sigs) != 1 {
 		return "this site signs its requests: send one " + HeaderTimestamp + " and one " + HeaderSignature + " header"
 	}
@@ -79,10 +107,25 @@ func verifySignature(secret string, hd http.Header, body []byte, now time.Time) 
 	if !ok || err != nil || len(got) != sha256.Size {
 		return HeaderSignature + " must be sha256=<64 hex digits>"
 	}
-	if !hmac.Equal(got, mac(secret, ts, body)) {
-		return HeaderSignature + " does not match the body"
+	keys := q.hd.Values(headerIdempotencyKey)
+	if len(keys) > 1 {
+		return "send one " + headerIdempotencyKey + " header, not several"
 	}
-	return ""
+	key := strings.Join(keys, "")
+	if strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return headerIdempotencyKey + " may hold only printable characters"
+	}
+	if hmac.Equal(got, mac(secret, q.method, q.path, key, ts, q.body)) {
+		return ""
+	}
+	legacy := q.body
+	if len(legacy) == 0 {
+		legacy = []byte(q.method + " " + q.path)
+	}
+	if hmac.Equal(got, legacyMAC(secret, ts, legacy)) {
+		return HeaderSignature + " signs only the timestamp and the body, which is no longer accepted: sign METHOD\\npath\\nidempotency-key\\ntimestamp\\nbody (see the README, Signatures)"
+	}
+	return HeaderSignature + " does not match the request (method, path, " + headerIdempotencyKey + ", timestamp and body)"
 }
 
 // Replays remembers the signatures of accepted requests, so that a captured
@@ -134,7 +177,7 @@ func (h *handler) signed(w http.ResponseWriter, r *http.Request, site string, bo
 	if !ok {
 		return true
 	}
-	if problem := verifySignature(secret, r.Header, body, h.now()); problem != "" {
+	if problem := verifySignature(secret, signedPartsOf(r, body), h.now()); problem != "" {
 		note(r, "", "", "bad_signature")
 		answer(w, http.StatusUnauthorized, problem)
 		return false
@@ -144,7 +187,8 @@ func (h *handler) signed(w http.ResponseWriter, r *http.Request, site string, bo
 
 // firstUse remembers the signature of a signed request of site and refuses
 // one seen before with 409. On success it returns the function that forgets
-// the signature again, for when the lead is not accepted after all.
+// the signature again, for when nothing of the request was stored after all
+// (producer.NothingStored): the sender may then send it again as signed.
 func (h *handler) firstUse(w http.ResponseWriter, r *http.Request, site string, answer answerFunc) (func(), bool) {
 	none := func() {}
 	if _, ok := h.secrets[site]; !ok || h.replays == nil {

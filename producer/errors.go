@@ -3,6 +3,8 @@ package producer
 import (
 	"errors"
 	"fmt"
+
+	"leadrelay/lead"
 )
 
 // ErrKeyReused is wrapped by the error Publish returns when a site reuses
@@ -27,4 +29,29 @@ func (e *BacklogFullError) Error() string {
 		return fmt.Sprintf("producer: the backlog of all sites is full (%d undelivered leads, cap %d)", e.Pending, e.Cap)
 	}
 	return fmt.Sprintf("producer: site %s has %d undelivered leads, its cap is %d", e.Site, e.Pending, e.Cap)
+}
+
+// ErrNotStored is matched (errors.Is) by a Publish error after which Redis
+// holds nothing that call wrote of the lead: Redis was not reached, or
+// refused, before the lead's task was written. Other Publish implementations
+// wrap it to say the same. See NothingStored.
+var ErrNotStored = errors.New("producer: nothing of the lead was stored")
+
+// notStored marks err as ErrNotStored without changing its text.
+type notStored struct{ error }
+
+func (e notStored) Unwrap() error        { return e.error }
+func (e notStored) Is(target error) bool { return target == ErrNotStored }
+
+// NothingStored reports whether err, from Publish, means that call stored
+// nothing of the lead: the lead was invalid, did not fit the backlog, its
+// key names another lead, or the error matches ErrNotStored. After any
+// other error the lead may be in Redis (an enqueue whose answer was lost,
+// a replica wait that timed out), so whoever answers the sender must not
+// treat the request as never received: intake then keeps a signed
+// request's signature in its replay set.
+func NothingStored(err error) bool {
+	var ve *lead.ValidationError
+	var full *BacklogFullError
+	return err != nil && (errors.Is(err, ErrNotStored) || errors.As(err, &ve) || errors.As(err, &full) || errors.Is(err, ErrKeyReused))
 }

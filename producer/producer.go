@@ -114,13 +114,13 @@ func New(rc redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
 // ErrUnavailable when Redis did not take it (or, with WaitReplicas, when too
 // few replicas confirmed it: the task may exist then, and a retry is a
 // harmless duplicate), and otherwise a Receipt. A nil error means Redis holds
-// the lead.
+// the lead; NothingStored tells the errors after which it holds nothing.
 func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (Receipt, error) {
 	if p.closed.Load() {
-		return Receipt{}, fmt.Errorf("%w: publisher closed", ErrUnavailable)
+		return Receipt{}, notStored{fmt.Errorf("%w: publisher closed", ErrUnavailable)}
 	}
 	if site == "" {
-		return Receipt{}, errors.New("producer: publish needs a site")
+		return Receipt{}, notStored{errors.New("producer: publish needs a site")}
 	}
 	l.Normalize()
 	if err := l.Validate(); err != nil {
@@ -129,13 +129,14 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 	pl := lead.NewPayload(site, idempotencyKey, l, p.o.Clock())
 	task, err := lead.NewTask(pl)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("producer: %w", err)
+		return Receipt{}, notStored{fmt.Errorf("producer: %w", err)}
 	}
 	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
 	ad, err := p.store.Admit(ctx, rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax})
 	if err != nil {
 		log.Warn("admission failed", zap.Error(err))
-		return Receipt{}, fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)
+		// The admission counts a place in the backlog, never the lead.
+		return Receipt{}, notStored{fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)}
 	}
 	switch ad.Admission {
 	case rdb.Delivered:

@@ -8,18 +8,42 @@
 // LeadRelay answers every drop-in request with HTTP 200 and the CRM's body, like the CRM. A
 // failure LeadRelay can say more about (rate limit, Redis down) carries the status it means in
 // X-LeadRelay-Status and, for 429 and 503, Retry-After: this handler retries those once.
+//
+// With LEADRELAY_SITE_SECRET set (the site's entry in LEADRELAY_SITE_SECRETS) every request is
+// signed, each attempt afresh: X-LeadRelay-Signature is "sha256=" and the hex HMAC-SHA256, keyed
+// with the secret, of the canonical string
+//
+//   METHOD . "\n" . path . "\n" . Idempotency-Key (here none: "") . "\n" . timestamp . "\n" . body
+//
+// e.g. "POST\n/developer/v1/leads\n\n1767225600\nlogin=demo&apikey=…&action=add&title=…".
+
+// leadrelay_signature returns the signature headers of one request, or none without a secret.
+function leadrelay_signature(string $method, string $url, string $key, string $body): array {
+    $secret = getenv('LEADRELAY_SITE_SECRET');
+    if ($secret === false || $secret === '') {
+        return [];
+    }
+    $ts = (string)time();
+    $canonical = $method . "\n" . (parse_url($url, PHP_URL_PATH) ?: '/') . "\n" . $key . "\n" . $ts . "\n" . $body;
+    return [
+        'X-LeadRelay-Timestamp: ' . $ts,
+        'X-LeadRelay-Signature: sha256=' . hash_hmac('sha256', $canonical, $secret),
+    ];
+}
 
 function leadrelay_add(array $fields): array {
     $params = array_merge([
         'login' => 'demo', 'apikey' => getenv('LEADRELAY_SITE_KEY'), 'action' => 'add',
     ], $fields);
     $url = rtrim(getenv('LEADRELAY_URL') ?: 'http://127.0.0.1:8080', '/') . '/developer/v1/leads';
+    $form = http_build_query($params);
     for ($attempt = 1; $attempt <= 2; $attempt++) {
         $headers = [];
         $ch = curl_init($url);
         curl_setopt_array($ch, [
             CURLOPT_POST => true, // POST keeps the key out of access logs
-            CURLOPT_POSTFIELDS => http_build_query($params),
+            CURLOPT_POSTFIELDS => $form,
+            CURLOPT_HTTPHEADER => leadrelay_signature('POST', $url, '', $form),
             CURLOPT_RETURNTRANSFER => true,
             CURLOPT_TIMEOUT => 10,
             CURLOPT_HEADERFUNCTION => function ($ch, $line) use (&$headers) {
