@@ -6,6 +6,11 @@
 //	wh, err := notify.NewWebhook(cfg.Notify.URL, notify.Options{Log: log, Redact: []string{cfg.CRM.APIKey}})
 //	go wh.Run(ctx)
 //	wh.Notify(notify.Event{Kind: notify.LeadDead, Site: "shop", LeadID: id, Reason: reason})
+//
+// A notification carries a delivery.Reason and renders it for chat
+// (delivery.Chat): the code, its parameters and the fix, never the CRM's own
+// text, which may quote the lead and goes to a chat that is not the
+// operators' UI.
 package notify
 
 import (
@@ -24,6 +29,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
+
+	"leadrelay/delivery"
 )
 
 // Kinds of Event.
@@ -43,9 +50,9 @@ type Event struct {
 	Kind string
 	// Site and LeadID name the lead (LeadDead).
 	Site, LeadID string
-	// Reason is the short reason: why the lead died, or the problem and
-	// its fix. Never personal data beyond what the dead-letter store shows.
-	Reason string
+	// Reason is why the lead died, or the configuration problem. Only its
+	// chat rendering is sent: its Detail (the CRM's text) never is.
+	Reason delivery.Reason
 }
 
 // Notifier takes events to tell people about. Notify must not block; a
@@ -158,24 +165,27 @@ func (w *Webhook) Run(ctx context.Context) {
 // message is the body: Slack's and Mattermost's incoming webhooks read
 // text and username; the rest is for other receivers.
 type message struct {
-	Text     string `json:"text"`
-	Username string `json:"username,omitempty"`
-	Kind     string `json:"kind"`
-	Site     string `json:"site,omitempty"`
-	LeadID   string `json:"lead_id,omitempty"`
+	Text       string `json:"text"`
+	Username   string `json:"username,omitempty"`
+	Kind       string `json:"kind"`
+	Site       string `json:"site,omitempty"`
+	LeadID     string `json:"lead_id,omitempty"`
+	ReasonCode string `json:"reason_code,omitempty"`
 }
 
-// Text renders e as the one line people read.
+// Text renders e as the one line people read; its reason as
+// delivery.Chat renders it.
 func Text(e Event) string {
+	reason := e.Reason.Text(delivery.Chat)
 	switch e.Kind {
 	case LeadDead:
-		return fmt.Sprintf("Lead %s of site %s is dead: %s. Requeue it from the ops UI or with: leadrelay ctl dead requeue %s", e.LeadID, e.Site, e.Reason, e.LeadID)
+		return fmt.Sprintf("Lead %s of site %s is dead: %s. Requeue it from the ops UI or with: leadrelay ctl dead requeue %s", e.LeadID, e.Site, reason, e.LeadID)
 	case ConfigProblem:
-		return "Deliveries to the CRM are paused by a configuration problem: " + e.Reason + ". Leads wait in the queue; none is lost."
+		return "Deliveries to the CRM are paused by a configuration problem: " + reason + ". Leads wait in the queue; none is lost; the ops listener's /readyz has the details."
 	case ConfigResolved:
 		return "The CRM configuration problem is gone: deliveries resume."
 	}
-	return e.Kind + ": " + e.Reason
+	return e.Kind + ": " + reason
 }
 
 // Send posts e now, retrying transient failures (network, 429, 5xx) with
@@ -183,7 +193,7 @@ func Text(e Event) string {
 // (never followed), are not retried.
 func (w *Webhook) Send(ctx context.Context, e Event) error {
 	body, err := json.Marshal(message{Text: w.redact(Text(e)), Username: w.o.Name, Kind: e.Kind,
-		Site: e.Site, LeadID: e.LeadID})
+		Site: e.Site, LeadID: e.LeadID, ReasonCode: string(e.Reason.Code)})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"leadrelay/delivery"
 )
 
 const crmKey = "crm-secret-key-0123456789"
@@ -43,7 +45,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestSend(t *testing.T) {
 	t.Parallel()
-	dead := Event{Kind: LeadDead, Site: "shop", LeadID: "ld_1", Reason: "the CRM rejected the lead (code 1: key " + crmKey + ")"}
+	dead := Event{Kind: LeadDead, Site: "shop", LeadID: "ld_1", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1}}
 	tests := []struct {
 		name     string
 		statuses []int
@@ -53,7 +55,7 @@ func TestSend(t *testing.T) {
 	}{
 		{"first time", nil, dead, "", 1},
 		{"retried after 503 and 502", []int{503, 502}, dead, "", 3},
-		{"429 with Retry-After", []int{429}, Event{Kind: ConfigProblem, Reason: "wrong API key"}, "", 2},
+		{"429 with Retry-After", []int{429}, Event{Kind: ConfigProblem, Reason: delivery.Reason{Code: delivery.ConfigAPIKey}}, "", 2},
 		{"gives up after the attempts", []int{500, 500, 500}, dead, "HTTP 500", 3},
 		{"a wrong URL is not retried", []int{404}, dead, "check the webhook URL", 1},
 	}
@@ -84,7 +86,7 @@ func TestSend(t *testing.T) {
 			if m.Text == "" || m.Username != "LeadRelay" || m.Kind != tc.ev.Kind || strings.Contains(m.Text, crmKey) {
 				t.Errorf("body = %+v", m)
 			}
-			if tc.ev.Kind == LeadDead && (!strings.Contains(m.Text, "ld_1") || !strings.Contains(m.Text, "ctl dead requeue ld_1") || !strings.Contains(m.Text, "[redacted]")) {
+			if tc.ev.Kind == LeadDead && (!strings.Contains(m.Text, "ld_1") || !strings.Contains(m.Text, "ctl dead requeue ld_1") || m.ReasonCode != "crm_rejected") {
 				t.Errorf("dead-lead text = %q", m.Text)
 			}
 		})
@@ -185,5 +187,45 @@ func TestNoRedirects(t *testing.T) {
 				t.Errorf("requests %v, want one to the hook and none elsewhere", hits)
 			}
 		})
+	}
+}
+
+// TestChatCarriesNoCRMText is the other half of finding 9 of issue 18:
+// the CRM's raw error text (which may quote the lead: a name, an e-mail)
+// went to chat at the default level, since an Event's reason was any
+// text. Now it is a delivery.Reason, rendered for chat: the code, its
+// parameters and the fix; the CRM's text (Detail) never leaves, and a
+// secret that reaches a text anyway is still cut out.
+func TestChatCarriesNoCRMText(t *testing.T) {
+	t.Parallel()
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	wh, err := NewWebhook(srv.URL, Options{Redact: []string{crmKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crmText := "Lead Ann Lee <ann@example.com> rejected, key " + crmKey
+	for _, ev := range []Event{
+		{Kind: LeadDead, Site: "shop", LeadID: "ld_1", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: crmText}},
+		{Kind: LeadDead, Site: "shop", LeadID: "ld_2", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: crmText}.Exhausted()},
+		{Kind: ConfigProblem, Reason: delivery.Reason{Code: delivery.ConfigAPIKey, CRMCode: 400, Detail: crmText}},
+	} {
+		if err := wh.Send(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, want := range []string{"[crm_rejected]", "[retries_exhausted, last crm_rejected]", "[config_api_key]"} {
+		m := h.bodies[i]
+		for _, leak := range []string{"Ann Lee", "ann@example.com", crmKey, "rejected, key"} {
+			if strings.Contains(m.Text, leak) {
+				t.Errorf("chat text holds %q: %s", leak, m.Text)
+			}
+		}
+		if !strings.Contains(m.Text, want) || !strings.Contains(m.Text, "CRM code") {
+			t.Errorf("chat text %q lacks the code %s and the CRM's code", m.Text, want)
+		}
 	}
 }

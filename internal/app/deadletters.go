@@ -45,7 +45,7 @@ func (d deadLetters) Put(ctx context.Context, p lead.Payload, death worker.Death
 		return err
 	}
 	if d.notify != nil {
-		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: death.Reason.Text(delivery.Chat)})
+		d.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: p.Site, LeadID: p.ID, Reason: death.Reason})
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/config"
+	"leadrelay/delivery"
 	"leadrelay/notify"
 	"leadrelay/worker"
 )
@@ -40,7 +41,9 @@ func (o *notifyingObserver) CRMConfigProblem(problem bool) {
 		return
 	}
 	if problem {
-		o.n.Notify(notify.Event{Kind: notify.ConfigProblem, Reason: "the CRM refuses the relay's requests (see /readyz on the ops listener for the reason and the fix)"})
+		// The observer learns only that there is a problem; which one, the
+		// ops listener's /readyz says (the text names it).
+		o.n.Notify(notify.Event{Kind: notify.ConfigProblem, Reason: delivery.Reason{Code: delivery.Config}})
 		return
 	}
 	o.n.Notify(notify.Event{Kind: notify.ConfigResolved})

@@ -70,8 +70,8 @@ func TestNotifications(t *testing.T) {
 		}
 	}
 	// Chat reads the code, never the CRM's own text.
-	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != rejected.Text(delivery.Chat) ||
-		strings.Contains(e.Reason, "Ошибка") {
-		t.Errorf("dead-lead event = %+v", e)
+	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != rejected ||
+		strings.Contains(notify.Text(e), "Ошибка") {
+		t.Errorf("dead-lead event = %+v: %s", e, notify.Text(e))
 	}
 }
