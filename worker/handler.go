@@ -129,7 +129,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		// the journal saw it: refresh first.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		defer cancel()
-		if err := h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend}); err != nil {
+		if _, err := h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend}); err != nil {
 			return storeErr("release for a journal refresh", err)
 		}
 		return errJournalDue
@@ -141,7 +141,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		if err := h.store.Sync(ctx, h.o.WaitReplicas, h.o.WaitTimeout); err != nil {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 			defer cancel()
-			_ = h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
+			_, _ = h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
 			return &DelayError{Delay: backpressureDelay, Reason: delivery.Reason{Code: delivery.Replicas},
 				Err: storeErr("wait for replicas", err)}
 		}
@@ -160,8 +160,11 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		lk.stop()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		defer cancel()
-		if err := h.store.Release(bctx, p.ID, r.token, rel); err != nil {
+		switch f, err := h.store.Release(bctx, p.ID, r.token, rel); {
+		case err != nil:
 			r.log.Warn("lock release failed; it expires by itself", zap.Error(err))
+		case f == rdb.Fenced:
+			r.log.Warn("another run took the lead over; this run's record was left to it")
 		}
 	}
 
@@ -238,7 +241,7 @@ func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
 		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL})
 	if err != nil || !b.Locked || b.Send {
 		if b.Locked {
-			_ = h.store.Release(context.WithoutCancel(ctx), r.p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
+			_, _ = h.store.Release(context.WithoutCancel(ctx), r.p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
 		}
 		return addErr // someone else has it, or it is no longer uncertain
 	}
@@ -248,7 +251,7 @@ func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
 		lk.stop()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		defer cancel()
-		_ = h.store.Release(bctx, r.p.ID, r.token, rel)
+		_, _ = h.store.Release(bctx, r.p.ID, r.token, rel)
 	}
 	id, res, lerr := h.reconcile(ctx, r.p, b.Attempt)
 	h.stats.reconcile(res, lerr)
@@ -293,15 +296,20 @@ func (h *Handler) settleUncertain(ctx context.Context, r *run, a rdb.Attempt, lk
 		return true, &deadError{reason: delivery.Reason{Code: delivery.LookUpUnknown}}
 	}
 	// Not found, or unknown with the resend policy: send again.
-	m, err := h.store.MarkSending(ctx, p.ID, h.o.Clock(), h.o.DeliveredTTL, h.journal.top.Load())
+	m, err := h.store.MarkSending(ctx, p.ID, r.token, h.o.Clock(), h.o.DeliveredTTL, h.journal.top.Load())
 	switch {
 	case err != nil:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
 		return true, storeErr("record attempt", err)
-	case m != nil:
+	case m.Marker != nil:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
-		h.duplicate(p.Site, m, r.log)
+		h.duplicate(p.Site, m.Marker, r.log)
 		return true, nil
+	case m.Fence == rdb.Fenced:
+		// Our lock expired during the look-up and another run took the
+		// lead over: it decides, and this run must not send.
+		release(rdb.Release{Mode: rdb.ReleaseKeep})
+		return true, &DelayError{Delay: h.o.LockTTL, Reason: delivery.Reason{Code: delivery.LockBusy}}
 	}
 	return false, nil
 }
@@ -369,6 +377,10 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 	if f.Old != nil && f.Old.CRMID != m.CRMID {
 		r.log.Error("lead delivered twice", zap.Int64("crm_id", m.CRMID), zap.Int64("first_crm_id", f.Old.CRMID))
 		m = *f.Old
+	}
+	if f.Fence == rdb.Fenced {
+		r.log.Warn("delivered after another run took the lead over; the marker is recorded, its record left to that run",
+			zap.Int64("crm_id", m.CRMID))
 	}
 	if f.ClaimedBy != "" {
 		r.log.Error("CRM id already claimed by another lead's look-up", zap.Int64("crm_id", m.CRMID),

@@ -10,6 +10,7 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -99,10 +100,13 @@ const backpressureDelay = 5 * time.Second
 func (h *Handler) record(ctx context.Context, r run, reason delivery.Reason, spent bool) int {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	n, err := h.store.Failed(bctx, r.p.ID, reason, spent, h.o.DeliveredTTL)
+	n, fence, err := h.store.Failed(bctx, r.p.ID, r.token, reason, spent, h.o.DeliveredTTL)
 	if err != nil {
 		r.log.Warn("the run's reason was not recorded", zap.Error(err))
 		return 0
+	}
+	if fence == rdb.Fenced {
+		return 0 // another run holds the lead: the record is its
 	}
 	return n
 }
@@ -122,8 +126,11 @@ func (h *Handler) dead(ctx context.Context, r run, f failure, reason delivery.Re
 			r.log.Error("dead lead not kept in the dead-letter store; asynq's archive still holds it", zap.Error(perr))
 		}
 	}
-	if merr := h.store.MarkDead(bctx, h.o.Queue, r.p.ID, r.p.Site, r.state, h.o.DeliveredTTL); merr != nil {
+	switch fence, merr := h.store.MarkDead(bctx, h.o.Queue, r.p.ID, r.token, r.p.Site, r.state, h.o.DeliveredTTL); {
+	case merr != nil:
 		r.log.Warn("dead flag not recorded; a later delivery may leave a stale dead-letter record", zap.Error(merr))
+	case fence == rdb.Fenced:
+		r.log.Warn("another run holds the lead, or delivered it; its state was left to it")
 	}
 	return &deadError{reason: reason, err: err}
 }

@@ -3,7 +3,6 @@ package rdb
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -275,17 +274,37 @@ func pipeErr(cmds []redis.Cmder, rc redis.Scripter, calls ...*evalCall) error {
 
 var markSendingScript = load("mark_sending")
 
-// MarkSending writes the attempt record ahead of a resend. A non-nil
-// marker means the lead is delivered and must not be sent.
-func (s *Store) MarkSending(ctx context.Context, id string, now time.Time, ttl time.Duration, watermark int64) (*Marker, error) {
-	v, err := markSendingScript.Run(ctx, s.c, []string{DeliveredKey(id), AttemptKey(id)}, ms(now), ttl.Milliseconds(), watermark).Text()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+// Marking is what MarkSending did.
+type Marking struct {
+	// Marker is the lead's delivered marker: it was delivered meanwhile
+	// and must not be sent. Nil otherwise.
+	Marker *Marker
+	// Fence is Fenced when another run holds the lead: nothing was
+	// written, and this run must not send.
+	Fence Fence
+}
+
+// MarkSending writes the attempt record ahead of a resend by the run of
+// token, unless the lead is delivered or the run no longer holds it.
+func (s *Store) MarkSending(ctx context.Context, id, token string, now time.Time, ttl time.Duration, watermark int64) (Marking, error) {
+	v, err := markSendingScript.Run(ctx, s.c, []string{DeliveredKey(id), AttemptKey(id), LockKey(id)},
+		ms(now), ttl.Milliseconds(), watermark, token).Result()
 	if err != nil {
-		return nil, err
+		return Marking{}, err
 	}
-	return parseMarkerOf(id, v)
+	r, err := asStrings(v)
+	switch {
+	case err != nil:
+		return Marking{}, err
+	case len(r) == 2 && r[0] == "delivered":
+		m, err := parseMarkerOf(id, r[1])
+		return Marking{Marker: m}, err
+	case len(r) == 1 && r[0] == "fenced":
+		return Marking{Fence: Fenced}, nil
+	case len(r) == 1 && r[0] == "sending":
+		return Marking{}, nil
+	}
+	return Marking{}, fmt.Errorf("rdb: mark sending: unexpected answer %q", r)
 }
 
 // Release modes.
@@ -309,10 +328,13 @@ type Release struct {
 
 var releaseScript = load("release")
 
-// Release records how an unfinished delivery ended and drops the lock if
-// this worker still holds it.
-func (s *Store) Release(ctx context.Context, id, token string, r Release) error {
-	return releaseScript.Run(ctx, s.c, []string{LockKey(id), AttemptKey(id)}, token, r.Mode, r.State, ms(r.SettleAt)).Err()
+// Release records how the run of token ended, unless it no longer holds
+// the lead (Fenced: the record is the newer run's), and drops its lock if
+// it still has it.
+func (s *Store) Release(ctx context.Context, id, token string, r Release) (Fence, error) {
+	n, err := releaseScript.Run(ctx, s.c, []string{LockKey(id), AttemptKey(id), DeliveredKey(id)},
+		token, r.Mode, r.State, ms(r.SettleAt)).Int64()
+	return fenceOf(n), err
 }
 
 var renewScript = load("renew")
@@ -361,6 +383,10 @@ type Finished struct {
 	Old *Marker
 	// ClaimedBy is the lead that holds the CRM id, when not this one.
 	ClaimedBy string
+	// Fence is Fenced when another run held the lead: the marker was
+	// written all the same (the CRM's word is no run's claim), but that
+	// run's attempt record and lock were left to it.
+	Fence Fence
 }
 
 // Finish records a delivery in one round trip: the marker, the CRM id's
@@ -370,7 +396,7 @@ type Finished struct {
 // slots and change with every call.
 func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	m := a.Marker
-	var old, holder string
+	var old, holder, held string
 	if s.cluster {
 		var fin, claim, top, uncount *evalCall
 		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -391,7 +417,11 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		if err := pipeErr(cmds, s.c, fin, claim, top, uncount); err != nil {
 			return Finished{}, err
 		}
-		old, _ = fin.cmd.Val().(string)
+		r, err := asStrings(fin.cmd.Val())
+		if err != nil || len(r) != 2 {
+			return Finished{}, fmt.Errorf("rdb: finish: unexpected answer %v", fin.cmd.Val())
+		}
+		old, held = r[0], r[1]
 		if claim != nil {
 			holder, _ = claim.cmd.Val().(string)
 		}
@@ -413,12 +443,15 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 			return Finished{}, err
 		}
 		r, err := asStrings(v)
-		if err != nil || len(r) != 2 {
+		if err != nil || len(r) != 3 {
 			return Finished{}, fmt.Errorf("rdb: finish: unexpected answer %v", v)
 		}
-		old, holder = r[0], r[1]
+		old, holder, held = r[0], r[1], r[2]
 	}
-	var f Finished
+	f := Finished{Fence: Owned}
+	if held != "1" {
+		f.Fence = Fenced
+	}
 	if old != "" {
 		var err error
 		if f.Old, err = parseMarkerOf(m.LeadID, old); err != nil {
@@ -466,21 +499,24 @@ func (s *Store) DropMarker(ctx context.Context, id string, m *Marker) error {
 	return dropLegacyScript.Run(ctx, s.c, []string{LegacyDeliveredKey(id)}, m.CRMID).Err()
 }
 
-// MarkDead records that a lead of queue was dead-lettered (its record
-// keeps its state, so a requeued uncertain lead is reconciled first) and
-// takes it out of its site's backlog count.
-func (s *Store) MarkDead(ctx context.Context, queueName, id, site, state string, ttl time.Duration) error {
-	var uncount *evalCall
-	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, AttemptKey(id), "dead", "1")
-		if state != "" {
-			p.HSet(ctx, AttemptKey(id), "state", state)
+var markDeadScript = load("mark_dead")
+
+// MarkDead records that the run of token dead-lettered a lead of queue:
+// the dead flag, so a later delivery drops its dead-letter record, the
+// state it died in (so a requeued uncertain lead is reconciled first),
+// and the lead out of its site's backlog count. A run that no longer
+// holds the lead (Fenced) writes only the flag: the lead is the newer
+// run's, not dead. A delivered lead is left alone (Fenced).
+func (s *Store) MarkDead(ctx context.Context, queueName, id, token, site, state string, ttl time.Duration) (Fence, error) {
+	n, err := markDeadScript.Run(ctx, s.c, []string{AttemptKey(id), LockKey(id), DeliveredKey(id)},
+		token, state, ttl.Milliseconds()).Int64()
+	if err != nil || n != 1 {
+		return fenceOf(n), err
+	}
+	if site != "" {
+		if err := s.Unreserve(ctx, queueName, site); err != nil {
+			return Owned, err
 		}
-		p.PExpire(ctx, AttemptKey(id), ttl)
-		if site != "" {
-			uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(queueName)}, site)
-		}
-		return nil
-	})
-	return pipeErr(cmds, s.c, uncount)
+	}
+	return Owned, nil
 }

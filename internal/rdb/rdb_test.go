@@ -198,7 +198,7 @@ func TestDeliveryStates(t *testing.T) {
 		t.Fatalf("second begin while locked = %+v, want busy", b2)
 	}
 	// Nothing was sent after all (the circuit was open).
-	if err := s.Release(ctx, "ld_q", "t1", Release{Mode: ReleaseUnsend}); err != nil {
+	if _, err := s.Release(ctx, "ld_q", "t1", Release{Mode: ReleaseUnsend}); err != nil {
 		t.Fatal(err)
 	}
 	if n := rc.Exists(ctx, AttemptKey("ld_q"), LockKey("ld_q")).Val(); n != 0 {
@@ -209,7 +209,7 @@ func TestDeliveryStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle := now.Add(time.Minute)
-	if err := s.Release(ctx, "ld_q", "t1", Release{Mode: ReleaseSet, State: StateUncertain, SettleAt: settle}); err != nil {
+	if _, err := s.Release(ctx, "ld_q", "t1", Release{Mode: ReleaseSet, State: StateUncertain, SettleAt: settle}); err != nil {
 		t.Fatal(err)
 	}
 	if err := rc.ScriptFlush(ctx).Err(); err != nil {

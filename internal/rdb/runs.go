@@ -5,32 +5,27 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"leadrelay/delivery"
 )
 
-// Failed records a failed run in the lead's attempt record: its reason
-// (the last failure's, which a status shows), and one more run when it
-// spent an attempt or ended the lead. It answers the runs counted so far.
-// One MULTI on the lead's own key.
-func (s *Store) Failed(ctx context.Context, id string, r delivery.Reason, spent bool, ttl time.Duration) (int, error) {
-	key := AttemptKey(id)
-	n := int64(0)
-	if spent {
-		n = 1
-	}
-	var runs *redis.IntCmd
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key, "reason", r.Encode())
-		runs = p.HIncrBy(ctx, key, "runs", n)
-		p.PExpire(ctx, key, ttl)
-		return nil
-	})
+var failedScript = load("failed")
+
+// Failed records a failed run of token in the lead's attempt record: its
+// reason (the last failure's, which a status shows), and one more run
+// when it spent an attempt or ended the lead. It answers the runs counted
+// so far; nothing is written, and it answers Fenced, when the run no
+// longer holds the lead or the lead is delivered. One script on the
+// lead's keys.
+func (s *Store) Failed(ctx context.Context, id, token string, r delivery.Reason, spent bool, ttl time.Duration) (int, Fence, error) {
+	n, err := failedScript.Run(ctx, s.c, []string{AttemptKey(id), LockKey(id), DeliveredKey(id)},
+		token, r.Encode(), boolArg(spent), ttl.Milliseconds()).Int64()
 	if err != nil {
-		return 0, err
+		return 0, Owned, err
 	}
-	return int(runs.Val()), nil
+	if n < 0 {
+		return 0, Fenced, nil
+	}
+	return int(n), Owned, nil
 }
 
 // ReadAttempt reads a lead's attempt record; the zero Attempt when it has

@@ -8,9 +8,10 @@
 -- ARGV: 1 marker, 2 marker ttl ms, 3 token, 4 CRM id (0: none), 5 lead id,
 --   6 claim ttl ms, 7 site, 8 legacy marker (empty: none), 9 day counter
 --   ttl ms
--- uses: finish, claim, raise, unreserve
--- Answers: {old marker, claim holder}, each empty when there is none.
-local old = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
+-- uses: holds, finish, claim, raise, unreserve
+-- Answers: {old marker, claim holder, held (1/0)}, the first two empty
+-- when there is none.
+local old, held = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 if not old then
   if ARGV[8] ~= '' then redis.call('SET', KEYS[9], ARGV[8], 'NX', 'PX', ARGV[2]) end
   if ARGV[7] ~= '' then unreserve(KEYS[8], ARGV[7]) end
@@ -22,4 +23,4 @@ if tonumber(ARGV[4]) > 0 then
   holder = claim(KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6])
   raise(KEYS[6], 'crm_top', ARGV[4])
 end
-return {old or '', holder}
+return {old or '', holder, held and 1 or 0}

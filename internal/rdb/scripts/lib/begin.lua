@@ -1,8 +1,10 @@
 -- begin(delivered, lock, attempt, legacy, token, lockTTL, now, recordTTL, w):
 -- a delivery's first step, and a delivered lead's only one. Return the
 -- marker if there is one (this version's, or else the previous version's
--- when legacy names its key); else take the lock; else, unless an earlier
--- add is uncertain, write the attempt record ahead of the add.
+-- when legacy names its key); else take the lock, and name this run
+-- (token) in the attempt record, so the runs before it are fenced off
+-- (holds); else, unless an earlier add is uncertain, write the attempt
+-- record ahead of the add.
 -- Answers {'delivered', marker}, {'busy', lock pttl} or {'send' or
 -- 'uncertain', state, first_at, sent_at, settle_at, sends, dead, w}.
 local function begin(delivered, lock, attempt, legacy, token, lockTTL, now, recordTTL, w)
@@ -12,6 +14,7 @@ local function begin(delivered, lock, attempt, legacy, token, lockTTL, now, reco
   if not redis.call('SET', lock, token, 'NX', 'PX', lockTTL) then
     return {'busy', tostring(redis.call('PTTL', lock))}
   end
+  redis.call('HSET', attempt, 'run', token)
   local a = redis.call('HMGET', attempt, 'state', 'first_at', 'sent_at', 'settle_at', 'sends', 'dead', 'w')
   local st = a[1] or ''
   if st == 'sending' or st == 'uncertain' then
