@@ -12,7 +12,7 @@
 -- limited, 2 every slot taken, 3 paused; now is the admission time the
 -- release measures latency from; latency the adaptive state's smoothed
 -- latency (0 when unknown), which paces the wait for a slot.
-local now = clock(ARGV[1])
+local now, injected = clock(ARGV[1])
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
 if now < paused then return {3, paused - now, now, 0} end
 local slots = tonumber(ARGV[4])
@@ -31,7 +31,7 @@ local iv = tonumber(ARGV[2])
 if iv > 0 then
   local tat, wait = gcra(KEYS[1], now, iv, tonumber(ARGV[3]), 1)
   if wait > 0 then return {1, wait, now, lat} end
-  gcra_take(KEYS[1], now, tat)
+  gcra_take(KEYS[1], now, tat, injected)
 end
 if slots > 0 then
   local lease = tonumber(ARGV[5])

@@ -13,7 +13,7 @@
 --   site, 7-8 all sites
 -- uses: clock, gcra, gcra_take
 -- Answers: {code, wait µs}: 0 allowed, 1 client, 2 site, 3 global.
-local now = clock(ARGV[1])
+local now, injected = clock(ARGV[1])
 local civ, cb = tonumber(ARGV[3]), tonumber(ARGV[4])
 local siv, sb = tonumber(ARGV[5]), tonumber(ARGV[6])
 local giv, gb = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -21,7 +21,7 @@ if ARGV[2] == '0' then
   if civ > 0 then
     local tat, wait = gcra(KEYS[1], now, civ, cb, 1)
     if wait > 0 then return {1, wait} end
-    gcra_take(KEYS[1], now, tat)
+    gcra_take(KEYS[1], now, tat, injected)
   end
   return {0, 0}
 end
@@ -36,6 +36,6 @@ if giv > 0 then
   gtat, wait = gcra(KEYS[3], now, giv, gb, 1)
   if wait > 0 then return {3, wait} end
 end
-if siv > 0 then gcra_take(KEYS[2], now, stat) end
-if giv > 0 then gcra_take(KEYS[3], now, gtat) end
+if siv > 0 then gcra_take(KEYS[2], now, stat, injected) end
+if giv > 0 then gcra_take(KEYS[3], now, gtat, injected) end
 return {0, 0}
