@@ -34,9 +34,6 @@ func poolFaults(workers int) crmsim.Faults {
 	return crmsim.Faults{PHPWorkers: workers, CPUs: 2, Latency: crmsim.Duration(20 * time.Millisecond)}
 }
 
-// limitKey is the worker's adaptive state.
-const limitKey = rdb.CRMAdaptiveKey
-
 // pool measures, for each PHP pool, throughput at each fixed concurrency
 // cap and with LeadRelay's default settings.
 func (b *bench) pool(ctx context.Context) error {
@@ -66,7 +63,7 @@ func (b *bench) pool(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		limit, _ := b.rdb.HGet(ctx, limitKey, "limit").Float64()
+		limit, _ := rdb.New(b.rdb).CRMLimit(ctx)
 		b.logf("pool    PHP pool %-2d defaults (adaptive limit %.1f) %6.1f leads/s", workers, limit, rate)
 		b.rep.Pool = append(b.rep.Pool, PoolPoint{Pool: workers, PerSec: rate, Limit: limit})
 	}

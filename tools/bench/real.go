@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -118,7 +119,7 @@ func (b *bench) real(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, _ := b.rdb.HGet(ctx, limitKey, "limit").Float64()
+	limit, _ := rdb.New(b.rdb).CRMLimit(ctx)
 	b.logf("real    LeadRelay defaults 2×10 (adaptive limit %.1f) %6.1f leads/s", limit, rate)
 	b.rep.Real = append(b.rep.Real, PoolPoint{PerSec: rate, Limit: limit})
 	if err := pause(); err != nil {
