@@ -64,6 +64,18 @@ type Redis struct {
 	// WaitTimeout (LEADRELAY_REDIS_WAIT_TIMEOUT, default
 	// rdb.DefaultSyncTimeout: 1s) bounds that wait.
 	WaitTimeout time.Duration
+	// AllowEviction (LEADRELAY_REDIS_ALLOW_EVICTION, default false) runs
+	// intake and workers against a Redis whose maxmemory-policy is not
+	// noeviction. Without it they refuse to start, and intake refuses
+	// leads, while Redis may evict: a full Redis would delete queued leads
+	// and delivered markers.
+	AllowEviction bool
+	// AllowNoAOF (LEADRELAY_REDIS_ALLOW_NO_AOF, default false) runs them
+	// against a Redis without an append-only file (appendonly no), e.g. a
+	// managed Redis that keeps data on replicas. Without it they refuse as
+	// above: a restart from a snapshot loses the leads acknowledged since
+	// and delivers some twice.
+	AllowNoAOF bool
 }
 
 // String is the target without credentials, for logs and banners.

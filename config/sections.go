@@ -31,6 +31,8 @@ func (p *parser) redis() Redis {
 	r.URL = url
 	r.WaitReplicas = p.int("LEADRELAY_REDIS_WAIT_REPLICAS", 0)
 	r.WaitTimeout = p.dur("LEADRELAY_REDIS_WAIT_TIMEOUT", rdb.DefaultSyncTimeout)
+	r.AllowEviction = p.bool("LEADRELAY_REDIS_ALLOW_EVICTION", false)
+	r.AllowNoAOF = p.bool("LEADRELAY_REDIS_ALLOW_NO_AOF", false)
 	return r
 }
 

@@ -62,6 +62,11 @@ type Capacity struct {
 	MemoryShare float64
 	// RetryAfter is sent with the refusals. Zero means DefaultBacklogRetryAfter.
 	RetryAfter time.Duration
+	// Unsafe, when set and answering a problem, refuses every lead (503):
+	// Redis may lose what it stores (it evicts, or keeps no append-only
+	// file). The problem, which names the setting to change, is logged for
+	// operators, never sent to sites. Nil: never refuses.
+	Unsafe func() string
 }
 
 // DefaultBacklogRetryAfter is the Retry-After of a refusal for a full
@@ -81,6 +86,13 @@ const DefaultBacklogRetryAfter = 60 * time.Second
 // Redis is down.
 func (h *handler) roomFor(w http.ResponseWriter, r *http.Request, site string, n int, answer answerFunc) bool {
 	c := h.capacity
+	if c.Unsafe != nil {
+		if problem := c.Unsafe(); problem != "" {
+			h.capLog.log(h.log, zap.ErrorLevel, "Redis may lose leads: refusing new leads", zap.String("fix", problem))
+			h.refuseFull(w, r, http.StatusServiceUnavailable, "the relay cannot store leads safely right now; no lead was stored", answer)
+			return false
+		}
+	}
 	if c.Memory != nil && c.MemoryShare > 0 {
 		used, limit, err := c.Memory.Memory(r.Context())
 		switch {

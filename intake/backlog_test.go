@@ -200,3 +200,39 @@ func TestRedisMemoryReadsEveryPrimary(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsafeRedisRefusesLeads: while Redis may lose what it stores (an
+// evicting policy, no append-only file: Capacity.Unsafe), every surface
+// refuses leads with 503 and Retry-After, stores nothing, and tells the
+// site nothing of Redis's settings.
+func TestUnsafeRedisRefusesLeads(t *testing.T) {
+	t.Parallel()
+	const problem = "Redis 127.0.0.1:6379 evicts keys when it is full (maxmemory-policy allkeys-lru)"
+	reqs := map[string]func() *http.Request{
+		"json":    func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) },
+		"batch":   func() *http.Request { return batchPost(`{"leads":[{"lead":{"title":"Ann"}}]}`, shopKey) },
+		"drop-in": func() *http.Request { return dropGet("login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob") },
+	}
+	for name, req := range reqs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvWith(t, nil, func(_ *env, o *Options) {
+				o.Capacity = Capacity{Unsafe: func() string { return problem }}
+			})
+			rec := e.do(t, req())
+			status := rec.Code
+			if status == http.StatusOK && name == "drop-in" {
+				status = apiStatus(rec)
+			}
+			if status != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "60" {
+				t.Errorf("%d, Retry-After %q; want 503, 60", status, rec.Header().Get("Retry-After"))
+			}
+			if strings.Contains(rec.Body.String(), "maxmemory") {
+				t.Errorf("the answer names Redis's settings to the site: %s", rec.Body)
+			}
+			if n := e.queueSize(t); n != 0 {
+				t.Errorf("%d leads stored, want 0", n)
+			}
+		})
+	}
+}

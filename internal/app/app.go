@@ -58,6 +58,13 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	if err := opsOpenAllowed(cfg, rds.Embedded); err != nil {
 		return err
 	}
+	var dur *durability
+	if !rds.Embedded {
+		dur = newDurability(rds, cfg, log)
+		if err := dur.start(ctx); err != nil {
+			return err
+		}
+	}
 	sites := cfg.Intake.Sites
 	if roles.Intake && len(sites) == 0 {
 		if !rds.Embedded {
@@ -88,6 +95,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			return nil
 		},
 	}}
+	if dur != nil {
+		health.checks["redis_durability"] = dur.ready
+	}
 	// Two listeners: the site-facing one (intake, health) and the ops one
 	// (UI, dead letters, metrics), which sites and the internet never reach.
 	mux := http.NewServeMux()
@@ -120,7 +130,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		pub := producer.New(rds.Client, producerOptions(cfg), log)
 		defer pub.Close()
 		met.KnownSites(slices.Collect(maps.Keys(sites))...)
-		mountIntake(mux, rds, cfg, sites, pub, met, log)
+		mountIntake(mux, rds, dur, cfg, sites, pub, met, log)
 		mountOps(opsMux, rds, cfg)
 	}
 
@@ -128,6 +138,13 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
+	if dur != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dur.watch(ctx)
+		}()
+	}
 	if w != nil {
 		wg.Add(1)
 		go func() {
@@ -218,7 +235,7 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 }
 
 // mountIntake serves the site-facing routes at /.
-func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
+func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
 		Sites:          sites,
 		Origins:        cfg.Intake.SiteOrigins,
@@ -228,15 +245,18 @@ func mountIntake(mux *http.ServeMux, rds *Redis, cfg config.Config, sites map[st
 		TrustedProxies: cfg.Server.TrustedProxies,
 		Replays:        intake.NewRedisReplays(rds.Client),
 		Observer:       met,
-		Capacity:       capacity(rds, cfg, log),
+		Capacity:       capacity(rds, dur, cfg, log),
 	}, pub, log))
 }
 
-// capacity is intake's bound on the backlog and its Redis memory guard.
-// The embedded miniredis has no memory figures: the demo runs without the
-// guard.
-func capacity(rds *Redis, cfg config.Config, log *zap.Logger) intake.Capacity {
+// capacity is intake's bound on the backlog, its Redis memory guard, and
+// its refusal while Redis may lose leads (dur). The embedded miniredis has
+// no memory figures: the demo runs without the guard.
+func capacity(rds *Redis, dur *durability, cfg config.Config, log *zap.Logger) intake.Capacity {
 	c := intake.Capacity{SiteMax: cfg.Intake.SiteMaxQueued, TotalMax: cfg.Intake.MaxQueued}
+	if dur != nil {
+		c.Unsafe = dur.Problem
+	}
 	// The backlog is the store's count per site and asynq's queue sizes;
 	// the publisher holds each lead to the caps, this reads them ahead of
 	// a batch.

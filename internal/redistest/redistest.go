@@ -61,6 +61,14 @@ func Start(t testing.TB) *Server {
 	return startServer(t, nil, FreePort)
 }
 
+// StartWith is Start with extra redis-server arguments, which override the
+// defaults (append-only file on, no snapshots): StartWith(t,
+// "--maxmemory-policy", "allkeys-lru") or StartWith(t, "--appendonly", "no").
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
+	return startServer(t, args, FreePort)
+}
+
 // need skips the test, or fails it under CI, when a Redis program is missing.
 func need(t testing.TB, bin, program, pkg string) {
 	t.Helper()

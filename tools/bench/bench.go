@@ -204,6 +204,11 @@ func (b *bench) env(c *crm, extra map[string]string) map[string]string {
 		"LEADRELAY_SHUTDOWN_TIMEOUT":   "5s",
 		"LEADRELAY_OPS_ADDR":           "127.0.0.1:0",
 	}
+	if !b.rep.AOF {
+		// The bench measures Redis without its append-only file unless
+		// -aof asks for it; a relay refuses such a Redis unless told.
+		e["LEADRELAY_REDIS_ALLOW_NO_AOF"] = "true"
+	}
 	if c != nil {
 		e["LEADRELAY_CRM_URL"] = c.url
 		e["LEADRELAY_CRM_LOGIN"] = crmLogin
