@@ -75,8 +75,12 @@
 //     (case-insensitive) or phone (same digits), not from client and contact
 //     cards; there are no clients, contacts, deals or partners, so clid, pid,
 //     did and partner are always 0 and their names null.
-//   - Sources (clientpath) are created on first use by name; v2 stores the
-//     chosen source's name as utm_source.
+//   - Sources (clientpath) are found as the CRM's getClientpath does: by the
+//     lead's utm_source first, then by name (case-blind), and made when none
+//     is found and a name is given, even one an existing source has; a
+//     number is a name. utm_source alone files under no source. v2 stores
+//     the source's utm_source, not the request's. The store starts without
+//     the CRM's installed sources (Маркетинг, …, fromfriend).
 //   - datum is the same for v1 and v2 (the running CRM showed v2 three hours
 //     later); both use Config.Clock in Config.Location.
 //   - The API key compares exactly; MySQL would compare it case-insensitively.

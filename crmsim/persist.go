@@ -15,10 +15,13 @@ import (
 
 // snapshot is the DataFile format.
 type snapshot struct {
-	Version     int          `json:"version"`
-	NextID      int64        `json:"next_id"`
-	ClientPaths []string     `json:"clientpaths"`
-	Leads       []StoredLead `json:"leads"`
+	Version     int      `json:"version"`
+	NextID      int64    `json:"next_id"`
+	ClientPaths []string `json:"clientpaths"`
+	// ClientPathUTMs are the sources' utm_source, by index of ClientPaths
+	// (missing in older files: none).
+	ClientPathUTMs []string     `json:"clientpath_utms,omitempty"`
+	Leads          []StoredLead `json:"leads"`
 }
 
 const snapshotVersion = 1
@@ -50,8 +53,12 @@ func (st *store) restore(snap *snapshot) error {
 		}
 		st.push(l)
 	}
-	for _, p := range snap.ClientPaths {
-		st.clientPath(p)
+	for i, p := range snap.ClientPaths {
+		utm := ""
+		if i < len(snap.ClientPathUTMs) {
+			utm = snap.ClientPathUTMs[i]
+		}
+		st.addSource(p, utm)
 	}
 	return nil
 }
@@ -132,11 +139,16 @@ func (p *persister) flush(s *Sim) error {
 }
 
 func (s *Sim) marshalLocked() ([]byte, error) {
+	names, utms := make([]string, len(s.st.paths)), make([]string, len(s.st.paths))
+	for i, src := range s.st.paths {
+		names[i], utms[i] = src.name, src.utm
+	}
 	return json.Marshal(snapshot{
-		Version:     snapshotVersion,
-		NextID:      int64(len(s.st.leads)) + 1,
-		ClientPaths: s.st.paths,
-		Leads:       s.st.leads,
+		Version:        snapshotVersion,
+		NextID:         int64(len(s.st.leads)) + 1,
+		ClientPaths:    names,
+		ClientPathUTMs: utms,
+		Leads:          s.st.leads,
 	})
 }
 

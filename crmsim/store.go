@@ -7,7 +7,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -47,7 +46,7 @@ type StoredLead struct {
 	Country      string            `json:"country"`
 	City         string            `json:"city"`
 	Partner      string            `json:"partner"`       // partner site as sent (the CRM keeps only a partner id: 0 here)
-	ClientPath   string            `json:"clientpath"`    // source name (v1 path, v2 clientpath, else utm_source)
+	ClientPath   string            `json:"clientpath"`    // name of the source the lead is filed under (see clientPath)
 	ClientPathID int               `json:"clientpath_id"` // source id, 0 = none
 	UTMSource    string            `json:"utm_source"`
 	UTMMedium    string            `json:"utm_medium"`
@@ -75,8 +74,7 @@ type store struct {
 	leads   []StoredLead
 	byEmail map[string]int // normalised e-mail -> iduser of its first lead
 	byPhone map[string]int // phone digits -> iduser of its first lead
-	paths   []string       // client path names; id = index+1
-	pathIDs map[string]int // lower-case name -> id
+	paths   []source       // client sources ("client paths"); id = index+1
 	// datumSorted is true while leads in id order are also in datum order
 	// (the usual case), so list by datum or id needs no sort.
 	datumSorted bool
@@ -90,7 +88,6 @@ func (st *store) init() {
 	st.byEmail = map[string]int{}
 	st.byPhone = map[string]int{}
 	st.paths = nil
-	st.pathIDs = map[string]int{}
 	st.datumSorted = true
 }
 
@@ -154,30 +151,60 @@ func phoneKey(p string) string {
 	return b.String()
 }
 
-// clientPath resolves a source by id ("3") or name, creating named sources
-// on first use like the CRM's getClientpath.
-func (st *store) clientPath(v string) (int, string) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, ""
+// source is one of the CRM's client sources (table clientpath).
+type source struct {
+	name string
+	utm  string // the utm_source that files a lead under it; "" = none
+}
+
+// clientPath finds the source of an add like the CRM's getClientpath: by
+// the lead's utm_source when it has one, else by name (both case-blind,
+// as MariaDB compares them); when none is found and a name is given, a
+// new source with that name and utm_source is made, even when one of
+// that name exists. A name is a name, never an id ("3" makes a source
+// called 3). 0 is no source.
+func (st *store) clientPath(name, utm string) int {
+	name, utm = strings.TrimSpace(name), strings.TrimSpace(utm)
+	match := func(f func(source) string, v string) int {
+		for i, src := range st.paths {
+			if strings.EqualFold(f(src), v) {
+				return i + 1
+			}
+		}
+		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= len(st.paths) {
-		return n, st.paths[n-1]
+	id := 0
+	switch {
+	case utm != "":
+		id = match(func(s source) string { return s.utm }, utm)
+	case name != "":
+		id = match(func(s source) string { return s.name }, name)
 	}
-	if id, ok := st.pathIDs[strings.ToLower(v)]; ok {
-		return id, st.paths[id-1]
+	if id == 0 && name != "" {
+		id = st.addSource(name, utm)
 	}
-	st.paths = append(st.paths, v)
-	id := len(st.paths)
-	st.pathIDs[strings.ToLower(v)] = id
-	return id, v
+	return id
+}
+
+// addSource appends a source and returns its id.
+func (st *store) addSource(name, utm string) int {
+	st.paths = append(st.paths, source{name: name, utm: utm})
+	return len(st.paths)
 }
 
 func (st *store) pathName(id int) string {
 	if id < 1 || id > len(st.paths) {
 		return ""
 	}
-	return st.paths[id-1]
+	return st.paths[id-1].name
+}
+
+// pathUTM is the utm_source of source id, "" for none.
+func (st *store) pathUTM(id int) string {
+	if id < 1 || id > len(st.paths) {
+		return ""
+	}
+	return st.paths[id-1].utm
 }
 
 // tagRE matches what PHP's strip_tags removes, near enough.
@@ -430,13 +457,12 @@ func (s *Sim) addLead(in leadInput) int64 {
 		UTMSource: untag(in.utmSource), UTMMedium: untag(in.utmMedium), UTMCampaign: untag(in.utmCampaign),
 		UTMTerm: untag(in.utmTerm), UTMContent: untag(in.utmContent), UTMReferrer: untag(in.utmReferrer),
 	}
-	src := untag(in.clientPath)
-	if src == "" {
-		src = l.UTMSource
-	}
-	l.ClientPathID, l.ClientPath = s.st.clientPath(src)
-	if in.api == APIv2 { // v2 stores utm_source from the chosen source
-		l.UTMSource = l.ClientPath
+	// Both versions file the lead under a source as getClientpath does;
+	// v2 then stores the source's utm_source, not the request's.
+	l.ClientPathID = s.st.clientPath(in.clientPath, in.utmSource)
+	l.ClientPath = s.st.pathName(l.ClientPathID)
+	if in.api == APIv2 {
+		l.UTMSource = s.st.pathUTM(l.ClientPathID)
 	}
 	if len(in.uids) > 0 {
 		uids := make(map[string]string, len(in.uids))

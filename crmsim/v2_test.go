@@ -104,9 +104,9 @@ func TestV2UIDsRoundTrip(t *testing.T) {
 func TestV2InfoAndStub(t *testing.T) {
 	t.Parallel()
 	sim, ts := newTestSim(t, Config{})
-	addV2(t, ts.URL, "title", "Ann", "clientpath", "Landing", "utm_source", "ignored", "path", "ignored too", "partner", "p.ru")
+	addV2(t, ts.URL, "title", "Ann", "clientpath", "Landing", "utm_source", "cpc", "path", "ignored", "partner", "p.ru")
 	l, _ := sim.Lead(1)
-	if l.ClientPath != "Landing" || l.UTMSource != "Landing" || l.Partner != "p.ru" {
+	if l.ClientPath != "Landing" || l.UTMSource != "cpc" || l.Partner != "p.ru" {
 		t.Errorf("stored %+v", l)
 	}
 	m := postForm(t, ts.URL, PathV2, auth("action", "info", "id", "1")).json(t)
@@ -118,6 +118,42 @@ func TestV2InfoAndStub(t *testing.T) {
 	want := `{"data":{"description":"","statusName":"","rezultName":null,"clientpathName":"","userName":null,"client":null,"person":null,"deal":null},"id":999}`
 	if a.body != want {
 		t.Errorf("stub\n%s\nwant\n%s", a.body, want)
+	}
+}
+
+// TestV2ClientSources files leads under client sources as the real CRM
+// did (2025.4, read in its clientpath and leads tables): by utm_source
+// first, then by name, case-blind; a new source when none matches, even
+// one with an existing name; a number is a name; utm_source alone files
+// under nothing; v2 stores the source's utm_source.
+func TestV2ClientSources(t *testing.T) {
+	t.Parallel()
+	sim, ts := newTestSim(t, Config{})
+	tests := []struct {
+		kv       []string
+		sourceID int
+		name     string
+		utm      string
+	}{
+		{[]string{"clientpath", "oldshop"}, 1, "oldshop", ""},
+		{[]string{"partner", "oldshop"}, 0, "", ""},
+		{[]string{"utm_source", "oldshop"}, 0, "", ""},
+		{[]string{"clientpath", "oldshop", "utm_source", "yandex"}, 2, "oldshop", "yandex"},
+		{[]string{"clientpath", "newshop", "utm_source", "yandex"}, 2, "oldshop", "yandex"},
+		{[]string{"clientpath", "3"}, 3, "3", ""},
+		{[]string{"clientpath", " OLDSHOP "}, 1, "oldshop", ""},
+		{[]string{"utm_source", "YANDEX"}, 2, "oldshop", "yandex"},
+	}
+	for i, tc := range tests {
+		id := addV2(t, ts.URL, append([]string{"title", "Ann"}, tc.kv...)...)
+		l, _ := sim.Lead(id)
+		if l.ClientPathID != tc.sourceID || l.ClientPath != tc.name || l.UTMSource != tc.utm {
+			t.Errorf("add %d %v: source %d %q utm_source %q, want %d %q %q", i+1, tc.kv, l.ClientPathID, l.ClientPath, l.UTMSource, tc.sourceID, tc.name, tc.utm)
+		}
+	}
+	m := postForm(t, ts.URL, PathV2, auth("action", "info", "id", "2")).json(t)
+	if data := m["data"].(map[string]any); data["partner"] != float64(0) {
+		t.Errorf("partner %v, want 0: the CRM keeps only the id of a partner client", data["partner"])
 	}
 }
 
