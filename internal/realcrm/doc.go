@@ -19,7 +19,14 @@
 // they count as missing). -run 'TestRealCRMKillPHPMidBurst/16' picks one run. A second test sends
 // the same requests to the real CRM and to the simulator in its real-CRM
 // modes (crmsim.FatalCRM, V1Shipped) and compares the answers' status and
-// shape, so the simulator stays true to the CRM.
+// shape, so the simulator stays true to the CRM; another compares the client
+// source and utm_source each v2 add is filed under.
+//
+// TestRealCRMDropInSites runs intake and a worker in this process and sends
+// drop-in forms as old sites do (windows-1251 and KOI8-R, declared or the
+// site's default, real forms' field names, an unknown field) and a JSON
+// lead, then reads MariaDB: the right Cyrillic text, title, phone, the
+// unknown field's line, and each site where its attribution puts it.
 //
 // Settings (all from the environment; the CRM must be on loopback):
 //

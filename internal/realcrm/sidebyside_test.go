@@ -136,3 +136,66 @@ func firstID(t *testing.T, r reply) string {
 	}
 	return fmt.Sprint(l.Data[0].ID)
 }
+
+// TestSimulatorSourcesMatchRealCRM sends the same v2 adds to the real CRM
+// and to the simulator and compares the client source each lead is filed
+// under and the utm_source stored: by utm_source first, then by name, a
+// new source when none matches, a number taken as a name. Names are
+// unique to the run: the real CRM keeps its sources.
+func TestSimulatorSourcesMatchRealCRM(t *testing.T) {
+	s := loadSettings(t)
+	checkCRM(t, s)
+	sim, err := crmsim.New(crmsim.Config{APIKey: s.apikey, Users: []crmsim.User{{Login: s.login, Name: "Admin", Active: true, Coordinator: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	run := time.Now().Format("150405")
+	a, u, y := "src"+run, "utm"+run, "yx"+run
+	adds := [][]string{
+		{"clientpath", a},
+		{"utm_source", u},
+		{"partner", a},
+		{"clientpath", a, "utm_source", y},
+		{"clientpath", "other" + run, "utm_source", y},
+		{"clientpath", " " + strings.ToUpper(a) + " "},
+		{"clientpath", "9" + run},
+	}
+	for _, kv := range adds {
+		var got [2]string
+		for i, base := range []string{s.url, ts.URL} {
+			add := post(t, base, crmsim.PathV2, s, append([]string{"action", "add", "title", "sources " + run, "email", "src" + run + "@sbs.test"}, kv...)...)
+			var r struct {
+				ID json.Number `json:"id"`
+			}
+			if err := json.Unmarshal([]byte(add.body), &r); err != nil || r.ID == "" {
+				t.Fatalf("%s add %v: HTTP %d %.200s", base, kv, add.status, add.body)
+			}
+			info := post(t, base, crmsim.PathV2, s, "action", "info", "id", r.ID.String())
+			var m struct {
+				Data struct {
+					Name    any `json:"clientpathName"`
+					UTM     any `json:"utm_source"`
+					Partner any `json:"partner"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(info.body), &m); err != nil {
+				t.Fatalf("%s info: %.200s", base, info.body)
+			}
+			got[i] = fmt.Sprintf("source %q utm_source %q partner %v", orEmpty(m.Data.Name), orEmpty(m.Data.UTM), m.Data.Partner)
+		}
+		t.Logf("%v: real CRM %s; simulator %s", kv, got[0], got[1])
+		if got[0] != got[1] {
+			t.Errorf("%v: the real CRM files it as %s, the simulator as %s", kv, got[0], got[1])
+		}
+	}
+}
+
+// orEmpty prints a JSON null as "".
+func orEmpty(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
