@@ -10,6 +10,14 @@
 //     only), so a site already integrated with SalesMan changes only its
 //     crm_url: login is the site's name, apikey its key.
 //
+// The drop-in reads old sites as they are (SiteSettings): the charset a
+// form declares or the site's (windows-1251, KOI8-R, ISO-8859-5, UTF-8),
+// the names real forms give their fields (the lead's alias table, then the
+// site's own mapping), and keeps a field that maps to nothing as a line of
+// the description. Text that is not valid in its charset never costs the
+// lead. Every lead, from either surface, names its site in the CRM field
+// the site's attribution chooses (lead.Attribution).
+//
 // After authentication each request passes the site's origin allow-list
 // (CORS), the Redis-shared rate limits and, for sites with a secret, the
 // HMAC signature check; failed authentications are rate-limited per client
