@@ -28,9 +28,9 @@ func checkExpr(t *testing.T, where, expr string) {
 }
 
 // TestAlertRules: deploy/prometheus/alerts.yml covers dead leads, the
-// oldest pending lead, the circuit, a config problem and intake 5xx, each
-// well formed. (.ci/run also runs promtool check rules where promtool is
-// installed.)
+// oldest pending lead, the circuit, a config problem, intake 5xx and a
+// site form not in its charset, each well formed. (.ci/run also runs
+// promtool check rules where promtool is installed.)
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile("../deploy/prometheus/alerts.yml")
@@ -71,7 +71,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"LeadRelayDeadLeadsRising", "LeadRelayOldestPendingLeadOld", "LeadRelayCRMCircuitOpen", "LeadRelayCRMConfigProblem", "LeadRelayIntake5xx"} {
+	for _, want := range []string{"LeadRelayDeadLeadsRising", "LeadRelayOldestPendingLeadOld", "LeadRelayCRMCircuitOpen", "LeadRelayCRMConfigProblem", "LeadRelayIntake5xx", "LeadRelaySiteFormNotInItsCharset"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s (have %v)", want, alerts)
 		}
