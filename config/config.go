@@ -194,6 +194,12 @@ type Server struct {
 	// connections of each listener; more wait in the kernel's backlog.
 	// 0 means no cap.
 	MaxConnections int
+	// MaxConnectionsPerClient (LEADRELAY_MAX_CONNECTIONS_PER_CLIENT,
+	// default 64) caps the connections one client (an IPv4 address, an
+	// IPv6 /64; not a trusted proxy) holds on each listener, so that its
+	// idle keep-alive connections cannot fill MaxConnections. 0 means no
+	// cap.
+	MaxConnectionsPerClient int
 	// TrustedProxies (LEADRELAY_TRUSTED_PROXIES, "10.0.0.0/8,192.0.2.7")
 	// are the reverse proxies whose X-Forwarded-For names the client, for
 	// per-client limits on both listeners. Empty: forwarded headers are

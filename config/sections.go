@@ -96,10 +96,11 @@ func (p *parser) intake() Intake {
 func (p *parser) server() Server {
 	p.section = SectionServer
 	return Server{
-		HTTPAddr:        p.str("LEADRELAY_HTTP_ADDR", "127.0.0.1:8080"),
-		MaxConnections:  p.int("LEADRELAY_MAX_CONNECTIONS", 1024),
-		TrustedProxies:  p.prefixes("LEADRELAY_TRUSTED_PROXIES"),
-		ShutdownTimeout: p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", worker.DefaultShutdownTimeout),
+		HTTPAddr:                p.str("LEADRELAY_HTTP_ADDR", "127.0.0.1:8080"),
+		MaxConnections:          p.int("LEADRELAY_MAX_CONNECTIONS", 1024),
+		MaxConnectionsPerClient: p.int("LEADRELAY_MAX_CONNECTIONS_PER_CLIENT", 64),
+		TrustedProxies:          p.prefixes("LEADRELAY_TRUSTED_PROXIES"),
+		ShutdownTimeout:         p.dur("LEADRELAY_SHUTDOWN_TIMEOUT", worker.DefaultShutdownTimeout),
 	}
 }
 

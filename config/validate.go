@@ -112,6 +112,9 @@ func (c *Config) validateOps(p *parser) {
 	if c.Server.MaxConnections < 0 {
 		p.fail("LEADRELAY_MAX_CONNECTIONS", "must not be negative")
 	}
+	if c.Server.MaxConnectionsPerClient < 0 {
+		p.fail("LEADRELAY_MAX_CONNECTIONS_PER_CLIENT", "must not be negative (0 is no cap)")
+	}
 	p.positive("LEADRELAY_SHUTDOWN_TIMEOUT", float64(c.Server.ShutdownTimeout))
 }
 

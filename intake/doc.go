@@ -28,8 +28,8 @@
 // reasons (siteReason), never the worker's text.
 //
 // Serve the handler through NewHTTPServer, which sets the timeouts that keep
-// slow clients from holding connections, on a LimitListener that caps the
-// open connections:
+// slow clients from holding connections, on a GuardListener that caps the
+// open connections, those of one client, and the idle time near the cap:
 //
 //	h := intake.New(intake.Options{
 //		Sites:   cfg.Intake.Sites,
@@ -39,5 +39,7 @@
 //		Replays: intake.NewRedisReplays(rdb),
 //	}, pub, log)
 //	srv := intake.NewHTTPServer(cfg.Server.HTTPAddr, h)
-//	err := srv.ListenAndServe()
+//	ln, err := net.Listen("tcp", srv.Addr)
+//	…
+//	err = srv.Serve(intake.GuardListener(srv, ln, intake.ConnLimits{Max: 1024, PerClient: 64}))
 package intake

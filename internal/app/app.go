@@ -171,7 +171,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.srv.Serve(intake.LimitListener(s.ln, cfg.Server.MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ln := intake.GuardListener(s.srv, s.ln, intake.ConnLimits{Max: cfg.Server.MaxConnections,
+				PerClient: cfg.Server.MaxConnectionsPerClient, TrustedProxies: cfg.Server.TrustedProxies})
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("%s: %w", s.name, err)
 			}
 		}()
