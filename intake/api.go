@@ -10,8 +10,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"leadrelay/delivery"
 	"leadrelay/lead"
 	"leadrelay/producer"
+	"leadrelay/status"
 )
 
 // MaxIdempotencyKey is the longest Idempotency-Key header intake accepts.
@@ -87,15 +89,15 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 	if !rc.Duplicate {
 		note(r, "", rc.ID, "accepted")
 		w.Header().Set("Location", "/v1/leads/"+rc.ID)
-		writeJSON(w, http.StatusAccepted, acceptedBody{ID: rc.ID, Status: producer.StateQueued})
+		writeJSON(w, http.StatusAccepted, acceptedBody{ID: rc.ID, Status: string(delivery.Queued)})
 		return
 	}
 	note(r, "", rc.ID, "duplicate")
-	state := producer.StateQueued
+	state := delivery.Queued
 	if st, err := h.pub.Status(r.Context(), site, rc.ID); err == nil {
 		state = st.State
 	}
-	writeJSON(w, http.StatusOK, acceptedBody{ID: rc.ID, Status: state, Duplicate: true})
+	writeJSON(w, http.StatusOK, acceptedBody{ID: rc.ID, Status: string(state), Duplicate: true})
 }
 
 // leadStatus serves GET /v1/leads/{id}.
@@ -114,10 +116,10 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	st, err := h.pub.Status(r.Context(), site, id)
 	switch {
-	case errors.Is(err, producer.ErrNotFound):
+	case errors.Is(err, status.ErrNotFound):
 		note(r, "", "", "not_found")
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such lead"})
-	case errors.Is(err, producer.ErrUnavailable):
+	case errors.Is(err, status.ErrUnavailable):
 		h.unavailable(w, r, err)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "lead store unavailable, try again later"})
 	case err != nil:
@@ -125,7 +127,7 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 	default:
 		note(r, "", st.ID, "found")
 		writeJSON(w, http.StatusOK, statusBody{
-			ID: st.ID, Status: st.State, CRMID: st.CRMID, Attempts: st.Attempts, LastError: siteReason(st.State, st.LastError),
+			ID: st.ID, Status: string(st.State), CRMID: st.CRMID, Attempts: st.Attempts, LastError: st.Reason.Text(delivery.Sites),
 			ReceivedAt: st.ReceivedAt, UpdatedAt: st.UpdatedAt, NextAttemptAt: st.NextAttemptAt, DeliveredAt: st.DeliveredAt,
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"leadrelay/delivery"
 	"leadrelay/lead"
 	"leadrelay/producer"
 )
@@ -217,12 +218,12 @@ func (h *handler) publishOne(ctx context.Context, site string, i int, it batchIt
 		} else {
 			res.ID = rc.ID
 			if !rc.Duplicate {
-				res.Status, res.State = http.StatusAccepted, producer.StateQueued
+				res.Status, res.State = http.StatusAccepted, string(delivery.Queued)
 				return res
 			}
-			res.Status, res.Duplicate, res.State = http.StatusOK, true, producer.StateQueued
+			res.Status, res.Duplicate, res.State = http.StatusOK, true, string(delivery.Queued)
 			if st, err := h.pub.Status(ctx, site, rc.ID); err == nil {
-				res.State = st.State
+				res.State = string(st.State)
 			}
 			return res
 		}

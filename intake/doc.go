@@ -24,8 +24,9 @@
 // address (a right key is never refused for them). Before anything is
 // stored, Capacity bounds the backlog of undelivered leads per site and in
 // all, and guards Redis's memory. Spam hints are carried to the CRM, never
-// used to drop a lead. A site reads a lead's failures as short stable
-// reasons (siteReason), never the worker's text.
+// used to drop a lead. A site reads where its lead is from package status,
+// and its last failure as the reason's short stable site text
+// (delivery.Sites), never the worker's or the CRM's words.
 //
 // Serve the handler through NewHTTPServer, which sets the timeouts that keep
 // slow clients from holding connections, on a GuardListener that caps the

@@ -15,6 +15,7 @@ import (
 
 	"leadrelay/lead"
 	"leadrelay/producer"
+	"leadrelay/status"
 )
 
 // Publisher is what intake needs from the producer; *producer.Publisher
@@ -22,8 +23,9 @@ import (
 type Publisher interface {
 	// Publish validates and enqueues a lead; see producer.Publisher.Publish.
 	Publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (producer.Receipt, error)
-	// Status reports a lead's state; see producer.Publisher.Status.
-	Status(ctx context.Context, site, id string) (producer.Status, error)
+	// Status reports where a site's lead is: package status's answer, with
+	// its errors (status.ErrNotFound, status.ErrUnavailable).
+	Status(ctx context.Context, site, id string) (status.Status, error)
 }
 
 // DefaultRetryAfter is the Retry-After intake sends with a 503.

@@ -5,8 +5,8 @@
 // Publish validates a lead and enqueues it as one asynq task whose id is
 // derived from the site and its idempotency key (or the lead's content), so
 // the same submission twice is one task; Status tells a site where its lead
-// is. Any Redis failure is an error wrapping ErrUnavailable: a lead is never
-// dropped silently.
+// is (package status answers). Any Redis failure of Publish is an error
+// wrapping ErrUnavailable: a lead is never dropped silently.
 //
 //	p := producer.New(rdb, producer.Options{Queue: "leads"}, log)
 //	r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "order-42")
@@ -17,6 +17,5 @@
 //
 // Besides asynq's task, the producer writes nothing per lead: one script
 // (rdb.Store.Admit) checks the delivered marker and counts the lead in its
-// site's backlog, within the caps. Status reads the site from the task's
-// payload, or from the delivered marker once the task has expired.
+// site's backlog, within the caps.
 package producer

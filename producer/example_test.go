@@ -11,6 +11,7 @@ import (
 
 	"leadrelay/lead"
 	"leadrelay/producer"
+	"leadrelay/status"
 )
 
 func Example() {
@@ -39,7 +40,7 @@ func Example() {
 	fmt.Println("state:", st.State)
 
 	_, err = p.Status(ctx, "blog", first.ID)
-	fmt.Println("another site sees it:", !errors.Is(err, producer.ErrNotFound))
+	fmt.Println("another site sees it:", !errors.Is(err, status.ErrNotFound))
 
 	_, err = p.Publish(ctx, "shop", lead.Lead{Email: "not an address"}, "")
 	fmt.Println(err)

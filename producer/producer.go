@@ -13,6 +13,7 @@ import (
 
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
+	"leadrelay/status"
 )
 
 // ErrUnavailable is wrapped by every error that means the lead store (Redis)
@@ -20,9 +21,6 @@ import (
 // (intake answers 503); the lead was not acknowledged.
 var ErrUnavailable = errors.New("producer: lead store unavailable")
 
-// ErrNotFound is returned by Status for an id that is unknown, expired, or
-// belongs to another site. The three are indistinguishable on purpose.
-var ErrNotFound = errors.New("producer: lead not found")
 
 // Options tunes a Publisher. The zero value enqueues on lead.DefaultQueue
 // with lead's other task defaults and waits for no replica.
@@ -85,6 +83,7 @@ type Publisher struct {
 	store  *rdb.Store
 	client *asynq.Client
 	insp   *asynq.Inspector
+	status *status.Reader
 	o      Options
 	log    *zap.Logger
 	closed atomic.Bool
@@ -101,9 +100,23 @@ func New(rc redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
 		store:  rdb.New(rc),
 		client: asynq.NewClientFromRedisClient(rc),
 		insp:   asynq.NewInspectorFromRedisClient(rc),
+		status: status.New(rc, o.withDefaults().Queue),
 		o:      o.withDefaults(),
 		log:    log,
 	}
+}
+
+// Status is where lead id is as site sees it: the status package's one
+// answer (status.Reader.ForSite), with its errors: status.ErrNotFound for
+// an id that is unknown, expired or another site's (indistinguishable on
+// purpose), and, when Redis cannot answer, one wrapping both
+// status.ErrUnavailable and ErrUnavailable.
+func (p *Publisher) Status(ctx context.Context, site, id string) (status.Status, error) {
+	st, err := p.status.ForSite(ctx, site, id)
+	if errors.Is(err, status.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return st, err
 }
 
 // Publish normalizes and validates l and enqueues it for site. An empty

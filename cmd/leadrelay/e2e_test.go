@@ -15,7 +15,7 @@ import (
 
 	"leadrelay/crmsim"
 	"leadrelay/deadletter"
-	"leadrelay/intake"
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 )
 
@@ -242,13 +242,17 @@ func TestNoSecondPost(t *testing.T) {
 }
 
 // TestDeadLetterAndRerun: a lead the CRM rejects lands in the archive with
-// the CRM's reason; re-running it after the cause is fixed delivers it.
+// the CRM's reason; re-running it after the cause is fixed delivers it,
+// and its status (the site API's and ctl's) shows no stale failure and
+// counts both runs (issue 16.5: after the re-run, ctl still showed "Last
+// error … rejected" and attempts fell from 2 to 1).
 func TestDeadLetterAndRerun(t *testing.T) {
 	t.Parallel()
 	rds := redistest.Start(t)
 	sim, crmURL := startSim(t)
 	sim.SetFaults(crmsim.Faults{RejectMarker: "#bad"})
-	in := startApp(t, baseEnv(rds.URL(), crmURL, "v1"), "serve")
+	env := baseEnv(rds.URL(), crmURL, "v1")
+	in := startApp(t, env, "serve")
 	code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"title": "Rejected #bad", "email": "dead@example.com"})
 	if code != http.StatusAccepted {
 		t.Fatalf("%d %v", code, body)
@@ -266,7 +270,7 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	}
 	st := leadStatus(t, in.URL, id)
 	// The site reads a short reason; the CRM's text stays with the operators.
-	if st["status"] != "dead" || st["last_error"] != intake.ReasonRejected {
+	if st["status"] != "dead" || st["last_error"] != (delivery.Reason{Code: delivery.CRMRejected}).Text(delivery.Sites) || st["attempts"] != 1.0 {
 		t.Errorf("status = %v", st)
 	}
 	store := deadletter.New(rds.Client())
@@ -286,6 +290,16 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	}
 	if n, err := store.Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("delivered lead still in the dead-letter store: %d, %v", n, err)
+	}
+	if st := leadStatus(t, in.URL, id); st["attempts"] != 2.0 || st["last_error"] != nil {
+		t.Errorf("site's status after the re-run = %v, want 2 attempts and no last error", st)
+	}
+	out, _, err := runOnce(t, env, "ctl", "lead", "status", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexpFind(out, `Attempts\s+(\d+)\n`) != "2" || contains(out, "rejected") || contains(out, "Last") {
+		t.Errorf("ctl lead status after the re-run:\n%s\nwant 2 attempts and no stale failure", out)
 	}
 }
 

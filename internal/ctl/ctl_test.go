@@ -20,6 +20,7 @@ import (
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -489,16 +490,16 @@ func TestLeadStatus(t *testing.T) {
 
 	tests := []struct {
 		name, queue, id string
-		state           string
+		state           delivery.State
 		crmID           int64
 		text            []string // in the human output
 	}{
-		{"queued", "leads", queued.ID, StateQueued, 0, []string{"queued", "queued@example.com"}},
-		{"dead archived", "leads", archived.ID, StateDead, 0, []string{"dead: CRM rejected archived", "asynq task"}},
-		{"dead trimmed", "leads", trimmed, StateDead, 0, []string{"dead: CRM rejected trimmed", "dead-letter store"}},
-		{"delivered marker", "leads", expired.ID, StateDelivered, 77, []string{"delivered (CRM id 77)", "delivered marker"}},
-		{"delivered result", "other", done.ID, StateDelivered, 42, []string{"delivered (CRM id 42)"}},
-		{"retrying", "other", retry.ID, StateRetrying, 0, []string{"retrying", "CRM unreachable", "Next attempt"}},
+		{"queued", "leads", queued.ID, delivery.Queued, 0, []string{"queued", "queued@example.com"}},
+		{"dead archived", "leads", archived.ID, delivery.Dead, 0, []string{"dead: ", "CRM rejected archived", "asynq task"}},
+		{"dead trimmed", "leads", trimmed, delivery.Dead, 0, []string{"dead: ", "CRM rejected trimmed", "dead-letter store"}},
+		{"delivered marker", "leads", expired.ID, delivery.Delivered, 77, []string{"delivered (CRM id 77)", "delivered marker"}},
+		{"delivered result", "other", done.ID, delivery.Delivered, 42, []string{"delivered (CRM id 42)"}},
+		{"retrying", "other", retry.ID, delivery.Retrying, 0, []string{"retrying", "CRM unreachable", "Next attempt"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 )
 
@@ -333,5 +334,65 @@ func TestFinishCountsOnce(t *testing.T) {
 	day, _ := s.DeliveredOn(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil || n != 1 || day != 1 {
 		t.Errorf("after two Finish calls: backlog %d (%v), delivered %d; want 1, 1", n, err, day)
+	}
+}
+
+// TestRunsCounted: every run that spent an attempt or ended the lead is
+// counted in its attempt record, with the last failure's reason; a
+// delivery keeps the count, its own run counted once however often Finish
+// is retried; a lead delivered at its first run keeps no record.
+func TestRunsCounted(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	down := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}
+	tests := []struct {
+		name     string
+		failures []bool // each failed run: spent an attempt?
+		runs     int    // after the delivery (0: no record)
+	}{
+		{"delivered at once", nil, 0},
+		{"postponed only", []bool{false, false}, 0},
+		{"dead, then re-run", []bool{true}, 2},
+		{"two retries and a postponement", []bool{true, false, true}, 3},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("ld_runs%d", i)
+			b := BeginArgs{ID: id, Token: "t", Now: time.Now(), LockTTL: time.Minute, RecordTTL: time.Hour}
+			want := 0
+			for _, spent := range tc.failures {
+				if _, err := s.Begin(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+				_, _ = s.Release(ctx, id, "t", Release{Mode: ReleaseSet, State: StateFailed})
+				n, _, err := s.Failed(ctx, id, "t", down, spent, time.Hour)
+				if spent {
+					want++
+				}
+				if err != nil || n != want {
+					t.Fatalf("Failed = %d, %v; want %d", n, err, want)
+				}
+			}
+			if a, err := s.ReadAttempt(ctx, id); err != nil || a.Runs != want || (len(tc.failures) > 0) != (a.Reason == down) {
+				t.Fatalf("before the delivery: %+v, %v", a, err)
+			}
+			if _, err := s.Begin(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // a Finish retried after a lost answer
+				if _, err := s.Finish(ctx, FinishArgs{Marker: Marker{LeadID: id, CRMID: 7, At: time.Now()}, Token: "t",
+					TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := s.ReadAttempt(ctx, id)
+			if err != nil || a.Runs != tc.runs || a.State != "" || !a.Reason.IsZero() {
+				t.Errorf("after the delivery: %+v, %v; want %d runs and nothing else", a, err, tc.runs)
+			}
+			if ttl := rc.PTTL(ctx, AttemptKey(id)).Val(); tc.runs > 0 && ttl <= 0 {
+				t.Errorf("kept record without a TTL: %v", ttl)
+			}
+		})
 	}
 }
