@@ -72,22 +72,28 @@ func (s *Sim) serveV1Action(rq *request, f Faults, d draws) reply {
 	default: // list
 		q := rq.listQuery()
 		q.ignoreAll = f.V1Shipped || f.V1ListIgnoresParams
-		leads, err := s.listLeads(q)
-		var col errUnknownColumn
-		if errors.As(err, &col) {
-			return phpFatal(sqlFatal(col))
-		}
-		if len(leads) == 0 {
-			return apiError(APIv1, 404, textNotFound)
-		}
-		s.mu.Lock()
-		items := make([]v1ListItem, len(leads))
-		for i := range leads {
-			items[i] = s.v1ListItem(&leads[i])
-		}
-		s.mu.Unlock()
-		return reply{json: map[string]any{"data": items}}
+		return listReply(s, q, APIv1, s.v1ListItem)
 	}
+}
+
+// listReply answers a list in either version: the rows as row prints
+// them, a 404 when none match, a PHP fatal for an unknown column.
+func listReply[T any](s *Sim, q listQuery, api string, row func(*StoredLead) T) reply {
+	leads, err := s.listLeads(q)
+	var col errUnknownColumn
+	if errors.As(err, &col) {
+		return phpFatal(sqlFatal(col))
+	}
+	if len(leads) == 0 {
+		return apiError(api, 404, textNotFound)
+	}
+	s.mu.Lock()
+	items := make([]T, len(leads))
+	for i := range leads {
+		items[i] = row(&leads[i])
+	}
+	s.mu.Unlock()
+	return reply{json: map[string]any{"data": items}}
 }
 
 func sqlFatal(col errUnknownColumn) string {
@@ -114,30 +120,18 @@ type v1StatRow struct {
 // v1ListItem is a v1 list row: every value a string, user holds the
 // responsible user's name and userName is always "Не определен".
 type v1ListItem struct {
-	ID             string  `json:"id"`
-	Datum          string  `json:"datum"`
-	DatumDo        *string `json:"datum_do"`
-	Email          string  `json:"email"`
-	Phone          string  `json:"phone"`
-	Site           string  `json:"site"`
-	Company        string  `json:"company"`
-	City           string  `json:"city"`
-	Country        string  `json:"country"`
-	Content        string  `json:"content"`
-	Clid           string  `json:"clid"`
-	Client         *string `json:"client"`
-	Pid            string  `json:"pid"`
-	Person         *string `json:"person"`
-	Did            string  `json:"did"`
-	Deal           *string `json:"deal"`
-	User           string  `json:"user"`
-	UserName       string  `json:"userName"`
-	Status         string  `json:"status"`
-	StatusName     string  `json:"statusName"`
-	Rezult         string  `json:"rezult"`
-	RezultName     string  `json:"rezultName"`
-	ClientPath     string  `json:"clientpath"`
-	ClientPathName *string `json:"clientpathName"`
+	ID string `json:"id"`
+	listHead
+	Clid     string  `json:"clid"`
+	Client   *string `json:"client"`
+	Pid      string  `json:"pid"`
+	Person   *string `json:"person"`
+	Did      string  `json:"did"`
+	Deal     *string `json:"deal"`
+	User     string  `json:"user"`
+	UserName string  `json:"userName"`
+	Status   string  `json:"status"`
+	listTail
 }
 
 func datumDo(l *StoredLead) *string {
@@ -166,87 +160,36 @@ func nullIfEmpty(s string) *string {
 // v1ListItem builds a row; callers hold s.mu.
 func (s *Sim) v1ListItem(l *StoredLead) v1ListItem {
 	return v1ListItem{
-		ID: itoa(l.ID), Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company, City: l.City, Country: l.Country,
-		Content: l.Description, Clid: "0", Pid: "0", Did: "0",
-		User: s.userName(l.IDUser), UserName: "Не определен",
-		Status: itoa(l.Status), StatusName: strtrName(statusNames, l.Status),
-		Rezult: itoa(l.Rezult), RezultName: strtrName(rezultNames, l.Rezult),
-		ClientPath: itoa(l.ClientPathID), ClientPathName: nullIfEmpty(s.st.pathName(l.ClientPathID)),
+		ID: itoa(l.ID), listHead: listHeadOf(l), Clid: "0", Pid: "0", Did: "0",
+		User: s.userName(l.IDUser), UserName: "Не определен", Status: itoa(l.Status),
+		listTail: s.listTailOf(l),
 	}
 }
 
 // v1Info is the lead as v1 info shows it: the v2 fields, values as strings.
 type v1Info struct {
-	ID             string  `json:"id"`
-	Datum          string  `json:"datum"`
-	DatumDo        *string `json:"datum_do"`
-	Status         string  `json:"status"`
-	Rezult         string  `json:"rezult"`
-	Title          string  `json:"title"`
-	Email          string  `json:"email"`
-	Phone          string  `json:"phone"`
-	Site           string  `json:"site"`
-	Company        string  `json:"company"`
-	Description    string  `json:"description"`
-	IP             string  `json:"ip"`
-	City           string  `json:"city"`
-	Country        string  `json:"country"`
-	IDUser         string  `json:"iduser"`
-	ClientPath     string  `json:"clientpath"`
-	Pid            string  `json:"pid"`
-	Clid           string  `json:"clid"`
-	Did            string  `json:"did"`
-	Partner        string  `json:"partner"`
-	UTMSource      string  `json:"utm_source"`
-	UTMMedium      string  `json:"utm_medium"`
-	UTMCampaign    string  `json:"utm_campaign"`
-	UTMTerm        string  `json:"utm_term"`
-	UTMContent     string  `json:"utm_content"`
-	UTMReferrer    string  `json:"utm_referrer"`
-	StatusName     string  `json:"statusName"`
-	RezultName     *string `json:"rezultName"`
-	ClientPathName string  `json:"clientpathName"`
-	UserName       *string `json:"userName"`
-	Client         *string `json:"client"`
-	Person         *string `json:"person"`
-	Deal           *string `json:"deal"`
-}
-
-func rezultName(r int) *string {
-	if r <= 0 {
-		return nil
-	}
-	n := strtrName(rezultNames, r)
-	return &n
+	ID      string  `json:"id"`
+	Datum   string  `json:"datum"`
+	DatumDo *string `json:"datum_do"`
+	Status  string  `json:"status"`
+	Rezult  string  `json:"rezult"`
+	infoContact
+	IDUser     string `json:"iduser"`
+	ClientPath string `json:"clientpath"`
+	Pid        string `json:"pid"`
+	Clid       string `json:"clid"`
+	Did        string `json:"did"`
+	Partner    string `json:"partner"`
+	infoUTM
+	infoNames
 }
 
 // v1Info builds the info data; callers hold s.mu.
 func (s *Sim) v1Info(l *StoredLead) v1Info {
 	return v1Info{
 		ID: itoa(l.ID), Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Status: itoa(l.Status), Rezult: itoa(l.Rezult),
-		Title: l.Title, Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company,
-		Description: l.Description, IP: l.IP, City: l.City, Country: l.Country,
+		Status: itoa(l.Status), Rezult: itoa(l.Rezult), infoContact: infoContactOf(l),
 		IDUser: itoa(l.IDUser), ClientPath: itoa(l.ClientPathID), Pid: "0", Clid: "0", Did: "0", Partner: "0",
-		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
-		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent, UTMReferrer: l.UTMReferrer,
-		StatusName: strtrName(statusNames, l.Status), RezultName: rezultName(l.Rezult),
-		ClientPathName: s.st.pathName(l.ClientPathID), UserName: nullIfEmpty(s.userName(l.IDUser)),
+		infoUTM: infoUTMOf(l), infoNames: s.infoNamesOf(l),
 	}
 }
-
-// infoStub is what info answers for an unknown id: the names the script
-// adds to an empty row, and no id.
-type infoStubData struct {
-	Description    string  `json:"description"`
-	StatusName     string  `json:"statusName"`
-	RezultName     *string `json:"rezultName"`
-	ClientPathName string  `json:"clientpathName"`
-	UserName       *string `json:"userName"`
-	Client         *string `json:"client"`
-	Person         *string `json:"person"`
-	Deal           *string `json:"deal"`
-}
-
-func infoStub() infoStubData { return infoStubData{} }

@@ -1,7 +1,6 @@
 package crmsim
 
 import (
-	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -63,21 +62,7 @@ func (s *Sim) serveV2(rq *request, f Faults, d draws) reply {
 	default: // list
 		q := rq.listQuery()
 		q.v2Dates = true
-		leads, err := s.listLeads(q)
-		var col errUnknownColumn
-		if errors.As(err, &col) {
-			return phpFatal(sqlFatal(col))
-		}
-		if len(leads) == 0 {
-			return apiError(APIv2, 404, textNotFound)
-		}
-		s.mu.Lock()
-		items := make([]v2ListItem, len(leads))
-		for i := range leads {
-			items[i] = s.v2ListItem(&leads[i])
-		}
-		s.mu.Unlock()
-		return reply{json: map[string]any{"data": items}}
+		return listReply(s, q, APIv2, s.v2ListItem)
 	}
 }
 
@@ -110,97 +95,55 @@ type v2AddResult struct {
 
 // v2Info is the lead as v2 info shows it.
 type v2Info struct {
-	ID             int64     `json:"id"`
-	Datum          string    `json:"datum"`
-	DatumDo        *string   `json:"datum_do"`
-	Status         int       `json:"status"`
-	Rezult         int       `json:"rezult"`
-	Title          string    `json:"title"`
-	Email          string    `json:"email"`
-	Phone          string    `json:"phone"`
-	Site           string    `json:"site"`
-	Company        string    `json:"company"`
-	Description    string    `json:"description"`
-	IP             string    `json:"ip"`
-	City           string    `json:"city"`
-	Country        string    `json:"country"`
-	IDUser         int       `json:"iduser"`
-	ClientPath     int       `json:"clientpath"`
-	Pid            int       `json:"pid"`
-	Clid           int       `json:"clid"`
-	Did            int       `json:"did"`
-	Partner        int       `json:"partner"`
-	UTMSource      string    `json:"utm_source"`
-	UTMMedium      string    `json:"utm_medium"`
-	UTMCampaign    string    `json:"utm_campaign"`
-	UTMTerm        string    `json:"utm_term"`
-	UTMContent     string    `json:"utm_content"`
-	UTMReferrer    string    `json:"utm_referrer"`
-	UIDs           []uidPair `json:"uids,omitempty"`
-	StatusName     string    `json:"statusName"`
-	RezultName     *string   `json:"rezultName"`
-	ClientPathName string    `json:"clientpathName"`
-	UserName       *string   `json:"userName"`
-	Client         *string   `json:"client"`
-	Person         *string   `json:"person"`
-	Deal           *string   `json:"deal"`
+	ID      int64   `json:"id"`
+	Datum   string  `json:"datum"`
+	DatumDo *string `json:"datum_do"`
+	Status  int     `json:"status"`
+	Rezult  int     `json:"rezult"`
+	infoContact
+	IDUser     int `json:"iduser"`
+	ClientPath int `json:"clientpath"`
+	Pid        int `json:"pid"`
+	Clid       int `json:"clid"`
+	Did        int `json:"did"`
+	Partner    int `json:"partner"`
+	infoUTM
+	UIDs []uidPair `json:"uids,omitempty"`
+	infoNames
 }
 
 // v2Info builds the info data; callers hold s.mu.
 func (s *Sim) v2Info(l *StoredLead) v2Info {
 	return v2Info{
 		ID: l.ID, Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Status: l.Status, Rezult: l.Rezult,
-		Title: l.Title, Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company,
-		Description: l.Description, IP: l.IP, City: l.City, Country: l.Country,
+		Status: l.Status, Rezult: l.Rezult, infoContact: infoContactOf(l),
 		IDUser: l.IDUser, ClientPath: l.ClientPathID,
-		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
-		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent, UTMReferrer: l.UTMReferrer,
-		UIDs:       uidList(l.UIDs),
-		StatusName: strtrName(statusNames, l.Status), RezultName: rezultName(l.Rezult),
-		ClientPathName: s.st.pathName(l.ClientPathID), UserName: nullIfEmpty(s.userName(l.IDUser)),
+		infoUTM: infoUTMOf(l), UIDs: uidList(l.UIDs), infoNames: s.infoNamesOf(l),
 	}
 }
 
 // v2ListItem is a v2 list row. As shipped, user is always 0 and rezult and
 // clientpath stay strings.
 type v2ListItem struct {
-	ID             int64     `json:"id"`
-	Datum          string    `json:"datum"`
-	DatumDo        *string   `json:"datum_do"`
-	Email          string    `json:"email"`
-	Phone          string    `json:"phone"`
-	Site           string    `json:"site"`
-	Company        string    `json:"company"`
-	City           string    `json:"city"`
-	Country        string    `json:"country"`
-	Content        string    `json:"content"`
-	Clid           int       `json:"clid"`
-	Client         *string   `json:"client"`
-	Pid            int       `json:"pid"`
-	Person         *string   `json:"person"`
-	Did            int       `json:"did"`
-	Deal           *string   `json:"deal"`
-	User           int       `json:"user"`
-	UserName       string    `json:"userName"`
-	Status         int       `json:"status"`
-	StatusName     string    `json:"statusName"`
-	Rezult         string    `json:"rezult"`
-	RezultName     string    `json:"rezultName"`
-	ClientPath     string    `json:"clientpath"`
-	ClientPathName *string   `json:"clientpathName"`
-	UIDs           []uidPair `json:"uids"`
+	ID int64 `json:"id"`
+	listHead
+	Clid     int     `json:"clid"`
+	Client   *string `json:"client"`
+	Pid      int     `json:"pid"`
+	Person   *string `json:"person"`
+	Did      int     `json:"did"`
+	Deal     *string `json:"deal"`
+	User     int     `json:"user"`
+	UserName string  `json:"userName"`
+	Status   int     `json:"status"`
+	listTail
+	UIDs []uidPair `json:"uids"`
 }
 
 // v2ListItem builds a row; callers hold s.mu.
 func (s *Sim) v2ListItem(l *StoredLead) v2ListItem {
 	return v2ListItem{
-		ID: l.ID, Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company, City: l.City, Country: l.Country,
-		Content: l.Description,
-		Status:  l.Status, StatusName: strtrName(statusNames, l.Status),
-		Rezult: itoa(l.Rezult), RezultName: strtrName(rezultNames, l.Rezult),
-		ClientPath: itoa(l.ClientPathID), ClientPathName: nullIfEmpty(s.st.pathName(l.ClientPathID)),
+		ID: l.ID, listHead: listHeadOf(l), Status: l.Status, listTail: s.listTailOf(l),
 		UIDs: uidList(l.UIDs),
 	}
 }
