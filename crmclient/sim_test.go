@@ -12,6 +12,7 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/delivery"
 	"leadrelay/lead"
 )
@@ -173,23 +174,15 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		t.Parallel()
-		sim, err := crmsim.New(crmsim.Config{APIKey: simKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := crmsim.NewServer(sim)
-		if err := srv.Start(context.Background(), "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		c, err := crmclient.New(srv.URL(), "admin@example.com", simKey)
+		sim, base := crmsimtest.Start(t, crmsim.Config{APIKey: simKey})
+		c, err := crmclient.New(base, "admin@example.com", simKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sim.SetFaults(crmsim.Faults{Outage: &crmsim.Outage{Mode: crmsim.OutageRefuse, For: crmsim.Duration(300 * time.Millisecond)}})
 		deadline := time.Now().Add(2 * time.Second)
 		for { // the listener closes asynchronously
-			conn, derr := net.Dial("tcp", srv.Addr())
+			conn, derr := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 			if derr != nil {
 				break
 			}

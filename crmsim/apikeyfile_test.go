@@ -1,7 +1,6 @@
 package crmsim
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -44,44 +43,23 @@ func TestRunAPIKeyFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var stdout, stderr syncBuffer
-			done := make(chan error, 1)
-			go func() {
-				done <- Run(ctx, append([]string{"--addr", "127.0.0.1:0", "--api", "v2", "--log-level", "info"}, tc.args...), &stdout, &stderr)
-			}()
+			c := startRun(t, append([]string{"--addr", "127.0.0.1:0", "--api", "v2", "--log-level", "info"}, tc.args...)...)
 			if tc.wantErr != "" {
-				select {
-				case err := <-done:
-					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-						t.Fatalf("Run = %v, want an error with %q", err, tc.wantErr)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("Run did not fail")
+				if err := c.Wait(t, 10*time.Second); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Run = %v, want an error with %q", err, tc.wantErr)
 				}
 				return
 			}
-			re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
-			var url string
-			waitFor(t, "the listening line", func() bool {
-				if m := re.FindStringSubmatch(stdout.String()); m != nil {
-					url = m[1]
-				}
-				return url != ""
-			})
+			url := c.Await(t, 5*time.Second, regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`))[0][1]
 			a := postForm(t, url, PathV2, map[string][]string{"login": {"admin@example.com"}, "apikey": {"file-key-0123"}, "action": {"add"}, "title": {"x"}})
 			if !strings.HasPrefix(a.body, `{"result":"Success"`) {
 				t.Errorf("add with the file's key: %s", a.body)
 			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
+			c.Stop(t)
+			if got := strings.Contains(c.Stderr.String(), "readable by every user"); got != tc.warn {
+				t.Errorf("world-readable warning = %v, want %v:\n%s", got, tc.warn, c.Stderr)
 			}
-			if got := strings.Contains(stderr.String(), "readable by every user"); got != tc.warn {
-				t.Errorf("world-readable warning = %v, want %v:\n%s", got, tc.warn, stderr.String())
-			}
-			if strings.Contains(stdout.String()+stderr.String(), "file-key-0123") {
+			if strings.Contains(c.Stdout.String()+c.Stderr.String(), "file-key-0123") {
 				t.Error("key printed")
 			}
 		})

@@ -3,82 +3,48 @@ package crmsim
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"leadrelay/internal/runtest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// startRun runs Run with args through runtest.
+func startRun(t *testing.T, args ...string) *runtest.Cmd {
+	t.Helper()
+	return runtest.Start(t, "crmsim", func(ctx context.Context, stdout, stderr io.Writer) error {
+		return Run(ctx, args, stdout, stderr)
+	})
 }
 
 func TestRun(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"--addr", "127.0.0.1:0", "--api", "v2", "--apikey", "s3cret-key", "--login", "boss@example.com", "--log-level", "debug", "--fatal-rate", "0"}, &stdout, &stderr)
-	}()
+	c := startRun(t, "--addr", "127.0.0.1:0", "--api", "v2", "--apikey", "s3cret-key", "--login", "boss@example.com", "--log-level", "debug", "--fatal-rate", "0")
 	re := regexp.MustCompile(`crmsim listening on (http://127\.0\.0\.1:\d+) \(api=v2, login=boss@example.com\)`)
-	var url string
-	waitFor(t, "the listening line", func() bool {
-		m := re.FindStringSubmatch(stdout.String())
-		if m != nil {
-			url = m[1]
-		}
-		return m != nil
-	})
+	url := c.Await(t, 5*time.Second, re)[0][1]
 	a := postForm(t, url, PathV2, map[string][]string{"login": {"boss@example.com"}, "apikey": {"s3cret-key"}, "action": {"add"}, "title": {"x"}})
 	if !strings.HasPrefix(a.body, `{"result":"Success","id":1}`) {
 		t.Fatalf("add via Run: %s", a.body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not stop on ctx cancel")
-	}
-	if out := stdout.String() + stderr.String(); strings.Contains(out, "s3cret-key") {
+	c.Stop(t)
+	if out := c.Stdout.String() + c.Stderr.String(); strings.Contains(out, "s3cret-key") {
 		t.Fatalf("key printed:\n%s", out)
 	}
-	if !strings.Contains(stderr.String(), "crmsim request") {
-		t.Errorf("debug request log missing:\n%s", stderr.String())
+	if !strings.Contains(c.Stderr.String(), "crmsim request") {
+		t.Errorf("debug request log missing:\n%s", c.Stderr)
 	}
 }
 
 func TestRunDemoKeyWarning(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"--addr", "127.0.0.1:0"}, &stdout, &stderr) }()
-	waitFor(t, "start", func() bool { return strings.Contains(stdout.String(), "listening") })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(stderr.String(), "demo key") || !strings.Contains(stdout.String(), "api=both, login=admin@example.com") {
-		t.Fatalf("stdout %q stderr %q", stdout.String(), stderr.String())
+	c := startRun(t, "--addr", "127.0.0.1:0")
+	c.Await(t, 5*time.Second, regexp.MustCompile("listening"))
+	c.Stop(t)
+	if !strings.Contains(c.Stderr.String(), "demo key") || !strings.Contains(c.Stdout.String(), "api=both, login=admin@example.com") {
+		t.Fatalf("stdout %q stderr %q", c.Stdout, c.Stderr)
 	}
 }
 

@@ -10,11 +10,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
+	"leadrelay/internal/runtest"
 )
 
 const (
@@ -24,34 +25,15 @@ const (
 	testOpsPass = "e2e-ops-password"
 )
 
-// syncBuffer is an io.Writer safe for the concurrent writes of a running app.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // instance is one leadrelay command running in-process through run().
 type instance struct {
 	URL string
 	// OpsURL is the ops listener's, with the test's credentials in it
 	// (http.Get sends them as basic auth).
 	OpsURL string
-	stdout *syncBuffer
-	stderr *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
+	stdout *runtest.Output
+	stderr *runtest.Output
+	cmd    *runtest.Cmd
 }
 
 var (
@@ -63,61 +45,25 @@ var (
 // until it listens, and stops it at cleanup.
 func startApp(t *testing.T, env map[string]string, args ...string) *instance {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
-	go func() { in.done <- run(ctx, args, getenv, in.stdout, in.stderr) }()
-	deadline := time.After(20 * time.Second)
-	for in.URL == "" {
-		if m, o := listenRE.FindStringSubmatch(in.stdout.String()), opsRE.FindStringSubmatch(in.stdout.String()); m != nil && o != nil {
-			in.URL = m[1]
-			in.OpsURL = "http://" + testOpsUser + ":" + testOpsPass + "@" + o[1]
-			break
-		}
-		select {
-		case err := <-in.done:
-			cancel()
-			t.Fatalf("leadrelay %v exited before listening: %v\n%s", args, err, in.stderr)
-		case <-deadline:
-			cancel()
-			t.Fatalf("leadrelay %v did not listen within 20s\n%s", args, in.stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
+	cmd := runtest.Start(t, fmt.Sprint("leadrelay ", args), func(ctx context.Context, stdout, stderr io.Writer) error {
+		return run(ctx, args, getenv, stdout, stderr)
+	})
+	m := cmd.Await(t, 20*time.Second, listenRE, opsRE)
+	return &instance{
+		URL:    m[0][1],
+		OpsURL: "http://" + testOpsUser + ":" + testOpsPass + "@" + m[1][1],
+		stdout: cmd.Stdout, stderr: cmd.Stderr, cmd: cmd,
 	}
-	t.Cleanup(func() { in.stop(t) })
-	return in
 }
 
 // stop shuts the instance down gracefully and waits (bounded) for it.
-func (in *instance) stop(t *testing.T) {
-	if in.cancel == nil {
-		return
-	}
-	in.cancel()
-	in.cancel = nil
-	select {
-	case err := <-in.done:
-		if err != nil {
-			t.Errorf("leadrelay exited with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Errorf("leadrelay did not stop within 20s")
-	}
-}
+func (in *instance) stop(t *testing.T) { in.cmd.Stop(t) }
 
 // startSim runs the CRM simulator in-process on a loopback port.
 func startSim(t *testing.T) (*crmsim.Sim, string) {
 	t.Helper()
-	sim, err := crmsim.New(crmsim.Config{APIKey: testCRMKey, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := crmsim.NewServer(sim)
-	if err := srv.Start(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return sim, srv.URL()
+	return crmsimtest.Start(t, crmsim.Config{APIKey: testCRMKey, Seed: 1})
 }
 
 // baseEnv is the environment of a relay against redisURL and the simulator

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +16,8 @@ import (
 
 	"leadrelay/config"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/runtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 var (
 	siteRE = regexp.MustCompile(`LeadRelay \S+ listening on (http://\S+)`)
@@ -63,38 +45,11 @@ func runIntakeOn(t *testing.T, rds *redistest.Server, env map[string]string) (si
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Roles{Intake: true}, out, zap.NewNop()) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not stop within 20s")
-		}
+	cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
+		return Run(ctx, cfg, Roles{Intake: true}, stdout, zap.NewNop())
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s, o := siteRE.FindStringSubmatch(out.String()), opsRE.FindStringSubmatch(out.String())
-		if s != nil && o != nil {
-			return s[1], o[1]
-		}
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("Run ended before listening: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening lines within 20s:\n%s", out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	m := cmd.Await(t, 20*time.Second, siteRE, opsRE)
+	return m[0][1], m[1][1]
 }
 
 func status(t *testing.T, method, url, user, pass string) int {

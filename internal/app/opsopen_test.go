@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 
 	"leadrelay/config"
 	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
+	"leadrelay/internal/runtest"
 )
 
 // startServe runs serve (embedded Redis allowed) with env and returns the
@@ -20,39 +23,14 @@ func startServe(t *testing.T, env map[string]string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Roles{Intake: true, Worker: true, Embedded: true}, out, zap.NewNop()) }()
-	stopped := false
-	t.Cleanup(func() {
-		cancel()
-		if stopped {
-			return
-		}
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not stop within 20s")
-		}
+	cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
+		return Run(ctx, cfg, Roles{Intake: true, Worker: true, Embedded: true}, stdout, zap.NewNop())
 	})
-	deadline := time.After(20 * time.Second)
-	for {
-		if o := opsRE.FindStringSubmatch(out.String()); o != nil {
-			return o[1], nil
-		}
-		select {
-		case err := <-done:
-			stopped = true
-			if err == nil {
-				t.Fatal("Run ended without an error before listening")
-			}
-			return "", err
-		case <-deadline:
-			t.Fatalf("no listening lines within 20s:\n%s", out)
-		case <-time.After(10 * time.Millisecond):
-		}
+	m, err := cmd.AwaitOrEnd(t, 20*time.Second, opsRE)
+	if err != nil {
+		return "", err
 	}
+	return m[0][1], nil
 }
 
 // TestEmbeddedOpsOpenOnlyForTheDemo is finding 5 of issue 18: serve with
@@ -64,16 +42,8 @@ func startServe(t *testing.T, env map[string]string) (string, error) {
 // main: Run started and both routes answered 200.
 func TestEmbeddedOpsOpenOnlyForTheDemo(t *testing.T) {
 	t.Parallel()
-	sim, err := crmsim.New(crmsim.Config{APIKey: "crm-key-0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crm := crmsim.NewServer(sim)
-	if err := crm.Start(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { crm.Close() })
-	realCRM := map[string]string{"LEADRELAY_CRM_URL": crm.URL(), "LEADRELAY_CRM_LOGIN": "admin@example.com", "LEADRELAY_CRM_APIKEY": "crm-key-0123456789abcdef"}
+	_, crmURL := crmsimtest.Start(t, crmsim.Config{APIKey: "crm-key-0123456789abcdef"})
+	realCRM := map[string]string{"LEADRELAY_CRM_URL": crmURL, "LEADRELAY_CRM_LOGIN": "admin@example.com", "LEADRELAY_CRM_APIKEY": "crm-key-0123456789abcdef"}
 	tests := []struct {
 		name    string
 		env     map[string]string

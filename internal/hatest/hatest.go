@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
 )
 
 // Keys of the test site and the simulated CRM account, and the operators'
@@ -326,16 +327,7 @@ func WaitFor(d, interval time.Duration, cond func() bool) bool {
 // every API call after latency.
 func StartSim(t testing.TB, latency time.Duration) (*crmsim.Sim, string) {
 	t.Helper()
-	sim, err := crmsim.New(crmsim.Config{APIKey: CRMKey, Seed: 1, Faults: crmsim.Faults{Latency: crmsim.Duration(latency)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := crmsim.NewServer(sim)
-	if err := srv.Start(context.Background(), "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return sim, srv.URL()
+	return crmsimtest.Start(t, crmsim.Config{APIKey: CRMKey, Seed: 1, Faults: crmsim.Faults{Latency: crmsim.Duration(latency)}})
 }
 
 // Env is the environment of a relay on redisURL delivering to the simulator
