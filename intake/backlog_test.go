@@ -139,29 +139,65 @@ func TestParseMemoryInfo(t *testing.T) {
 	}
 }
 
-// TestRedisMemoryReadsOncePerInterval: a flood of requests costs Redis one
-// INFO per interval.
-func TestRedisMemoryReadsOncePerInterval(t *testing.T) {
+// countingMemory reports settable figures and counts its readings.
+type countingMemory struct {
+	mu          sync.Mutex
+	used, limit int64
+	reads       int
+}
+
+func (c *countingMemory) Memory(context.Context) (int64, int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	return c.used, c.limit, nil
+}
+
+// TestMemoryGuardReads: far from the bound a reading serves a second and
+// memoryReuse leads, so a flood costs Redis little; near it every lead
+// reads afresh, so a burst cannot carry intake past the guard (issue
+// 17.5: a reading cached for a second let intake reach 0.89–0.93 of
+// maxmemory with a 0.8 guard). The projection counts what the backlog
+// will add once delivered.
+func TestMemoryGuardReads(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client()
-	m := NewRedisMemory(rdb, time.Second)
-	var mu sync.Mutex
-	now := time.Unix(1_900_000_000, 0)
-	m.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	used1, _, err := m.Memory(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name      string
+		used      int64
+		pending   int64
+		leads     int // requests of one lead, within a second
+		wantReads int
+		wantFull  bool
+	}{
+		{"far from the bound", 10_000, 0, 10, 1, false},
+		{"far, more leads than a reading serves", 10_000, 0, 2*memoryReuse + 1, 3, false},
+		{"near the bound", 73_000, 0, 10, 10, false},
+		{"the backlog's delivery would pass it", 50_000, 40, 3, 3, true},
 	}
-	// Grow Redis: within the interval the cached figure stands.
-	rdb.Set(context.Background(), "filler", strings.Repeat("x", 1<<20), 0)
-	if used, _, _ := m.Memory(context.Background()); used != used1 {
-		t.Errorf("read again within the interval: %d, then %d", used1, used)
-	}
-	mu.Lock()
-	now = now.Add(time.Second)
-	mu.Unlock()
-	if used, _, _ := m.Memory(context.Background()); used == used1 {
-		t.Errorf("not read again after the interval: still %d", used)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := &countingMemory{used: tc.used, limit: 100_000}
+			g := newMemoryGuard(Capacity{Memory: mem, MemoryShare: 0.8, DeliveredGrowth: 768,
+				Backlog: fakeBacklog{total: tc.pending}})
+			now := time.Unix(1_900_000_000, 0)
+			g.now = func() time.Time { return now }
+			var m memoryReading
+			for range tc.leads {
+				var err error
+				if m, err = g.read(context.Background(), 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if mem.reads != tc.wantReads || m.full() != tc.wantFull {
+				t.Errorf("%d readings, full %v (projected %d of bound %.0f); want %d, %v",
+					mem.reads, m.full(), m.projected(), m.bound(), tc.wantReads, tc.wantFull)
+			}
+			now = now.Add(memoryReadEvery)
+			if _, err := g.read(context.Background(), 1); err != nil || mem.reads != tc.wantReads+1 {
+				t.Errorf("a second later: %d readings (%v), want %d", mem.reads, err, tc.wantReads+1)
+			}
+		})
 	}
 }
 
@@ -194,7 +230,7 @@ func TestRedisMemoryReadsEveryPrimary(t *testing.T) {
 	// A node picked at random is the fullest one time in three: ask ten
 	// fresh probes.
 	for range 10 {
-		_, limit, err := NewRedisMemory(cc, time.Second).Memory(ctx)
+		_, limit, err := NewRedisMemory(cc).Memory(ctx)
 		if err != nil || limit != fullest {
 			t.Fatalf("Memory = limit %d, %v; want the fullest primary's %d", limit, err, fullest)
 		}

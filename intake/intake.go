@@ -85,6 +85,7 @@ type handler struct {
 	limiter    Limiter
 	budget     LeadBudget
 	capacity   Capacity
+	memory     *memoryGuard
 	capLog     everyMinute
 	proxies    []netip.Prefix
 	replays    Replays
@@ -115,6 +116,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		limiter:    o.Limiter,
 		budget:     o.LeadBudget,
 		capacity:   o.Capacity,
+		memory:     newMemoryGuard(o.Capacity),
 		proxies:    o.TrustedProxies,
 		replays:    o.Replays,
 		now:        time.Now,

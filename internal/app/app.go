@@ -269,7 +269,7 @@ func capacity(rds *Redis, dur *durability, cfg config.Config, log *zap.Logger) i
 	if rds.Embedded || cfg.Intake.MemoryGuard == 0 {
 		return c
 	}
-	probe := intake.NewRedisMemory(rds.Client, time.Second)
+	probe := intake.NewRedisMemory(rds.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	switch _, limit, err := probe.Memory(ctx); {
