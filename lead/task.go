@@ -1,12 +1,8 @@
 package lead
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -72,32 +68,6 @@ func NewPayload(site, idempotencyKey string, l Lead, receivedAt time.Time) Paylo
 	}
 }
 
-// NewTask encodes p as an asynq task whose id is the lead id. Callers add
-// queue, retry and retention options when they enqueue.
-func NewTask(p Payload) (*asynq.Task, error) {
-	if p.ID == "" || p.Site == "" || p.IdempotencyKey == "" {
-		return nil, errors.New("lead: payload needs id, site and idempotency key")
-	}
-	b, err := encodePayload(p)
-	if err != nil {
-		return nil, fmt.Errorf("lead: encode payload: %w", err)
-	}
-	return asynq.NewTask(TaskType, b, asynq.TaskID(p.ID)), nil
-}
-
-// encodePayload is json.Marshal without HTML escaping: json.Marshal writes
-// each <, > and & as a six-byte \u escape, so a form full of them would
-// take six times its size in Redis. Nothing renders a payload as HTML.
-func encodePayload(p Payload) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil // Encode ends with a newline
-}
-
 // TaskOptions are the asynq options every lead task is enqueued with, by
 // the producer and by a requeue alike: its queue, one run more than its
 // retry budget (the worker spends counted failures up to budget and keeps
@@ -109,16 +79,4 @@ func TaskOptions(queue string, budget int, retention time.Duration) []asynq.Opti
 		opts = append(opts, asynq.Retention(retention))
 	}
 	return opts
-}
-
-// ParsePayload decodes a task payload and checks that it is whole.
-func ParsePayload(b []byte) (Payload, error) {
-	var p Payload
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Payload{}, fmt.Errorf("lead: decode payload: %w", err)
-	}
-	if p.ID == "" || p.Site == "" || p.IdempotencyKey == "" {
-		return Payload{}, errors.New("lead: payload lacks id, site or idempotency key")
-	}
-	return p, nil
 }
