@@ -60,11 +60,7 @@ func (c *cli) crmStat(args []string) error {
 	fs := c.flags("crm stat")
 	since := fs.String("since", "", "from this date, YYYY-MM-DD (v2)")
 	until := fs.String("until", "", "to this date, YYYY-MM-DD (v2)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("crm stat", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	from, to, err := dateRange(*since, *until)
@@ -97,11 +93,8 @@ func (c *cli) crmStat(args []string) error {
 
 func (c *cli) crmInfo(args []string) error {
 	fs := c.flags("crm info")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("crm info", pos, 1); err != nil {
 		return err
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
@@ -171,11 +164,7 @@ func (c *cli) crmList(args []string) error {
 	until := fs.String("until", "", "created up to this date, YYYY-MM-DD (v2; with --since)")
 	page := fs.Int("page", 0, "page number from 0 (200 leads a page)")
 	all := fs.Bool("all", false, "every page")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("crm list", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	pageSet := false
@@ -231,11 +220,7 @@ func (c *cli) health(args []string) error {
 	fs := c.flags("health")
 	url := fs.String("url", "", "URL to probe (default http://LEADRELAY_HTTP_ADDR/healthz)")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("health", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	u := *url

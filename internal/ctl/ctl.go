@@ -178,67 +178,51 @@ func (c *cli) run(args []string) error {
 	if len(rest) == 0 {
 		return &UsageError{"ctl: no command given"}
 	}
-	cmd, rest := rest[0], rest[1:]
-	sub := func() (string, []string, error) {
-		if len(rest) == 0 {
-			return "", nil, &UsageError{fmt.Sprintf("ctl %s: no subcommand given", cmd)}
-		}
-		return rest[0], rest[1:], nil
-	}
-	switch cmd {
-	case "queues":
-		return c.queues(rest)
-	case "lead":
-		s, a, err := sub()
-		if err != nil {
-			return err
-		}
-		switch s {
-		case "status":
-			return c.leadStatus(a)
-		case "find":
-			return c.leadFind(a)
-		}
-		return &UsageError{fmt.Sprintf("ctl lead: unknown subcommand %q", s)}
-	case "dead":
-		s, a, err := sub()
-		if err != nil {
-			return err
-		}
-		switch s {
-		case "list":
-			return c.deadList(a)
-		case "show":
-			return c.deadShow(a)
-		case "requeue":
-			return c.deadRequeue(a)
-		case "purge":
-			return c.deadPurge(a)
-		}
-		return &UsageError{fmt.Sprintf("ctl dead: unknown subcommand %q", s)}
-	case "crm":
-		s, a, err := sub()
-		if err != nil {
-			return err
-		}
-		switch s {
-		case "stat":
-			return c.crmStat(a)
-		case "info":
-			return c.crmInfo(a)
-		case "list":
-			return c.crmList(a)
-		}
-		return &UsageError{fmt.Sprintf("ctl crm: unknown subcommand %q", s)}
-	case "health":
-		return c.health(rest)
-	case "import":
-		return c.importLeads(rest)
-	case "help":
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
 		c.usage()
 		return nil
 	}
-	return &UsageError{fmt.Sprintf("ctl: unknown command %q", cmd)}
+	if run, ok := commands[name]; ok {
+		return run(c, rest)
+	}
+	if !isGroup(name) {
+		return &UsageError{fmt.Sprintf("ctl: unknown command %q", name)}
+	}
+	if len(rest) == 0 {
+		return &UsageError{fmt.Sprintf("ctl %s: no subcommand given", name)}
+	}
+	if run, ok := commands[name+" "+rest[0]]; ok {
+		return run(c, rest[1:])
+	}
+	return &UsageError{fmt.Sprintf("ctl %s: unknown subcommand %q", name, rest[0])}
+}
+
+// commands are ctl's commands by the words that name them (Usage lists
+// them); a two-word name is a subcommand of the group its first word names.
+var commands = map[string]func(*cli, []string) error{
+	"queues":       (*cli).queues,
+	"lead status":  (*cli).leadStatus,
+	"lead find":    (*cli).leadFind,
+	"dead list":    (*cli).deadList,
+	"dead show":    (*cli).deadShow,
+	"dead requeue": (*cli).deadRequeue,
+	"dead purge":   (*cli).deadPurge,
+	"crm stat":     (*cli).crmStat,
+	"crm info":     (*cli).crmInfo,
+	"crm list":     (*cli).crmList,
+	"health":       (*cli).health,
+	"import":       (*cli).importLeads,
+}
+
+// isGroup reports whether name is the first word of subcommands.
+func isGroup(name string) bool {
+	for k := range commands {
+		if strings.HasPrefix(k, name+" ") {
+			return true
+		}
+	}
+	return false
 }
 
 // flags returns a flag set that knows --json; -h and --help print its
@@ -306,12 +290,18 @@ func usage(err error) error {
 	return &UsageError{err.Error()}
 }
 
-// wantArgs checks the count of positional arguments.
-func wantArgs(name string, args []string, n int) error {
-	if len(args) != n {
-		return &UsageError{fmt.Sprintf("ctl %s: want %d argument(s), got %d", name, n, len(args))}
+// parseArgs parses fs (the command's flag set, named for it) over args,
+// flags anywhere among the arguments, and returns the n positional
+// arguments; any other count is a usage error.
+func parseArgs(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if len(pos) != n {
+		return nil, &UsageError{fmt.Sprintf("ctl %s: want %d argument(s), got %d", fs.Name(), n, len(pos))}
+	}
+	return pos, nil
 }
 
 // redis opens Redis (LEADRELAY_REDIS_URL, never embedded) and checks that

@@ -38,11 +38,7 @@ func (c *cli) deadList(args []string) error {
 	site, since := filterFlags(fs)
 	limit := fs.Int("limit", 50, "at most N leads (0 = all)")
 	offset := fs.Int("offset", 0, "skip the N newest matches")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("dead list", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	if *limit < 0 || *offset < 0 {
@@ -85,11 +81,8 @@ func (c *cli) deadList(args []string) error {
 
 func (c *cli) deadShow(args []string) error {
 	fs := c.flags("dead show")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("dead show", pos, 1); err != nil {
 		return err
 	}
 	if err := c.redis(); err != nil {
@@ -213,11 +206,7 @@ func (c *cli) deadPurge(args []string) error {
 	fs := c.flags("dead purge")
 	site, since := filterFlags(fs)
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("dead purge", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	from, err := parseSince(*since, c.o.Now())

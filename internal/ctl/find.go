@@ -35,11 +35,7 @@ func (c *cli) leadFind(args []string) error {
 	fs := c.flags("lead find")
 	email := fs.String("email", "", "the e-mail address, any case")
 	phone := fs.String("phone", "", "the phone number; only its digits are compared")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("lead find", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	wantDigits := digitsOf(*phone)
@@ -66,6 +62,7 @@ func (c *cli) leadFind(args []string) error {
 		ans.Leads = append(ans.Leads, foundLead{ID: p.ID, Site: p.Site, TaskState: state, ReceivedAt: stamp(p.ReceivedAt),
 			Title: p.Lead.Title, Email: p.Lead.Email, Phone: p.Lead.Phone})
 	}
+	var err error
 	ans.Truncated, err = c.scanTasks(c.cfg.Queue.Name, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
 		add(state, p)
 		return true

@@ -60,37 +60,17 @@ func (c *cli) importLeads(args []string) error {
 	fs := c.flags("import")
 	site := fs.String("site", "", "the site the leads belong to (required; one of LEADRELAY_SITES when that is set)")
 	noBar := fs.Bool("no-progress", false, "no progress bar on stderr")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("import", pos, 1); err != nil {
+	if err := c.checkImportSite(*site); err != nil {
 		return err
-	}
-	if *site == "" {
-		return &UsageError{"ctl import: --site is required"}
-	}
-	if len(c.cfg.Intake.Sites) > 0 {
-		if _, ok := c.cfg.Intake.Sites[*site]; !ok {
-			return &UsageError{fmt.Sprintf("ctl import: --site %q is not in LEADRELAY_SITES", *site)}
-		}
 	}
 	name := pos[0]
-	b, err := os.ReadFile(name)
+	rows, err := readImportFile(name)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	var rows []importRow
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".csv":
-		rows, err = readCSV(b)
-	case ".jsonl", ".ndjson":
-		rows, err = readJSONL(b)
-	default:
-		return &UsageError{fmt.Sprintf("ctl import: %s: want a .csv or .jsonl file", name)}
-	}
-	if err != nil {
-		return fmt.Errorf("import %s: %w", name, err)
+		return err
 	}
 	if err := c.o.ConfigProblems.For("LEADRELAY_DELIVERED_TTL", "LEADRELAY_REDIS_WAIT_REPLICAS", "LEADRELAY_REDIS_WAIT_TIMEOUT"); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -108,13 +88,65 @@ func (c *cli) importLeads(args []string) error {
 	bar := progressbar.NewOptions(len(rows), progressbar.OptionSetWriter(c.errw), progressbar.OptionSetDescription("import"),
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetVisibility(!*noBar && !c.json))
+	if err := c.publishRows(pub, rows, &sum, bar); err != nil {
+		_ = bar.Exit()
+		c.printImport(sum)
+		return fmt.Errorf("import stopped at line %d, nothing from it on was imported (run the same import again: what is stored comes back as duplicates): %w", sum.StoppedAt, err)
+	}
+	_ = bar.Finish()
+	c.printImport(sum)
+	if len(sum.Refused) > 0 {
+		return fmt.Errorf("import: %d of %d leads refused: %w", len(sum.Refused), len(rows), ErrRefused)
+	}
+	return nil
+}
+
+// checkImportSite refuses a missing site, or one LEADRELAY_SITES does not
+// name when it is set.
+func (c *cli) checkImportSite(site string) error {
+	if site == "" {
+		return &UsageError{"ctl import: --site is required"}
+	}
+	if len(c.cfg.Intake.Sites) > 0 {
+		if _, ok := c.cfg.Intake.Sites[site]; !ok {
+			return &UsageError{fmt.Sprintf("ctl import: --site %q is not in LEADRELAY_SITES", site)}
+		}
+	}
+	return nil
+}
+
+// readImportFile reads the rows of a .csv or .jsonl file.
+func readImportFile(name string) ([]importRow, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	var rows []importRow
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		rows, err = readCSV(b)
+	case ".jsonl", ".ndjson":
+		rows, err = readJSONL(b)
+	default:
+		return nil, &UsageError{fmt.Sprintf("ctl import: %s: want a .csv or .jsonl file", name)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", name, err)
+	}
+	return rows, nil
+}
+
+// publishRows publishes rows in order, counting each in sum. When Redis
+// stops answering it sets sum.StoppedAt to that row's line and returns
+// the error: that row and the ones after it are not imported.
+func (c *cli) publishRows(pub *producer.Publisher, rows []importRow, sum *importSummary, bar *progressbar.ProgressBar) error {
 	for _, r := range rows {
 		if r.problem != "" {
 			sum.Refused = append(sum.Refused, importLine{Line: r.line, Error: r.problem})
 			_ = bar.Add(1)
 			continue
 		}
-		rc, err := pub.Publish(c.ctx, *site, r.lead, r.key)
+		rc, err := pub.Publish(c.ctx, sum.Site, r.lead, r.key)
 		var ve *lead.ValidationError
 		switch {
 		case err == nil && rc.Duplicate:
@@ -127,18 +159,9 @@ func (c *cli) importLeads(args []string) error {
 			sum.Refused = append(sum.Refused, importLine{Line: r.line, Error: "idempotency_key " + fmt.Sprintf("%q", r.key) + " already names a different lead"})
 		default:
 			sum.StoppedAt = r.line
-		}
-		if sum.StoppedAt != 0 {
-			_ = bar.Exit()
-			c.printImport(sum)
-			return fmt.Errorf("import stopped at line %d, nothing from it on was imported (run the same import again: what is stored comes back as duplicates): %w", r.line, err)
+			return err
 		}
 		_ = bar.Add(1)
-	}
-	_ = bar.Finish()
-	c.printImport(sum)
-	if len(sum.Refused) > 0 {
-		return fmt.Errorf("import: %d of %d leads refused: %w", len(sum.Refused), len(rows), ErrRefused)
 	}
 	return nil
 }

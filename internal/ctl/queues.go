@@ -36,11 +36,7 @@ type queueRow struct {
 func (c *cli) queues(args []string) error {
 	fs := c.flags("queues")
 	site := fs.String("site", "", "count only this site's leads (reads every task of the queue)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("queues", pos, 0); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	if err := c.redis(); err != nil {

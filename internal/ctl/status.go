@@ -31,11 +31,8 @@ type leadStatus struct {
 
 func (c *cli) leadStatus(args []string) error {
 	fs := c.flags("lead status")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("lead status", pos, 1); err != nil {
 		return err
 	}
 	if err := c.redis(); err != nil {
