@@ -144,8 +144,10 @@ func decodeAdd(body []byte) (int64, *APIError, error) {
 	return int64(id), nil, nil
 }
 
-// decodeStat reads {"data":[{"title"|"login":…,"open":…,"processed":…}]}.
-func decodeStat(body []byte) ([]UserStat, *APIError, error) {
+// decodeRows reads the rows of {"data":[…]}, or the CRM's error. A body
+// that is PHP's empty array ([] or {}) has no rows; stat and list send it
+// when nothing matches.
+func decodeRows[T any](body []byte) ([]T, *APIError, error) {
 	t, err := parseTop(body)
 	if err != nil {
 		return nil, nil, err
@@ -155,13 +157,22 @@ func decodeStat(body []byte) ([]UserStat, *APIError, error) {
 	}
 	if !t.has("data") {
 		if len(t) == 0 {
-			return nil, nil, nil // PHP's [] for "no active users"
+			return nil, nil, nil
 		}
 		return nil, nil, errors.New("no data")
 	}
-	var rows []wireUserStat
+	var rows []T
 	if err := json.Unmarshal(t["data"], &rows); err != nil {
 		return nil, nil, fmt.Errorf("data: %w", err)
+	}
+	return rows, nil, nil
+}
+
+// decodeStat reads {"data":[{"title"|"login":…,"open":…,"processed":…}]}.
+func decodeStat(body []byte) ([]UserStat, *APIError, error) {
+	rows, ae, err := decodeRows[wireUserStat](body) // PHP's [] for "no active users"
+	if ae != nil || err != nil {
+		return nil, ae, err
 	}
 	var out []UserStat
 	for _, r := range rows {
@@ -228,22 +239,9 @@ func decodeInfo(body []byte, loc *time.Location) (info LeadInfo, found bool, ae 
 // decodeList reads {"data":[…]}. The CRM's 404 "Не найдено" comes back as
 // an *APIError; List turns it into an empty page.
 func decodeList(body []byte, loc *time.Location) ([]ListItem, *APIError, error) {
-	t, err := parseTop(body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ae, err := t.apiError(); ae != nil || err != nil {
+	rows, ae, err := decodeRows[wireListItem](body)
+	if ae != nil || err != nil {
 		return nil, ae, err
-	}
-	if !t.has("data") {
-		if len(t) == 0 {
-			return nil, nil, nil
-		}
-		return nil, nil, errors.New("no data")
-	}
-	var rows []wireListItem
-	if err := json.Unmarshal(t["data"], &rows); err != nil {
-		return nil, nil, fmt.Errorf("data: %w", err)
 	}
 	if len(rows) == 0 {
 		return nil, nil, nil
