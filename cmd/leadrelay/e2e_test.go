@@ -16,7 +16,6 @@ import (
 	"leadrelay/crmsim"
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
-	"leadrelay/internal/redistest"
 )
 
 // TestEndToEnd: intake -> real Redis -> 2 workers -> simulator. 500 unique
@@ -26,9 +25,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, api := range []string{"v1", "v2"} {
 		t.Run(api, func(t *testing.T) {
 			t.Parallel()
-			rds := redistest.Start(t)
-			sim, crmURL := startSim(t)
-			env := baseEnv(rds.URL(), crmURL, api)
+			rds, sim, env := backends(t, api)
 			in := startApp(t, env, "intake")
 			startApp(t, env, "worker")
 			startApp(t, env, "worker")
@@ -122,10 +119,8 @@ func TestEndToEnd(t *testing.T) {
 // circuit breaker postpones deliveries without spending attempts.
 func TestOutageRecovers(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
+	rds, sim, env := backends(t, "v2")
 	sim.SetFaults(crmsim.Faults{Outage: &crmsim.Outage{Mode: crmsim.OutageHTTP503, For: crmsim.Duration(3 * time.Second)}})
-	env := baseEnv(rds.URL(), crmURL, "v2")
 	env["LEADRELAY_MAX_RETRY"] = "3" // less than the outage would burn without the breaker
 	in := startApp(t, env, "serve")
 	const n = 50
@@ -157,10 +152,8 @@ func TestWrongKeyThenFixed(t *testing.T) {
 	for _, api := range []string{"v1", "v2"} {
 		t.Run(api, func(t *testing.T) {
 			t.Parallel()
-			rds := redistest.Start(t)
-			sim, crmURL := startSim(t)
+			rds, sim, env := backends(t, api)
 			sim.SetFaults(crmsim.Faults{AuthFail: true})
-			env := baseEnv(rds.URL(), crmURL, api)
 			env["LEADRELAY_MAX_RETRY"] = "2"
 			in := startApp(t, env, "serve")
 			const n = 20
@@ -197,10 +190,8 @@ func TestWrongKeyThenFixed(t *testing.T) {
 // task re-run after success does not post twice.
 func TestNoSecondPost(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
+	rds, sim, env := backends(t, "v1")
 	sim.SetFaults(crmsim.Faults{Latency: crmsim.Duration(1500 * time.Millisecond)})
-	env := baseEnv(rds.URL(), crmURL, "v1")
 	env["LEADRELAY_SHUTDOWN_TIMEOUT"] = "200ms" // shorter than the CRM call: the task is handed back mid-call
 	in := startApp(t, env, "intake")
 	w1 := startApp(t, env, "worker")
@@ -248,10 +239,8 @@ func TestNoSecondPost(t *testing.T) {
 // error … rejected" and attempts fell from 2 to 1).
 func TestDeadLetterAndRerun(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
+	rds, sim, env := backends(t, "v1")
 	sim.SetFaults(crmsim.Faults{RejectMarker: "#bad"})
-	env := baseEnv(rds.URL(), crmURL, "v1")
 	in := startApp(t, env, "serve")
 	code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"title": "Rejected #bad", "email": "dead@example.com"})
 	if code != http.StatusAccepted {
@@ -308,10 +297,8 @@ func TestDeadLetterAndRerun(t *testing.T) {
 // asynq's archive and in the dead-letter store.
 func TestRetriesExhausted(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
+	rds, sim, env := backends(t, "v2")
 	sim.SetFaults(crmsim.Faults{ErrorRate: 1, ErrorStatus: 503})
-	env := baseEnv(rds.URL(), crmURL, "v2")
 	env["LEADRELAY_MAX_RETRY"] = "2"
 	env["LEADRELAY_BREAKER_THRESHOLD"] = "100"
 	in := startApp(t, env, "serve")
@@ -331,9 +318,7 @@ func TestRetriesExhausted(t *testing.T) {
 // POST, answers in the CRM's shape and reaches the CRM.
 func TestDropInSeedExample(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
-	env := baseEnv(rds.URL(), crmURL, "v1")
+	_, sim, env := backends(t, "v1")
 	// The site keeps the seed's login: only the key and the URL change.
 	env["LEADRELAY_SITES"] = "vladislav@isaler.ru=" + testSiteKey
 	in := startApp(t, env, "serve")
@@ -420,9 +405,7 @@ func TestEmbeddedMode(t *testing.T) {
 // delivered, the site is admitted again (issue 9 H3).
 func TestSiteBacklogCap(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
-	env := baseEnv(rds.URL(), crmURL, "v2")
+	rds, sim, env := backends(t, "v2")
 	env["LEADRELAY_SITE_MAX_QUEUED"] = "5"
 	in := startApp(t, env, "intake") // no workers: leads stay undelivered
 	for i := 0; i < 5; i++ {

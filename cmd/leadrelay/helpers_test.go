@@ -15,6 +15,7 @@ import (
 
 	"leadrelay/crmsim"
 	"leadrelay/crmsim/crmsimtest"
+	"leadrelay/internal/redistest"
 	"leadrelay/internal/runtest"
 )
 
@@ -64,6 +65,15 @@ func (in *instance) stop(t *testing.T) { in.cmd.Stop(t) }
 func startSim(t *testing.T) (*crmsim.Sim, string) {
 	t.Helper()
 	return crmsimtest.Start(t, crmsim.Config{APIKey: testCRMKey, Seed: 1})
+}
+
+// backends starts a private Redis and the simulator, and returns them
+// with the environment of a relay (API version api) against them.
+func backends(t *testing.T, api string) (*redistest.Server, *crmsim.Sim, map[string]string) {
+	t.Helper()
+	rds := redistest.Start(t)
+	sim, crmURL := startSim(t)
+	return rds, sim, baseEnv(rds.URL(), crmURL, api)
 }
 
 // baseEnv is the environment of a relay against redisURL and the simulator

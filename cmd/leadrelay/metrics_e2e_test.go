@@ -23,9 +23,7 @@ import (
 // paused lead is delivered and /readyz is 200.
 func TestMetricsAndReadiness(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
-	env := baseEnv(rds.URL(), crmURL, "v2")
+	_, sim, env := backends(t, "v2")
 	env["LEADRELAY_BREAKER_COOLDOWN"] = "300ms"
 	in := startApp(t, env, "serve")
 
@@ -120,9 +118,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 // in Redis.
 func TestCRMKeyNeverLeaks(t *testing.T) {
 	t.Parallel()
-	rds := redistest.Start(t)
-	sim, crmURL := startSim(t)
-	env := baseEnv(rds.URL(), crmURL, "v1") // v1 sends the key in the query
+	rds, sim, env := backends(t, "v1") // v1 sends the key in the query
 	env["LEADRELAY_LOG_LEVEL"] = "debug"
 	env["LEADRELAY_BREAKER_COOLDOWN"] = "300ms"
 	in := startApp(t, env, "serve")

@@ -102,16 +102,8 @@ func TestEndToEndOnCluster(t *testing.T) {
 	t.Run("requeue", func(t *testing.T) {
 		skipUnsafe(t, "dead letters")
 		sim.SetFaults(crmsim.Faults{}) // the CRM takes them now
-		req, _ := http.NewRequest(http.MethodPost, ops+"/ops/dead/"+deadIDs[0]+"/requeue", nil)
-		req.SetBasicAuth(hatest.OpsUser, hatest.OpsPassword)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("requeue: %d %s", resp.StatusCode, b)
+		if code, b := call(t, client, http.MethodPost, ops+"/ops/dead/"+deadIDs[0]+"/requeue", ""); code != http.StatusOK {
+			t.Fatalf("requeue: %d %s", code, b)
 		}
 		requeued := []hatest.Acked{{Email: "cluster-dead-0@example.com", ID: deadIDs[0], At: time.Now()}}
 		if r := hatest.WaitDelivered(t, sim, requeued, 30*time.Second); r.Delivered != 1 || len(r.Duplicated) != 0 {
@@ -169,16 +161,9 @@ func TestEndToEndOnCluster(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, in.MetricsURL()+"/metrics", nil)
-		req.SetBasicAuth(hatest.OpsUser, hatest.OpsPassword)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `asynq_queue_size{queue="leads"}`) {
-			t.Errorf("GET /metrics: %d, asynq's queue gauges missing:\n%.500s", resp.StatusCode, b)
+		code, b := call(t, client, http.MethodGet, in.MetricsURL()+"/metrics", "")
+		if code != http.StatusOK || !strings.Contains(string(b), `asynq_queue_size{queue="leads"}`) {
+			t.Errorf("GET /metrics: %d, asynq's queue gauges missing:\n%.500s", code, b)
 		}
 	})
 	t.Run("rate limit", func(t *testing.T) {
@@ -207,7 +192,18 @@ func TestEndToEndOnCluster(t *testing.T) {
 // operator, and decodes the answer into v.
 func getJSON(t *testing.T, client *http.Client, url, key string, v any) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	code, b := call(t, client, http.MethodGet, url, key)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Errorf("GET %s: %d, not JSON: %.200s", url, code, b)
+	}
+	return code
+}
+
+// call sends method url as a site with key, or as the operator when key is
+// "", and returns the status and body.
+func call(t *testing.T, client *http.Client, method, url, key string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	} else {
@@ -215,12 +211,9 @@ func getJSON(t *testing.T, client *http.Client, url, key string, v any) int {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Errorf("GET %s: %d, not JSON: %.200s", url, resp.StatusCode, b)
-	}
-	return resp.StatusCode
+	return resp.StatusCode, b
 }
