@@ -46,9 +46,9 @@ func TestStoreOutlivesAsynqArchiveCap(t *testing.T) {
 		}
 		now := time.Now()
 		if err := store.Put(ctx, Record{
-			LeadID: p.ID, Site: p.Site, Queue: lead.DefaultQueue, Reason: "rejected by the test", Attempts: 1,
+			LeadID: p.ID, Site: p.Site, Queue: lead.DefaultQueue, Reason: because("rejected by the test"), Attempts: 1,
 			DeadAt: now, ReceivedAt: p.ReceivedAt, Payload: task.Payload(),
-			Errors: []AttemptError{{At: now, Attempt: 1, Class: "permanent", Text: "rejected"}},
+			Errors: []AttemptError{{At: now, Attempt: 1, Class: "permanent", Reason: because("rejected")}},
 		}); err != nil {
 			putErrs.Add(1)
 			return err

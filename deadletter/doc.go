@@ -1,4 +1,7 @@
-// Package deadletter is LeadRelay's own store of dead leads in Redis.
+// Package deadletter is LeadRelay's own store of dead leads in Redis. The
+// worker is its one writer; a record keeps why the lead died as a
+// delivery.Reason (data: a code and its parameters), which lists, the ops
+// UI and notifications render in their audience's words.
 //
 // asynq keeps at most 10,000 archived tasks per queue for at most 90 days
 // and silently deletes the oldest beyond that. A dead lead is still a lead,
@@ -6,7 +9,8 @@
 // CLI and the ops UI list, show, requeue and purge them from this store.
 //
 //	store := deadletter.New(rdb, deadletter.Options{MaxRetry: cfg.MaxRetry, Retention: cfg.DedupTTL})
-//	err := store.Put(ctx, deadletter.Record{LeadID: id, Site: site, Queue: queue, Reason: "CRM rejected the lead", Payload: task.Payload()})
+//	err := store.Put(ctx, deadletter.Record{LeadID: id, Site: site, Queue: queue,
+//		Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1}, Payload: task.Payload()})
 //	res, err := store.Requeue(ctx, []string{id}, nil)
 //
 // Keys (prefix leadrelay:{dead}:, built and written by internal/rdb):

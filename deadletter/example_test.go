@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -27,11 +28,12 @@ func Example() {
 	task, _ := lead.NewTask(p)
 	// The worker, when a lead dies:
 	_ = store.Put(ctx, deadletter.Record{
-		LeadID: p.ID, Site: p.Site, Queue: lead.DefaultQueue, Reason: "CRM rejected the lead", Attempts: 1,
+		LeadID: p.ID, Site: p.Site, Queue: lead.DefaultQueue, Attempts: 1,
+		Reason:     delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"},
 		ReceivedAt: p.ReceivedAt, Payload: task.Payload(),
 	})
 
 	recs, total, _ := store.List(ctx, deadletter.Filter{Site: "shop", Limit: 10})
-	fmt.Println(total, recs[0].Reason)
-	// Output: 1 CRM rejected the lead
+	fmt.Println(total, recs[0].Reason.Code, recs[0].Reason.Text(delivery.Operators))
+	// Output: 1 crm_rejected the CRM rejected the lead (CRM code 1): Ошибка добавления лида
 }

@@ -48,19 +48,27 @@ func (s *Store) getHistory(ctx context.Context, id string) (*history, []byte, er
 }
 
 // withHistory folds a requeued lead's earlier life into a new death: its
-// attempts add up and its errors come first, the new ones numbered after
-// them.
+// errors come first. The worker counts a lead's attempts across re-runs
+// (its attempt record keeps them), so a new death that counts more than
+// the history did already includes it; one that counts no more started
+// afresh (a worker of the previous version, or an attempt record that
+// expired), and its attempts add up, numbered after the history's.
 func withHistory(h *history, r Record) Record {
 	if h == nil {
 		return r
 	}
 	errs := make([]AttemptError, 0, len(h.Errors)+len(r.Errors))
 	errs = append(errs, h.Errors...)
+	afresh := r.Attempts <= h.Attempts
 	for _, e := range r.Errors {
-		e.Attempt += h.Attempts
+		if afresh {
+			e.Attempt += h.Attempts
+		}
 		errs = append(errs, e)
 	}
-	r.Attempts += h.Attempts
+	if afresh {
+		r.Attempts += h.Attempts
+	}
 	r.Errors = errs
 	return r
 }

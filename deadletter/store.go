@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
@@ -33,9 +34,9 @@ type Record struct {
 	// lead.DefaultQueue.
 	Queue string `json:"queue"`
 	// Reason says why the lead died, the latest reason when it died more
-	// than once.
-	Reason string `json:"reason"`
-	// Attempts counts the delivery attempts of the latest life.
+	// than once. Stored as "cause"; see MarshalJSON.
+	Reason delivery.Reason `json:"cause,omitzero"`
+	// Attempts counts the lead's delivery attempts, across re-runs.
 	Attempts int `json:"attempts"`
 	// DeadAt is when the lead died (the latest time); zero means now.
 	DeadAt time.Time `json:"dead_at"`
@@ -55,10 +56,11 @@ type AttemptError struct {
 	At time.Time `json:"at"`
 	// Attempt is the attempt's number, from 1.
 	Attempt int `json:"attempt"`
-	// Class is the failure's class as the worker saw it, e.g. "permanent".
+	// Class is the failure's outcome as the worker saw it, e.g. "dead"
+	// (delivery.Outcome's name).
 	Class string `json:"class,omitempty"`
-	// Text is the error message (never containing the CRM key).
-	Text string `json:"text"`
+	// Reason is why it failed. Stored as "cause"; see MarshalJSON.
+	Reason delivery.Reason `json:"cause,omitzero"`
 }
 
 // Options tune how Requeue hands leads back to asynq. The zero value uses
@@ -181,7 +183,7 @@ func dedupe(have, add []AttemptError) []AttemptError {
 	for _, e := range add {
 		dup := false
 		for _, h := range have {
-			if h.Attempt == e.Attempt && h.Text == e.Text && h.At.Equal(e.At) {
+			if h.Attempt == e.Attempt && h.Reason == e.Reason && h.At.Equal(e.At) {
 				dup = true
 				break
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -34,10 +35,15 @@ func record(t testing.TB, site, key string, deadAt time.Time) Record {
 		t.Fatal(err)
 	}
 	return Record{
-		LeadID: p.ID, Site: site, Queue: lead.DefaultQueue, Reason: "rejected", Attempts: 1,
+		LeadID: p.ID, Site: site, Queue: lead.DefaultQueue, Reason: because("rejected"), Attempts: 1,
 		DeadAt: deadAt, ReceivedAt: p.ReceivedAt, Payload: task.Payload(),
-		Errors: []AttemptError{{At: deadAt, Attempt: 1, Class: "permanent", Text: "rejected"}},
+		Errors: []AttemptError{{At: deadAt, Attempt: 1, Class: "permanent", Reason: because("rejected")}},
 	}
+}
+
+// because is a dead lead's reason in tests: the CRM's refusal with text.
+func because(text string) delivery.Reason {
+	return delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: text}
 }
 
 func TestPutMerges(t *testing.T) {
@@ -56,7 +62,7 @@ func TestPutMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Errors) != 1 || got.Reason != "rejected" || !got.DeadAt.Equal(t0) {
+	if len(got.Errors) != 1 || got.Reason != because("rejected") || !got.DeadAt.Equal(t0) {
 		t.Fatalf("after repeated Put: %+v", got)
 	}
 	var p lead.Payload
@@ -68,9 +74,9 @@ func TestPutMerges(t *testing.T) {
 	// history appended and bounded.
 	for i := 2; i <= 30; i++ {
 		again := Record{
-			LeadID: r.LeadID, Site: "shop", Reason: fmt.Sprintf("reason %d", i), Attempts: i,
+			LeadID: r.LeadID, Site: "shop", Reason: because(fmt.Sprintf("reason %d", i)), Attempts: i,
 			DeadAt: t0.Add(time.Duration(i) * time.Minute), ReceivedAt: t0.Add(time.Hour),
-			Errors: []AttemptError{{At: t0.Add(time.Duration(i) * time.Minute), Attempt: i, Text: fmt.Sprintf("err %d", i)}},
+			Errors: []AttemptError{{At: t0.Add(time.Duration(i) * time.Minute), Attempt: i, Reason: because(fmt.Sprintf("err %d", i))}},
 		}
 		if err := s.Put(ctx, again); err != nil {
 			t.Fatal(err)
@@ -80,7 +86,7 @@ func TestPutMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Reason != "reason 30" || got.Attempts != 30 || !got.DeadAt.Equal(t0.Add(30*time.Minute)) {
+	if got.Reason != because("reason 30") || got.Attempts != 30 || !got.DeadAt.Equal(t0.Add(30*time.Minute)) {
 		t.Errorf("latest death not kept: reason %q attempts %d dead %v", got.Reason, got.Attempts, got.DeadAt)
 	}
 	if !got.ReceivedAt.Equal(r.ReceivedAt) {
@@ -97,7 +103,7 @@ func TestPutMerges(t *testing.T) {
 	}
 
 	// A record moved to another site leaves the old site's index.
-	if err := s.Put(ctx, Record{LeadID: r.LeadID, Site: "blog", Reason: "moved"}); err != nil {
+	if err := s.Put(ctx, Record{LeadID: r.LeadID, Site: "blog", Reason: because("moved")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, n, _ := s.List(ctx, Filter{Site: "shop"}); n != 0 {
@@ -317,7 +323,7 @@ func TestMigrate(t *testing.T) {
 	rc := redistest.Start(t).Client()
 	s := New(rc)
 	ctx := context.Background()
-	if err := s.Put(ctx, Record{LeadID: "ld_old", Site: "shop", Reason: "rejected", DeadAt: time.Now()}); err != nil {
+	if err := s.Put(ctx, Record{LeadID: "ld_old", Site: "shop", Reason: because("rejected"), DeadAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	// Make it look as the previous version left it.
@@ -334,7 +340,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil || moved == 0 {
 		t.Fatalf("Migrate = %d, %v", moved, err)
 	}
-	if r, err := s.Get(ctx, "ld_old"); err != nil || r.Reason != "rejected" {
+	if r, err := s.Get(ctx, "ld_old"); err != nil || r.Reason != because("rejected") {
 		t.Fatalf("after the migration: %+v, %v", r, err)
 	}
 	if again, err := s.Migrate(ctx); err != nil || again != 0 {

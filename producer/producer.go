@@ -21,7 +21,6 @@ import (
 // (intake answers 503); the lead was not acknowledged.
 var ErrUnavailable = errors.New("producer: lead store unavailable")
 
-
 // Options tunes a Publisher. The zero value enqueues on lead.DefaultQueue
 // with lead's other task defaults and waits for no replica.
 type Options struct {

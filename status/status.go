@@ -214,7 +214,7 @@ func (r *Reader) withDeadLetter(ctx context.Context, st *Status) error {
 		st.Site, st.ReceivedAt = rec.Site, rec.ReceivedAt
 	}
 	if st.Reason.IsZero() {
-		st.Reason = delivery.ParseReason(rec.Reason)
+		st.Reason = rec.Reason
 	}
 	if p, err := lead.ParsePayload(rec.Payload); err == nil && st.Lead == nil {
 		st.Lead = &p.Lead

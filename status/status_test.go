@@ -168,7 +168,7 @@ func TestStatusWithoutTask(t *testing.T) {
 	rc.Set(ctx, rdb.DeliveredKey(orphan), `{"crm_id":5,"at":"2026-01-02T03:04:05Z"}`, time.Hour)
 	trimmed := lead.NewPayload("shop", "k2", lead.Lead{Title: "Bob"}, time.Now())
 	if err := deadletter.New(rc).Put(ctx, deadletter.Record{LeadID: trimmed.ID, Site: "shop", Queue: "marker",
-		Reason: rejected.String(), Attempts: 3}); err != nil {
+		Reason: rejected, Attempts: 3}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

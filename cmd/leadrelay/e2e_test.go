@@ -264,7 +264,7 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	}
 	store := deadletter.New(rds.Client())
 	rec, err := store.Get(context.Background(), id)
-	if err != nil || !strings.Contains(rec.Reason, "Ошибка добавления лида") || rec.Site != "shop" {
+	if err != nil || rec.Reason.Code != delivery.CRMRejected || !strings.Contains(rec.Reason.Detail, "Ошибка добавления лида") || rec.Site != "shop" {
 		t.Fatalf("dead-letter store: %+v, %v", rec, err)
 	}
 	sim.SetFaults(crmsim.Faults{}) // the cause is fixed; the operator re-runs it from the UI
@@ -307,7 +307,7 @@ func TestRetriesExhausted(t *testing.T) {
 	store := deadletter.New(rds.Client())
 	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
 		rec, err := store.Get(context.Background(), id)
-		return err == nil && strings.Contains(rec.Reason, "retries exhausted")
+		return err == nil && rec.Reason.Code == delivery.RetriesExhausted && rec.Reason.Last == delivery.CRMUnreachable
 	})
 	waitUntil(t, 10*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
 		return leadStatus(t, in.URL, id)["status"] == "dead"

@@ -8,7 +8,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"leadrelay/deadletter"
-	"leadrelay/delivery"
 	"leadrelay/lead"
 	"leadrelay/notify"
 	"leadrelay/worker"
@@ -23,8 +22,8 @@ type deadLetters struct {
 	notify notify.Notifier // told of every lead stored as dead; nil: nobody
 }
 
-// Put records a dead lead with its reason and the attempt that ended it;
-// the error history keeps the raw error for operators.
+// Put records a dead lead with its reason and the attempt that ended it,
+// which also opens its error history.
 func (d deadLetters) Put(ctx context.Context, p lead.Payload, death worker.Death) error {
 	payload, err := json.Marshal(p)
 	if err != nil {
@@ -36,11 +35,10 @@ func (d deadLetters) Put(ctx context.Context, p lead.Payload, death worker.Death
 		queue = q
 	}
 	now := time.Now().UTC()
-	text := death.Reason.Text(delivery.Operators)
 	if err := d.store.Put(ctx, deadletter.Record{
-		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: text, Attempts: attempt,
+		LeadID: p.ID, Site: p.Site, Queue: queue, Reason: death.Reason, Attempts: attempt,
 		DeadAt: now, ReceivedAt: p.ReceivedAt, Payload: payload,
-		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Class: death.Outcome.String(), Text: text}},
+		Errors: []deadletter.AttemptError{{At: now, Attempt: attempt, Class: death.Outcome.String(), Reason: death.Reason}},
 	}); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -19,7 +20,7 @@ func TestDeadHandler(t *testing.T) {
 	store := deadletter.New(rds.Client())
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Now())
 	b, _ := json.Marshal(p)
-	if err := store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: "CRM said no", Payload: b}); err != nil {
+	if err := store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: delivery.Reason{Code: delivery.CRMRejected}, Payload: b}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -30,7 +31,7 @@ func TestDeadHandler(t *testing.T) {
 		want               int
 		body               string
 	}{
-		{"list", "GET", deadPath + "?site=shop&since=1h", false, "127.0.0.1:1", "", "", 200, `"reason":"CRM said no"`},
+		{"list", "GET", deadPath + "?site=shop&since=1h", false, "127.0.0.1:1", "", "", 200, `"reason":"the CRM rejected the lead"`},
 		{"bad since", "GET", deadPath + "?since=yesterday", false, "127.0.0.1:1", "", "", 400, "since must be"},
 		{"no such site: empty list, not null", "GET", deadPath + "?site=nosuch", false, "127.0.0.1:1", "", "", 200, `"leads":[]`},
 		{"unknown paging parameter", "GET", deadPath + "?page=2", false, "127.0.0.1:1", "", "", 400, `unknown parameter page`},

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -42,7 +43,7 @@ func TestPruneDead(t *testing.T) {
 			for name, age := range ages {
 				p := lead.NewPayload("shop", name, lead.Lead{Email: name + "@example.com"}, now.Add(-age))
 				b, _ := json.Marshal(p)
-				if err := store.Put(ctx, deadletter.Record{LeadID: p.ID, Site: "shop", Queue: "leads", Reason: "no", DeadAt: now.Add(-age), Payload: b}); err != nil {
+				if err := store.Put(ctx, deadletter.Record{LeadID: p.ID, Site: "shop", Queue: "leads", Reason: delivery.Reason{Code: delivery.CRMRejected}, DeadAt: now.Add(-age), Payload: b}); err != nil {
 					t.Fatal(err)
 				}
 				task, err := lead.NewTask(p)

@@ -215,7 +215,7 @@ func (s suite) run(t *testing.T) {
 			if !ok {
 				lost++
 				t.Errorf("lead %s built to fail is not in the dead-letter store", l.email)
-			} else if d.Reason == "" {
+			} else if d.Reason.IsZero() {
 				t.Errorf("dead lead %s has no reason", l.email)
 			} else {
 				deadOK++

@@ -101,9 +101,10 @@ func (e *env) putDead(t *testing.T, site, key string, ago time.Duration) string 
 	}
 	at := now.Add(-ago)
 	if err := e.store.Put(context.Background(), deadletter.Record{
-		LeadID: p.ID, Site: site, Queue: lead.DefaultQueue, Reason: "CRM rejected " + key, Attempts: 3,
+		LeadID: p.ID, Site: site, Queue: lead.DefaultQueue, Attempts: 3,
+		Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "CRM rejected " + key},
 		DeadAt: at, ReceivedAt: p.ReceivedAt, Payload: task.Payload(),
-		Errors: []deadletter.AttemptError{{At: at, Attempt: 3, Class: "permanent", Text: "CRM error 1: " + key}},
+		Errors: []deadletter.AttemptError{{At: at, Attempt: 3, Class: "dead", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: key}}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestDeadListAndShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{recent, "shop", "CRM rejected recent", "recent@example.com", "Ann recent", "Error history", "CRM error 1: recent", "permanent", "5m0s ago"} {
+	for _, want := range []string{recent, "shop", "CRM rejected recent", "recent@example.com", "Ann recent", "Error history", "(CRM code 1): recent", "crm_rejected", "5m0s ago"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dead show lacks %q:\n%s", want, out)
 		}

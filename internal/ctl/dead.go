@@ -11,18 +11,20 @@ import (
 	"time"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
 // deadItem is a dead lead as `dead list` shows it: no personal data.
 type deadItem struct {
-	LeadID     string    `json:"lead_id"`
-	Site       string    `json:"site"`
-	Queue      string    `json:"queue"`
-	Reason     string    `json:"reason"`
-	Attempts   int       `json:"attempts"`
-	DeadAt     time.Time `json:"dead_at"`
-	ReceivedAt time.Time `json:"received_at,omitzero"`
+	LeadID     string        `json:"lead_id"`
+	Site       string        `json:"site"`
+	Queue      string        `json:"queue"`
+	ReasonCode delivery.Code `json:"reason_code"`
+	Reason     string        `json:"reason"` // the operators' text
+	Attempts   int           `json:"attempts"`
+	DeadAt     time.Time     `json:"dead_at"`
+	ReceivedAt time.Time     `json:"received_at,omitzero"`
 }
 
 // filterFlags adds --site and --since to fs.
@@ -57,7 +59,7 @@ func (c *cli) deadList(args []string) error {
 	}
 	items := make([]deadItem, len(recs))
 	for i, r := range recs {
-		items[i] = deadItem{LeadID: r.LeadID, Site: r.Site, Queue: r.Queue, Reason: r.Reason,
+		items[i] = deadItem{LeadID: r.LeadID, Site: r.Site, Queue: r.Queue, ReasonCode: r.Reason.Code, Reason: r.Reason.Text(delivery.Operators),
 			Attempts: r.Attempts, DeadAt: r.DeadAt, ReceivedAt: r.ReceivedAt}
 	}
 	if c.json {
@@ -70,7 +72,7 @@ func (c *cli) deadList(args []string) error {
 	fmt.Fprintln(tw, "LEAD ID\tSITE\tREASON\tATTEMPTS\tAGE")
 	now := c.o.Now()
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", it.LeadID, it.Site, clip(deadletter.ShortReason(it.Reason), 70), it.Attempts, age(now.Sub(it.DeadAt)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", it.LeadID, it.Site, clip(it.Reason, 70), it.Attempts, age(now.Sub(it.DeadAt)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -109,10 +111,8 @@ func (c *cli) deadShow(args []string) error {
 	kv("Lead ID", r.LeadID)
 	kv("Site", r.Site)
 	kv("Queue", r.Queue)
-	kv("Reason", deadletter.ShortReason(r.Reason))
-	if raw := r.Reason; raw != deadletter.ShortReason(raw) {
-		kv("Raw error", raw)
-	}
+	kv("Reason", r.Reason.Text(delivery.Operators))
+	kv("Reason code", string(r.Reason.Code))
 	kv("Attempts", fmt.Sprint(r.Attempts))
 	kv("Dead at", fmt.Sprintf("%s (%s ago)", stamp(r.DeadAt), age(c.o.Now().Sub(r.DeadAt))))
 	kv("Received at", stamp(r.ReceivedAt))
@@ -134,7 +134,7 @@ func (c *cli) deadShow(args []string) error {
 	tw = c.table()
 	fmt.Fprintln(tw, "  AT\tATTEMPT\tCLASS\tERROR")
 	for _, e := range r.Errors {
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", stamp(e.At), e.Attempt, e.Class, clip(e.Text, 200))
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\n", stamp(e.At), e.Attempt, e.Class, clip(e.Reason.Text(delivery.Operators), 200))
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 )
 
@@ -84,22 +85,27 @@ func TestLeadFind(t *testing.T) {
 	}
 }
 
-// TestDeadReasonShort: lists show the short reason; dead show keeps the raw
-// error next to it for operators.
-func TestDeadReasonShort(t *testing.T) {
+// TestDeadReason: lists and dead show render the stored reason in the
+// operators' words, with the CRM's code and text; dead show names its
+// code too.
+func TestDeadReason(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	p := payload("shop", "raw")
-	raw := "dead: crmclient: add: CRM error 1: Ошибка добавления лида. nope: skip retry for the task"
-	if err := e.store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: raw, Attempts: 1, DeadAt: now}); err != nil {
+	r := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
+	if err := e.store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: r, Attempts: 1, DeadAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := e.run(t, "", "dead", "list")
-	if err != nil || !strings.Contains(out, "the CRM rejected the lead (code 1:") || strings.Contains(out, "skip retry") {
+	if err != nil || !strings.Contains(out, "the CRM rejected the lead (CRM code 1)") {
 		t.Errorf("dead list: %v\n%s", err, out)
 	}
 	out, _, err = e.run(t, "", "dead", "show", p.ID)
-	if err != nil || !strings.Contains(out, "the CRM rejected the lead (code 1:") || !strings.Contains(out, "Raw error") || !strings.Contains(out, "skip retry for the task") {
+	if err != nil || !strings.Contains(out, r.Text(delivery.Operators)) || !strings.Contains(out, "crm_rejected") {
 		t.Errorf("dead show: %v\n%s", err, out)
+	}
+	out, _, err = e.run(t, "", "--json", "dead", "list")
+	if err != nil || !strings.Contains(out, `"reason_code": "crm_rejected"`) {
+		t.Errorf("dead list --json: %v\n%s", err, out)
 	}
 }
