@@ -57,7 +57,11 @@ func startRelay(t *testing.T, v crmclient.APIVersion, settings map[string]intake
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	o := worker.Options{Concurrency: 2, CRMTimeout: 2 * time.Second, RetryInitial: 10 * time.Millisecond,
 		RetryMaxDelay: 100 * time.Millisecond, BreakerThreshold: 1000, ShutdownTimeout: 5 * time.Second, PollInterval: 20 * time.Millisecond}
-	w := worker.New(rc, worker.NewHandler(crm, rc, o, log), o, log)
+	h, err := worker.NewHandler(crm, rc, o, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(rc, h, o, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {

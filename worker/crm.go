@@ -2,44 +2,75 @@ package worker
 
 import (
 	"context"
+	"time"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
-	"leadrelay/lead"
 )
 
-// CRM is what the worker needs of the CRM; *crmclient.Client implements it.
-type CRM interface {
-	// Add creates a lead; it is not idempotent.
-	Add(ctx context.Context, l crmclient.Lead) (int64, error)
-	// List returns one page of leads, newest first by default.
-	List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error)
-	// Stat returns the CRM's per-user counts; the preflight uses it to
-	// check URL, login and key.
-	Stat(ctx context.Context) ([]crmclient.UserStat, error)
-	// Info returns one lead; the v1 preflight uses it, since current
-	// SalesMan releases break v1 info and add while stat works.
-	Info(ctx context.Context, id int64) (crmclient.LeadInfo, error)
-	// Sent returns a lead as the client sends it (after its sanitizing:
-	// emoji stand-ins, v2's ip line), which is what the CRM then lists.
-	Sent(l crmclient.Lead) crmclient.Lead
-	// Version is the API version, which decides how a lead is stamped and
-	// reconciled.
-	Version() crmclient.APIVersion
+// boundCRM is the CRM as this handler's API version reaches it
+// (crm.Env.Client): every call is diagnosed and observed once (judgedCRM)
+// and bounded by CRMTimeout; every List is admitted by the Limiter, since
+// a look-up is a CRM request like any other. An Add is admitted by the run
+// itself (Handler.send), which must release its lock on a refusal.
+type boundCRM struct {
+	judgedCRM
+	h *Handler
 }
 
-var _ CRM = (*crmclient.Client)(nil)
+// Add creates a lead within CRMTimeout.
+func (c boundCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.h.o.CRMTimeout)
+	defer cancel()
+	return c.judgedCRM.Add(ctx, l)
+}
 
-// UIDKey is the name of the uids entry (v2) that stamps a CRM lead with the
-// relay's lead id, so a reconcile can find it by scanning the list. The lead
-// id, not the site's idempotency key, is stamped: it is short, stable,
-// derived from site and key, and holds nothing a site chose.
-const UIDKey = "leadrelay_key"
+// Stat answers within CRMTimeout.
+func (c boundCRM) Stat(ctx context.Context) ([]crmclient.UserStat, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.h.o.CRMTimeout)
+	defer cancel()
+	return c.judgedCRM.Stat(ctx)
+}
 
-// crmLead converts the relay's lead into what the CRM's add takes.
-func crmLead(p lead.Payload, v crmclient.APIVersion) crmclient.Lead {
-	out := crmclient.Lead{Lead: p.Lead}
-	if v == crmclient.V2 {
-		out.UIDs = map[string]string{UIDKey: p.ID}
+// Info answers within CRMTimeout.
+func (c boundCRM) Info(ctx context.Context, id int64) (crmclient.LeadInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.h.o.CRMTimeout)
+	defer cancel()
+	return c.judgedCRM.Info(ctx, id)
+}
+
+// List fetches one page, trying a transient failure twice more after a
+// short pause: a scan of many pages through a flaky CRM would otherwise
+// rarely finish.
+func (c boundCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	var err error
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(time.Duration(try*try) * 100 * time.Millisecond):
+			}
+		}
+		var items []crmclient.ListItem
+		if items, err = c.list(ctx, o); err == nil || judge(err).class != crmclient.ClassTransient {
+			return items, err
+		}
 	}
-	return out
+	return nil, err
 }
+
+// list fetches one page through the Limiter, within CRMTimeout.
+func (c boundCRM) list(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	done, err := c.h.acquireCRM(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, c.h.o.CRMTimeout)
+	defer cancel()
+	items, err := c.judgedCRM.List(lctx, o)
+	done(err)
+	return items, err
+}
+
+var _ crm.Client = boundCRM{}

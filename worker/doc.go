@@ -18,12 +18,14 @@
 // makes the lead uncertain: a timeout or a lost connection (the CRM may
 // still commit) is looked up once LEADRELAY_RECONCILE_AFTER has passed;
 // an HTTP 500, 502 or error page (the request is over) is looked up at
-// once, in the same run. The look-up (reconcile.go) finds the lead by its
-// v2 uids stamp, or by content where the stamp is missing (v2 stamps after
-// its webhooks) and on v1, claiming the CRM id so two identical leads
-// never share one; on v1 it reads the journal of the CRM's newest leads
-// first (journal.go), because the shipped v1 list shows only the newest
-// 200.
+// once, in the same run.
+//
+// The worker never asks which API version the CRM speaks. Package crm
+// holds each version's behaviour behind crm.API: how a lead is added and
+// stamped, how it is looked up (v2 by its uids stamp or its content, v1 in
+// a journal of the CRM's newest leads, then by paging), the preflight,
+// and the capabilities (crm.Caps) that shape a run. NewHandler refuses a
+// version without a package there.
 //
 // # How it ends
 //
@@ -44,13 +46,14 @@
 // with the problem's reason recorded, so every worker pauses and every
 // readiness check names the fix.
 //
-// Files, in the order a lead meets them: handler.go (a run), judge.go
-// (what an error means), settle.go (how it ends), reconcile.go and
-// journal.go (look-ups), health.go (the circuit and preflight), retry.go
-// (delays), internal/rdb (state), and crmclient/errors.go (diagnosis).
+// Files, in the order a lead meets them: handler.go (a run and its
+// look-ups, asking crm.API), judge.go (what an error means), settle.go
+// (how it ends), health.go (the circuit and preflight), crm.go (the CRM as
+// the API version reaches it), retry.go (delays), internal/rdb (state),
+// and crmclient/errors.go (diagnosis).
 //
 //	o := app.WorkerOptions(cfg) // or worker.Options{...}: zero fields take the defaults
-//	h := worker.NewHandler(crm, rdb, o, log)
+//	h, err := worker.NewHandler(crmClient, rdb, o, log)
 //	w := worker.New(rdb, h, o, log)
 //	err := w.Run(ctx) // until ctx is done, then graceful shutdown
 package worker

@@ -60,7 +60,7 @@ func runEndToEnd(t *testing.T, v crmclient.APIVersion) {
 	var wg sync.WaitGroup
 	handlers := make([]*Handler, 2)
 	for i := range handlers {
-		handlers[i] = NewHandler(crm, rdb, o, log)
+		handlers[i] = newHandler(t, crm, rdb, o, log)
 		w := New(rdb, handlers[i], o, log)
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {

@@ -54,7 +54,7 @@ func TestEdgeV1JournalUnderLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	handlers := make([]*Handler, 3)
 	for i := range handlers {
-		handlers[i] = NewHandler(crm, rdb, o, log.Named(string(rune('a'+i))))
+		handlers[i] = newHandler(t, crm, rdb, o, log.Named(string(rune('a'+i))))
 		w := New(rdb, handlers[i], o, log)
 		wg.Go(func() { _ = w.Run(ctx) })
 	}

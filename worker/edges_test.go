@@ -74,7 +74,7 @@ func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, crmclient.V1, nil)
 			fillOthers(e, existing)
-			quiet := NewHandler(e.crm, e.rdb, e.o, nil) // sends the lead, refreshes no more than at start
+			quiet := newHandler(t, e.crm, e.rdb, e.o, nil) // sends the lead, refreshes no more than at start
 			sctx, stop := context.WithCancel(ctx)
 			t.Cleanup(stop)
 			quiet.Start(sctx)
@@ -111,7 +111,8 @@ func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 func waitJournal(t *testing.T, h *Handler) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for h.journal.refreshing.Load() {
+	j, ok := h.api.(interface{ Refreshing() bool })
+	for ok && j.Refreshing() {
 		if time.Now().After(deadline) {
 			t.Fatal("journal refresh did not end within 10s")
 		}
@@ -194,7 +195,7 @@ func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 				BreakerThreshold: 1000, PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
 				Limiter: lim, DeadLetters: box}
 			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-			h := NewHandler(crm, rc, o, log)
+			h := newHandler(t, crm, rc, o, log)
 			w := New(rc, h, o, log)
 			wctx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
@@ -290,7 +291,7 @@ func TestEdgeV1BrokenAnswers500(t *testing.T) {
 func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, nil)
-	other := NewHandler(newFakeCRM(crmclient.V2), e.rdb, e.o, nil)
+	other := newHandler(t, newFakeCRM(crmclient.V2), e.rdb, e.o, nil)
 	if err := other.Ready(ctx); err != nil {
 		t.Fatalf("other worker not ready before: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
@@ -192,8 +193,18 @@ func newEnvOn(t testing.TB, srv *redistest.Server, v crmclient.APIVersion, tune 
 	if tb, ok := t.(*testing.T); ok {
 		log = zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))
 	}
-	e.h = NewHandler(e.crm, e.rdb, e.o, log)
+	e.h = newHandler(t, e.crm, e.rdb, e.o, log)
 	return e
+}
+
+// newHandler is NewHandler for a client of a version LeadRelay knows.
+func newHandler(t testing.TB, c crm.Client, rc redis.UniversalClient, o Options, log *zap.Logger) *Handler {
+	t.Helper()
+	h, err := NewHandler(c, rc, o, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 var leadSeq atomic.Int64

@@ -59,7 +59,7 @@ func TestFleetWritesPreviousMarkersOnlyWithOldWorkers(t *testing.T) {
 					t.Fatal("no asynq server listed after 10s")
 				}
 			}
-			h := NewHandler(newFakeCRM(crmclient.V2), rc, o, log)
+			h := newHandler(t, newFakeCRM(crmclient.V2), rc, o, log)
 			if tc.self != "" {
 				h.lookAtFleet(context.Background(), insp, tc.self)
 			}

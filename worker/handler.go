@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"leadrelay/crm"
+	"leadrelay/crm/versions"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
@@ -27,33 +30,39 @@ const bookkeepingTimeout = 5 * time.Second
 // markerWrites is how often a delivered marker is tried before giving up.
 const markerWrites = 4
 
-// claimedRetention is how long a CRM id stays claimed by its lead. A
-// reconcile looks back to a lead's first attempt, which lies within the
-// retry budget (about 3 days by default).
-const claimedRetention = 7 * 24 * time.Hour
+// reconcileSettle is added to CRMTimeout for the least ReconcileAfter, so
+// the earlier request cannot still be in flight on our side.
+const reconcileSettle = time.Second
 
 // Handler delivers lead tasks to the CRM. It implements asynq.Handler and is
 // safe for concurrent use. Build it with NewHandler.
 type Handler struct {
-	crm   CRM
+	api   crm.API // the CRM's API version: add, look-up, preflight
 	store *rdb.Store
 	o     Options
 	log   *zap.Logger
 
 	stats   counters
 	health  health
-	journal journal
 	current atomic.Bool // only workers of this version serve the queue (see watchFleet)
 }
 
-// NewHandler returns a Handler that adds leads through crm and keeps its
-// state in rdb. Zero fields of o take their defaults.
-func NewHandler(crm CRM, rc redis.UniversalClient, o Options, log *zap.Logger) *Handler {
+// NewHandler returns a Handler that adds leads through client and keeps
+// its state in rc. Zero fields of o take their defaults. It fails when
+// LeadRelay does not know the API version client speaks.
+func NewHandler(client crm.Client, rc redis.UniversalClient, o Options, log *zap.Logger) (*Handler, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	return &Handler{crm: judgedCRM{CRM: crm, obs: o.Observer}, store: rdb.New(rc), o: o, log: log}
+	h := &Handler{store: rdb.New(rc), o: o, log: log}
+	api, err := versions.For(crm.Env{Client: boundCRM{judgedCRM{Client: client, obs: o.Observer}, h},
+		Store: h.store, Timeout: o.CRMTimeout, Clock: o.Clock, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	h.api = api
+	return h, nil
 }
 
 var _ asynq.Handler = (*Handler)(nil)
@@ -89,20 +98,25 @@ func (h *Handler) deliver(ctx context.Context, r *run) error {
 		if try == 2 {
 			return &DelayError{Delay: journalWait, Reason: delivery.Reason{Code: delivery.JournalWait}}
 		}
-		if err := h.refreshJournalNow(ctx); err != nil {
+		if err := h.api.CatchUp(ctx); err != nil {
 			return &lookupError{err}
 		}
 	}
 }
 
-// errJournalDue: a v1 send must wait until the journal is refreshed.
-var errJournalDue = errors.New("worker: the CRM journal is due for a refresh")
+// errJournalDue: the API version holds a send back until its look-up's
+// bookkeeping caught up (crm.API.Saw).
+var errJournalDue = errors.New("worker: the CRM look-up's bookkeeping must catch up before a send")
+
+// journalWait is how long a run is postponed that keeps being held back
+// for a catch-up.
+const journalWait = 200 * time.Millisecond
 
 func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
-	p := r.p
+	p, caps := r.p, h.api.Caps()
 	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: p.ID, Token: r.token, Now: h.o.Clock(),
 		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL,
-		Watermark: h.journal.top.Load(), CountSend: h.v1(), ReadTop: !h.v1()})
+		Watermark: h.api.Watermark(), CountSend: caps.CountSends, ReadTop: caps.DeliveredTop})
 	if err != nil {
 		return storeErr("begin delivery", err)
 	}
@@ -123,19 +137,13 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	case b.Busy > 0:
 		return &DelayError{Delay: b.Busy, Reason: delivery.Reason{Code: delivery.LockBusy}}
 	}
-	h.journal.saw(max(b.JournalTop, b.CRMTop))
-	if b.Send && h.v1() && (!b.JournalReady || b.JournalSends > journalHold) {
-		// A send now could push a lead off the CRM's newest page before
-		// the journal saw it: refresh first.
+	if h.api.Saw(b) {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		defer cancel()
 		if _, err := h.store.Release(bctx, p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend}); err != nil {
 			return storeErr("release for a journal refresh", err)
 		}
 		return errJournalDue
-	}
-	if b.JournalSends >= journalRefreshEvery {
-		h.refreshJournalAsync()
 	}
 	if b.Send && h.o.WaitReplicas > 0 {
 		if err := h.store.Sync(ctx, h.o.WaitReplicas, h.o.WaitTimeout); err != nil {
@@ -203,7 +211,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 		ce.Write(zap.String("title", p.Lead.Title), zap.String("email", p.Lead.Email),
 			zap.String("phone", p.Lead.Phone), zap.String("company", p.Lead.Company))
 	}
-	id, err := h.add(ctx, p)
+	id, err := h.api.Add(ctx, p)
 	crmDone(err)
 	if err == nil {
 		h.health.worked(ctx, h, probe || b.Circuit.Exists)
@@ -232,7 +240,7 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 // records the delivery; one that cannot tell leaves the lead uncertain for
 // the next run.
 func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
-	if h.v1() {
+	if h.api.Caps().CheckErrorPages {
 		if problem := h.health.preflightAfterError(ctx, h, addErr); !problem.IsZero() {
 			return &DelayError{Delay: h.o.BreakerCooldown, Reason: problem, Err: addErr}
 		}
@@ -253,19 +261,20 @@ func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
 		defer cancel()
 		_, _ = h.store.Release(bctx, r.p.ID, r.token, rel)
 	}
-	id, res, lerr := h.reconcile(ctx, r.p, b.Attempt)
+	res, lerr := h.api.LookUp(ctx, r.p, b.Attempt)
 	h.stats.reconcile(res, lerr)
+	id := res.CRMID
 	if lerr == nil {
-		r.log.Info("reconciled at once", zap.String("reconcile", res.String()), zap.Int64("crm_id", id),
-			zap.String("crm_api", string(h.crm.Version())))
+		r.log.Info("reconciled at once", zap.String("reconcile", res.Finding.String()), zap.Int64("crm_id", id),
+			zap.String("crm_api", string(h.api.Version())))
 	}
 	switch {
 	case lerr != nil:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
 		return addErr
-	case res == reconcileFound:
+	case res.Finding == crm.Found:
 		return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: r.p.ID, Site: r.p.Site, Sum: r.p.Sum, Via: "reconcile"}, b.Attempt.Dead, lk)
-	case res == reconcileNotFound:
+	case res.Finding == crm.NotFound:
 		// Certainly not stored: the next run sends without a look-up.
 		r.state = rdb.StateFailed
 		release(rdb.Release{Mode: rdb.ReleaseSet, State: rdb.StateFailed})
@@ -280,23 +289,24 @@ func (h *Handler) lookUpNow(ctx context.Context, r *run, addErr error) error {
 // otherwise the attempt record says "sending" again and the caller sends.
 func (h *Handler) settleUncertain(ctx context.Context, r *run, a rdb.Attempt, lk *lease, release func(rdb.Release)) (bool, error) {
 	p := r.p
-	id, res, err := h.reconcile(ctx, p, a)
+	res, err := h.api.LookUp(ctx, p, a)
 	h.stats.reconcile(res, err)
+	id := res.CRMID
 	if err != nil {
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
 		return true, &lookupError{err}
 	}
-	r.log.Info("reconciled", zap.String("reconcile", res.String()), zap.Int64("crm_id", id),
-		zap.Int("sends", a.Sends), zap.String("crm_api", string(h.crm.Version())))
+	r.log.Info("reconciled", zap.String("reconcile", res.Finding.String()), zap.Int64("crm_id", id),
+		zap.Int("sends", a.Sends), zap.String("crm_api", string(h.api.Version())))
 	switch {
-	case res == reconcileFound:
+	case res.Finding == crm.Found:
 		return true, h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum, Via: "reconcile"}, a.Dead, lk)
-	case res == reconcileUnknown && h.o.ReconcileUnknown == ReconcileDead:
+	case res.Finding == crm.CannotTell && h.o.ReconcileUnknown == ReconcileDead:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
 		return true, &deadError{reason: delivery.Reason{Code: delivery.LookUpUnknown}}
 	}
 	// Not found, or unknown with the resend policy: send again.
-	m, err := h.store.MarkSending(ctx, p.ID, r.token, h.o.Clock(), h.o.DeliveredTTL, h.journal.top.Load())
+	m, err := h.store.MarkSending(ctx, p.ID, r.token, h.o.Clock(), h.o.DeliveredTTL, h.api.Watermark())
 	switch {
 	case err != nil:
 		release(rdb.Release{Mode: rdb.ReleaseKeep})
@@ -335,13 +345,6 @@ func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err err
 	return true, nil
 }
 
-// add sends the lead with the per-call timeout.
-func (h *Handler) add(ctx context.Context, p lead.Payload) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
-	defer cancel()
-	return h.crm.Add(ctx, crmLead(p, h.crm.Version()))
-}
-
 // delivered records the marker (retrying a few times: the CRM has the lead
 // now, and losing that fact risks a second add) and logs the delivery.
 // wasDead says the lead died before (an operator re-ran it): its
@@ -361,7 +364,7 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 		}
 		bctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
 		f, err = h.store.Finish(bctx, rdb.FinishArgs{Marker: m, Token: r.token, TTL: h.o.DeliveredTTL,
-			ClaimTTL: claimedRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue,
+			ClaimTTL: crm.ClaimRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue,
 			Legacy: !h.current.Load()})
 		cancel()
 		if err == nil {
@@ -444,8 +447,6 @@ func (h *Handler) circuitArgs() rdb.CircuitArgs {
 	return rdb.CircuitArgs{Now: h.o.Clock(), Threshold: h.o.BreakerThreshold, Cooldown: h.o.BreakerCooldown,
 		TTL: 10 * (h.o.BreakerCooldown + h.o.CRMTimeout)}
 }
-
-func (h *Handler) v1() bool { return h.crm.Version() != crmclient.V2 }
 
 func newToken() string {
 	b := make([]byte, 16)

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	v2 "leadrelay/crm/v2"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
@@ -46,8 +47,8 @@ func TestHandlerDelivers(t *testing.T) {
 			e.crm.mu.Lock()
 			uids := e.crm.leads[0].UIDs
 			e.crm.mu.Unlock()
-			if v == crmclient.V2 && uids[UIDKey] != p.ID {
-				t.Errorf("v2 uids = %v, want %s=%s", uids, UIDKey, p.ID)
+			if v == crmclient.V2 && uids[v2.UIDKey] != p.ID {
+				t.Errorf("v2 uids = %v, want %s=%s", uids, v2.UIDKey, p.ID)
 			}
 			if holder := e.rdb.HGet(ctx, rdb.ClaimsKey(101), "101").Val(); holder != p.ID {
 				t.Errorf("CRM id 101 claimed by %q, want %s", holder, p.ID)
@@ -152,9 +153,19 @@ func TestHandlerErrors(t *testing.T) {
 	}
 }
 
+// TestNewHandlerRefusesUnknownVersion: a CRM client of an API version
+// LeadRelay has no look-up for is refused at start, never run as v1.
+func TestNewHandlerRefusesUnknownVersion(t *testing.T) {
+	t.Parallel()
+	h, err := NewHandler(newFakeCRM("v3"), nil, Options{}, nil)
+	if err == nil || h != nil || !strings.Contains(err.Error(), `"v3"`) {
+		t.Fatalf("NewHandler(v3) = %v, %v; want refused", h, err)
+	}
+}
+
 func TestHandlerBrokenPayload(t *testing.T) {
 	t.Parallel()
-	h := NewHandler(newFakeCRM(crmclient.V1), nil, Options{}, nil)
+	h := newHandler(t, newFakeCRM(crmclient.V1), nil, Options{}, nil)
 	err := h.ProcessTask(ctx, asynq.NewTask(lead.TaskType, []byte(`{"id":`)))
 	if !errors.Is(err, asynq.SkipRetry) || judge(err).reason.Code != delivery.PayloadBroken {
 		t.Fatalf("ProcessTask = %v, want SkipRetry with reason", err)
@@ -424,7 +435,7 @@ func TestBreaker(t *testing.T) {
 	}
 	// Open: no CRM call, no attempt spent, for the whole fleet (a second
 	// handler on the same Redis sees it too).
-	other := NewHandler(e.crm, e.rdb, e.o, nil)
+	other := newHandler(t, e.crm, e.rdb, e.o, nil)
 	for _, h := range []*Handler{e.h, other} {
 		task, _ := newLeadTask(t)
 		err := h.ProcessTask(ctx, task)

@@ -3,13 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 )
@@ -26,8 +24,8 @@ const configLogEvery = time.Minute
 const healthCacheFor = time.Second
 
 // preflightEvery is how often a worker checks the CRM's configuration
-// while it runs; preflightAfterErrorEvery bounds the check a v1 HTTP 500
-// triggers.
+// while it runs; preflightAfterErrorEvery bounds the check an add answered
+// with an error page triggers (crm.Caps.CheckErrorPages).
 const (
 	preflightEvery           = 5 * time.Minute
 	preflightAfterErrorEvery = 30 * time.Second
@@ -90,10 +88,11 @@ func (hl *health) worked(ctx context.Context, h *Handler, hadState bool) {
 	h.o.Observer.CRMConfigProblem(false)
 }
 
-// preflightAfterError runs the preflight after a v1 add answered HTTP 500
-// or an error page, at most every preflightAfterErrorEvery: on a current
-// SalesMan every v1 add does, and only the preflight tells that from a
-// passing fault. It returns the problem found, or no reason.
+// preflightAfterError runs the preflight after an add answered with an
+// error page (HTTP 500 included), at most every preflightAfterErrorEvery,
+// on an API version whose capabilities ask for it: on a current SalesMan
+// every v1 add does, and only the preflight tells that from a passing
+// fault. It returns the problem found, or no reason.
 func (hl *health) preflightAfterError(ctx context.Context, h *Handler, addErr error) delivery.Reason {
 	if judge(addErr).reason.Code != delivery.CRMErrorPage {
 		return delivery.Reason{}
@@ -112,38 +111,15 @@ func (hl *health) preflightAfterError(ctx context.Context, h *Handler, addErr er
 	return problem
 }
 
-// v1Broken is the problem a preflight reports for a v1 CRM whose stat
-// works while info (and so add) fails.
-var v1Broken = delivery.Reason{Code: delivery.ConfigV1Broken}
-
-// Preflight checks the CRM's configuration: stat must answer (URL, login,
-// key), and on v1 info must too, since current SalesMan releases ship a v1
-// whose add and info always fail while stat works. A problem found is
-// shared with the fleet (deliveries pause) and returned; a CRM that works
-// clears a recorded problem; a CRM that cannot be reached changes nothing
-// and returns the error.
+// Preflight checks the CRM's configuration as the API version needs it
+// (crm.API.Preflight). A problem found is shared with the fleet
+// (deliveries pause) and returned; a CRM that works clears a recorded
+// problem; a CRM that cannot be reached changes nothing and returns the
+// error.
 func (h *Handler) Preflight(ctx context.Context) (delivery.Reason, error) {
-	cctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
-	_, err := h.crm.Stat(cctx)
-	cancel()
-	var problem delivery.Reason
-	switch f := judge(err); {
-	case f.out == delivery.Paused:
-		problem = f.reason
-	case err != nil:
+	problem, err := h.api.Preflight(ctx)
+	if err != nil {
 		return delivery.Reason{}, err
-	case h.v1():
-		cctx, cancel := context.WithTimeout(ctx, h.o.CRMTimeout)
-		_, ierr := h.crm.Info(cctx, 1)
-		cancel()
-		switch f := judge(ierr); {
-		case f.out == delivery.Paused:
-			problem = f.reason
-		case f.reason.Code == delivery.CRMUnexpected, f.reason.HTTPStatus == http.StatusInternalServerError:
-			problem = v1Broken
-		case ierr != nil && !errors.Is(ierr, crmclient.ErrNotFound):
-			return delivery.Reason{}, ierr
-		}
 	}
 	if !problem.IsZero() {
 		h.health.problem(ctx, h, problem)
@@ -155,6 +131,28 @@ func (h *Handler) Preflight(ctx context.Context) (delivery.Reason, error) {
 		h.log.Info("CRM configuration problem resolved", zap.String("was", string(c.Problem.Code)))
 	}
 	return delivery.Reason{}, nil
+}
+
+// Start keeps checking the CRM while ctx lives, in the background: a
+// preflight of the CRM's configuration now and every preflightEvery, and
+// the API version's look-up bookkeeping (crm.API.Refresh: v1's journal),
+// so even the first sends have a watermark. It returns at once (a slow
+// CRM must not delay a worker's start); until the first check ends, sends
+// use the watermark as the fleet last recorded it (crm.API.Resume).
+func (h *Handler) Start(ctx context.Context) {
+	check := func() {
+		if err := h.api.Refresh(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("CRM journal refresh failed", zap.Error(err))
+		}
+		if _, err := h.Preflight(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("CRM preflight could not reach the CRM", zap.Error(err))
+		}
+	}
+	if err := h.api.Resume(ctx); err != nil {
+		h.log.Debug("CRM watermark not read; the first refresh sets it", zap.Error(err))
+	}
+	h.watchFleet(ctx)
+	go every(ctx, preflightEvery, check)
 }
 
 // ConfigProblem returns the CRM configuration problem any worker of the

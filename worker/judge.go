@@ -6,6 +6,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 )
@@ -28,6 +29,7 @@ func judge(err error) failure {
 	var (
 		de *DelayError
 		se *storeError
+		cs *crm.StoreError
 		le *lookupError
 		dd *deadError
 		ce *crmError
@@ -46,7 +48,7 @@ func judge(err error) failure {
 			f.out = delivery.Backpressure // a delay never spends an attempt
 		}
 		return f
-	case errors.As(err, &se):
+	case errors.As(err, &se), errors.As(err, &cs):
 		return failure{out: delivery.Backpressure, reason: delivery.Reason{Code: delivery.Store}}
 	case errors.As(err, &le):
 		f := judge(le.err)
@@ -96,7 +98,7 @@ func (e *DelayError) Error() string {
 func (e *DelayError) Unwrap() error { return e.Err }
 
 // storeError is a failure of LeadRelay's own Redis bookkeeping: never the
-// lead's fault (delivery.Store).
+// lead's fault (delivery.Store), as a look-up's own (crm.StoreError).
 type storeError struct {
 	op  string
 	err error

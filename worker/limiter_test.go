@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	keys "leadrelay/internal/rdb"
@@ -235,7 +236,7 @@ func TestRedisLimiterRetryAfter(t *testing.T) {
 		return NewRedisLimiter(e.rdb, 0, 5, time.Minute, WithLimiterClock(e.clock.Now), WithLimiterWait(0))
 	}
 	e.o.Limiter = newLimiter()
-	e.h = NewHandler(e.crm, e.rdb, e.o, nil)
+	e.h = newHandler(t, e.crm, e.rdb, e.o, nil)
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: 30 * time.Second}
 	})
@@ -270,7 +271,7 @@ func (q *quota) Acquire(context.Context) (func(), error) {
 	return func() {}, nil
 }
 
-// TestReconcileGoesThroughLimiter: the list calls of a reconcile are CRM
+// TestReconcileGoesThroughLimiter: the list calls of a reconcile are crm.Client
 // requests and wait for the limiter like an add.
 func TestReconcileGoesThroughLimiter(t *testing.T) {
 	t.Parallel()
@@ -305,7 +306,7 @@ func TestReconcileGoesThroughLimiter(t *testing.T) {
 // concCRM wraps a CRM, makes each Add take a while and records the most
 // Adds in flight at once (fakeCRM itself serialises them).
 type concCRM struct {
-	CRM
+	crm.Client
 	held, peak atomic.Int64
 }
 
@@ -315,7 +316,7 @@ func (c *concCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 	for p := c.peak.Load(); h > p && !c.peak.CompareAndSwap(p, h); p = c.peak.Load() {
 	}
 	time.Sleep(10 * time.Millisecond)
-	return c.CRM.Add(ctx, l)
+	return c.Client.Add(ctx, l)
 }
 
 // TestLimiterEndToEnd runs two Workers (real asynq servers), each with its
@@ -327,7 +328,7 @@ func TestLimiterEndToEnd(t *testing.T) {
 	const leads, slots = 24, 2
 	srv := redistest.Start(t)
 	fake := newFakeCRM(crmclient.V2)
-	crm := &concCRM{CRM: fake}
+	cc := &concCRM{Client: fake}
 	o := Options{
 		Concurrency: 4, RetryInitial: 10 * time.Millisecond, RetryMaxDelay: 50 * time.Millisecond,
 		CRMTimeout: time.Second, BreakerThreshold: 1000, ShutdownTimeout: 5 * time.Second,
@@ -340,7 +341,7 @@ func TestLimiterEndToEnd(t *testing.T) {
 		rdb := srv.Client()
 		wo := o
 		wo.Limiter = NewRedisLimiter(rdb, 0, slots, o.CRMTimeout+5*time.Second)
-		w := New(rdb, NewHandler(crm, rdb, wo, log), wo, log)
+		w := New(rdb, newHandler(t, cc, rdb, wo, log), wo, log)
 		wg.Go(func() {
 			if err := w.Run(wctx); err != nil {
 				t.Errorf("Run: %v", err)
@@ -373,13 +374,13 @@ func TestLimiterEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if p := crm.peak.Load(); p > slots {
+	if p := cc.peak.Load(); p > slots {
 		t.Errorf("%d Adds in flight at once, cap %d", p, slots)
 	}
 	if adds, stored := fake.counts(); adds != leads || stored != leads {
 		t.Errorf("adds = %d, stored = %d, want %d each", adds, stored, leads)
 	}
-	t.Logf("peak Adds in flight: %d (cap %d)", crm.peak.Load(), slots)
+	t.Logf("peak Adds in flight: %d (cap %d)", cc.peak.Load(), slots)
 }
 
 // BenchmarkRedisLimiter measures one Acquire and its release on a real

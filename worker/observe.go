@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
@@ -72,13 +73,13 @@ func (nopObserver) CRMConfigProblem(bool)                    {}
 // (crmError), and times every call for the Observer: the only place that
 // reports CRM requests.
 type judgedCRM struct {
-	CRM
+	crm.Client
 	obs Observer
 }
 
 func (c judgedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 	start := time.Now()
-	id, err := c.CRM.Add(ctx, l)
+	id, err := c.Client.Add(ctx, l)
 	err = diagnosed(err)
 	c.obs.CRMRequest(actionAdd, crmClass(err), time.Since(start))
 	return id, err
@@ -86,19 +87,19 @@ func (c judgedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 
 func (c judgedCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
 	start := time.Now()
-	items, err := c.CRM.List(ctx, o)
+	items, err := c.Client.List(ctx, o)
 	err = diagnosed(err)
 	c.obs.CRMRequest(actionList, crmClass(err), time.Since(start))
 	return items, err
 }
 
 func (c judgedCRM) Stat(ctx context.Context) ([]crmclient.UserStat, error) {
-	st, err := c.CRM.Stat(ctx)
+	st, err := c.Client.Stat(ctx)
 	return st, diagnosed(err)
 }
 
 func (c judgedCRM) Info(ctx context.Context, id int64) (crmclient.LeadInfo, error) {
-	li, err := c.CRM.Info(ctx, id)
+	li, err := c.Client.Info(ctx, id)
 	return li, diagnosed(err)
 }
 

@@ -1,6 +1,10 @@
 package worker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"leadrelay/crm"
+)
 
 // Stats counts what a Handler did since it was built.
 type Stats struct {
@@ -23,13 +27,17 @@ type counters struct {
 	journal                                atomic.Int64
 }
 
-func (c *counters) reconcile(r reconcileResult, err error) {
+// reconcile counts a look-up's answer.
+func (c *counters) reconcile(r crm.Result, err error) {
+	if r.Journal {
+		c.journal.Add(1)
+	}
 	switch {
 	case err != nil:
 		c.reconcileErr.Add(1)
-	case r == reconcileFound:
+	case r.Finding == crm.Found:
 		c.found.Add(1)
-	case r == reconcileNotFound:
+	case r.Finding == crm.NotFound:
 		c.notFound.Add(1)
 	default:
 		c.unknown.Add(1)

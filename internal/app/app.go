@@ -122,7 +122,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			return err
 		}
 		var h *worker.Handler
-		h, w = newWorker(rds, crm, cfg, met, notifier, log)
+		if h, w, err = newWorker(rds, crm, cfg, met, notifier, log); err != nil {
+			return err
+		}
 		health.checks["crm"] = h.Ready
 		health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
 	}
@@ -219,7 +221,7 @@ func limitReport(met *metrics.Metrics, log *zap.Logger) func(worker.AdaptiveChan
 
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
-func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker) {
+func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
 	o := WorkerOptions(cfg)
 	o.Limiter = CRMLimiter(rds.Client, cfg, worker.WithLimitReport(limitReport(met, log)))
 	dead := deadStore(rds, cfg)
@@ -232,8 +234,11 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 	cancel()
 	o.DeadLetters = deadLetters{store: dead, queue: cfg.Queue.Name, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
-	h := worker.NewHandler(crm.Client, rds.Client, o, log)
-	return h, worker.New(rds.Client, h, o, log)
+	h, err := worker.NewHandler(crm.Client, rds.Client, o, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, worker.New(rds.Client, h, o, log), nil
 }
 
 // mountIntake serves the site-facing routes at /.

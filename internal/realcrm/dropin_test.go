@@ -154,7 +154,11 @@ func startRelayOn(t *testing.T, s settings, sites map[string]intake.SiteSettings
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	o := worker.Options{Concurrency: 2, CRMTimeout: 20 * time.Second, RetryInitial: 100 * time.Millisecond,
 		RetryMaxDelay: time.Second, BreakerThreshold: 1000, ShutdownTimeout: 10 * time.Second, PollInterval: 50 * time.Millisecond}
-	w := worker.New(rc, worker.NewHandler(crm, rc, o, log), o, log)
+	h, err := worker.NewHandler(crm, rc, o, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(rc, h, o, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {

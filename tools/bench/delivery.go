@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	v2 "leadrelay/crm/v2"
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
 	"leadrelay/internal/app"
@@ -235,7 +236,7 @@ func (b *bench) startRaw(c *crm, noop bool, conc int, cnt *counter, poll time.Du
 			}
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			_, err = cl.Add(cctx, crmLeadOf(p))
+			_, err = cl.Add(cctx, v2.Lead(p)) // stamped as the worker's v2 stamps it
 			return err
 		}
 	}
@@ -249,11 +250,6 @@ func (b *bench) startRaw(c *crm, noop bool, conc int, cnt *counter, poll time.Du
 		return nil, err
 	}
 	return func() { srv.Shutdown(); _ = rdb.Close() }, nil
-}
-
-// crmLeadOf is the CRM lead of a payload, stamped like the worker stamps it.
-func crmLeadOf(p lead.Payload) crmclient.Lead {
-	return crmclient.Lead{Lead: p.Lead, UIDs: map[string]string{"leadrelay_key": p.ID}}
 }
 
 // drained waits (bounded) until the queue has nothing pending, active or

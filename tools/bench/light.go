@@ -174,7 +174,12 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 	o := app.WorkerOptions(cfg)
 	o.PollInterval = poll
 	o.Limiter = app.CRMLimiter(rdb, cfg)
-	h := worker.NewHandler(crmC.Client, rdb, o, log)
+	h, err := worker.NewHandler(crmC.Client, rdb, o, log)
+	if err != nil {
+		crmC.Close()
+		_ = rdb.Close()
+		return nil, err
+	}
 	w := worker.New(rdb, h, o, log)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	v2 "leadrelay/crm/v2"
 	"leadrelay/crmclient"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
@@ -143,7 +144,7 @@ func directRate(ctx context.Context, cl *crmclient.Client, run string, p int, wa
 			for i := g; time.Now().Before(until) && ctx.Err() == nil; i += p {
 				pl := lead.NewPayload(benchSite, run+"-"+strconv.Itoa(i), benchLead("direct-"+run, i), time.Now())
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := cl.Add(cctx, crmLeadOf(pl))
+				_, err := cl.Add(cctx, v2.Lead(pl))
 				cancel()
 				now := time.Now()
 				mu.Lock()

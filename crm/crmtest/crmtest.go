@@ -1,0 +1,146 @@
+// Package crmtest is a test kit for packages crm and its versions: a CRM
+// in memory that lists what was added as SalesMan does, and an Env around
+// it on a private Redis.
+package crmtest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"leadrelay/crm"
+	"leadrelay/crmclient"
+	"leadrelay/internal/rdb"
+	"leadrelay/internal/redistest"
+	"leadrelay/lead"
+)
+
+// CRM is a SalesMan CRM in memory: it stores every add (the CRM does not
+// de-duplicate) and lists its leads newest first, 200 a page. It
+// implements crm.Client and is safe for concurrent use. Set its fields
+// before use.
+type CRM struct {
+	// API is the version it speaks.
+	API crmclient.APIVersion
+	// IgnorePaging answers every List with the newest page, as the shipped
+	// v1 does.
+	IgnorePaging bool
+	// NoStamp stores leads without their uids, as v2 does when its add
+	// dies between the insert and the stamp.
+	NoStamp bool
+	// Transform, when set, is what the client changes on the way: Add
+	// stores, and Sent answers, it.
+	Transform func(crmclient.Lead) crmclient.Lead
+	// ListErr is what List fails with, StatErr Stat and InfoErr Info; Info
+	// answers crmclient.ErrNotFound when InfoErr is nil.
+	ListErr, StatErr, InfoErr error
+	// Now dates the leads added (default time.Now).
+	Now func() time.Time
+
+	mu    sync.Mutex
+	leads []crmclient.ListItem // oldest first
+	lists int
+}
+
+var _ crm.Client = (*CRM)(nil)
+
+// New returns an empty CRM speaking v.
+func New(v crmclient.APIVersion) *CRM { return &CRM{API: v} }
+
+// Version returns API.
+func (c *CRM) Version() crmclient.APIVersion { return c.API }
+
+// Add stores the lead, as Sent has it, and returns its CRM id (from 1).
+func (c *CRM) Add(_ context.Context, l crmclient.Lead) (int64, error) {
+	l = c.Sent(l)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.Now != nil {
+		now = c.Now()
+	}
+	it := crmclient.ListItem{ID: int64(len(c.leads) + 1), Email: l.Email, Phone: l.Phone, Company: l.Company,
+		Content: l.Description, Datum: crmclient.Datum{Time: now}}
+	if c.API == crmclient.V2 && !c.NoStamp {
+		it.UIDs = l.UIDs
+	}
+	c.leads = append(c.leads, it)
+	return it.ID, nil
+}
+
+// List answers one page of leads, newest first.
+func (c *CRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lists++
+	if c.ListErr != nil {
+		return nil, c.ListErr
+	}
+	page := o.Page
+	if c.IgnorePaging {
+		page = 0
+	}
+	var out []crmclient.ListItem
+	for i := len(c.leads) - 1 - page*crmclient.PageSize; i >= 0 && len(out) < crmclient.PageSize; i-- {
+		out = append(out, c.leads[i])
+	}
+	return out, nil
+}
+
+// Stat answers StatErr.
+func (c *CRM) Stat(context.Context) ([]crmclient.UserStat, error) { return nil, c.StatErr }
+
+// Info answers InfoErr, or else crmclient.ErrNotFound.
+func (c *CRM) Info(context.Context, int64) (crmclient.LeadInfo, error) {
+	if c.InfoErr != nil {
+		return crmclient.LeadInfo{}, c.InfoErr
+	}
+	return crmclient.LeadInfo{}, crmclient.ErrNotFound
+}
+
+// Sent is l through Transform.
+func (c *CRM) Sent(l crmclient.Lead) crmclient.Lead {
+	if c.Transform != nil {
+		return c.Transform(l)
+	}
+	return l
+}
+
+// Lists counts the List calls so far.
+func (c *CRM) Lists() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lists
+}
+
+// Top is the highest CRM id so far.
+func (c *CRM) Top() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int64(len(c.leads))
+}
+
+// Env is an Env for client on a private redis-server of the test's own.
+func Env(t testing.TB, client crm.Client) crm.Env {
+	t.Helper()
+	return crm.Env{Client: client, Store: rdb.New(redistest.Start(t).Client()), Timeout: time.Second, Clock: time.Now}
+}
+
+// Lead is a lead whose content is its own (company), received now.
+func Lead(company string) lead.Payload {
+	l := lead.Lead{Title: "Ann", Email: "ann@example.com", Company: company, Description: "call me"}
+	return lead.NewPayload("shop", "key-"+company, l, time.Now())
+}
+
+// Others adds n leads of other content to c, unstamped.
+func Others(t testing.TB, c *CRM, n int) {
+	t.Helper()
+	for i := range n {
+		l := lead.Lead{Title: "x", Company: fmt.Sprintf("other-%d", i)}
+		if _, err := c.Add(context.Background(), crmclient.Lead{Lead: l}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

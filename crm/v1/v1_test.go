@@ -1,0 +1,245 @@
+package v1_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"leadrelay/crm"
+	"leadrelay/crm/crmtest"
+	v1 "leadrelay/crm/v1"
+	"leadrelay/crmclient"
+	"leadrelay/delivery"
+	"leadrelay/internal/rdb"
+	"leadrelay/lead"
+)
+
+var ctx = context.Background()
+
+// fixture is a v1 CRM and its API on a private Redis.
+type fixture struct {
+	t   *testing.T
+	c   *crmtest.CRM
+	env crm.Env
+	api *v1.API
+}
+
+func newFixture(t *testing.T) *fixture {
+	c := crmtest.New(crmclient.V1)
+	env := crmtest.Env(t, c)
+	return &fixture{t: t, c: c, env: env, api: v1.New(env)}
+}
+
+// refresh merges the CRM's newest page into the journal.
+func (f *fixture) refresh() {
+	f.t.Helper()
+	if err := f.api.Refresh(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// send adds p as a run would: the attempt records the watermark first.
+func (f *fixture) send(p lead.Payload) (rdb.Attempt, int64) {
+	f.t.Helper()
+	a := rdb.Attempt{Watermark: f.api.Watermark(), FirstAt: time.Now()}
+	id, err := f.api.Add(ctx, p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return a, id
+}
+
+func TestLookUp(t *testing.T) {
+	t.Parallel()
+	// Each case prepares the CRM for lead p, whose add was uncertain, and
+	// returns the attempt record the look-up starts from and the CRM id
+	// it must find (0: none).
+	tests := []struct {
+		name        string
+		prep        func(f *fixture, p lead.Payload) (rdb.Attempt, int64)
+		want        crm.Finding
+		fromJournal bool
+		wantErr     bool
+	}{
+		{name: "in the journal", want: crm.Found, fromJournal: true,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				crmtest.Others(f.t, f.c, 3)
+				f.refresh()
+				return f.send(p)
+			}},
+		{name: "not stored", want: crm.NotFound, fromJournal: true,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				f.refresh()
+				a := rdb.Attempt{Watermark: f.api.Watermark(), FirstAt: time.Now()}
+				crmtest.Others(f.t, f.c, 3)
+				return a, 0
+			}},
+		{name: "scrolled off the newest page, still in the journal", want: crm.Found, fromJournal: true,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				f.c.IgnorePaging = true
+				crmtest.Others(f.t, f.c, 10)
+				f.refresh()
+				a, id := f.send(p)
+				for range 6 {
+					crmtest.Others(f.t, f.c, 50)
+					f.refresh()
+				}
+				return a, id
+			}},
+		{name: "an identical lead's CRM id is claimed: the next match", want: crm.Found, fromJournal: true,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				f.refresh()
+				a, twin := f.send(lead.NewPayload(p.Site, "twin", p.Lead, p.ReceivedAt))
+				if ok, err := crm.Claim(ctx, f.env.Store, twin, "twin"); !ok || err != nil {
+					f.t.Fatalf("claim = %v, %v", ok, err)
+				}
+				_, id := f.send(p)
+				return a, id
+			}},
+		{name: "an identical lead's CRM id is claimed, and only it", want: crm.NotFound, fromJournal: true,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				f.refresh()
+				a, twin := f.send(lead.NewPayload(p.Site, "twin", p.Lead, p.ReceivedAt))
+				if ok, err := crm.Claim(ctx, f.env.Store, twin, "twin"); !ok || err != nil {
+					f.t.Fatalf("claim = %v, %v", ok, err)
+				}
+				return a, 0
+			}},
+		{name: "a gap in the journal: list pages", want: crm.Found,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				a := rdb.Attempt{Watermark: 1, FirstAt: time.Now()} // sent before the journal's page
+				crmtest.Others(f.t, f.c, 250)
+				f.refresh()
+				_, id := f.send(p)
+				return a, id
+			}},
+		{name: "a gap in the journal, and a list that ignores paging", want: crm.CannotTell,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				f.c.IgnorePaging = true
+				a := rdb.Attempt{Watermark: 1, FirstAt: time.Now()}
+				crmtest.Others(f.t, f.c, 250)
+				f.refresh()
+				f.send(p)
+				crmtest.Others(f.t, f.c, 250)
+				return a, 0
+			}},
+		{name: "a list that fails", want: crm.CannotTell, wantErr: true,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				f.c.ListErr = &crmclient.TransportError{Action: "list", Err: errors.New("connection refused")}
+				return rdb.Attempt{}, 0
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			p := crmtest.Lead(tc.name)
+			a, want := tc.prep(f, p)
+			res, err := f.api.LookUp(ctx, p, a)
+			if (err != nil) != tc.wantErr || res.Finding != tc.want || res.CRMID != want || res.Journal != tc.fromJournal {
+				t.Fatalf("LookUp = %+v, %v; want %v of CRM id %d, from the journal %v (error %v)",
+					res, err, tc.want, want, tc.fromJournal, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestSaw: a send waits for a refresh while the journal was never merged
+// or more than three quarters of a page of sends passed since its latest
+// list call; a look-up never waits.
+func TestSaw(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		b       rdb.Begun
+		catchUp bool
+	}{
+		{name: "a send, the journal never merged", b: rdb.Begun{Send: true}, catchUp: true},
+		{name: "a send, 151 sends since the list call", b: rdb.Begun{Send: true, JournalReady: true, JournalSends: 151}, catchUp: true},
+		{name: "a send, 150 sends since the list call", b: rdb.Begun{Send: true, JournalReady: true, JournalSends: 150, JournalTop: 40}},
+		{name: "a look-up, the journal never merged", b: rdb.Begun{}},
+		{name: "a send, fresh", b: rdb.Begun{Send: true, JournalReady: true, JournalSends: 3, JournalTop: 12}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			if got := f.api.Saw(tc.b); got != tc.catchUp {
+				t.Fatalf("Saw = %v, want %v", got, tc.catchUp)
+			}
+			if got := f.api.Watermark(); got != tc.b.JournalTop {
+				t.Errorf("Watermark = %d, want the journal's top %d", got, tc.b.JournalTop)
+			}
+			waitRefresh(t, f.api)
+		})
+	}
+}
+
+// TestSawRefreshesEveryFiftySends: every 50 sends a background refresh
+// lists the CRM's newest page.
+func TestSawRefreshesEveryFiftySends(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	crmtest.Others(t, f.c, 7)
+	if f.api.Saw(rdb.Begun{Send: true, JournalReady: true, JournalSends: 50}) {
+		t.Fatal("Saw holds the send back")
+	}
+	waitRefresh(t, f.api)
+	if f.c.Lists() != 1 || f.api.Watermark() != 7 {
+		t.Fatalf("lists = %d, watermark %d; want one refresh up to CRM id 7", f.c.Lists(), f.api.Watermark())
+	}
+}
+
+// waitRefresh waits (bounded) for a background refresh to end.
+func waitRefresh(t *testing.T, api *v1.API) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for api.Refreshing() {
+		if time.Now().After(deadline) {
+			t.Fatal("journal refresh did not end within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestResume: a fresh process sends with the journal's top as the fleet
+// recorded it.
+func TestResume(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	crmtest.Others(t, f.c, 5)
+	f.refresh()
+	fresh := v1.New(f.env)
+	if err := fresh.Resume(ctx); err != nil || fresh.Watermark() != 5 {
+		t.Fatalf("Resume = %v, watermark %d; want 5", err, fresh.Watermark())
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name             string
+		statErr, infoErr error
+		want             delivery.Code
+		wantErr          bool
+	}{
+		{name: "works"},
+		{name: "wrong key", statErr: &crmclient.APIError{Action: "stat", Code: 400}, want: delivery.ConfigAPIKey},
+		{name: "stat unreachable", statErr: &crmclient.TransportError{Action: "stat", Err: errors.New("refused")}, wantErr: true},
+		{name: "info answers 500", infoErr: &crmclient.StatusError{Action: "info", StatusCode: 500}, want: delivery.ConfigV1Broken},
+		{name: "info answers an error page", infoErr: &crmclient.DecodeError{Action: "info", StatusCode: 200}, want: delivery.ConfigV1Broken},
+		{name: "info unreachable", infoErr: &crmclient.TransportError{Action: "info", Err: errors.New("refused")}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := crmtest.New(crmclient.V1)
+			c.StatErr, c.InfoErr = tc.statErr, tc.infoErr
+			problem, err := v1.New(crm.Env{Client: c}).Preflight(ctx)
+			if problem.Code != tc.want || (err != nil) != tc.wantErr {
+				t.Fatalf("Preflight = %+v, %v; want %q (error %v)", problem, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
