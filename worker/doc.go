@@ -14,11 +14,16 @@
 // A run begins with one round trip (rdb.Store.Begin): a delivered marker
 // ends it as a duplicate, another worker's lock postpones it, and
 // otherwise the lock is taken and the attempt record says "sending"
-// before anything is sent (write-ahead). An add that got no clear answer
-// makes the lead uncertain: a timeout or a lost connection (the CRM may
-// still commit) is looked up once LEADRELAY_RECONCILE_AFTER has passed;
-// an HTTP 500, 502 or error page (the request is over) is looked up at
-// once, in the same run.
+// before anything is sent (write-ahead). Then, each in a function of its
+// own (handler.go): the CRM's API version may hold a send back until its
+// look-up's bookkeeping caught up (crm.API.Saw), the record waits for
+// replicas (WaitReplicas), a lease keeps the lock (lease.go), the fleet's
+// circuit admits the call, an uncertain earlier add is looked up, and the
+// Limiter admits the add and learns how the CRM coped. An add that got no
+// clear answer makes the lead uncertain: a timeout or a lost connection
+// (the CRM may still commit) is looked up once LEADRELAY_RECONCILE_AFTER
+// has passed; an HTTP 500, 502 or error page (the request is over) is
+// looked up at once, in the same run (lookup.go).
 //
 // The worker never asks which API version the CRM speaks. Package crm
 // holds each version's behaviour behind crm.API: how a lead is added and
@@ -46,11 +51,11 @@
 // with the problem's reason recorded, so every worker pauses and every
 // readiness check names the fix.
 //
-// Files, in the order a lead meets them: handler.go (a run and its
-// look-ups, asking crm.API), judge.go (what an error means), settle.go
-// (how it ends), health.go (the circuit and preflight), crm.go (the CRM as
-// the API version reaches it), retry.go (delays), internal/rdb (state),
-// and crmclient/errors.go (diagnosis).
+// Files, in the order a lead meets them: handler.go (a run), lease.go
+// (the lock it holds), lookup.go (look-ups, asking crm.API), judge.go
+// (what an error means), settle.go (how it ends), health.go (the circuit
+// and preflight), crm.go (the CRM as the API version reaches it), retry.go
+// (delays), internal/rdb (state), and crmclient/errors.go (diagnosis).
 //
 //	o := app.WorkerOptions(cfg) // or worker.Options{...}: zero fields take the defaults
 //	h, err := worker.NewHandler(crmClient, rdb, o, log)

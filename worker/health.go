@@ -75,7 +75,7 @@ func (hl *health) worked(ctx context.Context, h *Handler, hadState bool) {
 	if !hadState {
 		return
 	}
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	if err := h.store.CircuitReset(bctx); err != nil {
 		h.log.Warn("circuit breaker reset failed", zap.Error(err))
