@@ -141,7 +141,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 
 	// Count per marker what reached the CRM, and which rows lack their stamp.
 	rows := sql(t, s, fmt.Sprintf(
-		"SELECT l.id, l.description, COUNT(u.id) FROM %[1]sleads l LEFT JOIN %[1]suids u ON u.lid = l.id AND u.name = 'leadrelay_key' "+
+		"SELECT l.id, REPLACE(REPLACE(l.description, CHAR(10), ' '), CHAR(9), ' '), COUNT(u.id) FROM %[1]sleads l LEFT JOIN %[1]suids u ON u.lid = l.id AND u.name = 'leadrelay_key' "+
 			"WHERE l.description LIKE '%%lrk%[2]s-%%' GROUP BY l.id, l.description", s.prefix, run))
 	re := regexp.MustCompile(`lrk` + run + `-(\d{3})`)
 	per := make([]int, leads)
