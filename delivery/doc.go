@@ -60,13 +60,20 @@
 // be archived behind LeadRelay's back, with no dead-letter record and no
 // reason. So every task is enqueued with MaxRetry(budget+1)
 // (lead.TaskOptions): counted attempts end at budget (Decide), and the
-// spare run is there for postponements, which never spend it. The one way
-// past it is asynq's recoverer, which counts an expired lease (a worker
-// killed or cut off mid-run) as a failure; a postponement after that
-// (attempt > budget) is dead-lettered by LeadRelay with its reason, as
-// asynq would archive it anyway. So the three ways a lead dies (a Final
-// outcome, attempts spent, a postponement past the spare run) all stay, as
-// three rows of one rule.
+// spare run is there for postponements, which never spend it.
+//
+// An expired lease (a worker killed, stalled or cut off from Redis
+// mid-run) is asynq's to handle: it cancels the run's context and runs
+// the lead again (its recoverer, or the processor with ErrLeaseExpired).
+// It is the worker's trouble, not the lead's, so its Outcome postpones
+// (LeaseExpired) and spends no attempt: counted, it pushed a lead past
+// its budget, where the next postponement dead-lettered it, and on the
+// spare run the recoverer archived it with no record at all. The run that
+// lost its lease gives no verdict (the worker's settle returns at once):
+// asynq no longer reads it, and a dead letter from it named a lead the
+// next run delivered. So a lead dies only by a Final outcome or its
+// attempts spent; the third row, a postponement past the spare run, stays
+// for a task whose retry count asynq raised some other way.
 //
 // Measured with asynq v0.26 (worker's TestSpareRun: 20 leads, each
 // postponed once on its last counted attempt): with MaxRetry(budget), 20

@@ -97,7 +97,9 @@ const (
 	// Store: LeadRelay's own Redis bookkeeping failed.
 	Store Code = "store"
 	// LeaseExpired: the worker running the lead stopped answering
-	// (asynq's lease expired); asynq counts the run as an attempt.
+	// (asynq's lease expired) and asynq runs it again. The worker's
+	// trouble, not the lead's: it spends no attempt (see the package doc,
+	// "The spare run").
 	LeaseExpired Code = "lease_expired"
 	// PayloadBroken: the task's payload is not a lead.
 	PayloadBroken Code = "payload_broken"

@@ -58,7 +58,10 @@ func judge(err error) failure {
 		r := delivery.Reason{Code: delivery.LookUpFailed, CRMCode: f.reason.CRMCode, HTTPStatus: f.reason.HTTPStatus}
 		return failure{out: delivery.Backpressure, reason: r, class: f.class}
 	case errors.Is(err, asynq.ErrLeaseExpired):
-		return failure{out: delivery.Transient, reason: delivery.Reason{Code: delivery.LeaseExpired}}
+		// asynq's own verdict on a run it lost (the recoverer's, or the
+		// processor's): the worker's trouble, it spends no attempt.
+		r := delivery.Reason{Code: delivery.LeaseExpired}
+		return failure{out: r.Outcome(), reason: r}
 	case errors.As(err, &ce):
 		return failure{out: ce.d.Reason.Outcome(), reason: ce.d.Reason, class: ce.d.Class}
 	}

@@ -165,7 +165,7 @@ func TestObserveFailure(t *testing.T) {
 		{&DelayError{Reason: delivery.Reason{Code: delivery.ConfigAPIKey}, Err: &crmclient.APIError{Action: "add", Code: 400}}, DeliveryPaused},
 		{&DelayError{Err: &crmclient.APIError{Action: "add", Code: 400}}, DeliveryPaused},
 		{&DelayError{Delay: time.Second}, DeliveryBackpressure},
-		{asynq.ErrLeaseExpired, DeliveryRetried},
+		{asynq.ErrLeaseExpired, DeliveryBackpressure},
 	}
 	for _, tc := range tests {
 		rec := &recorder{}

@@ -53,7 +53,18 @@ type run struct {
 // retry with backoff, a *DelayError to postpone without spending an
 // attempt, or a *deadError (asynq.SkipRetry) once the lead is in the
 // dead-letter store.
+//
+// A run whose context asynq ended (its lease expired: the worker was cut
+// off from Redis or stalled; or its deadline passed) has no verdict to
+// give: asynq no longer reads what it returns and runs the lead again
+// itself. Deciding anyway dead-lettered, on a last attempt, a lead the
+// next run delivered (issue 17).
 func (h *Handler) settle(ctx context.Context, r run, err error) error {
+	if ctx.Err() != nil {
+		r.log.Info("run ended by asynq (its lease expired, or its deadline passed): asynq runs the lead again",
+			zap.NamedError("run_error", err), zap.NamedError("cause", context.Cause(ctx)))
+		return err
+	}
 	f := judge(err)
 	retried, _ := asynq.GetRetryCount(ctx)
 	runs, ok := asynq.GetMaxRetry(ctx)

@@ -79,10 +79,14 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	fields = append(fields, logFields(f)...)
 	fields = append(fields, zap.Error(err))
 	observeFailure(w.o.Observer, site, f)
-	switch f.out {
-	case delivery.Final:
+	switch {
+	case f.out == delivery.Final:
 		w.log.Error("lead is dead: kept in the dead-letter store", fields...)
-	case delivery.Backpressure, delivery.Paused:
+	case f.reason.Code == delivery.LeaseExpired:
+		// The worker's trouble, not the lead's: asynq runs it again
+		// without spending an attempt.
+		w.log.Warn("lead's run lost its lease (the worker was cut off or stalled); asynq runs it again", fields...)
+	case f.out.Postpones():
 		w.log.Debug("lead postponed", fields...)
 	default:
 		w.log.Warn("lead delivery failed; retrying", fields...)
