@@ -9,6 +9,12 @@
 // config. A default a package also applies to its own zero Options is that
 // package's constant (worker.DefaultConcurrency, lead.DefaultQueue…), which
 // Load uses: each default is defined once.
+//
+// Every secret setting NAME (LEADRELAY_REDIS_URL, LEADRELAY_CRM_APIKEY,
+// LEADRELAY_UI_PASSWORD, LEADRELAY_NOTIFY_URL, LEADRELAY_SITE_SECRETS,
+// LEADRELAY_REDIS_SENTINEL_PASSWORD) may come instead from the file named
+// by NAME_FILE, such as a systemd credential or a container secret, so it
+// never sits in the process environment.
 package config
 
 import (
@@ -155,7 +161,7 @@ type Intake struct {
 	// SiteOrigins (LEADRELAY_SITE_ORIGINS, "site=https://a.example|https://b.example,…")
 	// are the browser origins allowed per site (CORS). Empty: no CORS.
 	SiteOrigins map[string][]string
-	// SiteSecrets (LEADRELAY_SITE_SECRETS, "site=secret,…") turn on HMAC body
+	// SiteSecrets (LEADRELAY_SITE_SECRETS or _FILE, "site=secret,…") turn on HMAC body
 	// signatures (X-LeadRelay-Signature) for those sites. Secret.
 	SiteSecrets map[string]string
 	// SiteRateLimit (LEADRELAY_SITE_RATE_LIMIT, default 10) is the lead
@@ -225,7 +231,7 @@ type Ops struct {
 	// warning at start. Otherwise it needs User and Password and answers
 	// 401 without them.
 	NoAuth bool
-	// User and Password (LEADRELAY_UI_USER, LEADRELAY_UI_PASSWORD) are
+	// User and Password (LEADRELAY_UI_USER, LEADRELAY_UI_PASSWORD or _FILE) are
 	// the basic-auth credentials of the ops listener. Outside the embedded
 	// demo the password has at least 12 characters and is no placeholder.
 	// Unset: the ops listener answers 401, unless NoAuth, or in the demo,
@@ -238,7 +244,7 @@ type Ops struct {
 // Notify is where operators are told about dead leads and CRM
 // configuration problems.
 type Notify struct {
-	// URL (LEADRELAY_NOTIFY_URL, default empty: none) is an incoming
+	// URL (LEADRELAY_NOTIFY_URL or _FILE, default empty: none) is an incoming
 	// webhook (Slack, Mattermost) told when a lead dies or the CRM has a
 	// configuration problem. Secret: it holds the hook's token.
 	URL string

@@ -22,6 +22,8 @@ type parser struct {
 	warnings []string
 	// section is the Config section being read (Var.Section).
 	section string
+	// resolved are the secrets' values, read from NAME or NAME_FILE.
+	resolved map[string]string
 }
 
 func (p *parser) fail(name, problem string) {
@@ -33,8 +35,14 @@ func (p *parser) known(name, def string, secret bool) {
 	p.vars = append(p.vars, Var{Name: name, Default: def, Secret: secret, Section: p.section})
 }
 
-// raw is the trimmed value of name, unrecorded.
-func (p *parser) raw(name string) string { return strings.TrimSpace(p.getenv(name)) }
+// raw is the trimmed value of name, unrecorded: a secret's from its file
+// when NAME_FILE gave it.
+func (p *parser) raw(name string) string {
+	if v, ok := p.resolved[name]; ok {
+		return v
+	}
+	return strings.TrimSpace(p.getenv(name))
+}
 
 // got quotes the value of a non-secret setting for an error: `, got "x"`.
 func (p *parser) got(name string) string {
@@ -131,39 +139,51 @@ func (p *parser) notNegative(name string, v float64) {
 	}
 }
 
-// secretStr reads a secret that has no _FILE variant.
-func (p *parser) secretStr(name string) string {
-	p.known(name, "", true)
-	return p.raw(name)
-}
-
-// secret reads NAME, or the file named by NAME_FILE; never both. The value
-// never appears in an error.
+// secret reads a secret setting: NAME, or the contents of the file named
+// by NAME_FILE (a systemd credential, a Docker or Kubernetes secret), never
+// both. Every secret has the _FILE variant through this one function, and
+// every reader of NAME (raw, pairsOf, gotURL) sees the file's contents. The
+// value never appears in an error.
 func (p *parser) secret(name string) string {
 	p.known(name, "", true)
 	p.known(name+"_FILE", "", false)
-	v, file := p.getenv(name), p.raw(name+"_FILE")
+	v, file := strings.TrimSpace(p.getenv(name)), p.raw(name+"_FILE")
 	switch {
 	case v != "" && file != "":
 		p.fail(name, "and "+name+"_FILE are both set; set one")
-		return ""
+		v = ""
 	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			p.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", errors.Unwrap(err)))
-			return ""
-		}
-		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o004 != 0 {
-			p.warnings = append(p.warnings, fmt.Sprintf("%s_FILE %s is readable by every user of the host; chmod o-r it", name, file))
-		}
-		return strings.TrimSpace(string(b))
+		v = p.readSecretFile(name, file)
 	}
-	return strings.TrimSpace(v)
+	if p.resolved == nil {
+		p.resolved = map[string]string{}
+	}
+	p.resolved[name] = v
+	return v
 }
 
-// pairs parses "a=1,b=2". Values may contain '='; the error never quotes a value.
-func (p *parser) pairs(name string) map[string]string {
-	p.known(name, "", true)
+// readSecretFile reads the file of NAME_FILE, trimmed, and warns when
+// every user of the host may read it.
+func (p *parser) readSecretFile(name, file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		p.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", errors.Unwrap(err)))
+		return ""
+	}
+	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		p.warnings = append(p.warnings, fmt.Sprintf("%s_FILE %s is readable by every user of the host; chmod o-r it", name, file))
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// pairs parses "a=1,b=2" of a secret setting. Values may contain '='; the
+// error never quotes a value.
+func (p *parser) pairs(name string, withFile bool) map[string]string {
+	if withFile {
+		p.secret(name)
+	} else {
+		p.known(name, "", true)
+	}
 	return p.pairsOf(name)
 }
 

@@ -31,7 +31,7 @@ const (
 // Redis client (LeadRelay's keys, asynq, asynqmon) is built from it, so
 // they all see the same topology. The zero value is the embedded mode.
 type Redis struct {
-	// URL (LEADRELAY_REDIS_URL, default empty) is redis://[user:pass@]host:port/db,
+	// URL (LEADRELAY_REDIS_URL or LEADRELAY_REDIS_URL_FILE, default empty) is redis://[user:pass@]host:port/db,
 	// redis-sentinel://[user:pass@]h1:26379,h2:26379/db?master=NAME or
 	// redis-cluster://[user:pass@]h1:7000,h2:7001 (rediss… for TLS), as
 	// given. Empty (and no LEADRELAY_REDIS_CLUSTER) runs an in-process,
@@ -47,7 +47,7 @@ type Redis struct {
 	// Username and Password authenticate to the Redis servers that hold the
 	// data (an ACL user; empty Username means the default user). Secret.
 	Username, Password string
-	// SentinelPassword (LEADRELAY_REDIS_SENTINEL_PASSWORD) authenticates to
+	// SentinelPassword (LEADRELAY_REDIS_SENTINEL_PASSWORD or _FILE) authenticates to
 	// the sentinels themselves, when they require it. Secret.
 	SentinelPassword string
 	// DB is the database number; always 0 in a cluster.

@@ -26,7 +26,7 @@ const (
 
 func (p *parser) redis() Redis {
 	p.section = SectionRedis
-	url := p.str("LEADRELAY_REDIS_URL", "")
+	url := p.secret("LEADRELAY_REDIS_URL")
 	r := p.parseRedis(url, p.str("LEADRELAY_REDIS_CLUSTER", ""), p.secret("LEADRELAY_REDIS_SENTINEL_PASSWORD"))
 	r.URL = url
 	r.WaitReplicas = p.int("LEADRELAY_REDIS_WAIT_REPLICAS", 0)
@@ -81,9 +81,11 @@ func (p *parser) worker() Worker {
 func (p *parser) intake() Intake {
 	p.section = SectionIntake
 	return Intake{
-		Sites:             p.pairs("LEADRELAY_SITES"),
+		// LEADRELAY_SITES_FILE is the sites file, not a file holding
+		// LEADRELAY_SITES.
+		Sites:             p.pairs("LEADRELAY_SITES", false),
 		SiteOrigins:       p.origins("LEADRELAY_SITE_ORIGINS"),
-		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS"),
+		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS", true),
 		SiteRateLimit:     p.float("LEADRELAY_SITE_RATE_LIMIT", 10),
 		SiteLeadRateLimit: p.float("LEADRELAY_SITE_LEAD_RATE_LIMIT", 100),
 		GlobalRateLimit:   p.float("LEADRELAY_GLOBAL_RATE_LIMIT", 200),
@@ -111,14 +113,14 @@ func (p *parser) ops() Ops {
 		Hosts:    p.list("LEADRELAY_OPS_HOSTS"),
 		NoAuth:   p.bool("LEADRELAY_OPS_NO_AUTH", false),
 		User:     p.str("LEADRELAY_UI_USER", ""),
-		Password: p.secretStr("LEADRELAY_UI_PASSWORD"),
+		Password: p.secret("LEADRELAY_UI_PASSWORD"),
 		ReadOnly: p.bool("LEADRELAY_UI_READONLY", false),
 	}
 }
 
 func (p *parser) notify() Notify {
 	p.section = SectionNotify
-	return Notify{URL: p.secretStr("LEADRELAY_NOTIFY_URL")}
+	return Notify{URL: p.secret("LEADRELAY_NOTIFY_URL")}
 }
 
 func (p *parser) log() Log {

@@ -75,7 +75,7 @@ func (ps Problems) For(names ...string) error {
 
 // RedisVars are the settings a command needs to reach Redis and LeadRelay's
 // queue and dead-letter store there.
-var RedisVars = []string{"LEADRELAY_REDIS_URL", "LEADRELAY_REDIS_CLUSTER", "LEADRELAY_REDIS_SENTINEL_PASSWORD",
+var RedisVars = []string{"LEADRELAY_REDIS_URL", "LEADRELAY_REDIS_URL_FILE", "LEADRELAY_REDIS_CLUSTER", "LEADRELAY_REDIS_SENTINEL_PASSWORD",
 	"LEADRELAY_REDIS_SENTINEL_PASSWORD_FILE", "LEADRELAY_QUEUE", "LEADRELAY_MAX_RETRY", "LEADRELAY_DEDUP_TTL"}
 
 // CRMVars are the settings a command needs to talk to the CRM.

@@ -9,6 +9,7 @@ package deploy
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,6 +43,10 @@ type composeFile struct {
 	Networks map[string]struct {
 		Internal bool `yaml:"internal"`
 	} `yaml:"networks"`
+	Secrets map[string]struct {
+		File        string `yaml:"file"`
+		Environment string `yaml:"environment"`
+	} `yaml:"secrets"`
 }
 
 // readCompose parses docker-compose.yml: the shared x-relay environment,
@@ -113,6 +118,9 @@ func TestComposeNoWorkingDefaults(t *testing.T) {
 					t.Errorf("%s = %s: must come from the operator (${%s:?…})", v, val, v)
 				}
 			}
+			if _, ok := env["LEADRELAY_UI_PASSWORD"]; ok {
+				t.Error("the UI password is in the environment; give it as the ui_password secret")
+			}
 			if _, ok := env["LEADRELAY_CRM_APIKEY"]; ok {
 				t.Error("the CRM key is in the environment; give it as the crm_apikey secret")
 			}
@@ -142,9 +150,27 @@ func TestComposeNoWorkingDefaults(t *testing.T) {
 func TestComposeEnvironmentLoads(t *testing.T) {
 	t.Parallel()
 	shared, services, _ := readCompose(t)
+	f, _ := parseCompose(t)
 	keyFile := t.TempDir() + "/crm_apikey"
 	if err := os.WriteFile(keyFile, []byte("a-real-crm-key-0123456789"), 0o400); err != nil {
 		t.Fatal(err)
+	}
+	// secretFile is the file compose mounts at /run/secrets/NAME: the
+	// operator's variable for an environment secret, the key file else.
+	secretFile := func(t *testing.T, path string, operator map[string]string) string {
+		name, ok := strings.CutPrefix(path, "/run/secrets/")
+		s, declared := f.Secrets[name]
+		if !ok || !declared {
+			t.Fatalf("%s is not a secret the file declares", path)
+		}
+		if s.Environment == "" {
+			return keyFile
+		}
+		file := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(file, []byte(operator[s.Environment]), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		return file
 	}
 	redisPasswords := map[string]string{
 		"REDIS_INTAKE_PASSWORD": "0123456789abcdef01", "REDIS_WORKER_PASSWORD": "0123456789abcdef02", "REDIS_OPS_PASSWORD": "0123456789abcdef03",
@@ -184,8 +210,10 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 			for k, v := range services[tc.service].env {
 				env[k] = expand(v, tc.operator)
 			}
-			if env["LEADRELAY_CRM_APIKEY_FILE"] != "" {
-				env["LEADRELAY_CRM_APIKEY_FILE"] = keyFile
+			for k, v := range env {
+				if strings.HasSuffix(k, "_FILE") {
+					env[k] = secretFile(t, v, tc.operator)
+				}
 			}
 			_, err := config.Load(func(k string) string { return env[k] })
 			if len(tc.wantErr) == 0 && err != nil {

@@ -305,7 +305,8 @@ func TestSystemdCredentials(t *testing.T) {
 
 // TestSystemdEnvironmentLoads: what a unit hands LeadRelay (its plain
 // settings, its secrets file as the example shows it, filled in, and its
-// credentials) passes LeadRelay's own checks.
+// credentials, as README's install steps write them) passes LeadRelay's
+// own checks.
 func TestSystemdEnvironmentLoads(t *testing.T) {
 	t.Parallel()
 	fill := strings.NewReplacer("REDIS-PASSWORD", "a-redis-password", "SITE-KEY", "0123456789abcdef0123456789abcdef",
@@ -322,14 +323,30 @@ func TestSystemdEnvironmentLoads(t *testing.T) {
 			for k, v := range u.environment("1") {
 				env[k] = strings.ReplaceAll(v, "%d", creds)
 			}
+			credential := map[string]string{
+				"redis_url":   "redis://" + tc.role + ":a-redis-password@127.0.0.1:6379/0",
+				"ui_password": "a-good-long-password",
+			}
 			for _, lc := range u["LoadCredential"] {
 				id, _, _ := strings.Cut(lc, ":")
-				if err := os.WriteFile(filepath.Join(creds, id), []byte("a-real-secret-0123456789"), 0o400); err != nil {
+				v := credential[id]
+				if v == "" {
+					v = "a-real-secret-0123456789"
+				}
+				if err := os.WriteFile(filepath.Join(creds, id), []byte(v+"\n"), 0o400); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// EnvironmentFile= lines override Environment= ones, in order.
-			for _, f := range []string{tc.role + ".env", tc.role + ".secrets.env.example"} {
+			for _, f := range u["EnvironmentFile"] {
+				f, optional := strings.CutPrefix(f, "-")
+				if optional {
+					continue
+				}
+				f = strings.TrimPrefix(f, "/etc/leadrelay/")
+				if strings.HasSuffix(f, ".secrets.env") {
+					f += ".example"
+				}
 				for k, v := range envFile(t, f) {
 					env[k] = fill.Replace(v)
 				}
