@@ -146,7 +146,7 @@ func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) 
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing site key: send Authorization: Bearer <site key>"})
 		return "", false
 	}
-	site, ok := h.keys.site(strings.TrimSpace(key))
+	site, ok := h.sites(r).keys.site(strings.TrimSpace(key))
 	if !ok {
 		if h.throttledAuthFailure(w, r, answerJSON) {
 			return "", false

@@ -17,25 +17,32 @@ type keyring struct {
 	sums  [][sha256.Size]byte
 }
 
-func newKeyring(sites map[string]string, log *zap.Logger) keyring {
+// newKeyring holds every key of every site: one, or two while a key is
+// rotated.
+func newKeyring(sites map[string][]string, log *zap.Logger) keyring {
 	var k keyring
 	names := make([]string, 0, len(sites))
-	for name, key := range sites {
-		if name != "" && key != "" {
+	for name := range sites {
+		if name != "" {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	owner := map[[sha256.Size]byte]string{}
 	for _, name := range names {
-		sum := sha256.Sum256([]byte(sites[name]))
-		if other, dup := owner[sum]; dup {
-			// Never log the key itself.
-			log.Error("two sites share a key; the later name wins", zap.String("site", name), zap.String("other_site", other))
+		for _, key := range sites[name] {
+			if key == "" {
+				continue
+			}
+			sum := sha256.Sum256([]byte(key))
+			if other, dup := owner[sum]; dup {
+				// Never log the key itself.
+				log.Error("two sites share a key; the later name wins", zap.String("site", name), zap.String("other_site", other))
+			}
+			owner[sum] = name
+			k.names = append(k.names, name)
+			k.sums = append(k.sums, sum)
 		}
-		owner[sum] = name
-		k.names = append(k.names, name)
-		k.sums = append(k.sums, sum)
 	}
 	return k
 }

@@ -20,12 +20,9 @@ type corsPolicy struct {
 	any    map[string]bool
 }
 
-func newCORS(origins map[string][]string, sites map[string]string) corsPolicy {
+func newCORS(origins map[string][]string) corsPolicy {
 	c := corsPolicy{bySite: map[string]map[string]bool{}, any: map[string]bool{}}
 	for site, list := range origins {
-		if _, ok := sites[site]; !ok {
-			continue
-		}
 		for _, o := range list {
 			o = strings.ToLower(strings.TrimSuffix(o, "/"))
 			if o == "" || o == "*" || o == "null" {
@@ -50,12 +47,14 @@ func (c corsPolicy) forbidden(site, origin string) bool {
 	return origin != "" && len(list) > 0 && !list[strings.ToLower(origin)]
 }
 
-// middleware answers preflights of POST /v1/leads and marks answers to
-// allowed origins readable. An origin no site allows gets no CORS header
-// at all, so the browser keeps the answer from the page. It never answers
-// "*": the origin is echoed only when it is on a list.
-func (c corsPolicy) middleware(next http.Handler) http.Handler {
+// corsMiddleware answers preflights of POST /v1/leads and marks answers to
+// allowed origins readable, by the policy of the request's sites. An
+// origin no site allows gets no CORS header at all, so the browser keeps
+// the answer from the page. It never answers "*": the origin is echoed
+// only when it is on a list.
+func (h *handler) corsMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := h.sites(r).cors
 		hd := w.Header()
 		hd.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")

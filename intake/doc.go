@@ -28,19 +28,24 @@
 // and its last failure as the reason's short stable site text
 // (delivery.Sites), never the worker's or the CRM's words.
 //
+// The sites live in a Directory, which a reload of the sites file replaces
+// whole while intake serves; each request reads the set it came in with.
+//
 // Serve the handler through NewHTTPServer, which sets the timeouts that keep
 // slow clients from holding connections, on a GuardListener that caps the
 // open connections, those of one client, and the idle time near the cap:
 //
+//	dir := intake.NewDirectory(map[string]intake.Site{
+//		"shop": {Keys: []string{shopKey}, Origins: []string{"https://shop.example"}},
+//	}, log)
 //	h := intake.New(intake.Options{
-//		Sites:   cfg.Intake.Sites,
-//		Origins: cfg.Intake.SiteOrigins,
-//		Secrets: cfg.Intake.SiteSecrets,
-//		Limiter: intake.NewRedisLimiter(rdb, cfg.SiteRateLimit, cfg.GlobalRateLimit),
-//		Replays: intake.NewRedisReplays(rdb),
+//		Directory: dir,
+//		Limiter:   intake.NewRedisLimiter(rdb, siteRate, globalRate, intake.WithSiteRates(dir.SiteRate)),
+//		Replays:   intake.NewRedisReplays(rdb),
 //	}, pub, log)
-//	srv := intake.NewHTTPServer(cfg.Server.HTTPAddr, h)
+//	srv := intake.NewHTTPServer(addr, h)
 //	ln, err := net.Listen("tcp", srv.Addr)
 //	…
-//	err = srv.Serve(intake.GuardListener(srv, ln, intake.ConnLimits{Max: 1024, PerClient: 64}))
+//	go srv.Serve(intake.GuardListener(srv, ln, intake.ConnLimits{Max: 1024, PerClient: 64}))
+//	dir.Replace(reloadedSites) // a site added, a key rotated: no restart
 package intake

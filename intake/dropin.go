@@ -160,7 +160,7 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 		d.answer(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	site, ok := h.siteOf(rq.apikeys)
+	site, ok := h.siteOf(r, rq.apikeys)
 	if !ok {
 		if h.throttledAuthFailure(w, r, d.answer) {
 			return
@@ -201,7 +201,7 @@ func (h *handler) serveDropIn(w http.ResponseWriter, r *http.Request, d dialect)
 // status would not reach a script that never reads the answer, and one
 // that does reads the body.
 func (h *handler) addFromForm(w http.ResponseWriter, r *http.Request, d dialect, site string, rq formRequest) {
-	f := h.form(site)
+	f := h.form(r, site)
 	fc, rd := rq.content(f, d.v2)
 	if ce := h.log.Check(zap.DebugLevel, "drop-in fields not forwarded"); ce != nil && (len(fc.ignored) > 0 || fc.droppedID) {
 		ce.Write(zap.String("site", site), zap.Strings("ignored", fc.ignored), zap.Bool("dropped_id", fc.droppedID))
@@ -280,10 +280,11 @@ func (h *handler) dropInFailed(w http.ResponseWriter, r *http.Request, d dialect
 }
 
 // siteOf tries every candidate decoding of the key; each lookup scans all keys.
-func (h *handler) siteOf(keys []string) (string, bool) {
+func (h *handler) siteOf(r *http.Request, keys []string) (string, bool) {
 	site, found := "", false
+	ring := h.sites(r).keys
 	for _, k := range keys {
-		if s, ok := h.keys.site(k); ok && !found {
+		if s, ok := ring.site(k); ok && !found {
 			site, found = s, true
 		}
 	}

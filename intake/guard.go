@@ -25,7 +25,7 @@ func (h *handler) throttledAuthFailure(w http.ResponseWriter, r *http.Request, a
 // first: the site's origin allow-list (403), then the rate limits (429).
 // False means it has answered.
 func (h *handler) admitSite(w http.ResponseWriter, r *http.Request, site string, answer answerFunc) bool {
-	if h.cors.forbidden(site, r.Header.Get("Origin")) {
+	if h.sites(r).cors.forbidden(site, r.Header.Get("Origin")) {
 		note(r, "", "", "forbidden_origin")
 		answer(w, http.StatusForbidden, "this site does not accept requests from this origin")
 		return false

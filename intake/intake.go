@@ -74,14 +74,16 @@ type Options struct {
 	// its leads name it in the CRM. A site without an entry, or nil, gets
 	// the defaults (SiteSettings' zero value).
 	SiteSettings map[string]SiteSettings
+	// Directory, when set, holds the sites in place of Sites, Origins,
+	// Secrets and SiteSettings, and can replace them while intake serves
+	// (a reload of the sites file).
+	Directory *Directory
 }
 
 type handler struct {
 	pub        Publisher
 	log        *zap.Logger
-	keys       keyring
-	cors       corsPolicy
-	secrets    map[string]string
+	dir        *Directory
 	limiter    Limiter
 	budget     LeadBudget
 	capacity   Capacity
@@ -91,7 +93,6 @@ type handler struct {
 	replays    Replays
 	now        func() time.Time
 	retryAfter string
-	forms      map[string]siteForm // per-site settings; see form
 	unmapped   *unmappedLog
 	obs        Observer // nil observes nothing
 }
@@ -106,13 +107,11 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
-	forms := newSiteForms(o.SiteSettings, o.Sites, log)
+	dir := directoryOf(o, log)
 	h := &handler{
-		pub:        attributed(observed(pub, o.Observer), forms),
+		pub:        attributed(observed(pub, o.Observer), dir),
 		log:        log,
-		keys:       newKeyring(o.Sites, log),
-		cors:       newCORS(o.Origins, o.Sites),
-		secrets:    map[string]string{},
+		dir:        dir,
 		limiter:    o.Limiter,
 		budget:     o.LeadBudget,
 		capacity:   o.Capacity,
@@ -121,14 +120,8 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		replays:    o.Replays,
 		now:        time.Now,
 		retryAfter: strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second)),
-		forms:      forms,
 		unmapped:   newUnmappedLog(log),
 		obs:        o.Observer,
-	}
-	for site, secret := range o.Secrets {
-		if _, ok := o.Sites[site]; ok && secret != "" {
-			h.secrets[site] = secret
-		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/leads", h.leads)
@@ -142,7 +135,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		note(r, "", "", "not_found")
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: the API is described at /openapi.json"})
 	})
-	return chain(mux, h.cors.middleware, recoverPanics(log), observeRequests(o.Observer), logRequests(log))
+	return chain(mux, h.corsMiddleware, h.snapshotSites, recoverPanics(log), observeRequests(o.Observer), logRequests(log))
 }
 
 // readBody reads the whole body, at most lead.MaxPayloadBytes of it, before

@@ -57,7 +57,8 @@ const DefaultFailedAuthRate = 20
 type RedisLimiter struct {
 	store                *rdb.Store
 	site, global, client rdb.Rate
-	clock                func() time.Time // nil: Redis TIME
+	siteRates            func(site string) (float64, bool) // nil: site for every site
+	clock                func() time.Time                  // nil: Redis TIME
 }
 
 // RedisLimiterOption tunes NewRedisLimiter.
@@ -67,6 +68,13 @@ type RedisLimiterOption func(*RedisLimiter)
 // address may make (default DefaultFailedAuthRate; 0 turns the limit off).
 func WithFailedAuthRate(perSec float64) RedisLimiterOption {
 	return func(l *RedisLimiter) { l.client = rdb.PerSecond(perSec) }
+}
+
+// WithSiteRates gives sites their own rate: rates(site), when it reports
+// one, replaces the per-site rate for that site (0: no limit). A
+// Directory's SiteRate is such a function.
+func WithSiteRates(rates func(site string) (float64, bool)) RedisLimiterOption {
+	return func(l *RedisLimiter) { l.siteRates = rates }
 }
 
 // WithRateClock makes the limiter keep time with now instead of Redis TIME.
@@ -90,7 +98,7 @@ func NewRedisLimiter(rc redis.UniversalClient, siteRate, globalRate float64, opt
 	for _, o := range opts {
 		o(l)
 	}
-	if l.site == (rdb.Rate{}) && l.global == (rdb.Rate{}) && l.client == (rdb.Rate{}) {
+	if l.site == (rdb.Rate{}) && l.global == (rdb.Rate{}) && l.client == (rdb.Rate{}) && l.siteRates == nil {
 		return nil
 	}
 	return l
@@ -102,8 +110,20 @@ func (l *RedisLimiter) Allow(ctx context.Context, site, ip string) (Decision, er
 	if l.clock != nil {
 		now = l.clock()
 	}
+	siteRate := l.site
+	if l.siteRates != nil && site != "" {
+		if r, ok := l.siteRates(site); ok {
+			siteRate = rdb.PerSecond(r)
+		}
+	}
+	// No limit applies (a failed authentication meets only the client's,
+	// a site's request only its own and the global one): Redis need not
+	// be asked.
+	if site == "" && l.client == (rdb.Rate{}) || site != "" && siteRate == (rdb.Rate{}) && l.global == (rdb.Rate{}) {
+		return Decision{Allowed: true}, nil
+	}
 	v, err := l.store.IntakeAllow(ctx, rdb.IntakeAllowArgs{Now: now, Site: site, Client: ClientKey(ip),
-		ClientRate: l.client, SiteRate: l.site, GlobalRate: l.global})
+		ClientRate: l.client, SiteRate: siteRate, GlobalRate: l.global})
 	if err != nil {
 		return Decision{}, fmt.Errorf("intake rate limiter: %w", err)
 	}

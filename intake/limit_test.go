@@ -110,6 +110,29 @@ func TestRedisLimiter(t *testing.T) {
 		}
 	})
 
+	t.Run("sites with a rate of their own", func(t *testing.T) {
+		t.Parallel()
+		own := map[string]float64{"slow": 1, "free": 0}
+		l, _ := newLimiter(t, 2, 0, WithSiteRates(func(site string) (float64, bool) {
+			r, ok := own[site]
+			return r, ok
+		}))
+		for site, allowed := range map[string]int{"slow": 1, "free": 10, "other": 2} {
+			got := 0
+			for i := 0; i < 10; i++ {
+				if allow(t, l, site, "192.0.2.1").Allowed {
+					got++
+				}
+			}
+			if got != allowed {
+				t.Errorf("%s: %d of 10 allowed within an instant, want %d", site, got, allowed)
+			}
+		}
+		if l := NewRedisLimiter(nil, 0, 0, WithSiteRates(func(string) (float64, bool) { return 0, false })); l == nil {
+			t.Error("with site rates the limiter is not nil: a site may get a rate later")
+		}
+	})
+
 	t.Run("Redis TIME", func(t *testing.T) {
 		t.Parallel()
 		m := redistest.Mini(t)

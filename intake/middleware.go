@@ -22,9 +22,11 @@ func chain(h http.Handler, mws ...middleware) http.Handler {
 	return h
 }
 
-// reqLog is what a handler learned about a request, for its log line.
+// reqLog is what a handler learned about a request, for its log line, and
+// the sites as the request found them (Directory).
 type reqLog struct {
 	site, leadID, outcome string
+	sites                 *siteSet
 }
 
 type reqLogKey struct{}

@@ -173,7 +173,7 @@ func (s *RedisReplays) Forget(ctx context.Context, site, sig string) error {
 // secret. When it is missing or wrong, signed answers 401 in the surface's
 // shape and returns false.
 func (h *handler) signed(w http.ResponseWriter, r *http.Request, site string, body []byte, answer answerFunc) bool {
-	secret, ok := h.secrets[site]
+	secret, ok := h.sites(r).secrets[site]
 	if !ok {
 		return true
 	}
@@ -191,7 +191,7 @@ func (h *handler) signed(w http.ResponseWriter, r *http.Request, site string, bo
 // (producer.NothingStored): the sender may then send it again as signed.
 func (h *handler) firstUse(w http.ResponseWriter, r *http.Request, site string, answer answerFunc) (func(), bool) {
 	none := func() {}
-	if _, ok := h.secrets[site]; !ok || h.replays == nil {
+	if _, ok := h.sites(r).secrets[site]; !ok || h.replays == nil {
 		return none, true
 	}
 	sig := r.Header.Get(HeaderSignature)
@@ -220,7 +220,7 @@ func (h *handler) firstUse(w http.ResponseWriter, r *http.Request, site string, 
 // nothing but login, apikey and action: an unsigned lead field in the query
 // could be changed by whoever replays the body.
 func (h *handler) signedDropIn(w http.ResponseWriter, r *http.Request, site string, body []byte) bool {
-	if _, ok := h.secrets[site]; !ok {
+	if _, ok := h.sites(r).secrets[site]; !ok {
 		return true
 	}
 	if r.Method != http.MethodPost {

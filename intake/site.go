@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -67,12 +68,9 @@ type siteForm struct {
 // newSiteForms checks each known site's settings. A setting that is not
 // valid is logged and its default used: intake never refuses a site's
 // leads over its settings (config refuses them when it loads them).
-func newSiteForms(settings map[string]SiteSettings, sites map[string]string, log *zap.Logger) map[string]siteForm {
+func newSiteForms(settings map[string]SiteSettings, log *zap.Logger) map[string]siteForm {
 	out := map[string]siteForm{}
 	for site, s := range settings {
-		if _, ok := sites[site]; !ok {
-			continue
-		}
 		if err := s.Validate(); err != nil {
 			log.Warn("site settings not valid; their defaults apply instead", zap.String("site", site), zap.Error(err))
 		}
@@ -96,9 +94,14 @@ func newSiteForms(settings map[string]SiteSettings, sites map[string]string, log
 // defaultSiteForm is a site's siteForm when it has no settings.
 var defaultSiteForm = siteForm{charset: utf8Charset, attribution: lead.DefaultAttribution}
 
-// form returns site's settings.
-func (h *handler) form(site string) siteForm {
-	if f, ok := h.forms[site]; ok {
+// form returns the settings of site, as the request found them.
+func (h *handler) form(r *http.Request, site string) siteForm {
+	return h.sites(r).form(site)
+}
+
+// form returns the settings of site.
+func (s *siteSet) form(site string) siteForm {
+	if f, ok := s.forms[site]; ok {
 		return f
 	}
 	return defaultSiteForm
@@ -109,20 +112,17 @@ func (h *handler) form(site string) siteForm {
 // what the CRM gets, and the worker's look-ups match it.
 type attributingPublisher struct {
 	Publisher
-	forms map[string]siteForm
+	dir *Directory
 }
 
-// Publish applies the site's attribution and publishes.
+// Publish applies the site's attribution, as the request found the
+// site's settings, and publishes.
 func (p attributingPublisher) Publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (producer.Receipt, error) {
-	f, ok := p.forms[site]
-	if !ok {
-		f = defaultSiteForm
-	}
-	f.attribution.Apply(&l, site)
+	p.dir.sitesOf(ctx).form(site).attribution.Apply(&l, site)
 	return p.Publisher.Publish(ctx, site, l, idempotencyKey)
 }
 
 // attributed returns pub naming each lead's site (every API, every site).
-func attributed(pub Publisher, forms map[string]siteForm) Publisher {
-	return attributingPublisher{Publisher: pub, forms: forms}
+func attributed(pub Publisher, dir *Directory) Publisher {
+	return attributingPublisher{Publisher: pub, dir: dir}
 }
