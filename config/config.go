@@ -14,7 +14,10 @@
 // LEADRELAY_UI_PASSWORD, LEADRELAY_NOTIFY_URL, LEADRELAY_SITE_SECRETS,
 // LEADRELAY_REDIS_SENTINEL_PASSWORD) may come instead from the file named
 // by NAME_FILE, such as a systemd credential or a container secret, so it
-// never sits in the process environment.
+// never sits in the process environment. The sites, with their keys, come
+// from one YAML file instead (LEADRELAY_SITES_FILE; Site is its schema),
+// which intake reloads while it runs: LoadSitesFile and ParseSitesFile
+// check it as Load does.
 package config
 
 import (
@@ -155,17 +158,25 @@ type Worker struct {
 
 // Intake is what the site-facing intake accepts, from whom, and how much.
 type Intake struct {
-	// Sites (LEADRELAY_SITES, "site=key,site2=key2") are the sites allowed to
-	// send leads and their relay keys. Secret.
-	Sites map[string]string
-	// SiteOrigins (LEADRELAY_SITE_ORIGINS, "site=https://a.example|https://b.example,…")
-	// are the browser origins allowed per site (CORS). Empty: no CORS.
-	SiteOrigins map[string][]string
-	// SiteSecrets (LEADRELAY_SITE_SECRETS or _FILE, "site=secret,…") turn on HMAC body
-	// signatures (X-LeadRelay-Signature) for those sites. Secret.
-	SiteSecrets map[string]string
+	// Sites are the sites allowed to send leads, with their keys and
+	// settings: from SitesFile, or else from LEADRELAY_SITES
+	// ("site=key,site2=key2"), LEADRELAY_SITE_ORIGINS
+	// ("site=https://a.example|https://b.example,…": browser origins,
+	// CORS) and LEADRELAY_SITE_SECRETS or _FILE ("site=secret,…": HMAC
+	// signatures), one key per site. Setting the file and any of the
+	// variables is refused. Secret.
+	Sites Sites
+	// SitesFile (LEADRELAY_SITES_FILE, default empty) is the sites file: a
+	// YAML file holding every site's keys and settings (see Site and
+	// README.md, "The sites file"), which intake reloads on SIGHUP and when
+	// it changes, keeping the running sites when the new file is refused.
+	SitesFile string
+	// SitesPoll (LEADRELAY_SITES_FILE_POLL, default 2s) is how often intake
+	// looks whether the sites file changed; 0 reloads it on SIGHUP only.
+	SitesPoll time.Duration
 	// SiteRateLimit (LEADRELAY_SITE_RATE_LIMIT, default 10) is the lead
-	// requests per second one site may make; 0 means no limit.
+	// requests per second one site may make, unless the sites file gives
+	// the site its own rate_limit; 0 means no limit.
 	SiteRateLimit float64
 	// SiteLeadRateLimit (LEADRELAY_SITE_LEAD_RATE_LIMIT, default 100) is the
 	// leads per second one site may hand in through POST /v1/leads/batch
@@ -331,6 +342,7 @@ func load(getenv func(string) string) (Config, *parser) {
 			c.Log.Format = "console" // the demo mode is for people at a terminal
 		}
 	}
+	c.Intake.Sites = p.sites(&c, p.siteKeys, p.siteOrigins, p.siteSecrets)
 	c.validate(p)
 	c.Warnings = p.warnings
 	return c, p

@@ -58,10 +58,10 @@ func TestLoadValues(t *testing.T) {
 	if c.CRM.APIKey != "file-secret" {
 		t.Errorf("CRMAPIKey from file = %q", c.CRM.APIKey)
 	}
-	if c.Intake.Sites["blog"] != "fedcba9876543210fedc" || len(c.Intake.Sites) != 2 {
+	if strings.Join(c.Intake.Sites["blog"].Keys, ",") != "fedcba9876543210fedc" || len(c.Intake.Sites) != 2 {
 		t.Errorf("Sites = %v", c.Intake.Sites)
 	}
-	if got := strings.Join(c.Intake.SiteOrigins["shop"], " "); got != "https://shop.example http://localhost:3000" {
+	if got := strings.Join(c.Intake.Sites["shop"].Origins, " "); got != "https://shop.example http://localhost:3000" {
 		t.Errorf("origins = %q", got)
 	}
 	if fmt.Sprint(c.Server.TrustedProxies) != "[10.0.0.0/8 192.0.2.7/32 ::1/128]" {

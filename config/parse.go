@@ -24,6 +24,10 @@ type parser struct {
 	section string
 	// resolved are the secrets' values, read from NAME or NAME_FILE.
 	resolved map[string]string
+	// siteKeys, siteOrigins and siteSecrets are the LEADRELAY_SITES*
+	// variables, until p.sites makes them Config.Intake.Sites.
+	siteKeys, siteSecrets map[string]string
+	siteOrigins           map[string][]string
 }
 
 func (p *parser) fail(name, problem string) {
@@ -226,12 +230,12 @@ func (p *parser) origins(name string) map[string][]string {
 	p.known(name, "", false)
 	for site, list := range p.pairsOf(name) {
 		for _, o := range strings.Split(list, "|") {
-			u, err := url.Parse(o)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			norm, ok := parseOrigin(o)
+			if !ok {
 				p.fail(name, fmt.Sprintf("origin %q of site %q must be like https://www.example.com", o, site))
 				continue
 			}
-			out[site] = append(out[site], u.Scheme+"://"+u.Host)
+			out[site] = append(out[site], norm)
 		}
 	}
 	return out

@@ -33,7 +33,7 @@ func TestSecretFiles(t *testing.T) {
 		{"LEADRELAY_NOTIFY_URL", "https://hooks.example.com/services/s3cret", nil,
 			func(c Config) string { return c.Notify.URL }},
 		{"LEADRELAY_SITE_SECRETS", "shop=shop-s3cret-0123456789abcdef0123456789", map[string]string{"LEADRELAY_SITES": "shop=0123456789abcdef0123"},
-			func(c Config) string { return c.Intake.SiteSecrets["shop"] }},
+			func(c Config) string { return c.Intake.Sites["shop"].Secret }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -78,14 +78,18 @@ func (p *parser) worker() Worker {
 	}
 }
 
+// intake reads the Intake section but its sites, which need the CRM key
+// (p.sites resolves them once every section is read).
 func (p *parser) intake() Intake {
 	p.section = SectionIntake
+	// LEADRELAY_SITES_FILE is the sites file, not a file holding
+	// LEADRELAY_SITES.
+	p.siteKeys = p.pairs(sitesVar, false)
+	p.siteOrigins = p.origins(siteOriginsVar)
+	p.siteSecrets = p.pairs(siteSecretsVar, true)
 	return Intake{
-		// LEADRELAY_SITES_FILE is the sites file, not a file holding
-		// LEADRELAY_SITES.
-		Sites:             p.pairs("LEADRELAY_SITES", false),
-		SiteOrigins:       p.origins("LEADRELAY_SITE_ORIGINS"),
-		SiteSecrets:       p.pairs("LEADRELAY_SITE_SECRETS", true),
+		SitesFile:         p.str(sitesFileVar, ""),
+		SitesPoll:         p.dur("LEADRELAY_SITES_FILE_POLL", 2*time.Second),
 		SiteRateLimit:     p.float("LEADRELAY_SITE_RATE_LIMIT", 10),
 		SiteLeadRateLimit: p.float("LEADRELAY_SITE_LEAD_RATE_LIMIT", 100),
 		GlobalRateLimit:   p.float("LEADRELAY_GLOBAL_RATE_LIMIT", 200),

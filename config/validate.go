@@ -55,31 +55,6 @@ func (c *Config) validateCRM(p *parser) {
 
 func (c *Config) validateIntake(p *parser) {
 	in := c.Intake
-	keyOwner := map[string]string{}
-	for _, site := range sortedKeys(in.Sites) {
-		key := in.Sites[site]
-		if len(key) < 16 {
-			p.fail("LEADRELAY_SITES", fmt.Sprintf("key of site %q is shorter than 16 characters", site))
-		}
-		if c.CRM.APIKey != "" && key == c.CRM.APIKey {
-			p.fail("LEADRELAY_SITES", fmt.Sprintf("site %q uses the CRM's API key; give every site its own key", site))
-		}
-		if other, dup := keyOwner[key]; dup {
-			p.fail("LEADRELAY_SITES", fmt.Sprintf("sites %q and %q share one key; give every site its own key", other, site))
-		}
-		keyOwner[key] = site
-	}
-	for site := range in.SiteOrigins {
-		if _, ok := in.Sites[site]; !ok {
-			p.fail("LEADRELAY_SITE_ORIGINS", fmt.Sprintf("names site %q, which is not in LEADRELAY_SITES", site))
-		}
-	}
-	for site := range in.SiteSecrets {
-		if _, ok := in.Sites[site]; !ok {
-			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("names site %q, which is not in LEADRELAY_SITES", site))
-		}
-	}
-	c.validateSiteSecrets(p)
 	if in.SiteMaxQueued < 0 || in.MaxQueued < 0 {
 		p.fail("LEADRELAY_SITE_MAX_QUEUED", "and LEADRELAY_MAX_QUEUED must not be negative (0 is no cap)")
 	}
@@ -168,31 +143,6 @@ func (c *Config) validateLog(p *parser) {
 	}
 }
 
-// MinSiteSecretLen is the shortest secret of LEADRELAY_SITE_SECRETS: 32
-// bytes, the size of the HMAC-SHA256 key it is.
-const MinSiteSecretLen = 32
-
-// validateSiteSecrets refuses a site secret shorter than MinSiteSecretLen
-// or equal to a key (a site's key is sent with every request, so the
-// secret would be no secret), naming the site, never the value.
-func (c *Config) validateSiteSecrets(p *parser) {
-	in := c.Intake
-	for _, site := range sortedKeys(in.SiteSecrets) {
-		secret := in.SiteSecrets[site]
-		if len(secret) < MinSiteSecretLen {
-			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q is shorter than %d bytes; generate one, e.g. openssl rand -hex 32", site, MinSiteSecretLen))
-		}
-		for _, other := range sortedKeys(in.Sites) {
-			if in.Sites[other] == secret {
-				p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q equals the key of site %q; a secret is never sent, a key is with every request", site, other))
-			}
-		}
-		if c.CRM.APIKey != "" && secret == c.CRM.APIKey {
-			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q is the CRM's API key; generate one of its own", site))
-		}
-	}
-}
-
 // MinUIPasswordLen is the shortest LEADRELAY_UI_PASSWORD outside the demo.
 const MinUIPasswordLen = 12
 
@@ -204,7 +154,8 @@ func placeholder(v string) bool {
 }
 
 // validateSecrets refuses, outside the embedded demo, placeholder secrets
-// and a weak UI password, naming the variable and never the value.
+// and a weak UI password, naming the variable and never the value. The
+// sites' keys and secrets are checked with the sites (checkSites).
 func (c *Config) validateSecrets(p *parser) {
 	if c.EmbeddedRedis() {
 		return // the demo's data are throw-away and its listeners loopback
@@ -216,16 +167,6 @@ func (c *Config) validateSecrets(p *parser) {
 		p.fail("LEADRELAY_UI_PASSWORD", "is a placeholder (change-me…); choose a password of your own")
 	} else if c.Ops.Password != "" && len(c.Ops.Password) < MinUIPasswordLen {
 		p.fail("LEADRELAY_UI_PASSWORD", fmt.Sprintf("is shorter than %d characters", MinUIPasswordLen))
-	}
-	for _, site := range sortedKeys(c.Intake.Sites) {
-		if placeholder(c.Intake.Sites[site]) {
-			p.fail("LEADRELAY_SITES", fmt.Sprintf("key of site %q is a placeholder (change-me…); generate one, e.g. openssl rand -hex 24", site))
-		}
-	}
-	for _, site := range sortedKeys(c.Intake.SiteSecrets) {
-		if placeholder(c.Intake.SiteSecrets[site]) {
-			p.fail("LEADRELAY_SITE_SECRETS", fmt.Sprintf("secret of site %q is a placeholder (change-me…)", site))
-		}
 	}
 }
 

@@ -41,6 +41,10 @@ func readUnit(t *testing.T, name string) unit {
 		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
 			continue
 		}
+		// A line ending in a backslash goes on in the next, as systemd reads it.
+		for strings.HasSuffix(line, `\`) && sc.Scan() {
+			line = strings.TrimSuffix(line, `\`) + " " + strings.TrimSpace(sc.Text())
+		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
 			t.Fatalf("%s: line %q is not key=value", name, line)
@@ -107,12 +111,16 @@ func unitRoot(t *testing.T) string {
 		if err := os.WriteFile(filepath.Join(etc, u.file), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		exe, _, _ := strings.Cut(readUnit(t, u.file)["ExecStart"][0], " ")
-		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(exe)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, exe), []byte("#!/bin/sh\n"), 0o755); err != nil {
-			t.Fatal(err)
+		// Every program a command runs (prefixes such as + dropped).
+		unit := readUnit(t, u.file)
+		for _, cmd := range append(append(unit["ExecStart"], unit["ExecStartPre"]...), unit["ExecReload"]...) {
+			exe, _, _ := strings.Cut(strings.TrimLeft(cmd, "+-@!:"), " ")
+			if err := os.MkdirAll(filepath.Join(root, filepath.Dir(exe)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, exe), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return root
@@ -317,11 +325,20 @@ func TestSystemdEnvironmentLoads(t *testing.T) {
 	} {
 		t.Run(tc.role, func(t *testing.T) {
 			t.Parallel()
-			creds := t.TempDir()
+			creds, run := t.TempDir(), t.TempDir()
 			env := map[string]string{}
 			u := readUnit(t, tc.unit)
 			for k, v := range u.environment("1") {
-				env[k] = strings.ReplaceAll(v, "%d", creds)
+				env[k] = strings.NewReplacer("%d", creds, "%t", run).Replace(v)
+			}
+			if f := env["LEADRELAY_SITES_FILE"]; f != "" {
+				// What ExecStartPre copies there: the example, filled in.
+				if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(f, []byte(filledSitesExample(t)), 0o400); err != nil {
+					t.Fatal(err)
+				}
 			}
 			credential := map[string]string{
 				"redis_url":   "redis://" + tc.role + ":a-redis-password@127.0.0.1:6379/0",
@@ -355,5 +372,47 @@ func TestSystemdEnvironmentLoads(t *testing.T) {
 				t.Errorf("Load: %v", err)
 			}
 		})
+	}
+}
+
+// filledSitesExample is deploy/sites.example.yaml with its placeholders
+// filled in as README.md's install steps do.
+func filledSitesExample(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("sites.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer("SHOP-KEY", "0123456789abcdef0123456789abcdef", "SHOP-SECRET", "0123456789abcdef0123456789abcdef0123456789abcdef",
+		"OLDSHOP-KEY", "fedcba9876543210fedcba9876543210").Replace(string(b))
+}
+
+// TestSitesExample: the example sites file, filled in, is a file intake
+// accepts, holding what it shows; as shipped, with its placeholders, it is
+// refused.
+func TestSitesExample(t *testing.T) {
+	t.Parallel()
+	cfg, _ := config.LoadLenient(func(string) string { return "" })
+	dir := t.TempDir()
+	filled, shipped := filepath.Join(dir, "filled.yaml"), filepath.Join(dir, "shipped.yaml")
+	if err := os.WriteFile(filled, []byte(filledSitesExample(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sites, _, err := cfg.LoadSitesFile(filled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sites.Names(), ","); got != "oldshop,shop" || sites["oldshop"].Charset != "windows-1251" || sites["shop"].Secret == "" {
+		t.Errorf("sites = %+v", sites)
+	}
+	b, err := os.ReadFile("sites.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shipped, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cfg.LoadSitesFile(shipped); err == nil {
+		t.Error("the example with its placeholders is accepted")
 	}
 }

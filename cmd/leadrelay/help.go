@@ -15,7 +15,8 @@ var roleHelp = map[string]string{
 LEADRELAY_CRM_URL it embeds Redis and a CRM simulator (demo mode, not durable)
 and prints the exports that point ctl at them.`,
 	"intake": `the HTTP intake (JSON API, SalesMan drop-in), the ops UI and health.
-Needs LEADRELAY_REDIS_URL and LEADRELAY_SITES.`,
+Needs LEADRELAY_REDIS_URL and LEADRELAY_SITES_FILE (or LEADRELAY_SITES); SIGHUP
+reloads the sites file.`,
 	"worker": `delivery of queued leads to the CRM; start as many as you like against one
 Redis. Needs LEADRELAY_REDIS_URL, LEADRELAY_CRM_URL, LEADRELAY_CRM_LOGIN and
 LEADRELAY_CRM_APIKEY.`,

@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,9 +65,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	sites := cfg.Intake.Sites
 	if roles.Intake && len(sites) == 0 {
 		if !rds.Embedded {
-			return errors.New("LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (site=key,…)")
+			return errors.New("LEADRELAY_SITES_FILE or LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (README.md, \"The sites file\")")
 		}
-		sites = map[string]string{demoSite: randomKey()}
+		sites = config.Sites{demoSite: {Name: demoSite, Keys: []string{randomKey()}, RateLimit: cfg.Intake.SiteRateLimit}}
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -112,6 +109,7 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 
 	var crm *CRM
 	var w *worker.Worker
+	var reloader *sitesReloader
 	if roles.Worker {
 		if crm, err = OpenCRM(ctx, cfg, roles.Embedded, log); err != nil {
 			return err
@@ -131,9 +129,11 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 	if roles.Intake {
 		pub := producer.New(rds.Client, producerOptions(cfg), log)
 		defer pub.Close()
-		met.KnownSites(slices.Collect(maps.Keys(sites))...)
-		mountIntake(mux, rds, dur, cfg, sites, pub, met, log)
+		dir := intake.NewDirectory(intakeSites(sites), log)
+		met.KnownSites(sites.Names()...)
+		mountIntake(mux, rds, dur, cfg, dir, pub, met, log)
 		mountOps(opsMux, rds, cfg)
+		reloader = &sitesReloader{cfg: cfg, dir: dir, met: met, log: log, running: sites}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -162,6 +162,9 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 				keepDeadFor(ctx, cfg.Worker.DeadRetention, deadStore(rds, cfg), asynq.NewInspectorFromRedisClient(rds.Client), cfg.Queue.Name, log)
 			}()
 		}
+	}
+	if reloader != nil {
+		reloader.start(ctx, &wg)
 	}
 	srv := intake.NewHTTPServer(cfg.Server.HTTPAddr, mux)
 	opsSrv := intake.NewHTTPServer(cfg.Ops.Addr, OpsGuard(opsMux, opsGuardOptions(cfg, rds.Embedded, log), log))
@@ -242,12 +245,11 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 }
 
 // mountIntake serves the site-facing routes at /.
-func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, sites map[string]string, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
+func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, dir *intake.Directory, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
-		Sites:          sites,
-		Origins:        cfg.Intake.SiteOrigins,
-		Secrets:        cfg.Intake.SiteSecrets,
-		Limiter:        intake.NewRedisLimiter(rds.Client, cfg.Intake.SiteRateLimit, cfg.Intake.GlobalRateLimit),
+		Directory: dir,
+		Limiter: intake.NewRedisLimiter(rds.Client, cfg.Intake.SiteRateLimit, cfg.Intake.GlobalRateLimit,
+			intake.WithSiteRates(dir.SiteRate)),
 		LeadBudget:     intake.NewRedisLeadBudget(rds.Client, cfg.Intake.SiteLeadRateLimit),
 		TrustedProxies: cfg.Server.TrustedProxies,
 		Replays:        intake.NewRedisReplays(rds.Client),
@@ -352,7 +354,7 @@ func loopbackAddr(addr string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites map[string]string) {
+func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites config.Sites) {
 	// Written in one piece, so a reader never sees half a banner.
 	w := new(bytes.Buffer)
 	defer func() { _, _ = out.Write(w.Bytes()) }()
@@ -373,17 +375,13 @@ func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *
 	}
 	fmt.Fprintf(w, "ops UI: %s%s/  (dead leads, never trimmed: %s%s)\n", ops, uiPath, ops, deadPath)
 	fmt.Fprintf(w, "intake: POST %s/v1/leads  and SalesMan drop-in %s/developer/v1/leads\n", base, base)
-	if key, ok := sites[demoSite]; ok && embeddedRedis {
+	if demo, ok := sites[demoSite]; ok && embeddedRedis && len(demo.Keys) > 0 {
+		key := demo.Keys[0]
 		fmt.Fprintf(w, "demo site %q, key %s\n", demoSite, key)
 		fmt.Fprintf(w, "try:\n  curl -s -X POST %s/v1/leads -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"title\":\"Ann Lee\",\"email\":\"ann@example.com\",\"description\":\"Call me\"}'\n", base, key)
 		return
 	}
-	names := make([]string, 0, len(sites))
-	for n := range sites {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "sites: %s\n", strings.Join(names, ", "))
+	fmt.Fprintf(w, "sites: %s\n", strings.Join(sites.Names(), ", "))
 }
 
 // deadStore is the dead-letter store with the task options a requeue needs.

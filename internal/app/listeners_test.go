@@ -34,9 +34,19 @@ func runIntake(t *testing.T, env map[string]string) (site, ops string) {
 // runIntakeOn is runIntake against rds.
 func runIntakeOn(t *testing.T, rds *redistest.Server, env map[string]string) (site, ops string) {
 	t.Helper()
+	return runIntakeLogged(t, rds, env, zap.NewNop())
+}
+
+// runIntakeLogged is runIntakeOn logging to log; with LEADRELAY_SITES_FILE
+// in env the default LEADRELAY_SITES is left out.
+func runIntakeLogged(t *testing.T, rds *redistest.Server, env map[string]string, log *zap.Logger) (site, ops string) {
+	t.Helper()
 	full := map[string]string{
 		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=site-key-0123456789abcdef",
 		"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s",
+	}
+	if env["LEADRELAY_SITES_FILE"] != "" {
+		delete(full, "LEADRELAY_SITES")
 	}
 	for k, v := range env {
 		full[k] = v
@@ -46,7 +56,7 @@ func runIntakeOn(t *testing.T, rds *redistest.Server, env map[string]string) (si
 		t.Fatal(err)
 	}
 	cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
-		return Run(ctx, cfg, Roles{Intake: true}, stdout, zap.NewNop())
+		return Run(ctx, cfg, Roles{Intake: true}, stdout, log)
 	})
 	m := cmd.Await(t, 20*time.Second, siteRE, opsRE)
 	return m[0][1], m[1][1]

@@ -6,6 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/config"
+	"leadrelay/intake"
 	"leadrelay/producer"
 	"leadrelay/worker"
 )
@@ -44,6 +45,17 @@ func WorkerOptions(cfg config.Config) worker.Options {
 func CRMLimiter(rc redis.UniversalClient, cfg config.Config, opts ...worker.LimiterOption) worker.Limiter {
 	opts = append([]worker.LimiterOption{worker.WithAdaptiveConcurrency(cfg.CRM.Adaptive)}, opts...)
 	return worker.NewRedisLimiter(rc, cfg.CRM.RateLimit, cfg.CRM.MaxConcurrent, cfg.CRM.Timeout+5*time.Second, opts...)
+}
+
+// intakeSites are the configured sites as intake serves them.
+func intakeSites(sites config.Sites) map[string]intake.Site {
+	out := make(map[string]intake.Site, len(sites))
+	for name, s := range sites {
+		rate := s.RateLimit
+		out[name] = intake.Site{Keys: s.Keys, Origins: s.Origins, Secret: s.Secret, RateLimit: &rate,
+			Settings: intake.SiteSettings{Charset: s.Charset, Fields: s.Fields, Attribution: s.Attribution}}
+	}
+	return out
 }
 
 // producerOptions are the publisher's settings: the queue, the Redis waits

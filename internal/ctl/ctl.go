@@ -44,6 +44,8 @@ Commands:
                                           queue leads from a file (columns: lead fields, idempotency_key);
                                           prints accepted, duplicate and refused leads with line numbers
   health [--url URL] [--timeout D]        exit 0 when URL answers 200 (default: LEADRELAY_HTTP_ADDR/healthz)
+  sites check FILE                        check a sites file (LEADRELAY_SITES_FILE) as intake loads it: every
+                                          problem (exit 1), or its sites; never prints a key
 
 D is a duration back from now (90m, 24h, 7d), a date (2026-03-01) or an RFC 3339 time.
 --json prints JSON for scripts. Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found.
@@ -213,6 +215,7 @@ var commands = map[string]func(*cli, []string) error{
 	"crm list":     (*cli).crmList,
 	"health":       (*cli).health,
 	"import":       (*cli).importLeads,
+	"sites check":  (*cli).sitesCheck,
 }
 
 // isGroup reports whether name is the first word of subcommands.

@@ -109,7 +109,7 @@ func (c *cli) checkImportSite(site string) error {
 	}
 	if len(c.cfg.Intake.Sites) > 0 {
 		if _, ok := c.cfg.Intake.Sites[site]; !ok {
-			return &UsageError{fmt.Sprintf("ctl import: --site %q is not in LEADRELAY_SITES", site)}
+			return &UsageError{fmt.Sprintf("ctl import: --site %q is not a configured site (LEADRELAY_SITES_FILE or LEADRELAY_SITES)", site)}
 		}
 	}
 	return nil

@@ -78,7 +78,7 @@ func TestImportUsage(t *testing.T) {
 		inErr string
 	}{
 		{"no site", []string{"import", csvFile}, ExitUsage, "--site is required"},
-		{"unknown site", []string{"import", "--site", "blog", csvFile}, ExitUsage, "not in LEADRELAY_SITES"},
+		{"unknown site", []string{"import", "--site", "blog", csvFile}, ExitUsage, "not a configured site"},
 		{"no file", []string{"import", "--site", "shop"}, ExitUsage, "want 1 argument"},
 		{"other extension", []string{"import", "--site", "shop", writeFile(t, "a.txt", "x")}, ExitUsage, ".csv or .jsonl"},
 		{"unknown column", []string{"import", "--site", "shop", csvFile}, ExitFailure, `column "colour" is not a lead field`},

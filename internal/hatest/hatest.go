@@ -276,6 +276,18 @@ func (p *Proc) stop(sig syscall.Signal, d time.Duration) bool {
 	}
 }
 
+// Signal sends sig to the running process, such as SIGHUP, which makes
+// an intake reload its sites file.
+func (p *Proc) Signal(sig os.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s is not running", p.Name)
+	}
+	return cmd.Process.Signal(sig)
+}
+
 // Lines returns the log lines that contain every one of subs.
 func (p *Proc) Lines(subs ...string) []string {
 	b, _ := os.ReadFile(p.log)
