@@ -120,85 +120,115 @@ type Begun struct {
 // ahead of the add, and reads the CRM circuit: one round trip (on a
 // single primary, one script).
 func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
-	var (
-		res  []string // begin's answer
-		circ any      // the circuit's
-		seq  string   // the v1 journal's: seq after this send, from, max, seen
-		jf   [3]string
-		top  string // crm_top
-	)
+	read := s.beginScripted
 	if s.cluster {
-		var (
-			begin, c *evalCall
-			sends    *redis.IntCmd
-			journal  *redis.SliceCmd
-			topCmd   *redis.StringCmd
-		)
-		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			begin = queue(ctx, p, beginScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID)},
-				a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark)
-			c = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
-			if a.CountSend {
-				sends = p.HIncrBy(ctx, JournalMetaKey, "seq", 1)
-				journal = p.HMGet(ctx, JournalMetaKey, "from", "max", "seen")
-			}
-			if a.ReadTop {
-				topCmd = p.HGet(ctx, JournalMetaKey, "crm_top")
-			}
-			return nil
-		})
-		if err := pipeErr(cmds, s.c, begin, c); err != nil {
-			return Begun{}, err
-		}
-		var err error
-		if res, err = asStrings(begin.cmd.Val()); err != nil {
-			return Begun{}, err
-		}
-		circ = c.cmd.Val()
-		if sends != nil {
-			seq = strconv.FormatInt(sends.Val(), 10)
-			if v := journal.Val(); len(v) == 3 {
-				jf = [3]string{str(v[0]), str(v[1]), str(v[2])}
-			}
-		}
-		if topCmd != nil {
-			top = topCmd.Val()
-		}
-	} else {
-		v, err := beginAllScript.Run(ctx, s.c, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID),
-			LegacyDeliveredKey(a.ID), BreakerKey, JournalMetaKey},
-			a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark,
-			boolArg(a.CountSend), boolArg(a.ReadTop)).Result()
-		if err != nil {
-			return Begun{}, err
-		}
-		all, err := asStrings(v)
-		if err != nil || len(all) != 18 {
-			return Begun{}, fmt.Errorf("rdb: begin: unexpected answer %v", v)
-		}
-		res = all[:8]
-		if res[0] == "delivered" || res[0] == "busy" {
-			res = res[:2]
-		}
-		circ = toAny(all[8:13])
-		seq, jf, top = all[13], [3]string{all[14], all[15], all[16]}, all[17]
+		read = s.beginPipelined
 	}
-	var b Begun
-	var err error
-	if b.Circuit, err = parseCircuit(circ); err != nil {
+	r, err := read(ctx, a)
+	if err != nil {
 		return Begun{}, err
 	}
-	if seq != "" {
-		n, _ := strconv.ParseInt(seq, 10, 64)
-		b.JournalReady = jf[0] != ""
-		b.JournalTop, _ = strconv.ParseInt(jf[1], 10, 64)
-		seen, _ := strconv.ParseInt(jf[2], 10, 64)
-		b.JournalSends = n - seen
+	var b Begun
+	if b.Circuit, err = parseCircuit(r.circ); err != nil {
+		return Begun{}, err
 	}
-	b.CRMTop, _ = strconv.ParseInt(top, 10, 64)
+	r.journal(&b)
+	b.CRMTop, _ = strconv.ParseInt(r.top, 10, 64)
+	return r.answer(a.ID, b)
+}
+
+// beginReply is Begin's answer before parsing, whichever way it was read.
+type beginReply struct {
+	res  []string // begin's answer
+	circ any      // the circuit's
+	seq  string   // the v1 journal's: seq after this send, from, max, seen
+	jf   [3]string
+	top  string // crm_top
+}
+
+// beginPipelined reads Begin's answer in one pipeline of scripts and
+// commands that each touch one slot (a cluster).
+func (s *Store) beginPipelined(ctx context.Context, a BeginArgs) (beginReply, error) {
+	var (
+		begin, c *evalCall
+		sends    *redis.IntCmd
+		journal  *redis.SliceCmd
+		topCmd   *redis.StringCmd
+	)
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		begin = queue(ctx, p, beginScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID)},
+			a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark)
+		c = queue(ctx, p, circuitPeekScript, []string{BreakerKey}, ms(a.Now))
+		if a.CountSend {
+			sends = p.HIncrBy(ctx, JournalMetaKey, "seq", 1)
+			journal = p.HMGet(ctx, JournalMetaKey, "from", "max", "seen")
+		}
+		if a.ReadTop {
+			topCmd = p.HGet(ctx, JournalMetaKey, "crm_top")
+		}
+		return nil
+	})
+	if err := pipeErr(cmds, s.c, begin, c); err != nil {
+		return beginReply{}, err
+	}
+	var r beginReply
+	var err error
+	if r.res, err = asStrings(begin.cmd.Val()); err != nil {
+		return beginReply{}, err
+	}
+	r.circ = c.cmd.Val()
+	if sends != nil {
+		r.seq = strconv.FormatInt(sends.Val(), 10)
+		if v := journal.Val(); len(v) == 3 {
+			r.jf = [3]string{str(v[0]), str(v[1]), str(v[2])}
+		}
+	}
+	if topCmd != nil {
+		r.top = topCmd.Val()
+	}
+	return r, nil
+}
+
+// beginScripted reads Begin's answer with one script (a single primary).
+func (s *Store) beginScripted(ctx context.Context, a BeginArgs) (beginReply, error) {
+	v, err := beginAllScript.Run(ctx, s.c, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID),
+		LegacyDeliveredKey(a.ID), BreakerKey, JournalMetaKey},
+		a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark,
+		boolArg(a.CountSend), boolArg(a.ReadTop)).Result()
+	if err != nil {
+		return beginReply{}, err
+	}
+	all, err := asStrings(v)
+	if err != nil || len(all) != 18 {
+		return beginReply{}, fmt.Errorf("rdb: begin: unexpected answer %v", v)
+	}
+	r := beginReply{res: all[:8], circ: toAny(all[8:13]), seq: all[13],
+		jf: [3]string{all[14], all[15], all[16]}, top: all[17]}
+	if r.res[0] == "delivered" || r.res[0] == "busy" {
+		r.res = r.res[:2]
+	}
+	return r, nil
+}
+
+// journal fills b's v1 journal fields when the send was counted.
+func (r beginReply) journal(b *Begun) {
+	if r.seq == "" {
+		return
+	}
+	n, _ := strconv.ParseInt(r.seq, 10, 64)
+	b.JournalReady = r.jf[0] != ""
+	b.JournalTop, _ = strconv.ParseInt(r.jf[1], 10, 64)
+	seen, _ := strconv.ParseInt(r.jf[2], 10, 64)
+	b.JournalSends = n - seen
+}
+
+// answer completes b with begin's own answer: a marker, busy, or a lock.
+func (r beginReply) answer(id string, b Begun) (Begun, error) {
+	res := r.res
+	var err error
 	switch {
 	case len(res) == 2 && res[0] == "delivered":
-		b.Marker, err = parseMarkerOf(a.ID, res[1])
+		b.Marker, err = parseMarkerOf(id, res[1])
 		return b, err
 	case len(res) == 2 && res[0] == "busy":
 		n, _ := strconv.ParseInt(res[1], 10, 64)
