@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,4 +241,90 @@ func (e *env) attempt(id string) map[string]string {
 		e.t.Fatal(err)
 	}
 	return m
+}
+
+// fleetRun is a load run: workers (real asynq servers) on a private real
+// Redis, against a fake CRM of a version that fails a share of adds
+// transiently (not stored) and a share ambiguously (stored, then the
+// connection lost), drawn from a fixed seed. The workers log at warn
+// level, as env's handler does.
+type fleetRun struct {
+	version              crmclient.APIVersion
+	workers, concurrency int
+	transient, ambiguous float64
+}
+
+// fleet is a running fleetRun; its workers stop at the test's cleanup.
+type fleet struct {
+	rdb      *redis.Client
+	crm      *fakeCRM
+	handlers []*Handler
+}
+
+// startFleet starts r's workers and its CRM.
+func startFleet(t *testing.T, r fleetRun) *fleet {
+	t.Helper()
+	f := &fleet{rdb: redistest.Start(t).Client(), crm: newFakeCRM(r.version), handlers: make([]*Handler, r.workers)}
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	f.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+		mu.Lock()
+		x := rng.Float64()
+		mu.Unlock()
+		switch {
+		case x < r.transient:
+			return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
+		case x < r.transient+r.ambiguous:
+			return true, &crmclient.TransportError{Action: "add", Sent: true, Err: io.ErrUnexpectedEOF}
+		}
+		return true, nil
+	})
+	o := Options{
+		Concurrency: r.concurrency, RetryInitial: 10 * time.Millisecond, RetryMaxDelay: 50 * time.Millisecond,
+		CRMTimeout: 100 * time.Millisecond, BreakerThreshold: 1000, ShutdownTimeout: 5 * time.Second,
+		PollInterval: 50 * time.Millisecond,
+	}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range f.handlers {
+		f.handlers[i] = newHandler(t, f.crm, f.rdb, o, log.Named(string(rune('a'+i))))
+		w := New(f.rdb, f.handlers[i], o, log)
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return f
+}
+
+// enqueue publishes n leads as the producer does and returns them.
+func (f *fleet) enqueue(t *testing.T, n int) []lead.Payload {
+	t.Helper()
+	client := asynq.NewClientFromRedisClient(f.rdb)
+	ps := make([]lead.Payload, n)
+	for i := range ps {
+		task, p := newLeadTask(t)
+		ps[i] = p
+		if _, err := client.Enqueue(task, lead.TaskOptions(lead.DefaultQueue, 100, time.Hour)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ps
+}
+
+// stats sums the handlers' counters.
+func (f *fleet) stats() Stats {
+	var s Stats
+	for _, h := range f.handlers {
+		x := h.Stats()
+		s.Delivered += x.Delivered
+		s.ReconcileFound += x.ReconcileFound
+		s.ReconcileNotFound += x.ReconcileNotFound
+		s.ReconcileUnknown += x.ReconcileUnknown
+		s.ReconcileJournal += x.ReconcileJournal
+	}
+	return s
 }
