@@ -47,44 +47,116 @@ const demoSite = "demo"
 // finishes or hands back in-flight deliveries. What it listens on is printed
 // to stdout.
 func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, log *zap.Logger) error {
-	rds, err := OpenRedis(ctx, cfg, roles.Embedded, log)
-	if err != nil {
+	r := &relay{cfg: cfg, roles: roles, log: log}
+	defer r.close()
+	if err := r.openRedis(ctx); err != nil {
 		return err
 	}
-	defer rds.Close()
-	if err := opsOpenAllowed(cfg, rds.Embedded); err != nil {
+	if err := r.chooseSites(); err != nil {
 		return err
 	}
-	var dur *durability
-	if !rds.Embedded {
-		dur = newDurability(rds, cfg, log)
-		if err := dur.start(ctx); err != nil {
+	// Listen before starting anything that would need stopping.
+	if err := r.listen(); err != nil {
+		return err
+	}
+	r.route()
+	if roles.Worker {
+		if err := r.openWorker(ctx); err != nil {
 			return err
 		}
 	}
-	sites := cfg.Intake.Sites
-	if roles.Intake && len(sites) == 0 {
-		if !rds.Embedded {
+	if roles.Intake {
+		r.openIntake()
+	}
+	return r.serve(ctx, stdout)
+}
+
+// relay is one run of Run: what it opened, in the order it opened it.
+type relay struct {
+	cfg   config.Config
+	roles Roles
+	log   *zap.Logger
+
+	rds      *Redis
+	dur      *durability // nil when embedded
+	sites    config.Sites
+	ln       net.Listener // site-facing: intake, health
+	opsLn    net.Listener // ops: UI, dead letters, metrics
+	health   *healthHandler
+	mux      *http.ServeMux
+	opsMux   *http.ServeMux
+	met      *metrics.Metrics
+	crm      *CRM           // with the worker role
+	w        *worker.Worker // with the worker role
+	reloader *sitesReloader // with the intake role
+	closers  []func()       // run last first by close
+}
+
+// onClose has close run f, before what was opened earlier.
+func (r *relay) onClose(f func()) { r.closers = append(r.closers, f) }
+
+// close closes what the run opened, last opened first.
+func (r *relay) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// openRedis connects to Redis (or starts the embedded one) and, on a real
+// one, starts checking its durability.
+func (r *relay) openRedis(ctx context.Context) error {
+	rds, err := OpenRedis(ctx, r.cfg, r.roles.Embedded, r.log)
+	if err != nil {
+		return err
+	}
+	r.rds = rds
+	r.onClose(func() { _ = rds.Close() })
+	if err := opsOpenAllowed(r.cfg, rds.Embedded); err != nil {
+		return err
+	}
+	if !rds.Embedded {
+		r.dur = newDurability(rds, r.cfg, r.log)
+		if err := r.dur.start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chooseSites takes the configured sites, or a demo site when embedded, and
+// logs the configuration's warnings.
+func (r *relay) chooseSites() error {
+	r.sites = r.cfg.Intake.Sites
+	if r.roles.Intake && len(r.sites) == 0 {
+		if !r.rds.Embedded {
 			return errors.New("LEADRELAY_SITES_FILE or LEADRELAY_SITES is required: name the sites allowed to send leads and their keys (README.md, \"The sites file\")")
 		}
-		sites = config.Sites{demoSite: {Name: demoSite, Keys: []string{randomKey()}, RateLimit: cfg.Intake.SiteRateLimit}}
+		r.sites = config.Sites{demoSite: {Name: demoSite, Keys: []string{randomKey()}, RateLimit: r.cfg.Intake.SiteRateLimit}}
 	}
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
+	for _, w := range r.cfg.Warnings {
+		r.log.Warn(w)
 	}
-	// Listen before starting anything that would need stopping.
-	ln, err := net.Listen("tcp", cfg.Server.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", cfg.Server.HTTPAddr, err)
-	}
-	defer ln.Close()
-	opsLn, err := net.Listen("tcp", cfg.Ops.Addr)
-	if err != nil {
-		return fmt.Errorf("LEADRELAY_OPS_ADDR %s: %w", cfg.Ops.Addr, err)
-	}
-	defer opsLn.Close()
+	return nil
+}
 
-	health := &healthHandler{checks: map[string]Check{
+// listen opens both listeners.
+func (r *relay) listen() error {
+	var err error
+	if r.ln, err = net.Listen("tcp", r.cfg.Server.HTTPAddr); err != nil {
+		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", r.cfg.Server.HTTPAddr, err)
+	}
+	r.onClose(func() { _ = r.ln.Close() })
+	if r.opsLn, err = net.Listen("tcp", r.cfg.Ops.Addr); err != nil {
+		return fmt.Errorf("LEADRELAY_OPS_ADDR %s: %w", r.cfg.Ops.Addr, err)
+	}
+	r.onClose(func() { _ = r.opsLn.Close() })
+	return nil
+}
+
+// route mounts health on both listeners and metrics on the ops one.
+func (r *relay) route() {
+	rds := r.rds
+	r.health = &healthHandler{checks: map[string]Check{
 		"redis": func(ctx context.Context) error {
 			if err := rds.Client.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis unreachable: %w", err)
@@ -92,118 +164,134 @@ func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, 
 			return nil
 		},
 	}}
-	if dur != nil {
-		health.checks["redis_durability"] = dur.ready
+	if r.dur != nil {
+		r.health.checks["redis_durability"] = r.dur.ready
 	}
 	// Two listeners: the site-facing one (intake, health) and the ops one
 	// (UI, dead letters, metrics), which sites and the internet never reach.
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", health.live)
-	mux.HandleFunc("GET /readyz", health.readyPublic)
-	opsMux := http.NewServeMux()
-	opsMux.HandleFunc("GET /healthz", health.live)
-	opsMux.HandleFunc("GET /readyz", health.ready)
-	met, metricsHandler := newMetrics(rds.Client)
+	r.mux = http.NewServeMux()
+	r.mux.HandleFunc("GET /healthz", r.health.live)
+	r.mux.HandleFunc("GET /readyz", r.health.readyPublic)
+	r.opsMux = http.NewServeMux()
+	r.opsMux.HandleFunc("GET /healthz", r.health.live)
+	r.opsMux.HandleFunc("GET /readyz", r.health.ready)
+	var metricsHandler http.Handler
+	r.met, metricsHandler = newMetrics(rds.Client)
 	// Metrics name the sites and their volumes: operators only.
-	opsMux.Handle("GET /metrics", metricsHandler)
+	r.opsMux.Handle("GET /metrics", metricsHandler)
+}
 
-	var crm *CRM
-	var w *worker.Worker
-	var reloader *sitesReloader
-	if roles.Worker {
-		if crm, err = OpenCRM(ctx, cfg, roles.Embedded, log); err != nil {
-			return err
-		}
-		defer crm.Close()
-		notifier, err := openNotifier(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		var h *worker.Handler
-		if h, w, err = newWorker(rds, crm, cfg, met, notifier, log); err != nil {
-			return err
-		}
-		health.checks["crm"] = h.Ready
-		health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
+// openWorker opens the CRM and the notifier and builds the worker; its
+// readiness joins the health checks.
+func (r *relay) openWorker(ctx context.Context) error {
+	var err error
+	if r.crm, err = OpenCRM(ctx, r.cfg, r.roles.Embedded, r.log); err != nil {
+		return err
 	}
-	if roles.Intake {
-		pub := producer.New(rds.Client, producerOptions(cfg), log)
-		defer pub.Close()
-		dir := intake.NewDirectory(intakeSites(sites), log)
-		met.KnownSites(sites.Names()...)
-		mountIntake(mux, rds, dur, cfg, dir, pub, met, log)
-		mountOps(opsMux, rds, cfg)
-		reloader = &sitesReloader{cfg: cfg, dir: dir, met: met, log: log, running: sites}
+	r.onClose(r.crm.Close)
+	notifier, err := openNotifier(ctx, r.cfg, r.log)
+	if err != nil {
+		return err
 	}
+	var h *worker.Handler
+	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.met, notifier, r.log); err != nil {
+		return err
+	}
+	r.health.checks["crm"] = h.Ready
+	r.health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
+	return nil
+}
 
+// openIntake mounts intake on the site-facing listener and the UI and dead
+// letters on the ops one.
+func (r *relay) openIntake() {
+	pub := producer.New(r.rds.Client, producerOptions(r.cfg), r.log)
+	r.onClose(func() { _ = pub.Close() })
+	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
+	r.met.KnownSites(r.sites.Names()...)
+	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.log)
+	mountOps(r.opsMux, r.rds, r.cfg)
+	r.reloader = &sitesReloader{cfg: r.cfg, dir: dir, met: r.met, log: r.log, running: r.sites}
+}
+
+// serve runs everything opened until ctx is done or one part fails, then
+// shuts the servers down within the shutdown timeout.
+func (r *relay) serve(ctx context.Context, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	if dur != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dur.watch(ctx)
-		}()
-	}
-	if w != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(ctx); err != nil {
-				errc <- fmt.Errorf("worker: %w", err)
-			}
-		}()
-		if cfg.Worker.DeadRetention > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				keepDeadFor(ctx, cfg.Worker.DeadRetention, deadStore(rds, cfg), asynq.NewInspectorFromRedisClient(rds.Client), cfg.Queue.Name, log)
-			}()
-		}
-	}
-	if reloader != nil {
-		reloader.start(ctx, &wg)
-	}
-	srv := intake.NewHTTPServer(cfg.Server.HTTPAddr, mux)
-	opsSrv := intake.NewHTTPServer(cfg.Ops.Addr, OpsGuard(opsMux, opsGuardOptions(cfg, rds.Embedded, log), log))
-	for _, s := range []struct {
-		name string
-		srv  *http.Server
-		ln   net.Listener
-	}{{"http", srv, ln}, {"ops http", opsSrv, opsLn}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ln := intake.GuardListener(s.srv, s.ln, intake.ConnLimits{Max: cfg.Server.MaxConnections,
-				PerClient: cfg.Server.MaxConnectionsPerClient, TrustedProxies: cfg.Server.TrustedProxies})
-			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s: %w", s.name, err)
-			}
-		}()
-	}
-	printBanner(stdout, "http://"+ln.Addr().String(), "http://"+opsLn.Addr().String(), roles, rds, crm, sites)
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("ops_addr", opsLn.Addr().String()),
-		zap.Bool("intake", roles.Intake), zap.Bool("worker", roles.Worker))
+	r.runBackground(ctx, &wg, errc)
+	srv := intake.NewHTTPServer(r.cfg.Server.HTTPAddr, r.mux)
+	opsSrv := intake.NewHTTPServer(r.cfg.Ops.Addr, OpsGuard(r.opsMux, opsGuardOptions(r.cfg, r.rds.Embedded, r.log), r.log))
+	r.serveHTTP(&wg, errc, "http", srv, r.ln)
+	r.serveHTTP(&wg, errc, "ops http", opsSrv, r.opsLn)
+	printBanner(stdout, "http://"+r.ln.Addr().String(), "http://"+r.opsLn.Addr().String(), r.roles, r.rds, r.crm, r.sites)
+	r.log.Info("listening", zap.String("addr", r.ln.Addr().String()), zap.String("ops_addr", r.opsLn.Addr().String()),
+		zap.Bool("intake", r.roles.Intake), zap.Bool("worker", r.roles.Worker))
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	log.Info("shutting down")
+	r.log.Info("shutting down")
 	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.Server.ShutdownTimeout)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("http shutdown", zap.Error(err))
+		r.log.Warn("http shutdown", zap.Error(err))
 	}
 	if err := opsSrv.Shutdown(sctx); err != nil {
-		log.Warn("ops http shutdown", zap.Error(err))
+		r.log.Warn("ops http shutdown", zap.Error(err))
 	}
 	wg.Wait()
 	return runErr
+}
+
+// runBackground starts the durability watch, the worker, the dead letters'
+// retention and the sites' reloader, each where it runs.
+func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) {
+	if r.dur != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.dur.watch(ctx)
+		}()
+	}
+	if r.w != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.w.Run(ctx); err != nil {
+				errc <- fmt.Errorf("worker: %w", err)
+			}
+		}()
+		if r.cfg.Worker.DeadRetention > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keepDeadFor(ctx, r.cfg.Worker.DeadRetention, deadStore(r.rds, r.cfg), asynq.NewInspectorFromRedisClient(r.rds.Client), r.cfg.Queue.Name, r.log)
+			}()
+		}
+	}
+	if r.reloader != nil {
+		r.reloader.start(ctx, wg)
+	}
+}
+
+// serveHTTP serves srv on ln, behind the connection caps, until it is shut
+// down; any other end is sent on errc.
+func (r *relay) serveHTTP(wg *sync.WaitGroup, errc chan<- error, name string, srv *http.Server, ln net.Listener) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ln := intake.GuardListener(srv, ln, intake.ConnLimits{Max: r.cfg.Server.MaxConnections,
+			PerClient: r.cfg.Server.MaxConnectionsPerClient, TrustedProxies: r.cfg.Server.TrustedProxies})
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
 }
 
 // limitReport shows the fleet's adaptive CRM concurrency limit: every move
