@@ -48,7 +48,7 @@ func TestRedisThatMayLoseLeads(t *testing.T) {
 			rds := redistest.StartWith(t, tc.args...)
 			if tc.want == nil {
 				site, _ := runIntakeOn(t, rds, tc.env)
-				if code := postLead(t, site); code != http.StatusAccepted {
+				if code, _ := postLead(t, site, siteKey, annLead); code != http.StatusAccepted {
 					t.Errorf("a lead through the allowed Redis: %d, want 202", code)
 				}
 				return
@@ -114,19 +114,4 @@ func TestDurabilityWatch(t *testing.T) {
 	if n := logs.FilterMessageSnippet("keeps leads again").Len(); n != 1 {
 		t.Errorf("%d lines saying the problem is over, want 1", n)
 	}
-}
-
-// postLead posts one lead to an intake of runIntakeOn and returns the status.
-func postLead(t *testing.T, site string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(`{"title":"Ann","email":"ann@example.com"}`))
-	req.Header.Set("Authorization", "Bearer site-key-0123456789abcdef")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
 }

@@ -41,8 +41,16 @@ func runIntakeOn(t *testing.T, rds *redistest.Server, env map[string]string) (si
 // in env the default LEADRELAY_SITES is left out.
 func runIntakeLogged(t *testing.T, rds *redistest.Server, env map[string]string, log *zap.Logger) (site, ops string) {
 	t.Helper()
+	m := runRole(t, rds, Roles{Intake: true}, env, log).Await(t, 20*time.Second, siteRE, opsRE)
+	return m[0][1], m[1][1]
+}
+
+// runRole runs app.Run in roles against rds with env added to a minimal
+// production environment (site shop, key siteKey), until the test ends.
+func runRole(t *testing.T, rds *redistest.Server, roles Roles, env map[string]string, log *zap.Logger) *runtest.Cmd {
+	t.Helper()
 	full := map[string]string{
-		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=site-key-0123456789abcdef",
+		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=" + siteKey,
 		"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s",
 	}
 	if env["LEADRELAY_SITES_FILE"] != "" {
@@ -55,12 +63,34 @@ func runIntakeLogged(t *testing.T, rds *redistest.Server, env map[string]string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
-		return Run(ctx, cfg, Roles{Intake: true}, stdout, log)
+	return runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
+		return Run(ctx, cfg, roles, stdout, log)
 	})
-	m := cmd.Await(t, 20*time.Second, siteRE, opsRE)
-	return m[0][1], m[1][1]
 }
+
+// siteKey is shop's key in runRole's environment.
+const siteKey = "site-key-0123456789abcdef"
+
+// postLead posts a JSON lead to an intake of runIntakeOn with a site's key
+// and returns the status and Retry-After. A request that fails is an error
+// of t (it may run off the test's goroutine) with status 0.
+func postLead(t *testing.T, site, key, body string) (code int, retryAfter string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// annLead is a lead of two fields.
+const annLead = `{"title":"Ann","email":"ann@example.com"}`
 
 func status(t *testing.T, method, url, user, pass string) int {
 	t.Helper()
@@ -125,22 +155,7 @@ func TestMemoryGuard(t *testing.T) {
 	rds := redistest.Start(t)
 	c := rds.Client()
 	site, _ := runIntakeOn(t, rds, map[string]string{"LEADRELAY_REDIS_MEMORY_GUARD": "0.5", "LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0"})
-	post := func() (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(`{"title":"Ann","email":"ann@example.com"}`))
-		req.Header.Set("Authorization", "Bearer site-key-0123456789abcdef")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, resp.Header.Get("Retry-After")
-	}
-	used, err := strconv.ParseInt(rds.Info("used_memory"), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	used := usedMemory(t, rds)
 	tests := []struct {
 		name      string
 		maxmemory int64
@@ -157,7 +172,7 @@ func TestMemoryGuard(t *testing.T) {
 		var retry string
 		// The probe reads INFO at most once a second: ask until it has.
 		deadline := time.Now().Add(10 * time.Second)
-		for code, retry = post(); code != tc.want && time.Now().Before(deadline); code, retry = post() {
+		for code, retry = postLead(t, site, siteKey, annLead); code != tc.want && time.Now().Before(deadline); code, retry = postLead(t, site, siteKey, annLead) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if code != tc.want {
@@ -184,19 +199,7 @@ func TestBacklogCaps(t *testing.T) {
 		"LEADRELAY_SITE_MAX_QUEUED": "3", "LEADRELAY_MAX_QUEUED": "5",
 		"LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0",
 	})
-	post := func(key string, i int) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(fmt.Sprintf(`{"title":"Ann %d","email":"ann%d@example.com"}`, i, i)))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, resp.Header.Get("Retry-After")
-	}
-	const shop, blog = "site-key-0123456789abcdef", "blog-key-0123456789abcdef"
+	const shop, blog = siteKey, "blog-key-0123456789abcdef"
 	steps := []struct {
 		name string
 		key  string
@@ -209,7 +212,7 @@ func TestBacklogCaps(t *testing.T) {
 		{"shop still refused", shop, 429},
 	}
 	for i, s := range steps {
-		code, retry := post(s.key, i)
+		code, retry := postLead(t, site, s.key, fmt.Sprintf(`{"title":"Ann %d","email":"ann%d@example.com"}`, i, i))
 		if code != s.want {
 			t.Errorf("%s: %d, want %d", s.name, code, s.want)
 		}

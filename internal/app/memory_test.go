@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
-	"leadrelay/config"
 	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -47,7 +45,7 @@ func TestMemoryGuardDrains(t *testing.T) {
 	if err := insp.PauseQueue(lead.DefaultQueue); err != nil {
 		t.Fatal(err)
 	}
-	runWorkerOn(t, rds, env)
+	runRole(t, rds, Roles{Worker: true}, env, zap.NewNop())
 	time.Sleep(time.Second) // let it connect (no assertion rests on this)
 	used := usedMemory(t, rds)
 	limit := used + 3<<20
@@ -62,7 +60,7 @@ func TestMemoryGuardDrains(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := seq.Add(1); i < 20000; i = seq.Add(1) {
-				switch code := postLeadN(t, site, int(i)); code {
+				switch code, _ := postLead(t, site, siteKey, leadN(int(i))); code {
 				case http.StatusAccepted:
 					accepted.Add(1)
 				case http.StatusServiceUnavailable:
@@ -103,7 +101,7 @@ func TestMemoryGuardDrains(t *testing.T) {
 	// The backlog drained: the guard lets leads in again.
 	var code int
 	hatest.WaitFor(5*time.Second, 100*time.Millisecond, func() bool {
-		code = postLeadN(t, site, -1)
+		code, _ = postLead(t, site, siteKey, leadN(-1))
 		return code == http.StatusAccepted
 	})
 	if code != http.StatusAccepted {
@@ -121,51 +119,8 @@ func usedMemory(t *testing.T, rds *redistest.Server) int64 {
 	return n
 }
 
-// postLeadN posts lead i (a 300-byte form, as a typical site's) to an
-// intake of runIntakeOn and returns the status.
-func postLeadN(t *testing.T, site string, i int) int {
-	t.Helper()
-	body := fmt.Sprintf(`{"title":"Ann %d","email":"ann%d@example.com","phone":"+7900123%04d","company":"Example %d",`+
+// leadN is lead i as a typical site's form sends it: about 300 bytes.
+func leadN(i int) string {
+	return fmt.Sprintf(`{"title":"Ann %d","email":"ann%d@example.com","phone":"+7900123%04d","company":"Example %d",`+
 		`"description":"%s"}`, i, i, i, i, strings.Repeat("please call me back about the offer ", 6))
-	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer site-key-0123456789abcdef")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
-}
-
-// runWorkerOn runs a worker process against rds with env added to a
-// minimal production environment, until the test ends.
-func runWorkerOn(t *testing.T, rds *redistest.Server, env map[string]string) {
-	t.Helper()
-	full := map[string]string{
-		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s",
-	}
-	for k, v := range env {
-		full[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return full[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Roles{Worker: true}, io.Discard, zap.NewNop()) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("worker Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("worker Run did not stop within 20s")
-		}
-	})
 }
