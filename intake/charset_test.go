@@ -13,27 +13,14 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/text/encoding/charmap"
 
+	"leadrelay/intake/intaketest"
 	"leadrelay/lead"
 )
-
-// in encodes s into a single-byte charset, as an old site's page does.
-func in(t *testing.T, cm *charmap.Charmap, s string) string {
-	t.Helper()
-	b, err := cm.NewEncoder().String(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // form is a drop-in add of shop's with the lead's parameters, each value
 // percent-encoded byte for byte (url.QueryEscape does not look at charsets).
 func form(kv ...string) string {
-	q := "login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add"
-	for i := 0; i+1 < len(kv); i += 2 {
-		q += "&" + url.QueryEscape(kv[i]) + "=" + url.QueryEscape(kv[i+1])
-	}
-	return q
+	return intaketest.Form(append([]string{"login", "shop", "apikey", shopKey, "action", "add"}, kv...)...)
 }
 
 // enqueued returns the lead a drop-in answer's id names.
@@ -59,13 +46,9 @@ func TestDropInCharsets(t *testing.T) {
 		o.SiteSettings = map[string]SiteSettings{"shop": {Charset: "cp1251"}, "koi": {Charset: "KOI8-R"}}
 	})
 	const title, text = "Иван Петров", "Перезвоните мне, пожалуйста: ёжик"
-	w1251 := func(s string) string { return in(t, charmap.Windows1251, s) }
-	koi := func(s string) string { return in(t, charmap.KOI8R, s) }
-	post := func(ct, body string) *http.Request {
-		r := httptest.NewRequest(http.MethodPost, "/developer/v1/leads", strings.NewReader(body))
-		r.Header.Set("Content-Type", ct)
-		return r
-	}
+	w1251 := func(s string) string { return intaketest.Encode(t, charmap.Windows1251, s) }
+	koi := func(s string) string { return intaketest.Encode(t, charmap.KOI8R, s) }
+	post := intaketest.DropInPost
 	koiGet := strings.Replace(form("title", koi(title), "description", koi(text)), "login=shop&apikey="+url.QueryEscape(shopKey),
 		"login=koi&apikey=koi-site-key-0123456789abc", 1)
 	tests := []struct {
@@ -75,7 +58,7 @@ func TestDropInCharsets(t *testing.T) {
 		{"POST windows-1251 declared", post("application/x-www-form-urlencoded; charset=windows-1251", form("title", w1251(title), "description", w1251(text)))},
 		{"POST KOI8-R declared", post("application/x-www-form-urlencoded; charset=KOI8-R", form("title", koi(title), "description", koi(text)))},
 		{"POST ISO-8859-5 declared", post("application/x-www-form-urlencoded; charset=iso-8859-5",
-			form("title", in(t, charmap.ISO8859_5, title), "description", in(t, charmap.ISO8859_5, text)))},
+			form("title", intaketest.Encode(t, charmap.ISO8859_5, title), "description", intaketest.Encode(t, charmap.ISO8859_5, text)))},
 		{"GET in UTF-8 on a 1251 site, undeclared", dropGet(form("title", title, "description", text))},
 		{"POST UTF-8 declared on a 1251 site", post("application/x-www-form-urlencoded; charset=UTF-8", form("title", title, "description", text))},
 		{"GET in the site's windows-1251", dropGet(form("title", w1251(title), "description", w1251(text)))},
@@ -143,15 +126,15 @@ func TestDropInUndecodable(t *testing.T) {
 		inAnswer          string
 		refused           bool
 	}{
-		{"windows-1251 sent as UTF-8", "/developer/v1/leads", form("title", in(t, charmap.Windows1251, title), "phone", "+79001234567"),
+		{"windows-1251 sent as UTF-8", "/developer/v1/leads", form("title", intaketest.Encode(t, charmap.Windows1251, title), "phone", "+79001234567"),
 			title, "windows-1251", "the form's text is not valid utf-8 (in title); it looks like windows-1251", false},
-		{"KOI8-R sent as UTF-8", "/developer/v1/leads", form("title", in(t, charmap.KOI8R, title), "phone", "+79001234568"),
+		{"KOI8-R sent as UTF-8", "/developer/v1/leads", form("title", intaketest.Encode(t, charmap.KOI8R, title), "phone", "+79001234568"),
 			title, "koi8-r", "it looks like koi8-r", false},
 		{"UTF-8 cut inside a character", "/developer/v1/leads", form("title", title[:len(title)-1], "phone", "+79001234569"),
 			strings.TrimSuffix(title, "н") + "\uFFFD", "utf-8", "was kept with those bytes shown as \uFFFD", false},
-		{"v2 answers in its shape", "/developer/v2/lead", form("title", in(t, charmap.Windows1251, title), "phone", "+79001234570"),
+		{"v2 answers in its shape", "/developer/v2/lead", form("title", intaketest.Encode(t, charmap.Windows1251, title), "phone", "+79001234570"),
 			title, "windows-1251", `"result":"Error","error":{"code":1,`, false},
-		{"refused for another reason: both said", "/developer/v1/leads", form("title", in(t, charmap.Windows1251, title), "email", "not-mail"),
+		{"refused for another reason: both said", "/developer/v1/leads", form("title", intaketest.Encode(t, charmap.Windows1251, title), "email", "not-mail"),
 			"", "windows-1251", "title: not valid utf-8, read as windows-1251; email: not an e-mail address", true},
 	}
 	for i, tc := range tests {
@@ -200,7 +183,7 @@ func TestCharsetEncodeJSON(t *testing.T) {
 	t.Parallel()
 	js := `{"text":"Ошибка … ✓ 😀"}`
 	got := koi8rCharset.encodeJSON([]byte(js))
-	want := in(t, charmap.KOI8R, `{"text":"Ошибка `) + `\u2026 \u2713 \ud83d\ude00"}`
+	want := intaketest.Encode(t, charmap.KOI8R, `{"text":"Ошибка `) + `\u2026 \u2713 \ud83d\ude00"}`
 	if string(got) != want {
 		t.Errorf("encodeJSON = %q, want %q", got, want)
 	}
@@ -213,7 +196,7 @@ func TestGuessCharset(t *testing.T) {
 	t.Parallel()
 	const text = "Здравствуйте, хочу заказать доставку"
 	for _, cs := range legacyCharsets {
-		if got := guessCharset(in(t, cs.cm, text)); got.name != cs.name {
+		if got := guessCharset(intaketest.Encode(t, cs.cm, text)); got.name != cs.name {
 			t.Errorf("text in %s guessed as %s", cs.name, got.name)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/intake/intaketest"
 	"leadrelay/lead"
 )
 
@@ -31,14 +32,10 @@ var seedLead = lead.Lead{
 
 var successRE = regexp.MustCompile(`^\{"result":\{"text":"Success","id":"(ld_[0-9a-f]{24})"\}\}$`)
 
-func dropGet(query string) *http.Request {
-	return httptest.NewRequest(http.MethodGet, "/developer/v1/leads?"+query, nil)
-}
+func dropGet(query string) *http.Request { return intaketest.DropInGet(query) }
 
 func dropPost(form string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/developer/v1/leads", strings.NewReader(form))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return r
+	return intaketest.DropInPost("application/x-www-form-urlencoded", form)
 }
 
 func dropMultipart(t *testing.T, fields map[string]string) *http.Request {

@@ -1,14 +1,11 @@
 package intake_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +15,10 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/intake"
-	"leadrelay/internal/redistest"
+	"leadrelay/intake/intaketest"
 	"leadrelay/lead"
-	"leadrelay/producer"
-	"leadrelay/worker"
 )
 
 const (
@@ -42,37 +38,14 @@ type relay struct {
 // startRelay runs the relay against the simulator speaking API version v.
 func startRelay(t *testing.T, v crmclient.APIVersion, settings map[string]intake.SiteSettings) *relay {
 	t.Helper()
-	rds := redistest.Start(t)
-	rc := rds.Client()
-	sim, err := crmsim.New(crmsim.Config{APIKey: simKey, Seed: 1})
+	sim, base := crmsimtest.Start(t, crmsim.Config{APIKey: simKey, Seed: 1})
+	crm, err := crmclient.New(base, simLogin, simKey, crmclient.WithAPIVersion(v))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	crm, err := crmclient.New(srv.URL, simLogin, simKey, crmclient.WithAPIVersion(v))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	o := worker.Options{Concurrency: 2, CRMTimeout: 2 * time.Second, RetryInitial: 10 * time.Millisecond,
-		RetryMaxDelay: 100 * time.Millisecond, BreakerThreshold: 1000, ShutdownTimeout: 5 * time.Second, PollInterval: 20 * time.Millisecond}
-	h, err := worker.NewHandler(crm, rc, o, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(rc, h, o, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	pub := producer.New(rc, producer.Options{Queue: lead.DefaultQueue}, log)
+	pub := intaketest.StartDelivery(t, crm, intaketest.SimWorker)
 	sites := map[string]string{"oldshop": oldshopKey, "koi": koiKey}
-	return &relay{intake: intake.New(intake.Options{Sites: sites, SiteSettings: settings}, pub, log), sim: sim}
+	return &relay{intake: intake.New(intake.Options{Sites: sites, SiteSettings: settings}, pub, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))), sim: sim}
 }
 
 // send serves one drop-in request and returns the answer.
@@ -100,23 +73,10 @@ func (r *relay) delivered(t *testing.T, n int) []crmsim.StoredLead {
 	return r.sim.Leads()
 }
 
-func encode(t *testing.T, cm *charmap.Charmap, s string) string {
-	t.Helper()
-	b, err := cm.NewEncoder().String(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // query is a drop-in add for site with key, every value percent-encoded
 // byte for byte.
 func query(site, key string, kv ...string) string {
-	q := url.Values{"login": {site}, "apikey": {key}, "action": {"add"}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Set(kv[i], kv[i+1])
-	}
-	return q.Encode()
+	return intaketest.Form(append([]string{"login", site, "apikey", key, "action", "add"}, kv...)...)
 }
 
 // TestDropInReachesCRM: drop-in forms in windows-1251 and KOI8-R, POSTed
@@ -136,16 +96,9 @@ func TestDropInReachesCRM(t *testing.T) {
 		t.Run(string(v), func(t *testing.T) {
 			t.Parallel()
 			r := startRelay(t, v, settings)
-			w1251 := func(s string) string { return encode(t, charmap.Windows1251, s) }
-			koi := func(s string) string { return encode(t, charmap.KOI8R, s) }
-			post := func(ct, body string) *http.Request {
-				req := httptest.NewRequest(http.MethodPost, "/developer/v1/leads", strings.NewReader(body))
-				req.Header.Set("Content-Type", ct)
-				return req
-			}
-			get := func(q string) *http.Request {
-				return httptest.NewRequest(http.MethodGet, "/developer/v1/leads?"+q, nil)
-			}
+			w1251 := func(s string) string { return intaketest.Encode(t, charmap.Windows1251, s) }
+			koi := func(s string) string { return intaketest.Encode(t, charmap.KOI8R, s) }
+			post, get := intaketest.DropInPost, intaketest.DropInGet
 			// Each lead has its own phone, to tell them apart in the CRM.
 			reqs := []*http.Request{
 				post("application/x-www-form-urlencoded; charset=windows-1251",
@@ -204,9 +157,9 @@ func TestDropInReconciled(t *testing.T) {
 			r.sim.SetFaults(tc.faults)
 			var ids []string
 			for i, phone := range []string{"+7 900 000-00-11", "+7 900 000-00-12"} {
-				body := r.send(t, httptest.NewRequest(http.MethodGet, "/developer/v1/leads?"+query("oldshop", oldshopKey,
-					"fio", encode(t, charmap.Windows1251, "Анна"), "tel", phone, "comment", encode(t, charmap.Windows1251, "Жду звонка"),
-					"order_no", strings.Repeat("7", i+1)), nil))
+				body := r.send(t, intaketest.DropInGet(query("oldshop", oldshopKey,
+					"fio", intaketest.Encode(t, charmap.Windows1251, "Анна"), "tel", phone, "comment", intaketest.Encode(t, charmap.Windows1251, "Жду звонка"),
+					"order_no", strings.Repeat("7", i+1))))
 				ids = append(ids, body[strings.Index(body, "ld_"):strings.Index(body, "ld_")+27])
 			}
 			deadline := time.Now().Add(30 * time.Second)
