@@ -81,6 +81,11 @@ func asynqQueueKeys(queue string) []string {
 // AsynqTaskKey is asynq's hash of a task (a lead's task id is the lead id).
 func AsynqTaskKey(queue, id string) string { return asynqPrefix(queue) + "t:" + id }
 
+// WakeChannel is the Pub/Sub channel (not a key) on which the producer
+// wakes the idle workers of queue after an enqueue. It carries the
+// queue's hash tag, as the queue's keys do.
+func WakeChannel(queue string) string { return Prefix + "{" + queue + "}:wake" }
+
 // WaitSeqKey is a counter written just before a WAIT, so the WAIT has a
 // write of its own connection to count (see Store.Sync).
 const WaitSeqKey = Prefix + "wait:seq"
