@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -58,11 +59,21 @@ type Failure struct {
 func (s *Store) Requeue(ctx context.Context, ids []string, progress func(done, total int)) (RequeueResult, error) {
 	// Empty lists, never null, in JSON answers.
 	res := RequeueResult{Rerun: []string{}, Enqueued: []string{}, Skipped: []Skip{}, NotFound: []string{}, Failed: []Failure{}}
+	queues := map[string]bool{}
+	// Idle workers take the leads now, not at their next look; a lost
+	// wake only delays them.
+	defer func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		for q := range queues {
+			_ = rdb.New(s.rdb).Wake(wctx, q)
+		}
+	}()
 	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		if err := s.requeueOne(ctx, id, &res); err != nil {
+		if err := s.requeueOne(ctx, id, &res, queues); err != nil {
 			return res, err
 		}
 		if progress != nil {
@@ -72,7 +83,8 @@ func (s *Store) Requeue(ctx context.Context, ids []string, progress func(done, t
 	return res, nil
 }
 
-func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult) error {
+// requeueOne hands back one lead, adding its queue to queues when it did.
+func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult, queues map[string]bool) error {
 	rec, err := s.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		res.NotFound = append(res.NotFound, id)
@@ -129,6 +141,7 @@ func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult) e
 		res.Skipped = append(res.Skipped, Skip{ID: id, State: info.State.String()})
 		return nil
 	}
+	queues[queue] = true
 	if rec.Site != "" {
 		// Undelivered again: it counts in its site's backlog until the
 		// worker finishes it (or it dies again).

@@ -194,6 +194,7 @@ func TestRedisACLRules(t *testing.T) {
 				{"EVAL", "return redis.call('GET', KEYS[1])", "1", "leadrelay:{x}:lock"},
 				{"INFO", "memory"},
 				{"PUBLISH", "asynq:cancel", "1"},
+				{"PUBLISH", "leadrelay:{leads}:wake", ""},
 			}
 			for _, cmd := range allowed {
 				if err := c.Do(ctx, cmd...).Err(); err != nil && !errors.Is(err, redis.Nil) {

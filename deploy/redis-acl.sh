@@ -7,7 +7,8 @@
 #   ops     REDIS_OPS_PASSWORD     (leadrelay ctl; the compose healthcheck)
 #
 # The file holds only SHA-256 digests of the passwords. Each user reaches
-# only LeadRelay's and asynq's keys and asynq's cancel channel, and no
+# only LeadRelay's and asynq's keys, asynq's cancel channel and
+# LeadRelay's wake channels (intake wakes idle workers), and no
 # administrative or dangerous command (FLUSHALL, KEYS, CONFIG, DEBUG, ACL,
 # MONITOR, SHUTDOWN, ...) except INFO, which intake's memory guard and the
 # UI read. The three roles run the same asynq scripts and commands, so
@@ -19,7 +20,7 @@
 #     sh deploy/redis-acl.sh /etc/redis/users.acl   # then: aclfile /etc/redis/users.acl
 set -eu
 out=${1:?usage: redis-acl.sh OUTPUT-FILE}
-rules='resetchannels &asynq:cancel resetkeys ~asynq:* ~leadrelay:* +@all -@admin -@dangerous +info'
+rules='resetchannels &asynq:cancel &leadrelay:* resetkeys ~asynq:* ~leadrelay:* +@all -@admin -@dangerous +info'
 digest() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 user() {
   if [ ${#2} -lt 16 ]; then

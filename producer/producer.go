@@ -86,6 +86,7 @@ type Publisher struct {
 	o      Options
 	log    *zap.Logger
 	closed atomic.Bool
+	wake   *waker
 }
 
 // New returns a Publisher on rc. rc stays the caller's: Close does not close
@@ -94,14 +95,17 @@ func New(rc redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	o = o.withDefaults()
+	store := rdb.New(rc)
 	return &Publisher{
 		rdb:    rc,
-		store:  rdb.New(rc),
+		store:  store,
 		client: asynq.NewClientFromRedisClient(rc),
 		insp:   asynq.NewInspectorFromRedisClient(rc),
-		status: status.New(rc, o.withDefaults().Queue),
-		o:      o.withDefaults(),
+		status: status.New(rc, o.Queue),
+		o:      o,
 		log:    log,
+		wake:   &waker{store: store, queue: o.Queue, log: log},
 	}
 }
 
@@ -186,6 +190,9 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		if !same {
 			return p.keyReused(log, pl, idempotencyKey)
 		}
+	}
+	if !dup {
+		p.wake.poke() // idle workers take it now, not at their next look
 	}
 	if err := p.confirm(ctx, pl.ID); err != nil {
 		log.Warn("lead enqueued but not confirmed", zap.Error(err))
