@@ -124,6 +124,10 @@ type Worker struct {
 	// Concurrency (LEADRELAY_CONCURRENCY, default 10) is deliveries in
 	// flight per worker process.
 	Concurrency int
+	// PollInterval (LEADRELAY_POLL_INTERVAL, default 5s) is how often an
+	// idle worker looks for leads it was not woken for (intake wakes the
+	// workers with each lead it enqueues). Each look is six Redis commands.
+	PollInterval time.Duration
 	// RetryInitial (LEADRELAY_RETRY_INITIAL, default 10s) is the first retry delay.
 	RetryInitial time.Duration
 	// RetryMultiplier (LEADRELAY_RETRY_MULTIPLIER, default 2) grows each delay.

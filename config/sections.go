@@ -66,6 +66,7 @@ func (p *parser) worker() Worker {
 	p.section = SectionWorker
 	return Worker{
 		Concurrency:      p.int("LEADRELAY_CONCURRENCY", worker.DefaultConcurrency),
+		PollInterval:     p.dur("LEADRELAY_POLL_INTERVAL", worker.DefaultPollInterval),
 		RetryInitial:     p.dur("LEADRELAY_RETRY_INITIAL", worker.DefaultRetryInitial),
 		RetryMultiplier:  p.float("LEADRELAY_RETRY_MULTIPLIER", worker.DefaultRetryMultiplier),
 		RetryMaxDelay:    p.dur("LEADRELAY_RETRY_MAX_DELAY", worker.DefaultRetryMaxDelay),

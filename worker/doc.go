@@ -51,11 +51,20 @@
 // with the problem's reason recorded, so every worker pauses and every
 // readiness check names the fix.
 //
-// Files, in the order a lead meets them: handler.go (a run), lease.go
-// (the lock it holds), lookup.go (look-ups, asking crm.API), judge.go
-// (what an error means), settle.go (how it ends), health.go (the circuit
-// and preflight), crm.go (the CRM as the API version reaches it), retry.go
-// (delays), internal/rdb (state), and crmclient/errors.go (diagnosis).
+// A Worker is busy or idle (idle.go). Busy, it runs an asynq server that
+// polls the queue every BusyPollInterval (50 ms). After a second without a
+// task it shuts the server down and waits on the queue's wake channel,
+// which the producer publishes to after each enqueue, looking for work it
+// was not woken for once every PollInterval (5 s) and when a known retry
+// falls due: an idle worker costs Redis about one command a second.
+//
+// Files, in the order a lead meets them: idle.go (busy and idle),
+// handler.go (a run), lease.go (the lock it holds), lookup.go (look-ups,
+// asking crm.API), judge.go (what an error means), settle.go (how it
+// ends), health.go (the circuit and preflight), crm.go (the CRM as the API
+// version reaches it), retry.go (delays), fleet.go (workers of the
+// previous version), internal/rdb (state), and crmclient/errors.go
+// (diagnosis).
 //
 //	o := app.WorkerOptions(cfg) // or worker.Options{...}: zero fields take the defaults
 //	h, err := worker.NewHandler(crmClient, rdb, o, log)

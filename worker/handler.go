@@ -34,7 +34,7 @@ type Handler struct {
 
 	stats   counters
 	health  health
-	current atomic.Bool // only workers of this version serve the queue (see watchFleet)
+	current atomic.Bool // only workers of this version serve the queue (see fleetWatch)
 }
 
 // NewHandler returns a Handler that adds leads through client and keeps

@@ -151,7 +151,6 @@ func (h *Handler) Start(ctx context.Context) {
 	if err := h.api.Resume(ctx); err != nil {
 		h.log.Debug("CRM watermark not read; the first refresh sets it", zap.Error(err))
 	}
-	h.watchFleet(ctx)
 	go every(ctx, preflightEvery, check)
 }
 
@@ -193,4 +192,19 @@ func (h *Handler) CircuitState(ctx context.Context) (open bool, wait time.Durati
 	}
 	h.health.saw(c, h.o.Clock(), h.o.Observer)
 	return c.Wait > 0, c.Wait, nil
+}
+
+// every runs f now, then every d, until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	f()
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

@@ -75,14 +75,23 @@ type Options struct {
 	// LockTTL is the expiry of the per-lead delivery lock; the holder renews
 	// it every LockTTL/3 (default 15s).
 	LockTTL time.Duration
-	// PollInterval is how often an idle worker looks for new tasks
-	// (default 50ms; asynq's own 1s would add up to a second to every
-	// lead under light load). An idle worker costs Redis about 60
-	// commands a second for it (tools/bench, light section).
+	// PollInterval is how often an idle worker (one that ran no task for
+	// a second) looks for work it was not woken for (default
+	// DefaultPollInterval, 5s): a lead enqueued without a wake, a wake
+	// lost with a connection. A lead the producer publishes wakes the
+	// idle workers at once; a known retry wakes them when it is due.
+	// Each look is one script of six Redis commands.
 	PollInterval time.Duration
-	// DelayedPollInterval is how often due retries and postponed leads are
-	// moved back to the queue (default 1s; asynq's own is 5s, which would
-	// add up to 5s to every postponement).
+	// BusyPollInterval is how often a busy worker's asynq server looks for
+	// a task when the queue is empty (default DefaultBusyPollInterval,
+	// 50ms; asynq's own 1s would add up to a second to leads that come
+	// while a worker is busy). About 60 Redis commands a second, but only
+	// while busy.
+	BusyPollInterval time.Duration
+	// DelayedPollInterval is how often a busy worker moves due retries and
+	// postponed leads back to the queue (default 1s, or PollInterval when
+	// that is shorter; asynq's own is 5s, which would add up to 5s to
+	// every postponement).
 	DelayedPollInterval time.Duration
 	// WaitReplicas, when positive, makes every add wait until that many
 	// Redis replicas hold the lead's "sending" record, within WaitTimeout
@@ -141,11 +150,9 @@ func (o Options) withDefaults() Options {
 	o.ReconcileAfter = max(o.ReconcileAfter, o.CRMTimeout+reconcileSettle)
 	def(&o.LockTTL, 15*time.Second)
 	def(&o.WaitTimeout, rdb.DefaultSyncTimeout)
-	if o.PollInterval > 0 && o.DelayedPollInterval <= 0 {
-		o.DelayedPollInterval = o.PollInterval
-	}
-	def(&o.PollInterval, 50*time.Millisecond)
-	def(&o.DelayedPollInterval, time.Second)
+	def(&o.PollInterval, DefaultPollInterval)
+	def(&o.BusyPollInterval, DefaultBusyPollInterval)
+	def(&o.DelayedPollInterval, min(time.Second, o.PollInterval))
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}

@@ -4,64 +4,88 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"leadrelay/delivery"
+	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
-// Worker is an asynq server that delivers lead tasks with a Handler. Run as
-// many as you like against one Redis. Build it with New.
+// Worker delivers lead tasks with a Handler: an asynq server while it has
+// work, a wake subscription and a look every PollInterval while it has
+// none (idle.go). Run as many as you like against one Redis. Build it
+// with New.
 type Worker struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
-	h   *Handler
-	o   Options
-	log *zap.Logger
+	rdb   redis.UniversalClient
+	store *rdb.Store
+	cfg   asynq.Config // of each busy spell's server
+	mux   *asynq.ServeMux
+	h     *Handler
+	o     Options
+	log   *zap.Logger
+
+	act      activity
+	wakeable atomic.Bool // the wake subscription stands: the worker may go idle
+	// resubscribed: a subscription stood before (the next one wakes).
+	resubscribed atomic.Bool
+	fleet        fleetWatch
+	// For tests: looks for work while idle, and busy spells begun.
+	idleLooks, busySpells atomic.Int64
 }
 
-// New builds a Worker serving o.Queue with h. rdb is shared, not closed.
-func New(rdb redis.UniversalClient, h *Handler, o Options, log *zap.Logger) *Worker {
+// New builds a Worker serving o.Queue with h. rc is shared, not closed.
+func New(rc redis.UniversalClient, h *Handler, o Options, log *zap.Logger) *Worker {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	w := &Worker{o: o, log: log, h: h, mux: asynq.NewServeMux()}
-	w.mux.Handle(lead.TaskType, h)
-	cfg := asynq.Config{
-		Concurrency:              o.Concurrency,
-		Queues:                   map[string]int{o.Queue: 1},
-		RetryDelayFunc:           RetryDelay(o),
-		IsFailure:                IsFailure,
-		ShutdownTimeout:          o.ShutdownTimeout,
-		Logger:                   asynqLogger{log.Named("asynq")},
-		LogLevel:                 asynq.InfoLevel,
+	w := &Worker{rdb: rc, store: rdb.New(rc), o: o, log: log, h: h, mux: asynq.NewServeMux()}
+	w.mux.Handle(lead.TaskType, w.tracked(h))
+	w.cfg = asynq.Config{
+		Concurrency:     o.Concurrency,
+		Queues:          map[string]int{o.Queue: 1},
+		RetryDelayFunc:  RetryDelay(o),
+		IsFailure:       IsFailure,
+		ShutdownTimeout: o.ShutdownTimeout,
+		Logger:          asynqLogger{log.Named("asynq")},
+		// asynq's info lines are a server's start and stop: one a busy
+		// spell, which is not news.
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
-		TaskCheckInterval:        o.PollInterval,
+		TaskCheckInterval:        o.BusyPollInterval,
 		DelayedTaskCheckInterval: o.DelayedPollInterval,
+		JanitorInterval:          janitorEvery,
 	}
-	w.srv = asynq.NewServerFromRedisClient(rdb, cfg)
+	w.fleet.init(rc)
 	return w
 }
 
 // Run processes tasks until ctx is done, then shuts down gracefully: it
 // stops taking tasks and gives in-flight deliveries ShutdownTimeout to
 // finish before handing them back to the queue. Before the first task it
-// runs the handler's preflight (Handler.Start).
+// runs the handler's preflight (Handler.Start). It is busy and idle by
+// turns (idle.go); it returns an error only when an asynq server cannot
+// start.
 func (w *Worker) Run(ctx context.Context) error {
 	w.h.Start(ctx)
-	if err := w.srv.Start(w.mux); err != nil {
-		return err
+	wake, listening := w.listen(ctx)
+	w.log.Info("worker started", zap.String("queue", w.o.Queue), zap.Int("concurrency", w.o.Concurrency),
+		zap.Bool("wakeable", w.wakeable.Load()), zap.Duration("poll_interval", w.o.PollInterval))
+	for ctx.Err() == nil {
+		w.idle(ctx, wake)
+		if ctx.Err() != nil {
+			break
+		}
+		if err := w.busy(ctx, wake); err != nil {
+			return err
+		}
 	}
-	w.log.Info("worker started", zap.String("queue", w.o.Queue), zap.Int("concurrency", w.o.Concurrency))
-	<-ctx.Done()
-	start := time.Now()
-	w.srv.Shutdown()
-	w.log.Info("worker stopped", zap.Duration("shutdown", time.Since(start)))
+	<-listening
+	w.log.Info("worker stopped")
 	return nil
 }
 

@@ -23,6 +23,7 @@ func WorkerOptions(cfg config.Config) worker.Options {
 		Queue:            cfg.Queue.Name,
 		MaxRetry:         cfg.Queue.MaxRetry,
 		Concurrency:      w.Concurrency,
+		PollInterval:     w.PollInterval,
 		RetryInitial:     w.RetryInitial,
 		RetryMultiplier:  w.RetryMultiplier,
 		RetryMaxDelay:    w.RetryMaxDelay,

@@ -248,3 +248,34 @@ func (s *Server) Dir() string { return filepath.Clean(s.dir) }
 
 // String names the server for test logs.
 func (s *Server) String() string { return fmt.Sprintf("redis-server@%s", s.Addr) }
+
+// CommandCalls returns the calls of each command a Redis server ran since
+// it started (INFO commandstats: "get", "evalsha", "config|resetstat"...),
+// asked through c. Commands a script runs count as calls of their own, as
+// Redis counts them; the INFO that reads them counts as one "info" call.
+// Read twice through one c, the difference is what others ran meanwhile
+// (a new connection of c's would add its handshake).
+func CommandCalls(ctx context.Context, c redis.UniversalClient) (map[string]int64, error) {
+	txt, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	calls := map[string]int64{}
+	sc := bufio.NewScanner(strings.NewReader(txt))
+	for sc.Scan() {
+		name, stats, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "cmdstat_"), ":")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		for _, kv := range strings.Split(stats, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("redistest: commandstats %q: %w", sc.Text(), err)
+				}
+				calls[name] = n
+			}
+		}
+	}
+	return calls, sc.Err()
+}

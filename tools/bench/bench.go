@@ -74,17 +74,21 @@ type sizes struct {
 	latencyLeads  int           // per concurrency at 50 ms CRM latency, times C/10
 	lightLeads    int           // light-load leads at the default poll interval
 	sweepLeads    int           // light-load leads per poll interval of the sweep
-	idleFor       time.Duration // idle Redis load window
+	idleFor       time.Duration // idle Redis load window of the sweep and the references
+	idleDefault   time.Duration // idle Redis load window of LeadRelay at its defaults
+	idleLeads     int           // leads sent one by one into an idle fleet
 	poolLeads     int           // per point of the PHP-pool sweep
 }
 
 func sizesFor(quick bool) sizes {
 	if quick {
 		return sizes{intakeFor: 150 * time.Millisecond, deliveryLeads: 120, latencyLeads: 20,
-			lightLeads: 10, sweepLeads: 6, idleFor: 300 * time.Millisecond, poolLeads: 40}
+			lightLeads: 10, sweepLeads: 6, idleFor: 300 * time.Millisecond, idleDefault: 300 * time.Millisecond,
+			idleLeads: 2, poolLeads: 40}
 	}
 	return sizes{intakeFor: 2 * time.Second, deliveryLeads: 4000, latencyLeads: 600,
-		lightLeads: 200, sweepLeads: 100, idleFor: 3 * time.Second, poolLeads: 600}
+		lightLeads: 200, sweepLeads: 100, idleFor: 3 * time.Second, idleDefault: time.Minute,
+		idleLeads: 30, poolLeads: 600}
 }
 
 // bench is one run in progress.

@@ -43,16 +43,23 @@ func (b *bench) latency(ctx context.Context) error {
 	return nil
 }
 
-// lightInterval is the gap between leads under light load.
-const lightInterval = 50 * time.Millisecond
+// lightInterval is the gap between leads under light load; idleGap the
+// gap between leads sent into an idle fleet (longer than a worker's spell
+// of work after its last lead, so each finds every worker idle).
+const (
+	lightInterval = 50 * time.Millisecond
+	idleGap       = 2 * time.Second
+)
 
 // pollSweep are the poll intervals tried under light load.
 var pollSweep = []time.Duration{200 * time.Millisecond, 100 * time.Millisecond, 50 * time.Millisecond, 20 * time.Millisecond}
 
-// light measures ack → CRM latency at one lead every lightInterval, for
-// LeadRelay and the raw reference at their defaults, then for LeadRelay
-// at each poll interval of pollSweep, with the Redis commands per second
-// each costs while idle.
+// light measures, for LeadRelay at its defaults, the Redis commands per
+// second of an idle intake and worker (over idleDefault: a minute), then
+// ack → CRM latency of leads sent one every idleGap into the idle fleet,
+// and at one lead every lightInterval; for the raw reference at its
+// defaults the same; then LeadRelay's latency at each busy poll interval
+// of pollSweep.
 func (b *bench) light(ctx context.Context) error {
 	c, err := startCRM(crmsim.Faults{})
 	if err != nil {
@@ -68,12 +75,20 @@ func (b *bench) light(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	idle, err := b.idleLoad(ctx)
+	idle, err := b.idleLoad(ctx, b.sz.idleDefault)
 	if err == nil {
 		var lat []time.Duration
-		if lat, err = b.lightRun(ctx, c, lr.url, "lr", b.sz.lightLeads); err == nil {
-			b.logf("light   LeadRelay (default poll)      p50 %6s p99 %6s  idle %5.1f Redis commands/s", pct(lat, .5), pct(lat, .99), idle)
-			b.rep.addLight(lightDefault, lat, idle)
+		if lat, err = b.lightRun(ctx, c, lr.url, "idle", b.sz.idleLeads, idleGap); err == nil {
+			b.logf("light   LeadRelay, idle fleet, 1 lead / %s  p50 %6s p99 %6s  idle %5.2f Redis commands/s over %s",
+				idleGap, pct(lat, .5), pct(lat, .99), idle, b.sz.idleDefault)
+			b.rep.addLight(lightIdleFleet, idleGap, lat, idle)
+		}
+	}
+	if err == nil {
+		var lat []time.Duration
+		if lat, err = b.lightRun(ctx, c, lr.url, "lr", b.sz.lightLeads, lightInterval); err == nil {
+			b.logf("light   LeadRelay (default poll)      p50 %6s p99 %6s  idle %5.2f Redis commands/s", pct(lat, .5), pct(lat, .99), idle)
+			b.rep.addLight(lightDefault, lightInterval, lat, idle)
 		}
 	}
 	lr.stop()
@@ -91,7 +106,7 @@ func (b *bench) light(ctx context.Context) error {
 	}
 
 	// The sweep: LeadRelay's intake, and its worker built here with the
-	// poll interval set (worker.Options.PollInterval).
+	// busy poll interval set (worker.Options.BusyPollInterval).
 	intakeOnly, err := startRelay(ctx, b.env(c, nil), app.Roles{Intake: true})
 	if err != nil {
 		return err
@@ -105,17 +120,17 @@ func (b *bench) light(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		idle, err := b.idleLoad(ctx)
+		idle, err := b.idleLoad(ctx, b.sz.idleFor)
 		var lat []time.Duration
 		if err == nil {
-			lat, err = b.lightRun(ctx, c, intakeOnly.url, "poll"+strconv.Itoa(int(poll.Milliseconds())), b.sz.sweepLeads)
+			lat, err = b.lightRun(ctx, c, intakeOnly.url, "poll"+strconv.Itoa(int(poll.Milliseconds())), b.sz.sweepLeads, lightInterval)
 		}
 		stop()
 		if err != nil {
 			return err
 		}
-		b.logf("light   LeadRelay poll %-14s p50 %6s p99 %6s  idle %5.1f Redis commands/s", poll, pct(lat, .5), pct(lat, .99), idle)
-		b.rep.addLight("LeadRelay, worker poll "+poll.String(), lat, idle)
+		b.logf("light   LeadRelay busy poll %-9s p50 %6s p99 %6s  idle %5.2f Redis commands/s", poll, pct(lat, .5), pct(lat, .99), idle)
+		b.rep.addLight("LeadRelay, busy poll "+poll.String(), lightInterval, lat, idle)
 	}
 	return nil
 }
@@ -139,11 +154,11 @@ func (b *bench) lightRaw(ctx context.Context, c *crm, poll time.Duration) error 
 		return err
 	}
 	defer stopRaw()
-	idle, err := b.idleLoad(ctx)
+	idle, err := b.idleLoad(ctx, b.sz.idleFor)
 	if err != nil {
 		return err
 	}
-	lat, err := b.lightRun(ctx, c, bare.url, "raw"+strconv.Itoa(int(poll.Milliseconds())), b.sz.lightLeads)
+	lat, err := b.lightRun(ctx, c, bare.url, "raw"+strconv.Itoa(int(poll.Milliseconds())), b.sz.lightLeads, lightInterval)
 	if err != nil {
 		return err
 	}
@@ -151,14 +166,14 @@ func (b *bench) lightRaw(ctx context.Context, c *crm, poll time.Duration) error 
 	if poll > 0 {
 		name = "raw asynq, TaskCheckInterval " + poll.String()
 	}
-	b.logf("light   %-30s p50 %6s p99 %6s  idle %5.1f Redis commands/s", name, pct(lat, .5), pct(lat, .99), idle)
-	b.rep.addLight(name, lat, idle)
+	b.logf("light   %-30s p50 %6s p99 %6s  idle %5.2f Redis commands/s", name, pct(lat, .5), pct(lat, .99), idle)
+	b.rep.addLight(name, lightInterval, lat, idle)
 	return nil
 }
 
 // startPolledWorker runs LeadRelay's worker as internal/app wires it (CRM
 // client, fleet limiter), without dead-letter store and metrics, with
-// Options.PollInterval set to poll.
+// Options.BusyPollInterval set to poll.
 func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duration) (func(), error) {
 	env := b.env(c, nil)
 	cfg, err := config.Load(func(k string) string { return env[k] })
@@ -172,7 +187,7 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.addr})
 	o := app.WorkerOptions(cfg)
-	o.PollInterval = poll
+	o.BusyPollInterval = poll
 	o.Limiter = app.CRMLimiter(rdb, cfg)
 	h, err := worker.NewHandler(crmC.Client, rdb, o, log)
 	if err != nil {
@@ -196,8 +211,9 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 }
 
 // idleLoad is the Redis commands per second while nothing is queued,
-// measured after the servers settled.
-func (b *bench) idleLoad(ctx context.Context) (float64, error) {
+// measured over window after the servers settled (total_commands_processed
+// deltas: every command, those scripts run included).
+func (b *bench) idleLoad(ctx context.Context, window time.Duration) (float64, error) {
 	select {
 	case <-time.After(300 * time.Millisecond):
 	case <-ctx.Done():
@@ -209,7 +225,7 @@ func (b *bench) idleLoad(ctx context.Context) (float64, error) {
 	}
 	t0 := time.Now()
 	select {
-	case <-time.After(b.sz.idleFor):
+	case <-time.After(window):
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
@@ -220,15 +236,15 @@ func (b *bench) idleLoad(ctx context.Context) (float64, error) {
 	return max(c1-c0-1, 0) / time.Since(t0).Seconds(), nil
 }
 
-// lightRun posts m leads, one every lightInterval, and returns each one's
+// lightRun posts m leads, one every every, and returns each one's
 // time from its acknowledgement to its arrival in the CRM, sorted. A lead
 // can reach the CRM before its ack reaches the client: that counts as 0.
-func (b *bench) lightRun(ctx context.Context, c *crm, base, run string, m int) ([]time.Duration, error) {
+func (b *bench) lightRun(ctx context.Context, c *crm, base, run string, m int, every time.Duration) ([]time.Duration, error) {
 	hc := httpClient(1)
 	defer hc.CloseIdleConnections()
 	done := c.expect(m, true)
 	acks := make(map[string]time.Time, m)
-	tick := time.NewTicker(lightInterval)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for i := range m {
 		if err := postJSON(ctx, hc, base, run, i); err != nil {

@@ -68,7 +68,9 @@ type LatencyPoint struct {
 
 // LightPoint is one light-load latency measurement.
 type LightPoint struct {
-	Name     string
+	Name string
+	// Every is the gap between leads (zero in reports before it: 50 ms).
+	Every    time.Duration
 	P50, P99 time.Duration
 	// IdleCmds is Redis commands per second while the queue is empty.
 	IdleCmds float64
@@ -95,8 +97,9 @@ type RSSPoint struct {
 
 // Light-load names of the default runs.
 const (
-	lightDefault = "LeadRelay, default poll"
-	lightRaw     = "raw asynq, default poll"
+	lightDefault   = "LeadRelay, default poll"
+	lightIdleFleet = "LeadRelay into an idle fleet"
+	lightRaw       = "raw asynq, default poll"
 )
 
 func (r *Report) addIntake(v string, c int, res loadResult) {
@@ -111,8 +114,17 @@ func (r *Report) addLatency(conc int, perSec, bound float64) {
 	r.Latency = append(r.Latency, LatencyPoint{Conc: conc, PerSec: perSec, Bound: bound})
 }
 
-func (r *Report) addLight(name string, lat []time.Duration, idle float64) {
-	r.Light = append(r.Light, LightPoint{Name: name, P50: pct(lat, .5), P99: pct(lat, .99), IdleCmds: idle})
+func (r *Report) addLight(name string, every time.Duration, lat []time.Duration, idle float64) {
+	r.Light = append(r.Light, LightPoint{Name: name, Every: every, P50: pct(lat, .5), P99: pct(lat, .99), IdleCmds: idle})
+}
+
+// figure names a light point's latency: "ack → CRM p50 / p99, 1 lead / 50ms, name".
+func (p LightPoint) figure() string {
+	every := p.Every
+	if every == 0 {
+		every = lightInterval
+	}
+	return "ack → CRM p50 / p99, 1 lead / " + every.String() + ", " + p.Name
 }
 
 // rss notes the process's resident memory (Linux; elsewhere nothing).
@@ -239,23 +251,24 @@ func (r *Report) Rows() []Row {
 		if raw, ok := r.light(lightRaw); ok {
 			ref = "raw asynq: " + ms2(raw.P50, raw.P99)
 		}
-		rows = append(rows, Row{Figure: "ack → CRM p50 / p99, 1 lead / 50 ms, " + lightDefault, Value: ms2(p.P50, p.P99),
-			Reference: ref, Target: latencyTarget(p)})
+		rows = append(rows, Row{Figure: p.figure(), Value: ms2(p.P50, p.P99), Reference: ref, Target: latencyTarget(p)})
 	}
 	for _, p := range r.Light {
 		if p.Name == lightDefault || p.Name == lightRaw {
 			continue
 		}
-		rows = append(rows, Row{Figure: "ack → CRM p50 / p99, 1 lead / 50 ms, " + p.Name, Value: ms2(p.P50, p.P99), Target: latencyTarget(p)})
+		rows = append(rows, Row{Figure: p.figure(), Value: ms2(p.P50, p.P99), Target: latencyTarget(p)})
 	}
 	if p, ok := r.light(lightDefault); ok {
 		if raw, ok := r.light(lightRaw); ok {
-			rows = append(rows, ratioRow("idle Redis commands/s, "+lightDefault, p.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
+			row := ratioRow("idle Redis commands/s, "+lightDefault, p.IdleCmds, lightRaw, raw.IdleCmds, "%.2f", "", false)
+			row.Target = "≤ 2 " + mark(p.IdleCmds <= 2)
+			rows = append(rows, row)
 		}
 		raw, _ := r.light(lightRaw)
 		for _, q := range r.Light {
 			switch {
-			case q.Name == lightDefault || q.Name == lightRaw:
+			case q.Name == lightDefault || q.Name == lightRaw || q.Name == lightIdleFleet:
 			case strings.HasPrefix(q.Name, "raw"):
 				rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
 			default:
