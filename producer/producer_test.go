@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -26,6 +27,16 @@ func newPublisher(t *testing.T, rdb redis.UniversalClient, o Options) (*Publishe
 	p := New(rdb, o, zap.New(core))
 	t.Cleanup(func() { _ = p.Close() })
 	return p, logs
+}
+
+// newMini is an embedded miniredis and a client of it, for tests that
+// need no real Redis.
+func newMini(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
+	t.Helper()
+	m := redistest.Mini(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return m, rdb
 }
 
 func queueSize(t *testing.T, rdb redis.UniversalClient, queue string) int {
@@ -114,9 +125,7 @@ func TestPublishTaskOptions(t *testing.T) {
 
 func TestPublishInvalid(t *testing.T) {
 	t.Parallel()
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	m, rdb := newMini(t)
 	p, _ := newPublisher(t, rdb, Options{})
 	_, err := p.Publish(context.Background(), "shop", lead.Lead{Email: "not-an-address", City: "\xff"}, "")
 	var ve *lead.ValidationError
@@ -178,9 +187,7 @@ func TestWaitReplicas(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	t.Parallel()
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := newMini(t)
 	p, _ := newPublisher(t, rdb, Options{})
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -195,9 +202,7 @@ func TestClose(t *testing.T) {
 
 func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
 	t.Parallel()
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := newMini(t)
 	p, logs := newPublisher(t, rdb, Options{})
 	l := lead.Lead{Title: "Secret Name", Email: "secret@example.com", Phone: "+79990001122"}
 	r, err := p.Publish(context.Background(), "shop", l, "")
