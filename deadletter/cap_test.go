@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -17,14 +18,6 @@ import (
 
 // asynqArchiveCap is asynq's hard-coded maxArchiveSize (internal/rdb).
 const asynqArchiveCap = 10_000
-
-type quietLogger struct{}
-
-func (quietLogger) Debug(...any) {}
-func (quietLogger) Info(...any)  {}
-func (quietLogger) Warn(...any)  {}
-func (quietLogger) Error(...any) {}
-func (quietLogger) Fatal(...any) {}
 
 // TestStoreOutlivesAsynqArchiveCap dead-letters more leads than asynq's
 // archive can hold, through a real asynq.Server, and shows that asynq trims
@@ -57,7 +50,7 @@ func TestStoreOutlivesAsynqArchiveCap(t *testing.T) {
 	})
 	server := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: 20, Queues: map[string]int{lead.DefaultQueue: 1},
-		Logger: quietLogger{}, LogLevel: asynq.FatalLevel,
+		Logger: zap.NewNop().Sugar(), LogLevel: asynq.FatalLevel,
 	})
 	if err := server.Start(h); err != nil {
 		t.Fatal(err)

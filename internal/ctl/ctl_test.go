@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"leadrelay/config"
 	"leadrelay/crmclient"
@@ -457,7 +458,7 @@ func TestLeadStatus(t *testing.T) {
 	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{
 		Concurrency: 2, Queues: map[string]int{"other": 1},
 		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return time.Hour },
-		Logger:         quiet{}, LogLevel: asynq.FatalLevel,
+		Logger:         zap.NewNop().Sugar(), LogLevel: asynq.FatalLevel,
 	})
 	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
 		p, _ := lead.ParsePayload(task.Payload())
@@ -526,14 +527,6 @@ func TestLeadStatus(t *testing.T) {
 		})
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Debug(...any) {}
-func (quiet) Info(...any)  {}
-func (quiet) Warn(...any)  {}
-func (quiet) Error(...any) {}
-func (quiet) Fatal(...any) {}
 
 func TestCRM(t *testing.T) {
 	t.Parallel()
