@@ -13,12 +13,39 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func TestLoadDefaults(t *testing.T) {
-	t.Parallel()
-	c, err := Load(env(nil))
+// mustLoad is Load's Config for m; an error fails t.
+func mustLoad(t *testing.T, m map[string]string) Config {
+	t.Helper()
+	c, err := Load(env(m))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// loadFails checks that Load refuses m with an error that names every one
+// of want and shows none of secrets.
+func loadFails(t *testing.T, m map[string]string, want, secrets []string) {
+	t.Helper()
+	_, err := Load(env(m))
+	if err == nil {
+		t.Fatal("Load() = nil error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	for _, secret := range secrets {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error leaks a secret (%q): %q", secret, err)
+		}
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, nil)
 	if !c.EmbeddedRedis() || !c.EmbeddedCRM() {
 		t.Error("empty env must mean embedded Redis and CRM")
 	}
@@ -40,7 +67,7 @@ func TestLoadValues(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("file-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(env(map[string]string{
+	c := mustLoad(t, map[string]string{
 		"LEADRELAY_REDIS_URL":       "redis://127.0.0.1:6379/2",
 		"LEADRELAY_CRM_URL":         "https://crm.example.com",
 		"LEADRELAY_CRM_API":         "v2",
@@ -51,10 +78,7 @@ func TestLoadValues(t *testing.T) {
 		"LEADRELAY_RETRY_INITIAL":   "1s",
 		"LEADRELAY_CONCURRENCY":     "3",
 		"LEADRELAY_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7, ::1",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	if c.CRM.APIKey != "file-secret" {
 		t.Errorf("CRMAPIKey from file = %q", c.CRM.APIKey)
 	}
@@ -137,20 +161,7 @@ func TestLoadErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Load(env(tc.env))
-			if err == nil {
-				t.Fatal("Load() = nil error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			for _, secret := range []string{"0123456789abcdef0123", "tinykey", "change-me-ui-password", "change-me-demo-site-key", "CHANGE-ME-crm-key", "short-secret-0123456789", "fedcba9876543210fedcba98"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error leaks a secret: %q", err)
-				}
-			}
+			loadFails(t, tc.env, tc.want, []string{"0123456789abcdef0123", "tinykey", "change-me-ui-password", "change-me-demo-site-key", "CHANGE-ME-crm-key", "short-secret-0123456789", "fedcba9876543210fedcba98"})
 		})
 	}
 }
@@ -184,10 +195,7 @@ func TestOpsAddr(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := Load(env(tc.env))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustLoad(t, tc.env)
 			if tc.override != "" {
 				c.SetHTTPAddr(tc.override)
 			}
@@ -216,10 +224,7 @@ func TestWorldReadableKeyFile(t *testing.T) {
 			if err := os.Chmod(f, tc.mode); err != nil { // past the umask
 				t.Fatal(err)
 			}
-			c, err := Load(env(map[string]string{"LEADRELAY_CRM_APIKEY_FILE": f}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustLoad(t, map[string]string{"LEADRELAY_CRM_APIKEY_FILE": f})
 			got := strings.Join(c.Warnings, "\n")
 			if tc.warn != strings.Contains(got, "LEADRELAY_CRM_APIKEY_FILE "+f+" is readable by every user") {
 				t.Errorf("warnings = %q, want a warning: %v", got, tc.warn)

@@ -51,22 +51,16 @@ func TestSecretFiles(t *testing.T) {
 				}
 				return m
 			}
-			direct, err := Load(env(envWith(map[string]string{tc.name: tc.value})))
-			if err != nil {
-				t.Fatal(err)
-			}
+			direct := mustLoad(t, envWith(map[string]string{tc.name: tc.value}))
 			file := filepath.Join(t.TempDir(), "secret")
 			if err := os.WriteFile(file, []byte(tc.value+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			fromFile, err := Load(env(envWith(map[string]string{tc.name + "_FILE": file})))
-			if err != nil {
-				t.Fatal(err)
-			}
+			fromFile := mustLoad(t, envWith(map[string]string{tc.name + "_FILE": file}))
 			if tc.got(fromFile) != tc.got(direct) || tc.got(direct) == "" {
 				t.Errorf("from the file %q, from the variable %q", tc.got(fromFile), tc.got(direct))
 			}
-			_, err = Load(env(envWith(map[string]string{tc.name: tc.value, tc.name + "_FILE": file})))
+			_, err := Load(env(envWith(map[string]string{tc.name: tc.value, tc.name + "_FILE": file})))
 			if err == nil || !strings.Contains(err.Error(), tc.name+" and "+tc.name+"_FILE are both set") {
 				t.Errorf("both set: %v", err)
 			}
