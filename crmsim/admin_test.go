@@ -1,6 +1,7 @@
 package crmsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -84,5 +85,34 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if a := adminDo(t, "GET", ts.URL+"/nowhere", ""); a.status != 404 {
 		t.Fatalf("unknown path: %d", a.status)
+	}
+}
+
+// TestFaultsShowWhatIsInForce: GET /_sim/faults shows the faults in force
+// and nothing else: after clearing them it is {}, and error_status appears
+// (with its default) only while an error rate is set (issue 19.5: it still
+// showed {"error_status":500} after the faults were cleared).
+func TestFaultsShowWhatIsInForce(t *testing.T) {
+	t.Parallel()
+	_, ts := newTestSim(t, Config{})
+	tests := []struct {
+		name, set, want string
+	}{
+		{"cleared after errors", `{"error_rate":1,"error_status":503}`, `{}`},
+		{"cleared after an outage", `{"outage":{"mode":"refuse","for":"1h"},"reject_marker":"#x"}`, `{}`},
+		{"error rate with the default status", `{"error_rate":0.5}`, `{"error_rate":0.5,"error_status":500}`},
+		{"a status without a rate is no fault", `{"error_status":503,"reject_marker":"#x"}`, `{"reject_marker":"#x"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			adminDo(t, "POST", ts.URL+"/_sim/faults", tc.set)
+			if tc.want == `{}` {
+				adminDo(t, "POST", ts.URL+"/_sim/faults", `{}`)
+			}
+			var got bytes.Buffer
+			if err := json.Compact(&got, []byte(adminDo(t, "GET", ts.URL+"/_sim/faults", "").body)); err != nil || got.String() != tc.want {
+				t.Errorf("GET /_sim/faults = %s (%v), want %s", got.String(), err, tc.want)
+			}
+		})
 	}
 }

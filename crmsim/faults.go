@@ -60,7 +60,8 @@ type Outage struct {
 type Faults struct {
 	// ErrorRate answers this fraction with HTTP ErrorStatus and an empty body; nothing is stored.
 	ErrorRate float64 `json:"error_rate,omitempty"`
-	// ErrorStatus is 500 or 503; 0 = 500.
+	// ErrorStatus is 500 or 503; 0 = 500. Without an ErrorRate it is
+	// dropped: it injects nothing.
 	ErrorStatus int `json:"error_status,omitempty"`
 	// Latency is added before every API answer.
 	Latency Duration `json:"latency,omitempty"`
@@ -220,7 +221,10 @@ func (f Faults) normalize(now time.Time) Faults {
 	}
 	f.ErrorRate, f.AmbiguousRate = clamp(f.ErrorRate), clamp(f.AmbiguousRate)
 	f.FatalRate, f.RateLimit429 = clamp(f.FatalRate), clamp(f.RateLimit429)
-	if f.ErrorStatus != 503 {
+	switch {
+	case f.ErrorRate == 0:
+		f.ErrorStatus = 0 // no errors to answer: Faults shows only what is in force
+	case f.ErrorStatus != 503:
 		f.ErrorStatus = 500
 	}
 	f.StampKillRate, f.LateCommitRate = clamp(f.StampKillRate), clamp(f.LateCommitRate)
