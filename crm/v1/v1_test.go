@@ -31,6 +31,19 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, c: c, env: env, api: v1.New(env)}
 }
 
+// sendClaimedTwin sends a twin of p (another lead of the same content)
+// after a refresh, claims the twin's CRM id for it, and returns the twin's
+// attempt record.
+func (f *fixture) sendClaimedTwin(p lead.Payload) rdb.Attempt {
+	f.t.Helper()
+	f.refresh()
+	a, twin := f.send(lead.NewPayload(p.Site, "twin", p.Lead, p.ReceivedAt))
+	if ok, err := crm.Claim(ctx, f.env.Store, twin, "twin"); !ok || err != nil {
+		f.t.Fatalf("claim = %v, %v", ok, err)
+	}
+	return a
+}
+
 // refresh merges the CRM's newest page into the journal.
 func (f *fixture) refresh() {
 	f.t.Helper()
@@ -89,21 +102,13 @@ func TestLookUp(t *testing.T) {
 			}},
 		{name: "an identical lead's CRM id is claimed: the next match", want: crm.Found, fromJournal: true,
 			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
-				f.refresh()
-				a, twin := f.send(lead.NewPayload(p.Site, "twin", p.Lead, p.ReceivedAt))
-				if ok, err := crm.Claim(ctx, f.env.Store, twin, "twin"); !ok || err != nil {
-					f.t.Fatalf("claim = %v, %v", ok, err)
-				}
+				a := f.sendClaimedTwin(p)
 				_, id := f.send(p)
 				return a, id
 			}},
 		{name: "an identical lead's CRM id is claimed, and only it", want: crm.NotFound, fromJournal: true,
 			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
-				f.refresh()
-				a, twin := f.send(lead.NewPayload(p.Site, "twin", p.Lead, p.ReceivedAt))
-				if ok, err := crm.Claim(ctx, f.env.Store, twin, "twin"); !ok || err != nil {
-					f.t.Fatalf("claim = %v, %v", ok, err)
-				}
+				a := f.sendClaimedTwin(p)
 				return a, 0
 			}},
 		{name: "a gap in the journal: list pages", want: crm.Found,
