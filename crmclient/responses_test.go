@@ -282,12 +282,18 @@ func wantStatus(code int, retryAfter time.Duration) func(*testing.T, error) {
 	}
 }
 
-func checkV1List(t *testing.T, got any) {
+// twoItems is the two list items a golden list answer holds.
+func twoItems(t *testing.T, got any) (ListItem, ListItem) {
+	t.Helper()
 	items := got.([]ListItem)
 	if len(items) != 2 {
 		t.Fatalf("got %d items, want 2", len(items))
 	}
-	a, b := items[0], items[1]
+	return items[0], items[1]
+}
+
+func checkV1List(t *testing.T, got any) {
+	a, b := twoItems(t, got)
 	wantEqual(t, a.ID, int64(7))
 	wantEqual(t, a.Datum.Raw, "2025-03-02 10:00:00")
 	wantEqual(t, a.Datum.Time, time.Date(2025, 3, 2, 10, 0, 0, 0, time.UTC))
@@ -316,11 +322,7 @@ func checkV1List(t *testing.T, got any) {
 }
 
 func checkV2List(t *testing.T, got any) {
-	items := got.([]ListItem)
-	if len(items) != 2 {
-		t.Fatalf("got %d items, want 2", len(items))
-	}
-	a, b := items[0], items[1]
+	a, b := twoItems(t, got)
 	wantEqual(t, a.ID, int64(9))
 	wantEqual(t, a.User, "0")
 	wantEqual(t, a.DatumDo.Raw, "0000-00-00 00:00:00")
