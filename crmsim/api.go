@@ -121,23 +121,7 @@ func (s *Sim) handleAPI(api string) http.HandlerFunc {
 				return
 			}
 		}
-		switch {
-		case d.rateLimit:
-			s.countFault("rate_limit")
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		case d.serverError:
-			s.countFault("error")
-			w.WriteHeader(f.ErrorStatus)
-			return
-		case d.fatal:
-			s.countFault("fatal")
-			s.write(w, api, f, phpFatal(fatalBody))
-			return
-		case f.AuthFail:
-			s.countFault("auth_fail")
-			s.write(w, api, f, s.authError(api))
+		if s.injectFault(w, api, f, d, rq) {
 			return
 		}
 
@@ -153,6 +137,32 @@ func (s *Sim) handleAPI(api string) http.HandlerFunc {
 		}
 		s.write(w, api, f, rep)
 	}
+}
+
+// injectFault answers with the fault the draws or the faults ask for
+// before the action runs, if any, and reports whether it did.
+func (s *Sim) injectFault(w http.ResponseWriter, api string, f Faults, d draws, rq *request) bool {
+	switch {
+	case d.rateLimit:
+		s.countFault("rate_limit")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+	case d.serverError:
+		s.countFault("error")
+		w.WriteHeader(f.ErrorStatus)
+	case d.fatal:
+		s.countFault("fatal")
+		s.write(w, api, f, phpFatal(fatalBody))
+	case f.AuthFail:
+		s.countFault("auth_fail")
+		s.write(w, api, f, s.authError(api))
+	case rq.action == "add" && carries(rq, f.PoisonMarker):
+		s.countFault("poison")
+		w.WriteHeader(http.StatusInternalServerError)
+	default:
+		return false
+	}
+	return true
 }
 
 // work takes d of the CRM's time whatever the client does: PHP goes on
@@ -275,8 +285,11 @@ func (s *Sim) authenticate(rq *request) (int, *reply) {
 }
 
 // rejected reports whether an add carries the RejectMarker.
-func rejected(f Faults, rq *request) bool {
-	m := f.RejectMarker
+func rejected(f Faults, rq *request) bool { return carries(rq, f.RejectMarker) }
+
+// carries reports whether a request's title, description or email holds
+// marker m (never, for an empty m).
+func carries(rq *request, m string) bool {
 	return m != "" && (strings.Contains(rq.get("title"), m) ||
 		strings.Contains(rq.get("description"), m) || strings.Contains(rq.get("email"), m))
 }

@@ -82,6 +82,11 @@ type Faults struct {
 	// RejectMarker, when not empty, fails every add whose title,
 	// description or email contains it with the add error (code 1).
 	RejectMarker string `json:"reject_marker,omitempty"`
+	// PoisonMarker, when not empty, answers every add whose title,
+	// description or email contains it with HTTP 500 and an empty body,
+	// storing nothing: a lead that always meets a PHP fatal, while the
+	// others go through.
+	PoisonMarker string `json:"poison_marker,omitempty"`
 	// RateLimit429 answers this fraction with HTTP 429 and Retry-After: 1.
 	RateLimit429 float64 `json:"rate_limit_429,omitempty"`
 

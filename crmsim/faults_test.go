@@ -67,6 +67,16 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("body %q stored %d", a.body, stored)
 			}
 		}},
+		{"poison marker", Faults{PoisonMarker: "REJECT-ME"}, PathV2, "add", func(t *testing.T, a answer, stored int) {
+			if a.status != 500 || a.body != "" || stored != 0 {
+				t.Fatalf("HTTP %d body %q stored %d", a.status, a.body, stored)
+			}
+		}},
+		{"poison marker spares other leads", Faults{PoisonMarker: "NOT-HERE"}, PathV1, "add", func(t *testing.T, a answer, stored int) {
+			if a.status != 200 || stored != 1 {
+				t.Fatalf("HTTP %d stored %d", a.status, stored)
+			}
+		}},
 		{"rate limit", Faults{RateLimit429: 1}, PathV2, "add", func(t *testing.T, a answer, stored int) {
 			if a.status != 429 || a.header.Get("Retry-After") != "1" || stored != 0 {
 				t.Fatalf("HTTP %d Retry-After %q stored %d", a.status, a.header.Get("Retry-After"), stored)

@@ -69,7 +69,7 @@ func (c boundCRM) list(ctx context.Context, o crmclient.ListOptions) ([]crmclien
 	lctx, cancel := context.WithTimeout(ctx, c.h.o.CRMTimeout)
 	defer cancel()
 	items, err := c.judgedCRM.List(lctx, o)
-	done(err)
+	done(crmOutcome(ctx, err))
 	return items, err
 }
 

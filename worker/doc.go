@@ -58,6 +58,20 @@
 // was not woken for once every PollInterval (5 s) and when a known retry
 // falls due: an idle worker costs Redis about one command a second.
 //
+// # Poison leads
+//
+// A failure that follows its lead (the same lead fails again while the
+// CRM works for others: rdb.CircuitLeadFault) is the lead's: it spends
+// the lead's attempts and ends, with the budget spent, in the dead-letter
+// store with its reason, but counts neither toward the circuit nor as a
+// load signal for the Limiter. Its first failure, which nothing tells
+// from the CRM's, counts once. An add's HTTP 500 or PHP error page is
+// never a load signal (crmOutcome). The bound: a poison lead delays other
+// leads only by the CRM slots its own requests hold, its budget+1 adds
+// and their look-ups, never by a circuit cooldown or a cut limit; except
+// that, while the circuit is open for other reasons, its failed probe
+// reopens it like any other.
+//
 // Files, in the order a lead meets them: idle.go (busy and idle),
 // handler.go (a run), lease.go (the lock it holds), lookup.go (look-ups,
 // asking crm.API), judge.go (what an error means), settle.go (how it

@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crmclient"
+	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
@@ -479,5 +481,150 @@ func TestAddWaitsForReplicas(t *testing.T) {
 	}
 	if adds, _ := e.crm.counts(); adds != 1 {
 		t.Fatalf("adds = %d, want 1", adds)
+	}
+}
+
+// circuitWatch is an Observer that remembers whether any worker saw the
+// circuit open.
+type circuitWatch struct {
+	nopObserver
+	opened atomic.Bool
+}
+
+func (c *circuitWatch) CRMCircuitOpen(open bool) {
+	if open {
+		c.opened.Store(true)
+	}
+}
+
+// TestPoisonLeads (issue 17, point 4): a few leads that always make the
+// CRM answer HTTP 500 with an empty body, among many ordinary ones, two
+// workers (real asynq servers) on a real Redis, the simulator as the CRM,
+// an adaptive limit. The poison leads spend their own attempts and die
+// with their reason; the circuit never opens; the adaptive limit is never
+// cut (its floor here is the limit itself); every ordinary lead is
+// delivered once. Before, every retry of every poison lead counted toward
+// the circuit and cut the limit (8 cuts, the limit down to 1, in 5.7 s),
+// and once only poison leads were left, their retries opened the circuit.
+func TestPoisonLeads(t *testing.T) {
+	t.Parallel()
+	const (
+		ordinary = 200
+		poison   = 5
+		marker   = "POISON-PILL"
+		apiKey   = "poison-test-key"
+	)
+	sim, url := crmsimtest.Start(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 1,
+		Faults: crmsim.Faults{PoisonMarker: marker}})
+	client, err := crmclient.New(url, "admin@example.com", apiKey,
+		crmclient.WithAPIVersion(crmclient.V2), crmclient.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redistest.Start(t).Client()
+	var cuts atomic.Int64
+	lim := NewRedisLimiter(rc, 0, 8, 0, WithAdaptiveConcurrency(true), WithLimitReport(func(c AdaptiveChange) {
+		if c.Verdict == AdaptiveCut {
+			cuts.Add(1)
+		}
+	}))
+	watch := &circuitWatch{}
+	box := &deadBox{reasons: map[string]delivery.Reason{}}
+	o := Options{
+		Concurrency: 8, RetryInitial: 20 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond, MaxRetry: 3,
+		CRMTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, PollInterval: 20 * time.Millisecond,
+		DelayedPollInterval: 50 * time.Millisecond, Limiter: lim, Observer: watch, DeadLetters: box,
+	}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	handlers := make([]*Handler, 2)
+	for i := range handlers {
+		handlers[i] = newHandler(t, client, rc, o, log)
+		w := New(rc, handlers[i], o, log)
+		wg.Go(func() { _ = w.Run(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	enq := asynq.NewClientFromRedisClient(rc)
+	var good, bad []lead.Payload
+	for i := range ordinary + poison {
+		l := lead.Lead{Title: "Ann", Email: "ann@example.com", Company: fmt.Sprintf("co-%d", i), Description: "call me"}
+		isPoison := i%(ordinary/poison) == ordinary/poison/2 && len(bad) < poison
+		if isPoison {
+			l.Description = "call me " + marker
+		}
+		p := lead.NewPayload("shop", fmt.Sprintf("poison-test-%d", i), l, time.Now())
+		task, err := lead.NewTask(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := enq.Enqueue(task, lead.TaskOptions(lead.DefaultQueue, o.MaxRetry, time.Hour)...); err != nil {
+			t.Fatal(err)
+		}
+		if isPoison {
+			bad = append(bad, p)
+		} else {
+			good = append(good, p)
+		}
+	}
+	store := rdb.New(rc)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		delivered := 0
+		for _, p := range good {
+			if _, m, _ := store.Lead(ctx, p.ID); m != nil {
+				delivered++
+			}
+		}
+		dead := 0
+		for _, p := range bad {
+			if _, ok := box.reason(p.ID); ok {
+				dead++
+			}
+		}
+		if delivered == len(good) && dead == len(bad) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 90s: %d of %d ordinary leads delivered, %d of %d poison leads dead",
+				delivered, len(good), dead, len(bad))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	stored := map[string]int{}
+	for _, l := range sim.Leads() {
+		stored[l.Company]++
+	}
+	for _, p := range good {
+		if n := stored[p.Lead.Company]; n != 1 {
+			t.Errorf("ordinary lead %s is in the CRM %d times, want 1", p.ID, n)
+		}
+	}
+	want := delivery.Reason{Code: delivery.RetriesExhausted, Last: delivery.CRMErrorPage, HTTPStatus: 500}
+	for _, p := range bad {
+		if n := stored[p.Lead.Company]; n != 0 {
+			t.Errorf("poison lead %s is in the CRM %d times", p.ID, n)
+		}
+		if r, _ := box.reason(p.ID); r != want {
+			t.Errorf("poison lead %s died of %+v, want %+v", p.ID, r, want)
+		}
+	}
+	var faults int64
+	for _, h := range handlers {
+		faults += h.Stats().LeadFaults
+	}
+	limit, _ := lim.(*redisLimiter).Limit(ctx)
+	t.Logf("poison adds answered 500: %d; failures told apart as the lead's: %d; limit cuts: %d; limit now %.0f",
+		sim.Stats().Faults["poison"], faults, cuts.Load(), limit)
+	if watch.opened.Load() {
+		t.Error("the circuit opened")
+	}
+	if n := cuts.Load(); n != 0 {
+		t.Errorf("the adaptive limit was cut %d times, want never (an HTTP 500 is no load signal)", n)
+	}
+	if faults == 0 {
+		t.Error("no failure was told apart as its lead's")
 	}
 }

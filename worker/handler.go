@@ -225,7 +225,7 @@ func (h *Handler) send(ctx context.Context, r *run, b rdb.Begun, hd *hold, probe
 		hd.release(ctx, hd.unsend)
 		return err
 	}
-	defer crmDone(context.Canceled) // a backstop; the call below reports first
+	defer crmDone(CRMAbandoned) // a backstop; the calls below report first
 
 	p := r.p
 	if ce := r.log.Check(zap.DebugLevel, "sending lead"); ce != nil {
@@ -233,19 +233,26 @@ func (h *Handler) send(ctx context.Context, r *run, b rdb.Begun, hd *hold, probe
 			zap.String("phone", p.Lead.Phone), zap.String("company", p.Lead.Company))
 	}
 	id, err := h.api.Add(ctx, p)
-	crmDone(err)
 	if err != nil {
-		return h.addFailed(ctx, r, hd, err, probe)
+		return h.addFailed(ctx, r, hd, err, probe, crmDone)
 	}
-	h.health.worked(ctx, h, probe || b.Circuit.Exists)
+	crmDone(CRMAnswered)
+	h.health.worked(ctx, h, probe || b.Circuit.Exists || h.health.failing())
 	return h.delivered(ctx, r, rdb.Marker{CRMID: id, LeadID: p.ID, Site: p.Site, Sum: p.Sum}, b.Attempt.Dead, hd.lease)
 }
 
-// addFailed records how an add failed and tells the circuit. An uncertain
-// add leaves the lead to be looked up: after ReconcileAfter, or at once
-// when the CRM's request is over (lookUpNow).
-func (h *Handler) addFailed(ctx context.Context, r *run, hd *hold, err error, probe bool) error {
+// addFailed tells the circuit and the Limiter (crmDone) how an add failed,
+// and records it. A failure that follows its lead (crmFailed) is no load
+// signal: the Limiter learns nothing from it. An uncertain add leaves the
+// lead to be looked up: after ReconcileAfter, or at once when the CRM's
+// request is over (lookUpNow).
+func (h *Handler) addFailed(ctx context.Context, r *run, hd *hold, err error, probe bool, crmDone func(CRMOutcome)) error {
 	f := judge(err)
+	out := crmOutcome(ctx, err)
+	if !h.crmFailed(ctx, r, err, f, probe) {
+		out = CRMAbandoned
+	}
+	crmDone(out)
 	rel := rdb.Release{Mode: rdb.ReleaseSet, State: rdb.StateFailed}
 	if f.out == delivery.Uncertain {
 		rel.State, r.state = rdb.StateUncertain, rdb.StateUncertain
@@ -255,7 +262,6 @@ func (h *Handler) addFailed(ctx context.Context, r *run, hd *hold, err error, pr
 		}
 	}
 	hd.release(ctx, rel)
-	h.crmFailed(ctx, r, err, f, probe)
 	if f.class == crmclient.ClassAnswered {
 		return h.lookUpNow(ctx, r, err)
 	}
@@ -332,18 +338,31 @@ func (h *Handler) duplicate(site string, m *rdb.Marker, log *zap.Logger) {
 
 // crmFailed feeds a failed CRM call to the fleet's circuit: transient and
 // uncertain failures count towards opening it, a configuration problem
-// opens it for everyone, any other answer shows the CRM is reachable.
-func (h *Handler) crmFailed(ctx context.Context, r *run, err error, f failure, probe bool) {
+// opens it for everyone, any other answer shows the CRM is reachable. It
+// reports whether the failure is the fleet's: false when it follows its
+// lead (rdb.CircuitLeadFault: the lead failed before and the CRM worked
+// for others since), which is the lead's alone (see the package doc,
+// "Poison leads").
+func (h *Handler) crmFailed(ctx context.Context, r *run, err error, f failure, probe bool) (shared bool) {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	switch f.class {
 	case crmclient.ClassTransient, crmclient.ClassAmbiguous, crmclient.ClassAnswered:
-		st, berr := h.store.CircuitFailed(bctx, h.circuitArgs())
-		if berr != nil {
+		a := h.circuitArgs()
+		a.Lead = r.p.ID
+		st, berr := h.store.CircuitFailed(bctx, a)
+		switch {
+		case berr != nil:
 			r.log.Warn("circuit breaker update failed", zap.Error(berr))
-			break
+		case st == rdb.CircuitLeadFault:
+			h.stats.leadFaults.Add(1)
+			r.log.Info("the lead failed again while the CRM works for others: its own failure, not the CRM's",
+				logFields(f)...)
+			return false
+		default:
+			h.health.failed()
+			h.o.Observer.CRMCircuitOpen(st != rdb.CircuitClosed)
 		}
-		h.o.Observer.CRMCircuitOpen(st != rdb.CircuitClosed)
 		if st == rdb.CircuitOpened {
 			r.log.Warn("CRM circuit opened: deliveries pause without spending attempts",
 				append(logFields(f), zap.Duration("cooldown", h.o.BreakerCooldown), zap.Error(err))...)
@@ -357,6 +376,7 @@ func (h *Handler) crmFailed(ctx context.Context, r *run, err error, f failure, p
 			h.health.worked(bctx, h, true)
 		}
 	}
+	return true
 }
 
 func (h *Handler) circuitArgs() rdb.CircuitArgs {

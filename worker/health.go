@@ -49,6 +49,25 @@ func (hl *health) saw(c rdb.Circuit, now time.Time, obs Observer) {
 	obs.CRMConfigProblem(!c.Problem.IsZero())
 }
 
+// failing reports whether the circuit had failures to clear as this
+// process last saw it: at its latest Begin, or at a failure it counted.
+// A run's own reading is as old as the run, and a run may wait long for a
+// CRM slot; without this, a working call after a failure often cleared
+// nothing, and the next failure of a poison lead could not be told apart
+// (rdb.CircuitLeadFault).
+func (hl *health) failing() bool {
+	hl.mu.Lock()
+	defer hl.mu.Unlock()
+	return hl.circuit.Exists
+}
+
+// failed records that this process counted a failure in the circuit.
+func (hl *health) failed() {
+	hl.mu.Lock()
+	hl.circuit.Exists = true
+	hl.mu.Unlock()
+}
+
 // problem opens the fleet's circuit for a configuration problem and logs
 // it at most once a minute per process.
 func (hl *health) problem(ctx context.Context, h *Handler, problem delivery.Reason) {

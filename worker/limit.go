@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 
 	"leadrelay/delivery"
@@ -54,11 +55,12 @@ func (h *Handler) acquire(ctx context.Context) (func(), error) {
 	return h.o.Limiter.Acquire(ctx)
 }
 
-// acquireCRM admits one CRM request; done(err) frees the slot with the CRM
-// call's error (nil on success), which a FeedbackLimiter learns from. Call
-// done right after the CRM call; later calls do nothing, so a deferred
-// done(context.Canceled) is a safe backstop for the paths that never call.
-func (h *Handler) acquireCRM(ctx context.Context) (func(crmErr error), error) {
+// acquireCRM admits one CRM request; done(out) frees the slot saying how
+// the CRM call went (crmOutcome), which a FeedbackLimiter learns from.
+// Call done right after the CRM call; later calls do nothing, so a
+// deferred done(CRMAbandoned) is a safe backstop for the paths that never
+// call.
+func (h *Handler) acquireCRM(ctx context.Context) (func(CRMOutcome), error) {
 	fl, ok := h.o.Limiter.(FeedbackLimiter)
 	if !ok {
 		release, err := h.acquire(ctx)
@@ -66,20 +68,26 @@ func (h *Handler) acquireCRM(ctx context.Context) (func(crmErr error), error) {
 			return nil, err
 		}
 		release = sync.OnceFunc(release)
-		return func(error) { release() }, nil
+		return func(CRMOutcome) { release() }, nil
 	}
 	done, err := fl.AcquireFeedback(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var once sync.Once
-	return func(crmErr error) { once.Do(func() { done(crmOutcome(ctx, crmErr)) }) }, nil
+	return func(out CRMOutcome) { once.Do(func() { done(out) }) }, nil
 }
 
 // crmOutcome reads a CRM call's error as a load signal: what judge finds
-// transient or uncertain (timeouts, connection failures, HTTP 5xx) and
-// backpressure (HTTP 429) mean overload; a cancellation of ours means
-// nothing; any other answer came back from a CRM that coped.
+// transient or uncertain (timeouts, connection failures, HTTP 502, 503,
+// 504) and backpressure (HTTP 429) mean overload; a cancellation of ours
+// means nothing; any other answer came back from a CRM that coped. So
+// does an add's HTTP 500 or PHP error page: PHP ran the request and
+// failed in it (a fatal error; its time limit counts CPU, not waiting), a
+// fault that fewer requests in flight would not cure, and one that may
+// follow a single lead (a poison lead) that otherwise cut everyone's
+// limit on every retry. The circuit, not the limit, pauses a CRM whose
+// every request fails so.
 func crmOutcome(ctx context.Context, err error) CRMOutcome {
 	switch {
 	case err == nil:
@@ -89,7 +97,11 @@ func crmOutcome(ctx context.Context, err error) CRMOutcome {
 	case errors.Is(err, context.DeadlineExceeded):
 		return CRMOverloaded // the CRM did not answer within LEADRELAY_CRM_TIMEOUT
 	}
-	switch judge(err).out {
+	f := judge(err)
+	if f.reason.Code == delivery.CRMErrorPage && f.reason.HTTPStatus != http.StatusBadGateway {
+		return CRMAnswered
+	}
+	switch f.out {
 	case delivery.Transient, delivery.Uncertain, delivery.Backpressure:
 		return CRMOverloaded
 	}

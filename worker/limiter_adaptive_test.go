@@ -406,6 +406,9 @@ func TestAcquireCRMOutcome(t *testing.T) {
 		{"transport", ctx, &crmclient.TransportError{Action: "add", Err: errors.New("connection refused")}, CRMOverloaded},
 		{"HTTP 503", ctx, &crmclient.StatusError{Action: "add", StatusCode: 503}, CRMOverloaded},
 		{"HTTP 429", ctx, &crmclient.StatusError{Action: "add", StatusCode: 429}, CRMOverloaded},
+		{"HTTP 502: PHP died or refused", ctx, &crmclient.StatusError{Action: "add", StatusCode: 502}, CRMOverloaded},
+		{"HTTP 500: a PHP fatal", ctx, &crmclient.StatusError{Action: "add", StatusCode: 500}, CRMAnswered},
+		{"a PHP error page", ctx, &crmclient.DecodeError{Action: "add", StatusCode: 200, Err: errors.New("not JSON")}, CRMAnswered},
 		{"CRM refused the lead", ctx, &crmclient.APIError{Code: 1, Text: "add failed"}, CRMAnswered},
 		{"our cancellation", cctx, context.Canceled, CRMAbandoned},
 	} {

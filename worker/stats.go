@@ -19,12 +19,16 @@ type Stats struct {
 	// ReconcileJournal counts v1 look-ups answered from the CRM journal
 	// rather than by scanning list pages.
 	ReconcileJournal int64
+	// LeadFaults counts CRM failures that followed their lead (it failed
+	// before, and the CRM worked for others since): counted neither
+	// toward the circuit nor as a load signal.
+	LeadFaults int64
 }
 
 type counters struct {
 	delivered, duplicates                  atomic.Int64
 	found, notFound, unknown, reconcileErr atomic.Int64
-	journal                                atomic.Int64
+	journal, leadFaults                    atomic.Int64
 }
 
 // reconcile counts a look-up's answer.
@@ -51,6 +55,6 @@ func (h *Handler) Stats() Stats {
 		Delivered: c.delivered.Load(), Duplicates: c.duplicates.Load(),
 		ReconcileFound: c.found.Load(), ReconcileNotFound: c.notFound.Load(),
 		ReconcileUnknown: c.unknown.Load(), ReconcileErrors: c.reconcileErr.Load(),
-		ReconcileJournal: c.journal.Load(),
+		ReconcileJournal: c.journal.Load(), LeadFaults: c.leadFaults.Load(),
 	}
 }

@@ -60,6 +60,14 @@ func (s *Store) ClaimProbe(ctx context.Context, now time.Time, ttl time.Duration
 
 var circuitFailScript = load("circuit_fail")
 
+// Lead fault memory (CRMLeadFailsKey): how long a lead whose CRM call
+// failed is remembered, and how many are at most (then the memory starts
+// again: each lead's next failure counts once more).
+const (
+	leadFailsTTL = 7 * 24 * time.Hour
+	leadFailsCap = 10000
+)
+
 // CircuitArgs tune the circuit's scripts.
 type CircuitArgs struct {
 	// Now is the time of the call.
@@ -70,6 +78,9 @@ type CircuitArgs struct {
 	Cooldown time.Duration
 	// TTL bounds the key's life, so a stale circuit cannot outlive a fleet.
 	TTL time.Duration
+	// Lead is the lead whose call failed (CircuitFailed): a failure that
+	// follows its lead is not the CRM's. Empty counts every failure.
+	Lead string
 }
 
 // CircuitState is what a failure did to the circuit.
@@ -83,12 +94,21 @@ const (
 	CircuitOpened
 	// CircuitReopened: it was open or half-open and opens again.
 	CircuitReopened
+	// CircuitLeadFault: the failure follows its lead (it failed before,
+	// and the CRM worked for others since): the lead's, not the CRM's;
+	// nothing was counted.
+	CircuitLeadFault
 )
 
-// CircuitFailed records a transient CRM failure.
+// CircuitFailed records a transient CRM failure of a.Lead's call. While
+// the circuit is closed, a lead that failed before, when a working call
+// cleared the failures since (CircuitReset), is told apart: its failure
+// answers CircuitLeadFault and counts nothing. Its first failure cannot
+// be told from the CRM's, and counts.
 func (s *Store) CircuitFailed(ctx context.Context, a CircuitArgs) (CircuitState, error) {
-	n, err := circuitFailScript.Run(ctx, s.c, []string{BreakerKey},
-		ms(a.Now), a.Threshold, a.Cooldown.Milliseconds(), a.TTL.Milliseconds()).Int()
+	n, err := circuitFailScript.Run(ctx, s.c, []string{BreakerKey, CRMLeadFailsKey, CRMWorkedKey},
+		ms(a.Now), a.Threshold, a.Cooldown.Milliseconds(), a.TTL.Milliseconds(),
+		a.Lead, leadFailsTTL.Milliseconds(), leadFailsCap).Int()
 	return CircuitState(n), err
 }
 
@@ -101,7 +121,11 @@ func (s *Store) CircuitProblem(ctx context.Context, a CircuitArgs, problem deliv
 		ms(a.Now), a.Cooldown.Milliseconds(), a.TTL.Milliseconds(), problem.Encode()).Err()
 }
 
+var circuitResetScript = load("circuit_reset")
+
 // CircuitReset closes the circuit and clears any problem: the CRM works.
+// It counts the reset (CRMWorkedKey), by which CircuitFailed tells a lead
+// that fails again while the CRM works for others.
 func (s *Store) CircuitReset(ctx context.Context) error {
-	return s.c.Del(ctx, BreakerKey).Err()
+	return circuitResetScript.Run(ctx, s.c, []string{BreakerKey, CRMWorkedKey}, leadFailsTTL.Milliseconds()).Err()
 }

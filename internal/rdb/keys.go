@@ -52,6 +52,15 @@ const (
 	// BreakerKey is the CRM circuit and the CRM's health as the fleet knows
 	// it (hash: failures, open_until, probe_until, problem, problem_at).
 	BreakerKey = Prefix + "{crm}:breaker"
+	// CRMWorkedKey counts the working CRM calls that cleared the circuit's
+	// failures (a counter): the CRM worked for someone since a lead failed
+	// when it grew.
+	CRMWorkedKey = Prefix + "{crm}:worked"
+	// CRMLeadFailsKey remembers the leads whose CRM call failed (hash: lead
+	// id → CRMWorkedKey's count at the failure the circuit counted), so a
+	// lead that fails again after the CRM worked for others is told from a
+	// CRM that fails (circuit_fail).
+	CRMLeadFailsKey = Prefix + "{crm}:lead_fails"
 	// JournalItemsKey and JournalMetaKey keep the CRM's newest leads as
 	// LeadRelay last listed them (v1 reconcile): items is a sorted set by
 	// CRM id of "id|datum ms|fingerprint", meta a hash of from, max (the

@@ -28,6 +28,8 @@ func TestKeysDocumented(t *testing.T) {
 		"LegacyOwnerKey":      LegacyOwnerKey("<id>"),
 		"WorkersKey":          WorkersKey,
 		"BreakerKey":          BreakerKey,
+		"CRMWorkedKey":        CRMWorkedKey,
+		"CRMLeadFailsKey":     CRMLeadFailsKey,
 		"JournalItemsKey":     JournalItemsKey,
 		"JournalMetaKey":      JournalMetaKey,
 		"BacklogKey":          BacklogKey("<queue>"),
