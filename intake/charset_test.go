@@ -10,31 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"golang.org/x/text/encoding/charmap"
 
 	"leadrelay/intake/intaketest"
-	"leadrelay/lead"
 )
 
 // form is a drop-in add of shop's with the lead's parameters, each value
 // percent-encoded byte for byte (url.QueryEscape does not look at charsets).
 func form(kv ...string) string {
 	return intaketest.Form(append([]string{"login", "shop", "apikey", shopKey, "action", "add"}, kv...)...)
-}
-
-// enqueued returns the lead a drop-in answer's id names.
-func (e *env) enqueued(t *testing.T, id string) lead.Lead {
-	t.Helper()
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo("leads", id)
-	if err != nil {
-		t.Fatalf("lead %s not enqueued: %v", id, err)
-	}
-	p, err := lead.ParsePayload(info.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Lead
 }
 
 // TestDropInCharsets: the drop-in reads the charset a request declares,

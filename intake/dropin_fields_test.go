@@ -42,11 +42,7 @@ func TestDropInFieldNames(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := e.do(t, dropGet(tc.query))
-			m := successRE.FindStringSubmatch(rec.Body.String())
-			if m == nil {
-				t.Fatalf("answer = %s", rec.Body)
-			}
-			if got := e.enqueued(t, m[1]); got != tc.want {
+			if got := e.enqueued(t, successID(t, rec)); got != tc.want {
 				t.Errorf("enqueued %+v\nwant     %+v", got, tc.want)
 			}
 		})
@@ -122,12 +118,7 @@ func TestAttribution(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := e.do(t, tc.req)
-			var id string
-			if m := successRE.FindStringSubmatch(rec.Body.String()); m != nil {
-				id = m[1]
-			} else if rec.Code == http.StatusAccepted {
-				id, _ = decodeBody(t, rec)["id"].(string)
-			}
+			id := acceptedID(t, rec)
 			if id == "" {
 				t.Fatalf("answer %d %s", rec.Code, rec.Body)
 			}

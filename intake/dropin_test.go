@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hibiken/asynq"
-
 	"leadrelay/intake/intaketest"
 	"leadrelay/lead"
 )
@@ -78,17 +76,8 @@ func TestDropInSeedExample(t *testing.T) {
 			if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 				t.Fatalf("%d %q", rec.Code, rec.Header().Get("Content-Type"))
 			}
-			m := successRE.FindStringSubmatch(rec.Body.String())
-			if m == nil {
-				t.Fatalf("answer = %s, want the CRM's success shape", rec.Body)
-			}
-			info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo("leads", m[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := lead.ParsePayload(info.Payload)
-			if err != nil || p.Site != seedLogin || p.Lead != seedLead {
-				t.Errorf("enqueued %+v, %v; want %+v", p.Lead, err, seedLead)
+			if p := e.payload(t, successID(t, rec)); p.Site != seedLogin || p.Lead != seedLead {
+				t.Errorf("enqueued %+v from %s; want %+v from %s", p.Lead, p.Site, seedLead, seedLogin)
 			}
 			// No Idempotency-Key from old sites: the same form again is the same lead.
 			if again := e.do(t, tc.req(t)); again.Body.String() != rec.Body.String() || e.queueSize(t) != 1 {
@@ -171,24 +160,17 @@ func TestDropInDropsID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	rec := e.do(t, dropGet("login=shop&apikey="+url.QueryEscape(shopKey)+"&action=add&title=Eve&id=940&site=x&submit=Send&_token=abc"))
-	m := successRE.FindStringSubmatch(rec.Body.String())
-	if m == nil {
-		t.Fatalf("answer = %s", rec.Body)
-	}
-	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo("leads", m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Decode rather than search the bytes: a timestamp or hash may hold "940".
 	var p struct {
 		Site string         `json:"site"`
 		Lead map[string]any `json:"lead"`
 	}
-	if err := json.Unmarshal(info.Payload, &p); err != nil {
+	payload := e.taskPayload(t, successID(t, rec))
+	if err := json.Unmarshal(payload, &p); err != nil {
 		t.Fatal(err)
 	}
 	if p.Site != "shop" || len(p.Lead) != 2 || p.Lead["title"] != "Eve" || p.Lead["description"] != "site: x\nSite: shop" {
-		t.Errorf("payload carries a dropped field: %s", info.Payload)
+		t.Errorf("payload carries a dropped field: %s", payload)
 	}
 	var dropped bool
 	for _, entry := range e.logs.FilterMessage("drop-in fields not forwarded").All() {

@@ -7,10 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/hibiken/asynq"
-
-	"leadrelay/lead"
 )
 
 // apiStatus is the status an answer means: the HTTP status, or on a
@@ -134,13 +130,8 @@ func TestDropInV2(t *testing.T) {
 			if m["result"] != "Success" || !strings.HasPrefix(id, "ld_") {
 				t.Fatalf("answer = %s, want the v2 success shape", got)
 			}
-			info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo("leads", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := lead.ParsePayload(info.Payload)
-			if err != nil || p.Site != "shop" || p.Lead.Path != tc.path {
-				t.Errorf("enqueued %+v, %v; want path %q", p.Lead, err, tc.path)
+			if p := e.payload(t, id); p.Site != "shop" || p.Lead.Path != tc.path {
+				t.Errorf("enqueued %+v from %s; want path %q from shop", p.Lead, p.Site, tc.path)
 			}
 		})
 	}

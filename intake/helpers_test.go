@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"leadrelay/internal/redistest"
+	"leadrelay/lead"
 	"leadrelay/producer"
 )
 
@@ -110,6 +111,59 @@ func (e *env) queueSize(t *testing.T) int {
 		return 0 // no queue yet: nothing was ever enqueued
 	}
 	return qi.Size
+}
+
+// taskPayload is the payload of the task of lead id; a lead not
+// enqueued fails t.
+func (e *env) taskPayload(t *testing.T, id string) []byte {
+	t.Helper()
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo("leads", id)
+	if err != nil {
+		t.Fatalf("lead %s not enqueued: %v", id, err)
+	}
+	return info.Payload
+}
+
+// payload is the enqueued payload of lead id; a lead not enqueued, or a
+// payload that does not parse, fails t.
+func (e *env) payload(t *testing.T, id string) lead.Payload {
+	t.Helper()
+	p, err := lead.ParsePayload(e.taskPayload(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// enqueued returns the lead an answer's id names.
+func (e *env) enqueued(t *testing.T, id string) lead.Lead {
+	t.Helper()
+	return e.payload(t, id).Lead
+}
+
+// successID is the lead id of a drop-in success answer; any other answer
+// fails t.
+func successID(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	m := successRE.FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("answer = %s, want the CRM's success shape", rec.Body)
+	}
+	return m[1]
+}
+
+// acceptedID is the lead id of a drop-in success answer or of the JSON
+// API's 202, or "" for any other answer.
+func acceptedID(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	if m := successRE.FindStringSubmatch(rec.Body.String()); m != nil {
+		return m[1]
+	}
+	if rec.Code == http.StatusAccepted {
+		id, _ := decodeBody(t, rec)["id"].(string)
+		return id
+	}
+	return ""
 }
 
 func jsonPost(body, key string) *http.Request {

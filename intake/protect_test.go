@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"leadrelay/lead"
 	"leadrelay/producer"
 )
@@ -349,17 +347,11 @@ func TestSpamHint(t *testing.T) {
 		{"drop-in long hint cut", dropPost(shop + "&title=Fay&hp=" + strings.Repeat("a", 300)),
 			"[spam hint: hp=" + strings.Repeat("a", MaxSpamHint-1) + "…]"},
 	}
-	ins := asynq.NewInspectorFromRedisClient(e.rdb)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.queueSize(t)
 			rec := e.do(t, tc.req)
-			var id string
-			if m := successRE.FindStringSubmatch(rec.Body.String()); m != nil {
-				id = m[1]
-			} else if rec.Code == http.StatusAccepted {
-				id, _ = decodeBody(t, rec)["id"].(string)
-			}
+			id := acceptedID(t, rec)
 			if tc.description == "" {
 				if id != "" || e.queueSize(t) != before || !strings.Contains(rec.Body.String(), "spam_hint") {
 					t.Errorf("accepted: %d %s", rec.Code, rec.Body)
@@ -369,13 +361,8 @@ func TestSpamHint(t *testing.T) {
 			if id == "" {
 				t.Fatalf("refused: %d %s", rec.Code, rec.Body)
 			}
-			info, err := ins.GetTaskInfo("leads", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := lead.ParsePayload(info.Payload)
-			if want := tc.description + "\nSite: shop"; err != nil || p.Lead.Description != want {
-				t.Errorf("description = %q, %v; want %q", p.Lead.Description, err, want)
+			if got, want := e.enqueued(t, id).Description, tc.description+"\nSite: shop"; got != want {
+				t.Errorf("description = %q; want %q", got, want)
 			}
 		})
 	}
