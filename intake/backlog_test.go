@@ -245,9 +245,11 @@ func TestUnsafeRedisRefusesLeads(t *testing.T) {
 	t.Parallel()
 	const problem = "Redis 127.0.0.1:6379 evicts keys when it is full (maxmemory-policy allkeys-lru)"
 	reqs := map[string]func() *http.Request{
-		"json":    func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) },
-		"batch":   func() *http.Request { return batchPost(`{"leads":[{"lead":{"title":"Ann"}}]}`, shopKey) },
-		"drop-in": func() *http.Request { return dropGet("login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob") },
+		"json":  func() *http.Request { return jsonPost(`{"title":"Ann"}`, shopKey) },
+		"batch": func() *http.Request { return batchPost(`{"leads":[{"lead":{"title":"Ann"}}]}`, shopKey) },
+		"drop-in": func() *http.Request {
+			return dropGet("login=shop&apikey=" + url.QueryEscape(shopKey) + "&action=add&title=Bob")
+		},
 	}
 	for name, req := range reqs {
 		t.Run(name, func(t *testing.T) {
