@@ -180,7 +180,7 @@ func decodeStat(body []byte) ([]UserStat, *APIError, error) {
 		if login == "" {
 			login = string(r.Title)
 		}
-		out = append(out, UserStat{Login: login, Open: int(r.Open), Processed: int(r.Processed)})
+		out = append(out, UserStat{Login: login, InWork: int(r.Open), Processed: int(r.Processed)})
 	}
 	return out, nil, nil
 }

@@ -82,10 +82,10 @@ func (r Rezult) String() string {
 type Datum struct {
 	// Raw is the value as sent, e.g. "2025-03-01 14:05:00",
 	// "0000-00-00 00:00:00" or "".
-	Raw string
+	Raw string `json:"raw"`
 	// Time is Raw parsed in the client's location (WithLocation); zero
 	// when Raw is empty or not a date.
-	Time time.Time
+	Time time.Time `json:"time,omitzero"`
 }
 
 // String returns Raw.
@@ -104,79 +104,83 @@ func parseDatum(raw string, loc *time.Location) Datum {
 }
 
 // LeadInfo is one lead as Info returns it. Fields the CRM leaves out are
-// zero.
+// zero. Its JSON (ctl --json) names members in snake_case, as the CRM
+// names them.
 type LeadInfo struct {
-	ID          int64
-	Datum       Datum // created
-	DatumDo     Datum // processed
-	Status      Status
-	Rezult      Rezult
-	Title       string
-	Email       string
-	Phone       string
-	Site        string
-	Company     string
-	Description string
-	IP          string
-	City        string
-	Country     string
-	IDUser      int64 // responsible user's id
-	ClientPath  int64 // source channel id
-	PID         int64 // contact id, 0 until processed
-	CLID        int64 // client id, 0 until processed
-	DID         int64 // deal id, 0 until processed
-	Partner     string
-	UTMSource   string
-	UTMMedium   string
-	UTMCampaign string
-	UTMTerm     string
-	UTMContent  string
-	UTMReferrer string
-	UIDs        map[string]string // v2; nil when none
+	ID          int64             `json:"id"`
+	Datum       Datum             `json:"datum"`    // created
+	DatumDo     Datum             `json:"datum_do"` // processed
+	Status      Status            `json:"status"`
+	Rezult      Rezult            `json:"rezult"`
+	Title       string            `json:"title"`
+	Email       string            `json:"email"`
+	Phone       string            `json:"phone"`
+	Site        string            `json:"site"`
+	Company     string            `json:"company"`
+	Description string            `json:"description"`
+	IP          string            `json:"ip"`
+	City        string            `json:"city"`
+	Country     string            `json:"country"`
+	IDUser      int64             `json:"iduser"`     // responsible user's id
+	ClientPath  int64             `json:"clientpath"` // source channel id
+	PID         int64             `json:"pid"`        // contact id, 0 until processed
+	CLID        int64             `json:"clid"`       // client id, 0 until processed
+	DID         int64             `json:"did"`        // deal id, 0 until processed
+	Partner     string            `json:"partner"`
+	UTMSource   string            `json:"utm_source"`
+	UTMMedium   string            `json:"utm_medium"`
+	UTMCampaign string            `json:"utm_campaign"`
+	UTMTerm     string            `json:"utm_term"`
+	UTMContent  string            `json:"utm_content"`
+	UTMReferrer string            `json:"utm_referrer"`
+	UIDs        map[string]string `json:"uids,omitempty"` // v2; nil when none
 
-	StatusName     string
-	RezultName     string
-	ClientPathName string
-	UserName       string
-	Client         string
-	Person         string
-	Deal           string
+	StatusName     string `json:"status_name"`
+	RezultName     string `json:"rezult_name"`
+	ClientPathName string `json:"clientpath_name"`
+	UserName       string `json:"user_name"`
+	Client         string `json:"client"`
+	Person         string `json:"person"`
+	Deal           string `json:"deal"`
 }
 
 // ListItem is one lead as List returns it.
 type ListItem struct {
-	ID             int64
-	Datum          Datum // created
-	DatumDo        Datum // processed
-	Email          string
-	Phone          string
-	Site           string
-	Company        string
-	City           string
-	Country        string
-	Content        string // the lead's text (description)
-	CLID           int64  // client id, 0 until processed
-	Client         string
-	PID            int64 // contact id, 0 until processed
-	Person         string
-	DID            int64 // deal id, 0 until processed
-	Deal           string
-	User           string // v1: responsible user's full name; v2: always "0"
-	UserName       string // v1: always "Не определен"
-	Status         Status
-	StatusName     string
-	Rezult         Rezult
-	RezultName     string
-	ClientPath     int64 // source channel id
-	ClientPathName string
-	UIDs           map[string]string // v2; nil when none
+	ID             int64             `json:"id"`
+	Datum          Datum             `json:"datum"`    // created
+	DatumDo        Datum             `json:"datum_do"` // processed
+	Email          string            `json:"email"`
+	Phone          string            `json:"phone"`
+	Site           string            `json:"site"`
+	Company        string            `json:"company"`
+	City           string            `json:"city"`
+	Country        string            `json:"country"`
+	Content        string            `json:"content"` // the lead's text (description)
+	CLID           int64             `json:"clid"`    // client id, 0 until processed
+	Client         string            `json:"client"`
+	PID            int64             `json:"pid"` // contact id, 0 until processed
+	Person         string            `json:"person"`
+	DID            int64             `json:"did"` // deal id, 0 until processed
+	Deal           string            `json:"deal"`
+	User           string            `json:"user"`      // v1: responsible user's full name; v2: always "0"
+	UserName       string            `json:"user_name"` // v1: always "Не определен"
+	Status         Status            `json:"status"`
+	StatusName     string            `json:"status_name"`
+	Rezult         Rezult            `json:"rezult"`
+	RezultName     string            `json:"rezult_name"`
+	ClientPath     int64             `json:"clientpath"` // source channel id
+	ClientPathName string            `json:"clientpath_name"`
+	UIDs           map[string]string `json:"uids,omitempty"` // v2; nil when none
 }
 
-// UserStat is one active user's lead counts from Stat.
+// UserStat is one active user's lead counts from Stat, counted as the CRM
+// counts them.
 type UserStat struct {
-	Login     string // v1 sends it as "title", v2 as "login"
-	Open      int    // leads in work created in the period
-	Processed int    // leads processed or closed in the period
+	Login string `json:"login"` // v1 sends it as "title", v2 as "login"
+	// InWork counts the leads in work (status 1, the CRM's "open") created
+	// in the period. New leads (status 0) count nowhere in stat.
+	InWork    int `json:"in_work"`
+	Processed int `json:"processed"` // leads processed or closed in the period
 }
 
 // wire forms: every scalar may come as a JSON string, number or null.

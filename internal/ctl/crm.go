@@ -86,7 +86,7 @@ func (c *cli) crmStat(args []string) error {
 	tw := c.table()
 	fmt.Fprintln(tw, "LOGIN\tOPEN\tPROCESSED")
 	for _, s := range stats {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Login, s.Open, s.Processed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Login, s.InWork, s.Processed)
 	}
 	return tw.Flush()
 }
