@@ -87,10 +87,7 @@ func aclUsers(t *testing.T, env map[string]string) ([]string, error) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%w: %s", err, msg)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, out)
 	if fi, err := os.Stat(out); err == nil && fi.Mode().Perm() != 0o600 {
 		t.Errorf("the ACL file's mode is %v, want 0600", fi.Mode().Perm())
 	}

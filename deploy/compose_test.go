@@ -67,10 +67,7 @@ func readCompose(t *testing.T) (shared map[string]string, services map[string]*s
 
 func parseCompose(t *testing.T) (composeFile, string) {
 	t.Helper()
-	b, err := os.ReadFile("../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, "../docker-compose.yml")
 	var f composeFile
 	if err := yaml.Unmarshal(b, &f); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
@@ -233,14 +230,8 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 // carry secrets into the image.
 func TestDockerfileDataVolume(t *testing.T) {
 	t.Parallel()
-	df, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ignore, err := os.ReadFile("../.dockerignore")
-	if err != nil {
-		t.Fatal(err)
-	}
+	df := readFile(t, "../Dockerfile")
+	ignore := readFile(t, "../.dockerignore")
 	tests := []struct {
 		name, text, want string
 	}{
@@ -264,10 +255,7 @@ func TestDockerfileDataVolume(t *testing.T) {
 // tools/crmsim and passes only the simulator's flags.
 func TestSimulatorOwnImage(t *testing.T) {
 	t.Parallel()
-	df, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
+	df := readFile(t, "../Dockerfile")
 	_, _, compose := readCompose(t)
 	tests := []struct {
 		name, text, want string

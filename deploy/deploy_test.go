@@ -19,6 +19,17 @@ var settingRE = regexp.MustCompile(`\bLEADRELAY_[A-Z0-9_]*[A-Z0-9]\b`)
 var composeOnly = []string{"LEADRELAY_BIND", "LEADRELAY_OPS_BIND"}
 
 // knownSettings are the names config reads, from its own table.
+// readFile is the content of the file at path; a file that cannot be
+// read fails t.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func knownSettings() map[string]bool {
 	known := map[string]bool{}
 	for _, v := range config.Vars() {
@@ -48,10 +59,7 @@ func TestDeployFilesNameKnownSettings(t *testing.T) {
 	}
 	seen := 0
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := readFile(t, f)
 		for _, name := range settingRE.FindAllString(string(b), -1) {
 			seen++
 			if f == "../docker-compose.yml" && slices.Contains(composeOnly, name) {

@@ -104,10 +104,7 @@ func unitRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for _, u := range units {
-		b, err := os.ReadFile(filepath.Join("systemd", u.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := readFile(t, filepath.Join("systemd", u.file))
 		if err := os.WriteFile(filepath.Join(etc, u.file), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -261,10 +258,7 @@ func TestSystemdWorkerPorts(t *testing.T) {
 // comments left out).
 func envFile(t *testing.T, name string) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("systemd", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, filepath.Join("systemd", name))
 	env := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
@@ -379,10 +373,7 @@ func TestSystemdEnvironmentLoads(t *testing.T) {
 // filled in as README.md's install steps do.
 func filledSitesExample(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("sites.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, "sites.example.yaml")
 	return strings.NewReplacer("SHOP-KEY", "0123456789abcdef0123456789abcdef", "SHOP-SECRET", "0123456789abcdef0123456789abcdef0123456789abcdef",
 		"OLDSHOP-KEY", "fedcba9876543210fedcba9876543210").Replace(string(b))
 }
@@ -405,10 +396,7 @@ func TestSitesExample(t *testing.T) {
 	if got := strings.Join(sites.Names(), ","); got != "oldshop,shop" || sites["oldshop"].Charset != "windows-1251" || sites["shop"].Secret == "" {
 		t.Errorf("sites = %+v", sites)
 	}
-	b, err := os.ReadFile("sites.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, "sites.example.yaml")
 	if err := os.WriteFile(shipped, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
