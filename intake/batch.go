@@ -91,25 +91,8 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.admitSite(w, r, site, answerJSON) {
 		return
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		note(r, "", "", "unsupported_media_type")
-		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
-		return
-	}
-	if r.ContentLength > MaxBatchBytes {
-		h.batchTooLarge(w, r)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBatchBytes))
-	if err != nil {
-		if isTooLarge(err) {
-			h.batchTooLarge(w, r)
-			return
-		}
-		h.bodyError(w, r, err)
-		return
-	}
-	if !h.signed(w, r, site, body, answerJSON) {
+	body, ok := h.readBatch(w, r)
+	if !ok || !h.signed(w, r, site, body, answerJSON) {
 		return
 	}
 	items, problem := decodeBatch(body)
@@ -118,32 +101,80 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: problem})
 		return
 	}
-	if h.budget != nil {
-		d, err := h.budget.AllowN(r.Context(), site, len(items))
-		switch {
-		case err != nil:
-			h.log.Warn("intake lead budget failed; batch admitted", zap.Error(err))
-		case !d.Allowed:
-			note(r, "", "", "rate_limited")
-			secs := max(int64((d.RetryAfter.Seconds())+0.999), 1)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			writeJSON(w, http.StatusTooManyRequests, errorBody{Error: fmt.Sprintf(
-				"too many leads (%d in this batch over the site's lead budget); retry after %ds", len(items), secs)})
-			return
-		}
-	}
-	if !h.roomFor(w, r, site, len(items), answerJSON) {
+	if !h.withinBudget(w, r, site, len(items)) || !h.roomFor(w, r, site, len(items), answerJSON) {
 		return
 	}
 	forget, ok := h.firstUse(w, r, site, answerJSON)
 	if !ok {
 		return
 	}
-	ans := batchAnswer{Results: make([]batchResult, len(items))}
-	var unavailable error
-	mayBeStored := false
+	ans, unavailable, mayBeStored := h.publishAll(r.Context(), site, items)
+	if unavailable != nil {
+		h.unavailable(w, r, unavailable)
+		if ans.Accepted+ans.Duplicates == 0 {
+			if !mayBeStored {
+				forget()
+			}
+			ans.Error = "lead store unavailable, no lead of this batch was accepted; send the batch again"
+			writeJSON(w, http.StatusServiceUnavailable, ans)
+			return
+		}
+	}
+	note(r, "", "", "batch")
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// readBatch reads a JSON body of at most MaxBatchBytes, or answers why not.
+func (h *handler) readBatch(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		note(r, "", "", "unsupported_media_type")
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+		return nil, false
+	}
+	if r.ContentLength > MaxBatchBytes {
+		h.batchTooLarge(w, r)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBatchBytes))
+	if err != nil {
+		if isTooLarge(err) {
+			h.batchTooLarge(w, r)
+			return nil, false
+		}
+		h.bodyError(w, r, err)
+		return nil, false
+	}
+	return body, true
+}
+
+// withinBudget spends n leads of the site's lead budget, or answers 429.
+// A budget that cannot be read admits the batch.
+func (h *handler) withinBudget(w http.ResponseWriter, r *http.Request, site string, n int) bool {
+	if h.budget == nil {
+		return true
+	}
+	d, err := h.budget.AllowN(r.Context(), site, n)
+	switch {
+	case err != nil:
+		h.log.Warn("intake lead budget failed; batch admitted", zap.Error(err))
+	case !d.Allowed:
+		note(r, "", "", "rate_limited")
+		secs := max(int64((d.RetryAfter.Seconds())+0.999), 1)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Error: fmt.Sprintf(
+			"too many leads (%d in this batch over the site's lead budget); retry after %ds", n, secs)})
+		return false
+	}
+	return true
+}
+
+// publishAll publishes each item and counts the results. unavailable is
+// the first store failure; mayBeStored says whether any lead may have been
+// stored despite one.
+func (h *handler) publishAll(ctx context.Context, site string, items []batchItem) (ans batchAnswer, unavailable error, mayBeStored bool) {
+	ans = batchAnswer{Results: make([]batchResult, len(items))}
 	for i, it := range items {
-		res := h.publishOne(r.Context(), site, i, it)
+		res := h.publishOne(ctx, site, i, it)
 		ans.Results[i] = res
 		mayBeStored = mayBeStored || res.mayBeStored
 		switch {
@@ -158,19 +189,7 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 			unavailable = errors.New(res.Error)
 		}
 	}
-	if unavailable != nil {
-		h.unavailable(w, r, unavailable)
-		if ans.Accepted+ans.Duplicates == 0 {
-			if !mayBeStored {
-				forget()
-			}
-			ans.Error = "lead store unavailable, no lead of this batch was accepted; send the batch again"
-			writeJSON(w, http.StatusServiceUnavailable, ans)
-			return
-		}
-	}
-	note(r, "", "", "batch")
-	writeJSON(w, http.StatusOK, ans)
+	return ans, unavailable, mayBeStored
 }
 
 func (h *handler) batchTooLarge(w http.ResponseWriter, r *http.Request) {
