@@ -43,127 +43,172 @@ func (e *DecodeError) Error() string {
 // bad surrogate escapes turned into U+FFFD, nesting up to 10,000 deep.
 func decodeJSON(body []byte) (lead.Lead, error) {
 	s := jsonScanner{b: body}
-	s.space()
-	if s.i == len(body) {
-		return lead.Lead{}, &DecodeError{Problem: "empty body: send a JSON object with the lead's fields"}
+	if err := s.openObject(); err != nil {
+		return lead.Lead{}, err
 	}
-	if body[s.i] != '{' {
-		if err := s.skipValue(0); err != nil {
-			return lead.Lead{}, err
-		}
-		return lead.Lead{}, &DecodeError{Problem: "body must be a JSON object"}
-	}
-	s.i++
 	var l lead.Lead
-	var hint string
-	var bad []lead.FieldError
-	var seenKnown uint64          // bit i: field i of the table seen; bit len(table): spam_hint
-	var seenOther map[string]bool // other names, made when the first one comes
-	s.space()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			s.space()
-			if s.peek() != '"' {
-				return lead.Lead{}, s.unexpected("looking for beginning of object key string")
-			}
-			name, nameValid, err := s.str()
-			if err != nil {
-				return lead.Lead{}, err
-			}
-			s.space()
-			if s.peek() != ':' {
-				return lead.Lead{}, s.unexpected("after object key")
-			}
-			s.i++
-			s.space()
-			val, problem, err := s.fieldValue()
-			if err != nil {
-				return lead.Lead{}, err
-			}
-			bad = fieldOf(&l, &hint, name, nameValid, val, problem, &seenKnown, &seenOther, bad)
-			s.space()
-			if c := s.peek(); c == ',' {
-				s.i++
-				continue
-			} else if c == '}' {
-				s.i++
-				break
-			}
-			return lead.Lead{}, s.unexpected("after object key:value pair")
-		}
+	d := leadDecoding{l: &l}
+	if err := s.members(&d); err != nil {
+		return lead.Lead{}, err
 	}
 	s.space()
 	if s.i != len(body) {
 		return lead.Lead{}, &DecodeError{Problem: "unexpected data after the JSON object"}
 	}
+	return d.result()
+}
+
+// openObject reads past the '{' that opens the body's object; a body that
+// is no object is skipped to tell a syntax error from a wrong type.
+func (s *jsonScanner) openObject() error {
+	s.space()
+	if s.i == len(s.b) {
+		return &DecodeError{Problem: "empty body: send a JSON object with the lead's fields"}
+	}
+	if s.b[s.i] != '{' {
+		if err := s.skipValue(0); err != nil {
+			return err
+		}
+		return &DecodeError{Problem: "body must be a JSON object"}
+	}
+	s.i++
+	return nil
+}
+
+// members reads the object's name:value pairs into d, and its '}'.
+func (s *jsonScanner) members(d *leadDecoding) error {
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		if err := s.member(d); err != nil {
+			return err
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.unexpected("after object key:value pair")
+		}
+	}
+}
+
+// member reads one name:value pair into d.
+func (s *jsonScanner) member(d *leadDecoding) error {
+	s.space()
+	if s.peek() != '"' {
+		return s.unexpected("looking for beginning of object key string")
+	}
+	name, nameValid, err := s.str()
+	if err != nil {
+		return err
+	}
+	s.space()
+	if s.peek() != ':' {
+		return s.unexpected("after object key")
+	}
+	s.i++
+	s.space()
+	val, problem, err := s.fieldValue()
+	if err != nil {
+		return err
+	}
+	d.field(name, nameValid, val, problem)
+	return nil
+}
+
+// leadDecoding is a lead as its fields are read, and what is wrong so far.
+type leadDecoding struct {
+	l         *lead.Lead
+	hint      string
+	bad       []lead.FieldError
+	seenKnown uint64          // bit i: field i of the table seen; bit len(table): spam_hint
+	seenOther map[string]bool // other names, made when the first one comes
+}
+
+// result is the lead normalized and valid, or a *DecodeError naming every
+// bad field (or the *lead.ValidationError when only validation failed).
+func (d *leadDecoding) result() (lead.Lead, error) {
+	l := d.l
 	l.Normalize()
-	if hint = cleanHint(hint); utf8.RuneCountInString(hint) > MaxSpamHint {
-		bad = append(bad, lead.FieldError{Field: spamHintField, Problem: fmt.Sprintf("too long: %d characters, at most %d", utf8.RuneCountInString(hint), MaxSpamHint)})
+	hint := cleanHint(d.hint)
+	if n := utf8.RuneCountInString(hint); n > MaxSpamHint {
+		d.bad = append(d.bad, lead.FieldError{Field: spamHintField, Problem: fmt.Sprintf("too long: %d characters, at most %d", n, MaxSpamHint)})
 	}
 	l.Description = withSpamHint(l.Description, hint)
 	verr := l.Validate()
-	if len(bad) == 0 {
+	if len(d.bad) == 0 {
 		if verr != nil {
 			return lead.Lead{}, verr
 		}
-		return l, nil
+		return *l, nil
 	}
 	var ve *lead.ValidationError
 	if errors.As(verr, &ve) {
-		named := map[string]bool{}
-		for _, f := range bad {
-			named[f.Field] = true
-		}
-		for _, f := range ve.Fields {
-			if !named[f.Field] {
-				bad = append(bad, f)
-			}
-		}
+		d.addUnnamed(ve.Fields)
 	}
-	return lead.Lead{}, &DecodeError{Problem: "invalid lead", Fields: capFields(bad)}
+	return lead.Lead{}, &DecodeError{Problem: "invalid lead", Fields: capFields(d.bad)}
 }
 
-// fieldOf stores one name:value pair in the lead (or the hint), or appends
-// what is wrong with it to bad. problem is what is wrong with the value
-// ("" for a string or null; val is "" for null).
-func fieldOf(l *lead.Lead, hint *string, name string, nameValid bool, val, problem string,
-	seenKnown *uint64, seenOther *map[string]bool, bad []lead.FieldError) []lead.FieldError {
+// addUnnamed appends the fields' problems for fields not already named bad.
+func (d *leadDecoding) addUnnamed(fields []lead.FieldError) {
+	named := map[string]bool{}
+	for _, f := range d.bad {
+		named[f.Field] = true
+	}
+	for _, f := range fields {
+		if !named[f.Field] {
+			d.bad = append(d.bad, f)
+		}
+	}
+}
+
+// field stores one name:value pair in the lead (or the hint), or notes
+// what is wrong with it. problem is what is wrong with the value ("" for a
+// string or null; val is "" for null).
+func (d *leadDecoding) field(name string, nameValid bool, val, problem string) {
 	if !nameValid {
-		return append(bad, lead.FieldError{Field: shownName(name), Problem: "field name is not valid UTF-8"})
+		d.bad = append(d.bad, lead.FieldError{Field: shownName(name), Problem: "field name is not valid UTF-8"})
+		return
 	}
-	var p *string
 	bit, known := fieldBits[name]
-	if known {
-		if name == spamHintField {
-			p = hint
-		} else {
-			p = lead.Fields()[bit].Of(l)
-		}
-	} else {
-		bit = -1
+	if !known {
+		d.other(name)
+		return
 	}
-	if bit >= 0 {
-		if *seenKnown&(1<<bit) != 0 {
-			return append(bad, lead.FieldError{Field: name, Problem: "appears more than once"})
-		}
-		*seenKnown |= 1 << bit
-	} else {
-		if *seenOther == nil {
-			*seenOther = map[string]bool{}
-		}
-		if (*seenOther)[name] {
-			return append(bad, lead.FieldError{Field: shownName(name), Problem: "appears more than once"})
-		}
-		(*seenOther)[name] = true
-		return append(bad, lead.FieldError{Field: shownName(name), Problem: "unknown field"})
+	if d.seenKnown&(1<<bit) != 0 {
+		d.bad = append(d.bad, lead.FieldError{Field: name, Problem: "appears more than once"})
+		return
 	}
+	d.seenKnown |= 1 << bit
 	if problem != "" {
-		return append(bad, lead.FieldError{Field: name, Problem: problem})
+		d.bad = append(d.bad, lead.FieldError{Field: name, Problem: problem})
+		return
 	}
-	*p = val
-	return bad
+	if name == spamHintField {
+		d.hint = val
+	} else {
+		*lead.Fields()[bit].Of(d.l) = val
+	}
+}
+
+// other notes a name that is not a field: unknown, or repeated.
+func (d *leadDecoding) other(name string) {
+	if d.seenOther == nil {
+		d.seenOther = map[string]bool{}
+	}
+	if d.seenOther[name] {
+		d.bad = append(d.bad, lead.FieldError{Field: shownName(name), Problem: "appears more than once"})
+		return
+	}
+	d.seenOther[name] = true
+	d.bad = append(d.bad, lead.FieldError{Field: shownName(name), Problem: "unknown field"})
 }
 
 // fieldBits numbers the names decodeJSON takes: the table's rows, then
@@ -365,7 +410,7 @@ func (s *jsonScanner) number() error {
 // whether the raw bytes were valid UTF-8.
 func (s *jsonScanner) str() (string, bool, error) {
 	start := s.i + 1
-	// Fast path: no escapes, no control characters.
+	// Fast path: no escapes, no control characters, valid UTF-8.
 	ascii := true
 	for j := start; j < len(s.b); j++ {
 		switch c := s.b[j]; {
@@ -375,16 +420,22 @@ func (s *jsonScanner) str() (string, bool, error) {
 				s.i = j + 1
 				return string(raw), true, nil
 			}
-			j = len(s.b) // invalid UTF-8: the slow path replaces it
+			return s.escapedStr() // invalid UTF-8: replaced there
 		case c == '\\' || c < 0x20:
-			j = len(s.b)
+			return s.escapedStr()
 		case c >= 0x80:
 			ascii = false
 		}
 	}
+	return s.escapedStr()
+}
+
+// escapedStr reads a string at s.i rune by rune, unescaping into buf:
+// the slow path of str.
+func (s *jsonScanner) escapedStr() (string, bool, error) {
 	s.buf = s.buf[:0]
 	valid := true
-	j := start
+	j := s.i + 1
 	for j < len(s.b) {
 		c := s.b[j]
 		switch {
@@ -395,50 +446,9 @@ func (s *jsonScanner) str() (string, bool, error) {
 			s.i = j
 			return "", false, s.unexpected("in string literal")
 		case c == '\\':
-			if j+1 >= len(s.b) {
-				s.i = len(s.b)
-				return "", false, s.unexpected("")
-			}
-			switch e := s.b[j+1]; e {
-			case '"', '\\', '/':
-				s.buf = append(s.buf, e)
-				j += 2
-			case 'b':
-				s.buf, j = append(s.buf, '\b'), j+2
-			case 'f':
-				s.buf, j = append(s.buf, '\f'), j+2
-			case 'n':
-				s.buf, j = append(s.buf, '\n'), j+2
-			case 'r':
-				s.buf, j = append(s.buf, '\r'), j+2
-			case 't':
-				s.buf, j = append(s.buf, '\t'), j+2
-			case 'u':
-				r, ok := hex4(s.b, j+2)
-				if !ok {
-					s.i = min(j+2, len(s.b))
-					for s.i < len(s.b) && s.i < j+6 && isHex(s.b[s.i]) {
-						s.i++
-					}
-					return "", false, s.unexpected("in \\u hexadecimal character escape")
-				}
-				j += 6
-				if utf16.IsSurrogate(r) {
-					if r2, ok := hex4(s.b, j+2); ok && j+1 < len(s.b) && s.b[j] == '\\' && s.b[j+1] == 'u' {
-						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							r = dec
-							j += 6
-						} else {
-							r = utf8.RuneError
-						}
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				s.buf = utf8.AppendRune(s.buf, r)
-			default:
-				s.i = j + 1
-				return "", false, s.unexpected("in string escape code")
+			var err error
+			if j, err = s.escape(j); err != nil {
+				return "", false, err
 			}
 		case c < utf8.RuneSelf:
 			s.buf = append(s.buf, c)
@@ -454,6 +464,64 @@ func (s *jsonScanner) str() (string, bool, error) {
 	}
 	s.i = len(s.b)
 	return "", false, s.unexpected("")
+}
+
+// escape appends the escape sequence at b[j] ('\\') to buf and returns the
+// offset after it.
+func (s *jsonScanner) escape(j int) (int, error) {
+	if j+1 >= len(s.b) {
+		s.i = len(s.b)
+		return j, s.unexpected("")
+	}
+	switch e := s.b[j+1]; e {
+	case '"', '\\', '/':
+		s.buf = append(s.buf, e)
+	case 'b':
+		s.buf = append(s.buf, '\b')
+	case 'f':
+		s.buf = append(s.buf, '\f')
+	case 'n':
+		s.buf = append(s.buf, '\n')
+	case 'r':
+		s.buf = append(s.buf, '\r')
+	case 't':
+		s.buf = append(s.buf, '\t')
+	case 'u':
+		return s.unicodeEscape(j)
+	default:
+		s.i = j + 1
+		return j, s.unexpected("in string escape code")
+	}
+	return j + 2, nil
+}
+
+// unicodeEscape appends the \uXXXX at b[j], joined with the low surrogate
+// escape that follows a high one, or U+FFFD for a bad surrogate, as
+// encoding/json does; it returns the offset after what it read.
+func (s *jsonScanner) unicodeEscape(j int) (int, error) {
+	r, ok := hex4(s.b, j+2)
+	if !ok {
+		s.i = min(j+2, len(s.b))
+		for s.i < len(s.b) && s.i < j+6 && isHex(s.b[s.i]) {
+			s.i++
+		}
+		return j, s.unexpected("in \\u hexadecimal character escape")
+	}
+	j += 6
+	if utf16.IsSurrogate(r) {
+		if r2, ok := hex4(s.b, j+2); ok && j+1 < len(s.b) && s.b[j] == '\\' && s.b[j+1] == 'u' {
+			if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+				r = dec
+				j += 6
+			} else {
+				r = utf8.RuneError
+			}
+		} else {
+			r = utf8.RuneError
+		}
+	}
+	s.buf = utf8.AppendRune(s.buf, r)
+	return j, nil
 }
 
 func isHex(c byte) bool {
