@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
@@ -626,5 +627,82 @@ func TestPoisonLeads(t *testing.T) {
 	}
 	if faults == 0 {
 		t.Error("no failure was told apart as its lead's")
+	}
+}
+
+// TestSkewedClock (issue 17, point 2): two workers on one Redis, one whose
+// host clock runs 5 minutes ahead. An add of the other one times out (the
+// CRM commits it later); the skewed worker must not look it up before the
+// reconcile wait is over, so it neither misses the late commit nor sends
+// the lead again. It logs its offset once. Before, the settle time written
+// on one clock was read on the other: the skewed worker looked up at once,
+// found nothing, and added the lead a second time.
+func TestSkewedClock(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	fake := newFakeCRM(crmclient.V2)
+	var late crmclient.Lead
+	fake.setFail(func(n int, l crmclient.Lead) (bool, error) {
+		if n == 1 {
+			late = l // the CRM commits it after the client gave up
+			return false, lostConn
+		}
+		return true, nil
+	})
+	o := Options{CRMTimeout: time.Second, BreakerThreshold: 1000}
+	core, logs := observer.New(zap.WarnLevel)
+	skewed := o
+	skewed.Clock = func() time.Time { return time.Now().Add(5 * time.Minute) }
+	right := newHandler(t, fake, rc, o, nil)
+	ahead := newHandler(t, fake, rc, skewed, zap.New(core))
+	sctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	right.Start(sctx)
+	ahead.Start(sctx)
+
+	task, p := newLeadTask(t)
+	if err := right.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
+		t.Fatalf("first run = %v, want uncertain", err)
+	}
+	err := ahead.ProcessTask(ctx, task)
+	var de *DelayError
+	if !errors.As(err, &de) || de.Reason.Code != delivery.LookUpWait {
+		t.Fatalf("the skewed worker's run = %v, want postponed until the reconcile wait is over", err)
+	}
+	if s := ahead.Stats(); s.ReconcileNotFound+s.ReconcileFound+s.ReconcileUnknown != 0 {
+		t.Fatalf("the skewed worker looked the lead up early: %+v", s)
+	}
+	fake.mu.Lock()
+	fake.storeLocked(late)
+	fake.mu.Unlock()
+	if de.Delay > right.o.ReconcileAfter {
+		t.Fatalf("postponed %v, want at most the reconcile wait %v", de.Delay, right.o.ReconcileAfter)
+	}
+	time.Sleep(de.Delay) // bounded by the reconcile wait (2s)
+	if err := ahead.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("look-up run = %v", err)
+	}
+	if n := fake.storedPerCompany()[p.Lead.Company]; n != 1 {
+		t.Fatalf("the CRM holds the lead %d times, want 1", n)
+	}
+
+	// The other way: the skewed worker's settle time does not hold the
+	// right one back by its 5 minutes.
+	task2, _ := newLeadTask(t)
+	fake.setFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
+	if err := ahead.ProcessTask(ctx, task2); judge(err).out != delivery.Uncertain {
+		t.Fatalf("skewed worker's send = %v, want uncertain", err)
+	}
+	if err := right.ProcessTask(ctx, task2); !errors.As(err, &de) || de.Delay > right.o.ReconcileAfter {
+		t.Fatalf("the right worker's run = %v, want postponed at most %v", err, right.o.ReconcileAfter)
+	}
+
+	warned := logs.FilterMessageSnippet("clock differs from Redis's").All()
+	if len(warned) != 1 {
+		t.Fatalf("%d clock warnings, want 1", len(warned))
+	}
+	off, _ := warned[0].ContextMap()["offset"].(time.Duration)
+	if off > -5*time.Minute+time.Second || off < -5*time.Minute-time.Second {
+		t.Errorf("logged offset %v, want about -5m", off)
 	}
 }

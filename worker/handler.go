@@ -34,6 +34,7 @@ type Handler struct {
 
 	stats   counters
 	health  health
+	clock   *fleetClock // Options.Clock on Redis's time (clock.go)
 	current atomic.Bool // only workers of this version serve the queue (see fleetWatch)
 }
 
@@ -45,7 +46,9 @@ func NewHandler(client crm.Client, rc redis.UniversalClient, o Options, log *zap
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	h := &Handler{store: rdb.New(rc), o: o, log: log}
+	h := &Handler{store: rdb.New(rc), log: log, clock: &fleetClock{local: o.Clock}}
+	o.Clock = h.clock.Now // Redis's time, once Start measured it
+	h.o = o
 	api, err := versions.For(crm.Env{Client: boundCRM{judgedCRM{Client: client, obs: o.Observer}, h},
 		Store: h.store, Timeout: o.CRMTimeout, Clock: o.Clock, Log: log})
 	if err != nil {

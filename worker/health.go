@@ -152,12 +152,14 @@ func (h *Handler) Preflight(ctx context.Context) (delivery.Reason, error) {
 	return delivery.Reason{}, nil
 }
 
-// Start keeps checking the CRM while ctx lives, in the background: a
-// preflight of the CRM's configuration now and every preflightEvery, and
-// the API version's look-up bookkeeping (crm.API.Refresh: v1's journal),
-// so even the first sends have a watermark. It returns at once (a slow
-// CRM must not delay a worker's start); until the first check ends, sends
-// use the watermark as the fleet last recorded it (crm.API.Resume).
+// Start reads Redis's clock, which the worker keeps from then on
+// (clock.go: one clock for the fleet), and then keeps checking the CRM
+// while ctx lives, in the background: a preflight of the CRM's
+// configuration now and every preflightEvery, and the API version's
+// look-up bookkeeping (crm.API.Refresh: v1's journal), so even the first
+// sends have a watermark. It returns after that one Redis round trip (a
+// slow CRM must not delay a worker's start); until the first check ends,
+// sends use the watermark as the fleet last recorded it (crm.API.Resume).
 func (h *Handler) Start(ctx context.Context) {
 	check := func() {
 		if err := h.api.Refresh(ctx); err != nil && ctx.Err() == nil {
@@ -167,6 +169,7 @@ func (h *Handler) Start(ctx context.Context) {
 			h.log.Warn("CRM preflight could not reach the CRM", zap.Error(err))
 		}
 	}
+	h.keepClock(ctx)
 	if err := h.api.Resume(ctx); err != nil {
 		h.log.Debug("CRM watermark not read; the first refresh sets it", zap.Error(err))
 	}

@@ -1,6 +1,7 @@
 package rdb
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,4 +165,10 @@ func asStrings(v any) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Time is Redis's clock (TIME), the one clock of the fleet: times that
+// workers compare are read against it (worker's fleet clock).
+func (s *Store) Time(ctx context.Context) (time.Time, error) {
+	return s.c.Time(ctx).Result()
 }
