@@ -42,6 +42,12 @@ func TestRedisLimiter(t *testing.T) {
 		}
 		return d
 	}
+	admitted := func(t *testing.T, l Limiter, site, ip, what string) {
+		t.Helper()
+		if d := allow(t, l, site, ip); !d.Allowed {
+			t.Fatalf("%s refused: %+v", what, d)
+		}
+	}
 	if l := NewRedisLimiter(nil, 0, 0); l != nil {
 		t.Errorf("all limits off: %v, want nil", l)
 	}
@@ -50,63 +56,45 @@ func TestRedisLimiter(t *testing.T) {
 		t.Parallel()
 		l, now := newLimiter(t, 2, 3)
 		for i := 0; i < 2; i++ {
-			if d := allow(t, l, "shop", "192.0.2.1"); !d.Allowed {
-				t.Fatalf("request %d refused: %+v", i, d)
-			}
+			admitted(t, l, "shop", "192.0.2.1", fmt.Sprint("request ", i))
 		}
 		d := allow(t, l, "shop", "192.0.2.2")
 		if d.Allowed || d.Limit != LimitSite || d.RetryAfter != 500*time.Millisecond {
 			t.Fatalf("third shop request: %+v, want site refusal for 500ms", d)
 		}
-		if d := allow(t, l, "blog", "192.0.2.1"); !d.Allowed {
-			t.Fatalf("blog refused: %+v", d) // global 3 of 3
-		}
+		admitted(t, l, "blog", "192.0.2.1", "blog") // global 3 of 3
 		if d := allow(t, l, "blog", "192.0.2.1"); d.Allowed || d.Limit != LimitGlobal {
 			t.Fatalf("over the global cap: %+v", d)
 		}
 		// Refusals consumed nothing: a steady-state interval later one
 		// request of each fits again.
 		*now = now.Add(500 * time.Millisecond)
-		if d := allow(t, l, "shop", "192.0.2.1"); !d.Allowed {
-			t.Fatalf("after 500ms: %+v", d)
-		}
+		admitted(t, l, "shop", "192.0.2.1", "after 500ms")
 	})
 
 	t.Run("failed authentications per client", func(t *testing.T) {
 		t.Parallel()
 		l, now := newLimiter(t, 100, 100)
 		for i := 0; i < DefaultFailedAuthRate; i++ {
-			if d := allow(t, l, "", "2001:db8::1"); !d.Allowed {
-				t.Fatalf("failure %d refused: %+v", i, d)
-			}
+			admitted(t, l, "", "2001:db8::1", fmt.Sprint("failure ", i))
 		}
 		// The same /64 shares the bucket; a right key is not refused for it
 		// (finding M4).
 		if d := allow(t, l, "", "2001:db8::2"); d.Allowed || d.Limit != LimitClient || d.RetryAfter <= 0 {
 			t.Fatalf("failure after the budget: %+v", d)
 		}
-		if d := allow(t, l, "shop", "2001:db8::2"); !d.Allowed {
-			t.Fatalf("right key after the budget: %+v", d)
-		}
-		if d := allow(t, l, "shop", "2001:db8:0:1::1"); !d.Allowed {
-			t.Fatalf("another /64 refused: %+v", d)
-		}
-		if d := allow(t, l, "", "::ffff:192.0.2.9"); !d.Allowed {
-			t.Fatalf("another client refused: %+v", d)
-		}
+		admitted(t, l, "shop", "2001:db8::2", "right key after the budget")
+		admitted(t, l, "shop", "2001:db8:0:1::1", "another /64")
+		admitted(t, l, "", "::ffff:192.0.2.9", "another client")
 		*now = now.Add(time.Second / DefaultFailedAuthRate)
-		if d := allow(t, l, "shop", "2001:db8::1"); !d.Allowed {
-			t.Fatalf("after a refill: %+v", d)
-		}
+		admitted(t, l, "shop", "2001:db8::1", "after a refill")
 	})
 
 	t.Run("failed auth limit off with the global limit", func(t *testing.T) {
 		t.Parallel()
 		l, _ := newLimiter(t, 1, 0)
 		for i := 0; i < 3*DefaultFailedAuthRate; i++ {
-			if d := allow(t, l, "", "192.0.2.1"); !d.Allowed {
-				t.Fatalf("failure %d refused: %+v", i, d)
-			}
+			admitted(t, l, "", "192.0.2.1", fmt.Sprint("failure ", i))
 		}
 	})
 
@@ -139,9 +127,7 @@ func TestRedisLimiter(t *testing.T) {
 		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 		t.Cleanup(func() { rdb.Close() })
 		l := NewRedisLimiter(rdb, 1, 0)
-		if d := allow(t, l, "shop", "192.0.2.1"); !d.Allowed {
-			t.Fatalf("first: %+v", d)
-		}
+		admitted(t, l, "shop", "192.0.2.1", "first")
 		if d := allow(t, l, "shop", "192.0.2.1"); d.Allowed {
 			t.Fatalf("second within the second: %+v", d)
 		}
