@@ -1,14 +1,12 @@
 package realcrm
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +16,8 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/intake"
-	"leadrelay/internal/redistest"
+	"leadrelay/intake/intaketest"
 	"leadrelay/lead"
-	"leadrelay/producer"
 	"leadrelay/worker"
 )
 
@@ -48,33 +45,30 @@ func TestRealCRMDropInSites(t *testing.T) {
 	h := startRelayOn(t, s, sites)
 
 	const name, message, colour = "Иван Петров", "Перезвоните после 18:00, ёлки-палки", "зелёный"
-	w1251 := func(v string) string { return encodeIn(t, charmap.Windows1251, v) }
-	koi := func(v string) string { return encodeIn(t, charmap.KOI8R, v) }
+	w1251 := func(v string) string { return intaketest.Encode(t, charmap.Windows1251, v) }
+	koi := func(v string) string { return intaketest.Encode(t, charmap.KOI8R, v) }
 	type sent struct {
 		site, email, method, contentType, query string
 	}
 	email := func(i int) string { return fmt.Sprintf("dropin%s-%d@example.com", run, i) }
 	forms := []sent{
 		{"oldshop", email(1), "POST", "application/x-www-form-urlencoded; charset=windows-1251",
-			formOf("name", w1251(name), "tel", "+7 900 100-00-01", "e-mail", email(1), "message", w1251(message), "favourite_colour", w1251(colour))},
+			intaketest.Form("name", w1251(name), "tel", "+7 900 100-00-01", "e-mail", email(1), "message", w1251(message), "favourite_colour", w1251(colour))},
 		{"oldshop", email(2), "GET", "",
-			formOf("fio", w1251(name), "telephone", "+7 900 100-00-02", "email", email(2), "comment", w1251(message), "favourite_colour", w1251(colour))},
+			intaketest.Form("fio", w1251(name), "telephone", "+7 900 100-00-02", "email", email(2), "comment", w1251(message), "favourite_colour", w1251(colour))},
 		{"koi" + run, email(3), "POST", "application/x-www-form-urlencoded; charset=koi8-r",
-			formOf("name", koi(name), "tel", "+7 900 100-00-03", "email", email(3), "text", koi(message), "favourite_colour", koi(colour))},
+			intaketest.Form("name", koi(name), "tel", "+7 900 100-00-03", "email", email(3), "text", koi(message), "favourite_colour", koi(colour))},
 		{"koi" + run, email(4), "GET", "",
-			formOf("name", koi(name), "tel", "+7 900 100-00-04", "email", email(4), "message", koi(message), "favourite_colour", koi(colour))},
-		{"utm" + run, email(5), "GET", "", formOf("name", name, "email", email(5), "message", message)},
-		{"partner" + run, email(6), "GET", "", formOf("name", name, "email", email(6), "message", message)},
-		{"desc" + run, email(7), "GET", "", formOf("name", w1251(name), "email", email(7), "message", w1251(message))},
+			intaketest.Form("name", koi(name), "tel", "+7 900 100-00-04", "email", email(4), "message", koi(message), "favourite_colour", koi(colour))},
+		{"utm" + run, email(5), "GET", "", intaketest.Form("name", name, "email", email(5), "message", message)},
+		{"partner" + run, email(6), "GET", "", intaketest.Form("name", name, "email", email(6), "message", message)},
+		{"desc" + run, email(7), "GET", "", intaketest.Form("name", w1251(name), "email", email(7), "message", w1251(message))},
 	}
 	for _, f := range forms {
 		q := "login=" + url.QueryEscape(f.site) + "&apikey=" + url.QueryEscape(siteKeyOf(f.site)) + "&action=add&" + f.query
-		var req *http.Request
+		req := intaketest.DropInPost(f.contentType, q)
 		if f.method == "GET" {
-			req = httptest.NewRequest(http.MethodGet, "/developer/v1/leads?"+q, nil)
-		} else {
-			req = httptest.NewRequest(http.MethodPost, "/developer/v1/leads", strings.NewReader(q))
-			req.Header.Set("Content-Type", f.contentType)
+			req = intaketest.DropInGet(q)
 		}
 		if body := serve(h, req); !strings.Contains(body, `"Success"`) {
 			t.Fatalf("%s %s: %s", f.site, f.method, body)
@@ -90,8 +84,8 @@ func TestRealCRMDropInSites(t *testing.T) {
 
 	// A windows-1251 form on a UTF-8 site that declares nothing: kept,
 	// read as what it looks like, and the answer says so.
-	kept := httptest.NewRequest(http.MethodGet, "/developer/v1/leads?login=partner"+run+"&apikey="+url.QueryEscape(siteKeyOf("partner"+run))+
-		"&action=add&"+formOf("name", w1251(name), "email", email(9), "message", w1251(message)), nil)
+	kept := intaketest.DropInGet("login=partner" + run + "&apikey=" + url.QueryEscape(siteKeyOf("partner"+run)) +
+		"&action=add&" + intaketest.Form("name", w1251(name), "email", email(9), "message", w1251(message)))
 	if body := serve(h, kept); !strings.Contains(body, "was kept, read as windows-1251") {
 		t.Fatalf("undeclared windows-1251: %s", body)
 	}
@@ -146,33 +140,18 @@ func siteKeyOf(site string) string { return "key-" + site + "-0123456789abcdef" 
 // CRM's v2, on a private Redis, and returns the intake handler.
 func startRelayOn(t *testing.T, s settings, sites map[string]intake.SiteSettings) http.Handler {
 	t.Helper()
-	rc := redistest.Start(t).Client()
 	crm, err := crmclient.New(s.url, s.login, s.apikey, crmclient.WithAPIVersion(crmclient.V2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	o := worker.Options{Concurrency: 2, CRMTimeout: 20 * time.Second, RetryInitial: 100 * time.Millisecond,
 		RetryMaxDelay: time.Second, BreakerThreshold: 1000, ShutdownTimeout: 10 * time.Second, PollInterval: 50 * time.Millisecond}
-	h, err := worker.NewHandler(crm, rc, o, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(rc, h, o, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	pub := intaketest.StartDelivery(t, crm, o)
 	keys := map[string]string{}
 	for site := range sites {
 		keys[site] = siteKeyOf(site)
 	}
-	pub := producer.New(rc, producer.Options{Queue: lead.DefaultQueue}, log)
-	return intake.New(intake.Options{Sites: keys, SiteSettings: sites}, pub, log)
+	return intake.New(intake.Options{Sites: keys, SiteSettings: sites}, pub, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 }
 
 func serve(h http.Handler, req *http.Request) string {
@@ -180,24 +159,6 @@ func serve(h http.Handler, req *http.Request) string {
 	h.ServeHTTP(rec, req)
 	b, _ := io.ReadAll(rec.Body)
 	return string(b)
-}
-
-func encodeIn(t *testing.T, cm *charmap.Charmap, v string) string {
-	t.Helper()
-	b, err := cm.NewEncoder().String(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// formOf percent-encodes pairs byte for byte, as a page in any charset does.
-func formOf(kv ...string) string {
-	var parts []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		parts = append(parts, url.QueryEscape(kv[i])+"="+url.QueryEscape(kv[i+1]))
-	}
-	return strings.Join(parts, "&")
 }
 
 // crmRow is a lead as MariaDB holds it.
