@@ -191,6 +191,17 @@ func (r *Report) light(name string) (LightPoint, bool) {
 // the ratio LeadRelay / reference and the target where it has one.
 func (r *Report) Rows() []Row {
 	var rows []Row
+	for _, part := range []func() []Row{r.intakeRows, r.deliveryRows, r.redisBytesRows, r.lightRows,
+		r.idleRows, r.poolRows, r.realRows, r.rssRows} {
+		rows = append(rows, part()...)
+	}
+	return rows
+}
+
+// intakeRows compare intake's accepted leads/s and ack latency with bare
+// net/http and with raw enqueues.
+func (r *Report) intakeRows() []Row {
+	var rows []Row
 	for _, v := range []struct{ name, label string }{{intakeJSON, "JSON"}, {intakeDropIn, "drop-in"}} {
 		for _, c := range intakeLevels {
 			p, ok1 := r.intakeAt(v.name, c)
@@ -214,6 +225,13 @@ func (r *Report) Rows() []Row {
 				Reference: "bare net/http + asynq: " + ms2(ref.P50, ref.P99)})
 		}
 	}
+	return rows
+}
+
+// deliveryRows compare delivered leads/s with a raw server, a no-op one
+// and the bound a CRM's latency sets.
+func (r *Report) deliveryRows() []Row {
+	var rows []Row
 	for _, s := range deliveryShapes {
 		p, ok1 := r.deliveryAt(deliveryRelay, s.procs, s.conc)
 		ref, ok2 := r.deliveryAt(deliveryRaw, s.procs, s.conc)
@@ -231,6 +249,12 @@ func (r *Report) Rows() []Row {
 	for _, p := range r.Latency {
 		rows = append(rows, ratioRow(fmt.Sprintf("delivered leads/s, 1×%d, %s CRM latency", p.Conc, crmLatency), p.PerSec, "bound C/L", p.Bound, "%.0f", "", true))
 	}
+	return rows
+}
+
+// redisBytesRows compare the Redis memory a lead takes, queued and
+// finished, with a raw asynq task's, averaged over the delivery runs.
+func (r *Report) redisBytesRows() []Row {
 	var lq, lf, rq, rf float64
 	var n, m int
 	for _, p := range r.Delivery {
@@ -241,11 +265,19 @@ func (r *Report) Rows() []Row {
 			rq, rf, m = rq+p.QueuedB, rf+p.FinishedB, m+1
 		}
 	}
-	if n > 0 && m > 0 {
-		rows = append(rows,
-			ratioRow("Redis bytes per queued lead", lq/float64(n), "raw asynq task, same payload", rq/float64(m), "%.0f", "≤ 1.05", false),
-			ratioRow("Redis bytes per finished lead (kept 24 h)", lf/float64(n), "raw asynq task, same payload", rf/float64(m), "%.0f", "≤ 1.15", false))
+	if n == 0 || m == 0 {
+		return nil
 	}
+	return []Row{
+		ratioRow("Redis bytes per queued lead", lq/float64(n), "raw asynq task, same payload", rq/float64(m), "%.0f", "≤ 1.05", false),
+		ratioRow("Redis bytes per finished lead (kept 24 h)", lf/float64(n), "raw asynq task, same payload", rf/float64(m), "%.0f", "≤ 1.15", false),
+	}
+}
+
+// lightRows give a lone lead's latency under light load, the default
+// first, with raw asynq's beside it.
+func (r *Report) lightRows() []Row {
+	var rows []Row
 	if p, ok := r.light(lightDefault); ok {
 		ref := ""
 		if raw, ok := r.light(lightRaw); ok {
@@ -259,25 +291,37 @@ func (r *Report) Rows() []Row {
 		}
 		rows = append(rows, Row{Figure: p.figure(), Value: ms2(p.P50, p.P99), Target: latencyTarget(p)})
 	}
-	if p, ok := r.light(lightDefault); ok {
-		if raw, ok := r.light(lightRaw); ok {
-			row := ratioRow("idle Redis commands/s, "+lightDefault, p.IdleCmds, lightRaw, raw.IdleCmds, "%.2f", "", false)
-			row.Target = "≤ 2 " + mark(p.IdleCmds <= 2)
-			rows = append(rows, row)
-		}
-		raw, _ := r.light(lightRaw)
-		for _, q := range r.Light {
-			switch {
-			case q.Name == lightDefault || q.Name == lightRaw || q.Name == lightIdleFleet:
-			case strings.HasPrefix(q.Name, "raw"):
-				rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
-			default:
-				rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightDefault, p.IdleCmds, "%.1f", "", false))
-			}
+	return rows
+}
+
+// idleRows compare the Redis commands an idle relay sends with raw asynq's.
+func (r *Report) idleRows() []Row {
+	p, ok := r.light(lightDefault)
+	if !ok {
+		return nil
+	}
+	var rows []Row
+	if raw, ok := r.light(lightRaw); ok {
+		row := ratioRow("idle Redis commands/s, "+lightDefault, p.IdleCmds, lightRaw, raw.IdleCmds, "%.2f", "", false)
+		row.Target = "≤ 2 " + mark(p.IdleCmds <= 2)
+		rows = append(rows, row)
+	}
+	raw, _ := r.light(lightRaw)
+	for _, q := range r.Light {
+		switch {
+		case q.Name == lightDefault || q.Name == lightRaw || q.Name == lightIdleFleet:
+		case strings.HasPrefix(q.Name, "raw"):
+			rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
+		default:
+			rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightDefault, p.IdleCmds, "%.1f", "", false))
 		}
 	}
-	rows = append(rows, r.poolRows()...)
-	rows = append(rows, r.realRows()...)
+	return rows
+}
+
+// rssRows give the bench process's memory after each stage.
+func (r *Report) rssRows() []Row {
+	var rows []Row
 	for _, p := range r.RSS {
 		rows = append(rows, Row{Figure: "bench process RSS after " + p.After + " (peak)", Value: fmt.Sprintf("%.0f MiB (%.0f MiB)", p.RSS/(1<<20), p.HWM/(1<<20))})
 	}
