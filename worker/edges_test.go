@@ -706,3 +706,52 @@ func TestSkewedClock(t *testing.T) {
 		t.Errorf("logged offset %v, want about -5m", off)
 	}
 }
+
+// TestLookUpAgainWhenEarly (issue 17, point 3): an add timed out and the
+// CRM commits it 8 s later. The record's settle time was written by a
+// worker with LEADRELAY_RECONCILE_AFTER=2s; the fleet now runs with 10s
+// (what the CRM may take). A look-up the old settle time lets run finds
+// nothing: the lead is looked up again once 10 s since the send have
+// passed, and found, not sent a second time. Before, it was resent at
+// once, and the CRM held it twice.
+func TestLookUpAgainWhenEarly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, func(o *Options) { o.CRMTimeout, o.ReconcileAfter = time.Second, 2*time.Second })
+	var late crmclient.Lead
+	e.crm.setFail(func(n int, l crmclient.Lead) (bool, error) {
+		if n == 1 {
+			late = l
+			return false, lostConn
+		}
+		return true, nil
+	})
+	task, p := newLeadTask(t)
+	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
+		t.Fatalf("first run = %v, want uncertain", err)
+	}
+	o := e.o
+	o.ReconcileAfter = 10 * time.Second
+	careful := newHandler(t, e.crm, e.rdb, o, nil)
+	e.clock.Advance(2 * time.Second) // the old settle time has passed
+	err := careful.ProcessTask(ctx, task)
+	var de *DelayError
+	if !errors.As(err, &de) || de.Reason.Code != delivery.LookUpWait || de.Delay != 8*time.Second {
+		t.Fatalf("early look-up run = %v, want postponed 8s to look up again", err)
+	}
+	if adds, _ := e.crm.counts(); adds != 1 {
+		t.Fatalf("%d adds after the early look-up, want 1 (no resend)", adds)
+	}
+	e.crm.mu.Lock()
+	e.crm.storeLocked(late) // the CRM commits the first add
+	e.crm.mu.Unlock()
+	e.clock.Advance(de.Delay)
+	if err := careful.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("second look-up run = %v", err)
+	}
+	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+		t.Fatalf("the CRM holds the lead %d times, want 1", n)
+	}
+	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" {
+		t.Fatalf("marker = %+v, want found by the second look-up", m)
+	}
+}

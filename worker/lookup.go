@@ -51,7 +51,28 @@ func (h *Handler) lookUpFirst(ctx context.Context, r *run, a rdb.Attempt, hd *ho
 		hd.release(ctx, rdb.Release{Mode: rdb.ReleaseKeep})
 		return true, &deadError{reason: delivery.Reason{Code: delivery.LookUpUnknown}}
 	}
+	if wait := h.earlyBy(a); wait > 0 {
+		r.log.Info("the look-up ran before the CRM could have committed the earlier add; it runs again before any resend",
+			zap.Duration("wait", wait))
+		hd.release(ctx, rdb.Release{Mode: rdb.ReleaseKeep})
+		return true, &DelayError{Delay: wait, Reason: delivery.Reason{Code: delivery.LookUpWait}}
+	}
 	return h.resend(ctx, r, hd)
+}
+
+// earlyBy is how much too early a look-up that found nothing ran, 0 if
+// not: an add that may still commit (its settle time lies beyond the CRM
+// timeout from its send; an add answered within it, an HTTP 500, is over)
+// is looked up again, not resent, until this worker's reconcile wait
+// since the send has passed. The record's settle time let it run sooner
+// when a worker with a shorter LEADRELAY_RECONCILE_AFTER wrote it (a
+// rolling change of the setting), or one whose clock was off before it
+// read Redis's (clock.go).
+func (h *Handler) earlyBy(a rdb.Attempt) time.Duration {
+	if a.SentAt.IsZero() || !a.SettleAt.After(a.SentAt.Add(h.o.CRMTimeout)) {
+		return 0
+	}
+	return max(a.SentAt.Add(h.o.ReconcileAfter).Sub(h.o.Clock()), 0)
 }
 
 // resend writes the attempt record ahead of sending again, after a
