@@ -12,10 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"leadrelay/internal/redistest"
 )
 
 var limiterEpoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -23,11 +19,8 @@ var limiterEpoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // newLimiter is a RedisLimiter on miniredis whose clock the test moves.
 func newLimiter(t *testing.T, site, global float64, opts ...RedisLimiterOption) (Limiter, *time.Time) {
 	t.Helper()
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	now := limiterEpoch
-	l := NewRedisLimiter(rdb, site, global, append([]RedisLimiterOption{WithRateClock(func() time.Time { return now })}, opts...)...)
+	l := NewRedisLimiter(miniClient(t), site, global, append([]RedisLimiterOption{WithRateClock(func() time.Time { return now })}, opts...)...)
 	return l, &now
 }
 
@@ -123,10 +116,7 @@ func TestRedisLimiter(t *testing.T) {
 
 	t.Run("Redis TIME", func(t *testing.T) {
 		t.Parallel()
-		m := redistest.Mini(t)
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { rdb.Close() })
-		l := NewRedisLimiter(rdb, 1, 0)
+		l := NewRedisLimiter(miniClient(t), 1, 0)
 		admitted(t, l, "shop", "192.0.2.1", "first")
 		if d := allow(t, l, "shop", "192.0.2.1"); d.Allowed {
 			t.Fatalf("second within the second: %+v", d)
