@@ -36,8 +36,7 @@ type Server struct {
 	// extra are more redis-server arguments (replicaof, cluster mode); later
 	// arguments win over the defaults.
 	extra []string
-	cmd   *exec.Cmd
-	done  chan struct{}
+	proc  *proc
 }
 
 // Binary returns the redis-server executable tests use: $LEADRELAY_TEST_REDIS_SERVER,
@@ -88,14 +87,23 @@ func startServer(t testing.TB, extra []string, port func(testing.TB) int) *Serve
 	need(t, bin, "redis-server", "redis-server")
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), extra: extra}
 	t.Cleanup(s.Stop)
-	// A port that was free a moment ago may be taken by the time the server
-	// binds it (parallel tests open many sockets): then redis-server exits
-	// at once, and another port is tried.
+	onFreePort(t, port, func(addr string) error {
+		s.Addr = addr
+		return s.start()
+	})
+	return s
+}
+
+// onFreePort calls start with addresses on 127.0.0.1 and ports from port
+// until one works. A port that was free a moment ago may be taken by the
+// time the program binds it (parallel tests open many sockets): then it
+// exits at once (errExited), and another port is tried, five at most.
+func onFreePort(t testing.TB, port func(testing.TB) int, start func(addr string) error) {
+	t.Helper()
 	for try := 1; ; try++ {
-		s.Addr = "127.0.0.1:" + strconv.Itoa(port(t))
-		err := s.start()
+		err := start("127.0.0.1:" + strconv.Itoa(port(t)))
 		if err == nil {
-			return s
+			return
 		}
 		if !errors.Is(err, errExited) || try == 5 {
 			t.Fatalf("redistest: %v", err)
@@ -115,23 +123,44 @@ func (s *Server) start() error {
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no"}, s.extra...)
 	var err error
-	s.cmd, s.done, err = launch(s.bin, args, s.Addr, s.Log())
+	s.proc, err = launch(s.bin, args, s.Addr, s.Log())
 	return err
+}
+
+// proc is a running redis program.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it exited
+}
+
+// kill kills p (SIGKILL) and waits, at most 10s, for it to exit; false
+// when it did not. A nil p is not running.
+func (p *proc) kill() bool {
+	if p == nil {
+		return true
+	}
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
+	}
 }
 
 // launch starts bin with args, its output appended to logPath, and waits
 // (at most 10s) until it answers PING on addr. It returns errExited when the
 // process died first (its port was taken, typically).
-func launch(bin string, args []string, addr, logPath string) (*exec.Cmd, chan struct{}, error) {
+func launch(bin string, args []string, addr, logPath string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -142,17 +171,17 @@ func launch(bin string, args []string, addr, logPath string) (*exec.Cmd, chan st
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
-			return cmd, done, nil
+			return &proc{cmd: cmd, done: done}, nil
 		}
 		select {
 		case <-done:
-			return nil, nil, fmt.Errorf("%s on %s %w: %s", name, addr, errExited, lastLines(logPath, 5))
+			return nil, fmt.Errorf("%s on %s %w: %s", name, addr, errExited, lastLines(logPath, 5))
 		default:
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-done
-			return nil, nil, fmt.Errorf("%s on %s not ready after 10s: %v; its log: %s", name, addr, err, lastLines(logPath, 5))
+			return nil, fmt.Errorf("%s on %s not ready after 10s: %v; its log: %s", name, addr, err, lastLines(logPath, 5))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -171,16 +200,10 @@ func lastLines(path string, n int) string {
 // Stop kills the server (SIGKILL: what survives is what the AOF holds) and
 // waits for it to exit. Safe to call twice.
 func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
+	if !s.proc.kill() {
 		s.t.Errorf("redistest: redis-server %s did not exit", s.Addr)
 	}
-	s.cmd = nil
+	s.proc = nil
 }
 
 // Restart stops the server and starts it again on the same port and data

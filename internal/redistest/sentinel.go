@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -47,8 +46,7 @@ type Sentinel struct {
 	bin  string
 	args []string
 	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *proc
 }
 
 // SentinelBinary returns the program and leading arguments that run a
@@ -118,9 +116,9 @@ func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
 	t.Helper()
 	s := &Sentinel{t: t, bin: bin[0], args: bin[1:], dir: t.TempDir()}
 	t.Cleanup(s.Stop)
-	for try := 1; ; try++ {
-		s.Addr = "127.0.0.1:" + strconv.Itoa(FreePort(t))
-		_, port, _ := net.SplitHostPort(s.Addr)
+	onFreePort(t, FreePort, func(addr string) error {
+		s.Addr = addr
+		_, port, _ := net.SplitHostPort(addr)
 		// The sentinel rewrites its configuration file: it must be its own.
 		conf := strings.Join([]string{
 			"port " + port,
@@ -138,15 +136,10 @@ func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
 			t.Fatal(err)
 		}
 		var err error
-		s.cmd, s.done, err = launch(s.bin, append([]string{path}, s.args...), s.Addr, s.Log())
-		if err == nil {
-			return s
-		}
-		if !errors.Is(err, errExited) || try == 5 {
-			t.Fatalf("redistest: %v", err)
-		}
-		t.Logf("redistest: %v; trying another port", err)
-	}
+		s.proc, err = launch(s.bin, append([]string{path}, s.args...), s.Addr, s.Log())
+		return err
+	})
+	return s
 }
 
 // Log is the path of the sentinel's log file.
@@ -154,16 +147,10 @@ func (s *Sentinel) Log() string { return filepath.Join(s.dir, "sentinel.log") }
 
 // Stop kills the sentinel and waits for it to exit. Safe to call twice.
 func (s *Sentinel) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
+	if !s.proc.kill() {
 		s.t.Errorf("redistest: redis-sentinel %s did not exit", s.Addr)
 	}
-	s.cmd = nil
+	s.proc = nil
 }
 
 // master returns SENTINEL MASTER's fields for the group.
@@ -195,7 +182,7 @@ func (g *SentinelGroup) Servers() []*Server { return append([]*Server{g.Primary}
 // none answers.
 func (g *SentinelGroup) CurrentPrimary() string {
 	for _, s := range g.Sentinels {
-		if s.cmd == nil {
+		if s.proc == nil {
 			continue
 		}
 		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
