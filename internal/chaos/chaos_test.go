@@ -104,11 +104,7 @@ func (s suite) run(t *testing.T) {
 		"LEADRELAY_SHUTDOWN_TIMEOUT=3s",
 		"LEADRELAY_LOG_LEVEL=info",
 	}
-	intake := hatest.Start(t, bin, "intake", env, "intake")
-	workers := make([]*hatest.Proc, 3)
-	for i := range workers {
-		workers[i] = hatest.Start(t, bin, fmt.Sprintf("worker%d", i+1), env, "worker")
-	}
+	intake, workers := hatest.StartRelay(t, bin, env, 3)
 
 	// Publish in the background while the faults happen.
 	pub := &publisher{base: intake.URL, api: s.api, failEvery: s.failEvery}

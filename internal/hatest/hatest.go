@@ -156,6 +156,19 @@ func Start(t testing.TB, bin, name string, env []string, args ...string) *Proc {
 	return p
 }
 
+// StartRelay starts the relay as production runs it: an intake process
+// named "intake" and n worker processes named "worker1".."workerN", all of
+// bin with env. Each is killed at cleanup.
+func StartRelay(t testing.TB, bin string, env []string, n int) (intake *Proc, workers []*Proc) {
+	t.Helper()
+	intake = Start(t, bin, "intake", env, "intake")
+	workers = make([]*Proc, n)
+	for i := range workers {
+		workers[i] = Start(t, bin, fmt.Sprintf("worker%d", i+1), env, "worker")
+	}
+	return intake, workers
+}
+
 // Restart starts the process again (after Kill or Terminate) with the same
 // settings, and waits until it listens.
 func (p *Proc) Restart() {

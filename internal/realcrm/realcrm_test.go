@@ -84,8 +84,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	}
 	env = append(env, extraEnv...)
 	bin := hatest.Binary(t)
-	intake := hatest.Start(t, bin, "intake", env, "intake")
-	workers := []*hatest.Proc{hatest.Start(t, bin, "worker1", env, "worker"), hatest.Start(t, bin, "worker2", env, "worker")}
+	intake, workers := hatest.StartRelay(t, bin, env, 2)
 
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	marker := func(i int) string { return fmt.Sprintf("lrk%s-%03d", run, i) }

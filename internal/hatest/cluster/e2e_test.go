@@ -43,11 +43,7 @@ func TestEndToEndOnCluster(t *testing.T) {
 	sim, crmURL := hatest.StartSim(t, 0)
 	sim.SetFaults(crmsim.Faults{RejectMarker: rejectMarker})
 	env := hatest.Env(cl.URL(), crmURL, "LEADRELAY_MAX_RETRY=3")
-	in := hatest.Start(t, bin, "intake", env, "intake")
-	workers := []*hatest.Proc{
-		hatest.Start(t, bin, "worker1", env, "worker"),
-		hatest.Start(t, bin, "worker2", env, "worker"),
-	}
+	in, workers := hatest.StartRelay(t, bin, env, 2)
 	ctx := context.Background()
 	client := &http.Client{Timeout: 5 * time.Second}
 	ops := in.OpsURL()

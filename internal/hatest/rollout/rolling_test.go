@@ -39,11 +39,7 @@ func TestRollingRestart(t *testing.T) {
 			rds := redistest.Start(t)
 			sim, crmURL := hatest.StartSim(t, tc.latency)
 			env := hatest.Env(rds.URL(), crmURL, "LEADRELAY_CONCURRENCY=10", "LEADRELAY_SHUTDOWN_TIMEOUT="+tc.shutdown.String())
-			in := hatest.Start(t, bin, "intake", env, "intake")
-			workers := make([]*hatest.Proc, 3)
-			for i := range workers {
-				workers[i] = hatest.Start(t, bin, fmt.Sprintf("worker%d", i+1), env, "worker")
-			}
+			in, workers := hatest.StartRelay(t, bin, env, 3)
 			pub := &hatest.Publisher{URL: in.URL, Rate: tc.rate, Prefix: "rolling"}
 			done := make(chan struct{})
 			go func() { defer close(done); pub.Run(context.Background(), tc.leads, nil) }()

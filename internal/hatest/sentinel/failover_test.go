@@ -46,11 +46,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 			env := hatest.Env(g.URL(), crmURL,
 				"LEADRELAY_REDIS_WAIT_REPLICAS=1", "LEADRELAY_REDIS_WAIT_TIMEOUT=500ms", "LEADRELAY_CONCURRENCY=10",
 				"LEADRELAY_CRM_TIMEOUT=10s", "LEADRELAY_RECONCILE_AFTER=11s")
-			in := hatest.Start(t, bin, "intake", env, "intake")
-			workers := []*hatest.Proc{
-				hatest.Start(t, bin, "worker1", env, "worker"),
-				hatest.Start(t, bin, "worker2", env, "worker"),
-			}
+			in, workers := hatest.StartRelay(t, bin, env, 2)
 
 			stop := make(chan struct{})
 			stall := hatest.Gaps(sim, tc.leads, stop)
