@@ -80,12 +80,9 @@ func TestSecretFiles(t *testing.T) {
 // keys are the exception: LEADRELAY_SITES_FILE is the sites file.
 func TestEverySecretHasAFile(t *testing.T) {
 	t.Parallel()
-	known := map[string]bool{}
+	known := varsByName()
 	for _, v := range Vars() {
-		known[v.Name] = true
-	}
-	for _, v := range Vars() {
-		if v.Secret && v.Name != "LEADRELAY_SITES" && !known[v.Name+"_FILE"] {
+		if _, ok := known[v.Name+"_FILE"]; v.Secret && v.Name != "LEADRELAY_SITES" && !ok {
 			t.Errorf("secret %s has no %s_FILE", v.Name, v.Name)
 		}
 	}

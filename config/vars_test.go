@@ -84,13 +84,19 @@ func TestProblemsFor(t *testing.T) {
 	}
 }
 
+// varsByName is Vars by their names.
+func varsByName() map[string]Var {
+	m := map[string]Var{}
+	for _, v := range Vars() {
+		m[v.Name] = v
+	}
+	return m
+}
+
 // TestVarsListsDefaults: the help's list comes from Load itself.
 func TestVarsListsDefaults(t *testing.T) {
 	t.Parallel()
-	got := map[string]Var{}
-	for _, v := range Vars() {
-		got[v.Name] = v
-	}
+	got := varsByName()
 	for name, def := range map[string]string{
 		"LEADRELAY_MAX_RETRY": "80", "LEADRELAY_RETRY_MAX_DELAY": "1h", "LEADRELAY_DELIVERED_TTL": "720h",
 		"LEADRELAY_RECONCILE_AFTER": "2m", "LEADRELAY_CRM_API": "v1", "LEADRELAY_HTTP_ADDR": "127.0.0.1:8080",
