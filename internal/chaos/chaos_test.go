@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
 	"leadrelay/internal/hatest"
@@ -155,8 +154,7 @@ func (s suite) run(t *testing.T) {
 	}
 	setFaults(t, sim.URL(), tail)
 
-	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
-	defer rc.Close()
+	rc := rds.Client()
 	insp := asynq.NewInspectorFromRedisClient(rc)
 	drained := hatest.WaitFor(5*time.Minute, time.Second, func() bool {
 		qi, err := insp.GetQueueInfo("leads")

@@ -116,8 +116,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	time.Sleep(time.Second)
 	srv.start(t, true)
 
-	rc := redis.NewClient(&redis.Options{Addr: rds.Addr})
-	t.Cleanup(func() { rc.Close() })
+	rc := rds.Client()
 	insp := asynq.NewInspectorFromRedisClient(rc)
 	last := time.Now()
 	drained := hatest.WaitFor(s.drain, 2*time.Second, func() bool {

@@ -132,33 +132,24 @@ func preload(b *testing.B, pub *producer.Publisher, n int) {
 }
 
 // commandStats returns INFO commandstats as calls per command.
-func commandStats(b *testing.B, rdb *redis.Client) map[string]float64 {
-	txt, err := rdb.Info(context.Background(), "commandstats").Result()
+func commandStats(b *testing.B, rdb *redis.Client) map[string]int64 {
+	calls, err := redistest.CommandCalls(context.Background(), rdb)
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(txt, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok {
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		out[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseFloat(calls, 64)
-	}
-	return out
+	return calls
 }
 
 // perLead formats the commands called between two commandStats per lead,
 // most frequent first.
-func perLead(before, after map[string]float64, n int) string {
+func perLead(before, after map[string]int64, n int) string {
 	type kv struct {
 		name string
 		v    float64
 	}
 	var list []kv
 	for k, v := range after {
-		if d := (v - before[k]) / float64(n); d >= 0.05 {
+		if d := float64(v-before[k]) / float64(n); d >= 0.05 {
 			list = append(list, kv{k, d})
 		}
 	}
