@@ -84,11 +84,18 @@ func (c *cli) crmStat(args []string) error {
 		return emitList(c, stats)
 	}
 	tw := c.table()
-	fmt.Fprintln(tw, "LOGIN\tOPEN\tPROCESSED")
+	fmt.Fprintln(tw, "LOGIN\tIN WORK\tPROCESSED")
 	for _, s := range stats {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", s.Login, s.InWork, s.Processed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", clip(s.Login, 64), s.InWork, s.Processed)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The CRM's own "open" is status 1: a reader of OPEN 0 beside a list
+	// of new leads would think the counts wrong.
+	fmt.Fprintln(c.out, "The CRM counts each operator's leads in work (status 1) created in the period and those processed in it;")
+	fmt.Fprintln(c.out, "new leads (status 0, not yet taken) count nowhere here: ctl crm list shows them.")
+	return nil
 }
 
 func (c *cli) crmInfo(args []string) error {

@@ -38,6 +38,7 @@ Commands:
   lead status ID                          queued, retrying, delivered (with CRM id) or dead (with reason)
   lead find --email E | --phone P         the relay's recent leads (what asynq retains, and dead ones) by e-mail or phone
   crm stat [--since YYYY-MM-DD --until YYYY-MM-DD]
+                                          per CRM operator: leads in work and processed (new leads: crm list)
   crm info ID
   crm list [--since YYYY-MM-DD --until YYYY-MM-DD] [--page N | --all]
   import --site S [--no-progress] FILE.csv|FILE.jsonl

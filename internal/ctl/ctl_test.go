@@ -545,7 +545,7 @@ func TestCRM(t *testing.T) {
 		args []string
 		text []string
 	}{
-		{"stat", []string{"crm", "stat"}, []string{"LOGIN", "OPEN", "PROCESSED", crmLogin}},
+		{"stat", []string{"crm", "stat"}, []string{"LOGIN", "IN WORK", "PROCESSED", crmLogin}},
 		{"info", []string{"crm", "info", fmt.Sprint(ids[1])}, []string{"ann1@example.com", "Ann 1", "ACME", "open"}},
 		{"list", []string{"crm", "list"}, []string{"ID", "CREATED", "ann0@example.com", "ann2@example.com", "3 leads"}},
 		{"list all", []string{"crm", "list", "--all"}, []string{"3 leads"}},
