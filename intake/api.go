@@ -35,6 +35,29 @@ type statusBody struct {
 	UpdatedAt     time.Time `json:"updated_at,omitzero"`
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
+	Timeline      []siteRun `json:"timeline,omitempty"`
+}
+
+// siteRun is one run of a site's lead as the site reads it: when, how it
+// ended and the reason's code and site text. Nothing internal: no worker,
+// no CRM codes or words, no durations.
+type siteRun struct {
+	At         time.Time     `json:"at"`
+	Outcome    string        `json:"outcome"`
+	ReasonCode delivery.Code `json:"reason_code,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	Repeats    int           `json:"repeats,omitempty"`
+	LastAt     time.Time     `json:"last_at,omitzero"`
+}
+
+// siteTimeline is a lead's timeline as its site reads it.
+func siteTimeline(runs []delivery.Run) []siteRun {
+	out := make([]siteRun, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, siteRun{At: r.At, Outcome: string(r.End), ReasonCode: r.Reason.Code,
+			Reason: r.Reason.Text(delivery.Sites), Repeats: r.Repeats, LastAt: r.LastAt})
+	}
+	return out
 }
 
 // leads serves POST /v1/leads.
@@ -129,6 +152,7 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, statusBody{
 			ID: st.ID, Status: string(st.State), CRMID: st.CRMID, Attempts: st.Attempts, LastError: st.Reason.Text(delivery.Sites),
 			ReceivedAt: st.ReceivedAt, UpdatedAt: st.UpdatedAt, NextAttemptAt: st.NextAttemptAt, DeliveredAt: st.DeliveredAt,
+			Timeline: siteTimeline(st.Runs),
 		})
 	}
 }

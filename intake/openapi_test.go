@@ -3,6 +3,7 @@ package intake
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -17,8 +19,10 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"leadrelay/api"
+	"leadrelay/delivery"
 	"leadrelay/lead"
 	"leadrelay/producer"
+	"leadrelay/status"
 )
 
 // failing is a Publisher whose Publish fails with err.
@@ -29,6 +33,28 @@ type failing struct {
 
 func (f failing) Publish(context.Context, string, lead.Lead, string) (producer.Receipt, error) {
 	return producer.Receipt{}, f.err
+}
+
+// knowing is a Publisher that answers every status query with st.
+type knowing struct {
+	Publisher
+	st status.Status
+}
+
+func (k knowing) Status(context.Context, string, string) (status.Status, error) { return k.st, nil }
+
+// threeRuns is a lead delivered at its third run, after an outage's
+// postponements: every field of a site's timeline.
+func threeRuns() status.Status {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	down := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503, Detail: "internal"}
+	return status.Status{ID: "ld_000000000000000000000001", Site: "shop", State: delivery.Delivered, CRMID: 7, Attempts: 3,
+		ReceivedAt: t0, DeliveredAt: t0.Add(time.Hour), Runs: []delivery.Run{
+			{At: t0, Worker: "w:1", End: delivery.RunRetry, Reason: down, Adds: 1},
+			{At: t0.Add(time.Minute), LastAt: t0.Add(9 * time.Minute), Repeats: 8, End: delivery.RunPostponed, Reason: delivery.Reason{Code: delivery.CircuitOpen}},
+			{At: t0.Add(10 * time.Minute), End: delivery.RunRetry, Reason: down, Adds: 1},
+			{At: t0.Add(time.Hour), End: delivery.RunDelivered, CRMID: 7, Adds: 1},
+		}}
 }
 
 // loadSpec loads and validates the embedded OpenAPI document.
@@ -69,6 +95,13 @@ func TestOpenAPIConformance(t *testing.T) {
 	with := func(opts func(e *env, o *Options)) func(t *testing.T) *env {
 		return func(t *testing.T) *env { return newEnvWith(t, nil, opts) }
 	}
+	pubStatus := func(st status.Status) func(t *testing.T) *env {
+		return func(t *testing.T) *env {
+			e := newEnv(t, nil)
+			e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, knowing{st: st}, nil)
+			return e
+		}
+	}
 	pubErr := func(err error) func(t *testing.T) *env {
 		return func(t *testing.T) *env {
 			e := newEnv(t, nil)
@@ -101,6 +134,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"post lead wrong origin", with(func(e *env, o *Options) { o.Origins = map[string][]string{"shop": {"https://shop.example"}} }),
 			req{"POST", "/v1/leads", "application/json", `{"title":"Ann"}`, map[string]string{"Authorization": "Bearer " + shopKey, "Origin": "https://evil.example"}}, false, false, 403},
 		{"get lead unknown", plain, req{"GET", "/v1/leads/ld_000000000000000000000000", "", "", bearer}, false, false, 404},
+		{"get lead with its timeline", pubStatus(threeRuns()), req{"GET", "/v1/leads/ld_000000000000000000000001", "", "", bearer}, false, false, 200},
 		{"get lead no key", plain, req{"GET", "/v1/leads/ld_000000000000000000000000", "", "", nil}, false, false, 401},
 		{"batch", plain, req{"POST", "/v1/leads/batch", "application/json", `{"leads":[{"idempotency_key":"a","lead":{"title":"Ann"}},{"lead":{"email":"bad"}}]}`, bearer}, false, false, 200}, // formats are not validated
 		{"batch valid", plain, req{"POST", "/v1/leads/batch", "application/json", `{"leads":[{"idempotency_key":"a","lead":{"title":"Ann"}}]}`, bearer}, false, false, 200},
@@ -194,5 +228,46 @@ func TestOpenAPIServed(t *testing.T) {
 	rec = e.do(t, httptest.NewRequest(http.MethodGet, "/nowhere", nil))
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "/openapi.json") {
 		t.Errorf("GET /nowhere: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestStatusTimelineForSites: a site reads its lead's runs as times,
+// outcomes and reason codes with their site sentences; nothing internal
+// (the worker, the CRM's status or words, durations) reaches it.
+func TestStatusTimelineForSites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, knowing{st: threeRuns()}, nil)
+	req := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000001", nil)
+	req.Header.Set("Authorization", "Bearer "+shopKey)
+	rec := e.do(t, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	var body struct {
+		Timeline []map[string]any `json:"timeline"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ outcome, code string }{
+		{"retry", "crm_unreachable"}, {"postponed", "circuit_open"}, {"retry", "crm_unreachable"}, {"delivered", ""},
+	}
+	if len(body.Timeline) != len(want) {
+		t.Fatalf("timeline = %v, want %d runs", body.Timeline, len(want))
+	}
+	for i, w := range want {
+		r := body.Timeline[i]
+		if r["outcome"] != w.outcome || (r["reason_code"] != nil || w.code != "") && r["reason_code"] != w.code {
+			t.Errorf("run %d = %v, want %s %s", i, r, w.outcome, w.code)
+		}
+	}
+	if body.Timeline[1]["repeats"] != 8.0 {
+		t.Errorf("postponements = %v, want 8 repeats", body.Timeline[1])
+	}
+	for _, internal := range []string{"w:1", "503", "internal", "worker", "duration", "adds"} {
+		if strings.Contains(rec.Body.String(), internal) {
+			t.Errorf("a site reads %q: %s", internal, rec.Body)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package status is the one answer to "where is my lead": it reads asynq's
 // task, the lead's attempt record and delivered marker (internal/rdb) and
 // its dead-letter record, and says which delivery.State the lead is in,
-// how many attempts it took and why its last run failed. The site API
+// how many attempts it took, why its last run failed and the timeline of
+// its runs. The site API
 // (GET /v1/leads/{id}, through the producer), `leadrelay ctl lead status`
 // and the ops page all ask it; sites read the reason's site text,
 // operators its operators' text.
@@ -70,6 +71,11 @@ type Status struct {
 	// Lead is the lead's fields where a task or dead letter still holds
 	// them: personal data, for operators only.
 	Lead *lead.Lead
+	// Runs is the lead's timeline, oldest run first: every run of this
+	// version's workers while the lead's records live (rdb.TimelineCap
+	// at most). Sites read each run's time, End and reason code;
+	// operators all of it.
+	Runs []delivery.Run
 }
 
 // Reader answers status queries. It is safe for concurrent use; build it
@@ -130,6 +136,9 @@ func (r *Reader) Lead(ctx context.Context, id string) (Status, error) {
 	}
 	if err != nil {
 		return Status{}, err
+	}
+	if st.Runs, err = r.store.Runs(ctx, id); err != nil {
+		return Status{}, unavailable(id, err)
 	}
 	if st.State == delivery.Delivered || st.State == delivery.Queued {
 		st.Reason = delivery.Reason{} // an earlier failure is history, not news

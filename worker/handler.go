@@ -36,6 +36,7 @@ type Handler struct {
 	health  health
 	clock   *fleetClock // Options.Clock on Redis's time (clock.go)
 	current atomic.Bool // only workers of this version serve the queue (see fleetWatch)
+	name    string      // this process, host:pid, as its runs' timeline entries name it
 }
 
 // NewHandler returns a Handler that adds leads through client and keeps
@@ -46,7 +47,7 @@ func NewHandler(client crm.Client, rc redis.UniversalClient, o Options, log *zap
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	h := &Handler{store: rdb.New(rc), log: log, clock: &fleetClock{local: o.Clock}}
+	h := &Handler{store: rdb.New(rc), log: log, clock: &fleetClock{local: o.Clock}, name: processName()}
 	o.Clock = h.clock.Now // Redis's time, once Start measured it
 	h.o = o
 	api, err := versions.For(crm.Env{Client: boundCRM{judgedCRM{Client: client, obs: o.Observer}, h},
@@ -71,13 +72,14 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return &deadError{reason: delivery.Reason{Code: delivery.PayloadBroken}, err: err}
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
-	r := run{p: p, token: newToken(),
+	r := run{p: p, token: newToken(), start: h.o.Clock(),
 		log: h.log.With(zap.String("lead_id", p.ID), zap.String("site", p.Site), zap.Int("attempt", retried+1))}
 	err = h.deliver(ctx, &r)
-	if err == nil {
-		return nil
+	if err != nil {
+		err = h.settle(ctx, r, err)
 	}
-	return h.settle(ctx, r, err)
+	h.recordRun(ctx, &r, err)
+	return err
 }
 
 // errCatchUp: the API version holds a send back until its look-up's
@@ -235,6 +237,7 @@ func (h *Handler) send(ctx context.Context, r *run, b rdb.Begun, hd *hold, probe
 		ce.Write(zap.String("title", p.Lead.Title), zap.String("email", p.Lead.Email),
 			zap.String("phone", p.Lead.Phone), zap.String("company", p.Lead.Company))
 	}
+	r.adds++
 	id, err := h.api.Add(ctx, p)
 	if err != nil {
 		return h.addFailed(ctx, r, hd, err, probe, crmDone)
@@ -314,6 +317,7 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 		r.log.Error("CRM id already claimed by another lead's look-up", zap.Int64("crm_id", m.CRMID),
 			zap.String("claimed_by", f.ClaimedBy))
 	}
+	r.crmID = m.CRMID
 	h.stats.delivered.Add(1)
 	h.observeDelivered(r.p, m)
 	if wasDead && h.o.DeadLetters != nil {

@@ -18,6 +18,7 @@ const reconcileSettle = time.Second
 // lookUp asks the API version whether the CRM has the lead of an
 // uncertain add, and counts the answer.
 func (h *Handler) lookUp(ctx context.Context, r *run, a rdb.Attempt) (crm.Result, error) {
+	r.lookUps++
 	res, err := h.api.LookUp(ctx, r.p, a)
 	h.stats.reconcile(res, err)
 	return res, err

@@ -45,6 +45,11 @@ type run struct {
 	log   *zap.Logger
 	token string
 	state string // the attempt record's state when the lead dies
+
+	// What the run did, for its timeline entry (recordRun).
+	start         time.Time
+	adds, lookUps int
+	crmID         int64 // the CRM's id of the lead this run delivered
 }
 
 // settle is the one place that ends a failed run: judge says what the

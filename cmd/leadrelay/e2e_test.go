@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"leadrelay/crmsim"
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
+	"leadrelay/internal/redistest"
 )
 
 // TestEndToEnd: intake -> real Redis -> 2 workers -> simulator. 500 unique
@@ -287,8 +290,13 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if regexpFind(out, `Attempts\s+(\d+)\n`) != "2" || contains(out, "rejected") || contains(out, "Last") {
+	// The rejection stays in the lead's history (its runs), not in its state.
+	now, runs, _ := strings.Cut(out, "\nRuns")
+	if regexpFind(now, `Attempts\s+(\d+)\n`) != "2" || contains(now, "rejected") || contains(now, "Last") {
 		t.Errorf("ctl lead status after the re-run:\n%s\nwant 2 attempts and no stale failure", out)
+	}
+	if regexpFind(runs, `(?s)1 .*(dead)\s.*crm_rejected.*\n\s+2 .*delivered`) == "" {
+		t.Errorf("ctl lead status after the re-run:\n%s\nwant its runs: dead (rejected), then delivered", out)
 	}
 }
 
@@ -429,4 +437,85 @@ func TestSiteBacklogCap(t *testing.T) {
 		code, _ := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": marker("cap", 5)})
 		return code == http.StatusAccepted
 	})
+}
+
+// TestEveryAttemptOnRecord: a lead the CRM fails twice (503, the
+// simulator's fault, lifted as its second add is answered) and takes at
+// the third run shows all three runs, in order, through the site API and
+// `ctl lead status` (issue 21: only dead leads had a history).
+func TestEveryAttemptOnRecord(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	sim, _ := startSim(t)
+	sim.SetFaults(crmsim.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable})
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sim.ServeHTTP(w, r)
+		if sim.Stats().Requests["v2.add"] >= 2 {
+			sim.SetFaults(crmsim.Faults{}) // before the second add's answer leaves
+		}
+	}))
+	t.Cleanup(crm.Close)
+	env := baseEnv(rds.URL(), crm.URL, "v2")
+	in := startApp(t, env, "serve")
+	code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"email": "thrice@example.com"})
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	id := body["id"].(string)
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
+		return leadStatus(t, in.URL, id)["status"] == "delivered"
+	})
+	want := []struct{ outcome, code string }{{"retry", "crm_unreachable"}, {"retry", "crm_unreachable"}, {"delivered", ""}}
+
+	st := leadStatus(t, in.URL, id)
+	runs, _ := st["timeline"].([]any)
+	if len(runs) != len(want) || st["attempts"] != 3.0 {
+		t.Fatalf("site's status: %d runs, %v attempts, want 3 and 3: %v", len(runs), st["attempts"], st)
+	}
+	for i, w := range want {
+		r := runs[i].(map[string]any)
+		if r["outcome"] != w.outcome || w.code != "" && r["reason_code"] != w.code || r["worker"] != nil || r["http_status"] != nil {
+			t.Errorf("site's run %d = %v, want %s %s and nothing internal", i+1, r, w.outcome, w.code)
+		}
+	}
+
+	out, _, err := runOnce(t, env, "ctl", "--json", "lead", "status", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctl struct {
+		Runs []struct {
+			Outcome    string `json:"outcome"`
+			ReasonCode string `json:"reason_code"`
+			HTTPStatus int    `json:"http_status"`
+			Worker     string `json:"worker"`
+			Adds       int    `json:"adds"`
+			CRMID      int64  `json:"crm_id"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &ctl); err != nil {
+		t.Fatalf("ctl --json lead status: %v\n%s", err, out)
+	}
+	if len(ctl.Runs) != len(want) {
+		t.Fatalf("ctl lead status: %d runs, want 3:\n%s", len(ctl.Runs), out)
+	}
+	for i, w := range want {
+		r := ctl.Runs[i]
+		if r.Outcome != w.outcome || r.ReasonCode != w.code || r.Worker == "" || r.Adds != 1 {
+			t.Errorf("ctl's run %d = %+v, want %s %s on a named worker, one add", i+1, r, w.outcome, w.code)
+		}
+	}
+	if ctl.Runs[0].HTTPStatus != http.StatusServiceUnavailable || ctl.Runs[2].CRMID == 0 {
+		t.Errorf("ctl's runs: the first %+v should show HTTP 503, the last %+v the CRM id", ctl.Runs[0], ctl.Runs[2])
+	}
+	out, _, err = runOnce(t, env, "ctl", "lead", "status", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out)
+	for _, line := range []string{`(?m)^\s+1\s.*retry\s+HTTP 503\s`, `(?m)^\s+2\s.*retry\s+HTTP 503\s`, `(?m)^\s+3\s.*delivered\s+id \d+\s`} {
+		if regexpFind(out, "("+line+")") == "" {
+			t.Errorf("ctl lead status lacks a line like %s:\n%s", line, out)
+		}
+	}
 }

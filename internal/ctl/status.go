@@ -27,6 +27,7 @@ type leadStatus struct {
 	DeliveredAt   time.Time      `json:"delivered_at,omitzero"`
 	DeadAt        time.Time      `json:"dead_at,omitzero"`
 	Lead          *lead.Lead     `json:"lead,omitempty"`
+	Runs          []opRun        `json:"runs"`
 }
 
 func (c *cli) leadStatus(args []string) error {
@@ -48,7 +49,7 @@ func (c *cli) leadStatus(args []string) error {
 	ls := leadStatus{ID: st.ID, State: st.State, Source: st.Source, TaskState: st.TaskState, Site: st.Site,
 		CRMID: st.CRMID, Attempts: st.Attempts, ReasonCode: st.Reason.Code, Reason: st.Reason.Text(delivery.Operators),
 		ReceivedAt: st.ReceivedAt, NextAttemptAt: st.NextAttemptAt, DeliveredAt: st.DeliveredAt, DeadAt: st.DeadAt,
-		Lead: st.Lead}
+		Lead: st.Lead, Runs: opRuns(st.Runs)}
 	if c.json {
 		return c.emit(ls)
 	}
@@ -95,5 +96,8 @@ func (c *cli) printStatus(st leadStatus) error {
 			}
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return c.printRuns(st.Runs)
 }

@@ -32,6 +32,10 @@ func LockKey(id string) string { return Prefix + "{" + id + "}:lock" }
 // AttemptKey is the delivery record of a lead (hash; see Attempt).
 func AttemptKey(id string) string { return Prefix + "{" + id + "}:attempt" }
 
+// TimelineKey is a lead's timeline: one entry per run (a list, oldest
+// first, of at most TimelineCap; see RecordRun).
+func TimelineKey(id string) string { return Prefix + "{" + id + "}:runs" }
+
 // LegacyDeliveredKey is the delivered marker as the previous version wrote
 // it (no hash tag). It is read and written alongside DeliveredKey on a
 // single primary for one version, so old and new workers can drain one

@@ -23,6 +23,7 @@ func TestKeysDocumented(t *testing.T) {
 		"DeliveredKey":        DeliveredKey("<id>"),
 		"LockKey":             LockKey("<id>"),
 		"AttemptKey":          AttemptKey("<id>"),
+		"TimelineKey":         TimelineKey("<id>"),
 		"LeadKey":             LeadKey("<id>"),
 		"LegacyDeliveredKey":  LegacyDeliveredKey("<id>"),
 		"LegacyOwnerKey":      LegacyOwnerKey("<id>"),

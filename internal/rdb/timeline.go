@@ -1,0 +1,88 @@
+package rdb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"leadrelay/delivery"
+)
+
+// TimelineCap is how many runs a lead's timeline keeps, the newest. It
+// holds the default retry budget's runs (lead.DefaultMaxRetry and the
+// spare run) with room for postponements, which fold into one entry per
+// stretch of the same reason: at most ~15 KB a lead.
+const TimelineCap = 100
+
+// runEntry is a timeline entry as record_run.lua reads and writes it:
+// short names, times in ms since the epoch (exact in Lua's doubles).
+type runEntry struct {
+	At      int64           `json:"at"`
+	Last    int64           `json:"last,omitempty"`
+	Worker  string          `json:"w,omitempty"`
+	End     string          `json:"e"`
+	Reason  json.RawMessage `json:"r,omitempty"`
+	CRMID   int64           `json:"crm,omitempty"`
+	MS      int64           `json:"ms"`
+	Adds    int             `json:"adds,omitempty"`
+	LookUps int             `json:"lu,omitempty"`
+	Fenced  int             `json:"f,omitempty"`
+	Repeats int             `json:"n,omitempty"`
+	Fold    string          `json:"k,omitempty"`
+}
+
+var recordRunScript = load("record_run")
+
+// RecordRun appends run r of token to lead id's timeline, which then
+// lives ttl (the lead's other records' TTL) from this write. A
+// postponement for the same reason as the entry before it updates that
+// entry (Run.Repeats). The entry is written even when the run no longer
+// holds the lead (it answers Fenced then, and the entry says so): what a
+// run did at the CRM stays on record whoever holds the lead now.
+func (s *Store) RecordRun(ctx context.Context, id, token string, r delivery.Run, ttl time.Duration) (Fence, error) {
+	e := runEntry{At: r.At.UnixMilli(), Worker: r.Worker, End: string(r.End), CRMID: r.CRMID,
+		MS: r.Duration.Milliseconds(), Adds: r.Adds, LookUps: r.LookUps}
+	if !r.Reason.IsZero() {
+		e.Reason = json.RawMessage(r.Reason.Encode())
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return Owned, err
+	}
+	fold := ""
+	if r.End == delivery.RunPostponed {
+		fold = string(r.End) + ":" + string(r.Reason.Code)
+	}
+	n, err := recordRunScript.Run(ctx, s.c, []string{TimelineKey(id), LockKey(id), AttemptKey(id)},
+		token, b, fold, TimelineCap, ttl.Milliseconds()).Int64()
+	return fenceOf(n), err
+}
+
+// Runs reads lead id's timeline, oldest run first; none when it has no
+// timeline (never run, expired, or run by a worker of the previous
+// version).
+func (s *Store) Runs(ctx context.Context, id string) ([]delivery.Run, error) {
+	raw, err := s.c.LRange(ctx, TimelineKey(id), 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]delivery.Run, 0, len(raw))
+	for _, v := range raw {
+		var e runEntry
+		if err := json.Unmarshal([]byte(v), &e); err != nil {
+			return nil, fmt.Errorf("rdb: timeline of %s: %w", id, err)
+		}
+		r := delivery.Run{At: time.UnixMilli(e.At).UTC(), Worker: e.Worker, End: delivery.RunEnd(e.End),
+			CRMID: e.CRMID, Duration: time.Duration(e.MS) * time.Millisecond, Adds: e.Adds, LookUps: e.LookUps,
+			Fenced: e.Fenced == 1, Repeats: e.Repeats}
+		if e.Last != 0 {
+			r.LastAt = time.UnixMilli(e.Last).UTC()
+		}
+		if len(e.Reason) > 0 {
+			r.Reason = delivery.ParseReason(string(e.Reason))
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
+}

@@ -1,0 +1,81 @@
+package rdb
+
+import (
+	"testing"
+	"time"
+
+	"leadrelay/delivery"
+	"leadrelay/internal/redistest"
+)
+
+// TestTimeline: each run is one entry, oldest first, with what it did;
+// postponements for one reason in a row fold into one entry; a run that
+// lost the lead to another is recorded as fenced; the timeline keeps the
+// newest TimelineCap runs and lives the TTL it was last written with.
+func TestTimeline(t *testing.T) {
+	t.Parallel()
+	const id = "ld_t"
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	unreachable := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}
+	circuit := delivery.Reason{Code: delivery.CircuitOpen}
+	record := func(token string, r delivery.Run) Fence {
+		t.Helper()
+		f, err := s.RecordRun(ctx, id, token, r, time.Hour)
+		must(t, err)
+		return f
+	}
+	begin := func(token string) {
+		t.Helper()
+		if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: token, Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	begin("A")
+	record("A", delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunRetry, Reason: unreachable, Duration: 120 * time.Millisecond, Adds: 1})
+	for i := range 3 {
+		record("A", delivery.Run{At: t0.Add(time.Duration(i+1) * time.Minute), Worker: "w1:1", End: delivery.RunPostponed, Reason: circuit})
+	}
+	if _, err := s.Release(ctx, id, "A", Release{Mode: ReleaseKeep}); err != nil {
+		t.Fatal(err)
+	}
+	begin("B") // B takes the lead over; A's late entry is fenced
+	if f := record("A", delivery.Run{At: t0.Add(4 * time.Minute), Worker: "w1:1", End: delivery.RunRetry, Reason: unreachable}); f != Fenced {
+		t.Errorf("A's entry after B began: %v, want Fenced", f)
+	}
+	if f := record("B", delivery.Run{At: t0.Add(5 * time.Minute), Worker: "w2:7", End: delivery.RunDelivered, CRMID: 42, LookUps: 1, Adds: 1}); f != Owned {
+		t.Errorf("B's entry: %v, want Owned", f)
+	}
+	runs, err := s.Runs(ctx, id)
+	must(t, err)
+	want := []delivery.Run{
+		{At: t0, Worker: "w1:1", End: delivery.RunRetry, Reason: unreachable, Duration: 120 * time.Millisecond, Adds: 1},
+		{At: t0.Add(time.Minute), LastAt: t0.Add(3 * time.Minute), Worker: "w1:1", End: delivery.RunPostponed, Reason: circuit, Repeats: 2},
+		{At: t0.Add(4 * time.Minute), Worker: "w1:1", End: delivery.RunRetry, Reason: unreachable, Fenced: true},
+		{At: t0.Add(5 * time.Minute), Worker: "w2:7", End: delivery.RunDelivered, CRMID: 42, LookUps: 1, Adds: 1},
+	}
+	if len(runs) != len(want) {
+		t.Fatalf("timeline = %+v, want %d runs", runs, len(want))
+	}
+	for i := range want {
+		if runs[i] != want[i] {
+			t.Errorf("run %d = %+v\nwant %+v", i, runs[i], want[i])
+		}
+	}
+	if ttl := rc.PTTL(ctx, TimelineKey(id)).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("timeline TTL = %v, want the record TTL", ttl)
+	}
+	for i := range TimelineCap + 5 {
+		record("B", delivery.Run{At: t0.Add(time.Duration(10+i) * time.Minute), End: delivery.RunRetry, Reason: unreachable})
+	}
+	runs, err = s.Runs(ctx, id)
+	must(t, err)
+	if len(runs) != TimelineCap || !runs[len(runs)-1].At.Equal(t0.Add(time.Duration(10+TimelineCap+4)*time.Minute)) {
+		t.Errorf("capped timeline: %d runs, the last at %v; want %d, the newest kept", len(runs), runs[len(runs)-1].At, TimelineCap)
+	}
+	none, err := s.Runs(ctx, "ld_none")
+	if err != nil || len(none) != 0 {
+		t.Errorf("timeline of an unknown lead: %v, %v", none, err)
+	}
+}
