@@ -24,6 +24,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"leadrelay/internal/seal"
 )
 
 // Config is every setting of LeadRelay, by section. Each field's comment
@@ -49,6 +51,8 @@ type Config struct {
 	Notify Notify
 	// Log is the log's level and format.
 	Log Log
+	// Data is how a lead's personal data is kept at rest (every role).
+	Data Data
 
 	// Warnings are findings about the settings that do not stop a start,
 	// such as a key file readable by everyone; Run logs each.
@@ -265,6 +269,22 @@ type Notify struct {
 	URL string
 }
 
+// Data is how a lead's personal data is kept in Redis: sealed under data
+// keys, or, on purpose, in plaintext.
+type Data struct {
+	// Keys (LEADRELAY_DATA_KEYS, or the file named by
+	// LEADRELAY_DATA_KEYS_FILE) are the data keys, "id:base64-of-32-bytes"
+	// separated by commas: the first seals every lead's fields in Redis,
+	// every one opens them. Rotate by putting a new key first, and drop an
+	// old one after `leadrelay ctl rekey`. Required outside the embedded
+	// demo, which generates a key of its own (nil here). Secret.
+	Keys *seal.Keyring
+	// Unencrypted (LEADRELAY_DATA_UNENCRYPTED, default false) runs without
+	// data keys on purpose: leads are kept in Redis in plaintext, as
+	// before LeadRelay sealed them.
+	Unencrypted bool
+}
+
 // Log is how the process logs.
 type Log struct {
 	// Level (LEADRELAY_LOG_LEVEL, default info) is debug, info, warn or
@@ -334,6 +354,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		Ops:    p.ops(),
 		Notify: p.notify(),
 		Log:    p.log(),
+		Data:   p.data(),
 	}
 	if c.Ops.Addr == "" {
 		c.Ops.Addr = defaultOpsAddr(c.Server.HTTPAddr)

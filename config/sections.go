@@ -5,6 +5,7 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/internal/rdb"
+	"leadrelay/internal/seal"
 	"leadrelay/lead"
 	"leadrelay/worker"
 )
@@ -20,6 +21,7 @@ const (
 	SectionOps    = "ops"
 	SectionNotify = "notify"
 	SectionLog    = "log"
+	SectionData   = "data"
 )
 
 // Each loader below reads one section, in the order Vars lists them.
@@ -134,4 +136,20 @@ func (p *parser) log() Log {
 		Level:  p.str("LEADRELAY_LOG_LEVEL", "info"),
 		Format: p.str("LEADRELAY_LOG_FORMAT", ""),
 	}
+}
+
+func (p *parser) data() Data {
+	p.section = SectionData
+	d := Data{Unencrypted: p.bool("LEADRELAY_DATA_UNENCRYPTED", false)}
+	text := p.secret("LEADRELAY_DATA_KEYS")
+	if text == "" {
+		return d
+	}
+	keys, err := seal.Parse(text)
+	if err != nil {
+		p.fail("LEADRELAY_DATA_KEYS", err.Error()) // names entries and ids, never key material
+		return d
+	}
+	d.Keys = keys
+	return d
 }

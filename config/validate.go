@@ -19,6 +19,7 @@ func (c *Config) validate(p *parser) {
 	c.validateOps(p)
 	c.validateDelivery(p)
 	c.validateLog(p)
+	c.validateData(p)
 	sort.Slice(p.errs, func(i, j int) bool { return p.errs[i].Error() < p.errs[j].Error() })
 }
 
@@ -178,4 +179,13 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// validateData checks the data keys against their opt-out. That a
+// production start needs one or the other is internal/app's to say: the
+// embedded demo needs neither, and ctl's reading commands only keys.
+func (c *Config) validateData(p *parser) {
+	if c.Data.Keys != nil && c.Data.Unencrypted {
+		p.fail("LEADRELAY_DATA_UNENCRYPTED", "and LEADRELAY_DATA_KEYS are both set; set one")
+	}
 }

@@ -78,6 +78,10 @@ func (ps Problems) For(names ...string) error {
 var RedisVars = []string{"LEADRELAY_REDIS_URL", "LEADRELAY_REDIS_URL_FILE", "LEADRELAY_REDIS_CLUSTER", "LEADRELAY_REDIS_SENTINEL_PASSWORD",
 	"LEADRELAY_REDIS_SENTINEL_PASSWORD_FILE", "LEADRELAY_QUEUE", "LEADRELAY_MAX_RETRY", "LEADRELAY_DEDUP_TTL"}
 
+// DataVars are the settings a command needs to read or write a lead's
+// fields in Redis (ctl's lead find, dead show, rekey).
+var DataVars = []string{"LEADRELAY_DATA_KEYS", "LEADRELAY_DATA_KEYS_FILE", "LEADRELAY_DATA_UNENCRYPTED"}
+
 // CRMVars are the settings a command needs to talk to the CRM.
 var CRMVars = []string{"LEADRELAY_CRM_URL", "LEADRELAY_CRM_API", "LEADRELAY_CRM_JSON", "LEADRELAY_CRM_LOGIN",
 	"LEADRELAY_CRM_APIKEY", "LEADRELAY_CRM_APIKEY_FILE", "LEADRELAY_CRM_TIMEOUT"}

@@ -103,12 +103,12 @@ func (s *Store) requeueOne(ctx context.Context, id string, res *RequeueResult, q
 	info, err := s.insp.GetTaskInfo(queue, id)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		p, err := lead.ParsePayload(rec.Payload)
+		p, err := s.o.Codec.Decode(rec.Payload)
 		if err != nil {
 			fail(fmt.Errorf("stored payload: %w", err))
 			return nil
 		}
-		task, err := lead.NewTask(p)
+		task, err := s.o.Codec.NewTask(p)
 		if err != nil {
 			fail(err)
 			return nil

@@ -43,8 +43,9 @@ type Record struct {
 	// ReceivedAt is when intake accepted the lead; the first non-zero value
 	// is kept.
 	ReceivedAt time.Time `json:"received_at"`
-	// Payload is the asynq task payload (lead.Payload as JSON): the lead and
-	// its metadata, never CRM credentials. Requeue rebuilds the task from it.
+	// Payload is the asynq task payload (lead.Codec's encoding: the lead's
+	// fields sealed, its metadata in clear), never CRM credentials. Requeue
+	// rebuilds the task from it.
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// Errors is the error history, oldest first, at most MaxErrors entries.
 	Errors []AttemptError `json:"errors,omitempty"`
@@ -74,6 +75,9 @@ type Options struct {
 	Retention time.Duration
 	// Clock gives the time for a Record without DeadAt; nil = time.Now.
 	Clock func() time.Time
+	// Codec opens a record's payload to enqueue its lead afresh, and seals
+	// the new task. The zero Codec reads and writes plaintext only.
+	Codec lead.Codec
 }
 
 // Store is the dead-letter store. It is safe for concurrent use. Build it

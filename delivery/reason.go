@@ -101,6 +101,9 @@ const (
 	// trouble, not the lead's: it spends no attempt (see the package doc,
 	// "The spare run").
 	LeaseExpired Code = "lease_expired"
+	// KeyMissing: the lead is sealed under a data key the worker does not
+	// hold; it waits, unspent, until the key is configured.
+	KeyMissing Code = "key_missing"
 	// PayloadBroken: the task's payload is not a lead.
 	PayloadBroken Code = "payload_broken"
 	// RetriesExhausted: the lead's attempts are spent; Last names the

@@ -82,6 +82,8 @@ var table = map[Code]entry{
 		"a delivered marker of other content (a reused idempotency key) was dropped; the lead goes as a new one", "", ""},
 	Replicas: {Backpressure, siteRelay, "Redis replicas did not confirm the attempt record",
 		"see {setting}", "LEADRELAY_REDIS_WAIT_REPLICAS"},
+	KeyMissing: {Backpressure, siteRelay, "the lead is sealed under a data key this worker does not hold",
+		"add the key to {setting} (every worker opens with every key listed)", "LEADRELAY_DATA_KEYS"},
 	Store: {Backpressure, siteRelay, "LeadRelay's Redis bookkeeping failed", "", ""},
 	LeaseExpired: {Backpressure, siteRetrying,
 		"the worker running the lead stopped answering (asynq's lease expired); asynq runs it again", "", ""},

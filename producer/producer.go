@@ -45,6 +45,10 @@ type Options struct {
 	SiteMax, TotalMax int64
 	// Clock stamps ReceivedAt. Nil means time.Now.
 	Clock func() time.Time
+	// Codec seals each lead's fields in its task (lead.Codec). It seals
+	// only while every worker serving the queue can open what it seals
+	// (see sealGate). The zero Codec writes plaintext payloads.
+	Codec lead.Codec
 }
 
 func (o Options) withDefaults() Options {
@@ -87,6 +91,7 @@ type Publisher struct {
 	log    *zap.Logger
 	closed atomic.Bool
 	wake   *waker
+	gate   sealGate
 }
 
 // New returns a Publisher on rc. rc stays the caller's: Close does not close
@@ -143,7 +148,7 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		return Receipt{}, err
 	}
 	pl := lead.NewPayload(site, idempotencyKey, l, p.o.Clock())
-	task, err := lead.NewTask(pl)
+	task, err := p.codec(ctx).NewTask(pl)
 	if err != nil {
 		return Receipt{}, notStored{fmt.Errorf("producer: %w", err)}
 	}
@@ -225,7 +230,7 @@ func (p *Publisher) sameTask(ctx context.Context, pl lead.Payload) (bool, error)
 	case err != nil:
 		return false, err
 	}
-	old, err := lead.ParsePayload(info.Payload)
+	old, err := lead.ReadEnvelope(info.Payload)
 	if err != nil {
 		return false, fmt.Errorf("stored task: %w", err)
 	}

@@ -85,6 +85,7 @@ type Reader struct {
 	insp  *asynq.Inspector
 	store *rdb.Store
 	dead  *deadletter.Store
+	codec lead.Codec
 }
 
 // New returns a Reader of leads of queue (lead.DefaultQueue when empty)
@@ -94,6 +95,15 @@ func New(rc redis.UniversalClient, queue string) *Reader {
 		queue = lead.DefaultQueue
 	}
 	return &Reader{queue: queue, insp: asynq.NewInspectorFromRedisClient(rc), store: rdb.New(rc), dead: deadletter.New(rc)}
+}
+
+// Opening returns a copy of r that opens sealed payloads with c, so
+// Status.Lead holds the fields of a sealed lead too; without it only
+// plaintext payloads show theirs.
+func (r *Reader) Opening(c lead.Codec) *Reader {
+	cp := *r
+	cp.codec = c
+	return &cp
 }
 
 // ForSite is where lead id is, as site sees it: ErrNotFound unless the
@@ -150,8 +160,11 @@ func (r *Reader) Lead(ctx context.Context, id string) (Status, error) {
 // fromTask reads a lead asynq still holds.
 func (r *Reader) fromTask(ctx context.Context, st *Status, info *asynq.TaskInfo, a rdb.Attempt) error {
 	st.Source, st.TaskState = SourceTask, info.State.String()
-	if p, err := lead.ParsePayload(info.Payload); err == nil && p.ID == st.ID {
-		st.Site, st.ReceivedAt, st.Lead = p.Site, p.ReceivedAt, &p.Lead
+	if env, err := lead.ReadEnvelope(info.Payload); err == nil && env.ID == st.ID {
+		st.Site, st.ReceivedAt = env.Site, env.ReceivedAt
+		if p, err := r.codec.Decode(info.Payload); err == nil {
+			st.Lead = &p.Lead
+		}
 	}
 	st.UpdatedAt = info.LastFailedAt
 	// asynq counts a failure in Retried when it schedules the retry; the
@@ -225,7 +238,7 @@ func (r *Reader) withDeadLetter(ctx context.Context, st *Status) error {
 	if st.Reason.IsZero() {
 		st.Reason = rec.Reason
 	}
-	if p, err := lead.ParsePayload(rec.Payload); err == nil && st.Lead == nil {
+	if p, err := r.codec.Decode(rec.Payload); err == nil && st.Lead == nil {
 		st.Lead = &p.Lead
 	}
 	return nil

@@ -52,7 +52,7 @@ func (w *Worker) fleetLook(ctx context.Context, ifStale bool) {
 // of the queue that no worker of this version registered.
 func (h *Handler) lookAtFleet(ctx context.Context, insp *asynq.Inspector, self string) {
 	now := h.o.Clock()
-	if err := h.store.RegisterWorker(ctx, self, now, 3*fleetEvery); err != nil {
+	if err := h.store.RegisterWorker(ctx, self, h.o.Codec.Sealing(), now, 3*fleetEvery); err != nil {
 		h.log.Debug("worker registration failed", zap.Error(err))
 		return
 	}

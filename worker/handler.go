@@ -18,7 +18,7 @@ import (
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
-	"leadrelay/lead"
+	"leadrelay/internal/seal"
 )
 
 // markerWrites is how often a delivered marker is tried before giving up.
@@ -66,8 +66,16 @@ var _ asynq.Handler = (*Handler)(nil)
 // asynq.SkipRetry when the lead is dead, a *DelayError to run again
 // without spending an attempt, or another error to retry with backoff.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	p, err := lead.ParsePayload(t.Payload())
-	if err != nil {
+	p, err := h.o.Codec.Decode(t.Payload())
+	var unknown *seal.UnknownKeyError
+	switch {
+	case errors.As(err, &unknown):
+		// The lead is whole; this worker lacks its key (a rotation rolled
+		// out to the producers first): wait without spending attempts.
+		h.log.Error("lead sealed under a data key this worker does not hold; add it to LEADRELAY_DATA_KEYS",
+			zap.String("key", unknown.ID))
+		return &DelayError{Delay: h.o.BreakerCooldown, Reason: delivery.Reason{Code: delivery.KeyMissing}, Err: err}
+	case err != nil:
 		h.log.Error("broken lead payload", zap.Error(err))
 		return &deadError{reason: delivery.Reason{Code: delivery.PayloadBroken}, err: err}
 	}

@@ -108,6 +108,10 @@ type Options struct {
 	DeadLetters DeadLetters
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Codec opens lead payloads (and tells the fleet, by registering the
+	// worker as a sealer, that it can). The zero Codec reads plaintext
+	// payloads only.
+	Codec lead.Codec
 	// Observer, when set, is told about CRM calls, delivery outcomes and
 	// the circuit and configuration state, for metrics. Nil observes nothing.
 	Observer Observer

@@ -96,7 +96,7 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	fields := []zap.Field{zap.Int("attempt", retried+1)}
 	site := ""
-	if p, perr := lead.ParsePayload(t.Payload()); perr == nil {
+	if p, perr := lead.ReadEnvelope(t.Payload()); perr == nil {
 		site = p.Site
 		fields = append(fields, zap.String("lead_id", p.ID), zap.String("site", p.Site))
 	}

@@ -76,11 +76,15 @@ func backends(t *testing.T, api string) (*redistest.Server, *crmsim.Sim, map[str
 	return rds, sim, baseEnv(rds.URL(), crmURL, api)
 }
 
+// testDataKeys is the tests' data keyring (LEADRELAY_DATA_KEYS).
+const testDataKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 // baseEnv is the environment of a relay against redisURL and the simulator
 // at crmURL, with retries short enough for tests.
 func baseEnv(redisURL, crmURL, api string) map[string]string {
 	return map[string]string{
 		"LEADRELAY_REDIS_URL":         redisURL,
+		"LEADRELAY_DATA_KEYS":         testDataKeys,
 		"LEADRELAY_CRM_URL":           crmURL,
 		"LEADRELAY_CRM_API":           api,
 		"LEADRELAY_CRM_LOGIN":         "admin@example.com",

@@ -31,7 +31,7 @@ func TestSitesFileSIGHUP(t *testing.T) {
 		}
 	}
 	write("sites:\n  shop: {keys: [" + oldKey + "]}\n")
-	env := []string{"LEADRELAY_REDIS_URL=" + redistest.Start(t).URL(), "LEADRELAY_SITES_FILE=" + path,
+	env := []string{"LEADRELAY_REDIS_URL=" + redistest.Start(t).URL(), "LEADRELAY_SITES_FILE=" + path, "LEADRELAY_DATA_KEYS=" + hatest.DataKeys,
 		"LEADRELAY_SITES_FILE_POLL=0", "LEADRELAY_HTTP_ADDR=127.0.0.1:0", "LEADRELAY_UI_USER=" + hatest.OpsUser,
 		"LEADRELAY_UI_PASSWORD=" + hatest.OpsPassword, "LEADRELAY_SITE_RATE_LIMIT=0", "LEADRELAY_GLOBAL_RATE_LIMIT=0",
 		"LEADRELAY_SHUTDOWN_TIMEOUT=3s", "LEADRELAY_LOG_LEVEL=info"}

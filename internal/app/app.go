@@ -21,6 +21,7 @@ import (
 	"leadrelay/deadletter"
 	"leadrelay/intake"
 	"leadrelay/internal/rdb"
+	"leadrelay/lead"
 	"leadrelay/metrics"
 	"leadrelay/notify"
 	"leadrelay/producer"
@@ -78,6 +79,7 @@ type relay struct {
 	log   *zap.Logger
 
 	rds      *Redis
+	codec    lead.Codec  // seals and opens leads' fields in Redis
 	dur      *durability // nil when embedded
 	sites    config.Sites
 	ln       net.Listener // site-facing: intake, health
@@ -112,6 +114,9 @@ func (r *relay) openRedis(ctx context.Context) error {
 	r.rds = rds
 	r.onClose(func() { _ = rds.Close() })
 	if err := opsOpenAllowed(r.cfg, rds.Embedded); err != nil {
+		return err
+	}
+	if r.codec, err = DataCodec(r.cfg, rds.Embedded, r.log); err != nil {
 		return err
 	}
 	if !rds.Embedded {
@@ -194,7 +199,7 @@ func (r *relay) openWorker(ctx context.Context) error {
 		return err
 	}
 	var h *worker.Handler
-	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.met, notifier, r.log); err != nil {
+	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.codec, r.met, notifier, r.log); err != nil {
 		return err
 	}
 	r.health.checks["crm"] = h.Ready
@@ -205,12 +210,12 @@ func (r *relay) openWorker(ctx context.Context) error {
 // openIntake mounts intake on the site-facing listener and the UI and dead
 // letters on the ops one.
 func (r *relay) openIntake() {
-	pub := producer.New(r.rds.Client, producerOptions(r.cfg), r.log)
+	pub := producer.New(r.rds.Client, producerOptions(r.cfg, r.codec), r.log)
 	r.onClose(func() { _ = pub.Close() })
 	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
 	r.met.KnownSites(r.sites.Names()...)
 	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.log)
-	mountOps(r.opsMux, r.rds, r.cfg)
+	mountOps(r.opsMux, r.rds, r.cfg, r.codec)
 	r.reloader = &sitesReloader{cfg: r.cfg, dir: dir, met: r.met, log: r.log, running: r.sites}
 }
 
@@ -271,7 +276,7 @@ func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				keepDeadFor(ctx, r.cfg.Worker.DeadRetention, deadStore(r.rds, r.cfg), asynq.NewInspectorFromRedisClient(r.rds.Client), r.cfg.Queue.Name, r.log)
+				keepDeadFor(ctx, r.cfg.Worker.DeadRetention, deadStore(r.rds, r.cfg, r.codec), asynq.NewInspectorFromRedisClient(r.rds.Client), r.cfg.Queue.Name, r.log)
 			}()
 		}
 	}
@@ -312,10 +317,11 @@ func limitReport(met *metrics.Metrics, log *zap.Logger) func(worker.AdaptiveChan
 
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
-func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
+func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
 	o := WorkerOptions(cfg)
+	o.Codec = codec
 	o.Limiter = CRMLimiter(rds.Client, cfg, worker.WithLimitReport(limitReport(met, log)))
-	dead := deadStore(rds, cfg)
+	dead := deadStore(rds, cfg, codec)
 	mctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	if moved, err := dead.Migrate(mctx); err != nil {
 		log.Warn("dead letters of the previous version not moved; they stay out of view until the next start", zap.Error(err))
@@ -323,7 +329,7 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, met *metrics.Metrics, n 
 		log.Info("dead letters of the previous version moved to the cluster-safe keys", zap.Int("keys", moved))
 	}
 	cancel()
-	o.DeadLetters = deadLetters{store: dead, queue: cfg.Queue.Name, notify: n}
+	o.DeadLetters = deadLetters{store: dead, codec: codec, queue: cfg.Queue.Name, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
 	h, err := worker.NewHandler(crm.Client, rds.Client, o, log)
 	if err != nil {
@@ -378,9 +384,9 @@ func capacity(rds *Redis, dur *durability, cfg config.Config, log *zap.Logger) i
 }
 
 // mountOps serves the UI and the dead-letter routes on the ops listener.
-func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config) {
+func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config, codec lead.Codec) {
 	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.Ops.ReadOnly))
-	dead := deadHandler(deadStore(rds, cfg), cfg.Ops.ReadOnly)
+	dead := deadHandler(deadStore(rds, cfg, codec), cfg.Ops.ReadOnly)
 	mux.Handle(deadPath, dead)
 	mux.Handle(deadPath+"/", dead)
 }
@@ -472,7 +478,8 @@ func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *
 	fmt.Fprintf(w, "sites: %s\n", strings.Join(sites.Names(), ", "))
 }
 
-// deadStore is the dead-letter store with the task options a requeue needs.
-func deadStore(rds *Redis, cfg config.Config) *deadletter.Store {
-	return deadletter.New(rds.Client, deadletter.Options{MaxRetry: cfg.Queue.MaxRetry, Retention: cfg.Queue.DedupTTL})
+// deadStore is the dead-letter store with the task options and the codec
+// a requeue needs.
+func deadStore(rds *Redis, cfg config.Config, codec lead.Codec) *deadletter.Store {
+	return deadletter.New(rds.Client, deadletter.Options{MaxRetry: cfg.Queue.MaxRetry, Retention: cfg.Queue.DedupTTL, Codec: codec})
 }

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -18,6 +17,7 @@ import (
 // knows the queue and the attempt.
 type deadLetters struct {
 	store  *deadletter.Store
+	codec  lead.Codec // seals the payload the record keeps
 	queue  string
 	notify notify.Notifier // told of every lead stored as dead; nil: nobody
 }
@@ -25,7 +25,7 @@ type deadLetters struct {
 // Put records a dead lead with its reason and the attempt that ended it,
 // which also opens its error history.
 func (d deadLetters) Put(ctx context.Context, p lead.Payload, death worker.Death) error {
-	payload, err := json.Marshal(p)
+	payload, err := d.codec.Encode(p)
 	if err != nil {
 		return err
 	}

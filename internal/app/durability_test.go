@@ -54,7 +54,7 @@ func TestRedisThatMayLoseLeads(t *testing.T) {
 				return
 			}
 			env := map[string]string{
-				"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=site-key-0123456789abcdef",
+				"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=site-key-0123456789abcdef", "LEADRELAY_DATA_KEYS": testDataKeys,
 				"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_CRM_URL": "http://127.0.0.1:1",
 				"LEADRELAY_CRM_LOGIN": "relay", "LEADRELAY_CRM_APIKEY": "crm-key-0123456789",
 			}

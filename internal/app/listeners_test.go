@@ -50,7 +50,7 @@ func runIntakeLogged(t *testing.T, rds *redistest.Server, env map[string]string,
 func runRole(t *testing.T, rds *redistest.Server, roles Roles, env map[string]string, log *zap.Logger) *runtest.Cmd {
 	t.Helper()
 	full := map[string]string{
-		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=" + siteKey,
+		"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=" + siteKey, "LEADRELAY_DATA_KEYS": testDataKeys,
 		"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s",
 	}
 	if env["LEADRELAY_SITES_FILE"] != "" {
@@ -70,6 +70,9 @@ func runRole(t *testing.T, rds *redistest.Server, roles Roles, env map[string]st
 
 // siteKey is shop's key in runRole's environment.
 const siteKey = "site-key-0123456789abcdef"
+
+// testDataKeys is the data keyring of the relays these tests run.
+const testDataKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 // postLead posts a JSON lead to an intake of runIntakeOn with a site's key
 // and returns the status and Retry-After. A request that fails is an error

@@ -7,6 +7,7 @@ import (
 
 	"leadrelay/config"
 	"leadrelay/intake"
+	"leadrelay/lead"
 	"leadrelay/producer"
 	"leadrelay/worker"
 )
@@ -16,7 +17,7 @@ import (
 
 // WorkerOptions are the worker's settings from the loaded configuration:
 // its Worker section, the queue, the CRM's timeout and the Redis waits.
-// The caller sets Limiter, DeadLetters and Observer.
+// The caller sets Limiter, DeadLetters, Observer and Codec.
 func WorkerOptions(cfg config.Config) worker.Options {
 	w := cfg.Worker
 	return worker.Options{
@@ -59,9 +60,9 @@ func intakeSites(sites config.Sites) map[string]intake.Site {
 	return out
 }
 
-// producerOptions are the publisher's settings: the queue, the Redis waits
-// and intake's backlog caps.
-func producerOptions(cfg config.Config) producer.Options {
+// producerOptions are the publisher's settings: the queue, the Redis waits,
+// intake's backlog caps, and the codec that seals each lead.
+func producerOptions(cfg config.Config, codec lead.Codec) producer.Options {
 	return producer.Options{
 		Queue:        cfg.Queue.Name,
 		MaxRetry:     cfg.Queue.MaxRetry,
@@ -70,5 +71,6 @@ func producerOptions(cfg config.Config) producer.Options {
 		WaitTimeout:  cfg.Redis.WaitTimeout,
 		SiteMax:      cfg.Intake.SiteMaxQueued,
 		TotalMax:     cfg.Intake.MaxQueued,
+		Codec:        codec,
 	}
 }

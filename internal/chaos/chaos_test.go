@@ -82,6 +82,7 @@ func (s suite) run(t *testing.T) {
 
 	env := []string{
 		"LEADRELAY_REDIS_URL=" + rds.URL(),
+		"LEADRELAY_DATA_KEYS=k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 		"LEADRELAY_CRM_URL=" + sim.URL(),
 		"LEADRELAY_CRM_API=" + s.api,
 		"LEADRELAY_CRM_LOGIN=admin@example.com",

@@ -21,6 +21,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/deadletter"
 	"leadrelay/internal/app"
+	"leadrelay/lead"
 )
 
 // Usage is the help text of `leadrelay ctl`.
@@ -161,6 +162,9 @@ type cli struct {
 	crm  *app.CRM
 	insp *asynq.Inspector
 	dead *deadletter.Store
+	// codec opens lead payloads with the configured data keys (none: only
+	// plaintext ones open; a sealed one shows its envelope).
+	codec lead.Codec
 }
 
 func (c *cli) close() {
@@ -328,8 +332,18 @@ func (c *cli) redis() error {
 		return unreachable(c.cfg, err)
 	}
 	c.insp = asynq.NewInspectorFromRedisClient(rds.Client)
-	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.Queue.MaxRetry, Retention: c.cfg.Queue.DedupTTL})
+	c.codec = lead.NewCodec(c.cfg.Data.Keys)
+	c.dead = deadletter.New(rds.Client, deadletter.Options{MaxRetry: c.cfg.Queue.MaxRetry, Retention: c.cfg.Queue.DedupTTL, Codec: c.codec})
 	return nil
+}
+
+// redisData is redis for a command that reads or writes a lead's fields:
+// it fails on a problem of the data keys' settings too.
+func (c *cli) redisData() error {
+	if err := c.o.ConfigProblems.For(config.DataVars...); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	return c.redis()
 }
 
 // emit prints v as indented JSON.

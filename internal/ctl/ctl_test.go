@@ -44,6 +44,9 @@ type env struct {
 	insp  *asynq.Inspector
 }
 
+// testDataKeys is ctl's data keyring in these tests.
+const testDataKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 func newEnv(t *testing.T, extra map[string]string) *env {
 	t.Helper()
 	srv := redistest.Start(t)
@@ -55,6 +58,7 @@ func newEnv(t *testing.T, extra map[string]string) *env {
 	t.Cleanup(hs.Close)
 	vars := map[string]string{
 		"LEADRELAY_REDIS_URL":  srv.URL(),
+		"LEADRELAY_DATA_KEYS":  testDataKeys,
 		"LEADRELAY_CRM_URL":    hs.URL,
 		"LEADRELAY_CRM_LOGIN":  crmLogin,
 		"LEADRELAY_CRM_APIKEY": crmKey,

@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -87,7 +86,7 @@ func (c *cli) deadShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.redis(); err != nil {
+	if err := c.redisData(); err != nil {
 		return err
 	}
 	r, err := c.dead.Get(c.ctx, pos[0])
@@ -100,8 +99,7 @@ func (c *cli) deadShow(args []string) error {
 	if c.json {
 		return c.emit(r)
 	}
-	var p lead.Payload
-	_ = json.Unmarshal(r.Payload, &p) // a broken payload still shows the rest
+	p, _ := c.openTask(r.Payload) // a payload that does not open still shows the rest
 	tw := c.table()
 	kv := func(k, v string) {
 		if v != "" {

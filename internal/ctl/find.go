@@ -49,7 +49,7 @@ func (c *cli) leadFind(args []string) error {
 		return (*email == "" || strings.EqualFold(strings.TrimSpace(l.Email), strings.TrimSpace(*email))) &&
 			(*phone == "" || digitsOf(l.Phone) == wantDigits || strings.HasSuffix(digitsOf(l.Phone), wantDigits) && len(wantDigits) >= 7)
 	}
-	if err := c.redis(); err != nil {
+	if err := c.redisData(); err != nil {
 		return err
 	}
 	ans := findAnswer{Leads: []foundLead{}}
@@ -75,7 +75,7 @@ func (c *cli) leadFind(args []string) error {
 		return err
 	}
 	for _, r := range recs {
-		if p, err := lead.ParsePayload(r.Payload); err == nil {
+		if p, err := c.codec.Decode(r.Payload); err == nil {
 			add("dead", p)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"leadrelay/internal/app"
 	"leadrelay/lead"
 	"leadrelay/producer"
 )
@@ -75,12 +76,16 @@ func (c *cli) importLeads(args []string) error {
 	if err := c.o.ConfigProblems.For("LEADRELAY_DELIVERED_TTL", "LEADRELAY_REDIS_WAIT_REPLICAS", "LEADRELAY_REDIS_WAIT_TIMEOUT"); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	if err := c.redis(); err != nil {
+	if err := c.redisData(); err != nil {
+		return err
+	}
+	codec, err := app.DataCodec(c.cfg, false, c.o.Log)
+	if err != nil {
 		return err
 	}
 	pub := producer.New(c.rds.Client, producer.Options{
 		Queue: c.cfg.Queue.Name, MaxRetry: c.cfg.Queue.MaxRetry, DedupTTL: c.cfg.Queue.DedupTTL,
-		WaitReplicas: c.cfg.Redis.WaitReplicas, WaitTimeout: c.cfg.Redis.WaitTimeout,
+		WaitReplicas: c.cfg.Redis.WaitReplicas, WaitTimeout: c.cfg.Redis.WaitTimeout, Codec: codec,
 	}, c.o.Log)
 	defer pub.Close()
 

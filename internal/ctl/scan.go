@@ -1,10 +1,12 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/internal/seal"
 	"leadrelay/lead"
 )
 
@@ -42,7 +44,7 @@ func (c *cli) scanTasks(queue string, f func(state string, info *asynq.TaskInfo,
 				return false, fmt.Errorf("scan %s tasks of %s: %w", st.name, queue, err)
 			}
 			for _, info := range infos {
-				p, err := lead.ParsePayload(info.Payload)
+				p, err := c.openTask(info.Payload)
 				if err != nil {
 					continue // not a lead task
 				}
@@ -60,4 +62,20 @@ func (c *cli) scanTasks(queue string, f func(state string, info *asynq.TaskInfo,
 		}
 	}
 	return false, nil
+}
+
+// openTask reads a lead task's payload: whole when the configured keys
+// open it, else (sealed under a key ctl lacks) its envelope alone, with no
+// fields, so counting by site still works without keys.
+func (c *cli) openTask(b []byte) (lead.Payload, error) {
+	p, err := c.codec.Decode(b)
+	var unknown *seal.UnknownKeyError
+	if err == nil || !errors.As(err, &unknown) {
+		return p, err
+	}
+	env, err := lead.ReadEnvelope(b)
+	if err != nil {
+		return lead.Payload{}, err
+	}
+	return lead.Payload{ID: env.ID, Site: env.Site, ReceivedAt: env.ReceivedAt, Sum: env.Sum}, nil
 }

@@ -36,10 +36,10 @@ func (c *cli) leadStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.redis(); err != nil {
+	if err := c.redisData(); err != nil {
 		return err
 	}
-	st, err := status.New(c.rds.Client, c.cfg.Queue.Name).Lead(c.ctx, pos[0])
+	st, err := status.New(c.rds.Client, c.cfg.Queue.Name).Opening(c.codec).Lead(c.ctx, pos[0])
 	if errors.Is(err, status.ErrNotFound) {
 		return &NotFoundError{What: "lead", ID: pos[0]}
 	}

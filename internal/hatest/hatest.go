@@ -355,12 +355,16 @@ func StartSim(t testing.TB, latency time.Duration) (*crmsim.Sim, string) {
 	return crmsimtest.Start(t, crmsim.Config{APIKey: CRMKey, Seed: 1, Faults: crmsim.Faults{Latency: crmsim.Duration(latency)}})
 }
 
+// DataKeys is the relays' data keyring in these tests (LEADRELAY_DATA_KEYS).
+const DataKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 // Env is the environment of a relay on redisURL delivering to the simulator
 // at crmURL (v2), with limits off and retries short enough for tests; extra
 // entries ("NAME=value") override.
 func Env(redisURL, crmURL string, extra ...string) []string {
 	env := []string{
 		"LEADRELAY_REDIS_URL=" + redisURL,
+		"LEADRELAY_DATA_KEYS=" + DataKeys,
 		"LEADRELAY_CRM_URL=" + crmURL,
 		"LEADRELAY_CRM_API=v2",
 		"LEADRELAY_CRM_LOGIN=admin@example.com",

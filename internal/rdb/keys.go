@@ -53,6 +53,12 @@ const (
 	// the previous version serve the same queue: asynq lists every server,
 	// and one it lists that is not here is an older worker.
 	WorkersKey = Prefix + "{fleet}:workers"
+	// SealersKey lists the worker processes that open sealed lead
+	// payloads (hash "host:pid" → expiry ms): a producer seals a lead only
+	// while every asynq server of the queue is listed here, so no worker
+	// of a version before sealing, nor one run without data keys, is
+	// handed a lead it cannot read.
+	SealersKey = Prefix + "{fleet}:sealers"
 	// BreakerKey is the CRM circuit and the CRM's health as the fleet knows
 	// it (hash: failures, open_until, probe_until, problem, problem_at).
 	BreakerKey = Prefix + "{crm}:breaker"

@@ -28,6 +28,7 @@ func TestKeysDocumented(t *testing.T) {
 		"LegacyDeliveredKey":  LegacyDeliveredKey("<id>"),
 		"LegacyOwnerKey":      LegacyOwnerKey("<id>"),
 		"WorkersKey":          WorkersKey,
+		"SealersKey":          SealersKey,
 		"BreakerKey":          BreakerKey,
 		"CRMWorkedKey":        CRMWorkedKey,
 		"CRMLeadFailsKey":     CRMLeadFailsKey,

@@ -70,6 +70,7 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	rds := redistest.Start(t)
 	env := []string{
 		"LEADRELAY_REDIS_URL=" + rds.URL(),
+		"LEADRELAY_DATA_KEYS=k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 		"LEADRELAY_CRM_URL=" + s.url,
 		"LEADRELAY_CRM_API=v2",
 		"LEADRELAY_CRM_LOGIN=" + s.login,

@@ -65,6 +65,8 @@ var allSections = []string{SectionIntake, SectionDelivery, SectionLatency, Secti
 const (
 	benchSite    = "bench"
 	benchSiteKey = "bench-site-key-0123456789"
+	// benchDataKeys seals the leads of the relay under test (LEADRELAY_DATA_KEYS).
+	benchDataKeys = "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 )
 
 // sizes scale a run.
@@ -197,6 +199,7 @@ func (b *bench) flush(ctx context.Context) error {
 func (b *bench) env(c *crm, extra map[string]string) map[string]string {
 	e := map[string]string{
 		"LEADRELAY_REDIS_URL":          b.redisURL,
+		"LEADRELAY_DATA_KEYS":          benchDataKeys,
 		"LEADRELAY_SITES":              benchSite + "=" + benchSiteKey,
 		"LEADRELAY_SITE_RATE_LIMIT":    "0",
 		"LEADRELAY_GLOBAL_RATE_LIMIT":  "0",
