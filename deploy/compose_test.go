@@ -171,6 +171,7 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 	}
 	redisPasswords := map[string]string{
 		"REDIS_INTAKE_PASSWORD": "0123456789abcdef01", "REDIS_WORKER_PASSWORD": "0123456789abcdef02", "REDIS_OPS_PASSWORD": "0123456789abcdef03",
+		"LEADRELAY_DATA_KEYS": "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	}
 	good := map[string]string{
 		"LEADRELAY_SITES": "shop=0123456789abcdef0123456789abcdef", "LEADRELAY_UI_USER": "ops", "LEADRELAY_UI_PASSWORD": "a-good-long-password",

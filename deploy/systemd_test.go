@@ -337,6 +337,7 @@ func TestSystemdEnvironmentLoads(t *testing.T) {
 			credential := map[string]string{
 				"redis_url":   "redis://" + tc.role + ":a-redis-password@127.0.0.1:6379/0",
 				"ui_password": "a-good-long-password",
+				"data_keys":   "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 			}
 			for _, lc := range u["LoadCredential"] {
 				id, _, _ := strings.Cut(lc, ":")

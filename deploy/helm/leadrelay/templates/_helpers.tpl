@@ -36,7 +36,7 @@ secrets are refused, so that a value never lands in the wrong place.
 {{- define "leadrelay.configEnv" -}}
 {{- $cfg := merge (deepCopy .roleConfig) (deepCopy .root.Values.config) -}}
 {{- $managed := list "LEADRELAY_HTTP_ADDR" "LEADRELAY_OPS_ADDR" "LEADRELAY_OPS_HOSTS" "LEADRELAY_SHUTDOWN_TIMEOUT" -}}
-{{- $secret := list "LEADRELAY_REDIS_URL" "LEADRELAY_SITES" "LEADRELAY_SITE_SECRETS" "LEADRELAY_UI_PASSWORD" "LEADRELAY_CRM_APIKEY" "LEADRELAY_CRM_APIKEY_FILE" "LEADRELAY_NOTIFY_URL" -}}
+{{- $secret := list "LEADRELAY_REDIS_URL" "LEADRELAY_SITES" "LEADRELAY_SITE_SECRETS" "LEADRELAY_UI_PASSWORD" "LEADRELAY_CRM_APIKEY" "LEADRELAY_CRM_APIKEY_FILE" "LEADRELAY_DATA_KEYS" "LEADRELAY_DATA_KEYS_FILE" "LEADRELAY_NOTIFY_URL" -}}
 {{- range $name := keys $cfg | sortAlpha }}
 {{- if not (hasPrefix "LEADRELAY_" $name) }}
 {{- fail (printf "config: %s is not a LeadRelay setting (LEADRELAY_*)" $name) }}
