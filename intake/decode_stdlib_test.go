@@ -15,7 +15,8 @@ import (
 
 // decodeJSONStdlib is the decoder decodeJSON replaced, built on
 // encoding/json's Decoder: the oracle that the single-pass decoder must
-// agree with.
+// agree with. It reads the members its own way and settles the lead with
+// decodeJSON's leadDecoding.result, the part the two share.
 func decodeJSONStdlib(body []byte) (lead.Lead, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return lead.Lead{}, &DecodeError{Problem: "empty body: send a JSON object with the lead's fields"}
@@ -72,31 +73,9 @@ func decodeJSONStdlib(body []byte) (lead.Lead, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return lead.Lead{}, &DecodeError{Problem: "unexpected data after the JSON object"}
 	}
-	l.Normalize()
-	if hint = cleanHint(hint); utf8.RuneCountInString(hint) > MaxSpamHint {
-		bad = append(bad, lead.FieldError{Field: spamHintField, Problem: fmt.Sprintf("too long: %d characters, at most %d", utf8.RuneCountInString(hint), MaxSpamHint)})
-	}
-	l.Description = withSpamHint(l.Description, hint)
-	verr := l.Validate()
-	if len(bad) == 0 {
-		if verr != nil {
-			return lead.Lead{}, verr
-		}
-		return l, nil
-	}
-	var ve *lead.ValidationError
-	if errors.As(verr, &ve) {
-		named := map[string]bool{}
-		for _, f := range bad {
-			named[f.Field] = true
-		}
-		for _, f := range ve.Fields {
-			if !named[f.Field] {
-				bad = append(bad, f)
-			}
-		}
-	}
-	return lead.Lead{}, &DecodeError{Problem: "invalid lead", Fields: capFields(bad)}
+	// What follows the members is the same in both: settle the lead.
+	d := leadDecoding{l: &l, hint: hint, bad: bad}
+	return d.result()
 }
 
 // decodeString stores a JSON string (or null, as empty) in p and returns ""
