@@ -116,6 +116,19 @@ func (e *env) putDead(t *testing.T, site, key string, ago time.Duration) string 
 	return p.ID
 }
 
+// putArchived makes a lead dead as a worker does: its task in asynq's
+// archive, its record in the store (putDead's).
+func (e *env) putArchived(t *testing.T, site, key string) lead.Payload {
+	t.Helper()
+	p := payload(site, key)
+	e.enqueue(t, p)
+	if err := e.insp.ArchiveTask(lead.DefaultQueue, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.putDead(t, site, key, time.Minute)
+	return p
+}
+
 // enqueue puts a lead task on the queue with extra options.
 func (e *env) enqueue(t *testing.T, p lead.Payload, opts ...asynq.Option) {
 	t.Helper()
@@ -221,12 +234,7 @@ func TestQueues(t *testing.T) {
 	e.enqueue(t, payload("shop", "p1"))
 	e.enqueue(t, payload("shop", "p2"))
 	e.enqueue(t, payload("shop", "s1"), asynq.ProcessIn(time.Hour))
-	a := payload("shop", "a1")
-	e.enqueue(t, a)
-	if err := e.insp.ArchiveTask(lead.DefaultQueue, a.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.putDead(t, "shop", "a1", time.Minute)
+	e.putArchived(t, "shop", "a1")
 	e.putDead(t, "shop", "trimmed", time.Minute)
 	// Seven leads delivered today, as the worker counts them.
 	if err := e.rdb.Set(context.Background(), rdb.DeliveredCountKey(now.UTC().Format("2006-01-02")), 7, 0).Err(); err != nil {
@@ -395,12 +403,7 @@ func TestDeadPurge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, nil)
-	a := payload("shop", "a")
-	e.enqueue(t, a)
-	if err := e.insp.ArchiveTask(lead.DefaultQueue, a.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.putDead(t, "shop", "a", time.Minute)
+	a := e.putArchived(t, "shop", "a")
 	e.putDead(t, "shop", "b", time.Minute)
 	e.putDead(t, "blog", "c", time.Minute)
 
@@ -445,12 +448,7 @@ func TestLeadStatus(t *testing.T) {
 
 	queued := payload("shop", "queued")
 	e.enqueue(t, queued)
-	archived := payload("shop", "archived")
-	e.enqueue(t, archived)
-	if err := e.insp.ArchiveTask(lead.DefaultQueue, archived.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.putDead(t, "shop", "archived", time.Minute)
+	archived := e.putArchived(t, "shop", "archived")
 	trimmed := e.putDead(t, "shop", "trimmed", time.Minute)
 	expired := payload("shop", "expired")
 	if err := e.rdb.Set(ctx, "leadrelay:delivered:"+expired.ID, `{"crm_id":77,"at":"2026-03-10T11:00:00Z"}`, time.Hour).Err(); err != nil {
