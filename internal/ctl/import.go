@@ -90,9 +90,7 @@ func (c *cli) importLeads(args []string) error {
 	defer pub.Close()
 
 	sum := importSummary{File: name, Site: *site, Duplicates: []importLine{}, Refused: []importLine{}}
-	bar := progressbar.NewOptions(len(rows), progressbar.OptionSetWriter(c.errw), progressbar.OptionSetDescription("import"),
-		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetVisibility(!*noBar && !c.json))
+	bar := c.importBar(len(rows), !*noBar && !c.json)
 	if err := c.publishRows(pub, rows, &sum, bar); err != nil {
 		_ = bar.Exit()
 		c.printImport(sum)
@@ -104,6 +102,20 @@ func (c *cli) importLeads(args []string) error {
 		return fmt.Errorf("import: %d of %d leads refused: %w", len(sum.Refused), len(rows), ErrRefused)
 	}
 	return nil
+}
+
+// importBar is the progress bar on stderr. It stays on its last picture,
+// the whole file, on a line of its own: cleared at the end, the terminal
+// kept the first lead's picture that the throttle had left standing.
+func (c *cli) importBar(rows int, visible bool) *progressbar.ProgressBar {
+	return progressbar.NewOptions(rows, progressbar.OptionSetWriter(c.errw), progressbar.OptionSetDescription("import"),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetVisibility(visible),
+		progressbar.OptionOnCompletion(func() {
+			if visible { // Exit calls it on a hidden bar too
+				fmt.Fprintln(c.errw)
+			}
+		}))
 }
 
 // checkImportSite refuses a missing site, or one LEADRELAY_SITES does not

@@ -104,3 +104,26 @@ func (e *env) queueLen(t *testing.T) int {
 	}
 	return qi.Size
 }
+
+// TestImportProgressEnds: the progress bar's last picture is the whole
+// file, 100% (4/4), on a line of its own (issue 19.5: it ended at
+// 25% (1/4): the bar drew its first lead, skipped the next ones within
+// its throttle and cleared itself at the end).
+func TestImportProgressEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	path := writeFile(t, "four.csv", "title,email\nAnn,ann@example.com\nBob,bob@example.com\nCy,cy@example.com\nDee,dee@example.com\n")
+	_, stderr, err := e.run(t, "", "import", "--site", "shop", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ""
+	for _, s := range strings.FieldsFunc(stderr, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if strings.TrimSpace(s) != "" {
+			last = s
+		}
+	}
+	if !strings.Contains(last, "100%") || !strings.Contains(last, "(4/4") || !strings.HasSuffix(stderr, "\n") {
+		t.Errorf("the bar ends at %q, want 100%% (4/4) and a new line; stderr %q", last, stderr)
+	}
+}
