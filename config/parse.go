@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"leadrelay/lead"
 )
 
 // parser reads typed values and collects every problem instead of stopping
@@ -203,7 +205,7 @@ func (p *parser) pairsOf(name string) map[string]string {
 		switch {
 		case !ok || k == "" || val == "":
 			p.fail(name, fmt.Sprintf("entry %d is not name=value", i+1))
-		case !validSite(k):
+		case !lead.ValidSiteName(k):
 			p.fail(name, fmt.Sprintf("site name %q may hold only letters, digits, '.', '-', '_' and '@'", k))
 		case out[k] != "":
 			p.fail(name, fmt.Sprintf("names site %q twice", k))
@@ -260,16 +262,4 @@ func (p *parser) prefixes(name string) []netip.Prefix {
 		}
 	}
 	return out
-}
-
-func validSite(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == '@') {
-			return false
-		}
-	}
-	return true
 }

@@ -244,7 +244,7 @@ func yamlProblem(e string) string {
 // checkSiteEntry reports what only the file can get wrong: a name, the
 // number of keys, a charset, a field map, an attribution, a rate.
 func (c Config) checkSiteEntry(s Site, e *siteEntry, report func(string)) {
-	if !validSite(s.Name) {
+	if !lead.ValidSiteName(s.Name) {
 		report(fmt.Sprintf("site name %q may hold only letters, digits, '.', '-', '_' and '@' (at most 64)", s.Name))
 	}
 	switch n := len(s.Keys); {

@@ -49,26 +49,40 @@ func note(r *http.Request, site, leadID, outcome string) {
 	}
 }
 
-type statusWriter struct {
+// StatusRecorder is a ResponseWriter that remembers the status its handler
+// wrote, for the request's log or audit line.
+type StatusRecorder struct {
 	http.ResponseWriter
-	status int
+	// Status is the status written; 0 while nothing has been.
+	Status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+// WriteHeader records code (the first one) and writes it.
+func (w *StatusRecorder) WriteHeader(code int) {
+	if w.Status == 0 {
+		w.Status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+// Write records 200 when no status came first, and writes b.
+func (w *StatusRecorder) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *StatusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Code is the status the client got: 200 when the handler wrote nothing.
+func (w *StatusRecorder) Code() int {
+	if w.Status == 0 {
+		return http.StatusOK
+	}
+	return w.Status
+}
 
 // logRequests writes one line per request: method, path, status, site,
 // lead_id, outcome, duration. Never the query (the drop-in endpoint carries
@@ -78,15 +92,15 @@ func logRequests(log *zap.Logger) middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rl := &reqLog{}
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &StatusRecorder{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), reqLogKey{}, rl)))
 			lvl := zap.InfoLevel
-			if sw.status >= 500 {
+			if sw.Status >= 500 {
 				lvl = zap.WarnLevel
 			}
 			log.Log(lvl, "intake request",
 				zap.String("method", r.Method), zap.String("path", r.URL.Path),
-				zap.Int("status", sw.status), zap.String("site", rl.site),
+				zap.Int("status", sw.Status), zap.String("site", rl.site),
 				zap.String("lead_id", rl.leadID), zap.String("outcome", rl.outcome),
 				zap.Duration("duration", time.Since(start)))
 		})

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"leadrelay/lead"
 )
 
 // MaxDeliverySites bounds the distinct site labels of
@@ -24,7 +26,7 @@ func (m *Metrics) deliverySite(site string) string {
 	if site == "" {
 		return UnknownSite
 	}
-	if !siteName(site) {
+	if !lead.ValidSiteName(site) {
 		return Other
 	}
 	m.outcomesMu.RLock()
@@ -42,16 +44,4 @@ func (m *Metrics) deliverySite(site string) string {
 		m.dsites[site] = true
 	}
 	return site
-}
-
-func siteName(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == '@') {
-			return false
-		}
-	}
-	return true
 }

@@ -134,9 +134,9 @@ func (g *opsGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := g.leadIDs(r)
-	sw := &statusRecorder{ResponseWriter: w}
+	sw := &intake.StatusRecorder{ResponseWriter: w}
 	g.next.ServeHTTP(sw, r)
-	g.audit(r, user, sw.code(), ids)
+	g.audit(r, user, sw.Code(), ids)
 }
 
 // authenticate checks basic auth, or admits anyone when the guard is open.
@@ -242,33 +242,4 @@ func (g *opsGuard) audit(r *http.Request, user string, status int, ids []string)
 		zap.String("user", user), zap.String("client", intake.ClientAddr(r, g.o.TrustedProxies)),
 		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
 		zap.Strings("lead_ids", ids), zap.String("scope", scope))
-}
-
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusRecorder) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }
