@@ -12,6 +12,7 @@ import (
 
 	"leadrelay/crm"
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -142,5 +143,33 @@ func Others(t testing.TB, c *CRM, n int) {
 		if _, err := c.Add(context.Background(), crmclient.Lead{Lead: l}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// PreflightCase is one row of a version's preflight table: what the CRM's
+// stat and info fail with (nil: they answer), and the configuration
+// problem (zero: none) or error Preflight must give.
+type PreflightCase struct {
+	Name             string
+	StatErr, InfoErr error
+	Want             delivery.Code
+	WantErr          bool
+}
+
+// RunPreflight runs each case as a parallel subtest of t: a fresh CRM of
+// version v set up as the case says, and the Preflight of the API newAPI
+// makes around it.
+func RunPreflight(t *testing.T, v crmclient.APIVersion, newAPI func(crm.Env) crm.API, cases []PreflightCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			t.Parallel()
+			c := New(v)
+			c.StatErr, c.InfoErr = tc.StatErr, tc.InfoErr
+			problem, err := newAPI(crm.Env{Client: c}).Preflight(context.Background())
+			if problem.Code != tc.Want || (err != nil) != tc.WantErr {
+				t.Fatalf("Preflight = %+v, %v; want %q (error %v)", problem, err, tc.Want, tc.WantErr)
+			}
+		})
 	}
 }

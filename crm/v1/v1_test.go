@@ -223,28 +223,12 @@ func TestResume(t *testing.T) {
 
 func TestPreflight(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name             string
-		statErr, infoErr error
-		want             delivery.Code
-		wantErr          bool
-	}{
-		{name: "works"},
-		{name: "wrong key", statErr: &crmclient.APIError{Action: "stat", Code: 400}, want: delivery.ConfigAPIKey},
-		{name: "stat unreachable", statErr: &crmclient.TransportError{Action: "stat", Err: errors.New("refused")}, wantErr: true},
-		{name: "info answers 500", infoErr: &crmclient.StatusError{Action: "info", StatusCode: 500}, want: delivery.ConfigV1Broken},
-		{name: "info answers an error page", infoErr: &crmclient.DecodeError{Action: "info", StatusCode: 200}, want: delivery.ConfigV1Broken},
-		{name: "info unreachable", infoErr: &crmclient.TransportError{Action: "info", Err: errors.New("refused")}, wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c := crmtest.New(crmclient.V1)
-			c.StatErr, c.InfoErr = tc.statErr, tc.infoErr
-			problem, err := v1.New(crm.Env{Client: c}).Preflight(ctx)
-			if problem.Code != tc.want || (err != nil) != tc.wantErr {
-				t.Fatalf("Preflight = %+v, %v; want %q (error %v)", problem, err, tc.want, tc.wantErr)
-			}
-		})
-	}
+	crmtest.RunPreflight(t, crmclient.V1, func(env crm.Env) crm.API { return v1.New(env) }, []crmtest.PreflightCase{
+		{Name: "works"},
+		{Name: "wrong key", StatErr: &crmclient.APIError{Action: "stat", Code: 400}, Want: delivery.ConfigAPIKey},
+		{Name: "stat unreachable", StatErr: &crmclient.TransportError{Action: "stat", Err: errors.New("refused")}, WantErr: true},
+		{Name: "info answers 500", InfoErr: &crmclient.StatusError{Action: "info", StatusCode: 500}, Want: delivery.ConfigV1Broken},
+		{Name: "info answers an error page", InfoErr: &crmclient.DecodeError{Action: "info", StatusCode: 200}, Want: delivery.ConfigV1Broken},
+		{Name: "info unreachable", InfoErr: &crmclient.TransportError{Action: "info", Err: errors.New("refused")}, WantErr: true},
+	})
 }

@@ -167,27 +167,11 @@ func TestAddStamps(t *testing.T) {
 
 func TestPreflight(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		statErr error
-		want    delivery.Code
-		wantErr bool
-	}{
-		{name: "works"},
-		{name: "unknown login", statErr: &crmclient.APIError{Action: "stat", Code: 401}, want: delivery.ConfigLogin},
-		{name: "unreachable", statErr: &crmclient.TransportError{Action: "stat", Err: errors.New("refused")}, wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c := crmtest.New(crmclient.V2)
-			c.StatErr = tc.statErr
-			problem, err := v2.New(crm.Env{Client: c}).Preflight(ctx)
-			if problem.Code != tc.want || (err != nil) != tc.wantErr {
-				t.Fatalf("Preflight = %+v, %v; want %q (error %v)", problem, err, tc.want, tc.wantErr)
-			}
-		})
-	}
+	crmtest.RunPreflight(t, crmclient.V2, func(env crm.Env) crm.API { return v2.New(env) }, []crmtest.PreflightCase{
+		{Name: "works"},
+		{Name: "unknown login", StatErr: &crmclient.APIError{Action: "stat", Code: 401}, Want: delivery.ConfigLogin},
+		{Name: "unreachable", StatErr: &crmclient.TransportError{Action: "stat", Err: errors.New("refused")}, WantErr: true},
+	})
 }
 
 // TestWatermark: the watermark follows the delivered top Begin reads, and
