@@ -351,3 +351,32 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// ChangePayload rewrites the payload of lead id's record with f (`ctl
+// rekey` re-seals it), compare and set against a concurrent Put. It
+// reports whether the record changed; a lead without a record is
+// ErrNotFound.
+func (s *Store) ChangePayload(ctx context.Context, id string, f func([]byte) ([]byte, bool, error)) (bool, error) {
+	for range 5 {
+		old, raw, err := s.getRecord(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("deadletter: change %s: %w", id, err)
+		}
+		payload, changed, err := f(old.Payload)
+		if err != nil || !changed {
+			return false, err
+		}
+		rec := *old
+		rec.Payload = payload
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return false, fmt.Errorf("deadletter: encode record %s: %w", id, err)
+		}
+		written, err := s.store.DeadPut(ctx, rdb.DeadRow{ID: id, Site: rec.Site, Queue: rec.Queue, Record: b, DeadAt: rec.DeadAt,
+			Read: raw, ReadSite: old.Site, ReadQueue: old.Queue})
+		if err != nil || written {
+			return written, err
+		}
+	}
+	return false, fmt.Errorf("deadletter: change %s: too much contention", id)
+}

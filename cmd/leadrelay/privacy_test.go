@@ -57,7 +57,7 @@ func TestRedisFilesHoldNoLeadFields(t *testing.T) {
 				env["LEADRELAY_DATA_UNENCRYPTED"] = "true"
 			}
 			leads := queueEveryState(t, rds, sim, env)
-			files := redisFiles(t, rds)
+			files := redisFiles(t, rds, true)
 			for tag, p := range leads {
 				for _, s := range secretsOf(p) {
 					found := bytes.Contains(files, []byte(s))
@@ -71,6 +71,7 @@ func TestRedisFilesHoldNoLeadFields(t *testing.T) {
 			}
 			if sealed {
 				rotatedStillDelivers(t, rds, sim, env, leads)
+				rekeyLeavesNoOldKey(t, rds, env)
 			}
 		})
 	}
@@ -110,9 +111,9 @@ func queueEveryState(t *testing.T, rds *redistest.Server, sim *crmsim.Sim, env m
 	return leads
 }
 
-// redisFiles saves a snapshot and returns the RDB file and every
+// redisFiles saves a snapshot and returns the RDB file and (aof) every
 // append-only file of rds, concatenated.
-func redisFiles(t *testing.T, rds *redistest.Server) []byte {
+func redisFiles(t *testing.T, rds *redistest.Server, aof bool) []byte {
 	t.Helper()
 	if err := rds.Client().Save(t.Context()).Err(); err != nil {
 		t.Fatal(err)
@@ -126,7 +127,7 @@ func redisFiles(t *testing.T, rds *redistest.Server) []byte {
 		switch {
 		case strings.HasSuffix(path, ".rdb"):
 			saw["rdb"] = true
-		case strings.Contains(path, "appendonly"):
+		case aof && strings.Contains(path, "appendonly"):
 			saw["aof"] = true
 		default:
 			return nil
@@ -135,7 +136,7 @@ func redisFiles(t *testing.T, rds *redistest.Server) []byte {
 		all = append(all, b...)
 		return err
 	})
-	if err != nil || !saw["rdb"] || !saw["aof"] {
+	if err != nil || !saw["rdb"] || saw["aof"] != aof {
 		t.Fatalf("Redis files: %v (rdb %v, aof %v)", err, saw["rdb"], saw["aof"])
 	}
 	return all
@@ -171,5 +172,28 @@ func rotatedStillDelivers(t *testing.T, rds *redistest.Server, sim *crmsim.Sim, 
 	}
 	if env, err := lead.ReadEnvelope(info.Payload); err != nil || env.Key != "k2" {
 		t.Errorf("a new lead after the rotation: key %q, %v; want k2", env.Key, err)
+	}
+}
+
+// rekeyLeavesNoOldKey: `ctl rekey` re-seals every stored lead (the dead
+// lead's letter and archived task, the delivered ones' completed tasks)
+// under k2, so the snapshot names k1 nowhere; a second run finds nothing
+// to do.
+func rekeyLeavesNoOldKey(t *testing.T, rds *redistest.Server, env map[string]string) {
+	t.Helper()
+	oldKey := []byte(`"key":"k1"`)
+	if !bytes.Contains(redisFiles(t, rds, false), oldKey) {
+		t.Fatal("no lead is sealed under k1 before the rekey: the test proves nothing")
+	}
+	out, stderr, err := runOnce(t, env, "ctl", "rekey")
+	if err != nil {
+		t.Fatalf("ctl rekey: %v\n%s%s", err, out, stderr)
+	}
+	if bytes.Contains(redisFiles(t, rds, false), oldKey) {
+		t.Errorf("a lead is still sealed under k1 after ctl rekey:\n%s", out)
+	}
+	again, _, err := runOnce(t, env, "ctl", "rekey")
+	if err != nil || !strings.Contains(again, "resealed 0,") {
+		t.Errorf("a second ctl rekey: %v\n%s", err, again)
 	}
 }

@@ -45,6 +45,8 @@ Commands:
   import --site S [--no-progress] FILE.csv|FILE.jsonl
                                           queue leads from a file (columns: lead fields, idempotency_key);
                                           prints accepted, duplicate and refused leads with line numbers
+  rekey [--progress N]                    re-seal every stored lead (queued, retrying, archived, completed, dead)
+                                          under the first of LEADRELAY_DATA_KEYS; run it again after a stop
   health [--url URL] [--timeout D]        exit 0 when URL answers 200 (default: LEADRELAY_HTTP_ADDR/healthz)
   sites check FILE                        check a sites file (LEADRELAY_SITES_FILE) as intake loads it: every
                                           problem (exit 1), or its sites; never prints a key
@@ -221,6 +223,7 @@ var commands = map[string]func(*cli, []string) error{
 	"health":       (*cli).health,
 	"import":       (*cli).importLeads,
 	"sites check":  (*cli).sitesCheck,
+	"rekey":        (*cli).rekey,
 }
 
 // isGroup reports whether name is the first word of subcommands.
