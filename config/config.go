@@ -270,8 +270,9 @@ type Ops struct {
 // configuration problems.
 type Notify struct {
 	// URL (LEADRELAY_NOTIFY_URL or _FILE, default empty: none) is an incoming
-	// webhook (Slack, Mattermost) told when a lead dies or the CRM has a
-	// configuration problem. Secret: it holds the hook's token.
+	// webhook (Slack, Mattermost) told when a lead dies, when the CRM has a
+	// configuration problem, and when an outage opens or closes the CRM
+	// circuit. Secret: it holds the hook's token.
 	URL string
 }
 

@@ -85,7 +85,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadrelay_deliveries_total",
-			Help: "Processed lead tasks by outcome: delivered, reconciled (found in the CRM after an ambiguous attempt), duplicate_skipped, retried, dead, paused (CRM configuration problem), backpressure (open circuit, rate limit, busy lock).",
+			Help: "Processed lead tasks by outcome: delivered, reconciled (found in the CRM after an ambiguous attempt), duplicate_skipped, retried, dead, paused (deliveries paused: a CRM configuration problem, an outage's open circuit, the CRM's Retry-After), backpressure (LeadRelay's own rate and concurrency limits, a busy lock, a look-up's wait).",
 		}, []string{"outcome"}),
 		crmRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "leadrelay_crm_request_duration_seconds",

@@ -41,12 +41,19 @@ const (
 	ConfigProblem = "crm_config_problem"
 	// ConfigResolved: the configuration problem is gone; deliveries resume.
 	ConfigResolved = "crm_config_resolved"
+	// CircuitOpened: the CRM failed repeatedly (an outage); the fleet's
+	// circuit opened and deliveries pause. Reason is the failure.
+	CircuitOpened = "crm_circuit_opened"
+	// CircuitClosed: the CRM answers again; the circuit closed and
+	// deliveries resume.
+	CircuitClosed = "crm_circuit_closed"
 )
 
 // Event is one thing worth telling an operator. The zero value is not
 // useful; set Kind.
 type Event struct {
-	// Kind is LeadDead, ConfigProblem or ConfigResolved.
+	// Kind is LeadDead, ConfigProblem, ConfigResolved, CircuitOpened or
+	// CircuitClosed.
 	Kind string
 	// Site and LeadID name the lead (LeadDead).
 	Site, LeadID string
@@ -184,6 +191,10 @@ func Text(e Event) string {
 		return "Deliveries to the CRM are paused by a configuration problem: " + reason + ". Leads wait in the queue; none is lost; the ops listener's /readyz has the details."
 	case ConfigResolved:
 		return "The CRM configuration problem is gone: deliveries resume."
+	case CircuitOpened:
+		return "The CRM is failing (" + reason + "): deliveries pause without spending attempts. Leads wait in the queue; none is lost."
+	case CircuitClosed:
+		return "The CRM answers again: the circuit closed and deliveries resume."
 	}
 	return e.Kind + ": " + reason
 }

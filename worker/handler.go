@@ -381,6 +381,7 @@ func (h *Handler) crmFailed(ctx context.Context, r *run, err error, f failure, p
 		if st == rdb.CircuitOpened {
 			r.log.Warn("CRM circuit opened: deliveries pause without spending attempts",
 				append(logFields(f), zap.Duration("cooldown", h.o.BreakerCooldown), zap.Error(err))...)
+			h.o.outage(true, f.reason)
 		}
 	case crmclient.ClassConfig:
 		h.health.problem(bctx, h, f.reason)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -419,11 +420,24 @@ func fillOthers(e *env, n int) {
 	}
 }
 
+// TestBreaker: the shared circuit opens at the threshold, postpones the
+// whole fleet, probes once half-open, and closes when the CRM answers;
+// operators are told (OnOutage) once when it opens and once when it
+// closes, whichever worker sees it (issue 21: nothing said it closed).
 func TestBreaker(t *testing.T) {
 	t.Parallel()
+	var (
+		mu      sync.Mutex
+		outages []string
+	)
 	e := newEnv(t, crmclient.V2, func(o *Options) {
 		o.BreakerThreshold = 3
 		o.BreakerCooldown = time.Minute
+		o.OnOutage = func(open bool, r delivery.Reason) {
+			mu.Lock()
+			defer mu.Unlock()
+			outages = append(outages, fmt.Sprint(open, " ", r.Code))
+		}
 	})
 	down := &crmclient.StatusError{Action: "add", StatusCode: 503}
 	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, down })
@@ -468,6 +482,11 @@ func TestBreaker(t *testing.T) {
 	}
 	if e.rdb.Exists(ctx, rdb.BreakerKey).Val() != 0 {
 		t.Error("breaker state left after recovery")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"true crm_unreachable", "false "}; !slices.Equal(outages, want) {
+		t.Errorf("operators were told %q, want %q: the outage's start and its end, once each", outages, want)
 	}
 }
 

@@ -96,9 +96,14 @@ func (hl *health) worked(ctx context.Context, h *Handler, hadState bool) {
 	}
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
-	if err := h.store.CircuitReset(bctx); err != nil {
+	ended, err := h.store.CircuitReset(bctx)
+	if err != nil {
 		h.log.Warn("circuit breaker reset failed", zap.Error(err))
 		return
+	}
+	if ended {
+		h.log.Warn("CRM circuit closed: the CRM answers again and deliveries resume")
+		h.o.outage(false, delivery.Reason{})
 	}
 	hl.mu.Lock()
 	hl.circuit = rdb.Circuit{}

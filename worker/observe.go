@@ -24,11 +24,13 @@ const (
 	DeliveryRetried = "retried"
 	// DeliveryDead: the lead is dead-lettered.
 	DeliveryDead = "dead"
-	// DeliveryPaused: a CRM configuration problem postponed the lead
-	// without spending an attempt.
+	// DeliveryPaused: the fleet's deliveries are paused, and the lead
+	// was postponed without spending an attempt: a CRM configuration
+	// problem, an outage (the open circuit) or the CRM's Retry-After.
 	DeliveryPaused = "paused"
-	// DeliveryBackpressure: an open circuit, a rate limit or a busy lock
-	// postponed the lead without spending an attempt.
+	// DeliveryBackpressure: LeadRelay's own limits (rate, concurrency), a
+	// busy lock, a look-up's wait or its Redis postponed the lead without
+	// spending an attempt.
 	DeliveryBackpressure = "backpressure"
 )
 
@@ -111,6 +113,11 @@ func crmClass(err error) string {
 	return judge(err).class.String()
 }
 
+// pausesFleet are the postponements that pause every delivery of the
+// fleet, not one lead's: during an outage a metric of paused deliveries
+// must not read 0 (issue 21).
+var pausesFleet = map[delivery.Code]bool{delivery.CircuitOpen: true, delivery.CRMPause: true}
+
 // observeFailure reports how a failed task of site ends, as
 // Worker.handleError (asynq's error handler) sees it.
 func observeFailure(obs Observer, site string, f failure) {
@@ -120,6 +127,10 @@ func observeFailure(obs Observer, site string, f failure) {
 	case delivery.Paused:
 		obs.Delivery(site, DeliveryPaused)
 	case delivery.Backpressure:
+		if pausesFleet[f.reason.Code] {
+			obs.Delivery(site, DeliveryPaused)
+			break
+		}
 		obs.Delivery(site, DeliveryBackpressure)
 	default:
 		obs.Delivery(site, DeliveryRetried)

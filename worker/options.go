@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"leadrelay/crmclient"
+	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
@@ -115,6 +116,18 @@ type Options struct {
 	// Observer, when set, is told about CRM calls, delivery outcomes and
 	// the circuit and configuration state, for metrics. Nil observes nothing.
 	Observer Observer
+	// OnOutage, when set, is told when the fleet's CRM circuit opens for an
+	// outage (open, with the failure that opened it) and when it closes
+	// again: once for the whole fleet, by the worker whose call opened or
+	// closed it. It must not block. Nil tells nobody.
+	OnOutage func(open bool, reason delivery.Reason)
+}
+
+// outage tells OnOutage, if set.
+func (o Options) outage(open bool, reason delivery.Reason) {
+	if o.OnOutage != nil {
+		o.OnOutage(open, reason)
+	}
 }
 
 // withDefaults fills zero fields with the defaults.

@@ -26,6 +26,18 @@ func openNotifier(ctx context.Context, cfg config.Config, log *zap.Logger) (noti
 	return wh, nil
 }
 
+// outageNotifier tells n when the fleet's CRM circuit opens for an outage
+// and when it closes (worker.Options.OnOutage: once for the fleet).
+func outageNotifier(n notify.Notifier) func(open bool, reason delivery.Reason) {
+	return func(open bool, reason delivery.Reason) {
+		if open {
+			n.Notify(notify.Event{Kind: notify.CircuitOpened, Reason: reason})
+			return
+		}
+		n.Notify(notify.Event{Kind: notify.CircuitClosed})
+	}
+}
+
 // notifyingObserver tells the notifier when this process sees a CRM
 // configuration problem start or end, besides what the Observer records.
 type notifyingObserver struct {

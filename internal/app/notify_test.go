@@ -59,8 +59,11 @@ func TestNotifications(t *testing.T) {
 	for _, problem := range []bool{false, true, true, true, false, false} {
 		obs.CRMConfigProblem(problem)
 	}
+	outage := outageNotifier(rec) // the worker tells it once for the fleet
+	outage(true, delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503})
+	outage(false, delivery.Reason{})
 	got := rec.kinds()
-	want := []string{notify.LeadDead, notify.ConfigProblem, notify.ConfigResolved}
+	want := []string{notify.LeadDead, notify.ConfigProblem, notify.ConfigResolved, notify.CircuitOpened, notify.CircuitClosed}
 	if len(got) != len(want) {
 		t.Fatalf("notified %v, want %v", got, want)
 	}
@@ -73,5 +76,9 @@ func TestNotifications(t *testing.T) {
 	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != rejected ||
 		strings.Contains(notify.Text(e), "Ошибка") {
 		t.Errorf("dead-lead event = %+v: %s", e, notify.Text(e))
+	}
+	if open, closed := notify.Text(rec.events[3]), notify.Text(rec.events[4]); !strings.Contains(open, "crm_unreachable") ||
+		!strings.Contains(open, "pause") || !strings.Contains(closed, "resume") {
+		t.Errorf("outage notifications: %q, then %q; want its start with the failure, and its end", open, closed)
 	}
 }

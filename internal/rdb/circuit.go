@@ -125,7 +125,13 @@ var circuitResetScript = load("circuit_reset")
 
 // CircuitReset closes the circuit and clears any problem: the CRM works.
 // It counts the reset (CRMWorkedKey), by which CircuitFailed tells a lead
-// that fails again while the CRM works for others.
-func (s *Store) CircuitReset(ctx context.Context) error {
-	return circuitResetScript.Run(ctx, s.c, []string{BreakerKey, CRMWorkedKey}, leadFailsTTL.Milliseconds()).Err()
+// that fails again while the CRM works for others. ended says this call
+// closed a circuit an outage had opened (not a configuration problem):
+// of the fleet's workers, one call learns it.
+func (s *Store) CircuitReset(ctx context.Context) (ended bool, err error) {
+	v, err := circuitResetScript.Run(ctx, s.c, []string{BreakerKey, CRMWorkedKey}, leadFailsTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return false, err
+	}
+	return len(v) == 2 && v[1] == 1, nil
 }

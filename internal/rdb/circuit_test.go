@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 )
 
@@ -34,8 +35,8 @@ func TestCircuitLeadFault(t *testing.T) {
 	}{
 		{"poison's first failure counts", func() CircuitState { return fail("poison") }, CircuitClosed},
 		{"another lead works", func() CircuitState {
-			if err := s.CircuitReset(ctx); err != nil {
-				t.Fatal(err)
+			if ended, err := s.CircuitReset(ctx); err != nil || ended {
+				t.Fatalf("reset of a closed circuit: ended %v, %v; want no outage ended", ended, err)
 			}
 			return CircuitClosed
 		}, CircuitClosed},
@@ -54,5 +55,16 @@ func TestCircuitLeadFault(t *testing.T) {
 	}
 	if c, _ := s.Circuit(ctx, now); c.Wait <= 0 {
 		t.Fatalf("circuit %+v, want open", c)
+	}
+	for i, want := range []bool{true, false} { // the first reset ends the outage; the second finds it ended
+		if ended, err := s.CircuitReset(ctx); err != nil || ended != want {
+			t.Fatalf("reset %d of the open circuit: ended %v, %v; want %v", i+1, ended, err, want)
+		}
+	}
+	if err := s.CircuitProblem(ctx, a(""), delivery.Reason{Code: delivery.ConfigAPIKey}); err != nil {
+		t.Fatal(err)
+	}
+	if ended, err := s.CircuitReset(ctx); err != nil || ended {
+		t.Fatalf("reset after a configuration problem: ended %v, %v; want no outage (the problem has its own end)", ended, err)
 	}
 }
