@@ -15,6 +15,7 @@ import (
 
 	"leadrelay/crmsim"
 	"leadrelay/crmsim/crmsimtest"
+	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 	"leadrelay/internal/runtest"
 )
@@ -146,12 +147,8 @@ func leadStatus(t *testing.T, base, id string) map[string]any {
 // waitUntil polls cond (bounded) and fails the test with msg when it never holds.
 func waitUntil(t *testing.T, d time.Duration, msg func() string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s: %s", d, msg())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !hatest.WaitFor(d, 50*time.Millisecond, cond) {
+		t.Fatalf("timed out after %s: %s", d, msg())
 	}
 }
 
