@@ -27,16 +27,25 @@ func checkExpr(t *testing.T, where, expr string) {
 	}
 }
 
+// decodeFile reads the shipped file at path into v with unmarshal; a file
+// that cannot be read or decoded fails t.
+func decodeFile(t *testing.T, path string, unmarshal func([]byte, any) error, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
 // TestAlertRules: deploy/prometheus/alerts.yml covers dead leads, the
 // oldest pending lead, the circuit, a config problem, intake 5xx and a
 // site form not in its charset, each well formed. (.ci/run also runs
 // promtool check rules where promtool is installed.)
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../deploy/prometheus/alerts.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var file struct {
 		Groups []struct {
 			Name  string `yaml:"name"`
@@ -49,9 +58,7 @@ func TestAlertRules(t *testing.T) {
 			} `yaml:"rules"`
 		} `yaml:"groups"`
 	}
-	if err := yaml.UnmarshalStrict(b, &file); err != nil {
-		t.Fatalf("alerts.yml: %v", err)
-	}
+	decodeFile(t, "../deploy/prometheus/alerts.yml", yaml.UnmarshalStrict, &file)
 	var alerts []string
 	for _, g := range file.Groups {
 		for _, r := range g.Rules {
@@ -82,10 +89,6 @@ func TestAlertRules(t *testing.T) {
 // every panel has a query naming a metric and only known variables.
 func TestGrafanaDashboard(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../deploy/grafana/leadrelay.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var d struct {
 		Title      string `json:"title"`
 		UID        string `json:"uid"`
@@ -102,9 +105,7 @@ func TestGrafanaDashboard(t *testing.T) {
 			} `json:"targets"`
 		} `json:"panels"`
 	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("leadrelay.json: %v", err)
-	}
+	decodeFile(t, "../deploy/grafana/leadrelay.json", json.Unmarshal, &d)
 	vars := map[string]bool{"__rate_interval": true}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = true
