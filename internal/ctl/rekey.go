@@ -84,6 +84,9 @@ func (c *cli) rekeyTasks(sum *rekeySummary, progress func()) error {
 	for _, st := range taskStates {
 		for page := 1; ; page++ {
 			infos, err := st.list(c.insp, queue, asynq.PageSize(scanPage), asynq.Page(page))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				return nil // no lead was ever queued
+			}
 			if err != nil {
 				return fmt.Errorf("rekey: list %s tasks of %s: %w", st.name, queue, err)
 			}
