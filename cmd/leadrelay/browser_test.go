@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"leadrelay/internal/hatest"
 )
 
 // browserSiteKey is the demo site's key in the browser test.
@@ -182,20 +182,8 @@ func TestBrowserForm(t *testing.T) {
 // simCount is how many leads the simulator holds with this e-mail.
 func simCount(t *testing.T, sim, email string) int {
 	t.Helper()
-	resp, err := http.Get(sim + "/_sim/leads")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var leads []struct {
-		Email string `json:"email"`
-	}
-	if err := json.Unmarshal(b, &leads); err != nil {
-		t.Fatalf("/_sim/leads: %v: %.200s", err, b)
-	}
 	n := 0
-	for _, l := range leads {
+	for _, l := range hatest.SimLeads(t, sim) {
 		if l.Email == email {
 			n++
 		}

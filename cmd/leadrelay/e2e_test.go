@@ -18,6 +18,7 @@ import (
 	"leadrelay/crmsim"
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
+	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 )
 
@@ -396,14 +397,8 @@ func TestEmbeddedMode(t *testing.T) {
 		_, st := doJSON(t, req)
 		return st["status"] == "delivered"
 	})
-	resp, err := http.Get(simURL + "/_sim/leads")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(b), "ann@example.com") {
-		t.Errorf("simulator does not hold the lead: %s", b)
+	if leads := hatest.SimLeads(t, simURL); len(leads) != 1 || leads[0].Email != "ann@example.com" {
+		t.Errorf("simulator holds %+v, want the lead", leads)
 	}
 }
 

@@ -3,14 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
 )
 
@@ -154,14 +155,8 @@ func TestTryADeadLead(t *testing.T) {
 	key := regexpFind(banner, `demo site "demo", key ([0-9a-f]+)`)
 	sim := regexpFind(banner, `simulator at (http://[0-9.:]+)`)
 	faults := func(body string) {
-		resp, err := http.Post(sim+"/_sim/faults", "", strings.NewReader(body))
-		if err != nil {
+		if err := hatest.SetSimFaults(sim, json.RawMessage(body)); err != nil {
 			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("POST /_sim/faults %s: %d %s", body, resp.StatusCode, b)
 		}
 	}
 	status := func(id string) map[string]any {

@@ -126,7 +126,7 @@ func (s suite) run(t *testing.T) {
 	for k, v := range baseFaults {
 		outage[k] = v
 	}
-	if err := trySetFaults(sim.URL(), outage); err != nil && s.outageMode != "refuse" {
+	if err := hatest.SetSimFaults(sim.URL(), outage); err != nil && s.outageMode != "refuse" {
 		// In refuse mode the simulator may drop this very connection.
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func (s suite) run(t *testing.T) {
 	killWorker()
 	time.Sleep(s.outage/2 + time.Second)
 	// The simulator ends the outage by itself; put the base faults back.
-	if !hatest.WaitFor(20*time.Second, 200*time.Millisecond, func() bool { return trySetFaults(sim.URL(), baseFaults) == nil }) {
+	if !hatest.WaitFor(20*time.Second, 200*time.Millisecond, func() bool { return hatest.SetSimFaults(sim.URL(), baseFaults) == nil }) {
 		t.Fatal("simulator did not come back after the outage")
 	}
 	t.Log("redis restart (kill -9, AOF replay)")
@@ -167,7 +167,7 @@ func (s suite) run(t *testing.T) {
 	}
 
 	// Count what reached the CRM, by the marker each lead carries in its e-mail.
-	stored := simLeads(t, sim.URL())
+	stored := hatest.SimLeads(t, sim.URL())
 	perMarker := map[string]int{}
 	firstIn := map[string]time.Time{}
 	var lastIn time.Time
@@ -398,12 +398,6 @@ func history(workers []*hatest.Proc, id string) string {
 	return b.String()
 }
 
-type simLead struct {
-	ID    int64     `json:"id"`
-	Email string    `json:"email"`
-	Datum time.Time `json:"datum"`
-}
-
 // percentile returns the q-quantile of ds (0 when empty).
 func percentile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {
@@ -412,20 +406,6 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, k int) bool { return s[i] < s[k] })
 	return s[min(int(q*float64(len(s))), len(s)-1)]
-}
-
-func simLeads(t *testing.T, base string) []simLead {
-	t.Helper()
-	resp, err := http.Get(base + "/_sim/leads")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []simLead
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("decode /_sim/leads: %v", err)
-	}
-	return out
 }
 
 // simFaults returns the simulator's count of injected faults by kind.
@@ -447,22 +427,7 @@ func simFaults(base string) string {
 
 func setFaults(t *testing.T, base string, f map[string]any) {
 	t.Helper()
-	if err := trySetFaults(base, f); err != nil {
+	if err := hatest.SetSimFaults(base, f); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func trySetFaults(base string, f map[string]any) error {
-	b, _ := json.Marshal(f)
-	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Post(base+"/_sim/faults", "application/json", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("set faults: %d %s", resp.StatusCode, body)
-	}
-	return nil
 }

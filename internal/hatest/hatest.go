@@ -358,6 +358,51 @@ func StartSim(t testing.TB, latency time.Duration) (*crmsim.Sim, string) {
 // DataKeys is the relays' data keyring in these tests (LEADRELAY_DATA_KEYS).
 const DataKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
+// SimLead is a lead as a simulator lists it on GET /_sim/leads.
+type SimLead struct {
+	ID    int64     `json:"id"`
+	Email string    `json:"email"`
+	Datum time.Time `json:"datum"`
+}
+
+// SimLeads lists the leads of a simulator at base, one in another process
+// (GET /_sim/leads); a failed request or an answer not JSON fails t.
+func SimLeads(t testing.TB, base string) []SimLead {
+	t.Helper()
+	resp, err := http.Get(base + "/_sim/leads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []SimLead
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("/_sim/leads: %v: %.200s", err, b)
+	}
+	return out
+}
+
+// SetSimFaults sets the faults of a simulator at base, one in another
+// process (POST /_sim/faults), to faults as JSON: the simulator's answer
+// when it is not 200, or the request's error, within 2s.
+func SetSimFaults(base string, faults any) error {
+	b, err := json.Marshal(faults)
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Post(base+"/_sim/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("set faults %s: %d %s", b, resp.StatusCode, body)
+	}
+	return nil
+}
+
 // Env is the environment of a relay on redisURL delivering to the simulator
 // at crmURL (v2), with limits off and retries short enough for tests; extra
 // entries ("NAME=value") override.
