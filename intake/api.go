@@ -60,14 +60,34 @@ func siteTimeline(runs []delivery.Run) []siteRun {
 	return out
 }
 
-// leads serves POST /v1/leads.
-func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
+// postFromSite admits a POST of the JSON API from a known site within its
+// request limits, and names the site; otherwise it has answered why not.
+func (h *handler) postFromSite(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, "POST")
-		return
+		return "", false
 	}
 	site, ok := h.bearer(w, r)
 	if !ok || !h.admitSite(w, r, site, answerJSON) {
+		return "", false
+	}
+	return site, true
+}
+
+// jsonContent says whether the request's body is JSON, or answers 415.
+func jsonContent(w http.ResponseWriter, r *http.Request) bool {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		note(r, "", "", "unsupported_media_type")
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+		return false
+	}
+	return true
+}
+
+// leads serves POST /v1/leads.
+func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
+	site, ok := h.postFromSite(w, r)
+	if !ok {
 		return
 	}
 	key, problem := idempotencyKey(r.Header)
@@ -76,9 +96,7 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: problem})
 		return
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		note(r, "", "", "unsupported_media_type")
-		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+	if !jsonContent(w, r) {
 		return
 	}
 	body, err := readBody(w, r)

@@ -83,12 +83,8 @@ type batchAnswer struct {
 // the results whenever the batch could be read, 503 when no lead could be
 // stored.
 func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "POST")
-		return
-	}
-	site, ok := h.bearer(w, r)
-	if !ok || !h.admitSite(w, r, site, answerJSON) {
+	site, ok := h.postFromSite(w, r)
+	if !ok {
 		return
 	}
 	body, ok := h.readBatch(w, r)
@@ -126,9 +122,7 @@ func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
 
 // readBatch reads a JSON body of at most MaxBatchBytes, or answers why not.
 func (h *handler) readBatch(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	if !isJSON(r.Header.Get("Content-Type")) {
-		note(r, "", "", "unsupported_media_type")
-		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+	if !jsonContent(w, r) {
 		return nil, false
 	}
 	if r.ContentLength > MaxBatchBytes {

@@ -60,27 +60,18 @@ func (r *Report) intakePlot() (*plot.Plot, error) {
 	if len(r.Intake) == 0 {
 		return nil, nil
 	}
-	p := plot.New()
-	p.Title.Text = "intake: accepted leads/s"
-	p.X.Label.Text = "keep-alive clients"
-	p.Y.Label.Text = "leads/s"
-	p.Y.Min = 0
-	var args []any
-	for _, v := range []string{intakeRaw, intakeBare, intakeJSON, intakeDropIn} {
-		var pts plotter.XYs
+	p := leadsPlot("intake: accepted leads/s", "keep-alive clients")
+	err := addLines(p, []string{intakeRaw, intakeBare, intakeJSON, intakeDropIn}, func(v string) (pts plotter.XYs) {
 		for _, c := range intakeLevels {
 			if pt, ok := r.intakeAt(v, c); ok {
 				pts = append(pts, plotter.XY{X: float64(c), Y: pt.PerSec})
 			}
 		}
-		if len(pts) > 0 {
-			args = append(args, v, pts)
-		}
-	}
-	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return pts
+	})
+	if err != nil {
 		return nil, err
 	}
-	p.Legend.Top = true
 	return p, nil
 }
 
@@ -88,32 +79,49 @@ func (r *Report) deliveryPlot() (*plot.Plot, error) {
 	if len(r.Delivery) == 0 {
 		return nil, nil
 	}
-	p := plot.New()
-	p.Title.Text = "delivery: leads/s, zero-latency CRM"
-	p.X.Label.Text = "worker processes × concurrency"
-	p.Y.Label.Text = "leads/s"
-	p.Y.Min = 0
+	p := leadsPlot("delivery: leads/s, zero-latency CRM", "worker processes × concurrency")
 	var ticks []plot.Tick
 	for i, s := range deliveryShapes {
 		ticks = append(ticks, plot.Tick{Value: float64(i), Label: s.String()})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = -0.3, float64(len(deliveryShapes))-0.7
-	var args []any
-	for _, v := range []string{deliveryNoop, deliveryRaw, deliveryRelay} {
-		var pts plotter.XYs
+	err := addLines(p, []string{deliveryNoop, deliveryRaw, deliveryRelay}, func(v string) (pts plotter.XYs) {
 		for i, s := range deliveryShapes {
 			if pt, ok := r.deliveryAt(v, s.procs, s.conc); ok {
 				pts = append(pts, plotter.XY{X: float64(i), Y: pt.PerSec})
 			}
 		}
-		if len(pts) > 0 {
+		return pts
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// leadsPlot is an empty plot of leads/s, from 0, against xLabel.
+func leadsPlot(title, xLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = "leads/s"
+	p.Y.Min = 0
+	return p
+}
+
+// addLines adds a line of each variant's points to p, leaving out the
+// variants without any, and puts the legend on top.
+func addLines(p *plot.Plot, variants []string, points func(variant string) plotter.XYs) error {
+	var args []any
+	for _, v := range variants {
+		if pts := points(v); len(pts) > 0 {
 			args = append(args, v, pts)
 		}
 	}
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
-		return nil, err
+		return err
 	}
 	p.Legend.Top = true
-	return p, nil
+	return nil
 }

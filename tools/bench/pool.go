@@ -169,11 +169,7 @@ func (r *Report) poolPlot() (*plot.Plot, error) {
 	if len(r.Pool) == 0 {
 		return nil, nil
 	}
-	p := plot.New()
-	p.Title.Text = "PHP-pool CRM: fixed cap vs defaults (dashed)"
-	p.X.Label.Text = "fixed LEADRELAY_CRM_MAX_CONCURRENT (log2)"
-	p.Y.Label.Text = "leads/s"
-	p.Y.Min = 0
+	p := leadsPlot("PHP-pool CRM: fixed cap vs defaults (dashed)", "fixed LEADRELAY_CRM_MAX_CONCURRENT (log2)")
 	var ticks []plot.Tick
 	for _, k := range poolLevels {
 		ticks = append(ticks, plot.Tick{Value: math.Log2(float64(k)), Label: strconv.Itoa(k)})
