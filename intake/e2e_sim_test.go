@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"golang.org/x/text/encoding/charmap"
 
 	"leadrelay/crmclient"
@@ -45,7 +43,7 @@ func startRelay(t *testing.T, v crmclient.APIVersion, settings map[string]intake
 	}
 	pub := intaketest.StartDelivery(t, crm, intaketest.SimWorker)
 	sites := map[string]string{"oldshop": oldshopKey, "koi": koiKey}
-	return &relay{intake: intake.New(intake.Options{Sites: sites, SiteSettings: settings}, pub, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))), sim: sim}
+	return &relay{intake: intake.New(intake.Options{Sites: sites, SiteSettings: settings}, pub, intaketest.Log(t)), sim: sim}
 }
 
 // send serves one drop-in request and returns the answer.

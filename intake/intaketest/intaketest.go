@@ -5,7 +5,7 @@
 // intake's own tests may use it too.
 //
 //	pub := intaketest.StartDelivery(t, crm, intaketest.SimWorker)
-//	h := intake.New(intake.Options{Sites: keys}, pub, zap.NewNop())
+//	h := intake.New(intake.Options{Sites: keys}, pub, intaketest.Log(t))
 package intaketest
 
 import (
@@ -42,7 +42,7 @@ var SimWorker = worker.Options{Concurrency: 2, CRMTimeout: 2 * time.Second, Retr
 func StartDelivery(t testing.TB, crm *crmclient.Client, o worker.Options) *producer.Publisher {
 	t.Helper()
 	rc := redistest.Start(t).Client()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	log := Log(t)
 	h, err := worker.NewHandler(crm, rc, o, log)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +57,12 @@ func StartDelivery(t testing.TB, crm *crmclient.Client, o worker.Options) *produ
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return producer.New(rc, producer.Options{Queue: lead.DefaultQueue}, log)
+}
+
+// Log is the log of a relay in a test: its warnings and errors go to t,
+// the rest is dropped. Intake in front of StartDelivery's worker logs here.
+func Log(t testing.TB) *zap.Logger {
+	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 }
 
 // Encode is s in the single-byte charset cm, as an old site's page sends
