@@ -78,6 +78,10 @@ type Options struct {
 	// Secrets and SiteSettings, and can replace them while intake serves
 	// (a reload of the sites file).
 	Directory *Directory
+	// OpsUI is the operators' page as GET / names it to a visitor, e.g.
+	// http://127.0.0.1:8081/ (the ops listener as it listens). Empty: GET /
+	// names the ops listener by its setting only.
+	OpsUI string
 }
 
 type handler struct {
@@ -130,7 +134,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 	mux.HandleFunc("/developer/v1/leads", h.dropIn)
 	mux.HandleFunc("/developer/v2/lead", h.dropInV2)
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
-	mux.HandleFunc("GET /{$}", serveRoot)
+	mux.HandleFunc("GET /{$}", serveRoot(o.OpsUI))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		note(r, "", "", "not_found")
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: the API is described at /openapi.json"})

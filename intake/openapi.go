@@ -26,14 +26,20 @@ type rootBody struct {
 }
 
 // serveRoot points a visitor of / to the API, its description and the
-// operators' UI, instead of a bare 404.
-func serveRoot(w http.ResponseWriter, r *http.Request) {
-	note(r, "", "", "root")
-	writeJSON(w, http.StatusOK, rootBody{
-		Service: "LeadRelay: relays web-site leads into the SalesMan CRM",
-		OpenAPI: "/openapi.json",
-		API:     "POST /v1/leads, POST /v1/leads/batch, GET /v1/leads/{id}; drop-in: /developer/v1/leads, /developer/v2/lead",
-		Docs:    "README.md, section Sending leads",
-		OpsUI:   "/ui/ on the operators' listener (LEADRELAY_OPS_ADDR, default 127.0.0.1:8081), never on this one",
-	})
+// operators' UI at opsUI, instead of a bare 404.
+func serveRoot(opsUI string) http.HandlerFunc {
+	ops := "the operators' listener (LEADRELAY_OPS_ADDR), never this one"
+	if opsUI != "" {
+		ops = opsUI + " on " + ops
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		note(r, "", "", "root")
+		writeJSON(w, http.StatusOK, rootBody{
+			Service: "LeadRelay: relays web-site leads into the SalesMan CRM",
+			OpenAPI: "/openapi.json",
+			API:     "POST /v1/leads, POST /v1/leads/batch, GET /v1/leads/{id}; drop-in: /developer/v1/leads, /developer/v2/lead",
+			Docs:    "README.md, section Sending leads",
+			OpsUI:   ops,
+		})
+	}
 }

@@ -222,12 +222,26 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Errorf("GET /openapi.json: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
 	rec = e.do(t, httptest.NewRequest(http.MethodGet, "/", nil))
-	if m := decodeBody(t, rec); rec.Code != http.StatusOK || m["openapi"] != "/openapi.json" || !strings.Contains(m["ops_ui"].(string), "/ui/") {
+	if m := decodeBody(t, rec); rec.Code != http.StatusOK || m["openapi"] != "/openapi.json" || !strings.Contains(m["ops_ui"].(string), "LEADRELAY_OPS_ADDR") {
 		t.Errorf("GET /: %d %v", rec.Code, m)
 	}
 	rec = e.do(t, httptest.NewRequest(http.MethodGet, "/nowhere", nil))
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "/openapi.json") {
 		t.Errorf("GET /nowhere: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestRootNamesOpsUI: GET / names the operators' page where the ops
+// listener is, not a default address (issue 19.5: it named 8081 while ops
+// listened elsewhere).
+func TestRootNamesOpsUI(t *testing.T) {
+	t.Parallel()
+	h := New(Options{OpsUI: "http://127.0.0.1:9191/"}, nil, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	m := decodeBody(t, rec)
+	if ops, _ := m["ops_ui"].(string); rec.Code != http.StatusOK || !strings.HasPrefix(ops, "http://127.0.0.1:9191/ ") || strings.Contains(ops, "8081") {
+		t.Errorf("GET /: %d %v", rec.Code, m)
 	}
 }
 

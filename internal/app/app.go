@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +90,7 @@ type relay struct {
 	crm      *CRM           // with the worker role
 	w        *worker.Worker // with the worker role
 	reloader *sitesReloader // with the intake role
+	opsUI    string         // the operators' front page, with the intake role
 	closers  []func()       // run last first by close
 }
 
@@ -214,8 +214,9 @@ func (r *relay) openIntake() {
 	r.onClose(func() { _ = pub.Close() })
 	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
 	r.met.KnownSites(r.sites.Names()...)
-	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.log)
 	mountOps(r.opsMux, r.rds, r.cfg, r.codec)
+	r.opsUI = "http://" + r.opsLn.Addr().String() + opsHome(r.opsMux)
+	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.opsUI, r.log)
 	r.reloader = &sitesReloader{cfg: r.cfg, dir: dir, met: r.met, log: r.log, running: r.sites}
 }
 
@@ -231,7 +232,7 @@ func (r *relay) serve(ctx context.Context, stdout io.Writer) error {
 	opsSrv := intake.NewHTTPServer(r.cfg.Ops.Addr, OpsGuard(r.opsMux, opsGuardOptions(r.cfg, r.rds.Embedded, r.log), r.log))
 	r.serveHTTP(&wg, errc, "http", srv, r.ln)
 	r.serveHTTP(&wg, errc, "ops http", opsSrv, r.opsLn)
-	printBanner(stdout, "http://"+r.ln.Addr().String(), "http://"+r.opsLn.Addr().String(), r.roles, r.rds, r.crm, r.sites)
+	r.printBanner(stdout)
 	r.log.Info("listening", zap.String("addr", r.ln.Addr().String()), zap.String("ops_addr", r.opsLn.Addr().String()),
 		zap.Bool("intake", r.roles.Intake), zap.Bool("worker", r.roles.Worker))
 
@@ -340,9 +341,10 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *m
 }
 
 // mountIntake serves the site-facing routes at /.
-func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, dir *intake.Directory, pub *producer.Publisher, met *metrics.Metrics, log *zap.Logger) {
+func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, dir *intake.Directory, pub *producer.Publisher, met *metrics.Metrics, opsUI string, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
 		Directory: dir,
+		OpsUI:     opsUI,
 		Limiter: intake.NewRedisLimiter(rds.Client, cfg.Intake.SiteRateLimit, cfg.Intake.GlobalRateLimit,
 			intake.WithSiteRates(dir.SiteRate)),
 		LeadBudget:     intake.NewRedisLeadBudget(rds.Client, cfg.Intake.SiteLeadRateLimit),
@@ -447,36 +449,6 @@ func loopbackAddr(addr string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
-}
-
-func printBanner(out io.Writer, base, ops string, roles Roles, rds *Redis, crm *CRM, sites config.Sites) {
-	// Written in one piece, so a reader never sees half a banner.
-	w := new(bytes.Buffer)
-	defer func() { _, _ = out.Write(w.Bytes()) }()
-	embeddedRedis := rds.Embedded
-	fmt.Fprintf(w, "LeadRelay %s listening on %s\n", Version, base)
-	fmt.Fprintf(w, "ops (operators only) listening on %s\n", ops)
-	printExports(w, rds, crm)
-	if embeddedRedis {
-		fmt.Fprintln(w, "WARNING: embedded in-memory Redis: queued leads are lost when this process stops (set LEADRELAY_REDIS_URL)")
-	}
-	if crm != nil && crm.Sim != nil {
-		fmt.Fprintf(w, "CRM: embedded SalesMan simulator at %s (leads: %s/_sim/leads)\n", crm.URL, crm.URL)
-	}
-	fmt.Fprintf(w, "health: %s/healthz  %s/readyz  (with the reasons: %s/readyz)\n", base, base, ops)
-	fmt.Fprintf(w, "metrics: %s/metrics\n", ops)
-	if !roles.Intake {
-		return
-	}
-	fmt.Fprintf(w, "ops UI: %s%s/  (dead leads, never trimmed: %s%s)\n", ops, uiPath, ops, deadPath)
-	fmt.Fprintf(w, "intake: POST %s/v1/leads  and SalesMan drop-in %s/developer/v1/leads\n", base, base)
-	if demo, ok := sites[demoSite]; ok && embeddedRedis && len(demo.Keys) > 0 {
-		key := demo.Keys[0]
-		fmt.Fprintf(w, "demo site %q, key %s\n", demoSite, key)
-		fmt.Fprintf(w, "try:\n  curl -s -X POST %s/v1/leads -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"title\":\"Ann Lee\",\"email\":\"ann@example.com\",\"description\":\"Call me\"}'\n", base, key)
-		return
-	}
-	fmt.Fprintf(w, "sites: %s\n", strings.Join(sites.Names(), ", "))
 }
 
 // deadStore is the dead-letter store with the task options and the codec
