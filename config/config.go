@@ -76,6 +76,12 @@ type Queue struct {
 	// DedupTTL (LEADRELAY_DEDUP_TTL, default lead.DefaultDedupTTL: 24h) is
 	// how long a finished task's id is kept to collapse repeat submissions.
 	DedupTTL time.Duration
+	// KeylessWindow (LEADRELAY_KEYLESS_WINDOW, default
+	// lead.DefaultKeylessWindow: 10m) is how long the identity of a lead
+	// sent without an idempotency key lasts: the same content within it is
+	// a double submit (one lead, the repeat counted), after it a new lead
+	// that is delivered.
+	KeylessWindow time.Duration
 }
 
 // CRM is the SalesMan CRM and how the fleet treats it.

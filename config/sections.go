@@ -41,9 +41,10 @@ func (p *parser) redis() Redis {
 func (p *parser) queue() Queue {
 	p.section = SectionQueue
 	return Queue{
-		Name:     p.str("LEADRELAY_QUEUE", lead.DefaultQueue),
-		MaxRetry: p.int("LEADRELAY_MAX_RETRY", lead.DefaultMaxRetry),
-		DedupTTL: p.dur("LEADRELAY_DEDUP_TTL", lead.DefaultDedupTTL),
+		Name:          p.str("LEADRELAY_QUEUE", lead.DefaultQueue),
+		MaxRetry:      p.int("LEADRELAY_MAX_RETRY", lead.DefaultMaxRetry),
+		DedupTTL:      p.dur("LEADRELAY_DEDUP_TTL", lead.DefaultDedupTTL),
+		KeylessWindow: p.dur("LEADRELAY_KEYLESS_WINDOW", lead.DefaultKeylessWindow),
 	}
 }
 

@@ -102,6 +102,7 @@ func (c *Config) validateDelivery(p *parser) {
 	}
 	p.positive("LEADRELAY_MAX_RETRY", float64(q.MaxRetry))
 	p.positive("LEADRELAY_DEDUP_TTL", float64(q.DedupTTL))
+	p.positive("LEADRELAY_KEYLESS_WINDOW", float64(q.KeylessWindow))
 	p.positive("LEADRELAY_CONCURRENCY", float64(w.Concurrency))
 	p.positive("LEADRELAY_POLL_INTERVAL", float64(w.PollInterval))
 	p.positive("LEADRELAY_BREAKER_THRESHOLD", float64(w.BreakerThreshold))

@@ -49,7 +49,9 @@ const (
 // with GET /v1/leads/{id}. stat, info and list are not exposed to sites.
 //
 // No Idempotency-Key comes from these sites, so the producer's content hash
-// applies: the same form sent twice is one lead.
+// applies for LEADRELAY_KEYLESS_WINDOW: the same form sent twice within it
+// is one lead, and the answer to the repeat is the new lead's (Success,
+// the id), as the CRM's own would be.
 func (h *handler) dropIn(w http.ResponseWriter, r *http.Request) {
 	h.serveDropIn(w, r, dropInV1)
 }

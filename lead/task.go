@@ -12,7 +12,8 @@ import (
 const TaskType = "lead:deliver"
 
 // Defaults of a lead task, used unless configured otherwise
-// (LEADRELAY_QUEUE, LEADRELAY_MAX_RETRY, LEADRELAY_DEDUP_TTL).
+// (LEADRELAY_QUEUE, LEADRELAY_MAX_RETRY, LEADRELAY_DEDUP_TTL,
+// LEADRELAY_KEYLESS_WINDOW).
 const (
 	// DefaultQueue is the asynq queue leads travel on.
 	DefaultQueue = "leads"
@@ -22,6 +23,10 @@ const (
 	// DefaultDedupTTL is how long a finished task is kept, and so how
 	// long a repeat submission is recognised as a duplicate.
 	DefaultDedupTTL = 24 * time.Hour
+	// DefaultKeylessWindow is how long a keyless lead's identity lasts
+	// (LEADRELAY_KEYLESS_WINDOW): the same content again within it is a
+	// double submit, after it a new lead.
+	DefaultKeylessWindow = 10 * time.Minute
 )
 
 // Payload is what a lead task carries: the lead and the relay's metadata. It

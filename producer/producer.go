@@ -33,6 +33,11 @@ type Options struct {
 	// DedupTTL is how long a delivered task is kept, and so how long a repeat
 	// submission is recognised as a duplicate. Zero means lead.DefaultDedupTTL.
 	DedupTTL time.Duration
+	// KeylessWindow is how long the identity of a lead sent without an
+	// idempotency key lasts, from its first submission: the same content
+	// within it is one lead (a double submit; the repeat is counted), after
+	// it a new lead. Zero means lead.DefaultKeylessWindow.
+	KeylessWindow time.Duration
 	// WaitReplicas, when positive, makes Publish wait until that many Redis
 	// replicas hold the lead before it returns. It needs a client with a
 	// Conn method (*redis.Client, including failover clients).
@@ -60,6 +65,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DedupTTL <= 0 {
 		o.DedupTTL = lead.DefaultDedupTTL
+	}
+	if o.KeylessWindow <= 0 {
+		o.KeylessWindow = lead.DefaultKeylessWindow
 	}
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = rdb.DefaultSyncTimeout
@@ -127,9 +135,28 @@ func (p *Publisher) Status(ctx context.Context, site, id string) (status.Status,
 	return st, err
 }
 
+// identity is the idempotency key a lead goes under: the site's own, or,
+// for a keyless lead, its content's for the window (rdb.Store.Keyless); a
+// repeat within the window is logged with the repeats so far.
+func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key string) (string, error) {
+	if key != "" {
+		return key, nil
+	}
+	id, repeats, err := p.store.Keyless(ctx, site, l.Digest().Key(), p.o.Clock(), p.o.KeylessWindow)
+	if err != nil {
+		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
+	}
+	if repeats > 0 {
+		p.log.Info("keyless repeat within its window: the same lead, counted",
+			zap.String("lead_id", lead.ID(site, id)), zap.String("site", site), zap.Int("repeats", repeats))
+	}
+	return id, nil
+}
+
 // Publish normalizes and validates l and enqueues it for site. An empty
-// idempotencyKey is replaced by a hash of the lead's content, so a form posted
-// twice is one lead.
+// idempotencyKey is replaced by a hash of the lead's content for
+// KeylessWindow (rdb.Store.Keyless), so a form posted twice within it is
+// one lead, and the same text weeks later a new one.
 //
 // It returns a *lead.ValidationError for a bad lead, an error wrapping
 // ErrUnavailable when Redis did not take it (or, with WaitReplicas, when too
@@ -147,7 +174,11 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 	if err := l.Validate(); err != nil {
 		return Receipt{}, err
 	}
-	pl := lead.NewPayload(site, idempotencyKey, l, p.o.Clock())
+	key, err := p.identity(ctx, site, l, idempotencyKey)
+	if err != nil {
+		return Receipt{}, err
+	}
+	pl := lead.NewPayload(site, key, l, p.o.Clock())
 	task, err := p.codec(ctx).NewTask(pl)
 	if err != nil {
 		return Receipt{}, notStored{fmt.Errorf("producer: %w", err)}

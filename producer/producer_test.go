@@ -281,3 +281,38 @@ func TestPublishKeyReusedAfterTaskExpired(t *testing.T) {
 		t.Fatalf("a new lead under a key whose task vanished undelivered = %+v, %v; want accepted", r4, err)
 	}
 }
+
+// TestKeylessWindow (issue 17, point 6): a lead without an idempotency key
+// is named by its content only for LEADRELAY_KEYLESS_WINDOW. The same form
+// again within it is a double submit: the same lead, the repeat counted
+// and logged. After it, the same text is a new inquiry: a new lead, queued
+// for delivery. Before, it was answered with the old id and never
+// delivered for as long as the delivered marker lived (30 days).
+func TestKeylessWindow(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	const window = 300 * time.Millisecond
+	p, logs := newPublisher(t, rdb, Options{Queue: "keyless", KeylessWindow: window})
+	ctx := context.Background()
+	ann := lead.Lead{Title: "Ann", Email: "ann@example.com", Description: "please call"}
+	first, err := p.Publish(ctx, "shop", ann, "")
+	if err != nil || first.Duplicate {
+		t.Fatalf("first = %+v, %v", first, err)
+	}
+	again, err := p.Publish(ctx, "shop", ann, "")
+	if err != nil || !again.Duplicate || again.ID != first.ID {
+		t.Fatalf("repeat within the window = %+v, %v; want the same lead, a duplicate", again, err)
+	}
+	counted := logs.FilterMessageSnippet("keyless repeat").FilterField(zap.Int("repeats", 1)).Len()
+	if counted != 1 {
+		t.Errorf("%d log lines count the repeat, want 1", counted)
+	}
+	time.Sleep(window + 100*time.Millisecond) // bounded: the window's own length
+	later, err := p.Publish(ctx, "shop", ann, "")
+	if err != nil || later.Duplicate || later.ID == first.ID {
+		t.Fatalf("after the window = %+v, %v; want a new lead", later, err)
+	}
+	if got := queueSize(t, rdb, "keyless"); got != 2 {
+		t.Errorf("tasks in queue = %d, want 2", got)
+	}
+}

@@ -64,13 +64,14 @@ func intakeSites(sites config.Sites) map[string]intake.Site {
 // intake's backlog caps, and the codec that seals each lead.
 func producerOptions(cfg config.Config, codec lead.Codec) producer.Options {
 	return producer.Options{
-		Queue:        cfg.Queue.Name,
-		MaxRetry:     cfg.Queue.MaxRetry,
-		DedupTTL:     cfg.Queue.DedupTTL,
-		WaitReplicas: cfg.Redis.WaitReplicas,
-		WaitTimeout:  cfg.Redis.WaitTimeout,
-		SiteMax:      cfg.Intake.SiteMaxQueued,
-		TotalMax:     cfg.Intake.MaxQueued,
-		Codec:        codec,
+		Queue:         cfg.Queue.Name,
+		MaxRetry:      cfg.Queue.MaxRetry,
+		DedupTTL:      cfg.Queue.DedupTTL,
+		KeylessWindow: cfg.Queue.KeylessWindow,
+		WaitReplicas:  cfg.Redis.WaitReplicas,
+		WaitTimeout:   cfg.Redis.WaitTimeout,
+		SiteMax:       cfg.Intake.SiteMaxQueued,
+		TotalMax:      cfg.Intake.MaxQueued,
+		Codec:         codec,
 	}
 }

@@ -126,6 +126,11 @@ const claimsPerBucket = 100
 // per CRM id), read by a look-up for as long as it may live (7 days).
 func LegacyClaimKey(crmID int64) string { return Prefix + "crm:claim:" + strconv.FormatInt(crmID, 10) }
 
+// KeylessKey is the identity of a lead that site sent without an
+// idempotency key, for its window (hash: id, repeats), by its content
+// digest's key (lead.Digest.Key).
+func KeylessKey(site, digestKey string) string { return Prefix + "keyless:" + site + ":" + digestKey }
+
 // DeliveredCountKey is the counter of leads delivered on a UTC day
 // (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.
 func DeliveredCountKey(day string) string { return Prefix + "stats:delivered:" + day }

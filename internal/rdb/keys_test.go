@@ -30,6 +30,7 @@ func TestKeysDocumented(t *testing.T) {
 		"WorkersKey":          WorkersKey,
 		"SealersKey":          SealersKey,
 		"BreakerKey":          BreakerKey,
+		"KeylessKey":          KeylessKey("<site>", "<digest key>"),
 		"CRMWorkedKey":        CRMWorkedKey,
 		"CRMLeadFailsKey":     CRMLeadFailsKey,
 		"JournalItemsKey":     JournalItemsKey,
