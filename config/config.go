@@ -61,6 +61,8 @@ type Config struct {
 	// opsAddrSet records that LEADRELAY_OPS_ADDR was given, so that an
 	// --addr override can re-derive its default.
 	opsAddrSet bool
+	// httpAddrSet records that LEADRELAY_HTTP_ADDR (or --addr) was given.
+	httpAddrSet bool
 }
 
 // Queue is the asynq queue of lead tasks and what each task carries; the
@@ -309,10 +311,19 @@ const OpsAddrDefault = "127.0.0.1:8081"
 // re-derives LEADRELAY_OPS_ADDR's default from it when that is not set.
 func (c *Config) SetHTTPAddr(addr string) {
 	c.Server.HTTPAddr = addr
+	c.httpAddrSet = true
 	if !c.opsAddrSet {
 		c.Ops.Addr = defaultOpsAddr(addr)
 	}
 }
+
+// HTTPAddrSet reports whether LEADRELAY_HTTP_ADDR (or --addr) chose the
+// site listener's address; false: it is the default.
+func (c Config) HTTPAddrSet() bool { return c.httpAddrSet }
+
+// OpsAddrSet reports whether LEADRELAY_OPS_ADDR chose the ops listener's
+// address; false: it is the default.
+func (c Config) OpsAddrSet() bool { return c.opsAddrSet }
 
 // defaultOpsAddr is OpsAddrDefault, or a free loopback port when the site
 // listener takes a free port: tests and extra workers on one host then
@@ -363,6 +374,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		Log:    p.log(),
 		Data:   p.data(),
 	}
+	c.httpAddrSet = getenv("LEADRELAY_HTTP_ADDR") != ""
 	if c.Ops.Addr == "" {
 		c.Ops.Addr = defaultOpsAddr(c.Server.HTTPAddr)
 	} else {

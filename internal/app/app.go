@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -147,15 +148,36 @@ func (r *relay) chooseSites() error {
 // listen opens both listeners.
 func (r *relay) listen() error {
 	var err error
-	if r.ln, err = net.Listen("tcp", r.cfg.Server.HTTPAddr); err != nil {
-		return fmt.Errorf("LEADRELAY_HTTP_ADDR %s: %w", r.cfg.Server.HTTPAddr, err)
+	if r.ln, err = r.listenOn("LEADRELAY_HTTP_ADDR", "the site listener", r.cfg.Server.HTTPAddr, r.cfg.HTTPAddrSet()); err != nil {
+		return err
 	}
 	r.onClose(func() { _ = r.ln.Close() })
-	if r.opsLn, err = net.Listen("tcp", r.cfg.Ops.Addr); err != nil {
-		return fmt.Errorf("LEADRELAY_OPS_ADDR %s: %w", r.cfg.Ops.Addr, err)
+	if r.opsLn, err = r.listenOn("LEADRELAY_OPS_ADDR", "the ops listener", r.cfg.Ops.Addr, r.cfg.OpsAddrSet()); err != nil {
+		return err
 	}
 	r.onClose(func() { _ = r.opsLn.Close() })
 	return nil
+}
+
+// listenOn listens on addr, which the variable name sets (set: it did).
+// In the embedded demo a default address that another process holds gives
+// way to a free loopback port, which the banner prints; anywhere else a
+// taken address is an error naming the variable to set.
+func (r *relay) listenOn(name, what, addr string, set bool) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case !errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s %s: %w", name, addr, err)
+	case r.rds.Embedded && !set:
+		if ln, ferr := net.Listen("tcp", "127.0.0.1:0"); ferr == nil {
+			r.log.Warn(what+"'s default address is taken; the demo listens on a free port instead (set "+name+" to choose)",
+				zap.String("default", addr), zap.String("addr", ln.Addr().String()))
+			return ln, nil
+		}
+	}
+	return nil, fmt.Errorf("%s's address %s is taken by another process: set %s to a free address (127.0.0.1:0 takes any free port): %w", what, addr, name, err)
 }
 
 // route mounts health on both listeners and metrics on the ops one.

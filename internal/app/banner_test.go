@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,7 +13,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"leadrelay/config"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/runtest"
 )
 
 // TestOpsNamedWhereItListens: the banner and the site listener's GET /
@@ -55,5 +59,59 @@ func TestOpsHome(t *testing.T) {
 	mux.Handle("GET /{$}", http.NotFoundHandler())
 	if got := opsHome(mux); got != "/" {
 		t.Errorf("with a page at /: %q, want /", got)
+	}
+}
+
+// TestTakenPort: a listener's address held by another process is, in the
+// embedded demo and only for a default address, a free loopback port that
+// the banner prints; anywhere else an error naming the variable to set
+// (issue 19.5: serve exited on a taken 8081 without either).
+func TestTakenPort(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	taken := held.Addr().String()
+	rds := redistest.Start(t)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		setOps  bool // LEADRELAY_OPS_ADDR names the taken address; else it is the default
+		wantErr string
+	}{
+		{"demo, default ops address", nil, false, ""},
+		{"demo, LEADRELAY_OPS_ADDR set", nil, true, "set LEADRELAY_OPS_ADDR to a free address"},
+		{"real Redis, default ops address", map[string]string{"LEADRELAY_REDIS_URL": rds.URL(), "LEADRELAY_SITES": "shop=" + siteKey, "LEADRELAY_DATA_UNENCRYPTED": "true"}, false, "set LEADRELAY_OPS_ADDR to a free address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_SHUTDOWN_TIMEOUT": "3s"}
+			if tc.setOps {
+				env["LEADRELAY_OPS_ADDR"] = taken
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			cfg, err := config.Load(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Ops.Addr = taken // the default, as if 8081 were taken
+			cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
+				return Run(ctx, cfg, Roles{Intake: true, Embedded: true}, stdout, zap.NewNop())
+			})
+			m, err := cmd.AwaitOrEnd(t, 20*time.Second, opsRE)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Run: %v", err)
+			case tc.wantErr == "" && m[0][1] == "http://"+taken:
+				t.Errorf("ops listens on the taken %s", taken)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), taken)):
+				t.Errorf("Run: %v, want an error naming %s and %q", err, taken, tc.wantErr)
+			}
+		})
 	}
 }
