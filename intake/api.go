@@ -127,7 +127,10 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 		h.publishError(w, r, err)
 		return
 	}
-	if !rc.Duplicate {
+	// A browser's keyless repeat is answered as a new lead: a page must
+	// not learn that the same content was sent before (issue 18); the
+	// repeat is counted for operators (producer, keyless window).
+	if browserKeyless := key == "" && r.Header.Get("Origin") != ""; !rc.Duplicate || browserKeyless {
 		note(r, "", rc.ID, "accepted")
 		w.Header().Set("Location", "/v1/leads/"+rc.ID)
 		writeJSON(w, http.StatusAccepted, acceptedBody{ID: rc.ID, Status: string(delivery.Queued)})

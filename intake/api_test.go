@@ -21,6 +21,7 @@ func TestPostLead(t *testing.T) {
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
+	firstBody := rec.Body.String()
 	first := decodeBody(t, rec)
 	id, _ := first["id"].(string)
 	if !strings.HasPrefix(id, "ld_") || first["status"] != "queued" || first["duplicate"] != nil {
@@ -34,6 +35,13 @@ func TestPostLead(t *testing.T) {
 	again := decodeBody(t, rec)
 	if rec.Code != http.StatusOK || again["id"] != id || again["duplicate"] != true || again["status"] != "queued" {
 		t.Errorf("repeat: %d %v", rec.Code, again)
+	}
+
+	// From a browser, a keyless repeat is answered as the new lead was.
+	fromPage := jsonPost(body, shopKey)
+	fromPage.Header.Set("Origin", "https://shop.example")
+	if rec := e.do(t, fromPage); rec.Code != http.StatusAccepted || rec.Body.String() != firstBody {
+		t.Errorf("browser's keyless repeat: %d %s, want the new lead's answer", rec.Code, rec.Body)
 	}
 
 	req := jsonPost(body, shopKey)
