@@ -240,10 +240,21 @@ func TestNoSecondPost(t *testing.T) {
 // the CRM's reason; re-running it after the cause is fixed delivers it,
 // and its status (the site API's and ctl's) shows no stale failure and
 // counts both runs (issue 16.5: after the re-run, ctl still showed "Last
-// error … rejected" and attempts fell from 2 to 1).
+// error … rejected" and attempts fell from 2 to 1; issue 19.5 again on the
+// v2 simulator), on both API versions.
 func TestDeadLetterAndRerun(t *testing.T) {
 	t.Parallel()
-	rds, sim, env := backends(t, "v1")
+	for _, api := range []string{"v1", "v2"} {
+		t.Run(api, func(t *testing.T) {
+			t.Parallel()
+			deadLetterAndRerun(t, api)
+		})
+	}
+}
+
+// deadLetterAndRerun is TestDeadLetterAndRerun on API version api.
+func deadLetterAndRerun(t *testing.T, api string) {
+	rds, sim, env := backends(t, api)
 	sim.SetFaults(crmsim.Faults{RejectMarker: "#bad"})
 	in := startApp(t, env, "serve")
 	code, body := postJSON(t, in.URL, testSiteKey, "", map[string]any{"title": "Rejected #bad", "email": "dead@example.com"})
@@ -258,7 +269,7 @@ func TestDeadLetterAndRerun(t *testing.T) {
 		info, err = insp.GetTaskInfo("leads", id)
 		return err == nil && info.State == asynq.TaskStateArchived
 	})
-	if !strings.Contains(info.LastErr, "Ошибка добавления лида") {
+	if !strings.Contains(info.LastErr, "Ошибка добавления") {
 		t.Errorf("archived task's reason = %q, want the CRM's error", info.LastErr)
 	}
 	st := leadStatus(t, in.URL, id)
@@ -268,7 +279,7 @@ func TestDeadLetterAndRerun(t *testing.T) {
 	}
 	store := deadletter.New(rds.Client())
 	rec, err := store.Get(context.Background(), id)
-	if err != nil || rec.Reason.Code != delivery.CRMRejected || !strings.Contains(rec.Reason.Detail, "Ошибка добавления лида") || rec.Site != "shop" {
+	if err != nil || rec.Reason.Code != delivery.CRMRejected || !strings.Contains(rec.Reason.Detail, "Ошибка добавления") || rec.Site != "shop" {
 		t.Fatalf("dead-letter store: %+v, %v", rec, err)
 	}
 	sim.SetFaults(crmsim.Faults{}) // the cause is fixed; the operator re-runs it from the UI
