@@ -410,7 +410,7 @@ func capacity(rds *Redis, dur *durability, cfg config.Config, log *zap.Logger) i
 
 // mountOps serves the UI and the dead-letter routes on the ops listener.
 func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config, codec lead.Codec) {
-	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.Ops.ReadOnly))
+	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.Ops.ReadOnly, codec))
 	dead := deadHandler(deadStore(rds, cfg, codec), cfg.Ops.ReadOnly)
 	mux.Handle(deadPath, dead)
 	mux.Handle(deadPath+"/", dead)

@@ -1,0 +1,96 @@
+package lead
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"leadrelay/internal/seal"
+)
+
+func TestMaskEmail(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"ann@example.org", "a***@example.org"},
+		{"a@example.org", "a***@example.org"},
+		{"ёлка@пример.рф", "ё***@пример.рф"},
+		{"odd@name@example.org", "o***@example.org"},
+		{"no-at-sign", "***"},
+		{"@example.org", "***"},
+		{"ann@", "***"},
+	}
+	for _, tt := range tests {
+		if got := MaskEmail(tt.in); got != tt.want {
+			t.Errorf("MaskEmail(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMaskPhone(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"+7 900 123-45-67", "***567"},
+		{"89001234567", "***567"},
+		{"(555) 0100 ext. 12", "***012"},
+		{"12345", "***"},
+		{"call me", "***"},
+	}
+	for _, tt := range tests {
+		if got := MaskPhone(tt.in); got != tt.want {
+			t.Errorf("MaskPhone(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestDescribe: operators see a lead's site, id, title and masked contact,
+// sealed or plaintext, and a payload that does not open says why; never
+// the full e-mail, phone or any other field.
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	k1, err := seal.Generate("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := seal.Generate("k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Lead{Title: "Order", Email: "ann@example.org", Phone: "+7 900 123-45-67", Description: "call after six", Company: "Acme"}
+	p := NewPayload("shop", "key-1", l, time.Now())
+	sealed, err := NewCodec(k2).Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Codec{}.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := "site=shop lead=" + p.ID + ` title="Order" email=a***@example.org phone=***567`
+	tests := []struct {
+		name  string
+		codec Codec
+		in    []byte
+		want  string
+	}{
+		{"sealed, key held", NewCodec(k2), sealed, full},
+		{"plaintext", NewCodec(k1), plain, full},
+		{"sealed under a key not held", NewCodec(k1), sealed, "site=shop lead=" + p.ID + " sealed under unknown key k2"},
+		{"not a payload", NewCodec(k1), []byte("junk"), "unreadable lead payload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := tt.codec.Describe(tt.in)
+			if got != tt.want {
+				t.Errorf("Describe = %q, want %q", got, tt.want)
+			}
+			for _, secret := range []string{l.Email, l.Phone, "1234567", l.Description, l.Company, p.IdempotencyKey} {
+				if strings.Contains(got, secret) {
+					t.Errorf("Describe shows %q: %q", secret, got)
+				}
+			}
+		})
+	}
+}
