@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -85,9 +86,25 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	err = h.deliver(ctx, &r)
 	if err != nil {
 		err = h.settle(ctx, r, err)
+	} else {
+		keepResult(t, &r)
 	}
 	h.recordRun(ctx, &r, err)
 	return err
+}
+
+// keepResult writes the CRM id of the lead this run delivered as the
+// task's result, which asynqmon's Result column shows (the ops UI
+// formats it as crm_id=N). Losing it loses only that view: the delivered
+// marker holds the id. A task not run by an asynq server has no writer.
+func keepResult(t *asynq.Task, r *run) {
+	w := t.ResultWriter()
+	if w == nil || r.crmID == 0 {
+		return
+	}
+	if _, err := w.Write([]byte(strconv.FormatInt(r.crmID, 10))); err != nil {
+		r.log.Warn("the CRM id could not be kept as the task's result", zap.Error(err))
+	}
 }
 
 // errCatchUp: the API version holds a send back until its look-up's
