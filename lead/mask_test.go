@@ -8,38 +8,31 @@ import (
 	"leadrelay/internal/seal"
 )
 
-func TestMaskEmail(t *testing.T) {
+func TestMask(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"ann@example.org", "a***@example.org"},
-		{"a@example.org", "a***@example.org"},
-		{"ёлка@пример.рф", "ё***@пример.рф"},
-		{"odd@name@example.org", "o***@example.org"},
-		{"no-at-sign", "***"},
-		{"@example.org", "***"},
-		{"ann@", "***"},
+	email, phone := MaskEmail, MaskPhone
+	tests := []struct {
+		mask     func(string) string
+		in, want string
+	}{
+		{email, "", ""},
+		{email, "ann@example.org", "a***@example.org"},
+		{email, "a@example.org", "a***@example.org"},
+		{email, "ёлка@пример.рф", "ё***@пример.рф"},
+		{email, "odd@name@example.org", "o***@example.org"},
+		{email, "no-at-sign", "***"},
+		{email, "@example.org", "***"},
+		{email, "ann@", "***"},
+		{phone, "", ""},
+		{phone, "+7 900 123-45-67", "***567"},
+		{phone, "89001234567", "***567"},
+		{phone, "(555) 0100 ext. 12", "***012"},
+		{phone, "12345", "***"},
+		{phone, "call me", "***"},
 	}
 	for _, tt := range tests {
-		if got := MaskEmail(tt.in); got != tt.want {
-			t.Errorf("MaskEmail(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestMaskPhone(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"+7 900 123-45-67", "***567"},
-		{"89001234567", "***567"},
-		{"(555) 0100 ext. 12", "***012"},
-		{"12345", "***"},
-		{"call me", "***"},
-	}
-	for _, tt := range tests {
-		if got := MaskPhone(tt.in); got != tt.want {
-			t.Errorf("MaskPhone(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := tt.mask(tt.in); got != tt.want {
+			t.Errorf("mask(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -49,13 +42,10 @@ func TestMaskPhone(t *testing.T) {
 // the full e-mail, phone or any other field.
 func TestDescribe(t *testing.T) {
 	t.Parallel()
-	k1, err := seal.Generate("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := seal.Generate("k2")
-	if err != nil {
-		t.Fatal(err)
+	k1, err1 := seal.Generate("k1")
+	k2, err2 := seal.Generate("k2")
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
 	}
 	l := Lead{Title: "Order", Email: "ann@example.org", Phone: "+7 900 123-45-67", Description: "call after six", Company: "Acme"}
 	p := NewPayload("shop", "key-1", l, time.Now())
