@@ -117,12 +117,12 @@ func parseDurability(info string) (Durability, error) {
 
 // DeliveredGrowth is what a lead adds to Redis's memory between queued
 // and delivered, in bytes: asynq keeps its completed task for
-// LEADRELAY_DEDUP_TTL (the completion's fields and sorted-set entry), and
-// the store adds the compact delivered marker and the CRM id's claim.
-// tools/bench -only delivery measured 278–306 B over 10,000 leads (queued
-// 1,046–1,052 B, delivered 1,326–1,358 B a lead), internal/app's
-// TestMemoryGuardDrains 374 B of data and 461 B with Redis's key tables
-// over 1,500, whose tables grow in steps; this leaves room above both.
-// Intake's memory guard counts it for every lead waiting, so a backlog
-// filled to the guard can still be delivered.
-const DeliveredGrowth = 768
+// LEADRELAY_DEDUP_TTL (the completion's fields and sorted-set entry, and
+// the CRM id as its result), and the store adds the compact delivered
+// marker, the CRM id's claim and the lead's timeline of runs. internal/app's
+// TestMemoryGuardDrains measured 1,516 B a lead over 622 leads (it was
+// 374 B of data and 461 B with Redis's key tables before the timeline and
+// the result were kept); this leaves room above it. Intake's memory guard
+// counts it for every lead waiting, so a backlog filled to the guard can
+// still be delivered.
+const DeliveredGrowth = 1792
