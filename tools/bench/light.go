@@ -185,8 +185,14 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 	if err != nil {
 		return nil, err
 	}
+	codec, err := app.DataCodec(cfg, false, log)
+	if err != nil {
+		crmC.Close()
+		return nil, err
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.addr})
 	o := app.WorkerOptions(cfg)
+	o.Codec = codec // intake seals under the bench's keys: the worker opens them as app's does
 	o.BusyPollInterval = poll
 	o.Limiter = app.CRMLimiter(rdb, cfg)
 	h, err := worker.NewHandler(crmC.Client, rdb, o, log)
