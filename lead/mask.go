@@ -25,6 +25,18 @@ func MaskEmail(email string) string {
 	return string(r) + "***" + email[at:]
 }
 
+// MaskName shows a lead's title as operators may see it: its first
+// letter and "***" (A***). The title is the contact's name on most forms
+// (fio, name), so it is personal data like the e-mail. "" stays "".
+func MaskName(name string) string {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return ""
+	}
+	r, _ := utf8.DecodeRuneInString(name)
+	return string(r) + "***"
+}
+
 // MaskPhone shows a phone number as operators may see it: its last three
 // digits only (***567). A number of fewer than six digits shows as "***":
 // its last three would be most of it. "" stays "".
@@ -45,8 +57,8 @@ func MaskPhone(phone string) string {
 }
 
 // Describe renders a task payload for operators' screens (asynqmon's
-// payload column): its site, lead id and title, and its contact masked
-// (MaskEmail, MaskPhone), never the rest of the personal data. It never
+// payload column): its site and lead id, and its title and contact masked
+// (MaskName, MaskEmail, MaskPhone), never the rest of the personal data. It never
 // fails: a payload it cannot open says why, naming a missing key.
 func (c Codec) Describe(b []byte) string {
 	env, err := ReadEnvelope(b)
@@ -64,7 +76,9 @@ func (c Codec) Describe(b []byte) string {
 	}
 	var sb strings.Builder
 	sb.WriteString(head)
-	fmt.Fprintf(&sb, " title=%q", p.Lead.Title)
+	if t := MaskName(p.Lead.Title); t != "" {
+		sb.WriteString(" title=" + t)
+	}
 	if e := MaskEmail(p.Lead.Email); e != "" {
 		sb.WriteString(" email=" + e)
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestMask(t *testing.T) {
 	t.Parallel()
-	email, phone := MaskEmail, MaskPhone
+	email, phone, name := MaskEmail, MaskPhone, MaskName
 	tests := []struct {
 		mask     func(string) string
 		in, want string
@@ -29,6 +29,9 @@ func TestMask(t *testing.T) {
 		{phone, "(555) 0100 ext. 12", "***012"},
 		{phone, "12345", "***"},
 		{phone, "call me", "***"},
+		{name, "", ""},
+		{name, "Order", "O***"},
+		{name, " Андреев Владислав", "А***"},
 	}
 	for _, tt := range tests {
 		if got := tt.mask(tt.in); got != tt.want {
@@ -37,7 +40,7 @@ func TestMask(t *testing.T) {
 	}
 }
 
-// TestDescribe: operators see a lead's site, id, title and masked contact,
+// TestDescribe: operators see a lead's site and id, its title and contact masked,
 // sealed or plaintext, and a payload that does not open says why; never
 // the full e-mail, phone or any other field.
 func TestDescribe(t *testing.T) {
@@ -57,7 +60,7 @@ func TestDescribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := "site=shop lead=" + p.ID + ` title="Order" email=a***@example.org phone=***567`
+	full := "site=shop lead=" + p.ID + ` title=O*** email=a***@example.org phone=***567`
 	tests := []struct {
 		name  string
 		codec Codec
