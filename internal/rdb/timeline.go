@@ -44,7 +44,11 @@ func (s *Store) RecordRun(ctx context.Context, id, token string, r delivery.Run,
 	e := runEntry{At: r.At.UnixMilli(), Worker: r.Worker, End: string(r.End), CRMID: r.CRMID,
 		MS: r.Duration.Milliseconds(), Adds: r.Adds, LookUps: r.LookUps}
 	if !r.Reason.IsZero() {
-		e.Reason = json.RawMessage(r.Reason.Encode())
+		// The CRM's own text (Detail) may repeat the fields it refused:
+		// the timeline keeps codes only, for as long as the lead's records.
+		reason := r.Reason
+		reason.Detail = ""
+		e.Reason = json.RawMessage(reason.Encode())
 	}
 	b, err := json.Marshal(e)
 	if err != nil {

@@ -11,7 +11,8 @@ import (
 // TestTimeline: each run is one entry, oldest first, with what it did;
 // postponements for one reason in a row fold into one entry; a run that
 // lost the lead to another is recorded as fenced; the timeline keeps the
-// newest TimelineCap runs and lives the TTL it was last written with.
+// newest TimelineCap runs and lives the TTL it was last written with; the
+// CRM's own text (a reason's Detail) is not kept.
 func TestTimeline(t *testing.T) {
 	t.Parallel()
 	const id = "ld_t"
@@ -33,7 +34,11 @@ func TestTimeline(t *testing.T) {
 		}
 	}
 	begin("A")
-	record("A", delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunRetry, Reason: unreachable, Duration: 120 * time.Millisecond, Adds: 1})
+	// The CRM's own text may repeat a lead's fields: the timeline keeps
+	// the reason's code and numbers, not its Detail.
+	withText := unreachable
+	withText.Detail = "ann@example.org: 503 Service Unavailable"
+	record("A", delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunRetry, Reason: withText, Duration: 120 * time.Millisecond, Adds: 1})
 	for i := range 3 {
 		record("A", delivery.Run{At: t0.Add(time.Duration(i+1) * time.Minute), Worker: "w1:1", End: delivery.RunPostponed, Reason: circuit})
 	}
