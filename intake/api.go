@@ -127,10 +127,11 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 		h.publishError(w, r, err)
 		return
 	}
-	// A browser's keyless repeat is answered as a new lead: a page must
-	// not learn that the same content was sent before (issue 18); the
-	// repeat is counted for operators (producer, keyless window).
-	if browserKeyless := key == "" && r.Header.Get("Origin") != ""; !rc.Duplicate || browserKeyless {
+	// A keyless repeat is answered as a new lead, from a browser or not
+	// (a page's key is public, and curl sends no Origin): nobody learns
+	// that the same content was sent before (issue 18). The repeat is
+	// counted for operators (producer, keyless window).
+	if !rc.Duplicate || key == "" {
 		note(r, "", rc.ID, "accepted")
 		w.Header().Set("Location", "/v1/leads/"+rc.ID)
 		writeJSON(w, http.StatusAccepted, acceptedBody{ID: rc.ID, Status: string(delivery.Queued)})

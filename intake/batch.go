@@ -230,7 +230,7 @@ func (h *handler) publishOne(ctx context.Context, site string, i int, it batchIt
 			res.mayBeStored = !producer.NothingStored(err)
 		} else {
 			res.ID = rc.ID
-			if !rc.Duplicate {
+			if !rc.Duplicate || it.IdempotencyKey == "" { // a keyless repeat reads as new (see leads)
 				res.Status, res.State = http.StatusAccepted, string(delivery.Queued)
 				return res
 			}

@@ -63,6 +63,7 @@ func TestBatch(t *testing.T) {
 		{"idempotency_key":"` + reusedKey + `","lead":{"title":"Bob"}},
 		{"idempotency_key":"bad\u0007key","lead":{"title":"Cy"}},
 		{"lead":{"title":"Dee","color":"red"}},
+		{"lead":{"title":"Eve"}},
 		{"lead":{"title":"Eve"}}
 	]}`
 	rec := e.do(t, batchPost(body, shopKey))
@@ -76,7 +77,7 @@ func TestBatch(t *testing.T) {
 	want := []struct {
 		status int
 		inErr  string
-	}{{202, ""}, {200, ""}, {400, "invalid lead"}, {422, "already used for a different lead"}, {400, "printable ASCII"}, {400, ""}, {202, ""}}
+	}{{202, ""}, {200, ""}, {400, "invalid lead"}, {422, "already used for a different lead"}, {400, "printable ASCII"}, {400, ""}, {202, ""}, {202, ""}}
 	if len(ans.Results) != len(want) {
 		t.Fatalf("%d results, want %d: %s", len(ans.Results), len(want), rec.Body)
 	}
@@ -89,11 +90,16 @@ func TestBatch(t *testing.T) {
 	if ans.Results[1].ID != ans.Results[0].ID || !ans.Results[1].Duplicate {
 		t.Errorf("repeat of k1 = %+v, want a duplicate of %s", ans.Results[1], ans.Results[0].ID)
 	}
+	// A keyless repeat is the same lead, answered as new (nobody learns
+	// that the content was sent before).
+	if last := ans.Results[7]; last.ID != ans.Results[6].ID || last.Duplicate {
+		t.Errorf("keyless repeat of Eve = %+v, want the answer %s got", last, ans.Results[6].ID)
+	}
 	if len(ans.Results[2].Fields) == 0 || ans.Results[2].Fields[0].Field != "email" {
 		t.Errorf("invalid lead names no field: %+v", ans.Results[2])
 	}
-	if ans.Accepted != 2 || ans.Duplicates != 1 || ans.Refused != 4 || e.queueSize(t) != 2 {
-		t.Errorf("counts %d/%d/%d, queue %d; want 2/1/4, 2", ans.Accepted, ans.Duplicates, ans.Refused, e.queueSize(t))
+	if ans.Accepted != 3 || ans.Duplicates != 1 || ans.Refused != 4 || e.queueSize(t) != 2 {
+		t.Errorf("counts %d/%d/%d, queue %d; want 3/1/4, 2", ans.Accepted, ans.Duplicates, ans.Refused, e.queueSize(t))
 	}
 }
 

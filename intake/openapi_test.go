@@ -114,6 +114,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		header                   map[string]string
 	}
 	bearer := map[string]string{"Authorization": "Bearer " + shopKey}
+	keyed := map[string]string{"Authorization": "Bearer " + shopKey, "Idempotency-Key": "order-1"}
 	tests := []struct {
 		name    string
 		env     func(t *testing.T) *env
@@ -123,7 +124,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		status  int  // the HTTP status expected
 	}{
 		{"post lead", plain, req{"POST", "/v1/leads", "application/json", `{"title":"Ann","email":"ann@example.com"}`, bearer}, false, false, 202},
-		{"post lead repeat", plain, req{"POST", "/v1/leads", "application/json", `{"title":"Ann"}`, bearer}, false, true, 200},
+		{"post lead repeat", plain, req{"POST", "/v1/leads", "application/json", `{"title":"Ann"}`, keyed}, false, true, 200},
+		{"post lead keyless repeat", plain, req{"POST", "/v1/leads", "application/json", `{"title":"Ann"}`, bearer}, false, true, 202},
 		{"post lead invalid", plain, req{"POST", "/v1/leads", "application/json", `{"email":"not-mail","x":1}`, bearer}, true, false, 400},
 		{"post lead no key", plain, req{"POST", "/v1/leads", "application/json", `{"title":"Ann"}`, nil}, false, false, 401}, // the key is checked by intake, not the validator
 		{"post lead too large", plain, req{"POST", "/v1/leads", "application/json", `{"description":"` + strings.Repeat("a", 70<<10) + `"}`, bearer}, true, false, 413},
