@@ -23,6 +23,8 @@ import (
 	"leadrelay/deadletter"
 	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/seal"
+	"leadrelay/lead"
 )
 
 const (
@@ -82,7 +84,7 @@ func (s suite) run(t *testing.T) {
 
 	env := []string{
 		"LEADRELAY_REDIS_URL=" + rds.URL(),
-		"LEADRELAY_DATA_KEYS=k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"LEADRELAY_DATA_KEYS=" + hatest.DataKeys,
 		"LEADRELAY_CRM_URL=" + sim.URL(),
 		"LEADRELAY_CRM_API=" + s.api,
 		"LEADRELAY_CRM_LOGIN=admin@example.com",
@@ -184,12 +186,19 @@ func (s suite) run(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Dead letters keep the lead sealed under the relays' data keys.
+	keys, err := seal.Parse(hatest.DataKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := lead.NewCodec(keys)
 	deadByEmail := map[string]deadletter.Record{}
 	for _, d := range dead {
-		var p struct {
-			Lead struct{ Email string } `json:"lead"`
+		p, err := codec.Decode(d.Payload)
+		if err != nil {
+			t.Errorf("dead letter %s does not open: %v", d.LeadID, err)
+			continue
 		}
-		_ = json.Unmarshal(d.Payload, &p)
 		deadByEmail[p.Lead.Email] = d
 	}
 
