@@ -9,7 +9,7 @@ import (
 )
 
 // What the real CRM drops, and what the client does about it before
-// sending (/work/shared/salesman/README.md, "More seen on the running CRM"):
+// sending (../shared/salesman/README.md, "More seen on the running CRM"):
 //
 //   - v2 add never stores ip (NULL in every lead): the client appends it
 //     to the description as its last line, "IP: 203.0.113.7".

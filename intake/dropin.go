@@ -15,7 +15,7 @@ import (
 	"leadrelay/producer"
 )
 
-// The CRM's own texts (docs: /work/shared/salesman/README.md).
+// The CRM's own texts (docs: ../shared/salesman/README.md).
 const (
 	textWrongKey      = "Не верный API key"
 	textUnknownUser   = "Неизвестный пользователь"

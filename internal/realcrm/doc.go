@@ -48,7 +48,7 @@
 //	LEADRELAY_REAL_CRM_URL=$CRM_URL LEADRELAY_REAL_CRM_LOGIN=$CRM_LOGIN LEADRELAY_REAL_CRM_APIKEY=$CRM_APIKEY \
 //	LEADRELAY_REAL_CRM_DB="$CRM_DB" LEADRELAY_REAL_CRM_PHP_PIDFILE=/tmp/realcrm/php.pid \
 //	LEADRELAY_REAL_CRM_PHP_START=/tmp/realcrm/start-php.sh \
-//	LEADRELAY_REAL_CRM_PREPEND=/work/shared/realcrm/harness/slow_prepend.php \
+//	LEADRELAY_REAL_CRM_PREPEND=../shared/realcrm/harness/slow_prepend.php \
 //	go test -count=1 -v -timeout 60m ./internal/realcrm/
 //
 // At the end the PHP server is started again without the prepend.
