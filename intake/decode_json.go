@@ -99,22 +99,31 @@ func (s *jsonScanner) members(d *leadDecoding) error {
 	}
 }
 
-// member reads one name:value pair into d.
-func (s *jsonScanner) member(d *leadDecoding) error {
-	s.space()
+// key reads an object member's name and the colon after it, and the space
+// up to its value. valid is false when the name is not valid UTF-8.
+func (s *jsonScanner) key() (name string, valid bool, err error) {
 	if s.peek() != '"' {
-		return s.unexpected("looking for beginning of object key string")
+		return "", false, s.unexpected("looking for beginning of object key string")
 	}
-	name, nameValid, err := s.str()
-	if err != nil {
-		return err
+	if name, valid, err = s.str(); err != nil {
+		return "", false, err
 	}
 	s.space()
 	if s.peek() != ':' {
-		return s.unexpected("after object key")
+		return "", false, s.unexpected("after object key")
 	}
 	s.i++
 	s.space()
+	return name, valid, nil
+}
+
+// member reads one name:value pair into d.
+func (s *jsonScanner) member(d *leadDecoding) error {
+	s.space()
+	name, nameValid, err := s.key()
+	if err != nil {
+		return err
+	}
 	val, problem, err := s.fieldValue()
 	if err != nil {
 		return err
@@ -335,18 +344,9 @@ func (s *jsonScanner) skipValue(depth int) error {
 		for {
 			s.space()
 			if c == '{' {
-				if s.peek() != '"' {
-					return s.unexpected("looking for beginning of object key string")
-				}
-				if _, _, err := s.str(); err != nil {
+				if _, _, err := s.key(); err != nil {
 					return err
 				}
-				s.space()
-				if s.peek() != ':' {
-					return s.unexpected("after object key")
-				}
-				s.i++
-				s.space()
 			}
 			if err := s.skipValue(depth + 1); err != nil {
 				return err
