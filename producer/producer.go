@@ -142,7 +142,12 @@ func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key 
 	if key != "" {
 		return key, nil
 	}
-	id, repeats, err := p.store.Keyless(ctx, site, l.Digest().Key(), p.o.Clock(), p.o.KeylessWindow)
+	dk := l.Digest().Key()
+	fresh, err := p.freshKeyless(ctx, site, dk)
+	if err != nil {
+		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
+	}
+	id, repeats, err := p.store.Keyless(ctx, site, dk, fresh, p.o.KeylessWindow)
 	if err != nil {
 		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
 	}
@@ -151,6 +156,32 @@ func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key 
 			zap.String("lead_id", lead.ID(site, id)), zap.String("site", site), zap.Int("repeats", repeats))
 	}
 	return id, nil
+}
+
+// freshKeyless is the identity a keyless lead of content dk opens when no
+// window of it is open: dk alone, as relays of the version before the
+// window named every keyless lead, unless a lead under dk alone was
+// received before the window (then a window of its own, rdb.KeylessDated).
+// So during a rolling upgrade a repeat straddling an old and a new relay
+// is one lead either way round: an old relay's repeat of a new relay's
+// lead names the same id, and a new relay finds an old relay's lead of
+// the window and takes its id.
+func (p *Publisher) freshKeyless(ctx context.Context, site, dk string) (string, error) {
+	now := p.o.Clock()
+	payload, m, err := p.store.Known(ctx, p.o.Queue, lead.ID(site, dk))
+	if err != nil {
+		return "", err
+	}
+	since := now.Add(-p.o.KeylessWindow)
+	switch env, eerr := lead.ReadEnvelope(payload); {
+	case payload == nil && m == nil:
+		return dk, nil
+	case payload != nil && eerr == nil && !env.ReceivedAt.Before(since):
+		return dk, nil
+	case payload == nil && !m.At.Before(since):
+		return dk, nil
+	}
+	return rdb.KeylessDated(dk, now), nil
 }
 
 // Publish normalizes and validates l and enqueues it for site. An empty

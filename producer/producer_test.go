@@ -316,3 +316,59 @@ func TestKeylessWindow(t *testing.T) {
 		t.Errorf("tasks in queue = %d, want 2", got)
 	}
 }
+
+// TestKeylessAcrossUpgrade (issue 18, review point d): relays of the
+// version before the keyless window named a keyless lead by its digest
+// key alone (an old relay's lead is published here under that key). A
+// repeat within the window that straddles an old and a new relay, either
+// way round, is the same lead; the same text after the window is a new one.
+// Before, a new relay named every keyless lead "<digest>@<ms>", so each
+// straddling repeat was a second lead, delivered twice.
+func TestKeylessAcrossUpgrade(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	const window = 10 * time.Minute
+	ann := lead.Lead{Title: "Ann", Email: "ann@example.com", Description: "please call"}
+	dk := ann.Digest().Key()
+	tests := []struct {
+		name  string
+		first string        // "old" or "new": the relay that takes the lead first
+		after time.Duration // when the repeat comes, after the first
+		again string        // the relay that takes the repeat
+		same  bool
+	}{
+		{"old, then new within the window", "old", time.Minute, "new", true},
+		{"new, then old within the window", "new", time.Minute, "old", true},
+		{"new, then new within the window", "new", time.Minute, "new", true},
+		{"old, then new after the window", "old", window + time.Minute, "new", false},
+		{"new, then new after the window", "new", window + time.Minute, "new", false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			p, _ := newPublisher(t, rdb, Options{Queue: fmt.Sprintf("straddle%d", i), KeylessWindow: window, Clock: func() time.Time { return now }})
+			site := fmt.Sprintf("shop%d", i)
+			publish := func(relay string) Receipt {
+				key := ""
+				if relay == "old" {
+					key = dk
+				}
+				r, err := p.Publish(context.Background(), site, ann, key)
+				if err != nil {
+					t.Fatalf("%s relay: %v", relay, err)
+				}
+				return r
+			}
+			first := publish(tt.first)
+			now = now.Add(tt.after)
+			if tt.after > window { // the window's record expired (Redis's own clock)
+				rdb.Del(context.Background(), keys.KeylessKey(site, dk))
+			}
+			again := publish(tt.again)
+			if (again.ID == first.ID) != tt.same || again.Duplicate != tt.same {
+				t.Errorf("first %s, repeat %+v; want the same lead: %v", first.ID, again, tt.same)
+			}
+		})
+	}
+}

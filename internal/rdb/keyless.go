@@ -2,20 +2,22 @@ package rdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 var keylessScript = load("keyless")
 
 // Keyless is the identity of a lead site sent without an idempotency key,
-// whose content digest's key is digestKey: a new one, digestKey and now,
-// that lasts window from this first submission, or the one a submission
-// of the same content within the window opened, whose repeat is counted
+// whose content digest's key is digestKey: fresh (see KeylessFresh), that
+// lasts window from this first submission, or the one a submission of the
+// same content within the window opened, whose repeat is counted
 // (repeats > 0 then: how many so far).
-func (s *Store) Keyless(ctx context.Context, site, digestKey string, now time.Time, window time.Duration) (id string, repeats int, err error) {
-	fresh := digestKey + "@" + strconv.FormatInt(now.UnixMilli(), 10)
+func (s *Store) Keyless(ctx context.Context, site, digestKey, fresh string, window time.Duration) (id string, repeats int, err error) {
 	v, err := keylessScript.Run(ctx, s.c, []string{KeylessKey(site, digestKey)}, fresh, window.Milliseconds()).Slice()
 	if err != nil {
 		return "", 0, err
@@ -26,4 +28,44 @@ func (s *Store) Keyless(ctx context.Context, site, digestKey string, now time.Ti
 	id, _ = v[0].(string)
 	n, _ := v[1].(int64)
 	return id, int(n), nil
+}
+
+// KeylessDated is a keyless identity that names a window of its own:
+// digestKey and the window's start in Unix ms. A relay of the version
+// before the window named a keyless lead by digestKey alone.
+func KeylessDated(digestKey string, start time.Time) string {
+	return digestKey + "@" + strconv.FormatInt(start.UnixMilli(), 10)
+}
+
+// Known reads what Redis holds of lead id: its task's payload in queue
+// (nil when asynq holds no task) and its delivered marker (nil when none),
+// in one round trip.
+func (s *Store) Known(ctx context.Context, queue, id string) (payload []byte, m *Marker, err error) {
+	var msg *redis.StringCmd
+	var mk, legacy *redis.StringCmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		msg = p.HGet(ctx, AsynqTaskKey(queue, id), "msg")
+		mk = p.Get(ctx, DeliveredKey(id))
+		if !s.cluster {
+			legacy = p.Get(ctx, LegacyDeliveredKey(id))
+		}
+		return nil
+	})
+	if err = nilErr(err); err != nil {
+		return nil, nil, err
+	}
+	if raw, err := msg.Bytes(); err == nil {
+		if payload, err = taskPayload(raw); err != nil {
+			return nil, nil, fmt.Errorf("task %s: %w", id, err)
+		}
+	}
+	raw, gerr := mk.Result()
+	if errors.Is(gerr, redis.Nil) && legacy != nil {
+		raw, gerr = legacy.Result()
+	}
+	if gerr != nil {
+		return payload, nil, nil
+	}
+	m, err = parseMarkerOf(id, raw)
+	return payload, m, err
 }
