@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -215,6 +216,19 @@ func (s *Store) CRMLimit(ctx context.Context) (float64, error) {
 		return 0, nil
 	}
 	return v, err
+}
+
+// CRMAdaptive is the fleet's adaptive concurrency limit and the goodput
+// (CRM requests answered a second) of its last measured epoch; zeros when
+// it has no state yet (the adaptive limit is off, or no call was made).
+func (s *Store) CRMAdaptive(ctx context.Context) (limit, goodput float64, err error) {
+	v, err := s.c.HMGet(ctx, CRMAdaptiveKey, "limit", "goodput").Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	limit, _ = strconv.ParseFloat(str(v[0]), 64)
+	goodput, _ = strconv.ParseFloat(str(v[1]), 64)
+	return limit, goodput, nil
 }
 
 // micros is a limiter time for the scripts: µs, or -1 for Redis TIME.

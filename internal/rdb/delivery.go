@@ -420,7 +420,8 @@ type Finished struct {
 }
 
 // Finish records a delivery in one round trip: the marker, the CRM id's
-// claim, the day's counter and the site's backlog count. On a single
+// claim, the day's counters (all, and the site's), the site's last
+// delivery and its backlog count. On a single
 // primary the counts change only with the marker's write, so a Finish
 // retried after a lost answer counts once; on a Cluster they sit in other
 // slots and change with every call.
@@ -441,6 +442,10 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 			p.Expire(ctx, day, dayCounterTTL)
 			if m.Site != "" {
 				uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
+				sites := DeliveredSitesKey(a.Day)
+				p.HIncrBy(ctx, sites, m.Site, 1)
+				p.Expire(ctx, sites, dayCounterTTL)
+				p.HSet(ctx, LastDeliveredKey, m.Site, ms(m.At))
 			}
 			return nil
 		})
@@ -466,9 +471,9 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		}
 		v, err := finishAllScript.Run(ctx, s.c, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID),
 			ClaimsKey(m.CRMID), LegacyClaimKey(m.CRMID), JournalMetaKey, DeliveredCountKey(a.Day), BacklogKey(a.Queue),
-			LegacyDeliveredKey(m.LeadID)},
+			LegacyDeliveredKey(m.LeadID), DeliveredSitesKey(a.Day), LastDeliveredKey},
 			m.encode(), a.TTL.Milliseconds(), a.Token, m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds(), m.Site, legacy,
-			dayCounterTTL.Milliseconds()).Result()
+			dayCounterTTL.Milliseconds(), ms(m.At)).Result()
 		if err != nil {
 			return Finished{}, err
 		}

@@ -135,6 +135,16 @@ func KeylessKey(site, digestKey string) string { return Prefix + "keyless:" + si
 // (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.
 func DeliveredCountKey(day string) string { return Prefix + "stats:delivered:" + day }
 
+// DeliveredSitesKey counts the leads of each site delivered on a UTC day
+// (hash: site → count), kept as long as DeliveredCountKey, for the ops
+// page.
+func DeliveredSitesKey(day string) string { return DeliveredCountKey(day) + ":sites" }
+
+// LastDeliveredKey is when each site's lead was last delivered (hash:
+// site → ms since the epoch), for the ops page. It holds one field per
+// site that ever had a delivery, and no expiry.
+const LastDeliveredKey = Prefix + "stats:last_delivered"
+
 // Keys of the fleet-wide CRM limiter, touched together by its one script,
 // so they share the tag {crm:limit}.
 const (

@@ -40,6 +40,8 @@ func TestKeysDocumented(t *testing.T) {
 		"ClaimsKey":           strings.Replace(ClaimsKey(0), "{0}", "{<crm id / 100>}", 1),
 		"LegacyClaimKey":      strings.Replace(LegacyClaimKey(0), ":0", ":<crm id>", 1),
 		"DeliveredCountKey":   DeliveredCountKey("<YYYY-MM-DD>"),
+		"DeliveredSitesKey":   DeliveredSitesKey("<YYYY-MM-DD>"),
+		"LastDeliveredKey":    LastDeliveredKey,
 		"CRMRateKey":          CRMRateKey,
 		"CRMInflightKey":      CRMInflightKey,
 		"CRMPauseKey":         CRMPauseKey,

@@ -316,7 +316,8 @@ func TestClaimOfTheVersionBefore(t *testing.T) {
 
 // TestFinishCountsOnce: a Finish retried after its answer was lost (the
 // script ran) takes the lead out of its site's backlog and counts the
-// day's delivery once, on a single primary.
+// day's delivery once, in all and for its site (with the site's last
+// delivery: the ops page's figures), on a single primary.
 func TestFinishCountsOnce(t *testing.T) {
 	t.Parallel()
 	rc := redistest.Start(t).Client()
@@ -334,6 +335,10 @@ func TestFinishCountsOnce(t *testing.T) {
 	day, _ := s.DeliveredOn(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil || n != 1 || day != 1 {
 		t.Errorf("after two Finish calls: backlog %d (%v), delivered %d; want 1, 1", n, err, day)
+	}
+	sites, err := s.Deliveries(ctx, time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC))
+	if got := sites["shop"]; err != nil || len(sites) != 1 || got.Today != 1 || got.Last.UnixMilli() != a.Marker.At.UnixMilli() {
+		t.Errorf("the site's deliveries after two Finish calls = %+v, %v; want shop: 1 today, last at %s", sites, err, a.Marker.At)
 	}
 }
 

@@ -1,20 +1,25 @@
 -- finish_all: the whole of Finish on a single primary: finish, and only
 -- for a marker it wrote (so a retried Finish counts nothing twice) the
 -- previous version's marker if asked, the site's backlog count, the day's
--- counter; then the CRM id's claim and the fleet's top CRM id.
+-- counters (all and the site's) and the site's last delivery; then the CRM id's claim and the fleet's top CRM id.
 -- KEYS: 1 delivered marker, 2 attempt record, 3 lock, 4 claims bucket,
 --   5 legacy claim, 6 journal meta, 7 day counter, 8 backlog,
---   9 legacy marker
+--   9 legacy marker, 10 the day's per-site counts, 11 last delivery per site
 -- ARGV: 1 marker, 2 marker ttl ms, 3 token, 4 CRM id (0: none), 5 lead id,
 --   6 claim ttl ms, 7 site, 8 legacy marker (empty: none), 9 day counter
---   ttl ms
+--   ttl ms, 10 delivery time ms
 -- uses: holds, finish, claim, raise, unreserve
 -- Answers: {old marker, claim holder, held (1/0)}, the first two empty
 -- when there is none.
 local old, held = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 if not old then
   if ARGV[8] ~= '' then redis.call('SET', KEYS[9], ARGV[8], 'NX', 'PX', ARGV[2]) end
-  if ARGV[7] ~= '' then unreserve(KEYS[8], ARGV[7]) end
+  if ARGV[7] ~= '' then
+    unreserve(KEYS[8], ARGV[7])
+    redis.call('HINCRBY', KEYS[10], ARGV[7], 1)
+    redis.call('PEXPIRE', KEYS[10], ARGV[9])
+    redis.call('HSET', KEYS[11], ARGV[7], ARGV[10])
+  end
   redis.call('INCR', KEYS[7])
   redis.call('PEXPIRE', KEYS[7], ARGV[9])
 end
