@@ -83,20 +83,26 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	r := run{p: p, token: newToken(), start: h.o.Clock(),
 		log: h.log.With(zap.String("lead_id", p.ID), zap.String("site", p.Site), zap.Int("attempt", retried+1))}
+	if w := t.ResultWriter(); w != nil {
+		r.task = w.TaskID()
+	}
 	err = h.deliver(ctx, &r)
 	if err != nil {
 		err = h.settle(ctx, r, err)
-	} else {
+	} else if !r.resultKept {
 		keepResult(t, &r)
 	}
-	h.recordRun(ctx, &r, err)
+	if !r.recorded {
+		h.recordRun(ctx, &r, err)
+	}
 	return err
 }
 
 // keepResult writes the CRM id of the lead this run delivered as the
 // task's result, which asynqmon's Result column shows (the ops UI
-// formats it as crm_id=N). Losing it loses only that view: the delivered
-// marker holds the id. A task not run by an asynq server has no writer.
+// formats it as crm_id=N), when Finish did not (a Cluster). Losing it
+// loses only that view: the delivered marker holds the id. A task not
+// run by an asynq server has no writer.
 func keepResult(t *asynq.Task, r *run) {
 	w := t.ResultWriter()
 	if w == nil || r.crmID == 0 {
@@ -311,14 +317,20 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 		f   rdb.Finished
 		err error
 	)
+	fa := rdb.FinishArgs{Marker: m, Token: r.token, TTL: h.o.DeliveredTTL,
+		ClaimTTL: crm.ClaimRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue,
+		Legacy: !h.current.Load(),
+		Run: &delivery.Run{At: r.start, Worker: h.name, End: delivery.RunDelivered, CRMID: m.CRMID,
+			Duration: now.Sub(r.start), Adds: r.adds, LookUps: r.lookUps}}
+	if r.task == m.LeadID {
+		fa.Result = strconv.FormatInt(m.CRMID, 10)
+	}
 	for i := range markerWrites {
 		if i > 0 {
 			time.Sleep(time.Duration(50<<i) * time.Millisecond)
 		}
 		bctx, cancel := bookkeeping(ctx)
-		f, err = h.store.Finish(bctx, rdb.FinishArgs{Marker: m, Token: r.token, TTL: h.o.DeliveredTTL,
-			ClaimTTL: crm.ClaimRetention, Day: now.UTC().Format("2006-01-02"), Queue: h.o.Queue,
-			Legacy: !h.current.Load()})
+		f, err = h.store.Finish(bctx, fa)
 		cancel()
 		if err == nil {
 			break
@@ -343,6 +355,7 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 			zap.String("claimed_by", f.ClaimedBy))
 	}
 	r.crmID = m.CRMID
+	r.recorded, r.resultKept = true, f.ResultKept || fa.Result == ""
 	h.stats.delivered.Add(1)
 	h.observeDelivered(r.p, m)
 	if wasDead && h.o.DeadLetters != nil {

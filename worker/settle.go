@@ -50,6 +50,11 @@ type run struct {
 	start         time.Time
 	adds, lookUps int
 	crmID         int64 // the CRM's id of the lead this run delivered
+	// task is the id of the asynq task the run serves, whose result
+	// Finish writes ("" not run by an asynq server); recorded says Finish
+	// put the run on the timeline, resultKept that it kept the result.
+	task                 string
+	recorded, resultKept bool
 }
 
 // settle is the one place that ends a failed run: judge says what the

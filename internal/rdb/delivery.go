@@ -405,6 +405,15 @@ type FinishArgs struct {
 	// Legacy writes the previous version's marker too (on a single
 	// primary), for while a worker of that version serves the queue.
 	Legacy bool
+	// Run is the delivering run's timeline entry (as RecordRun writes
+	// it), written with the marker, once however often Finish is
+	// retried; nil writes none.
+	Run *delivery.Run
+	// Result, on a single primary, is written as the result of the lead's
+	// asynq task (its id is the lead id) if that task is there, as
+	// asynq's ResultWriter would; Finished.ResultKept says it was. Empty
+	// writes none.
+	Result string
 }
 
 // Finished is what Finish found.
@@ -417,78 +426,46 @@ type Finished struct {
 	// written all the same (the CRM's word is no run's claim), but that
 	// run's attempt record and lock were left to it.
 	Fence Fence
+	// ResultKept: FinishArgs.Result was handed to the script (a single
+	// primary); on a Cluster the caller writes it.
+	ResultKept bool
 }
 
 // Finish records a delivery in one round trip: the marker, the CRM id's
 // claim, the day's counters (all, and the site's), the site's last
-// delivery and its backlog count. On a single
-// primary the counts change only with the marker's write, so a Finish
-// retried after a lost answer counts once; on a Cluster they sit in other
-// slots and change with every call.
+// delivery and its backlog count, the run's timeline entry and (single
+// primary) the task's result. On a single primary the
+// counts change only with the marker's write, so a Finish retried after a
+// lost answer counts once; on a Cluster they sit in other slots and change
+// with every call.
 func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 	m := a.Marker
-	var old, holder, held string
-	if s.cluster {
-		var fin, claim, top, uncount *evalCall
-		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID)},
-				m.encode(), a.TTL.Milliseconds(), a.Token)
-			if m.CRMID > 0 {
-				claim = queue(ctx, p, claimScript, s.claimKeys(m.CRMID), m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds())
-				top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
-			}
-			day := DeliveredCountKey(a.Day)
-			p.Incr(ctx, day)
-			p.Expire(ctx, day, dayCounterTTL)
-			if m.Site != "" {
-				uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
-				sites := DeliveredSitesKey(a.Day)
-				p.HIncrBy(ctx, sites, m.Site, 1)
-				p.Expire(ctx, sites, dayCounterTTL)
-				p.HSet(ctx, LastDeliveredKey, m.Site, ms(m.At))
-			}
-			return nil
-		})
-		if err := pipeErr(cmds, s.c, fin, claim, top, uncount); err != nil {
-			return Finished{}, err
-		}
-		r, err := asStrings(fin.cmd.Val())
-		if err != nil || len(r) != 2 {
-			return Finished{}, fmt.Errorf("rdb: finish: unexpected answer %v", fin.cmd.Val())
-		}
-		old, held = r[0], r[1]
-		if claim != nil {
-			holder, _ = claim.cmd.Val().(string)
-		}
-	} else {
-		legacy := ""
-		if a.Legacy {
-			b, err := json.Marshal(m)
-			if err != nil {
-				return Finished{}, err
-			}
-			legacy = string(b)
-		}
-		v, err := finishAllScript.Run(ctx, s.c, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID),
-			ClaimsKey(m.CRMID), LegacyClaimKey(m.CRMID), JournalMetaKey, DeliveredCountKey(a.Day), BacklogKey(a.Queue),
-			LegacyDeliveredKey(m.LeadID), DeliveredSitesKey(a.Day), LastDeliveredKey},
-			m.encode(), a.TTL.Milliseconds(), a.Token, m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds(), m.Site, legacy,
-			dayCounterTTL.Milliseconds(), ms(m.At)).Result()
+	entry := ""
+	if a.Run != nil {
+		b, _, err := runEntryOf(*a.Run)
 		if err != nil {
 			return Finished{}, err
 		}
-		r, err := asStrings(v)
-		if err != nil || len(r) != 3 {
-			return Finished{}, fmt.Errorf("rdb: finish: unexpected answer %v", v)
-		}
-		old, holder, held = r[0], r[1], r[2]
+		entry = string(b)
 	}
-	f := Finished{Fence: Owned}
+	var (
+		r   []string
+		err error
+	)
+	if s.cluster {
+		r, err = s.finishPipelined(ctx, a, entry)
+	} else {
+		r, err = s.finishScripted(ctx, a, entry)
+	}
+	if err != nil {
+		return Finished{}, err
+	}
+	old, holder, held := r[0], r[1], r[2]
+	f := Finished{Fence: Owned, ResultKept: !s.cluster && a.Result != ""}
 	if held != "1" {
 		f.Fence = Fenced
 	}
 	if old != "" {
-		var err error
 		if f.Old, err = parseMarkerOf(m.LeadID, old); err != nil {
 			return Finished{}, err
 		}
@@ -497,6 +474,73 @@ func (s *Store) Finish(ctx context.Context, a FinishArgs) (Finished, error) {
 		f.ClaimedBy = holder
 	}
 	return f, nil
+}
+
+// finishPipelined is Finish on a Cluster: the lead's script and, in
+// other slots, the claim, the counters and the backlog, in one pipeline.
+// It answers {old marker, claim holder, held}.
+func (s *Store) finishPipelined(ctx context.Context, a FinishArgs, entry string) ([]string, error) {
+	m := a.Marker
+	var fin, claim, top, uncount *evalCall
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID), TimelineKey(m.LeadID)},
+			m.encode(), a.TTL.Milliseconds(), a.Token, entry, TimelineCap, a.TTL.Milliseconds())
+		if m.CRMID > 0 {
+			claim = queue(ctx, p, claimScript, s.claimKeys(m.CRMID), m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds())
+			top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
+		}
+		day := DeliveredCountKey(a.Day)
+		p.Incr(ctx, day)
+		p.Expire(ctx, day, dayCounterTTL)
+		if m.Site != "" {
+			uncount = queue(ctx, p, unreserveScript, []string{BacklogKey(a.Queue)}, m.Site)
+			sites := DeliveredSitesKey(a.Day)
+			p.HIncrBy(ctx, sites, m.Site, 1)
+			p.Expire(ctx, sites, dayCounterTTL)
+			p.HSet(ctx, LastDeliveredKey, m.Site, ms(m.At))
+		}
+		return nil
+	})
+	if err := pipeErr(cmds, s.c, fin, claim, top, uncount); err != nil {
+		return nil, err
+	}
+	r, err := asStrings(fin.cmd.Val())
+	if err != nil || len(r) != 2 {
+		return nil, fmt.Errorf("rdb: finish: unexpected answer %v", fin.cmd.Val())
+	}
+	holder := ""
+	if claim != nil {
+		holder, _ = claim.cmd.Val().(string)
+	}
+	return []string{r[0], holder, r[1]}, nil
+}
+
+// finishScripted is Finish with one script (a single primary). It
+// answers {old marker, claim holder, held}.
+func (s *Store) finishScripted(ctx context.Context, a FinishArgs, entry string) ([]string, error) {
+	m := a.Marker
+	legacy := ""
+	if a.Legacy {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		legacy = string(b)
+	}
+	v, err := finishAllScript.Run(ctx, s.c, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID),
+		ClaimsKey(m.CRMID), LegacyClaimKey(m.CRMID), JournalMetaKey, DeliveredCountKey(a.Day), BacklogKey(a.Queue),
+		LegacyDeliveredKey(m.LeadID), DeliveredSitesKey(a.Day), LastDeliveredKey, TimelineKey(m.LeadID),
+		AsynqTaskKey(a.Queue, m.LeadID)},
+		m.encode(), a.TTL.Milliseconds(), a.Token, m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds(), m.Site, legacy,
+		dayCounterTTL.Milliseconds(), ms(m.At), entry, TimelineCap, a.TTL.Milliseconds(), a.Result).Result()
+	if err != nil {
+		return nil, err
+	}
+	r, err := asStrings(v)
+	if err != nil || len(r) != 3 {
+		return nil, fmt.Errorf("rdb: finish: unexpected answer %v", v)
+	}
+	return r, nil
 }
 
 // Claim claims CRM id crmID for lead id, for a reconcile that matched it

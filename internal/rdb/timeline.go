@@ -41,6 +41,18 @@ var recordRunScript = load("record_run")
 // holds the lead (it answers Fenced then, and the entry says so): what a
 // run did at the CRM stays on record whoever holds the lead now.
 func (s *Store) RecordRun(ctx context.Context, id, token string, r delivery.Run, ttl time.Duration) (Fence, error) {
+	b, fold, err := runEntryOf(r)
+	if err != nil {
+		return Owned, err
+	}
+	n, err := recordRunScript.Run(ctx, s.c, []string{TimelineKey(id), LockKey(id), AttemptKey(id)},
+		token, b, fold, TimelineCap, ttl.Milliseconds()).Int64()
+	return fenceOf(n), err
+}
+
+// runEntryOf is run r as record_run.lua keeps it, and its fold key: a
+// postponement folds into an entry before it of the same reason.
+func runEntryOf(r delivery.Run) (entry []byte, fold string, err error) {
 	e := runEntry{At: r.At.UnixMilli(), Worker: r.Worker, End: string(r.End), CRMID: r.CRMID,
 		MS: r.Duration.Milliseconds(), Adds: r.Adds, LookUps: r.LookUps}
 	if !r.Reason.IsZero() {
@@ -50,17 +62,13 @@ func (s *Store) RecordRun(ctx context.Context, id, token string, r delivery.Run,
 		reason.Detail = ""
 		e.Reason = json.RawMessage(reason.Encode())
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return Owned, err
+	if entry, err = json.Marshal(e); err != nil {
+		return nil, "", err
 	}
-	fold := ""
 	if r.End == delivery.RunPostponed {
 		fold = string(r.End) + ":" + string(r.Reason.Code)
 	}
-	n, err := recordRunScript.Run(ctx, s.c, []string{TimelineKey(id), LockKey(id), AttemptKey(id)},
-		token, b, fold, TimelineCap, ttl.Milliseconds()).Int64()
-	return fenceOf(n), err
+	return entry, fold, nil
 }
 
 // Runs reads lead id's timeline, oldest run first; none when it has no

@@ -1,6 +1,7 @@
 package rdb
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,51 @@ func TestTimeline(t *testing.T) {
 	none, err := s.Runs(ctx, "ld_none")
 	if err != nil || len(none) != 0 {
 		t.Errorf("timeline of an unknown lead: %v, %v", none, err)
+	}
+}
+
+// TestFinishRecordsRun: Finish puts the delivering run on the timeline
+// and keeps the CRM id as the task's result in the same script, once
+// however often it is retried, and writes no result into a task asynq
+// does not hold (it would make a stray hash).
+func TestFinishRecordsRun(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		task bool // asynq holds the lead's task
+	}{{"task held", true}, {"no task", false}} {
+		id := "ld_fin_" + strings.ReplaceAll(tc.name, " ", "_")
+		taskKey := AsynqTaskKey("leads", id)
+		if tc.task {
+			must(t, rc.HSet(ctx, taskKey, "state", "active").Err())
+		}
+		if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: "A", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		run := delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunDelivered, CRMID: 42, Adds: 1, Duration: 30 * time.Millisecond}
+		a := FinishArgs{Marker: Marker{CRMID: 42, LeadID: id, Site: "shop", At: t0}, Queue: "leads", Token: "A",
+			TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-07", Run: &run, Result: "42"}
+		for range 2 { // the second is a Finish retried after a lost answer
+			f, err := s.Finish(ctx, a)
+			must(t, err)
+			if !f.ResultKept || f.Fence != Owned {
+				t.Errorf("%s: Finish = %+v, want the result kept, owned", tc.name, f)
+			}
+		}
+		runs, err := s.Runs(ctx, id)
+		must(t, err)
+		if len(runs) != 1 || runs[0] != run {
+			t.Errorf("%s: timeline %+v, want the one run %+v", tc.name, runs, run)
+		}
+		res, err := rc.HGet(ctx, taskKey, "result").Result()
+		switch {
+		case tc.task && (err != nil || res != "42"):
+			t.Errorf("%s: task result %q, %v; want 42", tc.name, res, err)
+		case !tc.task && rc.Exists(ctx, taskKey).Val() != 0:
+			t.Errorf("%s: a result was written into a task asynq does not hold", tc.name)
+		}
 	}
 }

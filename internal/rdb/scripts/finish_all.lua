@@ -1,14 +1,21 @@
 -- finish_all: the whole of Finish on a single primary: finish, and only
 -- for a marker it wrote (so a retried Finish counts nothing twice) the
 -- previous version's marker if asked, the site's backlog count, the day's
--- counters (all and the site's) and the site's last delivery; then the CRM id's claim and the fleet's top CRM id.
+-- counters (all and the site's) and the site's last delivery; then the
+-- CRM id's claim and the fleet's top CRM id; the run's timeline entry
+-- (unless this same marker was there already: a retried Finish records
+-- it once); and the CRM id as the result of the lead's asynq task, if
+-- that task is there (asynq's ResultWriter writes the same field), so a
+-- delivery costs one round trip, not three.
 -- KEYS: 1 delivered marker, 2 attempt record, 3 lock, 4 claims bucket,
 --   5 legacy claim, 6 journal meta, 7 day counter, 8 backlog,
---   9 legacy marker, 10 the day's per-site counts, 11 last delivery per site
+--   9 legacy marker, 10 the day's per-site counts, 11 last delivery per
+--   site, 12 timeline, 13 asynq task
 -- ARGV: 1 marker, 2 marker ttl ms, 3 token, 4 CRM id (0: none), 5 lead id,
 --   6 claim ttl ms, 7 site, 8 legacy marker (empty: none), 9 day counter
---   ttl ms, 10 delivery time ms
--- uses: holds, finish, claim, raise, unreserve
+--   ttl ms, 10 delivery time ms, 11 timeline entry (JSON; '': none),
+--   12 timeline cap, 13 timeline ttl ms, 14 task result ('': none)
+-- uses: holds, finish, claim, raise, unreserve, record_run
 -- Answers: {old marker, claim holder, held (1/0)}, the first two empty
 -- when there is none.
 local old, held = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
@@ -27,5 +34,11 @@ local holder = ''
 if tonumber(ARGV[4]) > 0 then
   holder = claim(KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6])
   raise(KEYS[6], 'crm_top', ARGV[4])
+end
+if ARGV[11] ~= '' and old ~= ARGV[1] then
+  record_run(KEYS[12], held, ARGV[11], '', ARGV[12], ARGV[13])
+end
+if ARGV[14] ~= '' and redis.call('EXISTS', KEYS[13]) == 1 then
+  redis.call('HSET', KEYS[13], 'result', ARGV[14])
 end
 return {old or '', holder, held and 1 or 0}
