@@ -1,13 +1,11 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/hibiken/asynq"
-
-	"leadrelay/deadletter"
-	"leadrelay/lead"
+	"leadrelay/status"
 )
 
 // foundLead is one match of `ctl lead find`.
@@ -38,46 +36,23 @@ func (c *cli) leadFind(args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	wantDigits := digitsOf(*phone)
-	switch {
-	case *email == "" && *phone == "":
+	if *email == "" && *phone == "" {
 		return &UsageError{"ctl lead find: give --email or --phone"}
-	case *phone != "" && len(wantDigits) < 3:
-		return &UsageError{fmt.Sprintf("ctl lead find: --phone %q holds fewer than 3 digits", *phone)}
-	}
-	match := func(l lead.Lead) bool {
-		return (*email == "" || strings.EqualFold(strings.TrimSpace(l.Email), strings.TrimSpace(*email))) &&
-			(*phone == "" || digitsOf(l.Phone) == wantDigits || strings.HasSuffix(digitsOf(l.Phone), wantDigits) && len(wantDigits) >= 7)
 	}
 	if err := c.redisData(); err != nil {
 		return err
 	}
-	ans := findAnswer{Leads: []foundLead{}}
-	seen := map[string]bool{}
-	add := func(state string, p lead.Payload) {
-		if seen[p.ID] || !match(p.Lead) {
-			return
-		}
-		seen[p.ID] = true
-		ans.Leads = append(ans.Leads, foundLead{ID: p.ID, Site: p.Site, TaskState: state, ReceivedAt: stamp(p.ReceivedAt),
-			Title: p.Lead.Title, Email: p.Lead.Email, Phone: p.Lead.Phone})
+	found, err := c.reader(c.cfg.Queue.Name).Find(c.ctx, status.Query{Email: *email, Phone: *phone}, maxScan)
+	if errors.Is(err, status.ErrQuery) {
+		return &UsageError{fmt.Sprintf("ctl lead find: --phone %q holds fewer than 3 digits", *phone)}
 	}
-	var err error
-	ans.Truncated, err = c.scanTasks(c.cfg.Queue.Name, func(state string, _ *asynq.TaskInfo, p lead.Payload) bool {
-		add(state, p)
-		return true
-	})
 	if err != nil {
 		return err
 	}
-	recs, _, err := c.dead.List(c.ctx, deadletter.Filter{Limit: maxScan})
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if p, err := c.codec.Decode(r.Payload); err == nil {
-			add("dead", p)
-		}
+	ans := findAnswer{Leads: []foundLead{}, Truncated: found.Truncated}
+	for _, l := range found.Leads {
+		ans.Leads = append(ans.Leads, foundLead{ID: l.ID, Site: l.Site, TaskState: l.State, ReceivedAt: stamp(l.ReceivedAt),
+			Title: l.Lead.Title, Email: l.Lead.Email, Phone: l.Lead.Phone})
 	}
 	if err := c.printFound(ans); err != nil {
 		return err
@@ -105,14 +80,4 @@ func (c *cli) printFound(ans findAnswer) error {
 		fmt.Fprintf(c.out, "(the queue holds more than %d tasks: only the first were searched)\n", maxScan)
 	}
 	return nil
-}
-
-func digitsOf(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

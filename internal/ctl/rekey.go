@@ -81,30 +81,17 @@ func (c *cli) rekey(args []string) error {
 func (c *cli) rekeyTasks(sum *rekeySummary, progress func()) error {
 	store := rdb.New(c.rds.Client)
 	queue := c.cfg.Queue.Name
-	for _, st := range taskStates {
-		for page := 1; ; page++ {
-			infos, err := st.list(c.insp, queue, asynq.PageSize(scanPage), asynq.Page(page))
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				return nil // no lead was ever queued
-			}
-			if err != nil {
-				return fmt.Errorf("rekey: list %s tasks of %s: %w", st.name, queue, err)
-			}
-			for _, info := range infos {
-				if info.Type != lead.TaskType {
-					continue
-				}
-				ch, err := rdb.PayloadKept, error(nil)
-				if env, eerr := lead.ReadEnvelope(info.Payload); eerr != nil || env.Key != sum.Key {
-					ch, err = store.ChangeTaskPayload(c.ctx, queue, info.ID, c.codec.Reseal)
-				}
-				sum.count(info.ID, ch, err)
-				progress()
-			}
-			if len(infos) < scanPage {
-				break
-			}
+	_, err := c.reader(queue).Scan(c.ctx, 0, func(_ string, info *asynq.TaskInfo, _ lead.Payload) bool {
+		ch, err := rdb.PayloadKept, error(nil)
+		if env, eerr := lead.ReadEnvelope(info.Payload); eerr != nil || env.Key != sum.Key {
+			ch, err = store.ChangeTaskPayload(c.ctx, queue, info.ID, c.codec.Reseal)
 		}
+		sum.count(info.ID, ch, err)
+		progress()
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("rekey: %w", err)
 	}
 	return nil
 }

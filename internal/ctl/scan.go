@@ -1,13 +1,10 @@
 package ctl
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/hibiken/asynq"
 
-	"leadrelay/internal/seal"
 	"leadrelay/lead"
+	"leadrelay/status"
 )
 
 // maxScan bounds how many tasks a scan of one queue reads (ctl queues
@@ -15,67 +12,18 @@ import (
 // grown past this needs an operator, not a slow ctl.
 const maxScan = 200_000
 
-// scanPage is how many tasks one inspector call reads.
-const scanPage = 1000
-
-// taskStates are the asynq states a lead task can be in, with how ctl
-// names them.
-var taskStates = []struct {
-	name string
-	list func(insp *asynq.Inspector, queue string, opts ...asynq.ListOption) ([]*asynq.TaskInfo, error)
-}{
-	{"pending", (*asynq.Inspector).ListPendingTasks},
-	{"active", (*asynq.Inspector).ListActiveTasks},
-	{"scheduled", (*asynq.Inspector).ListScheduledTasks},
-	{"retry", (*asynq.Inspector).ListRetryTasks},
-	{"archived", (*asynq.Inspector).ListArchivedTasks},
-	{"completed", (*asynq.Inspector).ListCompletedTasks},
+// reader is the status reader of queue, opening payloads with ctl's keys.
+func (c *cli) reader(queue string) *status.Reader {
+	return status.New(c.rds.Client, queue).Opening(c.codec)
 }
 
-// scanTasks calls f for every lead task of queue (completed ones too,
-// while asynq retains them), state by state, until f returns false. It
-// reports whether it stopped at maxScan.
+// scanTasks calls f for every lead task of queue (status.Reader.Scan),
+// until f returns false. It reports whether it stopped at maxScan.
 func (c *cli) scanTasks(queue string, f func(state string, info *asynq.TaskInfo, p lead.Payload) bool) (bool, error) {
-	seen := 0
-	for _, st := range taskStates {
-		for page := 1; ; page++ {
-			infos, err := st.list(c.insp, queue, asynq.PageSize(scanPage), asynq.Page(page))
-			if err != nil {
-				return false, fmt.Errorf("scan %s tasks of %s: %w", st.name, queue, err)
-			}
-			for _, info := range infos {
-				p, err := c.openTask(info.Payload)
-				if err != nil {
-					continue // not a lead task
-				}
-				if !f(st.name, info, p) {
-					return false, nil
-				}
-			}
-			seen += len(infos)
-			if seen >= maxScan {
-				return true, nil
-			}
-			if len(infos) < scanPage {
-				break
-			}
-		}
-	}
-	return false, nil
+	return c.reader(queue).Scan(c.ctx, maxScan, f)
 }
 
 // openTask reads a lead task's payload: whole when the configured keys
 // open it, else (sealed under a key ctl lacks) its envelope alone, with no
 // fields, so counting by site still works without keys.
-func (c *cli) openTask(b []byte) (lead.Payload, error) {
-	p, err := c.codec.Decode(b)
-	var unknown *seal.UnknownKeyError
-	if err == nil || !errors.As(err, &unknown) {
-		return p, err
-	}
-	env, err := lead.ReadEnvelope(b)
-	if err != nil {
-		return lead.Payload{}, err
-	}
-	return lead.Payload{ID: env.ID, Site: env.Site, ReceivedAt: env.ReceivedAt, Sum: env.Sum}, nil
-}
+func (c *cli) openTask(b []byte) (lead.Payload, error) { return c.codec.Peek(b) }
