@@ -292,6 +292,13 @@ type Data struct {
 	// data keys on purpose: leads are kept in Redis in plaintext, as
 	// before LeadRelay sealed them.
 	Unencrypted bool
+	// IDKey (LEADRELAY_ID_KEY, or the file named by LEADRELAY_ID_KEY_FILE;
+	// base64 of 32 bytes) keys the identity and id of every lead sent
+	// without an idempotency key (lead.IDKey), so neither can be computed
+	// from a lead's content. Every intake needs the same one, and it is
+	// never rotated. Nil (unset): derived from the oldest data key, or a
+	// random one per process without data keys. Secret.
+	IDKey []byte
 }
 
 // Log is how the process logs.

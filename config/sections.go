@@ -142,6 +142,13 @@ func (p *parser) log() Log {
 func (p *parser) data() Data {
 	p.section = SectionData
 	d := Data{Unencrypted: p.bool("LEADRELAY_DATA_UNENCRYPTED", false)}
+	if text := p.secret("LEADRELAY_ID_KEY"); text != "" {
+		raw, err := seal.ParseKey(text)
+		if err != nil {
+			p.fail("LEADRELAY_ID_KEY", err.Error()) // never quotes the key
+		}
+		d.IDKey = raw
+	}
 	text := p.secret("LEADRELAY_DATA_KEYS")
 	if text == "" {
 		return d

@@ -206,6 +206,11 @@ func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) 
 	return site, true
 }
 
+// reservedKeyText refuses a key in the relay's namespace of keyless leads
+// (lead.ReservedKey): with it a site could aim at another lead's identity.
+const reservedKeyText = `Idempotency-Key may not start with "` + lead.KeylessPrefix + `" or "` + lead.LegacyKeylessPrefix +
+	`": those prefixes name leads sent without a key; send a key of your own (an order number, a UUID) or none`
+
 // idempotencyKey returns the Idempotency-Key header, or a problem with it.
 func idempotencyKey(hd http.Header) (string, string) {
 	vs := hd.Values("Idempotency-Key")
@@ -221,6 +226,9 @@ func idempotencyKey(hd http.Header) (string, string) {
 		if c := vs[0][i]; c < 0x20 || c > 0x7e {
 			return "", "Idempotency-Key may hold only printable ASCII"
 		}
+	}
+	if lead.ReservedKey(vs[0]) {
+		return "", reservedKeyText
 	}
 	return vs[0], ""
 }
@@ -269,6 +277,9 @@ func (h *handler) publishError(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &ve):
 		h.invalid(w, r, err)
 	case h.backlogFull(w, r, err, answerJSON):
+	case errors.Is(err, producer.ErrReservedKey):
+		note(r, "", "", "bad_request")
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: reservedKeyText})
 	case errors.Is(err, producer.ErrKeyReused):
 		// As the IETF Idempotency-Key draft and Stripe answer a key reused
 		// for another request: 422, naming the key; nothing was stored.

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/internal/redistest"
+	"leadrelay/lead"
 )
 
 func TestPostLead(t *testing.T) {
@@ -257,5 +258,36 @@ func TestNewHTTPServer(t *testing.T) {
 	if s.ReadHeaderTimeout != ReadHeaderTimeout || s.ReadTimeout != ReadTimeout || s.WriteTimeout != WriteTimeout ||
 		s.IdleTimeout != IdleTimeout || s.MaxHeaderBytes != 16<<10 || s.Handler == nil {
 		t.Errorf("server = %+v", s)
+	}
+}
+
+// TestTargetedBlock is issue 18's finding 2 (b): junk sent under
+// Idempotency-Key "sha256:<digest of a victim's lead>" got 202, and the
+// victim's real lead, sent without a key, then got 422. Keys in the
+// relay's namespace are refused now, with a 400 that says why, in the
+// JSON API and in a batch, and the victim's lead is accepted.
+func TestTargetedBlock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	victim := lead.Lead{Title: "Ann", Phone: "+7 900 123-45-67"}
+	victim.Normalize()
+	d := victim.Digest()
+	for _, key := range []string{d.Key(), lead.KeylessPrefix + string(d)} {
+		req := jsonPost(`{"title":"junk","phone":"+1 555 0100"}`, shopKey)
+		req.Header.Set("Idempotency-Key", key)
+		if rec := e.do(t, req); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "may not start with") {
+			t.Errorf("junk under %.12s…: %d %s, want 400 naming the reserved prefix", key, rec.Code, rec.Body)
+		}
+		batch := httptest.NewRequest(http.MethodPost, "/v1/leads/batch",
+			strings.NewReader(`{"leads":[{"idempotency_key":"`+key+`","lead":{"title":"junk"}}]}`))
+		batch.Header.Set("Content-Type", "application/json")
+		batch.Header.Set("Authorization", "Bearer "+shopKey)
+		if rec := e.do(t, batch); !strings.Contains(rec.Body.String(), `"http_status":400`) {
+			t.Errorf("junk in a batch under %.12s…: %d %s, want the lead refused with 400", key, rec.Code, rec.Body)
+		}
+	}
+	rec := e.do(t, jsonPost(`{"title":"Ann","phone":"+7 900 123-45-67"}`, shopKey))
+	if rec.Code != http.StatusAccepted {
+		t.Errorf("the victim's lead: %d %s, want 202", rec.Code, rec.Body)
 	}
 }

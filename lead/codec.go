@@ -34,6 +34,10 @@ type Codec struct {
 // NewCodec returns a Codec that seals under keys (nil: plaintext).
 func NewCodec(keys *seal.Keyring) Codec { return Codec{keys: keys} }
 
+// DeriveKey is a key for label derived from the Codec's data keys
+// (seal.Keyring.Derive: from the oldest), nil when it has none.
+func (c Codec) DeriveKey(label string) []byte { return c.keys.Derive(label) }
+
 // Sealing reports whether the Codec seals what it encodes.
 func (c Codec) Sealing() bool { return c.keys != nil }
 

@@ -12,6 +12,13 @@ import (
 // submission, so nothing is enqueued (HTTP 422 at intake).
 var ErrKeyReused = errors.New("producer: idempotency key reused with a different lead")
 
+// ErrReservedKey is wrapped by the error Publish returns for an
+// idempotency key in the relay's own namespace (lead.ReservedKey: it
+// starts with "keyless:" or "sha256:"), which names leads sent without a
+// key: a site's key there could be aimed at another lead's identity.
+// Nothing is stored (HTTP 400 at intake).
+var ErrReservedKey = errors.New("producer: idempotency key in the relay's namespace of keyless leads")
+
 // BacklogFullError is the error Publish returns when a lead does not fit
 // the backlog caps (Options.SiteMax, Options.TotalMax). Nothing was
 // stored; the site should send the lead again once the backlog drains.

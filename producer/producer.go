@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +56,13 @@ type Options struct {
 	// only while every worker serving the queue can open what it seals
 	// (see sealGate). The zero Codec writes plaintext payloads.
 	Codec lead.Codec
+	// IDKey names the leads sent without an idempotency key
+	// (LEADRELAY_ID_KEY): their identity and id are keyed with it, so
+	// nobody learns them from a lead's content. Every intake of a relay
+	// needs the same key. The zero value is a random key of this
+	// Publisher's own: a double submit that reaches another process is
+	// then two leads.
+	IDKey lead.IDKey
 }
 
 func (o Options) withDefaults() Options {
@@ -74,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if !o.IDKey.Valid() {
+		o.IDKey, _ = lead.GenerateIDKey() // crypto/rand does not fail
 	}
 	return o
 }
@@ -135,19 +147,28 @@ func (p *Publisher) Status(ctx context.Context, site, id string) (status.Status,
 	return st, err
 }
 
-// identity is the idempotency key a lead goes under: the site's own, or,
-// for a keyless lead, its content's for the window (rdb.Store.Keyless); a
-// repeat within the window is logged with the repeats so far.
+// identity is the idempotency key a lead goes under: the site's own
+// (refused in the relay's namespace, ErrReservedKey), or,
+// for a keyless lead, one named by its content keyed with IDKey, for the
+// window (rdb.Store.Keyless); a repeat within the window is logged with
+// the repeats so far.
 func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key string) (string, error) {
+	if lead.ReservedKey(key) {
+		return "", notStored{fmt.Errorf("%w: %q", ErrReservedKey, key)}
+	}
 	if key != "" {
 		return key, nil
 	}
-	dk := l.Digest().Key()
-	fresh, err := p.freshKeyless(ctx, site, dk)
+	now, d := p.o.Clock(), l.Digest()
+	name := p.o.IDKey.Keyless(site, d)
+	fresh, err := p.keylessFresh(ctx, site, d, now)
 	if err != nil {
 		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
 	}
-	id, repeats, err := p.store.Keyless(ctx, site, dk, fresh, p.o.KeylessWindow)
+	if fresh == "" {
+		fresh = name + "@" + strconv.FormatInt(now.UnixMilli(), 10)
+	}
+	id, repeats, err := p.store.Keyless(ctx, site, name, fresh, p.o.KeylessWindow)
 	if err != nil {
 		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
 	}
@@ -158,36 +179,39 @@ func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key 
 	return id, nil
 }
 
-// freshKeyless is the identity a keyless lead of content dk opens when no
-// window of it is open: dk alone, as relays of the version before the
-// window named every keyless lead, unless a lead under dk alone was
-// received before the window (then a window of its own, rdb.KeylessDated).
-// So during a rolling upgrade a repeat straddling an old and a new relay
-// is one lead either way round: an old relay's repeat of a new relay's
-// lead names the same id, and a new relay finds an old relay's lead of
-// the window and takes its id.
-func (p *Publisher) freshKeyless(ctx context.Context, site, dk string) (string, error) {
-	now := p.o.Clock()
-	payload, m, err := p.store.Known(ctx, p.o.Queue, lead.ID(site, dk))
+// keylessFresh is, during an upgrade, the identity an intake of a version
+// before keyed ids gave the same content (lead.LegacyKeylessPrefix and its
+// plain digest), when that lead was received or delivered within the
+// keyless window: a double submit that reaches an old intake and then a
+// new one is one lead. Otherwise "". The other way round (new, then old)
+// it is two leads: to be found by an old intake, a new one would have to
+// name the lead by its plain digest, which is the membership oracle of
+// issue 18 (finding 2).
+func (p *Publisher) keylessFresh(ctx context.Context, site string, d lead.Digest, now time.Time) (string, error) {
+	legacy := d.Key()
+	if !strings.HasPrefix(legacy, lead.LegacyKeylessPrefix) {
+		return "", nil // a later digest version never had that form
+	}
+	payload, m, err := p.store.Known(ctx, p.o.Queue, lead.ID(site, legacy))
 	if err != nil {
 		return "", err
 	}
 	since := now.Add(-p.o.KeylessWindow)
-	switch env, eerr := lead.ReadEnvelope(payload); {
-	case payload == nil && m == nil:
-		return dk, nil
-	case payload != nil && eerr == nil && !env.ReceivedAt.Before(since):
-		return dk, nil
-	case payload == nil && !m.At.Before(since):
-		return dk, nil
+	recent := m != nil && m.At.After(since)
+	if env, err := lead.ReadEnvelope(payload); payload != nil && err == nil && env.ReceivedAt.After(since) {
+		recent = true
 	}
-	return rdb.KeylessDated(dk, now), nil
+	if recent {
+		return legacy, nil
+	}
+	return "", nil
 }
 
 // Publish normalizes and validates l and enqueues it for site. An empty
-// idempotencyKey is replaced by a hash of the lead's content for
+// idempotencyKey is replaced by a keyed hash of the lead's content for
 // KeylessWindow (rdb.Store.Keyless), so a form posted twice within it is
-// one lead, and the same text weeks later a new one.
+// one lead, and the same text weeks later a new one. A key in the relay's
+// own namespace (lead.ReservedKey) is refused with ErrReservedKey.
 //
 // It returns a *lead.ValidationError for a bad lead, an error wrapping
 // ErrUnavailable when Redis did not take it (or, with WaitReplicas, when too

@@ -80,6 +80,7 @@ type relay struct {
 
 	rds      *Redis
 	codec    lead.Codec  // seals and opens leads' fields in Redis
+	ids      lead.IDKey  // names keyless leads
 	dur      *durability // nil when embedded
 	sites    config.Sites
 	ln       net.Listener // site-facing: intake, health
@@ -119,6 +120,11 @@ func (r *relay) openRedis(ctx context.Context) error {
 	}
 	if r.codec, err = DataCodec(r.cfg, rds.Embedded, r.log); err != nil {
 		return err
+	}
+	if r.roles.Intake {
+		if r.ids, err = IDKey(r.cfg, r.codec, rds.Embedded, r.log); err != nil {
+			return err
+		}
 	}
 	if !rds.Embedded {
 		r.dur = newDurability(rds, r.cfg, r.log)
@@ -232,7 +238,7 @@ func (r *relay) openWorker(ctx context.Context) error {
 // openIntake mounts intake on the site-facing listener and the UI and dead
 // letters on the ops one.
 func (r *relay) openIntake() {
-	pub := producer.New(r.rds.Client, producerOptions(r.cfg, r.codec), r.log)
+	pub := producer.New(r.rds.Client, producerOptions(r.cfg, r.codec, r.ids), r.log)
 	r.onClose(func() { _ = pub.Close() })
 	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
 	r.met.KnownSites(r.sites.Names()...)

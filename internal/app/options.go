@@ -61,8 +61,9 @@ func intakeSites(sites config.Sites) map[string]intake.Site {
 }
 
 // producerOptions are the publisher's settings: the queue, the Redis waits,
-// intake's backlog caps, and the codec that seals each lead.
-func producerOptions(cfg config.Config, codec lead.Codec) producer.Options {
+// intake's backlog caps, the codec that seals each lead and the key that
+// names keyless ones.
+func producerOptions(cfg config.Config, codec lead.Codec, ids lead.IDKey) producer.Options {
 	return producer.Options{
 		Queue:         cfg.Queue.Name,
 		MaxRetry:      cfg.Queue.MaxRetry,
@@ -73,5 +74,6 @@ func producerOptions(cfg config.Config, codec lead.Codec) producer.Options {
 		SiteMax:       cfg.Intake.SiteMaxQueued,
 		TotalMax:      cfg.Intake.MaxQueued,
 		Codec:         codec,
+		IDKey:         ids,
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,12 +12,12 @@ import (
 var keylessScript = load("keyless")
 
 // Keyless is the identity of a lead site sent without an idempotency key,
-// whose content digest's key is digestKey: fresh (see KeylessFresh), that
+// whose content is named name (lead.IDKey.Keyless): fresh, which then
 // lasts window from this first submission, or the one a submission of the
-// same content within the window opened, whose repeat is counted
-// (repeats > 0 then: how many so far).
-func (s *Store) Keyless(ctx context.Context, site, digestKey, fresh string, window time.Duration) (id string, repeats int, err error) {
-	v, err := keylessScript.Run(ctx, s.c, []string{KeylessKey(site, digestKey)}, fresh, window.Milliseconds()).Slice()
+// same content within the window opened, whose repeat is counted (repeats
+// > 0 then: how many so far).
+func (s *Store) Keyless(ctx context.Context, site, name, fresh string, window time.Duration) (id string, repeats int, err error) {
+	v, err := keylessScript.Run(ctx, s.c, []string{KeylessKey(site, name)}, fresh, window.Milliseconds()).Slice()
 	if err != nil {
 		return "", 0, err
 	}
@@ -28,13 +27,6 @@ func (s *Store) Keyless(ctx context.Context, site, digestKey, fresh string, wind
 	id, _ = v[0].(string)
 	n, _ := v[1].(int64)
 	return id, int(n), nil
-}
-
-// KeylessDated is a keyless identity that names a window of its own:
-// digestKey and the window's start in Unix ms. A relay of the version
-// before the window named a keyless lead by digestKey alone.
-func KeylessDated(digestKey string, start time.Time) string {
-	return digestKey + "@" + strconv.FormatInt(start.UnixMilli(), 10)
 }
 
 // Known reads what Redis holds of lead id: its task's payload in queue

@@ -127,9 +127,11 @@ const claimsPerBucket = 100
 func LegacyClaimKey(crmID int64) string { return Prefix + "crm:claim:" + strconv.FormatInt(crmID, 10) }
 
 // KeylessKey is the identity of a lead that site sent without an
-// idempotency key, for its window (hash: id, repeats), by its content
-// digest's key (lead.Digest.Key).
-func KeylessKey(site, digestKey string) string { return Prefix + "keyless:" + site + ":" + digestKey }
+// idempotency key, for its window (hash: id, repeats), by its content's
+// keyed name (lead.IDKey.Keyless): "leadrelay:keyless:<site>:keyless:<hmac>".
+// (Until ids were keyed, the name was the plain digest's key,
+// "sha256:<digest>".)
+func KeylessKey(site, name string) string { return Prefix + "keyless:" + site + ":" + name }
 
 // DeliveredCountKey is the counter of leads delivered on a UTC day
 // (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.

@@ -30,7 +30,7 @@ func TestKeysDocumented(t *testing.T) {
 		"WorkersKey":          WorkersKey,
 		"SealersKey":          SealersKey,
 		"BreakerKey":          BreakerKey,
-		"KeylessKey":          KeylessKey("<site>", "<digest key>"),
+		"KeylessKey":          KeylessKey("<site>", "keyless:<hmac>"),
 		"CRMWorkedKey":        CRMWorkedKey,
 		"CRMLeadFailsKey":     CRMLeadFailsKey,
 		"JournalItemsKey":     JournalItemsKey,

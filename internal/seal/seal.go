@@ -16,7 +16,9 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -47,8 +49,9 @@ func (e *UnknownKeyError) Error() string {
 // and never changes once built. A nil *Keyring holds no key: Seal fails,
 // Open reports an UnknownKeyError.
 type Keyring struct {
-	ids  []string
-	aead map[string]cipher.AEAD
+	ids    []string
+	aead   map[string]cipher.AEAD
+	oldest []byte // the last key's material, for Derive
 }
 
 // Parse reads a keyring from its text: comma-separated "id:key" entries,
@@ -118,8 +121,26 @@ func (k *Keyring) add(id string, raw []byte) error {
 	}
 	k.ids = append(k.ids, id)
 	k.aead[id] = aead
+	k.oldest = raw
 	return nil
 }
+
+// Derive returns a 32-byte key for label, derived (HMAC-SHA256) from the
+// keyring's last key: the oldest, which a rotation drops last, so the
+// derived key changes only when that key is dropped. Nil for a nil
+// Keyring.
+func (k *Keyring) Derive(label string) []byte {
+	if k == nil {
+		return nil
+	}
+	m := hmac.New(sha256.New, k.oldest)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// ParseKey reads one key of KeySize bytes in standard or URL-safe base64
+// (padded or not), as Parse reads each entry's; its errors never quote it.
+func ParseKey(s string) ([]byte, error) { return decodeKey(strings.TrimSpace(s)) }
 
 func decodeKey(s string) ([]byte, error) {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
