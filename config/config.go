@@ -170,6 +170,15 @@ type Worker struct {
 	// a dead lead, which holds personal data, is kept in the dead-letter
 	// store and asynq's archive; workers delete older ones every hour.
 	DeadRetention time.Duration
+	// AuditInterval (LEADRELAY_AUDIT_INTERVAL, default
+	// audit.DefaultInterval: 10m) is how often one worker of the fleet
+	// reads back from the CRM what was delivered and counts duplicates and
+	// missing leads (package audit); 0 turns the audit off.
+	AuditInterval time.Duration
+	// AuditWindow (LEADRELAY_AUDIT_WINDOW, default audit.DefaultWindow:
+	// 1h) is how far back an audit looks; asynq keeps delivered tasks for
+	// LEADRELAY_DEDUP_TTL, so it may not be longer.
+	AuditWindow time.Duration
 }
 
 // Intake is what the site-facing intake accepts, from whom, and how much.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"leadrelay/audit"
 	"time"
 
 	"leadrelay/crmclient"
@@ -79,6 +80,8 @@ func (p *parser) worker() Worker {
 		BreakerThreshold: p.int("LEADRELAY_BREAKER_THRESHOLD", worker.DefaultBreakerThreshold),
 		BreakerCooldown:  p.dur("LEADRELAY_BREAKER_COOLDOWN", worker.DefaultBreakerCooldown),
 		DeadRetention:    p.dur("LEADRELAY_DEAD_RETENTION", 0),
+		AuditInterval:    p.dur("LEADRELAY_AUDIT_INTERVAL", audit.DefaultInterval),
+		AuditWindow:      p.dur("LEADRELAY_AUDIT_WINDOW", audit.DefaultWindow),
 	}
 }
 

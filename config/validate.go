@@ -126,6 +126,13 @@ func (c *Config) validateDelivery(p *parser) {
 	if w.ReconcileUnknown != worker.ReconcileResend && w.ReconcileUnknown != worker.ReconcileDead {
 		p.fail("LEADRELAY_RECONCILE_UNKNOWN", "must be resend or dead"+p.got("LEADRELAY_RECONCILE_UNKNOWN"))
 	}
+	if w.AuditInterval < 0 {
+		p.fail("LEADRELAY_AUDIT_INTERVAL", "must not be negative (0 turns the audit off)"+p.got("LEADRELAY_AUDIT_INTERVAL"))
+	}
+	p.positive("LEADRELAY_AUDIT_WINDOW", float64(w.AuditWindow))
+	if w.AuditWindow > q.DedupTTL {
+		p.fail("LEADRELAY_AUDIT_WINDOW", fmt.Sprintf("must not be longer than LEADRELAY_DEDUP_TTL (%s > %s): delivered tasks are kept that long", w.AuditWindow, q.DedupTTL))
+	}
 	if w.DeadRetention < 0 {
 		p.fail("LEADRELAY_DEAD_RETENTION", "must not be negative (0 keeps dead leads)")
 	}

@@ -53,6 +53,13 @@ type API interface {
 	// Refresh does the look-up's periodic bookkeeping; call it at start
 	// and every few minutes.
 	Refresh(ctx context.Context) error
+
+	// ReadBack reads the CRM's leads with an id above floor for the
+	// audit (package audit): bounded, paged reads.
+	ReadBack(ctx context.Context, floor int64) (ReadBack, error)
+	// SentHash is the content hash of p as this version sends it, which
+	// ReadBack's Seen.Hash of the CRM lead it made equals.
+	SentHash(p lead.Payload) string
 }
 
 // Caps are what a version needs of every delivery run. The zero value

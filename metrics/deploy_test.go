@@ -41,8 +41,8 @@ func decodeFile(t *testing.T, path string, unmarshal func([]byte, any) error, v 
 }
 
 // TestAlertRules: deploy/prometheus/alerts.yml covers dead leads, the
-// oldest pending lead, the circuit, a config problem, intake 5xx and a
-// site form not in its charset, each well formed. (.ci/run also runs
+// oldest pending lead, the circuit, a config problem, intake 5xx, a site
+// form not in its charset and the CRM audit's finds, each well formed. (.ci/run also runs
 // promtool check rules where promtool is installed.)
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
@@ -78,7 +78,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"LeadRelayDeadLeadsRising", "LeadRelayOldestPendingLeadOld", "LeadRelayCRMCircuitOpen", "LeadRelayCRMConfigProblem", "LeadRelayIntake5xx", "LeadRelaySiteFormNotInItsCharset"} {
+	for _, want := range []string{"LeadRelayDeadLeadsRising", "LeadRelayOldestPendingLeadOld", "LeadRelayCRMCircuitOpen", "LeadRelayCRMConfigProblem", "LeadRelayIntake5xx", "LeadRelaySiteFormNotInItsCharset", "LeadRelayCRMDuplicates", "LeadRelayCRMLeadsMissing", "LeadRelayCRMAuditStale"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s (have %v)", want, alerts)
 		}

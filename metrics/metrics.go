@@ -55,6 +55,7 @@ type Metrics struct {
 	crmLimit        prometheus.Gauge
 	crmGoodput      prometheus.Gauge
 	crmLimitMoves   *prometheus.CounterVec
+	audit           auditMetrics
 
 	sites      atomic.Pointer[map[string]bool] // known site names
 	deliveryOK map[string]bool
@@ -121,6 +122,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		outcomes:       map[string]bool{},
 		dsites:         map[string]bool{},
 		siteDeliveries: newSiteDeliveries(),
+		audit:          newAuditMetrics(),
 	}
 	for _, o := range DeliveryOutcomes {
 		m.deliveries.WithLabelValues(o)
@@ -131,6 +133,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.intakeRequests, m.undecodable, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
 			m.circuitOpen, m.configProblem, m.deliveryLatency, m.crmLimit, m.crmGoodput, m.crmLimitMoves)
+		reg.MustRegister(m.audit.collectors()...)
 	}
 	return m
 }

@@ -47,6 +47,12 @@ const (
 	// CircuitClosed: the CRM answers again; the circuit closed and
 	// deliveries resume.
 	CircuitClosed = "crm_circuit_closed"
+	// AuditDuplicate: the CRM audit found a lead in the CRM twice; CRMID
+	// is the extra CRM lead.
+	AuditDuplicate = "audit_duplicate"
+	// AuditMissing: the CRM audit found a delivered lead the CRM does not
+	// list; CRMID is the CRM lead the relay recorded.
+	AuditMissing = "audit_missing"
 )
 
 // Event is one thing worth telling an operator. The zero value is not
@@ -55,8 +61,11 @@ type Event struct {
 	// Kind is LeadDead, ConfigProblem, ConfigResolved, CircuitOpened or
 	// CircuitClosed.
 	Kind string
-	// Site and LeadID name the lead (LeadDead).
+	// Site and LeadID name the lead (LeadDead, AuditDuplicate,
+	// AuditMissing).
 	Site, LeadID string
+	// CRMID is the CRM lead an audit found (AuditDuplicate, AuditMissing).
+	CRMID int64
 	// Reason is why the lead died, or the configuration problem. Only its
 	// chat rendering is sent: its Detail (the CRM's text) never is.
 	Reason delivery.Reason
@@ -177,6 +186,7 @@ type message struct {
 	Kind       string `json:"kind"`
 	Site       string `json:"site,omitempty"`
 	LeadID     string `json:"lead_id,omitempty"`
+	CRMID      int64  `json:"crm_id,omitempty"`
 	ReasonCode string `json:"reason_code,omitempty"`
 }
 
@@ -195,6 +205,10 @@ func Text(e Event) string {
 		return "The CRM is failing (" + reason + "): deliveries pause without spending attempts. Leads wait in the queue; none is lost."
 	case CircuitClosed:
 		return "The CRM answers again: the circuit closed and deliveries resume."
+	case AuditDuplicate:
+		return fmt.Sprintf("The CRM audit found lead %s of site %s in the CRM twice: CRM lead %d is a duplicate. Merge or delete it in the CRM; leadrelay ctl audit lists every duplicate found.", e.LeadID, e.Site, e.CRMID)
+	case AuditMissing:
+		return fmt.Sprintf("The CRM audit found lead %s of site %s delivered as CRM lead %d, which the CRM no longer lists (deleted there?). leadrelay ctl lead status %s shows its runs.", e.LeadID, e.Site, e.CRMID, e.LeadID)
 	}
 	return e.Kind + ": " + reason
 }
@@ -204,7 +218,7 @@ func Text(e Event) string {
 // (never followed), are not retried.
 func (w *Webhook) Send(ctx context.Context, e Event) error {
 	body, err := json.Marshal(message{Text: w.redact(Text(e)), Username: w.o.Name, Kind: e.Kind,
-		Site: e.Site, LeadID: e.LeadID, ReasonCode: string(e.Reason.Code)})
+		Site: e.Site, LeadID: e.LeadID, CRMID: e.CRMID, ReasonCode: string(e.Reason.Code)})
 	if err != nil {
 		return err
 	}

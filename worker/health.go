@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"leadrelay/crm"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 )
@@ -235,3 +236,11 @@ func every(ctx context.Context, d time.Duration, f func()) {
 		}
 	}
 }
+
+// CRM is the CRM's API version as this handler's runs call it (every call
+// bounded by the CRM timeout and admitted by the limiter), for the audit
+// (package audit), which reads back what the runs delivered.
+func (h *Handler) CRM() crm.API { return h.api }
+
+// Now is the time on the fleet's clock (Redis's, once Start measured it).
+func (h *Handler) Now() time.Time { return h.o.Clock() }

@@ -34,6 +34,10 @@ var cannotMove = map[string]string{
 	// Only a CRM that refuses the relay's key sets it;
 	// TestMetricsAndReadiness watches it move.
 	"leadrelay_crm_config_problem": "a wrong CRM key",
+	// Only a lead made twice in the CRM (audit's TestAuditFindsDuplicates
+	// makes some), or one deleted there (audit's TestJudge), moves them.
+	"leadrelay_audit_duplicates_total": "a duplicate in the CRM",
+	"leadrelay_audit_missing_total":    "a lead deleted in the CRM",
 }
 
 // TestMetricsWiring runs the relay binary as operators do (an intake and a
@@ -57,6 +61,7 @@ func TestMetricsWiring(t *testing.T) {
 	env := hatest.Env(rds.URL(), crmURL,
 		"LEADRELAY_SITES=shop="+testSiteKey,
 		"LEADRELAY_CRM_MAX_CONCURRENT=8",
+		"LEADRELAY_AUDIT_INTERVAL=1s",
 		fmt.Sprintf("LEADRELAY_SITE_MAX_QUEUED=%d", good+1), // the dead one counts too
 	)
 	intake := hatest.Start(t, bin, "intake", env, "intake")
@@ -106,7 +111,8 @@ func TestMetricsWiring(t *testing.T) {
 	var done map[string]float64
 	waitUntil(t, 10*time.Second, func() string { return fmt.Sprintf("the worker did not count every outcome: %v", done) }, func() bool {
 		done = scrapeProc(t, worker)
-		return done[`leadrelay_deliveries_total{outcome="delivered"}`] >= good && done[`leadrelay_deliveries_total{outcome="dead"}`] >= 1
+		return done[`leadrelay_deliveries_total{outcome="delivered"}`] >= good && done[`leadrelay_deliveries_total{outcome="dead"}`] >= 1 &&
+			done["leadrelay_audit_checked_leads"] > 0
 	})
 	// A drop-in form in windows-1251 that says nothing of it: kept, and
 	// counted for the operator.

@@ -8,6 +8,7 @@ import (
 	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/internal/rdb"
+	"leadrelay/lead"
 )
 
 // refreshEvery is how many sends, fleet-wide, may pass between two
@@ -113,4 +114,28 @@ func (a *API) refreshAsync() {
 			a.env.Logger().Warn("CRM journal refresh failed", zap.Error(err))
 		}
 	}()
+}
+
+// ReadBack refreshes the journal and reads its leads above floor: the
+// shipped v1 list shows only the newest 200, the journal holds the
+// newest rdb.JournalKeep as the fleet listed them.
+func (a *API) ReadBack(ctx context.Context, floor int64) (crm.ReadBack, error) {
+	if _, err := a.refresh(ctx); err != nil {
+		return crm.ReadBack{From: 1}, err
+	}
+	items, j, err := a.env.Store.JournalRead(ctx, floor)
+	if err != nil {
+		return crm.ReadBack{From: 1}, crm.StoreErr("read CRM journal", err)
+	}
+	rb := crm.ReadBack{From: max(j.From, floor+1), To: j.Max}
+	for _, it := range items {
+		rb.Leads = append(rb.Leads, crm.Seen{CRMID: it.CRMID, Hash: it.Fingerprint})
+	}
+	return rb, nil
+}
+
+// SentHash is the content hash of the lead as v1 sends it, as the
+// journal keeps it.
+func (a *API) SentHash(p lead.Payload) string {
+	return crm.FingerprintHash(crm.SentFingerprint(a.env.Client, Lead(p)))
 }

@@ -90,3 +90,14 @@ func (*API) Resume(context.Context) error { return nil }
 
 // Refresh has no periodic bookkeeping to do.
 func (*API) Refresh(context.Context) error { return nil }
+
+// ReadBack pages through the CRM's newest leads down to floor, each with
+// its stamp.
+func (a *API) ReadBack(ctx context.Context, floor int64) (crm.ReadBack, error) {
+	return crm.ReadPages(ctx, a.env.Client, floor, func(it crmclient.ListItem) string { return it.UIDs[UIDKey] })
+}
+
+// SentHash is the content hash of the lead as v2 sends it.
+func (a *API) SentHash(p lead.Payload) string {
+	return crm.FingerprintHash(crm.SentFingerprint(a.env.Client, Lead(p)))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"leadrelay/audit"
 	"net"
 	"net/http"
 	"net/netip"
@@ -91,6 +92,7 @@ type relay struct {
 	met      *metrics.Metrics
 	crm      *CRM           // with the worker role
 	w        *worker.Worker // with the worker role
+	audit    *audit.Auditor // with the worker role, unless LEADRELAY_AUDIT_INTERVAL is 0
 	reloader *sitesReloader // with the intake role
 	opsUI    string         // the operators' front page, with the intake role
 	closers  []func()       // run last first by close
@@ -231,7 +233,8 @@ func (r *relay) openWorker(ctx context.Context) error {
 		return err
 	}
 	r.health.checks["crm"] = h.Ready
-	r.health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState)}
+	r.health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState), "crm_audit": auditNote(r.rds.Client)}
+	r.audit = newAuditor(h, r.rds, r.cfg, r.codec, r.met, notifier, r.log)
 	return nil
 }
 
@@ -301,6 +304,9 @@ func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan
 				errc <- fmt.Errorf("worker: %w", err)
 			}
 		}()
+		if r.audit != nil {
+			wg.Go(func() { r.audit.Loop(ctx) })
+		}
 		if r.cfg.Worker.DeadRetention > 0 {
 			wg.Add(1)
 			go func() {

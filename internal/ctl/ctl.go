@@ -47,6 +47,8 @@ Commands:
                                           prints accepted, duplicate and refused leads with line numbers
   rekey [--progress N]                    re-seal every stored lead (queued, retrying, archived, completed, dead)
                                           under the first of LEADRELAY_DATA_KEYS; run it again after a stop
+  audit [--now]                           the workers' latest CRM audit: leads made twice in the CRM, delivered
+                                          leads it does not list; --now reads the CRM now
   health [--url URL] [--timeout D]        exit 0 when URL answers 200 (default: LEADRELAY_HTTP_ADDR/healthz)
   sites check FILE                        check a sites file (LEADRELAY_SITES_FILE) as intake loads it: every
                                           problem (exit 1), or its sites; never prints a key
@@ -224,6 +226,7 @@ var commands = map[string]func(*cli, []string) error{
 	"import":       (*cli).importLeads,
 	"sites check":  (*cli).sitesCheck,
 	"rekey":        (*cli).rekey,
+	"audit":        (*cli).auditCmd,
 }
 
 // isGroup reports whether name is the first word of subcommands.

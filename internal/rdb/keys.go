@@ -78,6 +78,16 @@ const (
 	// and seen (seq when the latest merged page was listed).
 	JournalItemsKey = Prefix + "{crm:journal}:items"
 	JournalMetaKey  = Prefix + "{crm:journal}:meta"
+	// AuditTurnKey is taken (SET NX) by the process whose turn it is to
+	// audit the CRM (package audit), for one interval.
+	AuditTurnKey = Prefix + "{audit}:turn"
+	// AuditFindsKey records what audits found (hash "kind:id" → first
+	// sighting ms): d:<crm id> a duplicate, m:<lead id> a delivered lead
+	// missing from the CRM, s:<crm id> a content match still to settle.
+	AuditFindsKey = Prefix + "{audit}:finds"
+	// AuditLastKey is the latest audit's report (JSON), for ctl and the
+	// ops listener.
+	AuditLastKey = Prefix + "{audit}:last"
 )
 
 // BacklogKey counts the undelivered leads of each site of a queue (hash:

@@ -1,0 +1,53 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// auditMetrics are the CRM audit's figures (package audit).
+type auditMetrics struct {
+	duplicates prometheus.Counter
+	missing    prometheus.Counter
+	last       prometheus.Gauge
+	checked    prometheus.Gauge
+}
+
+func newAuditMetrics() auditMetrics {
+	return auditMetrics{
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadrelay_audit_duplicates_total",
+			Help: "CRM leads the CRM audit found made twice for one relay lead, each counted once by the process whose audit found it first (sum over the fleet).",
+		}),
+		missing: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadrelay_audit_missing_total",
+			Help: "Delivered leads the CRM audit found missing from the CRM (deleted there, or never made), each counted once.",
+		}),
+		last: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadrelay_audit_last_timestamp_seconds",
+			Help: "When this process last finished a CRM audit (Unix time); 0 when it never did (one worker audits per interval).",
+		}),
+		checked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadrelay_audit_checked_leads",
+			Help: "Delivered leads this process's latest CRM audit checked against the CRM.",
+		}),
+	}
+}
+
+func (a auditMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{a.duplicates, a.missing, a.last, a.checked}
+}
+
+// Audited records one CRM audit (audit.Recorder): when it ran, the
+// delivered leads it checked, and the duplicates and missing leads no
+// audit had found before.
+func (m *Metrics) Audited(at time.Time, checked, newDuplicates, newMissing int) {
+	if m == nil {
+		return
+	}
+	m.audit.duplicates.Add(float64(newDuplicates))
+	m.audit.missing.Add(float64(newMissing))
+	m.audit.last.Set(float64(at.UnixNano()) / 1e9)
+	m.audit.checked.Set(float64(checked))
+}
