@@ -153,22 +153,27 @@ func New(src Source, rc redis.UniversalClient, o Options) *Auditor {
 // Loop audits every Interval, when it is this process's turn in the
 // fleet, until ctx is done.
 func (a *Auditor) Loop(ctx context.Context) {
-	t := time.NewTicker(a.o.Interval)
-	defer t.Stop()
 	for {
+		wait := time.NewTimer(a.o.Interval)
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return
-		case <-t.C:
+		case <-wait.C:
 		}
-		if mine, err := a.store.AuditTake(ctx, a.o.Interval*9/10); err != nil || !mine {
-			continue
-		}
-		actx, cancel := context.WithTimeout(ctx, a.o.Interval/2)
-		if _, err := a.Run(actx); err != nil && ctx.Err() == nil {
-			a.o.Log.Warn("CRM audit failed; the next runs in one interval", zap.Error(err))
-		}
-		cancel()
+		a.turn(ctx)
+	}
+}
+
+// turn audits when no other process of the fleet took this interval.
+func (a *Auditor) turn(ctx context.Context) {
+	if mine, err := a.store.AuditTake(ctx, a.o.Interval*9/10); err != nil || !mine {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, a.o.Interval/2)
+	defer cancel()
+	if _, err := a.Run(actx); err != nil && ctx.Err() == nil {
+		a.o.Log.Warn("CRM audit failed; the next runs in one interval", zap.Error(err))
 	}
 }
 
