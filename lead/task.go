@@ -73,13 +73,18 @@ func NewPayload(site, idempotencyKey string, l Lead, receivedAt time.Time) Paylo
 	}
 }
 
+// SpareRuns is the run a lead task carries beyond its retry budget, kept
+// for postponements (TaskOptions): asynq's MaxRetry of a lead task is its
+// budget plus SpareRuns.
+const SpareRuns = 1
+
 // TaskOptions are the asynq options every lead task is enqueued with, by
 // the producer and by a requeue alike: its queue, one run more than its
 // retry budget (the worker spends counted failures up to budget and keeps
 // the last run for backpressure, so asynq never archives a lead behind
 // its back), and how long asynq keeps it once delivered.
 func TaskOptions(queue string, budget int, retention time.Duration) []asynq.Option {
-	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(budget + 1)}
+	opts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(budget + SpareRuns)}
 	if retention > 0 {
 		opts = append(opts, asynq.Retention(retention))
 	}

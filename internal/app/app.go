@@ -21,6 +21,7 @@ import (
 	"leadrelay/config"
 	"leadrelay/deadletter"
 	"leadrelay/intake"
+	"leadrelay/internal/opspage"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 	"leadrelay/metrics"
@@ -245,7 +246,7 @@ func (r *relay) openIntake() {
 	r.onClose(func() { _ = pub.Close() })
 	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
 	r.met.KnownSites(r.sites.Names()...)
-	mountOps(r.opsMux, r.rds, r.cfg, r.codec)
+	mountOps(r.opsMux, r.rds, r.cfg, r.codec, r.sites.Names(), r.log)
 	r.opsUI = "http://" + r.opsLn.Addr().String() + opsHome(r.opsMux)
 	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.opsUI, r.log)
 	r.reloader = &sitesReloader{cfg: r.cfg, dir: dir, met: r.met, log: r.log, running: r.sites}
@@ -420,10 +421,16 @@ func capacity(rds *Redis, dur *durability, cfg config.Config, log *zap.Logger) i
 	return c
 }
 
-// mountOps serves the UI and the dead-letter routes on the ops listener.
-func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config, codec lead.Codec) {
+// mountOps serves LeadRelay's page at /, asynqmon at /ui/ and the
+// dead-letter routes on the ops listener.
+func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config, codec lead.Codec, sites []string, log *zap.Logger) {
+	store := deadStore(rds, cfg, codec)
+	page := opspage.New(rds.Client, store, codec, opspage.Options{Queue: cfg.Queue.Name, Sites: sites,
+		ReadOnly: cfg.Ops.ReadOnly, Log: log})
+	mux.Handle("GET /{$}", page)
+	mux.Handle("/leads/", page)
 	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.Ops.ReadOnly, codec))
-	dead := deadHandler(deadStore(rds, cfg, codec), cfg.Ops.ReadOnly)
+	dead := deadHandler(store, cfg.Ops.ReadOnly)
 	mux.Handle(deadPath, dead)
 	mux.Handle(deadPath+"/", dead)
 }

@@ -28,7 +28,7 @@ func TestOpsNamedWhereItListens(t *testing.T) {
 	cmd := runRole(t, redistest.Start(t), Roles{Intake: true}, map[string]string{"LEADRELAY_OPS_ADDR": opsAddr}, zap.NewNop())
 	m := cmd.Await(t, 20*time.Second, siteRE, opsRE)
 	site, banner := m[0][1], cmd.Stdout.String()
-	want := "http://" + opsAddr + "/ui/"
+	want := "http://" + opsAddr + "/" // LeadRelay's page (issue 21)
 	if !strings.Contains(banner, "ops UI: "+want) || strings.Contains(banner, deadPath) {
 		t.Errorf("banner does not name %s, or names %s:\n%s", want, deadPath, banner)
 	}

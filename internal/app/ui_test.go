@@ -64,3 +64,29 @@ func TestFormatResult(t *testing.T) {
 		}
 	}
 }
+
+// TestAsynqmonLocal: asynqmon's index page links no outside fonts and the
+// ops listener's policy allows none; a lead task's retry budget reads as
+// LEADRELAY_MAX_RETRY, not asynq's MaxRetry with the spare run (issue 21:
+// "Retry: 0/81" where README says 80).
+func TestAsynqmonLocal(t *testing.T) {
+	t.Parallel()
+	site, ops := runIntakeWithOps(t, map[string]string{"LEADRELAY_MAX_RETRY": "7"})
+	resp := opsGet(t, ops+"/ui/")
+	body := readBody(t, resp)
+	if !strings.Contains(body, `<div id="root">`) || strings.Contains(body, "googleapis") || strings.Contains(resp.Header.Get("Content-Security-Policy"), "google") {
+		t.Errorf("asynqmon's index: CSP %q, body:\n%s", resp.Header.Get("Content-Security-Policy"), body)
+	}
+	if code, _ := postLead(t, site, siteKey, `{"email":"ann@example.org"}`); code != http.StatusAccepted {
+		t.Fatalf("POST lead = %d, want 202", code)
+	}
+	var got struct {
+		Tasks []struct {
+			MaxRetry int `json:"max_retry"`
+		} `json:"tasks"`
+	}
+	raw := readBody(t, opsGet(t, ops+"/ui/api/queues/leads/pending_tasks"))
+	if err := json.Unmarshal([]byte(raw), &got); err != nil || len(got.Tasks) != 1 || got.Tasks[0].MaxRetry != 7 {
+		t.Errorf("asynqmon's pending tasks = %s (%v); want one with max_retry 7", raw, err)
+	}
+}
