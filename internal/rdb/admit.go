@@ -77,7 +77,7 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 		v = res.cmd.Val()
 	} else {
 		var err error
-		if v, err = reserveScript.Run(ctx, s.c, append(keys, DeliveredKey(a.ID)), a.Site, a.SiteMax, a.TotalMax).Result(); err != nil {
+		if v, err = s.eval(ctx, reserveScript, append(keys, DeliveredKey(a.ID)), a.Site, a.SiteMax, a.TotalMax).Result(); err != nil {
 			return Admitted{}, err
 		}
 	}

@@ -191,7 +191,7 @@ func (s *Store) beginPipelined(ctx context.Context, a BeginArgs) (beginReply, er
 
 // beginScripted reads Begin's answer with one script (a single primary).
 func (s *Store) beginScripted(ctx context.Context, a BeginArgs) (beginReply, error) {
-	v, err := beginAllScript.Run(ctx, s.c, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID),
+	v, err := s.eval(ctx, beginAllScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID),
 		LegacyDeliveredKey(a.ID), BreakerKey, JournalMetaKey},
 		a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark,
 		boolArg(a.CountSend), boolArg(a.ReadTop)).Result()
@@ -317,7 +317,7 @@ type Marking struct {
 // MarkSending writes the attempt record ahead of a resend by the run of
 // token, unless the lead is delivered or the run no longer holds it.
 func (s *Store) MarkSending(ctx context.Context, id, token string, now time.Time, ttl time.Duration, watermark int64) (Marking, error) {
-	v, err := markSendingScript.Run(ctx, s.c, []string{DeliveredKey(id), AttemptKey(id), LockKey(id)},
+	v, err := s.eval(ctx, markSendingScript, []string{DeliveredKey(id), AttemptKey(id), LockKey(id)},
 		ms(now), ttl.Milliseconds(), watermark, token).Result()
 	if err != nil {
 		return Marking{}, err
@@ -362,7 +362,7 @@ var releaseScript = load("release")
 // the lead (Fenced: the record is the newer run's), and drops its lock if
 // it still has it.
 func (s *Store) Release(ctx context.Context, id, token string, r Release) (Fence, error) {
-	n, err := releaseScript.Run(ctx, s.c, []string{LockKey(id), AttemptKey(id), DeliveredKey(id)},
+	n, err := s.eval(ctx, releaseScript, []string{LockKey(id), AttemptKey(id), DeliveredKey(id)},
 		token, r.Mode, r.State, ms(r.SettleAt)).Int64()
 	return fenceOf(n), err
 }
@@ -527,7 +527,7 @@ func (s *Store) finishScripted(ctx context.Context, a FinishArgs, entry string) 
 		}
 		legacy = string(b)
 	}
-	v, err := finishAllScript.Run(ctx, s.c, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID),
+	v, err := s.eval(ctx, finishAllScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID),
 		ClaimsKey(m.CRMID), LegacyClaimKey(m.CRMID), JournalMetaKey, DeliveredCountKey(a.Day), BacklogKey(a.Queue),
 		LegacyDeliveredKey(m.LeadID), DeliveredSitesKey(a.Day), LastDeliveredKey, TimelineKey(m.LeadID),
 		AsynqTaskKey(a.Queue, m.LeadID)},

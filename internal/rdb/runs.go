@@ -17,7 +17,7 @@ var failedScript = load("failed")
 // longer holds the lead or the lead is delivered. One script on the
 // lead's keys.
 func (s *Store) Failed(ctx context.Context, id, token string, r delivery.Reason, spent bool, ttl time.Duration) (int, Fence, error) {
-	n, err := failedScript.Run(ctx, s.c, []string{AttemptKey(id), LockKey(id), DeliveredKey(id)},
+	n, err := s.eval(ctx, failedScript, []string{AttemptKey(id), LockKey(id), DeliveredKey(id)},
 		token, r.Encode(), boolArg(spent), ttl.Milliseconds()).Int64()
 	if err != nil {
 		return 0, Owned, err

@@ -16,14 +16,15 @@ import (
 // concurrent use; build it with New.
 type Store struct {
 	c       redis.UniversalClient
-	cluster bool // no legacy keys on a Cluster
+	cluster bool   // no legacy keys on a Cluster
+	g       *group // the round trips concurrent calls share (eval)
 }
 
 // New returns a Store on c, which stays the caller's. A *redis.ClusterClient
 // makes the store skip the previous version's unslotted keys.
 func New(c redis.UniversalClient) *Store {
 	_, cluster := c.(*redis.ClusterClient)
-	return &Store{c: c, cluster: cluster}
+	return &Store{c: c, cluster: cluster, g: &group{c: c}}
 }
 
 // Client returns the Redis client the store works on.

@@ -45,7 +45,7 @@ func (s *Store) RecordRun(ctx context.Context, id, token string, r delivery.Run,
 	if err != nil {
 		return Owned, err
 	}
-	n, err := recordRunScript.Run(ctx, s.c, []string{TimelineKey(id), LockKey(id), AttemptKey(id)},
+	n, err := s.eval(ctx, recordRunScript, []string{TimelineKey(id), LockKey(id), AttemptKey(id)},
 		token, b, fold, TimelineCap, ttl.Milliseconds()).Int64()
 	return fenceOf(n), err
 }
