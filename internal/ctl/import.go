@@ -73,7 +73,8 @@ func (c *cli) importLeads(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.o.ConfigProblems.For("LEADRELAY_DELIVERED_TTL", "LEADRELAY_REDIS_WAIT_REPLICAS", "LEADRELAY_REDIS_WAIT_TIMEOUT"); err != nil {
+	if err := c.o.ConfigProblems.For("LEADRELAY_DELIVERED_TTL", "LEADRELAY_REDIS_WAIT_REPLICAS", "LEADRELAY_REDIS_WAIT_TIMEOUT",
+		"LEADRELAY_ID_KEY", "LEADRELAY_ID_KEY_FILE", "LEADRELAY_KEYLESS_WINDOW"); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	if err := c.redisData(); err != nil {
@@ -83,9 +84,15 @@ func (c *cli) importLeads(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Keyless rows are named as intake names them, so an import run again,
+	// or a lead an intake took, is a duplicate within the keyless window.
+	ids, err := app.IDKey(c.cfg, codec, false, c.o.Log)
+	if err != nil {
+		return err
+	}
 	pub := producer.New(c.rds.Client, producer.Options{
-		Queue: c.cfg.Queue.Name, MaxRetry: c.cfg.Queue.MaxRetry, DedupTTL: c.cfg.Queue.DedupTTL,
-		WaitReplicas: c.cfg.Redis.WaitReplicas, WaitTimeout: c.cfg.Redis.WaitTimeout, Codec: codec,
+		Queue: c.cfg.Queue.Name, MaxRetry: c.cfg.Queue.MaxRetry, DedupTTL: c.cfg.Queue.DedupTTL, KeylessWindow: c.cfg.Queue.KeylessWindow,
+		WaitReplicas: c.cfg.Redis.WaitReplicas, WaitTimeout: c.cfg.Redis.WaitTimeout, Codec: codec, IDKey: ids,
 	}, c.o.Log)
 	defer pub.Close()
 
