@@ -36,6 +36,9 @@ var deliveryShapes = []shape{{1, 10}, {1, 40}, {2, 10}}
 type deliveryResult struct {
 	perSec             float64
 	queuedB, finishedB float64 // Redis bytes per lead
+	// trips and cmds are Redis's reads (requests on the wire: a pipeline
+	// is one) and commands per delivered lead, from INFO stats.
+	trips, cmds float64
 }
 
 // delivery measures every variant at every shape against a zero-latency CRM.
@@ -63,11 +66,14 @@ func (b *bench) delivery(ctx context.Context) error {
 				sum[vi].perSec += res.perSec / 2
 				sum[vi].queuedB += res.queuedB / 2
 				sum[vi].finishedB += res.finishedB / 2
+				sum[vi].trips += res.trips / 2
+				sum[vi].cmds += res.cmds / 2
 			}
 		}
 		for vi, v := range variants {
 			res := sum[vi]
-			b.logf("deliver %-34s %s %8.0f/s  queued %5.0f B/lead  finished %5.0f B/lead", v, s, res.perSec, res.queuedB, res.finishedB)
+			b.logf("deliver %-34s %s %8.0f/s  queued %5.0f B/lead  finished %5.0f B/lead  %4.1f round trips %4.1f commands/lead",
+				v, s, res.perSec, res.queuedB, res.finishedB, res.trips, res.cmds)
 			b.rep.addDelivery(v, s, res)
 		}
 	}
@@ -104,6 +110,10 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 		cnt = &c.counter
 	}
 	done := cnt.expect(n, false)
+	before, err := info(ctx, b.rdb, "stats", "total_reads_processed", "total_commands_processed")
+	if err != nil {
+		return res, err
+	}
 	stop, err := b.startWorkers(ctx, c, variant, s, cnt, extra)
 	if err != nil {
 		return res, err
@@ -119,6 +129,13 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 		return res, ctx.Err()
 	}
 	res.perSec = cnt.rate(s.procs * s.conc)
+	after, err := info(ctx, b.rdb, "stats", "total_reads_processed", "total_commands_processed")
+	if err != nil {
+		stop()
+		return res, err
+	}
+	res.trips = (after["total_reads_processed"] - before["total_reads_processed"]) / float64(n)
+	res.cmds = (after["total_commands_processed"] - before["total_commands_processed"]) / float64(n)
 	err = b.drained(ctx)
 	stop()
 	if err != nil {

@@ -58,6 +58,8 @@ type DeliveryPoint struct {
 	Procs, Conc        int
 	PerSec             float64
 	QueuedB, FinishedB float64
+	// Trips and Cmds are Redis requests and commands per delivered lead.
+	Trips, Cmds float64
 }
 
 // LatencyPoint is LeadRelay against a CRM with latency.
@@ -107,7 +109,8 @@ func (r *Report) addIntake(v string, c int, res loadResult) {
 }
 
 func (r *Report) addDelivery(v string, s shape, res deliveryResult) {
-	r.Delivery = append(r.Delivery, DeliveryPoint{Variant: v, Procs: s.procs, Conc: s.conc, PerSec: res.perSec, QueuedB: res.queuedB, FinishedB: res.finishedB})
+	r.Delivery = append(r.Delivery, DeliveryPoint{Variant: v, Procs: s.procs, Conc: s.conc, PerSec: res.perSec, QueuedB: res.queuedB, FinishedB: res.finishedB,
+		Trips: res.trips, Cmds: res.cmds})
 }
 
 func (r *Report) addLatency(conc int, perSec, bound float64) {
@@ -240,7 +243,8 @@ func (r *Report) deliveryRows() []Row {
 			if s == (shape{1, 10}) {
 				target = "≥ 0.85"
 			}
-			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", zero-latency CRM", p.PerSec, "raw server + same crmclient.Add", ref.PerSec, "%.0f", target, true))
+			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", zero-latency CRM", p.PerSec, "raw server + same crmclient.Add", ref.PerSec, "%.0f", target, true),
+				ratioRow("Redis round trips per delivered lead, "+s.String(), p.Trips, "raw server", ref.Trips, "%.1f", "", false))
 		}
 		if noop, ok := r.deliveryAt(deliveryNoop, s.procs, s.conc); ok && ok1 {
 			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", vs no-op", p.PerSec, "raw asynq no-op server", noop.PerSec, "%.0f", "", true))
