@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,10 +22,18 @@ type Site struct {
 	// Name is the site's name: letters, digits, '.', '-', '_' and '@', at
 	// most 64 (an old SalesMan login such as info@shop.example works).
 	Name string
-	// Keys (keys) are the site's relay keys, at least 16 characters each:
-	// one, or two while a key is rotated (both work until the old one is
-	// removed). No two sites share a key, and none is the CRM's. Secret.
+	// Keys (keys) are the site's secret relay keys, at least 16
+	// characters each: one, or two while a key is rotated (both work until
+	// the old one is removed). They submit leads and read their status, so
+	// they stay on the site's server. No two sites share a key, and none is
+	// the CRM's. Secret.
 	Keys []string
+	// PublishableKeys (publishable_keys) are the site's keys for a page in
+	// a browser, where anyone can read them: one, or two while one is
+	// rotated, checked as Keys are. They only submit leads (JSON API,
+	// drop-in); a status read or a batch with one gets 403, and a repeat is
+	// answered as a new lead. Optional; a site needs a key of either kind.
+	PublishableKeys []string
 	// Origins (origins) are the browser origins allowed to send the site's
 	// leads (CORS), as scheme://host[:port]. Empty: no CORS.
 	Origins []string
@@ -131,6 +140,7 @@ type sitesFile struct {
 
 type siteEntry struct {
 	Keys        []string          `yaml:"keys"`
+	Publishable []string          `yaml:"publishable_keys"`
 	Origins     []string          `yaml:"origins"`
 	Secret      string            `yaml:"secret"`
 	Charset     string            `yaml:"charset"`
@@ -198,7 +208,7 @@ func (c Config) parseSites(b []byte, report func(string)) Sites {
 		if e == nil {
 			e = &siteEntry{}
 		}
-		s := Site{Name: name, Keys: e.Keys, Secret: e.Secret, Charset: e.Charset, Fields: e.Fields, RateLimit: c.Intake.SiteRateLimit}
+		s := Site{Name: name, Keys: e.Keys, PublishableKeys: e.Publishable, Secret: e.Secret, Charset: e.Charset, Fields: e.Fields, RateLimit: c.Intake.SiteRateLimit}
 		if e.RateLimit != nil {
 			s.RateLimit = *e.RateLimit
 		}
@@ -227,7 +237,7 @@ func yamlProblem(e string) string {
 	for _, t := range []string{"siteEntry", "sitesFile"} {
 		if before, ok := strings.CutSuffix(e, " in type config."+t); ok {
 			if line, field, ok := strings.Cut(before, ": field "); ok {
-				where := map[string]string{"siteEntry": "a site (keys, origins, secret, charset, fields, attribution, rate_limit)",
+				where := map[string]string{"siteEntry": "a site (keys, publishable_keys, origins, secret, charset, fields, attribution, rate_limit)",
 					"sitesFile": "the file (sites)"}[t]
 				return fmt.Sprintf("%s: %s is not a setting of %s", line, strings.TrimSuffix(field, " not found"), where)
 			}
@@ -247,11 +257,13 @@ func (c Config) checkSiteEntry(s Site, e *siteEntry, report func(string)) {
 	if !lead.ValidSiteName(s.Name) {
 		report(fmt.Sprintf("site name %q may hold only letters, digits, '.', '-', '_' and '@' (at most 64)", s.Name))
 	}
-	switch n := len(s.Keys); {
-	case n == 0:
-		report(fmt.Sprintf("site %q has no key (keys: [KEY])", s.Name))
+	switch n, p := len(s.Keys), len(s.PublishableKeys); {
+	case n+p == 0:
+		report(fmt.Sprintf("site %q has no key (keys: [KEY], or publishable_keys: [KEY] for a browser form alone)", s.Name))
 	case n > MaxSiteKeys:
 		report(fmt.Sprintf("site %q has %d keys; give one, or two while a key is rotated", s.Name, n))
+	case p > MaxSiteKeys:
+		report(fmt.Sprintf("site %q has %d publishable keys; give one, or two while a key is rotated", s.Name, p))
 	}
 	settings := intake.SiteSettings{Charset: s.Charset, Fields: s.Fields, Attribution: lead.Attribution(e.Attribution)}
 	if err := settings.Validate(); err != nil {
@@ -279,7 +291,7 @@ func unjoin(err error) []error {
 func (c Config) checkSites(sites Sites, strict bool, report func(field, text string)) {
 	keyOwner := map[string]string{}
 	for _, name := range sites.Names() {
-		for _, key := range sites[name].Keys {
+		for _, key := range slices.Concat(sites[name].Keys, sites[name].PublishableKeys) {
 			switch {
 			case len(key) < MinSiteKeyLen:
 				report("keys", fmt.Sprintf("key of site %q is shorter than %d characters", name, MinSiteKeyLen))

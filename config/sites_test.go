@@ -13,6 +13,7 @@ import (
 const (
 	shopKey    = "shop-key-0123456789abcdef"
 	shopNext   = "shop-next-0123456789abcdef"
+	formKey    = "form-public-0123456789abcdef"
 	blogKey    = "blog-key-0123456789abcdef"
 	shopSecret = "shop-secret-0123456789abcdef0123456789"
 )
@@ -54,6 +55,8 @@ sites:
   info@blog.example:
     keys:
       - `+blogKey+`
+  form:                        # a browser form alone: a publishable key
+    publishable_keys: [`+formKey+`]
 `)
 	c := mustLoad(t, prod(map[string]string{"LEADRELAY_SITES_FILE": path, "LEADRELAY_SITE_RATE_LIMIT": "7"}))
 	want := Sites{
@@ -61,6 +64,7 @@ sites:
 			Secret: shopSecret, Charset: "windows-1251", Fields: map[string]string{"fio": "title", "tel": "phone", "comment": "description"},
 			Attribution: lead.AttributeUTMSource, RateLimit: 2.5},
 		"info@blog.example": {Name: "info@blog.example", Keys: []string{blogKey}, Attribution: lead.DefaultAttribution, RateLimit: 7},
+		"form":              {Name: "form", PublishableKeys: []string{formKey}, Attribution: lead.DefaultAttribution, RateLimit: 7},
 	}
 	if !reflect.DeepEqual(c.Intake.Sites, want) {
 		t.Errorf("Sites = %+v\nwant %+v", c.Intake.Sites, want)
@@ -102,6 +106,14 @@ sites:
 			[]string{`site "shop" has 3 keys; give one, or two while a key is rotated`}},
 		{"a key shared by two sites", "sites:\n  shop: {keys: [" + shopKey + "]}\n  blog: {keys: [" + shopKey + "]}\n",
 			[]string{`sites "blog" and "shop" share one key`}},
+		{"a publishable key that is another site's key", "sites:\n  shop: {keys: [" + shopKey + "]}\n  blog: {keys: [" + blogKey + "], publishable_keys: [" + shopKey + "]}\n",
+			[]string{`sites "blog" and "shop" share one key`}},
+		{"a publishable key that is the site's secret key", "sites:\n  shop: {keys: [" + shopKey + "], publishable_keys: [" + shopKey + "]}\n",
+			[]string{`site "shop" lists one key twice`}},
+		{"three publishable keys", "sites:\n  shop:\n    publishable_keys: [" + shopKey + ", " + shopNext + ", " + blogKey + "]\n",
+			[]string{`site "shop" has 3 publishable keys`}},
+		{"a short publishable key", "sites:\n  shop: {keys: [" + shopKey + "], publishable_keys: [short]}\n",
+			[]string{`key of site "shop" is shorter than 16 characters`}},
 		{"a key listed twice", "sites:\n  shop: {keys: [" + shopKey + ", " + shopKey + "]}\n",
 			[]string{`site "shop" lists one key twice`}},
 		{"the secret is a key", "sites:\n  shop: {keys: [" + shopKey + "], secret: " + blogKey + "0123456}\n  blog: {keys: [" + blogKey + "0123456]}\n",

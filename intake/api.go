@@ -62,16 +62,29 @@ func siteTimeline(runs []delivery.Run) []siteRun {
 
 // postFromSite admits a POST of the JSON API from a known site within its
 // request limits, and names the site; otherwise it has answered why not.
-func (h *handler) postFromSite(w http.ResponseWriter, r *http.Request) (string, bool) {
+// It says whether the site's key was a publishable one.
+func (h *handler) postFromSite(w http.ResponseWriter, r *http.Request) (site string, publishable, ok bool) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, "POST")
-		return "", false
+		return "", false, false
 	}
-	site, ok := h.bearer(w, r)
+	site, publishable, ok = h.bearer(w, r)
 	if !ok || !h.admitSite(w, r, site, answerJSON) {
-		return "", false
+		return "", false, false
 	}
-	return site, true
+	return site, publishable, true
+}
+
+// secretOnly answers 403 to a publishable key on a route that tells about
+// earlier leads (a status, a batch's duplicates), and says whether it did.
+func secretOnly(w http.ResponseWriter, r *http.Request, publishable bool, what string) bool {
+	if !publishable {
+		return false
+	}
+	note(r, "", "", "forbidden")
+	writeJSON(w, http.StatusForbidden, errorBody{Error: "a publishable key only submits leads; " + what +
+		" needs the site's secret key, from its server (see the sites file's keys and publishable_keys)"})
+	return true
 }
 
 // jsonContent says whether the request's body is JSON, or answers 415.
@@ -86,7 +99,7 @@ func jsonContent(w http.ResponseWriter, r *http.Request) bool {
 
 // leads serves POST /v1/leads.
 func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
-	site, ok := h.postFromSite(w, r)
+	site, publishable, ok := h.postFromSite(w, r)
 	if !ok {
 		return
 	}
@@ -130,8 +143,9 @@ func (h *handler) leads(w http.ResponseWriter, r *http.Request) {
 	// A keyless repeat is answered as a new lead, from a browser or not
 	// (a page's key is public, and curl sends no Origin): nobody learns
 	// that the same content was sent before (issue 18). The repeat is
-	// counted for operators (producer, keyless window).
-	if !rc.Duplicate || key == "" {
+	// counted for operators (producer, keyless window). So is every
+	// repeat sent with a publishable key.
+	if !rc.Duplicate || key == "" || publishable {
 		note(r, "", rc.ID, "accepted")
 		w.Header().Set("Location", "/v1/leads/"+rc.ID)
 		writeJSON(w, http.StatusAccepted, acceptedBody{ID: rc.ID, Status: string(delivery.Queued)})
@@ -151,8 +165,9 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, "GET, HEAD")
 		return
 	}
-	site, ok := h.bearer(w, r)
-	if !ok || !h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, nil, answerJSON) {
+	site, publishable, ok := h.bearer(w, r)
+	if !ok || secretOnly(w, r, publishable, "reading a lead's status") ||
+		!h.admitSite(w, r, site, answerJSON) || !h.signed(w, r, site, nil, answerJSON) {
 		return
 	}
 	if _, ok := h.firstUse(w, r, site, answerJSON); !ok {
@@ -180,30 +195,30 @@ func (h *handler) leadStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // bearer authenticates the site by its key, or answers 401, or 429 when the
-// client has failed too often.
-func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
+// client has failed too often. It says whether the key is publishable.
+func (h *handler) bearer(w http.ResponseWriter, r *http.Request) (site string, publishable, ok bool) {
 	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
 		if h.throttledAuthFailure(w, r, answerJSON) {
-			return "", false
+			return "", false, false
 		}
 		note(r, "", "", "unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing site key: send Authorization: Bearer <site key>"})
-		return "", false
+		return "", false, false
 	}
-	site, ok := h.sites(r).keys.site(strings.TrimSpace(key))
+	site, publishable, ok = h.sites(r).keys.lookup(strings.TrimSpace(key))
 	if !ok {
 		if h.throttledAuthFailure(w, r, answerJSON) {
-			return "", false
+			return "", false, false
 		}
 		note(r, "", "", "unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="leadrelay", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unknown site key"})
-		return "", false
+		return "", false, false
 	}
 	note(r, site, "", "")
-	return site, true
+	return site, publishable, true
 }
 
 // reservedKeyText refuses a key in the relay's namespace of keyless leads

@@ -13,14 +13,23 @@ import (
 // with no early exit: the time taken says nothing about which key, or how
 // much of one, matched.
 type keyring struct {
-	names []string
-	sums  [][sha256.Size]byte
+	names  []string
+	sums   [][sha256.Size]byte
+	public []int // 1: a publishable key (Site.PublishableKeys)
 }
 
 // newKeyring holds every key of every site: one, or two while a key is
-// rotated.
-func newKeyring(sites map[string][]string, log *zap.Logger) keyring {
+// rotated, of each kind: the secret keys of sites, and the publishable
+// ones of publishable (which only submit leads).
+func newKeyring(sites, publishable map[string][]string, log *zap.Logger) keyring {
 	var k keyring
+	k.add(sites, 0, log)
+	k.add(publishable, 1, log)
+	return k
+}
+
+// add holds the keys of sites, of kind public.
+func (k *keyring) add(sites map[string][]string, public int, log *zap.Logger) {
 	names := make([]string, 0, len(sites))
 	for name := range sites {
 		if name != "" {
@@ -29,6 +38,9 @@ func newKeyring(sites map[string][]string, log *zap.Logger) keyring {
 	}
 	sort.Strings(names)
 	owner := map[[sha256.Size]byte]string{}
+	for i, sum := range k.sums {
+		owner[sum] = k.names[i]
+	}
 	for _, name := range names {
 		for _, key := range sites[name] {
 			if key == "" {
@@ -42,15 +54,22 @@ func newKeyring(sites map[string][]string, log *zap.Logger) keyring {
 			owner[sum] = name
 			k.names = append(k.names, name)
 			k.sums = append(k.sums, sum)
+			k.public = append(k.public, public)
 		}
 	}
-	return k
 }
 
-// site returns the site whose key is key.
+// site returns the site whose key, of either kind, is key.
 func (k keyring) site(key string) (string, bool) {
+	site, _, ok := k.lookup(key)
+	return site, ok
+}
+
+// lookup returns the site whose key is key, and whether that key is a
+// publishable one.
+func (k keyring) lookup(key string) (site string, publishable, ok bool) {
 	if key == "" {
-		return "", false
+		return "", false, false
 	}
 	sum := sha256.Sum256([]byte(key))
 	match := -1
@@ -59,7 +78,7 @@ func (k keyring) site(key string) (string, bool) {
 		match = subtle.ConstantTimeSelect(eq, i, match)
 	}
 	if match < 0 {
-		return "", false
+		return "", false, false
 	}
-	return k.names[match], true
+	return k.names[match], k.public[match] == 1, true
 }

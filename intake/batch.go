@@ -83,8 +83,8 @@ type batchAnswer struct {
 // the results whenever the batch could be read, 503 when no lead could be
 // stored.
 func (h *handler) leadsBatch(w http.ResponseWriter, r *http.Request) {
-	site, ok := h.postFromSite(w, r)
-	if !ok {
+	site, publishable, ok := h.postFromSite(w, r)
+	if !ok || secretOnly(w, r, publishable, "a batch (whose answer tells duplicates apart)") {
 		return
 	}
 	body, ok := h.readBatch(w, r)

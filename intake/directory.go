@@ -11,9 +11,16 @@ import (
 // Site is one site as intake serves it. The zero value is a site with no
 // key, which no request can name.
 type Site struct {
-	// Keys are the site's keys: one, or two while a key is rotated (both
-	// are accepted). Empty keys are ignored.
+	// Keys are the site's secret keys: one, or two while a key is rotated
+	// (both are accepted). They submit leads and read their status: keep
+	// them on the site's server. Empty keys are ignored.
 	Keys []string
+	// PublishableKeys are the site's publishable keys (one, or two while
+	// one is rotated), for a page in a browser, where every visitor can
+	// read them: they submit leads (JSON API, drop-in) and learn nothing
+	// of earlier ones. A repeat is answered as a new lead, a status read
+	// or a batch gets 403. Empty keys are ignored.
+	PublishableKeys []string
 	// Origins are the browser origins (scheme://host[:port]) allowed to
 	// send the site's leads (CORS); see Options.Origins.
 	Origins []string
@@ -62,7 +69,7 @@ func NewDirectory(sites map[string]Site, log *zap.Logger) *Directory {
 // Replace makes sites the set every request from now on is served with.
 // Requests already in flight finish with the set they started with.
 func (d *Directory) Replace(sites map[string]Site) {
-	keys := map[string][]string{}
+	keys, public := map[string][]string{}, map[string][]string{}
 	origins := map[string][]string{}
 	settings := map[string]SiteSettings{}
 	set := &siteSet{secrets: map[string]string{}, rates: map[string]float64{}}
@@ -70,7 +77,7 @@ func (d *Directory) Replace(sites map[string]Site) {
 		if name == "" {
 			continue
 		}
-		keys[name], origins[name], settings[name] = s.Keys, s.Origins, s.Settings
+		keys[name], public[name], origins[name], settings[name] = s.Keys, s.PublishableKeys, s.Origins, s.Settings
 		if s.Secret != "" {
 			set.secrets[name] = s.Secret
 		}
@@ -78,7 +85,7 @@ func (d *Directory) Replace(sites map[string]Site) {
 			set.rates[name] = *s.RateLimit
 		}
 	}
-	set.keys = newKeyring(keys, d.log)
+	set.keys = newKeyring(keys, public, d.log)
 	set.cors = newCORS(origins)
 	set.forms = newSiteForms(settings, d.log)
 	d.cur.Store(set)

@@ -54,7 +54,7 @@ func intakeSites(sites config.Sites) map[string]intake.Site {
 	out := make(map[string]intake.Site, len(sites))
 	for name, s := range sites {
 		rate := s.RateLimit
-		out[name] = intake.Site{Keys: s.Keys, Origins: s.Origins, Secret: s.Secret, RateLimit: &rate,
+		out[name] = intake.Site{Keys: s.Keys, PublishableKeys: s.PublishableKeys, Origins: s.Origins, Secret: s.Secret, RateLimit: &rate,
 			Settings: intake.SiteSettings{Charset: s.Charset, Fields: s.Fields, Attribution: s.Attribution}}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 type siteFileRow struct {
 	Site        string   `json:"site"`
 	Keys        int      `json:"keys"`
+	Publishable int      `json:"publishable_keys"`
 	Origins     []string `json:"origins"`
 	Signed      bool     `json:"signed"`
 	Charset     string   `json:"charset"`
@@ -36,7 +37,7 @@ func (c *cli) sitesCheck(args []string) error {
 	rows := make([]siteFileRow, 0, len(sites))
 	for _, name := range sites.Names() {
 		s := sites[name]
-		rows = append(rows, siteFileRow{Site: name, Keys: len(s.Keys), Origins: append([]string{}, s.Origins...), Signed: s.Secret != "",
+		rows = append(rows, siteFileRow{Site: name, Keys: len(s.Keys), Publishable: len(s.PublishableKeys), Origins: append([]string{}, s.Origins...), Signed: s.Secret != "",
 			Charset: s.Charset, Fields: len(s.Fields), Attribution: string(s.Attribution), RateLimit: s.RateLimit})
 	}
 	if c.json {
