@@ -1,7 +1,9 @@
 // Package rdb is the one store of a lead's delivery state in Redis: every
 // key (keys.go) and every script (scripts/*.lua, one a file, loaded by
 // scripts.go) that changes that state, each method one round trip with a
-// typed result, as asynq keeps its own in internal/rdb. The fleet's other
+// typed result, as asynq keeps its own in internal/rdb. On a single
+// primary the round trips of concurrent calls are shared (group.go: group
+// commit), each script still whole and answering alone. The fleet's other
 // state lives here too: the CRM circuit and limiter, intake's rate limits
 // and replay set, the dead-letter store's keys and the worker registry.
 // The producer admits leads through it, the worker begins, settles and

@@ -57,7 +57,7 @@ type IntakeVerdict struct {
 // authentication takes from its client's bucket, an authenticated request
 // from its site's and the global one, both or neither. One script.
 func (s *Store) IntakeAllow(ctx context.Context, a IntakeAllowArgs) (IntakeVerdict, error) {
-	r, err := intakeAllowScript.Run(ctx, s.c,
+	r, err := s.eval(ctx, intakeAllowScript,
 		[]string{IntakeClientRateKey(a.Client), IntakeSiteRateKey(a.Site), IntakeGlobalRateKey},
 		micros(a.Now), boolArg(a.Site != ""),
 		a.ClientRate.Interval.Microseconds(), a.ClientRate.Burst,
