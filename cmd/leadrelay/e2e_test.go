@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -447,8 +449,9 @@ func TestSiteBacklogCap(t *testing.T) {
 
 // TestEveryAttemptOnRecord: a lead the CRM fails twice (503, the
 // simulator's fault, lifted as its second add is answered) and takes at
-// the third run shows all three runs, in order, through the site API and
-// `ctl lead status` (issue 21: only dead leads had a history).
+// the third run shows all three runs, in order, through the site API,
+// `ctl lead status` and the ops page (issue 21: only dead leads had a
+// history).
 func TestEveryAttemptOnRecord(t *testing.T) {
 	t.Parallel()
 	rds := redistest.Start(t)
@@ -523,5 +526,20 @@ func TestEveryAttemptOnRecord(t *testing.T) {
 		if regexpFind(out, "("+line+")") == "" {
 			t.Errorf("ctl lead status lacks a line like %s:\n%s", line, out)
 		}
+	}
+	pageShowsRuns(t, in.OpsURL, id, "retry", "retry", "delivered")
+}
+
+// pageShowsRuns fails t unless the ops page's view of lead id lists runs
+// with these outcomes, oldest first.
+func pageShowsRuns(t *testing.T, opsURL, id string, outcomes ...string) {
+	t.Helper()
+	code, page := get(t, opsURL+"/leads/"+id)
+	var got []string
+	for _, m := range regexp.MustCompile(`<td class="end">([a-z]+)`).FindAllStringSubmatch(page, -1) {
+		got = append(got, m[1])
+	}
+	if code != http.StatusOK || !slices.Equal(got, outcomes) {
+		t.Errorf("the ops page's timeline of %s: %d, runs %q, want %q", id, code, got, outcomes)
 	}
 }

@@ -73,14 +73,18 @@ func (p *Page) overview(w http.ResponseWriter, r *http.Request) {
 		d.Problems = append(d.Problems, what+" could not be read (Redis unavailable?)")
 	}
 	var err error
-	if d.Sites, d.Partial, err = p.sites(ctx, d.Now); err != nil {
+	if d.Dead, d.DeadTotal, err = p.deadLeads(ctx); err != nil {
+		problem("the dead leads", err)
+	}
+	more := make([]string, 0, len(d.Dead))
+	for _, r := range d.Dead {
+		more = append(more, r.Site) // a site whose every lead died
+	}
+	if d.Sites, d.Partial, err = p.sites(ctx, d.Now, more); err != nil {
 		problem("the sites' counts", err)
 	}
 	if d.CRM, err = p.crm(ctx, d.Now); err != nil {
 		problem("the CRM's health", err)
-	}
-	if d.Dead, d.DeadTotal, err = p.deadLeads(ctx); err != nil {
-		problem("the dead leads", err)
 	}
 	if d.Query = strings.TrimSpace(r.URL.Query().Get("q")); d.Query != "" {
 		d.Search = p.search(ctx, d.Query)
@@ -91,8 +95,9 @@ func (p *Page) overview(w http.ResponseWriter, r *http.Request) {
 // sites counts each site's leads: its backlog (admission's count of
 // undelivered leads), of which the retrying ones are read from asynq's
 // retry set (bounded: partial says the bound was hit), its dead leads
-// and its deliveries today (UTC).
-func (p *Page) sites(ctx context.Context, now time.Time) (rows []siteRow, partial bool, err error) {
+// and its deliveries today (UTC). It lists the configured sites, those
+// with data, and more.
+func (p *Page) sites(ctx context.Context, now time.Time, more []string) (rows []siteRow, partial bool, err error) {
 	backlog, err := p.store.Backlogs(ctx, p.o.Queue)
 	if err != nil {
 		return nil, false, err
@@ -109,7 +114,7 @@ func (p *Page) sites(ctx context.Context, now time.Time) (rows []siteRow, partia
 	if err != nil {
 		return nil, false, err
 	}
-	names := slices.Clone(p.o.Sites)
+	names := slices.Concat(p.o.Sites, more)
 	for _, m := range []map[string]int64{backlog, retrying} {
 		for s := range m {
 			names = append(names, s)
