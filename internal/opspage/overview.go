@@ -107,7 +107,7 @@ func (p *Page) sites(ctx context.Context, now time.Time, more []string) (rows []
 		return nil, false, err
 	}
 	retrying := map[string]int64{}
-	partial, err = p.status.Scan(ctx, p.o.SearchLimit, func(_ string, _ *asynq.TaskInfo, pl lead.Payload) bool {
+	partial, err = p.envelopes.Scan(ctx, p.o.SearchLimit, func(_ string, _ *asynq.TaskInfo, pl lead.Payload) bool {
 		retrying[pl.Site]++
 		return true
 	}, "retry")

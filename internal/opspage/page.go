@@ -81,8 +81,11 @@ type Page struct {
 	store  *rdb.Store
 	dead   *deadletter.Store
 	status *status.Reader
-	codec  lead.Codec
-	mux    *http.ServeMux
+	// envelopes reads tasks without keys: counting by site needs only their
+	// envelopes, and opens no lead's fields.
+	envelopes *status.Reader
+	codec     lead.Codec
+	mux       *http.ServeMux
 }
 
 // New returns the page on rc, re-running dead leads through dead and
@@ -95,8 +98,8 @@ func New(rc redis.UniversalClient, dead *deadletter.Store, codec lead.Codec, o O
 		o.Now = time.Now
 	}
 	o.Log = cmp.Or(o.Log, zap.NewNop())
-	p := &Page{o: o, store: rdb.New(rc), dead: dead, status: status.New(rc, o.Queue).Opening(codec), codec: codec,
-		mux: http.NewServeMux()}
+	p := &Page{o: o, store: rdb.New(rc), dead: dead, status: status.New(rc, o.Queue).Opening(codec),
+		envelopes: status.New(rc, o.Queue), codec: codec, mux: http.NewServeMux()}
 	p.mux.HandleFunc("GET /{$}", p.overview)
 	p.mux.HandleFunc("GET /leads/{id}", p.lead)
 	p.mux.HandleFunc("POST /leads/{id}/rerun", p.rerun)

@@ -342,6 +342,26 @@ func TestFinishCountsOnce(t *testing.T) {
 	}
 }
 
+// TestFinishCountsOnCluster: on a Redis Cluster, where the counters sit
+// in other slots than the lead's keys and are pipelined beside its
+// script, a delivery counts in the day's counters, all and its site's,
+// and sets the site's last delivery (the ops page's figures).
+func TestFinishCountsOnCluster(t *testing.T) {
+	t.Parallel()
+	s := New(redistest.StartCluster(t, 3).Client())
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	a := FinishArgs{Queue: "leads", Marker: Marker{LeadID: "ld_c", Site: "shop", CRMID: 11, At: at},
+		Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01"}
+	if f, err := s.Finish(ctx, a); err != nil || f.Old != nil {
+		t.Fatalf("Finish = %+v, %v", f, err)
+	}
+	day, err := s.DeliveredOn(ctx, at)
+	sites, serr := s.Deliveries(ctx, at)
+	if got := sites["shop"]; err != nil || serr != nil || day != 1 || got.Today != 1 || !got.Last.Equal(at) {
+		t.Errorf("after Finish on a cluster: delivered %d (%v), the site's %+v (%v); want 1, and shop 1 at %s", day, err, sites, serr, at)
+	}
+}
+
 // TestRunsCounted: every run that spent an attempt or ended the lead is
 // counted in its attempt record, with the last failure's reason; a
 // delivery keeps the count, its own run counted once however often Finish
