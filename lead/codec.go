@@ -116,6 +116,9 @@ func (c Codec) Decode(b []byte) (Payload, error) {
 	if err != nil {
 		return Payload{}, err
 	}
+	if w.bare() {
+		return Payload{}, fmt.Errorf("lead %s: %w", w.ID, ErrNoFields)
+	}
 	p := Payload{ID: w.ID, Site: w.Site, IdempotencyKey: w.IdempotencyKey, ReceivedAt: w.ReceivedAt, Sum: w.Sum}
 	if w.Lead != nil {
 		p.Lead = *w.Lead
@@ -164,7 +167,7 @@ func (c Codec) Reseal(b []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if env.Key == c.keys.Primary() {
+	if env.Key == c.keys.Primary() || env.Bare {
 		return b, false, nil
 	}
 	p, err := c.Decode(b)
@@ -184,6 +187,8 @@ type Envelope struct {
 	// Key is the id of the key the payload is sealed under, "" for a
 	// plaintext payload (the previous version's, or LEADRELAY_DATA_UNENCRYPTED).
 	Key string
+	// Bare is true for a payload that holds the envelope alone (Strip).
+	Bare bool
 }
 
 // ReadEnvelope reads the clear part of a task payload of either version.
@@ -196,7 +201,32 @@ func ReadEnvelope(b []byte) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, err
 	}
-	return Envelope{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt, Key: w.Key}, nil
+	return Envelope{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt, Key: w.Key, Bare: w.bare()}, nil
+}
+
+// ErrNoFields is wrapped by Decode's error for a payload that holds its
+// envelope alone (Strip): a delivered lead's, or an erased one's.
+var ErrNoFields = errors.New("payload holds no fields of the lead (delivered or erased)")
+
+// bare reports whether w is an envelope alone: neither the previous
+// version's fields nor sealed ones.
+func (w wire) bare() bool { return w.V == 0 && w.Lead == nil && w.IdempotencyKey == "" }
+
+// Strip returns the envelope of task payload b alone (id, site, digest,
+// received_at): what a delivered lead keeps, with no field of the lead and
+// no idempotency key, sealed or not. It is b itself (changed false) when b
+// is bare already. The envelope is written in the previous version's
+// plaintext shape, whose ReadEnvelope reads it as well.
+func Strip(b []byte) ([]byte, bool, error) {
+	w, err := readWire(b)
+	if err != nil {
+		return nil, false, err
+	}
+	if w.bare() {
+		return b, false, nil
+	}
+	out, err := marshal(wire{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt})
+	return out, err == nil, err
 }
 
 func readWire(b []byte) (wire, error) {

@@ -78,8 +78,7 @@ func (r *Reader) Scan(ctx context.Context, limit int, f func(state string, info 
 }
 
 // Query is a search for leads by contact: an e-mail address (any case) or
-// a phone number (its digits; the last 7 or more of a longer number
-// match too). Both set must both match.
+// a phone number (its digits, see samePhone). Both set must both match.
 type Query struct {
 	Email, Phone string
 }
@@ -88,7 +87,8 @@ type Query struct {
 // look for.
 var ErrQuery = errors.New("status: give an e-mail address or a phone number of at least 3 digits")
 
-func (q Query) check() error {
+// Check reports a query that names nothing to look for (ErrQuery).
+func (q Query) Check() error {
 	if strings.TrimSpace(q.Email) == "" && q.Phone == "" || q.Phone != "" && len(digitsOf(q.Phone)) < 3 {
 		return ErrQuery
 	}
@@ -100,7 +100,21 @@ func (q Query) Matches(l lead.Lead) bool {
 	want := digitsOf(q.Phone)
 	got := digitsOf(l.Phone)
 	return (strings.TrimSpace(q.Email) == "" || strings.EqualFold(strings.TrimSpace(l.Email), strings.TrimSpace(q.Email))) &&
-		(q.Phone == "" || got == want || len(want) >= 7 && strings.HasSuffix(got, want))
+		(q.Phone == "" || got != "" && samePhone(got, want))
+}
+
+// samePhone reports whether the digits got and want are one number: the
+// same, or the last 10 alike when both have as many (so +7 900 … and
+// 8 900 … are one number), or at least 7 that end a longer number.
+func samePhone(got, want string) bool {
+	const national = 10
+	switch {
+	case got == want:
+		return true
+	case len(got) >= national && len(want) >= national:
+		return got[len(got)-national:] == want[len(want)-national:]
+	}
+	return len(want) >= 7 && strings.HasSuffix(got, want)
 }
 
 // Found is one lead a search found.
@@ -129,7 +143,7 @@ type Finding struct {
 // store's latest limit records. It opens every payload: the Reader must
 // be Opening the keyring that sealed them.
 func (r *Reader) Find(ctx context.Context, q Query, limit int) (Finding, error) {
-	if err := q.check(); err != nil {
+	if err := q.Check(); err != nil {
 		return Finding{}, err
 	}
 	var out Finding

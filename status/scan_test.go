@@ -28,7 +28,7 @@ func TestQuery(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if err := tc.q.check(); err != nil {
+			if err := tc.q.Check(); err != nil {
 				t.Fatalf("check(%+v) = %v", tc.q, err)
 			}
 			if got := tc.q.Matches(ann); got != tc.match {
@@ -37,7 +37,7 @@ func TestQuery(t *testing.T) {
 		})
 	}
 	for _, q := range []Query{{}, {Email: "  "}, {Phone: "+7-"}} {
-		if err := q.check(); !errors.Is(err, ErrQuery) {
+		if err := q.Check(); !errors.Is(err, ErrQuery) {
 			t.Errorf("check(%+v) = %v, want ErrQuery", q, err)
 		}
 	}

@@ -47,15 +47,7 @@ func TestRedisFilesHoldNoLeadFields(t *testing.T) {
 	for _, sealed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sealed=%v", sealed), func(t *testing.T) {
 			t.Parallel()
-			// Uncompressed files, so a field LZF would hide cannot pass the search.
-			rds := redistest.StartWith(t, "--rdbcompression", "no", "--aof-use-rdb-preamble", "no")
-			sim, crmURL := startSim(t)
-			env := baseEnv(rds.URL(), crmURL, "v2")
-			env["LEADRELAY_BREAKER_THRESHOLD"] = "1000"
-			if !sealed {
-				delete(env, "LEADRELAY_DATA_KEYS")
-				env["LEADRELAY_DATA_UNENCRYPTED"] = "true"
-			}
+			rds, sim, env := privacyBackends(t, sealed)
 			leads := queueEveryState(t, rds, sim, env)
 			files := redisFiles(t, rds, true)
 			for tag, p := range leads {
@@ -75,6 +67,22 @@ func TestRedisFilesHoldNoLeadFields(t *testing.T) {
 			}
 		})
 	}
+}
+
+// privacyBackends are a Redis whose files are searched (uncompressed, so
+// a field LZF would hide cannot pass the search), the simulator, and a
+// relay's environment against them, sealing or (the opt-out) not.
+func privacyBackends(t *testing.T, sealed bool) (*redistest.Server, *crmsim.Sim, map[string]string) {
+	t.Helper()
+	rds := redistest.StartWith(t, "--rdbcompression", "no", "--aof-use-rdb-preamble", "no")
+	sim, crmURL := startSim(t)
+	env := baseEnv(rds.URL(), crmURL, "v2")
+	env["LEADRELAY_BREAKER_THRESHOLD"] = "1000"
+	if !sealed {
+		delete(env, "LEADRELAY_DATA_KEYS")
+		env["LEADRELAY_DATA_UNENCRYPTED"] = "true"
+	}
+	return rds, sim, env
 }
 
 // queueEveryState leaves one lead delivered, one dead, one retrying and one

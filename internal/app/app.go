@@ -20,6 +20,7 @@ import (
 
 	"leadrelay/config"
 	"leadrelay/deadletter"
+	"leadrelay/erasure"
 	"leadrelay/intake"
 	"leadrelay/internal/opspage"
 	"leadrelay/internal/rdb"
@@ -421,8 +422,8 @@ func capacity(rds *Redis, dur *durability, cfg config.Config, log *zap.Logger) i
 	return c
 }
 
-// mountOps serves LeadRelay's page at /, asynqmon at /ui/ and the
-// dead-letter routes on the ops listener.
+// mountOps serves LeadRelay's page at /, asynqmon at /ui/, the
+// dead-letter routes and erasure on the ops listener.
 func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config, codec lead.Codec, sites []string, log *zap.Logger) {
 	store := deadStore(rds, cfg, codec)
 	page := opspage.New(rds.Client, store, codec, opspage.Options{Queue: cfg.Queue.Name, Sites: sites,
@@ -430,6 +431,8 @@ func mountOps(mux *http.ServeMux, rds *Redis, cfg config.Config, codec lead.Code
 	mux.Handle("GET /{$}", page)
 	mux.Handle("/leads/", page)
 	mux.Handle(uiPath+"/", UIHandler(rds.ConnOpt, cfg.Ops.ReadOnly, codec))
+	eraser := erasure.New(rds.Client, erasure.Options{Queue: cfg.Queue.Name, Codec: codec, Log: log})
+	mux.Handle(erasePath, eraseHandler(eraser, cfg.Ops.ReadOnly))
 	dead := deadHandler(store, cfg.Ops.ReadOnly)
 	mux.Handle(deadPath, dead)
 	mux.Handle(deadPath+"/", dead)

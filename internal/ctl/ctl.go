@@ -38,6 +38,9 @@ Commands:
                                           delete dead leads for good (asks unless --yes)
   lead status ID                          queued, retrying, delivered (with CRM id) or dead (with reason)
   lead find --email E | --phone P         the relay's recent leads (what asynq retains, and dead ones) by e-mail or phone
+  lead erase [--wait D] --email E | --phone P | [--id] ID…
+                                          erase a person's leads from every store in Redis (README, "Privacy");
+                                          reports what it removed and what it cannot reach; audit line on stderr
   crm stat [--since YYYY-MM-DD --until YYYY-MM-DD]
                                           per CRM operator: leads in work and processed (new leads: crm list)
   crm info ID
@@ -215,6 +218,7 @@ var commands = map[string]func(*cli, []string) error{
 	"queues":       (*cli).queues,
 	"lead status":  (*cli).leadStatus,
 	"lead find":    (*cli).leadFind,
+	"lead erase":   (*cli).leadErase,
 	"dead list":    (*cli).deadList,
 	"dead show":    (*cli).deadShow,
 	"dead requeue": (*cli).deadRequeue,

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"leadrelay/crmsim"
+	"leadrelay/internal/redistest"
+)
+
+// erasePerson is a lead of one person whose fields are tokens a dump can
+// be searched for; who and tag make each lead's title and text differ.
+func erasePerson(who, tag string) map[string]any {
+	return map[string]any{
+		"title":       who + "Title" + tag + "Zq",
+		"email":       strings.ToLower(who) + ".erasezq@example.org",
+		"phone":       map[string]string{"Ann": "+7 900 777-12-34", "Bob": "+7 900 888-56-78"}[who],
+		"company":     who + "Company" + tag + "Zq",
+		"description": who + "Description" + tag + "Zq #" + tag,
+	}
+}
+
+// TestEraseLeavesNoTrace (issue 18): Ann has a delivered, a dead, a
+// retrying and a queued lead, Bob a delivered and a queued one, all sent
+// without idempotency keys. Erasing Ann (by e-mail through ctl, sealed;
+// by phone through the ops listener, in plaintext) leaves none of her
+// fields in any key name or value (SCAN, then every value read and
+// DUMPed) nor in the RDB file after SAVE; in plaintext Bob's fields are
+// found, so the search is not blind. Bob's leads are intact: his queued
+// lead is delivered afterwards. Ann's delivered lead still answers
+// delivered (its marker stays), her erased undelivered ones are never sent.
+func TestEraseLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	for _, sealed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sealed=%v", sealed), func(t *testing.T) {
+			t.Parallel()
+			rds, sim, env := privacyBackends(t, sealed)
+			ids := queueTwoPeople(t, sim, env)
+			var out string
+			if sealed {
+				stdout, stderr, err := runOnce(t, env, "ctl", "lead", "erase", "--email", "ANN.erasezq@example.org")
+				if err != nil {
+					t.Fatalf("ctl lead erase: %v\n%s%s", err, stdout, stderr)
+				}
+				if strings.Contains(stderr, "erasezq") || !strings.Contains(stderr, `"erasure"`) {
+					t.Errorf("the audit line is missing or names the person:\n%s", stderr)
+				}
+				out = stdout
+				if !strings.Contains(out, "erased: 4 tasks, 1 dead letters") || !strings.Contains(out, "2 undelivered leads dropped") {
+					t.Errorf("ctl lead erase reports:\n%s", out)
+				}
+			} else {
+				out = eraseThroughOps(t, env, `{"phone":"8 (900) 777 12 34"}`)
+			}
+			dump := redisDump(t, rds)
+			files := redisFiles(t, rds, false)
+			for _, tag := range []string{"Done", "Dead", "Retry", "Queued"} {
+				for _, s := range secretTokens(erasePerson("Ann", tag)) {
+					if bytes.Contains(dump, []byte(s)) || bytes.Contains(files, []byte(s)) {
+						t.Errorf("Ann's %s lead's %q is still in Redis after the erasure", tag, s)
+					}
+				}
+			}
+			for _, s := range secretTokens(erasePerson("Bob", "Queued")) {
+				if !sealed && (!bytes.Contains(dump, []byte(s)) || !bytes.Contains(files, []byte(s))) {
+					t.Errorf("plaintext run: Bob's queued lead's %q not found: the search is blind", s)
+				}
+			}
+			bobStaysAnnIsGone(t, sim, env, ids, out)
+		})
+	}
+}
+
+// secretTokens are the strings of a lead that must not survive its erasure.
+func secretTokens(p map[string]any) []string {
+	return []string{p["title"].(string), p["email"].(string), p["phone"].(string), p["company"].(string), p["description"].(string)}
+}
+
+// queueTwoPeople leaves Ann's leads delivered, dead, retrying and queued
+// and Bob's delivered and queued, and returns their ids by "Who/Tag".
+func queueTwoPeople(t *testing.T, sim *crmsim.Sim, env map[string]string) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	in := startApp(t, env, "serve")
+	post := func(who, tag string) {
+		code, body := postJSON(t, in.URL, testSiteKey, "", erasePerson(who, tag))
+		if code != http.StatusAccepted {
+			t.Fatalf("%s's %s lead: %d %v", who, tag, code, body)
+		}
+		ids[who+"/"+tag] = body["id"].(string)
+	}
+	until := func(name string, ok func(st map[string]any) bool) {
+		waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(name, leadStatus(t, in.URL, ids[name])) },
+			func() bool { return ok(leadStatus(t, in.URL, ids[name])) })
+	}
+	sim.SetFaults(crmsim.Faults{RejectMarker: "#Dead"})
+	post("Ann", "Done")
+	post("Bob", "Done")
+	post("Ann", "Dead")
+	for _, name := range []string{"Ann/Done", "Bob/Done"} {
+		until(name, func(st map[string]any) bool { return st["status"] == "delivered" })
+	}
+	until("Ann/Dead", func(st map[string]any) bool { return st["status"] == "dead" })
+	sim.SetFaults(crmsim.Faults{ErrorRate: 1, ErrorStatus: 503})
+	post("Ann", "Retry")
+	until("Ann/Retry", func(st map[string]any) bool { n, _ := st["attempts"].(float64); return n >= 2 })
+	in.stop(t)
+	in = startApp(t, env, "intake") // no worker: the next leads stay queued
+	post("Ann", "Queued")
+	post("Bob", "Queued")
+	in.stop(t)
+	return ids
+}
+
+// eraseThroughOps erases through POST /ops/erase on a running relay and
+// returns the answer.
+func eraseThroughOps(t *testing.T, env map[string]string, body string) string {
+	t.Helper()
+	in := startApp(t, env, "intake")
+	defer in.stop(t)
+	req, _ := http.NewRequest(http.MethodPost, in.OpsURL+"/ops/erase", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	code, m := doJSON(t, req)
+	b, _ := json.Marshal(m)
+	if code != http.StatusOK || m["tasks"] != 4.0 || m["dead_letters"] != 1.0 || m["undelivered"] != 2.0 {
+		t.Fatalf("POST /ops/erase: %d %s", code, b)
+	}
+	return string(b)
+}
+
+// bobStaysAnnIsGone: with the CRM working again, Bob's queued lead is
+// delivered; Ann's erased queued and retrying ones never are; her
+// delivered lead still answers delivered.
+func bobStaysAnnIsGone(t *testing.T, sim *crmsim.Sim, env map[string]string, ids map[string]string, report string) {
+	t.Helper()
+	sim.SetFaults(crmsim.Faults{})
+	in := startApp(t, env, "serve")
+	defer in.stop(t)
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, ids["Bob/Queued"])) },
+		func() bool { return leadStatus(t, in.URL, ids["Bob/Queued"])["status"] == "delivered" })
+	if st := leadStatus(t, in.URL, ids["Ann/Done"]); st["status"] != "delivered" {
+		t.Errorf("Ann's delivered lead after the erasure: %v; want delivered (its marker stays)", st)
+	}
+	for _, name := range []string{"Ann/Dead", "Ann/Retry", "Ann/Queued"} {
+		if st := leadStatus(t, in.URL, ids[name]); st["status"] != nil && st["status"] != "not_found" && st["error"] == nil {
+			t.Errorf("%s after the erasure: %v; want not found", name, st)
+		}
+		if !strings.Contains(report, ids[name]) {
+			t.Errorf("the report does not name %s (%s):\n%s", name, ids[name], report)
+		}
+	}
+	n := countByEmail(sim)
+	if n["ann.erasezq@example.org"] != 1 || n["bob.erasezq@example.org"] != 2 {
+		t.Errorf("CRM leads by e-mail: %v; want Ann's delivered one and Bob's two", n)
+	}
+}
+
+// redisDump is every key name of rds, every value as read by its type,
+// and every value's DUMP.
+func redisDump(t *testing.T, rds *redistest.Server) []byte {
+	t.Helper()
+	ctx := context.Background()
+	c := rds.Client()
+	var all bytes.Buffer
+	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		all.WriteString(k + "\n")
+		d, _ := c.Dump(ctx, k).Result()
+		all.WriteString(d)
+		var v any
+		switch typ, _ := c.Type(ctx, k).Result(); typ {
+		case "string":
+			v, _ = c.Get(ctx, k).Result()
+		case "hash":
+			v, _ = c.HGetAll(ctx, k).Result()
+		case "list":
+			v, _ = c.LRange(ctx, k, 0, -1).Result()
+		case "set":
+			v, _ = c.SMembers(ctx, k).Result()
+		case "zset":
+			v, _ = c.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "stream":
+			v, _ = c.XRange(ctx, k, "-", "+").Result()
+		}
+		fmt.Fprintf(&all, "%v\n", v)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return all.Bytes()
+}
