@@ -5,7 +5,8 @@
 //
 // A process has two listeners. The site-facing one (LEADRELAY_HTTP_ADDR)
 // serves intake and health only. The ops one (LEADRELAY_OPS_ADDR, loopback
-// by default) serves the UI, /ops/* and /metrics behind OpsGuard: Host
+// by default) serves LeadRelay's page at / (internal/opspage), asynqmon at
+// /ui/, /ops/* and /metrics behind OpsGuard: Host
 // allow-list, cross-origin protection, a failed-login budget, basic auth
 // and an audit line per action.
 package app
