@@ -6,12 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// auditMetrics are the CRM audit's figures (package audit).
+// auditMetrics are the figures of the promise's own checks: the CRM
+// audit (package audit) and Redis rollbacks (worker/rollback.go).
 type auditMetrics struct {
 	duplicates prometheus.Counter
 	missing    prometheus.Counter
 	last       prometheus.Gauge
 	checked    prometheus.Gauge
+	rollbacks  prometheus.Counter
 }
 
 func newAuditMetrics() auditMetrics {
@@ -32,11 +34,15 @@ func newAuditMetrics() auditMetrics {
 			Name: "leadrelay_audit_checked_leads",
 			Help: "Delivered leads this process's latest CRM audit checked against the CRM.",
 		}),
+		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadrelay_redis_rollbacks_total",
+			Help: "Times a worker of this process found Redis back with older data (an older snapshot, a lagging replica promoted): leads received before are looked up before any add for a day.",
+		}),
 	}
 }
 
 func (a auditMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{a.duplicates, a.missing, a.last, a.checked}
+	return []prometheus.Collector{a.duplicates, a.missing, a.last, a.checked, a.rollbacks}
 }
 
 // Audited records one CRM audit (audit.Recorder): when it ran, the
@@ -50,4 +56,13 @@ func (m *Metrics) Audited(at time.Time, checked, newDuplicates, newMissing int) 
 	m.audit.missing.Add(float64(newMissing))
 	m.audit.last.Set(float64(at.UnixNano()) / 1e9)
 	m.audit.checked.Set(float64(checked))
+}
+
+// RedisRollback counts a rollback of Redis a worker of this process found
+// (worker.Options.OnRollback).
+func (m *Metrics) RedisRollback() {
+	if m == nil {
+		return
+	}
+	m.audit.rollbacks.Inc()
 }

@@ -53,6 +53,10 @@ const (
 	// AuditMissing: the CRM audit found a delivered lead the CRM does not
 	// list; CRMID is the CRM lead the relay recorded.
 	AuditMissing = "audit_missing"
+	// RedisRollback: Redis came back with older data (an older snapshot,
+	// a lagging replica promoted); leads received before are looked up
+	// before any add for worker.RollbackGuard.
+	RedisRollback = "redis_rollback"
 )
 
 // Event is one thing worth telling an operator. The zero value is not
@@ -207,6 +211,8 @@ func Text(e Event) string {
 		return "The CRM answers again: the circuit closed and deliveries resume."
 	case AuditDuplicate:
 		return fmt.Sprintf("The CRM audit found lead %s of site %s in the CRM twice: CRM lead %d is a duplicate. Merge or delete it in the CRM; leadrelay ctl audit lists every duplicate found.", e.LeadID, e.Site, e.CRMID)
+	case RedisRollback:
+		return "Redis came back with older data (restored from an older snapshot, or a lagging replica took over): leads acknowledged just before may be lost, and every lead received before now is looked up at the CRM before it is added, for a day. Check Redis's persistence (appendonly yes)."
 	case AuditMissing:
 		return fmt.Sprintf("The CRM audit found lead %s of site %s delivered as CRM lead %d, which the CRM no longer lists (deleted there?). leadrelay ctl lead status %s shows its runs.", e.LeadID, e.Site, e.CRMID, e.LeadID)
 	}

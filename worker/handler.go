@@ -33,11 +33,12 @@ type Handler struct {
 	o     Options
 	log   *zap.Logger
 
-	stats   counters
-	health  health
-	clock   *fleetClock // Options.Clock on Redis's time (clock.go)
-	current atomic.Bool // only workers of this version serve the queue (see fleetWatch)
-	name    string      // this process, host:pid, as its runs' timeline entries name it
+	stats    counters
+	health   health
+	clock    *fleetClock   // Options.Clock on Redis's time (clock.go)
+	current  atomic.Bool   // only workers of this version serve the queue (see fleetWatch)
+	rollback rollbackWatch // the fleet epoch as this worker counted it (rollback.go)
+	name     string        // this process, host:pid, as its runs' timeline entries name it
 }
 
 // NewHandler returns a Handler that adds leads through client and keeps
@@ -142,10 +143,12 @@ func (h *Handler) deliver(ctx context.Context, r *run) error {
 // deliverOnce begins the run, holds the lead's lock while the circuit
 // admits the CRM call, looks up an uncertain earlier add, and sends.
 func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
+	epoch := h.rollback.count.Load()
 	b, err := h.begin(ctx, r)
 	if err != nil || !b.Locked {
 		return err
 	}
+	h.sawEpoch(ctx, epoch, b)
 	if err := h.caughtUp(ctx, r, b); err != nil {
 		return err
 	}
@@ -161,6 +164,10 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 	}
 	if !b.Send {
 		if done, err := h.lookUpFirst(ctx, r, b.Attempt, hd); done || err != nil {
+			return err
+		}
+	} else if h.rollback.guarded(r.p.ReceivedAt, h.o.Clock()) {
+		if done, err := h.lookUpRolledBack(ctx, r, b.Attempt, hd); done || err != nil {
 			return err
 		}
 	}

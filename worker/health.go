@@ -176,6 +176,7 @@ func (h *Handler) Start(ctx context.Context) {
 		}
 	}
 	h.keepClock(ctx)
+	h.keepEpoch(ctx)
 	if err := h.api.Resume(ctx); err != nil {
 		h.log.Debug("CRM watermark not read; the first refresh sets it", zap.Error(err))
 	}

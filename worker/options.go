@@ -121,6 +121,10 @@ type Options struct {
 	// again: once for the whole fleet, by the worker whose call opened or
 	// closed it. It must not block. Nil tells nobody.
 	OnOutage func(open bool, reason delivery.Reason)
+	// OnRollback, when set, is told when this worker finds that Redis came
+	// back with older data (rollback.go), with when: once for the fleet,
+	// by the worker that found it. It must not block. Nil tells nobody.
+	OnRollback func(since time.Time)
 }
 
 // outage tells OnOutage, if set.

@@ -369,6 +369,7 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *m
 	o.DeadLetters = deadLetters{store: dead, codec: codec, queue: cfg.Queue.Name, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
 	o.OnOutage = outageNotifier(n)
+	o.OnRollback = rollbackReport(met, n)
 	h, err := worker.NewHandler(crm.Client, rds.Client, o, log)
 	if err != nil {
 		return nil, nil, err

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
 	"leadrelay/config"
 	"leadrelay/delivery"
+	"leadrelay/metrics"
 	"leadrelay/notify"
 	"leadrelay/worker"
 )
@@ -35,6 +37,15 @@ func outageNotifier(n notify.Notifier) func(open bool, reason delivery.Reason) {
 			return
 		}
 		n.Notify(notify.Event{Kind: notify.CircuitClosed})
+	}
+}
+
+// rollbackReport counts and notifies a rollback of Redis a worker of this
+// process found (worker.Options.OnRollback); the worker logs it.
+func rollbackReport(met *metrics.Metrics, n notify.Notifier) func(since time.Time) {
+	return func(time.Time) {
+		met.RedisRollback()
+		n.Notify(notify.Event{Kind: notify.RedisRollback})
 	}
 }
 

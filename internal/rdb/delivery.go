@@ -114,6 +114,13 @@ type Begun struct {
 	JournalReady bool
 	// CRMTop is the highest CRM id any delivery recorded (with ReadTop).
 	CRMTop int64
+	// Epoch is the fleet epoch (EpochKey) as Begin read it, 0 when Redis
+	// has none: lower than a worker last counted means Redis came back
+	// with older data (EpochCheck).
+	Epoch int64
+	// RolledBack is when a worker last found Redis rolled back (within
+	// the guard; RollbackKey), zero when none did.
+	RolledBack time.Time
 }
 
 // Begin checks the marker, takes the lock and writes the attempt record
@@ -134,16 +141,22 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	}
 	r.journal(&b)
 	b.CRMTop, _ = strconv.ParseInt(r.top, 10, 64)
+	b.Epoch, _ = strconv.ParseInt(r.epoch, 10, 64)
+	if at, _ := strconv.ParseInt(r.rollback, 10, 64); at > 0 {
+		b.RolledBack = time.UnixMilli(at)
+	}
 	return r.answer(a.ID, b)
 }
 
 // beginReply is Begin's answer before parsing, whichever way it was read.
 type beginReply struct {
-	res  []string // begin's answer
-	circ any      // the circuit's
-	seq  string   // the v1 journal's: seq after this send, from, max, seen
-	jf   [3]string
-	top  string // crm_top
+	res      []string // begin's answer
+	circ     any      // the circuit's
+	seq      string   // the v1 journal's: seq after this send, from, max, seen
+	jf       [3]string
+	top      string // crm_top
+	epoch    string // the fleet epoch
+	rollback string // when a rollback was found, ms
 }
 
 // beginPipelined reads Begin's answer in one pipeline of scripts and
@@ -154,6 +167,8 @@ func (s *Store) beginPipelined(ctx context.Context, a BeginArgs) (beginReply, er
 		sends    *redis.IntCmd
 		journal  *redis.SliceCmd
 		topCmd   *redis.StringCmd
+		epoch    *redis.StringCmd
+		rollback *redis.StringCmd
 	)
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		begin = queue(ctx, p, beginScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID)},
@@ -166,6 +181,8 @@ func (s *Store) beginPipelined(ctx context.Context, a BeginArgs) (beginReply, er
 		if a.ReadTop {
 			topCmd = p.HGet(ctx, JournalMetaKey, "crm_top")
 		}
+		epoch = p.Get(ctx, EpochKey)
+		rollback = p.Get(ctx, RollbackKey)
 		return nil
 	})
 	if err := pipeErr(cmds, s.c, begin, c); err != nil {
@@ -186,24 +203,25 @@ func (s *Store) beginPipelined(ctx context.Context, a BeginArgs) (beginReply, er
 	if topCmd != nil {
 		r.top = topCmd.Val()
 	}
+	r.epoch, r.rollback = epoch.Val(), rollback.Val()
 	return r, nil
 }
 
 // beginScripted reads Begin's answer with one script (a single primary).
 func (s *Store) beginScripted(ctx context.Context, a BeginArgs) (beginReply, error) {
 	v, err := s.eval(ctx, beginAllScript, []string{DeliveredKey(a.ID), LockKey(a.ID), AttemptKey(a.ID),
-		LegacyDeliveredKey(a.ID), BreakerKey, JournalMetaKey},
+		LegacyDeliveredKey(a.ID), BreakerKey, JournalMetaKey, EpochKey, RollbackKey},
 		a.Token, a.LockTTL.Milliseconds(), ms(a.Now), a.RecordTTL.Milliseconds(), a.Watermark,
 		boolArg(a.CountSend), boolArg(a.ReadTop)).Result()
 	if err != nil {
 		return beginReply{}, err
 	}
 	all, err := asStrings(v)
-	if err != nil || len(all) != 18 {
+	if err != nil || len(all) != 20 {
 		return beginReply{}, fmt.Errorf("rdb: begin: unexpected answer %v", v)
 	}
 	r := beginReply{res: all[:8], circ: toAny(all[8:13]), seq: all[13],
-		jf: [3]string{all[14], all[15], all[16]}, top: all[17]}
+		jf: [3]string{all[14], all[15], all[16]}, top: all[17], epoch: all[18], rollback: all[19]}
 	if r.res[0] == "delivered" || r.res[0] == "busy" {
 		r.res = r.res[:2]
 	}

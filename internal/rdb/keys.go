@@ -59,6 +59,15 @@ const (
 	// of a version before sealing, nor one run without data keys, is
 	// handed a lead it cannot read.
 	SealersKey = Prefix + "{fleet}:sealers"
+	// EpochKey is the fleet epoch (a counter): every worker increments it
+	// every few seconds and remembers what it counted, so a Redis that
+	// comes back lower (an older snapshot, a lagging replica promoted)
+	// tells them it forgot writes (EpochCheck).
+	EpochKey = Prefix + "{fleet}:epoch"
+	// RollbackKey holds when a worker found Redis rolled back (ms), for
+	// worker.RollbackGuard: every worker looks a lead received before it
+	// up before adding it.
+	RollbackKey = Prefix + "{fleet}:rollback"
 	// BreakerKey is the CRM circuit and the CRM's health as the fleet knows
 	// it (hash: failures, open_until, probe_until, problem, problem_at).
 	BreakerKey = Prefix + "{crm}:breaker"

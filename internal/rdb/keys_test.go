@@ -36,6 +36,8 @@ func TestKeysDocumented(t *testing.T) {
 		"JournalItemsKey":     JournalItemsKey,
 		"JournalMetaKey":      JournalMetaKey,
 		"AuditTurnKey":        AuditTurnKey,
+		"EpochKey":            EpochKey,
+		"RollbackKey":         RollbackKey,
 		"AuditFindsKey":       AuditFindsKey,
 		"AuditLastKey":        AuditLastKey,
 		"BacklogKey":          BacklogKey("<queue>"),
