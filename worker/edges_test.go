@@ -536,16 +536,7 @@ func TestPoisonLeads(t *testing.T) {
 		CRMTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, PollInterval: 20 * time.Millisecond,
 		DelayedPollInterval: 50 * time.Millisecond, Limiter: lim, Observer: watch, DeadLetters: box,
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	handlers := make([]*Handler, 2)
-	for i := range handlers {
-		handlers[i] = newHandler(t, client, rc, o, log)
-		w := New(rc, handlers[i], o, log)
-		wg.Go(func() { _ = w.Run(ctx) })
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	handlers := runWorkers(t, client, rc, o, 2)
 
 	enq := asynq.NewClientFromRedisClient(rc)
 	var good, bad []lead.Payload

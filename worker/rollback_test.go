@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
 	"leadrelay/crmsim/crmsimtest"
@@ -49,16 +51,7 @@ func TestRedisRollback(t *testing.T) {
 		DelayedPollInterval: 50 * time.Millisecond, BreakerThreshold: 1000,
 		OnRollback: func(time.Time) { found.Add(1) },
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	handlers := make([]*Handler, 2)
-	for i := range handlers {
-		handlers[i] = newHandler(t, client, rc, o, nil)
-		w := New(rc, handlers[i], o, log)
-		wg.Go(func() { _ = w.Run(ctx) })
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	handlers := runWorkers(t, client, rc, o, 2)
 
 	enq := asynq.NewClientFromRedisClient(rc)
 	t.Cleanup(func() { _ = enq.Close() })
@@ -145,3 +138,20 @@ func TestRedisRollback(t *testing.T) {
 }
 
 func len64[T any](s []T) int64 { return int64(len(s)) }
+
+// runWorkers runs k worker processes' worth of Handler and Worker on rc,
+// adding through client, until the test ends.
+func runWorkers(t *testing.T, client crm.Client, rc redis.UniversalClient, o Options, k int) []*Handler {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	handlers := make([]*Handler, k)
+	for i := range handlers {
+		handlers[i] = newHandler(t, client, rc, o, log)
+		w := New(rc, handlers[i], o, log)
+		wg.Go(func() { _ = w.Run(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return handlers
+}
