@@ -224,6 +224,13 @@ type Intake struct {
 	// that the leads already in can still be delivered and marked. 0 turns
 	// the guard off; it needs maxmemory set in Redis.
 	MemoryGuard float64
+	// SiteMemoryShare (LEADRELAY_SITE_MEMORY_SHARE, default 0.25) is the
+	// share of the memory guard's bound (MemoryGuard × maxmemory) one site
+	// may keep in Redis: its undelivered leads and the delivered ones kept
+	// for LEADRELAY_DEDUP_TTL, counted in bytes when admitted. Past it the
+	// site's new leads get 429, while other sites' are still taken. 0
+	// turns it off; it needs maxmemory and the guard.
+	SiteMemoryShare float64
 }
 
 // Server is the site-facing listener and what every process shares: its

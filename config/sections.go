@@ -103,6 +103,7 @@ func (p *parser) intake() Intake {
 		SiteMaxQueued:     int64(p.int("LEADRELAY_SITE_MAX_QUEUED", 10000)),
 		MaxQueued:         int64(p.int("LEADRELAY_MAX_QUEUED", 100000)),
 		MemoryGuard:       p.float("LEADRELAY_REDIS_MEMORY_GUARD", 0.8),
+		SiteMemoryShare:   p.float("LEADRELAY_SITE_MEMORY_SHARE", 0.25),
 	}
 }
 

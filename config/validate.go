@@ -65,6 +65,9 @@ func (c *Config) validateIntake(p *parser) {
 	if in.MemoryGuard < 0 || in.MemoryGuard > 1 {
 		p.fail("LEADRELAY_REDIS_MEMORY_GUARD", "must be a share between 0 (off) and 1, such as 0.8"+p.got("LEADRELAY_REDIS_MEMORY_GUARD"))
 	}
+	if in.SiteMemoryShare < 0 || in.SiteMemoryShare > 1 {
+		p.fail("LEADRELAY_SITE_MEMORY_SHARE", "must be a share between 0 (off) and 1, such as 0.25"+p.got("LEADRELAY_SITE_MEMORY_SHARE"))
+	}
 	p.notNegative("LEADRELAY_SITE_RATE_LIMIT", in.SiteRateLimit)
 	p.notNegative("LEADRELAY_SITE_LEAD_RATE_LIMIT", in.SiteLeadRateLimit)
 	p.notNegative("LEADRELAY_GLOBAL_RATE_LIMIT", in.GlobalRateLimit)

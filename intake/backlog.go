@@ -140,10 +140,23 @@ func (h *handler) backlogFull(w http.ResponseWriter, r *http.Request, err error,
 		h.refuseFull(w, r, http.StatusServiceUnavailable, "the relay's backlog is full; no lead was stored", answer)
 		return true
 	}
+	if bf.Bytes {
+		h.capLog.log(h.log, zap.WarnLevel, "site's share of Redis memory: refusing its new leads", zap.String("site", bf.Site),
+			zap.Int64("kept_bytes", bf.Pending), zap.Int64("share_bytes", bf.Cap))
+		h.refuseFull(w, r, http.StatusTooManyRequests, shareFullText(bf), answer)
+		return true
+	}
 	h.capLog.log(h.log, zap.WarnLevel, "site backlog cap: refusing new leads", zap.String("site", bf.Site), zap.Int64("pending", bf.Pending), zap.Int64("cap", bf.Cap))
 	h.refuseFull(w, r, http.StatusTooManyRequests, fmt.Sprintf(
 		"this site has %d undelivered leads, the most it may have waiting is %d; no lead was stored", bf.Pending, bf.Cap), answer)
 	return true
+}
+
+// shareFullText is the answer to a site past its share of the relay's
+// storage: what it keeps and its quota.
+func shareFullText(bf *producer.BacklogFullError) string {
+	return fmt.Sprintf("this site keeps %.1f MB in the relay's storage (its leads waiting and those delivered recently), "+
+		"its share is %.1f MB; no lead was stored, send it again later", float64(bf.Pending)/1e6, float64(bf.Cap)/1e6)
 }
 
 // refuseFull answers a refusal for a full backlog or storage with

@@ -254,6 +254,9 @@ func (h *handler) publishOne(ctx context.Context, site string, i int, it batchIt
 		if bf.Global {
 			res.Status, res.Error = http.StatusServiceUnavailable, "the relay's backlog is full, this lead was not stored; send it again later"
 		}
+		if bf.Bytes {
+			res.Error = shareFullText(bf)
+		}
 	case errors.Is(err, producer.ErrKeyReused):
 		res.Status, res.Error = http.StatusUnprocessableEntity, "idempotency key already used for a different lead; use a new key for a new lead"
 	case errors.Is(err, producer.ErrUnavailable):

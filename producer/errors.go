@@ -27,11 +27,17 @@ type BacklogFullError struct {
 	// reached; Global is true when the cap of all sites is.
 	Site   string
 	Global bool
+	// Bytes is true when the site's share of Redis's memory is full
+	// (Options.SiteShare): Pending and Cap are bytes then.
+	Bytes bool
 	// Pending is the backlog counted, and Cap the cap it reached.
 	Pending, Cap int64
 }
 
 func (e *BacklogFullError) Error() string {
+	if e.Bytes {
+		return fmt.Sprintf("producer: site %s keeps %d bytes in Redis, its share is %d", e.Site, e.Pending, e.Cap)
+	}
 	if e.Global {
 		return fmt.Sprintf("producer: the backlog of all sites is full (%d undelivered leads, cap %d)", e.Pending, e.Cap)
 	}

@@ -50,6 +50,12 @@ type Options struct {
 	// all sites (LEADRELAY_SITE_MAX_QUEUED, LEADRELAY_MAX_QUEUED): a lead
 	// past either gets a *BacklogFullError. Zero means no cap.
 	SiteMax, TotalMax int64
+	// SiteShare, when set, returns the bytes of Redis's memory one site
+	// may keep (LEADRELAY_SITE_MEMORY_SHARE; 0: no share): its leads,
+	// undelivered or delivered and kept for DedupTTL, each charged its
+	// payload and rdb.KeptOverhead when admitted. A lead past it gets a
+	// *BacklogFullError with Bytes set. Nil means no share.
+	SiteShare func(ctx context.Context) int64
 	// Clock stamps ReceivedAt. Nil means time.Now.
 	Clock func() time.Time
 	// Codec seals each lead's fields in its task (lead.Codec). It seals
@@ -239,23 +245,9 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		return Receipt{}, notStored{fmt.Errorf("producer: %w", err)}
 	}
 	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
-	ad, err := p.store.Admit(ctx, rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax})
-	if err != nil {
-		log.Warn("admission failed", zap.Error(err))
-		// The admission counts a place in the backlog, never the lead.
-		return Receipt{}, notStored{fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)}
-	}
-	switch ad.Admission {
-	case rdb.Delivered:
-		if !ad.Marker.Matches(pl.Sum) {
-			return p.keyReused(log, pl, idempotencyKey)
-		}
-		log.Debug("lead published", zap.Bool("duplicate", true))
-		return Receipt{ID: pl.ID, Duplicate: true}, nil
-	case rdb.SiteFull:
-		return Receipt{}, &BacklogFullError{Site: site, Pending: ad.SiteN, Cap: p.o.SiteMax}
-	case rdb.TotalFull:
-		return Receipt{}, &BacklogFullError{Site: site, Global: true, Pending: ad.Total, Cap: p.o.TotalMax}
+	a, done, rc, err := p.admit(ctx, log, pl, len(task.Payload()), idempotencyKey)
+	if done {
+		return rc, err
 	}
 	_, err = p.client.EnqueueContext(ctx, task, lead.TaskOptions(p.o.Queue, p.o.MaxRetry, p.o.DedupTTL)...)
 	dup := errors.Is(err, asynq.ErrTaskIDConflict)
@@ -264,6 +256,9 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		// back (a known task was counted when it was enqueued).
 		if uerr := p.store.Unreserve(ctx, p.o.Queue, site); uerr != nil {
 			log.Warn("backlog place not given back", zap.Error(uerr))
+		}
+		if uerr := p.store.Refund(ctx, a); uerr != nil {
+			log.Warn("site's share not given back", zap.Error(uerr))
 		}
 	}
 	if err != nil && !dup {
@@ -296,6 +291,40 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 		ce.Write(zap.Any("lead", l), zap.String("idempotency_key", pl.IdempotencyKey))
 	}
 	return Receipt{ID: pl.ID, Duplicate: dup}, nil
+}
+
+// admit holds the lead of pl, whose task's payload has size bytes, to the
+// backlog caps and its site's share of Redis's memory (rdb.Store.Admit).
+// done says the lead goes no further, with its receipt or error: it was
+// delivered already, or it does not fit. The args are for a refund.
+func (p *Publisher) admit(ctx context.Context, log *zap.Logger, pl lead.Payload, size int, key string) (a rdb.AdmitArgs, done bool, rc Receipt, err error) {
+	a = rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: pl.Site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax,
+		Bytes: int64(size) + rdb.KeptOverhead, Now: p.o.Clock(), Keep: p.o.DedupTTL}
+	if p.o.SiteShare != nil {
+		a.ShareMax = p.o.SiteShare(ctx)
+	}
+	ad, err := p.store.Admit(ctx, a)
+	if err != nil {
+		log.Warn("admission failed", zap.Error(err))
+		// The admission counts a place in the backlog, never the lead.
+		return a, true, Receipt{}, notStored{fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)}
+	}
+	switch ad.Admission {
+	case rdb.Delivered:
+		if !ad.Marker.Matches(pl.Sum) {
+			rc, err = p.keyReused(log, pl, key)
+			return a, true, rc, err
+		}
+		log.Debug("lead published", zap.Bool("duplicate", true))
+		return a, true, Receipt{ID: pl.ID, Duplicate: true}, nil
+	case rdb.SiteFull:
+		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Pending: ad.SiteN, Cap: p.o.SiteMax}
+	case rdb.TotalFull:
+		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Global: true, Pending: ad.Total, Cap: p.o.TotalMax}
+	case rdb.ShareFull:
+		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Bytes: true, Pending: ad.Kept, Cap: a.ShareMax}
+	}
+	return a, false, Receipt{}, nil
 }
 
 // keyReused refuses a lead whose idempotency key names another lead.

@@ -243,7 +243,9 @@ func (r *relay) openWorker(ctx context.Context) error {
 // openIntake mounts intake on the site-facing listener and the UI and dead
 // letters on the ops one.
 func (r *relay) openIntake() {
-	pub := producer.New(r.rds.Client, producerOptions(r.cfg, r.codec, r.ids), r.log)
+	o := producerOptions(r.cfg, r.codec, r.ids)
+	o.SiteShare = siteShare(r.rds, r.cfg)
+	pub := producer.New(r.rds.Client, o, r.log)
 	r.onClose(func() { _ = pub.Close() })
 	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
 	r.met.KnownSites(r.sites.Names()...)

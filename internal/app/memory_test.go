@@ -34,7 +34,9 @@ func TestMemoryGuardDrains(t *testing.T) {
 	sim, crmURL := hatest.StartSim(t, 0)
 	env := map[string]string{
 		"LEADRELAY_REDIS_MEMORY_GUARD": "0.9", "LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0",
-		"LEADRELAY_CRM_URL": crmURL, "LEADRELAY_CRM_API": "v2", "LEADRELAY_CRM_LOGIN": "admin@example.com",
+		// One site fills the whole guard here: the global guard is under test.
+		"LEADRELAY_SITE_MEMORY_SHARE": "1",
+		"LEADRELAY_CRM_URL":           crmURL, "LEADRELAY_CRM_API": "v2", "LEADRELAY_CRM_LOGIN": "admin@example.com",
 		"LEADRELAY_CRM_APIKEY": hatest.CRMKey, "LEADRELAY_CRM_MAX_CONCURRENT": "0", "LEADRELAY_CRM_RATE_LIMIT": "0",
 		"LEADRELAY_RETRY_INITIAL": "100ms", "LEADRELAY_RETRY_MAX_DELAY": "1s",
 	}

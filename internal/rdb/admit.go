@@ -27,7 +27,22 @@ const (
 	// TotalFull: the queue holds TotalMax undelivered leads; nothing
 	// counted.
 	TotalFull
+	// ShareFull: the site keeps ShareMax bytes in Redis already
+	// (Admitted.Kept); nothing counted.
+	ShareFull
 )
+
+// KeptOverhead is what a lead keeps in Redis besides its task's payload:
+// asynq's task hash and its entries in the queue's sets, the delivered
+// marker, the run's timeline and the CRM id's claim. A typical lead (a
+// 164-byte body) held 2.4 KB in all (README, "A bounded backlog"); this
+// bounds the part that does not grow with the lead.
+const KeptOverhead = 2048
+
+// keptBuckets is how many time buckets a site's kept bytes are charged
+// in over the keep time: each is forgotten whole, so a charge outlives
+// its lead by at most one bucket.
+const keptBuckets = 24
 
 // AdmitArgs are the inputs of Admit.
 type AdmitArgs struct {
@@ -36,6 +51,20 @@ type AdmitArgs struct {
 	// SiteMax and TotalMax cap the undelivered leads of the site and of
 	// the queue (0: no cap).
 	SiteMax, TotalMax int64
+	// Bytes is what the lead keeps in Redis (its payload and
+	// KeptOverhead), charged to the site's share for Keep from Now, the
+	// longest a lead's task is kept once delivered. ShareMax is the most
+	// bytes the site may keep (0: no share, nothing charged).
+	Bytes, ShareMax int64
+	// Now is the admission's time; Keep how long a charge lasts.
+	Now  time.Time
+	Keep time.Duration
+}
+
+// bucket is the time bucket of a's charge and its length, in ms.
+func (a AdmitArgs) bucket() (now, length int64) {
+	length = max(a.Keep.Milliseconds()/keptBuckets, 1000)
+	return a.Now.UnixMilli(), length
 }
 
 // Admitted is what Admit found.
@@ -47,6 +76,8 @@ type Admitted struct {
 	// SiteN and Total are the site's and the queue's undelivered leads,
 	// this one included when Reserved (zero with Delivered).
 	SiteN, Total int64
+	// Kept is the bytes the site keeps, with ShareFull.
+	Kept int64
 }
 
 var (
@@ -61,14 +92,16 @@ var (
 // the previous version is not read here: a repeat of a lead it delivered
 // is enqueued, and the worker finds that marker.)
 func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
-	keys := append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...)
+	keys := append(append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...), KeptKey(a.Queue, a.Site))
+	now, bucket := a.bucket()
+	args := []any{a.Site, a.SiteMax, a.TotalMax, a.Bytes, a.ShareMax, now, bucket, a.Keep.Milliseconds()}
 	var v any
 	var mk *redis.StringCmd
 	if s.cluster {
 		var res *evalCall
 		cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			mk = p.Get(ctx, DeliveredKey(a.ID))
-			res = queue(ctx, p, reserveScript, keys, a.Site, a.SiteMax, a.TotalMax)
+			res = queue(ctx, p, reserveScript, keys, args...)
 			return nil
 		})
 		if err := pipeErr(cmds, s.c, res); err != nil {
@@ -77,7 +110,7 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 		v = res.cmd.Val()
 	} else {
 		var err error
-		if v, err = s.eval(ctx, reserveScript, append(keys, DeliveredKey(a.ID)), a.Site, a.SiteMax, a.TotalMax).Result(); err != nil {
+		if v, err = s.eval(ctx, reserveScript, append(keys, DeliveredKey(a.ID)), args...).Result(); err != nil {
 			return Admitted{}, err
 		}
 	}
@@ -91,7 +124,9 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 	ad.SiteN, _ = r[1].(int64)
 	ad.Total, _ = r[2].(int64)
 	raw, found := "", false
-	if len(r) == 4 {
+	if ad.Admission == ShareFull && len(r) == 4 {
+		ad.Kept, _ = r[3].(int64)
+	} else if len(r) == 4 {
 		raw, found = r[3].(string)
 	} else if mk != nil {
 		var err error
@@ -107,11 +142,14 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 			if err := s.Unreserve(ctx, a.Queue, a.Site); err != nil {
 				return Admitted{}, err
 			}
+			if err := s.Refund(ctx, a); err != nil {
+				return Admitted{}, err
+			}
 		}
 		ad.Admission, ad.SiteN, ad.Total = Delivered, 0, 0
 	}
 	switch ad.Admission {
-	case Reserved, Delivered, SiteFull, TotalFull:
+	case Reserved, Delivered, SiteFull, TotalFull, ShareFull:
 		return ad, nil
 	}
 	return Admitted{}, fmt.Errorf("rdb: admit: unexpected answer %d", code)
@@ -122,6 +160,17 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 // and takes a delivered or dead-lettered lead out of its site's backlog.
 func (s *Store) Unreserve(ctx context.Context, queue, site string) error {
 	return unreserveScript.Run(ctx, s.c, []string{BacklogKey(queue)}, site).Err()
+}
+
+// Refund gives back the bytes Admit charged to a's site for a lead that
+// was not enqueued after all (the enqueue failed, or found the task
+// there: a repeat keeps nothing more).
+func (s *Store) Refund(ctx context.Context, a AdmitArgs) error {
+	if a.ShareMax <= 0 || a.Bytes <= 0 {
+		return nil
+	}
+	now, bucket := a.bucket()
+	return s.c.HIncrBy(ctx, KeptKey(a.Queue, a.Site), strconv.FormatInt(now/bucket, 10), -a.Bytes).Err()
 }
 
 // Count counts a lead enqueued outside Admit (one handed back from the

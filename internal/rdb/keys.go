@@ -105,6 +105,13 @@ const (
 // backlog, exact) and changes a site's count on a Redis Cluster too.
 func BacklogKey(queue string) string { return Prefix + "{" + queue + "}:backlog" }
 
+// KeptKey is the bytes site keeps in Redis through queue (hash: time
+// bucket → bytes admitted in it), its share of Redis's memory, charged at
+// admission and forgotten once the leads could no longer be kept
+// (reserve). It carries the queue's hash tag, so the admission script
+// reads and charges it on a Redis Cluster too.
+func KeptKey(queue, site string) string { return Prefix + "{" + queue + "}:kept:" + site }
+
 // asynqPrefix starts asynq's keys of a queue, as asynq's internal/base
 // names them; TestAsynqQueueKeys holds them to asynq's own counts.
 func asynqPrefix(queue string) string { return "asynq:{" + queue + "}:" }

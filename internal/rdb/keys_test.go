@@ -41,6 +41,7 @@ func TestKeysDocumented(t *testing.T) {
 		"AuditFindsKey":       AuditFindsKey,
 		"AuditLastKey":        AuditLastKey,
 		"BacklogKey":          BacklogKey("<queue>"),
+		"KeptKey":             KeptKey("<queue>", "<site>"),
 		"WaitSeqKey":          WaitSeqKey,
 		"ClaimsKey":           strings.Replace(ClaimsKey(0), "{0}", "{<crm id / 100>}", 1),
 		"LegacyClaimKey":      strings.Replace(LegacyClaimKey(0), ":0", ":<crm id>", 1),

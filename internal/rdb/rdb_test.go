@@ -421,3 +421,50 @@ func TestRunsCounted(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteShare: Admit charges each lead's bytes to its site's share of
+// Redis's memory and refuses a lead past it (ShareFull, the bytes kept),
+// whatever the site's count of undelivered leads; another site's share is
+// its own; a refund gives a lead's bytes back; and a charge is forgotten
+// once its lead could no longer be kept (Keep after its admission).
+func TestSiteShare(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := New(redistest.Start(t).Client())
+	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	const keep = 24 * time.Hour
+	admit := func(site string, at time.Time) Admitted {
+		t.Helper()
+		ad, err := s.Admit(ctx, AdmitArgs{Queue: "leads", ID: "ld_" + site + at.String(), Site: site,
+			Bytes: 40, ShareMax: 100, Now: at, Keep: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ad
+	}
+	steps := []struct {
+		name string
+		site string
+		at   time.Time
+		want Admission
+		kept int64
+	}{
+		{"first", "shop", t0, Reserved, 0},
+		{"second, an hour on", "shop", t0.Add(time.Hour), Reserved, 0},
+		{"third: past the share", "shop", t0.Add(2 * time.Hour), ShareFull, 80},
+		{"another site", "blog", t0.Add(2 * time.Hour), Reserved, 0},
+		{"the first charge forgotten", "shop", t0.Add(keep + 90*time.Minute), Reserved, 0},
+		{"full again", "shop", t0.Add(keep + 90*time.Minute), ShareFull, 80},
+	}
+	for _, st := range steps {
+		if ad := admit(st.site, st.at); ad.Admission != st.want || ad.Kept != st.kept {
+			t.Fatalf("%s: %+v, want %v with %d bytes kept", st.name, ad, st.want, st.kept)
+		}
+	}
+	if err := s.Refund(ctx, AdmitArgs{Queue: "leads", Site: "shop", Bytes: 40, ShareMax: 100, Now: t0.Add(keep + 90*time.Minute), Keep: keep}); err != nil {
+		t.Fatal(err)
+	}
+	if ad := admit("shop", t0.Add(keep+90*time.Minute)); ad.Admission != Reserved {
+		t.Errorf("after a refund: %+v, want Reserved", ad)
+	}
+}
