@@ -89,7 +89,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	err = h.deliver(ctx, &r)
 	if err != nil {
-		err = h.settle(ctx, r, err)
+		err = h.settle(ctx, &r, err)
 	} else if !r.resultKept {
 		keepResult(t, &r)
 	}

@@ -69,7 +69,7 @@ type run struct {
 // give: asynq no longer reads what it returns and runs the lead again
 // itself. Deciding anyway dead-lettered, on a last attempt, a lead the
 // next run delivered (issue 17).
-func (h *Handler) settle(ctx context.Context, r run, err error) error {
+func (h *Handler) settle(ctx context.Context, r *run, err error) error {
 	if ctx.Err() != nil {
 		r.log.Info("run ended by asynq (its lease expired, or its deadline passed): asynq runs the lead again",
 			zap.NamedError("run_error", err), zap.NamedError("cause", context.Cause(ctx)))
@@ -86,12 +86,19 @@ func (h *Handler) settle(ctx context.Context, r run, err error) error {
 	case delivery.DeadLetter:
 		return h.dead(ctx, r, f, delivery.DeathReason(f.out, f.reason), err)
 	case delivery.Retry:
-		h.record(ctx, r, f.reason, true)
+		h.record(ctx, r, f.reason, true, err)
 		return err
 	}
+	out := postponed(h, f, err)
 	if !unrecorded[f.reason.Code] {
-		h.record(ctx, r, f.reason, false)
+		h.record(ctx, r, f.reason, false, out)
 	}
+	return out
+}
+
+// postponed is what settle returns to postpone a run: err itself when it
+// says its own delay, else a *DelayError after the wait f's failure asks.
+func postponed(h *Handler, f failure, err error) error {
 	var de *DelayError
 	if errors.As(err, &de) {
 		return err
@@ -116,16 +123,23 @@ const backpressureDelay = 5 * time.Second
 
 // record keeps the run's reason in the lead's attempt record, and counts
 // the run when it spent an attempt; it returns the lead's attempts so far
-// (0 when unknown). A record that cannot be written costs only what a
-// status shows.
-func (h *Handler) record(ctx context.Context, r run, reason delivery.Reason, spent bool) int {
+// (0 when unknown). The same script puts the run on its timeline as
+// ending in out, what settle returns (recordRun's entry), so a failed run
+// costs one round trip. A record that cannot be written costs only what
+// a status shows.
+func (h *Handler) record(ctx context.Context, r *run, reason delivery.Reason, spent bool, out error) int {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	n, fence, err := h.store.Failed(bctx, r.p.ID, r.token, reason, spent, h.o.DeliveredTTL)
+	var entry *delivery.Run
+	if e, ok := h.runEntry(ctx, r, out); ok {
+		entry = &e
+	}
+	n, fence, err := h.store.FailedRun(bctx, r.p.ID, r.token, reason, spent, h.o.DeliveredTTL, entry)
 	if err != nil {
 		r.log.Warn("the run's reason was not recorded", zap.Error(err))
 		return 0
 	}
+	r.recorded = entry != nil
 	if fence == rdb.Fenced {
 		return 0 // another run holds the lead: the record is its
 	}
@@ -133,8 +147,9 @@ func (h *Handler) record(ctx context.Context, r run, reason delivery.Reason, spe
 }
 
 // dead dead-letters the lead and tells asynq to archive it.
-func (h *Handler) dead(ctx context.Context, r run, f failure, reason delivery.Reason, err error) error {
-	attempt := h.record(ctx, r, reason, true)
+func (h *Handler) dead(ctx context.Context, r *run, f failure, reason delivery.Reason, err error) error {
+	out := &deadError{reason: reason, err: err}
+	attempt := h.record(ctx, r, reason, true, out)
 	if attempt == 0 {
 		retried, _ := asynq.GetRetryCount(ctx)
 		attempt = retried + 1
@@ -153,7 +168,7 @@ func (h *Handler) dead(ctx context.Context, r run, f failure, reason delivery.Re
 	case fence == rdb.Fenced:
 		r.log.Warn("another run holds the lead, or delivered it; its state was left to it")
 	}
-	return &deadError{reason: reason, err: err}
+	return out
 }
 
 // logFields are the fields that describe a failure in a log line: its

@@ -17,8 +17,23 @@ var failedScript = load("failed")
 // longer holds the lead or the lead is delivered. One script on the
 // lead's keys.
 func (s *Store) Failed(ctx context.Context, id, token string, r delivery.Reason, spent bool, ttl time.Duration) (int, Fence, error) {
-	n, err := s.eval(ctx, failedScript, []string{AttemptKey(id), LockKey(id), DeliveredKey(id)},
-		token, r.Encode(), boolArg(spent), ttl.Milliseconds()).Int64()
+	return s.FailedRun(ctx, id, token, r, spent, ttl, nil)
+}
+
+// FailedRun is Failed that also puts run on the lead's timeline, in the
+// same script, as RecordRun would (written even when fenced); nil writes
+// no entry.
+func (s *Store) FailedRun(ctx context.Context, id, token string, r delivery.Reason, spent bool, ttl time.Duration, run *delivery.Run) (int, Fence, error) {
+	var entry []byte
+	fold := ""
+	if run != nil {
+		var err error
+		if entry, fold, err = runEntryOf(*run); err != nil {
+			return 0, Owned, err
+		}
+	}
+	n, err := s.eval(ctx, failedScript, []string{AttemptKey(id), LockKey(id), DeliveredKey(id), TimelineKey(id)},
+		token, r.Encode(), boolArg(spent), ttl.Milliseconds(), entry, fold, TimelineCap).Int64()
 	if err != nil {
 		return 0, Owned, err
 	}

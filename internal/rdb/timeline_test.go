@@ -131,3 +131,35 @@ func TestFinishRecordsRun(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedRecordsRun: a failed run's reason and its timeline entry are
+// one script; a run that lost the lead to another writes its entry,
+// marked fenced, and not its reason.
+func TestFailedRecordsRun(t *testing.T) {
+	t.Parallel()
+	down := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}
+	t0 := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
+	const id = "ld_failed_run"
+	s := New(redistest.Start(t).Client())
+	rc := s.Client()
+	for _, token := range []string{"A", "B"} {
+		if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: token, Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		must(t, rc.Del(ctx, LockKey(id)).Err()) // B takes the lead over from A
+	}
+	runA := delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunRetry, Reason: down, Adds: 1}
+	if _, f, err := s.FailedRun(ctx, id, "A", down, true, time.Hour, &runA); err != nil || f != Fenced {
+		t.Fatalf("A's failed run: %v, %v; want Fenced", f, err)
+	}
+	runB := delivery.Run{At: t0.Add(time.Minute), Worker: "w2:2", End: delivery.RunRetry, Reason: down, Adds: 1}
+	if n, f, err := s.FailedRun(ctx, id, "B", down, true, time.Hour, &runB); err != nil || f != Owned || n != 1 {
+		t.Fatalf("B's failed run: %d, %v, %v; want 1 run, Owned", n, f, err)
+	}
+	runs, err := s.Runs(ctx, id)
+	must(t, err)
+	runA.Fenced = true
+	if len(runs) != 2 || runs[0] != runA || runs[1] != runB {
+		t.Errorf("timeline %+v\nwant %+v, %+v", runs, runA, runB)
+	}
+}
