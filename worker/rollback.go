@@ -18,8 +18,10 @@ import (
 // markers and "sending" records it had acknowledged, and hands their
 // tasks out again; sent again, each lead is in the CRM twice. Each worker
 // counts the fleet epoch on every epochEvery and remembers its count; a
-// Begin that reads a lower one, or a check that finds a lower one or none
-// after Redis restarted, records the rollback for the fleet. For
+// Begin or a check that reads a lower one (or none) records the rollback
+// for the fleet. A restart or failover that kept every count (an
+// append-only file, a replica in step) is no rollback: nothing is looked
+// up, and the loss of less than one count goes unseen. For
 // RollbackGuard after it, every lead received before it is looked up at
 // the CRM before it is added (the look-up an uncertain add takes), so a
 // lead delivered in the forgotten time is recorded, not sent again.
@@ -41,6 +43,7 @@ const receivedSkew = time.Minute
 type rollbackWatch struct {
 	count atomic.Int64 // the epoch this worker counted last; 0 none yet
 	since atomic.Int64 // Unix ms of the rollback being guarded, 0 none
+	floor atomic.Int64 // the highest CRM id the old data recorded (0: unknown)
 	mu    sync.Mutex   // one check at a time
 	runID string       // Redis's run id at the last check
 }
@@ -56,6 +59,12 @@ func (w *rollbackWatch) guarded(received, now time.Time) bool {
 	return now.Before(since.Add(RollbackGuard)) && received.Before(since.Add(receivedSkew))
 }
 
+// take guards rb from now; true when it was not guarded yet.
+func (w *rollbackWatch) take(rb rdb.Rollback) bool {
+	w.floor.Store(rb.Floor)
+	return w.since.Swap(rb.At.UnixMilli()) != rb.At.UnixMilli()
+}
+
 // checkEpoch counts the fleet epoch on and takes in a rollback found, by
 // this worker or another.
 func (h *Handler) checkEpoch(ctx context.Context) error {
@@ -67,19 +76,20 @@ func (h *Handler) checkEpoch(ctx context.Context) error {
 		return err
 	}
 	restarted := w.runID != "" && id != w.runID
-	e, err := h.store.EpochCheck(ctx, w.count.Load(), restarted, h.o.Clock(), RollbackGuard)
+	e, err := h.store.EpochCheck(ctx, w.count.Load(), h.o.Clock(), RollbackGuard)
 	if err != nil {
 		return err
 	}
 	w.runID = id
 	w.count.Store(e.Count)
-	if !e.Since.IsZero() && w.since.Swap(e.Since.UnixMilli()) != e.Since.UnixMilli() {
+	if rb := e.Rollback; !rb.At.IsZero() && h.rollback.take(rb) {
 		h.log.Error("Redis came back with older data (restored from an older snapshot, or a lagging replica took over): "+
 			"leads received before now are looked up at the CRM before any add",
-			zap.Time("since", e.Since), zap.Bool("found_here", e.Found), zap.Duration("guard", RollbackGuard))
+			zap.Time("since", e.Rollback.At), zap.Int64("crm_floor", e.Rollback.Floor), zap.Bool("found_here", e.Found), zap.Bool("redis_restarted", restarted),
+			zap.Duration("guard", RollbackGuard))
 	}
 	if e.Found && h.o.OnRollback != nil {
-		h.o.OnRollback(e.Since)
+		h.o.OnRollback(e.Rollback.At)
 	}
 	return nil
 }
@@ -102,8 +112,8 @@ func (h *Handler) keepEpoch(ctx context.Context) {
 // an epoch lower than this worker counted before it (Redis forgot
 // writes), for which the check runs now, before this run may add.
 func (h *Handler) sawEpoch(ctx context.Context, before int64, b rdb.Begun) {
-	if !b.RolledBack.IsZero() {
-		h.rollback.since.Store(b.RolledBack.UnixMilli())
+	if !b.Rollback.At.IsZero() {
+		h.rollback.take(b.Rollback)
 	}
 	if before == 0 || b.Epoch >= before {
 		return
@@ -120,8 +130,9 @@ func (h *Handler) sawEpoch(ctx context.Context, before int64, b rdb.Begun) {
 // the run is over (found and recorded, or the look-up failed).
 func (h *Handler) lookUpRolledBack(ctx context.Context, r *run, a rdb.Attempt, hd *hold) (done bool, err error) {
 	// Its record may be gone with the rollback: look back to its receipt,
-	// below any watermark.
-	a.FirstAt, a.Watermark = r.p.ReceivedAt, 0
+	// down to the highest CRM id the old data recorded (an add since the
+	// snapshot made a higher one).
+	a.FirstAt, a.Watermark = r.p.ReceivedAt, h.rollback.floor.Load()
 	res, err := h.lookUp(ctx, r, a)
 	if err != nil {
 		hd.release(ctx, hd.unsend)

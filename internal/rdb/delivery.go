@@ -118,9 +118,9 @@ type Begun struct {
 	// has none: lower than a worker last counted means Redis came back
 	// with older data (EpochCheck).
 	Epoch int64
-	// RolledBack is when a worker last found Redis rolled back (within
-	// the guard; RollbackKey), zero when none did.
-	RolledBack time.Time
+	// Rollback is the rollback a worker last found (within the guard;
+	// RollbackKey), zero when none did.
+	Rollback Rollback
 }
 
 // Begin checks the marker, takes the lock and writes the attempt record
@@ -142,9 +142,7 @@ func (s *Store) Begin(ctx context.Context, a BeginArgs) (Begun, error) {
 	r.journal(&b)
 	b.CRMTop, _ = strconv.ParseInt(r.top, 10, 64)
 	b.Epoch, _ = strconv.ParseInt(r.epoch, 10, 64)
-	if at, _ := strconv.ParseInt(r.rollback, 10, 64); at > 0 {
-		b.RolledBack = time.UnixMilli(at)
-	}
+	b.Rollback = parseRollback(r.rollback)
 	return r.answer(a.ID, b)
 }
 
