@@ -53,6 +53,9 @@ type Config struct {
 	Log Log
 	// Data is how a lead's personal data is kept at rest (every role).
 	Data Data
+	// Trace is whether the process exports OpenTelemetry traces (every
+	// role; off by default).
+	Trace Trace
 
 	// Warnings are findings about the settings that do not stop a start,
 	// such as a key file readable by everyone; Run logs each.
@@ -327,6 +330,42 @@ type Log struct {
 	Format string
 }
 
+// Trace is the part of the standard OpenTelemetry variables LeadRelay
+// reads itself, to decide whether to trace at all; the SDK reads the rest
+// (headers, timeouts, TLS, sampler, batching) from the environment when
+// tracing is on (package tracing).
+type Trace struct {
+	// Exporter (OTEL_TRACES_EXPORTER) is otlp or none. Unset, tracing is
+	// on when an OTLP endpoint is set, and off otherwise: LeadRelay sends
+	// nothing anywhere nobody named.
+	Exporter string
+	// Endpoint (OTEL_EXPORTER_OTLP_ENDPOINT, or
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which wins) is the OTLP/HTTP
+	// collector, e.g. http://127.0.0.1:4318; without either and with
+	// OTEL_TRACES_EXPORTER=otlp, the SDK's default, http://localhost:4318.
+	Endpoint string
+	// Protocol (OTEL_EXPORTER_OTLP_PROTOCOL, default http/protobuf) must
+	// be http/protobuf: the relay links the OTLP/HTTP exporter only.
+	Protocol string
+	// ServiceName (OTEL_SERVICE_NAME) names the process to the backend;
+	// empty: leadrelay-<command>, e.g. leadrelay-worker.
+	ServiceName string
+	// Disabled (OTEL_SDK_DISABLED, default false) turns tracing off
+	// whatever else is set.
+	Disabled bool
+}
+
+// Enabled reports whether the process exports traces.
+func (t Trace) Enabled() bool {
+	switch {
+	case t.Disabled || t.Exporter == "none":
+		return false
+	case t.Exporter == "otlp":
+		return true
+	}
+	return t.Endpoint != ""
+}
+
 // OpsAddrDefault is LEADRELAY_OPS_ADDR's default.
 const OpsAddrDefault = "127.0.0.1:8081"
 
@@ -396,6 +435,7 @@ func load(getenv func(string) string) (Config, *parser) {
 		Notify: p.notify(),
 		Log:    p.log(),
 		Data:   p.data(),
+		Trace:  p.trace(),
 	}
 	c.httpAddrSet = getenv("LEADRELAY_HTTP_ADDR") != ""
 	if c.Ops.Addr == "" {

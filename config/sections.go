@@ -23,6 +23,7 @@ const (
 	SectionNotify = "notify"
 	SectionLog    = "log"
 	SectionData   = "data"
+	SectionTrace  = "trace"
 )
 
 // Each loader below reads one section, in the order Vars lists them.
@@ -164,4 +165,19 @@ func (p *parser) data() Data {
 	}
 	d.Keys = keys
 	return d
+}
+
+func (p *parser) trace() Trace {
+	p.section = SectionTrace
+	t := Trace{
+		Exporter:    p.str("OTEL_TRACES_EXPORTER", ""),
+		Endpoint:    p.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		Protocol:    p.str("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+		ServiceName: p.str("OTEL_SERVICE_NAME", ""),
+		Disabled:    p.bool("OTEL_SDK_DISABLED", false),
+	}
+	if e := p.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""); e != "" {
+		t.Endpoint = e
+	}
+	return t
 }

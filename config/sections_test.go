@@ -37,7 +37,7 @@ func TestEverySettingDocumented(t *testing.T) {
 		})
 	}
 	sections := map[string]bool{SectionRedis: true, SectionQueue: true, SectionCRM: true, SectionWorker: true,
-		SectionIntake: true, SectionServer: true, SectionOps: true, SectionNotify: true, SectionLog: true, SectionData: true}
+		SectionIntake: true, SectionServer: true, SectionOps: true, SectionNotify: true, SectionLog: true, SectionData: true, SectionTrace: true}
 	for _, v := range Vars() {
 		if !sections[v.Section] {
 			t.Errorf("%s has section %q", v.Name, v.Section)

@@ -20,6 +20,7 @@ func (c *Config) validate(p *parser) {
 	c.validateDelivery(p)
 	c.validateLog(p)
 	c.validateData(p)
+	c.validateTrace(p)
 	sort.Slice(p.errs, func(i, j int) bool { return p.errs[i].Error() < p.errs[j].Error() })
 }
 
@@ -198,5 +199,24 @@ func sortedKeys(m map[string]string) []string {
 func (c *Config) validateData(p *parser) {
 	if c.Data.Keys != nil && c.Data.Unencrypted {
 		p.fail("LEADRELAY_DATA_UNENCRYPTED", "and LEADRELAY_DATA_KEYS are both set; set one")
+	}
+}
+
+// validateTrace refuses what the relay cannot export: another exporter
+// than OTLP, OTLP over gRPC, an endpoint that is no http(s) URL.
+func (c *Config) validateTrace(p *parser) {
+	t := c.Trace
+	if t.Exporter != "" && t.Exporter != "otlp" && t.Exporter != "none" {
+		p.fail("OTEL_TRACES_EXPORTER", "must be otlp or none (LeadRelay exports traces over OTLP/HTTP only)"+p.got("OTEL_TRACES_EXPORTER"))
+	}
+	if t.Protocol != "http/protobuf" {
+		p.fail("OTEL_EXPORTER_OTLP_PROTOCOL", "must be http/protobuf (LeadRelay links the OTLP/HTTP exporter only)"+p.got("OTEL_EXPORTER_OTLP_PROTOCOL"))
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := p.raw(name); v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.fail(name, "must be an http(s) URL such as http://127.0.0.1:4318"+p.gotURL(name))
+			}
+		}
 	}
 }

@@ -356,3 +356,24 @@ func looksLikeMissingInclude(s string) bool {
 	}
 	return false
 }
+
+// HTTPStatus is the HTTP status of the answer a call got: 200 for a
+// success (nil) and for the CRM's own error or an unreadable 200 answer,
+// the status of any other answer, 0 when there was no answer (a
+// transport failure).
+func HTTPStatus(err error) int {
+	var (
+		ae *APIError
+		se *StatusError
+		de *DecodeError
+	)
+	switch {
+	case err == nil, errors.As(err, &ae):
+		return http.StatusOK
+	case errors.As(err, &se):
+		return se.StatusCode
+	case errors.As(err, &de):
+		return de.StatusCode
+	}
+	return 0
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"leadrelay/lead"
@@ -78,6 +79,10 @@ type Options struct {
 	// Secrets and SiteSettings, and can replace them while intake serves
 	// (a reload of the sites file).
 	Directory *Directory
+	// Tracer, when set, traces every request (and, through the context,
+	// the publish of its leads): package tracing. Nil traces nothing and
+	// costs nothing.
+	Tracer trace.Tracer
 	// OpsUI is the operators' page as GET / names it to a visitor, e.g.
 	// http://127.0.0.1:8081/ (the ops listener as it listens). Empty: GET /
 	// names the ops listener by its setting only.
@@ -139,7 +144,7 @@ func New(o Options, pub Publisher, log *zap.Logger) http.Handler {
 		note(r, "", "", "not_found")
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: the API is described at /openapi.json"})
 	})
-	return chain(mux, h.corsMiddleware, h.snapshotSites, recoverPanics(log), observeRequests(o.Observer), logRequests(log))
+	return chain(mux, h.corsMiddleware, h.snapshotSites, recoverPanics(log), observeRequests(o.Observer), traceRequests(o.Tracer), logRequests(log))
 }
 
 // readBody reads the whole body, at most lead.MaxPayloadBytes of it, before

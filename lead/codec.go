@@ -20,7 +20,8 @@ const SealedVersion = 2
 // lead's fields are sealed and opened. With a keyring it seals the lead's
 // fields and its idempotency key (AES-256-GCM under the keyring's first
 // key, the lead id as associated data) and leaves in clear only what
-// routing and status need: id, site, digest, received_at and the key id.
+// routing and status need: id, site, digest, received_at, the key id and
+// the traceparent (an identifier, when tracing is on).
 // It opens payloads sealed under any key of the keyring, and reads the
 // previous version's plaintext payloads always (see ReadEnvelope).
 //
@@ -70,6 +71,7 @@ type wire struct {
 	Sum            string    `json:"sum,omitempty"`
 	Key            string    `json:"key,omitempty"`
 	Sealed         []byte    `json:"sealed,omitempty"`
+	Trace          string    `json:"traceparent,omitempty"`
 }
 
 // body is what a sealed payload seals: everything a site sent.
@@ -99,7 +101,7 @@ func (c Codec) Encode(p Payload) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lead: seal payload %s: %w", p.ID, err)
 	}
-	b, err := marshal(wire{V: SealedVersion, ID: p.ID, Site: p.Site, Sum: p.Sum, ReceivedAt: p.ReceivedAt, Key: kid, Sealed: box})
+	b, err := marshal(wire{V: SealedVersion, ID: p.ID, Site: p.Site, Sum: p.Sum, ReceivedAt: p.ReceivedAt, Key: kid, Sealed: box, Trace: p.Trace})
 	if err != nil {
 		return nil, fmt.Errorf("lead: encode payload: %w", err)
 	}
@@ -119,7 +121,7 @@ func (c Codec) Decode(b []byte) (Payload, error) {
 	if w.bare() {
 		return Payload{}, fmt.Errorf("lead %s: %w", w.ID, ErrNoFields)
 	}
-	p := Payload{ID: w.ID, Site: w.Site, IdempotencyKey: w.IdempotencyKey, ReceivedAt: w.ReceivedAt, Sum: w.Sum}
+	p := Payload{ID: w.ID, Site: w.Site, IdempotencyKey: w.IdempotencyKey, ReceivedAt: w.ReceivedAt, Sum: w.Sum, Trace: w.Trace}
 	if w.Lead != nil {
 		p.Lead = *w.Lead
 	}

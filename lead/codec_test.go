@@ -171,3 +171,40 @@ func BenchmarkCodec(b *testing.B) {
 		})
 	}
 }
+
+// TestCodecTraceparent: a task's traceparent travels in clear beside the
+// id, sealed or not, and a payload without one (tracing off, or an
+// earlier version's task) decodes as before.
+func TestCodecTraceparent(t *testing.T) {
+	t.Parallel()
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	p := lead.NewPayload("shop", "order-7", person, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	old := []byte(`{"id":"` + p.ID + `","site":"shop","idempotency_key":"order-7","received_at":"2026-03-01T12:00:00Z","lead":{"title":"Ann"}}`)
+	for _, tc := range []struct {
+		name  string
+		codec lead.Codec
+	}{{"plain", lead.Codec{}}, {"sealed", lead.NewCodec(keyring(t, keyText("k1", 1)))}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			traced := p
+			traced.Trace = tp
+			b, err := tc.codec.Encode(traced)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(b, []byte(`"traceparent":"`+tp+`"`)) {
+				t.Errorf("payload lacks its traceparent: %s", b)
+			}
+			if got, err := tc.codec.Decode(b); err != nil || got != traced {
+				t.Errorf("Decode = %+v, %v; want %+v", got, err, traced)
+			}
+			b, err = tc.codec.Encode(p)
+			if err != nil || bytes.Contains(b, []byte("traceparent")) {
+				t.Errorf("untraced payload names a traceparent (%v): %s", err, b)
+			}
+			if got, err := tc.codec.Decode(old); err != nil || got.Trace != "" || got.Lead.Title != "Ann" {
+				t.Errorf("an earlier version's task: %+v, %v", got, err)
+			}
+		})
+	}
+}

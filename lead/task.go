@@ -47,6 +47,11 @@ type Payload struct {
 	// content differs from what was delivered under the same id is a
 	// different lead. Empty in payloads of the previous version.
 	Sum string `json:"sum,omitempty"`
+	// Trace is the W3C traceparent of the publish that enqueued the lead,
+	// so every run of the worker joins the site's request's trace (package
+	// tracing). Empty when tracing is off, and in tasks of earlier
+	// versions. An identifier only: no personal data.
+	Trace string `json:"traceparent,omitempty"`
 }
 
 // ID derives the relay's lead id from a site and an idempotency key. It is

@@ -11,11 +11,13 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 	"leadrelay/status"
+	"leadrelay/tracing"
 )
 
 // ErrUnavailable is wrapped by every error that means the lead store (Redis)
@@ -58,6 +60,10 @@ type Options struct {
 	SiteShare func(ctx context.Context) int64
 	// Clock stamps ReceivedAt. Nil means time.Now.
 	Clock func() time.Time
+	// Tracer, when set, traces each Publish (package tracing), and the
+	// task carries the publish span's traceparent so the worker's runs
+	// join the trace. Nil traces nothing and adds nothing to the task.
+	Tracer trace.Tracer
 	// Codec seals each lead's fields in its task (lead.Codec). It seals
 	// only while every worker serving the queue can open what it seals
 	// (see sealGate). The zero Codec writes plaintext payloads.
@@ -225,24 +231,22 @@ func (p *Publisher) keylessFresh(ctx context.Context, site string, d lead.Digest
 // harmless duplicate), and otherwise a Receipt. A nil error means Redis holds
 // the lead; NothingStored tells the errors after which it holds nothing.
 func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (Receipt, error) {
-	if p.closed.Load() {
-		return Receipt{}, notStored{fmt.Errorf("%w: publisher closed", ErrUnavailable)}
+	if p.o.Tracer == nil {
+		return p.publish(ctx, site, l, idempotencyKey)
 	}
-	if site == "" {
-		return Receipt{}, notStored{errors.New("producer: publish needs a site")}
-	}
-	l.Normalize()
-	if err := l.Validate(); err != nil {
-		return Receipt{}, err
-	}
-	key, err := p.identity(ctx, site, l, idempotencyKey)
+	ctx, span := p.o.Tracer.Start(ctx, tracing.SpanPublish, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(tracing.Site.String(site)))
+	defer span.End()
+	rc, err := p.publish(ctx, site, l, idempotencyKey)
+	traced(span, rc, err)
+	return rc, err
+}
+
+// publish is Publish, traced or not.
+func (p *Publisher) publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (Receipt, error) {
+	pl, task, err := p.prepare(ctx, site, &l, idempotencyKey)
 	if err != nil {
 		return Receipt{}, err
-	}
-	pl := lead.NewPayload(site, key, l, p.o.Clock())
-	task, err := p.codec(ctx).NewTask(pl)
-	if err != nil {
-		return Receipt{}, notStored{fmt.Errorf("producer: %w", err)}
 	}
 	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
 	a, done, rc, err := p.admit(ctx, log, pl, len(task.Payload()), idempotencyKey)
@@ -325,6 +329,34 @@ func (p *Publisher) admit(ctx context.Context, log *zap.Logger, pl lead.Payload,
 		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Bytes: true, Pending: ad.Kept, Cap: a.ShareMax}
 	}
 	return a, false, Receipt{}, nil
+}
+
+// prepare normalizes and validates l, names it (identity) and encodes
+// its task, which carries the publish's traceparent when tracing.
+func (p *Publisher) prepare(ctx context.Context, site string, l *lead.Lead, idempotencyKey string) (lead.Payload, *asynq.Task, error) {
+	if p.closed.Load() {
+		return lead.Payload{}, nil, notStored{fmt.Errorf("%w: publisher closed", ErrUnavailable)}
+	}
+	if site == "" {
+		return lead.Payload{}, nil, notStored{errors.New("producer: publish needs a site")}
+	}
+	l.Normalize()
+	if err := l.Validate(); err != nil {
+		return lead.Payload{}, nil, err
+	}
+	key, err := p.identity(ctx, site, *l, idempotencyKey)
+	if err != nil {
+		return lead.Payload{}, nil, err
+	}
+	pl := lead.NewPayload(site, key, *l, p.o.Clock())
+	if p.o.Tracer != nil {
+		pl.Trace = tracing.Traceparent(ctx)
+	}
+	task, err := p.codec(ctx).NewTask(pl)
+	if err != nil {
+		return lead.Payload{}, nil, notStored{fmt.Errorf("producer: %w", err)}
+	}
+	return pl, task, nil
 }
 
 // keyReused refuses a lead whose idempotency key names another lead.

@@ -52,7 +52,7 @@ func NewHandler(client crm.Client, rc redis.UniversalClient, o Options, log *zap
 	h := &Handler{store: rdb.New(rc), log: log, clock: &fleetClock{local: o.Clock}, name: processName()}
 	o.Clock = h.clock.Now // Redis's time, once Start measured it
 	h.o = o
-	api, err := versions.For(crm.Env{Client: boundCRM{judgedCRM{Client: client, obs: o.Observer}, h},
+	api, err := versions.For(crm.Env{Client: boundCRM{judgedCRM{Client: client, obs: o.Observer, tr: o.Tracer}, h},
 		Store: h.store, Timeout: o.CRMTimeout, Clock: o.Clock, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
@@ -87,6 +87,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if w := t.ResultWriter(); w != nil {
 		r.task = w.TaskID()
 	}
+	ctx, end := h.traceRun(ctx, p, retried+1)
+	defer func() { end(err) }()
 	err = h.deliver(ctx, &r)
 	if err != nil {
 		err = h.settle(ctx, &r, err)

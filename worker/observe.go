@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
@@ -77,21 +79,28 @@ func (nopObserver) CRMConfigProblem(bool)                    {}
 type judgedCRM struct {
 	crm.Client
 	obs Observer
+	tr  trace.Tracer // nil traces nothing
 }
 
 func (c judgedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
 	start := time.Now()
+	ctx, end := traceCRM(ctx, c.tr, actionAdd)
 	id, err := c.Client.Add(ctx, l)
 	err = diagnosed(err)
-	c.obs.CRMRequest(actionAdd, crmClass(err), time.Since(start))
+	class := crmClass(err)
+	end(class, err)
+	c.obs.CRMRequest(actionAdd, class, time.Since(start))
 	return id, err
 }
 
 func (c judgedCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
 	start := time.Now()
+	ctx, end := traceCRM(ctx, c.tr, actionList)
 	items, err := c.Client.List(ctx, o)
 	err = diagnosed(err)
-	c.obs.CRMRequest(actionList, crmClass(err), time.Since(start))
+	class := crmClass(err)
+	end(class, err)
+	c.obs.CRMRequest(actionList, class, time.Since(start))
 	return items, err
 }
 

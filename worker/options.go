@@ -3,6 +3,8 @@ package worker
 import (
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
@@ -116,6 +118,10 @@ type Options struct {
 	// Observer, when set, is told about CRM calls, delivery outcomes and
 	// the circuit and configuration state, for metrics. Nil observes nothing.
 	Observer Observer
+	// Tracer, when set, traces every run as a child of the trace its task
+	// carries (lead.Payload.Trace), and every CRM call within it: package
+	// tracing. Nil traces nothing and costs nothing.
+	Tracer trace.Tracer
 	// OnOutage, when set, is told when the fleet's CRM circuit opens for an
 	// outage (open, with the failure that opened it) and when it closes
 	// again: once for the whole fleet, by the worker whose call opened or

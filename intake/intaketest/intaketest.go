@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/text/encoding/charmap"
@@ -42,6 +43,14 @@ var SimWorker = worker.Options{Concurrency: 2, CRMTimeout: 2 * time.Second, Retr
 func StartDelivery(t testing.TB, crm *crmclient.Client, o worker.Options) *producer.Publisher {
 	t.Helper()
 	rc := redistest.Start(t).Client()
+	StartWorker(t, crm, rc, o)
+	return producer.New(rc, producer.Options{Queue: lead.DefaultQueue}, Log(t))
+}
+
+// StartWorker runs one worker with options o on rc, delivering to crm,
+// until t's cleanup; a worker that ends with an error fails t.
+func StartWorker(t testing.TB, crm *crmclient.Client, rc redis.UniversalClient, o worker.Options) {
+	t.Helper()
 	log := Log(t)
 	h, err := worker.NewHandler(crm, rc, o, log)
 	if err != nil {
@@ -56,7 +65,6 @@ func StartDelivery(t testing.TB, crm *crmclient.Client, o worker.Options) *produ
 		}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	return producer.New(rc, producer.Options{Queue: lead.DefaultQueue}, log)
 }
 
 // Log is the log of a relay in a test: its warnings and errors go to t,

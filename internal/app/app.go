@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"leadrelay/config"
@@ -53,6 +54,9 @@ const demoSite = "demo"
 func Run(ctx context.Context, cfg config.Config, roles Roles, stdout io.Writer, log *zap.Logger) error {
 	r := &relay{cfg: cfg, roles: roles, log: log}
 	defer r.close()
+	if err := r.openTracing(ctx); err != nil {
+		return err
+	}
 	if err := r.openRedis(ctx); err != nil {
 		return err
 	}
@@ -98,6 +102,7 @@ type relay struct {
 	reloader *sitesReloader // with the intake role
 	opsUI    string         // the operators' front page, with the intake role
 	closers  []func()       // run last first by close
+	tracer   trace.Tracer   // nil: tracing off
 }
 
 // onClose has close run f, before what was opened earlier.
@@ -231,7 +236,7 @@ func (r *relay) openWorker(ctx context.Context) error {
 		return err
 	}
 	var h *worker.Handler
-	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.codec, r.met, notifier, r.log); err != nil {
+	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.codec, r.met, notifier, r.tracer, r.log); err != nil {
 		return err
 	}
 	r.health.checks["crm"] = h.Ready
@@ -245,13 +250,14 @@ func (r *relay) openWorker(ctx context.Context) error {
 func (r *relay) openIntake() {
 	o := producerOptions(r.cfg, r.codec, r.ids)
 	o.SiteShare = siteShare(r.rds, r.cfg)
+	o.Tracer = r.tracer
 	pub := producer.New(r.rds.Client, o, r.log)
 	r.onClose(func() { _ = pub.Close() })
 	dir := intake.NewDirectory(intakeSites(r.sites), r.log)
 	r.met.KnownSites(r.sites.Names()...)
 	mountOps(r.opsMux, r.rds, r.cfg, r.codec, r.sites.Names(), r.log)
 	r.opsUI = "http://" + r.opsLn.Addr().String() + opsHome(r.opsMux)
-	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.opsUI, r.log)
+	mountIntake(r.mux, r.rds, r.dur, r.cfg, dir, pub, r.met, r.opsUI, r.tracer, r.log)
 	r.reloader = &sitesReloader{cfg: r.cfg, dir: dir, met: r.met, log: r.log, running: r.sites}
 }
 
@@ -356,9 +362,10 @@ func limitReport(met *metrics.Metrics, log *zap.Logger) func(worker.AdaptiveChan
 
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
-func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
+func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *metrics.Metrics, n notify.Notifier, tr trace.Tracer, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
 	o := WorkerOptions(cfg)
 	o.Codec = codec
+	o.Tracer = tr
 	o.Limiter = CRMLimiter(rds.Client, cfg, worker.WithLimitReport(limitReport(met, log)))
 	dead := deadStore(rds, cfg, codec)
 	mctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -380,10 +387,11 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *m
 }
 
 // mountIntake serves the site-facing routes at /.
-func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, dir *intake.Directory, pub *producer.Publisher, met *metrics.Metrics, opsUI string, log *zap.Logger) {
+func mountIntake(mux *http.ServeMux, rds *Redis, dur *durability, cfg config.Config, dir *intake.Directory, pub *producer.Publisher, met *metrics.Metrics, opsUI string, tr trace.Tracer, log *zap.Logger) {
 	mux.Handle("/", intake.New(intake.Options{
 		Directory: dir,
 		OpsUI:     opsUI,
+		Tracer:    tr,
 		Limiter: intake.NewRedisLimiter(rds.Client, cfg.Intake.SiteRateLimit, cfg.Intake.GlobalRateLimit,
 			intake.WithSiteRates(dir.SiteRate)),
 		LeadBudget:     intake.NewRedisLeadBudget(rds.Client, cfg.Intake.SiteLeadRateLimit),
