@@ -160,18 +160,42 @@ func (r *relay) chooseSites() error {
 	return nil
 }
 
-// listen opens both listeners.
+// workerOpsAddr is where a worker process's ops listener (health and
+// metrics) listens when LEADRELAY_OPS_ADDR does not say: any free
+// loopback port, which the banner and the "listening" log line print, so
+// that any number of workers start on one host with the same settings.
+const workerOpsAddr = "127.0.0.1:0"
+
+// listen opens the listeners. A worker process serves no site: it opens
+// the site listener only when LEADRELAY_HTTP_ADDR is set, and its ops
+// listener on a free loopback port unless LEADRELAY_OPS_ADDR is set.
 func (r *relay) listen() error {
 	var err error
-	if r.ln, err = r.listenOn("LEADRELAY_HTTP_ADDR", "the site listener", r.cfg.Server.HTTPAddr, r.cfg.HTTPAddrSet()); err != nil {
-		return err
+	workerOnly := r.roles.Worker && !r.roles.Intake
+	if !workerOnly || r.cfg.HTTPAddrSet() {
+		if r.ln, err = r.listenOn("LEADRELAY_HTTP_ADDR", "the site listener", r.cfg.Server.HTTPAddr, r.cfg.HTTPAddrSet()); err != nil {
+			return err
+		}
+		r.onClose(func() { _ = r.ln.Close() })
 	}
-	r.onClose(func() { _ = r.ln.Close() })
-	if r.opsLn, err = r.listenOn("LEADRELAY_OPS_ADDR", "the ops listener", r.cfg.Ops.Addr, r.cfg.OpsAddrSet()); err != nil {
+	opsAddr := r.cfg.Ops.Addr
+	if workerOnly && !r.cfg.OpsAddrSet() {
+		opsAddr = workerOpsAddr
+	}
+	if r.opsLn, err = r.listenOn("LEADRELAY_OPS_ADDR", "the ops listener", opsAddr, r.cfg.OpsAddrSet()); err != nil {
 		return err
 	}
 	r.onClose(func() { _ = r.opsLn.Close() })
 	return nil
+}
+
+// siteAddr is the site listener's address, "" when the process has none
+// (a worker without LEADRELAY_HTTP_ADDR).
+func (r *relay) siteAddr() string {
+	if r.ln == nil {
+		return ""
+	}
+	return r.ln.Addr().String()
 }
 
 // listenOn listens on addr, which the variable name sets (set: it did).
@@ -271,10 +295,12 @@ func (r *relay) serve(ctx context.Context, stdout io.Writer) error {
 	r.runBackground(ctx, &wg, errc)
 	srv := intake.NewHTTPServer(r.cfg.Server.HTTPAddr, r.mux)
 	opsSrv := intake.NewHTTPServer(r.cfg.Ops.Addr, OpsGuard(r.opsMux, opsGuardOptions(r.cfg, r.rds.Embedded, r.log), r.log))
-	r.serveHTTP(&wg, errc, "http", srv, r.ln)
+	if r.ln != nil {
+		r.serveHTTP(&wg, errc, "http", srv, r.ln)
+	}
 	r.serveHTTP(&wg, errc, "ops http", opsSrv, r.opsLn)
 	r.printBanner(stdout)
-	r.log.Info("listening", zap.String("addr", r.ln.Addr().String()), zap.String("ops_addr", r.opsLn.Addr().String()),
+	r.log.Info("listening", zap.String("addr", r.siteAddr()), zap.String("ops_addr", r.opsLn.Addr().String()),
 		zap.Bool("intake", r.roles.Intake), zap.Bool("worker", r.roles.Worker))
 
 	var runErr error

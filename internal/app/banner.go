@@ -29,7 +29,15 @@ func (r *relay) printBanner(out io.Writer) {
 	// Written in one piece, so a reader never sees half a banner.
 	w := new(bytes.Buffer)
 	defer func() { _, _ = out.Write(w.Bytes()) }()
-	base, ops := "http://"+r.ln.Addr().String(), "http://"+r.opsLn.Addr().String()
+	ops := "http://" + r.opsLn.Addr().String()
+	if r.ln == nil {
+		fmt.Fprintf(w, "LeadRelay %s worker: no site listener (LEADRELAY_HTTP_ADDR opens one)\n", Version)
+		fmt.Fprintf(w, "ops (operators only) listening on %s\n", ops)
+		fmt.Fprintf(w, "health: %s/healthz  %s/readyz\n", ops, ops)
+		fmt.Fprintf(w, "metrics: %s/metrics\n", ops)
+		return
+	}
+	base := "http://" + r.ln.Addr().String()
 	rds, crm, sites := r.rds, r.crm, r.sites
 	embeddedRedis := rds.Embedded
 	fmt.Fprintf(w, "LeadRelay %s listening on %s\n", Version, base)
