@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"leadrelay/lead"
 )
 
 // delivered reads the leads delivered since since, newest first: asynq
@@ -56,9 +58,16 @@ func (a *Auditor) delivered(ctx context.Context, since time.Time) (ds []Delivere
 // CRM id the relay recorded (the task's result, or else the delivered
 // marker) and its content's hash as sent.
 func (a *Auditor) deliveredOf(ctx context.Context, t *asynq.TaskInfo) (Delivered, bool) {
-	p, err := a.o.Codec.Decode(t.Payload)
+	env, err := lead.ReadEnvelope(t.Payload)
 	if err != nil {
 		return Delivered{}, false
+	}
+	p, hash := lead.Payload{ID: env.ID, Site: env.Site}, env.Sent
+	if !env.Bare { // a task not reduced to its envelope yet (worker.stripDelivered)
+		if p, err = a.o.Codec.Decode(t.Payload); err != nil {
+			return Delivered{}, false
+		}
+		hash = a.src.SentHash(p)
 	}
 	id, err := strconv.ParseInt(string(t.Result), 10, 64)
 	if err != nil || id <= 0 {
@@ -68,5 +77,5 @@ func (a *Auditor) deliveredOf(ctx context.Context, t *asynq.TaskInfo) (Delivered
 		}
 		id = m.CRMID
 	}
-	return Delivered{LeadID: p.ID, Site: p.Site, CRMID: id, Hash: a.src.SentHash(p)}, true
+	return Delivered{LeadID: p.ID, Site: p.Site, CRMID: id, Hash: hash}, true
 }

@@ -62,7 +62,9 @@ func judge(delivered []Delivered, rb crm.ReadBack) verdict {
 	for _, d := range delivered {
 		byCRM[d.CRMID] = true
 		byLead[d.LeadID] = d
-		byHash[d.Hash] = d
+		if d.Hash != "" { // a delivered lead's envelope may keep no hash
+			byHash[d.Hash] = d
+		}
 	}
 	var v verdict
 	listed := make(map[int64]bool, len(rb.Leads))

@@ -72,6 +72,7 @@ type wire struct {
 	Key            string    `json:"key,omitempty"`
 	Sealed         []byte    `json:"sealed,omitempty"`
 	Trace          string    `json:"traceparent,omitempty"`
+	Sent           string    `json:"sent,omitempty"`
 }
 
 // body is what a sealed payload seals: everything a site sent.
@@ -143,12 +144,13 @@ func (c Codec) Decode(b []byte) (Payload, error) {
 }
 
 // Peek reads a task payload as Decode does, but a payload sealed under a
-// key the Codec lacks comes back as its envelope alone (no fields, no
-// error), so counting and routing by site work without every key.
+// key the Codec lacks, or a delivered lead's bare envelope (Strip), comes
+// back as its envelope alone (no fields, no error), so counting and
+// routing by site work without every key.
 func (c Codec) Peek(b []byte) (Payload, error) {
 	p, err := c.Decode(b)
 	var unknown *seal.UnknownKeyError
-	if err == nil || !errors.As(err, &unknown) {
+	if err == nil || !errors.As(err, &unknown) && !errors.Is(err, ErrNoFields) {
 		return p, err
 	}
 	env, err := ReadEnvelope(b)
@@ -191,6 +193,9 @@ type Envelope struct {
 	Key string
 	// Bare is true for a payload that holds the envelope alone (Strip).
 	Bare bool
+	// Sent is, in a bare envelope, the content hash of the lead as the
+	// CRM API version sent it (crm.API.SentHash), for the CRM audit.
+	Sent string
 }
 
 // ReadEnvelope reads the clear part of a task payload of either version.
@@ -203,7 +208,7 @@ func ReadEnvelope(b []byte) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, err
 	}
-	return Envelope{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt, Key: w.Key, Bare: w.bare()}, nil
+	return Envelope{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt, Key: w.Key, Bare: w.bare(), Sent: w.Sent}, nil
 }
 
 // ErrNoFields is wrapped by Decode's error for a payload that holds its
@@ -215,11 +220,12 @@ var ErrNoFields = errors.New("payload holds no fields of the lead (delivered or 
 func (w wire) bare() bool { return w.V == 0 && w.Lead == nil && w.IdempotencyKey == "" }
 
 // Strip returns the envelope of task payload b alone (id, site, digest,
-// received_at): what a delivered lead keeps, with no field of the lead and
-// no idempotency key, sealed or not. It is b itself (changed false) when b
-// is bare already. The envelope is written in the previous version's
-// plaintext shape, whose ReadEnvelope reads it as well.
-func Strip(b []byte) ([]byte, bool, error) {
+// received_at) and sent, the content hash of the lead as sent to the CRM
+// (for the CRM audit; "" for none): what a delivered lead keeps, with no
+// field of the lead and no idempotency key, sealed or not. It is b itself
+// (changed false) when b is bare already. The envelope is written in the
+// previous version's plaintext shape, whose ReadEnvelope reads it as well.
+func Strip(b []byte, sent string) ([]byte, bool, error) {
 	w, err := readWire(b)
 	if err != nil {
 		return nil, false, err
@@ -227,7 +233,7 @@ func Strip(b []byte) ([]byte, bool, error) {
 	if w.bare() {
 		return b, false, nil
 	}
-	out, err := marshal(wire{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt})
+	out, err := marshal(wire{ID: w.ID, Site: w.Site, Sum: w.Sum, ReceivedAt: w.ReceivedAt, Sent: sent})
 	return out, err == nil, err
 }
 

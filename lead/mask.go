@@ -71,6 +71,8 @@ func (c Codec) Describe(b []byte) string {
 	switch {
 	case errors.As(err, &unknown):
 		return fmt.Sprintf("%s sealed under unknown key %s", head, unknown.ID)
+	case errors.Is(err, ErrNoFields):
+		return head + " (delivered: its fields are not kept)"
 	case err != nil:
 		return head + " (its sealed fields do not open)"
 	}

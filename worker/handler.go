@@ -39,6 +39,7 @@ type Handler struct {
 	current  atomic.Bool   // only workers of this version serve the queue (see fleetWatch)
 	rollback rollbackWatch // the fleet epoch as this worker counted it (rollback.go)
 	name     string        // this process, host:pid, as its runs' timeline entries name it
+	strips   strips        // delivered tasks to reduce to their envelopes (strip.go)
 }
 
 // NewHandler returns a Handler that adds leads through client and keeps
@@ -92,8 +93,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	err = h.deliver(ctx, &r)
 	if err != nil {
 		err = h.settle(ctx, &r, err)
-	} else if !r.resultKept {
-		keepResult(t, &r)
+	} else {
+		if !r.resultKept {
+			keepResult(t, &r)
+		}
+		h.stripLater(r.task, h.api.SentHash(r.p))
 	}
 	if !r.recorded {
 		h.recordRun(ctx, &r, err)

@@ -181,6 +181,7 @@ func (h *Handler) Start(ctx context.Context) {
 		h.log.Debug("CRM watermark not read; the first refresh sets it", zap.Error(err))
 	}
 	go every(ctx, preflightEvery, check)
+	go every(ctx, stripEvery, func() { h.stripDelivered(ctx) })
 }
 
 // ConfigProblem returns the CRM configuration problem any worker of the

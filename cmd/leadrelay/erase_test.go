@@ -20,7 +20,7 @@ func erasePerson(who, tag string) map[string]any {
 	return map[string]any{
 		"title":       who + "Title" + tag + "Zq",
 		"email":       strings.ToLower(who) + ".erasezq@example.org",
-		"phone":       map[string]string{"Ann": "+7 900 777-12-34", "Bob": "+7 900 888-56-78"}[who],
+		"phone":       map[string]string{"Ann": "+7 900 777-12-34", "Bob": "+7 900 888-56-78", "Cy": "+7 900 999-90-12"}[who],
 		"company":     who + "Company" + tag + "Zq",
 		"description": who + "Description" + tag + "Zq #" + tag,
 	}
@@ -33,8 +33,10 @@ func erasePerson(who, tag string) map[string]any {
 // fields in any key name or value (SCAN, then every value read and
 // DUMPed) nor in the RDB file after SAVE; in plaintext Bob's fields are
 // found, so the search is not blind. Bob's leads are intact: his queued
-// lead is delivered afterwards. Ann's delivered lead still answers
-// delivered (its marker stays), her erased undelivered ones are never sent.
+// lead is delivered afterwards. Ann's delivered lead kept none of her
+// fields (TestDeliveredKeepsNoFields), so the search finds the other
+// three; it still answers delivered (its marker stays), her erased
+// undelivered ones are never sent.
 func TestEraseLeavesNoTrace(t *testing.T) {
 	t.Parallel()
 	for _, sealed := range []bool{true, false} {
@@ -52,7 +54,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 					t.Errorf("the audit line is missing or names the person:\n%s", stderr)
 				}
 				out = stdout
-				if !strings.Contains(out, "erased: 4 tasks, 1 dead letters") || !strings.Contains(out, "2 undelivered leads dropped") {
+				if !strings.Contains(out, "erased: 3 tasks, 1 dead letters") || !strings.Contains(out, "2 undelivered leads dropped") {
 					t.Errorf("ctl lead erase reports:\n%s", out)
 				}
 			} else {
@@ -128,7 +130,7 @@ func eraseThroughOps(t *testing.T, env map[string]string, body string) string {
 	req.Header.Set("Content-Type", "application/json")
 	code, m := doJSON(t, req)
 	b, _ := json.Marshal(m)
-	if code != http.StatusOK || m["tasks"] != 4.0 || m["dead_letters"] != 1.0 || m["undelivered"] != 2.0 {
+	if code != http.StatusOK || m["tasks"] != 3.0 || m["dead_letters"] != 1.0 || m["undelivered"] != 2.0 {
 		t.Fatalf("POST /ops/erase: %d %s", code, b)
 	}
 	return string(b)
@@ -195,4 +197,51 @@ func redisDump(t *testing.T, rds *redistest.Server) []byte {
 		t.Fatal(err)
 	}
 	return all.Bytes()
+}
+
+// TestDeliveredKeepsNoFields (issue 18): once a lead is delivered, none
+// of its fields is anywhere in Redis (its completed task keeps only its
+// envelope), in plaintext too, while a queued lead's fields are found (the
+// search is not blind); its status still answers delivered with the CRM
+// id and the time it was received. Before, the completed task kept the
+// whole payload for LEADRELAY_DEDUP_TTL.
+func TestDeliveredKeepsNoFields(t *testing.T) {
+	t.Parallel()
+	rds, _, env := privacyBackends(t, false)
+	in := startApp(t, env, "serve")
+	code, body := postJSON(t, in.URL, testSiteKey, "order-1", erasePerson("Cy", "Done"))
+	if code != http.StatusAccepted {
+		t.Fatalf("lead: %d %v", code, body)
+	}
+	id := body["id"].(string)
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) },
+		func() bool { return leadStatus(t, in.URL, id)["status"] == "delivered" })
+	kept := func() []string {
+		dump := redisDump(t, rds)
+		var found []string
+		for _, s := range secretTokens(erasePerson("Cy", "Done")) {
+			if bytes.Contains(dump, []byte(s)) {
+				found = append(found, s)
+			}
+		}
+		return found
+	}
+	waitUntil(t, 10*time.Second, func() string { return fmt.Sprint("fields kept after delivery: ", kept()) },
+		func() bool { return len(kept()) == 0 })
+	st := leadStatus(t, in.URL, id)
+	if st["status"] != "delivered" || st["crm_id"] == nil || st["received_at"] == nil {
+		t.Errorf("status after delivery: %v; want delivered with crm_id and received_at", st)
+	}
+	in.stop(t)
+	in = startApp(t, env, "intake") // no worker: this one stays queued
+	defer in.stop(t)
+	if code, body := postJSON(t, in.URL, testSiteKey, "order-2", erasePerson("Cy", "Queued")); code != http.StatusAccepted {
+		t.Fatalf("queued lead: %d %v", code, body)
+	}
+	dump := redisDump(t, rds)
+	for _, s := range secretTokens(erasePerson("Cy", "Queued")) {
+		if !bytes.Contains(dump, []byte(s)) {
+			t.Errorf("a queued lead's %q is not found: the search is blind", s)
+		}
+	}
 }
