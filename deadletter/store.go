@@ -277,6 +277,25 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Record, int, error) {
 	return recs, total, nil
 }
 
+// Missing returns the ids, of ids, that have no record, in their order.
+// One round trip, whatever len(ids).
+func (s *Store) Missing(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	raws, err := s.store.DeadRecords(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: missing: %w", err)
+	}
+	var out []string
+	for i, b := range raws {
+		if b == nil {
+			out = append(out, ids[i])
+		}
+	}
+	return out, nil
+}
+
 // getMany reads records, skipping ids deleted meanwhile.
 func (s *Store) getMany(ctx context.Context, ids []string) ([]Record, error) {
 	raws, err := s.store.DeadRecords(ctx, ids)

@@ -117,6 +117,11 @@ const (
 	// Legacy: a reason the previous version recorded as prose; Detail
 	// holds it.
 	Legacy Code = "legacy"
+	// RecordedLate: asynq archived the lead while its dead-letter record
+	// could not be written (Redis was down), and the lead's attempt
+	// record holds no reason; the dead-letter sweep recorded it after the
+	// fact.
+	RecordedLate Code = "recorded_late"
 )
 
 // Reason is why a run failed, a lead died or deliveries pause: a Code and

@@ -93,6 +93,8 @@ var table = map[Code]entry{
 	Unexpected: {Final, siteGaveUp, "an unexpected error", "", ""},
 	Unrecorded: {Transient, siteRetrying, "the failure was not recorded (a worker of the previous version ran the lead)", "", ""},
 	Legacy:     {Final, siteGaveUp, "as the previous version recorded it", "", ""},
+	RecordedLate: {Final, siteGaveUp,
+		"recorded after the fact, reason unknown: asynq archived the lead while its dead-letter record could not be written", "", ""},
 }
 
 // entryOf is c's row; a code this version does not know (a newer

@@ -55,6 +55,7 @@ type Metrics struct {
 	crmLimit        prometheus.Gauge
 	crmGoodput      prometheus.Gauge
 	crmLimitMoves   *prometheus.CounterVec
+	deadAdopted     prometheus.Counter
 	audit           auditMetrics
 
 	sites      atomic.Pointer[map[string]bool] // known site names
@@ -118,6 +119,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "leadrelay_crm_limit_verdicts_total",
 			Help: "Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput, or less), collapse (a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).",
 		}, []string{"verdict"}),
+		deadAdopted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadrelay_dead_letters_recorded_late_total",
+			Help: "Dead leads found in asynq's archive with no dead-letter record (its write failed when the lead died, Redis being down) and recorded after the fact by this process's dead-letter sweep.",
+		}),
 		deliveryOK:     set(DeliveryOutcomes...),
 		outcomes:       map[string]bool{},
 		dsites:         map[string]bool{},
@@ -132,7 +137,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.intakeRequests, m.undecodable, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
-			m.circuitOpen, m.configProblem, m.deliveryLatency, m.crmLimit, m.crmGoodput, m.crmLimitMoves)
+			m.circuitOpen, m.configProblem, m.deliveryLatency, m.crmLimit, m.crmGoodput, m.crmLimitMoves, m.deadAdopted)
 		reg.MustRegister(m.audit.collectors()...)
 	}
 	return m
@@ -192,6 +197,15 @@ func (m *Metrics) Delivery(site, outcome string) {
 	outcome = bounded(m.deliveryOK, outcome)
 	m.deliveries.WithLabelValues(outcome).Inc()
 	m.siteDeliveries.WithLabelValues(m.deliverySite(site), outcome).Inc()
+}
+
+// DeadRecordedLate counts n dead leads the dead-letter sweep recorded
+// after the fact (found in asynq's archive with no dead-letter record).
+func (m *Metrics) DeadRecordedLate(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.deadAdopted.Add(float64(n))
 }
 
 // DeliveryLatency records the time from intake to the CRM for one lead

@@ -343,13 +343,10 @@ func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan
 		if r.audit != nil {
 			wg.Go(func() { r.audit.Loop(ctx) })
 		}
-		if r.cfg.Worker.DeadRetention > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				keepDeadFor(ctx, r.cfg.Worker.DeadRetention, deadStore(r.rds, r.cfg, r.codec), asynq.NewInspectorFromRedisClient(r.rds.Client), r.cfg.Queue.Name, r.log)
-			}()
-		}
+		sweep := deadSweep{store: deadStore(r.rds, r.cfg, r.codec), attempts: rdb.New(r.rds.Client),
+			insp: asynq.NewInspectorFromRedisClient(r.rds.Client), queue: r.cfg.Queue.Name,
+			retention: r.cfg.Worker.DeadRetention, met: r.met, log: r.log}
+		wg.Go(func() { sweep.run(ctx) })
 	}
 	if r.reloader != nil {
 		r.reloader.start(ctx, wg)

@@ -9,11 +9,19 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/deadletter"
+	"leadrelay/delivery"
+	"leadrelay/internal/rdb"
+	"leadrelay/lead"
+	"leadrelay/metrics"
 )
 
-// retentionEvery is how often a worker process deletes dead leads past
-// LEADRELAY_DEAD_RETENTION.
-const retentionEvery = time.Hour
+// sweepEvery is how often a worker process sweeps the dead leads: records
+// missing from the dead-letter store, then (with LEADRELAY_DEAD_RETENTION)
+// dead leads past their retention.
+const sweepEvery = 5 * time.Minute
+
+// archivePage is how many archived tasks the sweep reads per round trip.
+const archivePage = 100
 
 // pruneDead deletes the dead leads that died before cutoff: their records
 // in the dead-letter store and their archived asynq tasks, both of which
@@ -32,19 +40,119 @@ func pruneDead(ctx context.Context, store *deadletter.Store, insp *asynq.Inspect
 	return store.Delete(ctx, ids...)
 }
 
-// keepDeadFor runs pruneDead now and every retentionEvery until ctx is
-// done, logging what it deleted (counts, never lead data).
-func keepDeadFor(ctx context.Context, retention time.Duration, store *deadletter.Store, insp *asynq.Inspector, queue string, log *zap.Logger) {
-	t := time.NewTicker(retentionEvery)
+// deadSweep is the one maintenance loop over dead leads, and what it
+// needs.
+type deadSweep struct {
+	store     *deadletter.Store
+	attempts  *rdb.Store // the leads' attempt records: their last reason
+	insp      *asynq.Inspector
+	queue     string
+	retention time.Duration // 0: keep dead leads forever
+	met       *metrics.Metrics
+	log       *zap.Logger
+}
+
+// recordArchived gives every lead task in asynq's archive that has no
+// dead-letter record one, and returns how many it recorded. Such a task
+// is a lead whose dead-letter write failed as it died (Redis was down: the
+// worker could not write, and asynq kept retrying its own archive move
+// until Redis came back). Its reason is the last one its attempt record
+// holds, else delivery.RecordedLate. It reads the archive a page at a
+// time; a record is a function of the archived task and the attempt
+// record alone (dead at the task's last failure), so several processes
+// sweeping at once write the same record, which Put merges into one.
+func (s deadSweep) recordArchived(ctx context.Context) (int, error) {
+	n := 0
+	for page := 1; ; page++ {
+		tasks, err := s.insp.ListArchivedTasks(s.queue, asynq.Page(page), asynq.PageSize(archivePage))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		byID := make(map[string]*asynq.TaskInfo, len(tasks))
+		ids := make([]string, 0, len(tasks))
+		for _, t := range tasks {
+			if t.Type == lead.TaskType {
+				byID[t.ID] = t
+				ids = append(ids, t.ID)
+			}
+		}
+		missing, err := s.store.Missing(ctx, ids)
+		if err != nil {
+			return n, err
+		}
+		for _, id := range missing {
+			if err := s.record(ctx, byID[id]); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(tasks) < archivePage {
+			return n, nil
+		}
+	}
+}
+
+// record writes the dead-letter record of an archived task that has none.
+func (s deadSweep) record(ctx context.Context, t *asynq.TaskInfo) error {
+	a, err := s.attempts.ReadAttempt(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	reason := delivery.Reason{Code: delivery.RecordedLate}
+	if a.Reason.Code != "" {
+		reason = delivery.DeathReason(a.Reason.Outcome(), a.Reason)
+	}
+	attempt := max(a.Runs, 1)
+	at := t.LastFailedAt.UTC()
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	env, _ := lead.ReadEnvelope(t.Payload) // a payload that is no lead still gets its record
+	var payload []byte
+	if env.ID != "" {
+		payload = t.Payload
+	}
+	if err := s.store.Put(ctx, deadletter.Record{
+		LeadID: t.ID, Site: env.Site, Queue: s.queue, Reason: reason, Attempts: attempt,
+		DeadAt: at, ReceivedAt: env.ReceivedAt, Payload: payload,
+		Errors: []deadletter.AttemptError{{At: at, Attempt: attempt, Class: reason.Outcome().String(), Reason: reason}},
+	}); err != nil {
+		return err
+	}
+	s.met.DeadRecordedLate(1)
+	s.log.Warn("dead lead found in asynq's archive with no dead-letter record; recorded it after the fact",
+		zap.String("lead_id", t.ID), zap.String("reason_code", string(reason.Code)))
+	return nil
+}
+
+// once runs one sweep: missing records first, so a lead past its
+// retention is deleted from both places, then the retention.
+func (s deadSweep) once(ctx context.Context) {
+	n, err := s.recordArchived(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("dead-letter sweep: reading asynq's archive failed; trying again later", zap.Error(err), zap.Int("recorded", n))
+	}
+	if s.retention <= 0 {
+		return
+	}
+	n, err = pruneDead(ctx, s.store, s.insp, s.queue, time.Now().Add(-s.retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("dead-letter retention: delete failed; trying again later", zap.Error(err))
+	case n > 0:
+		s.log.Info("dead-letter retention: deleted dead leads past LEADRELAY_DEAD_RETENTION", zap.Int("count", n), zap.Duration("retention", s.retention))
+	}
+}
+
+// run sweeps now and every sweepEvery until ctx is done.
+func (s deadSweep) run(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {
-		n, err := pruneDead(ctx, store, insp, queue, time.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("dead-letter retention: delete failed; trying again later", zap.Error(err))
-		case n > 0:
-			log.Info("dead-letter retention: deleted dead leads past LEADRELAY_DEAD_RETENTION", zap.Int("count", n), zap.Duration("retention", retention))
-		}
+		s.once(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -8,11 +8,15 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
+	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
+	"leadrelay/metrics"
 )
 
 // TestPruneDead is a low finding: the dead-letter store kept personal data
@@ -78,4 +82,101 @@ func TestPruneDead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSweepRecordsArchived is the chaos suite's missing dead lead: its
+// dead-letter write failed while Redis was down, asynq archived it anyway,
+// and operators, who read the dead-letter store, never heard of it. The
+// sweep records every archived lead that has no record, with the reason
+// its attempt record keeps, else RecordedLate; a lead that has a record
+// keeps it, and sweeping twice (or from two processes) changes nothing.
+func TestSweepRecordsArchived(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rds := redistest.Start(t)
+	store := deadletter.New(rds.Client())
+	cli := asynq.NewClientFromRedisClient(rds.Client())
+	insp := asynq.NewInspectorFromRedisClient(rds.Client())
+	t.Cleanup(func() { _ = cli.Close() })
+	kept := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 7}
+	tests := []struct {
+		name     string
+		attempt  *delivery.Reason // the attempt record's last reason; nil: no record
+		recorded bool             // a dead-letter record exists already
+		want     delivery.Reason
+	}{
+		{"reason in the attempt record", &kept, false, kept},
+		{"transient reason: retries exhausted", &delivery.Reason{Code: delivery.CRMUnreachable}, false,
+			delivery.Reason{Code: delivery.CRMUnreachable}.Exhausted()},
+		{"no attempt record", nil, false, delivery.Reason{Code: delivery.RecordedLate}},
+		{"recorded already", nil, true, delivery.Reason{Code: delivery.Unexpected}},
+	}
+	ids := map[string]string{}
+	for i, tc := range tests {
+		p := lead.NewPayload("shop", tc.name, lead.Lead{Email: "a@example.com"}, time.Now())
+		ids[tc.name] = p.ID
+		task, err := lead.NewTask(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.Enqueue(task, asynq.Queue("leads")); err != nil {
+			t.Fatal(err)
+		}
+		if err := insp.ArchiveTask("leads", p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if tc.attempt != nil {
+			if err := rds.Client().HSet(ctx, rdb.AttemptKey(p.ID), "reason", tc.attempt.Encode(), "runs", i+2).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tc.recorded {
+			if err := store.Put(ctx, deadletter.Record{LeadID: p.ID, Site: "shop", Queue: "leads", Reason: tc.want}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reg := prometheus.NewRegistry()
+	met := metrics.New(reg)
+	sweep := deadSweep{store: store, attempts: rdb.New(rds.Client()), insp: insp, queue: "leads", met: met, log: zap.NewNop()}
+	for round := range 2 {
+		n, err := sweep.recordArchived(ctx)
+		if want := []int{3, 0}[round]; err != nil || n != want {
+			t.Fatalf("round %d: recordArchived = %d, %v; want %d", round, n, err, want)
+		}
+	}
+	for _, tc := range tests {
+		r, err := store.Get(ctx, ids[tc.name])
+		if err != nil {
+			t.Errorf("%s: no dead-letter record: %v", tc.name, err)
+			continue
+		}
+		if r.Reason != tc.want || r.Site != "shop" {
+			t.Errorf("%s: record's reason %+v, site %q; want %+v, shop", tc.name, r.Reason, r.Site, tc.want)
+		}
+		if !tc.recorded && len(r.Errors) != 1 {
+			t.Errorf("%s: %d error entries after two sweeps, want 1", tc.name, len(r.Errors))
+		}
+	}
+	if n, _ := store.Count(ctx); n != len(tests) {
+		t.Errorf("store holds %d records, want %d", n, len(tests))
+	}
+	if got := counted(t, reg, "leadrelay_dead_letters_recorded_late_total"); got != 3 {
+		t.Errorf("recorded-late metric = %v, want 3", got)
+	}
+}
+
+// counted is the value of the counter name in reg (0 when absent).
+func counted(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }
