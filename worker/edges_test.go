@@ -403,7 +403,8 @@ func (f *feedbackBox) AcquireFeedback(context.Context) (func(CRMOutcome), error)
 }
 
 // TestHandlerFeedsTheLimiter: every add tells an adaptive limiter how the
-// CRM coped, once: a success is an answer, a 503 is overload.
+// CRM coped, once: a success is an answer, a 503 a failure (judged by its
+// share).
 func TestHandlerFeedsTheLimiter(t *testing.T) {
 	t.Parallel()
 	box := &feedbackBox{}
@@ -421,8 +422,8 @@ func TestHandlerFeedsTheLimiter(t *testing.T) {
 	}
 	box.mu.Lock()
 	defer box.mu.Unlock()
-	if len(box.got) != 2 || box.got[0] != CRMOverloaded || box.got[1] != CRMAnswered {
-		t.Fatalf("limiter told %v, want [overloaded answered]", box.got)
+	if len(box.got) != 2 || box.got[0] != CRMFailed || box.got[1] != CRMAnswered {
+		t.Fatalf("limiter told %v, want [failed answered]", box.got)
 	}
 }
 

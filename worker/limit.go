@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 
@@ -27,12 +28,16 @@ const (
 	// CRMAnswered: the CRM answered, a success or a definite refusal; its
 	// latency says how loaded the CRM is.
 	CRMAnswered CRMOutcome = iota
-	// CRMOverloaded: a timeout, a dropped or refused connection, HTTP 5xx
-	// or 429: the CRM is struggling.
+	// CRMOverloaded: a timeout or HTTP 429: the CRM is struggling.
 	CRMOverloaded
 	// CRMAbandoned: the request ended for reasons of ours (shutdown, a
 	// cancelled task): no signal.
 	CRMAbandoned
+	// CRMFailed: a dropped or refused connection, HTTP 502, 503 or 504:
+	// overload, or a flaky proxy failing a steady share of calls at any
+	// concurrency. The limiter tells them apart by share: it cuts only
+	// when most of a measured epoch failed.
+	CRMFailed
 )
 
 // FeedbackLimiter is a Limiter that learns from every request it admitted:
@@ -78,10 +83,12 @@ func (h *Handler) acquireCRM(ctx context.Context) (func(CRMOutcome), error) {
 	return func(out CRMOutcome) { once.Do(func() { done(out) }) }, nil
 }
 
-// crmOutcome reads a CRM call's error as a load signal: what judge finds
-// transient or uncertain (timeouts, connection failures, HTTP 502, 503,
-// 504) and backpressure (HTTP 429) mean overload; a cancellation of ours
-// means nothing; any other answer came back from a CRM that coped. So
+// crmOutcome reads a CRM call's error as a load signal: a timeout and
+// backpressure (HTTP 429) mean overload; what else judge finds transient
+// or uncertain (connection failures, HTTP 502, 503, 504) is a failure that
+// overload and a flaky proxy alike give, which the limiter judges by its
+// share; a cancellation of ours means nothing; any other answer came back
+// from a CRM that coped. So
 // does an add's HTTP 500 or PHP error page: PHP ran the request and
 // failed in it (a fatal error; its time limit counts CPU, not waiting), a
 // fault that fewer requests in flight would not cure, and one that may
@@ -97,13 +104,19 @@ func crmOutcome(ctx context.Context, err error) CRMOutcome {
 	case errors.Is(err, context.DeadlineExceeded):
 		return CRMOverloaded // the CRM did not answer within LEADRELAY_CRM_TIMEOUT
 	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return CRMOverloaded
+	}
 	f := judge(err)
 	if f.reason.Code == delivery.CRMErrorPage && f.reason.HTTPStatus != http.StatusBadGateway {
 		return CRMAnswered
 	}
 	switch f.out {
-	case delivery.Transient, delivery.Uncertain, delivery.Backpressure:
+	case delivery.Backpressure:
 		return CRMOverloaded
+	case delivery.Transient, delivery.Uncertain:
+		return CRMFailed
 	}
 	return CRMAnswered
 }

@@ -306,6 +306,8 @@ func (o CRMOutcome) signal() rdb.CRMSignal {
 		return rdb.CRMOverloaded
 	case CRMAbandoned:
 		return rdb.CRMNoSignal
+	case CRMFailed:
+		return rdb.CRMFailed
 	}
 	return rdb.CRMAnswered
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"net"
 	"sort"
 	"sync"
 	"testing"
@@ -94,6 +95,13 @@ type loopResult struct {
 // discrete-event simulation: the clock jumps from completion to completion.
 func closedLoop(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmShape, d, tail time.Duration, out CRMOutcome) loopResult {
 	t.Helper()
+	return closedLoopOf(t, ls, clock, shape, d, tail, func() CRMOutcome { return out })
+}
+
+// closedLoopOf is closedLoop whose requests end with what out says, asked
+// at each completion.
+func closedLoopOf(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmShape, d, tail time.Duration, out func() CRMOutcome) loopResult {
+	t.Helper()
 	type req struct {
 		end  time.Time
 		done func(CRMOutcome)
@@ -124,7 +132,7 @@ func closedLoop(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmSha
 		if dt := r.end.Sub(clock.Now()); dt > 0 {
 			clock.Advance(dt)
 		}
-		r.done(out)
+		r.done(out())
 		res.ends = append(res.ends, clock.Now().Sub(start).Seconds())
 	}
 	for _, r := range flight {
@@ -403,10 +411,11 @@ func TestAcquireCRMOutcome(t *testing.T) {
 	}{
 		{"success", ctx, nil, CRMAnswered},
 		{"timeout", ctx, context.DeadlineExceeded, CRMOverloaded},
-		{"transport", ctx, &crmclient.TransportError{Action: "add", Err: errors.New("connection refused")}, CRMOverloaded},
-		{"HTTP 503", ctx, &crmclient.StatusError{Action: "add", StatusCode: 503}, CRMOverloaded},
+		{"transport", ctx, &crmclient.TransportError{Action: "add", Err: errors.New("connection refused")}, CRMFailed},
+		{"client timeout", ctx, &crmclient.TransportError{Action: "add", Err: &net.DNSError{IsTimeout: true}}, CRMOverloaded},
+		{"HTTP 503: overload or a flaky proxy", ctx, &crmclient.StatusError{Action: "add", StatusCode: 503}, CRMFailed},
 		{"HTTP 429", ctx, &crmclient.StatusError{Action: "add", StatusCode: 429}, CRMOverloaded},
-		{"HTTP 502: PHP died or refused", ctx, &crmclient.StatusError{Action: "add", StatusCode: 502}, CRMOverloaded},
+		{"HTTP 502: PHP died or refused", ctx, &crmclient.StatusError{Action: "add", StatusCode: 502}, CRMFailed},
 		{"HTTP 500: a PHP fatal", ctx, &crmclient.StatusError{Action: "add", StatusCode: 500}, CRMAnswered},
 		{"a PHP error page", ctx, &crmclient.DecodeError{Action: "add", StatusCode: 200, Err: errors.New("not JSON")}, CRMAnswered},
 		{"CRM refused the lead", ctx, &crmclient.APIError{Code: 1, Text: "add failed"}, CRMAnswered},

@@ -113,10 +113,14 @@ type CRMSignal int
 const (
 	// CRMAnswered: the CRM answered; its latency counts.
 	CRMAnswered CRMSignal = iota
-	// CRMOverloaded: a timeout, 5xx or 429: the limit is cut.
+	// CRMOverloaded: a timeout or 429: the limit is cut.
 	CRMOverloaded
 	// CRMNoSignal: the request ended for reasons of ours.
 	CRMNoSignal
+	// CRMFailed: a quick failure (a 5xx, a dropped connection) that may
+	// not be overload: it counts in the epoch but not in its goodput, and
+	// cuts only when most of the epoch's requests failed.
+	CRMFailed
 )
 
 // CRMReleaseArgs are the inputs of CRMRelease.
