@@ -19,7 +19,9 @@ Needs LEADRELAY_REDIS_URL and LEADRELAY_SITES_FILE (or LEADRELAY_SITES); SIGHUP
 reloads the sites file.`,
 	"worker": `delivery of queued leads to the CRM; start as many as you like against one
 Redis. Needs LEADRELAY_REDIS_URL, LEADRELAY_CRM_URL, LEADRELAY_CRM_LOGIN and
-LEADRELAY_CRM_APIKEY.`,
+LEADRELAY_CRM_APIKEY. Needs no port: no site listener unless LEADRELAY_HTTP_ADDR
+(or --addr) is set, and health and metrics on a free loopback port that the
+banner prints, unless LEADRELAY_OPS_ADDR is set.`,
 }
 
 // roleSkips are the config sections a role does not read: an intake never
