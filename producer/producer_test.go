@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	rdbstore "leadrelay/internal/rdb"
 	"strings"
 	"testing"
 	"time"
@@ -306,6 +307,9 @@ func TestKeylessWindow(t *testing.T) {
 	counted := logs.FilterMessageSnippet("keyless repeat").FilterField(zap.Int("repeats", 1)).Len()
 	if counted != 1 {
 		t.Errorf("%d log lines count the repeat, want 1", counted)
+	}
+	if day, err := rdbstore.New(rdb).KeylessRepeatsOn(ctx, time.Now()); err != nil || day["shop"] != 1 {
+		t.Errorf("keyless repeats today = %v (%v), want shop 1 (ctl queues shows it)", day, err)
 	}
 	time.Sleep(window + 100*time.Millisecond) // bounded: the window's own length
 	later, err := p.Publish(ctx, "shop", ann, "")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,9 +237,15 @@ func TestQueues(t *testing.T) {
 	e.enqueue(t, payload("shop", "s1"), asynq.ProcessIn(time.Hour))
 	e.putArchived(t, "shop", "a1")
 	e.putDead(t, "shop", "trimmed", time.Minute)
-	// Seven leads delivered today, as the worker counts them.
+	// Seven leads delivered today, as the worker counts them, and two
+	// keyless repeats, as intake counts them.
 	if err := e.rdb.Set(context.Background(), rdb.DeliveredCountKey(now.UTC().Format("2006-01-02")), 7, 0).Err(); err != nil {
 		t.Fatal(err)
+	}
+	for range 2 {
+		if err := rdb.New(e.rdb).CountKeylessRepeat(context.Background(), "shop", now); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	out, _, err := e.run(t, "", "queues")
@@ -261,13 +268,18 @@ func TestQueues(t *testing.T) {
 	if !strings.Contains(out, "asynq's archive (the UI's Archived tab) holds 1 of them too") || !strings.Contains(out, "nothing trims") {
 		t.Errorf("no legend for DEAD and the archive:\n%s", out)
 	}
+	if !strings.Contains(out, "keyless repeats today: shop 2 (") {
+		t.Errorf("no line for the keyless repeats:\n%s", out)
+	}
 
 	out, _, err = e.run(t, "", "queues", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := decodeJSON[[]queueRow](t, out)
-	if len(rows) != 1 || rows[0] != (queueRow{Queue: "leads", Pending: 2, Scheduled: 1, Archived: 1, Dead: 2, Delivered: 7, OldestSec: rows[0].OldestSec}) {
+	want := queueRow{Queue: "leads", Pending: 2, Scheduled: 1, Archived: 1, Dead: 2, Delivered: 7, OldestSec: rows[0].OldestSec,
+		KeylessRepeats: map[string]int64{"shop": 2}}
+	if len(rows) != 1 || !reflect.DeepEqual(rows[0], want) {
 		t.Errorf("json rows = %+v", rows)
 	}
 }

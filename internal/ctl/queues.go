@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/hibiken/asynq"
@@ -29,6 +30,10 @@ type queueRow struct {
 	// Delivered counts leads the workers recorded in the CRM today (UTC),
 	// over every queue they serve; shown on the configured queue's row.
 	Delivered int64 `json:"delivered_today"`
+	// KeylessRepeats counts, per site, leads sent again without a key
+	// within their keyless window today (UTC): answered as new, kept as
+	// one; on the configured queue's row.
+	KeylessRepeats map[string]int64 `json:"keyless_repeats_today,omitempty"`
 	OldestSec int   `json:"oldest_pending_seconds"`
 	Paused    bool  `json:"paused"`
 }
@@ -82,6 +87,9 @@ func (c *cli) queues(args []string) error {
 				return fmt.Errorf("delivered today: %w", err)
 			}
 			r.Delivered = n
+			if r.KeylessRepeats, err = rdb.New(c.rds.Client).KeylessRepeatsOn(c.ctx, c.o.Now()); err != nil {
+				return fmt.Errorf("keyless repeats today: %w", err)
+			}
 		}
 		rows = append(rows, r)
 	}
@@ -106,8 +114,19 @@ func (c *cli) queues(args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	printRepeats(c, rows)
 	fmt.Fprint(c.out, queuesLegend(archived))
 	return nil
+}
+
+// printRepeats says how many keyless repeats each site sent today, if any.
+func printRepeats(c *cli, rows []queueRow) {
+	for _, r := range rows {
+		for _, site := range slices.Sorted(maps.Keys(r.KeylessRepeats)) {
+			fmt.Fprintf(c.out, "keyless repeats today: %s %d (sent again within LEADRELAY_KEYLESS_WINDOW: answered as new, kept as one)\n",
+				site, r.KeylessRepeats[site])
+		}
+	}
 }
 
 // queuesLegend explains the columns that are easy to misread: WAITING and

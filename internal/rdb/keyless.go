@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,4 +61,30 @@ func (s *Store) Known(ctx context.Context, queue, id string) (payload []byte, m 
 	}
 	m, err = parseMarkerOf(id, raw)
 	return payload, m, err
+}
+
+// CountKeylessRepeat counts a keyless repeat of site on day (UTC), for
+// operators (ctl queues).
+func (s *Store) CountKeylessRepeat(ctx context.Context, site string, day time.Time) error {
+	key := KeylessRepeatsKey(day.UTC().Format("2006-01-02"))
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, key, site, 1)
+		p.Expire(ctx, key, dayCounterTTL)
+		return nil
+	})
+	return err
+}
+
+// KeylessRepeatsOn is every site's keyless repeats on day (UTC).
+func (s *Store) KeylessRepeatsOn(ctx context.Context, day time.Time) (map[string]int64, error) {
+	m, err := s.c.HGetAll(ctx, KeylessRepeatsKey(day.UTC().Format("2006-01-02"))).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(m))
+	for site, v := range m {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out[site] = n
+	}
+	return out, nil
 }

@@ -159,6 +159,11 @@ func LegacyClaimKey(crmID int64) string { return Prefix + "crm:claim:" + strconv
 // "sha256:<digest>".)
 func KeylessKey(site, name string) string { return Prefix + "keyless:" + site + ":" + name }
 
+// KeylessRepeatsKey counts, per site, the keyless repeats of a UTC day
+// (YYYY-MM-DD): the same content within its keyless window, answered as a
+// new lead and kept as one (hash site → count), kept 8 days.
+func KeylessRepeatsKey(day string) string { return Prefix + "stats:keyless_repeats:" + day }
+
 // DeliveredCountKey is the counter of leads delivered on a UTC day
 // (YYYY-MM-DD), kept 8 days, which `ctl queues` reports.
 func DeliveredCountKey(day string) string { return Prefix + "stats:delivered:" + day }

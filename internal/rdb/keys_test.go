@@ -46,6 +46,7 @@ func TestKeysDocumented(t *testing.T) {
 		"ClaimsKey":           strings.Replace(ClaimsKey(0), "{0}", "{<crm id / 100>}", 1),
 		"LegacyClaimKey":      strings.Replace(LegacyClaimKey(0), ":0", ":<crm id>", 1),
 		"DeliveredCountKey":   DeliveredCountKey("<YYYY-MM-DD>"),
+		"KeylessRepeatsKey":   KeylessRepeatsKey("<YYYY-MM-DD>"),
 		"DeliveredSitesKey":   DeliveredSitesKey("<YYYY-MM-DD>"),
 		"LastDeliveredKey":    LastDeliveredKey,
 		"CRMRateKey":          CRMRateKey,
