@@ -593,3 +593,55 @@ func TestHandlerSeams(t *testing.T) {
 		}
 	})
 }
+
+// failingBox is a deadBox whose first fails Puts fail, as during a Redis
+// failover.
+type failingBox struct {
+	deadBox
+	fails int
+}
+
+func (d *failingBox) Put(ctx context.Context, p lead.Payload, death Death) error {
+	d.mu.Lock()
+	if d.fails > 0 {
+		d.fails--
+		d.mu.Unlock()
+		return errors.New("redis: connection refused")
+	}
+	d.mu.Unlock()
+	return d.deadBox.Put(ctx, p, death)
+}
+
+// TestDeadPutRetried: a dead letter whose write fails once or twice (Redis
+// failing over) is written on a later try, not left to the sweep; one
+// that keeps failing still ends the lead (asynq archives it, the sweep
+// records it).
+func TestDeadPutRetried(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		fails int
+		kept  bool
+	}{
+		{"no failure", 0, true},
+		{"two failures", 2, true},
+		{"every try fails", deadPutTries, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			box := &failingBox{deadBox: deadBox{reasons: map[string]delivery.Reason{}}, fails: tc.fails}
+			e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
+			e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+				return false, &crmclient.APIError{Action: "add", Code: 1, Text: "rejected"}
+			})
+			task, p := newLeadTask(t)
+			if err := e.h.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("ProcessTask = %v, want SkipRetry", err)
+			}
+			if _, kept := box.reason(p.ID); kept != tc.kept {
+				t.Errorf("dead letter kept: %v, want %v", kept, tc.kept)
+			}
+		})
+	}
+}

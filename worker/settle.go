@@ -154,14 +154,14 @@ func (h *Handler) dead(ctx context.Context, r *run, f failure, reason delivery.R
 		retried, _ := asynq.GetRetryCount(ctx)
 		attempt = retried + 1
 	}
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-	defer cancel()
 	if h.o.DeadLetters != nil {
 		d := Death{Reason: reason, Outcome: f.out, Attempt: attempt}
-		if perr := h.o.DeadLetters.Put(bctx, r.p, d); perr != nil {
-			r.log.Error("dead lead not kept in the dead-letter store; asynq's archive still holds it", zap.Error(perr))
+		if perr := putDead(ctx, h.o.DeadLetters, r.p, d); perr != nil {
+			r.log.Error("dead lead not kept in the dead-letter store yet; the dead-letter sweep records it from asynq's archive", zap.Error(perr))
 		}
 	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
 	switch fence, merr := h.store.MarkDead(bctx, h.o.Queue, r.p.ID, r.token, r.p.Site, r.state, h.o.DeliveredTTL); {
 	case merr != nil:
 		r.log.Warn("dead flag not recorded; a later delivery may leave a stale dead-letter record", zap.Error(merr))
@@ -169,6 +169,32 @@ func (h *Handler) dead(ctx context.Context, r *run, f failure, reason delivery.R
 		r.log.Warn("another run holds the lead, or delivered it; its state was left to it")
 	}
 	return out
+}
+
+// deadPutTries bounds the dead-letter writes of a dying lead, all within
+// one bookkeepingTimeout: a Redis failover or restart fails a write or two.
+const deadPutTries = 3
+
+// putDead puts the dead letter, trying again after a short wait when the
+// write fails, up to deadPutTries times within bookkeepingTimeout. What
+// still fails is left to the dead-letter sweep (internal/app), which
+// records a lead found in asynq's archive with no record.
+func putDead(ctx context.Context, dl DeadLetters, p lead.Payload, d Death) error {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	var err error
+	for try := 1; ; try++ {
+		if err = dl.Put(bctx, p, d); err == nil || try == deadPutTries {
+			return err
+		}
+		select {
+		case <-bctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // logFields are the fields that describe a failure in a log line: its
