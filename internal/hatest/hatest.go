@@ -223,7 +223,7 @@ func (p *Proc) appendLog(line string) {
 }
 
 var (
-	opsBanner     = regexp.MustCompile(`ops UI: (http://[0-9.:]+)/ui/`)
+	opsBanner     = regexp.MustCompile(`ops UI: (http://[0-9.:]+)/`)
 	metricsBanner = regexp.MustCompile(`metrics: (http://[0-9.:]+)/metrics`)
 )
 
