@@ -34,8 +34,8 @@ type queueRow struct {
 	// within their keyless window today (UTC): answered as new, kept as
 	// one; on the configured queue's row.
 	KeylessRepeats map[string]int64 `json:"keyless_repeats_today,omitempty"`
-	OldestSec int   `json:"oldest_pending_seconds"`
-	Paused    bool  `json:"paused"`
+	OldestSec      int              `json:"oldest_pending_seconds"`
+	Paused         bool             `json:"paused"`
 }
 
 func (c *cli) queues(args []string) error {
