@@ -11,6 +11,10 @@
 //	intake POST /v1/leads            (the site's traceparent, if it sent one, is its parent)
 //	└─ publish                       (admission and enqueue; the task records this span)
 //	   ├─ deliver                    (one per run of the worker, in any process, any attempt)
-//	   │  └─ crm add                 (the CRM call: action, HTTP status, class)
+//	   │  ├─ begin                   (the store: marker, lock, write-ahead "sending")
+//	   │  ├─ look-up                 (of an uncertain earlier add; its crm list calls under it)
+//	   │  ├─ crm add                 (the CRM call: action, HTTP status, class)
+//	   │  ├─ finish                  (the store: marker, claim, timeline, result)
+//	   │  └─ dead-letter             (a lead that cannot succeed, put in the dead-letter store)
 //	   └─ deliver …
 package tracing

@@ -20,6 +20,7 @@ import (
 	"leadrelay/internal/redistest"
 	"leadrelay/producer"
 	"leadrelay/tracing"
+	"leadrelay/worker"
 )
 
 const (
@@ -44,7 +45,7 @@ type relay struct {
 	rec    *tracetest.SpanRecorder
 }
 
-func startRelay(t *testing.T) *relay {
+func startRelay(t *testing.T, tune ...func(*worker.Options)) *relay {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -59,6 +60,9 @@ func startRelay(t *testing.T) *relay {
 	rc := redistest.Start(t).Client()
 	o := intaketest.SimWorker
 	o.Tracer = tr
+	for _, f := range tune {
+		f(&o)
+	}
 	intaketest.StartWorker(t, crm, rc, o)
 	log := intaketest.Log(t)
 	pub := producer.New(rc, producer.Options{Tracer: tr}, log)
@@ -164,6 +168,63 @@ func TestOneLeadOneTrace(t *testing.T) {
 		t.Errorf("intake's lead id %q, the run's %q", got, attr(runs[0], string(tracing.LeadID)))
 	}
 	noSecrets(t, spans, append([]string{crmKey, siteKey, strings.TrimPrefix(r.base, "http://")}, personal...))
+}
+
+// TestRunStepsTraced: a run's steps are spans under it: Begin in every
+// run, the look-up of an add whose answer was lost, Finish of the
+// delivery, and the dead-lettering of a lead the CRM rejects.
+func TestRunStepsTraced(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, func(o *worker.Options) { o.ReconcileAfter = 100 * time.Millisecond })
+	r.sim.SetFaults(crmsim.Faults{AmbiguousRate: 1, RejectMarker: "reject-me"})
+	r.post(t, `{"title":"Ann Lee","email":"ann@example.com"}`)
+	r.waitSpan(t, "look-up", func(s sdktrace.ReadOnlySpan) bool { return s.Name() == tracing.SpanLookUp })
+	r.waitSpan(t, "delivered run", outcome(tracing.SpanDeliver, "delivered"))
+	r.post(t, `{"title":"Bob reject-me","email":"bob@example.com"}`)
+	r.waitSpan(t, "dead-letter", func(s sdktrace.ReadOnlySpan) bool { return s.Name() == tracing.SpanDeadLetter })
+
+	spans := r.rec.Ended()
+	runs := map[string]string{} // span id → outcome
+	for _, s := range spans {
+		if s.Name() == tracing.SpanDeliver {
+			runs[s.SpanContext().SpanID().String()] = attr(s, string(tracing.Outcome))
+		}
+	}
+	under := map[string]map[string]bool{} // step → outcomes of the runs it is under
+	for _, s := range spans {
+		switch s.Name() {
+		case tracing.SpanBegin, tracing.SpanLookUp, tracing.SpanFinish, tracing.SpanDeadLetter:
+			out, ok := runs[s.Parent().SpanID().String()]
+			if !ok {
+				t.Errorf("%s span's parent %s is no run", s.Name(), s.Parent().SpanID())
+				continue
+			}
+			if under[s.Name()] == nil {
+				under[s.Name()] = map[string]bool{}
+			}
+			under[s.Name()][out] = true
+		}
+	}
+	for step, out := range map[string]string{tracing.SpanBegin: "delivered", tracing.SpanLookUp: "delivered",
+		tracing.SpanFinish: "delivered", tracing.SpanDeadLetter: "dead"} {
+		if !under[step][out] {
+			t.Errorf("no %s span under a %s run; steps under runs: %v", step, out, under)
+		}
+	}
+	noSecrets(t, spans, []string{crmKey, siteKey, "Ann Lee", "ann@example.com", "reject-me", "bob@example.com"})
+}
+
+// post sends body to intake as the site and wants 202.
+func (r *relay) post(t *testing.T, body string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/leads", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+siteKey)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	r.intake.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("intake answered %d: %s", rec.Code, rec.Body)
+	}
 }
 
 func one(t *testing.T, byName map[string][]sdktrace.ReadOnlySpan, name string) sdktrace.ReadOnlySpan {

@@ -19,6 +19,17 @@ const (
 	SpanDeliver = "deliver"
 	// SpanCRMPrefix starts the name of a CRM call's span: "crm add".
 	SpanCRMPrefix = "crm "
+	// SpanBegin is a run's start in the store: the delivered marker, the
+	// lock and the write-ahead "sending" record.
+	SpanBegin = "begin"
+	// SpanLookUp is a run's look-up of an uncertain earlier add (its CRM
+	// calls are its children).
+	SpanLookUp = "look-up"
+	// SpanFinish is the record of a delivery: the marker, the CRM id's
+	// claim, the timeline and the result.
+	SpanFinish = "finish"
+	// SpanDeadLetter is the dead-lettering of a lead that cannot succeed.
+	SpanDeadLetter = "dead-letter"
 )
 
 // The attribute keys LeadRelay's spans carry. Each is an identifier, a

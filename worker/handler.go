@@ -20,6 +20,7 @@ import (
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/seal"
+	"leadrelay/tracing"
 )
 
 // markerWrites is how often a delivered marker is tried before giving up.
@@ -186,9 +187,11 @@ func (h *Handler) deliverOnce(ctx context.Context, r *run) error {
 // another worker has it (the error).
 func (h *Handler) begin(ctx context.Context, r *run) (rdb.Begun, error) {
 	p, caps := r.p, h.api.Caps()
-	b, err := h.store.Begin(ctx, rdb.BeginArgs{ID: p.ID, Token: r.token, Now: h.o.Clock(),
+	sctx, end := h.traceStep(ctx, tracing.SpanBegin)
+	b, err := h.store.Begin(sctx, rdb.BeginArgs{ID: p.ID, Token: r.token, Now: h.o.Clock(),
 		LockTTL: h.o.LockTTL, RecordTTL: h.o.DeliveredTTL,
 		Watermark: h.api.Watermark(), CountSend: caps.CountSends, ReadTop: caps.DeliveredTop})
+	end(err)
 	if err != nil {
 		return b, storeErr("begin delivery", err)
 	}
@@ -338,17 +341,19 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 	if r.task == m.LeadID {
 		fa.Result = strconv.FormatInt(m.CRMID, 10)
 	}
+	sctx, end := h.traceStep(ctx, tracing.SpanFinish)
 	for i := range markerWrites {
 		if i > 0 {
 			time.Sleep(time.Duration(50<<i) * time.Millisecond)
 		}
-		bctx, cancel := bookkeeping(ctx)
+		bctx, cancel := bookkeeping(sctx)
 		f, err = h.store.Finish(bctx, fa)
 		cancel()
 		if err == nil {
 			break
 		}
 	}
+	end(err)
 	if err != nil {
 		r.log.Error("delivered to the CRM but the delivered marker could not be recorded; the next run reconciles",
 			zap.Int64("crm_id", m.CRMID), zap.Error(err))

@@ -9,6 +9,7 @@ import (
 	"leadrelay/crm"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
+	"leadrelay/tracing"
 )
 
 // reconcileSettle is added to CRMTimeout for the least ReconcileAfter, so
@@ -19,7 +20,9 @@ const reconcileSettle = time.Second
 // uncertain add, and counts the answer.
 func (h *Handler) lookUp(ctx context.Context, r *run, a rdb.Attempt) (crm.Result, error) {
 	r.lookUps++
+	ctx, end := h.traceStep(ctx, tracing.SpanLookUp)
 	res, err := h.api.LookUp(ctx, r.p, a)
+	end(err)
 	h.stats.reconcile(res, err)
 	return res, err
 }

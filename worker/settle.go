@@ -12,6 +12,7 @@ import (
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
+	"leadrelay/tracing"
 )
 
 // DeadLetters keeps dead leads where asynq's archive cannot trim them (it
@@ -149,6 +150,8 @@ func (h *Handler) record(ctx context.Context, r *run, reason delivery.Reason, sp
 // dead dead-letters the lead and tells asynq to archive it.
 func (h *Handler) dead(ctx context.Context, r *run, f failure, reason delivery.Reason, err error) error {
 	out := &deadError{reason: reason, err: err}
+	ctx, end := h.traceStep(ctx, tracing.SpanDeadLetter)
+	defer end(nil)
 	attempt := h.record(ctx, r, reason, true, out)
 	if attempt == 0 {
 		retried, _ := asynq.GetRetryCount(ctx)

@@ -36,6 +36,23 @@ func (h *Handler) traceRun(ctx context.Context, p lead.Payload, attempt int) (co
 	}
 }
 
+// traceStep starts the span of one step of a run (tracing.SpanBegin,
+// SpanLookUp, SpanFinish, SpanDeadLetter) under the run's span; end closes
+// it, marked failed when err is not nil. The error's text is never
+// copied: it can quote a lead's field. Without a tracer both do nothing.
+func (h *Handler) traceStep(ctx context.Context, name string) (context.Context, func(error)) {
+	if h.o.Tracer == nil {
+		return ctx, func(error) {}
+	}
+	ctx, span := h.o.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
+	return ctx, func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, name)
+		}
+		span.End()
+	}
+}
+
 // traceCRM starts the span of one CRM call; end closes it with the
 // answer's class and HTTP status. Never the URL, the key or the lead:
 // the action names the call. Without a tracer both do nothing.
