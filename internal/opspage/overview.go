@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"leadrelay/audit"
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
 	"leadrelay/lead"
@@ -38,6 +39,11 @@ type crmHealth struct {
 	// the CRM requests answered a second in its last epoch; zero when not
 	// measured.
 	Limit, Goodput float64
+	// Audit is the latest audit of what the CRM holds against what was
+	// delivered, in one line; AuditBad when it found a lead created twice
+	// or a delivered lead missing.
+	Audit    string
+	AuditBad bool
 }
 
 // deadRow is one dead lead on the overview.
@@ -156,8 +162,23 @@ func (p *Page) crm(ctx context.Context, now time.Time) (crmHealth, error) {
 	default:
 		h.Circuit = "closed: calls go through"
 	}
-	h.Limit, h.Goodput, err = p.store.CRMAdaptive(ctx)
+	if h.Limit, h.Goodput, err = p.store.CRMAdaptive(ctx); err != nil {
+		return h, err
+	}
+	h.Audit, h.AuditBad, err = p.audit(ctx)
 	return h, err
+}
+
+// audit reads the latest audit's report (audit.Last).
+func (p *Page) audit(ctx context.Context) (line string, bad bool, err error) {
+	rep, ok, err := audit.Last(ctx, p.rc)
+	switch {
+	case err != nil:
+		return "", false, err
+	case !ok:
+		return "no audit on record in the last two intervals (LEADRELAY_AUDIT_INTERVAL; 0 turns it off)", false, nil
+	}
+	return rep.Line(), len(rep.Duplicates)+len(rep.Missing) > 0, nil
 }
 
 // deadLeads lists the newest dead leads with their reason for operators

@@ -78,6 +78,7 @@ type Options struct {
 // Page serves the page. Build it with New; it is safe for concurrent use.
 type Page struct {
 	o      Options
+	rc     redis.UniversalClient
 	store  *rdb.Store
 	dead   *deadletter.Store
 	status *status.Reader
@@ -98,7 +99,7 @@ func New(rc redis.UniversalClient, dead *deadletter.Store, codec lead.Codec, o O
 		o.Now = time.Now
 	}
 	o.Log = cmp.Or(o.Log, zap.NewNop())
-	p := &Page{o: o, store: rdb.New(rc), dead: dead, status: status.New(rc, o.Queue).Opening(codec),
+	p := &Page{o: o, rc: rc, store: rdb.New(rc), dead: dead, status: status.New(rc, o.Queue).Opening(codec),
 		envelopes: status.New(rc, o.Queue), codec: codec, mux: http.NewServeMux()}
 	p.mux.HandleFunc("GET /{$}", p.overview)
 	p.mux.HandleFunc("GET /leads/{id}", p.lead)

@@ -2,6 +2,7 @@ package opspage
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"leadrelay/audit"
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
@@ -77,6 +79,37 @@ func TestPage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPageAudit: the CRM's box says the latest audit, and marks one that
+// found a lead created twice.
+func TestPageAudit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rc := redistest.Start(t).Client()
+	page := New(rc, deadletter.New(rc), lead.Codec{}, Options{})
+	get := func() string {
+		rec := httptest.NewRecorder()
+		page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET / = %d:\n%s", rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	if body, want := get(), `<span id="audit" class="ok">no audit on record`; !strings.Contains(body, want) {
+		t.Errorf("before any audit, the page lacks %q:\n%s", want, body)
+	}
+	rep := audit.Report{At: time.Now(), Window: "1h0m0s", Checked: 12, Read: 13, Duplicates: []audit.Find{{}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.New(rc).AuditSave(ctx, b, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if body, want := get(), `<span id="audit" class="bad">`+rep.Line(); !strings.Contains(body, want) {
+		t.Errorf("after an audit that found a duplicate, the page lacks %q:\n%s", want, body)
 	}
 }
 
