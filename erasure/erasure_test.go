@@ -3,6 +3,7 @@ package erasure_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,5 +97,45 @@ func TestEraseQuery(t *testing.T) {
 				t.Errorf("Erase = %+v, %v; want no lead, %v", rep, err, tt.err)
 			}
 		})
+	}
+}
+
+// TestEraseByPhoneIsExact: erasing a person by phone deletes the leads
+// with that number only (+7 and 8 before it are one number), never
+// another person's whose number merely ends alike: a search may match
+// loosely, a deletion may not, or a lead accepted from someone else is
+// lost.
+func TestEraseByPhoneIsExact(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	e := erasure.New(rc, erasure.Options{Queue: "erase"})
+	phones := map[string]string{"ann": "+7 900 123-45-67", "ann-trunk": "8 (900) 123-45-67",
+		"us": "+1 900 123 4567", "other-area": "+7 911 123-45-67"}
+	ids := map[string]string{}
+	for key, phone := range phones {
+		p := lead.NewPayload("shop", key, lead.Lead{Title: key, Phone: phone}, time.Now())
+		enqueue(t, rc, p)
+		ids[p.ID] = key
+	}
+	tests := []struct {
+		phone string
+		want  []string
+	}{
+		{"123-45-67", nil}, // the end of four numbers, none of them this one
+		{"+7 (900) 1234567", []string{"ann", "ann-trunk"}},
+	}
+	for _, tt := range tests {
+		rep, err := e.Erase(context.Background(), erasure.Query{Phone: tt.phone, By: "test"})
+		if err != nil {
+			t.Fatalf("Erase(%q): %v", tt.phone, err)
+		}
+		var got []string
+		for _, l := range rep.Leads {
+			got = append(got, ids[l.ID])
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Erase(phone %q) erased %v, want %v", tt.phone, got, tt.want)
+		}
 	}
 }

@@ -17,7 +17,8 @@ import (
 const maxFind = 200_000
 
 // find returns the ids of the leads holding email or phone (either: the
-// person's leads), as status.Query matches them, among every task asynq
+// person's leads), exactly (status.Query.SamePerson: a number that only
+// ends alike is another person's), among every task asynq
 // holds and every dead letter, sealed ones opened with the Codec. A
 // payload sealed under a key the Codec lacks is an error: a search that
 // skipped it would report the person erased while a lead of theirs stays.
@@ -27,7 +28,7 @@ func (e *Eraser) find(ctx context.Context, email, phone string) ([]string, bool,
 		return nil, false, fmt.Errorf("%w: the phone holds fewer than 3 digits", ErrQuery)
 	}
 	match := func(l lead.Lead) bool {
-		return email != "" && byEmail.Matches(l) || phone != "" && byPhone.Matches(l)
+		return email != "" && byEmail.SamePerson(l) || phone != "" && byPhone.SamePerson(l)
 	}
 	var ids []string
 	var unreadable error

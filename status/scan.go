@@ -103,6 +103,32 @@ func (q Query) Matches(l lead.Lead) bool {
 		(q.Phone == "" || got != "" && samePhone(got, want))
 }
 
+// SamePerson reports whether l has exactly the query's contact, for
+// deleting what a person asked to erase: the e-mail (any case), and the
+// phone's digits all alike (+7 and 8 before the same ten digits count as
+// one number). Matches is looser (the last ten, or the last seven or more,
+// of a longer number), which is right for finding but would delete
+// another person's lead whose number ends alike.
+func (q Query) SamePerson(l lead.Lead) bool {
+	if strings.TrimSpace(q.Email) != "" && !strings.EqualFold(strings.TrimSpace(l.Email), strings.TrimSpace(q.Email)) {
+		return false
+	}
+	if q.Phone == "" {
+		return true
+	}
+	got, want := russianTrunk(digitsOf(l.Phone)), russianTrunk(digitsOf(q.Phone))
+	return got != "" && got == want
+}
+
+// russianTrunk writes a Russian number's trunk prefix 8 as its country
+// code 7, so 8 900 … and +7 900 … are one number.
+func russianTrunk(d string) string {
+	if len(d) == 11 && d[0] == '8' {
+		return "7" + d[1:]
+	}
+	return d
+}
+
 // samePhone reports whether the digits got and want are one number: the
 // same, or the last 10 alike when both have as many (so +7 900 … and
 // 8 900 … are one number), or at least 7 that end a longer number.
