@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // ChangeCompleted rewrites, with f, the payloads of those of tasks ids of
@@ -61,6 +62,8 @@ func (s *Store) ChangeCompleted(ctx context.Context, q string, ids []string, f f
 }
 
 // changed is msg with its payload changed by f, and whether f changed it.
+// asynq's error_msg of an earlier failed run goes too: a completed task
+// needs it no more, and its text may quote what the CRM answered.
 func (s *Store) changed(msg []byte, f func([]byte) ([]byte, bool, error)) ([]byte, bool, error) {
 	payload, err := taskPayload(msg)
 	if err != nil {
@@ -71,5 +74,24 @@ func (s *Store) changed(msg []byte, f func([]byte) ([]byte, bool, error)) ([]byt
 		return nil, false, err
 	}
 	next, err := withTaskPayload(msg, out)
+	if err != nil {
+		return nil, false, err
+	}
+	next, err = withoutField(next, asynqErrorField)
 	return next, err == nil, err
+}
+
+// asynqErrorField is the number of asynq's TaskMessage.error_msg, the
+// last failed run's error text.
+const asynqErrorField = 7
+
+// withoutField is msg without its fields numbered num.
+func withoutField(msg []byte, num protowire.Number) ([]byte, error) {
+	out := make([]byte, 0, len(msg))
+	err := eachField(msg, func(n protowire.Number, _ protowire.Type, field, _ []byte) {
+		if n != num {
+			out = append(out, field...)
+		}
+	})
+	return out, err
 }
