@@ -240,16 +240,24 @@ type relay struct {
 }
 
 // startRelay runs app.Run with the roles and waits until /healthz answers.
+// The site listener's address is set as LEADRELAY_HTTP_ADDR, as an
+// operator sets it: a worker opens that listener (its /healthz) only when
+// the setting names it.
 func startRelay(ctx context.Context, env map[string]string, roles app.Roles) (*relay, error) {
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cfg.Server.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cfg, err := config.Load(func(k string) string {
+		if k == "LEADRELAY_HTTP_ADDR" {
+			return addr
+		}
+		return env[k]
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
 	cfg.Ops.Addr = "127.0.0.1:0" // several relays run at once: no fixed ops port
 	log := app.NewLogger(cfg, io.Discard)
 	rctx, cancel := context.WithCancel(ctx)
