@@ -76,7 +76,6 @@ func TestCodecReads(t *testing.T) {
 	// A sealed value moved into another lead's envelope.
 	swapped := bytes.Replace(other, []byte(q.ID), []byte(p.ID), 1)
 
-	var unknown *seal.UnknownKeyError
 	tests := []struct {
 		name  string
 		codec lead.Codec
@@ -87,8 +86,8 @@ func TestCodecReads(t *testing.T) {
 		{"sealed under k1, read after rotation to k2,k1", rotated, sealed, nil},
 		{"previous version's plaintext, by a sealing codec", rotated, plain, nil},
 		{"plaintext by the zero codec", lead.Codec{}, plain, nil},
-		{"sealed, k1 dropped", k2only, sealed, func(err error) bool { return errors.As(err, &unknown) && unknown.ID == "k1" }},
-		{"sealed, by the zero codec", lead.Codec{}, sealed, func(err error) bool { return errors.As(err, &unknown) }},
+		{"sealed, k1 dropped", k2only, sealed, func(err error) bool { var u *seal.UnknownKeyError; return errors.As(err, &u) && u.ID == "k1" }},
+		{"sealed, by the zero codec", lead.Codec{}, sealed, func(err error) bool { var u *seal.UnknownKeyError; return errors.As(err, &u) }},
 		{"sealed fields of another lead", k1, swapped, func(err error) bool { return errors.Is(err, seal.ErrOpen) }},
 		{"not JSON", k1, []byte(`{"id":`), func(err error) bool { return err != nil }},
 		{"a newer version", k1, []byte(`{"v":3,"id":"ld_1","site":"shop"}`), func(err error) bool { return err != nil }},
