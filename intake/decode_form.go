@@ -118,6 +118,7 @@ func (fc formContent) lead() (lead.Lead, error) {
 		}
 	}
 	l.Description = withSpamHint(l.Description, strings.Join(hints, "; "))
+	l.Normalize() // what was added above follows the fields' rules too
 	if err := l.Validate(); err != nil {
 		return lead.Lead{}, err
 	}

@@ -118,7 +118,7 @@ func formFieldOf(name string, siteFields map[string]string, v2 bool) (string, in
 func extraLines(extra []extraField) string {
 	lines := make([]string, len(extra))
 	for i, f := range extra {
-		lines[i] = shownName(f.name) + ": " + cleanHint(f.value)
+		lines[i] = cleanHint(shownName(f.name)) + ": " + cleanHint(f.value)
 	}
 	return strings.Join(lines, "\n")
 }

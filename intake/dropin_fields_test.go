@@ -38,6 +38,10 @@ func TestDropInFieldNames(t *testing.T) {
 			lead.Lead{Title: "Bob", Company: "ACME", Phone: "+79001234567", Description: "Hi\nSite: blog"}},
 		{"a multi-line unknown field is one line", form("email", "a@example.com", "address", "Lenina 1\r\nflat 2"),
 			lead.Lead{Email: "a@example.com", Description: "address: Lenina 1  flat 2\nSite: shop"}},
+		// Found by FuzzDecodeForm: a name's control characters reached the
+		// description, so the queued lead was not normalized.
+		{"control characters in an unknown name", form("phone", "000", "\x00\x01note\u2028", "0\x00"),
+			lead.Lead{Phone: "000", Description: "note: 0\nSite: shop"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
