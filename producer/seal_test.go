@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/internal/seal"
 	"leadrelay/lead"
+	"leadrelay/worker/workertest"
 )
 
 func sealingCodec(t *testing.T) lead.Codec {
@@ -26,35 +26,6 @@ func sealingCodec(t *testing.T) lead.Codec {
 	return lead.NewCodec(k)
 }
 
-// serveQueue runs an asynq server of this process on queue, as a worker
-// does, so the inspector lists it.
-func serveQueue(t *testing.T, rc *redis.Client, queue string) {
-	t.Helper()
-	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{Queues: map[string]int{queue: 1}, Concurrency: 1,
-		Logger: nopLogger{}})
-	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	insp := asynq.NewInspectorFromRedisClient(rc)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if s, err := insp.Servers(); err == nil && len(s) > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the asynq server never registered")
-		}
-	}
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Debug(...any) {}
-func (nopLogger) Info(...any)  {}
-func (nopLogger) Warn(...any)  {}
-func (nopLogger) Error(...any) {}
-func (nopLogger) Fatal(...any) {}
-
 // TestSealersOnFleetClock (issue 18, review point a): a worker registers
 // as a sealer until an expiry on the fleet's clock, Redis's. A producer
 // whose host clock runs an hour ahead of Redis's took every registration
@@ -64,7 +35,7 @@ func TestSealersOnFleetClock(t *testing.T) {
 	t.Parallel()
 	m, rc := newMini(t)
 	m.SetTime(time.Now().Add(-time.Hour)) // this host runs an hour ahead of Redis
-	serveQueue(t, rc, "sealers")
+	workertest.ServeQueue(t, rc, "sealers")
 	ctx := context.Background()
 	store := rdb.New(rc)
 	redisNow, err := store.Time(ctx)

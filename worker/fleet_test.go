@@ -15,6 +15,7 @@ import (
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
+	"leadrelay/worker/workertest"
 )
 
 // TestFleetWritesPreviousMarkersOnlyWithOldWorkers: a delivery writes the
@@ -44,21 +45,8 @@ func TestFleetWritesPreviousMarkersOnlyWithOldWorkers(t *testing.T) {
 			o := Options{Concurrency: 1, PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second}
 			// A bare asynq server of the queue, in this process: what a
 			// worker of the previous version looks like to asynq.
-			srv := asynq.NewServerFromRedisClient(rc, asynq.Config{Concurrency: 1, Queues: map[string]int{lead.DefaultQueue: 1},
-				Logger: log.Sugar(), LogLevel: asynq.FatalLevel})
-			if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(srv.Shutdown)
+			workertest.ServeQueue(t, rc, lead.DefaultQueue)
 			insp := asynq.NewInspectorFromRedisClient(rc)
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				if s, err := insp.Servers(); err == nil && len(s) > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("no asynq server listed after 10s")
-				}
-			}
 			h := newHandler(t, newFakeCRM(crmclient.V2), rc, o, log)
 			if tc.self != "" {
 				h.lookAtFleet(context.Background(), insp, tc.self)
