@@ -9,32 +9,39 @@ import (
 	"strings"
 )
 
+// scalar reads a JSON value the CRM may send for any scalar, as text: a
+// string as its contents, a number as its digits, null and false as "",
+// true as "1". what names the type wanted, for errors.
+func scalar(b []byte, what string) (string, error) {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return "", fmt.Errorf("empty value for %s", what)
+	case string(b) == "null", string(b) == "false":
+		return "", nil
+	case string(b) == "true":
+		return "1", nil
+	case b[0] == '"':
+		var s string
+		err := json.Unmarshal(b, &s)
+		return s, err
+	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
+		return string(b), nil
+	default:
+		return "", fmt.Errorf("cannot read %.20q as %s", b, what)
+	}
+}
+
 // flexInt decodes an integer the CRM sends as a JSON number, a string ("5",
 // ""), null or a boolean (PHP's false for "nothing").
 type flexInt int64
 
 func (n *flexInt) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0:
-		return fmt.Errorf("empty value for an integer")
-	case string(b) == "null", string(b) == "false":
-		*n = 0
-		return nil
-	case string(b) == "true":
-		*n = 1
-		return nil
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		return n.parse(strings.TrimSpace(s))
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		return n.parse(string(b))
-	default:
-		return fmt.Errorf("cannot read %.20q as an integer", b)
+	s, err := scalar(b, "an integer")
+	if err != nil {
+		return err
 	}
+	return n.parse(strings.TrimSpace(s))
 }
 
 func (n *flexInt) parse(s string) error {
@@ -59,29 +66,12 @@ func (n *flexInt) parse(s string) error {
 type flexString string
 
 func (s *flexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0:
-		return fmt.Errorf("empty value for a string")
-	case string(b) == "null", string(b) == "false":
-		*s = ""
-		return nil
-	case string(b) == "true":
-		*s = "1"
-		return nil
-	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = flexString(v)
-		return nil
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		*s = flexString(b)
-		return nil
-	default:
-		return fmt.Errorf("cannot read %.20q as a string", b)
+	v, err := scalar(b, "a string")
+	if err != nil {
+		return err
 	}
+	*s = flexString(v)
+	return nil
 }
 
 // flexUIDs decodes the uids of a lead. The CRM source lists them as rows,
