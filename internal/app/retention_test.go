@@ -39,10 +39,8 @@ func TestPruneDead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			rds := redistest.Start(t)
-			store := deadletter.New(rds.Client())
-			cli := asynq.NewClientFromRedisClient(rds.Client())
-			insp := asynq.NewInspectorFromRedisClient(rds.Client())
+			e := newDeadEnv(t)
+			store, insp := e.store, e.insp
 			ids := map[string]string{}
 			for name, age := range ages {
 				p := lead.NewPayload("shop", name, lead.Lead{Email: name + "@example.com"}, now.Add(-age))
@@ -50,16 +48,7 @@ func TestPruneDead(t *testing.T) {
 				if err := store.Put(ctx, deadletter.Record{LeadID: p.ID, Site: "shop", Queue: "leads", Reason: delivery.Reason{Code: delivery.CRMRejected}, DeadAt: now.Add(-age), Payload: b}); err != nil {
 					t.Fatal(err)
 				}
-				task, err := lead.NewTask(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := cli.Enqueue(task, asynq.Queue("leads")); err != nil {
-					t.Fatal(err)
-				}
-				if err := insp.ArchiveTask("leads", p.ID); err != nil {
-					t.Fatal(err)
-				}
+				e.archive(t, p)
 				ids[name] = p.ID
 			}
 			n, err := pruneDead(ctx, store, insp, "leads", now.Add(-tc.retention))
@@ -93,11 +82,8 @@ func TestPruneDead(t *testing.T) {
 func TestSweepRecordsArchived(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rds := redistest.Start(t)
-	store := deadletter.New(rds.Client())
-	cli := asynq.NewClientFromRedisClient(rds.Client())
-	insp := asynq.NewInspectorFromRedisClient(rds.Client())
-	t.Cleanup(func() { _ = cli.Close() })
+	e := newDeadEnv(t)
+	rds, store, insp := e.rds, e.store, e.insp
 	kept := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 7}
 	tests := []struct {
 		name     string
@@ -115,16 +101,7 @@ func TestSweepRecordsArchived(t *testing.T) {
 	for i, tc := range tests {
 		p := lead.NewPayload("shop", tc.name, lead.Lead{Email: "a@example.com"}, time.Now())
 		ids[tc.name] = p.ID
-		task, err := lead.NewTask(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cli.Enqueue(task, asynq.Queue("leads")); err != nil {
-			t.Fatal(err)
-		}
-		if err := insp.ArchiveTask("leads", p.ID); err != nil {
-			t.Fatal(err)
-		}
+		e.archive(t, p)
 		if tc.attempt != nil {
 			if err := rds.Client().HSet(ctx, rdb.AttemptKey(p.ID), "reason", tc.attempt.Encode(), "runs", i+2).Err(); err != nil {
 				t.Fatal(err)
@@ -163,6 +140,40 @@ func TestSweepRecordsArchived(t *testing.T) {
 	}
 	if got := counted(t, reg, "leadrelay_dead_letters_recorded_late_total"); got != 3 {
 		t.Errorf("recorded-late metric = %v, want 3", got)
+	}
+}
+
+// deadEnv is where dead leads rest, on a real Redis of the test's own:
+// the dead-letter store and asynq's archive, reached through its client
+// and inspector.
+type deadEnv struct {
+	rds   *redistest.Server
+	store *deadletter.Store
+	cli   *asynq.Client
+	insp  *asynq.Inspector
+}
+
+func newDeadEnv(t *testing.T) *deadEnv {
+	t.Helper()
+	rds := redistest.Start(t)
+	cli := asynq.NewClientFromRedisClient(rds.Client())
+	t.Cleanup(func() { _ = cli.Close() })
+	return &deadEnv{rds: rds, store: deadletter.New(rds.Client()), cli: cli, insp: asynq.NewInspectorFromRedisClient(rds.Client())}
+}
+
+// archive puts p's task in asynq's archive of the "leads" queue, as asynq
+// leaves a lead whose runs are spent.
+func (e *deadEnv) archive(t *testing.T, p lead.Payload) {
+	t.Helper()
+	task, err := lead.NewTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cli.Enqueue(task, asynq.Queue("leads")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.insp.ArchiveTask("leads", p.ID); err != nil {
+		t.Fatal(err)
 	}
 }
 
