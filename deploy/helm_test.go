@@ -12,14 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v2"
 
 	"leadrelay/config"
+	"leadrelay/internal/redistest"
 )
 
 // chart is the Helm chart's directory.
@@ -302,9 +301,7 @@ func TestHelmAutoscaling(t *testing.T) {
 // every LeadRelay process registers, serves for a queue with a task.
 func asynqMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.MiniClient(t)
 	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask("lead:deliver", nil), asynq.Queue("leads")); err != nil {
 		t.Fatal(err)
 	}

@@ -44,20 +44,11 @@ func newEnv(t *testing.T, rdb *redis.Client) *env {
 	return newEnvWith(t, rdb, nil)
 }
 
-// miniClient is a client of an embedded miniredis, for tests that need
-// no real Redis; both close when t ends.
-func miniClient(t *testing.T) *redis.Client {
-	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redistest.Mini(t).Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
-}
-
 // newEnvWith is newEnv with Options adjusted by opts, which may read e.rdb.
 func newEnvWith(t *testing.T, rdb *redis.Client, opts func(e *env, o *Options)) *env {
 	t.Helper()
 	if rdb == nil {
-		rdb = miniClient(t)
+		rdb = redistest.MiniClient(t)
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)

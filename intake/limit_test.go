@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/internal/redistest"
 )
 
 var limiterEpoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -20,7 +22,7 @@ var limiterEpoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 func newLimiter(t *testing.T, site, global float64, opts ...RedisLimiterOption) (Limiter, *time.Time) {
 	t.Helper()
 	now := limiterEpoch
-	l := NewRedisLimiter(miniClient(t), site, global, append([]RedisLimiterOption{WithRateClock(func() time.Time { return now })}, opts...)...)
+	l := NewRedisLimiter(redistest.MiniClient(t), site, global, append([]RedisLimiterOption{WithRateClock(func() time.Time { return now })}, opts...)...)
 	return l, &now
 }
 
@@ -116,7 +118,7 @@ func TestRedisLimiter(t *testing.T) {
 
 	t.Run("Redis TIME", func(t *testing.T) {
 		t.Parallel()
-		l := NewRedisLimiter(miniClient(t), 1, 0)
+		l := NewRedisLimiter(redistest.MiniClient(t), 1, 0)
 		admitted(t, l, "shop", "192.0.2.1", "first")
 		if d := allow(t, l, "shop", "192.0.2.1"); d.Allowed {
 			t.Fatalf("second within the second: %+v", d)

@@ -35,9 +35,7 @@ func newPublisher(t *testing.T, rdb redis.UniversalClient, o Options) (*Publishe
 func newMini(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
 	t.Helper()
 	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	return m, rdb
+	return m, redistest.NewClient(t, m.Addr())
 }
 
 func queueSize(t *testing.T, rdb redis.UniversalClient, queue string) int {

@@ -220,10 +220,21 @@ func (s *Server) Restart() {
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
 // Client returns a go-redis client for the server, closed at cleanup.
-func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	s.t.Cleanup(func() { c.Close() })
+func (s *Server) Client() *redis.Client { return NewClient(s.t, s.Addr) }
+
+// NewClient returns a go-redis client of the Redis at addr, closed when t
+// ends.
+func NewClient(t testing.TB, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// MiniClient starts Mini and returns a client of it; both close when t
+// ends.
+func MiniClient(t testing.TB) *redis.Client {
+	t.Helper()
+	return NewClient(t, Mini(t).Addr())
 }
 
 // Mini starts an embedded miniredis for fast unit tests. It is no proof of
