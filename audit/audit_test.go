@@ -21,7 +21,7 @@ import (
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
-	"leadrelay/notify"
+	"leadrelay/notify/notifytest"
 	"leadrelay/worker"
 )
 
@@ -102,17 +102,6 @@ func (r *relay) deliver(t *testing.T, n int) []lead.Payload {
 // extra is how many CRM leads the simulator holds beyond one per lead.
 func (r *relay) extra(n int) int { return len(r.sim.Leads()) - n }
 
-type notes struct {
-	mu     sync.Mutex
-	events []notify.Event
-}
-
-func (n *notes) Notify(e notify.Event) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.events = append(n.events, e)
-}
-
 type figures struct{ checked, dups, missing int }
 
 func (f *figures) Audited(_ time.Time, checked, dups, missing int) {
@@ -152,7 +141,7 @@ func TestAuditFindsDuplicates(t *testing.T) {
 				t.Fatalf("no late commit duplicated a lead; the test needs one: sim %+v, worker %+v", r.sim.Stats(), r.h.Stats())
 			}
 			offset := time.Duration(0)
-			box, fig := &notes{}, &figures{}
+			box, fig := &notifytest.Recorder{}, &figures{}
 			a := audit.New(r.h.CRM(), r.rc, audit.Options{Codec: lead.NewCodec(nil), Settle: time.Minute,
 				Clock: func() time.Time { return r.h.Now().Add(offset) }, Notifier: box, Recorder: fig})
 			ctx := context.Background()
@@ -172,8 +161,8 @@ func TestAuditFindsDuplicates(t *testing.T) {
 			if fig.dups != want || fig.checked != n || fig.missing != 0 {
 				t.Errorf("recorded %+v, want %d new duplicates over both audits", *fig, want)
 			}
-			if len(box.events) != min(want, 10) {
-				t.Errorf("%d notifications, want %d", len(box.events), min(want, 10))
+			if len(box.Events()) != min(want, 10) {
+				t.Errorf("%d notifications, want %d", len(box.Events()), min(want, 10))
 			}
 			again, err := a.Run(ctx)
 			if err != nil || len(again.Duplicates) != want || again.NewDuplicates != 0 {

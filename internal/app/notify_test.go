@@ -3,11 +3,8 @@ package app
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
@@ -15,40 +12,17 @@ import (
 	"leadrelay/lead"
 	"leadrelay/metrics"
 	"leadrelay/notify"
+	"leadrelay/notify/notifytest"
 	"leadrelay/worker"
 )
-
-// recorder is a Notifier that keeps what it is told.
-type recorder struct {
-	mu     sync.Mutex
-	events []notify.Event
-}
-
-func (r *recorder) Notify(e notify.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) kinds() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.events {
-		out = append(out, e.Kind)
-	}
-	return out
-}
 
 // TestNotifications: a lead stored as dead is notified with its site, id
 // and reason; a configuration problem is notified when it starts and ends,
 // not on every report.
 func TestNotifications(t *testing.T) {
 	t.Parallel()
-	m := redistest.Mini(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	rec := &recorder{}
+	rdb := redistest.MiniClient(t)
+	rec := &notifytest.Recorder{}
 	d := deadLetters{store: deadletter.New(rdb), queue: "leads", notify: rec}
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	rejected := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
@@ -62,7 +36,7 @@ func TestNotifications(t *testing.T) {
 	outage := outageNotifier(rec) // the worker tells it once for the fleet
 	outage(true, delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503})
 	outage(false, delivery.Reason{})
-	got := rec.kinds()
+	got, events := rec.Kinds(), rec.Events()
 	want := []string{notify.LeadDead, notify.ConfigProblem, notify.ConfigResolved, notify.CircuitOpened, notify.CircuitClosed}
 	if len(got) != len(want) {
 		t.Fatalf("notified %v, want %v", got, want)
@@ -73,11 +47,11 @@ func TestNotifications(t *testing.T) {
 		}
 	}
 	// Chat reads the code, never the CRM's own text.
-	if e := rec.events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != rejected ||
+	if e := events[0]; e.Site != "shop" || e.LeadID != p.ID || e.Reason != rejected ||
 		strings.Contains(notify.Text(e), "Ошибка") {
 		t.Errorf("dead-lead event = %+v: %s", e, notify.Text(e))
 	}
-	if open, closed := notify.Text(rec.events[3]), notify.Text(rec.events[4]); !strings.Contains(open, "crm_unreachable") ||
+	if open, closed := notify.Text(events[3]), notify.Text(events[4]); !strings.Contains(open, "crm_unreachable") ||
 		!strings.Contains(open, "pause") || !strings.Contains(closed, "resume") {
 		t.Errorf("outage notifications: %q, then %q; want its start with the failure, and its end", open, closed)
 	}
