@@ -78,59 +78,37 @@ func (p *parser) str(name, def string) string {
 }
 
 func (p *parser) int(name string, def int) int {
-	p.known(name, strconv.Itoa(def), false)
-	v := p.raw(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		p.fail(name, fmt.Sprintf("must be a whole number, got %q", v))
-		return def
-	}
-	return n
+	return typed(p, name, def, strconv.Itoa(def), strconv.Atoi, "a whole number")
 }
 
 func (p *parser) float(name string, def float64) float64 {
-	p.known(name, strconv.FormatFloat(def, 'g', -1, 64), false)
-	v := p.raw(name)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		p.fail(name, fmt.Sprintf("must be a number, got %q", v))
-		return def
-	}
-	return f
+	parse := func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+	return typed(p, name, def, strconv.FormatFloat(def, 'g', -1, 64), parse, "a number")
 }
 
 func (p *parser) bool(name string, def bool) bool {
-	p.known(name, strconv.FormatBool(def), false)
-	v := p.raw(name)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.fail(name, fmt.Sprintf("must be true or false, got %q", v))
-		return def
-	}
-	return b
+	return typed(p, name, def, strconv.FormatBool(def), strconv.ParseBool, "true or false")
 }
 
 func (p *parser) dur(name string, def time.Duration) time.Duration {
-	p.known(name, shortDuration(def), false)
+	return typed(p, name, def, shortDuration(def), time.ParseDuration, "a duration such as 30s or 1h")
+}
+
+// typed reads the setting name with parse: def when it is unset, and def
+// with a problem saying what it must be (want) when parse refuses it.
+// shown is def as Vars lists it.
+func typed[T any](p *parser, name string, def T, shown string, parse func(string) (T, error), want string) T {
+	p.known(name, shown, false)
 	v := p.raw(name)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	x, err := parse(v)
 	if err != nil {
-		p.fail(name, fmt.Sprintf("must be a duration such as 30s or 1h, got %q", v))
+		p.fail(name, fmt.Sprintf("must be %s, got %q", want, v))
 		return def
 	}
-	return d
+	return x
 }
 
 func (p *parser) positive(name string, v float64) {
