@@ -423,7 +423,8 @@ type FinishArgs struct {
 	Legacy bool
 	// Run is the delivering run's timeline entry (as RecordRun writes
 	// it), written with the marker, once however often Finish is
-	// retried; nil writes none.
+	// retried; nil writes none. A plain first run (impliedRun) on a lead
+	// with no timeline writes none either: Runs reads it from the marker.
 	Run *delivery.Run
 	// Result, on a single primary, is written as the result of the lead's
 	// asynq task (its id is the lead id) if that task is there, as
@@ -500,7 +501,7 @@ func (s *Store) finishPipelined(ctx context.Context, a FinishArgs, entry string)
 	var fin, claim, top, uncount *evalCall
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		fin = queue(ctx, p, finishScript, []string{DeliveredKey(m.LeadID), AttemptKey(m.LeadID), LockKey(m.LeadID), TimelineKey(m.LeadID)},
-			m.encode(), a.TTL.Milliseconds(), a.Token, entry, TimelineCap, a.TTL.Milliseconds())
+			m.encode(), a.TTL.Milliseconds(), a.Token, entry, TimelineCap, a.TTL.Milliseconds(), boolArg(impliedRun(a.Run, m)))
 		if m.CRMID > 0 {
 			claim = queue(ctx, p, claimScript, s.claimKeys(m.CRMID), m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds())
 			top = queue(ctx, p, raiseScript, []string{JournalMetaKey}, "crm_top", m.CRMID)
@@ -548,7 +549,8 @@ func (s *Store) finishScripted(ctx context.Context, a FinishArgs, entry string) 
 		LegacyDeliveredKey(m.LeadID), DeliveredSitesKey(a.Day), LastDeliveredKey, TimelineKey(m.LeadID),
 		AsynqTaskKey(a.Queue, m.LeadID)},
 		m.encode(), a.TTL.Milliseconds(), a.Token, m.CRMID, m.LeadID, a.ClaimTTL.Milliseconds(), m.Site, legacy,
-		dayCounterTTL.Milliseconds(), ms(m.At), entry, TimelineCap, a.TTL.Milliseconds(), a.Result).Result()
+		dayCounterTTL.Milliseconds(), ms(m.At), entry, TimelineCap, a.TTL.Milliseconds(), a.Result,
+		boolArg(impliedRun(a.Run, m))).Result()
 	if err != nil {
 		return nil, err
 	}

@@ -114,6 +114,13 @@ func ParseMarker(s string) (*Marker, error) {
 	return &m, nil
 }
 
+// implies reports whether the marker stands for its delivering run's
+// timeline entry when the timeline has none (Runs, impliedRun): a compact
+// marker of a plain add.
+func (m *Marker) implies() bool {
+	return strings.HasPrefix(m.raw, markerVersion+"|") && m.Via == "" && m.CRMID > 0
+}
+
 // parseMarkerOf is ParseMarker for a marker read under lead id's key.
 func parseMarkerOf(id, s string) (*Marker, error) {
 	m, err := ParseMarker(s)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"leadrelay/delivery"
 )
 
@@ -73,13 +75,25 @@ func runEntryOf(r delivery.Run) (entry []byte, fold string, err error) {
 
 // Runs reads lead id's timeline, oldest run first; none when it has no
 // timeline (never run, expired, or run by a worker of the previous
-// version).
+// version). A delivering run the marker implies (impliedRun: Finish wrote
+// no entry for it) is read from the marker, without its worker and
+// duration, at the time of the delivery.
 func (s *Store) Runs(ctx context.Context, id string) ([]delivery.Run, error) {
-	raw, err := s.c.LRange(ctx, TimelineKey(id), 0, -1).Result()
-	if err != nil {
+	var (
+		list   *redis.StringSliceCmd
+		marker *redis.StringCmd
+	)
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		list = p.LRange(ctx, TimelineKey(id), 0, -1)
+		marker = p.Get(ctx, DeliveredKey(id))
+		return nil
+	})
+	if err = nilErr(err); err != nil {
 		return nil, err
 	}
-	runs := make([]delivery.Run, 0, len(raw))
+	raw := list.Val()
+	runs := make([]delivery.Run, 0, len(raw)+1)
+	delivered := false
 	for _, v := range raw {
 		var e runEntry
 		if err := json.Unmarshal([]byte(v), &e); err != nil {
@@ -94,7 +108,29 @@ func (s *Store) Runs(ctx context.Context, id string) ([]delivery.Run, error) {
 		if len(e.Reason) > 0 {
 			r.Reason = delivery.ParseReason(string(e.Reason))
 		}
+		delivered = delivered || r.End == delivery.RunDelivered
 		runs = append(runs, r)
 	}
+	if m, err := parseMarkerOf(id, marker.Val()); !delivered && err == nil && m.implies() {
+		return withRun(runs, delivery.Run{At: m.At.UTC(), End: delivery.RunDelivered, CRMID: m.CRMID, Adds: 1}), nil
+	}
 	return runs, nil
+}
+
+// impliedRun reports whether run r, which wrote marker m, is the one a
+// marker implies (Runs): a plain add, delivered by the run that sent it,
+// with no look-up. Finish then writes its entry only when the lead has a
+// timeline already (a run before it), or the run no longer held the lead.
+func impliedRun(r *delivery.Run, m Marker) bool {
+	return r != nil && r.End == delivery.RunDelivered && r.Adds == 1 && r.LookUps == 0 &&
+		r.Reason.IsZero() && !r.Fenced && r.Repeats == 0 && r.CRMID == m.CRMID && m.CRMID > 0 && m.Via == ""
+}
+
+// withRun puts r among runs in the order of their starts.
+func withRun(runs []delivery.Run, r delivery.Run) []delivery.Run {
+	i := len(runs)
+	for i > 0 && runs[i-1].At.After(r.At) {
+		i--
+	}
+	return append(runs[:i], append([]delivery.Run{r}, runs[i:]...)...)
 }

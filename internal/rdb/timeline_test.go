@@ -89,17 +89,34 @@ func TestTimeline(t *testing.T) {
 // TestFinishRecordsRun: Finish puts the delivering run on the timeline
 // and keeps the CRM id as the task's result in the same script, once
 // however often it is retried, and writes no result into a task asynq
-// does not hold (it would make a stray hash).
+// does not hold (it would make a stray hash). A plain first add writes no
+// timeline at all: the marker implies its entry, which Runs reads back.
 func TestFinishRecordsRun(t *testing.T) {
 	t.Parallel()
 	rc := redistest.Start(t).Client()
 	s := New(rc)
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	at := t0.Add(30 * time.Millisecond)
+	plain := delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunDelivered, CRMID: 42, Adds: 1, Duration: 30 * time.Millisecond}
+	looked := plain
+	looked.LookUps = 1
+	implied := delivery.Run{At: at, End: delivery.RunDelivered, CRMID: 42, Adds: 1}
+	before := delivery.Run{At: t0.Add(-time.Minute), Worker: "w2:2", End: delivery.RunRetry,
+		Reason: delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}, Adds: 1}
 	for _, tc := range []struct {
-		name string
-		task bool // asynq holds the lead's task
-	}{{"task held", true}, {"no task", false}} {
-		id := "ld_fin_" + strings.ReplaceAll(tc.name, " ", "_")
+		name  string
+		task  bool           // asynq holds the lead's task
+		run   delivery.Run   // the delivering run
+		prior *delivery.Run  // a run recorded before it
+		list  bool           // a timeline list is kept
+		want  []delivery.Run // Runs afterwards
+	}{
+		{"plain add, task held", true, plain, nil, false, []delivery.Run{implied}},
+		{"plain add, no task", false, plain, nil, false, []delivery.Run{implied}},
+		{"look-up", true, looked, nil, true, []delivery.Run{looked}},
+		{"after a retry", true, plain, &before, true, []delivery.Run{before, plain}},
+	} {
+		id := "ld_fin_" + strings.NewReplacer(" ", "_", ",", "").Replace(tc.name)
 		taskKey := AsynqTaskKey("leads", id)
 		if tc.task {
 			must(t, rc.HSet(ctx, taskKey, "state", "active").Err())
@@ -107,8 +124,12 @@ func TestFinishRecordsRun(t *testing.T) {
 		if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: "A", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
 			t.Fatal(err)
 		}
-		run := delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunDelivered, CRMID: 42, Adds: 1, Duration: 30 * time.Millisecond}
-		a := FinishArgs{Marker: Marker{CRMID: 42, LeadID: id, Site: "shop", At: t0}, Queue: "leads", Token: "A",
+		if tc.prior != nil {
+			_, err := s.RecordRun(ctx, id, "A", *tc.prior, time.Hour)
+			must(t, err)
+		}
+		run := tc.run
+		a := FinishArgs{Marker: Marker{CRMID: 42, LeadID: id, Site: "shop", At: at}, Queue: "leads", Token: "A",
 			TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-07", Run: &run, Result: "42"}
 		for range 2 { // the second is a Finish retried after a lost answer
 			f, err := s.Finish(ctx, a)
@@ -117,10 +138,18 @@ func TestFinishRecordsRun(t *testing.T) {
 				t.Errorf("%s: Finish = %+v, want the result kept, owned", tc.name, f)
 			}
 		}
+		if got := rc.Exists(ctx, TimelineKey(id)).Val() == 1; got != tc.list {
+			t.Errorf("%s: timeline list kept %v, want %v", tc.name, got, tc.list)
+		}
 		runs, err := s.Runs(ctx, id)
 		must(t, err)
-		if len(runs) != 1 || runs[0] != run {
-			t.Errorf("%s: timeline %+v, want the one run %+v", tc.name, runs, run)
+		if len(runs) != len(tc.want) {
+			t.Fatalf("%s: timeline %+v, want %+v", tc.name, runs, tc.want)
+		}
+		for i := range runs {
+			if runs[i] != tc.want[i] {
+				t.Errorf("%s: run %d = %+v, want %+v", tc.name, i, runs[i], tc.want[i])
+			}
 		}
 		res, err := rc.HGet(ctx, taskKey, "result").Result()
 		switch {
@@ -129,6 +158,32 @@ func TestFinishRecordsRun(t *testing.T) {
 		case !tc.task && rc.Exists(ctx, taskKey).Val() != 0:
 			t.Errorf("%s: a result was written into a task asynq does not hold", tc.name)
 		}
+	}
+}
+
+// TestImpliedRunAfterDuplicate: a lead delivered by a plain first add
+// keeps no timeline; a later run that finds it delivered records its
+// entry, and Runs still shows the delivering run first, from the marker.
+func TestImpliedRunAfterDuplicate(t *testing.T) {
+	t.Parallel()
+	s := New(redistest.Start(t).Client())
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	const id = "ld_implied_dup"
+	if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: "A", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	run := delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunDelivered, CRMID: 7, Adds: 1}
+	_, err := s.Finish(ctx, FinishArgs{Marker: Marker{CRMID: 7, LeadID: id, At: t0.Add(time.Second)}, Queue: "leads",
+		Token: "A", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-07", Run: &run})
+	must(t, err)
+	dup := delivery.Run{At: t0.Add(time.Minute), Worker: "w2:2", End: delivery.RunDuplicate}
+	_, err = s.RecordRun(ctx, id, "B", dup, time.Hour)
+	must(t, err)
+	runs, err := s.Runs(ctx, id)
+	must(t, err)
+	want := []delivery.Run{{At: t0.Add(time.Second), End: delivery.RunDelivered, CRMID: 7, Adds: 1}, dup}
+	if len(runs) != 2 || runs[0] != want[0] || runs[1] != want[1] {
+		t.Errorf("timeline %+v\nwant %+v", runs, want)
 	}
 }
 

@@ -4,7 +4,9 @@
 -- counters (all and the site's) and the site's last delivery; then the
 -- CRM id's claim and the fleet's top CRM id; the run's timeline entry
 -- (unless this same marker was there already: a retried Finish records
--- it once); and the CRM id as the result of the lead's asynq task, if
+-- it once; nor when the marker implies it: a held run's plain first add
+-- on a lead with no timeline yet, which Runs reads back from the marker);
+-- and the CRM id as the result of the lead's asynq task, if
 -- that task is there (asynq's ResultWriter writes the same field), so a
 -- delivery costs one round trip, not three.
 -- KEYS: 1 delivered marker, 2 attempt record, 3 lock, 4 claims bucket,
@@ -14,8 +16,9 @@
 -- ARGV: 1 marker, 2 marker ttl ms, 3 token, 4 CRM id (0: none), 5 lead id,
 --   6 claim ttl ms, 7 site, 8 legacy marker (empty: none), 9 day counter
 --   ttl ms, 10 delivery time ms, 11 timeline entry (JSON; '': none),
---   12 timeline cap, 13 timeline ttl ms, 14 task result ('': none)
--- uses: holds, finish, claim, raise, unreserve, record_run
+--   12 timeline cap, 13 timeline ttl ms, 14 task result ('': none),
+--   15 '1' when the marker implies the entry
+-- uses: holds, finish, claim, raise, unreserve, record_run, implied
 -- Answers: {old marker, claim holder, held (1/0)}, the first two empty
 -- when there is none.
 local old, held = finish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
@@ -35,7 +38,7 @@ if tonumber(ARGV[4]) > 0 then
   holder = claim(KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6])
   raise(KEYS[6], 'crm_top', ARGV[4])
 end
-if ARGV[11] ~= '' and old ~= ARGV[1] then
+if ARGV[11] ~= '' and old ~= ARGV[1] and not implied(KEYS[12], held, ARGV[15]) then
   record_run(KEYS[12], held, ARGV[11], '', ARGV[12], ARGV[13])
 end
 if ARGV[14] ~= '' and redis.call('EXISTS', KEYS[13]) == 1 then
