@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"regexp"
 	"slices"
@@ -286,7 +287,7 @@ func (st *store) list(q listQuery) ([]StoredLead, error) {
 	}
 	match := st.dateFilter(q)
 	if key := strings.ToLower(order); key == "id" || key == "datum" && st.datumSorted {
-		return st.listInOrder(q, match), nil
+		return st.listInOrder(q, key == "datum", match), nil
 	}
 	sel := make([]*StoredLead, 0, min(len(st.leads), 1024))
 	for i := range st.leads {
@@ -294,13 +295,15 @@ func (st *store) list(q listQuery) ([]StoredLead, error) {
 			sel = append(sel, &st.leads[i])
 		}
 	}
+	// As MariaDB sorts: only the column is reversed for newest first; rows
+	// equal in it stay in the table's order, ascending ids.
 	slices.SortStableFunc(sel, func(a, b *StoredLead) int {
 		c := less(a, b)
-		if c == 0 {
-			c = cmp.Compare(a.ID, b.ID)
-		}
 		if !q.old {
 			c = -c
+		}
+		if c == 0 {
+			c = cmp.Compare(a.ID, b.ID)
 		}
 		return c
 	})
@@ -317,19 +320,16 @@ func (st *store) list(q listQuery) ([]StoredLead, error) {
 }
 
 // listInOrder pages through leads already in the wanted order, without
-// sorting: the fast path for the default order.
-func (st *store) listInOrder(q listQuery, match func(*StoredLead) bool) []StoredLead {
+// sorting: the fast path for the default order. byDatum lists newest
+// first as the CRM does, by whole seconds (datum's precision), each
+// second's leads in ascending ids.
+func (st *store) listInOrder(q listQuery, byDatum bool, match func(*StoredLead) bool) []StoredLead {
 	if q.offset < 0 {
 		return nil
 	}
 	skip := q.offset * pageSize
 	var out []StoredLead
-	n := len(st.leads)
-	for k := range n {
-		i := k
-		if !q.old {
-			i = n - 1 - k
-		}
+	for i := range st.inOrder(q.old, byDatum) {
 		l := &st.leads[i]
 		if !match(l) {
 			continue
@@ -344,6 +344,42 @@ func (st *store) listInOrder(q listQuery, match func(*StoredLead) bool) []Stored
 		}
 	}
 	return out
+}
+
+// inOrder yields the indices of the leads in id order (old), newest first
+// by id, or newest first by datum: MariaDB reverses the column only, so
+// the leads of one second keep the table's ascending ids.
+func (st *store) inOrder(old, byDatum bool) iter.Seq[int] {
+	n := len(st.leads)
+	return func(yield func(int) bool) {
+		switch {
+		case old:
+			for i := range n {
+				if !yield(i) {
+					return
+				}
+			}
+		case !byDatum:
+			for i := n - 1; i >= 0; i-- {
+				if !yield(i) {
+					return
+				}
+			}
+		default:
+			for hi := n; hi > 0; {
+				lo := hi - 1
+				for lo > 0 && st.leads[lo-1].Datum.Equal(st.leads[hi-1].Datum) {
+					lo--
+				}
+				for i := lo; i < hi; i++ {
+					if !yield(i) {
+						return
+					}
+				}
+				hi = lo
+			}
+		}
+	}
 }
 
 // dateFilter builds the creation-date filter. Both dates: inclusive range.
@@ -486,7 +522,7 @@ func (s *Sim) addLead(in leadInput) int64 {
 	if l.IDUser != s.coord { // as the CRM: a lead routed to an operator is in work
 		l.Status = StatusInWork
 	}
-	l.Datum = s.now()
+	l.Datum = s.now().Truncate(time.Second) // a DATETIME column: whole seconds
 	if in.id > 0 {
 		old, ok := s.st.get(in.id)
 		if !ok {

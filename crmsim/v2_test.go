@@ -1,8 +1,11 @@
 package crmsim
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestV2JSONMode(t *testing.T) {
@@ -180,5 +183,47 @@ func TestAPISelection(t *testing.T) {
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Error("empty APIKey accepted")
+	}
+}
+
+// TestListOneSecond: datum is a DATETIME, whole seconds, and the CRM
+// (MariaDB) reverses only the column for newest first: the leads of one
+// second are listed in ascending ids, as the real CRM listed five adds of
+// two seconds (3 4 5, then 1 2). An order by id is exact.
+func TestListOneSecond(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(time.Date(2026, 3, 10, 9, 0, 0, 100, time.UTC))
+	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
+	for i := range 5 {
+		if i == 2 {
+			clock.Advance(time.Second)
+		}
+		clock.Advance(time.Millisecond)
+		addV2(t, ts.URL, "title", fmt.Sprint("l", i))
+	}
+	if l, _ := sim.Lead(1); l.Datum.Nanosecond() != 0 {
+		t.Errorf("datum %v keeps a fraction of a second", l.Datum)
+	}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+		want []string
+	}{
+		{"newest first by datum", nil, []string{"3", "4", "5", "1", "2"}},
+		{"by id", []string{"order", "id"}, []string{"5", "4", "3", "2", "1"}},
+		{"oldest first by datum", []string{"first", "old"}, []string{"1", "2", "3", "4", "5"}},
+		{"newest first by title", []string{"order", "title"}, []string{"5", "4", "3", "2", "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := postForm(t, ts.URL, PathV2, auth(append([]string{"action", "list"}, tc.kv...)...)).json(t)
+			var ids []string
+			data, _ := m["data"].([]any)
+			for _, d := range data {
+				ids = append(ids, fmt.Sprint(d.(map[string]any)["id"]))
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("ids %v, want %v", ids, tc.want)
+			}
+		})
 	}
 }
