@@ -37,10 +37,10 @@ type relay struct {
 
 // startRelay runs a worker against a simulator of version v with faults f
 // (a 1 s CRM timeout and reconcile wait: issue 17's late commits
-// duplicate with them).
-func startRelay(t *testing.T, v crmclient.APIVersion, f crmsim.Faults) *relay {
+// duplicate with them), and the simulator's clock, nil for the time.
+func startRelay(t *testing.T, v crmclient.APIVersion, f crmsim.Faults, clock func() time.Time) *relay {
 	t.Helper()
-	sim, url := crmsimtest.Start(t, crmsim.Config{APIKey: simKey, API: string(v), Seed: 7, Faults: f})
+	sim, url := crmsimtest.Start(t, crmsim.Config{APIKey: simKey, API: string(v), Seed: 7, Faults: f, Clock: clock})
 	client, err := crmclient.New(url, "admin@example.com", simKey, crmclient.WithAPIVersion(v), crmclient.WithTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestAuditFindsDuplicates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := startRelay(t, tc.v, tc.faults)
+			r := startRelay(t, tc.v, tc.faults, nil)
 			ps := r.deliver(t, n)
 			want := r.extra(n)
 			if tc.dups && want == 0 {
@@ -193,5 +193,37 @@ func TestAuditFindsDuplicates(t *testing.T) {
 				t.Errorf("after planting a duplicate of %s: %+v (%v), %d counted", ps[3].ID, planted, err, fig.dups)
 			}
 		})
+	}
+}
+
+// TestAuditOneSecond: the CRM's datum has whole seconds and its list,
+// newest first by datum, gives the leads of one second in ascending ids
+// (seen on the real CRM), so an audit paging by datum met the lead below
+// the floor before the delivered leads of its second and stopped there:
+// here it read none of 12 and would miss a duplicate planted in that
+// second (on the real CRM it took two delivered leads for missing).
+// Every lead is made in one second, after one the relay did not make.
+func TestAuditOneSecond(t *testing.T) {
+	t.Parallel()
+	const n = 12
+	at := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	r := startRelay(t, crmclient.V2, crmsim.Faults{}, func() time.Time { return at })
+	ctx := context.Background()
+	if _, err := r.client.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: "Before", Email: "before@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	ps := r.deliver(t, n)
+	a := audit.New(r.h.CRM(), r.rc, audit.Options{Codec: lead.NewCodec(nil), Clock: r.h.Now})
+	clean, err := a.Run(ctx)
+	if err != nil || clean.Checked != n || clean.Read != n || len(clean.Duplicates)+len(clean.Missing) != 0 {
+		t.Fatalf("clean audit %+v (%v): want %d checked and read, nothing found", clean, err, n)
+	}
+	planted, err := r.client.Add(ctx, v2.Lead(ps[3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Run(ctx)
+	if err != nil || len(rep.Duplicates) != 1 || rep.Duplicates[0].CRMID != planted || len(rep.Missing) != 0 {
+		t.Errorf("after planting CRM lead %d: %+v (%v), want it as the one duplicate", planted, rep, err)
 	}
 }

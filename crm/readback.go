@@ -32,16 +32,22 @@ type ReadBack struct {
 // Covers reports whether the read holds every CRM lead of id crmID.
 func (r ReadBack) Covers(crmID int64) bool { return r.From <= crmID && crmID <= r.To }
 
-// ReadPages reads the CRM's list newest first, page by page, down to the
-// first lead at or below floor, at most maxScanPages pages (10,000
+// ReadPages reads the CRM's list by id, newest first, page by page, down
+// to the first lead at or below floor, at most maxScanPages pages (10,000
 // leads). stamp tells the relay's lead id a listed lead carries. Leads
 // that arrive meanwhile push older ones to later pages, so a lead may be
 // listed twice but none is skipped. A CRM that ignores paging (v1 as
 // shipped) covers its first page only.
+//
+// The order is the id's, not the CRM's default datum: datum has whole
+// seconds, and the CRM lists the leads of one second in ascending ids,
+// so by datum a lead at the floor came before newer ones of its second
+// and ended the read above them (the real CRM: two delivered leads taken
+// for missing).
 func ReadPages(ctx context.Context, c Client, floor int64, stamp func(crmclient.ListItem) string) (ReadBack, error) {
 	rb := ReadBack{From: 1, To: 0}
 	seen := map[int64]bool{}
-	o := crmclient.ListOptions{First: "new"}
+	o := crmclient.ListOptions{Order: "id", First: "new"}
 	var prevFirst int64 = -1
 	for page := 0; page < maxScanPages; page++ {
 		o.Page = page
