@@ -16,33 +16,19 @@ type auditMetrics struct {
 	rollbacks  prometheus.Counter
 }
 
-func newAuditMetrics() auditMetrics {
+func newAuditMetrics(d declare) auditMetrics {
 	return auditMetrics{
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "leadrelay_audit_duplicates_total",
-			Help: "CRM leads the CRM audit found made twice for one relay lead, each counted once by the process whose audit found it first (sum over the fleet).",
-		}),
-		missing: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "leadrelay_audit_missing_total",
-			Help: "Delivered leads the CRM audit found missing from the CRM (deleted there, or never made), each counted once.",
-		}),
-		last: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "leadrelay_audit_last_timestamp_seconds",
-			Help: "When this process last finished a CRM audit (Unix time); 0 when it never did (one worker audits per interval).",
-		}),
-		checked: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "leadrelay_audit_checked_leads",
-			Help: "Delivered leads this process's latest CRM audit checked against the CRM.",
-		}),
-		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "leadrelay_redis_rollbacks_total",
-			Help: "Times a worker of this process found Redis back with older data (an older snapshot, a lagging replica promoted): leads received before are looked up before any add for a day.",
-		}),
+		duplicates: d.counter("leadrelay_audit_duplicates_total",
+			"CRM leads the CRM audit found made twice for one relay lead, each counted once by the process whose audit found it first (sum over the fleet)."),
+		missing: d.counter("leadrelay_audit_missing_total",
+			"Delivered leads the CRM audit found missing from the CRM (deleted there, or never made), each counted once."),
+		last: d.gauge("leadrelay_audit_last_timestamp_seconds",
+			"When this process last finished a CRM audit (Unix time); 0 when it never did (one worker audits per interval)."),
+		checked: d.gauge("leadrelay_audit_checked_leads",
+			"Delivered leads this process's latest CRM audit checked against the CRM."),
+		rollbacks: d.counter("leadrelay_redis_rollbacks_total",
+			"Times a worker of this process found Redis back with older data (an older snapshot, a lagging replica promoted): leads received before are looked up before any add for a day."),
 	}
-}
-
-func (a auditMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{a.duplicates, a.missing, a.last, a.checked, a.rollbacks}
 }
 
 // Audited records one CRM audit (audit.Recorder): when it ran, the

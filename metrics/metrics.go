@@ -71,74 +71,47 @@ type Metrics struct {
 // holds metrics of the same names, like prometheus.MustRegister. No site is
 // known until KnownSites names them.
 func New(reg prometheus.Registerer) *Metrics {
+	d := declareWith(reg)
 	m := &Metrics{
-		intakeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "leadrelay_intake_requests_total",
-			Help: `Intake requests answered, by site ("unknown" when not authenticated as a known site) and outcome.`,
-		}, []string{"site", "outcome"}),
-		undecodable: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "leadrelay_intake_undecodable_total",
-			Help: "Drop-in requests, by site, whose bytes were not all text in the charset they declared (or the site's): the lead was kept, read as well as could be; set the site's charset or fix its form.",
-		}, []string{"site"}),
-		enqueue: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "leadrelay_enqueue_duration_seconds",
-			Help:    "Time intake took to enqueue a lead in Redis (failed attempts included).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15), // 0.5 ms .. 8 s
-		}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "leadrelay_deliveries_total",
-			Help: "Processed lead tasks by outcome: delivered, reconciled (found in the CRM after an ambiguous attempt), duplicate_skipped, retried, dead, paused (deliveries paused: a CRM configuration problem, an outage's open circuit, the CRM's Retry-After), backpressure (LeadRelay's own rate and concurrency limits, a busy lock, a look-up's wait).",
-		}, []string{"outcome"}),
-		crmRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "leadrelay_crm_request_duration_seconds",
-			Help:    `CRM request latency by action and class ("ok" or the error class: transient, ambiguous, permanent, config).`,
-			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60},
-		}, []string{"action", "class"}),
-		circuitOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "leadrelay_crm_circuit_open",
-			Help: "1 while the shared CRM circuit breaker is open (deliveries postponed without spending attempts), as this process last saw it.",
-		}),
-		configProblem: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "leadrelay_crm_config_problem",
-			Help: "1 while deliveries are paused by a CRM configuration problem (see /readyz for the fix).",
-		}),
-		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "leadrelay_lead_delivery_latency_seconds",
-			Help:    "Time from intake receiving a lead to the lead being recorded in the CRM.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600},
-		}),
-		crmLimit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "leadrelay_crm_concurrency_limit",
-			Help: "The fleet's adaptive CRM concurrency limit (requests in flight across all workers), as this process last saw it move; LEADRELAY_CRM_MAX_CONCURRENT is its ceiling.",
-		}),
-		crmGoodput: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "leadrelay_crm_goodput",
-			Help: "CRM requests the fleet completed per second in the adaptive limit's last measured epoch, as this process last saw it.",
-		}),
-		crmLimitMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "leadrelay_crm_limit_verdicts_total",
-			Help: "Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput, or less), collapse (a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).",
-		}, []string{"verdict"}),
-		deadAdopted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "leadrelay_dead_letters_recorded_late_total",
-			Help: "Dead leads found in asynq's archive with no dead-letter record (its write failed when the lead died, Redis being down) and recorded after the fact by this process's dead-letter sweep.",
-		}),
-		deliveryOK:     set(DeliveryOutcomes...),
-		outcomes:       map[string]bool{},
-		dsites:         map[string]bool{},
-		siteDeliveries: newSiteDeliveries(),
-		audit:          newAuditMetrics(),
+		intakeRequests: d.counterVec("leadrelay_intake_requests_total",
+			`Intake requests answered, by site ("unknown" when not authenticated as a known site) and outcome.`, "site", "outcome"),
+		undecodable: d.counterVec("leadrelay_intake_undecodable_total",
+			"Drop-in requests, by site, whose bytes were not all text in the charset they declared (or the site's): the lead was kept, read as well as could be; set the site's charset or fix its form.", "site"),
+		enqueue: d.histogram("leadrelay_enqueue_duration_seconds",
+			"Time intake took to enqueue a lead in Redis (failed attempts included).",
+			prometheus.ExponentialBuckets(0.0005, 2, 15)), // 0.5 ms .. 8 s
+		deliveries: d.counterVec("leadrelay_deliveries_total",
+			"Processed lead tasks by outcome: delivered, reconciled (found in the CRM after an ambiguous attempt), duplicate_skipped, retried, dead, paused (deliveries paused: a CRM configuration problem, an outage's open circuit, the CRM's Retry-After), backpressure (LeadRelay's own rate and concurrency limits, a busy lock, a look-up's wait).", "outcome"),
+		siteDeliveries: d.counterVec("leadrelay_site_deliveries_total",
+			"Processed lead tasks by site and outcome (the outcomes of leadrelay_deliveries_total).", "site", "outcome"),
+		crmRequests: d.histogramVec("leadrelay_crm_request_duration_seconds",
+			`CRM request latency by action and class ("ok" or the error class: transient, ambiguous, permanent, config).`,
+			[]float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}, "action", "class"),
+		circuitOpen: d.gauge("leadrelay_crm_circuit_open",
+			"1 while the shared CRM circuit breaker is open (deliveries postponed without spending attempts), as this process last saw it."),
+		configProblem: d.gauge("leadrelay_crm_config_problem",
+			"1 while deliveries are paused by a CRM configuration problem (see /readyz for the fix)."),
+		deliveryLatency: d.histogram("leadrelay_lead_delivery_latency_seconds",
+			"Time from intake receiving a lead to the lead being recorded in the CRM.",
+			[]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600}),
+		crmLimit: d.gauge("leadrelay_crm_concurrency_limit",
+			"The fleet's adaptive CRM concurrency limit (requests in flight across all workers), as this process last saw it move; LEADRELAY_CRM_MAX_CONCURRENT is its ceiling."),
+		crmGoodput: d.gauge("leadrelay_crm_goodput",
+			"CRM requests the fleet completed per second in the adaptive limit's last measured epoch, as this process last saw it."),
+		crmLimitMoves: d.counterVec("leadrelay_crm_limit_verdicts_total",
+			"Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput, or less), collapse (a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).", "verdict"),
+		deadAdopted: d.counter("leadrelay_dead_letters_recorded_late_total",
+			"Dead leads found in asynq's archive with no dead-letter record (its write failed when the lead died, Redis being down) and recorded after the fact by this process's dead-letter sweep."),
+		audit:      newAuditMetrics(d),
+		deliveryOK: set(DeliveryOutcomes...),
+		outcomes:   map[string]bool{},
+		dsites:     map[string]bool{},
 	}
 	for _, o := range DeliveryOutcomes {
 		m.deliveries.WithLabelValues(o)
 	}
 	for v := range crmVerdicts {
 		m.crmLimitMoves.WithLabelValues(v)
-	}
-	if reg != nil {
-		reg.MustRegister(m.intakeRequests, m.undecodable, m.enqueue, m.deliveries, m.siteDeliveries, m.crmRequests,
-			m.circuitOpen, m.configProblem, m.deliveryLatency, m.crmLimit, m.crmGoodput, m.crmLimitMoves, m.deadAdopted)
-		reg.MustRegister(m.audit.collectors()...)
 	}
 	return m
 }

@@ -1,23 +1,11 @@
 package metrics
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"leadrelay/lead"
-)
+import "leadrelay/lead"
 
 // MaxDeliverySites bounds the distinct site labels of
 // leadrelay_site_deliveries_total. Sites come from configuration, so the
 // bound is only reached by a misconfiguration; later sites count as Other.
 const MaxDeliverySites = 256
-
-// newSiteDeliveries builds leadrelay_site_deliveries_total{site,outcome}.
-func newSiteDeliveries() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "leadrelay_site_deliveries_total",
-		Help: "Processed lead tasks by site and outcome (the outcomes of leadrelay_deliveries_total).",
-	}, []string{"site", "outcome"})
-}
 
 // deliverySite admits site names (letters, digits, . - _ @, as config
 // allows) up to MaxDeliverySites of them. A worker needs no LEADRELAY_SITES,
