@@ -309,23 +309,8 @@ func (p *publisher) ackedLeads() []ackedLead {
 }
 
 func (p *publisher) run(ctx context.Context, n int) {
-	jobs := make(chan int)
-	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second}
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				p.publish(ctx, client, i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	hatest.Each(n, 8, func(i int) { p.publish(ctx, client, i) })
 }
 
 func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
@@ -339,36 +324,29 @@ func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
 	if i%2 == 1 {
 		via = "dropin"
 	}
+	fields := map[string]string{"title": fmt.Sprintf("Chaos %d", i), "email": email, "description": desc, "phone": fmt.Sprintf("+7900%07d", i)}
 	deadline := time.Now().Add(90 * time.Second)
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
-		var req *http.Request
+		var (
+			ok   bool
+			code int
+			id   string
+			err  error
+		)
 		if via == "json" {
-			body, _ := json.Marshal(map[string]string{"title": fmt.Sprintf("Chaos %d", i), "email": email, "description": desc, "phone": fmt.Sprintf("+7900%07d", i)})
-			req, _ = http.NewRequestWithContext(ctx, http.MethodPost, p.base()+"/v1/leads", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+siteKey)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", email)
+			code, id, err = hatest.Post(ctx, client, p.base(), siteKey, email, fields)
+			ok = code == http.StatusAccepted || code == http.StatusOK
 		} else {
-			form := url.Values{"login": {"shop"}, "apikey": {siteKey}, "action": {"add"},
-				"title": {fmt.Sprintf("Chaos %d", i)}, "email": {email}, "description": {desc}, "phone": {fmt.Sprintf("+7900%07d", i)}}
-			req, _ = http.NewRequestWithContext(ctx, http.MethodPost, p.base()+"/developer/v1/leads", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			ok, code, id, err = postDropIn(ctx, client, p.base(), fields)
 		}
-		resp, err := client.Do(req)
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			ok := resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK
-			if via == "dropin" {
-				ok = resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"Success"`))
-			}
 			if ok {
 				p.mu.Lock()
-				p.acked = append(p.acked, ackedLead{email: email, via: via, id: relayID(b), mustFail: mustFail, at: time.Now()})
+				p.acked = append(p.acked, ackedLead{email: email, via: via, id: id, mustFail: mustFail, at: time.Now()})
 				p.mu.Unlock()
 				return
 			}
-			if resp.StatusCode != http.StatusServiceUnavailable {
+			if code != http.StatusServiceUnavailable {
 				p.rejected.Add(1)
 				return
 			}
@@ -377,19 +355,32 @@ func (p *publisher) publish(ctx context.Context, client *http.Client, i int) {
 	}
 }
 
-// relayID reads the lead id from an intake answer of either surface.
-func relayID(body []byte) string {
+// postDropIn posts a lead of the given fields to intake's v1 drop-in, as
+// an old site's form does, and says whether it was taken ("Success"), with
+// the status and the lead id intake answered.
+func postDropIn(ctx context.Context, client *http.Client, base string, fields map[string]string) (ok bool, code int, id string, err error) {
+	form := url.Values{"login": {"shop"}, "apikey": {siteKey}, "action": {"add"}}
+	for k, v := range fields {
+		form.Set(k, v)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/developer/v1/leads", strings.NewReader(form.Encode()))
+	if err != nil {
+		return false, 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
 	var a struct {
-		ID     string `json:"id"`
 		Result struct {
 			ID string `json:"id"`
 		} `json:"result"`
 	}
-	_ = json.Unmarshal(body, &a)
-	if a.ID != "" {
-		return a.ID
-	}
-	return a.Result.ID
+	_ = json.Unmarshal(b, &a)
+	return resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"Success"`)), resp.StatusCode, a.Result.ID, nil
 }
 
 // history is what the workers logged about one lead, for a failure message.

@@ -500,14 +500,21 @@ func (p *Publisher) Email(i int) string {
 // PostLead posts one lead marked by email to intake's JSON API, with email
 // as its Idempotency-Key, and returns the status and the lead id.
 func PostLead(ctx context.Context, client *http.Client, base, email, description string) (int, string, error) {
-	body, _ := json.Marshal(map[string]string{"title": "HA " + email, "email": email, "description": description})
+	return Post(ctx, client, base, SiteKey, email, map[string]string{"title": "HA " + email, "email": email, "description": description})
+}
+
+// Post posts one lead of the given fields to intake's JSON API at base, as
+// the site whose key is siteKey, with idemKey as its Idempotency-Key, and
+// returns the status and the lead id intake answered.
+func Post(ctx context.Context, client *http.Client, base, siteKey, idemKey string, fields map[string]string) (int, string, error) {
+	body, _ := json.Marshal(fields)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/leads", bytes.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+SiteKey)
+	req.Header.Set("Authorization", "Bearer "+siteKey)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", email)
+	req.Header.Set("Idempotency-Key", idemKey)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
@@ -558,6 +565,28 @@ func (p *Publisher) publish(ctx context.Context, client *http.Client, i int) {
 	p.mu.Lock()
 	p.failed = append(p.failed, email)
 	p.mu.Unlock()
+}
+
+// Each calls f for every i from 0 to n-1, from workers goroutines at once,
+// and returns when every call has: sites sending as fast as intake takes
+// their leads.
+func Each(n, workers int, f func(i int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
 }
 
 // Acked returns the leads acknowledged so far.

@@ -3,7 +3,6 @@ package realcrm
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,49 +210,29 @@ func redact(v, key string) string { return strings.ReplaceAll(v, key, "[REDACTED
 func publish(t *testing.T, base string, n int, marker func(int) string) int {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
-	var mu sync.Mutex
-	acked := 0
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if publishOne(c, base, i, marker(i)) {
-					mu.Lock()
-					acked++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return acked
+	var acked atomic.Int64
+	hatest.Each(n, 8, func(i int) {
+		if publishOne(c, base, i, marker(i)) {
+			acked.Add(1)
+		}
+	})
+	return int(acked.Load())
 }
 
+// publishOne sends lead i until intake takes it, while it answers 503 or
+// 429 or cannot be reached (at most 20 times), and says whether it did.
 func publishOne(c *http.Client, base string, i int, marker string) bool {
-	body, _ := json.Marshal(map[string]string{
+	fields := map[string]string{
 		"title": fmt.Sprintf("Realcrm %d", i), "email": marker + "@realcrm.test",
 		"phone": fmt.Sprintf("+7901%07d", i), "description": "burst lead " + marker,
-	})
+	}
 	for attempt := range 20 {
-		req, _ := http.NewRequest(http.MethodPost, base+"/v1/leads", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+siteKey)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", marker)
-		resp, err := c.Do(req)
+		code, _, err := hatest.Post(context.Background(), c, base, siteKey, marker, fields)
 		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+			if code == http.StatusAccepted || code == http.StatusOK {
 				return true
 			}
-			if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+			if code != http.StatusServiceUnavailable && code != http.StatusTooManyRequests {
 				return false
 			}
 		}
