@@ -110,4 +110,35 @@ func TestAdaptiveFlakyCRM(t *testing.T) {
 			t.Errorf("limit after 40 s of backlog = %d, want at least 6: it climbs back towards the pool of 8", after)
 		}
 	})
+	t.Run("light load after an outage does not pin the limit at 1", func(t *testing.T) {
+		// Once the CRM is back, the leads the outage postponed come in a
+		// burst at limit 1, then the fleet has little to do. Before the
+		// fix, a lone request counted as demand at limits 1 and 2, so the
+		// light load "measured" level 2 below the burst's goodput at 1: a
+		// knee at 2, the fleet pinned at 1 for a minute, and a backlog
+		// arriving in that minute drained one lead at a time.
+		t.Parallel()
+		ls, clock, log := adaptiveFleet(t, 2, 32)
+		fast := func(int) time.Duration { return 5 * time.Millisecond } // a 503 comes back at once
+		closedLoop(t, ls, clock, poolOf8, time.Minute, time.Second, CRMAnswered)
+		closedLoop(t, ls, clock, fast, 30*time.Second, time.Second, CRMFailed)
+		closedLoop(t, ls, clock, poolOf8, 3*time.Second, time.Second, CRMAnswered)
+		knees := log.count(AdaptiveKnee)
+		answered := func() CRMOutcome { return CRMAnswered }
+		lightLoad(t, ls, clock, 60, 200*time.Millisecond, 300*time.Millisecond, answered)
+		quiet := int(limitOf(t, ls[0]))
+		res := closedLoop(t, ls, clock, poolOf8, 20*time.Second, 5*time.Second, CRMAnswered)
+		after := int(limitOf(t, ls[0]))
+		t.Logf("limit %d after the light load (%d knees in it), %d after 20 s of backlog (tail %.1f/s)",
+			quiet, log.count(AdaptiveKnee)-knees, after, res.tailRate)
+		if got := log.count(AdaptiveKnee) - knees; got > 0 {
+			t.Errorf("%d knee verdicts under light load, want none: lone requests measure the demand, not the CRM", got)
+		}
+		if quiet < 2 {
+			t.Errorf("limit after the light load = %d, want at least 2", quiet)
+		}
+		if after < 6 {
+			t.Errorf("limit after 20 s of backlog = %d, want at least 6: it climbs towards the pool of 8", after)
+		}
+	})
 }

@@ -7,8 +7,10 @@
 -- level (so the ramp from the level before is not counted), and ends after
 -- at least 20 completions and max(1 s, 4× the smoothed latency), or after
 -- 3 s whatever the count. An epoch whose releases mostly found free slots
--- measured the demand, not the CRM: it gives no verdict. Otherwise its
--- goodput is compared with peak, the best goodput and the level it was
+-- measured the demand, not the CRM: it gives no verdict; nor does one
+-- below the peak whose releases found free slots a tenth of the time or
+-- more (the demand fell during it: a burst ending in light load). Otherwise
+-- its goodput is compared with peak, the best goodput and the level it was
 -- measured at (peak_lvl):
 --
 --   - at peak_lvl (or with no peak yet): the peak is re-measured (smoothed
@@ -99,7 +101,11 @@ elseif start >= epoch then
     t0, n, full, fails = now, 0, 0, 0
   else
     n = n + 1
-    if inflight + 1 >= limit then full = full + 1 end
+    -- One free slot still counts as full from 3 up (a worker retakes a
+    -- freed slot a moment later), never at 1-2, where it made a lone
+    -- request look like demand: light load then "measured" level 2 below
+    -- a burst's goodput at 1, and the knee pinned the fleet at 1.
+    if inflight >= limit or (limit > 2 and inflight + 1 >= limit) then full = full + 1 end
     if failed then fails = fails + 1 end
     local elapsed = now - t0
     if elapsed >= 3000000 or (n >= 20 and elapsed >= math.max(1000000, 4 * avg)) then
@@ -117,14 +123,17 @@ elseif start >= epoch then
           peak, peakLvl, nextLimit = rate, limit, limit + 1
         elseif limit < peakLvl then
           nextLimit = limit + 1
+        elseif full * 10 < n * 9 and rate < peak then
+          -- Under peak with free slots at some releases: the demand fell
+          -- during the epoch (a burst ending in light load), so the rate
+          -- is the demand's, no knee: measure again.
+          t0, n, full, fails, rate, verdict = now, 0, 0, 0, 0, 0
         elseif rate < peak * 0.8 then
           knee, kneeAt, nextLimit, verdict = limit, now, peakLvl, 4
+        elseif limit >= math.max(peakLvl + 3, 2 * peakLvl) then
+          knee, kneeAt, nextLimit, verdict = peakLvl + 1, now, peakLvl, 4
         else
-          if limit >= math.max(peakLvl + 3, 2 * peakLvl) then
-            knee, kneeAt, nextLimit, verdict = peakLvl + 1, now, peakLvl, 4
-          else
-            nextLimit = limit + 1
-          end
+          nextLimit = limit + 1
         end
       end
     end
