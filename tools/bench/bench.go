@@ -33,7 +33,7 @@ type Options struct {
 	// AOF runs the bench's redis-server with appendonly everysec.
 	AOF bool
 	// Only, when not empty, names the sections to run (intake, delivery,
-	// latency, light, pool).
+	// workers, latency, light, pool, real).
 	Only []string
 	// Markdown, when set, is the BENCHMARKS.md file the run's table is
 	// appended to.
@@ -53,13 +53,14 @@ type Options struct {
 const (
 	SectionIntake   = "intake"
 	SectionDelivery = "delivery"
+	SectionWorkers  = "workers"
 	SectionLatency  = "latency"
 	SectionLight    = "light"
 	SectionPool     = "pool"
 	SectionReal     = "real"
 )
 
-var allSections = []string{SectionIntake, SectionDelivery, SectionLatency, SectionLight, SectionPool, SectionReal}
+var allSections = []string{SectionIntake, SectionDelivery, SectionWorkers, SectionLatency, SectionLight, SectionPool, SectionReal}
 
 // benchSite and benchSiteKey are the one site the bench sends leads as.
 const (
@@ -141,6 +142,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			err = b.intake(ctx)
 		case SectionDelivery:
 			err = b.delivery(ctx)
+		case SectionWorkers:
+			err = b.workers(ctx)
 		case SectionLatency:
 			err = b.latency(ctx)
 		case SectionLight:

@@ -42,6 +42,9 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("delivery %s %d×%d: %.0f/s, %.0f B queued, %.0f B finished", p.Variant, p.Procs, p.Conc, p.PerSec, p.QueuedB, p.FinishedB)
 		}
 	}
+	if len(rep.Workers) != 2 || rep.Workers[0].HWM <= 0 || rep.Workers[1].HWM <= 0 {
+		t.Errorf("worker processes' memory: %+v", rep.Workers)
+	}
 	if len(rep.Latency) != len(latencyConcs) || len(rep.Light) != 4+len(pollSweep) {
 		t.Errorf("latency points %d, light points %d", len(rep.Latency), len(rep.Light))
 	}
@@ -60,7 +63,7 @@ func TestQuickRun(t *testing.T) {
 		"accepted leads/s, JSON, C=32", "accepted leads/s, drop-in, C=1", "ack latency p50 / p99",
 		"delivered leads/s, 1×10, zero-latency CRM", "delivered leads/s, 2×10, vs no-op",
 		"delivered leads/s, 1×40, 50ms CRM latency", "Redis bytes per queued lead",
-		"Redis bytes per finished lead", "ack → CRM p50 / p99", "into an idle fleet", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS",
+		"Redis bytes per finished lead", "ack → CRM p50 / p99", "into an idle fleet", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS", "worker process peak RSS, 1×40",
 	} {
 		if !strings.Contains(table.String(), fig) {
 			t.Errorf("table lacks %q:\n%s", fig, table.String())

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"leadrelay/crmsim"
+	"leadrelay/tools/bench/rawref"
 )
 
-// Credentials of the simulated CRM.
+// Credentials of the simulated CRM, which the raw reference worker uses too.
 const (
-	crmLogin  = "admin@example.com"
-	crmAPIKey = "BenchCRMKey0123456789abcdef"
+	crmLogin  = rawref.CRMLogin
+	crmAPIKey = rawref.CRMAPIKey
 )
 
 // crm is the SalesMan simulator on a loopback port, behind a counter that

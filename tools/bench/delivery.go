@@ -10,12 +10,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	v2 "leadrelay/crm/v2"
-	"leadrelay/crmclient"
 	"leadrelay/crmsim"
 	"leadrelay/internal/app"
 	"leadrelay/lead"
 	"leadrelay/producer"
+	"leadrelay/tools/bench/rawref"
 )
 
 // Delivery variants.
@@ -118,15 +117,9 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 	if err != nil {
 		return res, err
 	}
-	timeout := time.Duration(n)*50*time.Millisecond + 30*time.Second
-	select {
-	case <-done:
-	case <-time.After(timeout):
+	if err := awaitDelivered(ctx, done, cnt, n); err != nil {
 		stop()
-		return res, fmt.Errorf("only %d of %d leads delivered within %s", cnt.count(), n, timeout)
-	case <-ctx.Done():
-		stop()
-		return res, ctx.Err()
+		return res, err
 	}
 	res.perSec = cnt.rate(s.procs * s.conc)
 	after, err := info(ctx, b.rdb, "stats", "total_reads_processed", "total_commands_processed")
@@ -147,6 +140,20 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 	}
 	res.finishedB = (finished - base) / float64(n)
 	return res, nil
+}
+
+// awaitDelivered waits until done is closed (cnt counted n leads), for
+// at most a bound that grows with n.
+func awaitDelivered(ctx context.Context, done <-chan struct{}, cnt *counter, n int) error {
+	timeout := time.Duration(n)*50*time.Millisecond + 30*time.Second
+	select {
+	case <-done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("only %d of %d leads delivered within %s", cnt.count(), n, timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // preload queues n leads on a connection of its own, closed before the
@@ -231,42 +238,18 @@ func (b *bench) startWorkers(ctx context.Context, c *crm, variant string, s shap
 	return stopAll, nil
 }
 
-// startRaw starts one raw asynq server: a no-op handler that counts, or one
-// that parses the payload and makes the same crmclient.Add as the worker.
-// poll sets TaskCheckInterval (0: asynq's default).
+// startRaw starts one raw asynq server (rawref): a no-op handler that
+// counts, or one that parses the payload and makes the same crmclient.Add
+// as the worker. poll sets TaskCheckInterval (0: asynq's default).
 func (b *bench) startRaw(c *crm, noop bool, conc int, cnt *counter, poll time.Duration) (func(), error) {
-	rdb := redis.NewClient(&redis.Options{Addr: b.addr})
-	var h asynq.HandlerFunc
-	if noop {
-		h = func(context.Context, *asynq.Task) error { cnt.hit(""); return nil }
-	} else {
-		cl, err := crmclient.New(c.url, crmLogin, crmAPIKey, crmclient.WithAPIVersion(crmclient.V2),
-			crmclient.WithTimeout(30*time.Second), crmclient.WithUserAgent("LeadRelay/bench"))
-		if err != nil {
-			_ = rdb.Close()
+	h := asynq.HandlerFunc(func(context.Context, *asynq.Task) error { cnt.hit(""); return nil })
+	if !noop {
+		var err error
+		if h, err = rawref.Handler(c.url); err != nil {
 			return nil, err
 		}
-		h = func(ctx context.Context, t *asynq.Task) error {
-			p, err := lead.ParsePayload(t.Payload())
-			if err != nil {
-				return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-			}
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			_, err = cl.Add(cctx, v2.Lead(p)) // stamped as the worker's v2 stamps it
-			return err
-		}
 	}
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: conc, Queues: map[string]int{lead.DefaultQueue: 1},
-		Logger: nopLog(), LogLevel: asynq.ErrorLevel, ShutdownTimeout: 5 * time.Second,
-		TaskCheckInterval: poll,
-	})
-	if err := srv.Start(h); err != nil {
-		_ = rdb.Close()
-		return nil, err
-	}
-	return func() { srv.Shutdown(); _ = rdb.Close() }, nil
+	return rawref.Start(b.addr, conc, poll, h)
 }
 
 // drained waits (bounded) until the queue has nothing pending, active or

@@ -12,6 +12,9 @@
 //	delivery  delivered leads/s at processes×concurrency 1×10, 1×40, 2×10:
 //	          raw asynq no-op server, raw asynq server making the same
 //	          crmclient.Add, LeadRelay's worker as app.Run wires it
+//	workers   the peak resident memory of a worker process at 1×40: the relay
+//	          binary's worker (built with go build) against tools/bench/rawworker,
+//	          a raw asynq server making the same crmclient.Add
 //	latency   delivery with 50 ms of CRM latency against the bound C/L
 //	memory    Redis bytes per queued and per finished lead (INFO used_memory
 //	          deltas with every client of the measured side closed)

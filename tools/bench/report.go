@@ -41,6 +41,9 @@ type Report struct {
 	Real []PoolPoint
 	// RSS is the bench process's memory after each section.
 	RSS []RSSPoint
+	// Workers is the resident memory of worker processes (section
+	// workers): LeadRelay's and a raw asynq server's.
+	Workers []WorkerRSSPoint
 }
 
 // IntakePoint is one intake measurement.
@@ -97,6 +100,14 @@ type RSSPoint struct {
 	RSS, HWM float64 // bytes
 }
 
+// WorkerRSSPoint is one worker process's resident memory once it
+// delivered the section's leads.
+type WorkerRSSPoint struct {
+	Variant     string
+	Procs, Conc int
+	RSS, HWM    float64 // bytes
+}
+
 // Light-load names of the default runs.
 const (
 	lightDefault   = "LeadRelay, default poll"
@@ -132,16 +143,26 @@ func (p LightPoint) figure() string {
 
 // rss notes the process's resident memory (Linux; elsewhere nothing).
 func (r *Report) rss(after string) {
-	f, err := os.Open("/proc/self/status")
+	p := RSSPoint{After: after}
+	var ok bool
+	if p.RSS, p.HWM, ok = procMemory("self"); ok {
+		r.RSS = append(r.RSS, p)
+	}
+}
+
+// procMemory reads a process's resident memory and its peak (VmRSS,
+// VmHWM) in bytes from /proc/<pid>/status; ok is false where there is
+// none (not Linux, a process gone).
+func procMemory(pid string) (rss, hwm float64, ok bool) {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
-		return
+		return 0, 0, false
 	}
 	defer f.Close()
-	p := RSSPoint{After: after}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
+		k, v, found := strings.Cut(sc.Text(), ":")
+		if !found {
 			continue
 		}
 		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
@@ -150,12 +171,12 @@ func (r *Report) rss(after string) {
 		}
 		switch k {
 		case "VmRSS":
-			p.RSS = kb * 1024
+			rss = kb * 1024
 		case "VmHWM":
-			p.HWM = kb * 1024
+			hwm = kb * 1024
 		}
 	}
-	r.RSS = append(r.RSS, p)
+	return rss, hwm, rss > 0
 }
 
 // Row is one line of the table.
@@ -195,7 +216,7 @@ func (r *Report) light(name string) (LightPoint, bool) {
 func (r *Report) Rows() []Row {
 	var rows []Row
 	for _, part := range []func() []Row{r.intakeRows, r.deliveryRows, r.redisBytesRows, r.lightRows,
-		r.idleRows, r.poolRows, r.realRows, r.rssRows} {
+		r.idleRows, r.poolRows, r.realRows, r.workerRows, r.rssRows} {
 		rows = append(rows, part()...)
 	}
 	return rows
@@ -318,6 +339,25 @@ func (r *Report) idleRows() []Row {
 			rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightRaw, raw.IdleCmds, "%.1f", "", false))
 		default:
 			rows = append(rows, ratioRow("idle Redis commands/s, "+q.Name, q.IdleCmds, lightDefault, p.IdleCmds, "%.1f", "", false))
+		}
+	}
+	return rows
+}
+
+// workerRows compare a LeadRelay worker's peak resident memory with a raw
+// asynq server's at the same concurrency.
+func (r *Report) workerRows() []Row {
+	var rows []Row
+	for _, p := range r.Workers {
+		if p.Variant != deliveryRelay {
+			continue
+		}
+		for _, ref := range r.Workers {
+			if ref.Variant == deliveryRaw && ref.Procs == p.Procs && ref.Conc == p.Conc {
+				s := shape{p.Procs, p.Conc}
+				rows = append(rows, ratioRow("worker process peak RSS, "+s.String(), p.HWM/(1<<20),
+					"raw asynq server + same crmclient.Add", ref.HWM/(1<<20), "%.1f MiB", "≤ 1.3", false))
+			}
 		}
 	}
 	return rows
