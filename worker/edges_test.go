@@ -41,22 +41,20 @@ func TestEdgeV2StamplessAdd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, nil)
 	task, p := newLeadTask(t)
-	e.crm.mu.Lock()
-	e.crm.noStamp = true
-	e.crm.mu.Unlock()
-	e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) { return true, lostConn })
+	e.crm.NoStamp = true
+	e.crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) { return true, lostConn })
 	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want uncertain", err)
 	}
 	// A genuine lead of other content, stamped by another relay lead, and
 	// an unstamped one of other content: neither may be taken.
 	fillOthers(e, 3)
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	e.clock.Advance(e.h.o.ReconcileAfter)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatalf("second run = %v", err)
 	}
-	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+	if n := e.crm.PerCompany()[p.Lead.Company]; n != 1 {
 		t.Fatalf("CRM holds the lead %d times, want 1", n)
 	}
 	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" || m.CRMID != 101 {
@@ -82,11 +80,11 @@ func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 			t.Cleanup(stop)
 			quiet.Start(sctx)
 			task, p := newLeadTask(t)
-			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
+			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
 			if err := quiet.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 				t.Fatalf("first run = %v, want uncertain", err)
 			}
-			e.crm.setFail(nil)
+			e.crm.SetFail(nil)
 			// 300 more leads go through another worker meanwhile: the lead
 			// scrolls off the CRM's newest 200.
 			for range 300 {
@@ -100,7 +98,7 @@ func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 			if err := quiet.ProcessTask(ctx, task); err != nil {
 				t.Fatalf("look-up run = %v", err)
 			}
-			if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+			if n := e.crm.PerCompany()[p.Lead.Company]; n != 1 {
 				t.Fatalf("CRM holds the lead %d times, want 1 (stats %+v)", n, quiet.Stats())
 			}
 			if s := quiet.Stats(); s.ReconcileFound != 1 || s.ReconcileJournal != 1 {
@@ -145,7 +143,7 @@ func TestEdgeMarkerOfOtherContent(t *testing.T) {
 			t.Fatalf("%s: %v", p.Lead.Company, err)
 		}
 	}
-	per := e.crm.storedPerCompany()
+	per := e.crm.PerCompany()
 	if per["first-co"] != 1 || per["second-co"] != 1 {
 		t.Fatalf("CRM leads = %v, want each lead once", per)
 	}
@@ -183,7 +181,7 @@ func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 			srv := redistest.Start(t)
 			rc := srv.Client()
 			crm := newFakeCRM(crmclient.V2)
-			crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+			crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
 				if n == 1 {
 					return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
 				}
@@ -262,10 +260,8 @@ func TestEdgeV1BrokenAnswers500(t *testing.T) {
 		t.Run(fmt.Sprintf("preflight at start %v", viaStart), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, crmclient.V1, nil)
-			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, http500 })
-			e.crm.mu.Lock()
-			e.crm.infoErr = &crmclient.StatusError{Action: "info", StatusCode: 500}
-			e.crm.mu.Unlock()
+			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return false, http500 })
+			e.crm.InfoErr = &crmclient.StatusError{Action: "info", StatusCode: 500}
 			if viaStart {
 				if problem, err := e.h.Preflight(ctx); err != nil || problem.Code != delivery.ConfigV1Broken {
 					t.Fatalf("Preflight = %+v, %v; want the v1 add broken", problem, err)
@@ -281,7 +277,7 @@ func TestEdgeV1BrokenAnswers500(t *testing.T) {
 			if err := e.h.Ready(ctx); err == nil || !strings.Contains(err.Error(), "LEADRELAY_CRM_API=v2") {
 				t.Fatalf("Ready = %v, want the v2 hint", err)
 			}
-			if adds, _ := e.crm.counts(); adds > 1 {
+			if adds, _ := e.crm.Counts(); adds > 1 {
 				t.Errorf("adds = %d: a paused fleet kept calling the CRM", adds)
 			}
 		})
@@ -298,7 +294,7 @@ func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 	if err := other.Ready(ctx); err != nil {
 		t.Fatalf("other worker not ready before: %v", err)
 	}
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.APIError{Action: "add", Code: 401, Text: "Неизвестный пользователь"}
 	})
 	task, _ := newLeadTask(t)
@@ -325,7 +321,7 @@ func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("stored %v", stored), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, crmclient.V2, nil)
-			e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+			e.crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
 				if n == 1 {
 					return stored, http500
 				}
@@ -349,7 +345,7 @@ func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 					t.Fatalf("second run = %v", err)
 				}
 			}
-			if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+			if n := e.crm.PerCompany()[p.Lead.Company]; n != 1 {
 				t.Fatalf("CRM holds the lead %d times, want 1", n)
 			}
 		})
@@ -369,24 +365,20 @@ func TestReconcileStopsAtWatermark(t *testing.T) {
 		}
 	}
 	task, p := newLeadTask(t)
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
 	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want uncertain", err)
 	}
-	e.crm.setFail(nil)
-	e.crm.mu.Lock()
-	e.crm.lists = 0
-	e.crm.mu.Unlock()
+	e.crm.SetFail(nil)
+	listed := e.crm.Lists()
 	e.clock.Advance(e.h.o.ReconcileAfter)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatalf("look-up run = %v", err)
 	}
-	e.crm.mu.Lock()
-	lists := e.crm.lists
-	e.crm.mu.Unlock()
+	lists := e.crm.Lists() - listed
 	// The watermark is the top this worker saw at its previous run, so
 	// one page more may be read; without it, all three pages are.
-	if lists > 2 || e.h.Stats().ReconcileNotFound != 1 || e.crm.storedPerCompany()[p.Lead.Company] != 1 {
+	if lists > 2 || e.h.Stats().ReconcileNotFound != 1 || e.crm.PerCompany()[p.Lead.Company] != 1 {
 		t.Fatalf("lists = %d, stats %+v; want at most two of three pages, not found, then sent once", lists, e.h.Stats())
 	}
 }
@@ -409,7 +401,7 @@ func TestHandlerFeedsTheLimiter(t *testing.T) {
 	t.Parallel()
 	box := &feedbackBox{}
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = box })
-	e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
 		if n == 1 {
 			return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
 		}
@@ -434,24 +426,22 @@ func TestHandlerFeedsTheLimiter(t *testing.T) {
 func TestLookUpComparesWhatWasSent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, nil)
-	e.crm.mu.Lock()
-	e.crm.noStamp = true
-	e.crm.transform = func(l crmclient.Lead) crmclient.Lead {
+	e.crm.NoStamp = true
+	e.crm.Transform = func(l crmclient.Lead) crmclient.Lead {
 		l.Description += "\nIP: 192.0.2.7"
 		return l
 	}
-	e.crm.mu.Unlock()
 	task, p := newLeadTask(t)
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return true, lostConn })
 	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want uncertain", err)
 	}
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	e.clock.Advance(e.h.o.ReconcileAfter)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 || e.h.Stats().ReconcileFound != 1 {
+	if n := e.crm.PerCompany()[p.Lead.Company]; n != 1 || e.h.Stats().ReconcileFound != 1 {
 		t.Fatalf("CRM holds the lead %d times (stats %+v), want 1, found by the look-up", n, e.h.Stats())
 	}
 }
@@ -470,7 +460,7 @@ func TestAddWaitsForReplicas(t *testing.T) {
 	if !errors.As(err, &de) || IsFailure(err) {
 		t.Fatalf("run without a replica = %v, want postponed", err)
 	}
-	if adds, _ := e.crm.counts(); adds != 0 || e.attempt(p.ID)["state"] != "" {
+	if adds, _ := e.crm.Counts(); adds != 0 || e.attempt(p.ID)["state"] != "" {
 		t.Fatalf("adds = %d, attempt %v: sent without a replica, or left a record", adds, e.attempt(p.ID))
 	}
 	redistest.StartReplica(t, primary)
@@ -481,7 +471,7 @@ func TestAddWaitsForReplicas(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // the replica's first sync
 	}
-	if adds, _ := e.crm.counts(); adds != 1 {
+	if adds, _ := e.crm.Counts(); adds != 1 {
 		t.Fatalf("adds = %d, want 1", adds)
 	}
 }
@@ -634,7 +624,7 @@ func TestSkewedClock(t *testing.T) {
 	rc := redistest.Start(t).Client()
 	fake := newFakeCRM(crmclient.V2)
 	var late crmclient.Lead
-	fake.setFail(func(n int, l crmclient.Lead) (bool, error) {
+	fake.SetFail(func(n int, l crmclient.Lead) (bool, error) {
 		if n == 1 {
 			late = l // the CRM commits it after the client gave up
 			return false, lostConn
@@ -664,9 +654,7 @@ func TestSkewedClock(t *testing.T) {
 	if s := ahead.Stats(); s.ReconcileNotFound+s.ReconcileFound+s.ReconcileUnknown != 0 {
 		t.Fatalf("the skewed worker looked the lead up early: %+v", s)
 	}
-	fake.mu.Lock()
-	fake.storeLocked(late)
-	fake.mu.Unlock()
+	fake.Store(late)
 	// Each worker measures its offset to Redis's clock within half a round
 	// trip, so two workers may disagree by a few milliseconds: a wait is
 	// right when it is the reconcile wait give or take ClockSkewWarn, and
@@ -684,14 +672,14 @@ func TestSkewedClock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("look-up run = %v", err)
 	}
-	if n := fake.storedPerCompany()[p.Lead.Company]; n != 1 {
+	if n := fake.PerCompany()[p.Lead.Company]; n != 1 {
 		t.Fatalf("the CRM holds the lead %d times, want 1", n)
 	}
 
 	// The other way: the skewed worker's settle time does not hold the
 	// right one back by its 5 minutes.
 	task2, _ := newLeadTask(t)
-	fake.setFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
+	fake.SetFail(func(int, crmclient.Lead) (bool, error) { return false, lostConn })
 	if err := ahead.ProcessTask(ctx, task2); judge(err).out != delivery.Uncertain {
 		t.Fatalf("skewed worker's send = %v, want uncertain", err)
 	}
@@ -720,7 +708,7 @@ func TestLookUpAgainWhenEarly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.CRMTimeout, o.ReconcileAfter = time.Second, 2*time.Second })
 	var late crmclient.Lead
-	e.crm.setFail(func(n int, l crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(n int, l crmclient.Lead) (bool, error) {
 		if n == 1 {
 			late = l
 			return false, lostConn
@@ -740,17 +728,15 @@ func TestLookUpAgainWhenEarly(t *testing.T) {
 	if !errors.As(err, &de) || de.Reason.Code != delivery.LookUpWait || de.Delay != 8*time.Second {
 		t.Fatalf("early look-up run = %v, want postponed 8s to look up again", err)
 	}
-	if adds, _ := e.crm.counts(); adds != 1 {
+	if adds, _ := e.crm.Counts(); adds != 1 {
 		t.Fatalf("%d adds after the early look-up, want 1 (no resend)", adds)
 	}
-	e.crm.mu.Lock()
-	e.crm.storeLocked(late) // the CRM commits the first add
-	e.crm.mu.Unlock()
+	e.crm.Store(late) // the CRM commits the first add
 	e.clock.Advance(de.Delay)
 	if err := careful.ProcessTask(ctx, task); err != nil {
 		t.Fatalf("second look-up run = %v", err)
 	}
-	if n := e.crm.storedPerCompany()[p.Lead.Company]; n != 1 {
+	if n := e.crm.PerCompany()[p.Lead.Company]; n != 1 {
 		t.Fatalf("the CRM holds the lead %d times, want 1", n)
 	}
 	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" {

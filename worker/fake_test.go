@@ -16,145 +16,21 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crm"
+	"leadrelay/crm/crmtest"
 	"leadrelay/crmclient"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
 
-// fakeCRM is a CRM in memory that fails on demand and counts adds.
-type fakeCRM struct {
-	version crmclient.APIVersion
-
-	mu     sync.Mutex
-	leads  []crmclient.ListItem // oldest first
-	nextID int64
-	adds   int
-	lists  int
-	// fail, when set, decides each add: store it or not, and what to
-	// answer. n counts adds from 1.
-	fail func(n int, l crmclient.Lead) (store bool, err error)
-	// listErr, when set, is returned by List; statErr by Stat, infoErr by
-	// Info.
-	listErr, statErr, infoErr error
-	// noStamp stores v2 leads without their uids, as the real CRM does when
-	// its add dies between the insert and the stamp.
-	noStamp bool
-	// transform, when set, is what the client changes on the way (as
-	// crmclient's sanitizing does): Add stores, and Sent answers, it.
-	transform func(crmclient.Lead) crmclient.Lead
-	// beforeList, when set, runs under the lock before List answers (for
-	// leads that arrive mid-scan).
-	beforeList func(f *fakeCRM, o crmclient.ListOptions)
-}
-
-func newFakeCRM(v crmclient.APIVersion) *fakeCRM { return &fakeCRM{version: v, nextID: 100} }
-
-func (f *fakeCRM) Version() crmclient.APIVersion { return f.version }
-
-func (f *fakeCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.adds++
-	store, err := true, error(nil)
-	if f.fail != nil {
-		store, err = f.fail(f.adds, l)
-	}
-	var id int64
-	if store {
-		if f.transform != nil {
-			l = f.transform(l)
-		}
-		id = f.storeLocked(l)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if ctx.Err() != nil { // as crmclient reports a call cut short after sending
-		return 0, &crmclient.TransportError{Action: "add", Sent: true, Err: ctx.Err()}
-	}
-	return id, nil
-}
-
-// storeLocked stores l as a new CRM lead; f.mu is held.
-func (f *fakeCRM) storeLocked(l crmclient.Lead) int64 {
-	f.nextID++
-	it := crmclient.ListItem{ID: f.nextID, Email: l.Email, Phone: l.Phone, Company: l.Company, Content: l.Description,
-		Datum: crmclient.Datum{Time: time.Now()}}
-	if f.version == crmclient.V2 && !f.noStamp {
-		it.UIDs = l.UIDs
-	}
-	f.leads = append(f.leads, it)
-	return f.nextID
-}
-
-func (f *fakeCRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.lists++
-	if f.listErr != nil {
-		return nil, f.listErr
-	}
-	if f.beforeList != nil {
-		f.beforeList(f, o)
-	}
-	page := o.Page
-	if f.version == crmclient.V1 {
-		page = 0 // v1 ignores every parameter
-	}
-	var out []crmclient.ListItem
-	for i := len(f.leads) - 1 - page*crmclient.PageSize; i >= 0 && len(out) < crmclient.PageSize; i-- {
-		out = append(out, f.leads[i])
-	}
-	return out, nil
-}
-
-// Sent is what the fake's client would send: l, or l through transform.
-func (f *fakeCRM) Sent(l crmclient.Lead) crmclient.Lead {
-	if f.transform != nil {
-		return f.transform(l)
-	}
-	return l
-}
-
-// Stat answers like a working CRM, or statErr.
-func (f *fakeCRM) Stat(context.Context) ([]crmclient.UserStat, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return nil, f.statErr
-}
-
-// Info answers not found, or infoErr.
-func (f *fakeCRM) Info(context.Context, int64) (crmclient.LeadInfo, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.infoErr != nil {
-		return crmclient.LeadInfo{}, f.infoErr
-	}
-	return crmclient.LeadInfo{}, crmclient.ErrNotFound
-}
-
-func (f *fakeCRM) counts() (adds, stored int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.adds, len(f.leads)
-}
-
-func (f *fakeCRM) setFail(fn func(n int, l crmclient.Lead) (bool, error)) {
-	f.mu.Lock()
-	f.fail = fn
-	f.mu.Unlock()
-}
-
-// storedPerCompany counts CRM leads per Company (each test lead has its own).
-func (f *fakeCRM) storedPerCompany() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m := map[string]int{}
-	for _, l := range f.leads {
-		m[l.Company]++
-	}
-	return m
+// newFakeCRM is a CRM in memory speaking v as the shipped versions do (v1
+// lists only its newest page, whatever the offset); its ids start at 101,
+// so an id is never mistaken for a count.
+func newFakeCRM(v crmclient.APIVersion) *crmtest.CRM {
+	c := crmtest.New(v)
+	c.FirstID = 100
+	c.IgnorePaging = v == crmclient.V1
+	return c
 }
 
 // testClock is a settable clock.
@@ -172,7 +48,7 @@ func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 type env struct {
 	t     testing.TB
 	rdb   *redis.Client
-	crm   *fakeCRM
+	crm   *crmtest.CRM
 	h     *Handler
 	clock *testClock
 	o     Options
@@ -257,7 +133,7 @@ type fleetRun struct {
 // fleet is a running fleetRun; its workers stop at the test's cleanup.
 type fleet struct {
 	rdb      *redis.Client
-	crm      *fakeCRM
+	crm      *crmtest.CRM
 	handlers []*Handler
 }
 
@@ -267,7 +143,7 @@ func startFleet(t *testing.T, r fleetRun) *fleet {
 	f := &fleet{rdb: redistest.Start(t).Client(), crm: newFakeCRM(r.version), handlers: make([]*Handler, r.workers)}
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	f.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	f.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		mu.Lock()
 		x := rng.Float64()
 		mu.Unlock()

@@ -45,9 +45,7 @@ func TestHandlerDelivers(t *testing.T) {
 			if n := e.rdb.Exists(ctx, rdb.LockKey(p.ID), rdb.AttemptKey(p.ID)).Val(); n != 0 {
 				t.Errorf("lock/attempt keys left behind: %d", n)
 			}
-			e.crm.mu.Lock()
-			uids := e.crm.leads[0].UIDs
-			e.crm.mu.Unlock()
+			uids := e.crm.Leads()[0].UIDs
 			if v == crmclient.V2 && uids[v2.UIDKey] != p.ID {
 				t.Errorf("v2 uids = %v, want %s=%s", uids, v2.UIDKey, p.ID)
 			}
@@ -61,7 +59,7 @@ func TestHandlerDelivers(t *testing.T) {
 					t.Fatalf("re-run = %v", err)
 				}
 			}
-			if adds, _ := e.crm.counts(); adds != 1 {
+			if adds, _ := e.crm.Counts(); adds != 1 {
 				t.Errorf("adds = %d, want 1", adds)
 			}
 			if s := e.h.Stats(); s.Delivered != 1 || s.Duplicates != 3 {
@@ -82,7 +80,7 @@ func TestHandlerMarkerSkipsCRM(t *testing.T) {
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	if adds, _ := e.crm.counts(); adds != 0 {
+	if adds, _ := e.crm.Counts(); adds != 0 {
 		t.Errorf("adds = %d, want 0", adds)
 	}
 }
@@ -110,7 +108,7 @@ func TestHandlerErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Not parallel: the cases share one fake CRM.
 			task, p := newLeadTask(t)
-			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, tc.err })
+			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, tc.err })
 			err := e.h.ProcessTask(ctx, task)
 			if err == nil {
 				t.Fatal("ProcessTask = nil")
@@ -143,7 +141,7 @@ func TestHandlerErrors(t *testing.T) {
 	}
 	// The probe after the cooldown succeeds and clears the problem.
 	e.clock.Advance(e.h.o.BreakerCooldown)
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	task, _ := newLeadTask(t)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
@@ -178,7 +176,7 @@ func TestHandlerBrokenPayload(t *testing.T) {
 func TestHandlerSingleFlight(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.LockTTL = 300 * time.Millisecond })
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		time.Sleep(500 * time.Millisecond) // outlasts LockTTL: renewal must hold it
 		return true, nil
 	})
@@ -200,7 +198,7 @@ func TestHandlerSingleFlight(t *testing.T) {
 			t.Errorf("run %d: %v", i, err)
 		}
 	}
-	if adds, _ := e.crm.counts(); adds != 1 {
+	if adds, _ := e.crm.Counts(); adds != 1 {
 		t.Errorf("adds = %d, want 1", adds)
 	}
 	if e.marker(p.ID) == nil {
@@ -218,7 +216,7 @@ func TestHandlerLockBusy(t *testing.T) {
 	if !errors.As(err, &de) || IsFailure(err) || de.Delay <= 0 || de.Delay > 10*time.Second {
 		t.Fatalf("ProcessTask = %v, want a DelayError of at most 10s", err)
 	}
-	if adds, _ := e.crm.counts(); adds != 0 {
+	if adds, _ := e.crm.Counts(); adds != 0 {
 		t.Errorf("adds = %d", adds)
 	}
 	if e.rdb.Get(ctx, rdb.LockKey(p.ID)).Val() != "someone-else" {
@@ -270,7 +268,7 @@ func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 			if m == nil || m.Via != "reconcile" || m.CRMID != 101 {
 				t.Fatalf("marker = %+v, want the reconciled CRM id 101", m)
 			}
-			if adds, stored := e.crm.counts(); adds != 1 || stored != 1 {
+			if adds, stored := e.crm.Counts(); adds != 1 || stored != 1 {
 				t.Errorf("adds = %d stored = %d, want 1 and 1", adds, stored)
 			}
 			if s := e.h.Stats(); s.ReconcileFound != 2 {
@@ -344,7 +342,7 @@ func TestReconcile(t *testing.T) {
 				// is claimed, so the reconcile must not take it.
 				q := lead.NewPayload("shop", "twin-"+p.ID, p.Lead, time.Now())
 				twin, _ := lead.NewTask(q)
-				e.crm.setFail(nil)
+				e.crm.SetFail(nil)
 				if err := e.h.ProcessTask(ctx, twin); err != nil {
 					e.t.Fatal(err)
 				}
@@ -361,12 +359,14 @@ func TestReconcile(t *testing.T) {
 		{name: "v2 a page of new leads mid-scan", v: crmclient.V2, stored: true, want: "found", adds: 1 + 450,
 			prep: func(e *env, _ lead.Payload) {
 				fillOthers(e, 450)
-				e.crm.beforeList = func(f *fakeCRM, o crmclient.ListOptions) {
-					if o.Page == 1 && f.lists == 2 {
+				e.crm.BeforeList = func(o crmclient.ListOptions, lists int) []crmclient.Lead {
+					var mid []crmclient.Lead
+					if o.Page == 1 && lists == 2 {
 						for i := range crmclient.PageSize {
-							f.storeLocked(crmclient.Lead{Lead: lead.Lead{Title: "y", Company: fmt.Sprintf("mid-%d", i)}})
+							mid = append(mid, crmclient.Lead{Lead: lead.Lead{Title: "y", Company: fmt.Sprintf("mid-%d", i)}})
 						}
 					}
+					return mid
 				}
 			}},
 	}
@@ -375,14 +375,14 @@ func TestReconcile(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, tc.v, func(o *Options) { o.ReconcileUnknown = tc.policy })
 			task, p := newLeadTask(t)
-			e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, ambiguous })
+			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return tc.stored, ambiguous })
 			if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 				t.Fatalf("first run = %v", err)
 			}
 			if tc.prep != nil {
 				tc.prep(e, p)
 			}
-			e.crm.setFail(nil)
+			e.crm.SetFail(nil)
 			e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
 			err := e.h.ProcessTask(ctx, task)
 			m := e.marker(p.ID)
@@ -400,10 +400,10 @@ func TestReconcile(t *testing.T) {
 					t.Fatalf("run = %v, marker %+v; want dead", err, m)
 				}
 			}
-			if adds, _ := e.crm.counts(); adds != tc.adds {
+			if adds, _ := e.crm.Counts(); adds != tc.adds {
 				t.Errorf("adds = %d, want %d", adds, tc.adds)
 			}
-			if per := e.crm.storedPerCompany()[p.Lead.Company]; tc.want != "dead" && tc.name != "v1 identical lead claimed by another" && per != 1 {
+			if per := e.crm.PerCompany()[p.Lead.Company]; tc.want != "dead" && tc.name != "v1 identical lead claimed by another" && per != 1 {
 				t.Errorf("CRM holds the lead %d times, want 1", per)
 			}
 		})
@@ -412,7 +412,7 @@ func TestReconcile(t *testing.T) {
 
 // fillOthers stores n unrelated, newer leads in the fake CRM.
 func fillOthers(e *env, n int) {
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	for i := range n {
 		if _, err := e.crm.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: "x", Company: fmt.Sprintf("other-%d", i)}}); err != nil {
 			e.t.Fatal(err)
@@ -440,7 +440,7 @@ func TestBreaker(t *testing.T) {
 		}
 	})
 	down := &crmclient.StatusError{Action: "add", StatusCode: 503}
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return false, down })
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return false, down })
 	for i := range 3 {
 		task, _ := newLeadTask(t)
 		if err := e.h.ProcessTask(ctx, task); !IsFailure(err) {
@@ -458,7 +458,7 @@ func TestBreaker(t *testing.T) {
 			t.Fatalf("while open = %v, want DelayError of 1m", err)
 		}
 	}
-	if adds, _ := e.crm.counts(); adds != 3 {
+	if adds, _ := e.crm.Counts(); adds != 3 {
 		t.Fatalf("adds = %d, want 3 (none while open)", adds)
 	}
 	// Half-open: one probe; it fails and reopens the circuit.
@@ -473,7 +473,7 @@ func TestBreaker(t *testing.T) {
 	}
 	// Recovery: the next probe succeeds and closes the circuit.
 	e.clock.Advance(time.Minute)
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	for range 3 {
 		task, _ := newLeadTask(t)
 		if err := e.h.ProcessTask(ctx, task); err != nil {
@@ -557,7 +557,7 @@ func TestHandlerSeams(t *testing.T) {
 		if !errors.As(err, &de) || de.Delay != 3*time.Second || IsFailure(err) {
 			t.Fatalf("ProcessTask = %v, want the limiter's DelayError", err)
 		}
-		if adds, _ := e.crm.counts(); adds != 0 {
+		if adds, _ := e.crm.Counts(); adds != 0 {
 			t.Errorf("adds = %d", adds)
 		}
 		if e.rdb.Exists(ctx, rdb.AttemptKey(p.ID), rdb.LockKey(p.ID)).Val() != 0 {
@@ -568,7 +568,7 @@ func TestHandlerSeams(t *testing.T) {
 		t.Parallel()
 		box := &deadBox{reasons: map[string]delivery.Reason{}}
 		e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
-		e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+		e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 			return false, &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}
 		})
 		task, p := newLeadTask(t)
@@ -582,7 +582,7 @@ func TestHandlerSeams(t *testing.T) {
 			t.Errorf("dead store = %v", reason)
 		}
 		// An operator fixes the cause and re-runs it: delivered, forgotten.
-		e.crm.setFail(nil)
+		e.crm.SetFail(nil)
 		if err := e.h.ProcessTask(ctx, task); err != nil {
 			t.Fatalf("re-run: %v", err)
 		}
@@ -632,7 +632,7 @@ func TestDeadPutRetried(t *testing.T) {
 			t.Parallel()
 			box := &failingBox{deadBox: deadBox{reasons: map[string]delivery.Reason{}}, fails: tc.fails}
 			e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
-			e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 				return false, &crmclient.APIError{Action: "add", Code: 1, Text: "rejected"}
 			})
 			task, p := newLeadTask(t)

@@ -122,12 +122,12 @@ func TestLeadWakesIdleFleet(t *testing.T) {
 	if _, err := pub.Publish(context.Background(), "shop", l, "woken-1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { _, stored := crm.counts(); return stored >= 1 })
+	waitFor(t, "delivery", func() bool { _, stored := crm.Counts(); return stored >= 1 })
 	spells := fleet[0].busySpells.Load() + fleet[1].busySpells.Load()
 	if spells == 0 {
 		t.Error("the lead was delivered, but no worker was busy")
 	}
-	if _, stored := crm.counts(); stored != 1 {
+	if _, stored := crm.Counts(); stored != 1 {
 		t.Errorf("the CRM holds %d leads, want 1", stored)
 	}
 	for i, w := range fleet {
@@ -144,7 +144,7 @@ func TestIdleWorkerWakesForRetry(t *testing.T) {
 	t.Parallel()
 	rc := redistest.Start(t).Client()
 	crm := newFakeCRM(crmclient.V2)
-	crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+	crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
 		if n == 1 {
 			return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
 		}
@@ -158,8 +158,8 @@ func TestIdleWorkerWakesForRetry(t *testing.T) {
 	if _, err := pub.Publish(context.Background(), "shop", l, "retried-1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery of the retry", func() bool { _, stored := crm.counts(); return stored == 1 })
-	if adds, _ := crm.counts(); adds != 2 {
+	waitFor(t, "delivery of the retry", func() bool { _, stored := crm.Counts(); return stored == 1 })
+	if adds, _ := crm.Counts(); adds != 2 {
 		t.Errorf("%d adds, want 2 (a failure, then the retry)", adds)
 	}
 	if n := w.busySpells.Load(); n < 2 {
@@ -184,7 +184,7 @@ func TestWakeRefusedStaysBusy(t *testing.T) {
 	if _, err := asynq.NewClientFromRedisClient(rc).Enqueue(task, asynq.Queue(lead.DefaultQueue)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { _, stored := crm.counts(); return stored == 1 })
+	waitFor(t, "delivery", func() bool { _, stored := crm.Counts(); return stored == 1 })
 	if w.wakeable.Load() {
 		t.Error("the worker holds a wake subscription Redis refuses")
 	}

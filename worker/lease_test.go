@@ -41,7 +41,7 @@ func TestExpiredLeaseIsNotDeath(t *testing.T) {
 	})
 	e.h.log = zap.New(core)
 	var cut atomic.Pointer[context.CancelFunc]
-	e.crm.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
 		if n == 1 {
 			(*cut.Load())() // the lease expires while the add is on the wire
 			return false, nil
@@ -86,7 +86,7 @@ func TestExpiredLeaseIsNotDeath(t *testing.T) {
 	if !settled || q.Completed != 1 {
 		t.Fatalf("lead not delivered within 30s: %+v", q)
 	}
-	if _, stored := e.crm.counts(); stored != 1 {
+	if _, stored := e.crm.Counts(); stored != 1 {
 		t.Errorf("the CRM holds %d copies, want 1", stored)
 	}
 	if r, ok := dead.reason(p.ID); ok {

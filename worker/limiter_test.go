@@ -237,7 +237,7 @@ func TestRedisLimiterRetryAfter(t *testing.T) {
 	}
 	e.o.Limiter = newLimiter()
 	e.h = newHandler(t, e.crm, e.rdb, e.o, nil)
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.StatusError{Action: "add", StatusCode: 429, RetryAfter: 30 * time.Second}
 	})
 	task, _ := newLeadTask(t)
@@ -278,19 +278,17 @@ func TestReconcileGoesThroughLimiter(t *testing.T) {
 	q := &quota{}
 	q.n.Store(1) // the first add only
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = q })
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		return true, &crmclient.TransportError{Action: "add", Sent: true, Err: context.DeadlineExceeded}
 	})
 	task, p := newLeadTask(t)
 	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v, want ambiguous", err)
 	}
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
 	refusal(t, e.h.ProcessTask(ctx, task))
-	e.crm.mu.Lock()
-	lists := e.crm.lists
-	e.crm.mu.Unlock()
+	lists := e.crm.Lists()
 	if lists != 0 {
 		t.Fatalf("the CRM was listed %d times past a refusing limiter", lists)
 	}
@@ -304,7 +302,7 @@ func TestReconcileGoesThroughLimiter(t *testing.T) {
 }
 
 // concCRM wraps a CRM, makes each Add take a while and records the most
-// Adds in flight at once (fakeCRM itself serialises them).
+// Adds in flight at once (the CRM in memory itself serialises them).
 type concCRM struct {
 	crm.Client
 	held, peak atomic.Int64
@@ -377,7 +375,7 @@ func TestLimiterEndToEnd(t *testing.T) {
 	if p := cc.peak.Load(); p > slots {
 		t.Errorf("%d Adds in flight at once, cap %d", p, slots)
 	}
-	if adds, stored := fake.counts(); adds != leads || stored != leads {
+	if adds, stored := fake.Counts(); adds != leads || stored != leads {
 		t.Errorf("adds = %d, stored = %d, want %d each", adds, stored, leads)
 	}
 	t.Logf("peak Adds in flight: %d (cap %d)", cc.peak.Load(), slots)

@@ -46,7 +46,7 @@ func runEndToEnd(t *testing.T, v crmclient.APIVersion) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	per := f.crm.storedPerCompany()
+	per := f.crm.PerCompany()
 	insp := asynq.NewInspectorFromRedisClient(f.rdb)
 	for _, p := range ids {
 		if per[p.Lead.Company] != 1 {
@@ -65,7 +65,7 @@ func runEndToEnd(t *testing.T, v crmclient.APIVersion) {
 			t.Errorf("task %s = %+v, want completed", p.ID, info)
 		}
 	}
-	adds, stored := f.crm.counts()
+	adds, stored := f.crm.Counts()
 	s := f.stats()
 	t.Logf("%s: leads=%d adds=%d stored=%d delivered=%d reconciled=%d", v, leads, adds, stored, s.Delivered, s.ReconcileFound)
 	if stored != leads {
@@ -98,7 +98,7 @@ func TestEdgeV1JournalUnderLoad(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	dup := 0
-	for _, n := range f.crm.storedPerCompany() {
+	for _, n := range f.crm.PerCompany() {
 		if n > 1 {
 			dup++
 		}

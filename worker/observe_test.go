@@ -102,7 +102,7 @@ func TestObserver(t *testing.T) {
 	}
 
 	// A configuration problem sets the gauge and pauses the fleet.
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.APIError{Action: "add", Code: 401, Text: "Не верный логин"}
 	})
 	task, _ = newLeadTask(t)
@@ -117,7 +117,7 @@ func TestObserver(t *testing.T) {
 
 	// After the cooldown, the probe fails transiently: the circuit reopens.
 	e.clock.Advance(time.Minute)
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) {
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		return false, &crmclient.StatusError{Action: "add", StatusCode: 503}
 	})
 	task, _ = newLeadTask(t)
@@ -136,7 +136,7 @@ func TestObserver(t *testing.T) {
 
 	// Recovery closes the circuit and clears the configuration problem.
 	e.clock.Advance(time.Minute)
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	task, _ = newLeadTask(t)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)

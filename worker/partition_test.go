@@ -48,7 +48,7 @@ func TestPartitionLateWrites(t *testing.T) {
 		return n["evalsha"] + n["eval"]
 	}
 	var lateLanded bool
-	fake.setFail(func(n int, _ crmclient.Lead) (bool, error) {
+	fake.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
 		switch n {
 		case 1: // A's add fails (a 503: nothing stored); A's link freezes
 			pa.Freeze()
@@ -92,10 +92,10 @@ func TestPartitionLateWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("C's run = %v, want delivered by its look-up", err)
 	}
-	if n := fake.storedPerCompany()[p.Lead.Company]; n != 1 {
+	if n := fake.PerCompany()[p.Lead.Company]; n != 1 {
 		t.Errorf("the CRM holds the lead %d times, want 1", n)
 	}
-	if adds, _ := fake.counts(); adds != 2 {
+	if adds, _ := fake.Counts(); adds != 2 {
 		t.Errorf("%d adds, want 2 (A's lost one, B's)", adds)
 	}
 	select {

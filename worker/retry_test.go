@@ -107,17 +107,17 @@ func TestReconcileAfter(t *testing.T) {
 	}
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.ReconcileAfter = 2 * time.Minute })
 	task, p := newLeadTask(t)
-	e.crm.setFail(func(int, crmclient.Lead) (bool, error) { return true, ambiguous })
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return true, ambiguous })
 	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Uncertain {
 		t.Fatalf("first run = %v", err)
 	}
-	e.crm.setFail(nil)
+	e.crm.SetFail(nil)
 	e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
 	if err := e.h.ProcessTask(ctx, task); judge(err).out != delivery.Backpressure {
 		t.Fatalf("run before ReconcileAfter = %v, want postponed", err)
 	}
-	if e.crm.lists != 0 {
-		t.Fatalf("the CRM was asked %d times before ReconcileAfter", e.crm.lists)
+	if lists := e.crm.Lists(); lists != 0 {
+		t.Fatalf("the CRM was asked %d times before ReconcileAfter", lists)
 	}
 	e.clock.Advance(2*time.Minute - e.o.CRMTimeout - reconcileSettle)
 	if err := e.h.ProcessTask(ctx, task); err != nil {
@@ -126,7 +126,7 @@ func TestReconcileAfter(t *testing.T) {
 	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" {
 		t.Fatalf("marker = %+v, want found by reconcile", m)
 	}
-	if adds, _ := e.crm.counts(); adds != 1 {
+	if adds, _ := e.crm.Counts(); adds != 1 {
 		t.Errorf("adds = %d, want 1", adds)
 	}
 }

@@ -6,6 +6,7 @@ package crmtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,10 +22,13 @@ import (
 // CRM is a SalesMan CRM in memory: it stores every add (the CRM does not
 // de-duplicate) and lists its leads newest first, 200 a page. It
 // implements crm.Client and is safe for concurrent use. Set its fields
-// before use.
+// before use; SetFail may change what adds do at any time.
 type CRM struct {
 	// API is the version it speaks.
 	API crmclient.APIVersion
+	// FirstID is the CRM id before the first lead's: ids count up from
+	// FirstID+1 (zero: from 1).
+	FirstID int64
 	// IgnorePaging answers every List with the newest page, as the shipped
 	// v1 does.
 	IgnorePaging bool
@@ -37,11 +41,17 @@ type CRM struct {
 	// ListErr is what List fails with, StatErr Stat and InfoErr Info; Info
 	// answers crmclient.ErrNotFound when InfoErr is nil.
 	ListErr, StatErr, InfoErr error
+	// BeforeList, when set, is asked before each List answers, with its
+	// options and the List calls so far (this one included): the leads it
+	// returns reach the CRM first, as leads arriving mid-scan do.
+	BeforeList func(o crmclient.ListOptions, lists int) []crmclient.Lead
 	// Now dates the leads added (default time.Now).
 	Now func() time.Time
 
 	mu    sync.Mutex
+	fail  func(n int, l crmclient.Lead) (store bool, err error)
 	leads []crmclient.ListItem // oldest first
+	adds  int
 	lists int
 }
 
@@ -53,22 +63,61 @@ func New(v crmclient.APIVersion) *CRM { return &CRM{API: v} }
 // Version returns API.
 func (c *CRM) Version() crmclient.APIVersion { return c.API }
 
-// Add stores the lead, as Sent has it, and returns its CRM id (from 1).
-func (c *CRM) Add(_ context.Context, l crmclient.Lead) (int64, error) {
-	l = c.Sent(l)
+// SetFail makes fn decide each later add: whether the CRM stores it, and
+// the error Add answers (nil: its id). n counts Add calls from 1. A nil fn
+// stores every add.
+func (c *CRM) SetFail(fn func(n int, l crmclient.Lead) (store bool, err error)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.fail = fn
+}
+
+// Add stores the lead, as Sent has it, and returns its CRM id, unless
+// SetFail's function says otherwise. A ctx done by then fails it as
+// crmclient reports a call cut short after sending.
+func (c *CRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adds++
+	store, err := true, error(nil)
+	if c.fail != nil {
+		store, err = c.fail(c.adds, l)
+	}
+	var id int64
+	if store {
+		id = c.storeLocked(l)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if ctx.Err() != nil {
+		return 0, &crmclient.TransportError{Action: "add", Sent: true, Err: ctx.Err()}
+	}
+	return id, nil
+}
+
+// Store stores l as the CRM commits a lead on its own (an add that was
+// cut off and lands late), without an Add call, and returns its id.
+func (c *CRM) Store(l crmclient.Lead) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.storeLocked(l)
+}
+
+// storeLocked stores l, as Sent has it, as a new CRM lead; c.mu is held.
+func (c *CRM) storeLocked(l crmclient.Lead) int64 {
+	l = c.Sent(l)
 	now := time.Now()
 	if c.Now != nil {
 		now = c.Now()
 	}
-	it := crmclient.ListItem{ID: int64(len(c.leads) + 1), Email: l.Email, Phone: l.Phone, Company: l.Company,
-		Content: l.Description, Datum: crmclient.Datum{Time: now}}
+	it := crmclient.ListItem{ID: c.FirstID + int64(len(c.leads)) + 1, Email: l.Email, Phone: l.Phone,
+		Company: l.Company, Content: l.Description, Datum: crmclient.Datum{Time: now}}
 	if c.API == crmclient.V2 && !c.NoStamp {
 		it.UIDs = l.UIDs
 	}
 	c.leads = append(c.leads, it)
-	return it.ID, nil
+	return it.ID
 }
 
 // List answers one page of leads, newest first.
@@ -78,6 +127,11 @@ func (c *CRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.List
 	c.lists++
 	if c.ListErr != nil {
 		return nil, c.ListErr
+	}
+	if c.BeforeList != nil {
+		for _, l := range c.BeforeList(o, c.lists) {
+			c.storeLocked(l)
+		}
 	}
 	page := o.Page
 	if c.IgnorePaging {
@@ -116,11 +170,37 @@ func (c *CRM) Lists() int {
 	return c.lists
 }
 
+// Counts returns the Add calls so far and the leads stored.
+func (c *CRM) Counts() (adds, stored int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.adds, len(c.leads)
+}
+
+// Leads returns the leads stored, oldest first.
+func (c *CRM) Leads() []crmclient.ListItem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.leads)
+}
+
+// PerCompany counts the leads stored per company (a test lead's content
+// is its own company).
+func (c *CRM) PerCompany() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := map[string]int{}
+	for _, l := range c.leads {
+		m[l.Company]++
+	}
+	return m
+}
+
 // Top is the highest CRM id so far.
 func (c *CRM) Top() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return int64(len(c.leads))
+	return c.FirstID + int64(len(c.leads))
 }
 
 // Env is an Env for client on a private redis-server of the test's own.
