@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"leadrelay/internal/fleetclock"
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 	"leadrelay/status"
@@ -58,7 +59,10 @@ type Options struct {
 	// payload and rdb.KeptOverhead when admitted. A lead past it gets a
 	// *BacklogFullError with Bytes set. Nil means no share.
 	SiteShare func(ctx context.Context) int64
-	// Clock stamps ReceivedAt. Nil means time.Now.
+	// Clock is the host's clock, nil time.Now. The Publisher keeps
+	// Redis's time on it (package fleetclock), so the times it stamps
+	// (ReceivedAt, the keyless window, the kept-bytes buckets) are the
+	// workers' and other intakes' whatever this host's clock says.
 	Clock func() time.Time
 	// Tracer, when set, traces each Publish (package tracing), and the
 	// task carries the publish span's traceparent so the worker's runs
@@ -93,9 +97,6 @@ func (o Options) withDefaults() Options {
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = rdb.DefaultSyncTimeout
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
 	if !o.IDKey.Valid() {
 		o.IDKey, _ = lead.GenerateIDKey() // crypto/rand does not fail
 	}
@@ -124,6 +125,16 @@ type Publisher struct {
 	closed atomic.Bool
 	wake   *waker
 	gate   sealGate
+	clock  *fleetclock.Clock
+}
+
+// clockReadTimeout bounds a measurement of Redis's clock.
+const clockReadTimeout = 2 * time.Second
+
+// now is the fleet's time (package fleetclock): Redis's, measured on the
+// first publish and every fleetclock.SyncEvery after.
+func (p *Publisher) now(ctx context.Context) time.Time {
+	return p.clock.Read(ctx, p.store, p.log, clockReadTimeout)
 }
 
 // New returns a Publisher on rc. rc stays the caller's: Close does not close
@@ -143,6 +154,7 @@ func New(rc redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
 		o:      o,
 		log:    log,
 		wake:   &waker{store: store, queue: o.Queue, log: log},
+		clock:  fleetclock.New(o.Clock),
 	}
 }
 
@@ -171,7 +183,7 @@ func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key 
 	if key != "" {
 		return key, nil
 	}
-	now, d := p.o.Clock(), l.Digest()
+	now, d := p.now(ctx), l.Digest()
 	name := p.o.IDKey.Keyless(site, d)
 	fresh, err := p.keylessFresh(ctx, site, d, now)
 	if err != nil {
@@ -306,7 +318,7 @@ func (p *Publisher) publish(ctx context.Context, site string, l lead.Lead, idemp
 // delivered already, or it does not fit. The args are for a refund.
 func (p *Publisher) admit(ctx context.Context, log *zap.Logger, pl lead.Payload, size int, key string) (a rdb.AdmitArgs, done bool, rc Receipt, err error) {
 	a = rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: pl.Site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax,
-		Bytes: int64(size) + rdb.KeptOverhead, Now: p.o.Clock(), Keep: p.o.DedupTTL}
+		Bytes: int64(size) + rdb.KeptOverhead, Now: p.now(ctx), Keep: p.o.DedupTTL}
 	if p.o.SiteShare != nil {
 		a.ShareMax = p.o.SiteShare(ctx)
 	}
@@ -351,7 +363,7 @@ func (p *Publisher) prepare(ctx context.Context, site string, l *lead.Lead, idem
 	if err != nil {
 		return lead.Payload{}, nil, err
 	}
-	pl := lead.NewPayload(site, key, *l, p.o.Clock())
+	pl := lead.NewPayload(site, key, *l, p.now(ctx))
 	if p.o.Tracer != nil {
 		pl.Trace = tracing.Traceparent(ctx)
 	}

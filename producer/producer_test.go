@@ -318,3 +318,43 @@ func TestKeylessWindow(t *testing.T) {
 		t.Errorf("tasks in queue = %d, want 2", got)
 	}
 }
+
+// TestReceivedOnFleetClock (issue 17, point 2): the time intake received a
+// lead is compared by workers (the rollback guard, the look-up's window)
+// and by other intakes (the keyless window, the kept-bytes buckets). An
+// intake whose host clock ran 5 minutes ahead of Redis's, or behind it,
+// stamped its own: a lead received before a rollback looked received
+// after it. Now each publisher keeps Redis's time, whatever its host's
+// clock says.
+func TestReceivedOnFleetClock(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	store := rdbstore.New(rc)
+	ctx := context.Background()
+	for _, skew := range []time.Duration{5 * time.Minute, -5 * time.Minute, 0} {
+		t.Run(skew.String(), func(t *testing.T) {
+			p, _ := newPublisher(t, rc, Options{Queue: "clock", Clock: func() time.Time { return time.Now().Add(skew) }})
+			before, err := store.Time(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rcpt, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann", Email: "ann@example.com"}, fmt.Sprint("clock-", skew))
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := store.Time(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := p.Status(ctx, "shop", rcpt.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Redis's time, give or take half a round trip and the
+			// payload's millisecond.
+			if got := st.ReceivedAt; got.Before(before.Add(-time.Second)) || got.After(after.Add(time.Second)) {
+				t.Errorf("received at %s on a host %s off Redis's clock; Redis's time was %s to %s", got, skew, before, after)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"leadrelay/crm/versions"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
+	"leadrelay/internal/fleetclock"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/seal"
 	"leadrelay/tracing"
@@ -36,11 +37,11 @@ type Handler struct {
 
 	stats    counters
 	health   health
-	clock    *fleetClock   // Options.Clock on Redis's time (clock.go)
-	current  atomic.Bool   // only workers of this version serve the queue (see fleetWatch)
-	rollback rollbackWatch // the fleet epoch as this worker counted it (rollback.go)
-	name     string        // this process, host:pid, as its runs' timeline entries name it
-	strips   strips        // delivered tasks to reduce to their envelopes (strip.go)
+	clock    *fleetclock.Clock // Options.Clock on Redis's time (clock.go)
+	current  atomic.Bool       // only workers of this version serve the queue (see fleetWatch)
+	rollback rollbackWatch     // the fleet epoch as this worker counted it (rollback.go)
+	name     string            // this process, host:pid, as its runs' timeline entries name it
+	strips   strips            // delivered tasks to reduce to their envelopes (strip.go)
 }
 
 // NewHandler returns a Handler that adds leads through client and keeps
@@ -51,7 +52,7 @@ func NewHandler(client crm.Client, rc redis.UniversalClient, o Options, log *zap
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
-	h := &Handler{store: rdb.New(rc), log: log, clock: &fleetClock{local: o.Clock}, name: processName()}
+	h := &Handler{store: rdb.New(rc), log: log, clock: fleetclock.New(o.Clock), name: processName()}
 	o.Clock = h.clock.Now // Redis's time, once Start measured it
 	h.o = o
 	api, err := versions.For(crm.Env{Client: boundCRM{judgedCRM{Client: client, obs: o.Observer, tr: o.Tracer}, h},
