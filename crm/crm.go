@@ -155,8 +155,9 @@ type Env struct {
 // (about 3 days by default).
 const ClaimRetention = 7 * 24 * time.Hour
 
-// StoreError is a failure of a version's own Redis bookkeeping (claims, a
-// journal): never the lead's fault.
+// StoreError is a failure of LeadRelay's own Redis bookkeeping: a
+// version's (claims, a journal) or the worker's (a delivery's state, the
+// circuit, the limiter). It is never the lead's fault (delivery.Store).
 type StoreError struct {
 	// Op says what was being done.
 	Op string

@@ -194,7 +194,7 @@ func (h *Handler) begin(ctx context.Context, r *run) (rdb.Begun, error) {
 		Watermark: h.api.Watermark(), CountSend: caps.CountSends, ReadTop: caps.DeliveredTop})
 	end(err)
 	if err != nil {
-		return b, storeErr("begin delivery", err)
+		return b, crm.StoreErr("begin delivery", err)
 	}
 	h.health.saw(b.Circuit, h.o.Clock(), h.o.Observer)
 	switch {
@@ -207,7 +207,7 @@ func (h *Handler) begin(ctx context.Context, r *run) (rdb.Begun, error) {
 		r.log.Warn("delivered marker records other content; delivering this lead as a new one",
 			zap.Int64("old_crm_id", b.Marker.CRMID))
 		if err := h.store.DropMarker(ctx, p.ID, b.Marker); err != nil {
-			return b, storeErr("drop stale marker", err)
+			return b, crm.StoreErr("drop stale marker", err)
 		}
 		return b, &DelayError{Delay: time.Millisecond, Reason: delivery.Reason{Code: delivery.StaleMarker}}
 	case b.Busy > 0:
@@ -225,7 +225,7 @@ func (h *Handler) caughtUp(ctx context.Context, r *run, b rdb.Begun) error {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	if _, err := h.store.Release(bctx, r.p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend}); err != nil {
-		return storeErr("release for a journal refresh", err)
+		return crm.StoreErr("release for a journal refresh", err)
 	}
 	return errCatchUp
 }
@@ -246,7 +246,7 @@ func (h *Handler) replicated(ctx context.Context, r *run, b rdb.Begun) error {
 	defer cancel()
 	_, _ = h.store.Release(bctx, r.p.ID, r.token, rdb.Release{Mode: rdb.ReleaseUnsend})
 	return &DelayError{Delay: backpressureDelay, Reason: delivery.Reason{Code: delivery.Replicas},
-		Err: storeErr("wait for replicas", err)}
+		Err: crm.StoreErr("wait for replicas", err)}
 }
 
 // admit asks the fleet's circuit whether the CRM may be called; probe
@@ -262,7 +262,7 @@ func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err err
 	}
 	ok, err := h.store.ClaimProbe(ctx, h.o.Clock(), h.o.CRMTimeout)
 	if err != nil {
-		return false, storeErr("claim circuit probe", err)
+		return false, crm.StoreErr("claim circuit probe", err)
 	}
 	if !ok {
 		return false, &DelayError{Delay: h.o.CRMTimeout, Reason: delivery.Reason{Code: delivery.CircuitOpen}}
@@ -359,7 +359,7 @@ func (h *Handler) delivered(ctx context.Context, r *run, m rdb.Marker, wasDead b
 		r.log.Error("delivered to the CRM but the delivered marker could not be recorded; the next run reconciles",
 			zap.Int64("crm_id", m.CRMID), zap.Error(err))
 		return &DelayError{Delay: backpressureDelay, Reason: delivery.Reason{Code: delivery.MarkerNotRecorded},
-			Err: storeErr("record delivery", err)}
+			Err: crm.StoreErr("record delivery", err)}
 	}
 	if f.Old != nil && f.Old.CRMID != m.CRMID {
 		r.log.Error("lead delivered twice", zap.Int64("crm_id", m.CRMID), zap.Int64("first_crm_id", f.Old.CRMID))

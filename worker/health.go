@@ -218,7 +218,7 @@ func (h *Handler) Ready(ctx context.Context) error {
 func (h *Handler) CircuitState(ctx context.Context) (open bool, wait time.Duration, err error) {
 	c, err := h.store.Circuit(ctx, h.o.Clock())
 	if err != nil {
-		return false, 0, storeErr("read circuit breaker", err)
+		return false, 0, crm.StoreErr("read circuit breaker", err)
 	}
 	h.health.saw(c, h.o.Clock(), h.o.Observer)
 	return c.Wait > 0, c.Wait, nil

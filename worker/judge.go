@@ -28,7 +28,6 @@ type failure struct {
 func judge(err error) failure {
 	var (
 		de *DelayError
-		se *storeError
 		cs *crm.StoreError
 		le *lookupError
 		dd *deadError
@@ -48,7 +47,7 @@ func judge(err error) failure {
 			f.out = delivery.Backpressure // a delay never spends an attempt
 		}
 		return f
-	case errors.As(err, &se), errors.As(err, &cs):
+	case errors.As(err, &cs):
 		return failure{out: delivery.Backpressure, reason: delivery.Reason{Code: delivery.Store}}
 	case errors.As(err, &le):
 		f := judge(le.err)
@@ -99,23 +98,6 @@ func (e *DelayError) Error() string {
 
 // Unwrap returns the cause.
 func (e *DelayError) Unwrap() error { return e.Err }
-
-// storeError is a failure of LeadRelay's own Redis bookkeeping: never the
-// lead's fault (delivery.Store), as a look-up's own (crm.StoreError).
-type storeError struct {
-	op  string
-	err error
-}
-
-func (e *storeError) Error() string { return "redis: " + e.op + ": " + e.err.Error() }
-func (e *storeError) Unwrap() error { return e.err }
-
-func storeErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &storeError{op: op, err: err}
-}
 
 // lookupError is a CRM look-up (reconcile) that could not finish: it says
 // nothing about the lead (delivery.LookUpFailed, or the configuration

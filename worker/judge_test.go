@@ -25,7 +25,7 @@ func TestJudgeLookUpFailures(t *testing.T) {
 	}{
 		{"a look-up's claim", &lookupError{crm.StoreErr("claim CRM id", redisDown)}, delivery.Store, crmclient.ClassNone},
 		{"a look-up's claim, timed out", &lookupError{crm.StoreErr("claim CRM id", context.DeadlineExceeded)}, delivery.Store, crmclient.ClassNone},
-		{"the worker's own", &lookupError{storeErr("record attempt", redisDown)}, delivery.Store, crmclient.ClassNone},
+		{"the worker's own", &lookupError{crm.StoreErr("record attempt", redisDown)}, delivery.Store, crmclient.ClassNone},
 		{"a catch-up's journal merge", crm.StoreErr("merge CRM journal", redisDown), delivery.Store, crmclient.ClassNone},
 		{"a look-up's list", &lookupError{diagnosed(&crmclient.TransportError{Action: "list", Err: redisDown})}, delivery.LookUpFailed, crmclient.ClassTransient},
 	}

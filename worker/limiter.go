@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
@@ -178,7 +179,7 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 				// when it runs out between looks.
 				return nil, &DelayError{Delay: slotDelayMin + rand.N(slotDelaySpread), Reason: delivery.Reason{Code: delivery.ConcurrencyCap}}
 			}
-			return nil, storeErr("CRM limiter", err)
+			return nil, crm.StoreErr("CRM limiter", err)
 		}
 		var reason delivery.Code
 		wait, poll := a.Wait, a.Wait

@@ -88,7 +88,7 @@ func (h *Handler) resend(ctx context.Context, r *run, hd *hold) (done bool, err 
 	switch {
 	case err != nil:
 		hd.release(ctx, rdb.Release{Mode: rdb.ReleaseKeep})
-		return true, storeErr("record attempt", err)
+		return true, crm.StoreErr("record attempt", err)
 	case m.Marker != nil:
 		hd.release(ctx, rdb.Release{Mode: rdb.ReleaseKeep})
 		h.duplicate(r.p.Site, m.Marker, r.log)
