@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redisproc"
 )
 
 // Cluster is a Redis Cluster of private redis-server processes (primaries
@@ -60,7 +62,7 @@ func StartCluster(t testing.TB, primaries int) *Cluster {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("redistest: cluster node %s not ready within 30s: %v; its log: %s", n.Addr, info, lastLines(n.Log(), 10))
+				t.Fatalf("redistest: cluster node %s not ready within 30s: %v; its log: %s", n.Addr, info, redisproc.LastLines(n.Log(), 10))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

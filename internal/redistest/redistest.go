@@ -19,10 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redisproc"
 )
 
 // Server is a private redis-server process with append-only persistence in a
@@ -36,7 +37,7 @@ type Server struct {
 	// extra are more redis-server arguments (replicaof, cluster mode); later
 	// arguments win over the defaults.
 	extra []string
-	proc  *proc
+	proc  *redisproc.Proc
 }
 
 // Binary returns the redis-server executable tests use: $LEADRELAY_TEST_REDIS_SERVER,
@@ -97,7 +98,7 @@ func startServer(t testing.TB, extra []string, port func(testing.TB) int) *Serve
 // onFreePort calls start with addresses on 127.0.0.1 and ports from port
 // until one works. A port that was free a moment ago may be taken by the
 // time the program binds it (parallel tests open many sockets): then it
-// exits at once (errExited), and another port is tried, five at most.
+// exits at once (redisproc.ErrExited), and another port is tried, five at most.
 func onFreePort(t testing.TB, port func(testing.TB) int, start func(addr string) error) {
 	t.Helper()
 	for try := 1; ; try++ {
@@ -105,15 +106,12 @@ func onFreePort(t testing.TB, port func(testing.TB) int, start func(addr string)
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, errExited) || try == 5 {
+		if !errors.Is(err, redisproc.ErrExited) || try == 5 {
 			t.Fatalf("redistest: %v", err)
 		}
 		t.Logf("redistest: %v; trying another port", err)
 	}
 }
-
-// errExited: redis-server exited before it answered.
-var errExited = errors.New("exited before it was ready")
 
 // start runs the server on s.Addr and waits until it answers PING.
 func (s *Server) start() error {
@@ -123,84 +121,17 @@ func (s *Server) start() error {
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no"}, s.extra...)
 	var err error
-	s.proc, err = launch(s.bin, args, s.Addr, s.Log())
+	s.proc, err = redisproc.Start(context.Background(), s.bin, args, s.Addr, s.Log())
 	return err
-}
-
-// proc is a running redis program.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when it exited
-}
-
-// kill kills p (SIGKILL) and waits, at most 10s, for it to exit; false
-// when it did not. A nil p is not running.
-func (p *proc) kill() bool {
-	if p == nil {
-		return true
-	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(10 * time.Second):
-		return false
-	}
-}
-
-// launch starts bin with args, its output appended to logPath, and waits
-// (at most 10s) until it answers PING on addr. It returns errExited when the
-// process died first (its port was taken, typically).
-func launch(bin string, args []string, addr, logPath string) (*proc, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	name := filepath.Base(bin)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond})
-		err := c.Ping(context.Background()).Err()
-		c.Close()
-		if err == nil {
-			return &proc{cmd: cmd, done: done}, nil
-		}
-		select {
-		case <-done:
-			return nil, fmt.Errorf("%s on %s %w: %s", name, addr, errExited, lastLines(logPath, 5))
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-done
-			return nil, fmt.Errorf("%s on %s not ready after 10s: %v; its log: %s", name, addr, err, lastLines(logPath, 5))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Log is the path of the server's log file.
 func (s *Server) Log() string { return filepath.Join(s.dir, "redis.log") }
 
-// lastLines returns the last n lines of a file, for error messages.
-func lastLines(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], " | ")
-}
-
 // Stop kills the server (SIGKILL: what survives is what the AOF holds) and
 // waits for it to exit. Safe to call twice.
 func (s *Server) Stop() {
-	if !s.proc.kill() {
+	if !s.proc.Kill() {
 		s.t.Errorf("redistest: redis-server %s did not exit", s.Addr)
 	}
 	s.proc = nil
@@ -252,12 +183,11 @@ func Mini(t testing.TB) *miniredis.Miniredis {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redisproc.FreePort()
 	if err != nil {
 		t.Fatalf("redistest: free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // Info returns one field of INFO from the server, e.g. "aof_enabled".

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redisproc"
 )
 
 func TestRestartKeepsData(t *testing.T) {
@@ -56,8 +58,8 @@ func TestStartOnTakenPort(t *testing.T) {
 	defer l.Close()
 	s := &Server{t: t, bin: Binary(), dir: t.TempDir(), Addr: l.Addr().String()}
 	t.Cleanup(s.Stop)
-	if err := s.start(); !errors.Is(err, errExited) {
-		t.Fatalf("start on a taken port = %v, want errExited", err)
+	if err := s.start(); !errors.Is(err, redisproc.ErrExited) {
+		t.Fatalf("start on a taken port = %v, want redisproc.ErrExited", err)
 	}
 }
 

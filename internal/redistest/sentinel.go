@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redisproc"
 )
 
 // MasterName is the name the sentinels of a SentinelGroup monitor.
@@ -46,7 +48,7 @@ type Sentinel struct {
 	bin  string
 	args []string
 	dir  string
-	proc *proc
+	proc *redisproc.Proc
 }
 
 // SentinelBinary returns the program and leading arguments that run a
@@ -89,7 +91,7 @@ func StartSentinel(t testing.TB, replicas, sentinels int) *SentinelGroup {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("redistest: sentinel %s did not see the group within 30s: %v %v; its log: %s", s.Addr, m, err, lastLines(s.Log(), 10))
+				t.Fatalf("redistest: sentinel %s did not see the group within 30s: %v %v; its log: %s", s.Addr, m, err, redisproc.LastLines(s.Log(), 10))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -136,7 +138,7 @@ func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
 			t.Fatal(err)
 		}
 		var err error
-		s.proc, err = launch(s.bin, append([]string{path}, s.args...), s.Addr, s.Log())
+		s.proc, err = redisproc.Start(context.Background(), s.bin, append([]string{path}, s.args...), s.Addr, s.Log())
 		return err
 	})
 	return s
@@ -147,7 +149,7 @@ func (s *Sentinel) Log() string { return filepath.Join(s.dir, "sentinel.log") }
 
 // Stop kills the sentinel and waits for it to exit. Safe to call twice.
 func (s *Sentinel) Stop() {
-	if !s.proc.kill() {
+	if !s.proc.Kill() {
 		s.t.Errorf("redistest: redis-sentinel %s did not exit", s.Addr)
 	}
 	s.proc = nil
@@ -220,7 +222,7 @@ func (g *SentinelGroup) WaitFailover(old string, d time.Duration) string {
 		if time.Now().After(deadline) {
 			var logs strings.Builder
 			for _, s := range g.Sentinels {
-				fmt.Fprintf(&logs, "\n  %s: %s", s.Addr, lastLines(s.Log(), 15))
+				fmt.Fprintf(&logs, "\n  %s: %s", s.Addr, redisproc.LastLines(s.Log(), 15))
 			}
 			g.t.Fatalf("redistest: no failover away from %s within %s; sentinel logs:%s", old, d, logs.String())
 		}
@@ -253,7 +255,7 @@ func (s *Server) waitInfo(d time.Duration, field, want string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redistest: %s: INFO %s = %q after %s, want %q; its log: %s", s, field, got, d, want, lastLines(s.Log(), 10))
+			s.t.Fatalf("redistest: %s: INFO %s = %q after %s, want %q; its log: %s", s, field, got, d, want, redisproc.LastLines(s.Log(), 10))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

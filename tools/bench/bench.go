@@ -16,6 +16,7 @@ import (
 
 	"leadrelay/config"
 	"leadrelay/internal/app"
+	"leadrelay/internal/redisproc"
 	"leadrelay/lead"
 )
 
@@ -247,7 +248,7 @@ type relay struct {
 // operator sets it: a worker opens that listener (its /healthz) only when
 // the setting names it.
 func startRelay(ctx context.Context, env map[string]string, roles app.Roles) (*relay, error) {
-	port, err := freePort()
+	port, err := redisproc.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -3,24 +3,23 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"leadrelay/internal/redisproc"
 )
 
 // redisServer is the private redis-server the bench runs against.
 type redisServer struct {
 	addr string
 	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *redisproc.Proc
 }
 
 // startRedis runs bin on a free loopback port with a temporary data
@@ -30,82 +29,36 @@ func startRedis(ctx context.Context, bin string, aof bool) (*redisServer, error)
 	if err != nil {
 		return nil, err
 	}
+	appendonly := "no"
+	if aof {
+		appendonly = "yes"
+	}
 	var lastErr error
 	for range 5 { // a port free a moment ago may be taken by the time redis binds it
-		port, err := freePort()
+		port, err := redisproc.FreePort()
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
 		s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
-		appendonly := "no"
-		if aof {
-			appendonly = "yes"
-		}
-		s.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 			"--save", "", "--appendonly", appendonly, "--appendfsync", "everysec",
-			"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no")
-		if err := s.cmd.Start(); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("start %s: %w", bin, err)
-		}
-		s.done = make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(s.done) }()
-		if lastErr = s.waitReady(ctx); lastErr == nil {
+			"--protected-mode", "yes", "--loglevel", "warning", "--daemonize", "no"}
+		if s.proc, lastErr = redisproc.Start(ctx, bin, args, s.addr, filepath.Join(dir, "redis.log")); lastErr == nil {
 			return s, nil
 		}
-		s.kill()
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	_ = os.RemoveAll(dir)
 	return nil, fmt.Errorf("redis-server did not start: %w", lastErr)
 }
 
-func (s *redisServer) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DialTimeout: time.Second})
-		err := c.Ping(ctx).Err()
-		_ = c.Close()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.done:
-			return errors.New("redis-server exited before it was ready")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after 10s: %w", err)
-		}
-	}
-}
-
-func (s *redisServer) kill() {
-	if s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-	}
-}
-
 // stop kills the server and removes its data directory.
 func (s *redisServer) stop() {
-	s.kill()
+	s.proc.Kill()
 	_ = os.RemoveAll(s.dir)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // info returns the named numeric fields of one INFO section.
