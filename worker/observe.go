@@ -83,25 +83,24 @@ type judgedCRM struct {
 }
 
 func (c judgedCRM) Add(ctx context.Context, l crmclient.Lead) (int64, error) {
-	start := time.Now()
-	ctx, end := traceCRM(ctx, c.tr, actionAdd)
-	id, err := c.Client.Add(ctx, l)
-	err = diagnosed(err)
-	class := crmClass(err)
-	end(class, err)
-	c.obs.CRMRequest(actionAdd, class, time.Since(start))
-	return id, err
+	return judged(ctx, c, actionAdd, func(ctx context.Context) (int64, error) { return c.Client.Add(ctx, l) })
 }
 
 func (c judgedCRM) List(ctx context.Context, o crmclient.ListOptions) ([]crmclient.ListItem, error) {
+	return judged(ctx, c, actionList, func(ctx context.Context) ([]crmclient.ListItem, error) { return c.Client.List(ctx, o) })
+}
+
+// judged makes the CRM call of action: traced, its error diagnosed, and
+// its time and class reported to the Observer.
+func judged[T any](ctx context.Context, c judgedCRM, action string, call func(context.Context) (T, error)) (T, error) {
 	start := time.Now()
-	ctx, end := traceCRM(ctx, c.tr, actionList)
-	items, err := c.Client.List(ctx, o)
+	ctx, end := traceCRM(ctx, c.tr, action)
+	v, err := call(ctx)
 	err = diagnosed(err)
 	class := crmClass(err)
 	end(class, err)
-	c.obs.CRMRequest(actionList, class, time.Since(start))
-	return items, err
+	c.obs.CRMRequest(action, class, time.Since(start))
+	return v, err
 }
 
 func (c judgedCRM) Stat(ctx context.Context) ([]crmclient.UserStat, error) {
