@@ -64,6 +64,10 @@ type Options struct {
 	MaxPages int
 	// Codec opens the leads' payloads.
 	Codec lead.Codec
+	// IDKey keys the content hashes compared (lead.IDKey.SentSum): the
+	// delivered leads' envelopes keep them keyed, so the hashes read back
+	// from the CRM are keyed alike. It must be the workers' key.
+	IDKey lead.IDKey
 	// Clock returns the time; nil is time.Now. The worker passes Redis's.
 	Clock func() time.Time
 	// Notifier is told of every new find (at most 10 an audit); nil tells
@@ -197,6 +201,9 @@ func (a *Auditor) Run(ctx context.Context) (Report, error) {
 			return Report{}, fmt.Errorf("audit: read back the CRM: %w", err)
 		}
 		rep.Read = len(rb.Leads)
+		for i := range rb.Leads {
+			rb.Leads[i].Hash = a.o.IDKey.SentSum(rb.Leads[i].Hash)
+		}
 		if err := a.settle(ctx, now, judge(ds, rb), &rep); err != nil {
 			return Report{}, fmt.Errorf("audit: record finds: %w", err)
 		}

@@ -77,5 +77,5 @@ func (a *Auditor) deliveredOf(ctx context.Context, t *asynq.TaskInfo) (Delivered
 		}
 		id = m.CRMID
 	}
-	return Delivered{LeadID: p.ID, Site: p.Site, CRMID: id, Hash: hash}, true
+	return Delivered{LeadID: p.ID, Site: p.Site, CRMID: id, Hash: a.o.IDKey.SentSum(hash)}, true
 }

@@ -12,7 +12,8 @@ type Delivered struct {
 	LeadID, Site string
 	// CRMID is the CRM lead the relay recorded for it.
 	CRMID int64
-	// Hash is its content as sent (crm.API.SentHash).
+	// Hash is its content as sent (crm.API.SentHash), keyed
+	// (lead.IDKey.SentSum) as the read-back hashes it is compared with.
 	Hash string
 }
 

@@ -1,6 +1,7 @@
 package lead
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -11,7 +12,8 @@ import (
 // DigestVersion numbers the ways a lead's content is digested. A lead's id
 // (when its site sends no key) and the Sum in its payload and delivered
 // marker come from its digest, so a way, once used, never changes: a new
-// one is a new version.
+// one is a new version, and records of every version stay comparable
+// (SameContent).
 type DigestVersion int
 
 // The digest versions.
@@ -23,10 +25,102 @@ const (
 	// mark, as the unversioned digest wrote it, so ids and sums of leads
 	// stored before keep matching; later versions write "v<N>:" first.
 	DigestV1 DigestVersion = 1
+	// DigestV2 is the HMAC-SHA256, under the relay's IDKey, of what v1
+	// hashes (IDKey.Digest), written "v2:" and 64 hex digits. It is the
+	// Sum a payload and its delivered marker keep in Redis since
+	// digests were keyed: without the key nobody can test a guess of a
+	// lead's content against it, as they could against v1's plain
+	// SHA-256 (issue 18).
+	DigestV2 DigestVersion = 2
 )
 
-// CurrentDigest is the version Lead.Digest computes.
+// CurrentDigest is the version Lead.Digest computes: the plain v1, which
+// stays the input of keyed names (IDKey.Keyless) and of the legacy
+// keyless key; the Sum stored is IDKey.Digest's.
 const CurrentDigest = DigestV1
+
+// digestV2Label keeps a v2 digest apart from every other HMAC under the
+// same key (IDKey.Keyless, IDKey.SentSum).
+const digestV2Label = "leadrelay digest v2"
+
+// Digest returns the keyed digest of l's content (DigestV2): the Sum a
+// payload and its delivered marker keep. The zero IDKey keys nothing and
+// returns the plain v1 digest (Lead.Digest), for tools and tests that
+// build payloads without a relay.
+func (k IDKey) Digest(l Lead) Digest {
+	if !k.Valid() {
+		return l.Digest()
+	}
+	m := hmac.New(sha256.New, k.k)
+	m.Write([]byte(digestV2Label))
+	m.Write([]byte{0})
+	writeDigestInput(m, fields[:], &l)
+	return Digest("v2:" + hex.EncodeToString(m.Sum(nil)))
+}
+
+// SameContent reports whether rec, a digest recorded of a lead's content
+// (whole, or the leading characters a compact delivered marker keeps),
+// records the content of lead l, whose digest is sum. Digests of one
+// version compare as text. A v1 record (stored before digests were keyed)
+// met by a lead digested since is compared with l's plain v1 digest,
+// which needs no key: a repeat across the upgrade stays a repeat. What
+// cannot be told (no lead, no digest recorded, a keyed record met by a
+// digest of another version, which only a process holding the very key
+// that wrote it could recompute) counts as the same, as a marker
+// recording no digest always did: the callers then stop a second add
+// rather than risk one.
+func SameContent(rec, sum string, l *Lead) bool {
+	if rec == "" || sum == "" {
+		return true
+	}
+	if rv := recordedVersion(rec); rv != Digest(sum).Version() {
+		if rv != DigestV1 || l == nil {
+			return true
+		}
+		sum = string(l.Digest())
+	}
+	if len(rec) < len(sum) {
+		return strings.HasPrefix(sum, rec)
+	}
+	return rec == sum
+}
+
+// recordedVersion is the version of a digest as recorded, possibly cut
+// short: its "v<N>:" mark, else v1 for hex digits alone, else 0.
+func recordedVersion(rec string) DigestVersion {
+	if strings.Contains(rec, ":") {
+		return Digest(rec).Version()
+	}
+	if rec != "" && isHex(rec) {
+		return DigestV1
+	}
+	return 0
+}
+
+// sentLabel keeps a keyed sent hash apart from every other HMAC under
+// the same key.
+const sentLabel = "leadrelay sent v2"
+
+// SentPrefix marks a content hash as sent that is keyed (SentSum).
+const SentPrefix = "v2:"
+
+// SentSum keys h, the content hash of a lead as the CRM API version sent
+// it (crm.API.SentHash), which a delivered lead's envelope keeps for the
+// CRM audit: SentPrefix and 16 hex digits of an HMAC-SHA256 of h, so the
+// envelope cannot be tested against a guess of the lead without the key,
+// while the audit keys what it reads back from the CRM alike and compares.
+// A hash keyed already (SentPrefix), an empty one, or the zero IDKey
+// leave h as it is.
+func (k IDKey) SentSum(h string) string {
+	if h == "" || strings.HasPrefix(h, SentPrefix) || !k.Valid() {
+		return h
+	}
+	m := hmac.New(sha256.New, k.k)
+	m.Write([]byte(sentLabel))
+	m.Write([]byte{0})
+	m.Write([]byte(h))
+	return SentPrefix + hex.EncodeToString(m.Sum(nil)[:8])
+}
 
 // Digest is a lead's content digest in text form; the text carries its
 // version (see Version). The zero value is no digest.

@@ -148,3 +148,92 @@ func TestKeylessAcrossUpgrade(t *testing.T) {
 		})
 	}
 }
+
+// TestSumKeyed (issue 18): the content digest a task keeps in clear is
+// keyed with the relay's id key, so knowing (or guessing) a one-field
+// lead does not give what Redis holds: neither its plain SHA-256 nor its
+// first 64 bits, which a delivered marker keeps, nor the digest under
+// another key. Before, the Sum was the plain SHA-256 of the lead.
+func TestSumKeyed(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	k := idKey(t, 1)
+	p, _ := newPublisher(t, rc, Options{Queue: "sum", IDKey: k})
+	l := lead.Lead{Phone: "+7 900 123-45-67"}
+	r, err := p.Publish(context.Background(), "shop", l, "order-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo("sum", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := lead.ReadEnvelope(info.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Normalize()
+	plain := string(l.Digest())
+	switch {
+	case env.Sum == "":
+		t.Fatal("the task keeps no digest")
+	case env.Sum == plain || env.Sum[:16] == plain[:16] || len(env.Sum) >= 19 && env.Sum[3:19] == plain[:16]:
+		t.Fatalf("the task's digest %q is the plain SHA-256 of the lead (%s): a guess can be tested against it", env.Sum, plain)
+	case env.Sum != string(k.Digest(l)):
+		t.Fatalf("the task's digest %q is not the lead's keyed digest", env.Sum)
+	case env.Sum == string(idKey(t, 2).Digest(l)):
+		t.Fatal("another key gives the same digest")
+	}
+}
+
+// TestSumAcrossUpgrade: a lead stored by the previous version, whose task
+// and delivered marker keep the plain v1 digest, is still told from other
+// content by a producer that keys digests: a repeat is a duplicate (not
+// enqueued again, never 422), another lead under the same key is
+// ErrKeyReused. Both places that compare are covered: the delivered
+// marker at admission, and the task asynq still holds.
+func TestSumAcrossUpgrade(t *testing.T) {
+	t.Parallel()
+	ann, bob := lead.Lead{Title: "Ann", Phone: "+7 900 123-45-67"}, lead.Lead{Title: "Bob", Phone: "+7 900 123-45-68"}
+	for _, where := range []string{"marker", "task"} {
+		t.Run(where, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			rc := redistest.Start(t).Client()
+			old := lead.NewPayload("shop", "order-9", ann, time.Now()) // v1 Sum, as the previous version wrote
+			if old.Sum == "" || lead.Digest(old.Sum).Version() != lead.DigestV1 {
+				t.Fatalf("old payload's sum %q is not v1", old.Sum)
+			}
+			insp := asynq.NewInspectorFromRedisClient(rc)
+			switch where {
+			case "marker":
+				if _, err := rdb.New(rc).Finish(ctx, rdb.FinishArgs{Queue: "up", Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01",
+					Marker: rdb.Marker{LeadID: old.ID, Site: "shop", Sum: old.Sum, CRMID: 4, At: time.Now()}}); err != nil {
+					t.Fatal(err)
+				}
+			case "task":
+				task, err := lead.NewTask(old)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := asynq.NewClientFromRedisClient(rc)
+				if _, err := c.Enqueue(task, lead.TaskOptions("up", 3, time.Hour)...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, _ := newPublisher(t, rc, Options{Queue: "up", IDKey: idKey(t, 1)})
+			r, err := p.Publish(ctx, "shop", ann, "order-9")
+			if err != nil || !r.Duplicate || r.ID != old.ID {
+				t.Fatalf("repeat across the upgrade = %+v, %v; want a duplicate of %s", r, err, old.ID)
+			}
+			if _, err := p.Publish(ctx, "shop", bob, "order-9"); !errors.Is(err, ErrKeyReused) {
+				t.Fatalf("another lead under the key = %v, want ErrKeyReused", err)
+			}
+			if where == "marker" {
+				if _, err := insp.GetTaskInfo("up", old.ID); !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+					t.Errorf("a repeat of a delivered lead was enqueued again: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -74,10 +74,13 @@ type Options struct {
 	Codec lead.Codec
 	// IDKey names the leads sent without an idempotency key
 	// (LEADRELAY_ID_KEY): their identity and id are keyed with it, so
-	// nobody learns them from a lead's content. Every intake of a relay
+	// nobody learns them from a lead's content, and so is the content
+	// digest a task keeps (lead.IDKey.Digest). Every intake of a relay
 	// needs the same key. The zero value is a random key of this
-	// Publisher's own: a double submit that reaches another process is
-	// then two leads.
+	// Publisher's own for keyless names (a double submit that reaches
+	// another process is then two leads), and plain v1 digests: a digest
+	// keyed by one process alone would make a site's retry through another
+	// intake a reused key.
 	IDKey lead.IDKey
 }
 
@@ -96,9 +99,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = rdb.DefaultSyncTimeout
-	}
-	if !o.IDKey.Valid() {
-		o.IDKey, _ = lead.GenerateIDKey() // crypto/rand does not fail
 	}
 	return o
 }
@@ -126,6 +126,7 @@ type Publisher struct {
 	wake   *waker
 	gate   sealGate
 	clock  *fleetclock.Clock
+	sums   lead.IDKey // keys each task's digest; zero: plain
 }
 
 // clockReadTimeout bounds a measurement of Redis's clock.
@@ -144,8 +145,13 @@ func New(rc redis.UniversalClient, o Options, log *zap.Logger) *Publisher {
 		log = zap.NewNop()
 	}
 	o = o.withDefaults()
+	sums := o.IDKey // the zero key: plain digests (see Options.IDKey)
+	if !o.IDKey.Valid() {
+		o.IDKey, _ = lead.GenerateIDKey() // crypto/rand does not fail
+	}
 	store := rdb.New(rc)
 	return &Publisher{
+		sums:   sums,
 		rdb:    rc,
 		store:  store,
 		client: asynq.NewClientFromRedisClient(rc),
@@ -330,7 +336,7 @@ func (p *Publisher) admit(ctx context.Context, log *zap.Logger, pl lead.Payload,
 	}
 	switch ad.Admission {
 	case rdb.Delivered:
-		if !ad.Marker.Matches(pl.Sum) {
+		if !lead.SameContent(ad.Marker.Sum, pl.Sum, &pl.Lead) {
 			rc, err = p.keyReused(log, pl, key)
 			return a, true, rc, err
 		}
@@ -364,6 +370,7 @@ func (p *Publisher) prepare(ctx context.Context, site string, l *lead.Lead, idem
 		return lead.Payload{}, nil, err
 	}
 	pl := lead.NewPayload(site, key, *l, p.now(ctx))
+	pl.Sum = string(p.sums.Digest(*l)) // keyed: Redis keeps it in clear
 	if p.o.Tracer != nil {
 		pl.Trace = tracing.Traceparent(ctx)
 	}
@@ -396,7 +403,7 @@ func (p *Publisher) sameTask(ctx context.Context, pl lead.Payload) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("stored task: %w", err)
 	}
-	return old.Sum == pl.Sum, nil
+	return lead.SameContent(old.Sum, pl.Sum, &pl.Lead), nil
 }
 
 // confirm, with WaitReplicas, waits until that many replicas hold the

@@ -147,7 +147,7 @@ func TestEdgeMarkerOfOtherContent(t *testing.T) {
 	if per["first-co"] != 1 || per["second-co"] != 1 {
 		t.Fatalf("CRM leads = %v, want each lead once", per)
 	}
-	if m := e.marker(second.ID); m == nil || !m.Matches(second.Sum) || m.Matches(first.Sum) {
+	if m := e.marker(second.ID); m == nil || !lead.SameContent(m.Sum, second.Sum, &second.Lead) || lead.SameContent(m.Sum, first.Sum, &first.Lead) {
 		t.Fatalf("marker = %+v, want the second lead's", m)
 	}
 	// A true repeat of the second is a duplicate.
@@ -741,5 +741,44 @@ func TestLookUpAgainWhenEarly(t *testing.T) {
 	}
 	if m := e.marker(p.ID); m == nil || m.Via != "reconcile" {
 		t.Fatalf("marker = %+v, want found by the second look-up", m)
+	}
+}
+
+// TestOldMarkerAcrossKeyedDigests (issue 18): a delivered marker written
+// before digests were keyed (the plain v1 digest's first 64 bits) still
+// stops a repeat whose task an upgraded intake digested under the id key:
+// no second add. Another lead under the same id is still a new lead.
+func TestOldMarkerAcrossKeyedDigests(t *testing.T) {
+	t.Parallel()
+	k, err := lead.NewIDKey([]byte(strings.Repeat("k", lead.IDKeySize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, crmclient.V2, func(o *Options) { o.IDKey = k })
+	ann := lead.Lead{Title: "Ann", Company: "ann-co"}
+	old := lead.NewPayload("shop", "order-8", ann, time.Now()) // v1 Sum: the previous version's
+	task, _ := lead.NewTask(old)
+	if err := e.h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	again := old
+	again.Sum = string(k.Digest(ann))
+	task, _ = lead.NewTask(again)
+	if err := e.h.ProcessTask(ctx, task); err != nil || e.h.Stats().Duplicates != 1 {
+		t.Fatalf("repeat digested under the key = %v, stats %+v; want a duplicate", err, e.h.Stats())
+	}
+	bob := lead.Lead{Title: "Bob", Company: "bob-co"}
+	other := lead.NewPayload("shop", "order-8", bob, time.Now())
+	other.Sum = string(k.Digest(bob))
+	task, _ = lead.NewTask(other)
+	for i := 0; i < 2; i++ { // the stale marker is dropped, then the lead goes
+		err := e.h.ProcessTask(ctx, task)
+		var de *DelayError
+		if err != nil && !errors.As(err, &de) {
+			t.Fatal(err)
+		}
+	}
+	if per := e.crm.PerCompany(); per["ann-co"] != 1 || per["bob-co"] != 1 {
+		t.Fatalf("CRM leads = %v, want each lead once", per)
 	}
 }

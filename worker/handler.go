@@ -21,6 +21,7 @@ import (
 	"leadrelay/internal/fleetclock"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/seal"
+	"leadrelay/lead"
 	"leadrelay/tracing"
 )
 
@@ -99,7 +100,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if !r.resultKept {
 			keepResult(t, &r)
 		}
-		h.stripLater(r.task, h.api.SentHash(r.p))
+		h.stripLater(r.task, h.o.IDKey.SentSum(h.api.SentHash(r.p)))
 	}
 	if !r.recorded {
 		h.recordRun(ctx, &r, err)
@@ -198,7 +199,7 @@ func (h *Handler) begin(ctx context.Context, r *run) (rdb.Begun, error) {
 	}
 	h.health.saw(b.Circuit, h.o.Clock(), h.o.Observer)
 	switch {
-	case b.Marker != nil && b.Marker.Matches(p.Sum):
+	case b.Marker != nil && lead.SameContent(b.Marker.Sum, p.Sum, &p.Lead):
 		h.duplicate(p.Site, b.Marker, r.log)
 		return b, nil
 	case b.Marker != nil:

@@ -115,6 +115,11 @@ type Options struct {
 	// worker as a sealer, that it can). The zero Codec reads plaintext
 	// payloads only.
 	Codec lead.Codec
+	// IDKey is the relay's id key (LEADRELAY_ID_KEY): a delivered lead's
+	// envelope keeps its content hash as sent keyed with it
+	// (lead.IDKey.SentSum), which the CRM audit compares: every worker
+	// needs the same one. The zero IDKey keys nothing.
+	IDKey lead.IDKey
 	// Observer, when set, is told about CRM calls, delivery outcomes and
 	// the circuit and configuration state, for metrics. Nil observes nothing.
 	Observer Observer

@@ -10,8 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"leadrelay/crm"
+	"leadrelay/crmclient"
 	"leadrelay/crmsim"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/seal"
+	"leadrelay/lead"
 )
 
 // erasePerson is a lead of one person whose fields are tokens a dump can
@@ -244,4 +251,81 @@ func TestDeliveredKeepsNoFields(t *testing.T) {
 			t.Errorf("a queued lead's %q is not found: the search is blind", s)
 		}
 	}
+}
+
+// TestDeliveredDigestKeyed (issue 18): what a delivered lead keeps in
+// Redis about its content (the digest in its task's envelope and, cut to
+// 64 bits, in its delivered marker; the content hash as sent, for the CRM
+// audit) is keyed with the relay's id key. Someone who knows the lead
+// (here: all of it) and reads Redis finds none of what they could compute
+// from it: its plain SHA-256, that digest's first 16 hex digits, or the
+// plain hash of its content as the CRM lists it. Before, all three were in
+// Redis for up to 30 days, so a one-field lead could be guessed.
+func TestDeliveredDigestKeyed(t *testing.T) {
+	t.Parallel()
+	rds, _, env := privacyBackends(t, true)
+	in := startApp(t, env, "intake") // no worker yet: the lead is read as intake stored it
+	code, body := postJSON(t, in.URL, testSiteKey, "order-keyed", erasePerson("Cy", "Keyed"))
+	if code != http.StatusAccepted {
+		t.Fatalf("lead: %d %v", code, body)
+	}
+	id := body["id"].(string)
+	l := storedLead(t, rds.Client(), id)
+	in.stop(t)
+	in = startApp(t, env, "serve")
+	defer in.stop(t)
+	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) },
+		func() bool { return leadStatus(t, in.URL, id)["status"] == "delivered" })
+	// The envelope's sent hash is written once asynq marks the task
+	// completed (worker/strip.go).
+	waitUntil(t, 10*time.Second, func() string { return "the delivered task is not reduced to its envelope" },
+		func() bool { return bytes.Contains(redisDump(t, rds), []byte(`"sent":"`)) })
+
+	plain := string(l.Digest())
+	guesses := map[string]string{"plain digest": plain, "plain digest's first 64 bits": plain[:16]}
+	c, err := crmclient.New(env["LEADRELAY_CRM_URL"], env["LEADRELAY_CRM_LOGIN"], env["LEADRELAY_CRM_APIKEY"],
+		crmclient.WithAPIVersion(crmclient.V2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := c.List(context.Background(), crmclient.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.Company == l.Company {
+			guesses["plain hash as sent"] = crm.FingerprintHash(crm.Fingerprint(it))
+		}
+	}
+	if len(guesses) != 3 {
+		t.Fatalf("the CRM does not list the lead (%d leads listed)", len(items))
+	}
+	dump := redisDump(t, rds)
+	if !bytes.Contains(dump, []byte(id)) {
+		t.Fatalf("the dump does not hold the lead's id %s: the search is blind", id)
+	}
+	for name, g := range guesses {
+		if bytes.Contains(dump, []byte(g)) {
+			t.Errorf("Redis holds the lead's %s %s: a guess of the lead can be tested against it", name, g)
+		}
+	}
+}
+
+// storedLead opens the task of lead id as intake stored it (sealed under
+// the tests' data keys).
+func storedLead(t *testing.T, rc redis.UniversalClient, id string) lead.Lead {
+	t.Helper()
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(lead.DefaultQueue, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := seal.Parse(testDataKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := lead.NewCodec(keys).Decode(info.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Lead
 }

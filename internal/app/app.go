@@ -130,7 +130,7 @@ func (r *relay) openRedis(ctx context.Context) error {
 	if r.codec, err = DataCodec(r.cfg, rds.Embedded, r.log); err != nil {
 		return err
 	}
-	if r.roles.Intake {
+	if r.roles.Intake || r.roles.Worker {
 		if r.ids, err = IDKey(r.cfg, r.codec, rds.Embedded, r.log); err != nil {
 			return err
 		}
@@ -260,12 +260,12 @@ func (r *relay) openWorker(ctx context.Context) error {
 		return err
 	}
 	var h *worker.Handler
-	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.codec, r.met, notifier, r.tracer, r.log); err != nil {
+	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.codec, r.ids, r.met, notifier, r.tracer, r.log); err != nil {
 		return err
 	}
 	r.health.checks["crm"] = h.Ready
 	r.health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState), "crm_audit": auditNote(r.rds.Client)}
-	r.audit = newAuditor(h, r.rds, r.cfg, r.codec, r.met, notifier, r.log)
+	r.audit = newAuditor(h, r.rds, r.cfg, r.codec, r.ids, r.met, notifier, r.log)
 	return nil
 }
 
@@ -385,9 +385,9 @@ func limitReport(met *metrics.Metrics, log *zap.Logger) func(worker.AdaptiveChan
 
 // newWorker builds the delivery handler and the asynq server around it, with
 // the fleet-wide CRM limiter and the dead-letter store.
-func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, met *metrics.Metrics, n notify.Notifier, tr trace.Tracer, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
+func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, ids lead.IDKey, met *metrics.Metrics, n notify.Notifier, tr trace.Tracer, log *zap.Logger) (*worker.Handler, *worker.Worker, error) {
 	o := WorkerOptions(cfg)
-	o.Codec = codec
+	o.Codec, o.IDKey = codec, ids
 	o.Tracer = tr
 	o.Limiter = CRMLimiter(rds.Client, cfg, worker.WithLimitReport(limitReport(met, log)))
 	dead := deadStore(rds, cfg, codec)

@@ -19,13 +19,13 @@ import (
 // nil when LEADRELAY_AUDIT_INTERVAL is 0. A content match settles for a
 // reconcile wait and a CRM timeout: an add still being recorded is not
 // taken for a duplicate.
-func newAuditor(h *worker.Handler, rds *Redis, cfg config.Config, codec lead.Codec, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) *audit.Auditor {
+func newAuditor(h *worker.Handler, rds *Redis, cfg config.Config, codec lead.Codec, ids lead.IDKey, met *metrics.Metrics, n notify.Notifier, log *zap.Logger) *audit.Auditor {
 	if cfg.Worker.AuditInterval <= 0 {
 		return nil
 	}
 	return audit.New(h.CRM(), rds.Client, audit.Options{
 		Queue: cfg.Queue.Name, Interval: cfg.Worker.AuditInterval, Window: cfg.Worker.AuditWindow,
-		Settle: cfg.Worker.ReconcileAfter + cfg.CRM.Timeout, Codec: codec, Clock: h.Now,
+		Settle: cfg.Worker.ReconcileAfter + cfg.CRM.Timeout, Codec: codec, IDKey: ids, Clock: h.Now,
 		Notifier: n, Recorder: met, Log: log,
 	})
 }

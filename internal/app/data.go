@@ -39,11 +39,14 @@ func DataCodec(cfg config.Config, embedded bool, log *zap.Logger) (lead.Codec, e
 // idKeyLabel is what the id key is derived for from the data keys.
 const idKeyLabel = "leadrelay id key v1"
 
-// IDKey is the key that names keyless leads (lead.IDKey): LEADRELAY_ID_KEY,
-// else one derived from the oldest data key (every intake of the relay
-// derives the same), else, without data keys, a random one of this
-// process, warned about outside the embedded demo: each intake then names
-// a double submit apart.
+// IDKey is the key that names keyless leads and keys the content digests
+// kept in Redis (lead.IDKey): LEADRELAY_ID_KEY, else one derived from the
+// oldest data key (every process of the relay derives the same), else,
+// without data keys, none, warned about outside the embedded demo: each
+// intake then names keyless leads under a random key of its own (a double
+// submit that reaches two intakes is two leads), and digests stay plain,
+// as a key of one process would make a site's retry through another
+// intake a reused key.
 func IDKey(cfg config.Config, codec lead.Codec, embedded bool, log *zap.Logger) (lead.IDKey, error) {
 	raw := cfg.Data.IDKey
 	if raw == nil {
@@ -53,7 +56,7 @@ func IDKey(cfg config.Config, codec lead.Codec, embedded bool, log *zap.Logger) 
 		return lead.NewIDKey(raw)
 	}
 	if !embedded {
-		log.Warn("no LEADRELAY_ID_KEY and no data keys: keyless leads are named under a key of this process's own, so a double submit that reaches two intakes is two leads; set LEADRELAY_ID_KEY")
+		log.Warn("no LEADRELAY_ID_KEY and no data keys: keyless leads are named under a key of this process's own, so a double submit that reaches two intakes is two leads, and content digests in Redis are not keyed; set LEADRELAY_ID_KEY")
 	}
-	return lead.GenerateIDKey()
+	return lead.IDKey{}, nil
 }

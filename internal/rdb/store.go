@@ -41,28 +41,17 @@ type Marker struct {
 	LeadID string `json:"lead_id"`
 	// Site is the site that sent the lead.
 	Site string `json:"site,omitempty"`
-	// Sum is the digest of the delivered content (lead.Lead.Hash); a task
-	// whose content differs is a different lead, never a duplicate. Empty
-	// in markers of the previous version.
+	// Sum is the digest of the delivered content (the payload's Sum, its
+	// version in its text; a compact marker keeps its first markerSumLen
+	// characters); a task whose content differs is a different lead, never
+	// a duplicate (lead.SameContent compares across versions). Empty in
+	// markers of the previous version.
 	Sum string `json:"sum,omitempty"`
 	// Via is "reconcile" when a look-up found the lead at the CRM, empty
 	// for a plain add.
 	Via string `json:"via,omitempty"`
 
 	raw string // as stored, for DropMarker
-}
-
-// Matches reports whether the marker records content sum; a marker that
-// records no digest (previous version) matches anything. A compact marker
-// keeps the digest's first markerSumLen hex digits.
-func (m *Marker) Matches(sum string) bool {
-	if m.Sum == "" || sum == "" {
-		return true
-	}
-	if len(m.Sum) < len(sum) {
-		return strings.HasPrefix(sum, m.Sum)
-	}
-	return m.Sum == sum
 }
 
 // markerSumLen is how much of the content digest a compact marker keeps:
