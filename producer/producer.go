@@ -205,7 +205,7 @@ func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key 
 	if repeats > 0 {
 		p.log.Info("keyless repeat within its window: the same lead, counted",
 			zap.String("lead_id", lead.ID(site, id)), zap.String("site", site), zap.Int("repeats", repeats))
-		if err := p.store.CountKeylessRepeat(ctx, site, now); err != nil {
+		if err := p.store.CountKeylessRepeat(ctx, site, lead.ID(site, id), now, p.o.DedupTTL); err != nil {
 			p.log.Debug("keyless repeat not counted for the day", zap.Error(err))
 		}
 	}

@@ -309,10 +309,20 @@ func TestKeylessWindow(t *testing.T) {
 	if day, err := rdbstore.New(rdb).KeylessRepeatsOn(ctx, time.Now()); err != nil || day["shop"] != 1 {
 		t.Errorf("keyless repeats today = %v (%v), want shop 1 (ctl queues shows it)", day, err)
 	}
+	if _, err := p.Publish(ctx, "shop", ann, ""); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(window + 100*time.Millisecond) // bounded: the window's own length
 	later, err := p.Publish(ctx, "shop", ann, "")
 	if err != nil || later.Duplicate || later.ID == first.ID {
 		t.Fatalf("after the window = %+v, %v; want a new lead", later, err)
+	}
+	// Each lead's status counts its own repeats (ctl lead status shows
+	// them), after the window too.
+	for id, want := range map[string]int{first.ID: 2, later.ID: 0} {
+		if st, err := p.Status(ctx, "shop", id); err != nil || st.Repeats != want {
+			t.Errorf("status of %s: %d repeats (%v), want %d", id, st.Repeats, err, want)
+		}
 	}
 	if got := queueSize(t, rdb, "keyless"); got != 2 {
 		t.Errorf("tasks in queue = %d, want 2", got)

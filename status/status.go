@@ -71,6 +71,10 @@ type Status struct {
 	// Lead is the lead's fields where a task or dead letter still holds
 	// them: personal data, for operators only.
 	Lead *lead.Lead
+	// Repeats counts the times the site sent the lead again without an
+	// idempotency key within the keyless window: kept as this lead, not
+	// delivered again (for operators; kept for LEADRELAY_DEDUP_TTL).
+	Repeats int
 	// Runs is the lead's timeline, oldest run first: every run of this
 	// version's workers while the lead's records live (rdb.TimelineCap
 	// at most). Sites read each run's time, End and reason code;
@@ -148,6 +152,9 @@ func (r *Reader) Lead(ctx context.Context, id string) (Status, error) {
 		return Status{}, err
 	}
 	if st.Runs, err = r.store.Runs(ctx, id); err != nil {
+		return Status{}, unavailable(id, err)
+	}
+	if st.Repeats, err = r.store.Repeats(ctx, id); err != nil {
 		return Status{}, unavailable(id, err)
 	}
 	if st.State == delivery.Delivered || st.State == delivery.Queued {

@@ -243,7 +243,7 @@ func TestQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := rdb.New(e.rdb).CountKeylessRepeat(context.Background(), "shop", now); err != nil {
+		if err := rdb.New(e.rdb).CountKeylessRepeat(context.Background(), "shop", "ld_x", now, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -462,6 +462,12 @@ func TestLeadStatus(t *testing.T) {
 	e.enqueue(t, queued)
 	archived := e.putArchived(t, "shop", "archived")
 	trimmed := e.putDead(t, "shop", "trimmed", time.Minute)
+	// Two keyless repeats of the queued lead, as intake counts them.
+	for range 2 {
+		if err := rdb.New(e.rdb).CountKeylessRepeat(ctx, "shop", queued.ID, now, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
 	expired := payload("shop", "expired")
 	if err := e.rdb.Set(ctx, "leadrelay:delivered:"+expired.ID, `{"crm_id":77,"at":"2026-03-10T11:00:00Z"}`, time.Hour).Err(); err != nil {
 		t.Fatal(err)
@@ -510,7 +516,7 @@ func TestLeadStatus(t *testing.T) {
 		crmID           int64
 		text            []string // in the human output
 	}{
-		{"queued", "leads", queued.ID, delivery.Queued, 0, []string{"queued", "queued@example.com"}},
+		{"queued", "leads", queued.ID, delivery.Queued, 0, []string{"queued", "queued@example.com", "Keyless repeats  2 (sent again"}},
 		{"dead archived", "leads", archived.ID, delivery.Dead, 0, []string{"dead: ", "CRM rejected archived", "asynq task"}},
 		{"dead trimmed", "leads", trimmed, delivery.Dead, 0, []string{"dead: ", "CRM rejected trimmed", "dead-letter store"}},
 		{"delivered marker", "leads", expired.ID, delivery.Delivered, 77, []string{"delivered (CRM id 77)", "delivered marker"}},

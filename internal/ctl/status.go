@@ -20,6 +20,7 @@ type leadStatus struct {
 	Site          string         `json:"site,omitempty"`
 	CRMID         int64          `json:"crm_id,omitempty"`
 	Attempts      int            `json:"attempts,omitempty"`
+	Repeats       int            `json:"keyless_repeats,omitempty"`
 	ReasonCode    delivery.Code  `json:"reason_code,omitempty"`
 	Reason        string         `json:"reason,omitempty"`
 	ReceivedAt    time.Time      `json:"received_at,omitzero"`
@@ -47,7 +48,7 @@ func (c *cli) leadStatus(args []string) error {
 		return fmt.Errorf("lead %s: %w", pos[0], err)
 	}
 	ls := leadStatus{ID: st.ID, State: st.State, Source: st.Source, TaskState: st.TaskState, Site: st.Site,
-		CRMID: st.CRMID, Attempts: st.Attempts, ReasonCode: st.Reason.Code, Reason: st.Reason.Text(delivery.Operators),
+		CRMID: st.CRMID, Attempts: st.Attempts, Repeats: st.Repeats, ReasonCode: st.Reason.Code, Reason: st.Reason.Text(delivery.Operators),
 		ReceivedAt: st.ReceivedAt, NextAttemptAt: st.NextAttemptAt, DeliveredAt: st.DeliveredAt, DeadAt: st.DeadAt,
 		Lead: st.Lead, Runs: opRuns(st.Runs)}
 	if c.json {
@@ -77,6 +78,9 @@ func (c *cli) printStatus(st leadStatus) error {
 	kv("Site", st.Site)
 	if st.Attempts > 0 {
 		kv("Attempts", fmt.Sprint(st.Attempts))
+	}
+	if st.Repeats > 0 {
+		kv("Keyless repeats", fmt.Sprintf("%d (sent again without a key within the keyless window: kept as this lead)", st.Repeats))
 	}
 	if st.State == delivery.Retrying {
 		kv("Last failure", clip(st.Reason, 200))

@@ -9,7 +9,7 @@ import (
 
 // EraseLead removes what LeadRelay's own store keeps of lead id besides
 // its delivered marker, for an erasure: the attempt record, the timeline
-// of runs, the previous version's admission and owner records, and its
+// of runs, its keyless repeat count, the previous version's admission and owner records, and its
 // poison bookkeeping. It answers how many keys and entries it removed.
 // The caller deletes the lead's task first, so no run writes them again.
 // The delivered marker stays: it holds no field of the lead (its site,
@@ -18,7 +18,7 @@ import (
 func (s *Store) EraseLead(ctx context.Context, id string) (int, error) {
 	var cmds []*redis.IntCmd
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cmds = append(cmds, p.Del(ctx, AttemptKey(id), TimelineKey(id), LeadKey(id)), p.HDel(ctx, CRMLeadFailsKey, id))
+		cmds = append(cmds, p.Del(ctx, AttemptKey(id), TimelineKey(id), LeadKey(id), RepeatsKey(id)), p.HDel(ctx, CRMLeadFailsKey, id))
 		if !s.cluster {
 			cmds = append(cmds, p.Del(ctx, LegacyOwnerKey(id)))
 		}

@@ -63,16 +63,29 @@ func (s *Store) Known(ctx context.Context, queue, id string) (payload []byte, m 
 	return payload, m, err
 }
 
-// CountKeylessRepeat counts a keyless repeat of site on day (UTC), for
-// operators (ctl queues).
-func (s *Store) CountKeylessRepeat(ctx context.Context, site string, day time.Time) error {
+// CountKeylessRepeat counts a keyless repeat of lead id of site on day
+// (UTC), for operators: per site and day (ctl queues) and per lead, kept
+// for keep (its status: ctl lead status, the ops page).
+func (s *Store) CountKeylessRepeat(ctx context.Context, site, id string, day time.Time, keep time.Duration) error {
 	key := KeylessRepeatsKey(day.UTC().Format("2006-01-02"))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HIncrBy(ctx, key, site, 1)
 		p.Expire(ctx, key, dayCounterTTL)
+		p.Incr(ctx, RepeatsKey(id))
+		p.PExpire(ctx, RepeatsKey(id), keep)
 		return nil
 	})
 	return err
+}
+
+// Repeats is how many keyless repeats of lead id were counted (0: none,
+// or no longer kept).
+func (s *Store) Repeats(ctx context.Context, id string) (int, error) {
+	n, err := s.c.Get(ctx, RepeatsKey(id)).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
 }
 
 // KeylessRepeatsOn is every site's keyless repeats on day (UTC).

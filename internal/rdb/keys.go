@@ -32,6 +32,11 @@ func LockKey(id string) string { return Prefix + "{" + id + "}:lock" }
 // AttemptKey is the delivery record of a lead (hash; see Attempt).
 func AttemptKey(id string) string { return Prefix + "{" + id + "}:attempt" }
 
+// RepeatsKey counts the keyless repeats of a lead: the times its site
+// sent the same content again, without a key, within the keyless window
+// (a string counter).
+func RepeatsKey(id string) string { return Prefix + "{" + id + "}:repeats" }
+
 // TimelineKey is a lead's timeline: one entry per run (a list, oldest
 // first, of at most TimelineCap; see RecordRun).
 func TimelineKey(id string) string { return Prefix + "{" + id + "}:runs" }

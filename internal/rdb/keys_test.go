@@ -47,6 +47,7 @@ func TestKeysDocumented(t *testing.T) {
 		"LegacyClaimKey":      strings.Replace(LegacyClaimKey(0), ":0", ":<crm id>", 1),
 		"DeliveredCountKey":   DeliveredCountKey("<YYYY-MM-DD>"),
 		"KeylessRepeatsKey":   KeylessRepeatsKey("<YYYY-MM-DD>"),
+		"RepeatsKey":          RepeatsKey("<id>"),
 		"DeliveredSitesKey":   DeliveredSitesKey("<YYYY-MM-DD>"),
 		"LastDeliveredKey":    LastDeliveredKey,
 		"CRMRateKey":          CRMRateKey,
