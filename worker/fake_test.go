@@ -176,6 +176,24 @@ func startFleet(t *testing.T, r fleetRun) *fleet {
 	return f
 }
 
+// waitDelivered waits until every lead of ps is recorded as delivered,
+// failing t after 30s with how many were.
+func waitDelivered(t *testing.T, rc redis.UniversalClient, ps []lead.Payload) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		n := 0
+		for _, p := range ps {
+			n += int(rc.Exists(context.Background(), rdb.DeliveredKey(p.ID)).Val())
+		}
+		if n == len(ps) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d leads delivered after 30s", n, len(ps))
+		}
+	}
+}
+
 // enqueue publishes n leads as the producer does and returns them.
 func (f *fleet) enqueue(t *testing.T, n int) []lead.Payload {
 	t.Helper()

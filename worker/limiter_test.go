@@ -358,20 +358,7 @@ func TestLimiterEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n := 0
-		for _, p := range ps {
-			n += int(rdb.Exists(ctx, keys.DeliveredKey(p.ID)).Val())
-		}
-		if n == leads {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d leads delivered after 30s", n, leads)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitDelivered(t, rdb, ps)
 	if p := cc.peak.Load(); p > slots {
 		t.Errorf("%d Adds in flight at once, cap %d", p, slots)
 	}

@@ -1,14 +1,12 @@
 package worker
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"leadrelay/crmclient"
-	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
 
@@ -29,23 +27,8 @@ func runEndToEnd(t *testing.T, v crmclient.APIVersion) {
 	const leads = 50
 	f := startFleet(t, fleetRun{version: v, workers: 2, concurrency: 4, transient: 0.30, ambiguous: 0.05})
 	ids := f.enqueue(t, leads)
-	ctx := context.Background()
+	waitDelivered(t, f.rdb, ids)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n := 0
-		for _, p := range ids {
-			if f.rdb.Exists(ctx, rdb.DeliveredKey(p.ID)).Val() == 1 {
-				n++
-			}
-		}
-		if n == leads {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d leads delivered after 30s", n, leads)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	per := f.crm.PerCompany()
 	insp := asynq.NewInspectorFromRedisClient(f.rdb)
 	for _, p := range ids {
