@@ -29,15 +29,35 @@ import (
 // Server is a private redis-server process with append-only persistence in a
 // temporary directory, so a Restart keeps what was written.
 type Server struct {
-	// Addr is host:port of the server, on 127.0.0.1.
-	Addr string
-	t    testing.TB
-	bin  string
-	dir  string
+	program
 	// extra are more redis-server arguments (replicaof, cluster mode); later
 	// arguments win over the defaults.
 	extra []string
-	proc  *redisproc.Proc
+}
+
+// program is what a server and a sentinel of a test have alike: the
+// redis program running on Addr, its directory and its log.
+type program struct {
+	// Addr is host:port of the program, on 127.0.0.1.
+	Addr string
+	t    testing.TB
+	name string // redis-server or redis-sentinel, for messages
+	log  string // its log's file name in dir
+	bin  string
+	dir  string
+	proc *redisproc.Proc
+}
+
+// Log is the path of the program's log file.
+func (p *program) Log() string { return filepath.Join(p.dir, p.log) }
+
+// Stop kills the program (SIGKILL: what survives of a server is what its
+// AOF holds) and waits for it to exit. Safe to call twice.
+func (p *program) Stop() {
+	if !p.proc.Kill() {
+		p.t.Errorf("redistest: %s %s did not exit", p.name, p.Addr)
+	}
+	p.proc = nil
 }
 
 // Binary returns the redis-server executable tests use: $LEADRELAY_TEST_REDIS_SERVER,
@@ -86,7 +106,7 @@ func startServer(t testing.TB, extra []string, port func(testing.TB) int) *Serve
 	t.Helper()
 	bin := Binary()
 	need(t, bin, "redis-server", "redis-server")
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), extra: extra}
+	s := &Server{program: program{t: t, name: "redis-server", log: "redis.log", bin: bin, dir: t.TempDir()}, extra: extra}
 	t.Cleanup(s.Stop)
 	onFreePort(t, port, func(addr string) error {
 		s.Addr = addr
@@ -123,18 +143,6 @@ func (s *Server) start() error {
 	var err error
 	s.proc, err = redisproc.Start(context.Background(), s.bin, args, s.Addr, s.Log())
 	return err
-}
-
-// Log is the path of the server's log file.
-func (s *Server) Log() string { return filepath.Join(s.dir, "redis.log") }
-
-// Stop kills the server (SIGKILL: what survives is what the AOF holds) and
-// waits for it to exit. Safe to call twice.
-func (s *Server) Stop() {
-	if !s.proc.Kill() {
-		s.t.Errorf("redistest: redis-server %s did not exit", s.Addr)
-	}
-	s.proc = nil
 }
 
 // Restart stops the server and starts it again on the same port and data

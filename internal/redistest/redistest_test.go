@@ -56,7 +56,7 @@ func TestStartOnTakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	s := &Server{t: t, bin: Binary(), dir: t.TempDir(), Addr: l.Addr().String()}
+	s := &Server{program: program{Addr: l.Addr().String(), t: t, name: "redis-server", log: "redis.log", bin: Binary(), dir: t.TempDir()}}
 	t.Cleanup(s.Stop)
 	if err := s.start(); !errors.Is(err, redisproc.ErrExited) {
 		t.Fatalf("start on a taken port = %v, want redisproc.ErrExited", err)

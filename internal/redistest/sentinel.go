@@ -42,13 +42,8 @@ type SentinelGroup struct {
 
 // Sentinel is one private redis-sentinel process.
 type Sentinel struct {
-	// Addr is host:port of the sentinel, on 127.0.0.1.
-	Addr string
-	t    testing.TB
-	bin  string
+	program
 	args []string
-	dir  string
-	proc *redisproc.Proc
 }
 
 // SentinelBinary returns the program and leading arguments that run a
@@ -116,7 +111,7 @@ func StartReplica(t testing.TB, primary *Server) *Server {
 
 func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
 	t.Helper()
-	s := &Sentinel{t: t, bin: bin[0], args: bin[1:], dir: t.TempDir()}
+	s := &Sentinel{program: program{t: t, name: "redis-sentinel", log: "sentinel.log", bin: bin[0], dir: t.TempDir()}, args: bin[1:]}
 	t.Cleanup(s.Stop)
 	onFreePort(t, FreePort, func(addr string) error {
 		s.Addr = addr
@@ -142,17 +137,6 @@ func startSentinel(t testing.TB, bin []string, primaryPort string) *Sentinel {
 		return err
 	})
 	return s
-}
-
-// Log is the path of the sentinel's log file.
-func (s *Sentinel) Log() string { return filepath.Join(s.dir, "sentinel.log") }
-
-// Stop kills the sentinel and waits for it to exit. Safe to call twice.
-func (s *Sentinel) Stop() {
-	if !s.proc.Kill() {
-		s.t.Errorf("redistest: redis-sentinel %s did not exit", s.Addr)
-	}
-	s.proc = nil
 }
 
 // master returns SENTINEL MASTER's fields for the group.
