@@ -256,6 +256,8 @@ func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err err
 	switch {
 	case c.Wait > 0 && !c.Problem.IsZero():
 		return false, &DelayError{Delay: c.Wait, Reason: c.Problem}
+	case c.Wait > 0 && c.Probing:
+		return false, &DelayError{Delay: h.probeWait(c.Wait), Reason: delivery.Reason{Code: delivery.CircuitOpen}}
 	case c.Wait > 0:
 		return false, &DelayError{Delay: c.Wait, Reason: delivery.Reason{Code: delivery.CircuitOpen}}
 	case !c.ProbeDue:
@@ -266,7 +268,7 @@ func (h *Handler) admit(ctx context.Context, c rdb.Circuit) (probe bool, err err
 		return false, crm.StoreErr("claim circuit probe", err)
 	}
 	if !ok {
-		return false, &DelayError{Delay: h.o.CRMTimeout, Reason: delivery.Reason{Code: delivery.CircuitOpen}}
+		return false, &DelayError{Delay: h.probeWait(h.o.CRMTimeout), Reason: delivery.Reason{Code: delivery.CircuitOpen}}
 	}
 	return true, nil
 }

@@ -512,6 +512,51 @@ func TestBreakerProbeExclusive(t *testing.T) {
 	}
 }
 
+// TestBreakerProbeWait: while another run's half-open probe is out, a
+// lead waits about as long as the probe has been out, not the probe's
+// whole lease (the CRM timeout). The leads an open circuit postponed all
+// come due with the probe: before, each waited LEADRELAY_CRM_TIMEOUT more
+// though the probe had answered in milliseconds, and a drain after an
+// outage stood still that long (issue 20).
+func TestBreakerProbeWait(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, crmclient.V2, func(o *Options) {
+		o.BreakerCooldown, o.BreakerThreshold, o.CRMTimeout = time.Second, 1, time.Minute
+	})
+	s := e.h.store
+	if st, err := s.CircuitFailed(ctx, e.h.circuitArgs()); err != nil || st != rdb.CircuitOpened {
+		t.Fatal(st, err)
+	}
+	e.clock.Advance(time.Second)
+	if ok, err := s.ClaimProbe(ctx, e.clock.Now(), time.Minute); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	// The cases run in order on one clock: the probe stays out.
+	for _, tc := range []struct {
+		name     string
+		advance  time.Duration
+		min, max time.Duration
+	}{
+		{"a probe just out", 0, probeRecheck, 2 * probeRecheck},
+		{"a probe out for 10 s", 10 * time.Second, 10 * time.Second, 10*time.Second + probeRecheck},
+		{"a probe near the end of its lease", 49 * time.Second, time.Second, time.Second + probeRecheck},
+	} {
+		e.clock.Advance(tc.advance)
+		task, _ := newLeadTask(t)
+		err := e.h.ProcessTask(ctx, task)
+		var de *DelayError
+		if !errors.As(err, &de) || IsFailure(err) || de.Reason.Code != delivery.CircuitOpen {
+			t.Fatalf("%s: %v, want postponed for the open circuit", tc.name, err)
+		}
+		if de.Delay < tc.min || de.Delay > tc.max {
+			t.Errorf("%s: postponed %s, want %s..%s", tc.name, de.Delay, tc.min, tc.max)
+		}
+	}
+	if adds, _ := e.crm.Counts(); adds != 0 {
+		t.Errorf("%d adds while the probe was out, want none", adds)
+	}
+}
+
 // refuse is a Limiter that always refuses.
 type refuse struct{}
 

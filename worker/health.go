@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -246,3 +247,19 @@ func (h *Handler) CRM() crm.API { return h.api }
 
 // Now is the time on the fleet's clock (Redis's, once Start measured it).
 func (h *Handler) Now() time.Time { return h.o.Clock() }
+
+// probeRecheck is the least wait of a lead while another run's half-open
+// probe is out (and the spread of its jitter).
+const probeRecheck = 500 * time.Millisecond
+
+// probeWait is how long a lead waits while another run's probe is out,
+// left being what remains of the probe's lease: about as long as the probe
+// has been out, at least probeRecheck, never past its lease. The leads an
+// open circuit postponed all come due when the probe does; waiting out the
+// whole lease (LEADRELAY_CRM_TIMEOUT) kept a backlog from a CRM that had
+// answered the probe in milliseconds, while a probe that hangs still costs
+// each lead only a few re-schedules.
+func (h *Handler) probeWait(left time.Duration) time.Duration {
+	out := max(h.o.CRMTimeout-left, 0)
+	return min(max(out, probeRecheck), left) + rand.N(probeRecheck)
+}

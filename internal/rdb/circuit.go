@@ -18,6 +18,9 @@ type Circuit struct {
 	// ProbeDue: the cooldown is over and no probe is in flight; the next
 	// caller may claim the probe (ClaimProbe).
 	ProbeDue bool
+	// Probing: the cooldown is over and a half-open probe is in flight;
+	// Wait is what is left of its lease.
+	Probing bool
 	// Exists: the circuit has state to reset after a working call.
 	Exists bool
 	// Problem is the configuration problem seen by any worker, the zero
@@ -36,7 +39,7 @@ func parseCircuit(v any) (Circuit, error) {
 		return Circuit{}, fmt.Errorf("rdb: circuit: unexpected answer %v", v)
 	}
 	w, _ := strconv.ParseInt(f[0], 10, 64)
-	return Circuit{Wait: time.Duration(w) * time.Millisecond, ProbeDue: f[1] == "1", Exists: f[2] == "1",
+	return Circuit{Wait: time.Duration(w) * time.Millisecond, ProbeDue: f[1] == "1", Probing: f[1] == "2", Exists: f[2] == "1",
 		Problem: delivery.ParseReason(f[3]), ProblemAt: fromMS(f[4])}, nil
 }
 
