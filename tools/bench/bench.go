@@ -34,7 +34,7 @@ type Options struct {
 	// AOF runs the bench's redis-server with appendonly everysec.
 	AOF bool
 	// Only, when not empty, names the sections to run (intake, delivery,
-	// workers, latency, light, pool, real).
+	// workers, latency, light, pool, real, drain).
 	Only []string
 	// Markdown, when set, is the BENCHMARKS.md file the run's table is
 	// appended to.
@@ -59,9 +59,10 @@ const (
 	SectionLight    = "light"
 	SectionPool     = "pool"
 	SectionReal     = "real"
+	SectionDrain    = "drain"
 )
 
-var allSections = []string{SectionIntake, SectionDelivery, SectionWorkers, SectionLatency, SectionLight, SectionPool, SectionReal}
+var allSections = []string{SectionIntake, SectionDelivery, SectionWorkers, SectionLatency, SectionLight, SectionPool, SectionReal, SectionDrain}
 
 // benchSite and benchSiteKey are the one site the bench sends leads as.
 const (
@@ -156,6 +157,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				continue
 			}
 			err = b.real(ctx)
+		case SectionDrain:
+			err = b.drain(ctx)
 		}
 		if err != nil {
 			b.rep.Finished = time.Now()

@@ -55,6 +55,18 @@ func TestQuickRun(t *testing.T) {
 		}
 	}
 
+	// The drains' correctness, never their pace: every lead queued in
+	// the outage reached the CRM once, and the limit was not left at 1.
+	if len(rep.Drain) != len(drainPools) {
+		t.Errorf("drain points: %d, want %d", len(rep.Drain), len(drainPools))
+	}
+	for _, p := range rep.Drain {
+		if p.Delivered != p.Leads || p.Dups != 0 || p.Limit <= 1 {
+			t.Errorf("drain %s: %d of %d delivered, %d twice, limit %.0f at the end; want all, none, above 1",
+				p.CRM, p.Delivered, p.Leads, p.Dups, p.Limit)
+		}
+	}
+
 	var table strings.Builder
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -64,6 +76,7 @@ func TestQuickRun(t *testing.T) {
 		"delivered leads/s, 1×10, zero-latency CRM", "delivered leads/s, 2×10, vs no-op",
 		"delivered leads/s, 1×40, 50ms CRM latency", "Redis bytes per queued lead",
 		"Redis bytes per finished lead", "ack → CRM p50 / p99", "into an idle fleet", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS", "worker process peak RSS, 1×40",
+		"drain of 150 leads queued in an outage, PHP pool 8",
 	} {
 		if !strings.Contains(table.String(), fig) {
 			t.Errorf("table lacks %q:\n%s", fig, table.String())

@@ -26,6 +26,7 @@ type crm struct {
 	url string
 	srv *http.Server
 	counter
+	outage
 }
 
 // startCRM serves a fresh simulator with the given faults.
@@ -61,7 +62,11 @@ func (c *crm) wrap(next http.Handler) http.Handler {
 				email = q.Get("email")
 			}
 		}
+		if !c.enter(w) {
+			return
+		}
 		next.ServeHTTP(w, r)
+		c.leave()
 		c.hit(email)
 	})
 }
@@ -76,6 +81,7 @@ type counter struct {
 	want  int
 	done  chan struct{}
 	seen  map[string]time.Time
+	dups  int // tracked leads that arrived again
 	track bool
 }
 
@@ -85,7 +91,7 @@ func (c *counter) expect(n int, track bool) <-chan struct{} {
 	defer c.mu.Unlock()
 	c.n, c.want, c.track = 0, n, track
 	c.first, c.last = time.Time{}, time.Time{}
-	c.seen = map[string]time.Time{}
+	c.seen, c.dups = map[string]time.Time{}, 0
 	c.done = make(chan struct{})
 	if n <= 0 {
 		close(c.done)
@@ -109,6 +115,9 @@ func (c *counter) hit(email string) {
 	}
 	c.last = now
 	if c.track && email != "" {
+		if _, again := c.seen[email]; again {
+			c.dups++
+		}
 		c.seen[email] = now
 	}
 	if c.n == c.want {
@@ -145,4 +154,25 @@ func (c *counter) arrivals() map[string]time.Time {
 		out[k] = v
 	}
 	return out
+}
+
+// distinct is how many tracked leads arrived; twice how many arrivals were
+// a tracked lead's again.
+func (c *counter) distinct() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
+
+func (c *counter) twice() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dups
+}
+
+// span is the first and the last event's time.
+func (c *counter) span() (first, last time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.first, c.last
 }

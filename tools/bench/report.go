@@ -39,6 +39,8 @@ type Report struct {
 	// Real holds the real CRM's direct rates (Conc = parallel requests) and
 	// LeadRelay's with defaults (Conc 0).
 	Real []PoolPoint
+	// Drain holds the drains after an outage.
+	Drain []DrainPoint
 	// RSS is the bench process's memory after each section.
 	RSS []RSSPoint
 	// Workers is the resident memory of worker processes (section
@@ -216,7 +218,7 @@ func (r *Report) light(name string) (LightPoint, bool) {
 func (r *Report) Rows() []Row {
 	var rows []Row
 	for _, part := range []func() []Row{r.intakeRows, r.deliveryRows, r.redisBytesRows, r.lightRows,
-		r.idleRows, r.poolRows, r.realRows, r.workerRows, r.rssRows} {
+		r.idleRows, r.poolRows, r.realRows, r.drainRows, r.workerRows, r.rssRows} {
 		rows = append(rows, part()...)
 	}
 	return rows
