@@ -43,6 +43,19 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// webhook serves h for the test and returns a Webhook built with o that
+// posts to h at path.
+func (h *hook) webhook(t *testing.T, path string, o Options) *Webhook {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	wh, err := NewWebhook(srv.URL+path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wh
+}
+
 func TestSend(t *testing.T) {
 	t.Parallel()
 	dead := Event{Kind: LeadDead, Site: "shop", LeadID: "ld_1", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1}}
@@ -63,14 +76,9 @@ func TestSend(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := &hook{statuses: tc.statuses}
-			srv := httptest.NewServer(h)
-			t.Cleanup(srv.Close)
-			wh, err := NewWebhook(srv.URL+"/hooks/token-abc", Options{Attempts: 3, InitialBackoff: time.Millisecond,
+			wh := h.webhook(t, "/hooks/token-abc", Options{Attempts: 3, InitialBackoff: time.Millisecond,
 				MaxBackoff: 2 * time.Millisecond, Redact: []string{crmKey}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = wh.Send(context.Background(), tc.ev)
+			err := wh.Send(context.Background(), tc.ev)
 			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
 			}
@@ -98,12 +106,7 @@ func TestSend(t *testing.T) {
 func TestRunDelivers(t *testing.T) {
 	t.Parallel()
 	h := &hook{}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	wh, err := NewWebhook(srv.URL, Options{Queue: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh := h.webhook(t, "", Options{Queue: 2})
 	for i := 0; i < 3; i++ {
 		wh.Notify(Event{Kind: ConfigResolved})
 	}
@@ -199,12 +202,7 @@ func TestNoRedirects(t *testing.T) {
 func TestChatCarriesNoCRMText(t *testing.T) {
 	t.Parallel()
 	h := &hook{}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	wh, err := NewWebhook(srv.URL, Options{Redact: []string{crmKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wh := h.webhook(t, "", Options{Redact: []string{crmKey}})
 	crmText := "Lead Ann Lee <ann@example.com> rejected, key " + crmKey
 	for _, ev := range []Event{
 		{Kind: LeadDead, Site: "shop", LeadID: "ld_1", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: crmText}},
