@@ -96,13 +96,14 @@ type relay struct {
 	mux      *http.ServeMux
 	opsMux   *http.ServeMux
 	met      *metrics.Metrics
-	crm      *CRM           // with the worker role
-	w        *worker.Worker // with the worker role
-	audit    *audit.Auditor // with the worker role, unless LEADRELAY_AUDIT_INTERVAL is 0
-	reloader *sitesReloader // with the intake role
-	opsUI    string         // the operators' front page, with the intake role
-	closers  []func()       // run last first by close
-	tracer   trace.Tracer   // nil: tracing off
+	crm      *CRM            // with the worker role
+	w        *worker.Worker  // with the worker role
+	audit    *audit.Auditor  // with the worker role, unless LEADRELAY_AUDIT_INTERVAL is 0
+	notifier notify.Notifier // with the worker role: dead leads, the circuit, audits
+	reloader *sitesReloader  // with the intake role
+	opsUI    string          // the operators' front page, with the intake role
+	closers  []func()        // run last first by close
+	tracer   trace.Tracer    // nil: tracing off
 }
 
 // onClose has close run f, before what was opened earlier.
@@ -259,6 +260,7 @@ func (r *relay) openWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.notifier = notifier
 	var h *worker.Handler
 	if h, r.w, err = newWorker(r.rds, r.crm, r.cfg, r.codec, r.ids, r.met, notifier, r.tracer, r.log); err != nil {
 		return err
@@ -345,7 +347,7 @@ func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan
 		}
 		sweep := deadSweep{store: deadStore(r.rds, r.cfg, r.codec), attempts: rdb.New(r.rds.Client),
 			insp: asynq.NewInspectorFromRedisClient(r.rds.Client), queue: r.cfg.Queue.Name,
-			retention: r.cfg.Worker.DeadRetention, met: r.met, log: r.log}
+			retention: r.cfg.Worker.DeadRetention, met: r.met, notify: r.notifier, log: r.log}
 		wg.Go(func() { sweep.run(ctx) })
 	}
 	if r.reloader != nil {

@@ -13,6 +13,7 @@ import (
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 	"leadrelay/metrics"
+	"leadrelay/notify"
 )
 
 // sweepEvery is how often a worker process sweeps the dead leads: records
@@ -49,6 +50,7 @@ type deadSweep struct {
 	queue     string
 	retention time.Duration // 0: keep dead leads forever
 	met       *metrics.Metrics
+	notify    notify.Notifier // told of every lead it records, as a dead lead; nil: nobody
 	log       *zap.Logger
 }
 
@@ -123,6 +125,11 @@ func (s deadSweep) record(ctx context.Context, t *asynq.TaskInfo) error {
 		return err
 	}
 	s.met.DeadRecordedLate(1)
+	if s.notify != nil {
+		// As a lead the worker recorded: the operators hear of it once it
+		// is recorded, late (two workers sweeping at once may both tell).
+		s.notify.Notify(notify.Event{Kind: notify.LeadDead, Site: env.Site, LeadID: t.ID, Reason: reason})
+	}
 	s.log.Warn("dead lead found in asynq's archive with no dead-letter record; recorded it after the fact",
 		zap.String("lead_id", t.ID), zap.String("reason_code", string(reason.Code)))
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 	"leadrelay/metrics"
+	"leadrelay/notify"
 )
 
 // TestPruneDead is a low finding: the dead-letter store kept personal data
@@ -79,6 +81,8 @@ func TestPruneDead(t *testing.T) {
 // sweep records every archived lead that has no record, with the reason
 // its attempt record keeps, else RecordedLate; a lead that has a record
 // keeps it, and sweeping twice (or from two processes) changes nothing.
+// Each lead it records is notified as a dead lead, once: before, a late
+// record told nobody.
 func TestSweepRecordsArchived(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -115,7 +119,8 @@ func TestSweepRecordsArchived(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg)
-	sweep := deadSweep{store: store, attempts: rdb.New(rds.Client()), insp: insp, queue: "leads", met: met, log: zap.NewNop()}
+	box := &told{}
+	sweep := deadSweep{store: store, attempts: rdb.New(rds.Client()), insp: insp, queue: "leads", met: met, notify: box, log: zap.NewNop()}
 	for round := range 2 {
 		n, err := sweep.recordArchived(ctx)
 		if want := []int{3, 0}[round]; err != nil || n != want {
@@ -141,6 +146,33 @@ func TestSweepRecordsArchived(t *testing.T) {
 	if got := counted(t, reg, "leadrelay_dead_letters_recorded_late_total"); got != 3 {
 		t.Errorf("recorded-late metric = %v, want 3", got)
 	}
+	notified := map[string]delivery.Reason{}
+	for _, ev := range box.events {
+		if ev.Kind == notify.LeadDead && ev.Site == "shop" {
+			notified[ev.LeadID] = ev.Reason
+		}
+	}
+	for _, tc := range tests {
+		if r, ok := notified[ids[tc.name]]; ok == tc.recorded || ok && r != tc.want {
+			t.Errorf("%s: notified %v with %+v; want a notification with %+v unless it was recorded already", tc.name, ok, r, tc.want)
+		}
+	}
+	if len(box.events) != 3 {
+		t.Errorf("%d notifications after two sweeps, want 3: %+v", len(box.events), box.events)
+	}
+}
+
+// told keeps the notifications it is given.
+type told struct {
+	mu     sync.Mutex
+	events []notify.Event
+}
+
+// Notify keeps e.
+func (n *told) Notify(e notify.Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, e)
 }
 
 // deadEnv is where dead leads rest, on a real Redis of the test's own:
