@@ -177,67 +177,54 @@ func (p *Publisher) Status(ctx context.Context, site, id string) (status.Status,
 	return st, err
 }
 
-// identity is the idempotency key a lead goes under: the site's own
-// (refused in the relay's namespace, ErrReservedKey), or,
-// for a keyless lead, one named by its content keyed with IDKey, for the
-// window (rdb.Store.Keyless); a repeat within the window is logged with
-// the repeats so far.
-func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key string) (string, error) {
-	if lead.ReservedKey(key) {
-		return "", notStored{fmt.Errorf("%w: %q", ErrReservedKey, key)}
-	}
-	if key != "" {
-		return key, nil
-	}
-	now, d := p.now(ctx), l.Digest()
-	name := p.o.IDKey.Keyless(site, d)
-	fresh, err := p.keylessFresh(ctx, site, d, now)
-	if err != nil {
-		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
-	}
-	if fresh == "" {
-		fresh = name + "@" + strconv.FormatInt(now.UnixMilli(), 10)
-	}
-	id, repeats, err := p.store.Keyless(ctx, site, name, fresh, p.o.KeylessWindow)
-	if err != nil {
-		return "", notStored{fmt.Errorf("%w: keyless identity: %w", ErrUnavailable, err)}
-	}
-	if repeats > 0 {
-		p.log.Info("keyless repeat within its window: the same lead, counted",
-			zap.String("lead_id", lead.ID(site, id)), zap.String("site", site), zap.Int("repeats", repeats))
-		if err := p.store.CountKeylessRepeat(ctx, site, lead.ID(site, id), now, p.o.DedupTTL); err != nil {
-			p.log.Debug("keyless repeat not counted for the day", zap.Error(err))
-		}
-	}
-	return id, nil
+// keyless names a lead sent without an idempotency key: by its content
+// keyed with IDKey, for the window (rdb.Store.AdmitKeyless).
+type keyless struct {
+	now    time.Time
+	digest lead.Digest
+	name   string // the content's name, lead.IDKey.Keyless
+	fresh  string // the identity a first submission opens the window under
 }
 
-// keylessFresh is, during an upgrade, the identity an intake of a version
-// before keyed ids gave the same content (lead.LegacyKeylessPrefix and its
-// plain digest), when that lead was received or delivered within the
-// keyless window: a double submit that reaches an old intake and then a
-// new one is one lead. Otherwise "". The other way round (new, then old)
-// it is two leads: to be found by an old intake, a new one would have to
-// name the lead by its plain digest, which is the membership oracle of
-// issue 18 (finding 2).
-func (p *Publisher) keylessFresh(ctx context.Context, site string, d lead.Digest, now time.Time) (string, error) {
-	legacy := d.Key()
+// identity is the idempotency key a lead goes under: the site's own
+// (refused in the relay's namespace, ErrReservedKey), or, for a keyless
+// lead, the fresh identity it gets unless it repeats one within the
+// window (kl, which admitKeyless settles with its admission).
+func (p *Publisher) identity(ctx context.Context, site string, l lead.Lead, key string) (string, *keyless, error) {
+	if lead.ReservedKey(key) {
+		return "", nil, notStored{fmt.Errorf("%w: %q", ErrReservedKey, key)}
+	}
+	if key != "" {
+		return key, nil, nil
+	}
+	kl := &keyless{now: p.now(ctx), digest: l.Digest()}
+	kl.name = p.o.IDKey.Keyless(site, kl.digest)
+	kl.fresh = kl.name + "@" + strconv.FormatInt(kl.now.UnixMilli(), 10)
+	return kl.fresh, kl, nil
+}
+
+// legacyKeyless is, during an upgrade, the identity an intake of a
+// version before keyed ids gave the same content (lead.LegacyKeylessPrefix
+// and its plain digest), and whether what Redis holds of that lead says it
+// was received or delivered within the keyless window: a double submit
+// that reaches an old intake and then a new one is one lead. The other
+// way round (new, then old) it is two leads: to be found by an old intake,
+// a new one would have to name the lead by its plain digest, which is the
+// membership oracle of issue 18 (finding 2). "" when the digest's version
+// never had that form.
+func (p *Publisher) legacyKeyless(kl *keyless) (string, func([]byte, *rdb.Marker) bool) {
+	legacy := kl.digest.Key()
 	if !strings.HasPrefix(legacy, lead.LegacyKeylessPrefix) {
-		return "", nil // a later digest version never had that form
+		return "", nil
 	}
-	payload, m, err := p.store.Known(ctx, p.o.Queue, lead.ID(site, legacy))
-	if err != nil {
-		return "", err
+	since := kl.now.Add(-p.o.KeylessWindow)
+	return legacy, func(payload []byte, m *rdb.Marker) bool {
+		if m != nil && m.At.After(since) {
+			return true
+		}
+		env, err := lead.ReadEnvelope(payload)
+		return payload != nil && err == nil && env.ReceivedAt.After(since)
 	}
-	since := now.Add(-p.o.KeylessWindow)
-	recent := m != nil && m.At.After(since)
-	if env, err := lead.ReadEnvelope(payload); payload != nil && err == nil && env.ReceivedAt.After(since) {
-		recent = true
-	}
-	if recent {
-		return legacy, nil
-	}
-	return "", nil
 }
 
 // Publish normalizes and validates l and enqueues it for site. An empty
@@ -265,13 +252,18 @@ func (p *Publisher) Publish(ctx context.Context, site string, l lead.Lead, idemp
 
 // publish is Publish, traced or not.
 func (p *Publisher) publish(ctx context.Context, site string, l lead.Lead, idempotencyKey string) (Receipt, error) {
-	pl, task, err := p.prepare(ctx, site, &l, idempotencyKey)
+	pl, task, kl, err := p.prepare(ctx, site, &l, idempotencyKey)
 	if err != nil {
 		return Receipt{}, err
 	}
+	a, ad, err := p.admission(ctx, &pl, &task, l, kl)
 	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
-	a, done, rc, err := p.admit(ctx, log, pl, len(task.Payload()), idempotencyKey)
-	if done {
+	if err != nil {
+		log.Warn("admission failed", zap.Error(err))
+		// The admission counts a place in the backlog, never the lead.
+		return Receipt{}, notStored{fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)}
+	}
+	if done, rc, err := p.admitted(log, pl, ad, a, idempotencyKey); done {
 		return rc, err
 	}
 	_, err = p.client.EnqueueContext(ctx, task, lead.TaskOptions(p.o.Queue, p.o.MaxRetry, p.o.DedupTTL)...)
@@ -318,59 +310,104 @@ func (p *Publisher) publish(ctx context.Context, site string, l lead.Lead, idemp
 	return Receipt{ID: pl.ID, Duplicate: dup}, nil
 }
 
-// admit holds the lead of pl, whose task's payload has size bytes, to the
-// backlog caps and its site's share of Redis's memory (rdb.Store.Admit).
-// done says the lead goes no further, with its receipt or error: it was
-// delivered already, or it does not fit. The args are for a refund.
-func (p *Publisher) admit(ctx context.Context, log *zap.Logger, pl lead.Payload, size int, key string) (a rdb.AdmitArgs, done bool, rc Receipt, err error) {
-	a = rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: pl.Site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax,
-		Bytes: int64(size) + rdb.KeptOverhead, Now: p.now(ctx), Keep: p.o.DedupTTL}
+// admission holds the lead of pl and task to the backlog caps and its
+// site's share of Redis's memory (rdb.Store.Admit). A keyless lead (kl)
+// gets its identity in the same step (rdb.Store.AdmitKeyless): a repeat
+// within the window is the lead it repeats, so pl and task are built
+// again under that identity before it is admitted. The args are for a
+// refund.
+func (p *Publisher) admission(ctx context.Context, pl *lead.Payload, task **asynq.Task, l lead.Lead, kl *keyless) (rdb.AdmitArgs, rdb.Admitted, error) {
+	a := p.admitArgs(ctx, *pl, *task)
+	if kl == nil {
+		ad, err := p.store.Admit(ctx, a)
+		return a, ad, err
+	}
+	k := rdb.KeylessArgs{Site: pl.Site, Name: kl.name, Fresh: kl.fresh, Window: p.o.KeylessWindow}
+	if legacy, recent := p.legacyKeyless(kl); legacy != "" {
+		k.LegacyID, k.Legacy, k.Recent = lead.ID(pl.Site, legacy), legacy, recent
+	}
+	res, err := p.store.AdmitKeyless(ctx, k, a)
+	if err != nil {
+		return a, rdb.Admitted{}, fmt.Errorf("keyless identity: %w", err)
+	}
+	if res.Repeats > 0 {
+		p.log.Info("keyless repeat within its window: the same lead, counted",
+			zap.String("lead_id", lead.ID(pl.Site, res.Identity)), zap.String("site", pl.Site), zap.Int("repeats", res.Repeats))
+		if err := p.store.CountKeylessRepeat(ctx, pl.Site, lead.ID(pl.Site, res.Identity), kl.now, p.o.DedupTTL); err != nil {
+			p.log.Debug("keyless repeat not counted for the day", zap.Error(err))
+		}
+	}
+	if res.Admitted != nil {
+		return a, *res.Admitted, nil
+	}
+	if res.Identity != pl.IdempotencyKey {
+		if *pl, *task, err = p.build(ctx, pl.Site, l, res.Identity); err != nil {
+			return a, rdb.Admitted{}, err
+		}
+		a = p.admitArgs(ctx, *pl, *task)
+	}
+	ad, err := p.store.Admit(ctx, a)
+	return a, ad, err
+}
+
+// admitArgs are the admission's inputs for the lead of pl and task.
+func (p *Publisher) admitArgs(ctx context.Context, pl lead.Payload, task *asynq.Task) rdb.AdmitArgs {
+	a := rdb.AdmitArgs{Queue: p.o.Queue, ID: pl.ID, Site: pl.Site, SiteMax: p.o.SiteMax, TotalMax: p.o.TotalMax,
+		Bytes: int64(len(task.Payload())) + rdb.KeptOverhead, Now: p.now(ctx), Keep: p.o.DedupTTL}
 	if p.o.SiteShare != nil {
 		a.ShareMax = p.o.SiteShare(ctx)
 	}
-	ad, err := p.store.Admit(ctx, a)
-	if err != nil {
-		log.Warn("admission failed", zap.Error(err))
-		// The admission counts a place in the backlog, never the lead.
-		return a, true, Receipt{}, notStored{fmt.Errorf("%w: admit lead %s: %w", ErrUnavailable, pl.ID, err)}
-	}
+	return a
+}
+
+// admitted reads the admission ad of the lead of pl: done says the lead
+// goes no further, with its receipt or error: it was delivered already,
+// or it does not fit.
+func (p *Publisher) admitted(log *zap.Logger, pl lead.Payload, ad rdb.Admitted, a rdb.AdmitArgs, key string) (done bool, rc Receipt, err error) {
 	switch ad.Admission {
 	case rdb.Delivered:
 		if !lead.SameContent(ad.Marker.Sum, pl.Sum, &pl.Lead) {
 			rc, err = p.keyReused(log, pl, key)
-			return a, true, rc, err
+			return true, rc, err
 		}
 		log.Debug("lead published", zap.Bool("duplicate", true))
-		return a, true, Receipt{ID: pl.ID, Duplicate: true}, nil
+		return true, Receipt{ID: pl.ID, Duplicate: true}, nil
 	case rdb.SiteFull:
-		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Pending: ad.SiteN, Cap: p.o.SiteMax}
+		return true, Receipt{}, &BacklogFullError{Site: pl.Site, Pending: ad.SiteN, Cap: p.o.SiteMax}
 	case rdb.TotalFull:
-		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Global: true, Pending: ad.Total, Cap: p.o.TotalMax}
+		return true, Receipt{}, &BacklogFullError{Site: pl.Site, Global: true, Pending: ad.Total, Cap: p.o.TotalMax}
 	case rdb.ShareFull:
-		return a, true, Receipt{}, &BacklogFullError{Site: pl.Site, Bytes: true, Pending: ad.Kept, Cap: a.ShareMax}
+		return true, Receipt{}, &BacklogFullError{Site: pl.Site, Bytes: true, Pending: ad.Kept, Cap: a.ShareMax}
 	}
-	return a, false, Receipt{}, nil
+	return false, Receipt{}, nil
 }
 
-// prepare normalizes and validates l, names it (identity) and encodes
-// its task, which carries the publish's traceparent when tracing.
-func (p *Publisher) prepare(ctx context.Context, site string, l *lead.Lead, idempotencyKey string) (lead.Payload, *asynq.Task, error) {
+// prepare normalizes and validates l, names it (identity; kl for a
+// keyless lead, whose identity admission settles) and builds its task.
+func (p *Publisher) prepare(ctx context.Context, site string, l *lead.Lead, idempotencyKey string) (lead.Payload, *asynq.Task, *keyless, error) {
 	if p.closed.Load() {
-		return lead.Payload{}, nil, notStored{fmt.Errorf("%w: publisher closed", ErrUnavailable)}
+		return lead.Payload{}, nil, nil, notStored{fmt.Errorf("%w: publisher closed", ErrUnavailable)}
 	}
 	if site == "" {
-		return lead.Payload{}, nil, notStored{errors.New("producer: publish needs a site")}
+		return lead.Payload{}, nil, nil, notStored{errors.New("producer: publish needs a site")}
 	}
 	l.Normalize()
 	if err := l.Validate(); err != nil {
-		return lead.Payload{}, nil, err
+		return lead.Payload{}, nil, nil, err
 	}
-	key, err := p.identity(ctx, site, *l, idempotencyKey)
+	key, kl, err := p.identity(ctx, site, *l, idempotencyKey)
 	if err != nil {
-		return lead.Payload{}, nil, err
+		return lead.Payload{}, nil, nil, err
 	}
-	pl := lead.NewPayload(site, key, *l, p.now(ctx))
-	pl.Sum = string(p.sums.Digest(*l)) // keyed: Redis keeps it in clear
+	pl, task, err := p.build(ctx, site, *l, key)
+	return pl, task, kl, err
+}
+
+// build encodes lead l of site under key as its task, which carries the
+// publish's traceparent when tracing.
+func (p *Publisher) build(ctx context.Context, site string, l lead.Lead, key string) (lead.Payload, *asynq.Task, error) {
+	pl := lead.NewPayload(site, key, l, p.now(ctx))
+	pl.Sum = string(p.sums.Digest(l)) // keyed: Redis keeps it in clear
 	if p.o.Tracer != nil {
 		pl.Trace = tracing.Traceparent(ctx)
 	}

@@ -114,6 +114,18 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 			return Admitted{}, err
 		}
 	}
+	var raw *string
+	if mk != nil {
+		if m, err := mk.Result(); err == nil {
+			raw = &m
+		}
+	}
+	return s.admitted(ctx, a, v, raw)
+}
+
+// admitted reads reserve's answer v; raw is the marker read beside the
+// script on a Cluster, nil when there is none.
+func (s *Store) admitted(ctx context.Context, a AdmitArgs, v any, raw *string) (Admitted, error) {
 	r, ok := v.([]any)
 	if !ok || len(r) < 3 {
 		return Admitted{}, fmt.Errorf("rdb: admit: unexpected answer %v", v)
@@ -123,19 +135,16 @@ func (s *Store) Admit(ctx context.Context, a AdmitArgs) (Admitted, error) {
 	ad.Admission = Admission(code)
 	ad.SiteN, _ = r[1].(int64)
 	ad.Total, _ = r[2].(int64)
-	raw, found := "", false
 	if ad.Admission == ShareFull && len(r) == 4 {
 		ad.Kept, _ = r[3].(int64)
 	} else if len(r) == 4 {
-		raw, found = r[3].(string)
-	} else if mk != nil {
-		var err error
-		raw, err = mk.Result()
-		found = err == nil
+		if m, ok := r[3].(string); ok {
+			raw = &m
+		}
 	}
-	if found {
+	if raw != nil {
 		var err error
-		if ad.Marker, err = parseMarkerOf(a.ID, raw); err != nil {
+		if ad.Marker, err = parseMarkerOf(a.ID, *raw); err != nil {
 			return Admitted{}, err
 		}
 		if ad.Admission == Reserved { // a Cluster: the script did not see the marker

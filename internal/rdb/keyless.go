@@ -10,7 +10,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var keylessScript = load("keyless")
+var (
+	keylessScript       = load("keyless")
+	admitKeylessScript  = load("admit_keyless")
+	keylessLegacyScript = load("keyless_legacy")
+)
 
 // Keyless is the identity of a lead site sent without an idempotency key,
 // whose content is named name (lead.IDKey.Keyless): fresh, which then
@@ -30,37 +34,160 @@ func (s *Store) Keyless(ctx context.Context, site, name, fresh string, window ti
 	return id, int(n), nil
 }
 
-// Known reads what Redis holds of lead id: its task's payload in queue
-// (nil when asynq holds no task) and its delivered marker (nil when none),
-// in one round trip.
-func (s *Store) Known(ctx context.Context, queue, id string) (payload []byte, m *Marker, err error) {
-	var msg *redis.StringCmd
-	var mk, legacy *redis.StringCmd
-	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		msg = p.HGet(ctx, AsynqTaskKey(queue, id), "msg")
-		mk = p.Get(ctx, DeliveredKey(id))
-		if !s.cluster {
-			legacy = p.Get(ctx, LegacyDeliveredKey(id))
+// KeylessArgs name a keyless lead for AdmitKeyless.
+type KeylessArgs struct {
+	// Site sent the lead; Name names its content (lead.IDKey.Keyless).
+	Site, Name string
+	// Fresh is the identity a first submission opens the window under,
+	// for Window.
+	Fresh  string
+	Window time.Duration
+	// LegacyID, when set, is the id an intake of the version before keyed
+	// ids gave the same content; Recent says, from what Redis holds of it
+	// (Known), whether that lead is the same one (received or delivered
+	// within the window). Its identity is then Legacy.
+	LegacyID, Legacy string
+	Recent           func(payload []byte, m *Marker) bool
+}
+
+// KeylessAdmitted is what AdmitKeyless found.
+type KeylessAdmitted struct {
+	// Identity is the lead's: Fresh, a repeat's (Repeats > 0), or Legacy.
+	Identity string
+	Repeats  int
+	// Admitted is the admission of the lead built under Fresh, made in the
+	// same step (a single primary, a first submission); nil when none was
+	// made: the caller admits the lead under Identity (Admit).
+	Admitted *Admitted
+}
+
+// AdmitKeyless is Keyless and, for a first submission, Admit of the lead
+// a built under k.Fresh, in one round trip on a single primary (one
+// script, admit_keyless, with the reads of the legacy lead beside it),
+// instead of three. When the legacy lead turns out recent, the admission
+// made for Fresh is given back and the record renamed (keyless_legacy).
+// On a Cluster the keyless record lives in a slot of its own: Known, then
+// Keyless, and no admission.
+func (s *Store) AdmitKeyless(ctx context.Context, k KeylessArgs, a AdmitArgs) (KeylessAdmitted, error) {
+	if s.cluster {
+		fresh := k.Fresh
+		if k.LegacyID != "" {
+			payload, m, err := s.Known(ctx, a.Queue, k.LegacyID)
+			if err != nil {
+				return KeylessAdmitted{}, err
+			}
+			if k.Recent(payload, m) {
+				fresh = k.Legacy
+			}
 		}
+		id, n, err := s.Keyless(ctx, k.Site, k.Name, fresh, k.Window)
+		return KeylessAdmitted{Identity: id, Repeats: n}, err
+	}
+	keys := append(append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...), KeptKey(a.Queue, a.Site),
+		DeliveredKey(a.ID), KeylessKey(k.Site, k.Name))
+	now, bucket := a.bucket()
+	var (
+		call  *evalCall
+		known knownReads
+	)
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if k.LegacyID != "" {
+			known = s.queueKnown(ctx, p, a.Queue, k.LegacyID)
+		}
+		call = queue(ctx, p, admitKeylessScript, keys, a.Site, a.SiteMax, a.TotalMax, a.Bytes, a.ShareMax, now, bucket,
+			a.Keep.Milliseconds(), k.Fresh, k.Window.Milliseconds())
 		return nil
 	})
-	if err = nilErr(err); err != nil {
-		return nil, nil, err
+	if err := pipeErr(cmds, s.c, call); err != nil {
+		return KeylessAdmitted{}, err
 	}
-	if raw, err := msg.Bytes(); err == nil {
+	r, ok := call.cmd.Val().([]any)
+	if !ok || len(r) < 2 {
+		return KeylessAdmitted{}, fmt.Errorf("rdb: admit keyless: unexpected answer %v", call.cmd.Val())
+	}
+	n, _ := r[0].(int64)
+	id, _ := r[1].(string)
+	res := KeylessAdmitted{Identity: id, Repeats: int(n)}
+	if len(r) > 2 {
+		ad, err := s.admitted(ctx, a, r[2:], nil)
+		if err != nil {
+			return KeylessAdmitted{}, err
+		}
+		res.Admitted = &ad
+	}
+	if k.LegacyID == "" || id != k.Fresh {
+		return res, nil
+	}
+	payload, m, err := known.read(k.LegacyID)
+	if err != nil || !k.Recent(payload, m) {
+		return res, err
+	}
+	return s.keylessLegacy(ctx, k, a, res)
+}
+
+// keylessLegacy renames the keyless record AdmitKeyless opened under
+// k.Fresh to k.Legacy and gives back the admission it made for Fresh.
+func (s *Store) keylessLegacy(ctx context.Context, k KeylessArgs, a AdmitArgs, res KeylessAdmitted) (KeylessAdmitted, error) {
+	if res.Admitted != nil && res.Admitted.Admission == Reserved {
+		if err := s.Unreserve(ctx, a.Queue, a.Site); err != nil {
+			return KeylessAdmitted{}, err
+		}
+		if err := s.Refund(ctx, a); err != nil {
+			return KeylessAdmitted{}, err
+		}
+	}
+	id, err := keylessLegacyScript.Run(ctx, s.c, []string{KeylessKey(k.Site, k.Name)}, k.Fresh, k.Legacy).Text()
+	if err != nil {
+		return KeylessAdmitted{}, err
+	}
+	return KeylessAdmitted{Identity: id, Repeats: res.Repeats}, nil
+}
+
+// knownReads are Known's commands queued in a pipeline.
+type knownReads struct {
+	msg, mk, legacy *redis.StringCmd
+}
+
+// queueKnown queues Known's reads of lead id in p.
+func (s *Store) queueKnown(ctx context.Context, p redis.Pipeliner, queue, id string) knownReads {
+	k := knownReads{msg: p.HGet(ctx, AsynqTaskKey(queue, id), "msg"), mk: p.Get(ctx, DeliveredKey(id))}
+	if !s.cluster {
+		k.legacy = p.Get(ctx, LegacyDeliveredKey(id))
+	}
+	return k
+}
+
+// read is Known's answer from its reads.
+func (k knownReads) read(id string) (payload []byte, m *Marker, err error) {
+	if raw, err := k.msg.Bytes(); err == nil {
 		if payload, err = taskPayload(raw); err != nil {
 			return nil, nil, fmt.Errorf("task %s: %w", id, err)
 		}
 	}
-	raw, gerr := mk.Result()
-	if errors.Is(gerr, redis.Nil) && legacy != nil {
-		raw, gerr = legacy.Result()
+	raw, gerr := k.mk.Result()
+	if errors.Is(gerr, redis.Nil) && k.legacy != nil {
+		raw, gerr = k.legacy.Result()
 	}
 	if gerr != nil {
 		return payload, nil, nil
 	}
 	m, err = parseMarkerOf(id, raw)
 	return payload, m, err
+}
+
+// Known reads what Redis holds of lead id: its task's payload in queue
+// (nil when asynq holds no task) and its delivered marker (nil when none),
+// in one round trip.
+func (s *Store) Known(ctx context.Context, queue, id string) (payload []byte, m *Marker, err error) {
+	var k knownReads
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		k = s.queueKnown(ctx, p, queue, id)
+		return nil
+	})
+	if err = nilErr(err); err != nil {
+		return nil, nil, err
+	}
+	return k.read(id)
 }
 
 // CountKeylessRepeat counts a keyless repeat of lead id of site on day

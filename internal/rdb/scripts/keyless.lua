@@ -5,11 +5,7 @@
 -- window the same content is a new lead.
 -- KEYS: 1 keyless record
 -- ARGV: 1 the identity, if new; 2 window ms
+-- uses: keyless
 -- Answers: {identity, repeats within the window so far}.
-local id = redis.call('HGET', KEYS[1], 'id')
-if id then
-  return {id, redis.call('HINCRBY', KEYS[1], 'repeats', 1)}
-end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'repeats', 0)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {ARGV[1], 0}
+local id, n = keyless(KEYS[1], ARGV[1], ARGV[2])
+return {id, n}
