@@ -612,14 +612,7 @@ func TestHandlerSeams(t *testing.T) {
 	t.Run("dead letters are kept", func(t *testing.T) {
 		t.Parallel()
 		box := &deadBox{reasons: map[string]delivery.Reason{}}
-		e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
-		e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
-			return false, &crmclient.APIError{Action: "add", Code: 1, Text: "Ошибка добавления лида"}
-		})
-		task, p := newLeadTask(t)
-		if err := e.h.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
-			t.Fatalf("ProcessTask = %v", err)
-		}
+		e, task, p := runRejected(t, box, "Ошибка добавления лида")
 		box.mu.Lock()
 		reason := box.reasons[p.ID]
 		box.mu.Unlock()
@@ -637,6 +630,22 @@ func TestHandlerSeams(t *testing.T) {
 			t.Errorf("delivered lead still in the dead store: %v", box.reasons)
 		}
 	})
+}
+
+// runRejected runs a lead once in a v1 env whose dead letters go to box
+// and whose CRM rejects every add (error 1, text): the run must end the
+// lead. It returns the env, with the CRM still rejecting, and the lead.
+func runRejected(t *testing.T, box DeadLetters, text string) (*env, *asynq.Task, lead.Payload) {
+	t.Helper()
+	e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
+	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
+		return false, &crmclient.APIError{Action: "add", Code: 1, Text: text}
+	})
+	task, p := newLeadTask(t)
+	if err := e.h.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("ProcessTask = %v, want SkipRetry", err)
+	}
+	return e, task, p
 }
 
 // failingBox is a deadBox whose first fails Puts fail, as during a Redis
@@ -676,14 +685,7 @@ func TestDeadPutRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			box := &failingBox{deadBox: deadBox{reasons: map[string]delivery.Reason{}}, fails: tc.fails}
-			e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
-			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
-				return false, &crmclient.APIError{Action: "add", Code: 1, Text: "rejected"}
-			})
-			task, p := newLeadTask(t)
-			if err := e.h.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
-				t.Fatalf("ProcessTask = %v, want SkipRetry", err)
-			}
+			_, _, p := runRejected(t, box, "rejected")
 			if _, kept := box.reason(p.ID); kept != tc.kept {
 				t.Errorf("dead letter kept: %v, want %v", kept, tc.kept)
 			}
