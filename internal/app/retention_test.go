@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"leadrelay/lead"
 	"leadrelay/metrics"
 	"leadrelay/notify"
+	"leadrelay/notify/notifytest"
 )
 
 // TestPruneDead is a low finding: the dead-letter store kept personal data
@@ -119,7 +119,7 @@ func TestSweepRecordsArchived(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg)
-	box := &told{}
+	box := &notifytest.Recorder{}
 	sweep := deadSweep{store: store, attempts: rdb.New(rds.Client()), insp: insp, queue: "leads", met: met, notify: box, log: zap.NewNop()}
 	for round := range 2 {
 		n, err := sweep.recordArchived(ctx)
@@ -147,7 +147,7 @@ func TestSweepRecordsArchived(t *testing.T) {
 		t.Errorf("recorded-late metric = %v, want 3", got)
 	}
 	notified := map[string]delivery.Reason{}
-	for _, ev := range box.events {
+	for _, ev := range box.Events() {
 		if ev.Kind == notify.LeadDead && ev.Site == "shop" {
 			notified[ev.LeadID] = ev.Reason
 		}
@@ -157,22 +157,9 @@ func TestSweepRecordsArchived(t *testing.T) {
 			t.Errorf("%s: notified %v with %+v; want a notification with %+v unless it was recorded already", tc.name, ok, r, tc.want)
 		}
 	}
-	if len(box.events) != 3 {
-		t.Errorf("%d notifications after two sweeps, want 3: %+v", len(box.events), box.events)
+	if got := box.Events(); len(got) != 3 {
+		t.Errorf("%d notifications after two sweeps, want 3: %+v", len(got), got)
 	}
-}
-
-// told keeps the notifications it is given.
-type told struct {
-	mu     sync.Mutex
-	events []notify.Event
-}
-
-// Notify keeps e.
-func (n *told) Notify(e notify.Event) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.events = append(n.events, e)
 }
 
 // deadEnv is where dead leads rest, on a real Redis of the test's own:
