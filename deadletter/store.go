@@ -111,11 +111,48 @@ func New(rc redis.UniversalClient, opts ...Options) *Store {
 // Queue, the first ReceivedAt, and r.Errors appended to its history (entries
 // already held are not added twice; the last MaxErrors are kept).
 func (s *Store) Put(ctx context.Context, r Record) error {
+	_, err := s.put(ctx, r)
+	return err
+}
+
+// PutWhile stores r as Put does for a lead whose death is known from
+// outside the store, then asks still whether that holds: the dead-letter
+// sweep's lead must still be in asynq's archive. An erasure or a re-run
+// that took the task out between the sweep's read and its write would
+// otherwise get a record back (an erased person's sealed lead; a dead
+// record of a lead that is queued again). When still says no, or cannot
+// tell, the record written is taken back unless it changed since (a
+// concurrent Put merged into it), and kept is false; a lead that is still
+// archived is found again by the next sweep. The check comes after the
+// write, not in the write's script, because on a Redis Cluster the
+// records ({dead}) and asynq's archive ({<queue>}) are in different slots;
+// an erasure deletes the task before the record, so either the check sees
+// the task gone or the erasure deletes the record written.
+func (s *Store) PutWhile(ctx context.Context, r Record, still func(context.Context) (bool, error)) (kept bool, err error) {
+	written, err := s.put(ctx, r)
+	if err != nil {
+		return false, err
+	}
+	ok, cerr := still(ctx)
+	if ok && cerr == nil {
+		return true, nil
+	}
+	if _, err := s.store.DeadUndo(ctx, r.LeadID, written); err != nil {
+		return false, fmt.Errorf("deadletter: take back %s: %w", r.LeadID, err)
+	}
+	if cerr != nil {
+		return false, fmt.Errorf("deadletter: put %s: %w", r.LeadID, cerr)
+	}
+	return false, nil
+}
+
+// put is Put, and answers the record as written.
+func (s *Store) put(ctx context.Context, r Record) ([]byte, error) {
 	if r.LeadID == "" {
-		return errors.New("deadletter: put: record has no lead id")
+		return nil, errors.New("deadletter: put: record has no lead id")
 	}
 	if len(r.Payload) > 0 && !json.Valid(r.Payload) {
-		return fmt.Errorf("deadletter: put %s: payload is not JSON", r.LeadID)
+		return nil, fmt.Errorf("deadletter: put %s: payload is not JSON", r.LeadID)
 	}
 	if r.Queue == "" {
 		r.Queue = lead.DefaultQueue
@@ -127,20 +164,20 @@ func (s *Store) Put(ctx context.Context, r Record) error {
 	for range 20 {
 		old, raw, err := s.getRecord(ctx, r.LeadID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
+			return nil, fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
 		}
 		var hist *history
 		var histRaw []byte
 		if old == nil {
 			// A requeued lead dies again: its count starts where it was.
 			if hist, histRaw, err = s.getHistory(ctx, r.LeadID); err != nil {
-				return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
+				return nil, fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
 			}
 		}
 		rec := merge(old, withHistory(hist, r))
 		b, err := json.Marshal(rec)
 		if err != nil {
-			return fmt.Errorf("deadletter: encode record %s: %w", r.LeadID, err)
+			return nil, fmt.Errorf("deadletter: encode record %s: %w", r.LeadID, err)
 		}
 		row := rdb.DeadRow{ID: rec.LeadID, Site: rec.Site, Queue: rec.Queue, Record: b, DeadAt: rec.DeadAt,
 			Read: raw, History: histRaw}
@@ -149,14 +186,14 @@ func (s *Store) Put(ctx context.Context, r Record) error {
 		}
 		written, err := s.store.DeadPut(ctx, row)
 		if err != nil {
-			return fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
+			return nil, fmt.Errorf("deadletter: put %s: %w", r.LeadID, err)
 		}
 		if written {
-			return nil
+			return b, nil
 		}
 		// A concurrent Put of the same lead won; merge with it.
 	}
-	return fmt.Errorf("deadletter: put %s: too much contention", r.LeadID)
+	return nil, fmt.Errorf("deadletter: put %s: too much contention", r.LeadID)
 }
 
 // merge folds a new death into the stored record (nil when none).

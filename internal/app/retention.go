@@ -52,6 +52,10 @@ type deadSweep struct {
 	met       *metrics.Metrics
 	notify    notify.Notifier // told of every lead it records, as a dead lead; nil: nobody
 	log       *zap.Logger
+	// between, in tests, runs between the sweep's read of a lead (its
+	// task archived, no record) and its write: an erasure or a re-run
+	// landing there. Nil in a relay.
+	between func(ctx context.Context, id string)
 }
 
 // recordArchived gives every lead task in asynq's archive that has no
@@ -86,10 +90,13 @@ func (s deadSweep) recordArchived(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, id := range missing {
-			if err := s.record(ctx, byID[id]); err != nil {
+			kept, err := s.record(ctx, byID[id])
+			if err != nil {
 				return n, err
 			}
-			n++
+			if kept {
+				n++
+			}
 		}
 		if len(tasks) < archivePage {
 			return n, nil
@@ -97,11 +104,13 @@ func (s deadSweep) recordArchived(ctx context.Context) (int, error) {
 	}
 }
 
-// record writes the dead-letter record of an archived task that has none.
-func (s deadSweep) record(ctx context.Context, t *asynq.TaskInfo) error {
+// record writes the dead-letter record of an archived task that has none,
+// and keeps it only while the task is still archived (PutWhile): an
+// erasure or a re-run since the sweep's read leaves no record behind.
+func (s deadSweep) record(ctx context.Context, t *asynq.TaskInfo) (bool, error) {
 	a, err := s.attempts.ReadAttempt(ctx, t.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	reason := delivery.Reason{Code: delivery.RecordedLate}
 	if a.Reason.Code != "" {
@@ -117,12 +126,16 @@ func (s deadSweep) record(ctx context.Context, t *asynq.TaskInfo) error {
 	if env.ID != "" {
 		payload = t.Payload
 	}
-	if err := s.store.Put(ctx, deadletter.Record{
+	if s.between != nil {
+		s.between(ctx, t.ID)
+	}
+	kept, err := s.store.PutWhile(ctx, deadletter.Record{
 		LeadID: t.ID, Site: env.Site, Queue: s.queue, Reason: reason, Attempts: attempt,
 		DeadAt: at, ReceivedAt: env.ReceivedAt, Payload: payload,
 		Errors: []deadletter.AttemptError{{At: at, Attempt: attempt, Class: reason.Outcome().String(), Reason: reason}},
-	}); err != nil {
-		return err
+	}, func(ctx context.Context) (bool, error) { return s.archived(ctx, t.ID) })
+	if err != nil || !kept {
+		return false, err
 	}
 	s.met.DeadRecordedLate(1)
 	if s.notify != nil {
@@ -132,7 +145,19 @@ func (s deadSweep) record(ctx context.Context, t *asynq.TaskInfo) error {
 	}
 	s.log.Warn("dead lead found in asynq's archive with no dead-letter record; recorded it after the fact",
 		zap.String("lead_id", t.ID), zap.String("reason_code", string(reason.Code)))
-	return nil
+	return true, nil
+}
+
+// archived reports whether lead task id is in asynq's archive still.
+func (s deadSweep) archived(ctx context.Context, id string) (bool, error) {
+	info, err := s.insp.GetTaskInfo(s.queue, id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return info.State == asynq.TaskStateArchived, nil
 }
 
 // once runs one sweep: missing records first, so a lead past its

@@ -172,6 +172,62 @@ type deadEnv struct {
 	insp  *asynq.Inspector
 }
 
+// TestSweepRaces (issue 18): the sweep reads an archived lead with no
+// record, then writes its record. An erasure (which deletes the task,
+// then the record) or a re-run from asynq's UI (which takes the task out
+// of the archive) landing between the two must not leave a record: an
+// erased person's sealed lead back in the store, or a dead record of a
+// lead queued again. Before, the sweep wrote it whatever had happened.
+// A lead left alone is still recorded.
+func TestSweepRaces(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		between func(e *deadEnv, id string) error // what lands between the read and the write
+		want    bool                              // a record stays
+	}{
+		{"erased", func(e *deadEnv, id string) error {
+			if err := e.insp.DeleteTask("leads", id); err != nil {
+				return err
+			}
+			return e.store.Forget(context.Background(), id)
+		}, false},
+		{"re-run", func(e *deadEnv, id string) error { return e.insp.RunTask("leads", id) }, false},
+		{"left alone", func(*deadEnv, string) error { return nil }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := newDeadEnv(t)
+			p := lead.NewPayload("shop", tc.name, lead.Lead{Email: "a@example.com"}, time.Now())
+			e.archive(t, p)
+			reg := prometheus.NewRegistry()
+			sweep := deadSweep{store: e.store, attempts: rdb.New(e.rds.Client()), insp: e.insp, queue: "leads",
+				met: metrics.New(reg), log: zap.NewNop(),
+				between: func(_ context.Context, id string) {
+					if err := tc.between(e, id); err != nil {
+						t.Error(err)
+					}
+				}}
+			n, err := sweep.recordArchived(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, gerr := e.store.Get(ctx, p.ID)
+			if got := gerr == nil; got != tc.want {
+				t.Fatalf("a record stays: %v (%v), want %v", got, gerr, tc.want)
+			}
+			if c, _ := e.store.Count(ctx); c != map[bool]int{true: 1}[tc.want] || n != c {
+				t.Errorf("store holds %d records, sweep counted %d; want %d", c, n, map[bool]int{true: 1}[tc.want])
+			}
+			if got := counted(t, reg, "leadrelay_dead_letters_recorded_late_total"); got != float64(n) {
+				t.Errorf("recorded-late metric = %v, want %d", got, n)
+			}
+		})
+	}
+}
+
 func newDeadEnv(t *testing.T) *deadEnv {
 	t.Helper()
 	rds := redistest.Start(t)

@@ -18,6 +18,7 @@ import (
 var (
 	deadPutScript    = load("dead_put")
 	deadDeleteScript = load("dead_delete")
+	deadUndoScript   = load("dead_undo")
 )
 
 // DeadRow is one write of a dead lead's record.
@@ -149,6 +150,14 @@ func (s *Store) DeadDelete(ctx context.Context, ids ...string) (int, error) {
 		n += k
 	}
 	return n, nil
+}
+
+// DeadUndo deletes lead id's record and its index entries if the record
+// is still rec, as its writer wrote it; it reports whether it did.
+func (s *Store) DeadUndo(ctx context.Context, id string, rec []byte) (bool, error) {
+	n, err := deadUndoScript.Run(ctx, s.c, []string{DeadRecordKey(id), DeadIndexKey},
+		id, rec, deadSitePrefix, deadQueuePrefix).Int()
+	return n == 1, err
 }
 
 // DeadCount counts the dead leads of queue ("": of every queue).
