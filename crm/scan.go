@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,8 +30,10 @@ const (
 // as shipped answers the newest 200 whatever is asked) or more than
 // maxScanPages pages make the answer CannotTell. floor, when known (> 0),
 // is the highest CRM id recorded before the first send: a page holding
-// only ids up to it ends the scan, since every lead from there on is older
-// than the lead looked for.
+// only ids up to it, across more than one second, ends the scan, since
+// every lead from there on is older than the lead looked for. A page of
+// one second does not: the CRM lists one second's leads in ascending ids,
+// so the lead looked for may follow on the next page.
 func Scan(ctx context.Context, env Env, first time.Time, floor int64, match func(crmclient.ListItem) (bool, error)) (Result, error) {
 	cutoff := first.Add(-dateMargin)
 	o := crmclient.ListOptions{First: "new", DateStart: cutoff, DateEnd: env.Clock().Add(dateMargin)}
@@ -64,7 +67,7 @@ func Scan(ctx context.Context, env Env, first time.Time, floor int64, match func
 				return Result{Finding: Found, CRMID: it.ID}, nil
 			}
 		}
-		if len(items) < crmclient.PageSize || floor > 0 && allUpTo(items, floor) {
+		if len(items) < crmclient.PageSize || floor > 0 && allUpTo(items, floor) && spansSeconds(items) {
 			return Result{Finding: NotFound}, nil
 		}
 		prevFirst = items[0].ID
@@ -80,6 +83,37 @@ func allUpTo(items []crmclient.ListItem, floor int64) bool {
 		}
 	}
 	return true
+}
+
+// spansSeconds reports whether a page, listed newest first, holds leads
+// of more than one second (both ends' dates known).
+func spansSeconds(items []crmclient.ListItem) bool {
+	newest, oldest := items[0].Datum.Time, items[len(items)-1].Datum.Time
+	return !newest.IsZero() && !oldest.IsZero() && oldest.Before(newest)
+}
+
+// WholeFrom returns the lowest CRM id from which a list page, newest
+// first by datum, holds every lead: the CRM's datum has whole seconds and
+// it lists one second's leads in ascending ids, so a full page may end
+// partway through its oldest second, whose higher ids follow on the next
+// page. A page shorter than PageSize is the whole list (0: every id); a
+// full page of one second holds no id for sure (math.MaxInt64); a page
+// without dates is taken whole (0), as before dates were read.
+func WholeFrom(items []crmclient.ListItem) int64 {
+	if len(items) < crmclient.PageSize {
+		return 0
+	}
+	oldest := items[len(items)-1].Datum.Time
+	if oldest.IsZero() {
+		return 0
+	}
+	low := int64(math.MaxInt64)
+	for _, it := range items {
+		if it.Datum.Time.After(oldest) && it.ID < low {
+			low = it.ID
+		}
+	}
+	return low
 }
 
 // offsetIgnored reports whether the CRM answers leads for a page that

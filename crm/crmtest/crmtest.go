@@ -4,6 +4,7 @@
 package crmtest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -47,6 +48,10 @@ type CRM struct {
 	BeforeList func(o crmclient.ListOptions, lists int) []crmclient.Lead
 	// Now dates the leads added (default time.Now).
 	Now func() time.Time
+	// WholeSeconds dates leads in whole seconds and lists them as the real
+	// CRM's MariaDB does: newest first by date, and one second's leads in
+	// ascending ids, so a page may end partway through a second.
+	WholeSeconds bool
 
 	mu    sync.Mutex
 	fail  func(n int, l crmclient.Lead) (store bool, err error)
@@ -111,6 +116,9 @@ func (c *CRM) storeLocked(l crmclient.Lead) int64 {
 	if c.Now != nil {
 		now = c.Now()
 	}
+	if c.WholeSeconds {
+		now = now.Truncate(time.Second)
+	}
 	it := crmclient.ListItem{ID: c.FirstID + int64(len(c.leads)) + 1, Email: l.Email, Phone: l.Phone,
 		Company: l.Company, Content: l.Description, Datum: crmclient.Datum{Time: now}}
 	if c.API == crmclient.V2 && !c.NoStamp {
@@ -137,11 +145,24 @@ func (c *CRM) List(_ context.Context, o crmclient.ListOptions) ([]crmclient.List
 	if c.IgnorePaging {
 		page = 0
 	}
-	var out []crmclient.ListItem
-	for i := len(c.leads) - 1 - page*crmclient.PageSize; i >= 0 && len(out) < crmclient.PageSize; i-- {
-		out = append(out, c.leads[i])
+	listed := c.newestFirst()
+	from := min(page*crmclient.PageSize, len(listed))
+	return slices.Clone(listed[from:min(from+crmclient.PageSize, len(listed))]), nil
+}
+
+// newestFirst is every lead in the order List pages through; c.mu is held.
+func (c *CRM) newestFirst() []crmclient.ListItem {
+	out := slices.Clone(c.leads)
+	slices.Reverse(out)
+	if c.WholeSeconds {
+		slices.SortStableFunc(out, func(a, b crmclient.ListItem) int {
+			if c := b.Datum.Time.Compare(a.Datum.Time); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
 	}
-	return out, nil
+	return out
 }
 
 // Stat answers StatErr.

@@ -92,7 +92,7 @@ func (a *API) refresh(ctx context.Context) (rdb.Journal, error) {
 	for _, it := range items {
 		ji = append(ji, rdb.JournalItem{CRMID: it.ID, At: it.Datum.Time, Fingerprint: crm.FingerprintHash(crm.Fingerprint(it))})
 	}
-	j, err := a.env.Store.JournalMerge(ctx, ji, len(items) < crmclient.PageSize, seq)
+	j, err := a.env.Store.JournalMerge(ctx, ji, len(items) < crmclient.PageSize, seq, crm.WholeFrom(items))
 	if err != nil {
 		return rdb.Journal{}, crm.StoreErr("merge CRM journal", err)
 	}

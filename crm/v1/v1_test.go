@@ -119,6 +119,22 @@ func TestLookUp(t *testing.T) {
 				_, id := f.send(p)
 				return a, id
 			}},
+		{name: "the newest page ends partway through the lead's second", want: crm.Found,
+			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
+				// As the real CRM lists: the newest page holds the next
+				// second's 190 leads and the lowest 10 ids of the lead's
+				// second, so the lead (a higher id) is on page 2.
+				clock := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+				f.c.WholeSeconds, f.c.Now = true, func() time.Time { return clock }
+				crmtest.Others(f.t, f.c, 10)
+				f.refresh()
+				clock = clock.Add(time.Second)
+				crmtest.Others(f.t, f.c, 50)
+				a, id := f.send(p)
+				clock = clock.Add(time.Second)
+				crmtest.Others(f.t, f.c, 190)
+				return a, id
+			}},
 		{name: "a gap in the journal, and a list that ignores paging", want: crm.CannotTell,
 			prep: func(f *fixture, p lead.Payload) (rdb.Attempt, int64) {
 				f.c.IgnorePaging = true

@@ -72,6 +72,17 @@ func TestLookUp(t *testing.T) {
 				}
 				return rdb.Attempt{}
 			}},
+		{name: "a page of ids up to the watermark, the lead's second going on", want: crm.Found,
+			prep: func(t *testing.T, c *crmtest.CRM, api *v2.API, _ crm.Env, p lead.Payload) rdb.Attempt {
+				// As the real CRM lists one second's leads, in ascending
+				// ids: the newest page holds only ids up to the watermark,
+				// and the lead follows on the next page.
+				at := time.Now().Truncate(time.Second)
+				c.WholeSeconds, c.Now = true, func() time.Time { return at }
+				crmtest.Others(t, c, 250)
+				send(t, api, p)
+				return rdb.Attempt{Watermark: 250, FirstAt: at}
+			}},
 		{name: "beyond the first page", want: crm.Found,
 			prep: func(t *testing.T, c *crmtest.CRM, api *v2.API, _ crm.Env, p lead.Payload) rdb.Attempt {
 				send(t, api, p)

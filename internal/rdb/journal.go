@@ -38,10 +38,12 @@ const JournalKeep = 20000
 
 // JournalMerge adds the items of one list answer to the journal; complete
 // says the answer is the CRM's whole list (shorter than a page), seq is
-// JournalSeq as read just before the list call.
-func (s *Store) JournalMerge(ctx context.Context, items []JournalItem, complete bool, seq int64) (Journal, error) {
-	args := make([]any, 0, 3+2*len(items))
-	args = append(args, JournalKeep, complete, seq)
+// JournalSeq as read just before the list call. Only the items with an id
+// of at least low extend the gapless range (0: all of them): the caller
+// leaves out what the page may list only in part.
+func (s *Store) JournalMerge(ctx context.Context, items []JournalItem, complete bool, seq, low int64) (Journal, error) {
+	args := make([]any, 0, 4+2*len(items))
+	args = append(args, JournalKeep, complete, seq, low)
 	for _, it := range items {
 		args = append(args, it.CRMID, strconv.FormatInt(it.CRMID, 10)+"|"+strconv.FormatInt(ms(it.At), 10)+"|"+it.Fingerprint)
 	}

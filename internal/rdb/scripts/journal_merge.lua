@@ -1,24 +1,30 @@
 -- journal_merge: adds a page of the CRM's newest leads to the v1 journal
 -- and updates the gapless range: a page that reaches down to the
 -- journal's top extends it; one that starts above it leaves a gap, so the
--- range restarts at the page. A complete page (the CRM's whole list)
--- covers every id from 1. Only the newest ARGV[1] items are kept, and the
+-- range restarts at the page. Only the page's ids from ARGV[4] up count
+-- for the range: the CRM lists newest first by a date of whole seconds,
+-- one second's leads in ascending ids, so a full page may end partway
+-- through its oldest second and miss that second's higher ids. A complete
+-- page (the CRM's whole list) covers every id from 1. Only the newest ARGV[1] items are kept, and the
 -- range starts no lower than the oldest kept.
 -- The meta hash's seq counts every send and seen is the seq the latest
 -- merged page was listed at, so seq - seen is what the journal may lack.
 -- KEYS: 1 items (sorted set by CRM id of "id|at ms|fingerprint"), 2 meta
--- ARGV: 1 keep, 2 complete (1/0), 3 seq before the list call, then a CRM
---   id and its member per item
+-- ARGV: 1 keep, 2 complete (1/0), 3 seq before the list call, 4 the lowest
+--   id that counts for the range, then a CRM id and its member per item
 -- Answers: {from, max}.
 local keep = tonumber(ARGV[1])
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '0')
 local top = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
+local low = tonumber(ARGV[4])
 local pmin, pmax = nil, 0
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local id = tonumber(ARGV[i])
   redis.call('ZADD', KEYS[1], id, ARGV[i+1])
-  if pmin == nil or id < pmin then pmin = id end
-  if id > pmax then pmax = id end
+  if id >= low then
+    if pmin == nil or id < pmin then pmin = id end
+    if id > pmax then pmax = id end
+  end
 end
 if pmin ~= nil then
   if top == 0 or pmin > top + 1 then
