@@ -34,7 +34,7 @@ type Options struct {
 	// AOF runs the bench's redis-server with appendonly everysec.
 	AOF bool
 	// Only, when not empty, names the sections to run (intake, delivery,
-	// workers, latency, light, pool, real, drain).
+	// workers, latency, light, pool, real, drain, real-drain).
 	Only []string
 	// Markdown, when set, is the BENCHMARKS.md file the run's table is
 	// appended to.
@@ -60,9 +60,11 @@ const (
 	SectionPool     = "pool"
 	SectionReal     = "real"
 	SectionDrain    = "drain"
+	// SectionRealDrain is the drain against the real CRM.
+	SectionRealDrain = "real-drain"
 )
 
-var allSections = []string{SectionIntake, SectionDelivery, SectionWorkers, SectionLatency, SectionLight, SectionPool, SectionReal, SectionDrain}
+var allSections = []string{SectionIntake, SectionDelivery, SectionWorkers, SectionLatency, SectionLight, SectionPool, SectionReal, SectionDrain, SectionRealDrain}
 
 // benchSite and benchSiteKey are the one site the bench sends leads as.
 const (
@@ -159,6 +161,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			err = b.real(ctx)
 		case SectionDrain:
 			err = b.drain(ctx)
+		case SectionRealDrain:
+			if b.o.RealCRM.URL == "" {
+				continue
+			}
+			err = b.realDrain(ctx)
 		}
 		if err != nil {
 			b.rep.Finished = time.Now()
