@@ -50,6 +50,7 @@ type Metrics struct {
 	siteDeliveries  *prometheus.CounterVec
 	crmRequests     *prometheus.HistogramVec
 	circuitOpen     prometheus.Gauge
+	circuitChanges  *prometheus.CounterVec
 	configProblem   prometheus.Gauge
 	deliveryLatency prometheus.Histogram
 	crmLimit        prometheus.Gauge
@@ -89,6 +90,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			[]float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}, "action", "class"),
 		circuitOpen: d.gauge("leadrelay_crm_circuit_open",
 			"1 while the shared CRM circuit breaker is open (deliveries postponed without spending attempts), as this process last saw it."),
+		circuitChanges: d.counterVec("leadrelay_crm_circuit_changes_total",
+			`Outages of the CRM as the fleet's circuit saw them, counted by the worker whose call opened the circuit (to="open") or closed it (to="closed"): summed over the fleet, each outage once.`, "to"),
 		configProblem: d.gauge("leadrelay_crm_config_problem",
 			"1 while deliveries are paused by a CRM configuration problem (see /readyz for the fix)."),
 		deliveryLatency: d.histogram("leadrelay_lead_delivery_latency_seconds",
@@ -110,6 +113,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, o := range DeliveryOutcomes {
 		m.deliveries.WithLabelValues(o)
 	}
+	m.circuitChanges.WithLabelValues("open")
+	m.circuitChanges.WithLabelValues("closed")
 	for v := range crmVerdicts {
 		m.crmLimitMoves.WithLabelValues(v)
 	}
@@ -196,6 +201,19 @@ func (m *Metrics) CRMCircuitOpen(open bool) {
 		return
 	}
 	m.circuitOpen.Set(b2f(open))
+}
+
+// CRMCircuitChanged counts an outage's start (open) or end (closed) that
+// this process's worker saw (worker.Options.OnOutage).
+func (m *Metrics) CRMCircuitChanged(open bool) {
+	if m == nil {
+		return
+	}
+	to := "closed"
+	if open {
+		to = "open"
+	}
+	m.circuitChanges.WithLabelValues(to).Inc()
 }
 
 // CRMConfigProblem sets the configuration-problem gauge (worker.Observer).

@@ -31,6 +31,8 @@ var cannotMove = map[string]string{
 	// Only a run of transient CRM failures opens the circuit (an outage),
 	// and the gauge is back to 0 once it closes.
 	"leadrelay_crm_circuit_open": "an outage",
+	// TestCircuitCloseVisible watches it count an outage's open and close.
+	"leadrelay_crm_circuit_changes_total": "an outage",
 	// Only a CRM that refuses the relay's key sets it;
 	// TestMetricsAndReadiness watches it move.
 	"leadrelay_crm_config_problem": "a wrong CRM key",

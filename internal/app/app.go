@@ -402,7 +402,7 @@ func newWorker(rds *Redis, crm *CRM, cfg config.Config, codec lead.Codec, ids le
 	cancel()
 	o.DeadLetters = deadLetters{store: dead, codec: codec, queue: cfg.Queue.Name, notify: n}
 	o.Observer = &notifyingObserver{Observer: met, n: n}
-	o.OnOutage = outageNotifier(n)
+	o.OnOutage = outageNotifier(met, n)
 	o.OnRollback = rollbackReport(met, n)
 	h, err := worker.NewHandler(crm.Client, rds.Client, o, log)
 	if err != nil {

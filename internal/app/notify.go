@@ -28,10 +28,12 @@ func openNotifier(ctx context.Context, cfg config.Config, log *zap.Logger) (noti
 	return wh, nil
 }
 
-// outageNotifier tells n when the fleet's CRM circuit opens for an outage
-// and when it closes (worker.Options.OnOutage: once for the fleet).
-func outageNotifier(n notify.Notifier) func(open bool, reason delivery.Reason) {
+// outageNotifier counts and tells n when the fleet's CRM circuit opens for
+// an outage and when it closes (worker.Options.OnOutage: once for the
+// fleet).
+func outageNotifier(met *metrics.Metrics, n notify.Notifier) func(open bool, reason delivery.Reason) {
 	return func(open bool, reason delivery.Reason) {
+		met.CRMCircuitChanged(open)
 		if open {
 			n.Notify(notify.Event{Kind: notify.CircuitOpened, Reason: reason})
 			return

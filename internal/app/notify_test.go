@@ -33,7 +33,7 @@ func TestNotifications(t *testing.T) {
 	for _, problem := range []bool{false, true, true, true, false, false} {
 		obs.CRMConfigProblem(problem)
 	}
-	outage := outageNotifier(rec) // the worker tells it once for the fleet
+	outage := outageNotifier(nil, rec) // the worker tells it once for the fleet
 	outage(true, delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503})
 	outage(false, delivery.Reason{})
 	got, events := rec.Kinds(), rec.Events()
