@@ -116,6 +116,24 @@ func WholeFrom(items []crmclient.ListItem) int64 {
 	return low
 }
 
+// Newest returns a page's newest date and how many of its leads have it
+// (zero and 0 when the page has no dates): the CRM's datum has whole
+// seconds, and it may still be adding leads to that second.
+func Newest(items []crmclient.ListItem) (time.Time, int) {
+	var newest time.Time
+	n := 0
+	for _, it := range items {
+		switch t := it.Datum.Time; {
+		case t.IsZero():
+		case t.After(newest):
+			newest, n = t, 1
+		case t.Equal(newest):
+			n++
+		}
+	}
+	return newest, n
+}
+
 // offsetIgnored reports whether the CRM answers leads for a page that
 // cannot exist, i.e. ignores the offset (v1 as shipped).
 func offsetIgnored(ctx context.Context, c Client, o crmclient.ListOptions) (bool, error) {

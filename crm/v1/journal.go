@@ -20,7 +20,11 @@ const refreshEvery = 50
 // hold is how many sends, fleet-wide, may pass since the list call of the
 // latest refresh before a send waits for a new one: three quarters of a
 // page, so even a burst of sends cannot push a lead off the CRM's newest
-// 200 before the journal sees it.
+// 200 before the journal sees it. The leads of a second the CRM may still
+// be filling count as sends (rdb.Begun.JournalSends): it lists one
+// second's leads in ascending ids, so a second of more leads than a page
+// shows would hide its newest from every page. That caps v1 adds at about
+// hold a second, fleet-wide, above what a SalesMan CRM's PHP workers take.
 const hold = 150
 
 // Watermark is the highest CRM id this process knows the journal holds.
@@ -92,7 +96,9 @@ func (a *API) refresh(ctx context.Context) (rdb.Journal, error) {
 	for _, it := range items {
 		ji = append(ji, rdb.JournalItem{CRMID: it.ID, At: it.Datum.Time, Fingerprint: crm.FingerprintHash(crm.Fingerprint(it))})
 	}
-	j, err := a.env.Store.JournalMerge(ctx, ji, len(items) < crmclient.PageSize, seq, crm.WholeFrom(items))
+	newest, n := crm.Newest(items)
+	j, err := a.env.Store.JournalMerge(ctx, rdb.JournalPage{Items: ji, Complete: len(items) < crmclient.PageSize,
+		Seq: seq, Low: crm.WholeFrom(items), Now: a.env.Clock(), Newest: newest, NewestN: n})
 	if err != nil {
 		return rdb.Journal{}, crm.StoreErr("merge CRM journal", err)
 	}

@@ -212,6 +212,56 @@ func TestSawRefreshesEveryFiftySends(t *testing.T) {
 	}
 }
 
+// TestSawHoldsAnOpenSecond: the CRM lists one second's leads in
+// ascending ids, so the leads of the second it may still be filling count
+// as sends: a burst of them holds sends back until that second is over,
+// or a page could not show the second's newest leads (the chaos run with
+// a list that ignores paging added 145 leads twice before).
+func TestSawHoldsAnOpenSecond(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		burst   int           // leads the CRM dates in the newest second
+		after   time.Duration // fleet time from the first page that showed it to the refresh
+		catchUp bool
+	}{
+		{name: "a full second, still open", burst: 160, catchUp: true},
+		{name: "a busy second, still open", burst: 140},
+		{name: "a full second, over", burst: 160, after: 2 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			crmAt := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+			fleet := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+			c := crmtest.New(crmclient.V1)
+			c.WholeSeconds, c.Now = true, func() time.Time { return crmAt }
+			env := crmtest.Env(t, c)
+			env.Clock = func() time.Time { return fleet }
+			api := v1.New(env)
+			crmtest.Others(t, c, 100) // an older second
+			crmAt = crmAt.Add(time.Second)
+			crmtest.Others(t, c, tc.burst)
+			if err := api.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fleet = fleet.Add(tc.after)
+			if err := api.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b, err := env.Store.Begin(ctx, rdb.BeginArgs{ID: "ld_x", Token: "t", Now: fleet, LockTTL: time.Minute,
+				RecordTTL: time.Hour, Watermark: api.Watermark(), CountSend: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := api.Saw(b); got != tc.catchUp {
+				t.Fatalf("Saw(%d sends to see) = %v, want %v", b.JournalSends, got, tc.catchUp)
+			}
+			waitRefresh(t, api)
+		})
+	}
+}
+
 // waitRefresh waits (bounded) for a background refresh to end.
 func waitRefresh(t *testing.T, api *v1.API) {
 	t.Helper()

@@ -105,8 +105,10 @@ type Begun struct {
 	Attempt Attempt
 	// Circuit is the fleet's CRM circuit as it stands.
 	Circuit Circuit
-	// JournalSends counts sends since the list call of the v1 journal's
-	// latest refresh, and
+	// JournalSends counts what the v1 journal's next refresh must list
+	// above its top: the sends since the list call of its latest refresh,
+	// and the leads of the newest second that page showed while the CRM
+	// may still be filling it (JournalPage.NewestN); and
 	// JournalTop is the journal's highest CRM id as the fleet recorded it
 	// (with CountSend): the watermark of this worker's next send.
 	JournalSends, JournalTop int64

@@ -36,15 +36,42 @@ var journalMergeScript = load("journal_merge")
 // to paging (about 100 bytes a lead in Redis).
 const JournalKeep = 20000
 
-// JournalMerge adds the items of one list answer to the journal; complete
-// says the answer is the CRM's whole list (shorter than a page), seq is
-// JournalSeq as read just before the list call. Only the items with an id
-// of at least low extend the gapless range (0: all of them): the caller
-// leaves out what the page may list only in part.
-func (s *Store) JournalMerge(ctx context.Context, items []JournalItem, complete bool, seq, low int64) (Journal, error) {
-	args := make([]any, 0, 4+2*len(items))
-	args = append(args, JournalKeep, complete, seq, low)
-	for _, it := range items {
+// JournalPage is one list answer of the CRM's newest leads, as
+// JournalMerge takes it.
+type JournalPage struct {
+	// Items are the page's leads.
+	Items []JournalItem
+	// Complete says the answer is the CRM's whole list (shorter than a
+	// page).
+	Complete bool
+	// Seq is JournalSeq as read just before the list call.
+	Seq int64
+	// Low: only the items with an id of at least Low extend the gapless
+	// range (0: all of them); the caller leaves out what the page may
+	// list only in part.
+	Low int64
+	// Now is the fleet's clock at the merge (zero: Redis TIME).
+	Now time.Time
+	// Newest is the page's newest date (zero: no dates), and NewestN how
+	// many of its leads have it: while the CRM may still be filling that
+	// second, they count as sends the next page must show.
+	Newest  time.Time
+	NewestN int
+}
+
+// OpenFor is how long after a page first showed a second as the CRM's
+// newest that second may still get leads: the CRM's dates have whole
+// seconds, and its clock was in that second or later when it answered,
+// so a second later it has moved on (a tenth more for the two clocks'
+// rates).
+const OpenFor = 1100 * time.Millisecond
+
+// JournalMerge adds the items of one list answer to the journal and
+// records what the next list answer must hold (Begun.JournalSends).
+func (s *Store) JournalMerge(ctx context.Context, p JournalPage) (Journal, error) {
+	args := make([]any, 0, 8+2*len(p.Items))
+	args = append(args, JournalKeep, p.Complete, p.Seq, p.Low, micros(p.Now), ms(p.Newest), p.NewestN, OpenFor.Microseconds())
+	for _, it := range p.Items {
 		args = append(args, it.CRMID, strconv.FormatInt(it.CRMID, 10)+"|"+strconv.FormatInt(ms(it.At), 10)+"|"+it.Fingerprint)
 	}
 	r, err := journalMergeScript.Run(ctx, s.c, []string{JournalItemsKey, JournalMetaKey}, args...).Int64Slice()

@@ -58,7 +58,7 @@ func TestJournalCoverage(t *testing.T) {
 			var j Journal
 			var err error
 			for _, m := range tc.merges {
-				if j, err = s.JournalMerge(ctx, page(m.lo, m.hi), m.complete, 0, m.low); err != nil {
+				if j, err = s.JournalMerge(ctx, JournalPage{Items: page(m.lo, m.hi), Complete: m.complete, Low: m.low}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -99,11 +99,60 @@ func TestJournalUnseenSends(t *testing.T) {
 		t.Fatalf("seq = %d, %v", seq, err)
 	}
 	begin("ld_c") // sent while the list call is under way
-	if _, err := s.JournalMerge(ctx, nil, true, seq, 0); err != nil {
+	if _, err := s.JournalMerge(ctx, JournalPage{Complete: true, Seq: seq}); err != nil {
 		t.Fatal(err)
 	}
 	if b := begin("ld_d"); b.JournalSends != 2 || !b.JournalReady {
 		t.Fatalf("after the merge: %+v, want 2 unseen sends (c and d)", b)
+	}
+}
+
+// TestJournalOpenSecond: the leads of the newest second a page showed
+// count as sends to see until that second is over (OpenFor after the
+// first page that showed it); a page listed before the newest merged one
+// changes nothing.
+func TestJournalOpenSecond(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	sec := time.Date(2026, 12, 7, 9, 0, 5, 0, time.UTC) // the CRM's own clock
+	type merge struct {
+		seq    int64
+		at     time.Duration // fleet time after t0
+		newest time.Time
+		n      int
+	}
+	tests := []struct {
+		name   string
+		merges []merge
+		sends  int64 // JournalSends of the Begin that follows (seq 1 more)
+	}{
+		{"an open second", []merge{{0, 0, sec, 120}}, 121},
+		{"still open when listed again", []merge{{0, 0, sec, 120}, {0, time.Second, sec, 130}}, 131},
+		{"over", []merge{{0, 0, sec, 120}, {0, 2 * time.Second, sec, 120}}, 1},
+		{"a newer second opens", []merge{{0, 0, sec, 120}, {0, 2 * time.Second, sec.Add(time.Second), 7}}, 8},
+		{"no dates", []merge{{0, 0, time.Time{}, 0}}, 1},
+		{"an older page merged late", []merge{{0, 2 * time.Second, sec, 5}, {-1, 3 * time.Second, sec.Add(-time.Second), 190}}, 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := New(redistest.Start(t).Client())
+			for i := range 2 { // sends before the pages: seq 2
+				if _, err := s.Begin(ctx, BeginArgs{ID: fmt.Sprint("ld_", i), Token: "t", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour, CountSend: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, m := range tc.merges {
+				if _, err := s.JournalMerge(ctx, JournalPage{Items: []JournalItem{{CRMID: 1, Fingerprint: "f"}}, Complete: true,
+					Seq: 2 + m.seq, Now: t0.Add(m.at), Newest: m.newest, NewestN: m.n}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := s.Begin(ctx, BeginArgs{ID: "ld_next", Token: "t", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour, CountSend: true})
+			if err != nil || b.JournalSends != tc.sends {
+				t.Fatalf("JournalSends = %d, %v; want %d", b.JournalSends, err, tc.sends)
+			}
+		})
 	}
 }
 

@@ -5,20 +5,31 @@
 -- for the range: the CRM lists newest first by a date of whole seconds,
 -- one second's leads in ascending ids, so a full page may end partway
 -- through its oldest second and miss that second's higher ids. A complete
--- page (the CRM's whole list) covers every id from 1. Only the newest ARGV[1] items are kept, and the
--- range starts no lower than the oldest kept.
--- The meta hash's seq counts every send and seen is the seq the latest
--- merged page was listed at, so seq - seen is what the journal may lack.
+-- page (the CRM's whole list) covers every id from 1. Only the newest
+-- ARGV[1] items are kept, and the range starts no lower than the oldest
+-- kept.
+-- The meta hash's seq counts every send; seen is what the latest page
+-- (listed at seq "listed") accounts for: its seq, less the leads of the
+-- page's newest second while the CRM may still be filling that second
+-- (the first page that showed it is under open_for old). seq - seen is
+-- then what the next page must hold above the journal's top: the sends
+-- since the list call, and the open second's leads, which the CRM lists
+-- in ascending ids, so a second with more leads than a page can show
+-- would leave its newest unseen.
 -- KEYS: 1 items (sorted set by CRM id of "id|at ms|fingerprint"), 2 meta
 -- ARGV: 1 keep, 2 complete (1/0), 3 seq before the list call, 4 the lowest
---   id that counts for the range, then a CRM id and its member per item
+--   id that counts for the range, 5 now in µs (negative: Redis TIME),
+--   6 the page's newest date in ms (0: none), 7 how many of the page's
+--   leads have it, 8 how long in µs a second the CRM listed as its newest
+--   may still get leads, then a CRM id and its member per item
+-- uses: clock
 -- Answers: {from, max}.
 local keep = tonumber(ARGV[1])
 local from = tonumber(redis.call('HGET', KEYS[2], 'from') or '0')
 local top = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
 local low = tonumber(ARGV[4])
 local pmin, pmax = nil, 0
-for i = 5, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local id = tonumber(ARGV[i])
   redis.call('ZADD', KEYS[1], id, ARGV[i+1])
   if id >= low then
@@ -41,6 +52,18 @@ if n > keep then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   if oldest[2] and tonumber(oldest[2]) > from then from = tonumber(oldest[2]) end
 end
-local seen = math.max(tonumber(redis.call('HGET', KEYS[2], 'seen') or '0'), tonumber(ARGV[3]))
-redis.call('HSET', KEYS[2], 'from', from, 'max', top, 'seen', seen)
+redis.call('HSET', KEYS[2], 'from', from, 'max', top)
+local seq = tonumber(ARGV[3])
+if seq >= tonumber(redis.call('HGET', KEYS[2], 'listed') or '-1') then
+  -- The newest page listed: its newest second may still be open.
+  local now = clock(ARGV[5])
+  local newest, n = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local since = now
+  if newest > 0 and tostring(newest) == redis.call('HGET', KEYS[2], 'open_at') then
+    since = tonumber(redis.call('HGET', KEYS[2], 'open_seen') or now)
+  end
+  local open = 0
+  if newest > 0 and now - since < tonumber(ARGV[8]) then open = n end
+  redis.call('HSET', KEYS[2], 'listed', seq, 'seen', seq - open, 'open_at', newest, 'open_seen', since)
+end
 return {from, top}
