@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"leadrelay/audit"
 	"leadrelay/deadletter"
 	"leadrelay/internal/hatest"
 	"leadrelay/internal/redistest"
@@ -268,6 +270,34 @@ func (s suite) run(t *testing.T) {
 	if lost != 0 || duplicated != 0 || wrongDead != 0 {
 		t.Fatalf("exactly-once broken: %s", summary)
 	}
+	// The relay's own audit, run as an operator would, must agree: a
+	// clean run has no duplicate and no missing lead (issue 17).
+	rep := auditNow(t, bin, env)
+	t.Logf("ctl audit --now: %s", rep.Line())
+	if len(rep.Duplicates) != 0 || len(rep.Missing) != 0 || rep.Unreadable != 0 || rep.Checked < delivered*9/10 {
+		t.Errorf("the relay's audit of a clean run: %+v, want no duplicate, no missing and about %d checked", rep, delivered)
+	}
+}
+
+// auditNow runs `leadrelay ctl --json audit --now` with the relays'
+// environment and returns its report.
+func auditNow(t *testing.T, bin string, env []string) audit.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "ctl", "--json", "audit", "--now")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ctl audit --now: %v\n%s", err, stderr.String())
+	}
+	var rep audit.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("ctl audit --now answered %q: %v", out, err)
+	}
+	return rep
 }
 
 // publisher plays the sites: it sends leads through both intake surfaces and,
