@@ -29,7 +29,13 @@ const (
 	intakeBare   = "asynq behind bare net/http"
 	intakeJSON   = "LeadRelay intake JSON"
 	intakeDropIn = "LeadRelay intake drop-in"
+	// intakePlain is LeadRelay's JSON intake without data keys
+	// (LEADRELAY_DATA_UNENCRYPTED): what sealing each lead costs.
+	intakePlain = "LeadRelay intake JSON, unsealed"
 )
+
+// plainEnv is the relay's setting without data keys.
+var plainEnv = map[string]string{"LEADRELAY_DATA_KEYS": "", "LEADRELAY_DATA_UNENCRYPTED": "true"}
 
 // intakeRounds is how many slices each intake point is measured in.
 const intakeRounds = 4
@@ -205,6 +211,11 @@ func (b *bench) intake(ctx context.Context) error {
 		return err
 	}
 	defer lr.stop()
+	plain, err := startRelay(ctx, b.env(nil, plainEnv), app.Roles{Intake: true})
+	if err != nil {
+		return err
+	}
+	defer plain.stop()
 	rawRdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rawRdb.Close()
 	raw := asynq.NewClientFromRedisClient(rawRdb)
@@ -227,6 +238,7 @@ func (b *bench) intake(ctx context.Context) error {
 			{intakeBare, func(ctx context.Context, i int) error { return postJSON(ctx, hc, bare.url, "bare", i) }},
 			{intakeJSON, func(ctx context.Context, i int) error { return postJSON(ctx, hc, lr.url, "json", i) }},
 			{intakeDropIn, func(ctx context.Context, i int) error { return postDropIn(ctx, hc, lr.url, "dropin", i) }},
+			{intakePlain, func(ctx context.Context, i int) error { return postJSON(ctx, hc, plain.url, "plain", i) }},
 		}
 		// The variants take turns in short slices, the order reversed every
 		// round, so a change in the machine's load (it is shared) falls on

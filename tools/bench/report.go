@@ -242,6 +242,13 @@ func (r *Report) intakeRows() []Row {
 			rows = append(rows, ratioRow(fmt.Sprintf("accepted leads/s, %s, C=%d", v.label, c), p.PerSec, "bare net/http + asynq", ref.PerSec, "%.0f", target, true))
 		}
 	}
+	for _, c := range intakeLevels {
+		p, ok1 := r.intakeAt(intakeJSON, c)
+		ref, ok2 := r.intakeAt(intakePlain, c)
+		if ok1 && ok2 {
+			rows = append(rows, ratioRow(fmt.Sprintf("accepted leads/s, JSON, sealed, C=%d", c), p.PerSec, "the same intake unsealed", ref.PerSec, "%.0f", "", true))
+		}
+	}
 	if p, ok := r.intakeAt(intakeJSON, 32); ok {
 		if ref, ok := r.intakeAt(intakeRaw, 32); ok {
 			rows = append(rows, ratioRow("accepted leads/s, JSON, C=32", p.PerSec, "raw Client.Enqueue, 32 goroutines", ref.PerSec, "%.0f", "", true))
