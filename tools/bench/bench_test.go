@@ -26,13 +26,22 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(rep.Intake), len(intakeLevels)*4; got != want {
+	if got, want := len(rep.Intake), len(intakeLevels)*5; got != want {
 		t.Errorf("intake points: %d, want %d", got, want)
 	}
 	for _, p := range rep.Intake {
 		if p.PerSec <= 0 || p.Failed != 0 {
 			t.Errorf("intake %s C=%d: %.0f/s, %d failed", p.Variant, p.C, p.PerSec, p.Failed)
 		}
+	}
+	sealed := 0
+	for _, r := range rep.Rows() {
+		if strings.HasPrefix(r.Figure, "accepted leads/s, JSON, sealed") {
+			sealed++
+		}
+	}
+	if sealed != len(intakeLevels) {
+		t.Errorf("%d rows of sealing's cost, want one per intake level (%d)", sealed, len(intakeLevels))
 	}
 	if got, want := len(rep.Delivery), len(deliveryShapes)*3; got != want {
 		t.Errorf("delivery points: %d, want %d", got, want)
