@@ -75,7 +75,7 @@ func (h *Handler) stripDelivered(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, bookkeepingTimeout)
 	defer cancel()
-	active, err := h.store.ChangeCompleted(sctx, h.o.Queue, ids, func(b []byte) ([]byte, bool, error) {
+	active, _, err := h.store.ChangeCompleted(sctx, h.o.Queue, ids, func(b []byte) ([]byte, bool, error) {
 		env, err := lead.ReadEnvelope(b)
 		if err != nil {
 			return nil, false, err

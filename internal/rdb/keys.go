@@ -117,6 +117,13 @@ func BacklogKey(queue string) string { return Prefix + "{" + queue + "}:backlog"
 // reads and charges it on a Redis Cluster too.
 func KeptKey(queue, site string) string { return Prefix + "{" + queue + "}:kept:" + site }
 
+// StripCursorKey is where the sweep of queue's completed tasks
+// (Store.CompletedPage) has reached: the Unix second below which every
+// completed task's retention end it has read (string). It carries the
+// queue's hash tag, as asynq's completed set of that queue does, and
+// expires at that second, when every task it covers has expired too.
+func StripCursorKey(queue string) string { return Prefix + "{" + queue + "}:strip:cursor" }
+
 // asynqPrefix starts asynq's keys of a queue, as asynq's internal/base
 // names them; TestAsynqQueueKeys holds them to asynq's own counts.
 func asynqPrefix(queue string) string { return "asynq:{" + queue + "}:" }
@@ -127,6 +134,10 @@ func asynqQueueKeys(queue string) []string {
 	p := asynqPrefix(queue)
 	return []string{p + "pending", p + "active", p + "scheduled", p + "retry"}
 }
+
+// asynqCompletedKey is asynq's sorted set of a queue's completed tasks,
+// each scored by the Unix second its retention ends.
+func asynqCompletedKey(queue string) string { return asynqPrefix(queue) + "completed" }
 
 // AsynqTaskKey is asynq's hash of a task (a lead's task id is the lead id).
 func AsynqTaskKey(queue, id string) string { return asynqPrefix(queue) + "t:" + id }

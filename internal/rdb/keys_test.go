@@ -42,6 +42,7 @@ func TestKeysDocumented(t *testing.T) {
 		"AuditLastKey":        AuditLastKey,
 		"BacklogKey":          BacklogKey("<queue>"),
 		"KeptKey":             KeptKey("<queue>", "<site>"),
+		"StripCursorKey":      StripCursorKey("<queue>"),
 		"WaitSeqKey":          WaitSeqKey,
 		"ClaimsKey":           strings.Replace(ClaimsKey(0), "{0}", "{<crm id / 100>}", 1),
 		"LegacyClaimKey":      strings.Replace(LegacyClaimKey(0), ":0", ":<crm id>", 1),

@@ -2,6 +2,8 @@ package rdb
 
 import (
 	"context"
+	"errors"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -11,9 +13,10 @@ import (
 // queue q that asynq holds as completed, each compare and set as
 // ChangeTaskPayload does, in two pipelined round trips for them all. It
 // answers the ids still active (asynq has not marked them completed yet:
-// call again) and the first error; a task gone, in another state, or
-// changed between the read and the write is left alone.
-func (s *Store) ChangeCompleted(ctx context.Context, q string, ids []string, f func([]byte) ([]byte, bool, error)) (active []string, err error) {
+// call again), how many payloads it rewrote, and the first error; a task
+// gone, in another state, or changed between the read and the write
+// (another worker rewrote it first) is left alone and not counted.
+func (s *Store) ChangeCompleted(ctx context.Context, q string, ids []string, f func([]byte) ([]byte, bool, error)) (active []string, changed int, err error) {
 	reads := make([]*redis.SliceCmd, len(ids))
 	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
@@ -21,7 +24,7 @@ func (s *Store) ChangeCompleted(ctx context.Context, q string, ids []string, f f
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	type change struct{ key, msg, next string }
 	var changes []change
@@ -43,7 +46,7 @@ func (s *Store) ChangeCompleted(ctx context.Context, q string, ids []string, f f
 		}
 	}
 	if len(changes) == 0 {
-		return active, err
+		return active, 0, err
 	}
 	calls := make([]*evalCall, len(changes))
 	cmds, perr := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -58,7 +61,62 @@ func (s *Store) ChangeCompleted(ctx context.Context, q string, ids []string, f f
 	if err == nil {
 		err = perr
 	}
-	return active, err
+	for _, c := range calls {
+		if n, _ := c.cmd.Int(); n == 1 {
+			changed++
+		}
+	}
+	return active, changed, err
+}
+
+// Completed is a task of asynq's completed set.
+type Completed struct {
+	// ID is the task's id (a lead task's is its lead id).
+	ID string
+	// Ends is the Unix second its retention ends, asynq's score of it:
+	// when it completed plus its retention (LEADRELAY_DEDUP_TTL).
+	Ends int64
+}
+
+// CompletedPage reads queue q's completed tasks whose retention ends in
+// [from, to] (Unix seconds), in that order, skipping the first skip of
+// them, n at most: one ZRANGEBYSCORE, nothing read when none are there.
+func (s *Store) CompletedPage(ctx context.Context, q string, from, to int64, skip, n int) ([]Completed, error) {
+	zs, err := s.c.ZRangeByScoreWithScores(ctx, asynqCompletedKey(q), &redis.ZRangeBy{
+		Min: strconv.FormatInt(from, 10), Max: strconv.FormatInt(to, 10), Offset: int64(skip), Count: int64(n),
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Completed, 0, len(zs))
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		out = append(out, Completed{ID: id, Ends: int64(z.Score)})
+	}
+	return out, nil
+}
+
+var stripCursorScript = load("strip_cursor")
+
+// StripCursor reads how far the sweep of queue q's completed tasks has
+// reached (StripCursorKey); ok is false when no sweep left a cursor that
+// is still live.
+func (s *Store) StripCursor(ctx context.Context, q string) (at int64, ok bool, err error) {
+	at, err = s.c.Get(ctx, StripCursorKey(q)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	return at, err == nil, err
+}
+
+// MoveStripCursor moves the sweep's cursor of queue q to at (Unix
+// seconds) if that is further, or if the cursor stands beyond limit (now
+// plus the retention: no task completing now ends later), and reports
+// whether it moved. Several workers may call it at once: the furthest
+// cursor stays.
+func (s *Store) MoveStripCursor(ctx context.Context, q string, at, limit int64) (bool, error) {
+	n, err := stripCursorScript.Run(ctx, s.c, []string{StripCursorKey(q)}, at, limit).Int()
+	return n == 1, err
 }
 
 // changed is msg with its payload changed by f, and whether f changed it.

@@ -2,9 +2,12 @@ package rdb
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"leadrelay/internal/redistest"
@@ -30,8 +33,8 @@ func TestChangeCompletedDropsLastError(t *testing.T) {
 		t.Fatal(err)
 	}
 	strip := func([]byte) ([]byte, bool, error) { return []byte("envelope"), true, nil }
-	if _, err := New(rc).ChangeCompleted(ctx, "q", []string{"ld_1"}, strip); err != nil {
-		t.Fatal(err)
+	if _, n, err := New(rc).ChangeCompleted(ctx, "q", []string{"ld_1"}, strip); err != nil || n != 1 {
+		t.Fatalf("ChangeCompleted rewrote %d, %v; want 1", n, err)
 	}
 	got, err := rc.HGet(ctx, key, "msg").Result()
 	if err != nil {
@@ -45,6 +48,94 @@ func TestChangeCompletedDropsLastError(t *testing.T) {
 	for _, gone := range []string{"the lead's fields", "ann@example.org"} {
 		if strings.Contains(got, gone) {
 			t.Errorf("the rewritten task still holds %q: %q", gone, got)
+		}
+	}
+}
+
+// TestCompletedPage: the completed tasks are read by the second their
+// retention ends, lowest first, within the range and past the skipped.
+func TestCompletedPage(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	for id, ends := range map[string]float64{"a": 100, "b": 200, "c": 200, "d": 300, "e": 400} {
+		if err := rc.ZAdd(ctx, asynqCompletedKey("q"), redis.Z{Score: ends, Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name     string
+		from, to int64
+		skip, n  int
+		want     string
+	}{
+		{"all", 0, 1000, 0, 10, "a@100 b@200 c@200 d@300 e@400"},
+		{"a range", 200, 300, 0, 10, "b@200 c@200 d@300"},
+		{"a page", 0, 1000, 0, 2, "a@100 b@200"},
+		{"past the skipped", 200, 1000, 2, 2, "d@300 e@400"},
+		{"none", 500, 1000, 0, 10, ""},
+		{"another queue", 0, 1000, 0, 10, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := "q"
+			if tt.name == "another queue" {
+				q = "other"
+			}
+			page, err := New(rc).CompletedPage(ctx, q, tt.from, tt.to, tt.skip, tt.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range page {
+				got = append(got, fmt.Sprintf("%s@%d", c.ID, c.Ends))
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("CompletedPage = %q, want %q", strings.Join(got, " "), tt.want)
+			}
+		})
+	}
+}
+
+// TestMoveStripCursor: the cursor only moves forward (several sweepers
+// keep the furthest), except from beyond the furthest a task completing
+// now can end (its retention was shortened), and expires at its second.
+func TestMoveStripCursor(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	s := New(rc)
+	now := time.Now().Unix()
+	steps := []struct {
+		name      string
+		at, limit int64
+		moved     bool
+		want      int64
+	}{
+		{"first", now + 100, now + 1000, true, now + 100},
+		{"further", now + 200, now + 1000, true, now + 200},
+		{"back", now + 150, now + 1000, false, now + 200},
+		{"same", now + 200, now + 1000, false, now + 200},
+		{"retention shortened", now + 50, now + 100, true, now + 50},
+	}
+	for _, st := range steps { // in order: each step starts where the last left it
+		moved, err := s.MoveStripCursor(ctx, "q", st.at, st.limit)
+		if err != nil || moved != st.moved {
+			t.Errorf("%s: moved %v, %v; want %v", st.name, moved, err, st.moved)
+		}
+		at, ok, err := s.StripCursor(ctx, "q")
+		if err != nil || !ok || at != st.want {
+			t.Errorf("%s: cursor %d, %v, %v; want %d", st.name, at, ok, err, st.want)
+		}
+	}
+	if ttl := rc.TTL(ctx, StripCursorKey("q")).Val(); ttl <= 0 || ttl > 50*time.Second {
+		t.Errorf("cursor TTL %v, want it to expire at its own second (≤ 50s)", ttl)
+	}
+	// A cursor at a second gone covers only expired tasks: none is kept.
+	if _, err := s.MoveStripCursor(ctx, "past", now-1, now+1000); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"past", "other"} {
+		if _, ok, err := s.StripCursor(ctx, q); ok || err != nil {
+			t.Errorf("queue %s's cursor: %v, %v; want none", q, ok, err)
 		}
 	}
 }
