@@ -117,11 +117,11 @@ func BacklogKey(queue string) string { return Prefix + "{" + queue + "}:backlog"
 // reads and charges it on a Redis Cluster too.
 func KeptKey(queue, site string) string { return Prefix + "{" + queue + "}:kept:" + site }
 
-// StripCursorKey is where the sweep of queue's completed tasks
-// (Store.CompletedPage) has reached: the Unix second below which every
-// completed task's retention end it has read (string). It carries the
-// queue's hash tag, as asynq's completed set of that queue does, and
-// expires at that second, when every task it covers has expired too.
+// StripCursorKey is how far the sweep of queue's completed tasks has read
+// (Store.StripCursor: "<second> <skip>", the second their retention
+// ends). It carries the queue's hash tag, as asynq's completed set of that
+// queue does, and expires at that second, when every task it covers has
+// expired too.
 func StripCursorKey(queue string) string { return Prefix + "{" + queue + "}:strip:cursor" }
 
 // asynqPrefix starts asynq's keys of a queue, as asynq's internal/base

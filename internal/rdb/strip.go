@@ -3,6 +3,7 @@ package rdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -98,24 +99,36 @@ func (s *Store) CompletedPage(ctx context.Context, q string, from, to int64, ski
 
 var stripCursorScript = load("strip_cursor")
 
-// StripCursor reads how far the sweep of queue q's completed tasks has
-// reached (StripCursorKey); ok is false when no sweep left a cursor that
-// is still live.
-func (s *Store) StripCursor(ctx context.Context, q string) (at int64, ok bool, err error) {
-	at, err = s.c.Get(ctx, StripCursorKey(q)).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, false, nil
-	}
-	return at, err == nil, err
+// StripCursor is how far the sweep of a queue's completed tasks has read:
+// every task whose retention ends before second At, and the first Skip of
+// those that end in At (CompletedPage's order).
+type StripCursor struct {
+	At   int64
+	Skip int
 }
 
-// MoveStripCursor moves the sweep's cursor of queue q to at (Unix
-// seconds) if that is further, or if the cursor stands beyond limit (now
-// plus the retention: no task completing now ends later), and reports
-// whether it moved. Several workers may call it at once: the furthest
-// cursor stays.
-func (s *Store) MoveStripCursor(ctx context.Context, q string, at, limit int64) (bool, error) {
-	n, err := stripCursorScript.Run(ctx, s.c, []string{StripCursorKey(q)}, at, limit).Int()
+// StripCursor reads queue q's sweep cursor (StripCursorKey); ok is false
+// when no sweep left one that is still live.
+func (s *Store) StripCursor(ctx context.Context, q string) (c StripCursor, ok bool, err error) {
+	v, err := s.c.Get(ctx, StripCursorKey(q)).Result()
+	if errors.Is(err, redis.Nil) {
+		return StripCursor{}, false, nil
+	}
+	if err != nil {
+		return StripCursor{}, false, err
+	}
+	if _, err := fmt.Sscanf(v, "%d %d", &c.At, &c.Skip); err != nil {
+		return StripCursor{}, false, nil // unreadable: as none, the next move replaces it
+	}
+	return c, true, nil
+}
+
+// MoveStripCursor moves queue q's sweep cursor to c if that is further,
+// or if the cursor stands beyond second limit (now plus the retention: no
+// task completing now ends later), and reports whether it moved. Several
+// workers may call it at once: the furthest cursor stays.
+func (s *Store) MoveStripCursor(ctx context.Context, q string, c StripCursor, limit int64) (bool, error) {
+	n, err := stripCursorScript.Run(ctx, s.c, []string{StripCursorKey(q)}, c.At, c.Skip, limit).Int()
 	return n == 1, err
 }
 

@@ -104,33 +104,37 @@ func TestMoveStripCursor(t *testing.T) {
 	rc := redistest.Start(t).Client()
 	s := New(rc)
 	now := time.Now().Unix()
+	limit := now + 1000
 	steps := []struct {
-		name      string
-		at, limit int64
-		moved     bool
-		want      int64
+		name  string
+		to    StripCursor
+		limit int64
+		moved bool
+		want  StripCursor
 	}{
-		{"first", now + 100, now + 1000, true, now + 100},
-		{"further", now + 200, now + 1000, true, now + 200},
-		{"back", now + 150, now + 1000, false, now + 200},
-		{"same", now + 200, now + 1000, false, now + 200},
-		{"retention shortened", now + 50, now + 100, true, now + 50},
+		{"first", StripCursor{now + 100, 0}, limit, true, StripCursor{now + 100, 0}},
+		{"further", StripCursor{now + 200, 0}, limit, true, StripCursor{now + 200, 0}},
+		{"further in its second", StripCursor{now + 200, 5}, limit, true, StripCursor{now + 200, 5}},
+		{"back in its second", StripCursor{now + 200, 3}, limit, false, StripCursor{now + 200, 5}},
+		{"back", StripCursor{now + 150, 9}, limit, false, StripCursor{now + 200, 5}},
+		{"same", StripCursor{now + 200, 5}, limit, false, StripCursor{now + 200, 5}},
+		{"retention shortened", StripCursor{now + 50, 0}, now + 100, true, StripCursor{now + 50, 0}},
 	}
 	for _, st := range steps { // in order: each step starts where the last left it
-		moved, err := s.MoveStripCursor(ctx, "q", st.at, st.limit)
+		moved, err := s.MoveStripCursor(ctx, "q", st.to, st.limit)
 		if err != nil || moved != st.moved {
 			t.Errorf("%s: moved %v, %v; want %v", st.name, moved, err, st.moved)
 		}
-		at, ok, err := s.StripCursor(ctx, "q")
-		if err != nil || !ok || at != st.want {
-			t.Errorf("%s: cursor %d, %v, %v; want %d", st.name, at, ok, err, st.want)
+		c, ok, err := s.StripCursor(ctx, "q")
+		if err != nil || !ok || c != st.want {
+			t.Errorf("%s: cursor %+v, %v, %v; want %+v", st.name, c, ok, err, st.want)
 		}
 	}
 	if ttl := rc.TTL(ctx, StripCursorKey("q")).Val(); ttl <= 0 || ttl > 50*time.Second {
 		t.Errorf("cursor TTL %v, want it to expire at its own second (≤ 50s)", ttl)
 	}
 	// A cursor at a second gone covers only expired tasks: none is kept.
-	if _, err := s.MoveStripCursor(ctx, "past", now-1, now+1000); err != nil {
+	if _, err := s.MoveStripCursor(ctx, "past", StripCursor{now - 1, 0}, limit); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"past", "other"} {
