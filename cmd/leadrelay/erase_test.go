@@ -16,7 +16,6 @@ import (
 	"leadrelay/crm"
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
-	"leadrelay/internal/redistest"
 	"leadrelay/internal/seal"
 	"leadrelay/lead"
 )
@@ -67,7 +66,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			} else {
 				out = eraseThroughOps(t, env, `{"phone":"8 (900) 777 12 34"}`)
 			}
-			dump := redisDump(t, rds)
+			dump := rds.Dump(t)
 			files := redisFiles(t, rds, false)
 			for _, tag := range []string{"Done", "Dead", "Retry", "Queued"} {
 				for _, s := range secretTokens(erasePerson("Ann", tag)) {
@@ -170,42 +169,6 @@ func bobStaysAnnIsGone(t *testing.T, sim *crmsim.Sim, env map[string]string, ids
 	}
 }
 
-// redisDump is every key name of rds, every value as read by its type,
-// and every value's DUMP.
-func redisDump(t *testing.T, rds *redistest.Server) []byte {
-	t.Helper()
-	ctx := context.Background()
-	c := rds.Client()
-	var all bytes.Buffer
-	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		all.WriteString(k + "\n")
-		d, _ := c.Dump(ctx, k).Result()
-		all.WriteString(d)
-		var v any
-		switch typ, _ := c.Type(ctx, k).Result(); typ {
-		case "string":
-			v, _ = c.Get(ctx, k).Result()
-		case "hash":
-			v, _ = c.HGetAll(ctx, k).Result()
-		case "list":
-			v, _ = c.LRange(ctx, k, 0, -1).Result()
-		case "set":
-			v, _ = c.SMembers(ctx, k).Result()
-		case "zset":
-			v, _ = c.ZRangeWithScores(ctx, k, 0, -1).Result()
-		case "stream":
-			v, _ = c.XRange(ctx, k, "-", "+").Result()
-		}
-		fmt.Fprintf(&all, "%v\n", v)
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return all.Bytes()
-}
-
 // TestDeliveredKeepsNoFields (issue 18): once a lead is delivered, none
 // of its fields is anywhere in Redis (its completed task keeps only its
 // envelope), in plaintext too, while a queued lead's fields are found (the
@@ -224,7 +187,7 @@ func TestDeliveredKeepsNoFields(t *testing.T) {
 	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) },
 		func() bool { return leadStatus(t, in.URL, id)["status"] == "delivered" })
 	kept := func() []string {
-		dump := redisDump(t, rds)
+		dump := rds.Dump(t)
 		var found []string
 		for _, s := range secretTokens(erasePerson("Cy", "Done")) {
 			if bytes.Contains(dump, []byte(s)) {
@@ -245,7 +208,7 @@ func TestDeliveredKeepsNoFields(t *testing.T) {
 	if code, body := postJSON(t, in.URL, testSiteKey, "order-2", erasePerson("Cy", "Queued")); code != http.StatusAccepted {
 		t.Fatalf("queued lead: %d %v", code, body)
 	}
-	dump := redisDump(t, rds)
+	dump := rds.Dump(t)
 	for _, s := range secretTokens(erasePerson("Cy", "Queued")) {
 		if !bytes.Contains(dump, []byte(s)) {
 			t.Errorf("a queued lead's %q is not found: the search is blind", s)
@@ -279,7 +242,7 @@ func TestDeliveredDigestKeyed(t *testing.T) {
 	// The envelope's sent hash is written once asynq marks the task
 	// completed (worker/strip.go).
 	waitUntil(t, 10*time.Second, func() string { return "the delivered task is not reduced to its envelope" },
-		func() bool { return bytes.Contains(redisDump(t, rds), []byte(`"sent":"`)) })
+		func() bool { return bytes.Contains(rds.Dump(t), []byte(`"sent":"`)) })
 
 	plain := string(l.Digest())
 	guesses := map[string]string{"plain digest": plain, "plain digest's first 64 bits": plain[:16]}
@@ -300,7 +263,7 @@ func TestDeliveredDigestKeyed(t *testing.T) {
 	if len(guesses) != 3 {
 		t.Fatalf("the CRM does not list the lead (%d leads listed)", len(items))
 	}
-	dump := redisDump(t, rds)
+	dump := rds.Dump(t)
 	if !bytes.Contains(dump, []byte(id)) {
 		t.Fatalf("the dump does not hold the lead's id %s: the search is blind", id)
 	}

@@ -9,6 +9,7 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -213,6 +214,45 @@ func (s *Server) Info(field string) string {
 		}
 	}
 	return ""
+}
+
+// Dump is everything s holds, to search for a value anywhere in Redis
+// (a lead's field kept where it should not be): every key name, every
+// value as read by its type, and every value's DUMP (redis-server's own
+// encoding, which a search must see through too: start the server with
+// --rdbcompression no for that).
+func (s *Server) Dump(t testing.TB) []byte {
+	t.Helper()
+	ctx := context.Background()
+	c := s.Client()
+	var all bytes.Buffer
+	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		all.WriteString(k + "\n")
+		d, _ := c.Dump(ctx, k).Result()
+		all.WriteString(d)
+		var v any
+		switch typ, _ := c.Type(ctx, k).Result(); typ {
+		case "string":
+			v, _ = c.Get(ctx, k).Result()
+		case "hash":
+			v, _ = c.HGetAll(ctx, k).Result()
+		case "list":
+			v, _ = c.LRange(ctx, k, 0, -1).Result()
+		case "set":
+			v, _ = c.SMembers(ctx, k).Result()
+		case "zset":
+			v, _ = c.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "stream":
+			v, _ = c.XRange(ctx, k, "-", "+").Result()
+		}
+		fmt.Fprintf(&all, "%v\n", v)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return all.Bytes()
 }
 
 // Dir is the server's data directory.
