@@ -57,6 +57,7 @@ type Metrics struct {
 	crmGoodput      prometheus.Gauge
 	crmLimitMoves   *prometheus.CounterVec
 	deadAdopted     prometheus.Counter
+	strippedLate    prometheus.Counter
 	audit           auditMetrics
 
 	sites      atomic.Pointer[map[string]bool] // known site names
@@ -105,6 +106,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			"Verdicts of the adaptive CRM concurrency limit reported to this process: measured (an epoch measured a level), knee (more slots gave no more goodput, or less), collapse (a request stalled: the level is avoided 5 minutes), cut (timeout, 5xx or 429).", "verdict"),
 		deadAdopted: d.counter("leadrelay_dead_letters_recorded_late_total",
 			"Dead leads found in asynq's archive with no dead-letter record (its write failed when the lead died, Redis being down) and recorded after the fact by this process's dead-letter sweep."),
+		strippedLate: d.counter("leadrelay_delivered_stripped_late_total",
+			"Delivered leads' completed tasks this process's strip sweep reduced to their envelopes after the fact: the worker that delivered them died, or gave them up, before its own strip (issue 18)."),
 		audit:      newAuditMetrics(d),
 		deliveryOK: set(DeliveryOutcomes...),
 		outcomes:   map[string]bool{},
@@ -184,6 +187,15 @@ func (m *Metrics) DeadRecordedLate(n int) {
 		return
 	}
 	m.deadAdopted.Add(float64(n))
+}
+
+// StrippedLate counts n delivered leads' tasks the strip sweep reduced
+// to their envelopes after the fact (their worker's own strip never ran).
+func (m *Metrics) StrippedLate(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.strippedLate.Add(float64(n))
 }
 
 // DeliveryLatency records the time from intake to the CRM for one lead

@@ -98,6 +98,7 @@ type relay struct {
 	met      *metrics.Metrics
 	crm      *CRM            // with the worker role
 	w        *worker.Worker  // with the worker role
+	strip    *stripSweep     // with the worker role: what the workers' own strip missed
 	audit    *audit.Auditor  // with the worker role, unless LEADRELAY_AUDIT_INTERVAL is 0
 	notifier notify.Notifier // with the worker role: dead leads, the circuit, audits
 	reloader *sitesReloader  // with the intake role
@@ -268,6 +269,7 @@ func (r *relay) openWorker(ctx context.Context) error {
 	r.health.checks["crm"] = h.Ready
 	r.health.notes = map[string]Note{"crm_circuit": circuitNote(h.CircuitState), "crm_audit": auditNote(r.rds.Client)}
 	r.audit = newAuditor(h, r.rds, r.cfg, r.codec, r.ids, r.met, notifier, r.log)
+	r.strip = &stripSweep{h: h, retention: r.cfg.Queue.DedupTTL, met: r.met, log: r.log}
 	return nil
 }
 
@@ -325,7 +327,7 @@ func (r *relay) serve(ctx context.Context, stdout io.Writer) error {
 }
 
 // runBackground starts the durability watch, the worker, the dead letters'
-// retention and the sites' reloader, each where it runs.
+// retention, the strip sweep and the sites' reloader, each where it runs.
 func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) {
 	if r.dur != nil {
 		wg.Add(1)
@@ -349,6 +351,9 @@ func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan
 			insp: asynq.NewInspectorFromRedisClient(r.rds.Client), queue: r.cfg.Queue.Name,
 			retention: r.cfg.Worker.DeadRetention, met: r.met, notify: r.notifier, log: r.log}
 		wg.Go(func() { sweep.run(ctx) })
+		if r.strip != nil {
+			wg.Go(func() { r.strip.run(ctx) })
+		}
 	}
 	if r.reloader != nil {
 		r.reloader.start(ctx, wg)
