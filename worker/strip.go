@@ -24,7 +24,7 @@ import (
 // What this process does not strip (it died between asynq's completion
 // and its strip, gave a task up after stripTries, or had stripMax waiting)
 // the sweep strips later: SweepCompleted, which every worker process runs
-// every few minutes (internal/app), reads asynq's completed set by the
+// every minute (internal/app/strip.go), reads asynq's completed set by the
 // second each task's retention ends, from where the fleet's sweeps last
 // reached (rdb.Store.StripCursor), and strips what still holds its
 // fields. Stripping twice is harmless: the rewrite is compare and set, and
