@@ -84,7 +84,7 @@ func TestQuickRun(t *testing.T) {
 		"accepted leads/s, JSON, C=32", "accepted leads/s, drop-in, C=1", "ack latency p50 / p99",
 		"delivered leads/s, 1×10, zero-latency CRM", "delivered leads/s, 2×10, vs no-op",
 		"delivered leads/s, 1×40, 50ms CRM latency", "Redis bytes per queued lead",
-		"Redis bytes per finished lead", "ack → CRM p50 / p99", "into an idle fleet", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS", "worker process peak RSS, 1×40",
+		"Redis bytes per finished lead", "ack → CRM p50 / p99", "into an idle fleet", "idle Redis requests/s on the wire", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS", "worker process peak RSS, 1×40",
 		"drain of 150 leads queued in an outage, PHP pool 8",
 	} {
 		if !strings.Contains(table.String(), fig) {

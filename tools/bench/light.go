@@ -79,7 +79,7 @@ func (b *bench) light(ctx context.Context) error {
 	if err == nil {
 		var lat []time.Duration
 		if lat, err = b.lightRun(ctx, c, lr.url, "idle", b.sz.idleLeads, idleGap); err == nil {
-			b.logf("light   LeadRelay, idle fleet, 1 lead / %s  p50 %6s p99 %6s  idle %5.2f Redis commands/s over %s",
+			b.logf("light   LeadRelay, idle fleet, 1 lead / %s  p50 %6s p99 %6s  idle %s over %s",
 				idleGap, pct(lat, .5), pct(lat, .99), idle, b.sz.idleDefault)
 			b.rep.addLight(lightIdleFleet, idleGap, lat, idle)
 		}
@@ -87,7 +87,7 @@ func (b *bench) light(ctx context.Context) error {
 	if err == nil {
 		var lat []time.Duration
 		if lat, err = b.lightRun(ctx, c, lr.url, "lr", b.sz.lightLeads, lightInterval); err == nil {
-			b.logf("light   LeadRelay (default poll)      p50 %6s p99 %6s  idle %5.2f Redis commands/s", pct(lat, .5), pct(lat, .99), idle)
+			b.logf("light   LeadRelay (default poll)      p50 %6s p99 %6s  idle %s", pct(lat, .5), pct(lat, .99), idle)
 			b.rep.addLight(lightDefault, lightInterval, lat, idle)
 		}
 	}
@@ -129,7 +129,7 @@ func (b *bench) light(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b.logf("light   LeadRelay busy poll %-9s p50 %6s p99 %6s  idle %5.2f Redis commands/s", poll, pct(lat, .5), pct(lat, .99), idle)
+		b.logf("light   LeadRelay busy poll %-9s p50 %6s p99 %6s  idle %s", poll, pct(lat, .5), pct(lat, .99), idle)
 		b.rep.addLight("LeadRelay, busy poll "+poll.String(), lightInterval, lat, idle)
 	}
 	return nil
@@ -166,7 +166,7 @@ func (b *bench) lightRaw(ctx context.Context, c *crm, poll time.Duration) error 
 	if poll > 0 {
 		name = "raw asynq, TaskCheckInterval " + poll.String()
 	}
-	b.logf("light   %-30s p50 %6s p99 %6s  idle %5.2f Redis commands/s", name, pct(lat, .5), pct(lat, .99), idle)
+	b.logf("light   %-30s p50 %6s p99 %6s  idle %s", name, pct(lat, .5), pct(lat, .99), idle)
 	b.rep.addLight(name, lightInterval, lat, idle)
 	return nil
 }
@@ -216,30 +216,46 @@ func (b *bench) startPolledWorker(ctx context.Context, c *crm, poll time.Duratio
 	}, nil
 }
 
-// idleLoad is the Redis commands per second while nothing is queued,
-// measured over window after the servers settled (total_commands_processed
-// deltas: every command, those scripts run included).
-func (b *bench) idleLoad(ctx context.Context, window time.Duration) (float64, error) {
+// idleLoad is what Redis serves per second while nothing is queued.
+type idleLoad struct {
+	// cmds counts every command, those scripts run included
+	// (total_commands_processed); reqs the requests on the wire, a
+	// pipeline or a script call one (total_reads_processed).
+	cmds, reqs float64
+}
+
+// String is the load as the progress lines print it.
+func (l idleLoad) String() string {
+	return fmt.Sprintf("%5.2f Redis requests/s (%5.2f commands/s)", l.reqs, l.cmds)
+}
+
+// idleLoad measures Redis's load over window after the servers settled;
+// the bench's own two INFO calls are left out.
+func (b *bench) idleLoad(ctx context.Context, window time.Duration) (idleLoad, error) {
 	select {
 	case <-time.After(300 * time.Millisecond):
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return idleLoad{}, ctx.Err()
 	}
-	c0, err := commandsProcessed(ctx, b.rdb)
+	before, err := info(ctx, b.rdb, "stats", "total_commands_processed", "total_reads_processed")
 	if err != nil {
-		return 0, err
+		return idleLoad{}, err
 	}
 	t0 := time.Now()
 	select {
 	case <-time.After(window):
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return idleLoad{}, ctx.Err()
 	}
-	c1, err := commandsProcessed(ctx, b.rdb)
+	after, err := info(ctx, b.rdb, "stats", "total_commands_processed", "total_reads_processed")
 	if err != nil {
-		return 0, err
+		return idleLoad{}, err
 	}
-	return max(c1-c0-1, 0) / time.Since(t0).Seconds(), nil
+	secs := time.Since(t0).Seconds()
+	return idleLoad{
+		cmds: max(after["total_commands_processed"]-before["total_commands_processed"]-1, 0) / secs,
+		reqs: max(after["total_reads_processed"]-before["total_reads_processed"]-1, 0) / secs,
+	}, nil
 }
 
 // lightRun posts m leads, one every every, and returns each one's

@@ -101,15 +101,6 @@ func dataMemory(ctx context.Context, rdb *redis.Client) (float64, error) {
 	return m["used_memory"] - m["mem_clients_normal"] - m["used_memory_scripts"], nil
 }
 
-// commandsProcessed is INFO stats total_commands_processed.
-func commandsProcessed(ctx context.Context, rdb *redis.Client) (float64, error) {
-	m, err := info(ctx, rdb, "stats", "total_commands_processed")
-	if err != nil {
-		return 0, err
-	}
-	return m["total_commands_processed"], nil
-}
-
 // field returns one field of INFO text.
 func field(infoText, name string) string {
 	sc := bufio.NewScanner(strings.NewReader(infoText))
