@@ -6,6 +6,7 @@ import (
 	"leadrelay/audit"
 	"leadrelay/crm"
 	"leadrelay/crm/versions"
+	"leadrelay/internal/fleetclock"
 	"leadrelay/internal/rdb"
 )
 
@@ -59,11 +60,18 @@ func (c *cli) auditNow() (audit.Report, error) {
 	if err != nil {
 		return audit.Report{}, err
 	}
-	api, err := versions.For(crm.Env{Client: client, Store: rdb.New(c.rds.Client), Timeout: c.cfg.CRM.Timeout, Clock: c.o.Now, Log: c.o.Log})
+	// The fleet's clock, as a worker keeps it: the audit and the v1
+	// journal's refresh compare times the workers wrote.
+	store := rdb.New(c.rds.Client)
+	clock := fleetclock.New(c.o.Now)
+	if err := clock.Sync(c.ctx, store, c.o.Log); err != nil {
+		return audit.Report{}, err
+	}
+	api, err := versions.For(crm.Env{Client: client, Store: store, Timeout: c.cfg.CRM.Timeout, Clock: clock.Now, Log: c.o.Log})
 	if err != nil {
 		return audit.Report{}, err
 	}
 	return audit.New(api, c.rds.Client, audit.Options{Queue: c.cfg.Queue.Name, Interval: c.cfg.Worker.AuditInterval,
 		Window: c.cfg.Worker.AuditWindow, Settle: c.cfg.Worker.ReconcileAfter + c.cfg.CRM.Timeout,
-		Codec: c.codec, Clock: c.o.Now, Log: c.o.Log}).Run(c.ctx)
+		Codec: c.codec, Clock: clock.Now, Log: c.o.Log}).Run(c.ctx)
 }

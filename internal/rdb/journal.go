@@ -54,7 +54,10 @@ type JournalPage struct {
 	Now time.Time
 	// Newest is the page's newest date (zero: no dates), and NewestN how
 	// many of its leads have it: while the CRM may still be filling that
-	// second, they count as sends the next page must show.
+	// second, they count as sends the next page must show. The newest
+	// second any merged page showed counts, with the most leads a page
+	// showed of it: two refreshes' list calls may be answered in either
+	// order.
 	Newest  time.Time
 	NewestN int
 }

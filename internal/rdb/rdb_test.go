@@ -107,10 +107,10 @@ func TestJournalUnseenSends(t *testing.T) {
 	}
 }
 
-// TestJournalOpenSecond: the leads of the newest second a page showed
-// count as sends to see until that second is over (OpenFor after the
-// first page that showed it); a page listed before the newest merged one
-// changes nothing.
+// TestJournalOpenSecond: the leads of the newest second any page showed
+// (the most a page showed of it) count as sends to see until that second
+// is over (OpenFor after the first page that showed it), whatever order
+// the pages are merged in.
 func TestJournalOpenSecond(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
@@ -132,6 +132,11 @@ func TestJournalOpenSecond(t *testing.T) {
 		{"a newer second opens", []merge{{0, 0, sec, 120}, {0, 2 * time.Second, sec.Add(time.Second), 7}}, 8},
 		{"no dates", []merge{{0, 0, time.Time{}, 0}}, 1},
 		{"an older page merged late", []merge{{0, 2 * time.Second, sec, 5}, {-1, 3 * time.Second, sec.Add(-time.Second), 190}}, 6},
+		// Two refreshes' list calls answered in the other order than
+		// their seqs: the page that shows the newer second counts,
+		// whichever seq it was listed at.
+		{"a page of a later seq showing an older second", []merge{{1, 0, sec.Add(-time.Second), 40}, {0, 0, sec, 160}}, 160},
+		{"two pages of one open second", []merge{{0, 0, sec, 130}, {0, 500 * time.Millisecond, sec, 120}}, 131},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,14 +8,17 @@
 -- page (the CRM's whole list) covers every id from 1. Only the newest
 -- ARGV[1] items are kept, and the range starts no lower than the oldest
 -- kept.
--- The meta hash's seq counts every send; seen is what the latest page
--- (listed at seq "listed") accounts for: its seq, less the leads of the
--- page's newest second while the CRM may still be filling that second
--- (the first page that showed it is under open_for old). seq - seen is
--- then what the next page must hold above the journal's top: the sends
--- since the list call, and the open second's leads, which the CRM lists
--- in ascending ids, so a second with more leads than a page can show
--- would leave its newest unseen.
+-- The meta hash's seq counts every send; listed is the highest seq a
+-- merged page was listed at, open_at the newest date any merged page
+-- showed, open_n the most leads a page showed of it and open_seen when a
+-- page first showed it (pages are ordered by what they show, not by seq:
+-- two refreshes' list calls may be answered in either order). While
+-- that second may still get leads (ARGV[8] after open_seen), seen is
+-- listed less open_n, else listed. seq - seen is then what the next page
+-- must hold above the journal's top: the sends since the list call, and
+-- the open second's leads, which the CRM lists in ascending ids, so a
+-- second with more leads than a page can show would leave its newest
+-- unseen.
 -- KEYS: 1 items (sorted set by CRM id of "id|at ms|fingerprint"), 2 meta
 -- ARGV: 1 keep, 2 complete (1/0), 3 seq before the list call, 4 the lowest
 --   id that counts for the range, 5 now in µs (negative: Redis TIME),
@@ -53,17 +56,18 @@ if n > keep then
   if oldest[2] and tonumber(oldest[2]) > from then from = tonumber(oldest[2]) end
 end
 redis.call('HSET', KEYS[2], 'from', from, 'max', top)
-local seq = tonumber(ARGV[3])
-if seq >= tonumber(redis.call('HGET', KEYS[2], 'listed') or '-1') then
-  -- The newest page listed: its newest second may still be open.
-  local now = clock(ARGV[5])
-  local newest, n = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local since = now
-  if newest > 0 and tostring(newest) == redis.call('HGET', KEYS[2], 'open_at') then
-    since = tonumber(redis.call('HGET', KEYS[2], 'open_seen') or now)
-  end
-  local open = 0
-  if newest > 0 and now - since < tonumber(ARGV[8]) then open = n end
-  redis.call('HSET', KEYS[2], 'listed', seq, 'seen', seq - open, 'open_at', newest, 'open_seen', since)
+local listed = math.max(tonumber(redis.call('HGET', KEYS[2], 'listed') or '-1'), tonumber(ARGV[3]))
+local now = clock(ARGV[5])
+local newest, shown = tonumber(ARGV[6]), tonumber(ARGV[7])
+local at = tonumber(redis.call('HGET', KEYS[2], 'open_at') or '0')
+local on = tonumber(redis.call('HGET', KEYS[2], 'open_n') or '0')
+local since = tonumber(redis.call('HGET', KEYS[2], 'open_seen') or '0')
+if newest > at then
+  at, on, since = newest, shown, now
+elseif newest == at and shown > on then
+  on = shown
 end
+local open = 0
+if at > 0 and now - since < tonumber(ARGV[8]) then open = on end
+redis.call('HSET', KEYS[2], 'listed', listed, 'seen', listed - open, 'open_at', at, 'open_n', on, 'open_seen', since)
 return {from, top}
