@@ -197,12 +197,19 @@ func waitDelivered(t *testing.T, rc redis.UniversalClient, ps []lead.Payload) {
 // enqueue publishes n leads as the producer does and returns them.
 func (f *fleet) enqueue(t *testing.T, n int) []lead.Payload {
 	t.Helper()
-	client := asynq.NewClientFromRedisClient(f.rdb)
+	return enqueueLeads(t, f.rdb, n, 100, time.Hour)
+}
+
+// enqueueLeads publishes n new leads to rc as the producer does, with the
+// retry budget and retention given, and returns them.
+func enqueueLeads(t *testing.T, rc *redis.Client, n, maxRetry int, retention time.Duration) []lead.Payload {
+	t.Helper()
+	client := asynq.NewClientFromRedisClient(rc)
 	ps := make([]lead.Payload, n)
 	for i := range ps {
 		task, p := newLeadTask(t)
 		ps[i] = p
-		if _, err := client.Enqueue(task, lead.TaskOptions(lead.DefaultQueue, 100, time.Hour)...); err != nil {
+		if _, err := client.Enqueue(task, lead.TaskOptions(lead.DefaultQueue, maxRetry, retention)...); err != nil {
 			t.Fatal(err)
 		}
 	}

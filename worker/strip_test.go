@@ -26,15 +26,7 @@ const sweepRetention = time.Hour
 // leads once asynq holds every task as completed.
 func completeUnstripped(t *testing.T, e *env, n int) []lead.Payload {
 	t.Helper()
-	client := asynq.NewClientFromRedisClient(e.rdb)
-	ps := make([]lead.Payload, n)
-	for i := range ps {
-		task, p := newLeadTask(t)
-		ps[i] = p
-		if _, err := client.Enqueue(task, lead.TaskOptions(lead.DefaultQueue, 3, sweepRetention)...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ps := enqueueLeads(t, e.rdb, n, 3, sweepRetention)
 	mux := asynq.NewServeMux()
 	mux.Handle(lead.TaskType, e.h)
 	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{

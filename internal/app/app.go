@@ -350,9 +350,9 @@ func (r *relay) runBackground(ctx context.Context, wg *sync.WaitGroup, errc chan
 		sweep := deadSweep{store: deadStore(r.rds, r.cfg, r.codec), attempts: rdb.New(r.rds.Client),
 			insp: asynq.NewInspectorFromRedisClient(r.rds.Client), queue: r.cfg.Queue.Name,
 			retention: r.cfg.Worker.DeadRetention, met: r.met, notify: r.notifier, log: r.log}
-		wg.Go(func() { sweep.run(ctx) })
+		wg.Go(func() { every(ctx, sweepEvery, sweep.once) })
 		if r.strip != nil {
-			wg.Go(func() { r.strip.run(ctx) })
+			wg.Go(func() { every(ctx, stripSweepEvery, func(ctx context.Context) { r.strip.once(ctx) }) })
 		}
 	}
 	if r.reloader != nil {

@@ -179,12 +179,12 @@ func (s deadSweep) once(ctx context.Context) {
 	}
 }
 
-// run sweeps now and every sweepEvery until ctx is done.
-func (s deadSweep) run(ctx context.Context) {
-	t := time.NewTicker(sweepEvery)
+// every runs f now and every d until ctx is done: a worker's sweeps.
+func every(ctx context.Context, d time.Duration, f func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
-		s.once(ctx)
+		f(ctx)
 		select {
 		case <-ctx.Done():
 			return

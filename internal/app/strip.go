@@ -46,17 +46,3 @@ func (s stripSweep) once(ctx context.Context) int {
 	}
 	return n
 }
-
-// run sweeps now and every stripSweepEvery until ctx is done.
-func (s stripSweep) run(ctx context.Context) {
-	t := time.NewTicker(stripSweepEvery)
-	defer t.Stop()
-	for {
-		s.once(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
