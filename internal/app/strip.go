@@ -14,7 +14,7 @@ import (
 // set for delivered leads' tasks that still hold their fields (issue 18):
 // a minute, so a worker killed before its own strip leaves a lead's
 // fields in Redis for about two minutes, not for LEADRELAY_DEDUP_TTL. A
-// sweep with nothing new to read is two round trips.
+// sweep with nothing new to read is three round trips (the cursor, the completed set, the cursor moved).
 const stripSweepEvery = time.Minute
 
 // stripSweep is the maintenance loop that strips what the workers' own
