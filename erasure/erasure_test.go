@@ -53,7 +53,7 @@ func TestEraseRunningLead(t *testing.T) {
 		t.Fatal("the task never ran")
 	}
 	e := erasure.New(rc, erasure.Options{Queue: "erase", Wait: 200 * time.Millisecond})
-	ctx := context.Background()
+	ctx := t.Context()
 	rep, err := e.Erase(ctx, erasure.Query{Email: "ANN@example.org"})
 	if err != nil || rep.Unreached != 1 || rep.Tasks != 0 || rep.Leads[0].Unreached != "running" {
 		t.Fatalf("erase while running = %+v, %v; want it unreached", rep, err)
@@ -92,7 +92,7 @@ func TestEraseQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := e.Erase(context.Background(), tt.q)
+			rep, err := e.Erase(t.Context(), tt.q)
 			if !errors.Is(err, tt.err) || len(rep.Leads) != 0 {
 				t.Errorf("Erase = %+v, %v; want no lead, %v", rep, err, tt.err)
 			}
@@ -125,7 +125,7 @@ func TestEraseByPhoneIsExact(t *testing.T) {
 		{"+7 (900) 1234567", []string{"ann", "ann-trunk"}},
 	}
 	for _, tt := range tests {
-		rep, err := e.Erase(context.Background(), erasure.Query{Phone: tt.phone, By: "test"})
+		rep, err := e.Erase(t.Context(), erasure.Query{Phone: tt.phone, By: "test"})
 		if err != nil {
 			t.Fatalf("Erase(%q): %v", tt.phone, err)
 		}

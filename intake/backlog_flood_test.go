@@ -56,7 +56,7 @@ func TestBacklogFlood(t *testing.T) {
 			if codes[http.StatusAccepted] != siteMax || codes[http.StatusTooManyRequests] != extra {
 				t.Fatalf("answers %v, want %d accepted and %d refused", codes, siteMax, extra)
 			}
-			if n, _, _ := backlog.Backlog(context.Background(), "shop"); n != siteMax {
+			if n, _, _ := backlog.Backlog(t.Context(), "shop"); n != siteMax {
 				t.Fatalf("stored %d leads, want the cap %d", n, siteMax)
 			}
 			perLead := (after - before) / siteMax

@@ -91,7 +91,7 @@ func TestCapacity(t *testing.T) {
 			})
 			for site, n := range tc.pre {
 				for i := range n {
-					if _, err := e.pub.Publish(context.Background(), site, lead.Lead{Title: fmt.Sprintf("waiting %d", i)}, ""); err != nil {
+					if _, err := e.pub.Publish(t.Context(), site, lead.Lead{Title: fmt.Sprintf("waiting %d", i)}, ""); err != nil {
 						t.Fatalf("publish %s %d: %v", site, i, err)
 					}
 				}
@@ -185,7 +185,7 @@ func TestMemoryGuardReads(t *testing.T) {
 			var m memoryReading
 			for range tc.leads {
 				var err error
-				if m, err = g.read(context.Background(), 1); err != nil {
+				if m, err = g.read(t.Context(), 1); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -194,7 +194,7 @@ func TestMemoryGuardReads(t *testing.T) {
 					mem.reads, m.full(), m.projected(), m.bound(), tc.wantReads, tc.wantFull)
 			}
 			now = now.Add(memoryReadEvery)
-			if _, err := g.read(context.Background(), 1); err != nil || mem.reads != tc.wantReads+1 {
+			if _, err := g.read(t.Context(), 1); err != nil || mem.reads != tc.wantReads+1 {
 				t.Errorf("a second later: %d readings (%v), want %d", mem.reads, err, tc.wantReads+1)
 			}
 		})
@@ -208,7 +208,7 @@ func TestRedisMemoryReadsEveryPrimary(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
 	cc := cl.Client()
-	ctx := context.Background()
+	ctx := t.Context()
 	// Give each primary its own maxmemory; the last one is the fullest.
 	limits := []int64{1 << 30, 1 << 30, 64 << 20}
 	var fullest int64

@@ -28,7 +28,7 @@ func newLimiter(t *testing.T, site, global float64, opts ...RedisLimiterOption) 
 
 func TestRedisLimiter(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	allow := func(t *testing.T, l Limiter, site, ip string) Decision {
 		t.Helper()
 		d, err := l.Allow(ctx, site, ip)

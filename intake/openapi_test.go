@@ -65,7 +65,7 @@ func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
 	if err != nil {
 		t.Fatalf("api/openapi.json does not load: %v", err)
 	}
-	if err := doc.Validate(context.Background()); err != nil {
+	if err := doc.Validate(t.Context()); err != nil {
 		t.Fatalf("api/openapi.json is not valid OpenAPI: %v", err)
 	}
 	if doc.OpenAPI != "3.1.0" {
@@ -182,7 +182,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			covered[route.Operation.OperationID] = true
 			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
 				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
-			if err := openapi3filter.ValidateRequest(context.Background(), in); (err != nil) != tc.invalid {
+			if err := openapi3filter.ValidateRequest(t.Context(), in); (err != nil) != tc.invalid {
 				t.Errorf("request validation: %v (the case says invalid=%v)", err, tc.invalid)
 			}
 			rec := e.do(t, build())
@@ -195,7 +195,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			in.Request = build()
 			out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: rec.Code, Header: rec.Header(),
 				Body: io.NopCloser(bytes.NewReader(rec.Body.Bytes())), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
-			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+			if err := openapi3filter.ValidateResponse(t.Context(), out); err != nil {
 				t.Errorf("answer does not match api/openapi.json: %v\n%.300s", err, rec.Body)
 			}
 		})

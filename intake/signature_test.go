@@ -265,7 +265,7 @@ func TestSignatureCoversTheRequest(t *testing.T) {
 				o.Secrets = map[string]string{"shop": shopSecret}
 				o.Replays = NewRedisReplays(e.rdb)
 			})
-			if _, err := e.pub.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, "k1"); err != nil {
+			if _, err := e.pub.Publish(t.Context(), "shop", lead.Lead{Title: "Ann"}, "k1"); err != nil {
 				t.Fatal(err)
 			}
 			now := time.Now().Unix()

@@ -78,7 +78,7 @@ func TestSend(t *testing.T) {
 			h := &hook{statuses: tc.statuses}
 			wh := h.webhook(t, "/hooks/token-abc", Options{Attempts: 3, InitialBackoff: time.Millisecond,
 				MaxBackoff: 2 * time.Millisecond, Redact: []string{crmKey}})
-			err := wh.Send(context.Background(), tc.ev)
+			err := wh.Send(t.Context(), tc.ev)
 			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
 			}
@@ -113,7 +113,7 @@ func TestRunDelivers(t *testing.T) {
 	if wh.Dropped() != 1 {
 		t.Errorf("dropped %d, want 1", wh.Dropped())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); wh.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -180,7 +180,7 @@ func TestNoRedirects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = wh.Send(context.Background(), Event{Kind: ConfigResolved})
+			err = wh.Send(t.Context(), Event{Kind: ConfigResolved})
 			if err == nil || !strings.Contains(err.Error(), "redirect") || strings.Contains(err.Error(), "token-abc") {
 				t.Errorf("Send = %v, want an error about the redirect that names no token", err)
 			}
@@ -209,7 +209,7 @@ func TestChatCarriesNoCRMText(t *testing.T) {
 		{Kind: LeadDead, Site: "shop", LeadID: "ld_2", Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: crmText}.Exhausted()},
 		{Kind: ConfigProblem, Reason: delivery.Reason{Code: delivery.ConfigAPIKey, CRMCode: 400, Detail: crmText}},
 	} {
-		if err := wh.Send(context.Background(), ev); err != nil {
+		if err := wh.Send(t.Context(), ev); err != nil {
 			t.Fatal(err)
 		}
 	}

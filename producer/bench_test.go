@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -17,7 +16,7 @@ import (
 func BenchmarkPublish(b *testing.B) {
 	rds := redistest.Start(b)
 	p := New(rds.Client(), Options{}, zap.NewNop())
-	ctx := context.Background()
+	ctx := b.Context()
 	l := lead.Lead{Title: "Ann Lee", Email: "ann@example.com", Phone: "+79001234567", Description: "Call me back"}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -33,7 +32,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkPublishDuplicate(b *testing.B) {
 	rds := redistest.Start(b)
 	p := New(rds.Client(), Options{}, zap.NewNop())
-	ctx := context.Background()
+	ctx := b.Context()
 	l := lead.Lead{Title: "Ann Lee", Email: "ann@example.com"}
 	if _, err := p.Publish(ctx, "shop", l, "same"); err != nil {
 		b.Fatal(err)
@@ -52,7 +51,7 @@ func BenchmarkPublishDuplicate(b *testing.B) {
 func BenchmarkPublishParallel(b *testing.B) {
 	rds := redistest.Start(b)
 	p := New(rds.Client(), Options{}, zap.NewNop())
-	ctx := context.Background()
+	ctx := b.Context()
 	l := lead.Lead{Title: "Ann Lee", Email: "ann@example.com"}
 	b.SetParallelism(4)
 	b.ReportAllocs()

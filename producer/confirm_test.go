@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func TestWaitReplicasConfirms(t *testing.T) {
 	redistest.StartReplica(t, primary)
 	rc := primary.Client()
 	p, _ := newPublisher(t, rc, Options{Queue: "confirm", WaitReplicas: 1, WaitTimeout: 5 * time.Second})
-	ctx := context.Background()
+	ctx := t.Context()
 	tests := []struct {
 		name     string
 		loseTask bool

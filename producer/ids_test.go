@@ -2,7 +2,6 @@ package producer
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -41,7 +40,7 @@ func TestKeylessIDsRevealNothing(t *testing.T) {
 	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return at }
 	p, _ := newPublisher(t, rdb, Options{Queue: "ids", Clock: clock, IDKey: idKey(t, 1)})
-	ctx := context.Background()
+	ctx := t.Context()
 	ann := lead.Lead{Title: "Ann", Phone: "+7 900 123-45-67"}
 	rc, err := p.Publish(ctx, "shop", ann, "")
 	if err != nil {
@@ -109,7 +108,7 @@ func TestKeylessAcrossUpgrade(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			rc := redistest.Start(t).Client()
-			ctx := context.Background()
+			ctx := t.Context()
 			ann := lead.Lead{Title: "Ann", Email: "ann@example.com", Description: "call me"}
 			ann.Normalize()
 			old := lead.NewPayload("shop", "", ann, c.received) // the old form: "sha256:" and the digest
@@ -160,7 +159,7 @@ func TestSumKeyed(t *testing.T) {
 	k := idKey(t, 1)
 	p, _ := newPublisher(t, rc, Options{Queue: "sum", IDKey: k})
 	l := lead.Lead{Phone: "+7 900 123-45-67"}
-	r, err := p.Publish(context.Background(), "shop", l, "order-1")
+	r, err := p.Publish(t.Context(), "shop", l, "order-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +197,7 @@ func TestSumAcrossUpgrade(t *testing.T) {
 	for _, where := range []string{"marker", "task"} {
 		t.Run(where, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := t.Context()
 			rc := redistest.Start(t).Client()
 			old := lead.NewPayload("shop", "order-9", ann, time.Now()) // v1 Sum, as the previous version wrote
 			if old.Sum == "" || lead.Digest(old.Sum).Version() != lead.DigestV1 {

@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,7 +76,7 @@ func TestPublishDeduplicates(t *testing.T) {
 			t.Parallel()
 			queue := fmt.Sprintf("dedup%d", i)
 			p, _ := newPublisher(t, rdb, Options{Queue: queue})
-			ctx := context.Background()
+			ctx := t.Context()
 			// Sites are per subtest: leads are remembered by id across queues.
 			sfx := fmt.Sprint(i)
 			r1, err := p.Publish(ctx, tc.first.site+sfx, tc.first.l, tc.first.key)
@@ -105,7 +104,7 @@ func TestPublishTaskOptions(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client()
 	p, _ := newPublisher(t, rdb, Options{Queue: "opts", MaxRetry: 7, DedupTTL: 2 * time.Hour})
-	r, err := p.Publish(context.Background(), "shop", lead.Lead{Phone: "+79001234567"}, "k")
+	r, err := p.Publish(t.Context(), "shop", lead.Lead{Phone: "+79001234567"}, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +125,7 @@ func TestPublishInvalid(t *testing.T) {
 	t.Parallel()
 	m, rdb := newMini(t)
 	p, _ := newPublisher(t, rdb, Options{})
-	_, err := p.Publish(context.Background(), "shop", lead.Lead{Email: "not-an-address", City: "\xff"}, "")
+	_, err := p.Publish(t.Context(), "shop", lead.Lead{Email: "not-an-address", City: "\xff"}, "")
 	var ve *lead.ValidationError
 	if !errors.As(err, &ve) || len(ve.Fields) != 2 {
 		t.Fatalf("Publish = %v, want *lead.ValidationError naming city and email", err)
@@ -142,7 +141,7 @@ func TestRedisDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	p, _ := newPublisher(t, rdb, Options{})
-	ctx := context.Background()
+	ctx := t.Context()
 	r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "k")
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +168,7 @@ func TestWaitReplicas(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client()
 	p, _ := newPublisher(t, rdb, Options{Queue: "wait", WaitReplicas: 1, WaitTimeout: 20 * time.Millisecond})
-	_, err := p.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, "k")
+	_, err := p.Publish(t.Context(), "shop", lead.Lead{Title: "Ann"}, "k")
 	var short *keys.ReplicasError
 	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &short) || short.Got != 0 || short.Want != 1 {
 		t.Fatalf("Publish without replicas = %v, want ErrUnavailable", err)
@@ -179,7 +178,7 @@ func TestWaitReplicas(t *testing.T) {
 		t.Errorf("tasks = %d, want 1", got)
 	}
 	p0, _ := newPublisher(t, rdb, Options{Queue: "wait"})
-	if r, err := p0.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, "k"); err != nil || !r.Duplicate {
+	if r, err := p0.Publish(t.Context(), "shop", lead.Lead{Title: "Ann"}, "k"); err != nil || !r.Duplicate {
 		t.Errorf("retry = %+v, %v; want duplicate", r, err)
 	}
 }
@@ -191,10 +190,10 @@ func TestClose(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Publish(context.Background(), "shop", lead.Lead{Title: "Ann"}, ""); !errors.Is(err, ErrUnavailable) {
+	if _, err := p.Publish(t.Context(), "shop", lead.Lead{Title: "Ann"}, ""); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Publish after Close = %v, want ErrUnavailable", err)
 	}
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
 		t.Errorf("Close closed the caller's client: %v", err)
 	}
 }
@@ -204,7 +203,7 @@ func TestLogsKeepPersonalDataAtDebug(t *testing.T) {
 	_, rdb := newMini(t)
 	p, logs := newPublisher(t, rdb, Options{})
 	l := lead.Lead{Title: "Secret Name", Email: "secret@example.com", Phone: "+79990001122"}
-	r, err := p.Publish(context.Background(), "shop", l, "")
+	r, err := p.Publish(t.Context(), "shop", l, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +240,7 @@ func TestPublishKeyReusedAfterTaskExpired(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client()
 	p, _ := newPublisher(t, rdb, Options{Queue: "expired"})
-	ctx := context.Background()
+	ctx := t.Context()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "order-9")
 	if err != nil {
@@ -292,7 +291,7 @@ func TestKeylessWindow(t *testing.T) {
 	rdb := redistest.Start(t).Client()
 	const window = 300 * time.Millisecond
 	p, logs := newPublisher(t, rdb, Options{Queue: "keyless", KeylessWindow: window})
-	ctx := context.Background()
+	ctx := t.Context()
 	ann := lead.Lead{Title: "Ann", Email: "ann@example.com", Description: "please call"}
 	first, err := p.Publish(ctx, "shop", ann, "")
 	if err != nil || first.Duplicate {
@@ -340,7 +339,7 @@ func TestReceivedOnFleetClock(t *testing.T) {
 	t.Parallel()
 	rc := redistest.Start(t).Client()
 	store := rdbstore.New(rc)
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, skew := range []time.Duration{5 * time.Minute, -5 * time.Minute, 0} {
 		t.Run(skew.String(), func(t *testing.T) {
 			p, _ := newPublisher(t, rc, Options{Queue: "clock", Clock: func() time.Time { return time.Now().Add(skew) }})

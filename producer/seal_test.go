@@ -36,7 +36,7 @@ func TestSealersOnFleetClock(t *testing.T) {
 	m, rc := newMini(t)
 	m.SetTime(time.Now().Add(-time.Hour)) // this host runs an hour ahead of Redis
 	workertest.ServeQueue(t, rc, "sealers")
-	ctx := context.Background()
+	ctx := t.Context()
 	store := rdb.New(rc)
 	redisNow, err := store.Time(ctx)
 	if err != nil {
@@ -103,7 +103,7 @@ func TestSealGateDoesNotWaitForALook(t *testing.T) {
 	}
 	t.Cleanup(release)
 	p, _ := newPublisher(t, rc, Options{Queue: "gate", Codec: sealingCodec(t)})
-	ctx := context.Background()
+	ctx := t.Context()
 	if !p.codec(ctx).Sealing() {
 		t.Fatal("no worker serves the queue: want sealing")
 	}

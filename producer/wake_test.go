@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -30,9 +29,9 @@ func TestPublishWakesWorkers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rc := redistest.Start(t).Client()
-			ps := rc.Subscribe(context.Background(), rdb.WakeChannel(lead.DefaultQueue))
+			ps := rc.Subscribe(t.Context(), rdb.WakeChannel(lead.DefaultQueue))
 			t.Cleanup(func() { _ = ps.Close() })
-			if _, err := ps.ReceiveTimeout(context.Background(), 5*time.Second); err != nil {
+			if _, err := ps.ReceiveTimeout(t.Context(), 5*time.Second); err != nil {
 				t.Fatalf("no subscription: %v", err)
 			}
 			p, _ := newPublisher(t, rc, Options{})
@@ -40,7 +39,7 @@ func TestPublishWakesWorkers(t *testing.T) {
 			for i := range tc.leads {
 				wg.Go(func() {
 					l := lead.Lead{Title: "Ann", Email: fmt.Sprintf("ann%d@example.com", i)}
-					if _, err := p.Publish(context.Background(), "shop", l, ""); err != nil {
+					if _, err := p.Publish(t.Context(), "shop", l, ""); err != nil {
 						t.Error(err)
 					}
 				})
@@ -55,7 +54,7 @@ func TestPublishWakesWorkers(t *testing.T) {
 			}
 			wakes := 0
 			for {
-				msg, err := ps.ReceiveTimeout(context.Background(), 200*time.Millisecond)
+				msg, err := ps.ReceiveTimeout(t.Context(), 200*time.Millisecond)
 				if _, ok := msg.(*redis.Message); err != nil || !ok {
 					break
 				}
