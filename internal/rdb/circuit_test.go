@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"leadrelay/delivery"
-	"leadrelay/internal/redistest"
 )
 
 // TestCircuitLeadFault: a lead that fails again after the CRM worked for
@@ -15,7 +14,8 @@ import (
 // poison lead counted, and its retries alone opened the circuit.
 func TestCircuitLeadFault(t *testing.T) {
 	t.Parallel()
-	s := New(redistest.Start(t).Client())
+	ctx := t.Context()
+	s, _ := startStore(t)
 	now := time.Now()
 	a := func(lead string) CircuitArgs {
 		return CircuitArgs{Now: now, Threshold: 3, Cooldown: time.Minute, TTL: time.Hour, Lead: lead}

@@ -3,8 +3,6 @@ package rdb
 import (
 	"testing"
 	"time"
-
-	"leadrelay/internal/redistest"
 )
 
 // TestDeadPutCompareAndSet: a dead lead's record is written only over the
@@ -13,8 +11,8 @@ import (
 // and queue indexes, and a history taken up goes.
 func TestDeadPutCompareAndSet(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, _ := startStore(t)
 	at := time.UnixMilli(1764583200000)
 	if err := s.DeadKeepHistory(ctx, "ld_1", []byte(`{"attempts":3}`), time.Hour); err != nil {
 		t.Fatal(err)

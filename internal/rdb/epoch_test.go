@@ -1,11 +1,8 @@
 package rdb
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"leadrelay/internal/redistest"
 )
 
 // TestEpochRefindKeepsFloor: two workers whose counts differ find one
@@ -14,9 +11,8 @@ import (
 // above leads the old data forgot and those are added again.
 func TestEpochRefindKeepsFloor(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	now := time.Now()
 	tests := []struct {
 		name      string

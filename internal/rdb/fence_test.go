@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"leadrelay/delivery"
-	"leadrelay/internal/redistest"
 )
 
 // TestLateWritesAfterTakeOver: worker A begins and sends, is cut off from
@@ -17,6 +16,7 @@ import (
 // delivered marker (the CRM's word), but leaves B's record and lock.
 func TestLateWritesAfterTakeOver(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const id = "ld_f"
 	now := time.Now()
 	type late func(t *testing.T, s *Store) Fence
@@ -61,8 +61,7 @@ func TestLateWritesAfterTakeOver(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rc := redistest.Start(t).Client()
-			s := New(rc)
+			s, rc := startStore(t)
 			rc.HSet(ctx, BacklogKey("leads"), "shop", 1)
 			takeOver(t, s, id, now)
 			before := rc.HGetAll(ctx, AttemptKey(id)).Val()
@@ -99,10 +98,10 @@ func TestLateWritesAfterTakeOver(t *testing.T) {
 // writes, and an older run stays fenced off once the newer released.
 func TestFenceOwner(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const id = "ld_o"
 	now := time.Now()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	s, rc := startStore(t)
 	release := func(token, state string) Fence {
 		t.Helper()
 		f, err := s.Release(ctx, id, token, Release{Mode: ReleaseSet, State: state, SettleAt: now})
@@ -132,6 +131,7 @@ func TestFenceOwner(t *testing.T) {
 // over and send again after a look-up.
 func takeOver(t *testing.T, s *Store, id string, now time.Time) {
 	t.Helper()
+	ctx := t.Context()
 	begin := func(token string) Begun {
 		t.Helper()
 		b, err := s.Begin(ctx, BeginArgs{ID: id, Token: token, Now: now, LockTTL: time.Minute, RecordTTL: time.Hour})

@@ -85,6 +85,7 @@ func (h *tripHook) rounds() []int {
 // once, alone. Begin and Finish, a run's two round trips, both share.
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	const n = 8
 	const broken, gaveUp = 3, 5 // lead 3's lock is a hash: its script fails
@@ -213,6 +214,7 @@ func together(t *testing.T, rc *redis.Client, n int, call func(s *Store, i int) 
 // for the fresh identity is given back.
 func TestAdmitKeyless(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	h := newTripHook()
 	h.all = true

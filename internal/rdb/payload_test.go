@@ -2,13 +2,10 @@ package rdb
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-
-	"leadrelay/internal/redistest"
 )
 
 // TestChangeTaskPayload: a stored task's payload changes in every state a
@@ -16,11 +13,10 @@ import (
 // was, and a task a worker holds is left alone.
 func TestChangeTaskPayload(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	ctx := context.Background()
+	ctx := t.Context()
+	s, rc := startStore(t)
 	cli := asynq.NewClientFromRedisClient(rc)
 	insp := asynq.NewInspectorFromRedisClient(rc)
-	s := New(rc)
 	tests := []struct {
 		id   string
 		opts []asynq.Option

@@ -1,25 +1,32 @@
 package rdb
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
 )
 
-var ctx = context.Background()
+// startStore is a Store on a redis-server of the test's own, and a client
+// of that server for what the test reads and writes beside the store.
+func startStore(t *testing.T) (*Store, *redis.Client) {
+	t.Helper()
+	rc := redistest.Start(t).Client()
+	return New(rc), rc
+}
 
 // TestJournalCoverage: the journal proves a lead was seen only where its
 // pages overlap; a page that starts above the journal's top leaves a gap,
 // and a short page is the CRM's whole list.
 func TestJournalCoverage(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	page := func(lo, hi int64) []JournalItem {
 		var out []JournalItem
 		for id := hi; id >= lo; id-- {
@@ -54,7 +61,7 @@ func TestJournalCoverage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(redistest.Start(t).Client())
+			s, _ := startStore(t)
 			var j Journal
 			var err error
 			for _, m := range tc.merges {
@@ -83,7 +90,8 @@ func TestJournalCoverage(t *testing.T) {
 // unseen after that page is merged.
 func TestJournalUnseenSends(t *testing.T) {
 	t.Parallel()
-	s := New(redistest.Start(t).Client())
+	ctx := t.Context()
+	s, _ := startStore(t)
 	begin := func(id string) Begun {
 		t.Helper()
 		b, err := s.Begin(ctx, BeginArgs{ID: id, Token: "t", Now: time.Now(), LockTTL: time.Minute, RecordTTL: time.Hour, CountSend: true})
@@ -113,6 +121,7 @@ func TestJournalUnseenSends(t *testing.T) {
 // the pages are merged in.
 func TestJournalOpenSecond(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	sec := time.Date(2026, 12, 7, 9, 0, 5, 0, time.UTC) // the CRM's own clock
 	type merge struct {
@@ -141,7 +150,7 @@ func TestJournalOpenSecond(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(redistest.Start(t).Client())
+			s, _ := startStore(t)
 			for i := range 2 { // sends before the pages: seq 2
 				if _, err := s.Begin(ctx, BeginArgs{ID: fmt.Sprint("ld_", i), Token: "t", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour, CountSend: true}); err != nil {
 					t.Fatal(err)
@@ -166,8 +175,8 @@ func TestJournalOpenSecond(t *testing.T) {
 // nothing, and counts that drifted heal once the queue holds nothing.
 func TestAdmit(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	pending := asynqQueueKeys("leads")[0]
 	type step struct {
 		do       string // "admit", "enqueue" (a task lands in asynq's list), "deliver", "unreserve", "drain"
@@ -231,7 +240,8 @@ func TestAdmit(t *testing.T) {
 // again on a second try.
 func TestClaim(t *testing.T) {
 	t.Parallel()
-	s := New(redistest.Start(t).Client())
+	ctx := t.Context()
+	s, _ := startStore(t)
 	for _, tc := range []struct {
 		lead string
 		want bool
@@ -247,8 +257,8 @@ func TestClaim(t *testing.T) {
 // between.
 func TestDeliveryStates(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	now := time.Now()
 	args := BeginArgs{ID: "ld_q", Token: "t1", Now: now, LockTTL: time.Minute, RecordTTL: time.Hour}
 	b, err := s.Begin(ctx, args)
@@ -301,6 +311,7 @@ func TestDeliveryStates(t *testing.T) {
 // own inspector counts, so an asynq upgrade that renames them fails here.
 func TestAsynqQueueKeys(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	cl := asynq.NewClientFromRedisClient(rc)
 	for i, opt := range []asynq.Option{asynq.Queue("leads"), asynq.ProcessIn(time.Hour)} {
@@ -367,6 +378,7 @@ func TestMarkerForms(t *testing.T) {
 // under its own key stays that lead's.
 func TestClaimOfTheVersionBefore(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	rc.Set(ctx, LegacyClaimKey(941), "ld_old", time.Hour)
 	if got, err := New(rc).Claim(ctx, 941, "ld_new", time.Hour); err != nil || got {
@@ -380,8 +392,8 @@ func TestClaimOfTheVersionBefore(t *testing.T) {
 // delivery: the ops page's figures), on a single primary.
 func TestFinishCountsOnce(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	rc.HSet(ctx, BacklogKey("leads"), "shop", 2)
 	rc.LPush(ctx, asynqQueueKeys("leads")[0], "other")
 	a := FinishArgs{Queue: "leads", Marker: Marker{LeadID: "ld_1", Site: "shop", CRMID: 9, At: time.Now()},
@@ -408,6 +420,7 @@ func TestFinishCountsOnce(t *testing.T) {
 // and sets the site's last delivery (the ops page's figures).
 func TestFinishCountsOnCluster(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	s := New(redistest.StartCluster(t, 3).Client())
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	a := FinishArgs{Queue: "leads", Marker: Marker{LeadID: "ld_c", Site: "shop", CRMID: 11, At: at},
@@ -428,8 +441,8 @@ func TestFinishCountsOnCluster(t *testing.T) {
 // is retried; a lead delivered at its first run keeps no record.
 func TestRunsCounted(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	down := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}
 	tests := []struct {
 		name     string
@@ -489,8 +502,8 @@ func TestRunsCounted(t *testing.T) {
 // once its lead could no longer be kept (Keep after its admission).
 func TestSiteShare(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s := New(redistest.Start(t).Client())
+	ctx := t.Context()
+	s, _ := startStore(t)
 	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	const keep = 24 * time.Hour
 	admit := func(site string, at time.Time) Admitted {

@@ -14,6 +14,7 @@ import (
 // names its KEYS and ARGV, and compiles; every function file is used.
 func TestScriptFiles(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	scripts, err := fs.Glob(scriptFiles, "scripts/*.lua")
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no scripts: %v", err)

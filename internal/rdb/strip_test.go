@@ -1,7 +1,6 @@
 package rdb
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ import (
 // quote the CRM's answer about the lead; every other field stays.
 func TestChangeCompletedDropsLastError(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	var msg []byte
 	for _, f := range []struct {
@@ -56,6 +55,7 @@ func TestChangeCompletedDropsLastError(t *testing.T) {
 // retention ends, lowest first, within the range and past the skipped.
 func TestCompletedPage(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	for id, ends := range map[string]float64{"a": 100, "b": 200, "c": 200, "d": 300, "e": 400} {
 		if err := rc.ZAdd(ctx, asynqCompletedKey("q"), redis.Z{Score: ends, Member: id}).Err(); err != nil {
@@ -101,8 +101,8 @@ func TestCompletedPage(t *testing.T) {
 // now can end (its retention was shortened), and expires at its second.
 func TestMoveStripCursor(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	now := time.Now().Unix()
 	limit := now + 1000
 	steps := []struct {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"leadrelay/delivery"
-	"leadrelay/internal/redistest"
 )
 
 // TestTimeline: each run is one entry, oldest first, with what it did;
@@ -16,9 +15,9 @@ import (
 // CRM's own text (a reason's Detail) is not kept.
 func TestTimeline(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const id = "ld_t"
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	s, rc := startStore(t)
 	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	unreachable := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}
 	circuit := delivery.Reason{Code: delivery.CircuitOpen}
@@ -93,8 +92,8 @@ func TestTimeline(t *testing.T) {
 // timeline at all: the marker implies its entry, which Runs reads back.
 func TestFinishRecordsRun(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, rc := startStore(t)
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	at := t0.Add(30 * time.Millisecond)
 	plain := delivery.Run{At: t0, Worker: "w1:1", End: delivery.RunDelivered, CRMID: 42, Adds: 1, Duration: 30 * time.Millisecond}
@@ -166,7 +165,8 @@ func TestFinishRecordsRun(t *testing.T) {
 // entry, and Runs still shows the delivering run first, from the marker.
 func TestImpliedRunAfterDuplicate(t *testing.T) {
 	t.Parallel()
-	s := New(redistest.Start(t).Client())
+	ctx := t.Context()
+	s, _ := startStore(t)
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	const id = "ld_implied_dup"
 	if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: "A", Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
@@ -192,11 +192,11 @@ func TestImpliedRunAfterDuplicate(t *testing.T) {
 // marked fenced, and not its reason.
 func TestFailedRecordsRun(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	down := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503}
 	t0 := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
 	const id = "ld_failed_run"
-	s := New(redistest.Start(t).Client())
-	rc := s.Client()
+	s, rc := startStore(t)
 	for _, token := range []string{"A", "B"} {
 		if _, err := s.Begin(ctx, BeginArgs{ID: id, Token: token, Now: t0, LockTTL: time.Minute, RecordTTL: time.Hour}); err != nil {
 			t.Fatal(err)

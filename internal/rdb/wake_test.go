@@ -20,6 +20,7 @@ import (
 // fails here.
 func TestNextWork(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const queue = "leads"
 	grace := NextWorkArgs{Queue: queue, LeaseGrace: 30 * time.Second, CleanupGrace: 10 * time.Minute}
 	tests := []struct {
@@ -97,6 +98,7 @@ func hold(t *testing.T) asynq.HandlerFunc {
 // server stops at the test's end.
 func serveUntil(t *testing.T, rc redis.UniversalClient, state string, h asynq.HandlerFunc) {
 	t.Helper()
+	ctx := t.Context()
 	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{Concurrency: 1, Queues: map[string]int{"leads": 1},
 		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.FatalLevel, ShutdownTimeout: time.Second,
 		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return 2 * time.Hour }})
@@ -118,8 +120,8 @@ func serveUntil(t *testing.T, rc redis.UniversalClient, state string, h asynq.Ha
 // its own queue's.
 func TestWake(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
+	ctx := t.Context()
+	s, _ := startStore(t)
 	ps := s.SubscribeWake(ctx, "leads")
 	t.Cleanup(func() { _ = ps.Close() })
 	if _, err := ps.ReceiveTimeout(ctx, 5*time.Second); err != nil {
