@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"bytes"
-	"context"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -36,7 +35,7 @@ func TestCRMListIgnoredDates(t *testing.T) {
 		mu.Lock()
 		clock = day
 		mu.Unlock()
-		if _, err := crm.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x", Email: strings.ToLower(day.Format("Jan02")) + "@example.com"}}); err != nil {
+		if _, err := crm.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "x", Email: strings.ToLower(day.Format("Jan02")) + "@example.com"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,7 +58,7 @@ func TestCRMListIgnoredDates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sim.SetFaults(crmsim.Faults{V1ListIgnoresParams: tc.ignore})
 			var out, errb bytes.Buffer
-			err := RunWith(context.Background(), []string{"crm", "list", "--since", "2026-03-01", "--until", "2026-03-31"}, cfg, &out, &errb, Options{})
+			err := RunWith(t.Context(), []string{"crm", "list", "--since", "2026-03-01", "--until", "2026-03-31"}, cfg, &out, &errb, Options{})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, errb.String())
 			}

@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -37,7 +36,7 @@ func TestCRMStatCountsInWork(t *testing.T) {
 	e := newEnv(t, nil)
 	var ids []int64
 	for i := range 4 {
-		id, err := e.crm.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "Ann", Email: fmt.Sprintf("stat%d@example.com", i)}})
+		id, err := e.crm.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "Ann", Email: fmt.Sprintf("stat%d@example.com", i)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,7 +84,7 @@ func newEnv(t *testing.T, extra map[string]string) *env {
 func (e *env) run(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := RunWith(context.Background(), args, e.cfg, &out, &errb,
+	err := RunWith(t.Context(), args, e.cfg, &out, &errb,
 		Options{Stdin: strings.NewReader(stdin), Now: func() time.Time { return now }})
 	if strings.Contains(out.String()+errb.String(), crmKey) || (err != nil && strings.Contains(err.Error(), crmKey)) {
 		t.Fatalf("ctl %v printed the CRM key", args)
@@ -106,7 +106,7 @@ func (e *env) putDead(t *testing.T, site, key string, ago time.Duration) string 
 		t.Fatal(err)
 	}
 	at := now.Add(-ago)
-	if err := e.store.Put(context.Background(), deadletter.Record{
+	if err := e.store.Put(t.Context(), deadletter.Record{
 		LeadID: p.ID, Site: site, Queue: lead.DefaultQueue, Attempts: 3,
 		Reason: delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "CRM rejected " + key},
 		DeadAt: at, ReceivedAt: p.ReceivedAt, Payload: task.Payload(),
@@ -239,11 +239,11 @@ func TestQueues(t *testing.T) {
 	e.putDead(t, "shop", "trimmed", time.Minute)
 	// Seven leads delivered today, as the worker counts them, and two
 	// keyless repeats, as intake counts them.
-	if err := e.rdb.Set(context.Background(), rdb.DeliveredCountKey(now.UTC().Format("2006-01-02")), 7, 0).Err(); err != nil {
+	if err := e.rdb.Set(t.Context(), rdb.DeliveredCountKey(now.UTC().Format("2006-01-02")), 7, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := rdb.New(e.rdb).CountKeylessRepeat(context.Background(), "shop", "ld_x", now, time.Hour); err != nil {
+		if err := rdb.New(e.rdb).CountKeylessRepeat(t.Context(), "shop", "ld_x", now, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -394,7 +394,7 @@ func TestDeadRequeue(t *testing.T) {
 	if err != nil || info.Pending != 25 {
 		t.Fatalf("queue after requeue: %+v %v", info, err)
 	}
-	if n, _ := e.store.Count(context.Background()); n != 1 {
+	if n, _ := e.store.Count(t.Context()); n != 1 {
 		t.Errorf("store holds %d, want only the blog lead", n)
 	}
 
@@ -413,7 +413,7 @@ func TestDeadRequeue(t *testing.T) {
 
 func TestDeadPurge(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	e := newEnv(t, nil)
 	a := e.putArchived(t, "shop", "a")
 	e.putDead(t, "shop", "b", time.Minute)
@@ -455,7 +455,7 @@ func TestDeadPurge(t *testing.T) {
 
 func TestLeadStatus(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	e := newEnv(t, nil)
 
 	queued := payload("shop", "queued")
@@ -550,7 +550,7 @@ func TestLeadStatus(t *testing.T) {
 
 func TestCRM(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	e := newEnv(t, nil)
 	var ids []int64
 	for i := range 3 {
@@ -638,7 +638,7 @@ func TestHealth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out, errb bytes.Buffer
-			err := RunWith(context.Background(), append([]string{"health"}, tc.args...), cfg, &out, &errb, Options{})
+			err := RunWith(t.Context(), append([]string{"health"}, tc.args...), cfg, &out, &errb, Options{})
 			if ExitCode(err) != tc.code {
 				t.Errorf("exit %d (%v), want %d", ExitCode(err), err, tc.code)
 			}

@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +92,7 @@ func TestDeadReason(t *testing.T) {
 	e := newEnv(t, nil)
 	p := payload("shop", "raw")
 	r := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
-	if err := e.store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: r, Attempts: 1, DeadAt: now}); err != nil {
+	if err := e.store.Put(t.Context(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: r, Attempts: 1, DeadAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := e.run(t, "", "dead", "list")

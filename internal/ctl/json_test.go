@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -18,7 +17,7 @@ import (
 func TestJSONKeysSnakeCase(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	crmID, err := e.crm.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "Ann", Email: "snake@example.com"}})
+	crmID, err := e.crm.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "Ann", Email: "snake@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}

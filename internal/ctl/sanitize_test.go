@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -42,7 +41,7 @@ func TestClipStripsControls(t *testing.T) {
 func TestCRMInfoNoEscapes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	id, err := e.crm.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "Evil\x1b]0;owned\x07", Email: "evil@example.com", Description: "hi\x1b[2J\x1b[1;1H\u009b0m", Company: "ACME\u202E"}})
+	id, err := e.crm.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "Evil\x1b]0;owned\x07", Email: "evil@example.com", Description: "hi\x1b[2J\x1b[1;1H\u009b0m", Company: "ACME\u202E"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +45,7 @@ func TestSitesCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out, errw bytes.Buffer
-			err := Run(context.Background(), tc.args, cfg, &out, &errw)
+			err := Run(t.Context(), tc.args, cfg, &out, &errw)
 			if got := ExitCode(err); got != tc.code {
 				t.Fatalf("exit %d, want %d (%v)", got, tc.code, err)
 			}
