@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -154,7 +153,7 @@ func TestComposeRedisUsers(t *testing.T) {
 func TestRedisACLRules(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	lines, err := aclUsers(t, testRedisPasswords)
 	if err != nil {
 		t.Fatalf("redis-acl.sh: %v", err)

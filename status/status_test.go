@@ -72,7 +72,7 @@ func waitState(t *testing.T, r *status.Reader, site, id string, state delivery.S
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, err := r.ForSite(context.Background(), site, id)
+		st, err := r.ForSite(t.Context(), site, id)
 		if err == nil && st.State == state {
 			return st
 		}
@@ -85,7 +85,7 @@ func waitState(t *testing.T, r *status.Reader, site, id string, state delivery.S
 
 func publish(t *testing.T, p *producer.Publisher, title string) string {
 	t.Helper()
-	rc, err := p.Publish(context.Background(), "shop", lead.Lead{Title: title}, "")
+	rc, err := p.Publish(t.Context(), "shop", lead.Lead{Title: title}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +133,10 @@ func TestStatus(t *testing.T) {
 			if (tc.state == delivery.Delivered) == st.DeliveredAt.IsZero() {
 				t.Errorf("DeliveredAt = %v in state %s", st.DeliveredAt, st.State)
 			}
-			if _, err := tc.r.ForSite(context.Background(), "blog", tc.id); !errors.Is(err, status.ErrNotFound) {
+			if _, err := tc.r.ForSite(t.Context(), "blog", tc.id); !errors.Is(err, status.ErrNotFound) {
 				t.Errorf("another site's Status = %v, want ErrNotFound", err)
 			}
-			if got, err := p.Status(context.Background(), "shop", tc.id); tc.r == reader && (err != nil || got.State != st.State) {
+			if got, err := p.Status(t.Context(), "shop", tc.id); tc.r == reader && (err != nil || got.State != st.State) {
 				t.Errorf("the producer's Status = %+v, %v; want the status package's", got, err)
 			}
 		})
@@ -150,7 +150,7 @@ func TestStatusWithoutTask(t *testing.T) {
 	rc := redistest.Start(t).Client()
 	p := producer.New(rc, producer.Options{Queue: "marker"}, nil)
 	t.Cleanup(func() { _ = p.Close() })
-	ctx := context.Background()
+	ctx := t.Context()
 	r := status.New(rc, "marker")
 	delivered, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann"}, "k1")
 	if err != nil {

@@ -1,7 +1,6 @@
 package redisproc
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -22,7 +21,7 @@ func TestStart(t *testing.T) {
 		}
 		t.Skip("no redis-server on PATH")
 	}
-	ctx, dir := context.Background(), t.TempDir()
+	ctx, dir := t.Context(), t.TempDir()
 	start := func(addr, log string) (*Proc, error) {
 		_, port, _ := net.SplitHostPort(addr)
 		return Start(ctx, bin, []string{"--bind", "127.0.0.1", "--port", port, "--dir", dir, "--save", "", "--daemonize", "no"},

@@ -15,7 +15,7 @@ import (
 
 func TestRestartKeepsData(t *testing.T) {
 	s := Start(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	c := s.Client()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestStartOnTakenPort(t *testing.T) {
 // replica, which holds what was written and takes writes.
 func TestSentinelFailover(t *testing.T) {
 	g := StartSentinel(t, 1, 3)
-	ctx := context.Background()
+	ctx := t.Context()
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: MasterName, SentinelAddrs: g.SentinelAddrs()})
 	t.Cleanup(func() { c.Close() })
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -108,7 +108,7 @@ func TestSentinelFailover(t *testing.T) {
 // keys in every one of them.
 func TestCluster(t *testing.T) {
 	cl := StartCluster(t, 3)
-	ctx := context.Background()
+	ctx := t.Context()
 	c := cl.Client()
 	for _, k := range []string{"a", "b", "c", "{x}1", "{x}2", "leadrelay:breaker"} {
 		if err := c.Set(ctx, k, "v", 0).Err(); err != nil {
