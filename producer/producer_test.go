@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	rdbstore "leadrelay/internal/rdb"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	keys "leadrelay/internal/rdb"
+	rdbstore "leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 )
@@ -169,7 +168,7 @@ func TestWaitReplicas(t *testing.T) {
 	rdb := redistest.Start(t).Client()
 	p, _ := newPublisher(t, rdb, Options{Queue: "wait", WaitReplicas: 1, WaitTimeout: 20 * time.Millisecond})
 	_, err := p.Publish(t.Context(), "shop", lead.Lead{Title: "Ann"}, "k")
-	var short *keys.ReplicasError
+	var short *rdbstore.ReplicasError
 	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &short) || short.Got != 0 || short.Want != 1 {
 		t.Fatalf("Publish without replicas = %v, want ErrUnavailable", err)
 	}
@@ -180,6 +179,46 @@ func TestWaitReplicas(t *testing.T) {
 	p0, _ := newPublisher(t, rdb, Options{Queue: "wait"})
 	if r, err := p0.Publish(t.Context(), "shop", lead.Lead{Title: "Ann"}, "k"); err != nil || !r.Duplicate {
 		t.Errorf("retry = %+v, %v; want duplicate", r, err)
+	}
+}
+
+// TestWaitReplicasConfirms: with a replica in sync a lead is acknowledged;
+// a task that is not on the primary the confirming connection reaches (lost
+// in a failover) is not.
+func TestWaitReplicasConfirms(t *testing.T) {
+	t.Parallel()
+	primary := redistest.Start(t)
+	redistest.StartReplica(t, primary)
+	rc := primary.Client()
+	p, _ := newPublisher(t, rc, Options{Queue: "confirm", WaitReplicas: 1, WaitTimeout: 5 * time.Second})
+	ctx := t.Context()
+	tests := []struct {
+		name     string
+		loseTask bool
+		wantErr  error
+	}{
+		{"replica holds the lead", false, nil},
+		{"task lost before the wait", true, rdbstore.ErrTaskNotOnPrimary},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := p.Publish(ctx, "shop", lead.Lead{Title: "Ann", Description: tc.name}, "k"+string(rune('a'+i)))
+			if err != nil {
+				t.Fatalf("Publish = %v", err)
+			}
+			if tc.loseTask {
+				if err := rc.Del(ctx, rdbstore.AsynqTaskKey("confirm", r.ID)).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = p.confirm(ctx, r.ID)
+			switch {
+			case tc.wantErr == nil && err != nil:
+				t.Fatalf("confirm = %v", err)
+			case tc.wantErr != nil && (!errors.Is(err, ErrUnavailable) || !errors.Is(err, tc.wantErr)):
+				t.Fatalf("confirm = %v, want ErrUnavailable and %v", err, tc.wantErr)
+			}
+		})
 	}
 }
 
@@ -249,8 +288,8 @@ func TestPublishKeyReusedAfterTaskExpired(t *testing.T) {
 	// The worker delivers it; asynq forgets the task.
 	sum := lead.Lead{Title: "Ann"}
 	sum.Normalize()
-	if _, err := keys.New(rdb).Finish(ctx, keys.FinishArgs{Queue: "expired", Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01",
-		Marker: keys.Marker{LeadID: r.ID, Site: "shop", Sum: string(sum.Digest()), CRMID: 4, At: time.Now()}}); err != nil {
+	if _, err := rdbstore.New(rdb).Finish(ctx, rdbstore.FinishArgs{Queue: "expired", Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01",
+		Marker: rdbstore.Marker{LeadID: r.ID, Site: "shop", Sum: string(sum.Digest()), CRMID: 4, At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := insp.DeleteTask("expired", r.ID); err != nil {
