@@ -17,6 +17,9 @@ import (
 // policy and persistence again: CONFIG SET changes them without a restart.
 const durabilityEvery = 30 * time.Second
 
+// checkTimeout bounds one reading of Redis's durability.
+const checkTimeout = 5 * time.Second
+
 // durability watches that Redis keeps what LeadRelay writes: a policy
 // that evicts nothing (a full Redis evicting under allkeys-lru lost 66 of
 // 2,748 acknowledged leads in one run, issue 17), and an append-only file
@@ -109,9 +112,7 @@ func (g *durability) Problem() string {
 // may lose leads stops the start with the problem; one that cannot be
 // read yet (it may come up after us) is read again by watch.
 func (g *durability) start(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	p, err := g.check(cctx)
+	p, err := g.checkWithin(ctx)
 	switch {
 	case err != nil:
 		g.log.Warn("Redis's eviction policy and persistence unknown at start; read again every 30s", zap.Error(err))
@@ -121,22 +122,22 @@ func (g *durability) start(ctx context.Context) error {
 	return nil
 }
 
-// watch checks Redis every durabilityEvery until ctx ends.
+// watch checks Redis again now (start may not have read it) and every
+// durabilityEvery until ctx ends.
 func (g *durability) watch(ctx context.Context) {
-	t := time.NewTicker(durabilityEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if _, err := g.check(cctx); err != nil {
-				g.log.Debug("Redis's eviction policy and persistence not read", zap.Error(err))
-			}
-			cancel()
+	every(ctx, durabilityEvery, func(ctx context.Context) {
+		if _, err := g.checkWithin(ctx); err != nil {
+			g.log.Debug("Redis's eviction policy and persistence not read", zap.Error(err))
 		}
-	}
+	})
+}
+
+// checkWithin is check bounded by checkTimeout, so a Redis that does not
+// answer neither holds up the start nor stacks up readings.
+func (g *durability) checkWithin(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	return g.check(ctx)
 }
 
 // ready is the readiness check: not ready while Redis may lose leads.
