@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -280,7 +279,7 @@ func deadLetterAndRerun(t *testing.T, api string) {
 		t.Errorf("status = %v", st)
 	}
 	store := deadletter.New(rds.Client())
-	rec, err := store.Get(context.Background(), id)
+	rec, err := store.Get(t.Context(), id)
 	if err != nil || rec.Reason.Code != delivery.CRMRejected || !strings.Contains(rec.Reason.Detail, "Ошибка добавления") || rec.Site != "shop" {
 		t.Fatalf("dead-letter store: %+v, %v", rec, err)
 	}
@@ -294,7 +293,7 @@ func deadLetterAndRerun(t *testing.T, api string) {
 	if got := countByEmail(sim)["dead@example.com"]; got != 1 {
 		t.Errorf("re-run lead is %d times in the CRM", got)
 	}
-	if n, err := store.Count(context.Background()); err != nil || n != 0 {
+	if n, err := store.Count(t.Context()); err != nil || n != 0 {
 		t.Errorf("delivered lead still in the dead-letter store: %d, %v", n, err)
 	}
 	if st := leadStatus(t, in.URL, id); st["attempts"] != 2.0 || st["last_error"] != nil {
@@ -328,7 +327,7 @@ func TestRetriesExhausted(t *testing.T) {
 	id, _ := body["id"].(string)
 	store := deadletter.New(rds.Client())
 	waitUntil(t, 30*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
-		rec, err := store.Get(context.Background(), id)
+		rec, err := store.Get(t.Context(), id)
 		return err == nil && rec.Reason.Code == delivery.RetriesExhausted && rec.Reason.Last == delivery.CRMUnreachable
 	})
 	waitUntil(t, 10*time.Second, func() string { return fmt.Sprint(leadStatus(t, in.URL, id)) }, func() bool {
@@ -405,7 +404,7 @@ func TestEmbeddedMode(t *testing.T) {
 	}
 	id := body["id"].(string)
 	waitUntil(t, 20*time.Second, func() string { return "not delivered" }, func() bool {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, in.URL+"/v1/leads/"+id, nil)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, in.URL+"/v1/leads/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		_, st := doJSON(t, req)
 		return st["status"] == "delivered"

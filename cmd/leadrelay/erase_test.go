@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -251,7 +250,7 @@ func TestDeliveredDigestKeyed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := c.List(context.Background(), crmclient.ListOptions{})
+	items, err := c.List(t.Context(), crmclient.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestBinaryExitCodes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], tc.args...)
 			cmd.Env = []string{runMainEnv + "=1", "LEADRELAY_REDIS_URL=" + rds.URL()}

@@ -53,7 +53,7 @@ func TestRelayLinksNoLab(t *testing.T) {
 	if err != nil {
 		t.Skip("no go tool on PATH to list the relay's dependencies")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, gobin, "list", "-deps", ".").Output()
 	if err != nil {

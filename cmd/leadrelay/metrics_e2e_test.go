@@ -236,7 +236,7 @@ func scrape(t *testing.T, base string) map[string]float64 {
 // scanTasks returns every field of every asynq task hash in Redis.
 func scanTasks(t *testing.T, rds *redistest.Server) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	c := rds.Client()
 	var out []string

@@ -62,7 +62,7 @@ func TestRedisThatMayLoseLeads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			err = Run(ctx, cfg, tc.roles, io.Discard, zap.NewNop())
 			if err == nil {
@@ -82,7 +82,7 @@ func TestRedisThatMayLoseLeads(t *testing.T) {
 // setting, and intake's refusal (Problem) ends when it is changed back.
 func TestDurabilityWatch(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rds := redistest.Start(t)
 	core, logs := observer.New(zap.InfoLevel)
 	g := newDurability(&Redis{Client: rds.Client()}, config.Config{}, zap.New(core))

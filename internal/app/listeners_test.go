@@ -154,7 +154,7 @@ func TestListenerSplit(t *testing.T) {
 // takes the writes of the leads already in (a delivered marker).
 func TestMemoryGuard(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rds := redistest.Start(t)
 	c := rds.Client()
 	site, _ := runIntakeOn(t, rds, map[string]string{"LEADRELAY_REDIS_MEMORY_GUARD": "0.5", "LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0"})

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -29,7 +28,7 @@ import (
 // the CRM once, the queue empty, and intake take leads again.
 func TestMemoryGuardDrains(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rds := redistest.Start(t)
 	sim, crmURL := hatest.StartSim(t, 0)
 	env := map[string]string{

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func TestNotifications(t *testing.T) {
 	d := deadLetters{store: deadletter.New(rdb), queue: "leads", notify: rec}
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	rejected := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
-	if err := d.Put(context.Background(), p, worker.Death{Reason: rejected, Outcome: delivery.Final, Attempt: 1}); err != nil {
+	if err := d.Put(t.Context(), p, worker.Death{Reason: rejected, Outcome: delivery.Final, Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	obs := &notifyingObserver{Observer: metrics.New(nil), n: rec}

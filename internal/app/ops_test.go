@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
@@ -20,7 +19,7 @@ func TestDeadHandler(t *testing.T) {
 	store := deadletter.New(rds.Client())
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann"}, time.Now())
 	b, _ := json.Marshal(p)
-	if err := store.Put(context.Background(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: delivery.Reason{Code: delivery.CRMRejected}, Payload: b}); err != nil {
+	if err := store.Put(t.Context(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: delivery.Reason{Code: delivery.CRMRejected}, Payload: b}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -63,7 +62,7 @@ func TestDeadHandler(t *testing.T) {
 			}
 		})
 	}
-	if n, _ := store.Count(context.Background()); n != 0 {
+	if n, _ := store.Count(t.Context()); n != 0 {
 		t.Errorf("requeued lead still in the store")
 	}
 }

@@ -40,7 +40,7 @@ func TestPruneDead(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := t.Context()
 			e := newDeadEnv(t)
 			store, insp := e.store, e.insp
 			ids := map[string]string{}
@@ -85,7 +85,7 @@ func TestPruneDead(t *testing.T) {
 // record told nobody.
 func TestSweepRecordsArchived(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	e := newDeadEnv(t)
 	rds, store, insp := e.rds, e.store, e.insp
 	kept := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 7}
@@ -198,7 +198,7 @@ func TestSweepRaces(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := t.Context()
 			e := newDeadEnv(t)
 			p := lead.NewPayload("shop", tc.name, lead.Lead{Email: "a@example.com"}, time.Now())
 			e.archive(t, p)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -31,7 +30,7 @@ const blogKey = "blog-key-fedcba9876543210"
 // the other site's lead is 202 and delivered.
 func TestOneSiteCannotHaltIntake(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rds := redistest.Start(t)
 	if err := rds.Client().ConfigSet(ctx, "maxmemory", "40mb").Err(); err != nil {
 		t.Fatal(err)

@@ -298,7 +298,7 @@ func TestSitesReloader(t *testing.T) {
 		core, logs := observer.New(zapcore.InfoLevel)
 		r := &sitesReloader{cfg: cfg, dir: r.dir, log: zap.New(core), running: r.running}
 		r.cfg.Intake.SitesFile, r.cfg.Intake.SitesPoll = tc.file, 0
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		hup := make(chan os.Signal, 1)
 		done := make(chan struct{})
 		go func() { r.run(ctx, hup); close(done) }()

@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"testing"
@@ -43,7 +42,7 @@ func TestStripSweep(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := t.Context()
 			rds := redistest.StartWith(t, "--rdbcompression", "no", "--aof-use-rdb-preamble", "no")
 			rc := rds.Client()
 			const queue, n = "leads", 3

@@ -1,7 +1,6 @@
 package opspage
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +23,7 @@ import (
 // bound), and no re-run on a read-only page.
 func TestPage(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	dead := deadletter.New(rc)
 	p := lead.NewPayload("shop", "k1", lead.Lead{Title: "Ann", Email: "ann@example.org", Phone: "+7 900 123-45-67"}, time.Now())
@@ -86,7 +85,7 @@ func TestPage(t *testing.T) {
 // found a lead created twice.
 func TestPageAudit(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	page := New(rc, deadletter.New(rc), lead.Codec{}, Options{})
 	get := func() string {
@@ -120,7 +119,7 @@ func TestRerunRefused(t *testing.T) {
 	rc := redistest.Start(t).Client()
 	dead := deadletter.New(rc)
 	const id = "ld_0123456789abcdef01234567"
-	if err := dead.Put(context.Background(), deadletter.Record{LeadID: id, Site: "shop", Reason: delivery.Reason{Code: delivery.CRMRejected}}); err != nil {
+	if err := dead.Put(t.Context(), deadletter.Record{LeadID: id, Site: "shop", Reason: delivery.Reason{Code: delivery.CRMRejected}}); err != nil {
 		t.Fatal(err)
 	}
 	token := strings.Repeat("t", 43)
@@ -146,7 +145,7 @@ func TestRerunRefused(t *testing.T) {
 			if rec.Code != http.StatusForbidden {
 				t.Errorf("re-run = %d, want 403", rec.Code)
 			}
-			if _, err := dead.Get(context.Background(), id); err != nil {
+			if _, err := dead.Get(t.Context(), id); err != nil {
 				t.Errorf("the lead left the dead-letter store: %v", err)
 			}
 		})
