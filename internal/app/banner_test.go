@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"leadrelay/config"
 	"leadrelay/internal/redistest"
 	"leadrelay/internal/runtest"
 )
@@ -95,10 +94,7 @@ func TestTakenPort(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			cfg, err := config.Load(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := loadConfig(t, env)
 			cfg.Ops.Addr = taken // the default, as if 8081 were taken
 			cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
 				return Run(ctx, cfg, Roles{Intake: true, Embedded: true}, stdout, zap.NewNop())

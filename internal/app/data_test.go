@@ -30,10 +30,7 @@ func TestDataCodec(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := config.Load(func(k string) string { return tt.env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := loadConfig(t, tt.env)
 			c, err := DataCodec(cfg, tt.embedded, zap.NewNop())
 			if !errors.Is(err, tt.err) || c.Sealing() != tt.sealing {
 				t.Fatalf("DataCodec: sealing %v, %v; want %v, %v", c.Sealing(), err, tt.sealing, tt.err)
@@ -54,10 +51,7 @@ func TestIDKey(t *testing.T) {
 	const k2 = "k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 	name := func(t *testing.T, env map[string]string) string {
 		t.Helper()
-		cfg, err := config.Load(func(k string) string { return env[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg := loadConfig(t, env)
 		codec, err := DataCodec(cfg, false, zap.NewNop())
 		if err != nil {
 			t.Fatal(err)

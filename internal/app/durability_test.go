@@ -58,13 +58,10 @@ func TestRedisThatMayLoseLeads(t *testing.T) {
 				"LEADRELAY_HTTP_ADDR": "127.0.0.1:0", "LEADRELAY_CRM_URL": "http://127.0.0.1:1",
 				"LEADRELAY_CRM_LOGIN": "relay", "LEADRELAY_CRM_APIKEY": "crm-key-0123456789",
 			}
-			cfg, err := config.Load(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := loadConfig(t, env)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			err = Run(ctx, cfg, tc.roles, io.Discard, zap.NewNop())
+			err := Run(ctx, cfg, tc.roles, io.Discard, zap.NewNop())
 			if err == nil {
 				t.Fatal("Run started against a Redis that may lose leads")
 			}

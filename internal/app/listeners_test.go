@@ -59,13 +59,20 @@ func runRole(t *testing.T, rds *redistest.Server, roles Roles, env map[string]st
 	for k, v := range env {
 		full[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return full[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, full)
 	return runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
 		return Run(ctx, cfg, roles, stdout, log)
 	})
+}
+
+// loadConfig is config.Load's Config for env; a problem fails t.
+func loadConfig(t *testing.T, env map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // siteKey is shop's key in runRole's environment.

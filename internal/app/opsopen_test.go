@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"leadrelay/config"
 	"leadrelay/crmsim"
 	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/internal/runtest"
@@ -19,10 +18,7 @@ import (
 // ops listener's base URL, or the error Run ended with before listening.
 func startServe(t *testing.T, env map[string]string) (string, error) {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, env)
 	cmd := runtest.Start(t, "app.Run", func(ctx context.Context, stdout, _ io.Writer) error {
 		return Run(ctx, cfg, Roles{Intake: true, Worker: true, Embedded: true}, stdout, zap.NewNop())
 	})

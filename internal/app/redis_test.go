@@ -6,8 +6,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-
-	"leadrelay/config"
 )
 
 // TestRedisClients: every topology gives a go-redis client and an asynq
@@ -32,15 +30,7 @@ func TestRedisClients(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := config.Load(func(k string) string {
-				if k == "LEADRELAY_REDIS_URL" {
-					return tc.url
-				}
-				return ""
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := loadConfig(t, map[string]string{"LEADRELAY_REDIS_URL": tc.url})
 			c, opt := redisClients(cfg.Redis, 0)
 			t.Cleanup(func() { c.Close() })
 			if reflect.TypeOf(c) != reflect.TypeOf(tc.wantClient) {

@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"leadrelay/config"
 	"leadrelay/intake"
 	"leadrelay/internal/redistest"
 )
@@ -257,12 +256,7 @@ func TestSitesReloader(t *testing.T) {
 	v1 := siteVersion{"shop": {key("shop1")}}
 	v2 := siteVersion{"shop": {key("shop1")}, "blog": {key("blog1")}}
 	writeAtomically(t, path, v1.render(nil))
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"LEADRELAY_REDIS_URL": "redis://127.0.0.1:6379/0", "LEADRELAY_SITES_FILE": path}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, map[string]string{"LEADRELAY_REDIS_URL": "redis://127.0.0.1:6379/0", "LEADRELAY_SITES_FILE": path})
 	core, logs := observer.New(zapcore.InfoLevel)
 	r := &sitesReloader{cfg: cfg, dir: intake.NewDirectory(intakeSites(cfg.Intake.Sites), nil), log: zap.New(core), running: cfg.Intake.Sites}
 	names := func() string { return strings.Join(r.running.Names(), ",") }
