@@ -6,6 +6,69 @@ package crmsim
 // keeps embedded fields in place), so each column is mapped from a
 // StoredLead once, and the versions differ only where the CRM does.
 
+// number is how a version prints a number column: v1 as a JSON string, v2
+// as a JSON number.
+type number interface{ string | int64 }
+
+// listRow is a list row in either version, N its numbers' spelling. v1's
+// user holds the responsible user's name and its userName is always "Не
+// определен"; v2's user is always 0, and v2 adds uids after the row.
+type listRow[N number] struct {
+	ID N `json:"id"`
+	listHead
+	Clid     N       `json:"clid"`
+	Client   *string `json:"client"`
+	Pid      N       `json:"pid"`
+	Person   *string `json:"person"`
+	Did      N       `json:"did"`
+	Deal     *string `json:"deal"`
+	User     N       `json:"user"`
+	UserName string  `json:"userName"`
+	Status   N       `json:"status"`
+	listTail
+}
+
+// listRowOf builds a row but its user columns, numbers spelled by num;
+// callers hold s.mu.
+func listRowOf[N number](s *Sim, l *StoredLead, num func(int64) N) listRow[N] {
+	return listRow[N]{
+		ID: num(l.ID), listHead: listHeadOf(l), Clid: num(0), Pid: num(0), Did: num(0),
+		Status: num(int64(l.Status)), listTail: s.listTailOf(l),
+	}
+}
+
+// infoRow is a lead as info shows it in either version, N its numbers'
+// spelling.
+type infoRow[N number] struct {
+	ID      N       `json:"id"`
+	Datum   string  `json:"datum"`
+	DatumDo *string `json:"datum_do"`
+	Status  N       `json:"status"`
+	Rezult  N       `json:"rezult"`
+	infoContact
+	IDUser     N `json:"iduser"`
+	ClientPath N `json:"clientpath"`
+	Pid        N `json:"pid"`
+	Clid       N `json:"clid"`
+	Did        N `json:"did"`
+	Partner    N `json:"partner"`
+	infoUTM
+	UIDs []uidPair `json:"uids,omitempty"` // v2 only: v1 shows none
+	infoNames
+}
+
+// infoRowOf builds the info data but its uids, numbers spelled by num;
+// callers hold s.mu.
+func infoRowOf[N number](s *Sim, l *StoredLead, num func(int64) N) infoRow[N] {
+	return infoRow[N]{
+		ID: num(l.ID), Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
+		Status: num(int64(l.Status)), Rezult: num(int64(l.Rezult)), infoContact: infoContactOf(l),
+		IDUser: num(int64(l.IDUser)), ClientPath: num(int64(l.ClientPathID)),
+		Pid: num(0), Clid: num(0), Did: num(0), Partner: num(0),
+		infoUTM: infoUTMOf(l), infoNames: s.infoNamesOf(l),
+	}
+}
+
 // listHead is how a list row begins in both versions.
 type listHead struct {
 	Datum   string  `json:"datum"`

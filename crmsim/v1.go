@@ -117,23 +117,6 @@ type v1StatRow struct {
 	Processed string `json:"processed"`
 }
 
-// v1ListItem is a v1 list row: every value a string, user holds the
-// responsible user's name and userName is always "Не определен".
-type v1ListItem struct {
-	ID string `json:"id"`
-	listHead
-	Clid     string  `json:"clid"`
-	Client   *string `json:"client"`
-	Pid      string  `json:"pid"`
-	Person   *string `json:"person"`
-	Did      string  `json:"did"`
-	Deal     *string `json:"deal"`
-	User     string  `json:"user"`
-	UserName string  `json:"userName"`
-	Status   string  `json:"status"`
-	listTail
-}
-
 func datumDo(l *StoredLead) *string {
 	if l.DatumDo.IsZero() {
 		return nil
@@ -157,39 +140,13 @@ func nullIfEmpty(s string) *string {
 	return &s
 }
 
-// v1ListItem builds a row; callers hold s.mu.
-func (s *Sim) v1ListItem(l *StoredLead) v1ListItem {
-	return v1ListItem{
-		ID: itoa(l.ID), listHead: listHeadOf(l), Clid: "0", Pid: "0", Did: "0",
-		User: s.userName(l.IDUser), UserName: "Не определен", Status: itoa(l.Status),
-		listTail: s.listTailOf(l),
-	}
+// v1ListItem builds a row, every value a string; callers hold s.mu.
+func (s *Sim) v1ListItem(l *StoredLead) listRow[string] {
+	r := listRowOf(s, l, itoa[int64])
+	r.User, r.UserName = s.userName(l.IDUser), "Не определен"
+	return r
 }
 
-// v1Info is the lead as v1 info shows it: the v2 fields, values as strings.
-type v1Info struct {
-	ID      string  `json:"id"`
-	Datum   string  `json:"datum"`
-	DatumDo *string `json:"datum_do"`
-	Status  string  `json:"status"`
-	Rezult  string  `json:"rezult"`
-	infoContact
-	IDUser     string `json:"iduser"`
-	ClientPath string `json:"clientpath"`
-	Pid        string `json:"pid"`
-	Clid       string `json:"clid"`
-	Did        string `json:"did"`
-	Partner    string `json:"partner"`
-	infoUTM
-	infoNames
-}
-
-// v1Info builds the info data; callers hold s.mu.
-func (s *Sim) v1Info(l *StoredLead) v1Info {
-	return v1Info{
-		ID: itoa(l.ID), Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Status: itoa(l.Status), Rezult: itoa(l.Rezult), infoContact: infoContactOf(l),
-		IDUser: itoa(l.IDUser), ClientPath: itoa(l.ClientPathID), Pid: "0", Clid: "0", Did: "0", Partner: "0",
-		infoUTM: infoUTMOf(l), infoNames: s.infoNamesOf(l),
-	}
-}
+// v1Info builds the info data: v2's columns, values as strings; callers
+// hold s.mu.
+func (s *Sim) v1Info(l *StoredLead) infoRow[string] { return infoRowOf(s, l, itoa[int64]) }

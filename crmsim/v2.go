@@ -93,60 +93,27 @@ type v2AddResult struct {
 	ID     int64  `json:"id"`
 }
 
-// v2Info is the lead as v2 info shows it.
-type v2Info struct {
-	ID      int64   `json:"id"`
-	Datum   string  `json:"datum"`
-	DatumDo *string `json:"datum_do"`
-	Status  int     `json:"status"`
-	Rezult  int     `json:"rezult"`
-	infoContact
-	IDUser     int `json:"iduser"`
-	ClientPath int `json:"clientpath"`
-	Pid        int `json:"pid"`
-	Clid       int `json:"clid"`
-	Did        int `json:"did"`
-	Partner    int `json:"partner"`
-	infoUTM
-	UIDs []uidPair `json:"uids,omitempty"`
-	infoNames
-}
-
 // v2Info builds the info data; callers hold s.mu.
-func (s *Sim) v2Info(l *StoredLead) v2Info {
-	return v2Info{
-		ID: l.ID, Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Status: l.Status, Rezult: l.Rezult, infoContact: infoContactOf(l),
-		IDUser: l.IDUser, ClientPath: l.ClientPathID,
-		infoUTM: infoUTMOf(l), UIDs: uidList(l.UIDs), infoNames: s.infoNamesOf(l),
-	}
+func (s *Sim) v2Info(l *StoredLead) infoRow[int64] {
+	r := infoRowOf(s, l, asNumber)
+	r.UIDs = uidList(l.UIDs)
+	return r
 }
 
 // v2ListItem is a v2 list row. As shipped, user is always 0 and rezult and
 // clientpath stay strings.
 type v2ListItem struct {
-	ID int64 `json:"id"`
-	listHead
-	Clid     int     `json:"clid"`
-	Client   *string `json:"client"`
-	Pid      int     `json:"pid"`
-	Person   *string `json:"person"`
-	Did      int     `json:"did"`
-	Deal     *string `json:"deal"`
-	User     int     `json:"user"`
-	UserName string  `json:"userName"`
-	Status   int     `json:"status"`
-	listTail
+	listRow[int64]
 	UIDs []uidPair `json:"uids"`
 }
 
 // v2ListItem builds a row; callers hold s.mu.
 func (s *Sim) v2ListItem(l *StoredLead) v2ListItem {
-	return v2ListItem{
-		ID: l.ID, listHead: listHeadOf(l), Status: l.Status, listTail: s.listTailOf(l),
-		UIDs: uidList(l.UIDs),
-	}
+	return v2ListItem{listRow: listRowOf(s, l, asNumber), UIDs: uidList(l.UIDs)}
 }
+
+// asNumber spells a v2 number column: as the number it is.
+func asNumber(n int64) int64 { return n }
 
 // uidPair is one uid as the CRM's UIDs class lists it.
 type uidPair struct {
