@@ -103,37 +103,50 @@ func parseDatum(raw string, loc *time.Location) Datum {
 	return d
 }
 
+// Contact is a CRM lead's text columns, named as the CRM names them: who
+// enquired, how to reach them, what they wrote and from where. Info returns
+// them all (in LeadInfo); the simulator (crmsim) stores and answers these
+// same columns.
+type Contact struct {
+	Title       string `json:"title"`
+	Email       string `json:"email"`
+	Phone       string `json:"phone"`
+	Site        string `json:"site"`
+	Company     string `json:"company"`
+	Description string `json:"description"`
+	IP          string `json:"ip"`
+	City        string `json:"city"`
+	Country     string `json:"country"`
+}
+
+// UTM is a CRM lead's utm columns: the campaign that brought the enquiry.
+type UTM struct {
+	UTMSource   string `json:"utm_source"`
+	UTMMedium   string `json:"utm_medium"`
+	UTMCampaign string `json:"utm_campaign"`
+	UTMTerm     string `json:"utm_term"`
+	UTMContent  string `json:"utm_content"`
+	UTMReferrer string `json:"utm_referrer"`
+}
+
 // LeadInfo is one lead as Info returns it. Fields the CRM leaves out are
 // zero. Its JSON (ctl --json) names members in snake_case, as the CRM
 // names them.
 type LeadInfo struct {
-	ID          int64             `json:"id"`
-	Datum       Datum             `json:"datum"`    // created
-	DatumDo     Datum             `json:"datum_do"` // processed
-	Status      Status            `json:"status"`
-	Rezult      Rezult            `json:"rezult"`
-	Title       string            `json:"title"`
-	Email       string            `json:"email"`
-	Phone       string            `json:"phone"`
-	Site        string            `json:"site"`
-	Company     string            `json:"company"`
-	Description string            `json:"description"`
-	IP          string            `json:"ip"`
-	City        string            `json:"city"`
-	Country     string            `json:"country"`
-	IDUser      int64             `json:"iduser"`     // responsible user's id
-	ClientPath  int64             `json:"clientpath"` // source channel id
-	PID         int64             `json:"pid"`        // contact id, 0 until processed
-	CLID        int64             `json:"clid"`       // client id, 0 until processed
-	DID         int64             `json:"did"`        // deal id, 0 until processed
-	Partner     string            `json:"partner"`
-	UTMSource   string            `json:"utm_source"`
-	UTMMedium   string            `json:"utm_medium"`
-	UTMCampaign string            `json:"utm_campaign"`
-	UTMTerm     string            `json:"utm_term"`
-	UTMContent  string            `json:"utm_content"`
-	UTMReferrer string            `json:"utm_referrer"`
-	UIDs        map[string]string `json:"uids,omitempty"` // v2; nil when none
+	ID      int64  `json:"id"`
+	Datum   Datum  `json:"datum"`    // created
+	DatumDo Datum  `json:"datum_do"` // processed
+	Status  Status `json:"status"`
+	Rezult  Rezult `json:"rezult"`
+	Contact
+	IDUser     int64  `json:"iduser"`     // responsible user's id
+	ClientPath int64  `json:"clientpath"` // source channel id
+	PID        int64  `json:"pid"`        // contact id, 0 until processed
+	CLID       int64  `json:"clid"`       // client id, 0 until processed
+	DID        int64  `json:"did"`        // deal id, 0 until processed
+	Partner    string `json:"partner"`
+	UTM
+	UIDs map[string]string `json:"uids,omitempty"` // v2; nil when none
 
 	StatusName     string `json:"status_name"`
 	RezultName     string `json:"rezult_name"`
@@ -186,32 +199,19 @@ type UserStat struct {
 // wire forms: every scalar may come as a JSON string, number or null.
 
 type wireLeadInfo struct {
-	ID             flexInt    `json:"id"`
-	Datum          flexString `json:"datum"`
-	DatumDo        flexString `json:"datum_do"`
-	Status         flexInt    `json:"status"`
-	Rezult         flexInt    `json:"rezult"`
-	Title          flexString `json:"title"`
-	Email          flexString `json:"email"`
-	Phone          flexString `json:"phone"`
-	Site           flexString `json:"site"`
-	Company        flexString `json:"company"`
-	Description    flexString `json:"description"`
-	IP             flexString `json:"ip"`
-	City           flexString `json:"city"`
-	Country        flexString `json:"country"`
-	IDUser         flexInt    `json:"iduser"`
-	ClientPath     flexInt    `json:"clientpath"`
-	PID            flexInt    `json:"pid"`
-	CLID           flexInt    `json:"clid"`
-	DID            flexInt    `json:"did"`
-	Partner        flexString `json:"partner"`
-	UTMSource      flexString `json:"utm_source"`
-	UTMMedium      flexString `json:"utm_medium"`
-	UTMCampaign    flexString `json:"utm_campaign"`
-	UTMTerm        flexString `json:"utm_term"`
-	UTMContent     flexString `json:"utm_content"`
-	UTMReferrer    flexString `json:"utm_referrer"`
+	ID      flexInt    `json:"id"`
+	Datum   flexString `json:"datum"`
+	DatumDo flexString `json:"datum_do"`
+	Status  flexInt    `json:"status"`
+	Rezult  flexInt    `json:"rezult"`
+	wireContact
+	IDUser     flexInt    `json:"iduser"`
+	ClientPath flexInt    `json:"clientpath"`
+	PID        flexInt    `json:"pid"`
+	CLID       flexInt    `json:"clid"`
+	DID        flexInt    `json:"did"`
+	Partner    flexString `json:"partner"`
+	wireUTM
 	UIDs           flexUIDs   `json:"uids"`
 	StatusName     flexString `json:"statusName"`
 	RezultName     flexString `json:"rezultName"`
@@ -229,27 +229,14 @@ func (w *wireLeadInfo) lead(loc *time.Location) LeadInfo {
 		DatumDo:        parseDatum(string(w.DatumDo), loc),
 		Status:         Status(w.Status),
 		Rezult:         Rezult(w.Rezult),
-		Title:          string(w.Title),
-		Email:          string(w.Email),
-		Phone:          string(w.Phone),
-		Site:           string(w.Site),
-		Company:        string(w.Company),
-		Description:    string(w.Description),
-		IP:             string(w.IP),
-		City:           string(w.City),
-		Country:        string(w.Country),
+		Contact:        w.contact(),
 		IDUser:         int64(w.IDUser),
 		ClientPath:     int64(w.ClientPath),
 		PID:            int64(w.PID),
 		CLID:           int64(w.CLID),
 		DID:            int64(w.DID),
 		Partner:        string(w.Partner),
-		UTMSource:      string(w.UTMSource),
-		UTMMedium:      string(w.UTMMedium),
-		UTMCampaign:    string(w.UTMCampaign),
-		UTMTerm:        string(w.UTMTerm),
-		UTMContent:     string(w.UTMContent),
-		UTMReferrer:    string(w.UTMReferrer),
+		UTM:            w.utm(),
 		UIDs:           map[string]string(w.UIDs),
 		StatusName:     string(w.StatusName),
 		RezultName:     string(w.RezultName),
@@ -258,6 +245,42 @@ func (w *wireLeadInfo) lead(loc *time.Location) LeadInfo {
 		Client:         string(w.Client),
 		Person:         string(w.Person),
 		Deal:           string(w.Deal),
+	}
+}
+
+type wireContact struct {
+	Title       flexString `json:"title"`
+	Email       flexString `json:"email"`
+	Phone       flexString `json:"phone"`
+	Site        flexString `json:"site"`
+	Company     flexString `json:"company"`
+	Description flexString `json:"description"`
+	IP          flexString `json:"ip"`
+	City        flexString `json:"city"`
+	Country     flexString `json:"country"`
+}
+
+func (w *wireContact) contact() Contact {
+	return Contact{
+		Title: string(w.Title), Email: string(w.Email), Phone: string(w.Phone),
+		Site: string(w.Site), Company: string(w.Company), Description: string(w.Description),
+		IP: string(w.IP), City: string(w.City), Country: string(w.Country),
+	}
+}
+
+type wireUTM struct {
+	UTMSource   flexString `json:"utm_source"`
+	UTMMedium   flexString `json:"utm_medium"`
+	UTMCampaign flexString `json:"utm_campaign"`
+	UTMTerm     flexString `json:"utm_term"`
+	UTMContent  flexString `json:"utm_content"`
+	UTMReferrer flexString `json:"utm_referrer"`
+}
+
+func (w *wireUTM) utm() UTM {
+	return UTM{
+		UTMSource: string(w.UTMSource), UTMMedium: string(w.UTMMedium), UTMCampaign: string(w.UTMCampaign),
+		UTMTerm: string(w.UTMTerm), UTMContent: string(w.UTMContent), UTMReferrer: string(w.UTMReferrer),
 	}
 }
 

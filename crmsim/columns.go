@@ -1,8 +1,11 @@
 package crmsim
 
+import "leadrelay/crmclient"
+
 // Both API versions print a lead from the same row of the CRM's table, and
 // many of its columns print alike in v1 and v2. Those columns are the
-// structs below: each version's row embeds them where it prints them (JSON
+// structs below, and crmclient's Contact and UTM, which StoredLead keeps as
+// they are: each version's row embeds them where it prints them (JSON
 // keeps embedded fields in place), so each column is mapped from a
 // StoredLead once, and the versions differ only where the CRM does.
 
@@ -45,14 +48,14 @@ type infoRow[N number] struct {
 	DatumDo *string `json:"datum_do"`
 	Status  N       `json:"status"`
 	Rezult  N       `json:"rezult"`
-	infoContact
+	crmclient.Contact
 	IDUser     N `json:"iduser"`
 	ClientPath N `json:"clientpath"`
 	Pid        N `json:"pid"`
 	Clid       N `json:"clid"`
 	Did        N `json:"did"`
 	Partner    N `json:"partner"`
-	infoUTM
+	crmclient.UTM
 	UIDs []uidPair `json:"uids,omitempty"` // v2 only: v1 shows none
 	infoNames
 }
@@ -62,10 +65,10 @@ type infoRow[N number] struct {
 func infoRowOf[N number](s *Sim, l *StoredLead, num func(int64) N) infoRow[N] {
 	return infoRow[N]{
 		ID: num(l.ID), Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Status: num(int64(l.Status)), Rezult: num(int64(l.Rezult)), infoContact: infoContactOf(l),
+		Status: num(int64(l.Status)), Rezult: num(int64(l.Rezult)), Contact: l.Contact,
 		IDUser: num(int64(l.IDUser)), ClientPath: num(int64(l.ClientPathID)),
 		Pid: num(0), Clid: num(0), Did: num(0), Partner: num(0),
-		infoUTM: infoUTMOf(l), infoNames: s.infoNamesOf(l),
+		UTM: l.UTM, infoNames: s.infoNamesOf(l),
 	}
 }
 
@@ -106,43 +109,6 @@ func (s *Sim) listTailOf(l *StoredLead) listTail {
 		StatusName: strtrName(statusNames, l.Status),
 		Rezult:     itoa(l.Rezult), RezultName: strtrName(rezultNames, l.Rezult),
 		ClientPath: itoa(l.ClientPathID), ClientPathName: nullIfEmpty(s.st.pathName(l.ClientPathID)),
-	}
-}
-
-// infoContact is the contact block of an info answer.
-type infoContact struct {
-	Title       string `json:"title"`
-	Email       string `json:"email"`
-	Phone       string `json:"phone"`
-	Site        string `json:"site"`
-	Company     string `json:"company"`
-	Description string `json:"description"`
-	IP          string `json:"ip"`
-	City        string `json:"city"`
-	Country     string `json:"country"`
-}
-
-func infoContactOf(l *StoredLead) infoContact {
-	return infoContact{
-		Title: l.Title, Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company,
-		Description: l.Description, IP: l.IP, City: l.City, Country: l.Country,
-	}
-}
-
-// infoUTM is the utm block of an info answer.
-type infoUTM struct {
-	UTMSource   string `json:"utm_source"`
-	UTMMedium   string `json:"utm_medium"`
-	UTMCampaign string `json:"utm_campaign"`
-	UTMTerm     string `json:"utm_term"`
-	UTMContent  string `json:"utm_content"`
-	UTMReferrer string `json:"utm_referrer"`
-}
-
-func infoUTMOf(l *StoredLead) infoUTM {
-	return infoUTM{
-		UTMSource: l.UTMSource, UTMMedium: l.UTMMedium, UTMCampaign: l.UTMCampaign,
-		UTMTerm: l.UTMTerm, UTMContent: l.UTMContent, UTMReferrer: l.UTMReferrer,
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"leadrelay/crmclient"
 )
 
 // Lead statuses, as the CRM numbers them.
@@ -27,37 +29,26 @@ var rezultNames = map[int]string{1: "Спам", 2: "Дубль", 3: "Друго�
 const datumLayout = "2006-01-02 15:04:05"
 
 // StoredLead is a lead as the simulator stores it: every field of add, plus
-// what the CRM adds. Fields beyond the CRM's (API, Login, UserLogin, Updates)
-// help tests count and trace leads.
+// what the CRM adds. Its text and utm columns are the client's Contact and
+// UTM, so what the simulator stores and what the client reads are named in
+// one place. Fields beyond the CRM's (API, Login, UserLogin, Updates) help
+// tests count and trace leads.
 type StoredLead struct {
-	ID           int64             `json:"id"`
-	API          string            `json:"api"`   // version whose add created it: "v1" or "v2"
-	Login        string            `json:"login"` // login that called add
-	Datum        time.Time         `json:"datum"` // created, CRM local time
-	DatumDo      time.Time         `json:"datum_do,omitzero"`
-	Status       int               `json:"status"`
-	Rezult       int               `json:"rezult"`
-	Title        string            `json:"title"`
-	Email        string            `json:"email"`
-	Phone        string            `json:"phone"`
-	Site         string            `json:"site"`
-	Company      string            `json:"company"`
-	Description  string            `json:"description"`
-	IP           string            `json:"ip"`
-	Country      string            `json:"country"`
-	City         string            `json:"city"`
-	Partner      string            `json:"partner"`       // partner site as sent (the CRM keeps only a partner id: 0 here)
-	ClientPath   string            `json:"clientpath"`    // name of the source the lead is filed under (see clientPath)
-	ClientPathID int               `json:"clientpath_id"` // source id, 0 = none
-	UTMSource    string            `json:"utm_source"`
-	UTMMedium    string            `json:"utm_medium"`
-	UTMCampaign  string            `json:"utm_campaign"`
-	UTMTerm      string            `json:"utm_term"`
-	UTMContent   string            `json:"utm_content"`
-	UTMReferrer  string            `json:"utm_referrer"`
-	IDUser       int               `json:"iduser"`     // responsible user
-	UserLogin    string            `json:"user_login"` // responsible user's login
-	UIDs         map[string]string `json:"uids,omitempty"`
+	ID      int64     `json:"id"`
+	API     string    `json:"api"`   // version whose add created it: "v1" or "v2"
+	Login   string    `json:"login"` // login that called add
+	Datum   time.Time `json:"datum"` // created, CRM local time
+	DatumDo time.Time `json:"datum_do,omitzero"`
+	Status  int       `json:"status"`
+	Rezult  int       `json:"rezult"`
+	crmclient.Contact
+	Partner      string `json:"partner"`       // partner site as sent (the CRM keeps only a partner id: 0 here)
+	ClientPath   string `json:"clientpath"`    // name of the source the lead is filed under (see clientPath)
+	ClientPathID int    `json:"clientpath_id"` // source id, 0 = none
+	crmclient.UTM
+	IDUser    int               `json:"iduser"`     // responsible user
+	UserLogin string            `json:"user_login"` // responsible user's login
+	UIDs      map[string]string `json:"uids,omitempty"`
 	// MissingUIDs are uids the add carried that are not written yet: during
 	// the StampGap, or forever when StampKillRate killed the add.
 	MissingUIDs map[string]string `json:"missing_uids,omitempty"`
@@ -487,11 +478,16 @@ type leadInput struct {
 func (s *Sim) addLead(in leadInput) int64 {
 	l := StoredLead{
 		API: in.api, Login: in.login,
-		Title: untag(in.title), Email: untag(in.email), Phone: untag(in.phone),
-		Site: untag(in.site), Company: untag(in.company), Description: untag(in.description),
-		IP: untag(in.ip), Country: untag(in.country), City: untag(in.city), Partner: untag(in.partner),
-		UTMSource: untag(in.utmSource), UTMMedium: untag(in.utmMedium), UTMCampaign: untag(in.utmCampaign),
-		UTMTerm: untag(in.utmTerm), UTMContent: untag(in.utmContent), UTMReferrer: untag(in.utmReferrer),
+		Contact: crmclient.Contact{
+			Title: untag(in.title), Email: untag(in.email), Phone: untag(in.phone),
+			Site: untag(in.site), Company: untag(in.company), Description: untag(in.description),
+			IP: untag(in.ip), City: untag(in.city), Country: untag(in.country),
+		},
+		Partner: untag(in.partner),
+		UTM: crmclient.UTM{
+			UTMSource: untag(in.utmSource), UTMMedium: untag(in.utmMedium), UTMCampaign: untag(in.utmCampaign),
+			UTMTerm: untag(in.utmTerm), UTMContent: untag(in.utmContent), UTMReferrer: untag(in.utmReferrer),
+		},
 	}
 	// Both versions file the lead under a source as getClientpath does;
 	// v2 then stores the source's utm_source, not the request's.
