@@ -113,14 +113,7 @@ func TestKeylessAcrossUpgrade(t *testing.T) {
 			ann.Normalize()
 			old := lead.NewPayload("shop", "", ann, c.received) // the old form: "sha256:" and the digest
 			if c.task {
-				task, err := lead.NewTask(old)
-				if err != nil {
-					t.Fatal(err)
-				}
-				client := asynq.NewClientFromRedisClient(rc)
-				if _, err := client.Enqueue(task, lead.TaskOptions("ids", 3, time.Hour)...); err != nil {
-					t.Fatal(err)
-				}
+				enqueueTask(t, rc, "ids", old)
 			} else {
 				m, _ := json.Marshal(rdb.Marker{CRMID: 7, At: c.received, LeadID: old.ID, Site: "shop", Sum: old.Sum})
 				if err := rc.Set(ctx, rdb.LegacyDeliveredKey(old.ID), m, 0).Err(); err != nil {
@@ -211,14 +204,7 @@ func TestSumAcrossUpgrade(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "task":
-				task, err := lead.NewTask(old)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c := asynq.NewClientFromRedisClient(rc)
-				if _, err := c.Enqueue(task, lead.TaskOptions("up", 3, time.Hour)...); err != nil {
-					t.Fatal(err)
-				}
+				enqueueTask(t, rc, "up", old)
 			}
 			p, _ := newPublisher(t, rc, Options{Queue: "up", IDKey: idKey(t, 1)})
 			r, err := p.Publish(ctx, "shop", ann, "order-9")

@@ -45,6 +45,19 @@ func queueSize(t *testing.T, rdb redis.UniversalClient, queue string) int {
 	return qi.Size
 }
 
+// enqueueTask puts p's task on queue beside the producer, as an earlier
+// version's intake left it.
+func enqueueTask(t *testing.T, rc redis.UniversalClient, queue string, p lead.Payload) {
+	t.Helper()
+	task, err := lead.NewTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewClientFromRedisClient(rc).Enqueue(task, lead.TaskOptions(queue, 3, time.Hour)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPublishDeduplicates(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client()
