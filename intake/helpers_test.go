@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
 	"leadrelay/producer"
+	"leadrelay/status"
 )
 
 const (
@@ -184,3 +186,27 @@ func decodeBody(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 
 // hidden hides a reader's length, so the server sees a chunked body.
 type hidden struct{ io.Reader }
+
+// failingPublisher answers every Publish with err; while err is nil it
+// passes Publish to the Publisher it wraps.
+type failingPublisher struct {
+	Publisher
+	err error
+}
+
+func (p *failingPublisher) Publish(ctx context.Context, site string, l lead.Lead, key string) (producer.Receipt, error) {
+	if p.err == nil {
+		return p.Publisher.Publish(ctx, site, l, key)
+	}
+	return producer.Receipt{}, p.err
+}
+
+// statusPublisher is a Publisher that answers every status read with st.
+type statusPublisher struct {
+	Publisher
+	st status.Status
+}
+
+func (p statusPublisher) Status(context.Context, string, string) (status.Status, error) {
+	return p.st, nil
+}

@@ -2,8 +2,6 @@ package intake
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -19,43 +16,9 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"leadrelay/api"
-	"leadrelay/delivery"
-	"leadrelay/lead"
 	"leadrelay/producer"
 	"leadrelay/status"
 )
-
-// failing is a Publisher whose Publish fails with err.
-type failing struct {
-	Publisher
-	err error
-}
-
-func (f failing) Publish(context.Context, string, lead.Lead, string) (producer.Receipt, error) {
-	return producer.Receipt{}, f.err
-}
-
-// knowing is a Publisher that answers every status query with st.
-type knowing struct {
-	Publisher
-	st status.Status
-}
-
-func (k knowing) Status(context.Context, string, string) (status.Status, error) { return k.st, nil }
-
-// threeRuns is a lead delivered at its third run, after an outage's
-// postponements: every field of a site's timeline.
-func threeRuns() status.Status {
-	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	down := delivery.Reason{Code: delivery.CRMUnreachable, HTTPStatus: 503, Detail: "internal"}
-	return status.Status{ID: "ld_000000000000000000000001", Site: "shop", State: delivery.Delivered, CRMID: 7, Attempts: 3,
-		ReceivedAt: t0, DeliveredAt: t0.Add(time.Hour), Runs: []delivery.Run{
-			{At: t0, Worker: "w:1", End: delivery.RunRetry, Reason: down, Adds: 1},
-			{At: t0.Add(time.Minute), LastAt: t0.Add(9 * time.Minute), Repeats: 8, End: delivery.RunPostponed, Reason: delivery.Reason{Code: delivery.CircuitOpen}},
-			{At: t0.Add(10 * time.Minute), End: delivery.RunRetry, Reason: down, Adds: 1},
-			{At: t0.Add(time.Hour), End: delivery.RunDelivered, CRMID: 7, Adds: 1},
-		}}
-}
 
 // loadSpec loads and validates the embedded OpenAPI document.
 func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
@@ -98,14 +61,14 @@ func TestOpenAPIConformance(t *testing.T) {
 	pubStatus := func(st status.Status) func(t *testing.T) *env {
 		return func(t *testing.T) *env {
 			e := newEnv(t, nil)
-			e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, knowing{st: st}, nil)
+			e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, statusPublisher{st: st}, nil)
 			return e
 		}
 	}
 	pubErr := func(err error) func(t *testing.T) *env {
 		return func(t *testing.T) *env {
 			e := newEnv(t, nil)
-			e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, failing{err: err}, nil)
+			e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, &failingPublisher{err: err}, nil)
 			return e
 		}
 	}
@@ -244,46 +207,5 @@ func TestRootNamesOpsUI(t *testing.T) {
 	m := decodeBody(t, rec)
 	if ops, _ := m["ops_ui"].(string); rec.Code != http.StatusOK || !strings.HasPrefix(ops, "http://127.0.0.1:9191/ ") || strings.Contains(ops, "8081") {
 		t.Errorf("GET /: %d %v", rec.Code, m)
-	}
-}
-
-// TestStatusTimelineForSites: a site reads its lead's runs as times,
-// outcomes and reason codes with their site sentences; nothing internal
-// (the worker, the CRM's status or words, durations) reaches it.
-func TestStatusTimelineForSites(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	e.h = New(Options{Sites: map[string]string{"shop": shopKey}}, knowing{st: threeRuns()}, nil)
-	req := httptest.NewRequest(http.MethodGet, "/v1/leads/ld_000000000000000000000001", nil)
-	req.Header.Set("Authorization", "Bearer "+shopKey)
-	rec := e.do(t, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("%d %s", rec.Code, rec.Body)
-	}
-	var body struct {
-		Timeline []map[string]any `json:"timeline"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-		t.Fatal(err)
-	}
-	want := []struct{ outcome, code string }{
-		{"retry", "crm_unreachable"}, {"postponed", "circuit_open"}, {"retry", "crm_unreachable"}, {"delivered", ""},
-	}
-	if len(body.Timeline) != len(want) {
-		t.Fatalf("timeline = %v, want %d runs", body.Timeline, len(want))
-	}
-	for i, w := range want {
-		r := body.Timeline[i]
-		if r["outcome"] != w.outcome || (r["reason_code"] != nil || w.code != "") && r["reason_code"] != w.code {
-			t.Errorf("run %d = %v, want %s %s", i, r, w.outcome, w.code)
-		}
-	}
-	if body.Timeline[1]["repeats"] != 8.0 {
-		t.Errorf("postponements = %v, want 8 repeats", body.Timeline[1])
-	}
-	for _, internal := range []string{"w:1", "503", "internal", "worker", "duration", "adds"} {
-		if strings.Contains(rec.Body.String(), internal) {
-			t.Errorf("a site reads %q: %s", internal, rec.Body)
-		}
 	}
 }

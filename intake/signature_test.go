@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -298,19 +297,6 @@ func TestSignatureOldSchemeNamesTheChange(t *testing.T) {
 	if rec := e.do(t, signedLead(body, "", now, canonicalSig(shopSecret, "POST", "/v1/leads", "", now, body))); rec.Code != http.StatusAccepted {
 		t.Errorf("canonical string: %d %s, want 202", rec.Code, rec.Body)
 	}
-}
-
-// failingPublisher answers every Publish with err.
-type failingPublisher struct {
-	Publisher
-	err error
-}
-
-func (p *failingPublisher) Publish(ctx context.Context, site string, l lead.Lead, key string) (producer.Receipt, error) {
-	if p.err == nil {
-		return p.Publisher.Publish(ctx, site, l, key)
-	}
-	return producer.Receipt{}, p.err
 }
 
 // TestSignatureForgottenOnlyWhenNothingStored is the rest of finding 7:
