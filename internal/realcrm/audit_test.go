@@ -29,8 +29,7 @@ import (
 //
 //	realcrm audit: delivered=N clean: checked=N read=R duplicates=0 missing=0; planted crm_id=X: duplicates=1 (lead L) missing=0
 func TestRealCRMAudit(t *testing.T) {
-	s := loadSettings(t)
-	checkCRM(t, s)
+	s := realCRM(t)
 	const n = 24
 	client, err := crmclient.New(s.url, s.login, s.apikey, crmclient.WithAPIVersion(crmclient.V2), crmclient.WithTimeout(20*time.Second))
 	if err != nil {

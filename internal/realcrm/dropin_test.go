@@ -30,8 +30,7 @@ import (
 // puts it. It also pins down what the CRM does with each attribution
 // (README, "The site in the CRM").
 func TestRealCRMDropInSites(t *testing.T) {
-	s := loadSettings(t)
-	checkCRM(t, s)
+	s := realCRM(t)
 	run := time.Now().Format("150405")
 	// Site names unique to the run: the CRM keeps its sources.
 	sites := map[string]intake.SiteSettings{

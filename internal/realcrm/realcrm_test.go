@@ -187,6 +187,15 @@ func killMidBurst(t *testing.T, s settings, extraEnv []string) {
 	}
 }
 
+// realCRM is loadSettings of a CRM that answers (checkCRM): a test that
+// needs the real CRM starts with it.
+func realCRM(t *testing.T) settings {
+	t.Helper()
+	s := loadSettings(t)
+	checkCRM(t, s)
+	return s
+}
+
 // checkCRM fails the test unless v2 stat answers.
 func checkCRM(t *testing.T, s settings) {
 	t.Helper()

@@ -20,8 +20,7 @@ import (
 // compares what a client can tell apart: the HTTP status, whether the body
 // is empty, JSON or a PHP page, and whether v1 list honours its offset.
 func TestSimulatorMatchesRealCRM(t *testing.T) {
-	s := loadSettings(t)
-	checkCRM(t, s)
+	s := realCRM(t)
 	sim, err := crmsim.New(crmsim.Config{APIKey: s.apikey, Users: []crmsim.User{{Login: s.login, Name: "Admin", Active: true, Coordinator: true}},
 		Faults: crmsim.Faults{FatalStyle: crmsim.FatalCRM, V1Shipped: true}})
 	if err != nil {
@@ -143,8 +142,7 @@ func firstID(t *testing.T, r reply) string {
 // new source when none matches, a number taken as a name. Names are
 // unique to the run: the real CRM keeps its sources.
 func TestSimulatorSourcesMatchRealCRM(t *testing.T) {
-	s := loadSettings(t)
-	checkCRM(t, s)
+	s := realCRM(t)
 	sim, err := crmsim.New(crmsim.Config{APIKey: s.apikey, Users: []crmsim.User{{Login: s.login, Name: "Admin", Active: true, Coordinator: true}}})
 	if err != nil {
 		t.Fatal(err)
