@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,6 +210,85 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestUsageListsEveryCommand: the dispatch table and Usage name the same
+// commands, so a command added to one is not missing from the other.
+func TestUsageListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	for name := range commands {
+		if !strings.Contains(Usage, "\n  "+name+" ") && !strings.Contains(Usage, "\n  "+name+"\n") {
+			t.Errorf("Usage does not list %q", name)
+		}
+	}
+	for _, line := range strings.Split(Usage, "\n") {
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
+			continue
+		}
+		words := strings.Fields(line)
+		name := words[0]
+		if len(words) > 1 && isGroup(words[0]) {
+			name += " " + words[1]
+		}
+		if _, ok := commands[name]; !ok {
+			t.Errorf("Usage lists %q, which no command runs", name)
+		}
+	}
+}
+
+// TestJSONKeysSnakeCase: every --json answer of ctl names its members in
+// snake_case, the CRM reads included (issue 19.5: crm stat said Login and
+// Open).
+func TestJSONKeysSnakeCase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	crmID, err := e.crm.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "Ann", Email: "snake@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := e.putDead(t, "shop", "snake", 0)
+	tests := [][]string{
+		{"crm", "stat"},
+		{"crm", "info", fmt.Sprint(crmID)},
+		{"crm", "list"},
+		{"queues"},
+		{"dead", "list"},
+		{"dead", "show", dead},
+		{"lead", "status", dead},
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			out, _, err := e.run(t, "", append([]string{"--json"}, args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, k := range jsonKeys(v, nil) {
+				if !snake.MatchString(k) {
+					t.Errorf("member %q is not snake_case:\n%s", k, out)
+				}
+			}
+		})
+	}
+}
+
+// jsonKeys appends the member names of every object in v.
+func jsonKeys(v any, keys []string) []string {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, m := range v {
+			keys = jsonKeys(m, append(keys, k))
+		}
+	case []any:
+		for _, m := range v {
+			keys = jsonKeys(m, keys)
+		}
+	}
+	return keys
+}
+
 // TestQueuesFresh: on a Redis where no lead was ever queued, ctl queues
 // prints the configured queue with zeros, not an error (issue 8).
 func TestQueuesFresh(t *testing.T) {
@@ -281,6 +361,30 @@ func TestQueues(t *testing.T) {
 		KeylessRepeats: map[string]int64{"shop": 2}}
 	if len(rows) != 1 || !reflect.DeepEqual(rows[0], want) {
 		t.Errorf("json rows = %+v", rows)
+	}
+}
+
+// TestQueuesSite: --site counts one site's leads in each state.
+func TestQueuesSite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.enqueue(t, payload("shop", "p1"))
+	e.enqueue(t, payload("shop", "p2"))
+	e.enqueue(t, payload("blog", "p3"))
+	e.enqueue(t, payload("shop", "s1"), asynq.ProcessIn(time.Hour))
+	e.putDead(t, "shop", "d1", time.Minute)
+	e.putDead(t, "blog", "d2", time.Minute)
+	out, _, err := e.run(t, "", "--json", "queues", "--site", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeJSON[siteRow](t, out)
+	if r != (siteRow{Site: "shop", Queue: "leads", Pending: 2, Waiting: 1, Dead: 1}) {
+		t.Errorf("shop = %+v", r)
+	}
+	out, _, err = e.run(t, "", "queues", "--site", "blog")
+	if err != nil || !strings.Contains(out, "blog") || !strings.HasPrefix(out, "SITE") {
+		t.Errorf("table: %v\n%s", err, out)
 	}
 }
 
@@ -368,6 +472,31 @@ func TestDeadListAndShow(t *testing.T) {
 	p, err := lead.ParsePayload(rec.Payload)
 	if rec.LeadID != recent || err != nil || p.Lead.Email != "recent@example.com" || len(rec.Errors) != 1 {
 		t.Errorf("dead show --json = %+v (%v)", rec, err)
+	}
+}
+
+// TestDeadReason: lists and dead show render the stored reason in the
+// operators' words, with the CRM's code and text; dead show names its
+// code too.
+func TestDeadReason(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	p := payload("shop", "raw")
+	r := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
+	if err := e.store.Put(t.Context(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: r, Attempts: 1, DeadAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := e.run(t, "", "dead", "list")
+	if err != nil || !strings.Contains(out, "the CRM rejected the lead (CRM code 1)") {
+		t.Errorf("dead list: %v\n%s", err, out)
+	}
+	out, _, err = e.run(t, "", "dead", "show", p.ID)
+	if err != nil || !strings.Contains(out, r.Text(delivery.Operators)) || !strings.Contains(out, "crm_rejected") {
+		t.Errorf("dead show: %v\n%s", err, out)
+	}
+	out, _, err = e.run(t, "", "--json", "dead", "list")
+	if err != nil || !strings.Contains(out, `"reason_code": "crm_rejected"`) {
+		t.Errorf("dead list --json: %v\n%s", err, out)
 	}
 }
 
@@ -545,63 +674,6 @@ func TestLeadStatus(t *testing.T) {
 				t.Errorf("json = %s", out)
 			}
 		})
-	}
-}
-
-func TestCRM(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	e := newEnv(t, nil)
-	var ids []int64
-	for i := range 3 {
-		id, err := e.crm.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: fmt.Sprint("Ann ", i), Email: fmt.Sprintf("ann%d@example.com", i), Company: "ACME"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	tests := []struct {
-		name string
-		args []string
-		text []string
-	}{
-		{"stat", []string{"crm", "stat"}, []string{"LOGIN", "IN WORK", "PROCESSED", crmLogin}},
-		{"info", []string{"crm", "info", fmt.Sprint(ids[1])}, []string{"ann1@example.com", "Ann 1", "ACME", "open"}},
-		{"list", []string{"crm", "list"}, []string{"ID", "CREATED", "ann0@example.com", "ann2@example.com", "3 leads"}},
-		{"list all", []string{"crm", "list", "--all"}, []string{"3 leads"}},
-		{"list page 1", []string{"crm", "list", "--page", "1"}, []string{"0 leads"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := e.run(t, "", tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range tc.text {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-			out, _, err = e.run(t, "", append([]string{"--json"}, tc.args...)...)
-			if err != nil || !json.Valid([]byte(out)) {
-				t.Errorf("--json: %v\n%s", err, out)
-			}
-		})
-	}
-	out, _, _ := e.run(t, "", "--json", "crm", "list")
-	if items := decodeJSON[[]crmclient.ListItem](t, out); len(items) != 3 {
-		t.Errorf("json list has %d items", len(items))
-	}
-	out, _, _ = e.run(t, "", "--json", "crm", "info", fmt.Sprint(ids[0]))
-	if info := decodeJSON[crmclient.LeadInfo](t, out); info.ID != ids[0] || info.Email != "ann0@example.com" {
-		t.Errorf("json info = %+v", info)
-	}
-
-	wrong := *e
-	wrong.cfg.CRM.APIKey = "wrong-key-wrong-key"
-	_, _, err := wrong.run(t, "", "crm", "stat")
-	if ExitCode(err) != ExitFailure || !strings.Contains(err.Error(), "LEADRELAY_CRM_APIKEY") || strings.Contains(err.Error(), "wrong-key") {
-		t.Errorf("wrong key: exit %d, %v", ExitCode(err), err)
 	}
 }
 

@@ -5,36 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"leadrelay/deadletter"
-	"leadrelay/delivery"
 	"leadrelay/lead"
 )
-
-// TestQueuesSite: --site counts one site's leads in each state.
-func TestQueuesSite(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	e.enqueue(t, payload("shop", "p1"))
-	e.enqueue(t, payload("shop", "p2"))
-	e.enqueue(t, payload("blog", "p3"))
-	e.enqueue(t, payload("shop", "s1"), asynq.ProcessIn(time.Hour))
-	e.putDead(t, "shop", "d1", time.Minute)
-	e.putDead(t, "blog", "d2", time.Minute)
-	out, _, err := e.run(t, "", "--json", "queues", "--site", "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := decodeJSON[siteRow](t, out)
-	if r != (siteRow{Site: "shop", Queue: "leads", Pending: 2, Waiting: 1, Dead: 1}) {
-		t.Errorf("shop = %+v", r)
-	}
-	out, _, err = e.run(t, "", "queues", "--site", "blog")
-	if err != nil || !strings.Contains(out, "blog") || !strings.HasPrefix(out, "SITE") {
-		t.Errorf("table: %v\n%s", err, out)
-	}
-}
 
 // TestLeadFind: leads are found by e-mail (any case) and by phone digits,
 // queued ones and dead ones alike.
@@ -81,30 +53,5 @@ func TestLeadFind(t *testing.T) {
 				t.Error("leads is null, want []")
 			}
 		})
-	}
-}
-
-// TestDeadReason: lists and dead show render the stored reason in the
-// operators' words, with the CRM's code and text; dead show names its
-// code too.
-func TestDeadReason(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	p := payload("shop", "raw")
-	r := delivery.Reason{Code: delivery.CRMRejected, CRMCode: 1, Detail: "Ошибка добавления лида"}
-	if err := e.store.Put(t.Context(), deadletter.Record{LeadID: p.ID, Site: "shop", Reason: r, Attempts: 1, DeadAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	out, _, err := e.run(t, "", "dead", "list")
-	if err != nil || !strings.Contains(out, "the CRM rejected the lead (CRM code 1)") {
-		t.Errorf("dead list: %v\n%s", err, out)
-	}
-	out, _, err = e.run(t, "", "dead", "show", p.ID)
-	if err != nil || !strings.Contains(out, r.Text(delivery.Operators)) || !strings.Contains(out, "crm_rejected") {
-		t.Errorf("dead show: %v\n%s", err, out)
-	}
-	out, _, err = e.run(t, "", "--json", "dead", "list")
-	if err != nil || !strings.Contains(out, `"reason_code": "crm_rejected"`) {
-		t.Errorf("dead list --json: %v\n%s", err, out)
 	}
 }
