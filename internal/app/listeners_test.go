@@ -2,16 +2,13 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"leadrelay/config"
@@ -152,89 +149,6 @@ func TestListenerSplit(t *testing.T) {
 				t.Errorf("%s %s = %d, want %d", tc.method, tc.url, got, tc.want)
 			}
 		})
-	}
-}
-
-// TestMemoryGuard is the memory part of finding H3 against a real
-// redis-server: once used_memory reaches the guard's share of maxmemory,
-// intake refuses new leads with 503 and Retry-After, and the room left
-// takes the writes of the leads already in (a delivered marker).
-func TestMemoryGuard(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	rds := redistest.Start(t)
-	c := rds.Client()
-	site, _ := runIntakeOn(t, rds, map[string]string{"LEADRELAY_REDIS_MEMORY_GUARD": "0.5", "LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0"})
-	tests := []struct {
-		name   string
-		factor float64 // maxmemory as a multiple of the memory in use
-		want   int
-	}{
-		{"room", 4, http.StatusAccepted},
-		{"past half of maxmemory", 1.5, http.StatusServiceUnavailable},
-	}
-	for _, tc := range tests {
-		// Measured at each step: the first lead opens connections and
-		// loads scripts, whose buffers count in used_memory too.
-		maxmemory := int64(tc.factor * float64(usedMemory(t, rds)))
-		if err := c.ConfigSet(ctx, "maxmemory", strconv.FormatInt(maxmemory, 10)).Err(); err != nil {
-			t.Fatal(err)
-		}
-		var code int
-		var retry string
-		// The probe reads INFO at most once a second: ask until it has.
-		deadline := time.Now().Add(10 * time.Second)
-		for code, retry = postLead(t, site, siteKey, annLead); code != tc.want && time.Now().Before(deadline); code, retry = postLead(t, site, siteKey, annLead) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if code != tc.want {
-			t.Fatalf("%s: %d, want %d", tc.name, code, tc.want)
-		}
-		if code == http.StatusServiceUnavailable && retry != "60" {
-			t.Errorf("%s: Retry-After %q, want 60", tc.name, retry)
-		}
-	}
-	if err := c.Set(ctx, "leadrelay:delivered:ld_0123456789abcdef01234567", "x", time.Hour).Err(); err != nil {
-		t.Errorf("a delivered marker could not be written under the guard: %v", err)
-	}
-}
-
-// TestBacklogCaps is finding H3 through the whole intake process: the lead
-// store counts what the producer stored, nothing drains (no worker runs),
-// and the caps set in the environment refuse what does not fit, with
-// Retry-After and nothing stored.
-func TestBacklogCaps(t *testing.T) {
-	t.Parallel()
-	rds := redistest.Start(t)
-	site, _ := runIntakeOn(t, rds, map[string]string{
-		"LEADRELAY_SITES":           "shop=site-key-0123456789abcdef,blog=blog-key-0123456789abcdef",
-		"LEADRELAY_SITE_MAX_QUEUED": "3", "LEADRELAY_MAX_QUEUED": "5",
-		"LEADRELAY_SITE_RATE_LIMIT": "0", "LEADRELAY_GLOBAL_RATE_LIMIT": "0",
-	})
-	const shop, blog = siteKey, "blog-key-0123456789abcdef"
-	steps := []struct {
-		name string
-		key  string
-		want int
-	}{
-		{"shop 1", shop, 202}, {"shop 2", shop, 202}, {"shop 3", shop, 202},
-		{"shop past its cap", shop, 429},
-		{"blog 1", blog, 202}, {"blog 2", blog, 202},
-		{"blog past the global cap", blog, 503},
-		{"shop still refused", shop, 429},
-	}
-	for i, s := range steps {
-		code, retry := postLead(t, site, s.key, fmt.Sprintf(`{"title":"Ann %d","email":"ann%d@example.com"}`, i, i))
-		if code != s.want {
-			t.Errorf("%s: %d, want %d", s.name, code, s.want)
-		}
-		if code != 202 && retry != "60" {
-			t.Errorf("%s: Retry-After %q, want 60", s.name, retry)
-		}
-	}
-	qi, err := asynq.NewInspectorFromRedisClient(rds.Client()).GetQueueInfo("leads")
-	if err != nil || qi.Size != 5 {
-		t.Errorf("queued %v (%v), want the 5 accepted", qi, err)
 	}
 }
 
