@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -150,6 +152,17 @@ func decodeJSON[T any](t *testing.T, s string) T {
 		t.Fatalf("not JSON: %v\n%s", err, s)
 	}
 	return v
+}
+
+// writeFile writes text to a file called name in a directory of the test's
+// own, and returns its path.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestExitCodes(t *testing.T) {

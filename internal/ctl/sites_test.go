@@ -2,7 +2,6 @@ package ctl
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,16 +15,8 @@ import (
 func TestSitesCheck(t *testing.T) {
 	t.Parallel()
 	const key, next, secret = "shop-key-0123456789abcdef", "shop-next-0123456789abcdef", "shop-secret-0123456789abcdef0123456789"
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	good := write("good.yaml", "sites:\n  shop:\n    keys: ["+key+", "+next+"]\n    secret: "+secret+"\n    charset: koi8-r\n  blog: {keys: [blog-key-0123456789abcdef]}\n")
-	bad := write("bad.yaml", "sites:\n  shop:\n    keys: ["+key+"]\n    secret: "+key+"\n    attribution: phone\n")
+	good := writeFile(t, "good.yaml", "sites:\n  shop:\n    keys: ["+key+", "+next+"]\n    secret: "+secret+"\n    charset: koi8-r\n  blog: {keys: [blog-key-0123456789abcdef]}\n")
+	bad := writeFile(t, "bad.yaml", "sites:\n  shop:\n    keys: ["+key+"]\n    secret: "+key+"\n    attribution: phone\n")
 	cfg, _ := config.LoadLenient(func(string) string { return "" })
 	tests := []struct {
 		name string
@@ -37,7 +28,7 @@ func TestSitesCheck(t *testing.T) {
 		{"good, json", []string{"--json", "sites", "check", good}, ExitOK, []string{`"site": "shop"`, `"keys": 2`, `"signed": true`}},
 		{"bad", []string{"sites", "check", bad}, ExitFailure, []string{`secret of site "shop" equals the key of site "shop"`,
 			`attribution "phone" is none of`, "is refused"}},
-		{"missing", []string{"sites", "check", filepath.Join(dir, "none.yaml")}, ExitFailure, []string{"cannot be read"}},
+		{"missing", []string{"sites", "check", filepath.Join(t.TempDir(), "none.yaml")}, ExitFailure, []string{"cannot be read"}},
 		{"no file", []string{"sites", "check"}, ExitUsage, nil},
 		{"unknown subcommand", []string{"sites", "list"}, ExitUsage, nil},
 	}
