@@ -25,6 +25,17 @@ func keyText(id string, b byte) string {
 	return id + ":" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, seal.KeySize))
 }
 
+// namedCodec is a codec and the name of its subtest.
+type namedCodec struct {
+	name  string
+	codec lead.Codec
+}
+
+// bothCodecs is the plaintext codec and one that seals with key k1.
+func bothCodecs(t testing.TB) []namedCodec {
+	return []namedCodec{{"plain", lead.Codec{}}, {"sealed", lead.NewCodec(keyring(t, keyText("k1", 1)))}}
+}
+
 var person = lead.Lead{Title: "Ann Lee", Email: "ann.lee@example.org", Phone: "+7 900 123-45-67",
 	Company: "Lee & Sons", Description: "Call me <after> 6 pm", IP: "203.0.113.9"}
 
@@ -149,10 +160,7 @@ func BenchmarkCodec(b *testing.B) {
 	l := person
 	l.Description = strings.Repeat("I would like a quote for 40 chairs. ", 10)
 	p := lead.NewPayload("shop", "order-42", l, time.Now())
-	for _, c := range []struct {
-		name  string
-		codec lead.Codec
-	}{{"plain", lead.Codec{}}, {"sealed", lead.NewCodec(keyring(b, keyText("k1", 1)))}} {
+	for _, c := range bothCodecs(b) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			n := 0
@@ -179,10 +187,7 @@ func TestCodecTraceparent(t *testing.T) {
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	p := lead.NewPayload("shop", "order-7", person, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	old := []byte(`{"id":"` + p.ID + `","site":"shop","idempotency_key":"order-7","received_at":"2026-03-01T12:00:00Z","lead":{"title":"Ann"}}`)
-	for _, tc := range []struct {
-		name  string
-		codec lead.Codec
-	}{{"plain", lead.Codec{}}, {"sealed", lead.NewCodec(keyring(t, keyText("k1", 1)))}} {
+	for _, tc := range bothCodecs(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			traced := p
