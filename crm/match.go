@@ -20,18 +20,12 @@ import (
 var tagRe = regexp.MustCompile(`<[^>]*>`)
 
 // crmText applies what the CRM does to stored text (tags and the
-// characters " ' \ ` « » < > removed; v2 form mode's ” and &acute;), so
-// what was sent compares equal to what the CRM lists.
+// characters of crmclient.DropUntagChars removed; v2 form mode's ” and
+// &acute;), so what was sent compares equal to what the CRM lists.
 func crmText(s string) string {
 	s = tagRe.ReplaceAllString(s, "")
 	s = strings.NewReplacer("&acute;", "", "”", "").Replace(s)
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case '"', '\'', '\\', '`', '«', '»', '<', '>':
-			return -1
-		}
-		return r
-	}, s)
+	s = crmclient.DropUntagChars(s)
 	return strings.Join(strings.Fields(s), " ")
 }
 

@@ -97,6 +97,22 @@ func WithIPLine(description, ip string) string {
 	return description + "\n" + line
 }
 
+// DropUntagChars removes the characters the CRM's untag() strips from
+// every text it stores, after the tags: " ' \ ` « » < >. What the CRM
+// lists lacks them, so a comparison with what was sent drops them too.
+func DropUntagChars(s string) string {
+	if !strings.ContainsAny(s, "\"'\\`«»<>") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '"', '\'', '\\', '`', '«', '»', '<', '>':
+			return -1
+		}
+		return r
+	}, s)
+}
+
 // Sent returns l as this client sends it to the CRM: with the sanitizing
 // of WithSanitize applied for its API version. Anything that compares
 // what the CRM lists with what was sent (a v1 reconcile) compares Sent(l).

@@ -42,6 +42,14 @@ func TestWithIPLine(t *testing.T) {
 	}
 }
 
+func TestDropUntagChars(t *testing.T) {
+	t.Parallel()
+	in := "O'Brien «Co» <b>\"q\"</b> a\\b `x`"
+	if got, want := crmclient.DropUntagChars(in), "OBrien Co bq/b ab x"; got != want {
+		t.Errorf("DropUntagChars(%q) = %q, want %q", in, got, want)
+	}
+}
+
 // TestAddSanitizes: what reaches the CRM keeps the ip on v2 (as the
 // description's last line) and shows where an emoji was, by default; both
 // can be switched off.

@@ -202,21 +202,13 @@ func (st *store) pathUTM(id int) string {
 // tagRE matches what PHP's strip_tags removes, near enough.
 var tagRE = regexp.MustCompile(`<[^>]*>?`)
 
-// untag strips tags and the characters " ' \ ` « » < > like the CRM's untag().
+// untag strips tags, then the characters crmclient.DropUntagChars drops,
+// like the CRM's untag().
 func untag(s string) string {
 	if strings.ContainsAny(s, "<") {
 		s = tagRE.ReplaceAllString(s, "")
 	}
-	if strings.ContainsAny(s, "\"'\\`«»<>") {
-		s = strings.Map(func(r rune) rune {
-			switch r {
-			case '"', '\'', '\\', '`', '«', '»', '<', '>':
-				return -1
-			}
-			return r
-		}, s)
-	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(crmclient.DropUntagChars(s))
 }
 
 // StripText applies the CRM's text stripping to s. Anything comparing what
