@@ -1,7 +1,6 @@
 package crmclient
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -62,7 +61,7 @@ func TestMaxIdleConnsReusesConnections(t *testing.T) {
 					done.Add(1)
 					go func() {
 						defer done.Done()
-						if _, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "Ann"}}); err != nil {
+						if _, err := c.Add(t.Context(), Lead{Lead: lead.Lead{Title: "Ann"}}); err != nil {
 							t.Error(err)
 						}
 					}()

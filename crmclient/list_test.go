@@ -1,7 +1,6 @@
 package crmclient
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,7 +53,7 @@ func TestWalk(t *testing.T) {
 			srv := pagedCRM(t, tt.total, false)
 			c := newTestClient(t, srv.URL, WithAPIVersion(V2))
 			var ids []int64
-			err := c.Walk(context.Background(), ListOptions{Page: tt.start, First: "new"}, func(it ListItem) bool {
+			err := c.Walk(t.Context(), ListOptions{Page: tt.start, First: "new"}, func(it ListItem) bool {
 				ids = append(ids, it.ID)
 				return len(ids) != tt.stopAfter
 			})
@@ -83,7 +82,7 @@ func TestWalkOffsetIgnored(t *testing.T) {
 	srv := pagedCRM(t, 3*PageSize, true)
 	c := newTestClient(t, srv.URL)
 	n := 0
-	err := c.Walk(context.Background(), ListOptions{}, func(ListItem) bool { n++; return true })
+	err := c.Walk(t.Context(), ListOptions{}, func(ListItem) bool { n++; return true })
 	if !errors.Is(err, ErrPagingIgnored) {
 		t.Fatalf("got %v, want ErrPagingIgnored", err)
 	}
@@ -95,12 +94,12 @@ func TestWalkError(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, answerWith(200, nil, golden(t, "v1_err_401.json")))
 	c := newTestClient(t, srv.URL)
-	err := c.Walk(context.Background(), ListOptions{}, func(ListItem) bool { return true })
+	err := c.Walk(t.Context(), ListOptions{}, func(ListItem) bool { return true })
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Code != 401 || ae.Action != actionList {
 		t.Fatalf("got %v, want APIError 401 on list", err)
 	}
-	if err := c.Walk(context.Background(), ListOptions{}, nil); err == nil {
+	if err := c.Walk(t.Context(), ListOptions{}, nil); err == nil {
 		t.Error("nil fn accepted")
 	}
 }

@@ -1,7 +1,6 @@
 package crmclient
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -43,7 +42,7 @@ func TestKeyStraddlingSnippetCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}})
+			_, err = c.Add(t.Context(), Lead{Lead: lead.Lead{Title: "x"}})
 			if err == nil {
 				t.Fatal("want an error")
 			}

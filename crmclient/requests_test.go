@@ -1,7 +1,6 @@
 package crmclient
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +32,7 @@ func TestV1RequestDoubleEncodes(t *testing.T) {
 		Title: "Andreev+Vlad", Email: "v@god.ry", Phone: "+79001234567", Company: "Sales'Man",
 		Description: "100% sure", Path: "Test Path", User: "boss+1@example.com", UTMSource: "google",
 	}, UIDs: map[string]string{"leadrelay": "x"}}
-	if _, err := c.Add(context.Background(), l); err != nil {
+	if _, err := c.Add(t.Context(), l); err != nil {
 		t.Fatal(err)
 	}
 	r := srv.requests()[0]
@@ -70,7 +69,7 @@ func TestV2FormRequest(t *testing.T) {
 	srv := newStub(t, answerWith(200, nil, golden(t, "v2_add_ok.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2), WithUserAgent("relay-test/1"))
 	l := Lead{Lead: lead.Lead{Title: "it's", Path: "Test Path", User: "a+b"}, UIDs: map[string]string{"leadrelay": "lr 1", "crm": "9"}}
-	if _, err := c.Add(context.Background(), l); err != nil {
+	if _, err := c.Add(t.Context(), l); err != nil {
 		t.Fatal(err)
 	}
 	r := srv.requests()[0]
@@ -100,7 +99,7 @@ func TestV2JSONRequest(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, answerWith(200, map[string]string{"Content-Type": "application/json; charset=utf-8"}, golden(t, "v2_add_ok.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2), WithJSON(true))
-	id, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: `it's "quoted"`, Path: "7"}, UIDs: map[string]string{"leadrelay": "lr-1"}})
+	id, err := c.Add(t.Context(), Lead{Lead: lead.Lead{Title: `it's "quoted"`, Path: "7"}, UIDs: map[string]string{"leadrelay": "lr-1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +132,7 @@ func TestListRequest(t *testing.T) {
 	srv := newStub(t, answerWith(200, nil, golden(t, "v2_list_empty.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2))
 	msk := time.FixedZone("MSK", 3*3600)
-	_, err := c.List(context.Background(), ListOptions{
+	_, err := c.List(t.Context(), ListOptions{
 		Page: 3, Order: "datum_do", First: "old",
 		DateStart: time.Date(2025, 1, 31, 23, 0, 0, 0, msk), DateEnd: time.Date(2025, 2, 2, 0, 0, 0, 0, time.UTC),
 	})
@@ -152,7 +151,7 @@ func TestListOptionsInvalid(t *testing.T) {
 	srv := newStub(t, answerWith(200, nil, golden(t, "v2_list.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2))
 	for _, o := range []ListOptions{{Page: -1}, {First: "newest"}, {Order: "datum; DROP TABLE leads"}} {
-		if _, err := c.List(context.Background(), o); err == nil {
+		if _, err := c.List(t.Context(), o); err == nil {
 			t.Errorf("List(%+v) succeeded, want error", o)
 		}
 	}
@@ -167,14 +166,14 @@ func TestStatBetween(t *testing.T) {
 	from, to := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 31, 0, 0, 0, 0, time.UTC)
 
 	v1 := newTestClient(t, srv.URL)
-	if _, err := v1.StatBetween(context.Background(), from, to); !errors.Is(err, errors.ErrUnsupported) {
+	if _, err := v1.StatBetween(t.Context(), from, to); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("v1 StatBetween: got %v, want ErrUnsupported", err)
 	}
 	v2 := newTestClient(t, srv.URL, WithAPIVersion(V2))
-	if _, err := v2.StatBetween(context.Background(), to, from); err == nil {
+	if _, err := v2.StatBetween(t.Context(), to, from); err == nil {
 		t.Error("reversed range accepted")
 	}
-	st, err := v2.StatBetween(context.Background(), from, to)
+	st, err := v2.StatBetween(t.Context(), from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +192,7 @@ func TestInfoRequest(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, answerWith(200, nil, golden(t, "v2_info.json")))
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2), WithJSON(true))
-	if _, err := c.Info(context.Background(), 4); err != nil {
+	if _, err := c.Info(t.Context(), 4); err != nil {
 		t.Fatal(err)
 	}
 	var body map[string]any
@@ -202,7 +201,7 @@ func TestInfoRequest(t *testing.T) {
 	}
 	wantEqual(t, body["action"], any("info"))
 	wantEqual(t, body["id"], any("4"))
-	if _, err := c.Info(context.Background(), 0); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Info(t.Context(), 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Info(0) = %v, want ErrNotFound", err)
 	}
 }
@@ -291,7 +290,7 @@ func TestAddSendsEveryField(t *testing.T) {
 			for i, f := range lead.Fields() {
 				*f.Of(&l.Lead) = fmt.Sprintf("v%d", i)
 			}
-			if _, err := c.Add(context.Background(), l); err != nil {
+			if _, err := c.Add(t.Context(), l); err != nil {
 				t.Fatal(err)
 			}
 			form, err := url.ParseQuery(string(srv.requests()[0].body))

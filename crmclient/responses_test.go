@@ -175,7 +175,7 @@ func TestResponses(t *testing.T) {
 				c.maxBody = tt.maxBody
 			}
 
-			got, err := call(context.Background(), c, tt.action)
+			got, err := call(t.Context(), c, tt.action)
 
 			if cl := Classify(err); cl != tt.wantClass {
 				t.Errorf("Classify = %v, want %v (err %v)", cl, tt.wantClass, err)

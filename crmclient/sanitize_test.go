@@ -1,7 +1,6 @@
 package crmclient_test
 
 import (
-	"context"
 	"testing"
 
 	"leadrelay/crmclient"
@@ -75,7 +74,7 @@ func TestAddSanitizes(t *testing.T) {
 			if c.Sent(l).Description != tc.wantDesc {
 				t.Errorf("Sent = %q, want %q", c.Sent(l).Description, tc.wantDesc)
 			}
-			if _, err := c.Add(context.Background(), l); err != nil {
+			if _, err := c.Add(t.Context(), l); err != nil {
 				t.Fatal(err)
 			}
 			got := sim.Leads()

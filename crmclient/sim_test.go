@@ -1,7 +1,6 @@
 package crmclient_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -53,7 +52,7 @@ func TestAgainstSimulator(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
 			sim, c := newSim(t, v.opts...)
-			ctx := context.Background()
+			ctx := t.Context()
 			sent := crmclient.Lead{Lead: lead.Lead{
 				Title: "Андреев Владислав", Email: "vladislav@god.ry", Phone: "+79001234567",
 				Company: "SalesMan", Description: "The best crm practice", IP: "127.0.0.1",
@@ -145,7 +144,7 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 				t.Parallel()
 				sim, c := newSim(t, v.opts...)
 				sim.SetFaults(tc.faults)
-				_, err := c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x #fail"}})
+				_, err := c.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "x #fail"}})
 				if got := crmclient.Classify(err); got != tc.want {
 					t.Fatalf("Classify(%v) = %v, want %v", err, got, tc.want)
 				}
@@ -167,7 +166,7 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 		t.Parallel()
 		sim, c := newSim(t)
 		sim.SetFaults(crmsim.Faults{V1Shipped: true})
-		_, err := c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
+		_, err := c.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
 		if d := crmclient.Diagnose(err); d.Class != crmclient.ClassConfig || d.Reason.Code != delivery.ConfigV1Broken {
 			t.Fatalf("err = %v, diagnosis %+v", err, d)
 		}
@@ -192,12 +191,12 @@ func TestSimulatorFaultsClassify(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		_, err = c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
+		_, err = c.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "x"}})
 		if crmclient.Classify(err) != crmclient.ClassTransient {
 			t.Fatalf("during outage: %v (%v)", err, crmclient.Classify(err))
 		}
 		for time.Now().Before(deadline) {
-			if _, err = c.Add(context.Background(), crmclient.Lead{Lead: lead.Lead{Title: "x"}}); err == nil {
+			if _, err = c.Add(t.Context(), crmclient.Lead{Lead: lead.Lead{Title: "x"}}); err == nil {
 				return
 			}
 			time.Sleep(50 * time.Millisecond)

@@ -42,7 +42,7 @@ func TestTransportClosedAfterRequest(t *testing.T) {
 			t.Parallel()
 			srv := newStub(t, hangUp)
 			c := newTestClient(t, srv.URL, WithAPIVersion(V2))
-			_, err := call(context.Background(), c, tt.action)
+			_, err := call(t.Context(), c, tt.action)
 			var te *TransportError
 			if !errors.As(err, &te) {
 				t.Fatalf("want *TransportError, got %T %v", err, err)
@@ -66,7 +66,7 @@ func TestTransportRefused(t *testing.T) {
 	srv.Close() // nothing listens there any more
 	c := newTestClient(t, base)
 	for _, action := range []string{actionAdd, actionStat} {
-		_, err := call(context.Background(), c, action)
+		_, err := call(t.Context(), c, action)
 		var te *TransportError
 		if !errors.As(err, &te) {
 			t.Fatalf("%s: want *TransportError, got %T %v", action, err, err)
@@ -98,7 +98,7 @@ func TestContextCanceled(t *testing.T) {
 		block(w, r, b)
 	})
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
 		<-arrived
 		cancel()
@@ -124,7 +124,7 @@ func TestTimeout(t *testing.T) {
 	t.Parallel()
 	srv := newStub(t, block)
 	c := newTestClient(t, srv.URL, WithTimeout(50*time.Millisecond))
-	_, err := c.Stat(context.Background())
+	_, err := c.Stat(t.Context())
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
@@ -161,7 +161,7 @@ func TestNoKeyInErrors(t *testing.T) {
 			t.Parallel()
 			srv := newStub(t, tt.h)
 			c := newTestClient(t, srv.URL)
-			_, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}})
+			_, err := c.Add(t.Context(), Lead{Lead: lead.Lead{Title: "x"}})
 			if err == nil {
 				t.Fatal("want error")
 			}
@@ -215,8 +215,8 @@ func TestConnectionReuse(t *testing.T) {
 	c := newTestClient(t, srv.URL, WithAPIVersion(V2))
 	for i := range 6 {
 		if i%2 == 0 {
-			_, _ = c.List(context.Background(), ListOptions{})
-		} else if _, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}}); err != nil {
+			_, _ = c.List(t.Context(), ListOptions{})
+		} else if _, err := c.Add(t.Context(), Lead{Lead: lead.Lead{Title: "x"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,7 +234,7 @@ func TestConcurrentUse(t *testing.T) {
 	ids := make(chan int64, 50)
 	for range 50 {
 		wg.Go(func() {
-			id, err := c.Add(context.Background(), Lead{Lead: lead.Lead{Title: "x"}})
+			id, err := c.Add(t.Context(), Lead{Lead: lead.Lead{Title: "x"}})
 			if err != nil {
 				t.Error(err)
 			}

@@ -82,7 +82,7 @@ func TestFaultStampGap(t *testing.T) {
 	// The gap is long enough for the test to look inside it; nothing
 	// asserts how long it took.
 	sim, ts := newTestSim(t, Config{Faults: Faults{StampGap: Duration(3 * time.Second)}})
-	done := addAsync(context.Background(), ts.URL, PathV2, "uids[leadrelay_key]", "k-1")
+	done := addAsync(t.Context(), ts.URL, PathV2, "uids[leadrelay_key]", "k-1")
 	waitFor(t, "the lead stored without its stamp", func() bool { return sim.Stats().MissingUIDs == 1 })
 
 	if got := v2UIDs(t, ts.URL, 1); len(got) != 0 {
@@ -122,7 +122,7 @@ func TestFaultStampKill(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sim, ts := newTestSim(t, Config{Faults: tt.faults})
-			r := await(t, "the add", addAsync(context.Background(), ts.URL, PathV2, "uids[leadrelay_key]", "k-1"))
+			r := await(t, "the add", addAsync(t.Context(), ts.URL, PathV2, "uids[leadrelay_key]", "k-1"))
 			if r.err == nil {
 				t.Fatalf("want the connection dropped, got HTTP %d %s", r.a.status, r.a.body)
 			}
@@ -251,7 +251,7 @@ func TestFaultLateCommit(t *testing.T) {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
 			sim, ts := newTestSim(t, Config{Faults: Faults{LateCommitRate: 1, LateCommitDelay: Duration(3 * time.Second)}})
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			done := addAsync(ctx, ts.URL, path, "uids[leadrelay_key]", "k-1")
 			waitFor(t, "the add at work", func() bool { return sim.Stats().Faults["late_commit"] == 1 })
@@ -305,9 +305,9 @@ func TestPHPPoolWebhookStall(t *testing.T) {
 func TestPHPPoolQueues(t *testing.T) {
 	t.Parallel()
 	sim, ts := newTestSim(t, Config{Faults: Faults{PHPWorkers: 1, Latency: Duration(2 * time.Second)}})
-	first := addAsync(context.Background(), ts.URL, PathV1, "title", "first")
+	first := addAsync(t.Context(), ts.URL, PathV1, "title", "first")
 	waitFor(t, "the first request at work", func() bool { return sim.Stats().PHPBusy == 1 })
-	second := addAsync(context.Background(), ts.URL, PathV1, "title", "second")
+	second := addAsync(t.Context(), ts.URL, PathV1, "title", "second")
 	waitFor(t, "the second request queued", func() bool { st := sim.Stats(); return st.PHPQueued == 1 && st.PHPBusy == 1 })
 	for _, c := range []<-chan asyncAnswer{first, second} {
 		if r := await(t, "an add", c); r.err != nil || !strings.Contains(r.a.body, "Success") {
@@ -321,7 +321,7 @@ func TestPHPPoolQueues(t *testing.T) {
 
 func TestPHPPool(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	tests := []struct {
 		name string
 		run  func(t *testing.T, p *phpPool)

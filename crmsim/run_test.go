@@ -72,7 +72,7 @@ func TestRunBadFlags(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
 			var out, errOut bytes.Buffer
-			err := Run(context.Background(), tt.args, &out, &errOut)
+			err := Run(t.Context(), tt.args, &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one naming %s", err, tt.want)
 			}

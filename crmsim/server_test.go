@@ -82,7 +82,7 @@ func TestServerOutageRefuse(t *testing.T) {
 func TestServerStopsOnContext(t *testing.T) {
 	t.Parallel()
 	sim, _ := New(Config{APIKey: testKey})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	srv := NewServer(sim)
 	if err := srv.Start(ctx, "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestServerStopsOnContext(t *testing.T) {
 	if dialErr(srv.Addr()) == nil {
 		t.Fatal("still accepting after ctx done")
 	}
-	if err := srv.Start(context.Background(), "127.0.0.1:0"); err == nil {
+	if err := srv.Start(t.Context(), "127.0.0.1:0"); err == nil {
 		t.Fatal("restart of a closed Server accepted")
 	}
 }

@@ -1,7 +1,6 @@
 package v1_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
-
-var ctx = context.Background()
 
 // fixture is a v1 CRM and its API on a private Redis.
 type fixture struct {
@@ -38,7 +35,7 @@ func (f *fixture) sendClaimedTwin(p lead.Payload) rdb.Attempt {
 	f.t.Helper()
 	f.refresh()
 	a, twin := f.send(lead.NewPayload(p.Site, "twin", p.Lead, p.ReceivedAt))
-	if ok, err := crm.Claim(ctx, f.env.Store, twin, "twin"); !ok || err != nil {
+	if ok, err := crm.Claim(f.t.Context(), f.env.Store, twin, "twin"); !ok || err != nil {
 		f.t.Fatalf("claim = %v, %v", ok, err)
 	}
 	return a
@@ -47,7 +44,7 @@ func (f *fixture) sendClaimedTwin(p lead.Payload) rdb.Attempt {
 // refresh merges the CRM's newest page into the journal.
 func (f *fixture) refresh() {
 	f.t.Helper()
-	if err := f.api.Refresh(ctx); err != nil {
+	if err := f.api.Refresh(f.t.Context()); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -56,7 +53,7 @@ func (f *fixture) refresh() {
 func (f *fixture) send(p lead.Payload) (rdb.Attempt, int64) {
 	f.t.Helper()
 	a := rdb.Attempt{Watermark: f.api.Watermark(), FirstAt: time.Now()}
-	id, err := f.api.Add(ctx, p)
+	id, err := f.api.Add(f.t.Context(), p)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -157,7 +154,7 @@ func TestLookUp(t *testing.T) {
 			f := newFixture(t)
 			p := crmtest.Lead(tc.name)
 			a, want := tc.prep(f, p)
-			res, err := f.api.LookUp(ctx, p, a)
+			res, err := f.api.LookUp(t.Context(), p, a)
 			if (err != nil) != tc.wantErr || res.Finding != tc.want || res.CRMID != want || res.Journal != tc.fromJournal {
 				t.Fatalf("LookUp = %+v, %v; want %v of CRM id %d, from the journal %v (error %v)",
 					res, err, tc.want, want, tc.fromJournal, tc.wantErr)
@@ -242,14 +239,14 @@ func TestSawHoldsAnOpenSecond(t *testing.T) {
 			crmtest.Others(t, c, 100) // an older second
 			crmAt = crmAt.Add(time.Second)
 			crmtest.Others(t, c, tc.burst)
-			if err := api.Refresh(ctx); err != nil {
+			if err := api.Refresh(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			fleet = fleet.Add(tc.after)
-			if err := api.Refresh(ctx); err != nil {
+			if err := api.Refresh(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			b, err := env.Store.Begin(ctx, rdb.BeginArgs{ID: "ld_x", Token: "t", Now: fleet, LockTTL: time.Minute,
+			b, err := env.Store.Begin(t.Context(), rdb.BeginArgs{ID: "ld_x", Token: "t", Now: fleet, LockTTL: time.Minute,
 				RecordTTL: time.Hour, Watermark: api.Watermark(), CountSend: true})
 			if err != nil {
 				t.Fatal(err)
@@ -282,7 +279,7 @@ func TestResume(t *testing.T) {
 	crmtest.Others(t, f.c, 5)
 	f.refresh()
 	fresh := v1.New(f.env)
-	if err := fresh.Resume(ctx); err != nil || fresh.Watermark() != 5 {
+	if err := fresh.Resume(t.Context()); err != nil || fresh.Watermark() != 5 {
 		t.Fatalf("Resume = %v, watermark %d; want 5", err, fresh.Watermark())
 	}
 }

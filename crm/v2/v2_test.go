@@ -1,7 +1,6 @@
 package v2_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"leadrelay/internal/rdb"
 	"leadrelay/lead"
 )
-
-var ctx = context.Background()
 
 func TestLookUp(t *testing.T) {
 	t.Parallel()
@@ -67,7 +64,7 @@ func TestLookUp(t *testing.T) {
 			prep: func(t *testing.T, c *crmtest.CRM, api *v2.API, env crm.Env, p lead.Payload) rdb.Attempt {
 				c.NoStamp = true
 				id := send(t, api, p)
-				if ok, err := crm.Claim(ctx, env.Store, id, "another lead"); !ok || err != nil {
+				if ok, err := crm.Claim(t.Context(), env.Store, id, "another lead"); !ok || err != nil {
 					t.Fatalf("claim = %v, %v", ok, err)
 				}
 				return rdb.Attempt{}
@@ -121,7 +118,7 @@ func TestLookUp(t *testing.T) {
 			p := crmtest.Lead(tc.name)
 			a := tc.prep(t, c, api, env, p)
 			before := c.Lists()
-			res, err := api.LookUp(ctx, p, a)
+			res, err := api.LookUp(t.Context(), p, a)
 			if (err != nil) != tc.wantErr || res.Finding != tc.want {
 				t.Fatalf("LookUp = %+v, %v; want %v (error %v)", res, err, tc.want, tc.wantErr)
 			}
@@ -140,7 +137,7 @@ func TestLookUp(t *testing.T) {
 // send adds p through api and returns its CRM id.
 func send(t *testing.T, api *v2.API, p lead.Payload) int64 {
 	t.Helper()
-	id, err := api.Add(ctx, p)
+	id, err := api.Add(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +148,7 @@ func send(t *testing.T, api *v2.API, p lead.Payload) int64 {
 func find(t *testing.T, c *crmtest.CRM, id int64) crmclient.ListItem {
 	t.Helper()
 	for page := 0; ; page++ {
-		items, _ := c.List(ctx, crmclient.ListOptions{Page: page})
+		items, _ := c.List(t.Context(), crmclient.ListOptions{Page: page})
 		if len(items) == 0 {
 			t.Fatalf("no CRM lead %d", id)
 		}
@@ -167,10 +164,10 @@ func TestAddStamps(t *testing.T) {
 	t.Parallel()
 	c := crmtest.New(crmclient.V2)
 	p := crmtest.Lead("stamped")
-	if _, err := v2.New(crm.Env{Client: c}).Add(ctx, p); err != nil {
+	if _, err := v2.New(crm.Env{Client: c}).Add(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
-	items, _ := c.List(ctx, crmclient.ListOptions{})
+	items, _ := c.List(t.Context(), crmclient.ListOptions{})
 	if len(items) != 1 || items[0].UIDs[v2.UIDKey] != p.ID {
 		t.Fatalf("CRM leads = %+v, want one stamped %s=%s", items, v2.UIDKey, p.ID)
 	}

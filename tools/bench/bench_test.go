@@ -20,7 +20,7 @@ func TestQuickRun(t *testing.T) {
 	srv := redistest.Start(t)
 	dir := t.TempDir()
 	md, plot := filepath.Join(dir, "BENCHMARKS.md"), filepath.Join(dir, "bench.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Options{Quick: true, RedisAddr: srv.Addr, Markdown: md, Plot: plot, Label: "test"})
 	if err != nil {
