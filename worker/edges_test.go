@@ -12,12 +12,10 @@ import (
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
-	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/delivery"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
@@ -195,13 +193,7 @@ func TestEdgeBackpressureOnLastAttempt(t *testing.T) {
 			o := Options{Concurrency: 1, RetryInitial: 10 * time.Millisecond, RetryMaxDelay: 20 * time.Millisecond,
 				BreakerThreshold: 1000, PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Second,
 				Limiter: lim, DeadLetters: box}
-			log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-			h := newHandler(t, crm, rc, o, log)
-			w := New(rc, h, o, log)
-			wctx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- w.Run(wctx) }()
-			t.Cleanup(func() { cancel(); <-done })
+			runWorkers(t, crm, rc, o, 1)
 			task, p := newLeadTask(t)
 			if _, err := asynq.NewClientFromRedisClient(rc).Enqueue(task, tc.opts...); err != nil {
 				t.Fatal(err)
@@ -506,13 +498,8 @@ func TestPoisonLeads(t *testing.T) {
 		marker   = "POISON-PILL"
 		apiKey   = "poison-test-key"
 	)
-	sim, url := crmsimtest.Start(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 1,
+	sim, client := startSim(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 1,
 		Faults: crmsim.Faults{PoisonMarker: marker}})
-	client, err := crmclient.New(url, "admin@example.com", apiKey,
-		crmclient.WithAPIVersion(crmclient.V2), crmclient.WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rc := redistest.Start(t).Client()
 	var cuts atomic.Int64
 	lim := NewRedisLimiter(rc, 0, 8, 0, WithAdaptiveConcurrency(true), WithLimitReport(func(c AdaptiveChange) {
@@ -527,7 +514,7 @@ func TestPoisonLeads(t *testing.T) {
 		CRMTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second, PollInterval: 20 * time.Millisecond,
 		DelayedPollInterval: 50 * time.Millisecond, Limiter: lim, Observer: watch, DeadLetters: box,
 	}
-	handlers := runWorkers(t, client, rc, o, 2)
+	workers := runWorkers(t, client, rc, o, 2)
 
 	enq := asynq.NewClientFromRedisClient(rc)
 	var good, bad []lead.Payload
@@ -595,8 +582,8 @@ func TestPoisonLeads(t *testing.T) {
 		}
 	}
 	var faults int64
-	for _, h := range handlers {
-		faults += h.Stats().LeadFaults
+	for _, w := range workers {
+		faults += w.h.Stats().LeadFaults
 	}
 	limit, _ := lim.(*redisLimiter).Limit(ctx)
 	t.Logf("poison adds answered 500: %d; failures told apart as the lead's: %d; limit cuts: %d; limit now %.0f",

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +17,8 @@ import (
 	"leadrelay/crm"
 	"leadrelay/crm/crmtest"
 	"leadrelay/crmclient"
+	"leadrelay/crmsim"
+	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -102,7 +103,7 @@ func newLeadTask(t testing.TB) (*asynq.Task, lead.Payload) {
 
 func (e *env) marker(id string) *rdb.Marker {
 	e.t.Helper()
-	_, m, err := rdb.New(e.rdb).Lead(context.Background(), id)
+	_, m, err := rdb.New(e.rdb).Lead(e.t.Context(), id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func (e *env) marker(id string) *rdb.Marker {
 // attempt reads a lead's attempt record.
 func (e *env) attempt(id string) map[string]string {
 	e.t.Helper()
-	m, err := e.rdb.HGetAll(context.Background(), rdb.AttemptKey(id)).Result()
+	m, err := e.rdb.HGetAll(e.t.Context(), rdb.AttemptKey(id)).Result()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -122,8 +123,8 @@ func (e *env) attempt(id string) map[string]string {
 // fleetRun is a load run: workers (real asynq servers) on a private real
 // Redis, against a fake CRM of a version that fails a share of adds
 // transiently (not stored) and a share ambiguously (stored, then the
-// connection lost), drawn from a fixed seed. The workers log at warn
-// level, as env's handler does.
+// connection lost), drawn from a fixed seed. runWorkers runs the
+// workers.
 type fleetRun struct {
 	version              crmclient.APIVersion
 	workers, concurrency int
@@ -160,20 +161,49 @@ func startFleet(t *testing.T, r fleetRun) *fleet {
 		CRMTimeout: 100 * time.Millisecond, BreakerThreshold: 1000, ShutdownTimeout: 5 * time.Second,
 		PollInterval: 50 * time.Millisecond,
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	ctx, cancel := context.WithCancel(context.Background())
+	for i, w := range runWorkers(t, f.crm, f.rdb, o, r.workers) {
+		f.handlers[i] = w.h
+	}
+	return f
+}
+
+// runWorkers runs k worker processes' worth of Handler and Worker of c on
+// rc with o until the test ends, and returns the Workers. They log errors
+// only, each under its own name (a, b, …): the fleets here fail adds on
+// purpose, and a warning for every retry would bury a failure's cause. A
+// Run that fails fails t.
+func runWorkers(t *testing.T, c crm.Client, rc redis.UniversalClient, o Options, k int) []*Worker {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	var wg sync.WaitGroup
-	for i := range f.handlers {
-		f.handlers[i] = newHandler(t, f.crm, f.rdb, o, log.Named(string(rune('a'+i))))
-		w := New(f.rdb, f.handlers[i], o, log)
+	workers := make([]*Worker, k)
+	for i := range workers {
+		wlog := log.Named(string(rune('a' + i)))
+		w := New(rc, newHandler(t, c, rc, o, wlog), o, wlog)
+		workers[i] = w
 		wg.Go(func() {
-			if err := w.Run(ctx); err != nil {
+			if err := w.Run(t.Context()); err != nil {
 				t.Errorf("Run: %v", err)
 			}
 		})
 	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return f
+	// t.Context is cancelled before the cleanups run: this one waits for
+	// the workers to stop.
+	t.Cleanup(wg.Wait)
+	return workers
+}
+
+// startSim serves a simulator of cfg (cfg.API its version) until the test
+// ends, and returns it with a client of it that gives up after 5s.
+func startSim(t *testing.T, cfg crmsim.Config) (*crmsim.Sim, *crmclient.Client) {
+	t.Helper()
+	sim, url := crmsimtest.Start(t, cfg)
+	client, err := crmclient.New(url, "admin@example.com", cfg.APIKey,
+		crmclient.WithAPIVersion(crmclient.APIVersion(cfg.API)), crmclient.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, client
 }
 
 // waitDelivered waits until every lead of ps is recorded as delivered,
@@ -183,7 +213,7 @@ func waitDelivered(t *testing.T, rc redis.UniversalClient, ps []lead.Payload) {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		n := 0
 		for _, p := range ps {
-			n += int(rc.Exists(context.Background(), rdb.DeliveredKey(p.ID)).Val())
+			n += int(rc.Exists(t.Context(), rdb.DeliveredKey(p.ID)).Val())
 		}
 		if n == len(ps) {
 			return

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -49,13 +48,13 @@ func TestFleetWritesPreviousMarkersOnlyWithOldWorkers(t *testing.T) {
 			insp := asynq.NewInspectorFromRedisClient(rc)
 			h := newHandler(t, newFakeCRM(crmclient.V2), rc, o, log)
 			if tc.self != "" {
-				h.lookAtFleet(context.Background(), insp, tc.self)
+				h.lookAtFleet(t.Context(), insp, tc.self)
 			}
 			task, p := newLeadTask(t)
-			if err := h.ProcessTask(context.Background(), task); err != nil {
+			if err := h.ProcessTask(t.Context(), task); err != nil {
 				t.Fatal(err)
 			}
-			n, err := rc.Exists(context.Background(), rdb.LegacyDeliveredKey(p.ID), rdb.DeliveredKey(p.ID)).Result()
+			n, err := rc.Exists(t.Context(), rdb.LegacyDeliveredKey(p.ID), rdb.DeliveredKey(p.ID)).Result()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,18 +1,14 @@
 package worker
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crm"
 	"leadrelay/crmclient"
@@ -29,17 +25,7 @@ func startWorker(t *testing.T, rc redis.UniversalClient, c crm.Client, o Options
 		o.ShutdownTimeout = time.Second
 	}
 	o.BreakerThreshold = 1000
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	w := New(rc, newHandler(t, c, rc, o, log), o, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return w
+	return runWorkers(t, c, rc, o, 1)[0]
 }
 
 // waitFor waits until cond holds, for at most 20s.
@@ -67,13 +53,13 @@ func TestIdleWorkerCost(t *testing.T) {
 	w := startWorker(t, srv.Client(), newFakeCRM(crmclient.V2), Options{PollInterval: 5 * time.Millisecond})
 	stats := srv.Client()
 	waitFor(t, "idle look", func() bool { return w.idleLooks.Load() >= 2 })
-	before, err := redistest.CommandCalls(context.Background(), stats)
+	before, err := redistest.CommandCalls(t.Context(), stats)
 	if err != nil {
 		t.Fatal(err)
 	}
 	looks0 := w.idleLooks.Load()
 	waitFor(t, fmt.Sprintf("%d idle looks", window), func() bool { return w.idleLooks.Load() >= looks0+window })
-	after, err := redistest.CommandCalls(context.Background(), stats)
+	after, err := redistest.CommandCalls(t.Context(), stats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +105,7 @@ func TestLeadWakesIdleFleet(t *testing.T) {
 	}
 	pub := producer.New(rc, producer.Options{}, nil)
 	l := lead.Lead{Title: "Ann", Email: "ann@example.com", Company: "woken", Description: "call me"}
-	if _, err := pub.Publish(context.Background(), "shop", l, "woken-1"); err != nil {
+	if _, err := pub.Publish(t.Context(), "shop", l, "woken-1"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery", func() bool { _, stored := crm.Counts(); return stored >= 1 })
@@ -155,7 +141,7 @@ func TestIdleWorkerWakesForRetry(t *testing.T) {
 	waitFor(t, "idle worker", func() bool { return w.idleLooks.Load() >= 1 })
 	pub := producer.New(rc, producer.Options{}, nil)
 	l := lead.Lead{Title: "Ann", Email: "ann@example.com", Company: "retried", Description: "call me"}
-	if _, err := pub.Publish(context.Background(), "shop", l, "retried-1"); err != nil {
+	if _, err := pub.Publish(t.Context(), "shop", l, "retried-1"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery of the retry", func() bool { _, stored := crm.Counts(); return stored == 1 })
@@ -174,7 +160,7 @@ func TestWakeRefusedStaysBusy(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	admin := srv.Client()
-	if err := admin.Do(context.Background(), "ACL", "SETUSER", "default", "resetchannels").Err(); err != nil {
+	if err := admin.Do(t.Context(), "ACL", "SETUSER", "default", "resetchannels").Err(); err != nil {
 		t.Fatal(err)
 	}
 	rc := srv.Client()
@@ -191,7 +177,7 @@ func TestWakeRefusedStaysBusy(t *testing.T) {
 	if n := w.busySpells.Load(); n != 1 {
 		t.Errorf("%d busy spells, want 1 that lasts", n)
 	}
-	if err := rdb.New(rc).Wake(context.Background(), lead.DefaultQueue); err == nil {
+	if err := rdb.New(rc).Wake(t.Context(), lead.DefaultQueue); err == nil {
 		t.Error("the ACL lets the wake through; this test proves nothing")
 	}
 }

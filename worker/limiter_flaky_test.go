@@ -7,7 +7,6 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
-	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/lead"
 )
 
@@ -28,12 +27,7 @@ var poolOf8 = phpCRM(func(n int) float64 { return 5 * float64(n) }, 9, 5*time.Se
 func startFlakyCRM(t *testing.T, f crmsim.Faults) *flakyCRM {
 	t.Helper()
 	const apiKey = "flaky-test-key"
-	sim, url := crmsimtest.Start(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 7, Faults: f})
-	client, err := crmclient.New(url, "admin@example.com", apiKey,
-		crmclient.WithAPIVersion(crmclient.V2), crmclient.WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, client := startSim(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 7, Faults: f})
 	return &flakyCRM{sim: sim, client: client}
 }
 

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"leadrelay/crm"
 	"leadrelay/crmclient"
@@ -332,21 +330,12 @@ func TestLimiterEndToEnd(t *testing.T) {
 		CRMTimeout: time.Second, BreakerThreshold: 1000, ShutdownTimeout: 5 * time.Second,
 		PollInterval: 50 * time.Millisecond,
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	wctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
 	for range 2 {
 		rdb := srv.Client()
 		wo := o
 		wo.Limiter = NewRedisLimiter(rdb, 0, slots, o.CRMTimeout+5*time.Second)
-		w := New(rdb, newHandler(t, cc, rdb, wo, log), wo, log)
-		wg.Go(func() {
-			if err := w.Run(wctx); err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
+		runWorkers(t, cc, rdb, wo, 1)
 	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	rdb := srv.Client()
 	client := asynq.NewClientFromRedisClient(rdb)

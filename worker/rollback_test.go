@@ -1,24 +1,16 @@
 package worker
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
-	"leadrelay/crm"
-	"leadrelay/crmclient"
 	"leadrelay/crmsim"
-	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
 	"leadrelay/lead"
@@ -35,13 +27,9 @@ import (
 // CRM once. Before, every lead of the second batch was added again.
 func TestRedisRollback(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const n, apiKey = 12, "rollback-test-key"
-	sim, url := crmsimtest.Start(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 1})
-	client, err := crmclient.New(url, "admin@example.com", apiKey,
-		crmclient.WithAPIVersion(crmclient.V2), crmclient.WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, client := startSim(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 1})
 	srv := redistest.StartWith(t, "--appendonly", "no")
 	rc := srv.Client()
 	var found atomic.Int64
@@ -51,7 +39,7 @@ func TestRedisRollback(t *testing.T) {
 		DelayedPollInterval: 50 * time.Millisecond, BreakerThreshold: 1000,
 		OnRollback: func(time.Time) { found.Add(1) },
 	}
-	handlers := runWorkers(t, client, rc, o, 2)
+	workers := runWorkers(t, client, rc, o, 2)
 
 	enq := asynq.NewClientFromRedisClient(rc)
 	t.Cleanup(func() { _ = enq.Close() })
@@ -100,7 +88,7 @@ func TestRedisRollback(t *testing.T) {
 	waitCompleted(2*n, "the second batch")
 	// Traffic after the snapshot: the workers counted past it.
 	deadline := time.Now().Add(10 * time.Second)
-	for e, _ := rc.Get(ctx, rdb.EpochKey).Int64(); e <= saved+len64(handlers); e, _ = rc.Get(ctx, rdb.EpochKey).Int64() {
+	for e, _ := rc.Get(ctx, rdb.EpochKey).Int64(); e <= saved+len64(workers); e, _ = rc.Get(ctx, rdb.EpochKey).Int64() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the fleet epoch stayed at %d (saved %d)", e, saved)
 		}
@@ -128,8 +116,8 @@ func TestRedisRollback(t *testing.T) {
 		t.Errorf("the CRM holds %d distinct leads, want %d", len(stored), 2*n)
 	}
 	var found2 int64
-	for _, h := range handlers {
-		found2 += h.Stats().ReconcileFound
+	for _, w := range workers {
+		found2 += w.h.Stats().ReconcileFound
 	}
 	t.Logf("%d leads in the CRM twice; rollback found %d times; %d leads found by a look-up", twice, found.Load(), found2)
 	if found.Load() == 0 {
@@ -138,20 +126,3 @@ func TestRedisRollback(t *testing.T) {
 }
 
 func len64[T any](s []T) int64 { return int64(len(s)) }
-
-// runWorkers runs k worker processes' worth of Handler and Worker on rc,
-// adding through client, until the test ends.
-func runWorkers(t *testing.T, client crm.Client, rc redis.UniversalClient, o Options, k int) []*Handler {
-	t.Helper()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	handlers := make([]*Handler, k)
-	for i := range handlers {
-		handlers[i] = newHandler(t, client, rc, o, log)
-		w := New(rc, handlers[i], o, log)
-		wg.Go(func() { _ = w.Run(ctx) })
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return handlers
-}

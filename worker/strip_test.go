@@ -41,7 +41,7 @@ func completeUnstripped(t *testing.T, e *env, n int) []lead.Payload {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		done := 0
 		for _, p := range ps {
-			if e.rdb.HGet(context.Background(), rdb.AsynqTaskKey(lead.DefaultQueue, p.ID), "state").Val() == "completed" {
+			if e.rdb.HGet(t.Context(), rdb.AsynqTaskKey(lead.DefaultQueue, p.ID), "state").Val() == "completed" {
 				done++
 			}
 		}
@@ -57,7 +57,7 @@ func completeUnstripped(t *testing.T, e *env, n int) []lead.Payload {
 // taskMsg is asynq's stored message of p's task, as Redis holds it.
 func taskMsg(t *testing.T, e *env, p lead.Payload) string {
 	t.Helper()
-	msg, err := e.rdb.HGet(context.Background(), rdb.AsynqTaskKey(lead.DefaultQueue, p.ID), "msg").Result()
+	msg, err := e.rdb.HGet(t.Context(), rdb.AsynqTaskKey(lead.DefaultQueue, p.ID), "msg").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestSweepCompleted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := t.Context()
 			e := newEnv(t, crmclient.V2, nil)
 			ps := completeUnstripped(t, e, tt.leads)
 			for _, p := range ps {
