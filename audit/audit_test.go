@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -56,11 +55,10 @@ func startRelay(t *testing.T, v crmclient.APIVersion, f crmsim.Faults, clock fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	w := worker.New(rc, h, o, log)
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(t.Context()) })
+	t.Cleanup(wg.Wait) // after t.Context is cancelled
 	return &relay{sim: sim, client: client, rc: rc, h: h}
 }
 
@@ -144,7 +142,7 @@ func TestAuditFindsDuplicates(t *testing.T) {
 			box, fig := &notifytest.Recorder{}, &figures{}
 			a := audit.New(r.h.CRM(), r.rc, audit.Options{Codec: lead.NewCodec(nil), Settle: time.Minute,
 				Clock: func() time.Time { return r.h.Now().Add(offset) }, Notifier: box, Recorder: fig})
-			ctx := context.Background()
+			ctx := t.Context()
 			first, err := a.Run(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -208,7 +206,7 @@ func TestAuditOneSecond(t *testing.T) {
 	const n = 12
 	at := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	r := startRelay(t, crmclient.V2, crmsim.Faults{}, func() time.Time { return at })
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := r.client.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: "Before", Email: "before@example.com"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ const asynqArchiveCap = 10_000
 // its archive while the store keeps every lead, each one requeueable.
 func TestStoreOutlivesAsynqArchiveCap(t *testing.T) {
 	const n = asynqArchiveCap + 50
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 40})
@@ -106,7 +106,7 @@ func TestStoreOutlivesAsynqArchiveCap(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			c, _ := store.Count(context.Background())
+			c, _ := store.Count(t.Context())
 			t.Fatalf("not all leads died in time: store %d, asynq %+v", c, info)
 		case <-time.After(200 * time.Millisecond):
 		}
