@@ -32,7 +32,8 @@ func person(tag string) map[string]any {
 	}
 }
 
-// secretsOf are the strings of p a Redis file must not hold.
+// secretsOf are the strings of lead p that Redis must not hold: in its
+// files while sealed, anywhere once p is erased.
 func secretsOf(p map[string]any) []string {
 	return []string{p["title"].(string), p["email"].(string), p["phone"].(string), p["company"].(string), p["description"].(string)}
 }
@@ -44,29 +45,25 @@ func secretsOf(p map[string]any) []string {
 // and new ones are sealed under the new key.
 func TestRedisFilesHoldNoLeadFields(t *testing.T) {
 	t.Parallel()
-	for _, sealed := range []bool{true, false} {
-		t.Run(fmt.Sprintf("sealed=%v", sealed), func(t *testing.T) {
-			t.Parallel()
-			rds, sim, env := privacyBackends(t, sealed)
-			leads := queueEveryState(t, rds, sim, env)
-			files := redisFiles(t, rds, true)
-			for tag, p := range leads {
-				for _, s := range secretsOf(p) {
-					found := bytes.Contains(files, []byte(s))
-					if sealed && found {
-						t.Errorf("the %s lead's %q is in Redis's files in plaintext", tag, s)
-					}
-					if !sealed && !found {
-						t.Errorf("plaintext run: %s lead's %q not found in Redis's files: the search is blind", tag, s)
-					}
+	eachSealing(t, func(t *testing.T, sealed bool, rds *redistest.Server, sim *crmsim.Sim, env map[string]string) {
+		leads := queueEveryState(t, rds, sim, env)
+		files := redisFiles(t, rds, true)
+		for tag, p := range leads {
+			for _, s := range secretsOf(p) {
+				found := bytes.Contains(files, []byte(s))
+				if sealed && found {
+					t.Errorf("the %s lead's %q is in Redis's files in plaintext", tag, s)
+				}
+				if !sealed && !found {
+					t.Errorf("plaintext run: %s lead's %q not found in Redis's files: the search is blind", tag, s)
 				}
 			}
-			if sealed {
-				rotatedStillDelivers(t, rds, sim, env, leads)
-				rekeyLeavesNoOldKey(t, rds, env)
-			}
-		})
-	}
+		}
+		if sealed {
+			rotatedStillDelivers(t, rds, sim, env, leads)
+			rekeyLeavesNoOldKey(t, rds, env)
+		}
+	})
 }
 
 // privacyBackends are a Redis whose files are searched (uncompressed, so
@@ -83,6 +80,20 @@ func privacyBackends(t *testing.T, sealed bool) (*redistest.Server, *crmsim.Sim,
 		env["LEADRELAY_DATA_UNENCRYPTED"] = "true"
 	}
 	return rds, sim, env
+}
+
+// eachSealing runs test twice, as parallel subtests against backends of
+// their own: sealing, and in plaintext (the opt-out), where what a sealed
+// run must not find is found, so the search is not blind.
+func eachSealing(t *testing.T, test func(t *testing.T, sealed bool, rds *redistest.Server, sim *crmsim.Sim, env map[string]string)) {
+	t.Helper()
+	for _, sealed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sealed=%v", sealed), func(t *testing.T) {
+			t.Parallel()
+			rds, sim, env := privacyBackends(t, sealed)
+			test(t, sealed, rds, sim, env)
+		})
+	}
 }
 
 // queueEveryState leaves one lead delivered, one dead, one retrying and one
