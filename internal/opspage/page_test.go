@@ -60,13 +60,7 @@ func TestPage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			page := New(rc, dead, lead.Codec{}, Options{ReadOnly: tc.readOnly, SearchLimit: 100})
-			rec := httptest.NewRecorder()
-			page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
-			body := rec.Body.String()
-			if rec.Code != http.StatusOK {
-				t.Fatalf("GET %s = %d:\n%s", tc.path, rec.Code, body)
-			}
+			body := get(t, New(rc, dead, lead.Codec{}, Options{ReadOnly: tc.readOnly, SearchLimit: 100}), tc.path)
 			for _, w := range tc.want {
 				if !strings.Contains(body, w) {
 					t.Errorf("GET %s lacks %q:\n%s", tc.path, w, body)
@@ -81,6 +75,17 @@ func TestPage(t *testing.T) {
 	}
 }
 
+// get is page's answer to a GET of path; any status but 200 fails t.
+func get(t *testing.T, page http.Handler, path string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s = %d:\n%s", path, rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
 // TestPageAudit: the CRM's box says the latest audit, and marks one that
 // found a lead created twice.
 func TestPageAudit(t *testing.T) {
@@ -88,15 +93,7 @@ func TestPageAudit(t *testing.T) {
 	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	page := New(rc, deadletter.New(rc), lead.Codec{}, Options{})
-	get := func() string {
-		rec := httptest.NewRecorder()
-		page.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-		if rec.Code != http.StatusOK {
-			t.Fatalf("GET / = %d:\n%s", rec.Code, rec.Body)
-		}
-		return rec.Body.String()
-	}
-	if body, want := get(), `<span id="audit" class="ok">no audit on record`; !strings.Contains(body, want) {
+	if body, want := get(t, page, "/"), `<span id="audit" class="ok">no audit on record`; !strings.Contains(body, want) {
 		t.Errorf("before any audit, the page lacks %q:\n%s", want, body)
 	}
 	rep := audit.Report{At: time.Now(), Window: "1h0m0s", Checked: 12, Read: 13, Duplicates: []audit.Find{{}}}
@@ -107,7 +104,7 @@ func TestPageAudit(t *testing.T) {
 	if err := rdb.New(rc).AuditSave(ctx, b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if body, want := get(), `<span id="audit" class="bad">`+rep.Line(); !strings.Contains(body, want) {
+	if body, want := get(t, page, "/"), `<span id="audit" class="bad">`+rep.Line(); !strings.Contains(body, want) {
 		t.Errorf("after an audit that found a duplicate, the page lacks %q:\n%s", want, body)
 	}
 }
