@@ -16,19 +16,19 @@ func TestFingerprint(t *testing.T) {
 	sent := lead.Lead{Email: "Ann@Example.com", Phone: "+7 900", Company: "Ann's «Co»", Description: "it's <b>\"quoted\"</b>\n  twice"}
 	tests := []struct {
 		name   string
-		listed crmclient.ListItem
+		listed crmclient.ListContact
 		same   bool
 	}{
-		{"as the CRM stores it", crmclient.ListItem{Email: "ann@example.com", Phone: "+7 900", Company: "Anns Co", Content: "its quoted twice"}, true},
-		{"v2 form mode's quotes", crmclient.ListItem{Email: "ann@example.com", Phone: "+7 900", Company: "Ann&acute;s Co", Content: "it&acute;s ”quoted” twice"}, true},
-		{"another phone", crmclient.ListItem{Email: "ann@example.com", Phone: "+7 901", Company: "Anns Co", Content: "its quoted twice"}, false},
-		{"another text", crmclient.ListItem{Email: "ann@example.com", Phone: "+7 900", Company: "Anns Co", Content: "its quoted thrice"}, false},
+		{"as the CRM stores it", crmclient.ListContact{Email: "ann@example.com", Phone: "+7 900", Company: "Anns Co", Content: "its quoted twice"}, true},
+		{"v2 form mode's quotes", crmclient.ListContact{Email: "ann@example.com", Phone: "+7 900", Company: "Ann&acute;s Co", Content: "it&acute;s ”quoted” twice"}, true},
+		{"another phone", crmclient.ListContact{Email: "ann@example.com", Phone: "+7 901", Company: "Anns Co", Content: "its quoted twice"}, false},
+		{"another text", crmclient.ListContact{Email: "ann@example.com", Phone: "+7 900", Company: "Anns Co", Content: "its quoted thrice"}, false},
 	}
 	c := crmtest.New(crmclient.V1)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := crm.Fingerprint(tc.listed) == crm.SentFingerprint(c, crmclient.Lead{Lead: sent})
+			got := crm.Fingerprint(crmclient.ListItem{ListContact: tc.listed}) == crm.SentFingerprint(c, crmclient.Lead{Lead: sent})
 			if got != tc.same {
 				t.Fatalf("match = %v, want %v", got, tc.same)
 			}

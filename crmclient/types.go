@@ -157,19 +157,26 @@ type LeadInfo struct {
 	Deal           string `json:"deal"`
 }
 
+// ListContact is the text columns a list row carries, named as the CRM
+// names them: fewer than Contact (no title, no ip), and the description
+// named content. crmsim prints the same ones.
+type ListContact struct {
+	Email   string `json:"email"`
+	Phone   string `json:"phone"`
+	Site    string `json:"site"`
+	Company string `json:"company"`
+	City    string `json:"city"`
+	Country string `json:"country"`
+	Content string `json:"content"` // the lead's text (description)
+}
+
 // ListItem is one lead as List returns it.
 type ListItem struct {
-	ID             int64             `json:"id"`
-	Datum          Datum             `json:"datum"`    // created
-	DatumDo        Datum             `json:"datum_do"` // processed
-	Email          string            `json:"email"`
-	Phone          string            `json:"phone"`
-	Site           string            `json:"site"`
-	Company        string            `json:"company"`
-	City           string            `json:"city"`
-	Country        string            `json:"country"`
-	Content        string            `json:"content"` // the lead's text (description)
-	CLID           int64             `json:"clid"`    // client id, 0 until processed
+	ID      int64 `json:"id"`
+	Datum   Datum `json:"datum"`    // created
+	DatumDo Datum `json:"datum_do"` // processed
+	ListContact
+	CLID           int64             `json:"clid"` // client id, 0 until processed
 	Client         string            `json:"client"`
 	PID            int64             `json:"pid"` // contact id, 0 until processed
 	Person         string            `json:"person"`
@@ -204,14 +211,13 @@ type wireLeadInfo struct {
 	DatumDo flexString `json:"datum_do"`
 	Status  flexInt    `json:"status"`
 	Rezult  flexInt    `json:"rezult"`
-	wireContact
-	IDUser     flexInt    `json:"iduser"`
-	ClientPath flexInt    `json:"clientpath"`
-	PID        flexInt    `json:"pid"`
-	CLID       flexInt    `json:"clid"`
-	DID        flexInt    `json:"did"`
-	Partner    flexString `json:"partner"`
-	wireUTM
+	wireText
+	IDUser         flexInt    `json:"iduser"`
+	ClientPath     flexInt    `json:"clientpath"`
+	PID            flexInt    `json:"pid"`
+	CLID           flexInt    `json:"clid"`
+	DID            flexInt    `json:"did"`
+	Partner        flexString `json:"partner"`
 	UIDs           flexUIDs   `json:"uids"`
 	StatusName     flexString `json:"statusName"`
 	RezultName     flexString `json:"rezultName"`
@@ -223,20 +229,21 @@ type wireLeadInfo struct {
 }
 
 func (w *wireLeadInfo) lead(loc *time.Location) LeadInfo {
+	contact, utm := w.text()
 	return LeadInfo{
 		ID:             int64(w.ID),
 		Datum:          parseDatum(string(w.Datum), loc),
 		DatumDo:        parseDatum(string(w.DatumDo), loc),
 		Status:         Status(w.Status),
 		Rezult:         Rezult(w.Rezult),
-		Contact:        w.contact(),
+		Contact:        contact,
 		IDUser:         int64(w.IDUser),
 		ClientPath:     int64(w.ClientPath),
 		PID:            int64(w.PID),
 		CLID:           int64(w.CLID),
 		DID:            int64(w.DID),
 		Partner:        string(w.Partner),
-		UTM:            w.utm(),
+		UTM:            utm,
 		UIDs:           map[string]string(w.UIDs),
 		StatusName:     string(w.StatusName),
 		RezultName:     string(w.RezultName),
@@ -248,7 +255,8 @@ func (w *wireLeadInfo) lead(loc *time.Location) LeadInfo {
 	}
 }
 
-type wireContact struct {
+// wireText is the text columns of an info answer: Contact's and UTM's.
+type wireText struct {
 	Title       flexString `json:"title"`
 	Email       flexString `json:"email"`
 	Phone       flexString `json:"phone"`
@@ -258,17 +266,6 @@ type wireContact struct {
 	IP          flexString `json:"ip"`
 	City        flexString `json:"city"`
 	Country     flexString `json:"country"`
-}
-
-func (w *wireContact) contact() Contact {
-	return Contact{
-		Title: string(w.Title), Email: string(w.Email), Phone: string(w.Phone),
-		Site: string(w.Site), Company: string(w.Company), Description: string(w.Description),
-		IP: string(w.IP), City: string(w.City), Country: string(w.Country),
-	}
-}
-
-type wireUTM struct {
 	UTMSource   flexString `json:"utm_source"`
 	UTMMedium   flexString `json:"utm_medium"`
 	UTMCampaign flexString `json:"utm_campaign"`
@@ -277,11 +274,17 @@ type wireUTM struct {
 	UTMReferrer flexString `json:"utm_referrer"`
 }
 
-func (w *wireUTM) utm() UTM {
-	return UTM{
+func (w *wireText) text() (Contact, UTM) {
+	c := Contact{
+		Title: string(w.Title), Email: string(w.Email), Phone: string(w.Phone),
+		Site: string(w.Site), Company: string(w.Company), Description: string(w.Description),
+		IP: string(w.IP), City: string(w.City), Country: string(w.Country),
+	}
+	u := UTM{
 		UTMSource: string(w.UTMSource), UTMMedium: string(w.UTMMedium), UTMCampaign: string(w.UTMCampaign),
 		UTMTerm: string(w.UTMTerm), UTMContent: string(w.UTMContent), UTMReferrer: string(w.UTMReferrer),
 	}
+	return c, u
 }
 
 type wireListItem struct {
@@ -314,16 +317,13 @@ type wireListItem struct {
 
 func (w *wireListItem) item(loc *time.Location) ListItem {
 	return ListItem{
-		ID:             int64(w.ID),
-		Datum:          parseDatum(string(w.Datum), loc),
-		DatumDo:        parseDatum(string(w.DatumDo), loc),
-		Email:          string(w.Email),
-		Phone:          string(w.Phone),
-		Site:           string(w.Site),
-		Company:        string(w.Company),
-		City:           string(w.City),
-		Country:        string(w.Country),
-		Content:        string(w.Content),
+		ID:      int64(w.ID),
+		Datum:   parseDatum(string(w.Datum), loc),
+		DatumDo: parseDatum(string(w.DatumDo), loc),
+		ListContact: ListContact{
+			Email: string(w.Email), Phone: string(w.Phone), Site: string(w.Site), Company: string(w.Company),
+			City: string(w.City), Country: string(w.Country), Content: string(w.Content),
+		},
 		CLID:           int64(w.CLID),
 		Client:         string(w.Client),
 		PID:            int64(w.PID),

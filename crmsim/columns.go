@@ -76,20 +76,16 @@ func infoRowOf[N number](s *Sim, l *StoredLead, num func(int64) N) infoRow[N] {
 type listHead struct {
 	Datum   string  `json:"datum"`
 	DatumDo *string `json:"datum_do"`
-	Email   string  `json:"email"`
-	Phone   string  `json:"phone"`
-	Site    string  `json:"site"`
-	Company string  `json:"company"`
-	City    string  `json:"city"`
-	Country string  `json:"country"`
-	Content string  `json:"content"`
+	crmclient.ListContact
 }
 
 func listHeadOf(l *StoredLead) listHead {
 	return listHead{
 		Datum: l.Datum.Format(datumLayout), DatumDo: datumDo(l),
-		Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company, City: l.City, Country: l.Country,
-		Content: l.Description,
+		ListContact: crmclient.ListContact{
+			Email: l.Email, Phone: l.Phone, Site: l.Site, Company: l.Company, City: l.City, Country: l.Country,
+			Content: l.Description,
+		},
 	}
 }
 

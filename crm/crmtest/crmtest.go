@@ -119,8 +119,8 @@ func (c *CRM) storeLocked(l crmclient.Lead) int64 {
 	if c.WholeSeconds {
 		now = now.Truncate(time.Second)
 	}
-	it := crmclient.ListItem{ID: c.FirstID + int64(len(c.leads)) + 1, Email: l.Email, Phone: l.Phone,
-		Company: l.Company, Content: l.Description, Datum: crmclient.Datum{Time: now}}
+	it := crmclient.ListItem{ID: c.FirstID + int64(len(c.leads)) + 1, Datum: crmclient.Datum{Time: now},
+		ListContact: crmclient.ListContact{Email: l.Email, Phone: l.Phone, Company: l.Company, Content: l.Description}}
 	if c.API == crmclient.V2 && !c.NoStamp {
 		it.UIDs = l.UIDs
 	}
