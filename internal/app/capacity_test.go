@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -284,7 +283,7 @@ func TestOneSiteCannotHaltIntake(t *testing.T) {
 // http_status (a batch refused whole: its own status, once).
 func postBatch(t *testing.T, site, key, body string) []int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads/batch", bytes.NewReader([]byte(body)))
+	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads/batch", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
