@@ -283,10 +283,7 @@ func TestOneSiteCannotHaltIntake(t *testing.T) {
 // http_status (a batch refused whole: its own status, once).
 func postBatch(t *testing.T, site, key, body string) []int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads/batch", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(sitePost(site, "/v1/leads/batch", key, body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,10 +83,7 @@ const testDataKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 // of t (it may run off the test's goroutine) with status 0.
 func postLead(t *testing.T, site, key, body string) (code int, retryAfter string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(sitePost(site, "/v1/leads", key, body))
 	if err != nil {
 		t.Error(err)
 		return 0, ""
@@ -94,6 +91,15 @@ func postLead(t *testing.T, site, key, body string) (code int, retryAfter string
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// sitePost is a POST of a JSON body to path on an intake's site listener
+// (base URL site) with a site's key.
+func sitePost(site, path, key, body string) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, site+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	return req
 }
 
 // annLead is a lead of two fields.

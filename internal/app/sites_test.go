@@ -67,10 +67,7 @@ func key(name string) string { return name + "-key-0123456789abcdef" }
 
 // postSiteLead posts a new lead with key and returns the status (0: no answer).
 func postSiteLead(client *http.Client, site, key string, n int64) int {
-	req, _ := http.NewRequest(http.MethodPost, site+"/v1/leads", strings.NewReader(fmt.Sprintf(`{"title":"Ann %d","email":"ann@example.com"}`, n)))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := client.Do(sitePost(site, "/v1/leads", key, fmt.Sprintf(`{"title":"Ann %d","email":"ann@example.com"}`, n)))
 	if err != nil {
 		return 0
 	}
