@@ -404,10 +404,7 @@ func TestEmbeddedMode(t *testing.T) {
 	}
 	id := body["id"].(string)
 	waitUntil(t, 20*time.Second, func() string { return "not delivered" }, func() bool {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, in.URL+"/v1/leads/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		_, st := doJSON(t, req)
-		return st["status"] == "delivered"
+		return siteStatus(t, in.URL, key, id)["status"] == "delivered"
 	})
 	if leads := hatest.SimLeads(t, simURL); len(leads) != 1 || leads[0].Email != "ann@example.com" {
 		t.Errorf("simulator holds %+v, want the lead", leads)

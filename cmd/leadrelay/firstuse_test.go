@@ -158,12 +158,7 @@ func TestTryADeadLead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	status := func(id string) map[string]any {
-		req, _ := http.NewRequest(http.MethodGet, in.URL+"/v1/leads/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		_, st := doJSON(t, req)
-		return st
-	}
+	status := func(id string) map[string]any { return siteStatus(t, in.URL, key, id) }
 	faults(`{"reject_marker":"#reject"}`) // the README's line
 	code, body := postJSON(t, in.URL, key, "", map[string]any{"title": "Bob #reject", "email": "bob@example.com"})
 	if code != http.StatusAccepted {

@@ -135,11 +135,17 @@ func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
-// leadStatus asks intake where a lead is.
+// leadStatus asks intake, as the tests' site, where a lead is.
 func leadStatus(t *testing.T, base, id string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/v1/leads/"+url.PathEscape(id), nil)
-	req.Header.Set("Authorization", "Bearer "+testSiteKey)
+	return siteStatus(t, base, testSiteKey, id)
+}
+
+// siteStatus asks intake, as the site with key, where lead id is.
+func siteStatus(t *testing.T, base, key, id string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/v1/leads/"+url.PathEscape(id), nil)
+	req.Header.Set("Authorization", "Bearer "+key)
 	_, m := doJSON(t, req)
 	return m
 }

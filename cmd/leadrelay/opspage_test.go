@@ -141,15 +141,6 @@ func TestOpsPageBrowser(t *testing.T) {
 	t.Logf("the browser sent %d requests", len(asked))
 }
 
-// siteStatus asks intake, as the site with key, where lead id is.
-func siteStatus(t *testing.T, base, key, id string) map[string]any {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/v1/leads/"+url.PathEscape(id), nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	_, m := doJSON(t, req)
-	return m
-}
-
 // watchRequests records the URL of every request the browser sends; the
 // returned func lists them so far.
 func watchRequests(t *testing.T, ctx context.Context) func() []string {
