@@ -64,7 +64,32 @@ const (
 	SectionRealDrain = "real-drain"
 )
 
-var allSections = []string{SectionIntake, SectionDelivery, SectionWorkers, SectionLatency, SectionLight, SectionPool, SectionReal, SectionDrain, SectionRealDrain}
+// sections are a run's sections, in order: each one's name, what runs it,
+// and whether it needs the real CRM (it is skipped when none is set).
+var sections = []struct {
+	name     string
+	run      func(*bench, context.Context) error
+	needsCRM bool
+}{
+	{SectionIntake, (*bench).intake, false},
+	{SectionDelivery, (*bench).delivery, false},
+	{SectionWorkers, (*bench).workers, false},
+	{SectionLatency, (*bench).latency, false},
+	{SectionLight, (*bench).light, false},
+	{SectionPool, (*bench).pool, false},
+	{SectionReal, (*bench).real, true},
+	{SectionDrain, (*bench).drain, false},
+	{SectionRealDrain, (*bench).realDrain, true},
+}
+
+// allSections are the sections' names, in order.
+var allSections = func() []string {
+	names := make([]string, len(sections))
+	for i, s := range sections {
+		names[i] = s.name
+	}
+	return names
+}()
 
 // benchSite and benchSiteKey are the one site the bench sends leads as.
 const (
@@ -136,42 +161,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		b.rep.RedisVersion = field(v, "redis_version")
 	}
 	b.rep.AOF = o.AOF
-	for _, s := range allSections {
-		if !b.selected(s) {
+	for _, s := range sections {
+		if !b.selected(s.name) || s.needsCRM && b.o.RealCRM.URL == "" {
 			continue
 		}
-		var err error
-		switch s {
-		case SectionIntake:
-			err = b.intake(ctx)
-		case SectionDelivery:
-			err = b.delivery(ctx)
-		case SectionWorkers:
-			err = b.workers(ctx)
-		case SectionLatency:
-			err = b.latency(ctx)
-		case SectionLight:
-			err = b.light(ctx)
-		case SectionPool:
-			err = b.pool(ctx)
-		case SectionReal:
-			if b.o.RealCRM.URL == "" {
-				continue
-			}
-			err = b.real(ctx)
-		case SectionDrain:
-			err = b.drain(ctx)
-		case SectionRealDrain:
-			if b.o.RealCRM.URL == "" {
-				continue
-			}
-			err = b.realDrain(ctx)
-		}
-		if err != nil {
+		if err := s.run(b, ctx); err != nil {
 			b.rep.Finished = time.Now()
-			return b.rep, fmt.Errorf("bench %s: %w", s, err)
+			return b.rep, fmt.Errorf("bench %s: %w", s.name, err)
 		}
-		b.rep.rss(s)
+		b.rep.rss(s.name)
 	}
 	b.rep.Finished = time.Now()
 	if o.Markdown != "" {
