@@ -11,6 +11,7 @@ import (
 // BenchmarkProcessTask measures the delivery hot path on a real Redis with
 // an instant CRM: begin (marker + lock), breaker, write-ahead, add, finish.
 func BenchmarkProcessTask(b *testing.B) {
+	ctx := b.Context()
 	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
 		b.Run(string(v), func(b *testing.B) {
 			e := newEnv(b, v, nil)
@@ -31,6 +32,7 @@ func BenchmarkProcessTask(b *testing.B) {
 // BenchmarkProcessTaskDuplicate measures a re-run of a delivered lead: one
 // Redis round trip, no CRM call.
 func BenchmarkProcessTaskDuplicate(b *testing.B) {
+	ctx := b.Context()
 	e := newEnv(b, crmclient.V2, nil)
 	task, _ := newLeadTask(b)
 	if err := e.h.ProcessTask(ctx, task); err != nil {

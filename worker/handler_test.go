@@ -26,10 +26,9 @@ import (
 	"leadrelay/lead"
 )
 
-var ctx = context.Background()
-
 func TestHandlerDelivers(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
 		t.Run(string(v), func(t *testing.T) {
 			t.Parallel()
@@ -78,6 +77,7 @@ func TestHandlerDelivers(t *testing.T) {
 
 func TestHandlerMarkerSkipsCRM(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	task, p := newLeadTask(t)
 	e.rdb.Set(ctx, rdb.DeliveredKey(p.ID), `{"crm_id":7,"at":"2026-01-01T00:00:00Z","lead_id":"`+p.ID+`"}`, time.Hour)
@@ -91,6 +91,7 @@ func TestHandlerMarkerSkipsCRM(t *testing.T) {
 
 func TestHandlerErrors(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V1, nil)
 	tests := []struct {
 		name    string
@@ -168,6 +169,7 @@ func TestNewHandlerRefusesUnknownVersion(t *testing.T) {
 
 func TestHandlerBrokenPayload(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	h := newHandler(t, newFakeCRM(crmclient.V1), nil, Options{}, nil)
 	err := h.ProcessTask(ctx, asynq.NewTask(lead.TaskType, []byte(`{"id":`)))
 	if !errors.Is(err, asynq.SkipRetry) || judge(err).reason.Code != delivery.PayloadBroken {
@@ -179,6 +181,7 @@ func TestHandlerBrokenPayload(t *testing.T) {
 // slow CRM: one add, the rest postponed or skipped.
 func TestHandlerSingleFlight(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.LockTTL = 300 * time.Millisecond })
 	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
 		time.Sleep(500 * time.Millisecond) // outlasts LockTTL: renewal must hold it
@@ -212,6 +215,7 @@ func TestHandlerSingleFlight(t *testing.T) {
 
 func TestHandlerLockBusy(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	task, p := newLeadTask(t)
 	e.rdb.Set(ctx, rdb.LockKey(p.ID), "someone-else", 10*time.Second)
@@ -235,6 +239,7 @@ func TestHandlerLockBusy(t *testing.T) {
 // again (on v1 its own claim on the CRM id must not hide it).
 func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
 		t.Run(string(v), func(t *testing.T) {
 			t.Parallel()
@@ -325,6 +330,7 @@ func (f failFinish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 func TestReconcile(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	ambiguous := &crmclient.TransportError{Action: "add", Sent: true, Err: context.DeadlineExceeded}
 	tests := []struct {
 		name    string
@@ -416,6 +422,7 @@ func TestReconcile(t *testing.T) {
 
 // fillOthers stores n unrelated, newer leads in the fake CRM.
 func fillOthers(e *env, n int) {
+	ctx := e.t.Context()
 	e.crm.SetFail(nil)
 	for i := range n {
 		if _, err := e.crm.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: "x", Company: fmt.Sprintf("other-%d", i)}}); err != nil {
@@ -430,6 +437,7 @@ func fillOthers(e *env, n int) {
 // closes, whichever worker sees it (issue 21: nothing said it closed).
 func TestBreaker(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	var (
 		mu      sync.Mutex
 		outages []string
@@ -497,6 +505,7 @@ func TestBreaker(t *testing.T) {
 // TestBreakerProbeExclusive: while a half-open probe is out, others wait.
 func TestBreakerProbeExclusive(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.BreakerCooldown = time.Second; o.BreakerThreshold = 1 })
 	s := e.h.store
 	if st, err := s.CircuitFailed(ctx, e.h.circuitArgs()); err != nil || st != rdb.CircuitOpened {
@@ -524,6 +533,7 @@ func TestBreakerProbeExclusive(t *testing.T) {
 // outage stood still that long (issue 20).
 func TestBreakerProbeWait(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, func(o *Options) {
 		o.BreakerCooldown, o.BreakerThreshold, o.CRMTimeout = time.Second, 1, time.Minute
 	})
@@ -597,6 +607,7 @@ func (d *deadBox) Forget(_ context.Context, id string) error {
 
 func TestHandlerSeams(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	t.Run("limiter refusal spends nothing", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = refuse{} })
@@ -640,6 +651,7 @@ func TestHandlerSeams(t *testing.T) {
 // and whose CRM rejects every add (error 1, text): the run must end the
 // lead. It returns the env, with the CRM still rejecting, and the lead.
 func runRejected(t *testing.T, box DeadLetters, text string) (*env, *asynq.Task, lead.Payload) {
+	ctx := t.Context()
 	t.Helper()
 	e := newEnv(t, crmclient.V1, func(o *Options) { o.DeadLetters = box })
 	e.crm.SetFail(func(int, crmclient.Lead) (bool, error) {
@@ -712,6 +724,7 @@ var (
 // it again.
 func TestEdgeV2StamplessAdd(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	task, p := newLeadTask(t)
 	e.crm.NoStamp = true
@@ -743,6 +756,7 @@ func TestEdgeV2StamplessAdd(t *testing.T) {
 // that refreshed the journal, and the CRM may have been empty at its send.
 func TestEdgeV1ListIgnoresParameters(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	for _, existing := range []int{0, 1} {
 		t.Run(fmt.Sprintf("%d leads before", existing), func(t *testing.T) {
 			t.Parallel()
@@ -799,6 +813,7 @@ func waitJournal(t *testing.T, h *Handler) {
 // skip it as a duplicate of the first.
 func TestEdgeMarkerOfOtherContent(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	first := lead.NewPayload("shop", "order-7", lead.Lead{Title: "Ann", Company: "first-co"}, time.Now())
 	second := lead.NewPayload("shop", "order-7", lead.Lead{Title: "Bob", Company: "second-co"}, time.Now())
@@ -923,6 +938,7 @@ func (r *refuseAfterFirst) Acquire(context.Context) (func(), error) {
 // LEADRELAY_CRM_API=v2", nothing is resent or dead-lettered.
 func TestEdgeV1BrokenAnswers500(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	for _, viaStart := range []bool{false, true} {
 		t.Run(fmt.Sprintf("preflight at start %v", viaStart), func(t *testing.T) {
 			t.Parallel()
@@ -956,6 +972,7 @@ func TestEdgeV1BrokenAnswers500(t *testing.T) {
 // without having hit it.
 func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	other := newHandler(t, newFakeCRM(crmclient.V2), e.rdb, e.o, nil)
 	if err := other.Ready(ctx); err != nil {
@@ -984,6 +1001,7 @@ func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 // run, instead of after LEADRELAY_RECONCILE_AFTER.
 func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	for _, stored := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stored %v", stored), func(t *testing.T) {
 			t.Parallel()
@@ -1024,6 +1042,7 @@ func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 // of older leads costs a page or two, not all of them.
 func TestReconcileStopsAtWatermark(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	for range 450 { // older leads, delivered through the relay
 		other, _ := newLeadTask(t)
@@ -1066,6 +1085,7 @@ func (f *feedbackBox) AcquireFeedback(context.Context) (func(CRMOutcome), error)
 // share).
 func TestHandlerFeedsTheLimiter(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	box := &feedbackBox{}
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = box })
 	e.crm.SetFail(func(n int, _ crmclient.Lead) (bool, error) {
@@ -1092,6 +1112,7 @@ func TestHandlerFeedsTheLimiter(t *testing.T) {
 // is sent twice.
 func TestLookUpComparesWhatWasSent(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	e.crm.NoStamp = true
 	e.crm.Transform = func(l crmclient.Lead) crmclient.Lead {
@@ -1119,6 +1140,7 @@ func TestLookUpComparesWhatWasSent(t *testing.T) {
 // Without enough replicas the run is postponed and nothing is sent.
 func TestAddWaitsForReplicas(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	primary := redistest.Start(t)
 	e := newEnvOn(t, primary, crmclient.V2, func(o *Options) { o.WaitReplicas = 1; o.WaitTimeout = 200 * time.Millisecond })
 	task, p := newLeadTask(t)
@@ -1167,6 +1189,7 @@ func (c *circuitWatch) CRMCircuitOpen(open bool) {
 // and once only poison leads were left, their retries opened the circuit.
 func TestPoisonLeads(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const (
 		ordinary = 200
 		poison   = 5
@@ -1283,6 +1306,7 @@ func TestPoisonLeads(t *testing.T) {
 // found nothing, and added the lead a second time.
 func TestSkewedClock(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	rc := redistest.Start(t).Client()
 	fake := newFakeCRM(crmclient.V2)
 	var late crmclient.Lead
@@ -1368,6 +1392,7 @@ func TestSkewedClock(t *testing.T) {
 // once, and the CRM held it twice.
 func TestLookUpAgainWhenEarly(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.CRMTimeout, o.ReconcileAfter = time.Second, 2*time.Second })
 	var late crmclient.Lead
 	e.crm.SetFail(func(n int, l crmclient.Lead) (bool, error) {
@@ -1412,6 +1437,7 @@ func TestLookUpAgainWhenEarly(t *testing.T) {
 // no second add. Another lead under the same id is still a new lead.
 func TestOldMarkerAcrossKeyedDigests(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	k, err := lead.NewIDKey([]byte(strings.Repeat("k", lead.IDKeySize)))
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,7 @@ func closedLoop(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmSha
 // closedLoopOf is closedLoop whose requests end with what out says, asked
 // at each completion.
 func closedLoopOf(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmShape, d, tail time.Duration, out func() CRMOutcome) loopResult {
+	ctx := t.Context()
 	t.Helper()
 	type req struct {
 		end  time.Time
@@ -153,6 +154,7 @@ func closedLoopOf(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmS
 // limiters), lets them take rtt and releases them with out. It returns how
 // many were admitted at once.
 func round(t *testing.T, ls []*redisLimiter, clock *testClock, rtt time.Duration, out CRMOutcome) int {
+	ctx := t.Context()
 	t.Helper()
 	var held []func(CRMOutcome)
 	for i := 0; ; i++ {
@@ -174,6 +176,7 @@ func round(t *testing.T, ls []*redisLimiter, clock *testClock, rtt time.Duration
 }
 
 func limitOf(t *testing.T, l *redisLimiter) float64 {
+	ctx := t.Context()
 	t.Helper()
 	v, err := l.Limit(ctx)
 	if err != nil {
@@ -268,6 +271,7 @@ func TestAdaptiveShapes(t *testing.T) {
 
 func TestAdaptiveConcurrency(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	// Latencies of 200 ms keep the simulated events few.
 	flat := func(int) time.Duration { return 200 * time.Millisecond }
 	t.Run("a new fleet starts at 2", func(t *testing.T) {
@@ -401,7 +405,8 @@ func TestAdaptiveConcurrency(t *testing.T) {
 // TestAcquireCRMOutcome: the handler's CRM errors become load signals.
 func TestAcquireCRMOutcome(t *testing.T) {
 	t.Parallel()
-	cctx, cancel := context.WithCancel(context.Background())
+	ctx := t.Context()
+	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	for _, tc := range []struct {
 		name string

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 type flakyCRM struct {
 	sim    *crmsim.Sim
 	client *crmclient.Client
-	ok     int // answered calls
+	ok     int             // answered calls
+	ctx    context.Context // the test's
 }
 
 // poolOf8 is a CRM with a pool of 8 PHP workers: 200 ms an add up to 8
@@ -28,13 +30,13 @@ func startFlakyCRM(t *testing.T, f crmsim.Faults) *flakyCRM {
 	t.Helper()
 	const apiKey = "flaky-test-key"
 	sim, client := startSim(t, crmsim.Config{APIKey: apiKey, API: "v2", Seed: 7, Faults: f})
-	return &flakyCRM{sim: sim, client: client}
+	return &flakyCRM{sim: sim, client: client, ctx: t.Context()}
 }
 
 // call adds one lead and says how it went.
 func (c *flakyCRM) call() CRMOutcome {
-	_, err := c.client.Add(ctx, crmclient.Lead{Lead: lead.Lead{Title: "flaky proxy", Email: "a@example.com"}})
-	out := crmOutcome(ctx, err)
+	_, err := c.client.Add(c.ctx, crmclient.Lead{Lead: lead.Lead{Title: "flaky proxy", Email: "a@example.com"}})
+	out := crmOutcome(c.ctx, err)
 	if out == CRMAnswered {
 		c.ok++
 	}
@@ -44,6 +46,7 @@ func (c *flakyCRM) call() CRMOutcome {
 // lightLoad sends n lone requests, one at a time, rtt each, with random
 // gaps of up to 2×gap between them: a fleet with little to do.
 func lightLoad(t *testing.T, ls []*redisLimiter, clock *testClock, n int, rtt, gap time.Duration, out func() CRMOutcome) {
+	ctx := t.Context()
 	t.Helper()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for i := range n {

@@ -35,6 +35,7 @@ func refusal(t *testing.T, err error) *DelayError {
 
 func TestRedisLimiterDisabled(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	if l := NewRedisLimiter(srv.Client(), 0, 0, time.Minute); l != nil {
 		t.Fatalf("NewRedisLimiter(0, 0) = %#v, want nil (no limit)", l)
@@ -50,6 +51,7 @@ func TestRedisLimiterDisabled(t *testing.T) {
 
 func TestRedisLimiterRate(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	const rate = 5 // burst 5, one token every 200ms
 	// Two limiters on two clients: two worker processes.
 	pair := func(t *testing.T) ([2]Limiter, *testClock) {
@@ -130,6 +132,7 @@ func TestRedisLimiterRate(t *testing.T) {
 
 func TestRedisLimiterConcurrency(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	t.Run("never more than the cap", func(t *testing.T) {
 		t.Parallel()
 		const slots, workers, each = 3, 10, 5
@@ -229,6 +232,7 @@ func TestRedisLimiterConcurrency(t *testing.T) {
 
 func TestRedisLimiterRetryAfter(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, crmclient.V2, nil)
 	newLimiter := func() Limiter {
 		return NewRedisLimiter(e.rdb, 0, 5, time.Minute, WithLimiterClock(e.clock.Now), WithLimiterWait(0))
@@ -273,6 +277,7 @@ func (q *quota) Acquire(context.Context) (func(), error) {
 // requests and wait for the limiter like an add.
 func TestReconcileGoesThroughLimiter(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	q := &quota{}
 	q.n.Store(1) // the first add only
 	e := newEnv(t, crmclient.V2, func(o *Options) { o.Limiter = q })
@@ -360,6 +365,7 @@ func TestLimiterEndToEnd(t *testing.T) {
 // BenchmarkRedisLimiter measures one Acquire and its release on a real
 // Redis: one script round trip plus a ZREM when a cap is set.
 func BenchmarkRedisLimiter(b *testing.B) {
+	ctx := b.Context()
 	for _, bc := range []struct {
 		name  string
 		rate  float64

@@ -76,6 +76,7 @@ func (r *recorder) state() (circuit, conf bool, latencies []time.Duration) {
 
 func TestObserver(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	rec := &recorder{}
 	e := newEnv(t, crmclient.V2, func(o *Options) {
 		o.Observer = rec

@@ -24,6 +24,7 @@ import (
 // turned B's "sending" into "failed" and C added the lead again.
 func TestPartitionLateWrites(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	srv := redistest.Start(t)
 	pa, pb := redistest.StartProxy(t, srv.Addr), redistest.StartProxy(t, srv.Addr)
 	client := func(addr string) *redis.Client {

@@ -101,6 +101,7 @@ func TestRetryBudget(t *testing.T) {
 // nor the handler looks the lead up before ReconcileAfter has passed.
 func TestReconcileAfter(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	ambiguous := &crmclient.TransportError{Action: "add", Sent: true}
 	if d := RetryDelay(Options{ReconcileAfter: 2 * time.Minute})(0, ambiguous, nil); d != 2*time.Minute {
 		t.Errorf("RetryDelay after an ambiguous add = %v, want 2m", d)
