@@ -28,12 +28,12 @@ import (
 
 func TestHandlerDelivers(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
 		t.Run(string(v), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, v, nil)
 			task, p := newLeadTask(t)
+			ctx := t.Context()
 			if err := e.h.ProcessTask(ctx, task); err != nil {
 				t.Fatalf("ProcessTask = %v", err)
 			}
@@ -239,7 +239,6 @@ func TestHandlerLockBusy(t *testing.T) {
 // again (on v1 its own claim on the CRM id must not hide it).
 func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
 		t.Run(string(v), func(t *testing.T) {
 			t.Parallel()
@@ -247,6 +246,7 @@ func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 			var broken atomic.Bool
 			e.rdb.AddHook(failFinish{&broken})
 			task, p := newLeadTask(t)
+			ctx := t.Context()
 			broken.Store(true)
 			err := e.h.ProcessTask(ctx, task)
 			var de *DelayError
