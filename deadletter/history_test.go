@@ -1,7 +1,6 @@
 package deadletter
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func TestHistoryAcrossRequeues(t *testing.T) {
 }
 
 func historyAcrossRequeues(t *testing.T, spans bool) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s, rdb := newStore(t, Options{})
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	why := func(text string) delivery.Reason {

@@ -1,7 +1,6 @@
 package deadletter
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +47,7 @@ func because(text string) delivery.Reason {
 
 func TestPutMerges(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := newStore(t, Options{})
 	r := record(t, "shop", "k1", t0)
 	if err := s.Put(ctx, r); err != nil {
@@ -125,7 +124,7 @@ func TestPutMerges(t *testing.T) {
 
 func TestList(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s, _ := newStore(t, Options{})
 	// shop: minutes 0,2,4,6,8; blog: 1,3,5,7,9.
 	byMinute := map[int]string{}
@@ -202,7 +201,7 @@ func TestList(t *testing.T) {
 
 func TestRequeue(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s, rdb := newStore(t, Options{MaxRetry: 7, Retention: time.Hour})
 	cli := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -268,7 +267,7 @@ func TestRequeue(t *testing.T) {
 
 func TestPurge(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	s, rdb := newStore(t, Options{})
 	cli := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -320,9 +319,8 @@ func TestPurge(t *testing.T) {
 // ones, and the store finds the dead lead again.
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	rc := redistest.Start(t).Client()
-	s := New(rc)
-	ctx := context.Background()
+	s, rc := newStore(t, Options{})
+	ctx := t.Context()
 	if err := s.Put(ctx, Record{LeadID: "ld_old", Site: "shop", Reason: because("rejected"), DeadAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
