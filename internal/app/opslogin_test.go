@@ -61,6 +61,46 @@ func (p *loginProbe) guess(n int, remote, user string) {
 	}
 }
 
+// TestOpsBruteForce is finding M3: basic auth took any number of guesses.
+// A client gets DefaultFailedLogins wrong passwords, then 429 for every
+// request, a right password included (or a guesser ignoring the 429s would
+// learn when it is right); another address is not affected, and the budget
+// comes back with time.
+func TestOpsBruteForce(t *testing.T) {
+	t.Parallel()
+	p := newLoginProbe(t)
+	const attacker, colleague = "198.51.100.7:5000", "198.51.100.8:5000"
+	type step struct {
+		name   string
+		remote string
+		good   bool // the right password, else a guess
+		wait   time.Duration
+		want   int
+	}
+	var steps []step
+	for i := range DefaultFailedLogins {
+		steps = append(steps, step{"guess " + string(rune('1'+i)), attacker, false, 0, 401})
+	}
+	steps = append(steps,
+		step{"one guess too many", attacker, false, 0, 429},
+		step{"the right password from the guesser", attacker, true, 0, 429},
+		step{"another address", colleague, true, 0, 204},
+		step{"another address guessing", colleague, false, 0, 401},
+		step{"one comes back after the refill", attacker, false, DefaultFailedLoginRefill, 401},
+		step{"and is spent again", attacker, true, 0, 429},
+	)
+	for _, s := range steps {
+		p.wait(s.wait)
+		pass := "guess"
+		if s.good {
+			pass = opsPass
+		}
+		if got, _ := p.try(s.remote, opsUser, pass); got != s.want {
+			t.Errorf("%s: %d, want %d", s.name, got, s.want)
+		}
+	}
+}
+
 // TestOpsLoginBudget is finding 4 of issue 18: the failed-login budget was
 // keyed by the exact address, so every address of one IPv6 /64 guessed
 // afresh; the whole table was cleared at 10,000 clients, unblocking a
