@@ -34,6 +34,18 @@ func newFakeCRM(v crmclient.APIVersion) *crmtest.CRM {
 	return c
 }
 
+// forEachVersion runs test in a parallel subtest for each CRM API version
+// LeadRelay speaks.
+func forEachVersion(t *testing.T, test func(t *testing.T, v crmclient.APIVersion)) {
+	t.Helper()
+	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
+		t.Run(string(v), func(t *testing.T) {
+			t.Parallel()
+			test(t, v)
+		})
+	}
+}
+
 // testClock is a settable clock.
 type testClock struct{ ns atomic.Int64 }
 

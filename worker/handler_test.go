@@ -28,51 +28,48 @@ import (
 
 func TestHandlerDelivers(t *testing.T) {
 	t.Parallel()
-	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
-		t.Run(string(v), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, v, nil)
-			task, p := newLeadTask(t)
-			ctx := t.Context()
+	forEachVersion(t, func(t *testing.T, v crmclient.APIVersion) {
+		e := newEnv(t, v, nil)
+		task, p := newLeadTask(t)
+		ctx := t.Context()
+		if err := e.h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("ProcessTask = %v", err)
+		}
+		m := e.marker(p.ID)
+		if m == nil || m.CRMID != 101 || m.LeadID != p.ID || !m.At.Equal(e.clock.Now()) {
+			t.Fatalf("marker = %+v", m)
+		}
+		ttl := e.rdb.PTTL(ctx, rdb.DeliveredKey(p.ID)).Val()
+		if ttl < 29*24*time.Hour {
+			t.Errorf("marker TTL = %v, want about 30 days", ttl)
+		}
+		if n := e.rdb.Exists(ctx, rdb.LockKey(p.ID), rdb.AttemptKey(p.ID)).Val(); n != 0 {
+			t.Errorf("lock/attempt keys left behind: %d", n)
+		}
+		uids := e.crm.Leads()[0].UIDs
+		if v == crmclient.V2 && uids[v2.UIDKey] != p.ID {
+			t.Errorf("v2 uids = %v, want %s=%s", uids, v2.UIDKey, p.ID)
+		}
+		if holder := e.rdb.HGet(ctx, rdb.ClaimsKey(101), "101").Val(); holder != p.ID {
+			t.Errorf("CRM id 101 claimed by %q, want %s", holder, p.ID)
+		}
+		// A re-run after success (crash before ack, lease expiry,
+		// manual re-run) must not post twice.
+		for range 3 {
 			if err := e.h.ProcessTask(ctx, task); err != nil {
-				t.Fatalf("ProcessTask = %v", err)
+				t.Fatalf("re-run = %v", err)
 			}
-			m := e.marker(p.ID)
-			if m == nil || m.CRMID != 101 || m.LeadID != p.ID || !m.At.Equal(e.clock.Now()) {
-				t.Fatalf("marker = %+v", m)
-			}
-			ttl := e.rdb.PTTL(ctx, rdb.DeliveredKey(p.ID)).Val()
-			if ttl < 29*24*time.Hour {
-				t.Errorf("marker TTL = %v, want about 30 days", ttl)
-			}
-			if n := e.rdb.Exists(ctx, rdb.LockKey(p.ID), rdb.AttemptKey(p.ID)).Val(); n != 0 {
-				t.Errorf("lock/attempt keys left behind: %d", n)
-			}
-			uids := e.crm.Leads()[0].UIDs
-			if v == crmclient.V2 && uids[v2.UIDKey] != p.ID {
-				t.Errorf("v2 uids = %v, want %s=%s", uids, v2.UIDKey, p.ID)
-			}
-			if holder := e.rdb.HGet(ctx, rdb.ClaimsKey(101), "101").Val(); holder != p.ID {
-				t.Errorf("CRM id 101 claimed by %q, want %s", holder, p.ID)
-			}
-			// A re-run after success (crash before ack, lease expiry,
-			// manual re-run) must not post twice.
-			for range 3 {
-				if err := e.h.ProcessTask(ctx, task); err != nil {
-					t.Fatalf("re-run = %v", err)
-				}
-			}
-			if adds, _ := e.crm.Counts(); adds != 1 {
-				t.Errorf("adds = %d, want 1", adds)
-			}
-			if s := e.h.Stats(); s.Delivered != 1 || s.Duplicates != 3 {
-				t.Errorf("stats = %+v", s)
-			}
-			if n, _ := rdb.New(e.rdb).DeliveredOn(ctx, e.clock.Now()); n != 1 {
-				t.Errorf("delivered today = %d, want 1 (re-runs do not count)", n)
-			}
-		})
-	}
+		}
+		if adds, _ := e.crm.Counts(); adds != 1 {
+			t.Errorf("adds = %d, want 1", adds)
+		}
+		if s := e.h.Stats(); s.Delivered != 1 || s.Duplicates != 3 {
+			t.Errorf("stats = %+v", s)
+		}
+		if n, _ := rdb.New(e.rdb).DeliveredOn(ctx, e.clock.Now()); n != 1 {
+			t.Errorf("delivered today = %d, want 1 (re-runs do not count)", n)
+		}
+	})
 }
 
 func TestHandlerMarkerSkipsCRM(t *testing.T) {
@@ -239,52 +236,49 @@ func TestHandlerLockBusy(t *testing.T) {
 // again (on v1 its own claim on the CRM id must not hide it).
 func TestHandlerUnrecordedMarkerReconciles(t *testing.T) {
 	t.Parallel()
-	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
-		t.Run(string(v), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, v, nil)
-			var broken atomic.Bool
-			e.rdb.AddHook(failFinish{&broken})
-			task, p := newLeadTask(t)
-			ctx := t.Context()
-			broken.Store(true)
-			err := e.h.ProcessTask(ctx, task)
-			var de *DelayError
-			if !errors.As(err, &de) || IsFailure(err) || !strings.Contains(err.Error(), "marker could not be recorded") {
-				t.Fatalf("first run = %v, want a postponed, unrecorded delivery", err)
-			}
-			if st := e.attempt(p.ID)["state"]; st != rdb.StateSending {
-				t.Fatalf("attempt state = %q, want %q", st, rdb.StateSending)
-			}
-			// Let the lock left behind expire, as it would.
-			e.rdb.Del(ctx, rdb.LockKey(p.ID))
-			// Too early: the first request might still be in flight.
-			err = e.h.ProcessTask(ctx, task)
-			if !errors.As(err, &de) || IsFailure(err) {
-				t.Fatalf("early run = %v, want a DelayError", err)
-			}
-			e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
-			// The reconcile finds the lead, but its marker is refused too.
-			if err := e.h.ProcessTask(ctx, task); !errors.As(err, &de) || !strings.Contains(err.Error(), "marker could not be recorded") {
-				t.Fatalf("unrecorded reconcile run = %v, want an unrecorded delivery", err)
-			}
-			broken.Store(false)
-			e.rdb.Del(ctx, rdb.LockKey(p.ID))
-			if err := e.h.ProcessTask(ctx, task); err != nil {
-				t.Fatalf("reconcile run = %v", err)
-			}
-			m := e.marker(p.ID)
-			if m == nil || m.Via != "reconcile" || m.CRMID != 101 {
-				t.Fatalf("marker = %+v, want the reconciled CRM id 101", m)
-			}
-			if adds, stored := e.crm.Counts(); adds != 1 || stored != 1 {
-				t.Errorf("adds = %d stored = %d, want 1 and 1", adds, stored)
-			}
-			if s := e.h.Stats(); s.ReconcileFound != 2 {
-				t.Errorf("stats = %+v, want 2 found", s)
-			}
-		})
-	}
+	forEachVersion(t, func(t *testing.T, v crmclient.APIVersion) {
+		e := newEnv(t, v, nil)
+		var broken atomic.Bool
+		e.rdb.AddHook(failFinish{&broken})
+		task, p := newLeadTask(t)
+		ctx := t.Context()
+		broken.Store(true)
+		err := e.h.ProcessTask(ctx, task)
+		var de *DelayError
+		if !errors.As(err, &de) || IsFailure(err) || !strings.Contains(err.Error(), "marker could not be recorded") {
+			t.Fatalf("first run = %v, want a postponed, unrecorded delivery", err)
+		}
+		if st := e.attempt(p.ID)["state"]; st != rdb.StateSending {
+			t.Fatalf("attempt state = %q, want %q", st, rdb.StateSending)
+		}
+		// Let the lock left behind expire, as it would.
+		e.rdb.Del(ctx, rdb.LockKey(p.ID))
+		// Too early: the first request might still be in flight.
+		err = e.h.ProcessTask(ctx, task)
+		if !errors.As(err, &de) || IsFailure(err) {
+			t.Fatalf("early run = %v, want a DelayError", err)
+		}
+		e.clock.Advance(e.o.CRMTimeout + reconcileSettle)
+		// The reconcile finds the lead, but its marker is refused too.
+		if err := e.h.ProcessTask(ctx, task); !errors.As(err, &de) || !strings.Contains(err.Error(), "marker could not be recorded") {
+			t.Fatalf("unrecorded reconcile run = %v, want an unrecorded delivery", err)
+		}
+		broken.Store(false)
+		e.rdb.Del(ctx, rdb.LockKey(p.ID))
+		if err := e.h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("reconcile run = %v", err)
+		}
+		m := e.marker(p.ID)
+		if m == nil || m.Via != "reconcile" || m.CRMID != 101 {
+			t.Fatalf("marker = %+v, want the reconciled CRM id 101", m)
+		}
+		if adds, stored := e.crm.Counts(); adds != 1 || stored != 1 {
+			t.Errorf("adds = %d stored = %d, want 1 and 1", adds, stored)
+		}
+		if s := e.h.Stats(); s.ReconcileFound != 2 {
+			t.Errorf("stats = %+v, want 2 found", s)
+		}
+	})
 }
 
 // failFinish makes Redis refuse the delivery-recording command (the one

@@ -15,12 +15,7 @@ import (
 // (stored, then the connection lost): every lead lands exactly once.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	for _, v := range []crmclient.APIVersion{crmclient.V1, crmclient.V2} {
-		t.Run(string(v), func(t *testing.T) {
-			t.Parallel()
-			runEndToEnd(t, v)
-		})
-	}
+	forEachVersion(t, runEndToEnd)
 }
 
 func runEndToEnd(t *testing.T, v crmclient.APIVersion) {
