@@ -185,25 +185,11 @@ const (
 func (c Class) Uncertain() bool { return c == ClassAmbiguous || c == ClassAnswered }
 
 // String returns the class name in lower case, e.g. "transient".
-func (c Class) String() string {
-	switch c {
-	case ClassNone:
-		return "none"
-	case ClassTransient:
-		return "transient"
-	case ClassAmbiguous:
-		return "ambiguous"
-	case ClassPermanent:
-		return "permanent"
-	case ClassConfig:
-		return "config"
-	case ClassAnswered:
-		return "answered"
-	case ClassRateLimited:
-		return "rate_limited"
-	default:
-		return fmt.Sprintf("Class(%d)", int(c))
-	}
+func (c Class) String() string { return enumName("Class", classNames, c) }
+
+var classNames = []string{
+	ClassNone: "none", ClassTransient: "transient", ClassAmbiguous: "ambiguous", ClassPermanent: "permanent",
+	ClassConfig: "config", ClassAnswered: "answered", ClassRateLimited: "rate_limited",
 }
 
 // Diagnosis is what a failed CRM call means: what a caller should do

@@ -31,19 +31,10 @@ const (
 )
 
 // String returns the English name: "open", "in work", "processed", "closed".
-func (s Status) String() string {
-	switch s {
-	case StatusOpen:
-		return "open"
-	case StatusInWork:
-		return "in work"
-	case StatusProcessed:
-		return "processed"
-	case StatusClosed:
-		return "closed"
-	default:
-		return fmt.Sprintf("Status(%d)", int(s))
-	}
+func (s Status) String() string { return enumName("Status", statusNames, s) }
+
+var statusNames = []string{
+	StatusOpen: "open", StatusInWork: "in work", StatusProcessed: "processed", StatusClosed: "closed",
 }
 
 // Rezult is the outcome of processing a lead (the CRM's spelling). The zero
@@ -61,21 +52,19 @@ const (
 
 // String returns the English name: "none", "spam", "duplicate", "other",
 // "not target".
-func (r Rezult) String() string {
-	switch r {
-	case RezultNone:
-		return "none"
-	case RezultSpam:
-		return "spam"
-	case RezultDuplicate:
-		return "duplicate"
-	case RezultOther:
-		return "other"
-	case RezultNotTarget:
-		return "not target"
-	default:
-		return fmt.Sprintf("Rezult(%d)", int(r))
+func (r Rezult) String() string { return enumName("Rezult", rezultNames, r) }
+
+var rezultNames = []string{
+	RezultNone: "none", RezultSpam: "spam", RezultDuplicate: "duplicate",
+	RezultOther: "other", RezultNotTarget: "not target",
+}
+
+// enumName is v's name in names, or "typ(v)" for a value without one.
+func enumName[T ~int](typ string, names []string, v T) string {
+	if v >= 0 && int(v) < len(names) {
+		return names[v]
 	}
+	return fmt.Sprintf("%s(%d)", typ, int(v))
 }
 
 // Datum is a date as the CRM sends it: the CRM server's wall clock.
