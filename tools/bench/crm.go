@@ -23,8 +23,8 @@ const (
 // crm is the SalesMan simulator on a loopback port, behind a counter that
 // notes when each request arrived.
 type crm struct {
-	url string
-	srv *http.Server
+	url  string
+	stop func()
 	counter
 	outage
 }
@@ -41,15 +41,22 @@ func startCRM(faults crmsim.Faults) (*crm, error) {
 	}
 	c := &crm{url: "http://" + ln.Addr().String()}
 	c.expect(0, false)
-	c.srv = &http.Server{Handler: c.wrap(sim), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = c.srv.Serve(ln) }()
+	c.stop = serve(ln, c.wrap(sim))
 	return c, nil
 }
 
-func (c *crm) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = c.srv.Shutdown(ctx)
+func (c *crm) close() { c.stop() }
+
+// serve serves h on ln until stop, which gives requests in flight 5s to
+// finish.
+func serve(ln net.Listener, h http.Handler) (stop func()) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
 }
 
 func (c *crm) wrap(next http.Handler) http.Handler {

@@ -143,7 +143,7 @@ func expectStatus(resp *http.Response, err error) func(int, string) error {
 // Enqueue. No validation, limits, logs or metrics.
 type bareIntake struct {
 	url    string
-	srv    *http.Server
+	stop   func()
 	client *asynq.Client
 	rdb    *redis.Client
 }
@@ -184,15 +184,12 @@ func startBareIntake(redisAddr string) (*bareIntake, error) {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write([]byte(`{"id":"` + p.ID + `","status":"queued"}` + "\n"))
 	})
-	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = b.srv.Serve(ln) }()
+	b.stop = serve(ln, mux)
 	return b, nil
 }
 
 func (b *bareIntake) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = b.srv.Shutdown(ctx)
+	b.stop()
 	_ = b.client.Close()
 	_ = b.rdb.Close()
 }

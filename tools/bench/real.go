@@ -44,8 +44,7 @@ func startCRMProxy(target string) (*crm, error) {
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
 	c := &crm{url: "http://" + ln.Addr().String()}
 	c.expect(0, false)
-	c.srv = &http.Server{Handler: c.wrap(rp), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = c.srv.Serve(ln) }()
+	c.stop = serve(ln, c.wrap(rp))
 	return c, nil
 }
 
