@@ -205,6 +205,25 @@ func runWorkers(t *testing.T, c crm.Client, rc redis.UniversalClient, o Options,
 	return workers
 }
 
+// serveAsynq runs a bare asynq server of h on rc, as a Worker's would
+// be but with no Worker around it: cfg with the default queue, no logs
+// and, unless cfg says, a 1s ShutdownTimeout. It shuts down at the
+// test's cleanup, if not before.
+func serveAsynq(t *testing.T, rc redis.UniversalClient, h asynq.Handler, cfg asynq.Config) *asynq.Server {
+	t.Helper()
+	cfg.Queues = map[string]int{lead.DefaultQueue: 1}
+	cfg.Logger, cfg.LogLevel = zap.NewNop().Sugar(), asynq.FatalLevel
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = time.Second
+	}
+	srv := asynq.NewServerFromRedisClient(rc, cfg)
+	if err := srv.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
 // startSim serves a simulator of cfg (cfg.API its version) until the test
 // ends, and returns it with a client of it that gives up after 5s.
 func startSim(t *testing.T, cfg crmsim.Config) (*crmsim.Sim, *crmclient.Client) {

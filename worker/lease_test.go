@@ -62,16 +62,11 @@ func TestExpiredLeaseIsNotDeath(t *testing.T) {
 		_ = e.h.ProcessTask(runCtx, t) // asynq no longer listens
 		return asynq.ErrLeaseExpired   // what asynq decides for the run
 	})
-	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{
-		Concurrency: 2, Queues: map[string]int{lead.DefaultQueue: 1}, IsFailure: IsFailure,
+	serveAsynq(t, e.rdb, handler, asynq.Config{
+		Concurrency: 2, IsFailure: IsFailure,
 		RetryDelayFunc: RetryDelay(e.o), ErrorHandler: asynq.ErrorHandlerFunc(w.handleError),
 		TaskCheckInterval: 20 * time.Millisecond, DelayedTaskCheckInterval: 50 * time.Millisecond,
-		ShutdownTimeout: time.Second, Logger: zap.NewNop().Sugar(), LogLevel: asynq.FatalLevel,
 	})
-	if err := srv.Start(handler); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
 	task, p := newLeadTask(t)
 	// Budget 0: the first run is the lead's last counted attempt.
 	if _, err := asynq.NewClientFromRedisClient(e.rdb).Enqueue(task, lead.TaskOptions(lead.DefaultQueue, 0, time.Hour)...); err != nil {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"go.uber.org/zap"
 
 	"leadrelay/crmclient"
 	"leadrelay/lead"
@@ -18,14 +17,7 @@ func TestResultIsCRMID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmclient.V2, nil)
 	rc := e.rdb
-	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
-		Concurrency: 1, Queues: map[string]int{lead.DefaultQueue: 1}, TaskCheckInterval: 20 * time.Millisecond,
-		ShutdownTimeout: time.Second, Logger: zap.NewNop().Sugar(), LogLevel: asynq.FatalLevel,
-	})
-	if err := srv.Start(e.h); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	serveAsynq(t, rc, e.h, asynq.Config{Concurrency: 1, TaskCheckInterval: 20 * time.Millisecond})
 	task, p := newLeadTask(t)
 	if _, err := asynq.NewClientFromRedisClient(rc).Enqueue(task, asynq.Queue(lead.DefaultQueue), asynq.Retention(time.Hour)); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"go.uber.org/zap"
 
 	"leadrelay/delivery"
 	"leadrelay/internal/redistest"
@@ -53,16 +52,11 @@ func TestSpareRun(t *testing.T) {
 				}
 				return nil
 			})
-			srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
-				Concurrency: 4, Queues: map[string]int{lead.DefaultQueue: 1}, IsFailure: IsFailure,
+			serveAsynq(t, rc, h, asynq.Config{
+				Concurrency: 4, IsFailure: IsFailure,
 				RetryDelayFunc:    func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond },
 				TaskCheckInterval: 20 * time.Millisecond, DelayedTaskCheckInterval: 50 * time.Millisecond,
-				ShutdownTimeout: time.Second, Logger: zap.NewNop().Sugar(), LogLevel: asynq.FatalLevel,
 			})
-			if err := srv.Start(h); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(srv.Shutdown)
 			cli := asynq.NewClientFromRedisClient(rc)
 			for range leads {
 				task, _ := newLeadTask(t)

@@ -29,14 +29,7 @@ func completeUnstripped(t *testing.T, e *env, n int) []lead.Payload {
 	ps := enqueueLeads(t, e.rdb, n, 3, sweepRetention)
 	mux := asynq.NewServeMux()
 	mux.Handle(lead.TaskType, e.h)
-	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{
-		Concurrency: 2, Queues: map[string]int{lead.DefaultQueue: 1},
-		Logger: asynqLogger{zap.NewNop()}, LogLevel: asynq.FatalLevel,
-		TaskCheckInterval: 10 * time.Millisecond,
-	})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
+	srv := serveAsynq(t, e.rdb, mux, asynq.Config{Concurrency: 2, TaskCheckInterval: 10 * time.Millisecond})
 	defer srv.Shutdown()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		done := 0
