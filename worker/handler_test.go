@@ -932,13 +932,13 @@ func (r *refuseAfterFirst) Acquire(context.Context) (func(), error) {
 // LEADRELAY_CRM_API=v2", nothing is resent or dead-lettered.
 func TestEdgeV1BrokenAnswers500(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	for _, viaStart := range []bool{false, true} {
 		t.Run(fmt.Sprintf("preflight at start %v", viaStart), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, crmclient.V1, nil)
 			e.crm.SetFail(func(int, crmclient.Lead) (bool, error) { return false, http500 })
 			e.crm.InfoErr = &crmclient.StatusError{Action: "info", StatusCode: 500}
+			ctx := t.Context()
 			if viaStart {
 				if problem, err := e.h.Preflight(ctx); err != nil || problem.Code != delivery.ConfigV1Broken {
 					t.Fatalf("Preflight = %+v, %v; want the v1 add broken", problem, err)
@@ -995,7 +995,6 @@ func TestEdgeConfigProblemIsFleetWide(t *testing.T) {
 // run, instead of after LEADRELAY_RECONCILE_AFTER.
 func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	for _, stored := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stored %v", stored), func(t *testing.T) {
 			t.Parallel()
@@ -1007,6 +1006,7 @@ func TestEdgeAnsweredLooksUpAtOnce(t *testing.T) {
 				return true, nil
 			})
 			task, p := newLeadTask(t)
+			ctx := t.Context()
 			err := e.h.ProcessTask(ctx, task)
 			if stored {
 				if err != nil || e.marker(p.ID) == nil {
