@@ -51,7 +51,7 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("delivery %s %d×%d: %.0f/s, %.0f B queued, %.0f B finished", p.Variant, p.Procs, p.Conc, p.PerSec, p.QueuedB, p.FinishedB)
 		}
 	}
-	if len(rep.Workers) != 2 || rep.Workers[0].HWM <= 0 || rep.Workers[1].HWM <= 0 {
+	if len(rep.Workers) != 2 || rep.Workers[0].HWM <= 0 || rep.Workers[1].HWM <= 0 || rep.Workers[0].Anon <= 0 || rep.Workers[1].Anon <= 0 {
 		t.Errorf("worker processes' memory: %+v", rep.Workers)
 	}
 	if len(rep.Latency) != len(latencyConcs) || len(rep.Light) != 4+len(pollSweep) {
@@ -85,6 +85,7 @@ func TestQuickRun(t *testing.T) {
 		"delivered leads/s, 1×10, zero-latency CRM", "delivered leads/s, 2×10, vs no-op",
 		"delivered leads/s, 1×40, 50ms CRM latency", "Redis bytes per queued lead",
 		"Redis bytes per finished lead", "ack → CRM p50 / p99", "into an idle fleet", "idle Redis requests/s on the wire", "idle Redis commands/s", "PHP pool 4, 2×10, defaults", "RSS", "worker process peak RSS, 1×40",
+		"of it private (anonymous) memory at its sampled peak", "of it the binary's resident pages",
 		"drain of 150 leads queued in an outage, PHP pool 8",
 	} {
 		if !strings.Contains(table.String(), fig) {

@@ -111,6 +111,11 @@ type WorkerRSSPoint struct {
 	Variant     string
 	Procs, Conc int
 	RSS, HWM    float64 // bytes
+	// Anon is the most private (anonymous) memory sampled while the
+	// process delivered, and File the binary's and libraries' resident
+	// pages in that sample: clean pages shared with every process of the
+	// same binary, which the kernel may drop and read back.
+	Anon, File float64 // bytes
 }
 
 // Light-load names of the default runs.
@@ -149,20 +154,23 @@ func (p LightPoint) figure() string {
 
 // rss notes the process's resident memory (Linux; elsewhere nothing).
 func (r *Report) rss(after string) {
-	p := RSSPoint{After: after}
-	var ok bool
-	if p.RSS, p.HWM, ok = procMemory("self"); ok {
-		r.RSS = append(r.RSS, p)
+	if m, ok := procMemory("self"); ok {
+		r.RSS = append(r.RSS, RSSPoint{After: after, RSS: m.rss, HWM: m.hwm})
 	}
 }
 
-// procMemory reads a process's resident memory and its peak (VmRSS,
-// VmHWM) in bytes from /proc/<pid>/status; ok is false where there is
-// none (not Linux, a process gone).
-func procMemory(pid string) (rss, hwm float64, ok bool) {
+// memStat is a process's memory from /proc/<pid>/status, in bytes.
+type memStat struct {
+	rss, hwm   float64 // VmRSS, VmHWM
+	anon, file float64 // RssAnon, RssFile
+}
+
+// procMemory reads a process's memory from /proc/<pid>/status; ok is
+// false where there is none (not Linux, a process gone).
+func procMemory(pid string) (m memStat, ok bool) {
 	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
-		return 0, 0, false
+		return m, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -177,12 +185,16 @@ func procMemory(pid string) (rss, hwm float64, ok bool) {
 		}
 		switch k {
 		case "VmRSS":
-			rss = kb * 1024
+			m.rss = kb * 1024
 		case "VmHWM":
-			hwm = kb * 1024
+			m.hwm = kb * 1024
+		case "RssAnon":
+			m.anon = kb * 1024
+		case "RssFile":
+			m.file = kb * 1024
 		}
 	}
-	return rss, hwm, rss > 0
+	return m, m.rss > 0
 }
 
 // Row is one line of the table.
@@ -370,7 +382,11 @@ func (r *Report) workerRows() []Row {
 			if ref.Variant == deliveryRaw && ref.Procs == p.Procs && ref.Conc == p.Conc {
 				s := shape{p.Procs, p.Conc}
 				rows = append(rows, ratioRow("worker process peak RSS, "+s.String(), p.HWM/(1<<20),
-					"raw asynq server + same crmclient.Add", ref.HWM/(1<<20), "%.1f MiB", "≤ 1.3", false))
+					"raw asynq server + same crmclient.Add", ref.HWM/(1<<20), "%.1f MiB", "≤ 1.3", false),
+					ratioRow("  of it private (anonymous) memory at its sampled peak", p.Anon/(1<<20),
+						"the raw server's", ref.Anon/(1<<20), "%.1f MiB", "", false),
+					ratioRow("  of it the binary's resident pages (shared, clean), same sample", p.File/(1<<20),
+						"the raw server's", ref.File/(1<<20), "%.1f MiB", "", false))
 			}
 		}
 	}

@@ -47,7 +47,8 @@ func (b *bench) workers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", v, err)
 		}
-		b.logf("workers %-34s %s  peak RSS %5.1f MiB  at the end %5.1f MiB", v, workerShape, p.HWM/(1<<20), p.RSS/(1<<20))
+		b.logf("workers %-34s %s  peak RSS %5.1f MiB  at the end %5.1f MiB  private at its peak %5.1f MiB (binary pages %5.1f MiB)",
+			v, workerShape, p.HWM/(1<<20), p.RSS/(1<<20), p.Anon/(1<<20), p.File/(1<<20))
 		b.rep.Workers = append(b.rep.Workers, p)
 	}
 	return nil
@@ -90,15 +91,48 @@ func (b *bench) workerProcess(ctx context.Context, bin string, c *crm, variant s
 			<-waited
 		}
 	}
-	if err := awaitDelivered(ctx, done, &c.counter, n); err != nil {
+	pid := strconv.Itoa(cmd.Process.Pid)
+	peak := samplePrivate(pid)
+	err := awaitDelivered(ctx, done, &c.counter, n)
+	p.Anon, p.File = peak()
+	if err != nil {
 		stop()
 		return p, err
 	}
-	rss, hwm, ok := procMemory(strconv.Itoa(cmd.Process.Pid))
+	m, ok := procMemory(pid)
 	stop()
 	if !ok {
 		return p, errors.New("no /proc status of the worker process")
 	}
-	p.RSS, p.HWM = rss, hwm
+	p.RSS, p.HWM = m.rss, m.hwm
 	return p, nil
+}
+
+// samplePrivate samples the process's memory every 20 ms until the
+// returned func is called, which stops it and returns the most private
+// (anonymous) memory seen and the file-backed pages of that sample. The
+// kernel keeps a peak only of the sum (VmHWM), so the split is sampled.
+func samplePrivate(pid string) (peak func() (anon, file float64)) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var top memStat
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if m, ok := procMemory(pid); ok && m.anon > top.anon {
+				top = m
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (float64, float64) {
+		close(stop)
+		<-done
+		return top.anon, top.file
+	}
 }
