@@ -183,17 +183,17 @@ func TestSweepRaces(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		between func(e *deadEnv, id string) error // what lands between the read and the write
-		want    bool                              // a record stays
+		between func(ctx context.Context, e *deadEnv, id string) error // what lands between the read and the write
+		want    bool                                                   // a record stays
 	}{
-		{"erased", func(e *deadEnv, id string) error {
+		{"erased", func(ctx context.Context, e *deadEnv, id string) error {
 			if err := e.insp.DeleteTask("leads", id); err != nil {
 				return err
 			}
-			return e.store.Forget(context.Background(), id)
+			return e.store.Forget(ctx, id)
 		}, false},
-		{"re-run", func(e *deadEnv, id string) error { return e.insp.RunTask("leads", id) }, false},
-		{"left alone", func(*deadEnv, string) error { return nil }, true},
+		{"re-run", func(_ context.Context, e *deadEnv, id string) error { return e.insp.RunTask("leads", id) }, false},
+		{"left alone", func(context.Context, *deadEnv, string) error { return nil }, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,8 +205,8 @@ func TestSweepRaces(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			sweep := deadSweep{store: e.store, attempts: rdb.New(e.rds.Client()), insp: e.insp, queue: "leads",
 				met: metrics.New(reg), log: zap.NewNop(),
-				between: func(_ context.Context, id string) {
-					if err := tc.between(e, id); err != nil {
+				between: func(ctx context.Context, id string) {
+					if err := tc.between(ctx, e, id); err != nil {
 						t.Error(err)
 					}
 				}}
