@@ -194,8 +194,7 @@ func TestWorkersShareAHost(t *testing.T) {
 		if w.Count("LeadRelay ") == 0 || w.Count("no site listener") == 0 {
 			t.Errorf("%s's banner does not say it has no site listener:\n%s", w.Name, w.Tail())
 		}
-		ops := strings.Replace(w.MetricsURL(), "http://", "http://"+hatest.OpsUser+":"+hatest.OpsPassword+"@", 1)
-		if code, body := get(t, ops+"/readyz"); code != http.StatusOK {
+		if code, body := get(t, opsBase(w)+"/readyz"); code != http.StatusOK {
 			t.Errorf("%s /readyz on %s: %d %s", w.Name, w.MetricsURL(), code, body)
 		}
 		if _, ok := scrapeProc(t, w)[`leadrelay_crm_circuit_open`]; !ok {
@@ -251,7 +250,13 @@ func scrapeProc(t *testing.T, p *hatest.Proc) map[string]float64 {
 	if !hatest.WaitFor(10*time.Second, 20*time.Millisecond, func() bool { return p.Count("metrics: ") > 0 }) {
 		t.Fatalf("%s printed no metrics address; log:\n%s", p.Name, p.Tail())
 	}
-	return scrape(t, strings.Replace(p.MetricsURL(), "http://", "http://"+hatest.OpsUser+":"+hatest.OpsPassword+"@", 1))
+	return scrape(t, opsBase(p))
+}
+
+// opsBase is the base URL of p's ops listener, with the operators'
+// credentials in it.
+func opsBase(p *hatest.Proc) string {
+	return strings.Replace(p.MetricsURL(), "http://", "http://"+hatest.OpsUser+":"+hatest.OpsPassword+"@", 1)
 }
 
 // family reports whether scrape holds a series of the metric name (or of
