@@ -23,6 +23,7 @@ for _, v in ipairs(j) do out[#out + 1] = v end
 local top = ''
 if ARGV[7] == '1' then top = redis.call('HGET', KEYS[6], 'crm_top') or '' end
 out[#out + 1] = top
-out[#out + 1] = redis.call('GET', KEYS[7]) or ''
-out[#out + 1] = redis.call('GET', KEYS[8]) or ''
+local fleet = redis.call('MGET', KEYS[7], KEYS[8])
+out[#out + 1] = fleet[1] or ''
+out[#out + 1] = fleet[2] or ''
 return out
