@@ -11,16 +11,16 @@
 local function finish(delivered, attempt, lock, marker, ttl, token)
   local old = redis.call('GET', delivered)
   if not old then redis.call('SET', delivered, marker, 'PX', ttl) end
-  local held = holds(lock, attempt, token)
+  local held, holder, f = holds(lock, attempt, token, 'runs', 'state')
   if held then
-    local runs = tonumber(redis.call('HGET', attempt, 'runs') or '0')
-    if runs > 0 and redis.call('HEXISTS', attempt, 'state') == 1 then runs = runs + 1 end
+    local runs = tonumber(f[2] or '0')
+    if runs > 0 and f[3] then runs = runs + 1 end
     redis.call('DEL', attempt)
     if runs > 0 then
       redis.call('HSET', attempt, 'runs', runs)
       redis.call('PEXPIRE', attempt, ttl)
     end
   end
-  if redis.call('GET', lock) == token then redis.call('DEL', lock) end
+  if holder == token then redis.call('DEL', lock) end
   return old, held
 end
