@@ -414,6 +414,27 @@ func TestFinishCountsOnce(t *testing.T) {
 	}
 }
 
+// TestFinishCountersExpire: the day's counters, all and the sites', get
+// their TTL from the delivery that creates them (or a site's first of the
+// day), and deliveries after it leave them one: no day's keys stay for ever.
+func TestFinishCountersExpire(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, rc := startStore(t)
+	for i, site := range []string{"shop", "shop", "other"} {
+		a := FinishArgs{Queue: "leads", Marker: Marker{LeadID: fmt.Sprintf("ld_e%d", i), Site: site, CRMID: int64(20 + i), At: time.Now()},
+			Token: "t", TTL: time.Hour, ClaimTTL: time.Hour, Day: "2026-12-01"}
+		if _, err := s.Finish(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{DeliveredCountKey("2026-12-01"), DeliveredSitesKey("2026-12-01")} {
+		if ttl := rc.PTTL(ctx, k).Val(); ttl <= 0 || ttl > dayCounterTTL {
+			t.Errorf("TTL of %s after three deliveries = %s, want within %s", k, ttl, dayCounterTTL)
+		}
+	}
+}
+
 // TestFinishCountsOnCluster: on a Redis Cluster, where the counters sit
 // in other slots than the lead's keys and are pipelined beside its
 // script, a delivery counts in the day's counters, all and its site's,

@@ -1,7 +1,9 @@
 -- finish_all: the whole of Finish on a single primary: finish, and only
 -- for a marker it wrote (so a retried Finish counts nothing twice) the
 -- previous version's marker if asked, the site's backlog count, the day's
--- counters (all and the site's) and the site's last delivery; then the
+-- counters (all and the site's; their TTL set once, by the count that
+-- creates the key or the site's field: a day's keys live 8 days from its
+-- first delivery, not its last) and the site's last delivery; then the
 -- CRM id's claim and the fleet's top CRM id; the run's timeline entry
 -- (unless this same marker was there already: a retried Finish records
 -- it once; nor when the marker implies it: a held run's plain first add
@@ -26,12 +28,10 @@ if not old then
   if ARGV[8] ~= '' then redis.call('SET', KEYS[9], ARGV[8], 'NX', 'PX', ARGV[2]) end
   if ARGV[7] ~= '' then
     unreserve(KEYS[8], ARGV[7])
-    redis.call('HINCRBY', KEYS[10], ARGV[7], 1)
-    redis.call('PEXPIRE', KEYS[10], ARGV[9])
+    if redis.call('HINCRBY', KEYS[10], ARGV[7], 1) == 1 then redis.call('PEXPIRE', KEYS[10], ARGV[9]) end
     redis.call('HSET', KEYS[11], ARGV[7], ARGV[10])
   end
-  redis.call('INCR', KEYS[7])
-  redis.call('PEXPIRE', KEYS[7], ARGV[9])
+  if redis.call('INCR', KEYS[7]) == 1 then redis.call('PEXPIRE', KEYS[7], ARGV[9]) end
 end
 local holder = ''
 if tonumber(ARGV[4]) > 0 then
