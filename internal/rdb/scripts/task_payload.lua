@@ -5,10 +5,11 @@
 -- ARGV: 1 the message as read, 2 the new message
 -- Answers: 1 replaced; 0 the task changed or is gone; -1 it is active (a
 -- worker holds it and would write its own copy back).
-if redis.call('HGET', KEYS[1], 'state') == 'active' then
+local t = redis.call('HMGET', KEYS[1], 'state', 'msg')
+if t[1] == 'active' then
   return -1
 end
-if redis.call('HGET', KEYS[1], 'msg') ~= ARGV[1] then
+if t[2] ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'msg', ARGV[2])
