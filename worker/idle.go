@@ -68,6 +68,10 @@ const (
 	wakeRefusedRetry = time.Minute
 	// wakeFirstWait bounds Run's wait for its first subscription.
 	wakeFirstWait = 5 * time.Second
+	// handBackWait bounds the wait for the handlers of runs handed back
+	// at shutdown: their contexts are cancelled, so only their
+	// bookkeeping is left, each write bounded by bookkeepingTimeout.
+	handBackWait = bookkeepingTimeout
 )
 
 // activity counts a worker's runs in flight and when one last began or
@@ -76,10 +80,14 @@ type activity struct {
 	mu      sync.Mutex
 	running int
 	last    time.Time
+	ended   chan struct{} // closed when running falls to 0; nil before the first run
 }
 
 func (a *activity) begin() {
 	a.mu.Lock()
+	if a.running == 0 {
+		a.ended = make(chan struct{})
+	}
 	a.running++
 	a.last = time.Now()
 	a.mu.Unlock()
@@ -88,6 +96,9 @@ func (a *activity) begin() {
 func (a *activity) end() {
 	a.mu.Lock()
 	a.running--
+	if a.running == 0 {
+		close(a.ended)
+	}
 	a.last = time.Now()
 	a.mu.Unlock()
 }
@@ -96,6 +107,25 @@ func (a *activity) touch() {
 	a.mu.Lock()
 	a.last = time.Now()
 	a.mu.Unlock()
+}
+
+// settle waits until no run is in flight, for at most d, and reports
+// whether none is.
+func (a *activity) settle(d time.Duration) bool {
+	a.mu.Lock()
+	running, ended := a.running, a.ended
+	a.mu.Unlock()
+	if running == 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ended:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // quietFor is how long no run has been in flight (0 while one is).
@@ -180,6 +210,7 @@ func (w *Worker) busy(ctx context.Context, wake <-chan struct{}) error {
 			handedBack := w.act.inFlight() > 0
 			srv.Shutdown()
 			if handedBack {
+				w.settleHandedBack()
 				// Tasks it could not finish went back to the queue:
 				// idle workers take them now, not at their next look.
 				wctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -197,6 +228,23 @@ func (w *Worker) busy(ctx context.Context, wake <-chan struct{}) error {
 				return nil
 			}
 		}
+	}
+}
+
+// settleHandedBack waits, up to handBackWait, for the handlers of the runs
+// the busy server's Shutdown handed back. asynq hands a run still going at
+// ShutdownTimeout back to the queue and returns without waiting for its
+// handler, only cancelling its context; the handler then still releases
+// the lead's lock and records the run. Returning first let the process
+// close Redis under it: the release failed ("redis: client is closed"),
+// the lock stayed until LockTTL, and the next worker postponed the lead
+// that long (lock_busy). Waking the fleet before the release would send
+// the lead to a worker that finds it still locked.
+func (w *Worker) settleHandedBack() {
+	w.settling.Add(1)
+	if !w.act.settle(handBackWait) {
+		w.log.Warn("runs handed back at shutdown still running; their leads' locks expire by themselves",
+			zap.Int("runs", w.act.inFlight()), zap.Duration("waited", handBackWait))
 	}
 }
 

@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,5 +182,74 @@ func TestWakeRefusedStaysBusy(t *testing.T) {
 	}
 	if err := rdb.New(rc).Wake(t.Context(), lead.DefaultQueue); err == nil {
 		t.Error("the ACL lets the wake through; this test proves nothing")
+	}
+}
+
+// TestShutdownWaitsForHandedBackRuns: a run still going at ShutdownTimeout
+// is handed back to the queue, and Run returns only once its handler has:
+// asynq's Shutdown does not wait for it, but the handler, its context
+// cancelled, still releases the lead's lock and records the run. A
+// process that closed Redis as Run returned cut that off, and the lock
+// held the lead for LockTTL (cmd/leadrelay's TestNoSecondPost took 17 s
+// instead of 5). The handler here stays in its bookkeeping until the
+// worker waits for it, so the test does not depend on who is faster.
+func TestShutdownWaitsForHandedBackRuns(t *testing.T) {
+	t.Parallel()
+	rc := redistest.Start(t).Client()
+	o := Options{Concurrency: 1, PollInterval: 20 * time.Millisecond, ShutdownTimeout: time.Millisecond, BreakerThreshold: 1000}
+	w := New(rc, newHandler(t, newFakeCRM(crmclient.V2), rc, o, nil), o, nil)
+	started, bookkeeping := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	finish := func() { once.Do(func() { close(bookkeeping) }) }
+	t.Cleanup(finish)
+	var ended atomic.Bool
+	w.mux = asynq.NewServeMux()
+	w.mux.Handle(lead.TaskType, w.tracked(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-ctx.Done() // asynq cancels it as it hands the task back
+		<-bookkeeping
+		ended.Store(true)
+		return ctx.Err()
+	})))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	task, p := newLeadTask(t)
+	if _, err := asynq.NewClientFromRedisClient(rc).Enqueue(task, asynq.Queue(lead.DefaultQueue), asynq.TaskID(p.ID)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run did not begin within 20s")
+	}
+	cancel()
+	waitFor(t, "Run's return or its wait for the handed-back run", func() bool {
+		select {
+		case err := <-ran:
+			t.Fatalf("Run returned (%v) while the handler of the run it handed back was still running", err)
+		default:
+		}
+		return w.settling.Load() > 0
+	})
+	finish()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s")
+	}
+	if !ended.Load() {
+		t.Error("Run returned before the handler of the run it handed back")
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(lead.DefaultQueue, p.ID)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Errorf("task after the shutdown: %v, %v; want it handed back, pending", info, err)
 	}
 }

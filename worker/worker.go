@@ -33,8 +33,9 @@ type Worker struct {
 	// resubscribed: a subscription stood before (the next one wakes).
 	resubscribed atomic.Bool
 	fleet        fleetWatch
-	// For tests: looks for work while idle, and busy spells begun.
-	idleLooks, busySpells atomic.Int64
+	// For tests: looks for work while idle, busy spells begun, and
+	// shutdowns that waited for runs handed back (settleHandedBack).
+	idleLooks, busySpells, settling atomic.Int64
 }
 
 // New builds a Worker serving o.Queue with h. rc is shared, not closed.
@@ -66,7 +67,9 @@ func New(rc redis.UniversalClient, h *Handler, o Options, log *zap.Logger) *Work
 
 // Run processes tasks until ctx is done, then shuts down gracefully: it
 // stops taking tasks and gives in-flight deliveries ShutdownTimeout to
-// finish before handing them back to the queue. Before the first task it
+// finish before handing them back to the queue, then waits (a few seconds
+// at most) for those handed back to release their leads' locks, so the
+// caller may close Redis once it returns. Before the first task it
 // runs the handler's preflight (Handler.Start). It is busy and idle by
 // turns (idle.go); it returns an error only when an asynq server cannot
 // start.
