@@ -122,23 +122,14 @@ func (g *durability) start(ctx context.Context) error {
 	return nil
 }
 
-// watch checks Redis every durabilityEvery until ctx ends. Its first
-// check waits a period, after start's: checking again at once (through
-// every) made TestNoSecondPost's hand re-run wait 17 s instead of 5 s,
-// half the time, for reasons not yet understood.
+// watch checks Redis again now (start may not have read it) and every
+// durabilityEvery until ctx ends.
 func (g *durability) watch(ctx context.Context) {
-	t := time.NewTicker(durabilityEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := g.checkWithin(ctx); err != nil {
-				g.log.Debug("Redis's eviction policy and persistence not read", zap.Error(err))
-			}
+	every(ctx, durabilityEvery, func(ctx context.Context) {
+		if _, err := g.checkWithin(ctx); err != nil {
+			g.log.Debug("Redis's eviction policy and persistence not read", zap.Error(err))
 		}
-	}
+	})
 }
 
 // checkWithin is check bounded by checkTimeout, so a Redis that does not

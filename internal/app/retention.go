@@ -179,7 +179,8 @@ func (s deadSweep) once(ctx context.Context) {
 	}
 }
 
-// every runs f now and every d until ctx is done: a worker's sweeps.
+// every runs f now and every d until ctx is done: a worker's sweeps, the
+// durability watch.
 func every(ctx context.Context, d time.Duration, f func(context.Context)) {
 	t := time.NewTicker(d)
 	defer t.Stop()
