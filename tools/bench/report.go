@@ -253,7 +253,7 @@ func (r *Report) intakeRows() []Row {
 			}
 			target := ""
 			if c == 32 && v.name == intakeJSON {
-				target = "≥ 0.85"
+				target = "≥ 0.9" // issue 20's; the filing measured 0.85
 			}
 			rows = append(rows, ratioRow(fmt.Sprintf("accepted leads/s, %s, C=%d", v.label, c), p.PerSec, "bare net/http + asynq", ref.PerSec, "%.0f", target, true))
 		}
@@ -286,7 +286,7 @@ func (r *Report) deliveryRows() []Row {
 		ref, ok2 := r.deliveryAt(deliveryRaw, s.procs, s.conc)
 		if ok1 && ok2 {
 			target := ""
-			if s == (shape{1, 10}) {
+			if s == (shape{1, 10}) || s == (shape{1, 40}) {
 				target = "≥ 0.85"
 			}
 			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", zero-latency CRM", p.PerSec, "raw server + same crmclient.Add", ref.PerSec, "%.0f", target, true),
