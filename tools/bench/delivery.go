@@ -38,6 +38,9 @@ type deliveryResult struct {
 	// trips and cmds are Redis's reads (requests on the wire: a pipeline
 	// is one) and commands per delivered lead, from INFO stats.
 	trips, cmds float64
+	// redisCPU is redis-server's CPU seconds per delivered lead (INFO
+	// cpu), and redisBusy its CPU seconds per second of the run.
+	redisCPU, redisBusy float64
 }
 
 // delivery measures every variant at every shape against a zero-latency CRM.
@@ -67,6 +70,8 @@ func (b *bench) delivery(ctx context.Context) error {
 				sum[vi].finishedB += res.finishedB / 2
 				sum[vi].trips += res.trips / 2
 				sum[vi].cmds += res.cmds / 2
+				sum[vi].redisCPU += res.redisCPU / 2
+				sum[vi].redisBusy += res.redisBusy / 2
 			}
 		}
 		for vi, v := range variants {
@@ -109,10 +114,11 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 		cnt = &c.counter
 	}
 	done := cnt.expect(n, false)
-	before, err := info(ctx, b.rdb, "stats", "total_reads_processed", "total_commands_processed")
+	before, err := redisLoad(ctx, b.rdb)
 	if err != nil {
 		return res, err
 	}
+	start := time.Now()
 	stop, err := b.startWorkers(ctx, c, variant, s, cnt, extra)
 	if err != nil {
 		return res, err
@@ -122,13 +128,15 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 		return res, err
 	}
 	res.perSec = cnt.rate(s.procs * s.conc)
-	after, err := info(ctx, b.rdb, "stats", "total_reads_processed", "total_commands_processed")
+	after, err := redisLoad(ctx, b.rdb)
 	if err != nil {
 		stop()
 		return res, err
 	}
-	res.trips = (after["total_reads_processed"] - before["total_reads_processed"]) / float64(n)
-	res.cmds = (after["total_commands_processed"] - before["total_commands_processed"]) / float64(n)
+	res.trips = (after.reads - before.reads) / float64(n)
+	res.cmds = (after.cmds - before.cmds) / float64(n)
+	res.redisCPU = (after.cpu - before.cpu) / float64(n)
+	res.redisBusy = (after.cpu - before.cpu) / time.Since(start).Seconds()
 	err = b.drained(ctx)
 	stop()
 	if err != nil {

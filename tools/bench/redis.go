@@ -61,6 +61,24 @@ func (s *redisServer) stop() {
 	_ = os.RemoveAll(s.dir)
 }
 
+// load is what Redis has done so far: requests read, commands run and
+// CPU seconds spent (user and system).
+type load struct{ reads, cmds, cpu float64 }
+
+// redisLoad reads Redis's load counters (INFO stats and cpu).
+func redisLoad(ctx context.Context, rdb *redis.Client) (load, error) {
+	st, err := info(ctx, rdb, "stats", "total_reads_processed", "total_commands_processed")
+	if err != nil {
+		return load{}, err
+	}
+	cpu, err := info(ctx, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+	if err != nil {
+		return load{}, err
+	}
+	return load{reads: st["total_reads_processed"], cmds: st["total_commands_processed"],
+		cpu: cpu["used_cpu_sys"] + cpu["used_cpu_user"]}, nil
+}
+
 // info returns the named numeric fields of one INFO section.
 func info(ctx context.Context, rdb *redis.Client, section string, fields ...string) (map[string]float64, error) {
 	txt, err := rdb.Info(ctx, section).Result()

@@ -65,6 +65,10 @@ type DeliveryPoint struct {
 	QueuedB, FinishedB float64
 	// Trips and Cmds are Redis requests and commands per delivered lead.
 	Trips, Cmds float64
+	// RedisCPU is redis-server's CPU time (user and system) per delivered
+	// lead, in seconds, and RedisBusy that time over the run's: near 1,
+	// Redis's one thread is what bounds the rate.
+	RedisCPU, RedisBusy float64
 }
 
 // LatencyPoint is LeadRelay against a CRM with latency.
@@ -131,7 +135,7 @@ func (r *Report) addIntake(v string, c int, res loadResult) {
 
 func (r *Report) addDelivery(v string, s shape, res deliveryResult) {
 	r.Delivery = append(r.Delivery, DeliveryPoint{Variant: v, Procs: s.procs, Conc: s.conc, PerSec: res.perSec, QueuedB: res.queuedB, FinishedB: res.finishedB,
-		Trips: res.trips, Cmds: res.cmds})
+		Trips: res.trips, Cmds: res.cmds, RedisCPU: res.redisCPU, RedisBusy: res.redisBusy})
 }
 
 func (r *Report) addLatency(conc int, perSec, bound float64) {
@@ -290,7 +294,9 @@ func (r *Report) deliveryRows() []Row {
 				target = "≥ 0.85"
 			}
 			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", zero-latency CRM", p.PerSec, "raw server + same crmclient.Add", ref.PerSec, "%.0f", target, true),
-				ratioRow("Redis round trips per delivered lead, "+s.String(), p.Trips, "raw server", ref.Trips, "%.1f", "", false))
+				ratioRow("Redis round trips per delivered lead, "+s.String(), p.Trips, "raw server", ref.Trips, "%.1f", "", false),
+				ratioRow(fmt.Sprintf("redis-server CPU µs per delivered lead, %s (busy %.0f%% vs %.0f%%)", s, 100*p.RedisBusy, 100*ref.RedisBusy),
+					p.RedisCPU*1e6, "raw server", ref.RedisCPU*1e6, "%.0f", "", false))
 		}
 		if noop, ok := r.deliveryAt(deliveryNoop, s.procs, s.conc); ok && ok1 {
 			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", vs no-op", p.PerSec, "raw asynq no-op server", noop.PerSec, "%.0f", "", true))
