@@ -72,8 +72,11 @@ func (c *crm) wrap(next http.Handler) http.Handler {
 		if !c.enter(w) {
 			return
 		}
+		// Deferred: a ReverseProxy whose client went away mid-answer
+		// aborts with a panic (http.ErrAbortHandler), and a gauge that
+		// missed those leaves counted them in flight for ever after.
+		defer c.leave()
 		next.ServeHTTP(w, r)
-		c.leave()
 		c.hit(email)
 	})
 }
