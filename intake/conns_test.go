@@ -3,12 +3,14 @@ package intake
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,22 +74,59 @@ func idleSockets(t *testing.T, addr string, n int) {
 	wg.Wait()
 }
 
-// freePort is a loopback port nothing listens on, for a client to dial
-// from, so that the server can tell that client's connection apart.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+// markedDialer dials from a loopback port of its own choosing and marks
+// that port before dialing, so that a server's ClientKey can tell its
+// connections apart. The port is free when chosen but may be taken again
+// before the dial (by the server's own listener, or another test): the
+// dial then fails with EADDRINUSE and is retried from another port.
+type markedDialer struct {
+	mu    sync.Mutex
+	ports map[int]bool
 }
 
-// postFrom posts a lead to addr from local port port and returns the
-// status, or an error when no answer came within a generous bound.
-func postFrom(addr string, port int) (int, error) {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+// has reports whether port is one this dialer dialed from.
+func (m *markedDialer) has(port int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ports[port]
+}
+
+// DialContext dials addr from a fresh marked port, trying a few ports.
+func (m *markedDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var err error
+	for range 8 {
+		var port int
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		if m.ports == nil {
+			m.ports = map[int]bool{}
+		}
+		m.ports[port] = true
+		m.mu.Unlock()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+		var c net.Conn
+		if c, err = d.DialContext(ctx, network, addr); !errors.Is(err, syscall.EADDRINUSE) {
+			return c, err
+		}
+	}
+	return nil, err
+}
+
+// freePort is a loopback port nothing listens on at the time of asking.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// postFrom posts a lead to addr through d and returns the status, or an
+// error when no answer came within a generous bound.
+func postFrom(addr string, d *markedDialer) (int, error) {
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -126,15 +165,15 @@ func TestIdleSocketsCannotStarveIntake(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			port := freePort(t)
+			site := &markedDialer{}
 			addr := connsServer(t, tc.max, tc.perClient, func(a net.Addr) string {
-				if a.(*net.TCPAddr).Port == port {
+				if site.has(a.(*net.TCPAddr).Port) {
 					return "site"
 				}
 				return tc.attacker(a)
 			})
 			idleSockets(t, addr, tc.sockets)
-			code, err := postFrom(addr, port)
+			code, err := postFrom(addr, site)
 			if err != nil || code != http.StatusAccepted {
 				t.Fatalf("POST /v1/leads while %d idle sockets are held: %d, %v; want 202", tc.sockets, code, err)
 			}
@@ -162,12 +201,9 @@ func TestGuardListenerCounts(t *testing.T) {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
 	srv := NewHTTPServer(raw.Addr().String(), mux)
-	var portsMu sync.Mutex
-	others := map[int]bool{} // local ports of the second client
+	other := &markedDialer{} // the second client
 	g := GuardListener(srv, raw, ConnLimits{Max: 100, PerClient: 2, ClientKey: func(a net.Addr) string {
-		portsMu.Lock()
-		defer portsMu.Unlock()
-		if others[a.(*net.TCPAddr).Port] {
+		if other.has(a.(*net.TCPAddr).Port) {
 			return "other"
 		}
 		return "main"
@@ -180,15 +216,11 @@ func TestGuardListenerCounts(t *testing.T) {
 	// get sends one request on a new connection of client ("main" or
 	// "other") and reports whether an answer's status line came back.
 	get := func(client, path string) bool {
-		var d net.Dialer
+		dial := (&net.Dialer{}).DialContext
 		if client == "other" {
-			port := freePort(t)
-			portsMu.Lock()
-			others[port] = true
-			portsMu.Unlock()
-			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+			dial = other.DialContext
 		}
-		c, err := d.Dial("tcp", addr)
+		c, err := dial(t.Context(), "tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
