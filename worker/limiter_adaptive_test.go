@@ -375,6 +375,32 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			t.Errorf("limit after the neighbour left = %v, want the cap 16", got)
 		}
 	})
+	t.Run("one slow epoch after an outage is no knee", func(t *testing.T) {
+		t.Parallel()
+		// Found in the real-CRM drain: after an outage the climb restarts
+		// from 1, and the CRM, still busy with what queued during the
+		// outage, answered one epoch slowly. That one epoch marked a knee
+		// at 2 and held the fleet at 1 for the knee time (a minute). A
+		// knee is now confirmed by a second slow epoch at that level.
+		ls, clock, log := adaptiveFleet(t, 2, 32)
+		closedLoop(t, ls, clock, flat, 20*time.Second, time.Second, CRMAnswered)
+		for range 20 {
+			round(t, ls, clock, 5*time.Second, CRMOverloaded)
+		}
+		if got := limitOf(t, ls[0]); got != 1 {
+			t.Fatalf("limit after a long outage = %v, want 1", got)
+		}
+		catchingUp := func(int) time.Duration { return time.Second } // one epoch of slow answers at 2
+		for limitOf(t, ls[0]) < 2 {
+			closedLoop(t, ls, clock, flat, time.Second, time.Second, CRMAnswered)
+		}
+		closedLoop(t, ls, clock, catchingUp, 3*time.Second, time.Second, CRMAnswered)
+		closedLoop(t, ls, clock, flat, 30*time.Second, time.Second, CRMAnswered)
+		if got := limitOf(t, ls[0]); got < 10 {
+			t.Errorf("limit 30 s after one slow epoch = %v (%d knees), want at least 10: the climb goes on",
+				got, log.count(AdaptiveKnee))
+		}
+	})
 	t.Run("a CRM congested at the start does not pin the fleet", func(t *testing.T) {
 		t.Parallel()
 		ls, clock, _ := adaptiveFleet(t, 2, 32)

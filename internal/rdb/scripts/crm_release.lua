@@ -17,10 +17,14 @@
 --     1/2) and the limit tries one more;
 --   - at least 5% above the peak: a new peak; one more;
 --   - below peak_lvl (after a cut): one more, up to the peak again;
---   - under 0.8× the peak: past the knee: back to peak_lvl, and the level
+--   - under 0.8× the peak: the level is measured once more; under 0.8×
+--     the peak again, it is past the knee: back to peak_lvl, and the level
 --     is a knee for the knee time (not bad: on a shared host the CRM's
 --     goodput halves when a neighbour takes the CPU, so a fall alone is
---     not proof of a cliff);
+--     not proof of a cliff). One slow epoch is no proof either: after an
+--     outage the climb restarts from 1 while the CRM still serves what
+--     queued during it, and one such epoch at 2 held the real CRM's fleet
+--     at 1 for the knee time;
 --   - in between: one more, unless the limit reached twice peak_lvl (and
 --     at least 3 more) with no gain (a plateau): then back to peak_lvl
 --     with a knee just above it, so a CRM whose goodput is flat keeps its
@@ -53,7 +57,8 @@
 -- which paces the waiters); drop (last cut); bad, bad_at; knee, knee_at;
 -- epoch (when the level began), t0, n, full, fails (the epoch's start,
 -- its completions, those that found the slots in use, those that
--- failed); peak, peak_lvl;
+-- failed); peak, peak_lvl; dip (a level whose last epoch fell under 0.8×
+-- the peak, measured again);
 -- goodput (the last epoch's).
 -- KEYS: 1 inflight, 2 adaptive state
 -- ARGV: 1 token, 2 admitted at µs, 3 outcome (0 answered, 1 overloaded,
@@ -71,7 +76,7 @@ local rtt = math.max(now - start, 1)
 local cap = tonumber(ARGV[5])
 local first = tonumber(ARGV[7])
 local st = redis.call('HMGET', KEYS[2], 'limit', 'avg', 'drop', 'bad', 'bad_at', 'knee', 'knee_at',
-  'epoch', 't0', 'n', 'full', 'peak', 'peak_lvl', 'fails')
+  'epoch', 't0', 'n', 'full', 'peak', 'peak_lvl', 'fails', 'dip')
 local limit = math.max(1, math.min(cap, math.floor(tonumber(st[1] or first))))
 local avg = tonumber(st[2] or rtt)
 local drop = tonumber(st[3] or '0')
@@ -81,6 +86,7 @@ local epoch, t0 = tonumber(st[8] or '0'), tonumber(st[9] or '0')
 local n, full = tonumber(st[10] or '0'), tonumber(st[11] or '0')
 local peak, peakLvl = tonumber(st[12] or '0'), tonumber(st[13] or '0')
 local fails = tonumber(st[14] or '0')
+local dip, dipped = tonumber(st[15] or '0'), false
 local failed = ARGV[3] == '3'
 if not failed then avg = avg + (rtt - avg) * 0.25 end
 if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
@@ -128,6 +134,8 @@ elseif start >= epoch then
           -- during the epoch (a burst ending in light load), so the rate
           -- is the demand's, no knee: measure again.
           t0, n, full, fails, rate, verdict = now, 0, 0, 0, 0, 0
+        elseif rate < peak * 0.8 and dip ~= limit then
+          dip, dipped = limit, true -- measure this level again
         elseif rate < peak * 0.8 then
           knee, kneeAt, nextLimit, verdict = limit, now, peakLvl, 4
         elseif limit >= math.max(peakLvl + 3, 2 * peakLvl) then
@@ -140,6 +148,7 @@ elseif start >= epoch then
   end
 end
 if verdict > 0 then
+  if not dipped then dip = 0 end
   local top = cap
   if bad > 0 then top = math.min(top, bad - 1) end
   if knee > 0 then top = math.min(top, knee - 1) end
@@ -152,7 +161,7 @@ end
 redis.call('HSET', KEYS[2], 'limit', limit, 'avg', string.format('%.0f', avg), 'drop', string.format('%.0f', drop),
   'bad', bad, 'bad_at', string.format('%.0f', badAt), 'knee', knee, 'knee_at', string.format('%.0f', kneeAt),
   'epoch', string.format('%.0f', epoch), 't0', string.format('%.0f', t0), 'n', n, 'full', full, 'fails', fails,
-  'peak', string.format('%.3f', peak), 'peak_lvl', peakLvl)
+  'peak', string.format('%.3f', peak), 'peak_lvl', peakLvl, 'dip', dip)
 if verdict == 3 then redis.call('HSET', KEYS[2], 'goodput', string.format('%.3f', rate)) end
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 return {limit, verdict, math.floor(rate * 1000)}
