@@ -59,8 +59,17 @@ func serve(ln net.Listener, h http.Handler) (stop func()) {
 	}
 }
 
+// wrap counts and gauges the API requests to next, which come to the
+// root path. The real CRM's v2 add calls its own developer/webhooks.php at
+// the Host its request came to, so behind the proxy that self-call comes
+// here too: it is forwarded, but is no request of a client's and is not
+// counted.
 func (c *crm) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		var email string
 		if c.tracking() && r.Body != nil {
 			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))

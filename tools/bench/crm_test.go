@@ -28,3 +28,38 @@ func TestInflightGaugeAfterAbort(t *testing.T) {
 		t.Fatalf("after 3 aborted requests, one at a time: %d in flight, peak %d; want 0 and 1", c.outage.inflight, c.outage.peak)
 	}
 }
+
+// TestCRMSelfCallsUncounted: the real CRM's v2 add calls its own
+// developer/webhooks.php, at the Host its request came to, and waits for
+// it; behind the bench's proxy that self-call comes through the proxy. It
+// is no request of LeadRelay's: it is forwarded but neither counted nor
+// gauged. The gauge counted it, and the real-CRM drain reported up to 19
+// requests in flight while the fleet's limit was 10 and its adds held
+// exactly the limit's slots.
+func TestCRMSelfCallsUncounted(t *testing.T) {
+	t.Parallel()
+	c := &crm{}
+	c.expect(0, false)
+	var srv *httptest.Server
+	php := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			return // webhooks.php
+		}
+		resp, err := srv.Client().Get(srv.URL + "/developer/webhooks.php")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	})
+	srv = httptest.NewServer(c.wrap(php))
+	t.Cleanup(srv.Close)
+	resp, err := srv.Client().Post(srv.URL, "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n, peak := c.count(), c.peakInflight(); n != 1 || peak != 1 {
+		t.Fatalf("one add with its self-call: %d requests counted, peak %d in flight; want 1 and 1", n, peak)
+	}
+}
