@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"leadrelay/internal/respstatus"
 )
 
 // Content types the CRM labels its answers with.
@@ -42,29 +44,12 @@ type reply struct {
 // phpFatal is the reply of a PHP fatal error with that page.
 func phpFatal(page string) reply { return reply{html: page, fatal: true} }
 
-// respWriter records the status for the request log.
+// respWriter records the status for the request log, and whether the
+// connection was dropped without an answer.
 type respWriter struct {
-	http.ResponseWriter
-	status  int
+	respstatus.Recorder
 	aborted bool
 }
-
-func (w *respWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *respWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Hijack.
-func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // abort drops the connection without an answer: hijack and close, or, where
 // hijacking is impossible (HTTP/2, recorders), panic with
@@ -81,7 +66,7 @@ func (w *respWriter) abort() {
 func (s *Sim) handleAPI(api string) http.HandlerFunc {
 	return func(hw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		w := &respWriter{ResponseWriter: hw}
+		w := &respWriter{Recorder: respstatus.Recorder{ResponseWriter: hw}}
 		var rq *request
 		defer func() { s.logRequest(r, api, rq, w, start) }()
 
@@ -394,7 +379,7 @@ func (s *Sim) logRequest(r *http.Request, api string, rq *request, w *respWriter
 		zap.String("api", api),
 		zap.String("action", s.redact(action)),
 		zap.String("login", s.redact(login)),
-		zap.Int("status", w.status),
+		zap.Int("status", w.Status),
 		zap.Bool("aborted", w.aborted),
 		zap.Duration("duration", time.Since(start)),
 	)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"leadrelay/internal/respstatus"
 )
 
 // middleware wraps a handler. CORS runs here, before routing, to answer
@@ -49,41 +51,6 @@ func note(r *http.Request, site, leadID, outcome string) {
 	}
 }
 
-// StatusRecorder is a ResponseWriter that remembers the status its handler
-// wrote, for the request's log or audit line.
-type StatusRecorder struct {
-	http.ResponseWriter
-	// Status is the status written; 0 while nothing has been.
-	Status int
-}
-
-// WriteHeader records code (the first one) and writes it.
-func (w *StatusRecorder) WriteHeader(code int) {
-	if w.Status == 0 {
-		w.Status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write records 200 when no status came first, and writes b.
-func (w *StatusRecorder) Write(b []byte) (int, error) {
-	if w.Status == 0 {
-		w.Status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap gives http.ResponseController the writer underneath.
-func (w *StatusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Code is the status the client got: 200 when the handler wrote nothing.
-func (w *StatusRecorder) Code() int {
-	if w.Status == 0 {
-		return http.StatusOK
-	}
-	return w.Status
-}
-
 // logRequests writes one line per request: method, path, status, site,
 // lead_id, outcome, duration. Never the query (the drop-in endpoint carries
 // the key there), headers or body.
@@ -92,7 +59,7 @@ func logRequests(log *zap.Logger) middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rl := &reqLog{}
-			sw := &StatusRecorder{ResponseWriter: w}
+			sw := &respstatus.Recorder{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), reqLogKey{}, rl)))
 			lvl := zap.InfoLevel
 			if sw.Status >= 500 {

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"leadrelay/internal/respstatus"
 	"leadrelay/tracing"
 )
 
@@ -31,7 +32,7 @@ func traceRequests(tr trace.Tracer) middleware {
 			defer span.End()
 			next.ServeHTTP(w, r.WithContext(ctx))
 			rl, _ := r.Context().Value(reqLogKey{}).(*reqLog)
-			sw, _ := w.(*StatusRecorder)
+			sw, _ := w.(*respstatus.Recorder)
 			if rl == nil || sw == nil {
 				return
 			}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"leadrelay/intake"
+	"leadrelay/internal/respstatus"
 )
 
 // OpsGuardOptions configure OpsGuard. The zero value refuses every request
@@ -136,7 +137,7 @@ func (g *opsGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := g.leadIDs(r)
-	sw := &intake.StatusRecorder{ResponseWriter: w}
+	sw := &respstatus.Recorder{ResponseWriter: w}
 	g.next.ServeHTTP(sw, r)
 	g.audit(r, user, sw.Code(), ids)
 }
