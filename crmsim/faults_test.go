@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/internal/testclock"
 )
 
 func TestFaults(t *testing.T) {
@@ -105,7 +107,7 @@ func TestFaults(t *testing.T) {
 
 func TestFaultV1ShippedList(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC, Faults: Faults{V1Shipped: true}})
 	addMany(t, sim, clock, 250)
 	ids := listIDs(t, ts.URL, PathV1, "offset", "1", "dateStart", "2030-01-01", "order", "nope")

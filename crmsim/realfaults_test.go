@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/internal/testclock"
 )
 
 // The faults in this file reproduce what the running CRM does (see doc.go).
@@ -216,7 +218,7 @@ func TestFaultV1ShippedEmpty500(t *testing.T) {
 
 func TestFaultV1ListIgnoresParams(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC, Faults: Faults{V1ListIgnoresParams: true}})
 	addMany(t, sim, clock, 249)
 	if a := postForm(t, ts.URL, PathV1, auth("action", "add", "title", "v1 add works")); a.body != `{"result":{"text":"Success","id":250}}` {

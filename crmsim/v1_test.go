@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/internal/testclock"
 )
 
 // seedQuery is the vendor page's example request, byte for byte.
@@ -162,7 +164,7 @@ func TestV1QuoteBreaksAnswerNotAdd(t *testing.T) {
 
 func TestV1InfoAndList(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC))
 	_, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
 	postForm(t, ts.URL, PathV1, auth("action", "add", "title", "<b>Bob</b> «the» `x`", "email", "bob@x.ru", "path", "Site", "user", "sales1@example.com"))
 
@@ -183,7 +185,7 @@ func TestV1InfoAndList(t *testing.T) {
 }
 
 // addMany adds n leads through v2, one minute apart on clock.
-func addMany(t *testing.T, sim *Sim, clock *fakeClock, n int) {
+func addMany(t *testing.T, sim *Sim, clock *testclock.Clock, n int) {
 	t.Helper()
 	for i := range n {
 		sim.mu.Lock()
@@ -195,7 +197,7 @@ func addMany(t *testing.T, sim *Sim, clock *fakeClock, n int) {
 
 func TestListPaging(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
 	addMany(t, sim, clock, 450)
 	for _, path := range []string{PathV1, PathV2} {
@@ -263,7 +265,7 @@ func listIDs(t *testing.T, base, path string, kv ...string) []string {
 
 func TestListDateFilters(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Time{})
+	clock := testclock.New(time.Time{})
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
 	for _, d := range []string{"2026-03-10 09:00:00", "2026-03-15 00:00:00", "2026-03-15 23:59:59", "2026-03-20 12:00:00"} {
 		tm, _ := time.Parse(time.DateTime, d)
@@ -300,7 +302,7 @@ func TestListDateFilters(t *testing.T) {
 
 func TestStatAfterSetStatus(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
 	add := func(user string) {
 		postForm(t, ts.URL, PathV1, auth("action", "add", "title", "x", "user", user))
@@ -385,7 +387,7 @@ func TestAddWithIDUpdates(t *testing.T) {
 
 func TestListSortsWhenClockGoesBack(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC))
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
 	addMany(t, sim, clock, 2)                              // ids 1, 2 on 03-10
 	clock.Set(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) // id 3 is older

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadrelay/internal/testclock"
 )
 
 func TestV2JSONMode(t *testing.T) {
@@ -192,7 +194,7 @@ func TestAPISelection(t *testing.T) {
 // two seconds (3 4 5, then 1 2). An order by id is exact.
 func TestListOneSecond(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 3, 10, 9, 0, 0, 100, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 10, 9, 0, 0, 100, time.UTC))
 	sim, ts := newTestSim(t, Config{Clock: clock.Now, Location: time.UTC})
 	for i := range 5 {
 		if i == 2 {

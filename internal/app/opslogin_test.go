@@ -4,35 +4,23 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
+
+	"leadrelay/internal/testclock"
 )
 
 // loginProbe drives an OpsGuard with a clock of its own.
 type loginProbe struct {
-	t   *testing.T
-	h   http.Handler
-	mu  sync.Mutex
-	now time.Time
+	t     *testing.T
+	h     http.Handler
+	clock *testclock.Clock
 }
 
 func newLoginProbe(t *testing.T) *loginProbe {
-	p := &loginProbe{t: t, now: time.Unix(1_900_000_000, 0)}
-	p.h = OpsGuard(&okHandler{}, OpsGuardOptions{User: opsUser, Password: opsPass, Now: p.clock}, nil)
+	p := &loginProbe{t: t, clock: testclock.New(time.Unix(1_900_000_000, 0))}
+	p.h = OpsGuard(&okHandler{}, OpsGuardOptions{User: opsUser, Password: opsPass, Now: p.clock.Now}, nil)
 	return p
-}
-
-func (p *loginProbe) clock() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.now
-}
-
-func (p *loginProbe) wait(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.now = p.now.Add(d)
 }
 
 // try sends one request as user with pass (none when user is "") from
@@ -90,7 +78,7 @@ func TestOpsBruteForce(t *testing.T) {
 		step{"and is spent again", attacker, true, 0, 429},
 	)
 	for _, s := range steps {
-		p.wait(s.wait)
+		p.clock.Advance(s.wait)
 		pass := "guess"
 		if s.good {
 			pass = opsPass
@@ -172,7 +160,7 @@ func TestOpsLoginBudget(t *testing.T) {
 		if got, _ := p.try(proxy, opsUser, "guess", cookies...); got != http.StatusUnauthorized {
 			t.Errorf("a wrong password with the device token: %d, want 401", got)
 		}
-		p.wait(DefaultFailedLoginRefill)
+		p.clock.Advance(DefaultFailedLoginRefill)
 		if got, _ := p.try(proxy, opsUser, opsPass); got != http.StatusNoContent {
 			t.Errorf("the right password one refill after the last guess: %d, want 204", got)
 		}
@@ -195,7 +183,7 @@ func TestOpsLoginBudget(t *testing.T) {
 		if got, _ := p.try("192.0.2.10:5000", "other", "guess", cookies...); got != http.StatusTooManyRequests {
 			t.Errorf("the token under another user name: %d, want 429", got)
 		}
-		p.wait(31 * 24 * time.Hour)
+		p.clock.Advance(31 * 24 * time.Hour)
 		p.guess(DefaultFailedLogins, "192.0.2.9:5000", opsUser)
 		if got, _ := p.try("192.0.2.9:5000", opsUser, opsPass, cookies...); got != http.StatusTooManyRequests {
 			t.Errorf("an expired token: %d, want 429", got)
