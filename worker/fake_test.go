@@ -21,6 +21,7 @@ import (
 	"leadrelay/crmsim/crmsimtest"
 	"leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/testclock"
 	"leadrelay/lead"
 )
 
@@ -46,16 +47,11 @@ func forEachVersion(t *testing.T, test func(t *testing.T, v crmclient.APIVersion
 	}
 }
 
-// testClock is a settable clock.
-type testClock struct{ ns atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// newTestClock is a test clock at the worker tests' start, noon of
+// 2026-03-01, read in the local zone as time.Now reads.
+func newTestClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Local())
 }
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // env is a handler on a private real Redis with a fake CRM.
 type env struct {
@@ -63,7 +59,7 @@ type env struct {
 	rdb   *redis.Client
 	crm   *crmtest.CRM
 	h     *Handler
-	clock *testClock
+	clock *testclock.Clock
 	o     Options
 }
 

@@ -11,12 +11,13 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/testclock"
 )
 
 // adaptiveFleet is n limiters (n worker processes) sharing one Redis and one
 // injected clock, with adaptive concurrency under a cap. Every move of the
 // limit any of them reports lands in the returned log.
-func adaptiveFleet(t *testing.T, n, limitCap int) ([]*redisLimiter, *testClock, *changeLog) {
+func adaptiveFleet(t *testing.T, n, limitCap int) ([]*redisLimiter, *testclock.Clock, *changeLog) {
 	t.Helper()
 	srv := redistest.Start(t)
 	clock := newTestClock()
@@ -93,14 +94,14 @@ type loopResult struct {
 // worker processes would), each request takes shape(in flight) and is
 // released with out when it completes, in completion order. It is a
 // discrete-event simulation: the clock jumps from completion to completion.
-func closedLoop(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmShape, d, tail time.Duration, out CRMOutcome) loopResult {
+func closedLoop(t *testing.T, ls []*redisLimiter, clock *testclock.Clock, shape crmShape, d, tail time.Duration, out CRMOutcome) loopResult {
 	t.Helper()
 	return closedLoopOf(t, ls, clock, shape, d, tail, func() CRMOutcome { return out })
 }
 
 // closedLoopOf is closedLoop whose requests end with what out says, asked
 // at each completion.
-func closedLoopOf(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmShape, d, tail time.Duration, out func() CRMOutcome) loopResult {
+func closedLoopOf(t *testing.T, ls []*redisLimiter, clock *testclock.Clock, shape crmShape, d, tail time.Duration, out func() CRMOutcome) loopResult {
 	ctx := t.Context()
 	t.Helper()
 	type req struct {
@@ -153,7 +154,7 @@ func closedLoopOf(t *testing.T, ls []*redisLimiter, clock *testClock, shape crmS
 // round admits as many requests as the fleet allows (spread over its
 // limiters), lets them take rtt and releases them with out. It returns how
 // many were admitted at once.
-func round(t *testing.T, ls []*redisLimiter, clock *testClock, rtt time.Duration, out CRMOutcome) int {
+func round(t *testing.T, ls []*redisLimiter, clock *testclock.Clock, rtt time.Duration, out CRMOutcome) int {
 	ctx := t.Context()
 	t.Helper()
 	var held []func(CRMOutcome)

@@ -8,6 +8,7 @@ import (
 
 	"leadrelay/crmclient"
 	"leadrelay/crmsim"
+	"leadrelay/internal/testclock"
 	"leadrelay/lead"
 )
 
@@ -45,7 +46,7 @@ func (c *flakyCRM) call() CRMOutcome {
 
 // lightLoad sends n lone requests, one at a time, rtt each, with random
 // gaps of up to 2×gap between them: a fleet with little to do.
-func lightLoad(t *testing.T, ls []*redisLimiter, clock *testClock, n int, rtt, gap time.Duration, out func() CRMOutcome) {
+func lightLoad(t *testing.T, ls []*redisLimiter, clock *testclock.Clock, n int, rtt, gap time.Duration, out func() CRMOutcome) {
 	ctx := t.Context()
 	t.Helper()
 	rnd := rand.New(rand.NewPCG(1, 2))

@@ -15,6 +15,7 @@ import (
 	"leadrelay/delivery"
 	keys "leadrelay/internal/rdb"
 	"leadrelay/internal/redistest"
+	"leadrelay/internal/testclock"
 	"leadrelay/lead"
 )
 
@@ -54,7 +55,7 @@ func TestRedisLimiterRate(t *testing.T) {
 	ctx := t.Context()
 	const rate = 5 // burst 5, one token every 200ms
 	// Two limiters on two clients: two worker processes.
-	pair := func(t *testing.T) ([2]Limiter, *testClock) {
+	pair := func(t *testing.T) ([2]Limiter, *testclock.Clock) {
 		srv := redistest.Start(t)
 		clock := newTestClock()
 		var ls [2]Limiter

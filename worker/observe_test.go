@@ -85,7 +85,7 @@ func TestObserver(t *testing.T) {
 	})
 
 	task, p := newLeadTask(t)
-	e.clock.ns.Store(p.ReceivedAt.Add(3 * time.Second).UnixNano())
+	e.clock.Set(time.Unix(0, p.ReceivedAt.Add(3*time.Second).UnixNano()))
 	if err := e.h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}

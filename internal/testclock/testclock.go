@@ -1,7 +1,7 @@
 // Package testclock is the clock a test moves by hand, for the code under
 // test that takes its time from a func() time.Time (crmsim's Config.Clock,
-// the ops guard's Now): the test passes Now and steps time with Advance or
-// Set instead of sleeping.
+// the ops guard's Now, the worker's Options.Clock and limiter clock): the
+// test passes Now and steps time with Advance or Set instead of sleeping.
 //
 //	clock := testclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 //	sim, err := crmsim.New(crmsim.Config{Clock: clock.Now})
