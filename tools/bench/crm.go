@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,14 +60,14 @@ func serve(ln net.Listener, h http.Handler) (stop func()) {
 	}
 }
 
-// wrap counts and gauges the API requests to next, which come to the
-// root path. The real CRM's v2 add calls its own developer/webhooks.php at
-// the Host its request came to, so behind the proxy that self-call comes
-// here too: it is forwarded, but is no request of a client's and is not
-// counted.
+// wrap counts and gauges the API requests to next (developer/v1/leads,
+// developer/v2/lead). The real CRM's v2 add calls its own
+// developer/webhooks.php at the Host its request came to, so behind the
+// proxy that self-call comes here too: it is forwarded, but is no request
+// of a client's and is not counted.
 func (c *crm) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
+		if !strings.HasPrefix(r.URL.Path, "/developer/v1/") && !strings.HasPrefix(r.URL.Path, "/developer/v2/") {
 			next.ServeHTTP(w, r)
 			return
 		}

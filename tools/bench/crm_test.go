@@ -18,7 +18,7 @@ func TestInflightGaugeAfterAbort(t *testing.T) {
 	srv := httptest.NewServer(abort)
 	t.Cleanup(srv.Close)
 	for range 3 {
-		if resp, err := srv.Client().Get(srv.URL); err == nil {
+		if resp, err := srv.Client().Get(srv.URL + "/developer/v2/lead"); err == nil {
 			resp.Body.Close()
 		}
 	}
@@ -42,7 +42,7 @@ func TestCRMSelfCallsUncounted(t *testing.T) {
 	c.expect(0, false)
 	var srv *httptest.Server
 	php := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
+		if r.URL.Path != "/developer/v2/lead" {
 			return // webhooks.php
 		}
 		resp, err := srv.Client().Get(srv.URL + "/developer/webhooks.php")
@@ -54,7 +54,7 @@ func TestCRMSelfCallsUncounted(t *testing.T) {
 	})
 	srv = httptest.NewServer(c.wrap(php))
 	t.Cleanup(srv.Close)
-	resp, err := srv.Client().Post(srv.URL, "application/x-www-form-urlencoded", nil)
+	resp, err := srv.Client().Post(srv.URL+"/developer/v2/lead", "application/x-www-form-urlencoded", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
