@@ -326,6 +326,26 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			t.Errorf("peak in flight after the outage = %d, want 15 (below the 16 in force when it began)", res.peak)
 		}
 	})
+	t.Run("after an outage the limit doubles back to the level that was good", func(t *testing.T) {
+		t.Parallel()
+		// The real-CRM drain: 5,000 leads queued in an outage, and the
+		// fleet, cut to 1 by it, climbed back one slot a second while the
+		// CRM could take 8 at once from the first.
+		ls, clock, _ := adaptiveFleet(t, 2, 32)
+		for limitOf(t, ls[0]) < 16 {
+			closedLoop(t, ls, clock, flat, time.Second, time.Second, CRMAnswered)
+		}
+		for range 20 {
+			round(t, ls, clock, 5*time.Second, CRMFailed)
+		}
+		if got := limitOf(t, ls[0]); got != 1 {
+			t.Fatalf("limit after a long outage = %v, want 1", got)
+		}
+		closedLoop(t, ls, clock, flat, 10*time.Second, time.Second, CRMAnswered)
+		if got := limitOf(t, ls[0]); got < 12 {
+			t.Errorf("limit 10 s after the outage = %v, want at least 12: back near the 15 before it", got)
+		}
+	})
 	t.Run("a collapse is remembered, and probed again later", func(t *testing.T) {
 		t.Parallel()
 		ls, clock, log := adaptiveFleet(t, 2, 32)

@@ -17,6 +17,11 @@
 --     1/2) and the limit tries one more;
 --   - at least 5% above the peak: a new peak; one more;
 --   - below peak_lvl (after a cut): one more, up to the peak again;
+--   - below good, the best level before the last cut, when the epoch was
+--     at peak_lvl or a new peak: twice the limit, up to good. A cut
+--     forgets the peak but not good, so a fleet that an outage took to 1
+--     is back where the CRM coped in a few epochs (1, 2, 4, 8), where
+--     one more an epoch took 15 s to reach 8 while 5,000 leads waited;
 --   - under 0.8× the peak: the level is measured once more; under 0.8×
 --     the peak again, it is past the knee: back to peak_lvl, and the level
 --     is a knee for the knee time (not bad: on a shared host the CRM's
@@ -57,7 +62,7 @@
 -- which paces the waiters); drop (last cut); bad, bad_at; knee, knee_at;
 -- epoch (when the level began), t0, n, full, fails (the epoch's start,
 -- its completions, those that found the slots in use, those that
--- failed); peak, peak_lvl; dip (a level whose last epoch fell under 0.8×
+-- failed); peak, peak_lvl; good (peak_lvl before the last cut); dip (a level whose last epoch fell under 0.8×
 -- the peak, measured again);
 -- goodput (the last epoch's).
 -- KEYS: 1 inflight, 2 adaptive state
@@ -76,7 +81,7 @@ local rtt = math.max(now - start, 1)
 local cap = tonumber(ARGV[5])
 local first = tonumber(ARGV[7])
 local st = redis.call('HMGET', KEYS[2], 'limit', 'avg', 'drop', 'bad', 'bad_at', 'knee', 'knee_at',
-  'epoch', 't0', 'n', 'full', 'peak', 'peak_lvl', 'fails', 'dip')
+  'epoch', 't0', 'n', 'full', 'peak', 'peak_lvl', 'fails', 'dip', 'good')
 local limit = math.max(1, math.min(cap, math.floor(tonumber(st[1] or first))))
 local avg = tonumber(st[2] or rtt)
 local drop = tonumber(st[3] or '0')
@@ -87,6 +92,7 @@ local n, full = tonumber(st[10] or '0'), tonumber(st[11] or '0')
 local peak, peakLvl = tonumber(st[12] or '0'), tonumber(st[13] or '0')
 local fails = tonumber(st[14] or '0')
 local dip, dipped = tonumber(st[15] or '0'), false
+local good = tonumber(st[16] or '0')
 local failed = ARGV[3] == '3'
 if not failed then avg = avg + (rtt - avg) * 0.25 end
 if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
@@ -95,6 +101,7 @@ local nextLimit, verdict, rate = limit, 0, 0
 local function cut()
   if bad == 0 and limit > first then bad, badAt = limit, now end
   nextLimit = math.max(1, math.floor(limit * 0.8))
+  if peakLvl > 0 then good = peakLvl end
   drop, peak, peakLvl, verdict = now, 0, 0, 1
 end
 if ARGV[3] == '1' then
@@ -125,8 +132,10 @@ elseif start >= epoch then
         if peak == 0 or limit == peakLvl then
           if peak == 0 then peak = rate else peak = peak + (rate - peak) * 0.5 end
           peakLvl, nextLimit = limit, limit + 1
+          if limit < good then nextLimit = math.min(good, 2 * limit) end
         elseif rate >= peak * 1.05 then
           peak, peakLvl, nextLimit = rate, limit, limit + 1
+          if limit < good then nextLimit = math.min(good, 2 * limit) end
         elseif limit < peakLvl then
           nextLimit = limit + 1
         elseif full * 10 < n * 9 and rate < peak then
@@ -161,7 +170,7 @@ end
 redis.call('HSET', KEYS[2], 'limit', limit, 'avg', string.format('%.0f', avg), 'drop', string.format('%.0f', drop),
   'bad', bad, 'bad_at', string.format('%.0f', badAt), 'knee', knee, 'knee_at', string.format('%.0f', kneeAt),
   'epoch', string.format('%.0f', epoch), 't0', string.format('%.0f', t0), 'n', n, 'full', full, 'fails', fails,
-  'peak', string.format('%.3f', peak), 'peak_lvl', peakLvl, 'dip', dip)
+  'peak', string.format('%.3f', peak), 'peak_lvl', peakLvl, 'dip', dip, 'good', good)
 if verdict == 3 then redis.call('HSET', KEYS[2], 'goodput', string.format('%.3f', rate)) end
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 return {limit, verdict, math.floor(rate * 1000)}
