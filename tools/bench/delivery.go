@@ -41,6 +41,10 @@ type deliveryResult struct {
 	// redisCPU is redis-server's CPU seconds per delivered lead (INFO
 	// cpu), and redisBusy its CPU seconds per second of the run.
 	redisCPU, redisBusy float64
+	// procCPU is the bench process's CPU seconds per delivered lead: the
+	// variant's workers and the simulated CRM, which costs every variant
+	// alike.
+	procCPU float64
 }
 
 // delivery measures every variant at every shape against a zero-latency CRM.
@@ -72,6 +76,7 @@ func (b *bench) delivery(ctx context.Context) error {
 				sum[vi].cmds += res.cmds / 2
 				sum[vi].redisCPU += res.redisCPU / 2
 				sum[vi].redisBusy += res.redisBusy / 2
+				sum[vi].procCPU += res.procCPU / 2
 			}
 		}
 		for vi, v := range variants {
@@ -118,7 +123,7 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 	if err != nil {
 		return res, err
 	}
-	start := time.Now()
+	start, cpu := time.Now(), selfCPU()
 	stop, err := b.startWorkers(ctx, c, variant, s, cnt, extra)
 	if err != nil {
 		return res, err
@@ -128,6 +133,7 @@ func (b *bench) deliverOnce(ctx context.Context, c *crm, variant string, s shape
 		return res, err
 	}
 	res.perSec = cnt.rate(s.procs * s.conc)
+	res.procCPU = (selfCPU() - cpu).Seconds() / float64(n)
 	after, err := redisLoad(ctx, b.rdb)
 	if err != nil {
 		stop()

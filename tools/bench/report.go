@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -69,6 +70,9 @@ type DeliveryPoint struct {
 	// lead, in seconds, and RedisBusy that time over the run's: near 1,
 	// Redis's one thread is what bounds the rate.
 	RedisCPU, RedisBusy float64
+	// ProcCPU is the bench process's CPU time per delivered lead, in
+	// seconds: the workers (in process) and the simulated CRM.
+	ProcCPU float64
 }
 
 // LatencyPoint is LeadRelay against a CRM with latency.
@@ -135,7 +139,7 @@ func (r *Report) addIntake(v string, c int, res loadResult) {
 
 func (r *Report) addDelivery(v string, s shape, res deliveryResult) {
 	r.Delivery = append(r.Delivery, DeliveryPoint{Variant: v, Procs: s.procs, Conc: s.conc, PerSec: res.perSec, QueuedB: res.queuedB, FinishedB: res.finishedB,
-		Trips: res.trips, Cmds: res.cmds, RedisCPU: res.redisCPU, RedisBusy: res.redisBusy})
+		Trips: res.trips, Cmds: res.cmds, RedisCPU: res.redisCPU, RedisBusy: res.redisBusy, ProcCPU: res.procCPU})
 }
 
 func (r *Report) addLatency(conc int, perSec, bound float64) {
@@ -296,7 +300,9 @@ func (r *Report) deliveryRows() []Row {
 			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", zero-latency CRM", p.PerSec, "raw server + same crmclient.Add", ref.PerSec, "%.0f", target, true),
 				ratioRow("Redis round trips per delivered lead, "+s.String(), p.Trips, "raw server", ref.Trips, "%.1f", "", false),
 				ratioRow(fmt.Sprintf("redis-server CPU µs per delivered lead, %s (busy %.0f%% vs %.0f%%)", s, 100*p.RedisBusy, 100*ref.RedisBusy),
-					p.RedisCPU*1e6, "raw server", ref.RedisCPU*1e6, "%.0f", "", false))
+					p.RedisCPU*1e6, "raw server", ref.RedisCPU*1e6, "%.0f", "", false),
+				ratioRow("bench process CPU µs per delivered lead (workers and simulated CRM), "+s.String(),
+					p.ProcCPU*1e6, "raw server", ref.ProcCPU*1e6, "%.0f", "", false))
 		}
 		if noop, ok := r.deliveryAt(deliveryNoop, s.procs, s.conc); ok && ok1 {
 			rows = append(rows, ratioRow("delivered leads/s, "+s.String()+", vs no-op", p.PerSec, "raw asynq no-op server", noop.PerSec, "%.0f", "", true))
@@ -517,4 +523,13 @@ func (r *Report) AppendMarkdown(path string) error {
 	}
 	rest := strings.TrimPrefix(string(old), benchmarksHeader)
 	return os.WriteFile(path, []byte(benchmarksHeader+r.Markdown()+"\n"+rest), 0o644)
+}
+
+// selfCPU is the CPU time (user and system) this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
