@@ -73,9 +73,10 @@ func WithLimiterWait(d time.Duration) LimiterOption {
 // than driving a small CRM into collapse (the hill climb is drawn in
 // internal/rdb/scripts/crm_release.lua). A fleet starts at 2 requests
 // in flight and climbs one slot per measured epoch (a second or more)
-// while goodput grows; it goes back to the best level when goodput falls
-// or stops growing, and stays below a level that collapsed the CRM for 5
-// minutes. Without a cap (maxConcurrent 0) it does nothing.
+// while goodput grows (after a cut, it doubles back up to the level that
+// was best before it); it goes back to the best level when goodput falls
+// for two epochs or stops growing, and stays below a level that collapsed
+// the CRM for 5 minutes. Without a cap (maxConcurrent 0) it does nothing.
 func WithAdaptiveConcurrency(on bool) LimiterOption {
 	return func(l *redisLimiter) { l.adaptive = on }
 }
