@@ -176,6 +176,22 @@ func round(t *testing.T, ls []*redisLimiter, clock *testclock.Clock, rtt time.Du
 	return len(held)
 }
 
+// outage climbs the fleet on a CRM of shape until its limit reaches 16,
+// then ends every request of 20 rounds of 5 s with out, as a CRM that
+// went away does, and requires the limit to be at 1 after it.
+func outage(t *testing.T, ls []*redisLimiter, clock *testclock.Clock, shape crmShape, out CRMOutcome) {
+	t.Helper()
+	for limitOf(t, ls[0]) < 16 {
+		closedLoop(t, ls, clock, shape, time.Second, time.Second, CRMAnswered)
+	}
+	for range 20 {
+		round(t, ls, clock, 5*time.Second, out)
+	}
+	if got := limitOf(t, ls[0]); got != 1 {
+		t.Fatalf("limit after a long outage = %v, want 1", got)
+	}
+}
+
 func limitOf(t *testing.T, l *redisLimiter) float64 {
 	ctx := t.Context()
 	t.Helper()
@@ -312,15 +328,7 @@ func TestAdaptiveConcurrency(t *testing.T) {
 	t.Run("an outage takes it to one, and recovery climbs back below the cliff", func(t *testing.T) {
 		t.Parallel()
 		ls, clock, _ := adaptiveFleet(t, 2, 32)
-		for limitOf(t, ls[0]) < 16 {
-			closedLoop(t, ls, clock, flat, time.Second, time.Second, CRMAnswered)
-		}
-		for range 20 {
-			round(t, ls, clock, 5*time.Second, CRMOverloaded)
-		}
-		if got := limitOf(t, ls[0]); got != 1 {
-			t.Errorf("limit after a long outage = %v, want 1", got)
-		}
+		outage(t, ls, clock, flat, CRMOverloaded)
 		res := closedLoop(t, ls, clock, flat, time.Minute, time.Second, CRMAnswered)
 		if res.peak != 15 {
 			t.Errorf("peak in flight after the outage = %d, want 15 (below the 16 in force when it began)", res.peak)
@@ -332,15 +340,7 @@ func TestAdaptiveConcurrency(t *testing.T) {
 		// fleet, cut to 1 by it, climbed back one slot a second while the
 		// CRM could take 8 at once from the first.
 		ls, clock, _ := adaptiveFleet(t, 2, 32)
-		for limitOf(t, ls[0]) < 16 {
-			closedLoop(t, ls, clock, flat, time.Second, time.Second, CRMAnswered)
-		}
-		for range 20 {
-			round(t, ls, clock, 5*time.Second, CRMFailed)
-		}
-		if got := limitOf(t, ls[0]); got != 1 {
-			t.Fatalf("limit after a long outage = %v, want 1", got)
-		}
+		outage(t, ls, clock, flat, CRMFailed)
 		closedLoop(t, ls, clock, flat, 10*time.Second, time.Second, CRMAnswered)
 		if got := limitOf(t, ls[0]); got < 12 {
 			t.Errorf("limit 10 s after the outage = %v, want at least 12: back near the 15 before it", got)
@@ -404,13 +404,7 @@ func TestAdaptiveConcurrency(t *testing.T) {
 		// at 2 and held the fleet at 1 for the knee time (a minute). A
 		// knee is now confirmed by a second slow epoch at that level.
 		ls, clock, log := adaptiveFleet(t, 2, 32)
-		closedLoop(t, ls, clock, flat, 20*time.Second, time.Second, CRMAnswered)
-		for range 20 {
-			round(t, ls, clock, 5*time.Second, CRMOverloaded)
-		}
-		if got := limitOf(t, ls[0]); got != 1 {
-			t.Fatalf("limit after a long outage = %v, want 1", got)
-		}
+		outage(t, ls, clock, flat, CRMOverloaded)
 		catchingUp := func(int) time.Duration { return time.Second } // one epoch of slow answers at 2
 		for limitOf(t, ls[0]) < 2 {
 			closedLoop(t, ls, clock, flat, time.Second, time.Second, CRMAnswered)
