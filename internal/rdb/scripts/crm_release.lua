@@ -62,8 +62,8 @@
 -- which paces the waiters); drop (last cut); bad, bad_at; knee, knee_at;
 -- epoch (when the level began), t0, n, full, fails (the epoch's start,
 -- its completions, those that found the slots in use, those that
--- failed); peak, peak_lvl; good (peak_lvl before the last cut); dip (a level whose last epoch fell under 0.8×
--- the peak, measured again);
+-- failed); peak, peak_lvl; good (peak_lvl before the last cut); dip (a
+-- level whose last epoch fell under 0.8× the peak, measured again);
 -- goodput (the last epoch's).
 -- KEYS: 1 inflight, 2 adaptive state
 -- ARGV: 1 token, 2 admitted at µs, 3 outcome (0 answered, 1 overloaded,
