@@ -48,6 +48,39 @@ type loadResult struct {
 	ok, failed int
 	perSec     float64
 	lat        []time.Duration
+	// spent is the load's wall time; procCPU the bench process's CPU
+	// time over it, and redis Redis's requests and CPU (measuredLoad).
+	spent   time.Duration
+	procCPU time.Duration
+	redis   load
+}
+
+// measuredLoad empties Redis and runs runLoad between two looks at the
+// bench process's CPU and Redis's load.
+func (b *bench) measuredLoad(ctx context.Context, c int, d time.Duration, do func(ctx context.Context, i int) error) (loadResult, error) {
+	if err := b.flush(ctx); err != nil {
+		return loadResult{}, err
+	}
+	before, err := redisLoad(ctx, b.rdb)
+	if err != nil {
+		return loadResult{}, err
+	}
+	t0, cpu := time.Now(), selfCPU()
+	res := runLoad(ctx, c, d, do)
+	res.spent, res.procCPU = time.Since(t0), selfCPU()-cpu
+	after, err := redisLoad(ctx, b.rdb)
+	res.redis = load{reads: after.reads - before.reads, cmds: after.cmds - before.cmds, cpu: after.cpu - before.cpu}
+	return res, err
+}
+
+// add sums o into r: slices of one variant's load.
+func (r *loadResult) add(o loadResult) {
+	r.ok += o.ok
+	r.failed += o.failed
+	r.lat = append(r.lat, o.lat...)
+	r.spent += o.spent
+	r.procCPU += o.procCPU
+	r.redis = load{reads: r.redis.reads + o.redis.reads, cmds: r.redis.cmds + o.redis.cmds, cpu: r.redis.cpu + o.redis.cpu}
 }
 
 // runLoad calls do from c goroutines for d and counts what succeeded.
@@ -241,22 +274,17 @@ func (b *bench) intake(ctx context.Context) error {
 		// round, so a change in the machine's load (it is shared) falls on
 		// all of them alike.
 		total := make([]loadResult, len(variants))
-		spent := make([]time.Duration, len(variants))
 		for r := range intakeRounds {
 			for j := range variants {
 				vi := j
 				if r%2 == 1 {
 					vi = len(variants) - 1 - j
 				}
-				if err := b.flush(ctx); err != nil {
+				res, err := b.measuredLoad(ctx, c, b.sz.intakeFor/intakeRounds, variants[vi].do)
+				if err != nil {
 					return err
 				}
-				t0 := time.Now()
-				res := runLoad(ctx, c, b.sz.intakeFor/intakeRounds, variants[vi].do)
-				spent[vi] += time.Since(t0)
-				total[vi].ok += res.ok
-				total[vi].failed += res.failed
-				total[vi].lat = append(total[vi].lat, res.lat...)
+				total[vi].add(res)
 			}
 		}
 		for vi, v := range variants {
@@ -264,7 +292,7 @@ func (b *bench) intake(ctx context.Context) error {
 			if res.ok == 0 {
 				return fmt.Errorf("%s at C=%d: nothing accepted (%d failed)", v.name, c, res.failed)
 			}
-			res.perSec = float64(res.ok) / spent[vi].Seconds()
+			res.perSec = float64(res.ok) / res.spent.Seconds()
 			slices.Sort(res.lat)
 			b.logf("intake  %-28s C=%-2d %8.0f/s  p50 %6s  p99 %6s  failed %d", v.name, c, res.perSec,
 				pct(res.lat, 0.50).Round(10*time.Microsecond), pct(res.lat, 0.99).Round(10*time.Microsecond), res.failed)

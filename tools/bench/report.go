@@ -56,6 +56,10 @@ type IntakePoint struct {
 	PerSec   float64
 	P50, P99 time.Duration
 	Failed   int
+	// Trips is Redis requests per accepted lead; RedisCPU and ProcCPU
+	// are Redis's and the bench process's CPU time per accepted lead, in
+	// seconds (the process holds the HTTP clients and every server).
+	Trips, RedisCPU, ProcCPU float64
 }
 
 // DeliveryPoint is one delivery measurement.
@@ -134,7 +138,9 @@ const (
 )
 
 func (r *Report) addIntake(v string, c int, res loadResult) {
-	r.Intake = append(r.Intake, IntakePoint{Variant: v, C: c, PerSec: res.perSec, P50: pct(res.lat, .5), P99: pct(res.lat, .99), Failed: res.failed})
+	n := float64(max(res.ok, 1))
+	r.Intake = append(r.Intake, IntakePoint{Variant: v, C: c, PerSec: res.perSec, P50: pct(res.lat, .5), P99: pct(res.lat, .99), Failed: res.failed,
+		Trips: res.redis.reads / n, RedisCPU: res.redis.cpu / n, ProcCPU: res.procCPU.Seconds() / n})
 }
 
 func (r *Report) addDelivery(v string, s shape, res deliveryResult) {
@@ -279,7 +285,11 @@ func (r *Report) intakeRows() []Row {
 		}
 		if ref, ok := r.intakeAt(intakeBare, 32); ok {
 			rows = append(rows, Row{Figure: "ack latency p50 / p99, JSON, C=32", Value: ms2(p.P50, p.P99),
-				Reference: "bare net/http + asynq: " + ms2(ref.P50, ref.P99)})
+				Reference: "bare net/http + asynq: " + ms2(ref.P50, ref.P99)},
+				ratioRow("Redis round trips per accepted lead, JSON, C=32", p.Trips, "bare net/http + asynq", ref.Trips, "%.1f", "", false),
+				ratioRow("redis-server CPU µs per accepted lead, JSON, C=32", p.RedisCPU*1e6, "bare net/http + asynq", ref.RedisCPU*1e6, "%.0f", "", false),
+				ratioRow("bench process CPU µs per accepted lead (HTTP clients and servers), JSON, C=32",
+					p.ProcCPU*1e6, "bare net/http + asynq", ref.ProcCPU*1e6, "%.0f", "", false))
 		}
 	}
 	return rows
