@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"strconv"
 	"strings"
 )
@@ -52,9 +51,8 @@ func (k IDKey) Digest(l Lead) Digest {
 		return l.Digest()
 	}
 	m := hmac.New(sha256.New, k.k)
-	m.Write([]byte(digestV2Label))
-	m.Write([]byte{0})
-	writeDigestInput(m, fields[:], &l)
+	buf := append(make([]byte, 0, digestBufSize), digestV2Label...)
+	m.Write(appendDigestInput(append(buf, 0), fields[:], &l))
 	return Digest("v2:" + hex.EncodeToString(m.Sum(nil)))
 }
 
@@ -130,25 +128,29 @@ type Digest string
 // version. The producer uses it to tell a repeat from a new lead, and as
 // the idempotency key when a site sends none.
 func (l Lead) Digest() Digest {
-	h := sha256.New()
-	writeDigestInput(h, fields[:], &l)
-	return Digest(hex.EncodeToString(h.Sum(nil)))
+	sum := sha256.Sum256(appendDigestInput(make([]byte, 0, digestBufSize), fields[:], &l))
+	return Digest(hex.EncodeToString(sum[:]))
 }
 
-// writeDigestInput writes what digest v1 hashes: the rows digest v1 knew
-// always, any other row only when its value is set, so that adding a field
-// leaves every lead without it as it was.
-func writeDigestInput(h hash.Hash, rows []Field, l *Lead) {
+// digestBufSize holds a typical lead's digest input without growing.
+const digestBufSize = 1024
+
+// appendDigestInput appends what digest v1 hashes to buf: the rows digest
+// v1 knew always, any other row only when its value is set, so that adding
+// a field leaves every lead without it as it was. Each row is its name and
+// its value, each ended by a zero byte. Built in one buffer and hashed in
+// one call: written field by field into the hash, it cost 69 allocations
+// a lead.
+func appendDigestInput(buf []byte, rows []Field, l *Lead) []byte {
 	for _, f := range rows {
 		v := *f.Of(l)
 		if v == "" && !f.digestV1 {
 			continue
 		}
-		h.Write([]byte(f.Name))
-		h.Write([]byte{0})
-		h.Write([]byte(v))
-		h.Write([]byte{0})
+		buf = append(append(buf, f.Name...), 0)
+		buf = append(append(buf, v...), 0)
 	}
+	return buf
 }
 
 // Version returns the digest's version, read from its text: "v<N>:" then
