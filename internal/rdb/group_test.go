@@ -3,6 +3,7 @@ package rdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -143,6 +144,25 @@ func TestGroupCommit(t *testing.T) {
 		for j, err := range errs {
 			if err != nil {
 				t.Errorf("lead %d: %v", began[j], err)
+			}
+		}
+	})
+	t.Run("keyless admission", func(t *testing.T) {
+		// Drop-in sites send no key: their leads are admitted by the
+		// keyless script, which each call sent alone before.
+		must(t, admitKeylessScript.Load(ctx, rc).Err())
+		admit := func(s *Store, i int) error {
+			fresh := "kl" + strconv.Itoa(i)
+			k := KeylessArgs{Site: "shop", Name: "form-" + strconv.Itoa(i), Fresh: fresh, Window: time.Minute}
+			r, err := s.AdmitKeyless(ctx, k, AdmitArgs{Queue: "leads", ID: "ld_" + fresh, Site: "shop", Now: now, Keep: time.Hour})
+			if err == nil && (r.Identity != fresh || r.Admitted == nil) {
+				err = fmt.Errorf("admitted %+v, want identity %s and an admission", r, fresh)
+			}
+			return err
+		}
+		for i, err := range together(t, rc, n, admit, []int{1, n - 1}) {
+			if err != nil {
+				t.Errorf("lead %d: %v", i, err)
 			}
 		}
 	})

@@ -86,24 +86,15 @@ func (s *Store) AdmitKeyless(ctx context.Context, k KeylessArgs, a AdmitArgs) (K
 	keys := append(append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...), KeptKey(a.Queue, a.Site),
 		DeliveredKey(a.ID), KeylessKey(k.Site, k.Name))
 	now, bucket := a.bucket()
-	var (
-		call  *evalCall
-		known knownReads
-	)
-	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if k.LegacyID != "" {
-			known = s.queueKnown(ctx, p, a.Queue, k.LegacyID)
-		}
-		call = queue(ctx, p, admitKeylessScript, keys, a.Site, a.SiteMax, a.TotalMax, a.Bytes, a.ShareMax, now, bucket,
-			a.Keep.Milliseconds(), k.Fresh, k.Window.Milliseconds())
-		return nil
-	})
-	if err := pipeErr(cmds, s.c, call); err != nil {
+	args := []any{a.Site, a.SiteMax, a.TotalMax, a.Bytes, a.ShareMax, now, bucket,
+		a.Keep.Milliseconds(), k.Fresh, k.Window.Milliseconds()}
+	v, known, err := s.admitKeylessCall(ctx, k, a.Queue, keys, args)
+	if err != nil {
 		return KeylessAdmitted{}, err
 	}
-	r, ok := call.cmd.Val().([]any)
+	r, ok := v.([]any)
 	if !ok || len(r) < 2 {
-		return KeylessAdmitted{}, fmt.Errorf("rdb: admit keyless: unexpected answer %v", call.cmd.Val())
+		return KeylessAdmitted{}, fmt.Errorf("rdb: admit keyless: unexpected answer %v", v)
 	}
 	n, _ := r[0].(int64)
 	id, _ := r[1].(string)
@@ -123,6 +114,30 @@ func (s *Store) AdmitKeyless(ctx context.Context, k KeylessArgs, a AdmitArgs) (K
 		return res, err
 	}
 	return s.keylessLegacy(ctx, k, a, res)
+}
+
+// admitKeylessCall runs the keyless admission script. Without a legacy
+// identity to read it runs in the store's group, so concurrent keyless
+// leads (drop-in sites send no key) share their round trips as keyed ones
+// do; with one, the legacy task's reads ride in one pipeline with it.
+func (s *Store) admitKeylessCall(ctx context.Context, k KeylessArgs, queueName string, keys []string, args []any) (any, knownReads, error) {
+	if k.LegacyID == "" {
+		v, err := s.eval(ctx, admitKeylessScript, keys, args...).Result()
+		return v, knownReads{}, err
+	}
+	var (
+		call  *evalCall
+		known knownReads
+	)
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		known = s.queueKnown(ctx, p, queueName, k.LegacyID)
+		call = queue(ctx, p, admitKeylessScript, keys, args...)
+		return nil
+	})
+	if err := pipeErr(cmds, s.c, call); err != nil {
+		return nil, known, err
+	}
+	return call.cmd.Val(), known, nil
 }
 
 // keylessLegacy renames the keyless record AdmitKeyless opened under
