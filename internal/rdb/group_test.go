@@ -149,11 +149,15 @@ func TestGroupCommit(t *testing.T) {
 	})
 	t.Run("keyless admission", func(t *testing.T) {
 		// Drop-in sites send no key: their leads are admitted by the
-		// keyless script, which each call sent alone before.
+		// keyless script, which each call sent alone before, in a
+		// pipeline with the reads of the lead's legacy id (the id the
+		// version before keyed ids gave it; every keyless lead has one).
 		must(t, admitKeylessScript.Load(ctx, rc).Err())
 		admit := func(s *Store, i int) error {
 			fresh := "kl" + strconv.Itoa(i)
-			k := KeylessArgs{Site: "shop", Name: "form-" + strconv.Itoa(i), Fresh: fresh, Window: time.Minute}
+			k := KeylessArgs{Site: "shop", Name: "form-" + strconv.Itoa(i), Fresh: fresh, Window: time.Minute,
+				LegacyID: "ld_legacy_kl" + strconv.Itoa(i), Legacy: "sha256:kl" + strconv.Itoa(i),
+				Recent: func([]byte, *Marker) bool { return false }}
 			r, err := s.AdmitKeyless(ctx, k, AdmitArgs{Queue: "leads", ID: "ld_" + fresh, Site: "shop", Now: now, Keep: time.Hour})
 			if err == nil && (r.Identity != fresh || r.Admitted == nil) {
 				err = fmt.Errorf("admitted %+v, want identity %s and an admission", r, fresh)

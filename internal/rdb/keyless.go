@@ -85,59 +85,47 @@ func (s *Store) AdmitKeyless(ctx context.Context, k KeylessArgs, a AdmitArgs) (K
 	}
 	keys := append(append([]string{BacklogKey(a.Queue)}, asynqQueueKeys(a.Queue)...), KeptKey(a.Queue, a.Site),
 		DeliveredKey(a.ID), KeylessKey(k.Site, k.Name))
+	if k.LegacyID != "" {
+		keys = append(keys, AsynqTaskKey(a.Queue, k.LegacyID), DeliveredKey(k.LegacyID), LegacyDeliveredKey(k.LegacyID))
+	}
 	now, bucket := a.bucket()
-	args := []any{a.Site, a.SiteMax, a.TotalMax, a.Bytes, a.ShareMax, now, bucket,
-		a.Keep.Milliseconds(), k.Fresh, k.Window.Milliseconds()}
-	v, known, err := s.admitKeylessCall(ctx, k, a.Queue, keys, args)
+	v, err := s.eval(ctx, admitKeylessScript, keys, a.Site, a.SiteMax, a.TotalMax, a.Bytes, a.ShareMax, now, bucket,
+		a.Keep.Milliseconds(), k.Fresh, k.Window.Milliseconds()).Result()
 	if err != nil {
 		return KeylessAdmitted{}, err
 	}
 	r, ok := v.([]any)
-	if !ok || len(r) < 2 {
+	if !ok || len(r) < 2 || len(r) > 2 && len(r) < 6 {
 		return KeylessAdmitted{}, fmt.Errorf("rdb: admit keyless: unexpected answer %v", v)
 	}
 	n, _ := r[0].(int64)
 	id, _ := r[1].(string)
 	res := KeylessAdmitted{Identity: id, Repeats: int(n)}
-	if len(r) > 2 {
-		ad, err := s.admitted(ctx, a, r[2:], nil)
-		if err != nil {
-			return KeylessAdmitted{}, err
-		}
-		res.Admitted = &ad
+	if len(r) == 2 {
+		return res, nil
 	}
+	ad, err := s.admitted(ctx, a, r[5:], nil)
+	if err != nil {
+		return KeylessAdmitted{}, err
+	}
+	res.Admitted = &ad
 	if k.LegacyID == "" || id != k.Fresh {
 		return res, nil
 	}
-	payload, m, err := known.read(k.LegacyID)
+	payload, m, err := knownRaw{msg: optString(r[2]), mk: optString(r[3]), legacy: optString(r[4])}.read(k.LegacyID)
 	if err != nil || !k.Recent(payload, m) {
 		return res, err
 	}
 	return s.keylessLegacy(ctx, k, a, res)
 }
 
-// admitKeylessCall runs the keyless admission script. Without a legacy
-// identity to read it runs in the store's group, so concurrent keyless
-// leads (drop-in sites send no key) share their round trips as keyed ones
-// do; with one, the legacy task's reads ride in one pipeline with it.
-func (s *Store) admitKeylessCall(ctx context.Context, k KeylessArgs, queueName string, keys []string, args []any) (any, knownReads, error) {
-	if k.LegacyID == "" {
-		v, err := s.eval(ctx, admitKeylessScript, keys, args...).Result()
-		return v, knownReads{}, err
+// optString is a script's answer element as an optional string: nil
+// when Redis answered nil (a key that is absent).
+func optString(v any) *string {
+	if s, ok := v.(string); ok {
+		return &s
 	}
-	var (
-		call  *evalCall
-		known knownReads
-	)
-	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		known = s.queueKnown(ctx, p, queueName, k.LegacyID)
-		call = queue(ctx, p, admitKeylessScript, keys, args...)
-		return nil
-	})
-	if err := pipeErr(cmds, s.c, call); err != nil {
-		return nil, known, err
-	}
-	return call.cmd.Val(), known, nil
+	return nil
 }
 
 // keylessLegacy renames the keyless record AdmitKeyless opened under
@@ -172,21 +160,47 @@ func (s *Store) queueKnown(ctx context.Context, p redis.Pipeliner, queue, id str
 	return k
 }
 
-// read is Known's answer from its reads.
-func (k knownReads) read(id string) (payload []byte, m *Marker, err error) {
-	if raw, err := k.msg.Bytes(); err == nil {
-		if payload, err = taskPayload(raw); err != nil {
+// raw is what the reads found, each nil when absent.
+func (k knownReads) raw() knownRaw {
+	var r knownRaw
+	if v, err := k.msg.Result(); err == nil {
+		r.msg = &v
+	}
+	if v, err := k.mk.Result(); err == nil {
+		r.mk = &v
+	}
+	if k.legacy != nil {
+		if v, err := k.legacy.Result(); err == nil {
+			r.legacy = &v
+		}
+	}
+	return r
+}
+
+// knownRaw is what Redis holds of a lead, as read: its asynq task's msg
+// and its delivered marker, under the current key and the previous
+// version's; each nil when absent.
+type knownRaw struct {
+	msg, mk, legacy *string
+}
+
+// read is Known's answer from k: the task's payload (nil without a task)
+// and the marker (the current key's, else the previous version's; nil
+// without one).
+func (k knownRaw) read(id string) (payload []byte, m *Marker, err error) {
+	if k.msg != nil {
+		if payload, err = taskPayload([]byte(*k.msg)); err != nil {
 			return nil, nil, fmt.Errorf("task %s: %w", id, err)
 		}
 	}
-	raw, gerr := k.mk.Result()
-	if errors.Is(gerr, redis.Nil) && k.legacy != nil {
-		raw, gerr = k.legacy.Result()
+	raw := k.mk
+	if raw == nil {
+		raw = k.legacy
 	}
-	if gerr != nil {
+	if raw == nil {
 		return payload, nil, nil
 	}
-	m, err = parseMarkerOf(id, raw)
+	m, err = parseMarkerOf(id, *raw)
 	return payload, m, err
 }
 
@@ -202,7 +216,7 @@ func (s *Store) Known(ctx context.Context, queue, id string) (payload []byte, m 
 	if err = nilErr(err); err != nil {
 		return nil, nil, err
 	}
-	return k.read(id)
+	return k.raw().read(id)
 }
 
 // CountKeylessRepeat counts a keyless repeat of lead id of site on day
