@@ -62,10 +62,11 @@ type KeylessAdmitted struct {
 }
 
 // AdmitKeyless is Keyless and, for a first submission, Admit of the lead
-// a built under k.Fresh, in one round trip on a single primary (one
-// script, admit_keyless, with the reads of the legacy lead beside it),
-// instead of three. When the legacy lead turns out recent, the admission
-// made for Fresh is given back and the record renamed (keyless_legacy).
+// a built under k.Fresh, in one script on a single primary
+// (admit_keyless, which reads the legacy lead too), run in the store's
+// group: concurrent keyless leads share their round trips. When the
+// legacy lead turns out recent, the admission made for Fresh is given
+// back and the record renamed (keyless_legacy).
 // On a Cluster the keyless record lives in a slot of its own: Known, then
 // Keyless, and no admission.
 func (s *Store) AdmitKeyless(ctx context.Context, k KeylessArgs, a AdmitArgs) (KeylessAdmitted, error) {
