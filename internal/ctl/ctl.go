@@ -377,6 +377,22 @@ func (c *cli) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 }
 
+// kvRow writes one row of a key-value table: k, a tab, v. An empty v
+// writes nothing, so a table shows only what is known.
+func kvRow(tw io.Writer, k, v string) {
+	if v != "" {
+		fmt.Fprintf(tw, "%s\t%s\n", k, v)
+	}
+}
+
+// leadRows writes a lead's fields as indented key-value rows, each value
+// clipped; empty fields write nothing.
+func leadRows(tw io.Writer, l *lead.Lead) {
+	for _, f := range lead.Fields() {
+		kvRow(tw, "  "+f.Name, clip(*f.Of(l), 200))
+	}
+}
+
 // parseSince reads a point in time: a duration back from now (90m, 24h,
 // 7d), a date (YYYY-MM-DD, UTC) or RFC 3339.
 func parseSince(s string, now time.Time) (time.Time, error) {

@@ -11,7 +11,6 @@ import (
 
 	"leadrelay/deadletter"
 	"leadrelay/delivery"
-	"leadrelay/lead"
 )
 
 // deadItem is a dead lead as `dead list` shows it: no personal data.
@@ -101,30 +100,21 @@ func (c *cli) deadShow(args []string) error {
 	}
 	p, _ := c.openTask(r.Payload) // a payload that does not open still shows the rest
 	tw := c.table()
-	kv := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
-	kv("Lead ID", r.LeadID)
-	kv("Site", r.Site)
-	kv("Queue", r.Queue)
-	kv("Reason", r.Reason.Text(delivery.Operators))
-	kv("Reason code", string(r.Reason.Code))
-	kv("Attempts", fmt.Sprint(r.Attempts))
-	kv("Dead at", fmt.Sprintf("%s (%s ago)", stamp(r.DeadAt), age(c.o.Now().Sub(r.DeadAt))))
-	kv("Received at", stamp(r.ReceivedAt))
-	kv("Idempotency key", p.IdempotencyKey)
+	kvRow(tw, "Lead ID", r.LeadID)
+	kvRow(tw, "Site", r.Site)
+	kvRow(tw, "Queue", r.Queue)
+	kvRow(tw, "Reason", r.Reason.Text(delivery.Operators))
+	kvRow(tw, "Reason code", string(r.Reason.Code))
+	kvRow(tw, "Attempts", fmt.Sprint(r.Attempts))
+	kvRow(tw, "Dead at", fmt.Sprintf("%s (%s ago)", stamp(r.DeadAt), age(c.o.Now().Sub(r.DeadAt))))
+	kvRow(tw, "Received at", stamp(r.ReceivedAt))
+	kvRow(tw, "Idempotency key", p.IdempotencyKey)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.out, "\nLead:")
 	tw = c.table()
-	for _, f := range lead.Fields() {
-		if v := *f.Of(&p.Lead); v != "" {
-			fmt.Fprintf(tw, "  %s\t%s\n", f.Name, clip(v, 200))
-		}
-	}
+	leadRows(tw, &p.Lead)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -60,11 +60,6 @@ func (c *cli) leadStatus(args []string) error {
 // printStatus writes a lead's status for people.
 func (c *cli) printStatus(st leadStatus) error {
 	tw := c.table()
-	kv := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
 	state := string(st.State)
 	switch {
 	case st.State == delivery.Delivered && st.CRMID != 0:
@@ -72,33 +67,29 @@ func (c *cli) printStatus(st leadStatus) error {
 	case st.State == delivery.Dead && st.Reason != "":
 		state += ": " + clip(st.Reason, 200)
 	}
-	kv("Lead ID", st.ID)
-	kv("State", state)
-	kv("Known from", st.Source)
-	kv("Site", st.Site)
+	kvRow(tw, "Lead ID", st.ID)
+	kvRow(tw, "State", state)
+	kvRow(tw, "Known from", st.Source)
+	kvRow(tw, "Site", st.Site)
 	if st.Attempts > 0 {
-		kv("Attempts", fmt.Sprint(st.Attempts))
+		kvRow(tw, "Attempts", fmt.Sprint(st.Attempts))
 	}
 	if st.Repeats > 0 {
-		kv("Keyless repeats", fmt.Sprintf("%d (sent again without a key within the keyless window: kept as this lead)", st.Repeats))
+		kvRow(tw, "Keyless repeats", fmt.Sprintf("%d (sent again without a key within the keyless window: kept as this lead)", st.Repeats))
 	}
 	if st.State == delivery.Retrying {
-		kv("Last failure", clip(st.Reason, 200))
+		kvRow(tw, "Last failure", clip(st.Reason, 200))
 	}
 	for _, t := range []struct {
 		k string
 		v time.Time
 	}{{"Received at", st.ReceivedAt}, {"Next attempt", st.NextAttemptAt}, {"Delivered at", st.DeliveredAt}, {"Dead at", st.DeadAt}} {
 		if !t.v.IsZero() {
-			kv(t.k, stamp(t.v))
+			kvRow(tw, t.k, stamp(t.v))
 		}
 	}
 	if st.Lead != nil {
-		for _, f := range lead.Fields() {
-			if v := *f.Of(st.Lead); v != "" {
-				kv("  "+f.Name, clip(v, 200))
-			}
-		}
+		leadRows(tw, st.Lead)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
