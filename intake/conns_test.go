@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"leadrelay/internal/redisproc"
 )
 
 // connsServer serves a handler as the app does (NewHTTPServer on
@@ -96,7 +98,7 @@ func (m *markedDialer) DialContext(ctx context.Context, network, addr string) (n
 	var err error
 	for range 8 {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = redisproc.FreePort(); err != nil {
 			return nil, err
 		}
 		m.mu.Lock()
@@ -112,16 +114,6 @@ func (m *markedDialer) DialContext(ctx context.Context, network, addr string) (n
 		}
 	}
 	return nil, err
-}
-
-// freePort is a loopback port nothing listens on at the time of asking.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // postFrom posts a lead to addr through d and returns the status, or an
