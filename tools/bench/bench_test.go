@@ -65,15 +65,23 @@ func TestQuickRun(t *testing.T) {
 	}
 
 	// The drains' correctness, never their pace: every lead queued in
-	// the outage reached the CRM once, and the limit was not left at 1.
-	if len(rep.Drain) != len(drainPools) {
-		t.Errorf("drain points: %d, want %d", len(rep.Drain), len(drainPools))
+	// the outage reached the CRM once, and the limit was not left at 1,
+	// both for a new fleet and for one restarted in the outage.
+	if len(rep.Drain) != 2*len(drainPools) {
+		t.Errorf("drain points: %d, want %d (new and restarted fleets)", len(rep.Drain), 2*len(drainPools))
 	}
+	warm := 0
 	for _, p := range rep.Drain {
+		if p.Warm > 0 {
+			warm++
+		}
 		if p.Delivered != p.Leads || p.Dups != 0 || p.Limit <= 1 {
 			t.Errorf("drain %s: %d of %d delivered, %d twice, limit %.0f at the end; want all, none, above 1",
 				p.CRM, p.Delivered, p.Leads, p.Dups, p.Limit)
 		}
+	}
+	if warm != len(drainPools) {
+		t.Errorf("drains of a restarted fleet: %d, want %d", warm, len(drainPools))
 	}
 
 	var table strings.Builder

@@ -24,8 +24,10 @@
 //	real      the same against a real SalesMan (LEADRELAY_CRM_URL): best direct rate vs defaults
 //	drain     5,000 leads queued while the CRM is down (30 s, HTTP 503), drained by
 //	          2×10 defaults once it is back, against the best direct rate swept
-//	          before and after (crmsim PHP pools 8 and 32); the quick run's test
-//	          asserts only that each lead reached the CRM once
+//	          before and after (crmsim PHP pools 8 and 32); twice: a new fleet on
+//	          an empty Redis, and a fleet that delivered 1,500 leads before the
+//	          outage and restarted in it (Redis keeps its adaptive limit); the
+//	          quick run's test asserts only that each lead reached the CRM once
 //	real-drain the drain against the real CRM (LEADRELAY_CRM_URL)
 //	rss       the bench process's resident memory
 //

@@ -18,10 +18,12 @@ var drainPools = []int{8, 32}
 // drainLevels are the parallel direct adds whose best is the reference.
 var drainLevels = []int{1, 2, 4, 8, 16, 32}
 
-// drainLeads are queued during an outage of drainOutage (issue 20).
+// drainLeads are queued during an outage of drainOutage (issue 20). A
+// fleet that knew the CRM first delivers drainWarm leads with it up.
 const (
 	drainLeads  = 5000
 	drainOutage = 30 * time.Second
+	drainWarm   = 1500
 )
 
 // DrainPoint is one drain after an outage: leads queued while the CRM was
@@ -30,6 +32,11 @@ const (
 type DrainPoint struct {
 	// CRM names the CRM: "PHP pool 8", "real".
 	CRM string
+	// Warm is how many leads the fleet delivered before the outage: 0 for
+	// a new deployment (nothing learned: a fresh Redis), more for a fleet
+	// restarted as the CRM went down, as in the issue, whose adaptive
+	// limit Redis kept.
+	Warm int
 	// Leads were queued; Delivered reached the CRM (distinct leads), Dups
 	// more than once.
 	Leads, Delivered, Dups int
@@ -89,50 +96,68 @@ func (b *bench) realDrain(ctx context.Context) error {
 	return b.drainOf(ctx, "real", c, cl, env, realCooldown)
 }
 
-// drainOf sweeps the direct rate, drains, and sweeps again (a host that got
-// busier or quieter meanwhile skews neither side), with a pause after each
-// (a real CRM's collapsed requests finish within its 5 s webhook stall).
+// drainOf sweeps the direct rate, then runs each drain (a new fleet's,
+// then a restarted one's) followed by a sweep, with a pause after each (a
+// real CRM's collapsed requests finish within its 5 s webhook stall). A
+// drain's reference is the mean of the sweeps before and after it: a host
+// that got busier or quieter meanwhile, or a real CRM that got slower as
+// its tables grew, skews neither side.
 func (b *bench) drainOf(ctx context.Context, name string, c *crm, cl *crmclient.Client, env map[string]string, pause time.Duration) error {
-	warm, window, leads, outage := time.Second, 4*time.Second, drainLeads, drainOutage
+	warm, window, leads, outage, warmLeads := time.Second, 4*time.Second, drainLeads, drainOutage, drainWarm
 	levels := drainLevels
 	if b.o.Quick {
-		warm, window, leads, outage, levels = 200*time.Millisecond, 500*time.Millisecond, 150, 2*time.Second, []int{2, 8}
+		warm, window, leads, outage, levels, warmLeads = 200*time.Millisecond, 500*time.Millisecond, 150, 2*time.Second, []int{2, 8}, 50
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	sum := map[int]float64{}
-	sweep := func(n int) error {
+	sweep := func(n int) (map[int]float64, error) {
+		rates := map[int]float64{}
 		for _, p := range levels {
 			rate, failed := directRate(ctx, cl, fmt.Sprintf("%s-d%d-%d", run, n, p), p, warm, window)
 			b.logf("drain   %-10s direct, sweep %d, %2d parallel  %6.1f adds/s  (%d failed)", name, n, p, rate, failed)
-			sum[p] += rate / 2
+			rates[p] = rate
 		}
-		return sleepCtx(ctx, pause)
+		return rates, sleepCtx(ctx, pause)
 	}
-	if err := sweep(1); err != nil {
+	before, err := sweep(1)
+	if err != nil {
 		return err
 	}
 	env = mergeEnv(map[string]string{"LEADRELAY_CRM_MAX_CONCURRENT": "", "LEADRELAY_CRM_RATE_LIMIT": "", "LEADRELAY_CRM_ADAPTIVE": ""}, env)
 	if b.o.Quick {
 		env["LEADRELAY_BREAKER_COOLDOWN"] = "1s" // the default 30 s would be most of a quick run
 	}
-	pt, err := b.drainRun(ctx, c, run, env, leads, outage)
-	if err != nil {
-		return err
+	for i, w := range []int{0, warmLeads} {
+		pt, err := b.drainRun(ctx, c, run+"-w"+strconv.Itoa(w), env, w, leads, outage)
+		if err != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
+			return err
+		}
+		after, err := sweep(i + 2)
+		if err != nil {
+			return err
+		}
+		if err := b.drainDone(name, pt, before, after); err != nil {
+			return err
+		}
+		before = after
 	}
-	if err := sleepCtx(ctx, pause); err != nil {
-		return err
-	}
-	if err := sweep(2); err != nil {
-		return err
-	}
+	return nil
+}
+
+// drainDone names pt's CRM, sets its reference (the best of the mean
+// direct rates of the sweeps before and after it), logs and reports it,
+// and fails a drain that lost or doubled a lead.
+func (b *bench) drainDone(name string, pt DrainPoint, before, after map[int]float64) error {
 	pt.CRM = name
-	for _, p := range levels {
-		if sum[p] > pt.Direct {
-			pt.Direct, pt.DirectAt = sum[p], p
+	for p, rate := range before {
+		if mean := (rate + after[p]) / 2; mean > pt.Direct {
+			pt.Direct, pt.DirectAt = mean, p
 		}
 	}
-	b.logf("drain   %-10s %d of %d leads (%d twice), first after %s, drained in %s: %.1f leads/s (best direct %.1f at %d), peak %d in flight, limit %.0f",
-		name, pt.Delivered, pt.Leads, pt.Dups, pt.Wait.Round(time.Millisecond), pt.Drain.Round(time.Millisecond),
+	b.logf("drain   %-10s warm %4d: %d of %d leads (%d twice), first after %s, drained in %s: %.1f leads/s (best direct %.1f at %d), peak %d in flight, limit %.0f",
+		name, pt.Warm, pt.Delivered, pt.Leads, pt.Dups, pt.Wait.Round(time.Millisecond), pt.Drain.Round(time.Millisecond),
 		pt.PerSec, pt.Direct, pt.DirectAt, pt.Peak, pt.Limit)
 	b.rep.Drain = append(b.rep.Drain, pt)
 	if pt.Delivered != pt.Leads || pt.Dups != 0 {
@@ -143,10 +168,14 @@ func (b *bench) drainOf(ctx context.Context, name string, c *crm, cl *crmclient.
 
 // drainRun queues leads while the CRM is down (its proxy answers 503),
 // starts the fleet, ends the outage after outage, and waits (bounded) until
-// every lead reached the CRM.
-func (b *bench) drainRun(ctx context.Context, c *crm, run string, env map[string]string, leads int, outage time.Duration) (DrainPoint, error) {
-	pt := DrainPoint{Leads: leads}
+// every lead reached the CRM. With warm > 0 a fleet first delivers warm
+// leads while the CRM is up, and stops as the outage begins.
+func (b *bench) drainRun(ctx context.Context, c *crm, run string, env map[string]string, warm, leads int, outage time.Duration) (DrainPoint, error) {
+	pt := DrainPoint{Leads: leads, Warm: warm}
 	if err := b.flush(ctx); err != nil {
+		return pt, err
+	}
+	if err := b.warmFleet(ctx, c, run, env, warm); err != nil {
 		return pt, err
 	}
 	c.setDown(true)
@@ -182,6 +211,24 @@ func (b *bench) drainRun(ctx context.Context, c *crm, run string, env map[string
 	}
 	pt.Limit, _ = rdb.New(b.rdb).CRMLimit(ctx)
 	return pt, nil
+}
+
+// warmFleet has a fleet (poolShape, env) deliver n leads, then stops it:
+// what it learned of the CRM (the adaptive limit) stays in Redis.
+func (b *bench) warmFleet(ctx context.Context, c *crm, run string, env map[string]string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if err := b.preload(ctx, true, "warm-"+run, n); err != nil {
+		return err
+	}
+	done := c.expect(n, false)
+	stop, err := b.startWorkers(ctx, c, deliveryRelay, poolShape, nil, env)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return awaitDelivered(ctx, done, &c.counter, n)
 }
 
 // outage is the counter's switch that takes its CRM down (HTTP 503, as a
@@ -254,9 +301,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func (r *Report) drainRows() []Row {
 	var rows []Row
 	for _, p := range r.Drain {
-		rows = append(rows, ratioRow(fmt.Sprintf("drain of %d leads queued in an outage, %s, 2×10 defaults (peak %d in flight, limit %.0f at the end)",
-			p.Leads, p.CRM, p.Peak, p.Limit), p.PerSec, fmt.Sprintf("best direct rate (%d parallel)", p.DirectAt), p.Direct, "%.1f", "≥ 0.9", true))
-		rows = append(rows, Row{Figure: fmt.Sprintf("drain, %s: first delivery after the CRM's return; delivered, twice", p.CRM),
+		fleet := "a new fleet and Redis"
+		if p.Warm > 0 {
+			fleet = fmt.Sprintf("fleet restarted in the outage after %d leads", p.Warm)
+		}
+		rows = append(rows, ratioRow(fmt.Sprintf("drain of %d leads queued in an outage, %s, 2×10 defaults, %s (peak %d in flight, limit %.0f at the end)",
+			p.Leads, p.CRM, fleet, p.Peak, p.Limit), p.PerSec, fmt.Sprintf("best direct rate (%d parallel)", p.DirectAt), p.Direct, "%.1f", "≥ 0.9", true))
+		rows = append(rows, Row{Figure: fmt.Sprintf("drain, %s, %s: first delivery after the CRM's return; delivered, twice", p.CRM, fleet),
 			Value: fmt.Sprintf("%s; %d of %d, %d", p.Wait.Round(time.Millisecond), p.Delivered, p.Leads, p.Dups)})
 	}
 	return rows
