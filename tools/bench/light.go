@@ -36,9 +36,14 @@ func (b *bench) latency(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("C=%d: %w", conc, err)
 		}
+		raw, err := b.deliverOnce(ctx, c, deliveryRaw, shape{1, conc}, n, nil)
+		if err != nil {
+			return fmt.Errorf("raw C=%d: %w", conc, err)
+		}
 		bound := float64(conc) / crmLatency.Seconds()
-		b.logf("latency LeadRelay 1×%d at %s CRM latency %6.0f/s  bound C/L %4.0f/s", conc, crmLatency, res.perSec, bound)
-		b.rep.addLatency(conc, res.perSec, bound)
+		b.logf("latency LeadRelay 1×%d at %s CRM latency %6.0f/s  raw server %6.0f/s  bound C/L %4.0f/s",
+			conc, crmLatency, res.perSec, raw.perSec, bound)
+		b.rep.Latency = append(b.rep.Latency, LatencyPoint{Conc: conc, PerSec: res.perSec, Raw: raw.perSec, Bound: bound})
 	}
 	return nil
 }
