@@ -346,6 +346,30 @@ func TestAdaptiveConcurrency(t *testing.T) {
 			t.Errorf("limit 10 s after the outage = %v, want at least 12: back near the 15 before it", got)
 		}
 	})
+	t.Run("a failed outage marks no level bad: the fleet returns to its knee", func(t *testing.T) {
+		t.Parallel()
+		// The real-CRM drain of a fleet restarted in an outage: it had
+		// settled at its best level below a knee, and the outage's failed
+		// epoch cut it and marked that level bad for the probe-after time
+		// (5 minutes), so it drained 5,000 leads one slot below it. An epoch
+		// most of whose calls failed is a CRM that is down: at the climb's
+		// edge (one more than a level that worked) a CRM that refuses what
+		// it cannot take fails about one call in the limit, never most.
+		ls, clock, _ := adaptiveFleet(t, 2, 32)
+		plateau := phpCRM(func(n int) float64 { return 20 * float64(min(n, 4)) }, 0, 0)
+		closedLoop(t, ls, clock, plateau, 20*time.Second, time.Second, CRMAnswered)
+		before := limitOf(t, ls[0])
+		if before != 4 {
+			t.Fatalf("limit on a CRM whose goodput stops growing at 4 = %v, want 4", before)
+		}
+		for range 20 {
+			round(t, ls, clock, 5*time.Second, CRMFailed)
+		}
+		res := closedLoop(t, ls, clock, plateau, 10*time.Second, 5*time.Second, CRMAnswered)
+		if res.peak < 4 {
+			t.Errorf("peak in flight in the 10 s after the outage = %d, want 4, the level before it", res.peak)
+		}
+	})
 	t.Run("a collapse is remembered, and probed again later", func(t *testing.T) {
 		t.Parallel()
 		ls, clock, log := adaptiveFleet(t, 2, 32)

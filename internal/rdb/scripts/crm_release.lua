@@ -41,8 +41,12 @@
 -- calls at every level costs goodput at every level alike, so the climb
 -- still finds the knee, where cutting on each one pinned the limit at 1
 -- (issue 20: 20% random 503 gave 176 cuts in 3 simulated minutes and
--- 5 calls/s of a pool's 40). An epoch where most calls failed is an
--- outage or real overload: it cuts, as an overloaded outcome does.
+-- 5 calls/s of a pool's 40). An epoch where most calls failed cuts, as
+-- an overloaded outcome does, but marks no level bad: it is a CRM that is
+-- down, since at the climb's edge (one more than a level that worked) a
+-- CRM that refuses what it cannot take fails about one call in the limit,
+-- never most. Its mark held a fleet restarted in an outage one slot below
+-- its knee for 5 minutes after it (the real CRM drained at 3 of its 4).
 --
 -- Latency rising with the limit is no signal by itself: a CPU-bound CRM
 -- serves more, more slowly, as it gets more processes. Two shortcuts do
@@ -98,14 +102,14 @@ if not failed then avg = avg + (rtt - avg) * 0.25 end
 if bad > 0 and now - badAt > tonumber(ARGV[9]) then bad = 0 end
 if knee > 0 and now - kneeAt > tonumber(ARGV[10]) then knee = 0 end
 local nextLimit, verdict, rate = limit, 0, 0
-local function cut()
-  if bad == 0 and limit > first then bad, badAt = limit, now end
+local function cut(mark)
+  if mark and bad == 0 and limit > first then bad, badAt = limit, now end
   nextLimit = math.max(1, math.floor(limit * 0.8))
   if peakLvl > 0 then good = peakLvl end
   drop, peak, peakLvl, verdict = now, 0, 0, 1
 end
 if ARGV[3] == '1' then
-  if start >= drop then cut() end
+  if start >= drop then cut(true) end
 elseif start >= epoch then
   if not failed and peak > 0 and limit > peakLvl and rtt > 8000000 * limit / peak then
     if bad == 0 or limit < bad then bad, badAt = limit, now end
@@ -123,7 +127,7 @@ elseif start >= epoch then
     local elapsed = now - t0
     if elapsed >= 3000000 or (n >= 20 and elapsed >= math.max(1000000, 4 * avg)) then
       if fails * 2 > n then
-        cut()
+        cut(false)
       elseif full * 2 < n then
         t0, n, full, fails = now, 0, 0, 0
       else
