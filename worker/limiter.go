@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -119,6 +120,7 @@ type redisLimiter struct {
 	adaptive bool
 	report   func(AdaptiveChange) // nil: none
 	wake     chan struct{}        // a release here wakes a waiter here
+	waiting  atomic.Int64         // this process's Acquires waiting for a slot
 }
 
 // NewRedisLimiter returns a Limiter shared by every worker process on rc:
@@ -183,14 +185,14 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 			return nil, crm.StoreErr("CRM limiter", err)
 		}
 		var reason delivery.Code
-		wait, poll := a.Wait, a.Wait
+		wait, poll, shared := a.Wait, a.Wait, false
 		switch a.Verdict {
 		case rdb.CRMAdmitted:
 			return l.releaser(ctx, token, a.At), nil
 		case rdb.CRMRateLimited:
 			reason = delivery.RateLimit
 		case rdb.CRMSlotsTaken:
-			reason = delivery.ConcurrencyCap
+			reason, shared = delivery.ConcurrencyCap, true
 			wait = slotDelayMin + rand.N(slotDelaySpread)
 			poll = slotPollMin + rand.N(slotPollSpread)
 			if l.adaptive && a.Latency > 0 {
@@ -207,17 +209,36 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 			return nil, refusal
 		}
 		start := time.Now()
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !l.sleep(ctx, poll, l.maxWait-waited, shared) {
 			return nil, refusal
-		case <-l.wake:
-			t.Stop()
-		case <-t.C:
 		}
 		waited += time.Since(start)
 	}
+}
+
+// sleep waits poll, or until a release of this process wakes it, at most
+// budget; false when ctx ended. The waiters for a slot (shared) share
+// the poll: each sleeps poll times how many wait, so a process looks at
+// Redis about once a poll however many of its runs wait. A slot another
+// process frees is found as soon as before, and one this process frees
+// wakes a waiter at once; without sharing, 12 runs waiting on the real
+// CRM's 8 slots made 6 refused looks a delivered lead, and took the CPU
+// that CRM's host needed.
+func (l *redisLimiter) sleep(ctx context.Context, poll, budget time.Duration, shared bool) bool {
+	if shared {
+		n := l.waiting.Add(1)
+		defer l.waiting.Add(-1)
+		poll = min(poll*time.Duration(n), max(budget, poll))
+	}
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-l.wake:
+	case <-t.C:
+	}
+	return true
 }
 
 // try asks the store once.

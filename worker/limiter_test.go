@@ -3,12 +3,15 @@ package worker
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"leadrelay/crm"
 	"leadrelay/crmclient"
@@ -211,6 +214,36 @@ func TestRedisLimiterConcurrency(t *testing.T) {
 		_, err = l.Acquire(ctx)
 		refusal(t, err)
 	})
+	t.Run("a process's waiters share one poll", func(t *testing.T) {
+		t.Parallel()
+		// Twelve runs of one process waiting for a slot another process
+		// holds look at Redis about as often as one run does. Each looked
+		// on its own before: on the real CRM's 8 slots a 2×10 fleet made
+		// 6 refused looks a delivered lead.
+		looks := func(waiters int) int64 {
+			srv := redistest.Start(t)
+			holder := NewRedisLimiter(srv.Client(), 0, 1, time.Minute)
+			if _, err := holder.Acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+			l := NewRedisLimiter(srv.Client(), 0, 1, time.Minute, WithLimiterWait(3*time.Second))
+			before := scriptCalls(t, srv.Client())
+			var wg sync.WaitGroup
+			for range waiters {
+				wg.Go(func() {
+					_, err := l.Acquire(ctx)
+					refusal(t, err)
+				})
+			}
+			wg.Wait()
+			return scriptCalls(t, srv.Client()) - before - int64(waiters) // less each run's first look
+		}
+		one, twelve := looks(1), looks(12)
+		t.Logf("looks again while waiting 3 s: one run %d, twelve runs %d", one, twelve)
+		if one < 5 || twelve > 3*one {
+			t.Errorf("looks again while waiting 3 s: one run %d, twelve runs %d; want twelve at most 3× one", one, twelve)
+		}
+	})
 	t.Run("waits in process for a slot", func(t *testing.T) {
 		t.Parallel()
 		srv := redistest.Start(t)
@@ -389,4 +422,27 @@ func BenchmarkRedisLimiter(b *testing.B) {
 			}
 		})
 	}
+}
+
+// scriptCalls is how many scripts (EVALSHA and EVAL) Redis ran so far.
+func scriptCalls(t *testing.T, rc redis.UniversalClient) int64 {
+	t.Helper()
+	info, err := rc.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		for _, cmd := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), cmd); ok {
+				v, _, _ := strings.Cut(rest, ",")
+				c, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("commandstats line %q: %v", line, err)
+				}
+				n += c
+			}
+		}
+	}
+	return n
 }
