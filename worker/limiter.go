@@ -220,10 +220,11 @@ func (l *redisLimiter) AcquireFeedback(ctx context.Context) (func(CRMOutcome), e
 // budget; false when ctx ended. The waiters for a slot (shared) share
 // the poll: each sleeps poll times how many wait, so a process looks at
 // Redis about once a poll however many of its runs wait. A slot another
-// process frees is found as soon as before, and one this process frees
-// wakes a waiter at once; without sharing, 12 runs waiting on the real
-// CRM's 8 slots made 6 refused looks a delivered lead, and took the CPU
-// that CRM's host needed.
+// process frees is found within about a poll, as a lone waiter finds it
+// (twelve waiters looking on their own found it sooner, at twelve times
+// the cost), and one this process frees wakes a waiter at once; without
+// sharing, 12 runs waiting on the real CRM's 8 slots made 6 refused looks
+// a delivered lead, and took the CPU that CRM's host needed.
 func (l *redisLimiter) sleep(ctx context.Context, poll, budget time.Duration, shared bool) bool {
 	if shared {
 		n := l.waiting.Add(1)
