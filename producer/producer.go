@@ -257,7 +257,9 @@ func (p *Publisher) publish(ctx context.Context, site string, l lead.Lead, idemp
 		return Receipt{}, err
 	}
 	a, ad, err := p.admission(ctx, &pl, &task, l, kl)
-	log := p.log.With(zap.String("lead_id", pl.ID), zap.String("site", site))
+	// WithLazy: most leads write no line here, and With encoded the
+	// fields for every one of them (3% of a publish's CPU in the bench).
+	log := p.log.WithLazy(zap.String("lead_id", pl.ID), zap.String("site", site))
 	if err != nil {
 		log.Warn("admission failed", zap.Error(err))
 		// The admission counts a place in the backlog, never the lead.
