@@ -51,7 +51,8 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("delivery %s %d×%d: %.0f/s, %.0f B queued, %.0f B finished", p.Variant, p.Procs, p.Conc, p.PerSec, p.QueuedB, p.FinishedB)
 		}
 	}
-	if len(rep.Workers) != 2 || rep.Workers[0].HWM <= 0 || rep.Workers[1].HWM <= 0 || rep.Workers[0].Anon <= 0 || rep.Workers[1].Anon <= 0 {
+	if len(rep.Workers) != 2 || rep.Workers[0].HWM <= 0 || rep.Workers[1].HWM <= 0 || rep.Workers[0].Anon <= 0 || rep.Workers[1].Anon <= 0 ||
+		rep.Workers[0].Text <= 0 || rep.Workers[1].Text <= 0 {
 		t.Errorf("worker processes' memory: %+v", rep.Workers)
 	}
 	if len(rep.Latency) != len(latencyConcs) || len(rep.Light) != 4+len(pollSweep) {

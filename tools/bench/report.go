@@ -130,6 +130,10 @@ type WorkerRSSPoint struct {
 	// pages in that sample: clean pages shared with every process of the
 	// same binary, which the kernel may drop and read back.
 	Anon, File float64 // bytes
+	// Text is the size of the binary's code (its ELF .text section).
+	// Most of it is resident while a worker runs: the kernel maps each
+	// faulted page's cached neighbours with it.
+	Text float64 // bytes
 }
 
 // Light-load names of the default runs.
@@ -411,7 +415,9 @@ func (r *Report) workerRows() []Row {
 					ratioRow("  of it private (anonymous) memory at its sampled peak", p.Anon/(1<<20),
 						"the raw server's", ref.Anon/(1<<20), "%.1f MiB", "", false),
 					ratioRow("  of it the binary's resident pages (shared, clean), same sample", p.File/(1<<20),
-						"the raw server's", ref.File/(1<<20), "%.1f MiB", "", false))
+						"the raw server's", ref.File/(1<<20), "%.1f MiB", "", false),
+					ratioRow("  the binary's code (its ELF .text section)", p.Text/(1<<20),
+						"the raw server's", ref.Text/(1<<20), "%.1f MiB", "", false))
 			}
 		}
 	}
