@@ -87,8 +87,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	r := run{p: p, token: newToken(), start: h.o.Clock(),
-		// WithLazy: fields are encoded only for a run that writes a line.
-		log: h.log.WithLazy(zap.String("lead_id", p.ID), zap.String("site", p.Site), zap.Int("attempt", retried+1))}
+		log: h.log.With(zap.String("lead_id", p.ID), zap.String("site", p.Site), zap.Int("attempt", retried+1))}
 	if w := t.ResultWriter(); w != nil {
 		r.task = w.TaskID()
 	}
