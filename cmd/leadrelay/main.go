@@ -6,20 +6,16 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"leadrelay/config"
+	"leadrelay/internal/cmdmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	for _, w := range config.Unknown(os.Environ()) {
-		fmt.Fprintln(os.Stderr, "leadrelay: warning:", w)
-	}
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "leadrelay:", err)
-		os.Exit(exitCode(err))
-	}
+	cmdmain.Run("leadrelay: ", func(ctx context.Context) error {
+		for _, w := range config.Unknown(os.Environ()) {
+			fmt.Fprintln(os.Stderr, "leadrelay: warning:", w)
+		}
+		return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}, exitCode)
 }

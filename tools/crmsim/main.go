@@ -9,19 +9,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"leadrelay/crmsim"
+	"leadrelay/internal/cmdmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := crmsim.Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, err) // crmsim.Run's errors name crmsim
-		os.Exit(1)
-	}
+	// crmsim.Run's errors name crmsim: no prefix.
+	cmdmain.Run("", func(ctx context.Context) error {
+		return crmsim.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}, nil)
 }

@@ -8,20 +8,16 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
+	"leadrelay/internal/cmdmain"
 	"leadrelay/tools/bench/rawref"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "rawworker:", err)
-		os.Exit(1)
-	}
+	cmdmain.Run("rawworker: ", func(ctx context.Context) error {
+		return run(ctx, os.Args[1:])
+	}, nil)
 }
 
 // run serves until ctx ends.
