@@ -76,8 +76,10 @@ func WithLimiterWait(d time.Duration) LimiterOption {
 // in flight and climbs one slot per measured epoch (a second or more)
 // while goodput grows (after a cut, it doubles back up to the level that
 // was best before it); it goes back to the best level when goodput falls
-// for two epochs or stops growing, and stays below a level that collapsed
-// the CRM for 5 minutes. Without a cap (maxConcurrent 0) it does nothing.
+// for two epochs or stops growing (under 3% more, in either of two epochs,
+// at twice the best level: a gentle slope is climbed on), and stays below
+// a level that collapsed the CRM for 5 minutes. Without a cap
+// (maxConcurrent 0) it does nothing.
 func WithAdaptiveConcurrency(on bool) LimiterOption {
 	return func(l *redisLimiter) { l.adaptive = on }
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sort"
 	"sync"
@@ -214,8 +215,9 @@ func TestAdaptiveShapes(t *testing.T) {
 		run      time.Duration
 		minLimit int // the settled limit, inclusive
 		maxLimit int
-		maxPeak  int // most in flight ever
-		collapse int // most collapse verdicts in the run
+		maxPeak  int     // most in flight ever
+		collapse int     // most collapse verdicts in the run
+		share    float64 // least tail goodput, a share of the best fixed concurrency's (0: 0.9)
 	}{
 		{
 			// The real SalesMan CRM with 8 PHP workers (9 serving
@@ -248,6 +250,24 @@ func TestAdaptiveShapes(t *testing.T) {
 			cap: 32, run: 3 * time.Minute, minLimit: 11, maxLimit: 32, maxPeak: 32, collapse: 0,
 		},
 		{
+			// crmsim's PHP pool of 32 as the bench's drain measured it: 89
+			// adds/s at 3, then about 1% more a level (98 at 16). From the
+			// knee at 3 to twice it gains under 5%, which read as a plateau
+			// and held the fleet at 3 (issue 20, the drain at 0.896), while
+			// climbing on gains about 10% in all.
+			name: "a slope too gentle for one doubling is climbed",
+			shape: phpCRM(func(n int) float64 {
+				switch {
+				case n <= 2:
+					return []float64{42, 83}[n-1]
+				case n <= 6:
+					return 90 + 4*float64(n-3)/3 // 94 at 6: 4.4% over 3
+				}
+				return 94 + 0.5*float64(min(n, 16)-6) // 99 from 16
+			}, 33, 5*time.Second),
+			cap: 32, run: 3 * time.Minute, minLimit: 6, maxLimit: 32, maxPeak: 32, collapse: 0, share: 0.95,
+		},
+		{
 			// crmsim's PHP pool of 4 with 2 CPUs and 20 ms an add, as the
 			// bench's pool section runs it.
 			name: "simulated PHP pool of 4",
@@ -277,10 +297,14 @@ func TestAdaptiveShapes(t *testing.T) {
 			if got := log.count(AdaptiveCollapse); got > tc.collapse {
 				t.Errorf("%d collapse verdicts, want at most %d: the cliff is remembered", got, tc.collapse)
 			}
+			share := tc.share
+			if share == 0 {
+				share = 0.9
+			}
 			best, at := bestGoodput(tc.shape, tc.cap)
-			if res.tailRate < 0.9*best {
-				t.Errorf("goodput over the last %s %.1f/s, want at least 0.9× the best fixed concurrency's %.1f/s (at %d)",
-					tail, res.tailRate, best, at)
+			if res.tailRate < share*best {
+				t.Errorf("goodput over the last %s %.1f/s, want at least %.2f× the best fixed concurrency's %.1f/s (at %d)",
+					tail, res.tailRate, share, best, at)
 			}
 		})
 	}
@@ -401,6 +425,27 @@ func TestAdaptiveConcurrency(t *testing.T) {
 		closedLoop(t, ls, clock, plateau, adaptiveKneeAfter+10*time.Second, time.Second, CRMAnswered)
 		if got := log.count(AdaptiveKnee); got != knees+1 {
 			t.Errorf("%d knees after another %s, want %d: the plateau is measured again", got, adaptiveKneeAfter, knees+1)
+		}
+	})
+	t.Run("a few percent of noise does not climb a plateau", func(t *testing.T) {
+		t.Parallel()
+		// On a shared host an epoch's goodput wanders by a few percent as
+		// other processes take the CPU; the climb test past the knee
+		// looks for gains of a few percent, and noise read as a slope
+		// only ratchets the limit up. Three fixed draws of ±3% a second
+		// on a CRM flat from 4, for 10 minutes: ten chances each.
+		for seed := uint64(1); seed <= 3; seed++ {
+			ls, clock, _ := adaptiveFleet(t, 2, 32)
+			start := clock.Now()
+			noisy := func(n int) time.Duration {
+				sec := uint64(clock.Now().Sub(start) / time.Second)
+				f := 1 + 0.06*(rand.New(rand.NewPCG(sec, seed)).Float64()-0.5)
+				return time.Duration(float64(n) / (min(11*float64(n), 44) * f) * float64(time.Second))
+			}
+			closedLoop(t, ls, clock, noisy, 10*time.Minute, time.Second, CRMAnswered)
+			if got := limitOf(t, ls[0]); got > 8 {
+				t.Errorf("draw %d: limit on a noisy plateau from 4 = %v, want at most 8 (twice the knee)", seed, got)
+			}
 		}
 	})
 	t.Run("a busy neighbour halving the goodput is a knee, not a collapse", func(t *testing.T) {
